@@ -1,0 +1,272 @@
+"""The `stinger` command line.
+
+    stinger run [SPEC] [flags]     one load test (flags override the spec file)
+    stinger report RUN_DIR         re-render a saved run
+    stinger demo                   the embedded demo, end to end
+    stinger serve-demo             the demo model endpoint alone
+
+Exit codes: 0 success; 1 an SLO was violated (or a comparison regressed);
+2 the user's mistake (bad flag, spec, URL, dataset), one line on stderr, no
+traceback; 3 the run could not proceed; 130 stopped by Ctrl-C (results kept).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from stinger import __version__
+from stinger.errors import StingerError
+
+EXIT_USAGE = 2
+EXIT_RUN = 3
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"stinger: error: {message}", err=True)
+    sys.exit(code)
+
+
+# -- flag -> spec key mapping ------------------------------------------------
+RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
+    # (option, spec key, click kwargs)
+    ("--method", "target.method", {"help": "HTTP method (default GET, or POST with --data/--body)."}),
+    ("--data", "payload.data", {"help": "Dataset of request bodies: .jsonl, .csv, .json array, or a folder of files."}),
+    ("--format", "payload.format", {"type": click.Choice(["jsonl", "csv", "json", "files"]), "help": "Dataset format (default: from the file name)."}),
+    ("--label-field", "payload.label_field", {"help": "Field (JSONL) or column (CSV) holding the expected label; removed from what is sent."}),
+    ("--body-field", "payload.body_field", {"help": "Send this field of each JSONL record instead of the whole record."}),
+    ("--order", "payload.order", {"type": click.Choice(["sequential", "random", "weighted"]), "help": "Order of dataset records."}),
+    ("--body", "payload.body", {"help": "A literal request body (instead of --data)."}),
+    ("--content-type", "payload.content_type", {"help": "Content-Type of the bodies (default: from the dataset)."}),
+    ("--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m)."}),
+    ("--arrival", "load.arrival", {"type": click.Choice(["constant", "poisson"]), "help": "Open model arrivals: evenly spaced (default) or Poisson (seeded)."}),
+    ("--users", "load.users", {"type": int, "help": "Closed model: concurrent users (Locust-style)."}),
+    ("--think-time", "load.think_time", {"help": "Closed model: pause between a response and the user's next request (e.g. 100ms)."}),
+    ("--duration", "load.duration", {"help": "How long to send (e.g. 30s, 2m)."}),
+    ("--requests", "load.requests", {"type": int, "help": "Stop after this many scheduled requests."}),
+    ("--warmup", "load.warmup", {"help": "Leading time excluded from the statistics (e.g. 5s)."}),
+    ("--timeout", "load.timeout", {"help": "Per-request timeout (default 30s)."}),
+    ("--connect-timeout", "load.connect_timeout", {"help": "Connect timeout (default 10s)."}),
+    ("--max-in-flight", "load.max_in_flight", {"type": int, "help": "Bound on requests in flight (default 10000)."}),
+    ("--on-limit", "load.on_limit", {"type": click.Choice(["queue", "drop"]), "help": "At the bound: queue (latency keeps counting) or drop and count."}),
+    ("--drain", "load.drain", {"help": "After the schedule ends, wait this long for requests in flight (default 5s)."}),
+    ("--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
+    ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals and random orders."}),
+    ("--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),
+    ("--name", "name", {"help": "A name for this run (used in the run directory's name)."}),
+    ("--prediction", "prediction", {"help": "JSON path of the prediction in a response (model quality)."}),
+]
+
+
+def _run_options(fn):
+    for opt, _key, kw in reversed(RUN_FLAGS):
+        fn = click.option(opt, default=None, **kw)(fn)
+    fn = click.option("--url", "urls", multiple=True, help="Target URL; repeat for several (served round-robin).")(fn)
+    fn = click.option("-H", "--header", "headers", multiple=True, help="Request header 'Name: value'; repeatable.")(fn)
+    fn = click.option("--slo", "slos", multiple=True, help="Objective such as 'p95<300ms' or 'error_rate<1%'; repeatable. A violation exits 1.")(fn)
+    fn = click.option("--check-status", default=None, help="Expected status codes (e.g. 200 or 2xx or 200,201).")(fn)
+    fn = click.option("--check-json-path", default=None, help="A JSON path that must exist in the response (e.g. $.predictions[0]).")(fn)
+    fn = click.option("--check-regex", default=None, help="A regex the response body must match.")(fn)
+    fn = click.option("--server-time", default=None, help="Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms.")(fn)
+    fn = click.option("--no-server-time", is_flag=True, default=False, help="Do not read a server-time header.")(fn)
+    fn = click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")(fn)
+    fn = click.option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
+    fn = click.option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
+    fn = click.option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
+    fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
+    return fn
+
+
+def _header_pairs(headers: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for h in headers:
+        if ":" not in h:
+            raise click.BadParameter(f"header {h!r} must look like 'Name: value'", param_hint="--header")
+        k, v = h.split(":", 1)
+        if not k.strip():
+            raise click.BadParameter(f"header {h!r} has no name", param_hint="--header")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
+    """CLI flags as dotted spec keys (only those given)."""
+    ov: dict[str, Any] = {}
+    for opt, key, _ in RUN_FLAGS:
+        name = opt.lstrip("-").replace("-", "_")
+        if params.get(name) is not None:
+            ov[key] = params[name]
+    if ov.get("load.workers") is not None and ov["load.workers"] != "auto":
+        try:
+            ov["load.workers"] = int(ov["load.workers"])
+        except ValueError:
+            raise click.BadParameter(f"{ov['load.workers']!r} is not a number or 'auto'", param_hint="--workers") from None
+    urls = params.get("urls") or ()
+    if urls:
+        ov["target.url"] = urls[0]
+        if len(urls) > 1:
+            ov["target.urls"] = list(urls[1:])
+    if params.get("headers"):
+        ov["target.headers"] = _header_pairs(params["headers"])
+    if params.get("insecure"):
+        ov["target.insecure"] = True
+    if params.get("slos"):
+        ov["slo"] = list(params["slos"])
+    for flag, key in (("check_status", "check.status"), ("check_json_path", "check.json_path"),
+                      ("check_regex", "check.regex")):
+        if params.get(flag) is not None:
+            ov[key] = params[flag]
+    if params.get("no_server_time"):
+        ov["server_time"] = None
+    elif params.get("server_time"):
+        from stinger.core.servertiming import parse_server_time_option
+
+        src = parse_server_time_option(params["server_time"])
+        ov["server_time"] = {"header": src.header, "metric": src.metric, "unit": src.unit}
+    ov.update(_shape_flags(params))
+    return ov
+
+
+def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
+    given = [k for k in ("ramp", "steps", "spike") if params.get(k)]
+    if not given:
+        return {}
+    if len(given) > 1:
+        raise click.BadParameter("give one of --ramp, --steps, --spike", param_hint="--" + given[1])
+    kind = given[0]
+    parts = params[kind].split(":")
+    closed = params.get("users") is not None and params.get("rate") is None
+    try:
+        if kind == "ramp":
+            if len(parts) != 3:
+                raise ValueError
+            key = "users" if closed else "rate"
+            shape = {"ramp": {"from": parts[0], "to": parts[1], "over": parts[2]}}
+            if closed:
+                shape = {"ramp": {"from": int(parts[0]), "to": int(parts[1]), "over": parts[2]}}
+            del key
+        elif kind == "steps":
+            if len(parts) != 4:
+                raise ValueError
+            start, step, count, each = float(parts[0]), float(parts[1]), int(parts[2]), parts[3]
+            field = "users" if closed else "rate"
+            shape = {"steps": [{field: (int(start + k * step) if closed else start + k * step), "duration": each}
+                               for k in range(count)]}
+        else:
+            if len(parts) != 4:
+                raise ValueError
+            shape = {"spike": {"baseline": parts[0], "height": parts[1], "at": parts[2], "length": parts[3]}}
+    except ValueError:
+        examples = {"ramp": "10:500:60s", "steps": "100:100:5:20s", "spike": "50:500:20s:5s"}
+        raise click.BadParameter(f"{params[kind]!r} is not a {kind}; expected e.g. {examples[kind]}",
+                                 param_hint="--" + kind) from None
+    out: dict[str, Any] = {"load.shape": shape}
+    if closed:
+        out["load.mode"] = "closed"
+    return out
+
+
+def resolve_spec(spec_file: str | None, params: dict[str, Any]):
+    """(Spec, resolved data) from a spec file and/or flags."""
+    from stinger.spec import load_spec_file, merge_overrides, parse_spec
+
+    data: dict = {}
+    text = None
+    source = None
+    if spec_file:
+        data, text, source = load_spec_file(spec_file)
+    ov = overrides_from_flags(params)
+    merged = merge_overrides(data, ov)
+    # a body implies POST unless the user said otherwise
+    target = merged.get("target") if isinstance(merged.get("target"), dict) else None
+    payload = merged.get("payload") if isinstance(merged.get("payload"), dict) else {}
+    if target is not None and "method" not in target and (payload.get("data") or payload.get("body")):
+        target["method"] = "POST"
+    spec = parse_spec(merged, source=source, text=text if not ov else text)
+    return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# -- commands -----------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stinger")
+def cli() -> None:
+    """Load-test and A/B-test machine-learning model endpoints."""
+
+
+@cli.command()
+@click.argument("spec_file", required=False, metavar="[SPEC]")
+@_run_options
+def run(spec_file, quiet, **params) -> None:
+    """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
+    from stinger.session import run_spec
+
+    spec, data = resolve_spec(spec_file, params)
+    report = run_spec(spec, data, quiet=quiet)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("run_dir")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+def report(run_dir, as_json) -> None:
+    """Re-render a saved run directory."""
+    import json
+
+    from stinger.report.terminal import print_summary
+    from stinger.runs import read_run
+
+    saved = read_run(run_dir)
+    if as_json:
+        click.echo(json.dumps(saved.summary, indent=2))
+    else:
+        print_summary(saved.summary)
+
+
+@cli.command()
+@click.option("--duration", default="10s", show_default=True, help="How long the demo load runs.")
+@click.option("--rate", default="200", show_default=True, help="Requests per second.")
+@click.option("--out", default="runs", show_default=True, help="Where the run directory goes.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view.")
+def demo(duration, rate, out, quiet) -> None:
+    """Start the demo model endpoint, load it, print the results, stop it."""
+    from stinger.demo.run import run_demo
+
+    sys.exit(run_demo(duration=duration, rate=rate, out=out, quiet=quiet))
+
+
+def _register_optional() -> None:
+    try:
+        from stinger.demo.cli import serve_demo
+    except ImportError:  # pragma: no cover
+        return
+    cli.add_command(serve_demo, name="serve-demo")
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="stinger", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.exceptions.NoSuchOption as exc:
+        _fail(exc.format_message() + " (see --help)", EXIT_USAGE)
+    except click.ClickException as exc:
+        msg = exc.format_message()
+        hint = getattr(exc, "param_hint", None)
+        _fail(" ".join(msg.split()), exc.exit_code if exc.exit_code else EXIT_USAGE)
+        del hint
+    except StingerError as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code if exc.exit_code != 1 else EXIT_RUN)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except SystemExit:
+        raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

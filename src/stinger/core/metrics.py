@@ -1,0 +1,278 @@
+"""Per-variant, per-interval aggregates merged from every worker's messages.
+
+Pure: fed the dict messages workers send (see `stinger.engine.batch`), it
+merges histograms by adding counts (never averaging percentiles) and produces
+the run summary (the `summary.json` schema, documented in docs/summary.md) and
+the per-interval series.
+
+Accounting (per variant, measured window only):
+    scheduled = ok + failed (by kind) + dropped + in_flight_at_stop
+Requests intended during the warm-up are counted apart as `warmup`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stinger.core.histogram import Histogram
+from stinger.core.records import ERROR_KINDS, Kind
+
+HISTS = ("latency", "service", "ttfb", "lag", "server")
+SUMMARY_KEYS = {
+    "latency": "latency_ms",
+    "service": "service_time_ms",
+    "ttfb": "ttfb_ms",
+    "lag": "schedule_lag_ms",
+    "server": "server_time_ms",
+}
+_COUNTERS = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out")
+
+
+def _add(h: Histogram, sparse) -> None:
+    idx, counts = sparse
+    if len(idx):
+        h.counts[np.asarray(idx)] += np.asarray(counts)
+
+
+def histogram_from_sparse(sparse) -> Histogram:
+    h = Histogram()
+    _add(h, sparse)
+    return h
+
+
+@dataclass
+class Cell:
+    """One variant in one interval, merged over workers."""
+
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(len(Kind), dtype=np.int64))
+    hists: dict = field(default_factory=dict)       # name -> list of sparse parts (merged lazily)
+    bytes_in: int = 0
+    ok_window: int = 0
+    warmup: int = 0
+    scheduled: int = 0
+    dropped: int = 0
+
+    def histogram(self, name: str) -> Histogram:
+        h = Histogram()
+        for part in self.hists.get(name, ()):
+            _add(h, part)
+        return h
+
+
+class VariantMetrics:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.totals = {n: Histogram() for n in HISTS}
+        self.server_metrics: dict[str, Histogram] = {}
+        self.kinds = np.zeros(len(Kind), dtype=np.int64)
+        self.status: dict[int, int] = {}
+        self.counters = dict.fromkeys(_COUNTERS, 0)
+        self.bytes_in = 0
+        self.ok_window = 0
+        self.warmup_done = 0
+        self.in_flight_at_stop = 0
+        self.cells: dict[int, Cell] = {}
+
+    def cell(self, i: int) -> Cell:
+        c = self.cells.get(i)
+        if c is None:
+            c = self.cells[i] = Cell()
+        return c
+
+    @property
+    def ok(self) -> int:
+        return int(self.kinds[Kind.OK])
+
+    @property
+    def failed(self) -> int:
+        return int(self.kinds.sum() - self.kinds[Kind.OK])
+
+
+class RunMetrics:
+    """Everything measured in one run, merged across workers."""
+
+    def __init__(self, variants: list[str], interval: float = 1.0) -> None:
+        self.variants = {name: VariantMetrics(name) for name in variants}
+        self.interval = interval
+        self.worker_cpu: dict[int, list[tuple[float, float]]] = {}   # worker -> [(t, cpu fraction of a core)]
+        self.loop_lag_ms: list[tuple[float, float]] = []
+        self.first_intended: float | None = None
+        self.last_done: float | None = None
+        self.predictions: list[tuple] = []
+        self.finals: set[int] = set()
+        self._last_t: dict[int, float] = {}
+
+    # ----------------------------------------------------------------- feed
+    def add(self, msg: dict) -> None:
+        w = msg["worker"]
+        t = msg["t"]
+        prev_t = self._last_t.get(w, 0.0)
+        self._last_t[w] = t
+        elapsed = t - prev_t
+        if elapsed > 0.05:
+            self.worker_cpu.setdefault(w, []).append((t, msg["cpu_s"] / elapsed))
+        self.loop_lag_ms.append((t, msg["loop_lag_ms"]))
+        i_now = msg["interval"]
+        for name, c in msg["counters"].items():
+            vm = self.variants[name]
+            for k in _COUNTERS:
+                vm.counters[k] += c[k]
+            cell = vm.cell(i_now)
+            cell.scheduled += c["scheduled"]
+            cell.dropped += c["dropped"]
+        for cell_msg in msg["cells"]:
+            vm = self.variants[cell_msg["v"]]
+            cell = vm.cell(cell_msg["i"])
+            kinds = np.asarray(cell_msg["kinds"], dtype=np.int64)
+            cell.kinds += kinds
+            vm.kinds += kinds
+            cell.bytes_in += cell_msg["bytes_in"]
+            vm.bytes_in += cell_msg["bytes_in"]
+            cell.ok_window += cell_msg["ok_window"]
+            vm.ok_window += cell_msg["ok_window"]
+            cell.warmup += cell_msg["warmup"]
+            vm.warmup_done += cell_msg["warmup"]
+            for code, n in cell_msg["status"].items():
+                vm.status[code] = vm.status.get(code, 0) + n
+            for name, sparse in cell_msg["hists"].items():
+                if len(sparse[0]):
+                    cell.hists.setdefault(name, []).append(sparse)
+                    _add(vm.totals[name], sparse)
+            for name, sparse in cell_msg.get("server_metrics", {}).items():
+                h = vm.server_metrics.get(name)
+                if h is None:
+                    h = vm.server_metrics[name] = Histogram()
+                _add(h, sparse)
+        if msg.get("first_intended") is not None:
+            fi = msg["first_intended"]
+            self.first_intended = fi if self.first_intended is None else min(self.first_intended, fi)
+        if msg.get("last_done") is not None:
+            ld = msg["last_done"]
+            self.last_done = ld if self.last_done is None else max(self.last_done, ld)
+        if "predictions" in msg:
+            self.predictions.extend(msg["predictions"])
+        if msg["type"] == "final":
+            self.finals.add(w)
+            for name, n in msg.get("in_flight_by_variant", {}).items():
+                self.variants[name].in_flight_at_stop += n
+
+    # -------------------------------------------------------------- results
+    def window(self, warmup: float, duration: float | None, elapsed: float | None = None) -> tuple[float, float]:
+        """The measured window [start, end) on the run clock."""
+        start = warmup
+        if duration is not None and (elapsed is None or elapsed >= duration - 1e-3):
+            end = duration
+        elif elapsed is not None:
+            end = elapsed  # stopped early (Ctrl-C) or still running
+        else:
+            end = self.last_done if self.last_done is not None else warmup
+        if duration is None and self.first_intended is not None:
+            start = max(warmup, min(self.first_intended, end))
+        return start, max(end, start)
+
+    def variant_summary(self, vm: VariantMetrics, window: tuple[float, float]) -> dict:
+        return summarize(vm, window)
+
+    def summary(self, window: tuple[float, float]) -> dict:
+        out = {name: summarize(vm, window) for name, vm in self.variants.items()}
+        return out
+
+    def overall(self, window: tuple[float, float]) -> dict:
+        """All variants merged into one (the same shape as one variant's summary)."""
+        merged = VariantMetrics("overall")
+        for vm in self.variants.values():
+            for n in HISTS:
+                merged.totals[n].merge(vm.totals[n])
+            for name, h in vm.server_metrics.items():
+                merged.server_metrics.setdefault(name, Histogram()).merge(h)
+            merged.kinds += vm.kinds
+            for code, n in vm.status.items():
+                merged.status[code] = merged.status.get(code, 0) + n
+            for k in _COUNTERS:
+                merged.counters[k] += vm.counters[k]
+            merged.bytes_in += vm.bytes_in
+            merged.ok_window += vm.ok_window
+            merged.warmup_done += vm.warmup_done
+            merged.in_flight_at_stop += vm.in_flight_at_stop
+        return summarize(merged, window)
+
+    def interval_rows(self) -> list[dict]:
+        """One row per (interval, variant): the per-second series."""
+        rows = []
+        for name, vm in self.variants.items():
+            for i in sorted(vm.cells):
+                c = vm.cells[i]
+                lat = c.histogram("latency")
+                srv = c.histogram("server") if "server" in c.hists else None
+                p = lat.percentiles((50, 90, 95, 99, 99.9)) if lat.total_count else {}
+                ok = int(c.kinds[Kind.OK])
+                rows.append({
+                    "t": round(i * self.interval, 3),
+                    "variant": name,
+                    "scheduled": c.scheduled,
+                    "ok": ok,
+                    "failed": int(c.kinds.sum()) - ok,
+                    "dropped": c.dropped,
+                    "achieved_rps": round(ok / self.interval, 3),
+                    "offered_rps": round(c.scheduled / self.interval, 3),
+                    "p50_ms": _ms(p.get(50)), "p90_ms": _ms(p.get(90)), "p95_ms": _ms(p.get(95)),
+                    "p99_ms": _ms(p.get(99)), "p999_ms": _ms(p.get(99.9)),
+                    "max_ms": _ms(lat.max) if lat.total_count else None,
+                    "mean_ms": round(lat.mean / 1e3, 3) if lat.total_count else None,
+                    "server_mean_ms": round(srv.mean / 1e3, 3) if srv is not None and srv.total_count else None,
+                    "warmup": c.warmup,
+                })
+        rows.sort(key=lambda r: (r["t"], r["variant"]))
+        return rows
+
+
+def _ms(v) -> float | None:
+    return None if v is None else round(v / 1e3, 3)
+
+
+def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
+    start, end = window
+    length = max(end - start, 1e-9)
+    scheduled = vm.counters["scheduled"]
+    ok = vm.ok
+    failed = vm.failed
+    dropped = vm.counters["dropped"]
+    ended = ok + failed + dropped
+    offered = scheduled / length
+    achieved = vm.ok_window / length
+    out = {
+        "requests": {
+            "scheduled": scheduled,
+            "ok": ok,
+            "failed": failed,
+            "dropped": dropped,
+            "in_flight": vm.in_flight_at_stop,
+            "unaccounted": scheduled - ended - vm.in_flight_at_stop,
+            "warmup": vm.counters["scheduled_warm"],
+        },
+        "errors": {k.label: int(vm.kinds[k]) for k in ERROR_KINDS},
+        "status_codes": {str(k): v for k, v in sorted(vm.status.items())},
+        "error_rate": round((failed + dropped) / ended, 6) if ended else 0.0,
+        "throughput": {
+            "offered_rps": round(offered, 3),
+            "achieved_rps": round(achieved, 3),
+            "ratio": round(achieved / offered, 4) if offered > 0 else None,
+            "window_s": round(length, 3),
+        },
+        "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
+    }
+    for name in HISTS:
+        h = vm.totals[name]
+        if name == "server" and not h.total_count:
+            continue
+        out[SUMMARY_KEYS[name]] = h.summary()
+    if vm.server_metrics:
+        out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
+    return out
+
+
+def finite(x: float | None) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))

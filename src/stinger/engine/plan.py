@@ -1,0 +1,90 @@
+"""What one worker process is asked to do: a plain, picklable description.
+
+The coordinator builds a `WorkerPlan` per worker from the validated spec; the
+worker builds live objects (datasets, checks, schedules, pools) from it inside
+its own process, because mmaps, compiled paths and sockets do not travel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from stinger.engine.http import RequestSpec, Target
+
+
+@dataclass(frozen=True, slots=True)
+class VariantPlan:
+    """One variant: where its requests go and how they are built."""
+
+    name: str
+    targets: tuple[Target, ...]
+    request: RequestSpec
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadPlan:
+    """Where request bodies come from: a dataset file, an inline body, or nothing."""
+
+    path: str | None = None
+    format: str | None = None
+    label_field: str | int | None = None
+    body_field: str | None = None
+    csv_header: bool | None = None
+    content_type: str | None = None
+    order: str = "sequential"
+    weights: tuple[float, ...] | None = None
+    inline: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPlan:
+    status: Any = None
+    json_path: str | None = None
+    equals: Any = None
+    regex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalPlan:
+    """Open-model arrivals: a rate profile (built by `stinger.core.schedule`) or a trace."""
+
+    profile: Any = None             # a RateProfile
+    arrival: str = "constant"       # constant | poisson
+    trace: Any = None               # np.ndarray of offsets, or None
+
+
+@dataclass(frozen=True, slots=True)
+class UsersPlan:
+    """Closed-model users: a UsersProfile and a think time between a response and the next request."""
+
+    profile: Any = None
+    think_time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPlan:
+    worker: int
+    workers: int
+    variants: tuple[VariantPlan, ...]
+    split: str = "single"           # single | split | paired
+    open: ArrivalPlan | None = None
+    closed: UsersPlan | None = None
+    duration: float | None = None
+    max_requests: int | None = None
+    warmup: float = 0.0
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_in_flight: int = 10_000     # this worker's share
+    on_limit: str = "queue"         # queue | drop
+    drain: float = 5.0              # how long to wait for in-flight requests after the schedule ends
+    payload: PayloadPlan = field(default_factory=PayloadPlan)
+    check: CheckPlan | None = None
+    server_time_header: str | None = "server-timing"
+    server_time_metric: str | None = None
+    server_time_unit: str = "ms"
+    prediction_path: str | None = None
+    verify_tls: bool = True
+    interval: float = 1.0
+    seed: int = 0

@@ -1,0 +1,169 @@
+"""The monitors of one run, built from the spec, and what they add to the summary.
+
+Monitors run in the coordinator on their own thread and clock (the run
+clock's zero is shared), never in the load workers. For a loopback target the
+endpoint's process is found by its listening port without being asked, so a
+local run always shows the endpoint's CPU and memory beside latency. The
+generator watches itself: worker CPU (from the workers' own reports), event
+loop lag and schedule lag decide whether the run was client-bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from stinger.errors import SpecError
+
+
+def _monitor_from_dict(d: dict[str, Any]):
+    kind = d.get("type")
+    opts = {k: v for k, v in d.items() if k != "type"}
+    try:
+        if kind == "process":
+            from stinger.monitors.process import ProcessMonitor
+
+            return ProcessMonitor(**opts)
+        if kind == "prometheus":
+            from stinger.monitors.prometheus import PrometheusMonitor
+
+            return PrometheusMonitor(**opts)
+        if kind == "gpu":
+            from stinger.monitors.gpu import GpuMonitor
+
+            return GpuMonitor(**opts)
+    except TypeError as exc:
+        raise SpecError(f"monitors: {kind} monitor: {exc}") from None
+    raise SpecError(f"monitors: unknown type {kind!r}; expected process, prometheus or gpu")
+
+
+class MonitorSet:
+    def __init__(self, monitors: list, *, on_warning: Callable[[str], None] | None = None,
+                 auto: list | None = None) -> None:
+        self.monitors = monitors
+        self.auto = auto or []
+        self.on_warning = on_warning
+        self.runner = None
+        self.warnings: list[str] = []
+        self._points: list = []
+
+    @classmethod
+    def from_spec(cls, spec, *, extra=None, on_warning=None) -> "MonitorSet":
+        monitors = [_monitor_from_dict(d) for d in spec.monitors]
+        monitors.extend(extra or [])
+        auto = []
+        if not any(getattr(m, "kind", None) == "process" or type(m).__name__ == "ProcessMonitor" for m in monitors):
+            seen = set()
+            for v in spec.all_variants():
+                from stinger.engine.http import parse_target
+
+                for url in v.all_urls():
+                    t = parse_target(url)
+                    if t.is_loopback and t.port not in seen:
+                        seen.add(t.port)
+                        auto.append((v.name if len(spec.all_variants()) > 1 else "endpoint", t.port))
+        return cls(monitors, on_warning=on_warning, auto=auto)
+
+    def start(self, t0: float, generator_pids: list[int]) -> None:
+        from stinger.monitors.base import MonitorRunner
+        from stinger.monitors.generator import GeneratorMonitor
+        from stinger.monitors.process import ProcessMonitor
+
+        monitors = list(self.monitors)
+        for name, port in self.auto:
+            try:
+                m = ProcessMonitor(port=port, name=name)
+                m.start()
+                monitors.append(_Started(m))
+            except Exception:  # noqa: BLE001 - an endpoint we cannot see is not an error
+                pass
+        monitors.append(GeneratorMonitor(generator_pids))
+        self.runner = MonitorRunner(monitors, t0=t0, interval=1.0, on_warning=self._warn)
+        self.runner.start()
+
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+        if self.on_warning:
+            self.on_warning(text)
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self._points = list(self.runner.points)
+            for w in self.runner.warnings:
+                if w not in self.warnings:
+                    self.warnings.append(w)
+
+    def points(self) -> list:
+        return self._points
+
+    def live_extra(self) -> dict:
+        if self.runner is None:
+            return {}
+        latest = self.runner.latest()
+        out = {}
+        for key, p in sorted(latest.items()):
+            if key.endswith(".cpu_pct") or key.endswith(".rss_bytes"):
+                out[key] = f"{p.value / 2**20:,.0f} MiB" if key.endswith("rss_bytes") else f"{p.value:,.0f} % of a core"
+        return out
+
+    def summary(self, metrics, variants: dict) -> dict:
+        from stinger.monitors.base import summarize_series
+        from stinger.monitors.generator import judge_generator
+
+        out: dict[str, Any] = {}
+        if self._points:
+            series = summarize_series(self._points)
+            out["series"] = series
+            resources: dict[str, dict] = {}
+            for key, s in series.items():
+                name, _, metric = key.partition(".")
+                if metric == "cpu_pct":
+                    resources.setdefault(name, {})["cpu_pct"] = {"mean": s["mean"], "peak": s["peak"]}
+                elif metric == "cpu_machine_pct":
+                    resources.setdefault(name, {})["cpu_machine_pct"] = {"mean": s["mean"], "peak": s["peak"]}
+                elif metric == "rss_bytes":
+                    resources.setdefault(name, {})["rss_mib"] = {"mean": s["mean"] / 2**20, "peak": s["peak"] / 2**20}
+            if resources:
+                out["resources"] = resources
+        cpu = [v for samples in metrics.worker_cpu.values() for _, v in samples[1:]]  # skip start-up
+        cpu_p90 = float(np.percentile(cpu, 90)) * 100 if cpu else None
+        lag = [v for _, v in metrics.loop_lag_ms]
+        loop_p99 = float(np.percentile(lag, 99)) if lag else None
+        sched_p99 = max((v["schedule_lag_ms"]["p99"] for v in variants.values()), default=None)
+        offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
+        achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())
+        server_p50 = None
+        st = [v["server_time_ms"]["p50"] for v in variants.values() if "server_time_ms" in v]
+        if st:
+            server_p50 = max(st)
+        verdict = judge_generator(worker_cpu_pct_p90=cpu_p90, schedule_lag_p99_ms=sched_p99,
+                                  loop_lag_p99_ms=loop_p99, offered_rps=offered, achieved_rps=achieved,
+                                  server_time_p50_ms=server_p50)
+        out["generator"] = {
+            "client_bound": verdict.client_bound,
+            "reasons": list(verdict.reasons),
+            "message": verdict.message(),
+            "worker_cpu_pct_p90": None if cpu_p90 is None else round(cpu_p90, 1),
+            "loop_lag_p99_ms": None if loop_p99 is None else round(loop_p99, 3),
+            "schedule_lag_p99_ms": sched_p99,
+        }
+        return out
+
+
+class _Started:
+    """A monitor already started (auto-discovered): the runner's start is a no-op."""
+
+    def __init__(self, m) -> None:
+        self._m = m
+        self.name = m.name
+
+    def start(self) -> None:
+        pass
+
+    def sample(self, t: float):
+        return self._m.sample(t)
+
+    def stop(self) -> None:
+        self._m.stop()

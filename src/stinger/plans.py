@@ -1,0 +1,159 @@
+"""From a validated spec to one `WorkerPlan` per worker process.
+
+Owns the decisions that turn what the user asked for into what each worker
+does: how many workers, the arrival profile or user profile, each worker's
+share of the in-flight bound and of a closed-model request count.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+
+from stinger.engine.http import RequestSpec, parse_target
+from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
+from stinger.errors import SpecError
+from stinger.spec import LoadSpec, Spec
+
+
+def default_workers(spec: Spec) -> int:
+    """'auto': one worker per core, but only as many as the load needs.
+
+    A Python worker drives tens of thousands of requests per second; splitting
+    a light load across processes only adds start-up time and context switches.
+    A loopback target shares the machine's cores with the generator, so it
+    gets at most half of them.
+    """
+    cores = os.cpu_count() or 1
+    load = spec.load
+    rate = peak_rate(load)
+    want = 1 if rate is None else math.ceil(rate / 20_000)
+    if load.resolved_mode() == "closed":
+        users = load.users or max((s.users or 0 for s in (load.shape.steps or [])), default=1) if load.shape else load.users or 1
+        want = math.ceil(users / 2_000)
+    loopback = all(parse_target(u).is_loopback for v in spec.all_variants() for u in v.all_urls())
+    limit = max(1, cores // 2) if loopback else cores
+    return max(1, min(want, limit))
+
+
+def peak_rate(load: LoadSpec) -> float | None:
+    if load.rate is not None:
+        return load.rate
+    shape = load.shape
+    if shape is None:
+        return None
+    if shape.ramp is not None:
+        return max(shape.ramp.start, shape.ramp.end)
+    if shape.steps:
+        return max((s.rate or 0.0) for s in shape.steps)
+    if shape.spike is not None:
+        return max(shape.spike.baseline, shape.spike.height)
+    if shape.profile:
+        return max(r for _, r in shape.profile)
+    return None
+
+
+def rate_profile(load: LoadSpec):
+    """The open-model rate profile and optional trace for the spec's load."""
+    from stinger.core import schedule as sch
+
+    shape = load.shape
+    trace = None
+    if shape is None:
+        profile = sch.constant(load.rate, load.duration)
+    elif shape.ramp is not None:
+        r = shape.ramp
+        profile = sch.ramp(r.start, r.end, r.over, hold=r.hold)
+    elif shape.steps is not None:
+        if any(s.rate is None for s in shape.steps):
+            raise SpecError("load.shape.steps: every step needs a rate in the open model (users in the closed model)")
+        profile = sch.steps([(s.rate, s.duration) for s in shape.steps])
+    elif shape.spike is not None:
+        s = shape.spike
+        total = load.duration or (s.at + s.length) * 2
+        profile = sch.spike(s.baseline, s.height, at=s.at, length=s.length, duration=total)
+    elif shape.profile is not None:
+        profile = sch.piecewise(shape.profile, interpolate=True)
+    else:
+        trace = sch.trace_schedule(shape.trace)
+        profile = None
+    return profile, trace
+
+
+def users_profile(load: LoadSpec):
+    from stinger.core import schedule as sch
+
+    shape = load.shape
+    if shape is not None and shape.steps is not None:
+        if any(s.users is None for s in shape.steps):
+            raise SpecError("load.shape.steps: every step needs users in the closed model")
+        return sch.users_steps([(s.users, s.duration) for s in shape.steps])
+    if shape is not None and shape.ramp is not None:
+        r = shape.ramp
+        return sch.users_ramp(int(r.start), int(r.end), r.over, hold=r.hold)
+    return sch.users_constant(load.users, load.duration)
+
+
+def run_duration(spec: Spec, profile=None, users=None) -> float | None:
+    if spec.load.duration is not None:
+        return spec.load.duration
+    for p in (profile, users):
+        if p is not None and getattr(p, "duration", None):
+            return p.duration
+    return None
+
+
+def variant_plans(spec: Spec) -> tuple[VariantPlan, ...]:
+    out = []
+    for v in spec.all_variants():
+        targets = tuple(parse_target(u) for u in v.all_urls())
+        content_type = None
+        headers = tuple((k, str(val)) for k, val in v.headers.items())
+        out.append(VariantPlan(name=v.name, targets=targets, weight=v.weight,
+                               request=RequestSpec(method=v.method, headers=headers, content_type=content_type)))
+    return tuple(out)
+
+
+def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
+    load = spec.load
+    mode = load.resolved_mode()
+    n = workers or (default_workers(spec) if load.workers == "auto" else int(load.workers))
+    variants = variant_plans(spec)
+    p = spec.payload
+    payload = PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
+                          csv_header=p.csv_header, content_type=p.content_type, order=p.order,
+                          weights=tuple(p.weights) if p.weights else None,
+                          inline=p.body.encode() if p.body is not None else None)
+    check = None
+    if spec.check is not None:
+        c = spec.check
+        check = CheckPlan(status=c.status, json_path=c.json_path, equals=c.equals, regex=c.regex)
+    st = spec.server_time
+    open_plan = closed_plan = None
+    profile = users = None
+    if mode == "open":
+        profile, trace = rate_profile(load)
+        open_plan = ArrivalPlan(profile=profile, arrival=load.arrival, trace=trace)
+    else:
+        users = users_profile(load)
+        closed_plan = UsersPlan(profile=users, think_time=load.think_time)
+    duration = run_duration(spec, profile, users)
+    base = WorkerPlan(
+        worker=0, workers=n, variants=variants,
+        split="single" if len(variants) == 1 else spec.split,
+        open=open_plan, closed=closed_plan, duration=duration,
+        max_requests=load.requests, warmup=load.warmup, timeout=load.timeout,
+        connect_timeout=load.connect_timeout, max_in_flight=max(1, math.ceil(load.max_in_flight / n)),
+        on_limit=load.on_limit, drain=load.drain, payload=payload, check=check,
+        server_time_header=st.header if st else None, server_time_metric=st.metric if st else None,
+        server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
+        verify_tls=not any(v.insecure for v in spec.all_variants()), seed=load.seed,
+    )
+    plans = []
+    for w in range(n):
+        mr = base.max_requests
+        if mode == "closed" and mr is not None:
+            mr = len(range(w, mr, n))  # this worker's share of a closed-model request count
+        plans.append(replace(base, worker=w, max_requests=mr))
+    return plans
