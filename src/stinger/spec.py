@@ -72,7 +72,7 @@ class TargetSpec(_Model):
 
 
 class VariantSpec(TargetSpec):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # used in file tags and column names
     weight: float = Field(default=1.0, ge=0)
 
 

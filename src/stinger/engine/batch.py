@@ -145,7 +145,10 @@ class Flusher:
                     if pred is not MISSING:
                         p = int(payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
-        interval_now = math.floor((now - t0) / self.interval)
+        # Counters cover the time since the last flush. A regular flush runs just
+        # after an interval boundary, so they belong to the interval that ended.
+        pos = (now - t0) / self.interval
+        interval_now = math.floor(pos) if final else max(0, round(pos) - 1)
         cpu_delta = cpu - self.last_cpu
         self.last_cpu = cpu
         msg = {
@@ -154,6 +157,7 @@ class Flusher:
             "t": now - t0,
             "interval": interval_now,
             "cpu_s": cpu_delta,
+            "flush_ms": (time.perf_counter() - now) * 1e3,
             "loop_lag_ms": loop_lag * 1e3,
             "in_flight": in_flight,
             "counters": {

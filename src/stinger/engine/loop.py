@@ -114,6 +114,7 @@ class Engine:
             [None] * self.slots.cache_size for _ in range(index)
         ]
         self.conns: set[Conn] = set()
+        self.connecting: set[asyncio.Future] = set()
         self.in_flight = 0
         self.pending: deque = deque()
         self.scheduled = [0] * self.nvar
@@ -160,10 +161,12 @@ class Engine:
         else:
             self._call_at(self.t0, self._users_tick)
         await self.finished.wait()
+        self.stopping = True
         for h in self._handles:
             h.cancel()
+        in_flight = self._in_flight_by_variant()
         self._close_all()
-        self.flush(final=True)
+        self.flush(final=True, in_flight_by_variant=in_flight)
 
     def stop(self) -> None:
         """Stop scheduling now; what is in flight is counted as in flight at stop."""
@@ -310,6 +313,8 @@ class Engine:
 
     # ------------------------------------------------------------- dispatch
     def _dispatch(self, intended: float, v: int, p: int, user: int) -> None:
+        if self.stopping:
+            return
         pools = self.pools[v]
         if len(pools) == 1:
             pool = pools[0]
@@ -335,9 +340,13 @@ class Engine:
         fut = asyncio.ensure_future(self.loop.create_connection(
             lambda: conn, pool.address, pool.target.port, ssl=pool.ssl,
             server_hostname=pool.target.host if pool.ssl else None))
+        self.connecting.add(fut)
         fut.add_done_callback(lambda f, c=conn: self._connected(f, c))
 
     def _connected(self, fut: asyncio.Future, conn: Conn) -> None:
+        self.connecting.discard(fut)
+        if self.stopping:
+            return
         if fut.cancelled():
             exc = "cancelled"
         else:
@@ -417,6 +426,8 @@ class Engine:
             self._maybe_finish()
 
     def _drain_pending(self) -> None:
+        if self.stopping:
+            return
         pending = self.pending
         while pending and self.in_flight < self.max_in_flight:
             intended, v, p, user = pending.popleft()
@@ -461,6 +472,8 @@ class Engine:
             conn.transport.abort()
 
     def on_lost(self, conn: Conn) -> None:
+        if self.stopping and not conn.busy:
+            return
         self.conns.discard(conn)
         pool = conn.pool
         pool.size -= 1
@@ -514,12 +527,18 @@ class Engine:
             self.stopping = True
 
     def _close_all(self) -> None:
+        """Abort every connection; requests still in flight stay counted as in flight."""
+        for fut in list(self.connecting):
+            fut.cancel()
+        self.connecting.clear()
         for conn in list(self.conns):
+            conn.busy = False
             if conn.transport is not None:
                 conn.transport.abort()
+        self.conns.clear()
 
     # --------------------------------------------------------------- flush
-    def flush(self, final: bool) -> None:
+    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None) -> None:
         cols = self.cols
         self.cols = Columns(keep_st=cols.st is not None, keep_bodies=cols.bodies is not None)
         counters = {
@@ -531,10 +550,9 @@ class Engine:
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
         self.bytes_out = [0] * self.nvar
-        in_flight = self._in_flight_by_variant() if final else None
         msg = self.flusher.flush(cols, counters, loop_lag=self.loop_lag_max,
                                  in_flight=self.in_flight + len(self.pending),
-                                 in_flight_by_variant=in_flight, final=final,
+                                 in_flight_by_variant=in_flight_by_variant, final=final,
                                  cpu=time.process_time())
         self.loop_lag_max = 0.0
         self.emit(msg)
