@@ -20,12 +20,13 @@ import numpy as np
 from stinger.core.histogram import Histogram
 from stinger.core.records import ERROR_KINDS, Kind
 
-HISTS = ("latency", "service", "ttfb", "lag", "server")
+HISTS = ("latency", "service", "ttfb", "lag", "queue", "server")
 SUMMARY_KEYS = {
     "latency": "latency_ms",
     "service": "service_time_ms",
     "ttfb": "ttfb_ms",
     "lag": "schedule_lag_ms",
+    "queue": "queue_wait_ms",
     "server": "server_time_ms",
 }
 _COUNTERS = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out")
@@ -266,7 +267,7 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
     }
     for name in HISTS:
         h = vm.totals[name]
-        if name == "server" and not h.total_count:
+        if name in ("server", "queue") and not h.total_count:
             continue
         out[SUMMARY_KEYS[name]] = h.summary()
     if vm.server_metrics:

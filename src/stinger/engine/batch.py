@@ -9,7 +9,9 @@ merge by addition on the other side.
 Which requests go where:
 - latency, service time, time to first byte: requests that ended OK, intended
   after the warm-up;
-- schedule lag: every request that was sent, after the warm-up;
+- schedule lag: every request that was sent directly, after the warm-up; a
+  request that waited in the in-flight queue records its wait as `queue`
+  instead (that wait is the server's doing, not the generator's);
 - counts: every request that ended, by kind; requests intended during the
   warm-up are counted apart (`warmup`) and nowhere else.
 A request belongs to the interval in which it *ended* (its `done`).
@@ -26,7 +28,7 @@ from stinger.core.histogram import Histogram
 from stinger.core.records import Kind
 from stinger.engine.plan import WorkerPlan
 
-HIST_NAMES = ("latency", "service", "ttfb", "lag", "server")
+HIST_NAMES = ("latency", "service", "ttfb", "lag", "queue", "server")
 N_KINDS = len(Kind)
 
 
@@ -123,6 +125,7 @@ class Flusher:
             kind = self._kinds(cols, np.frombuffer(cols.kind, dtype=np.int8).astype(np.int64), status)
             variant = np.frombuffer(cols.variant, dtype=np.int8).astype(np.int64)
             nbytes = np.frombuffer(cols.nbytes, dtype=np.int64)
+            queued = np.frombuffer(cols.queued, dtype=np.int8).astype(bool)
             measured = intended >= self.warm_end
             if measured.any():
                 self.first_intended = min(self.first_intended, float(intended[measured].min()))
@@ -134,7 +137,7 @@ class Flusher:
                 i_idx, v = divmod(k, 64)
                 rows = np.flatnonzero(key == k)
                 cells.append(self._cell(cols, int(i_idx), names[v], rows, intended, sent, first, done,
-                                        kind, status, nbytes, measured, in_window))
+                                        kind, status, nbytes, measured, in_window, queued))
             if self.prediction is not None and cols.bodies is not None:
                 from stinger.engine.checks import MISSING, extract
 
@@ -174,7 +177,7 @@ class Flusher:
         return msg
 
     def _cell(self, cols, i_idx, vname, rows, intended, sent, first, done, kind, status, nbytes,
-              measured, in_window) -> dict:
+              measured, in_window, queued) -> dict:
         m = measured[rows]
         mrows = rows[m]
         k = kind[mrows]
@@ -186,8 +189,13 @@ class Flusher:
         has_first = f > 0
         hists["ttfb"] = to_sparse(histogram_of((f[has_first] - sent[ok_rows][has_first]) * 1e6))
         s = sent[mrows]
-        was_sent = ~np.isnan(s)
-        hists["lag"] = to_sparse(histogram_of(np.maximum(s[was_sent] - intended[mrows][was_sent], 0.0) * 1e6))
+        q = queued[mrows]
+        waited = np.maximum(s - intended[mrows], 0.0) * 1e6
+        direct = ~np.isnan(s) & ~q
+        hists["lag"] = to_sparse(histogram_of(waited[direct]))
+        via_queue = ~np.isnan(s) & q
+        if via_queue.any():
+            hists["queue"] = to_sparse(histogram_of(waited[via_queue]))
         server_extra = {}
         if self.server_time is not None and cols.st is not None and len(ok_rows):
             ms, extra = self._server_ms(cols, ok_rows)

@@ -173,7 +173,7 @@ class Conn(asyncio.Protocol):
 
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
-        "intended", "sent", "first_byte", "deadline", "variant", "payload", "user",
+        "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
         "nbytes", "status", "keep", "body", "st_value", "want_body",
     )
 
@@ -191,6 +191,7 @@ class Conn(asyncio.Protocol):
         self.variant = 0
         self.payload = 0
         self.user = -1
+        self.queued = 0
         self.nbytes = 0
         self.status = 0
         self.keep = True

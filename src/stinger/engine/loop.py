@@ -41,7 +41,8 @@ _CLOSED_RETRY_PAUSE = 0.01   # a closed-model user whose connect failed waits th
 class Columns:
     """Per-request results since the last flush, one typed array per field."""
 
-    __slots__ = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "st", "bodies")
+    __slots__ = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued",
+                 "st", "bodies")
 
     def __init__(self, keep_st: bool, keep_bodies: bool) -> None:
         self.intended = array("d")
@@ -53,6 +54,7 @@ class Columns:
         self.variant = array("b")
         self.nbytes = array("q")
         self.payload = array("q")
+        self.queued = array("b")  # 1: waited in the in-flight queue (its lag is the server's, not ours)
         self.st: list | None = [] if keep_st else None
         self.bodies: list | None = [] if keep_bodies else None
 
@@ -312,7 +314,7 @@ class Engine:
             self._user_send(user, done)
 
     # ------------------------------------------------------------- dispatch
-    def _dispatch(self, intended: float, v: int, p: int, user: int) -> None:
+    def _dispatch(self, intended: float, v: int, p: int, user: int, queued: int = 0) -> None:
         if self.stopping:
             return
         pools = self.pools[v]
@@ -326,9 +328,11 @@ class Engine:
         if pool.idle:
             conn = pool.idle.pop()
             conn.user = user
+            conn.queued = queued
             self._send(conn, intended, v, p)
             return
         conn = self.conn_cls(self, pool, self.want_body)
+        conn.queued = queued
         conn.busy = True
         conn.intended = intended
         conn.variant = v
@@ -403,6 +407,7 @@ class Engine:
         cols.variant.append(conn.variant)
         cols.nbytes.append(conn.nbytes)
         cols.payload.append(conn.payload)
+        cols.queued.append(conn.queued)
         if cols.st is not None:
             cols.st.append(conn.st_value)
             conn.st_value = None
@@ -431,7 +436,7 @@ class Engine:
         pending = self.pending
         while pending and self.in_flight < self.max_in_flight:
             intended, v, p, user = pending.popleft()
-            self._dispatch(intended, v, p, user)
+            self._dispatch(intended, v, p, user, 1)
         if self.schedule_done:
             self._maybe_finish()
 
@@ -448,6 +453,7 @@ class Engine:
         cols.variant.append(conn.variant)
         cols.nbytes.append(conn.nbytes)
         cols.payload.append(conn.payload)
+        cols.queued.append(conn.queued)
         if cols.st is not None:
             cols.st.append(None)
         if cols.bodies is not None:

@@ -77,7 +77,7 @@ class Slots:
         plan = self.plan
         op = plan.open
         schedule = Schedule(op.profile, arrival=op.arrival, seed=plan.seed,
-                            max_requests=plan.max_requests, trace=op.trace)
+                            max_requests=plan.max_requests, trace=op.trace, duration=plan.duration)
         w, nw = plan.worker, plan.workers
         for ids, times in schedule.chunks(_CHUNK):
             if nw > 1:

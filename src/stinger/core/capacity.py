@@ -1,0 +1,302 @@
+"""The capacity search, as a pure state machine fed step results.
+
+This module owns the *policy* of finding the highest load an endpoint sustains
+within its SLOs; it runs nothing. The orchestration asks `next_target()`, runs a
+short load step at that rate (or user count), judges the SLOs and feeds a
+`StepResult` to `record()`, until `next_target()` returns None. Keeping the
+policy pure lets it be tested against simulated endpoints of known capacity in
+microseconds.
+
+The search, in three phases:
+
+1. grow: start, start·g, start·g², ... until a step fails (or `max_target`
+   passes, which ends the search: the endpoint is at least that good);
+2. shrink, only if the very first step failed: start/g, start/g², ... down to
+   `min_target` until a step passes (none does: "failed at start");
+3. bisect between the best pass and the first fail until
+   (first_fail - best_pass) / best_pass <= precision.
+
+It assumes monotonicity (passing at x implies passing below x). Real endpoints
+are noisy near their limit; the bracket is what was observed, not a proof.
+
+A step whose generator was the bottleneck (`client_bound`) says nothing about
+the endpoint, so it is neither a pass nor a fail: the search stops with
+"generator-bound" and the best pass so far stands.
+
+Also here: the knee of a latency curve (Kneedle), which SLO kind limited a
+step, and cost per million inferences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stinger.errors import UsageError
+
+__all__ = [
+    "CapacitySearch",
+    "StepResult",
+    "cost_per_million",
+    "find_knee",
+    "limiting_factor",
+]
+
+STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "max_steps")
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step of the search: the target it ran at and the verdict of its SLOs."""
+
+    target: float
+    passed: bool
+    failed: tuple[str, ...] = ()
+    summary: dict[str, Any] = field(default_factory=dict, compare=False)
+    client_bound: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "passed": self.passed,
+            "failed": list(self.failed),
+            "client_bound": self.client_bound,
+            "limiting": limiting_factor(self),
+        }
+
+
+class CapacitySearch:
+    """Grow geometrically, then bisect; see the module docstring.
+
+    integer=True searches whole numbers (concurrent users): targets are
+    rounded, each step moves by at least 1, and the search converges when the
+    bracket is within `precision` or one apart, whichever comes first (so
+    precision=0 finds the exact integer).
+    """
+
+    def __init__(
+        self,
+        *,
+        start: float = 10.0,
+        growth: float = 2.0,
+        precision: float = 0.05,
+        max_target: float = 1e6,
+        min_target: float = 1.0,
+        max_steps: int = 30,
+        integer: bool = False,
+    ) -> None:
+        for name, v in (("start", start), ("max_target", max_target), ("min_target", min_target)):
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise UsageError(f"capacity {name} must be a number > 0, got {v!r}")
+        if not isinstance(growth, (int, float)) or not math.isfinite(growth) or growth <= 1:
+            raise UsageError(f"capacity growth must be > 1 (e.g. 2 doubles each step), got {growth!r}")
+        if not isinstance(precision, (int, float)) or not math.isfinite(precision) or precision < 0 or (
+            precision == 0 and not integer
+        ):
+            raise UsageError(f"capacity precision must be a fraction > 0 (e.g. 0.05 for 5 %), got {precision!r}")
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise UsageError(f"capacity max_steps must be an integer >= 1, got {max_steps!r}")
+        if integer:
+            start, min_target, max_target = round(start), math.ceil(min_target), math.floor(max_target)
+            start = max(start, 1)
+            min_target = max(min_target, 1)
+        if not min_target <= start <= max_target:
+            raise UsageError(
+                f"capacity start must lie in [min_target, max_target] = [{min_target:g}, {max_target:g}], got {start:g}"
+            )
+        self.start = float(start)
+        self.growth = float(growth)
+        self.precision = float(precision)
+        self.max_target = float(max_target)
+        self.min_target = float(min_target)
+        self.max_steps = max_steps
+        self.integer = integer
+
+        self.steps: list[StepResult] = []
+        self.best_pass: float | None = None
+        self.first_fail: float | None = None
+        self.done = False
+        self.stop_reason = ""
+        self._pending: float | None = float(start)
+
+    # -- state
+    @property
+    def bracket(self) -> tuple[float | None, float | None]:
+        """(best pass, first fail) so far; the capacity lies in between."""
+        return (self.best_pass, self.first_fail)
+
+    @property
+    def phase(self) -> str:
+        if self.done:
+            return "done"
+        if self.first_fail is None:
+            return "grow"
+        if self.best_pass is None:
+            return "shrink"
+        return "bisect"
+
+    def next_target(self) -> float | None:
+        """The target of the next step, or None when the search is over. Idempotent until `record`."""
+        return None if self.done else self._pending
+
+    def record(self, result: StepResult) -> None:
+        """Feed the result of the step run at `next_target()`."""
+        if self.done:
+            raise RuntimeError("the capacity search is over; no more steps to record")
+        assert self._pending is not None
+        if not math.isclose(result.target, self._pending, rel_tol=1e-9, abs_tol=1e-9):
+            raise ValueError(f"expected the result of the step at {self._pending:g}, got one at {result.target:g}")
+        self.steps.append(result)
+        target = self._pending
+        if result.client_bound:
+            return self._finish("generator-bound")
+        if result.passed:
+            self.best_pass = target if self.best_pass is None else max(self.best_pass, target)
+        else:
+            self.first_fail = target if self.first_fail is None else min(self.first_fail, target)
+        nxt = self._plan_next(target, result.passed)
+        if nxt is None:
+            return
+        if len(self.steps) >= self.max_steps:
+            return self._finish("max_steps")
+        self._pending = nxt
+
+    def _finish(self, reason: str) -> None:
+        self.done = True
+        self.stop_reason = reason
+        self._pending = None
+
+    def _converged(self, lo: float, hi: float) -> bool:
+        if self.integer and hi - lo <= 1:
+            return True
+        return (hi - lo) / lo <= self.precision
+
+    def _plan_next(self, target: float, passed: bool) -> float | None:
+        """The next target, or None after finishing the search."""
+        lo, hi = self.best_pass, self.first_fail
+        if hi is None:  # grow
+            if target >= self.max_target:
+                self._finish("max_target reached")
+                return None
+            nxt = target * self.growth
+            if self.integer:
+                nxt = max(target + 1, round(nxt))
+            return min(nxt, self.max_target)
+        if lo is None:  # shrink
+            if target <= self.min_target:
+                self._finish("failed at start")
+                return None
+            nxt = target / self.growth
+            if self.integer:
+                nxt = min(target - 1, math.floor(nxt))
+            return max(nxt, self.min_target)
+        if self._converged(lo, hi):
+            self._finish("converged")
+            return None
+        if self.integer:
+            return float((int(lo) + int(hi)) // 2)
+        return (lo + hi) / 2.0
+
+    # -- reporting
+    @property
+    def capacity(self) -> float | None:
+        """The highest target that passed (None if none did)."""
+        return self.best_pass
+
+    def curve(self, key: str = "p95") -> list[tuple[float, float]]:
+        """(target, summary latency_ms[key]) per step, sorted by target, for `find_knee` and plots."""
+        pts = []
+        for s in self.steps:
+            lat = s.summary.get("latency_ms") if isinstance(s.summary, dict) else None
+            v = lat.get(key) if isinstance(lat, dict) else None
+            if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                pts.append((s.target, float(v)))
+        return sorted(pts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "done": self.done,
+            "stop_reason": self.stop_reason,
+            "best_pass": self.best_pass,
+            "first_fail": self.first_fail,
+            "integer": self.integer,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def find_knee(curve: Sequence[tuple[float, float]]) -> float | None:
+    """The x where a rising latency curve bends upwards most sharply (Kneedle).
+
+    Kneedle (Satopää et al., 2011) without smoothing: sort by x, scale x and y
+    to [0, 1], and take the point furthest below the chord from the first to
+    the last point (for an increasing convex curve, max of x_n - y_n). On a
+    hockey stick (flat, then rising) that is the corner. Returns None with
+    fewer than three usable points, a flat curve, or no point below the chord
+    (a linear or concave curve has no knee). Points with NaN y are ignored;
+    repeated x values are averaged.
+    """
+    pts = [(float(x), float(y)) for x, y in curve if math.isfinite(x) and math.isfinite(y)]
+    if len(pts) < 3:
+        return None
+    xs_raw = np.array([p[0] for p in pts])
+    ys_raw = np.array([p[1] for p in pts])
+    xs, inv = np.unique(xs_raw, return_inverse=True)
+    ys = np.bincount(inv, weights=ys_raw) / np.bincount(inv)
+    if len(xs) < 3:
+        return None
+    yr = ys[-1] - ys[0]
+    if yr <= 0 or np.ptp(ys) == 0:
+        return None  # not rising overall: no knee in the sense of "latency takes off"
+    xn = (xs - xs[0]) / (xs[-1] - xs[0])
+    yn = (ys - ys[0]) / yr
+    diff = xn - yn
+    k = int(np.argmax(diff))
+    if diff[k] <= 1e-9:
+        return None
+    return float(xs[k])
+
+
+# which SLO metric, when failed, points at which limit (most telling first)
+def limiting_factor(result: StepResult) -> str:
+    """What limited a step: 'generator', 'errors', 'saturation' or 'latency'; 'none' for a clean pass.
+
+    Reading order: a generator-bound step says nothing about the endpoint;
+    errors are the most severe sign; a failed achieved ratio or throughput
+    means the endpoint could not keep up (saturation); otherwise latency (or
+    another objective) was too high. A failed SLO text that cannot be parsed
+    counts as latency.
+    """
+    if result.client_bound:
+        return "generator"
+    if not result.failed:
+        return "none" if result.passed else "latency"
+    from stinger.core.slo import parse_slo  # local: capacity needs slo only here
+
+    metrics = set()
+    for text in result.failed:
+        try:
+            metrics.add(parse_slo(text).metric)
+        except UsageError:
+            metrics.add("?")
+    if "error_rate" in metrics:
+        return "errors"
+    if metrics & {"achieved_ratio", "throughput"}:
+        return "saturation"
+    return "latency"
+
+
+def cost_per_million(price_per_hour: float, instances: int, throughput_rps: float) -> float:
+    """Dollars per 1e6 inferences when `instances` at `price_per_hour` each sustain `throughput_rps` in all."""
+    if not isinstance(price_per_hour, (int, float)) or not math.isfinite(price_per_hour) or price_per_hour < 0:
+        raise UsageError(f"price per hour must be a number >= 0, got {price_per_hour!r}")
+    if not isinstance(instances, int) or isinstance(instances, bool) or instances < 1:
+        raise UsageError(f"instance count must be an integer >= 1, got {instances!r}")
+    if not isinstance(throughput_rps, (int, float)) or not math.isfinite(throughput_rps) or throughput_rps <= 0:
+        raise UsageError(f"throughput must be > 0 req/s to price it, got {throughput_rps!r}")
+    per_hour = price_per_hour * instances
+    inferences_per_hour = throughput_rps * 3600.0
+    return per_hour / inferences_per_hour * 1e6

@@ -1,0 +1,219 @@
+"""Service-level objectives: 'p95 < 300ms', 'error_rate < 1%' parsed and judged.
+
+This module owns the SLO grammar and the verdict of one SLO against one
+variant summary (the dict built by `stinger.core.metrics`). Thresholds are
+normalised when parsed, so judging is a plain comparison:
+
+    metric                            unit of `threshold`   summary field
+    p50 p90 p95 p99 p99.9 mean        ms                    latency_ms[<key>]
+      min max stddev
+    server.<latency metric>           ms                    server_time_ms[<key>]
+    service.<latency metric>          ms                    service_time_ms[<key>]
+    error_rate (alias errors)         fraction 0..1         error_rate
+    achieved_ratio                    fraction 0..1         throughput.ratio
+    throughput (alias rps)            req/s                 throughput.achieved_rps
+
+Latency values take a unit (us, ms, s, m); a bare number means milliseconds,
+as in k6. Fractions take '%' or a plain number in [0, 1]. Rates take '/s',
+'/m' or a bare number of req/s.
+
+An SLO whose metric the summary does not have (no server time was measured,
+no request succeeded so there is no latency) *fails*, with `observed=None` and
+a note saying why: an objective that could not be checked has not been met,
+and passing it silently would turn a missing measurement into a green build.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stinger.errors import UsageError
+
+__all__ = ["DEFAULT_CAPACITY_SLOS", "PERCENTILES", "Slo", "SloResult", "judge", "parse_slo", "slo_unit"]
+
+DEFAULT_CAPACITY_SLOS = ("p95<300ms", "error_rate<1%", "achieved_ratio>=0.95")
+
+# percentile keys the metrics summary reports
+PERCENTILES = ("p50", "p90", "p95", "p99", "p99.9")
+_LATENCY_STATS = PERCENTILES + ("mean", "min", "max", "stddev")
+_SECTIONS = {"": "latency_ms", "server.": "server_time_ms", "service.": "service_time_ms"}
+_FRACTIONS = {"error_rate": "error_rate", "errors": "error_rate", "achieved_ratio": "achieved_ratio"}
+_RATES = {"throughput": "throughput", "rps": "throughput"}
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+_TIME_UNITS = {"": 1.0, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+_RATE_UNITS = {"": 1.0, "/s": 1.0, "/sec": 1.0, "rps": 1.0, "/m": 1 / 60, "/min": 1 / 60}
+
+_SLO = re.compile(
+    r"\s*(?P<metric>[a-z_][a-z0-9_.]*?)\s*(?P<op><=|>=|<|>)\s*"
+    r"(?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(?P<unit>%|[a-zµ/]*)\s*",
+    re.IGNORECASE,
+)
+
+_EXAMPLE = "expected e.g. 'p95<300ms', 'error_rate<1%', 'throughput>=100/s'"
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    """One objective. `threshold` is normalised: ms for latencies, a fraction for rates, req/s for throughput."""
+
+    metric: str
+    op: str
+    threshold: float
+    text: str
+
+    @property
+    def unit(self) -> str:
+        return slo_unit(self.metric)
+
+    def holds(self, observed: float) -> bool:
+        return _OPS[self.op](observed, self.threshold)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class SloResult:
+    """The verdict of one SLO; `observed` is None when the metric was not measured (then it failed)."""
+
+    slo: Slo
+    observed: float | None
+    passed: bool
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "slo": self.slo.text,
+            "metric": self.slo.metric,
+            "op": self.slo.op,
+            "threshold": self.slo.threshold,
+            "unit": self.slo.unit,
+            "observed": self.observed,
+            "passed": self.passed,
+            "note": self.note,
+        }
+
+
+def slo_unit(metric: str) -> str:
+    """The unit of a normalised metric name: 'ms', 'fraction' or 'req/s'."""
+    if metric in ("error_rate", "achieved_ratio"):
+        return "fraction"
+    if metric == "throughput":
+        return "req/s"
+    return "ms"
+
+
+def _split_prefix(name: str) -> tuple[str, str]:
+    """'server.p95' -> ('server.', 'p95'); 'p99.9' -> ('', 'p99.9')."""
+    for p in ("server.", "service."):
+        if name.startswith(p):
+            return p, name[len(p):]
+    return "", name
+
+
+def _bad(text: str, why: str) -> UsageError:
+    return UsageError(f"invalid SLO {text!r}: {why}; {_EXAMPLE}")
+
+
+def parse_slo(text: str) -> Slo:
+    """Parse one SLO, e.g. 'p95<300ms', 'p99 <= 1s', 'error_rate<1%', 'server.p95<100ms'."""
+    if not isinstance(text, str):
+        raise UsageError(f"invalid SLO {text!r}: expected a string; {_EXAMPLE}")
+    m = _SLO.fullmatch(text)
+    if m is None:
+        raise _bad(text, "expected <metric> <op> <value> with op one of <, <=, >, >=")
+    name = m.group("metric").lower()
+    op = m.group("op")
+    value = float(m.group("num"))
+    unit = m.group("unit").lower().replace(" ", "")
+    clean = text.strip()
+
+    if name in _FRACTIONS:
+        metric = _FRACTIONS[name]
+        if unit == "%":
+            threshold = value / 100.0
+        elif unit == "":
+            if value > 1:
+                raise _bad(text, f"{name} is a fraction in [0, 1] or a percentage such as {value:g}%")
+            threshold = value
+        else:
+            raise _bad(text, f"{name} takes a fraction or a percentage, not {unit!r}")
+        if threshold > 1:
+            raise _bad(text, f"{name} cannot exceed 100%")
+        return Slo(metric, op, threshold, clean)
+
+    if name in _RATES:
+        if unit not in _RATE_UNITS:
+            raise _bad(text, f"throughput takes req/s ('/s', '/m' or a bare number), not {unit!r}")
+        return Slo("throughput", op, value * _RATE_UNITS[unit], clean)
+
+    prefix, stat = _split_prefix(name)
+    if stat not in _LATENCY_STATS:
+        if re.fullmatch(r"p\d+(\.\d+)?", stat):
+            raise _bad(text, f"percentile {stat} is not reported; use one of {', '.join(PERCENTILES)}")
+        known = ", ".join(_LATENCY_STATS + ("error_rate", "achieved_ratio", "throughput"))
+        raise _bad(text, f"unknown metric {name!r} (known: {known}, optionally server./service. before a latency)")
+    if unit not in _TIME_UNITS:
+        raise _bad(text, f"a latency takes a time unit (us, ms, s, m), not {unit!r}")
+    return Slo(prefix + stat, op, value * _TIME_UNITS[unit], clean)
+
+
+def _number(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        try:
+            x = float(x)  # numpy scalars
+        except (TypeError, ValueError):
+            return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
+    """The summary's value for `slo.metric`, or None and why not."""
+    metric = slo.metric
+    if metric == "error_rate":
+        v = _number(summary.get("error_rate"))
+        return v, "" if v is not None else "no error rate in the summary"
+    if metric in ("achieved_ratio", "throughput"):
+        tp = summary.get("throughput")
+        key = "ratio" if metric == "achieved_ratio" else "achieved_rps"
+        v = _number(tp.get(key)) if isinstance(tp, Mapping) else None
+        return v, "" if v is not None else f"no throughput.{key} in the summary"
+    prefix, stat = _split_prefix(metric)
+    section_name = _SECTIONS[prefix]
+    section = summary.get(section_name)
+    if not isinstance(section, Mapping):
+        what = {"server_time_ms": "no server time was measured", "service_time_ms": "no service time in the summary"}
+        return None, what.get(section_name, "no latency in the summary")
+    if not section.get("count", 1):
+        return None, f"no successful requests, so no {section_name}"
+    v = _number(section.get(stat))
+    return v, "" if v is not None else f"no {stat} in {section_name}"
+
+
+def judge(slos: Sequence[Slo | str], variant_summary: Mapping[str, Any]) -> list[SloResult]:
+    """Judge each SLO (an `Slo` or its text) against one variant's summary, in order.
+
+    A metric the summary lacks fails, with `observed=None` and a note.
+    """
+    out: list[SloResult] = []
+    for s in slos:
+        slo = parse_slo(s) if isinstance(s, str) else s
+        observed, note = _observe(slo, variant_summary)
+        if observed is None:
+            out.append(SloResult(slo, None, False, note))
+        else:
+            out.append(SloResult(slo, observed, slo.holds(observed)))
+    return out

@@ -1,0 +1,181 @@
+"""The A/B verdict: many per-metric comparisons -> one multiple-testing-corrected decision.
+
+This module owns the decision and its wording: Holm over every row that has a
+p-value (so checking p50, p95, p99, mean, errors and accuracy at once keeps the
+family-wise false-positive rate at alpha), which variant each significant row
+favours, ONE sentence that claims no more than the table supports, and the
+Markdown table for a pull request. The rows themselves come from
+`stinger.core.stats`.
+
+Confidence intervals are shown per row at their own level (not widened for
+multiplicity); the "significant" column is the Holm-adjusted decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from stinger.core.stats import Comparison, holm
+
+__all__ = ["Verdict", "verdict"]
+
+_KIND_NAMES = {
+    "latency": "latency",
+    "latency_rank": "latency",
+    "error_rate": "error rate",
+    "accuracy": "accuracy",
+    "throughput": "throughput",
+    "regression_error": "prediction error",
+}
+
+
+@dataclass
+class Verdict:
+    rows: list[Comparison]
+    sentence: str
+    significant: bool
+    a_name: str = "A"
+    b_name: str = "B"
+    notes: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        """A table (metric | A | B | B - A | CI | p (adj.) | significant), the sentence, methods, notes."""
+        levels = {r.level for r in self.rows}
+        ci_head = f"{_num(100 * levels.pop())} % CI" if len(levels) == 1 else "CI"
+        a, b = self.a_name, self.b_name
+        lines = [
+            f"| metric | {a} | {b} | {b} − {a} | {ci_head} | p (adj.) | significant |",
+            "|---|---:|---:|---:|---|---:|---|",
+        ]
+        for r in self.rows:
+            diff = f"P = {_num(r.diff)}" if r.kind == "latency_rank" else _num(r.diff, signed=True)
+            sig = f"yes ({self.a_name if r.better == 'a' else self.b_name} better)" if r.significant else "no"
+            lines.append(f"| {r.metric} | {_num(r.a)} | {_num(r.b)} | {diff} | "
+                         f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_p(r.p_adjusted)} | {sig} |")
+        lines += ["", f"**Verdict:** {self.sentence}", "", "Methods:"]
+        lines += [f"- {r.metric}: {r.method}" for r in self.rows]
+        if self.notes:
+            lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alpha: float = 0.05) -> Verdict:
+    """Holm-adjust the rows' p-values, decide each row and the whole, and say it in one sentence.
+
+    A row with a p-value is significant when its Holm-adjusted p < alpha; a row
+    without one (capacity brackets) keeps its own rule. The verdict is
+    significant when any row is.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    adjusted = holm([r.p_value for r in rows])
+    decided = []
+    for r, p_adj in zip(rows, adjusted, strict=True):
+        sig = (p_adj < alpha) if p_adj is not None else (r.significant if r.p_value is None else False)
+        decided.append(dataclasses.replace(r, p_adjusted=p_adj, significant=bool(sig),
+                                           better=r.favours if sig else None))
+    notes = []
+    if any("assumes independent requests" in r.method for r in decided):
+        notes.append(f"Some latency rows had fewer than 10 one-second intervals per variant and fell back to "
+                     f"per-request methods; requests close in time are correlated, so those CIs may be too narrow.")
+    if any(r.kind == "throughput" for r in decided):
+        notes.append("Throughput brackets come from one capacity search per variant; a non-overlap is a "
+                     "rule, not a statistical test.")
+    return Verdict(rows=decided, sentence=_sentence(decided, a_name, b_name),
+                   significant=any(r.significant for r in decided), a_name=a_name, b_name=b_name, notes=notes)
+
+
+# --------------------------------------------------------------------------- wording
+
+def _sentence(rows: list[Comparison], a: str, b: str) -> str:
+    if not rows:
+        return f"No comparisons between {a} and {b} were made."
+    kinds = list(dict.fromkeys(_KIND_NAMES.get(r.kind, r.metric) for r in rows))
+    won = [r for r in rows if r.significant and r.favours is not None]
+    if not won:
+        return f"No significant difference between {a} and {b} in {_or(kinds)}{_n_clause(rows)}."
+    clauses = []
+    latency = [r for r in won if r.kind == "latency"]
+    for favours in ("b", "a"):
+        same = [r for r in latency if r.favours == favours]
+        if same:
+            word = "faster" if favours == "b" else "slower"
+            parts = [f"at {_label(r)} by {_mag(r)}" for r in same]
+            clauses.append(f"{b} is {word} than {a} {_and(parts)}")
+    for r in won:
+        if r.kind != "latency":
+            clauses.append(_clause(r, a, b))
+    quiet = [k for k in kinds if not any(_KIND_NAMES.get(r.kind, r.metric) == k for r in won)]
+    tail = f", with no significant difference in {_or(quiet)}" if quiet else ""
+    return "; ".join(clauses) + tail + "."
+
+
+def _clause(r: Comparison, a: str, b: str) -> str:
+    good = r.favours == "b"
+    if r.kind == "latency_rank":
+        return (f"{b}'s latencies tend to be {'lower' if good else 'higher'} than {a}'s "
+                f"(P({b} faster) = {_num(r.diff)}, {_lvl(r)} CI {_num(r.ci_low)}–{_num(r.ci_high)})")
+    if r.kind == "error_rate":
+        return f"{b}'s error rate is {'lower' if good else 'higher'} than {a}'s by {_mag(r)}"
+    if r.kind == "accuracy":
+        return f"{b} is {'more' if good else 'less'} accurate than {a} by {_mag(r)}"
+    if r.kind == "throughput":
+        return (f"{b} sustains {'more' if good else 'less'} load than {a} (last passing rate "
+                f"{_num(r.b)} vs {_num(r.a)} req/s; capacity brackets do not overlap)")
+    if r.kind == "regression_error":
+        return f"{b} has {'lower' if good else 'higher'} {r.metric} than {a} by {_mag(r)}"
+    return f"{b} is {'better' if good else 'worse'} than {a} on {r.metric} by {_mag(r)}"
+
+
+def _mag(r: Comparison) -> str:
+    """|diff| with its CI, oriented so both are positive in the stated direction."""
+    lo, hi = (r.ci_low, r.ci_high) if r.diff >= 0 else (-r.ci_high, -r.ci_low)
+    unit = f" {r.unit}" if r.unit else ""
+    return f"{_num(abs(r.diff))}{unit} ({_lvl(r)} CI {_num(lo)}–{_num(hi)}{unit})"
+
+
+def _label(r: Comparison) -> str:
+    name = r.metric.removeprefix("latency ").split(" (")[0]
+    return "the mean" if name == "mean" else name.replace("median", "the median")
+
+
+def _lvl(r: Comparison) -> str:
+    return f"{_num(100 * r.level)} %"
+
+
+def _n_clause(rows: list[Comparison]) -> str:
+    counted = [r for r in rows if r.n_a is not None and r.n_b is not None]
+    if not counted:
+        return ""
+    na, nb = max(r.n_a for r in counted), max(r.n_b for r in counted)
+    return f" (n = {na:,} per variant)" if na == nb else f" (n = {na:,} and {nb:,})"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _or(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _num(x: float, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    ax = abs(x)
+    text = f"{x:,.0f}" if ax >= 100 else f"{x:.1f}" if ax >= 1 else "0" if ax == 0 else f"{x:.2g}"
+    if text.startswith("-"):
+        text = "−" + text[1:]
+    elif signed and x > 0:
+        text = "+" + text
+    return text
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"

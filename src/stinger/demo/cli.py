@@ -1,0 +1,109 @@
+"""The ``stinger serve-demo`` command: the demo model server in the foreground.
+
+This module owns the command's options and their validation only; the server
+itself lives in ``stinger.demo.server``. The lead registers the command on the
+``stinger`` group with ``from stinger.demo.cli import serve_demo``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from stinger.demo.models import VARIANTS
+from stinger.demo.server import LOG_LEVELS, DemoConfig, serve
+from stinger.errors import SpecError, StingerError
+
+
+def _parse_variants(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> tuple[str, ...]:
+    if value is None:
+        return VARIANTS
+    names = tuple(part.strip() for part in value.split(","))
+    for name in names:
+        if name not in VARIANTS:
+            raise click.BadParameter(
+                f"unknown variant {name!r}; expected a comma list from {', '.join(VARIANTS)}"
+            )
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"a variant is named twice in {value!r}")
+    return names
+
+
+@click.command("serve-demo")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+    help="Port to listen on; 0 picks a free one and prints it.",
+)  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Server processes. One worker serves one request at a time, like a "
+    "single-threaded model server; each adds about one core of capacity.",
+)  # fmt: skip
+@click.option(
+    "--variants", callback=_parse_variants, metavar="LIST",
+    help=f"Comma list of model variants to serve, from {','.join(VARIANTS)} "
+    "(default: all). The first is the default variant of /invocations.",
+)  # fmt: skip
+@click.option(
+    "--delay-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    help="Extra latency added to every invocation (an async sleep: it uses no capacity).",
+)  # fmt: skip
+@click.option(
+    "--jitter-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+    help="Uniform random extra delay on top of --delay-ms, in [0, jitter].",
+)  # fmt: skip
+@click.option(
+    "--error-rate", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+    help="Fraction of valid invocations answered 500 (drawn from --seed).",
+)  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the injected errors and jitter.")  # fmt: skip
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
+    help="Server log level; there is no access log (it would slow the server).",
+)  # fmt: skip
+def serve_demo(
+    host: str,
+    port: int,
+    workers: int,
+    variants: tuple[str, ...],
+    delay_ms: float,
+    jitter_ms: float,
+    error_rate: float,
+    seed: int,
+    log_level: str,
+) -> None:
+    """Serve the demo models (scikit-learn, handwritten digits) until Ctrl-C.
+
+    A SageMaker-style endpoint: GET /ping, POST /invocations (JSON or CSV),
+    POST /variants/NAME/invocations, GET /metrics (Prometheus). Replies carry a
+    Server-Timing header with the model and total handler time.
+    """
+    try:
+        config = DemoConfig(
+            host=host, port=port, workers=workers, variants=variants, delay_ms=delay_ms,
+            jitter_ms=jitter_ms, error_rate=error_rate, seed=seed, log_level=log_level,
+        )  # fmt: skip
+    except SpecError as exc:  # e.g. an infinite delay, which FloatRange allows
+        raise click.BadParameter(str(exc)) from None
+
+    def announce(url: str) -> None:
+        row = ",".join(["0"] * 64)
+        click.echo(f"stinger-demo listening on {url}")
+        click.echo(
+            f"variants: {', '.join(config.variants)} (default {config.default_variant}); "
+            f"{workers} worker(s); models train for a second or two, then /ping answers 200"
+        )
+        click.echo("try:")
+        click.echo(
+            f"  curl -s -H 'Content-Type: text/csv' --data '{row}' "
+            f"{url}/variants/{config.default_variant}/invocations"
+        )
+        click.echo("Ctrl-C to stop.")
+
+    try:
+        serve(config, announce=announce)
+    except StingerError as exc:
+        raise click.ClickException(str(exc)) from None

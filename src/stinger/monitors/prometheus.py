@@ -1,0 +1,515 @@
+"""Server-side response time and resources from a Prometheus `/metrics` endpoint.
+
+`PrometheusMonitor` scrapes the plain-text exposition with urllib in the monitor
+thread and turns two consecutive scrapes into points; the turning is the pure
+function `diff_scrapes`, testable without a network:
+
+    counter    per-interval rate, `<name>.<family>.rate` (/s); a counter that went
+               down (a restart) yields nothing for that interval
+    gauge      its value, `<name>.<family>` (untyped metrics are treated as gauges)
+    histogram  from bucket DELTAS between the two scrapes - i.e. this interval's
+               observations only: `.rate` (/s), `.mean`, `.p50`, `.p95`, `.p99`,
+               quantiles interpolated linearly inside a bucket as Prometheus'
+               histogram_quantile does
+    summary    its quantiles as gauges (`.p50`, ...), and `.mean` from deltas
+
+Durations are converted to ms when the family name ends in `_seconds`,
+`_microseconds`/`_us` or `_milliseconds`/`_ms`. `process_cpu_seconds_total` becomes
+`<name>.process_cpu_pct` (% of one core); `process_resident_memory_bytes` is kept
+as a gauge; both are kept whatever the selection, when present.
+
+Presets name the metric families worth keeping for common model servers (see
+`PRESETS`). Triton and TorchServe export durations as cumulative counters in
+microseconds; a preset pairs each with a request counter, and the monitor
+reports `delta(duration) / delta(requests)` as `<name>.<duration family>.mean`
+in ms (matched by identical labels) instead of a meaningless rate.
+
+With neither preset nor `include`, every family is kept (except the `*_created`
+timestamps prometheus_client adds). `include` takes family names or fnmatch
+globs (`vllm:*`); counter names match with or without `_total`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as _parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families as _parse_text
+
+from stinger.monitors.base import Labels, MonitorConfigError, MonitorError, Point
+
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "PrometheusMonitor",
+    "Scrape",
+    "Selection",
+    "diff_scrapes",
+    "histogram_quantile",
+    "parse_exposition",
+    "snapshot",
+]
+
+QUANTILES: tuple[float, ...] = (0.5, 0.95, 0.99)
+ALWAYS: tuple[str, ...] = ("process_cpu_seconds_total", "process_resident_memory_bytes")
+MAX_BYTES = 32 * 1024 * 1024  # a bigger exposition is a misconfiguration, not metrics
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of metric families, and (duration counter, request counter) pairs."""
+
+    name: str
+    families: tuple[str, ...]
+    means: tuple[tuple[str, str], ...] = ()
+    doc: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "demo",
+            (
+                "stinger_demo_request_duration_seconds",
+                "stinger_demo_model_duration_seconds",
+                "stinger_demo_requests_total",
+            ),
+            doc="stinger's own demo server",
+        ),
+        Preset(
+            "triton",
+            (
+                "nv_inference_request_success",
+                "nv_inference_request_failure",
+                "nv_inference_request_duration_us",
+                "nv_inference_queue_duration_us",
+                "nv_inference_compute_infer_duration_us",
+                "nv_inference_count",
+                "nv_inference_exec_count",
+                "nv_gpu_utilization",
+                "nv_gpu_memory_used_bytes",
+            ),
+            means=(
+                ("nv_inference_request_duration_us", "nv_inference_request_success"),
+                ("nv_inference_queue_duration_us", "nv_inference_request_success"),
+                ("nv_inference_compute_infer_duration_us", "nv_inference_request_success"),
+            ),
+            doc="NVIDIA Triton Inference Server (cumulative *_duration_us counters)",
+        ),
+        Preset(
+            "torchserve",
+            (
+                "ts_inference_latency_microseconds",
+                "ts_queue_latency_microseconds",
+                "ts_inference_requests_total",
+                "CPUUtilization",
+                "MemoryUsed",
+                "MemoryUtilization",
+                "GPUUtilization",
+                "GPUMemoryUsed",
+            ),
+            means=(
+                ("ts_inference_latency_microseconds", "ts_inference_requests_total"),
+                ("ts_queue_latency_microseconds", "ts_inference_requests_total"),
+            ),
+            doc="TorchServe (cumulative *_microseconds counters)",
+        ),
+        Preset(
+            "vllm",
+            (
+                "vllm:e2e_request_latency_seconds",
+                "vllm:time_to_first_token_seconds",
+                "vllm:time_per_output_token_seconds",
+                "vllm:num_requests_running",
+                "vllm:num_requests_waiting",
+                "vllm:gpu_cache_usage_perc",
+            ),
+            doc="vLLM's OpenAI-compatible server",
+        ),
+    )
+}
+
+
+def _base(name: str) -> str:
+    """A counter's family name: prometheus_client's parser drops `_total`."""
+    return name[:-6] if name.endswith("_total") else name
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which families to keep; `patterns` None keeps all of them."""
+
+    patterns: tuple[str, ...] | None = None
+    means: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, preset: str | None = None, include: Sequence[str] = ()) -> Selection:
+        if preset is not None and preset not in PRESETS:
+            raise MonitorConfigError(f"unknown Prometheus preset {preset!r} (expected one of {', '.join(PRESETS)})")
+        chosen = PRESETS[preset] if preset is not None else None
+        if chosen is None and not include:
+            return cls()
+        names = (chosen.families if chosen else ()) + tuple(include) + ALWAYS
+        return cls(tuple(dict.fromkeys(names)), chosen.means if chosen else ())
+
+    def wants(self, family: str, kind: str) -> bool:
+        if self.patterns is None:
+            return not (kind == "gauge" and family.endswith("_created"))
+        candidates = (family, family + "_total") if kind == "counter" else (family,)
+        return any(fnmatch.fnmatchcase(c, p) for p in self.patterns for c in candidates)
+
+
+EVERYTHING = Selection()
+
+
+# --- snapshots -----------------------------------------------------------------
+
+
+@dataclass
+class Hist:
+    """One histogram series: cumulative bucket counts by upper bound, sum, count."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    sum: float = math.nan
+    count: float = math.nan
+
+
+@dataclass
+class Summ:
+    """One summary series: quantile -> value, and the cumulative sum and count."""
+
+    quantiles: dict[float, float] = field(default_factory=dict)
+    sum: float = math.nan
+    count: float = math.nan
+
+
+@dataclass
+class Family:
+    kind: str  # counter | gauge | histogram | summary
+    series: dict[Labels, float | Hist | Summ] = field(default_factory=dict)
+
+
+Scrape = dict[str, Family]
+
+
+def _labels(labels: dict[str, str], drop: str = "") -> Labels:
+    return tuple(sorted((k, v) for k, v in labels.items() if k != drop))
+
+
+def snapshot(families: Iterable[Metric], selection: Selection = EVERYTHING) -> Scrape:
+    """The selected families of one scrape, as plain numbers keyed by labels."""
+    out: Scrape = {}
+    for fam in families:
+        kind = "gauge" if fam.type == "unknown" else fam.type
+        if kind not in ("counter", "gauge", "histogram", "summary") or not selection.wants(fam.name, kind):
+            continue
+        snap = out.setdefault(fam.name, Family(kind))
+        for s in fam.samples:
+            suffix = s.name[len(fam.name):]
+            if kind == "counter":
+                if suffix in ("", "_total"):
+                    snap.series[_labels(s.labels)] = float(s.value)
+            elif kind == "gauge":
+                if suffix == "":
+                    snap.series[_labels(s.labels)] = float(s.value)
+            elif kind == "histogram":
+                key = _labels(s.labels, "le")
+                hist = snap.series.setdefault(key, Hist())
+                assert isinstance(hist, Hist)
+                if suffix == "_bucket" and "le" in s.labels:
+                    hist.buckets[float(s.labels["le"])] = float(s.value)
+                elif suffix == "_sum":
+                    hist.sum = float(s.value)
+                elif suffix == "_count":
+                    hist.count = float(s.value)
+            else:
+                key = _labels(s.labels, "quantile")
+                summ = snap.series.setdefault(key, Summ())
+                assert isinstance(summ, Summ)
+                if suffix == "" and "quantile" in s.labels:
+                    summ.quantiles[float(s.labels["quantile"])] = float(s.value)
+                elif suffix == "_sum":
+                    summ.sum = float(s.value)
+                elif suffix == "_count":
+                    summ.count = float(s.value)
+    return out
+
+
+def parse_exposition(text: str, *, openmetrics: bool = False) -> list[Metric]:
+    """Parse an exposition; any parse failure becomes a one-line MonitorError."""
+    parse = _parse_openmetrics if openmetrics else _parse_text
+    try:
+        return list(parse(text))
+    except Exception as exc:  # the parsers raise ValueError, IndexError, KeyError...
+        first = (str(exc).splitlines() or [""])[0]
+        raise MonitorError(f"not a Prometheus exposition ({type(exc).__name__}: {first})") from None
+
+
+# --- the maths -------------------------------------------------------------------
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """Prometheus' histogram_quantile over (upper bound, cumulative count) pairs.
+
+    `buckets` sorted by upper bound, ending with +Inf. Linear interpolation
+    inside the bucket holding the rank (the lowest bucket starts at 0 when its
+    bound is positive); a rank in the +Inf bucket returns the highest finite
+    bound. NaN when there are no observations or no +Inf bucket.
+    """
+    if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
+        return math.nan
+    # Cumulative counts of one scrape can be non-monotone when buckets are
+    # incremented non-atomically; force monotonicity as Prometheus does.
+    counts: list[float] = []
+    for _, c in buckets:
+        counts.append(max(c, counts[-1]) if counts else c)
+    total = counts[-1]
+    if not total > 0:
+        return math.nan
+    if q <= 0:
+        return -math.inf
+    if q >= 1:
+        return math.inf
+    rank = q * total
+    b = next((i for i in range(len(buckets) - 1) if counts[i] >= rank), len(buckets) - 1)
+    if b == len(buckets) - 1:
+        return buckets[-2][0]
+    upper = buckets[b][0]
+    if b == 0 and upper <= 0:
+        return upper
+    lower = 0.0 if b == 0 else buckets[b - 1][0]
+    below = 0.0 if b == 0 else counts[b - 1]
+    in_bucket = counts[b] - below
+    if in_bucket <= 0:
+        return upper
+    return lower + (upper - lower) * (rank - below) / in_bucket
+
+
+def _duration_scale(family: str) -> tuple[float, str]:
+    """(factor to ms, unit) for a duration family name; (1, "") for anything else."""
+    for suffix, factor in (
+        ("_seconds", 1e3),
+        ("_microseconds", 1e-3),
+        ("_us", 1e-3),
+        ("_milliseconds", 1.0),
+        ("_ms", 1.0),
+    ):
+        if family.endswith(suffix):
+            return factor, "ms"
+    return 1.0, ""
+
+
+def _gauge_unit(family: str) -> str:
+    if family.endswith("_bytes"):
+        return "bytes"
+    if family.endswith("_seconds"):
+        return "s"
+    return ""
+
+
+def _qname(q: float) -> str:
+    return f"p{q * 100:.10g}"
+
+
+def _hist_points(series: str, labels: Labels, cur: Hist, prev: Hist, elapsed: float, t: float) -> list[Point]:
+    if set(cur.buckets) != set(prev.buckets):
+        return []  # the bucket layout changed: no meaningful delta
+    dcount = cur.count - prev.count
+    dsum = cur.sum - prev.sum
+    deltas = [(le, cur.buckets[le] - prev.buckets[le]) for le in sorted(cur.buckets)]
+    if not dcount >= 0 or any(d < 0 for _, d in deltas):
+        return []  # a reset (restart): skip this interval
+    points = [Point(t, f"{series}.rate", dcount / elapsed, "/s", labels)]
+    if dcount > 0:
+        scale, unit = _duration_scale(series)
+        if math.isfinite(dsum):
+            points.append(Point(t, f"{series}.mean", dsum / dcount * scale, unit, labels))
+        for q in QUANTILES:
+            v = histogram_quantile(q, deltas)
+            if math.isfinite(v):
+                points.append(Point(t, f"{series}.{_qname(q)}", v * scale, unit, labels))
+    return points
+
+
+def _zero(value: float | Hist | Summ) -> float | Hist | Summ:
+    if isinstance(value, Hist):
+        return Hist(dict.fromkeys(value.buckets, 0.0), 0.0, 0.0)
+    if isinstance(value, Summ):
+        return Summ({}, 0.0, 0.0)
+    return 0.0
+
+
+def diff_scrapes(
+    prev: Scrape | Iterable[Metric] | None,
+    cur: Scrape | Iterable[Metric],
+    elapsed: float,
+    *,
+    t: float = 0.0,
+    name: str = "prom",
+    selection: Selection = EVERYTHING,
+) -> list[Point]:
+    """Points for the interval between two scrapes `elapsed` seconds apart.
+
+    With `prev` None (the first scrape) only instantaneous values come out:
+    gauges and summary quantiles.
+    """
+    cur_s = cur if isinstance(cur, dict) else snapshot(cur, selection)
+    prev_s: Scrape = {} if prev is None else prev if isinstance(prev, dict) else snapshot(prev, selection)
+    rates = elapsed > 0
+    mean_sums = {_base(s) for s, _ in selection.means}
+    points: list[Point] = []
+
+    for fam_name, fam in cur_s.items():
+        before = prev_s.get(fam_name)
+        if before is not None and before.kind != fam.kind:
+            before = None
+        prefix = f"{name}.{fam_name}"
+        for labels, value in fam.series.items():
+            old = before.series.get(labels) if before is not None else None
+            if old is None and prev is not None:
+                # Absent from the previous scrape: born since, so it started from
+                # zero (a labelled counter appears at its first increment).
+                old = _zero(value)
+            if fam.kind == "gauge":
+                assert isinstance(value, float)
+                points.append(Point(t, prefix, value, _gauge_unit(fam_name), labels))
+            elif fam.kind == "counter":
+                if fam_name in mean_sums or not rates or not isinstance(old, float):
+                    continue
+                assert isinstance(value, float)
+                delta = value - old
+                if delta < 0:
+                    continue  # counter reset
+                if fam_name == "process_cpu_seconds":
+                    points.append(Point(t, f"{name}.process_cpu_pct", 100.0 * delta / elapsed, "%", labels))
+                else:
+                    points.append(Point(t, f"{prefix}.rate", delta / elapsed, "/s", labels))
+            elif fam.kind == "histogram":
+                if rates and isinstance(old, Hist):
+                    assert isinstance(value, Hist)
+                    points.extend(_hist_points(prefix, labels, value, old, elapsed, t))
+            else:
+                assert isinstance(value, Summ)
+                scale, unit = _duration_scale(fam_name)
+                for q, v in sorted(value.quantiles.items()):
+                    if math.isfinite(v):
+                        points.append(Point(t, f"{prefix}.{_qname(q)}", v * scale, unit, labels))
+                if rates and isinstance(old, Summ):
+                    dcount, dsum = value.count - old.count, value.sum - old.sum
+                    if dcount > 0 and dsum >= 0:
+                        points.append(Point(t, f"{prefix}.mean", dsum / dcount * scale, unit, labels))
+
+    for sum_name, count_name in selection.means if prev is not None else ():
+        points.extend(_mean_points(name, _base(sum_name), _base(count_name), prev_s, cur_s, t))
+    return points
+
+
+def _mean_points(name: str, sum_name: str, count_name: str, prev: Scrape, cur: Scrape, t: float) -> list[Point]:
+    """delta(cumulative duration) / delta(requests), per label set, in ms."""
+    empty = Family("counter")
+    fams = (prev.get(sum_name, empty), cur.get(sum_name), prev.get(count_name, empty), cur.get(count_name))
+    if any(f is None or f.kind != "counter" for f in fams):
+        return []
+    prev_sum, cur_sum, prev_count, cur_count = fams
+    assert prev_sum and cur_sum and prev_count and cur_count
+    scale, unit = _duration_scale(sum_name)
+    points = []
+    for labels, total in cur_sum.series.items():
+        old_total = prev_sum.series.get(labels, 0.0)  # absent before: born since, from zero
+        n, old_n = cur_count.series.get(labels), prev_count.series.get(labels, 0.0)
+        if not (isinstance(total, float) and isinstance(old_total, float)):
+            continue
+        if not (isinstance(n, float) and isinstance(old_n, float)):
+            continue
+        dsum, dn = total - old_total, n - old_n
+        if dn > 0 and dsum >= 0:
+            points.append(Point(t, f"{name}.{sum_name}.mean", dsum / dn * scale, unit, labels))
+    return points
+
+
+# --- the monitor -------------------------------------------------------------------
+
+
+def _metrics_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MonitorConfigError(f"Prometheus URL {url!r} must be http(s)://HOST[:PORT][/PATH]")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise MonitorConfigError(f"Prometheus URL {url!r} has an invalid port") from None
+    path = parts.path if parts.path not in ("", "/") else "/metrics"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+class PrometheusMonitor:
+    """Scrapes one `/metrics` URL each interval and reports `diff_scrapes` points."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str = "prom",
+        preset: str | None = None,
+        include: Sequence[str] = (),
+        timeout: float = 2.0,
+    ) -> None:
+        self.url = _metrics_url(url)
+        self.name = name
+        self.selection = Selection.of(preset, include)
+        self.timeout = float(timeout)
+        host = urlsplit(self.url).hostname or ""
+        # A proxy from the environment must not intercept a scrape of this machine.
+        handlers = [urllib.request.ProxyHandler({})] if host in ("127.0.0.1", "localhost", "::1") else []
+        self._opener = urllib.request.build_opener(*handlers)
+        self._prev: Scrape | None = None
+        self._prev_time = 0.0
+
+    def scrape(self) -> Scrape:
+        """Fetch and parse the exposition; MonitorError on any failure."""
+        request = urllib.request.Request(
+            self.url, headers={"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1", "User-Agent": "stinger"}
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as resp:
+                body = resp.read(MAX_BYTES + 1)
+                content_type = resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            raise MonitorError(f"scrape of {self.url} failed: HTTP {exc.code}") from None
+        except urllib.error.URLError as exc:
+            raise MonitorError(f"scrape of {self.url} failed: {exc.reason}") from None
+        except (OSError, ValueError) as exc:  # timeouts, resets, bad responses
+            raise MonitorError(f"scrape of {self.url} failed: {exc or type(exc).__name__}") from None
+        if len(body) > MAX_BYTES:
+            raise MonitorError(f"scrape of {self.url}: more than {MAX_BYTES} bytes")
+        text = body.decode("utf-8", "replace")
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        try:
+            families = parse_exposition(text, openmetrics=openmetrics)
+        except MonitorError as exc:
+            raise MonitorError(f"{self.url}: {exc}") from None
+        return snapshot(families, self.selection)
+
+    def start(self) -> None:
+        self._prev = self.scrape()
+        self._prev_time = time.perf_counter()
+
+    def sample(self, t: float) -> list[Point]:
+        cur = self.scrape()
+        now = time.perf_counter()
+        points = diff_scrapes(self._prev, cur, now - self._prev_time, t=t, name=self.name, selection=self.selection)
+        # After a failed scrape the next good one diffs across the gap: still an average.
+        self._prev, self._prev_time = cur, now
+        return points
+
+    def stop(self) -> None:
+        self._prev = None

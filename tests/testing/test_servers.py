@@ -1,0 +1,242 @@
+"""The reference servers, over real sockets on 127.0.0.1.
+
+Timing checks are ratios to the configured delay or service time, with wide
+bounds; the exact ones are properties of the recorded (virtual) times.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from stinger.testing.servers import RefServer, read_records
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _read_response(sock: socket.socket, buf: bytearray) -> tuple[bytes, dict[str, str], bytes]:
+    """One HTTP/1.1 response from `sock` (bytes beyond it stay in `buf`)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before a full response"
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    status, *lines = head.decode("ascii").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines)}
+    n = int(headers["content-length"])
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        assert chunk
+        rest += chunk
+    buf[:] = rest[n:]
+    return status.encode(), headers, rest[:n]
+
+
+def test_delay_server_answers_after_the_delay():
+    delay = 0.03
+    with RefServer("delay", delay_ms=delay * 1000, record=True) as srv:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        client = []
+        for i in range(8):
+            t0 = time.perf_counter()
+            conn.request("POST" if i % 2 else "GET", "/predict", body=b"x" * (i * 100) if i % 2 else None)
+            resp = conn.getresponse()
+            body = resp.read()
+            client.append(time.perf_counter() - t0)
+            assert resp.status == 200 and body == b'{"ok":true}'
+            assert resp.getheader("server-timing").startswith("app;dur=")
+        conn.close()
+    durations = srv.timings()
+    assert len(durations) == 8
+    assert np.all(durations >= 0.95 * delay)      # never early
+    assert np.median(durations) <= 3 * delay      # generous: a loaded CI box is slow
+    # causality: the client waited at least as long as the server held each request
+    assert np.all(np.array(client) >= durations)
+    rec = srv.records()
+    assert np.all(rec["start"] == rec["recv"])    # delay mode has no queue
+    assert np.all(np.diff(rec["recv"]) > 0)
+
+
+def test_keep_alive_bodies_and_close():
+    with RefServer("delay", delay_ms=1) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            buf = bytearray()
+            requests = [
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+                b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n",
+            ]
+            for req in requests:  # one connection, one request at a time
+                s.sendall(req)
+                status, headers, body = _read_response(s, buf)
+                assert status == b"HTTP/1.1 200 OK" and body == b'{"ok":true}'
+                assert "connection" not in headers
+            s.sendall(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status, headers, _ = _read_response(s, buf)
+            assert headers["connection"] == "close"
+            assert s.recv(1) == b""  # the server closed its end
+
+
+def test_http10_and_garbage():
+    with RefServer("delay", delay_ms=1) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            buf = bytearray()
+            status, headers, _ = _read_response(s, buf)
+            assert status.endswith(b"200 OK") and headers["connection"] == "close"
+            assert s.recv(1) == b""
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            data = s.recv(4096)
+            assert data.startswith(b"HTTP/1.1 400")
+
+
+def test_pipelined_requests_come_back_in_order():
+    with RefServer("slots", slots=3, service_ms=5) as srv:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" * 5)
+            buf = bytearray()
+            durations = []
+            for _ in range(5):
+                status, headers, _ = _read_response(s, buf)
+                assert status.endswith(b"200 OK")
+                durations.append(float(headers["server-timing"].split("dur=")[1]))
+            # each later request waited longer (FIFO), so its reported time is not shorter
+            assert durations == sorted(durations)
+
+
+def _concurrent_requests(port: int, clients: int, each: int = 1) -> None:
+    barrier = threading.Barrier(clients)
+    errors: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.connect()
+            barrier.wait(timeout=30)
+            for _ in range(each):
+                conn.request("GET", "/")
+                assert conn.getresponse().read() == b'{"ok":true}'
+            conn.close()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+
+
+def test_slots_serialise_beyond_k():
+    k, service = 2, 0.15
+    with RefServer("slots", slots=k, service_ms=service * 1000, record=True) as srv:
+        assert srv.capacity == pytest.approx(k / service)
+        _concurrent_requests(srv.port, 2 * k)
+    durations = np.sort(srv.timings())
+    waits = np.sort(srv.waits())
+    assert len(durations) == 2 * k
+    first, second = durations[:k], durations[k:]
+    # the second half waited about one service time more: about twice as long in all
+    assert 1.5 <= np.median(second) / np.median(first) <= 3.0
+    assert np.all(waits[:k] < 0.5 * service)
+    assert np.all((waits[k:] > 0.5 * service) & (waits[k:] < 1.5 * service))
+
+
+def _max_overlap(starts: np.ndarray, ends: np.ndarray) -> int:
+    events = sorted([(s, 1) for s in starts] + [(e, -1) for e in ends])  # an end sorts before a start at the same instant
+    level = peak = 0
+    for _, d in events:
+        level += d
+        peak = max(peak, level)
+    return peak
+
+
+def test_slots_never_serve_more_than_k_at_once():
+    k, service = 3, 0.02
+    with RefServer("slots", slots=k, service_ms=service * 1000, record=True) as srv:
+        _concurrent_requests(srv.port, 10, each=5)
+    rec = srv.records()
+    assert len(rec) == 50
+    starts = rec["start"]
+    # by construction each request is served for exactly `service` from its (virtual) start
+    assert _max_overlap(starts, starts + service) <= k
+    assert np.all(rec["start"] >= rec["recv"]) and np.all(rec["send"] >= rec["start"] + service)
+    # the queue was used: with 10 clients and 3 slots somebody waited
+    assert np.count_nonzero(srv.waits() > 0) > 0
+
+
+def test_stop_leaves_no_process():
+    srv = RefServer("delay", delay_ms=5).start()
+    pid = srv.pid
+    assert _alive(pid)
+    code = srv.stop()
+    assert code == 0
+    assert not _alive(pid)
+    assert srv.stop() == 0  # idempotent
+
+
+def test_max_requests_exits_and_records_csv(tmp_path):
+    path = tmp_path / "t.csv"
+    srv = RefServer("delay", delay_ms=1, record=path, max_requests=3).start()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    for _ in range(3):
+        conn.request("GET", "/")
+        conn.getresponse().read()
+    conn.close()
+    assert srv.wait(timeout=30) == 0
+    assert not _alive(srv.pid)
+    assert path.read_text().startswith("recv,start,send,duration,wait\n")
+    rec = read_records(path)
+    assert len(rec) == 3 and np.all(rec["send"] > rec["recv"])
+    assert len(srv.timings()) == 3
+
+
+def test_records_need_a_recording():
+    with RefServer("delay", delay_ms=1) as srv:
+        pass
+    with pytest.raises(RuntimeError, match="record"):
+        srv.timings()
+    with pytest.raises(ValueError):
+        RefServer("sleepy")
+
+
+def test_cli_prints_the_ready_line():
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.testing", "delay", "--port", "0", "--delay-ms", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("listening on http://127.0.0.1:")
+        port = int(line.strip().rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_cli_rejects_bad_arguments():
+    out = subprocess.run([sys.executable, "-m", "stinger.testing.servers", "slots", "--slots", "0"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "--slots" in out.stderr
