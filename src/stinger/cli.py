@@ -208,6 +208,53 @@ def run(spec_file, quiet, **params) -> None:
 
 
 @cli.command()
+@click.argument("spec_file", required=False, metavar="[SPEC]")
+@_run_options
+@click.option("--mode", "search_mode", type=click.Choice(["rate", "concurrency"]), default="rate", show_default=True,
+              help="Search over offered rate (open model) or concurrent users (closed model).")
+@click.option("--start", "search_start", default=None, type=float, help="First step (req/s or users; default 10, or 1 user).")
+@click.option("--growth", default=2.0, show_default=True, type=float, help="Factor between steps while growing.")
+@click.option("--precision", default="5%", show_default=True, help="Stop bisecting when the bracket is this narrow.")
+@click.option("--max", "search_max", default=100_000.0, show_default=True, type=float, help="Highest step tried.")
+@click.option("--max-steps", default=20, show_default=True, type=int, help="At most this many steps.")
+@click.option("--step-duration", default="8s", show_default=True, help="Measured window of each step.")
+@click.option("--step-warmup", default="2s", show_default=True, help="Warm-up of each step (not judged).")
+@click.option("--price-per-hour", default=None, type=float, help="Instance price (USD/h): prints cost per million inferences.")
+@click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
+def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
+             step_warmup, price_per_hour, instances, **params) -> None:
+    """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95)."""
+    from stinger.capacity import CapacityOptions, run_capacity
+    from stinger.core.schedule import parse_duration
+
+    if params.get("rate") is None and params.get("users") is None:
+        params["rate"] = "1"  # a placeholder so the spec validates; every step sets its own load
+    if params.get("duration") is None and params.get("requests") is None:
+        params["duration"] = "1s"
+    spec, data = resolve_spec(spec_file, params)
+    opts = CapacityOptions(
+        mode=search_mode, start=search_start or (10.0 if search_mode == "rate" else 1.0), growth=growth,
+        precision=_fraction(precision), max_target=search_max, max_steps=max_steps,
+        step_duration=parse_duration(step_duration), step_warmup=parse_duration(step_warmup),
+        slos=list(params.get("slos") or ()), price_per_hour=price_per_hour, instances=instances)
+    out = run_capacity(spec, data, opts, quiet=quiet)
+    if quiet:
+        import json
+
+        click.echo(json.dumps({k: out[k] for k in ("max_sustainable", "bracket", "throughput_at_max_rps",
+                                                   "stop_reason")}, default=str))
+    sys.exit(130 if out.get("interrupted") else 0 if out["max_sustainable"] is not None else 1)
+
+
+def _fraction(text: str) -> float:
+    t = str(text).strip()
+    try:
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a fraction; expected e.g. 5% or 0.05", param_hint="--precision") from None
+
+
+@cli.command()
 @click.argument("run_dir")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
 def report(run_dir, as_json) -> None:

@@ -129,8 +129,8 @@ class MonitorSet:
                 out["resources"] = resources
         cpu = [v for samples in metrics.worker_cpu.values() for _, v in samples[1:]]  # skip start-up
         cpu_p90 = float(np.percentile(cpu, 90)) * 100 if cpu else None
-        lag = [v for _, v in metrics.loop_lag_ms]
-        loop_p99 = float(np.percentile(lag, 99)) if lag else None
+        lag = metrics.loop_lag_probes_ms
+        loop_p90 = float(np.percentile(lag, 90)) if lag else None
         sched_p99 = max((v["schedule_lag_ms"]["p99"] for v in variants.values()), default=None)
         offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
         achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())
@@ -139,14 +139,14 @@ class MonitorSet:
         if st:
             server_p50 = max(st)
         verdict = judge_generator(worker_cpu_pct_p90=cpu_p90, schedule_lag_p99_ms=sched_p99,
-                                  loop_lag_p99_ms=loop_p99, offered_rps=offered, achieved_rps=achieved,
+                                  loop_lag_p90_ms=loop_p90, offered_rps=offered, achieved_rps=achieved,
                                   server_time_p50_ms=server_p50)
         out["generator"] = {
             "client_bound": verdict.client_bound,
             "reasons": list(verdict.reasons),
             "message": verdict.message(),
             "worker_cpu_pct_p90": None if cpu_p90 is None else round(cpu_p90, 1),
-            "loop_lag_p99_ms": None if loop_p99 is None else round(loop_p99, 3),
+            "loop_lag_p90_ms": None if loop_p90 is None else round(loop_p90, 3),
             "schedule_lag_p99_ms": sched_p99,
         }
         return out

@@ -66,7 +66,9 @@ def preflight(spec: Spec) -> list:
 
 def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, live: bool = True,
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False) -> RunReport:
-    console = console or Console()
+    from stinger.report.terminal import make_console
+
+    console = console or make_console()
     slos = preflight(spec)
     plans = build_plans(spec, workers=workers)
     load = spec.load

@@ -22,7 +22,7 @@ from stinger.core import stats as S
 from stinger.core.verdict import verdict
 
 ALPHA = 0.05
-N_SIM = 400  # A/A simulations: a true rate of 0.05 gives sd 0.011, so 0.07 is ~2 sd above
+N_SIM = 1000  # A/A simulations: at a true rate of 0.05 the sd is 0.007, so 0.07 is ~3 sd above
 
 
 # --------------------------------------------------------------------------- synthetic load
@@ -339,43 +339,6 @@ def test_sequential_test_on_proportions():
     assert real.decision == "different" and real.estimate > 0.05
     with pytest.raises(ValueError):
         real.update(np.array([0.5]), np.array([1.0]))
-
-
-# --------------------------------------------------------------------------- verdict
-
-def test_verdict_no_significant_difference_sentence():
-    rng = np.random.default_rng(1)
-    a, b = _run(rng, 20, 150), _run(rng, 20, 150)
-    rows = [*S.quantile_diffs(a, b, [0.5, 0.95], n_boot=500), S.error_rate_diff(30, 3000, 31, 3000),
-            S.accuracy_unpaired(800, 1000, 805, 1000)]
-    v = verdict(rows)
-    assert not v.significant
-    assert v.sentence.startswith("No significant difference between A and B in latency, error rate or accuracy")
-    assert "(n = 3,000 per variant)" in v.sentence or "(n = " in v.sentence
-    assert all(r.better is None for r in v.rows)
-
-
-def test_verdict_describes_a_real_difference_and_holm_adjusts():
-    rng = np.random.default_rng(2)
-    a, b = _run(rng, 60, 200, shift_ms=5), _run(rng, 60, 200)  # B is 5 ms faster
-    rows = [*S.quantile_diffs(a, b, [0.5, 0.95], n_boot=1000), S.error_rate_diff(30, 12000, 33, 12000),
-            S.accuracy_unpaired(8000, 10000, 8310, 10000), S.throughput_diff((100, 120), (110, 130))]
-    v = verdict(rows, a_name="baseline", b_name="candidate")
-    assert v.significant
-    assert v.sentence.startswith("candidate is faster than baseline at the median (p50) by ")
-    assert "and at p95 by " in v.sentence
-    assert "candidate is more accurate than baseline by 3.1 points" in v.sentence
-    assert v.sentence.endswith("with no significant difference in error rate or throughput.")
-    for r in v.rows:
-        if r.p_value is not None:
-            assert r.p_adjusted >= r.p_value
-    assert [r.better for r in v.rows] == ["b", "b", None, "b", None]
-
-    md = v.to_markdown()
-    assert "| metric | baseline | candidate | candidate − baseline | 95 % CI | p (adj.) | significant |" in md
-    for r in v.rows:
-        assert f"| {r.metric} |" in md
-    assert v.sentence in md and "Methods:" in md and "yes (candidate better)" in md
 
 
 def test_comparison_to_dict_is_json_ready():

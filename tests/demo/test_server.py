@@ -51,7 +51,8 @@ class Client:
         self.conn.request(method, path, body=body, headers=headers or {})
         response = self.conn.getresponse()
         raw = response.read()
-        content = json.loads(raw) if response.getheader("content-type") == "application/json" else {}
+        is_json = response.getheader("content-type") == "application/json"
+        content = json.loads(raw) if is_json else {}
         headers_lower = {k.lower(): v for k, v in response.getheaders()}
         return Reply(response.status, headers_lower, content)
 
@@ -177,7 +178,10 @@ def test_metrics_count_invocations(server, client):
     before = client.text("/metrics")
     for _ in range(7):
         assert client.post_json("/variants/accurate/invocations", [ROW]).status == 200
-    client.request("POST", "/variants/accurate/invocations", b"{", {"Content-Type": "application/json"})
+    bad = client.request(
+        "POST", "/variants/accurate/invocations", b"{", {"Content-Type": "application/json"}
+    )
+    assert bad.status == 400
     after = client.text("/metrics")
 
     def delta(name: str, **labels: str) -> float:
@@ -216,7 +220,9 @@ def test_bad_requests_get_short_json_errors(client, content_type, body, status):
 
 def test_unknown_variant_is_404(client):
     assert client.post_json("/variants/huge/invocations", [ROW]).status == 404
-    by_header = client.post_json("/invocations", [ROW], **{"X-Amzn-SageMaker-Target-Variant": "huge"})
+    by_header = client.post_json(
+        "/invocations", [ROW], **{"X-Amzn-SageMaker-Target-Variant": "huge"}
+    )
     assert by_header.status == 404
     assert "huge" in by_header.body["error"]
 

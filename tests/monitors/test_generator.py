@@ -102,7 +102,7 @@ def test_worker_cpu_p90_is_the_worst_worker() -> None:
 BASE = dict(
     worker_cpu_pct_p90=40.0,
     schedule_lag_p99_ms=1.0,
-    loop_lag_p99_ms=1.0,
+    loop_lag_p90_ms=1.0,
     offered_rps=1000.0,
     achieved_rps=1000.0,
     server_time_p50_ms=20.0,
@@ -116,8 +116,8 @@ BASE = dict(
         ({"worker_cpu_pct_p90": 97.0}, True, "CPU p90 was 97%"),
         ({"worker_cpu_pct_p90": 90.0}, True, "CPU p90"),  # the limit itself counts
         ({"worker_cpu_pct_p90": 89.9}, False, None),
-        ({"loop_lag_p99_ms": 25.0}, True, "event-loop lag p99 was 25.0 ms"),
-        ({"loop_lag_p99_ms": 10.0}, False, None),
+        ({"loop_lag_p90_ms": 25.0}, True, "event-loop lag p90 was 25.0 ms"),
+        ({"loop_lag_p90_ms": 10.0}, False, None),
         # Late sends while the server works fast: the generator's fault.
         ({"schedule_lag_p99_ms": 40.0, "server_time_p50_ms": 3.0}, True, "server's own time p50 was 3.0 ms"),
         # Late sends because a slow server fills the in-flight bound: not the generator's.
@@ -125,7 +125,7 @@ BASE = dict(
         # No server time: judge by whether the endpoint kept up with the offered rate.
         ({"schedule_lag_p99_ms": 40.0, "server_time_p50_ms": None}, True, "kept up with the offered rate"),
         ({"schedule_lag_p99_ms": 40.0, "server_time_p50_ms": None, "achieved_rps": 500.0}, False, None),
-        ({"worker_cpu_pct_p90": None, "schedule_lag_p99_ms": None, "loop_lag_p99_ms": None}, False, None),
+        ({"worker_cpu_pct_p90": None, "schedule_lag_p99_ms": None, "loop_lag_p90_ms": None}, False, None),
     ],
 )
 def test_judge_generator(changes: dict, client_bound: bool, reason_part: str | None) -> None:
@@ -140,7 +140,7 @@ def test_judge_generator(changes: dict, client_bound: bool, reason_part: str | N
 
 
 def test_every_reason_is_reported_and_thresholds_are_configurable() -> None:
-    verdict = judge_generator(**{**BASE, "worker_cpu_pct_p90": 99.0, "loop_lag_p99_ms": 50.0})
+    verdict = judge_generator(**{**BASE, "worker_cpu_pct_p90": 99.0, "loop_lag_p90_ms": 50.0})
     assert len(verdict.reasons) == 2
-    lenient = GeneratorThresholds(worker_cpu_pct=100.0, loop_lag_p99_ms=100.0)
-    assert not judge_generator(**{**BASE, "worker_cpu_pct_p90": 99.0, "loop_lag_p99_ms": 50.0}, thresholds=lenient).client_bound
+    lenient = GeneratorThresholds(worker_cpu_pct=100.0, loop_lag_p90_ms=100.0)
+    assert not judge_generator(**{**BASE, "worker_cpu_pct_p90": 99.0, "loop_lag_p90_ms": 50.0}, thresholds=lenient).client_bound

@@ -99,7 +99,8 @@ class RunMetrics:
         self.variants = {name: VariantMetrics(name) for name in variants}
         self.interval = interval
         self.worker_cpu: dict[int, list[tuple[float, float]]] = {}   # worker -> [(t, cpu fraction of a core)]
-        self.loop_lag_ms: list[tuple[float, float]] = []
+        self.loop_lag_ms: list[tuple[float, float]] = []          # (t, worst probe of the interval)
+        self.loop_lag_probes_ms: list[float] = []                 # every event-loop lag probe (10 a second)
         self.first_intended: float | None = None
         self.last_done: float | None = None
         self.predictions: list[tuple] = []
@@ -116,6 +117,7 @@ class RunMetrics:
         if elapsed > 0.05:
             self.worker_cpu.setdefault(w, []).append((t, msg["cpu_s"] / elapsed))
         self.loop_lag_ms.append((t, msg["loop_lag_ms"]))
+        self.loop_lag_probes_ms.extend(msg.get("loop_lags_ms", ()))
         i_now = msg["interval"]
         for name, c in msg["counters"].items():
             vm = self.variants[name]

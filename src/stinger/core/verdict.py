@@ -21,6 +21,8 @@ from stinger.core.stats import Comparison, holm
 
 __all__ = ["Verdict", "verdict"]
 
+_PER_REQUEST = "assumes independent requests"  # marker in the method of per-request fallbacks
+
 _KIND_NAMES = {
     "latency": "latency",
     "latency_rank": "latency",
@@ -43,7 +45,7 @@ class Verdict:
     def to_markdown(self) -> str:
         """A table (metric | A | B | B - A | CI | p (adj.) | significant), the sentence, methods, notes."""
         levels = {r.level for r in self.rows}
-        ci_head = f"{_num(100 * levels.pop())} % CI" if len(levels) == 1 else "CI"
+        ci_head = f"{100 * levels.pop():g} % CI" if len(levels) == 1 else "CI"
         a, b = self.a_name, self.b_name
         lines = [
             f"| metric | {a} | {b} | {b} − {a} | {ci_head} | p (adj.) | significant |",
@@ -77,9 +79,9 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
         decided.append(dataclasses.replace(r, p_adjusted=p_adj, significant=bool(sig),
                                            better=r.favours if sig else None))
     notes = []
-    if any("assumes independent requests" in r.method for r in decided):
-        notes.append(f"Some latency rows had fewer than 10 one-second intervals per variant and fell back to "
-                     f"per-request methods; requests close in time are correlated, so those CIs may be too narrow.")
+    if any(_PER_REQUEST in r.method for r in decided):
+        notes.append("Some latency rows had fewer than 10 one-second intervals per variant and fell back to "
+                     "per-request methods; requests close in time are correlated, so those CIs may be too narrow.")
     if any(r.kind == "throughput" for r in decided):
         notes.append("Throughput brackets come from one capacity search per variant; a non-overlap is a "
                      "rule, not a statistical test.")
@@ -102,13 +104,18 @@ def _sentence(rows: list[Comparison], a: str, b: str) -> str:
         same = [r for r in latency if r.favours == favours]
         if same:
             word = "faster" if favours == "b" else "slower"
-            parts = [f"at {_label(r)} by {_mag(r)}" for r in same]
+            parts = [f"{_label(r)} by {_mag(r)}" for r in same]
             clauses.append(f"{b} is {word} than {a} {_and(parts)}")
     for r in won:
         if r.kind != "latency":
             clauses.append(_clause(r, a, b))
     quiet = [k for k in kinds if not any(_KIND_NAMES.get(r.kind, r.metric) == k for r in won)]
     tail = f", with no significant difference in {_or(quiet)}" if quiet else ""
+    if any(_PER_REQUEST in r.method for r in won):
+        # A significant latency row from too few intervals may be an artefact of
+        # correlated requests (tests/core/test_stats.py measures how often).
+        tail += (" (caution: too few one-second intervals for interval-level methods, so latency "
+                 "differences assume independent requests and may be overstated)")
     return "; ".join(clauses) + tail + "."
 
 
@@ -138,11 +145,11 @@ def _mag(r: Comparison) -> str:
 
 def _label(r: Comparison) -> str:
     name = r.metric.removeprefix("latency ").split(" (")[0]
-    return "the mean" if name == "mean" else name.replace("median", "the median")
+    return "on average" if name == "mean" else f"at {name}"
 
 
 def _lvl(r: Comparison) -> str:
-    return f"{_num(100 * r.level)} %"
+    return f"{100 * r.level:g} %"
 
 
 def _n_clause(rows: list[Comparison]) -> str:

@@ -10,12 +10,12 @@ a variant gets the same model and the same predictions.
 The variants differ on purpose in both compute cost and accuracy, so that an
 A/B test and a capacity search against the demo have something real to find:
 
-    fast      Gaussian naive Bayes: ~0.2 ms a row, ~84 % accurate
-    linear    standardised logistic regression: ~0.2 ms a row, ~97 % accurate
-    accurate  a 150-tree random forest (n_jobs=1): ~6 ms a row, ~98 % accurate
+    fast      Gaussian naive Bayes: ~0.2 ms a row, 83.6 % accurate
+    linear    standardised logistic regression: ~0.25 ms a row, 96.9 % accurate
+    accurate  a 150-tree random forest (n_jobs=1): ~6-10 ms a row, 98.2 % accurate
 
-(The figures are from a 2-core machine; only their ratios matter.) Training all
-three takes well under a second there.
+(Times from a shared 2-core machine; only their ratios matter.) Training all
+three takes under a second there.
 """
 
 from __future__ import annotations

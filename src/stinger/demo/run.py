@@ -20,7 +20,9 @@ def run_demo(*, duration: str = "10s", rate: str = "200", out: str = "runs", qui
     from stinger.session import run_spec
     from stinger.spec import parse_spec
 
-    console = Console()
+    from stinger.report.terminal import make_console
+
+    console = make_console()
     with tempfile.TemporaryDirectory(prefix="stinger-demo-") as tmp:
         data = write_demo_dataset(Path(tmp) / "digits.jsonl", fmt="jsonl")
         if not quiet:

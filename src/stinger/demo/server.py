@@ -383,7 +383,8 @@ def create_app(
             }
             for name in config.variants
         }
-        return _json_response(200, {"default_variant": config.default_variant, "variants": variants})
+        body = {"default_variant": config.default_variant, "variants": variants}
+        return _json_response(200, body)
 
     async def metrics(_request: Request) -> Response:
         return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -9,9 +9,10 @@ merge by addition on the other side.
 Which requests go where:
 - latency, service time, time to first byte: requests that ended OK, intended
   after the warm-up;
-- schedule lag: every request that was sent directly, after the warm-up; a
-  request that waited in the in-flight queue records its wait as `queue`
-  instead (that wait is the server's doing, not the generator's);
+- schedule lag: every request sent at once on an open connection, after the
+  warm-up; a request that waited in the in-flight queue or for a new
+  connection records that wait as `queue` instead (the server's doing: slow
+  answers or a slow accept, not the generator's);
 - counts: every request that ended, by kind; requests intended during the
   warm-up are counted apart (`warmup`) and nowhere else.
 A request belongs to the interval in which it *ended* (its `done`).
@@ -108,7 +109,7 @@ class Flusher:
                 extra.setdefault(name, []).append(dur)
         return out, extra
 
-    def flush(self, cols, counters: dict, *, loop_lag: float, in_flight: int,
+    def flush(self, cols, counters: dict, *, loop_lags: list[float], in_flight: int,
               in_flight_by_variant: list[int] | None, final: bool, cpu: float) -> dict:
         now = time.perf_counter()
         t0 = self.t0
@@ -125,7 +126,7 @@ class Flusher:
             kind = self._kinds(cols, np.frombuffer(cols.kind, dtype=np.int8).astype(np.int64), status)
             variant = np.frombuffer(cols.variant, dtype=np.int8).astype(np.int64)
             nbytes = np.frombuffer(cols.nbytes, dtype=np.int64)
-            queued = np.frombuffer(cols.queued, dtype=np.int8).astype(bool)
+            queued = np.frombuffer(cols.queued, dtype=np.int8) != 0
             measured = intended >= self.warm_end
             if measured.any():
                 self.first_intended = min(self.first_intended, float(intended[measured].min()))
@@ -161,7 +162,8 @@ class Flusher:
             "interval": interval_now,
             "cpu_s": cpu_delta,
             "flush_ms": (time.perf_counter() - now) * 1e3,
-            "loop_lag_ms": loop_lag * 1e3,
+            "loop_lag_ms": max(loop_lags, default=0.0) * 1e3,
+            "loop_lags_ms": [round(x * 1e3, 3) for x in loop_lags],
             "in_flight": in_flight,
             "counters": {
                 names[v]: {name: vals[v] for name, vals in counters.items()} for v in range(len(names))

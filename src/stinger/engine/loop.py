@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from concurrent.futures import ThreadPoolExecutor
 import time
 from array import array
 from collections import deque
@@ -54,7 +55,7 @@ class Columns:
         self.variant = array("b")
         self.nbytes = array("q")
         self.payload = array("q")
-        self.queued = array("b")  # 1: waited in the in-flight queue (its lag is the server's, not ours)
+        self.queued = array("b")  # 0 sent at once; 1 waited in the in-flight queue; 2 waited for a new connection
         self.st: list | None = [] if keep_st else None
         self.bodies: list | None = [] if keep_bodies else None
 
@@ -124,8 +125,11 @@ class Engine:
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
         self.connect_errors_total = 0
-        self.loop_lag_max = 0.0
+        self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
+        # Interval processing (numpy, checks, header parsing) runs on this thread so
+        # the event loop never stalls for it; one thread keeps the messages in order.
+        self.flush_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stinger-flush")
 
         # open model
         self._times: list[float] = []
@@ -168,7 +172,8 @@ class Engine:
             h.cancel()
         in_flight = self._in_flight_by_variant()
         self._close_all()
-        self.flush(final=True, in_flight_by_variant=in_flight)
+        await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight))
+        self.flush_thread.shutdown(wait=True)
 
     def stop(self) -> None:
         """Stop scheduling now; what is in flight is counted as in flight at stop."""
@@ -332,7 +337,8 @@ class Engine:
             self._send(conn, intended, v, p)
             return
         conn = self.conn_cls(self, pool, self.want_body)
-        conn.queued = queued
+        # waiting for a new connection is the server's time (accept), not the generator's
+        conn.queued = queued or 2
         conn.busy = True
         conn.intended = intended
         conn.variant = v
@@ -514,10 +520,9 @@ class Engine:
         return end + self.plan.drain
 
     def _probe(self) -> None:
+        """Event-loop lag: how late a timer fires. Persistent lag means the generator is busy."""
         now = perf_counter()
-        lag = now - self._probe_due
-        if lag > self.loop_lag_max:
-            self.loop_lag_max = lag
+        self.loop_lags.append(max(0.0, now - self._probe_due))
         self._probe_due = now + _PROBE_EVERY
         self.loop.call_later(_PROBE_EVERY, self._probe)
 
@@ -544,7 +549,8 @@ class Engine:
         self.conns.clear()
 
     # --------------------------------------------------------------- flush
-    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None) -> None:
+    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None):
+        """Hand this interval's columns to the flush thread; O(1) on the loop."""
         cols = self.cols
         self.cols = Columns(keep_st=cols.st is not None, keep_bodies=cols.bodies is not None)
         counters = {
@@ -556,11 +562,15 @@ class Engine:
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
         self.bytes_out = [0] * self.nvar
-        msg = self.flusher.flush(cols, counters, loop_lag=self.loop_lag_max,
-                                 in_flight=self.in_flight + len(self.pending),
+        lags = self.loop_lags
+        self.loop_lags = []
+        in_flight = self.in_flight + len(self.pending)
+        return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant, final)
+
+    def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final) -> None:
+        msg = self.flusher.flush(cols, counters, loop_lags=lags, in_flight=in_flight,
                                  in_flight_by_variant=in_flight_by_variant, final=final,
                                  cpu=time.process_time())
-        self.loop_lag_max = 0.0
         self.emit(msg)
 
     def _in_flight_by_variant(self) -> list[int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from multiprocessing.connection import Connection
 
 from stinger.engine.plan import WorkerPlan
@@ -63,6 +64,9 @@ async def _serve(plan: WorkerPlan, conn: Connection) -> None:
 
 def worker_main(plan: WorkerPlan, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The flush thread shares the GIL with the event loop: hand it back often,
+    # so interval processing never holds the loop for more than a millisecond.
+    sys.setswitchinterval(0.001)
     use_uvloop()
     try:
         asyncio.run(_serve(plan, conn))

@@ -106,7 +106,7 @@ class GeneratorThresholds:
 
     worker_cpu_pct: float = 90.0  # a worker's CPU p90, % of one core
     schedule_lag_p99_ms: float = 10.0
-    loop_lag_p99_ms: float = 10.0
+    loop_lag_p90_ms: float = 10.0
     kept_up_ratio: float = 0.95  # achieved / offered at or above which "the endpoint kept up"
 
 
@@ -132,7 +132,7 @@ def judge_generator(
     *,
     worker_cpu_pct_p90: float | None,
     schedule_lag_p99_ms: float | None,
-    loop_lag_p99_ms: float | None,
+    loop_lag_p90_ms: float | None,
     offered_rps: float,
     achieved_rps: float,
     server_time_p50_ms: float | None = None,
@@ -145,8 +145,8 @@ def judge_generator(
         reasons.append(
             f"a worker's CPU p90 was {worker_cpu_pct_p90:.0f}% of a core (limit {th.worker_cpu_pct:.0f}%)"
         )
-    if loop_lag_p99_ms is not None and loop_lag_p99_ms > th.loop_lag_p99_ms:
-        reasons.append(f"event-loop lag p99 was {loop_lag_p99_ms:.1f} ms (limit {th.loop_lag_p99_ms:g} ms)")
+    if loop_lag_p90_ms is not None and loop_lag_p90_ms > th.loop_lag_p90_ms:
+        reasons.append(f"event-loop lag p90 was {loop_lag_p90_ms:.1f} ms (limit {th.loop_lag_p90_ms:g} ms)")
     if schedule_lag_p99_ms is not None and schedule_lag_p99_ms > th.schedule_lag_p99_ms:
         lag = f"schedule lag p99 was {schedule_lag_p99_ms:.1f} ms (limit {th.schedule_lag_p99_ms:g} ms)"
         if server_time_p50_ms is not None:

@@ -123,8 +123,16 @@ def _resource(res: dict, v: dict, key: str, fmt) -> str:
     return f"{fmt(r[key].get('mean'))} / {fmt(r[key].get('peak'))}"
 
 
+def make_console(**kw) -> Console:
+    """A console that does not squeeze tables to 80 columns when writing to a file or pipe."""
+    c = Console(**kw)
+    if not c.is_terminal:
+        c = Console(width=max(c.width, 120), **kw)
+    return c
+
+
 def print_summary(summary: dict, console: Console | None = None) -> None:
-    (console or Console()).print(summary_renderable(summary))
+    (console or make_console()).print(summary_renderable(summary))
 
 
 class LiveView:
