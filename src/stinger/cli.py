@@ -168,7 +168,7 @@ def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve_spec(spec_file: str | None, params: dict[str, Any]):
+def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any] | None = None):
     """(Spec, resolved data) from a spec file and/or flags."""
     from stinger.spec import load_spec_file, merge_overrides, parse_spec
 
@@ -178,14 +178,56 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any]):
     if spec_file:
         data, text, source = load_spec_file(spec_file)
     ov = overrides_from_flags(params)
+    if extra:
+        ov.update(extra)
+    if "variants" in ov:  # variants given on the command line replace the spec's target
+        data = {k: v for k, v in data.items() if k not in ("target", "variants")}
+        target_ov = {k: v for k, v in ov.items() if k.startswith("target.")}
+        ov = {k: v for k, v in ov.items() if not k.startswith("target.")}
+        del target_ov
     merged = merge_overrides(data, ov)
     # a body implies POST unless the user said otherwise
     target = merged.get("target") if isinstance(merged.get("target"), dict) else None
     payload = merged.get("payload") if isinstance(merged.get("payload"), dict) else {}
     if target is not None and "method" not in target and (payload.get("data") or payload.get("body")):
         target["method"] = "POST"
-    spec = parse_spec(merged, source=source, text=text if not ov else text)
+    spec = parse_spec(merged, source=source, text=text)
     return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _capacity_options(fn):
+    opts = [
+        click.option("--start", "search_start", default=None, type=float, help="Capacity: first step (default 10 req/s, or 1 user)."),
+        click.option("--growth", default=2.0, show_default=True, type=float, help="Capacity: factor between steps while growing."),
+        click.option("--precision", default="5%", show_default=True, help="Capacity: stop bisecting when the bracket is this narrow."),
+        click.option("--max", "search_max", default=100_000.0, show_default=True, type=float, help="Capacity: highest step tried."),
+        click.option("--max-steps", default=20, show_default=True, type=int, help="Capacity: at most this many steps."),
+        click.option("--step-duration", default="8s", show_default=True, help="Capacity: measured window of each step."),
+        click.option("--step-warmup", default="2s", show_default=True, help="Capacity: warm-up of each step (not judged)."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _capacity_opts(search_mode, search_start, growth, precision, search_max, max_steps, step_duration, step_warmup,
+                   slos, price_per_hour=None, instances=1):
+    from stinger.capacity import CapacityOptions
+    from stinger.core.schedule import parse_duration
+
+    return CapacityOptions(
+        mode=search_mode, start=search_start or (10.0 if search_mode == "rate" else 1.0), growth=growth,
+        precision=_fraction(precision), max_target=search_max, max_steps=max_steps,
+        step_duration=parse_duration(step_duration), step_warmup=parse_duration(step_warmup),
+        slos=list(slos or ()), price_per_hour=price_per_hour, instances=instances)
+
+
+def _fraction(text: str) -> float:
+    t = str(text).strip()
+    try:
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a fraction; expected e.g. 5% or 0.05", param_hint="--precision") from None
 
 
 # -- commands -----------------------------------------------------------------
@@ -212,31 +254,21 @@ def run(spec_file, quiet, **params) -> None:
 @_run_options
 @click.option("--mode", "search_mode", type=click.Choice(["rate", "concurrency"]), default="rate", show_default=True,
               help="Search over offered rate (open model) or concurrent users (closed model).")
-@click.option("--start", "search_start", default=None, type=float, help="First step (req/s or users; default 10, or 1 user).")
-@click.option("--growth", default=2.0, show_default=True, type=float, help="Factor between steps while growing.")
-@click.option("--precision", default="5%", show_default=True, help="Stop bisecting when the bracket is this narrow.")
-@click.option("--max", "search_max", default=100_000.0, show_default=True, type=float, help="Highest step tried.")
-@click.option("--max-steps", default=20, show_default=True, type=int, help="At most this many steps.")
-@click.option("--step-duration", default="8s", show_default=True, help="Measured window of each step.")
-@click.option("--step-warmup", default="2s", show_default=True, help="Warm-up of each step (not judged).")
+@_capacity_options
 @click.option("--price-per-hour", default=None, type=float, help="Instance price (USD/h): prints cost per million inferences.")
 @click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
 def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
              step_warmup, price_per_hour, instances, **params) -> None:
     """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95)."""
-    from stinger.capacity import CapacityOptions, run_capacity
-    from stinger.core.schedule import parse_duration
+    from stinger.capacity import run_capacity
 
     if params.get("rate") is None and params.get("users") is None:
         params["rate"] = "1"  # a placeholder so the spec validates; every step sets its own load
     if params.get("duration") is None and params.get("requests") is None:
         params["duration"] = "1s"
     spec, data = resolve_spec(spec_file, params)
-    opts = CapacityOptions(
-        mode=search_mode, start=search_start or (10.0 if search_mode == "rate" else 1.0), growth=growth,
-        precision=_fraction(precision), max_target=search_max, max_steps=max_steps,
-        step_duration=parse_duration(step_duration), step_warmup=parse_duration(step_warmup),
-        slos=list(params.get("slos") or ()), price_per_hour=price_per_hour, instances=instances)
+    opts = _capacity_opts(search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
+                          step_warmup, params.get("slos"), price_per_hour, instances)
     out = run_capacity(spec, data, opts, quiet=quiet)
     if quiet:
         import json
@@ -246,12 +278,108 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
     sys.exit(130 if out.get("interrupted") else 0 if out["max_sustainable"] is not None else 1)
 
 
-def _fraction(text: str) -> float:
-    t = str(text).strip()
-    try:
-        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a fraction; expected e.g. 5% or 0.05", param_hint="--precision") from None
+@cli.command()
+@click.argument("spec_file", required=False, metavar="[SPEC]")
+@_run_options
+@click.option("--a", "a_url", default=None, help="Variant A's URL (the baseline).")
+@click.option("--b", "b_url", default=None, help="Variant B's URL (the candidate).")
+@click.option("--a-name", default="A", show_default=True, help="Variant A's name.")
+@click.option("--b-name", default="B", show_default=True, help="Variant B's name.")
+@click.option("--split", "split_mode", type=click.Choice(["split", "paired", "capacity"]), default=None,
+              help="split: each request to one variant by weight; paired: every payload to every variant at once; "
+                   "capacity: a capacity search per variant. Default: the spec's, else split.")
+@click.option("--weights", default=None, help="Traffic weights for split mode, e.g. 90,10.")
+@click.option("--alpha", default=0.05, show_default=True, type=float, help="Significance level (family-wise, Holm).")
+@click.option("--sequential", is_flag=True, help="Stop as soon as the latency difference is decided (mSPRT, always valid).")
+@_capacity_options
+def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
+       precision, search_max, max_steps, step_duration, step_warmup, **params) -> None:
+    """A/B test two model variants and state the verdict, with confidence intervals."""
+    from stinger.ab import AbOptions, run_ab
+
+    if (a_url is None) != (b_url is None):
+        raise click.UsageError("give both --a and --b (or neither, with variants in the spec)")
+    if params.get("urls"):
+        raise click.UsageError("use --a and --b for the two variants, not --url")
+    mode = split_mode
+    if mode == "capacity":
+        params.setdefault("rate", None)
+        if params.get("rate") is None and params.get("users") is None:
+            params["rate"] = "1"
+        if params.get("duration") is None:
+            params["duration"] = "1s"
+    extra: dict[str, Any] = {}
+    if a_url is not None:
+        w = [1.0, 1.0]
+        if weights:
+            try:
+                w = [float(x) for x in weights.split(",")]
+            except ValueError:
+                raise click.BadParameter(f"{weights!r} is not a list of numbers such as 90,10", param_hint="--weights") from None
+            if len(w) != 2:
+                raise click.BadParameter("give two weights, e.g. 90,10", param_hint="--weights")
+        headers = _header_pairs(params.get("headers") or ())
+        method = params.get("method") or ("POST" if (params.get("data") or params.get("body")) else "GET")
+        extra["variants"] = [
+            {"name": a_name, "url": a_url, "weight": w[0], "method": method, "headers": headers},
+            {"name": b_name, "url": b_url, "weight": w[1], "method": method, "headers": headers},
+        ]
+    if mode in ("split", "paired"):
+        extra["split"] = mode
+    spec, data = resolve_spec(spec_file, params, extra=extra)
+    mode = mode or spec.split
+    opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential,
+                     capacity=_capacity_opts("rate", search_start, growth, precision, search_max, max_steps,
+                                             step_duration, step_warmup, params.get("slos")))
+    v, _, report = run_ab(spec, data, opts, quiet=quiet)
+    if quiet:
+        click.echo(v.sentence)
+    if report is not None and report.outcome.interrupted:
+        sys.exit(130)
+    sys.exit(0)
+
+
+@cli.command()
+@click.argument("baseline", metavar="BASELINE_RUN[:VARIANT]")
+@click.argument("candidate", metavar="CANDIDATE_RUN[:VARIANT]")
+@click.option("--alpha", default=0.05, show_default=True, type=float, help="Significance level (family-wise, Holm).")
+@click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
+def compare(baseline, candidate, alpha, paired) -> None:
+    """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
+    from stinger.ab import compare_variants, print_verdict, regressed, variant_data_from_run
+    from stinger.report.terminal import make_console
+    from stinger.runs import read_run
+
+    def load(arg: str, default_name: str):
+        path, _, variant = arg.partition(":") if ":" in arg and not arg.startswith(":") else (arg, "", "")
+        saved = read_run(path)
+        return variant_data_from_run(saved, variant or None, rename=default_name)
+
+    a = load(baseline, "baseline")
+    b = load(candidate, "candidate")
+    v, extra = compare_variants(a, b, paired=paired, alpha=alpha)
+    print_verdict(v, extra, make_console())
+    worse = regressed(v)
+    if worse:
+        click.echo(f"regression: the candidate is significantly worse on {', '.join(worse)}", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+@cli.command()
+@click.option("--min-effect", required=True, help="Smallest difference worth detecting: a latency (5ms) or a rate (1%).")
+@click.option("--baseline", default=None, help="A saved run (RUN_DIR[:VARIANT]) whose latency spread and correlation to plan from.")
+@click.option("--sd-ms", default=None, type=float, help="Baseline latency standard deviation (ms), if no --baseline.")
+@click.option("--error-rate", default=None, help="Baseline error rate (or accuracy) for a proportion, e.g. 2%.")
+@click.option("--power", default=0.8, show_default=True, type=float)
+@click.option("--alpha", default=0.05, show_default=True, type=float)
+@click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
+def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
+    """How many requests (how long a run) an A/B test needs to detect a given difference."""
+    from stinger.ab import plan_ab
+
+    click.echo(plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
+                       power=power, alpha=alpha, rate=rate))
 
 
 @cli.command()
@@ -272,8 +400,8 @@ def report(run_dir, as_json) -> None:
 
 
 @cli.command()
-@click.option("--duration", default="10s", show_default=True, help="How long the demo load runs.")
-@click.option("--rate", default="200", show_default=True, help="Requests per second.")
+@click.option("--duration", default="12s", show_default=True, help="How long the demo load runs.")
+@click.option("--rate", default="40", show_default=True, help="Requests per second (each payload goes to both variants).")
 @click.option("--out", default="runs", show_default=True, help="Where the run directory goes.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view.")
 def demo(duration, rate, out, quiet) -> None:

@@ -53,16 +53,18 @@ class MonitorSet:
         monitors = [_monitor_from_dict(d) for d in spec.monitors]
         monitors.extend(extra or [])
         auto = []
-        if not any(getattr(m, "kind", None) == "process" or type(m).__name__ == "ProcessMonitor" for m in monitors):
-            seen = set()
-            for v in spec.all_variants():
-                from stinger.engine.http import parse_target
+        if not any(type(m).__name__ == "ProcessMonitor" for m in monitors):
+            from stinger.engine.http import parse_target
 
+            ports: dict[int, list[str]] = {}
+            for v in spec.all_variants():
                 for url in v.all_urls():
                     t = parse_target(url)
-                    if t.is_loopback and t.port not in seen:
-                        seen.add(t.port)
-                        auto.append((v.name if len(spec.all_variants()) > 1 else "endpoint", t.port))
+                    if t.is_loopback and v.name not in ports.setdefault(t.port, []):
+                        ports[t.port].append(v.name)
+            for port, names in ports.items():
+                # a process serving one variant is named after it; a shared one is "endpoint"
+                auto.append((names[0] if len(names) == 1 and len(spec.all_variants()) > 1 else "endpoint", port))
         return cls(monitors, on_warning=on_warning, auto=auto)
 
     def start(self, t0: float, generator_pids: list[int]) -> None:

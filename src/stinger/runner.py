@@ -36,12 +36,14 @@ class RunOutcome:
     elapsed: float            # run-clock seconds until the last worker finished
     interrupted: bool
     worker_pids: list[int]
+    stopped_early: bool = False   # a stop condition (e.g. a sequential test) ended the run
     warnings: list[str] = field(default_factory=list)
 
 
 def execute(plans: Sequence[WorkerPlan], *,
             on_progress: Callable[[RunMetrics, float], None] | None = None,
             on_start: Callable[[float, list[int]], None] | None = None,
+            stop_when: Callable[[RunMetrics, float], bool] | None = None,
             progress_every: float = 0.5) -> RunOutcome:
     """Run the worker plans to completion (or Ctrl-C) and return what was measured."""
     ctx = mp.get_context("fork")
@@ -60,6 +62,7 @@ def execute(plans: Sequence[WorkerPlan], *,
         conns.append(parent)
 
     interrupted = False
+    stopped_early = False
     t0 = 0.0
     try:
         pids = _await_ready(conns, procs)
@@ -71,6 +74,7 @@ def execute(plans: Sequence[WorkerPlan], *,
             on_start(t0, pids)
         live = set(range(len(conns)))
         last_progress = 0.0
+        last_check = 0.0
         stop_sent_at: float | None = None
         while live:
             try:
@@ -98,6 +102,16 @@ def execute(plans: Sequence[WorkerPlan], *,
                 if on_progress is not None and now - last_progress >= progress_every:
                     last_progress = now
                     on_progress(metrics, now - t0)
+                if (stop_when is not None and stop_sent_at is None and now - last_check >= 1.0):
+                    last_check = now
+                    if stop_when(metrics, now - t0):
+                        stopped_early = True
+                        stop_sent_at = now
+                        for i in live:
+                            try:
+                                conns[i].send(("stop",))
+                            except OSError:
+                                pass
                 if stop_sent_at is not None and now - stop_sent_at > _STOP_GRACE:
                     warnings.append("workers did not report after stop; results may miss the last interval")
                     break
@@ -115,7 +129,7 @@ def execute(plans: Sequence[WorkerPlan], *,
     finally:
         _reap(procs, conns)
     return RunOutcome(metrics=metrics, t0=t0, started_at=started_at, elapsed=elapsed,
-                      interrupted=interrupted, worker_pids=pids, warnings=warnings)
+                      interrupted=interrupted, worker_pids=pids, warnings=warnings, stopped_early=stopped_early)
 
 
 def _await_ready(conns, procs) -> list[int]:

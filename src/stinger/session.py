@@ -65,7 +65,8 @@ def preflight(spec: Spec) -> list:
 
 
 def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, live: bool = True,
-             write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False) -> RunReport:
+             write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
+             stop_when=None) -> RunReport:
     from stinger.report.terminal import make_console
 
     console = console or make_console()
@@ -90,10 +91,10 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     try:
         if view is not None:
             with view:
-                outcome = execute(plans, on_start=on_start,
+                outcome = execute(plans, on_start=on_start, stop_when=stop_when,
                                   on_progress=lambda m, t: view.update(m, t, mon.live_extra()))
         else:
-            outcome = execute(plans, on_start=on_start)
+            outcome = execute(plans, on_start=on_start, stop_when=stop_when)
     finally:
         mon.stop()
 
@@ -121,9 +122,9 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     plans_duration = None
     if load.duration is not None:
         plans_duration = load.duration
-    window = m.window(load.warmup, plans_duration if not outcome.interrupted else None,
-                      elapsed=min(outcome.elapsed, plans_duration) if plans_duration and not outcome.interrupted
-                      else _elapsed_measured(m, outcome))
+    cut = outcome.interrupted or outcome.stopped_early
+    window = m.window(load.warmup, plans_duration if not cut else None,
+                      elapsed=min(outcome.elapsed, plans_duration) if plans_duration and not cut else outcome.elapsed)
     variants = m.summary(window)
     summary = {
         "schema": "stinger.summary/1",
@@ -131,6 +132,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.started_at)),
         "elapsed_s": round(outcome.elapsed, 3),
         "interrupted": outcome.interrupted,
+        "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
         "split": spec.split if len(variants) > 1 else "single",
         "workers": workers,
@@ -151,7 +153,3 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     summary.update(mon.summary(m, variants))
     summary["warnings"] = outcome.warnings + mon.warnings
     return summary
-
-
-def _elapsed_measured(m: RunMetrics, outcome: RunOutcome) -> float:
-    return outcome.elapsed

@@ -186,8 +186,10 @@ class Engine:
         delay = when - perf_counter()
         h = self.loop.call_later(delay if delay > 0 else 0, fn)
         self._handles.append(h)
-        if len(self._handles) > 64:
-            self._handles = [x for x in self._handles if not x.cancelled() and x.when() >= self.loop.time()]
+        if len(self._handles) > 64:  # periodic timers: forget the ones that have fired
+            now = self.loop.time()
+            self._handles = [x for x in self._handles
+                             if not x.cancelled() and getattr(x, "when", lambda: now)() >= now]
 
     # ------------------------------------------------------------ open model
     def _load_chunk(self) -> bool:

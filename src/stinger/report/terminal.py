@@ -77,9 +77,8 @@ def summary_renderable(summary: dict):
     res = summary.get("resources") or {}
     if res:
         t.add_section()
-        for label, key, fmt in (("endpoint CPU mean/peak (% core)", "cpu_pct", lambda x: _f(x, 1)),
-                                ("endpoint RSS mean/peak (MiB)", "rss_mib", lambda x: _f(x, 1))):
-            row(label, lambda v, key=key, fmt=fmt: _resource(res, v, key, fmt))
+        for label, key in (("endpoint CPU mean/peak (% core)", "cpu_pct"), ("endpoint RSS mean/peak (MiB)", "rss_mib")):
+            t.add_row(label, *[_resource(res, n, key) for n in names])
     errs = {k.label for k in Kind if k is not Kind.OK}
     if any(variants[n]["errors"].get(e) for n in names for e in errs):
         t.add_section()
@@ -116,11 +115,12 @@ def _rest(v: dict):
     return max(0.0, v["latency_ms"]["p50"] - s["p50"])
 
 
-def _resource(res: dict, v: dict, key: str, fmt) -> str:
-    r = res.get(v.get("_name", ""), res.get("endpoint"))
+def _resource(res: dict, variant: str, key: str) -> str:
+    """A variant's own endpoint process if it has one, else the shared endpoint's."""
+    r = res.get(variant) or res.get("endpoint")
     if not r or key not in r:
         return "-"
-    return f"{fmt(r[key].get('mean'))} / {fmt(r[key].get('peak'))}"
+    return f"{_f(r[key].get('mean'), 1)} / {_f(r[key].get('peak'), 1)}"
 
 
 def make_console(**kw) -> Console:
