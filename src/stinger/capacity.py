@@ -105,6 +105,8 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         if report.outcome.interrupted:
             interrupted = True
             break
+        if failed and search.next_target() is not None:
+            _cool_down(vs, quiet, console)
     out = capacity_report(search, rows, slo_texts, opts, unit)
     out["interrupted"] = interrupted
     out["target"] = spec.all_variants()[0].all_urls()
@@ -119,6 +121,26 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
     if not quiet:
         print_capacity(out, console)
     return out
+
+
+_MAX_COOL_DOWN = 15.0
+
+
+def _cool_down(vs: dict, quiet: bool, console) -> None:
+    """Let an overloaded endpoint drain before the next step.
+
+    The client gives up on what is still queued when a step ends, but the
+    server goes on working through it; a step started at once would be judged
+    on the previous step's backlog. That backlog is at most about the worst
+    latency seen, so wait that long (capped).
+    """
+    import time
+
+    worst = (vs.get("latency_ms") or {}).get("max") or 0.0
+    wait = min(_MAX_COOL_DOWN, worst / 1000.0) + 0.5
+    if not quiet:
+        console.print(f"  [dim]cooling down {wait:.1f} s (the endpoint drains its backlog)[/]")
+    time.sleep(wait)
 
 
 def _ms(vs: dict, key: str) -> str:

@@ -404,10 +404,14 @@ def report(run_dir, as_json) -> None:
 @click.option("--rate", default="40", show_default=True, help="Requests per second (each payload goes to both variants).")
 @click.option("--out", default="runs", show_default=True, help="Where the run directory goes.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view.")
-def demo(duration, rate, out, quiet) -> None:
-    """Start the demo model endpoint, load it, print the results, stop it."""
-    from stinger.demo.run import run_demo
+@click.option("--capacity", "capacity_search", is_flag=True,
+              help="Instead: a capacity search on the demo's 'accurate' variant (about a minute).")
+def demo(duration, rate, out, quiet, capacity_search) -> None:
+    """Start the demo model endpoint, A/B-test its two variants (fast vs accurate), print the verdict, stop it."""
+    from stinger.demo.run import run_capacity_demo, run_demo
 
+    if capacity_search:
+        sys.exit(run_capacity_demo(out=out, quiet=quiet))
     sys.exit(run_demo(duration=duration, rate=rate, out=out, quiet=quiet))
 
 

@@ -150,6 +150,24 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
             results.append(d)
     summary["slo"] = results
     summary["slo_passed"] = all(r["passed"] for r in results)
+    shape = load.shape
+    if shape is not None and shape.spike is not None:
+        summary["spike"] = _spike(m, shape.spike, slos)
     summary.update(mon.summary(m, variants))
     summary["warnings"] = outcome.warnings + mon.warnings
     return summary
+
+
+def _spike(m: RunMetrics, spike, slos: list) -> dict:
+    """Per variant: the spike's errors and latency, and the time to recover within the latency SLO."""
+    from stinger.core.spike import spike_report
+
+    key, threshold = "p95_ms", 300.0
+    for slo in slos:  # the first latency-percentile SLO sets the bar
+        if slo.metric in ("p50", "p90", "p95", "p99", "p99.9") and slo.op in ("<", "<="):
+            key, threshold = f"{slo.metric.replace('.', '')}_ms", slo.threshold
+            break
+    rows = m.interval_rows()
+    return {name: spike_report([r for r in rows if r["variant"] == name], at=spike.at, length=spike.length,
+                               threshold_ms=threshold, key=key, interval=m.interval)
+            for name in m.variants}

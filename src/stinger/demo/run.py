@@ -57,3 +57,34 @@ def run_demo(*, duration: str = "12s", rate: str = "40", out: str = "runs", quie
         console.print("next: [bold]stinger capacity --url URL[/] finds the max sustainable throughput; "
                       "[bold]stinger report RUN_DIR[/] re-renders this run.")
     return report.exit_code
+
+
+def run_capacity_demo(*, out: str = "runs", quiet: bool = False, price_per_hour: float = 0.23) -> int:
+    """`stinger demo --capacity`: a capacity search on the demo's `accurate` variant (about a minute)."""
+    from stinger.capacity import CapacityOptions, run_capacity
+    from stinger.demo.models import write_demo_dataset
+    from stinger.demo.process import DemoServer
+    from stinger.report.terminal import make_console
+    from stinger.spec import parse_spec
+
+    console = make_console()
+    with tempfile.TemporaryDirectory(prefix="stinger-demo-") as tmp:
+        data = write_demo_dataset(Path(tmp) / "digits.jsonl", fmt="jsonl")
+        with DemoServer(port=0, workers=1) as server:
+            spec_data = {
+                "name": "demo-capacity",
+                "target": {"url": server.invocations_url("accurate"), "method": "POST"},
+                "payload": {"data": str(data), "label_field": "label", "order": "random"},
+                "load": {"rate": 1, "duration": 1, "timeout": "5s"},
+                "output": {"dir": out},
+            }
+            spec = parse_spec(spec_data, source="demo")
+            if not quiet:
+                console.print(f"[bold]stinger demo --capacity[/]: the highest rate the 'accurate' variant "
+                              f"({server.url}, one worker) sustains within p95<300ms, errors<1%, "
+                              f"achieved/offered>=0.95; cost at an example price of ${price_per_hour}/h")
+            opts = CapacityOptions(start=10, step_duration=3.0, step_warmup=1.0, precision=0.1, max_steps=14,
+                                   price_per_hour=price_per_hour, instances=1)
+            result = run_capacity(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), opts,
+                                  console=console, quiet=quiet)
+    return 0 if result["max_sustainable"] is not None else 1

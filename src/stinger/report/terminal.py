@@ -98,6 +98,15 @@ def summary_renderable(summary: dict):
             st.add_row(r.get("variant", ""), r["slo"], _f(r.get("observed"), 3),
                        Text("pass", style="green") if r["passed"] else Text("FAIL", style="bold red"))
         parts.append(st)
+    for name, sp in (summary.get("spike") or {}).items():
+        d = sp["during"]
+        rec = (f"recovered {sp['recovery_s']:.0f} s after the spike" if sp["recovered"]
+               else "did not recover within the run")
+        parts.append(Text(f"spike ({name}): {d['seconds']:.0f} s at t={sp['at_s']:g}s: errors {d['failed']:,} "
+                          f"({100 * d['error_rate']:.2f}%), worst {sp['metric'].replace('_ms', '')} "
+                          f"{_f(d.get('worst_' + sp['metric']))} ms, worst p99 {_f(d['worst_p99_ms'])} ms; "
+                          f"{rec} ({sp['metric'].replace('_ms', '')} < {sp['threshold_ms']:g} ms)",
+                          style="bold"))
     gen = summary.get("generator") or {}
     if gen.get("client_bound"):
         parts.append(Text(f"WARNING {gen.get('message', 'client-bound')}", style="bold yellow"))
