@@ -540,6 +540,10 @@ def serve(config: DemoConfig, *, announce: Callable[[str], None] | None = _annou
         if announce is not None:
             announce(base_url(config.host, port))
         _run_supervisor(uv_config, sock)
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the SIGINT it caught;
+        # Ctrl-C is how this server is meant to stop, so it is no error.
+        pass
     finally:
         sock.close()
         if state_root is not None:

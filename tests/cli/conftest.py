@@ -1,0 +1,92 @@
+"""A local endpoint for the CLI tests: a Starlette app under uvicorn in a
+subprocess on 127.0.0.1 (started once per session, stopped by its PID).
+
+Routes: ``/ok`` (JSON, with a Server-Timing header) and ``/auth`` (200 only when
+the request carries ``Authorization: Bearer SECRET123``, else 401), so a test
+can tell that a secret header was sent while checking it was never written.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+APP_SOURCE = r'''
+import asyncio, socket, sys
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+async def ok(request):
+    return JSONResponse({"predictions": [1]}, headers={"Server-Timing": "total;dur=1.5"})
+
+async def auth(request):
+    if request.headers.get("authorization") == "Bearer SECRET123":
+        return PlainTextResponse("welcome")
+    return PlainTextResponse("who are you", status_code=401)
+
+app = Starlette(routes=[Route("/ok", ok, methods=["GET", "POST"]), Route("/auth", auth)])
+
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(1024)
+print("PORT", s.getsockname()[1], flush=True)
+server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+asyncio.run(server.serve(sockets=[s]))
+'''
+
+
+def free_port() -> int:
+    """A port nothing listens on: bound, then released."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="session")
+def endpoint():
+    """The base URL of the running app, e.g. http://127.0.0.1:41235."""
+    proc = subprocess.Popen([sys.executable, "-c", APP_SOURCE], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"CLI test endpoint did not start: {line!r}")
+        base = f"http://127.0.0.1:{int(line.split()[1])}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/ok", timeout=2) as r:
+                    r.read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        proc.stdout.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()

@@ -1,0 +1,342 @@
+"""spec.py: validation, one-line errors with file lines, overrides, redaction."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import yaml
+
+from stinger.errors import SpecError, UsageError
+from stinger.spec import Spec, load_spec_file, merge_overrides, parse_spec, redacted
+
+URL = "http://127.0.0.1:8080/invocations"
+
+
+def spec_text(text: str) -> Spec:
+    text = textwrap.dedent(text).lstrip("\n")
+    return parse_spec(yaml.safe_load(text), source="spec.yaml", text=text)
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(SpecError) as info:
+        spec_text(text)
+    msg = str(info.value)
+    assert "\n" not in msg, msg
+    assert isinstance(info.value, UsageError) and info.value.exit_code == 2
+    return msg
+
+
+# ---------------------------------------------------------------------- valid
+def test_minimal_open_spec():
+    s = spec_text(f"""
+        target:
+          url: {URL}
+        load:
+          rate: 100/s
+          duration: 30s
+    """)
+    assert s.load.rate == 100.0 and s.load.duration == 30.0
+    assert s.load.resolved_mode() == "open"
+    assert s.target.method == "GET"
+    [v] = s.all_variants()
+    assert v.name == "default" and v.all_urls() == [URL]
+    assert s.server_time is not None and s.server_time.header == "server-timing"
+
+
+def test_closed_spec_with_units_and_defaults():
+    s = spec_text(f"""
+        target:
+          url: {URL}
+          method: post
+        load:
+          users: 8
+          think_time: 100ms
+          requests: 500
+          warmup: 2s
+          timeout: 1.5s
+    """)
+    assert s.load.resolved_mode() == "closed"
+    assert s.target.method == "POST"
+    assert s.load.think_time == pytest.approx(0.1)
+    assert s.load.requests == 500 and s.load.warmup == 2.0 and s.load.timeout == 1.5
+    assert s.load.max_in_flight == 10_000 and s.load.on_limit == "queue" and s.load.workers == "auto"
+
+
+def test_rate_per_minute():
+    s = spec_text(f"""
+        target: {{url: {URL}}}
+        load: {{rate: 6000/m, duration: 1m}}
+    """)
+    assert s.load.rate == pytest.approx(100.0) and s.load.duration == 60.0
+
+
+def test_variants_and_several_urls():
+    s = spec_text("""
+        variants:
+          - name: fast
+            url: http://127.0.0.1:1/a
+            weight: 3
+          - name: accurate
+            urls: [http://127.0.0.1:2/b, http://127.0.0.1:3/b]
+        split: paired
+        load: {rate: 10, duration: 5s}
+    """)
+    assert [v.name for v in s.all_variants()] == ["fast", "accurate"]
+    assert s.all_variants()[0].weight == 3
+    assert s.all_variants()[1].all_urls() == ["http://127.0.0.1:2/b", "http://127.0.0.1:3/b"]
+    assert s.split == "paired"
+
+
+def test_shape_gives_the_bound():
+    s = spec_text(f"""
+        target: {{url: {URL}}}
+        load:
+          shape:
+            ramp: {{from: 10, to: 100, over: 30s}}
+    """)
+    assert s.load.shape.ramp.end == 100.0 and s.load.shape.ramp.over == 30.0
+
+
+def test_empty_headers_secret_defaults():
+    s = parse_spec({"target": {"url": URL}, "load": {"rate": 1, "requests": 1}})
+    assert s.target.headers == {} and s.slo == [] and s.check is None
+
+
+# ---------------------------------------------------------------------- errors
+def test_unknown_field_names_field_and_line():
+    msg = error_of(f"""
+        target:
+          url: {URL}
+        load:
+          rate: 5
+          duration: 1s
+          bogus: 3
+    """)
+    assert msg.startswith("spec.yaml line 6: load.bogus: unknown field"), msg
+
+
+def test_unknown_nested_field_line():
+    msg = error_of(f"""
+        target:
+          url: {URL}
+          heders: {{a: b}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert msg.startswith("spec.yaml line 3: target.heders: unknown field"), msg
+
+
+@pytest.mark.parametrize("rate", ["0", "-5", "0/s"])
+def test_rate_must_be_positive(rate):
+    msg = error_of(f"""
+        target:
+          url: {URL}
+        load:
+          rate: {rate}
+          duration: 1s
+    """)
+    assert "spec.yaml line 4: load.rate:" in msg
+    assert "rate must be > 0" in msg
+
+
+def test_rate_not_a_rate():
+    msg = error_of(f"""
+        target: {{url: {URL}}}
+        load:
+          rate: fast
+          duration: 1s
+    """)
+    assert "line 3" in msg and "load.rate" in msg and "'fast'" in msg
+
+
+@pytest.mark.parametrize("duration, words", [("forever", "invalid duration"), ("0", "must be > 0"),
+                                             ("-1s", "duration"), ("1 parsec", "invalid duration")])
+def test_bad_duration(duration, words):
+    msg = error_of(f"""
+        target: {{url: {URL}}}
+        load:
+          rate: 5
+          duration: {duration}
+    """)
+    assert "spec.yaml line 4: load.duration:" in msg and words in msg, msg
+
+
+@pytest.mark.parametrize("field, value", [("timeout", "0"), ("connect_timeout", "-2"), ("users", "0"),
+                                          ("requests", "0"), ("max_in_flight", "0"), ("workers", "0"),
+                                          ("on_limit", "explode"), ("arrival", "gaussian")])
+def test_bad_load_fields_name_field_and_line(field, value):
+    msg = error_of(f"""
+        target: {{url: {URL}}}
+        load:
+          rate: 5
+          duration: 1s
+          {field}: {value}
+    """)
+    assert msg.startswith(f"spec.yaml line 5: load.{field}:"), msg
+
+
+def test_missing_target():
+    msg = error_of("""
+        load: {rate: 5, duration: 1s}
+    """)
+    assert "no target" in msg
+
+
+def test_both_target_and_variants():
+    msg = error_of(f"""
+        target: {{url: {URL}}}
+        variants:
+          - {{name: a, url: {URL}}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert "either target or variants" in msg
+
+
+def test_paired_with_closed_model_rejected():
+    msg = error_of(f"""
+        variants:
+          - {{name: a, url: {URL}}}
+          - {{name: b, url: {URL}}}
+        split: paired
+        load: {{users: 2, duration: 1s}}
+    """)
+    assert "paired" in msg and "open model" in msg
+
+
+def test_duplicate_variant_names():
+    msg = error_of(f"""
+        variants:
+          - {{name: a, url: {URL}}}
+          - {{name: a, url: {URL}}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert "unique" in msg and "'a'" in msg
+
+
+def test_variant_name_pattern_and_missing_url():
+    assert "variants.0.name" in error_of(f"""
+        variants:
+          - {{name: "a b", url: {URL}}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert "has no url" in error_of("""
+        variants:
+          - {name: a}
+        load: {rate: 5, duration: 1s}
+    """)
+
+
+def test_run_needs_a_bound_and_a_load():
+    assert "bound" in error_of(f"""
+        target: {{url: {URL}}}
+        load: {{rate: 5}}
+    """)
+    assert "needs a rate" in error_of(f"""
+        target: {{url: {URL}}}
+        load: {{duration: 5s}}
+    """)
+
+
+def test_bad_method():
+    msg = error_of(f"""
+        target:
+          url: {URL}
+          method: "GE T"
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert msg.startswith("spec.yaml line 3: target.method:"), msg
+
+
+def test_shape_needs_exactly_one_kind():
+    msg = error_of(f"""
+        target: {{url: {URL}}}
+        load:
+          shape:
+            ramp: {{from: 1, to: 5, over: 2s}}
+            spike: {{baseline: 1, height: 5, at: 1s, length: 1s}}
+    """)
+    assert "exactly one" in msg and "load.shape" in msg
+
+
+def test_parse_spec_without_source_has_no_file_prefix():
+    with pytest.raises(SpecError) as info:
+        parse_spec({"target": {"url": URL}, "load": {"rate": -1, "duration": 1}})
+    assert str(info.value).startswith("load.rate:")
+
+
+# --------------------------------------------------------------- spec files
+def test_load_spec_file_and_line_numbers(tmp_path):
+    p = tmp_path / "mine.yaml"
+    p.write_text(f"# a comment\nname: t\ntarget:\n  url: {URL}\nload:\n  rate: 5\n  duration: 1s\n  wat: 1\n")
+    data, text, source = load_spec_file(p)
+    assert source == "mine.yaml" and data["name"] == "t" and text == p.read_text()
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, source=source, text=text)
+    assert str(info.value).startswith("mine.yaml line 8: load.wat: unknown field")
+
+
+def test_load_spec_file_malformed_yaml_names_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("target:\n  url: [unclosed\nload:\n  rate: 5\n")
+    with pytest.raises(SpecError) as info:
+        load_spec_file(p)
+    msg = str(info.value)
+    assert msg.startswith("bad.yaml line ") and "invalid YAML" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("content, words", [("- a\n- b\n", "mapping"), ("just a string\n", "mapping")])
+def test_load_spec_file_not_a_mapping(tmp_path, content, words):
+    p = tmp_path / "odd.yaml"
+    p.write_text(content)
+    with pytest.raises(SpecError) as info:
+        load_spec_file(p)
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_load_spec_file_missing_and_empty(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load_spec_file(tmp_path / "nope.yaml")
+    assert "cannot read spec" in str(info.value)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_spec_file(empty)[0] == {}
+
+
+# ------------------------------------------------------------------ overrides
+def test_merge_overrides_deep_and_does_not_mutate():
+    data = {"target": {"url": "http://a/", "headers": {"X": "1"}}, "load": {"rate": 5, "duration": "1s"}}
+    out = merge_overrides(data, {"load.rate": 50, "target.method": "POST", "output.dir": "/tmp/x",
+                                 "name": "n", "load.warmup": None})
+    assert out["load"] == {"rate": 50, "duration": "1s"}
+    assert out["target"] == {"url": "http://a/", "headers": {"X": "1"}, "method": "POST"}
+    assert out["output"] == {"dir": "/tmp/x"} and out["name"] == "n"
+    assert data == {"target": {"url": "http://a/", "headers": {"X": "1"}}, "load": {"rate": 5, "duration": "1s"}}
+
+
+def test_merge_overrides_replaces_a_non_mapping():
+    out = merge_overrides({"load": "oops"}, {"load.rate": 3})
+    assert out == {"load": {"rate": 3}}
+
+
+def test_override_then_parse_wins_over_file():
+    data = {"target": {"url": URL}, "load": {"rate": 5, "duration": "10s"}}
+    s = parse_spec(merge_overrides(data, {"load.rate": "20", "load.duration": "2s"}))
+    assert s.load.rate == 20.0 and s.load.duration == 2.0
+
+
+# ------------------------------------------------------------------ redaction
+def test_redacted_hides_secret_header_values():
+    data = {"target": {"url": URL, "headers": {"Authorization": "Bearer SECRET123", "x-api-key": "K3Y",
+                                                "X-Auth-Token": "T", "Cookie": "c=1", "Accept": "application/json"}},
+            "variants": [{"name": "a", "url": URL, "headers": {"X-API-KEY": "other", "X-Trace": "on"}}]}
+    out = redacted(data)
+    h = out["target"]["headers"]
+    assert h["Authorization"] == "<redacted>" and h["x-api-key"] == "<redacted>"
+    assert h["X-Auth-Token"] == "<redacted>" and h["Cookie"] == "<redacted>"
+    assert h["Accept"] == "application/json"
+    assert out["variants"][0]["headers"] == {"X-API-KEY": "<redacted>", "X-Trace": "on"}
+    dumped = yaml.safe_dump(out)
+    for secret in ("SECRET123", "K3Y", "other"):
+        assert secret not in dumped
+    # the original is untouched
+    assert data["target"]["headers"]["Authorization"] == "Bearer SECRET123"
