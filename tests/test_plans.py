@@ -75,11 +75,16 @@ def test_plans_share_everything_but_the_worker_index():
     assert all(q.open is p.open and q.variants == p.variants for q in plans)
 
 
-@pytest.mark.parametrize("bound, workers, share", [(10, 3, 4), (10, 2, 5), (1, 4, 1), (10_000, 1, 10_000), (7, 7, 1)])
-def test_max_in_flight_split_across_workers(bound, workers, share):
+@pytest.mark.parametrize("bound, workers, shares", [
+    (10, 3, [4, 3, 3]), (10, 2, [5, 5]), (1, 4, [1]), (10_000, 1, [10_000]), (7, 7, [1] * 7), (3, 5, [1, 1, 1]),
+])
+def test_max_in_flight_split_exactly_across_workers(bound, workers, shares):
+    # the shares add up to the user's bound exactly; never more workers than the bound allows
     plans = build_plans(spec(rate=100, max_in_flight=bound), workers=workers)
-    assert [p.max_in_flight for p in plans] == [share] * workers
-    assert sum(p.max_in_flight for p in plans) >= bound
+    assert [p.max_in_flight for p in plans] == shares
+    assert sum(p.max_in_flight for p in plans) == bound
+    assert [p.worker for p in plans] == list(range(len(shares)))
+    assert all(p.workers == len(shares) for p in plans)
 
 
 @pytest.mark.parametrize("requests, workers", [(10, 3), (9, 2), (1, 3), (100, 4), (5, 5)])

@@ -329,12 +329,20 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     from stinger.core.stats import design_effect, plan_duration, plan_sample_size
     from stinger.errors import UsageError
 
+    if not 0 < power < 1:
+        raise UsageError(f"--power must be between 0 and 1 (e.g. 0.8), got {power:g}")
+    if not 0 < alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
+    if rate is not None and rate <= 0:
+        raise UsageError(f"--rate must be > 0 requests per second, got {rate:g}")
     text = str(min_effect).strip()
     if error_rate is not None or text.endswith("%"):
         base = _fraction_arg(error_rate, "--error-rate") if error_rate is not None else None
         if base is None:
             raise UsageError("a proportion needs its baseline: --error-rate 2% (or the accuracy)")
         effect = _fraction_arg(text, "--min-effect")
+        if effect == 0:
+            raise UsageError("--min-effect must be a non-zero difference, e.g. 1%")
         n = plan_sample_size(baseline_rate=base, min_effect=effect, alpha=alpha, power=power, metric="proportion")
         what = f"a change of {100 * effect:g} points from a baseline rate of {100 * base:g}%"
     else:
@@ -359,6 +367,8 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
             sd_ms = h.stddev / 1e3
             deff = design_effect(data.intervals)
             source = f"from {path} ({h.total_count:,} requests, design effect {deff:.2f} for correlation in time)"
+        if effect <= 0:
+            raise UsageError(f"--min-effect must be a positive latency such as 5ms, got {text!r}")
         if sd_ms is None or sd_ms <= 0:
             raise UsageError("give --baseline RUN_DIR (best) or --sd-ms, the baseline latency's standard deviation")
         n = plan_sample_size(baseline_sd_ms=sd_ms, min_effect=effect, alpha=alpha, power=power, metric="mean",

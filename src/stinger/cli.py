@@ -297,6 +297,8 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
     """A/B test two model variants and state the verdict, with confidence intervals."""
     from stinger.ab import AbOptions, run_ab
 
+    if not 0 < alpha < 1:
+        raise click.BadParameter(f"must be between 0 and 1 (e.g. 0.05), got {alpha:g}", param_hint="--alpha")
     if (a_url is None) != (b_url is None):
         raise click.UsageError("give both --a and --b (or neither, with variants in the spec)")
     if params.get("urls"):
@@ -316,8 +318,9 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
                 w = [float(x) for x in weights.split(",")]
             except ValueError:
                 raise click.BadParameter(f"{weights!r} is not a list of numbers such as 90,10", param_hint="--weights") from None
-            if len(w) != 2:
-                raise click.BadParameter("give two weights, e.g. 90,10", param_hint="--weights")
+            if len(w) != 2 or min(w) < 0 or sum(w) <= 0:
+                raise click.BadParameter(f"{weights!r}: give two non-negative weights with a positive sum, e.g. 90,10",
+                                         param_hint="--weights")
         headers = _header_pairs(params.get("headers") or ())
         method = params.get("method") or ("POST" if (params.get("data") or params.get("body")) else "GET")
         extra["variants"] = [

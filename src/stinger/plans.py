@@ -119,6 +119,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
     load = spec.load
     mode = load.resolved_mode()
     n = workers or (default_workers(spec) if load.workers == "auto" else int(load.workers))
+    n = max(1, min(n, load.max_in_flight))  # every worker needs at least one request in flight
     variants = variant_plans(spec)
     p = spec.payload
     payload = PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
@@ -138,13 +139,14 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
     else:
         users = users_profile(load)
         closed_plan = UsersPlan(profile=users, think_time=load.think_time)
+        n = max(1, min(n, users.peak))  # a worker with no user would never finish
     duration = run_duration(spec, profile, users)
     base = WorkerPlan(
         worker=0, workers=n, variants=variants,
         split="single" if len(variants) == 1 else spec.split,
         open=open_plan, closed=closed_plan, duration=duration,
         max_requests=load.requests, warmup=load.warmup, timeout=load.timeout,
-        connect_timeout=load.connect_timeout, max_in_flight=max(1, math.ceil(load.max_in_flight / n)),
+        connect_timeout=load.connect_timeout, max_in_flight=load.max_in_flight // n,
         on_limit=load.on_limit, drain=load.drain, payload=payload, check=check,
         server_time_header=st.header if st else None, server_time_metric=st.metric if st else None,
         server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
@@ -155,5 +157,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
         mr = base.max_requests
         if mode == "closed" and mr is not None:
             mr = len(range(w, mr, n))  # this worker's share of a closed-model request count
-        plans.append(replace(base, worker=w, max_requests=mr))
+        # the in-flight bound is split exactly: the shares add up to the user's bound
+        share = load.max_in_flight // n + (1 if w < load.max_in_flight % n else 0)
+        plans.append(replace(base, worker=w, max_requests=mr, max_in_flight=share))
     return plans

@@ -72,6 +72,11 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     console = console or make_console()
     slos = preflight(spec)
     plans = build_plans(spec, workers=workers)
+    run_dir = None
+    if write:  # before any load: an unwritable --out is the user's mistake, found now
+        from stinger.runs import new_run_dir
+
+        run_dir = new_run_dir(spec.output.dir, spec.output.name or spec.name)
     load = spec.load
     duration = plans[0].duration
     mode = load.resolved_mode()
@@ -99,11 +104,9 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
         mon.stop()
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans))
-    run_dir = None
-    if write:
-        from stinger.runs import new_run_dir, write_run
+    if run_dir is not None:
+        from stinger.runs import write_run
 
-        run_dir = new_run_dir(spec.output.dir, spec.output.name or spec.name)
         summary["run_dir"] = str(run_dir)
         write_run(run_dir, summary=summary, spec_data=redacted(spec_data), metrics=outcome.metrics,
                   started_at=outcome.started_at, series_points=mon.points())
@@ -124,7 +127,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         plans_duration = load.duration
     cut = outcome.interrupted or outcome.stopped_early
     window = m.window(load.warmup, plans_duration if not cut else None,
-                      elapsed=min(outcome.elapsed, plans_duration) if plans_duration and not cut else outcome.elapsed)
+                      elapsed=None if plans_duration and not cut else outcome.elapsed)
     variants = m.summary(window)
     summary = {
         "schema": "stinger.summary/1",

@@ -8,6 +8,7 @@ Flags given on the command line override the file's values.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,6 +44,9 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 Rate = Annotated[float, BeforeValidator(_rate)]
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
@@ -55,6 +59,22 @@ class TargetSpec(_Model):
     method: str = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
     insecure: bool = False
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP token")
+            value = str(value)
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"header {name!r}: a value must not contain line breaks")
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
+                                 f"got {value!r}") from None
+        return v
 
     @field_validator("method")
     @classmethod
@@ -204,6 +224,8 @@ class Spec(_Model):
             raise ValueError("no target: give target.url (or --url), or a list of variants")
         if self.target is not None and self.variants:
             raise ValueError("give either target or variants, not both")
+        if self.variants and sum(v.weight for v in self.variants) <= 0:
+            raise ValueError("variant weights must have a positive sum")
         names = [v.name for v in self.variants or []]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique, got {names}")

@@ -176,6 +176,7 @@ def test_queue_mode_keeps_latency_from_the_intended_time(servers):
 
 
 # -------------------------------------------------------------------- warm-up
+@pytest.mark.slow
 def test_warmup_requests_are_counted_apart(servers):
     v, report = run({"rate": 20, "duration": "1.5s", "warmup": "0.5s"}, servers.url("/ok"))
     assert_accounted(v)
@@ -187,6 +188,7 @@ def test_warmup_requests_are_counted_apart(servers):
 
 
 # --------------------------------------------------------------- closed model
+@pytest.mark.slow
 def test_closed_model_rate_follows_users_over_service_time(servers):
     users, service_s = 4, 0.1
     v, report = run({"users": users, "duration": "1.5s"}, servers.url(f"/slow?ms={service_s * 1000:g}"))
@@ -216,7 +218,8 @@ def test_max_requests_stops_at_exactly_that_many(servers, load, n):
     assert v["requests"]["ok"] == n
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.slow
+@pytest.mark.timeout(10)
 def test_closed_model_with_more_workers_than_users_finishes(servers):
     """A worker that owns no user must not wait for ever for its share of --requests."""
     v, _ = run({"users": 1, "requests": 4, "workers": 2, "drain": "1s"}, servers.url("/ok"))
