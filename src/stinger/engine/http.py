@@ -230,29 +230,30 @@ class Conn(asyncio.Protocol):
             self.parser = httptools.HttpResponseParser(self)
             self.engine.finish(self)
 
-    def on_body(self, chunk: bytes) -> None:
-        if self.body is not None:
-            self.body.append(chunk)
-
     def on_message_complete(self) -> None:
         if not self.pool.is_head:
             self.engine.finish(self)
 
 
-class HeaderConn(Conn):
-    """A connection that also captures one response header (the server's own
-    time, e.g. Server-Timing). A separate class, because httptools looks up
-    `on_header` once: connections that need no header pay nothing per header."""
-
-    __slots__ = ()
-    header_name: bytes = b"server-timing"
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) == len(self.header_name) and name.lower() == self.header_name:
-            self.st_value = value
+def _on_body(self, chunk: bytes) -> None:
+    self.body.append(chunk)
 
 
-def header_conn_class(header: str) -> type[Conn]:
-    """A `HeaderConn` subclass bound to one (lowercase) header name."""
-    return type("HeaderConn_" + header.replace("-", "_"), (HeaderConn,),
-                {"__slots__": (), "header_name": header.lower().encode("latin-1")})
+def _on_header(self, name: bytes, value: bytes) -> None:
+    if len(name) == len(self.header_name) and name.lower() == self.header_name:
+        self.st_value = value
+
+
+def conn_class(header: str | None, keep_body: bool) -> type[Conn]:
+    """The connection class for a run: httptools looks up its callbacks once, so a
+    connection that needs no header or body gets no `on_header`/`on_body` and pays
+    nothing per header or body chunk."""
+    if not header and not keep_body:
+        return Conn
+    ns: dict = {"__slots__": ()}
+    if header:
+        ns["header_name"] = header.lower().encode("latin-1")
+        ns["on_header"] = _on_header
+    if keep_body:
+        ns["on_body"] = _on_body
+    return type("Conn" + ("_header" if header else "") + ("_body" if keep_body else ""), (Conn,), ns)

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from stinger.core.records import Kind
-from stinger.engine.http import Conn, Pool, build_head, build_request, header_conn_class, make_ssl_context, resolve
+from stinger.engine.http import Conn, Pool, build_head, build_request, conn_class, make_ssl_context, resolve
 from stinger.engine.plan import WorkerPlan
 
 NAN = float("nan")
@@ -90,7 +90,7 @@ class Engine:
         self.check = self.slots.check
         keep_bodies = self.slots.keep_bodies
         st = plan.server_time_header
-        self.conn_cls = header_conn_class(st) if st else Conn
+        self.conn_cls = conn_class(st, keep_bodies)
         self.want_body = keep_bodies
         self.cols = Columns(keep_st=bool(st), keep_bodies=keep_bodies)
         self._flusher_cls = Flusher
