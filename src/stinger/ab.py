@@ -315,9 +315,19 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, console, quiet: 
                                  capacity_bracket=(lo, hi)))
     v, extra = compare_variants(datas[0], datas[1], alpha=opts.alpha)
     extra["capacity"] = {n: {"max_sustainable": results[n]["max_sustainable"], "bracket": results[n]["bracket"],
-                             "run_dir": results[n].get("run_dir")} for n in names}
+                             "throughput_at_max_rps": results[n].get("throughput_at_max_rps"),
+                             "cost": results[n].get("cost"), "run_dir": results[n].get("run_dir")} for n in names}
+    from stinger.runs import new_run_dir
+
+    run_dir = new_run_dir(spec.output.dir, f"{spec.name or 'ab'}-capacity")
+    write_verdict(run_dir, v, extra)
     if not quiet:
         print_verdict(v, extra, console)
+        costs = {n: c["cost"]["per_million"] for n, c in extra["capacity"].items() if c.get("cost")}
+        if len(costs) == 2:
+            console.print("cost per million inferences at max sustainable throughput: "
+                          + ", ".join(f"{n} ${c:,.4f}" for n, c in costs.items()))
+        console.print(f"[dim]verdict: {run_dir / 'verdict.md'}[/]")
     return v, extra, None
 
 
@@ -344,7 +354,7 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         if effect == 0:
             raise UsageError("--min-effect must be a non-zero difference, e.g. 1%")
         n = plan_sample_size(baseline_rate=base, min_effect=effect, alpha=alpha, power=power, metric="proportion")
-        what = f"a change of {100 * effect:g} points from a baseline rate of {100 * base:g}%"
+        what = f"a change of {100 * effect:g} percentage points from a baseline rate of {100 * base:g}%"
     else:
         from stinger.core.slo import parse_slo
 
@@ -377,7 +387,8 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     out = (f"To detect {what} with power {power:g} at alpha {alpha:g} (two-sided): "
            f"{n:,} requests per variant")
     if rate:
-        out += f", about {plan_duration(n, rate):,.0f} s at {rate:g} req/s per variant (plus warm-up)"
+        secs = plan_duration(n, rate)
+        out += f", about {secs:,.{0 if secs >= 10 else 1}f} s at {rate:g} req/s per variant (plus warm-up)"
     return out + "."
 
 

@@ -153,7 +153,7 @@ def _row(result: StepResult, summary: dict, vs: dict) -> dict:
     endpoint = next(iter(res.values()), {}) if res else {}
     lat = vs.get("latency_ms", {})
     return {
-        "target": result.target,
+        "target": int(result.target) if float(result.target).is_integer() else result.target,
         "offered_rps": vs["throughput"]["offered_rps"],
         "achieved_rps": vs["throughput"]["achieved_rps"],
         "p50_ms": lat.get("p50"), "p95_ms": lat.get("p95"), "p99_ms": lat.get("p99"),
@@ -183,8 +183,8 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
         "mode": opts.mode,
         "unit": unit,
         "slo": slo_texts,
-        "max_sustainable": lo,
-        "bracket": [lo, hi],
+        "max_sustainable": _num(lo, opts),
+        "bracket": [_num(lo, opts), _num(hi, opts)],
         "throughput_at_max_rps": best["achieved_rps"] if best else None,
         "stop_reason": search.stop_reason or "interrupted",
         "first_limit": first_fail["limiting"] if first_fail else None,
@@ -204,6 +204,10 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
             "per_million": round(cost_per_million(opts.price_per_hour, opts.instances, best["achieved_rps"]), 4),
         }
     return out
+
+
+def _num(x: float | None, opts: CapacityOptions):
+    return int(x) if x is not None and opts.mode == "concurrency" else x
 
 
 def print_capacity(out: dict, console: Console) -> None:

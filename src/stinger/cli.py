@@ -273,8 +273,8 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
     if quiet:
         import json
 
-        click.echo(json.dumps({k: out[k] for k in ("max_sustainable", "bracket", "throughput_at_max_rps",
-                                                   "stop_reason")}, default=str))
+        click.echo(json.dumps({k: out.get(k) for k in ("max_sustainable", "bracket", "throughput_at_max_rps",
+                                                       "stop_reason", "first_limit", "cost", "run_dir")}, default=str))
     sys.exit(130 if out.get("interrupted") else 0 if out["max_sustainable"] is not None else 1)
 
 
@@ -289,7 +289,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
               help="split: each request to one variant by weight; paired: every payload to every variant at once; "
                    "capacity: a capacity search per variant. Default: the spec's, else split.")
 @click.option("--weights", default=None, help="Traffic weights for split mode, e.g. 90,10.")
-@click.option("--alpha", default=0.05, show_default=True, type=float, help="Significance level (family-wise, Holm).")
+@click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--sequential", is_flag=True, help="Stop as soon as the latency difference is decided (mSPRT, always valid).")
 @_capacity_options
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
@@ -345,7 +345,7 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
 @cli.command()
 @click.argument("baseline", metavar="BASELINE_RUN[:VARIANT]")
 @click.argument("candidate", metavar="CANDIDATE_RUN[:VARIANT]")
-@click.option("--alpha", default=0.05, show_default=True, type=float, help="Significance level (family-wise, Holm).")
+@click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
 def compare(baseline, candidate, alpha, paired) -> None:
     """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
@@ -354,7 +354,12 @@ def compare(baseline, candidate, alpha, paired) -> None:
     from stinger.runs import read_run
 
     def load(arg: str, default_name: str):
-        path, _, variant = arg.partition(":") if ":" in arg and not arg.startswith(":") else (arg, "", "")
+        from pathlib import Path
+
+        if Path(arg).is_dir() or ":" not in arg:
+            path, variant = arg, ""
+        else:
+            path, _, variant = arg.rpartition(":")
         saved = read_run(path)
         return variant_data_from_run(saved, variant or None, rename=default_name)
 
@@ -374,8 +379,8 @@ def compare(baseline, candidate, alpha, paired) -> None:
 @click.option("--baseline", default=None, help="A saved run (RUN_DIR[:VARIANT]) whose latency spread and correlation to plan from.")
 @click.option("--sd-ms", default=None, type=float, help="Baseline latency standard deviation (ms), if no --baseline.")
 @click.option("--error-rate", default=None, help="Baseline error rate (or accuracy) for a proportion, e.g. 2%.")
-@click.option("--power", default=0.8, show_default=True, type=float)
-@click.option("--alpha", default=0.05, show_default=True, type=float)
+@click.option("--power", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
+@click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
 def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
     """How many requests (how long a run) an A/B test needs to detect a given difference."""

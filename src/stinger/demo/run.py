@@ -40,6 +40,10 @@ def run_demo(*, duration: str = "12s", rate: str = "40", out: str = "runs", quie
     from stinger.report.terminal import make_console
     from stinger.spec import parse_spec
 
+    from stinger.core.schedule import parse_duration, parse_rate
+
+    parse_duration(duration)  # the user's mistakes before the server starts
+    parse_rate(rate)
     console = make_console()
     with tempfile.TemporaryDirectory(prefix="stinger-demo-") as tmp:
         data = write_demo_dataset(Path(tmp) / "digits.jsonl", fmt="jsonl")
