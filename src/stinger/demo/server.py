@@ -437,8 +437,11 @@ def create_app(
 
         delay_s = 0.0
         if config.delay_ms or config.jitter_ms:
-            delay_s = (config.delay_ms + state.delay_rng.uniform(0.0, config.jitter_ms)) / 1e3
-            await asyncio.sleep(delay_s)
+            planned = (config.delay_ms + state.delay_rng.uniform(0.0, config.jitter_ms)) / 1e3
+            slept_from = time.perf_counter()
+            await asyncio.sleep(planned)
+            # report the delay that happened: the loop's millisecond timers may end a sleep early or late
+            delay_s = time.perf_counter() - slept_from
         if config.error_rate and state.error_rng.random() < config.error_rate:
             return finish(500, {"error": "injected error"}, delay_s=delay_s)
 

@@ -52,6 +52,18 @@ def histogram_of(values_us: np.ndarray) -> Histogram:
     return h
 
 
+_CONVERT_ROWS = 2048  # rows per numpy conversion: each holds the GIL, so keep it short for the event loop
+
+
+def _as_table(rows: list[tuple]) -> np.ndarray:
+    """Rows of `engine.loop.Columns` as a float64 table, converted in slices so the
+    event loop (same process, same GIL) is never held up for long."""
+    out = np.empty((len(rows), 10), dtype=np.float64)
+    for i in range(0, len(rows), _CONVERT_ROWS):
+        out[i:i + _CONVERT_ROWS] = rows[i:i + _CONVERT_ROWS]
+    return out
+
+
 class Flusher:
     def __init__(self, plan: WorkerPlan, t0: float, slots) -> None:
         self.plan = plan
@@ -118,15 +130,14 @@ class Flusher:
         cells = []
         predictions = []
         if n:
-            intended = np.frombuffer(cols.intended, dtype=np.float64)
-            sent = np.frombuffer(cols.sent, dtype=np.float64)
-            first = np.frombuffer(cols.first, dtype=np.float64)
-            done = np.frombuffer(cols.done, dtype=np.float64)
-            status = np.frombuffer(cols.status, dtype=np.int16).astype(np.int64)
-            kind = self._kinds(cols, np.frombuffer(cols.kind, dtype=np.int8).astype(np.int64), status)
-            variant = np.frombuffer(cols.variant, dtype=np.int8).astype(np.int64)
-            nbytes = np.frombuffer(cols.nbytes, dtype=np.int64)
-            queued = np.frombuffer(cols.queued, dtype=np.int8) != 0
+            table = _as_table(cols.rows)
+            intended, sent, first, done = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
+            status = table[:, 5].astype(np.int64)
+            kind = self._kinds(cols, table[:, 4].astype(np.int64), status)
+            variant = table[:, 6].astype(np.int64)
+            nbytes = table[:, 7].astype(np.int64)
+            payload_col = table[:, 8].astype(np.int64)
+            queued = table[:, 9] != 0
             measured = intended >= self.warm_end
             if measured.any():
                 self.first_intended = min(self.first_intended, float(intended[measured].min()))
@@ -143,11 +154,10 @@ class Flusher:
                 from stinger.engine.checks import MISSING, extract
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
-                payload = np.frombuffer(cols.payload, dtype=np.int64)
                 for i in ok_rows.tolist():
                     pred = extract(cols.bodies[i], self.prediction)
                     if pred is not MISSING:
-                        p = int(payload[i])
+                        p = int(payload_col[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
         # Counters cover the time since the last flush. A regular flush runs just
         # after an interval boundary, so they belong to the interval that ended.

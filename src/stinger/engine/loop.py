@@ -21,7 +21,6 @@ import asyncio
 import math
 from concurrent.futures import ThreadPoolExecutor
 import time
-from array import array
 from collections import deque
 from time import perf_counter
 from typing import Callable
@@ -43,27 +42,28 @@ _CLOSED_RETRY_PAUSE = 0.01   # a closed-model user whose connect failed waits th
 
 
 class Columns:
-    """Per-request results since the last flush, one typed array per field."""
+    """Per-request results since the last flush.
 
-    __slots__ = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued",
-                 "st", "bodies")
+    One tuple per request appended to a list: about 100 ns, against 570 ns for
+    ten typed-array appends (measured here). The flush thread turns the rows
+    into numpy columns (`ROW_FIELDS`). Header values and bodies, needed only by
+    some runs, go to lists of their own, aligned with `rows`.
+    """
+
+    __slots__ = ("rows", "st", "bodies")
 
     def __init__(self, keep_st: bool, keep_bodies: bool) -> None:
-        self.intended = array("d")
-        self.sent = array("d")
-        self.first = array("d")
-        self.done = array("d")
-        self.kind = array("b")
-        self.status = array("h")
-        self.variant = array("b")
-        self.nbytes = array("q")
-        self.payload = array("q")
-        self.queued = array("b")  # 0 sent at once; 1 waited in the in-flight queue; 2 waited for a new connection
+        self.rows: list[tuple] = []
         self.st: list | None = [] if keep_st else None
         self.bodies: list | None = [] if keep_bodies else None
 
     def __len__(self) -> int:
-        return len(self.done)
+        return len(self.rows)
+
+
+# the fields of one row of `Columns.rows`; `queued`: 0 sent at once, 1 waited in the
+# in-flight queue, 2 waited for a new connection
+ROW_FIELDS = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued")
 
 
 class Engine:
@@ -427,16 +427,8 @@ class Engine:
         status = conn.status
         kind = 0 if status < 400 else (5 if status < 500 else 6)
         cols = self.cols
-        cols.intended.append(conn.intended)
-        cols.sent.append(conn.sent)
-        cols.first.append(conn.first_byte)
-        cols.done.append(done)
-        cols.kind.append(kind)
-        cols.status.append(status)
-        cols.variant.append(conn.variant)
-        cols.nbytes.append(conn.nbytes)
-        cols.payload.append(conn.payload)
-        cols.queued.append(conn.queued)
+        cols.rows.append((conn.intended, conn.sent, conn.first_byte, done, kind, status, conn.variant,
+                          conn.nbytes, conn.payload, conn.queued))
         if cols.st is not None:
             cols.st.append(conn.st_value)
             conn.st_value = None
@@ -473,16 +465,9 @@ class Engine:
         """Record a request that ended without a usable response."""
         done = perf_counter()
         cols = self.cols
-        cols.intended.append(conn.intended)
-        cols.sent.append(conn.sent if sent is None else sent)
-        cols.first.append(conn.first_byte)
-        cols.done.append(done)
-        cols.kind.append(kind)
-        cols.status.append(conn.status if kind == Kind.INVALID else 0)
-        cols.variant.append(conn.variant)
-        cols.nbytes.append(conn.nbytes)
-        cols.payload.append(conn.payload)
-        cols.queued.append(conn.queued)
+        cols.rows.append((conn.intended, conn.sent if sent is None else sent, conn.first_byte, done, int(kind),
+                          conn.status if kind == Kind.INVALID else 0, conn.variant, conn.nbytes, conn.payload,
+                          conn.queued))
         if cols.st is not None:
             cols.st.append(None)
         if cols.bodies is not None:
