@@ -221,18 +221,29 @@ class Conn(asyncio.Protocol):
         self.engine.on_lost(self)
 
     # -- httptools callbacks ----------------------------------------------
+    # Status and keep-alive are read when the message completes: one Python
+    # callback per response instead of two.
+    def on_message_complete(self) -> None:
+        parser = self.parser
+        self.status = parser.get_status_code()
+        self.keep = parser.should_keep_alive()
+        self.engine.finish(self)
+
+
+class HeadConn(Conn):
+    """For HEAD requests: the response announces a body it never sends, and the
+    parser cannot know the request method, so the message ends with its headers."""
+
+    __slots__ = ()
+
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.keep = self.parser.should_keep_alive()
-        if self.pool.is_head:
-            # A HEAD response announces a body it never sends; the parser cannot
-            # know the request method, so the message ends here by our word.
-            self.parser = httptools.HttpResponseParser(self)
-            self.engine.finish(self)
+        self.parser = httptools.HttpResponseParser(self)
+        self.engine.finish(self)
 
-    def on_message_complete(self) -> None:
-        if not self.pool.is_head:
-            self.engine.finish(self)
+    def on_message_complete(self) -> None:  # never reached for HEAD; the parser is replaced
+        pass
 
 
 def _on_body(self, chunk: bytes) -> None:
@@ -244,16 +255,17 @@ def _on_header(self, name: bytes, value: bytes) -> None:
         self.st_value = value
 
 
-def conn_class(header: str | None, keep_body: bool) -> type[Conn]:
+def conn_class(header: str | None, keep_body: bool, head: bool = False) -> type[Conn]:
     """The connection class for a run: httptools looks up its callbacks once, so a
     connection that needs no header or body gets no `on_header`/`on_body` and pays
     nothing per header or body chunk."""
+    base = HeadConn if head else Conn
     if not header and not keep_body:
-        return Conn
+        return base
     ns: dict = {"__slots__": ()}
     if header:
         ns["header_name"] = header.lower().encode("latin-1")
         ns["on_header"] = _on_header
     if keep_body:
         ns["on_body"] = _on_body
-    return type("Conn" + ("_header" if header else "") + ("_body" if keep_body else ""), (Conn,), ns)
+    return type(base.__name__ + ("_header" if header else "") + ("_body" if keep_body else ""), (base,), ns)

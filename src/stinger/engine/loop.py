@@ -93,7 +93,7 @@ class Engine:
         self.check = self.slots.check
         keep_bodies = self.slots.keep_bodies
         st = plan.server_time_header
-        self.conn_cls = conn_class(st, keep_bodies)
+        self.conn_classes = {False: conn_class(st, keep_bodies), True: conn_class(st, keep_bodies, head=True)}
         self.want_body = keep_bodies
         self.cols = Columns(keep_st=bool(st), keep_bodies=keep_bodies)
         self._flusher_cls = Flusher
@@ -359,7 +359,7 @@ class Engine:
             conn.queued = queued
             self._send(conn, intended, v, p)
             return
-        conn = self.conn_cls(self, pool, self.want_body)
+        conn = self.conn_classes[pool.is_head](self, pool, self.want_body)
         # waiting for a new connection is the server's time (accept), not the generator's
         conn.queued = queued or 2
         conn.busy = True
