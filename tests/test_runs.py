@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+
+from stinger.testing.procs import stop_process, wait_http
 import yaml
 
 from stinger.errors import UsageError
@@ -31,22 +29,10 @@ def http_server(tmp_path_factory):
         line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (http://127.0.0.1:N/) ..."
         port = int(line.split(" port ")[1].split()[0])
         url = f"http://127.0.0.1:{port}/index.json"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    r.read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_http(url, timeout=20)
         yield url
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            proc.wait(10)
-        proc.stdout.close()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -142,11 +142,9 @@ def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
         if kind == "ramp":
             if len(parts) != 3:
                 raise ValueError
-            key = "users" if closed else "rate"
             shape = {"ramp": {"from": parts[0], "to": parts[1], "over": parts[2]}}
             if closed:
                 shape = {"ramp": {"from": int(parts[0]), "to": int(parts[1]), "over": parts[2]}}
-            del key
         elif kind == "steps":
             if len(parts) != 4:
                 raise ValueError
@@ -182,9 +180,7 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
         ov.update(extra)
     if "variants" in ov:  # variants given on the command line replace the spec's target
         data = {k: v for k, v in data.items() if k not in ("target", "variants")}
-        target_ov = {k: v for k, v in ov.items() if k.startswith("target.")}
         ov = {k: v for k, v in ov.items() if not k.startswith("target.")}
-        del target_ov
     merged = merge_overrides(data, ov)
     # a body implies POST unless the user said otherwise
     target = merged.get("target") if isinstance(merged.get("target"), dict) else None
@@ -442,10 +438,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.NoSuchOption as exc:
         _fail(exc.format_message() + " (see --help)", EXIT_USAGE)
     except click.ClickException as exc:
-        msg = exc.format_message()
-        hint = getattr(exc, "param_hint", None)
-        _fail(" ".join(msg.split()), exc.exit_code if exc.exit_code else EXIT_USAGE)
-        del hint
+        _fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else EXIT_USAGE)
     except StingerError as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code if exc.exit_code != 1 else EXIT_RUN)
     except KeyboardInterrupt:

@@ -8,15 +8,13 @@ can tell that a secret header was sent while checking it was never written.
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+
+from stinger.testing.procs import stop_process, wait_http
 
 APP_SOURCE = r'''
 import asyncio, socket, sys
@@ -65,26 +63,10 @@ def endpoint():
         if not line.startswith("PORT "):
             raise RuntimeError(f"CLI test endpoint did not start: {line!r}")
         base = f"http://127.0.0.1:{int(line.split()[1])}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/ok", timeout=2) as r:
-                    r.read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_http(base + "/ok", timeout=30)
         yield base
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        proc.stdout.close()
+        stop_process(proc)
 
 
 @pytest.fixture

@@ -20,16 +20,15 @@ locks (uvicorn's logging, for one) can deadlock the child.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 
 import pytest
+
+from stinger.testing.procs import stop_process, wait_http
 
 SERVER_SOURCE = r'''
 import asyncio, json, socket, sys
@@ -194,17 +193,6 @@ def free_port() -> int:
     return port
 
 
-def _wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"test server at {url} did not answer in time")
-
-
 @pytest.fixture(scope="session")
 def servers():
     proc = subprocess.Popen([sys.executable, "-c", SERVER_SOURCE], stdout=subprocess.PIPE,
@@ -215,14 +203,7 @@ def servers():
             raise RuntimeError(f"test server did not start: {line!r}")
         ports = json.loads(line[len("PORTS "):])
         s = Servers(refused=free_port(), **ports)
-        _wait_ready(s.url("/text"), time.monotonic() + 30)
+        wait_http(s.url("/text"), timeout=30)
         yield s
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        proc.stdout.close()
+        stop_process(proc)

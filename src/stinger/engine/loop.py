@@ -25,8 +25,6 @@ from collections import deque
 from time import perf_counter
 from typing import Callable
 
-import numpy as np
-
 from stinger.core.records import Kind
 from stinger.engine.http import Conn, Pool, build_head, build_request, conn_class, make_ssl_context, resolve
 from stinger.engine.plan import WorkerPlan
@@ -75,7 +73,6 @@ class Engine:
 
     def __init__(self, plan: WorkerPlan, emit: Callable[[dict], None]) -> None:
         from stinger.engine.batch import Flusher  # late: keeps numpy-heavy code out of import of http
-        from stinger.engine.payloads import PayloadOrder
         from stinger.engine.slots import build_slots
 
         self.plan = plan
