@@ -210,6 +210,8 @@ class AbOptions:
     alpha: float = 0.05
     sequential: bool = False       # stop as soon as the latency difference is decided (mSPRT)
     capacity: Any = None           # CapacityOptions for mode "capacity"
+    prices: tuple[float, float] | None = None    # capacity mode: USD/h per instance of A and of B
+    instances: tuple[int, int] | None = None     # capacity mode: instances behind A and behind B
 
 
 class SequentialWatcher:
@@ -291,9 +293,13 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, console, quiet: 
     from stinger.capacity import CapacityOptions, run_capacity
     from stinger.spec import parse_spec
 
-    copts = opts.capacity or CapacityOptions()
+    from dataclasses import replace
+
+    base_opts = opts.capacity or CapacityOptions()
     results = {}
-    for v in spec.all_variants()[:2]:
+    for k, v in enumerate(spec.all_variants()[:2]):
+        copts = replace(base_opts, price_per_hour=opts.prices[k] if opts.prices else base_opts.price_per_hour,
+                        instances=opts.instances[k] if opts.instances else base_opts.instances)
         data = {k: val for k, val in spec_data.items() if k not in ("variants", "target", "split")}
         data["target"] = {"url": v.url, "urls": v.urls, "method": v.method, "headers": v.headers,
                           "insecure": v.insecure}
@@ -310,7 +316,7 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, console, quiet: 
         out = results[name]
         lo, hi = out["bracket"]
         lo = lo or 0.0
-        hi = hi if hi is not None else copts.max_target
+        hi = hi if hi is not None else base_opts.max_target
         datas.append(VariantData(name=name, intervals=[], ok=0, failed=0, dropped=0, predictions=[],
                                  capacity_bracket=(lo, hi)))
     v, extra = compare_variants(datas[0], datas[1], alpha=opts.alpha)

@@ -218,6 +218,19 @@ def _capacity_opts(search_mode, search_start, growth, precision, search_max, max
         slos=list(slos or ()), price_per_hour=price_per_hour, instances=instances)
 
 
+def _pair(text: str | None, kind, flag: str):
+    """'X' or 'X,Y' -> (X, X) or (X, Y); None stays None."""
+    if text is None:
+        return None
+    try:
+        parts = [kind(x) for x in str(text).split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected a number or two separated by a comma", param_hint=flag) from None
+    if len(parts) not in (1, 2) or any(x <= 0 for x in parts):
+        raise click.BadParameter(f"{text!r}: expected one or two numbers > 0", param_hint=flag)
+    return (parts[0], parts[-1])
+
+
 def _fraction(text: str) -> float:
     t = str(text).strip()
     try:
@@ -288,8 +301,12 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--sequential", is_flag=True, help="Stop as soon as the latency difference is decided (mSPRT, always valid).")
 @_capacity_options
+@click.option("--price-per-hour", "prices", default=None,
+              help="Capacity mode: instance price (USD/h), one for both or A,B for different instance types.")
+@click.option("--instances", "instance_counts", default="1", show_default=True,
+              help="Capacity mode: instances behind each variant, one for both or A,B.")
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
-       precision, search_max, max_steps, step_duration, step_warmup, **params) -> None:
+       precision, search_max, max_steps, step_duration, step_warmup, prices, instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
     from stinger.ab import AbOptions, run_ab
 
@@ -329,7 +346,9 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
     mode = mode or spec.split
     opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential,
                      capacity=_capacity_opts("rate", search_start, growth, precision, search_max, max_steps,
-                                             step_duration, step_warmup, params.get("slos")))
+                                             step_duration, step_warmup, params.get("slos")),
+                     prices=_pair(prices, float, "--price-per-hour"),
+                     instances=_pair(instance_counts, int, "--instances"))
     v, _, report = run_ab(spec, data, opts, quiet=quiet)
     if quiet:
         click.echo(v.sentence)
