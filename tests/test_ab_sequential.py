@@ -1,0 +1,32 @@
+"""`ab --sequential`: the run stops as soon as the mSPRT decides, and the verdict says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from stinger.ab import AbOptions, run_ab
+from stinger.spec import parse_spec
+from stinger.testing.servers import RefServer
+
+pytestmark = pytest.mark.slow
+
+
+def test_sequential_ab_stops_early_on_a_clear_difference(tmp_path):
+    with RefServer("delay", delay_ms=5.0) as a, RefServer("delay", delay_ms=15.0) as b:
+        data = {"variants": [{"name": "A", "url": a.url + "/"}, {"name": "B", "url": b.url + "/"}],
+                "load": {"rate": 40, "duration": 90}, "server_time": None, "output": {"dir": str(tmp_path)}}
+        spec = parse_spec(data)
+        v, extra, report = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                                  AbOptions(mode="split", sequential=True), quiet=True)
+    seq = extra["sequential"]
+    assert seq["decision"] == "different" and seq["stopped_early"] is True
+    assert seq["p_value"] < 0.05
+    s = report.summary
+    assert s["stopped_early"] is True and not s["interrupted"]
+    assert s["elapsed_s"] < 60                       # decided long before the 90 s bound
+    for name in ("A", "B"):
+        r = s["variants"][name]["requests"]
+        assert r["unaccounted"] == 0
+        assert r["scheduled"] == r["ok"] + r["failed"] + r["dropped"] + r["in_flight"]
+    p50 = next(row for row in v.rows if row.metric.startswith("latency p50"))
+    assert p50.significant and p50.better == "a"
