@@ -93,3 +93,22 @@ def test_a_starved_generator_is_flagged_client_bound(tmp_path):
     assert "client-bound" in gen["message"]
     v = report.summary["variants"]["default"]
     assert v["throughput"]["achieved_rps"] < 0.9 * v["throughput"]["offered_rps"] or gen["worker_cpu_pct_p90"] >= 90
+
+
+def test_each_variant_gets_its_own_monitors(tmp_path):
+    # two demo servers, one per variant, each watched by a process monitor of its own
+    with DemoServer(port=0, variants=["fast"]) as a, DemoServer(port=0, variants=["accurate"]) as b:
+        spec = parse_spec({
+            "variants": [
+                {"name": "fast", "url": a.invocations_url(), "method": "POST", "monitors": [{"type": "process", "pid": a.pid}]},
+                {"name": "accurate", "url": b.invocations_url(), "method": "POST", "monitors": [{"type": "process", "pid": b.pid}]},
+            ],
+            "payload": {"body": BODY, "content_type": "application/json"},
+            "load": {"rate": 40, "duration": 3},
+            "output": {"dir": str(tmp_path)},
+        })
+        report = run_spec(spec, {}, quiet=True)
+    res = report.summary["resources"]
+    assert {"fast", "accurate"} <= set(res)
+    # the random forest works harder than naive Bayes for the same requests
+    assert res["accurate"]["cpu_pct"]["mean"] > res["fast"]["cpu_pct"]["mean"]

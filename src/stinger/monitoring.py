@@ -51,6 +51,8 @@ class MonitorSet:
     @classmethod
     def from_spec(cls, spec, *, extra=None, on_warning=None) -> "MonitorSet":
         monitors = [_monitor_from_dict(d) for d in spec.monitors]
+        for v in spec.variants or []:  # a variant's own monitors carry its name unless told otherwise
+            monitors.extend(_monitor_from_dict({"name": v.name, **d}) for d in v.monitors)
         monitors.extend(extra or [])
         auto = []
         if not any(type(m).__name__ == "ProcessMonitor" for m in monitors):

@@ -94,6 +94,7 @@ class TargetSpec(_Model):
 class VariantSpec(TargetSpec):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # used in file tags and column names
     weight: float = Field(default=1.0, ge=0)
+    monitors: list[dict[str, Any]] = Field(default_factory=list)  # this variant's own (named after it)
 
 
 class RampSpec(_Model):
