@@ -30,8 +30,10 @@ def default_workers(spec: Spec) -> int:
     rate = peak_rate(load)
     want = 1 if rate is None else math.ceil(rate / 20_000)
     if load.resolved_mode() == "closed":
-        users = load.users or max((s.users or 0 for s in (load.shape.steps or [])), default=1) if load.shape else load.users or 1
-        want = math.ceil(users / 2_000)
+        users = load.users
+        if users is None and load.shape is not None and load.shape.steps:
+            users = max(s.users or 0 for s in load.shape.steps)
+        want = math.ceil((users or 1) / 2_000)
     loopback = all(parse_target(u).is_loopback for v in spec.all_variants() for u in v.all_urls())
     limit = max(1, cores // 2) if loopback else cores
     return max(1, min(want, limit))
