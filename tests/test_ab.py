@@ -9,9 +9,10 @@ a later `compare` of the saved run must all tell the same story (one code path).
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
+
+from stinger.testing.procs import free_port
 
 from stinger.ab import AbOptions, compare_variants, regressed, run_ab, variant_data_from_run, verdict_dict
 from stinger.runs import read_run
@@ -115,19 +116,11 @@ def test_compare_of_the_saved_run_reproduces_the_ab_verdict(three_variant_run):
         assert disk.significant == live.significant, live.metric
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_unreachable_variant_loses_on_errors_without_latency_rows(delay_servers, tmp_path):
     fast, _ = delay_servers
     data = {
         "variants": [{"name": "up", "url": fast.url + "/"},
-                     {"name": "down", "url": f"http://127.0.0.1:{_free_port()}/"}],
+                     {"name": "down", "url": f"http://127.0.0.1:{free_port()}/"}],
         "load": {"rate": 40, "duration": "2s", "timeout": "2s", "connect_timeout": "1s"},
         "output": {"dir": str(tmp_path)},
     }

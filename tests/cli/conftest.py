@@ -8,13 +8,12 @@ can tell that a secret header was sent while checking it was never written.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from stinger.testing.procs import stop_process, wait_http
+from stinger.testing.procs import free_port, stop_process, wait_http
 
 APP_SOURCE = r'''
 import asyncio, socket, sys
@@ -42,15 +41,6 @@ print("PORT", s.getsockname()[1], flush=True)
 server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
 asyncio.run(server.serve(sockets=[s]))
 '''
-
-
-def free_port() -> int:
-    """A port nothing listens on: bound, then released."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="session")

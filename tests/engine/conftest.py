@@ -20,7 +20,6 @@ locks (uvicorn's logging, for one) can deadlock the child.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from stinger.testing.procs import stop_process, wait_http
+from stinger.testing.procs import free_port, stop_process, wait_http
 
 SERVER_SOURCE = r'''
 import asyncio, json, socket, sys
@@ -182,15 +181,6 @@ class Servers:
         req = urllib.request.Request(self.url("/reset-hits"), method="POST", data=b"")
         with urllib.request.urlopen(req, timeout=10) as r:
             r.read()
-
-
-def free_port() -> int:
-    """A port nothing listens on: bound, then released."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="session")

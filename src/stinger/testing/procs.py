@@ -34,3 +34,14 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
             proc.wait(5)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on: bound, then released (a test's refused port)."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
