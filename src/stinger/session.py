@@ -158,6 +158,11 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         summary["spike"] = _spike(m, shape.spike, slos)
     summary.update(mon.summary(m, variants))
     summary["warnings"] = outcome.warnings + mon.warnings
+    overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
+    if overflow:
+        summary["warnings"].append(
+            f"{overflow:,} requests were dropped because the in-flight queue was full (a million waiting per "
+            f"worker): the endpoint fell far behind; they are counted as dropped")
     return summary
 
 

@@ -321,3 +321,17 @@ def test_timer_bookkeeping_tolerates_zero_delay_timers_on_uvloop():
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
     assert len(fired) == 100
+
+
+def test_queue_mode_drops_and_warns_once_the_queue_is_full(servers, monkeypatch):
+    """Queue mode has a memory bound: past it, requests are dropped, counted, and the run says why."""
+    import stinger.engine.loop as loop
+
+    monkeypatch.setattr(loop, "_PENDING_LIMIT", 5)  # the forked worker inherits it
+    v, report = run({"rate": 40, "duration": "1s", "max_in_flight": 1, "drain": "3s"}, servers.url("/slow?ms=100"))
+    assert_accounted(v)
+    r = v["requests"]
+    assert r["scheduled"] == 40
+    assert r["dropped"] >= 20          # one slot, 100 ms each, at most 5 waiting: most of 40 cannot wait
+    assert r["ok"] + r["in_flight"] <= 40 - r["dropped"]
+    assert any("in-flight queue was full" in w for w in report.summary["warnings"])

@@ -29,7 +29,7 @@ SUMMARY_KEYS = {
     "queue": "queue_wait_ms",
     "server": "server_time_ms",
 }
-_COUNTERS = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out")
+_COUNTERS = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow")
 
 
 def _add(h: Histogram, sparse) -> None:
@@ -122,7 +122,7 @@ class RunMetrics:
         for name, c in msg["counters"].items():
             vm = self.variants[name]
             for k in _COUNTERS:
-                vm.counters[k] += c[k]
+                vm.counters[k] += c.get(k, 0)
             cell = vm.cell(i_now)
             cell.scheduled += c["scheduled"]
             cell.dropped += c["dropped"]

@@ -34,6 +34,7 @@ _SWEEP_EVERY = 0.05          # how often timeouts are checked (s)
 _PROBE_EVERY = 0.1           # event-loop lag probe period (s)
 _CHUNK = 8192                # schedule chunk (global requests)
 _MIN_WAIT = 0.001            # the pump's shortest sleep: one uvloop timer tick
+_PENDING_LIMIT = 1_000_000   # queue mode: past this many waiting requests (~100 MB) a worker drops and counts
 _SPIN_ABOVE = 0.004          # arrivals at least this far apart (<= 250/s) are sent on time by a short spin
 _TICK_MARGIN = 0.001         # wake this long before such an arrival (one tick)
 _CLOSED_RETRY_PAUSE = 0.01   # a closed-model user whose connect failed waits this long before retrying
@@ -124,6 +125,7 @@ class Engine:
         self.scheduled_warm = [0] * self.nvar
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
+        self.overflow = [0] * self.nvar
         self.connect_errors_total = 0
         self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
@@ -262,11 +264,13 @@ class Engine:
         else:
             self.scheduled[v] += 1
         if self.in_flight >= self.max_in_flight:
-            if self.drop:
+            if self.drop or len(self.pending) >= _PENDING_LIMIT:
                 if warm:
                     self.dropped_warm[v] += 1
                 else:
                     self.dropped[v] += 1
+                if not self.drop:
+                    self.overflow[v] += 1
                 return
             self.pending.append((intended, v, p, -1))
             return
@@ -561,7 +565,9 @@ class Engine:
         counters = {
             "scheduled": self.scheduled, "scheduled_warm": self.scheduled_warm,
             "dropped": self.dropped, "dropped_warm": self.dropped_warm, "bytes_out": self.bytes_out,
+            "overflow": self.overflow,
         }
+        self.overflow = [0] * self.nvar
         self.scheduled = [0] * self.nvar
         self.scheduled_warm = [0] * self.nvar
         self.dropped = [0] * self.nvar
