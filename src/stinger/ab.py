@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from stinger.core.histogram import Histogram
-from stinger.core.metrics import RunMetrics, histogram_from_sparse
+from stinger.core.metrics import RunMetrics
 from stinger.core.stats import (
     Comparison,
     accuracy_paired,
@@ -66,13 +66,8 @@ def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> di
     for name, vm in metrics.variants.items():
         intervals = []
         for i in sorted(vm.cells):
-            parts = vm.cells[i].hists.get("latency")
-            if not parts:
-                continue
-            h = Histogram()
-            for part in parts:
-                h.merge(histogram_from_sparse(part))
-            intervals.append(h.values_counts())
+            if vm.cells[i].hists.get("latency"):
+                intervals.append(vm.cells[i].histogram("latency").values_counts())
         req = summary_variants[name]["requests"]
         out[name] = VariantData(name=name, intervals=intervals, ok=req["ok"], failed=req["failed"],
                                 dropped=req["dropped"], predictions=preds.get(name, []))

@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from stinger.core.histogram import Histogram, HistogramLogWriter, read_histogram_log
-from stinger.core.metrics import RunMetrics, histogram_from_sparse
+from stinger.core.metrics import RunMetrics
 from stinger.errors import UsageError
 
 SUMMARY = "summary.json"
@@ -72,12 +72,9 @@ def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics
             for i in sorted(vm.cells):
                 cell = vm.cells[i]
                 for metric in LOGGED:
-                    parts = cell.hists.get(metric)
-                    if not parts:
+                    if not cell.hists.get(metric):
                         continue
-                    h = Histogram()
-                    for part in parts:
-                        h.merge(histogram_from_sparse(part))
+                    h = cell.histogram(metric)
                     writer.write_interval(h, i * metrics.interval, metrics.interval, tag=f"{metric}/{name}")
     if metrics.predictions:
         with open(path / PREDICTIONS, "w") as fp:

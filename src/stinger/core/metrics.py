@@ -12,7 +12,6 @@ Requests intended during the warm-up are counted apart as `warmup`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -176,9 +175,6 @@ class RunMetrics:
             start = max(warmup, min(self.first_intended, end))
         return start, max(end, start)
 
-    def variant_summary(self, vm: VariantMetrics, window: tuple[float, float]) -> dict:
-        return summarize(vm, window)
-
     def summary(self, window: tuple[float, float]) -> dict:
         out = {name: summarize(vm, window) for name, vm in self.variants.items()}
         return out
@@ -275,7 +271,3 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
     return out
-
-
-def finite(x: float | None) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))

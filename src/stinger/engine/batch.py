@@ -38,13 +38,6 @@ def to_sparse(h: Histogram) -> tuple[np.ndarray, np.ndarray]:
     return idx.astype(np.int32), h.counts[idx].astype(np.int64)
 
 
-def add_sparse(h: Histogram, sparse: tuple[np.ndarray, np.ndarray]) -> None:
-    """Add sparse counts into `h` in place (the merge of histograms of one layout)."""
-    idx, counts = sparse
-    if len(idx):
-        h.counts[idx] += counts
-
-
 def histogram_of(values_us: np.ndarray) -> Histogram:
     h = Histogram()
     if len(values_us):

@@ -160,7 +160,6 @@ class Pool:
     method: str
     is_head: bool
     idle: list = field(default_factory=list)
-    size: int = 0  # open + connecting
 
 
 class Conn(asyncio.Protocol):

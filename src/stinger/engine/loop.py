@@ -126,7 +126,6 @@ class Engine:
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
         self.overflow = [0] * self.nvar
-        self.connect_errors_total = 0
         self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
         # Interval processing (numpy, checks, header parsing) runs on this thread so
@@ -369,7 +368,6 @@ class Engine:
         conn.payload = p
         conn.user = user
         conn.deadline = perf_counter() + self.connect_timeout
-        pool.size += 1
         self.conns.add(conn)
         fut = asyncio.ensure_future(self.loop.create_connection(
             lambda: conn, pool.address, pool.target.port, ssl=pool.ssl,
@@ -388,10 +386,8 @@ class Engine:
         if exc is None:
             return  # connection_made already sent the request
         self.conns.discard(conn)
-        conn.pool.size -= 1
         if conn.busy:
             conn.busy = False
-            self.connect_errors_total += 1
             self._fail(conn, Kind.CONNECT, sent=NAN)
 
     def on_connected(self, conn: Conn) -> None:
@@ -497,7 +493,6 @@ class Engine:
             return
         self.conns.discard(conn)
         pool = conn.pool
-        pool.size -= 1
         if conn.busy:
             conn.busy = False
             self._fail(conn, Kind.RESET)
