@@ -103,7 +103,7 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     finally:
         mon.stop()
 
-    summary = build_summary(spec, outcome, slos, mon, workers=len(plans))
+    summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
     if run_dir is not None:
         from stinger.runs import write_run
 
@@ -117,14 +117,14 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
 
 
-def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: int) -> dict:
+def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: int,
+                  duration: float | None = None) -> dict:
+    """`duration`: the run's planned length (from --duration or the load shape)."""
     from stinger.core.slo import judge
 
     m: RunMetrics = outcome.metrics
     load = spec.load
-    plans_duration = None
-    if load.duration is not None:
-        plans_duration = load.duration
+    plans_duration = duration if duration is not None else load.duration
     cut = outcome.interrupted or outcome.stopped_early
     window = m.window(load.warmup, plans_duration if not cut else None,
                       elapsed=None if plans_duration and not cut else outcome.elapsed)

@@ -335,3 +335,13 @@ def test_queue_mode_drops_and_warns_once_the_queue_is_full(servers, monkeypatch)
     assert r["dropped"] >= 20          # one slot, 100 ms each, at most 5 waiting: most of 40 cannot wait
     assert r["ok"] + r["in_flight"] <= 40 - r["dropped"]
     assert any("in-flight queue was full" in w for w in report.summary["warnings"])
+
+
+def test_a_shaped_run_is_measured_over_the_shape_s_length(servers):
+    """No --duration: the ramp's own length is the measured window, not the time the run took to drain."""
+    v, report = run({"shape": {"ramp": {"from": 10, "to": 50, "over": "2s"}}}, servers.url("/slow?ms=300"))
+    assert_accounted(v)
+    assert report.summary["window"] == {"start_s": 0.0, "end_s": 2.0}
+    r = v["requests"]
+    assert r["scheduled"] == 60                     # the mean rate 30/s over 2 s
+    assert v["throughput"]["offered_rps"] == pytest.approx(r["scheduled"] / 2.0)
