@@ -438,15 +438,9 @@ def demo(duration, rate, out, quiet, capacity_search) -> None:
     sys.exit(run_demo(duration=duration, rate=rate, out=out, quiet=quiet))
 
 
-def _register_optional() -> None:
-    try:
-        from stinger.demo.cli import serve_demo
-    except ImportError:  # pragma: no cover
-        return
-    cli.add_command(serve_demo, name="serve-demo")
+from stinger.demo.cli import serve_demo  # noqa: E402 - registered after the group exists
 
-
-_register_optional()
+cli.add_command(serve_demo, name="serve-demo")
 
 
 def main(argv: list[str] | None = None) -> None:
