@@ -14,8 +14,8 @@ import pytest
 
 from stinger.testing.procs import free_port
 
-from stinger.ab import AbOptions, compare_variants, regressed, run_ab, variant_data_from_run, verdict_dict
-from stinger.runs import read_run
+from stinger.orchestrate.ab import AbOptions, compare_variants, regressed, run_ab, variant_data_from_run, verdict_dict
+from stinger.outputs.rundir import read_run
 from stinger.spec import parse_spec
 from stinger.testing.servers import RefServer
 

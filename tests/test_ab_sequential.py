@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stinger.ab import AbOptions, run_ab
+from stinger.orchestrate.ab import AbOptions, run_ab
 from stinger.spec import parse_spec
 from stinger.testing.servers import RefServer
 

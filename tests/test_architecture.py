@@ -28,11 +28,11 @@ def imports(path: Path) -> set[str]:
 
 FORBIDDEN = {
     "core": ("asyncio", "socket", "ssl", "httptools", "uvloop", "urllib", "http", "multiprocessing",
-             "stinger.engine", "stinger.monitors", "stinger.cli", "stinger.session", "stinger.runner",
-             "stinger.report", "stinger.demo", "stinger.capacity", "stinger.ab"),
-    "engine": ("stinger.cli", "stinger.session", "stinger.runner", "stinger.report", "stinger.capacity",
-               "stinger.ab", "stinger.monitoring", "stinger.demo"),
-    "monitors": ("stinger.engine", "stinger.cli", "stinger.session", "stinger.runner", "stinger.report"),
+             "stinger.engine", "stinger.monitors", "stinger.cli", "stinger.orchestrate.run", "stinger.scale.coordinator",
+             "stinger.outputs", "stinger.demo", "stinger.orchestrate.capacity", "stinger.orchestrate.ab"),
+    "engine": ("stinger.cli", "stinger.orchestrate.run", "stinger.scale.coordinator", "stinger.outputs", "stinger.orchestrate.capacity",
+               "stinger.orchestrate.ab", "stinger.orchestrate.monitor_set", "stinger.demo"),
+    "monitors": ("stinger.engine", "stinger.cli", "stinger.orchestrate.run", "stinger.scale.coordinator", "stinger.outputs"),
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from stinger.capacity import CapacityOptions, run_capacity
+from stinger.orchestrate.capacity import CapacityOptions, run_capacity
 from stinger.spec import parse_spec
 from stinger.testing.servers import RefServer
 

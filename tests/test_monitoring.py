@@ -12,7 +12,7 @@ from stinger.demo.process import DemoServer
 from stinger.monitors.base import MonitorRunner
 from stinger.monitors.process import ProcessMonitor
 from stinger.monitors.prometheus import PrometheusMonitor
-from stinger.session import run_spec
+from stinger.orchestrate.run import run_spec
 from stinger.spec import parse_spec
 from stinger.testing.servers import RefServer
 

@@ -6,7 +6,7 @@ import pytest
 
 from stinger.engine.http import parse_target
 from stinger.errors import TargetError
-from stinger.plans import build_plans, default_workers, peak_rate
+from stinger.orchestrate.planning import build_plans, default_workers, peak_rate
 from stinger.spec import parse_spec
 
 LOCAL = "http://127.0.0.1:8080/inv"
@@ -21,7 +21,7 @@ def spec(url=LOCAL, **load):
 @pytest.fixture
 def cores(monkeypatch):
     def set_cores(n):
-        monkeypatch.setattr("stinger.plans.os.cpu_count", lambda: n)
+        monkeypatch.setattr("stinger.orchestrate.planning.os.cpu_count", lambda: n)
     return set_cores
 
 

@@ -12,8 +12,8 @@ from stinger.testing.procs import stop_process, wait_http
 import yaml
 
 from stinger.errors import UsageError
-from stinger.runs import HLOG, INTERVALS, SPEC, SUMMARY, new_run_dir, read_run
-from stinger.session import run_spec
+from stinger.outputs.rundir import HLOG, INTERVALS, SPEC, SUMMARY, new_run_dir, read_run
+from stinger.orchestrate.run import run_spec
 from stinger.spec import parse_spec
 
 

@@ -208,7 +208,7 @@ def _capacity_options(fn):
 
 def _capacity_opts(search_mode, search_start, growth, precision, search_max, max_steps, step_duration, step_warmup,
                    slos, price_per_hour=None, instances=1):
-    from stinger.capacity import CapacityOptions
+    from stinger.orchestrate.capacity import CapacityOptions
     from stinger.core.schedule import parse_duration
 
     return CapacityOptions(
@@ -251,7 +251,7 @@ def cli() -> None:
 @_run_options
 def run(spec_file, quiet, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
-    from stinger.session import run_spec
+    from stinger.orchestrate.run import run_spec
 
     spec, data = resolve_spec(spec_file, params)
     report = run_spec(spec, data, quiet=quiet)
@@ -269,7 +269,7 @@ def run(spec_file, quiet, **params) -> None:
 def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
              step_warmup, price_per_hour, instances, **params) -> None:
     """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95)."""
-    from stinger.capacity import run_capacity
+    from stinger.orchestrate.capacity import run_capacity
 
     if params.get("rate") is None and params.get("users") is None:
         params["rate"] = "1"  # a placeholder so the spec validates; every step sets its own load
@@ -308,7 +308,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
        precision, search_max, max_steps, step_duration, step_warmup, prices, instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
-    from stinger.ab import AbOptions, run_ab
+    from stinger.orchestrate.ab import AbOptions, run_ab
 
     if not 0 < alpha < 1:
         raise click.BadParameter(f"must be between 0 and 1 (e.g. 0.05), got {alpha:g}", param_hint="--alpha")
@@ -364,9 +364,9 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
 @click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
 def compare(baseline, candidate, alpha, paired) -> None:
     """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
-    from stinger.ab import compare_variants, print_verdict, regressed, variant_data_from_run
-    from stinger.report.terminal import make_console
-    from stinger.runs import read_run
+    from stinger.orchestrate.ab import compare_variants, print_verdict, regressed, variant_data_from_run
+    from stinger.outputs.terminal import make_console
+    from stinger.outputs.rundir import read_run
 
     def load(arg: str, default_name: str):
         from pathlib import Path
@@ -399,7 +399,7 @@ def compare(baseline, candidate, alpha, paired) -> None:
 @click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
 def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
     """How many requests (how long a run) an A/B test needs to detect a given difference."""
-    from stinger.ab import plan_ab
+    from stinger.orchestrate.ab import plan_ab
 
     click.echo(plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
                        power=power, alpha=alpha, rate=rate))
@@ -412,8 +412,8 @@ def report(run_dir, as_json) -> None:
     """Re-render a saved run directory."""
     import json
 
-    from stinger.report.terminal import print_summary
-    from stinger.runs import read_run
+    from stinger.outputs.terminal import print_summary
+    from stinger.outputs.rundir import read_run
 
     saved = read_run(run_dir)
     if as_json:

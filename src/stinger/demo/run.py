@@ -34,10 +34,10 @@ def demo_spec(server, data: Path, *, rate: str, duration: str, out: str) -> dict
 
 
 def run_demo(*, duration: str = "12s", rate: str = "40", out: str = "runs", quiet: bool = False) -> int:
-    from stinger.ab import AbOptions, run_ab
+    from stinger.orchestrate.ab import AbOptions, run_ab
     from stinger.demo.models import write_demo_dataset
     from stinger.demo.process import DemoServer
-    from stinger.report.terminal import make_console
+    from stinger.outputs.terminal import make_console
     from stinger.spec import parse_spec
 
     from stinger.core.schedule import parse_duration, parse_rate
@@ -65,10 +65,10 @@ def run_demo(*, duration: str = "12s", rate: str = "40", out: str = "runs", quie
 
 def run_capacity_demo(*, out: str = "runs", quiet: bool = False, price_per_hour: float = 0.23) -> int:
     """`stinger demo --capacity`: a capacity search on the demo's `accurate` variant (about a minute)."""
-    from stinger.capacity import CapacityOptions, run_capacity
+    from stinger.orchestrate.capacity import CapacityOptions, run_capacity
     from stinger.demo.models import write_demo_dataset
     from stinger.demo.process import DemoServer
-    from stinger.report.terminal import make_console
+    from stinger.outputs.terminal import make_console
     from stinger.spec import parse_spec
 
     console = make_console()

@@ -246,8 +246,8 @@ class SequentialWatcher:
 
 def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool = False) -> tuple[Verdict, dict, Any]:
     """Run an A/B test (split, paired or capacity); print and save the verdict."""
-    from stinger.report.terminal import make_console
-    from stinger.session import run_spec
+    from stinger.outputs.terminal import make_console
+    from stinger.orchestrate.run import run_spec
 
     console = console or make_console()
     variants = spec.all_variants()
@@ -285,7 +285,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
 
 
 def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, console, quiet: bool):
-    from stinger.capacity import CapacityOptions, run_capacity
+    from stinger.orchestrate.capacity import CapacityOptions, run_capacity
     from stinger.spec import parse_spec
 
     from dataclasses import replace
@@ -318,7 +318,7 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, console, quiet: 
     extra["capacity"] = {n: {"max_sustainable": results[n]["max_sustainable"], "bracket": results[n]["bracket"],
                              "throughput_at_max_rps": results[n].get("throughput_at_max_rps"),
                              "cost": results[n].get("cost"), "run_dir": results[n].get("run_dir")} for n in names}
-    from stinger.runs import new_run_dir
+    from stinger.outputs.rundir import new_run_dir
 
     run_dir = new_run_dir(spec.output.dir, f"{spec.name or 'ab'}-capacity")
     write_verdict(run_dir, v, extra)
@@ -366,7 +366,7 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         deff = 1.0
         source = "given"
         if baseline is not None:
-            from stinger.runs import read_run
+            from stinger.outputs.rundir import read_run
 
             path, _, variant = baseline.partition(":")
             data = variant_data_from_run(read_run(path), variant or None)

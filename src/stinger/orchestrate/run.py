@@ -15,8 +15,8 @@ from pathlib import Path
 from rich.console import Console
 
 from stinger.core.metrics import RunMetrics
-from stinger.plans import build_plans
-from stinger.runner import RunOutcome, execute
+from stinger.orchestrate.planning import build_plans
+from stinger.scale.coordinator import RunOutcome, execute
 from stinger.spec import Spec, redacted
 
 EXIT_OK = 0
@@ -67,21 +67,21 @@ def preflight(spec: Spec) -> list:
 def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, live: bool = True,
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
              stop_when=None) -> RunReport:
-    from stinger.report.terminal import make_console
+    from stinger.outputs.terminal import make_console
 
     console = console or make_console()
     slos = preflight(spec)
     plans = build_plans(spec, workers=workers)
     run_dir = None
     if write:  # before any load: an unwritable --out is the user's mistake, found now
-        from stinger.runs import new_run_dir
+        from stinger.outputs.rundir import new_run_dir
 
         run_dir = new_run_dir(spec.output.dir, spec.output.name or spec.name)
     load = spec.load
     duration = plans[0].duration
     mode = load.resolved_mode()
 
-    from stinger.monitoring import MonitorSet
+    from stinger.orchestrate.monitor_set import MonitorSet
 
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
 
@@ -90,7 +90,7 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
 
     view = None
     if live and not quiet:
-        from stinger.report.terminal import LiveView
+        from stinger.outputs.terminal import LiveView
 
         view = LiveView(duration=duration, total=load.requests, mode=mode, console=console)
     try:
@@ -105,13 +105,13 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
     if run_dir is not None:
-        from stinger.runs import write_run
+        from stinger.outputs.rundir import write_run
 
         summary["run_dir"] = str(run_dir)
         write_run(run_dir, summary=summary, spec_data=redacted(spec_data), metrics=outcome.metrics,
                   started_at=outcome.started_at, series_points=mon.points())
     if not quiet:
-        from stinger.report.terminal import print_summary
+        from stinger.outputs.terminal import print_summary
 
         print_summary(summary, console)
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)

@@ -61,9 +61,9 @@ def _step_spec(spec_data: dict, opts: CapacityOptions, target: float) -> Spec:
 def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console: Console | None = None,
                  quiet: bool = False, write: bool = True) -> dict:
     """Run the search; return the capacity report (also written to the run directory)."""
-    from stinger.session import run_spec
+    from stinger.orchestrate.run import run_spec
 
-    from stinger.report.terminal import make_console
+    from stinger.outputs.terminal import make_console
 
     console = console or make_console()
     if len(spec.all_variants()) != 1:
@@ -113,7 +113,7 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
     if write:
         import json
 
-        from stinger.runs import new_run_dir
+        from stinger.outputs.rundir import new_run_dir
 
         run_dir = new_run_dir(spec.output.dir, (spec.output.name or spec.name or "capacity"))
         (run_dir / "capacity.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
@@ -179,7 +179,7 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     curve = sorted((r["target"], r["p95_ms"]) for r in rows if r["p95_ms"] is not None)
     knee = find_knee(curve) if len(curve) >= 3 else None
     out: dict[str, Any] = {
-        "schema": "stinger.capacity/1",
+        "schema": "stinger.orchestrate.capacity/1",
         "mode": opts.mode,
         "unit": unit,
         "slo": slo_texts,

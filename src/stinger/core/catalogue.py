@@ -1,0 +1,54 @@
+"""The metric catalogue: every histogram metric stinger records, declared once.
+
+Batch (what the flush thread records), metrics (merge and summary), the run
+directory (which metrics go to the HDR log), SLO parsing (which names a
+threshold may use), the terminal view and reports all read this table, so a
+new metric (time to first token, tokens per second) is one line here and the
+code that produces its values.
+
+Values are stored in HDR histograms as integers of `stored_unit` (microseconds
+for times), and shown in `shown_unit` under `summary_key` in summary.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str                 # key in interval records and hlog tags ("latency/<variant>")
+    summary_key: str          # key in summary.json per variant
+    label: str                # how a person reads it
+    stored_unit: str = "us"
+    shown_unit: str = "ms"
+    scale: float = 1e3        # stored / scale = shown
+    always: bool = True       # False: shown only when something was recorded
+    logged: bool = False      # written to histograms.hlog per interval
+    description: str = ""
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("latency", "latency_ms", "latency", logged=True,
+           description="done - intended: what a caller waits, no coordinated omission"),
+    Metric("service", "service_time_ms", "service time", logged=True,
+           description="done - sent: what a closed-loop tool would report"),
+    Metric("ttfb", "ttfb_ms", "time to first byte", description="first response byte - sent"),
+    Metric("lag", "schedule_lag_ms", "schedule lag",
+           description="sent - intended for requests sent at once: grows when the generator falls behind"),
+    Metric("queue", "queue_wait_ms", "queue wait", always=False,
+           description="sent - intended for requests that waited for the in-flight bound or a new connection"),
+    Metric("server", "server_time_ms", "server time", always=False, logged=True,
+           description="the server's own time (Server-Timing, a header, or a monitor)"),
+)
+
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
+LOGGED: tuple[str, ...] = tuple(m.name for m in METRICS if m.logged)
+
+
+def metric(name: str) -> Metric:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; the catalogue has {', '.join(NAMES)}") from None

@@ -1,0 +1,1 @@
+"""Outputs: what a run shows and leaves behind (terminal view, run directory, reports)."""
