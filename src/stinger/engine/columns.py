@@ -1,0 +1,67 @@
+"""One interval's raw results on the event loop, and their conversion to a `ResponseBatch`.
+
+The event loop appends one tuple per finished request to `Columns.rows` (about
+100 ns, against 570 ns for ten typed-array appends, measured here); the flush
+thread turns the rows into numpy columns with `to_batch`, in slices so the event
+loop (same process, same GIL) is never held up for long. Response headers,
+bodies and chunk times, needed only by some runs, go to lists of their own,
+aligned with `rows`.
+
+A row's fields, by position (the only place that knows them):
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stinger.targets.base import ResponseBatch
+
+ROW_FIELDS = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued")
+INTENDED, SENT, FIRST, DONE, KIND, STATUS, VARIANT, NBYTES, PAYLOAD, QUEUED = range(len(ROW_FIELDS))
+# `queued`: 0 sent at once, 1 waited in the in-flight queue, 2 waited for a new connection
+
+_CONVERT_ROWS = 2048  # rows per numpy conversion: each holds the GIL, so keep it short for the event loop
+
+
+class Columns:
+    """Per-request results since the last flush (appended to on the event loop only)."""
+
+    __slots__ = ("rows", "header_names", "hvals", "bodies", "chunks")
+
+    def __init__(self, header_names: tuple[str, ...] = (), keep_bodies: bool = False,
+                 keep_chunks: bool = False) -> None:
+        self.rows: list[tuple] = []
+        self.header_names = header_names
+        # one entry per row: the captured value of each of `header_names` (a tuple), or None
+        self.hvals: list | None = [] if header_names else None
+        self.bodies: list[bytes] | None = [] if keep_bodies else None
+        self.chunks: list[list[float]] | None = [] if keep_chunks else None
+
+    def fresh(self) -> "Columns":
+        return Columns(self.header_names, self.bodies is not None, self.chunks is not None)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def as_table(rows: list[tuple]) -> np.ndarray:
+    out = np.empty((len(rows), len(ROW_FIELDS)), dtype=np.float64)
+    for i in range(0, len(rows), _CONVERT_ROWS):
+        out[i:i + _CONVERT_ROWS] = rows[i:i + _CONVERT_ROWS]
+    return out
+
+
+def to_batch(cols: Columns) -> tuple[ResponseBatch, np.ndarray]:
+    """(the batch a target interprets, the `queued` column the recorder needs)."""
+    table = as_table(cols.rows)
+    headers: dict[str, list] = {}
+    if cols.hvals is not None:
+        for j, name in enumerate(cols.header_names):
+            headers[name] = [None if h is None else h[j] for h in cols.hvals]
+    batch = ResponseBatch(
+        intended=table[:, INTENDED], sent=table[:, SENT], first=table[:, FIRST], done=table[:, DONE],
+        kind=table[:, KIND].astype(np.int64), status=table[:, STATUS].astype(np.int64),
+        variant=table[:, VARIANT].astype(np.int64), nbytes=table[:, NBYTES].astype(np.int64),
+        payload=table[:, PAYLOAD].astype(np.int64), headers=headers, bodies=cols.bodies,
+        chunk_times=cols.chunks)
+    return batch, table[:, QUEUED]
