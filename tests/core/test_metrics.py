@@ -1,4 +1,4 @@
-"""core/metrics.py fed hand-built worker messages (the dict shape engine/batch.py sends)."""
+"""core/metrics.py fed hand-built interval records (what engine/batch.py builds and workers send)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from stinger.core.histogram import Histogram
 from stinger.core.metrics import RunMetrics, histogram_from_sparse, summarize
-from stinger.core.records import ERROR_LABELS, Kind
+from stinger.core.records import ERROR_LABELS, CellRecord, IntervalRecord, Kind
 
 
 def sparse(values_us) -> tuple[np.ndarray, np.ndarray]:
@@ -26,45 +26,33 @@ def kinds(**by_label) -> list[int]:
 
 
 def cell(i: int, v: str, *, ok_latency_us=(), service_us=None, kinds_=None, status=None, bytes_in=0,
-         ok_window=None, warmup=0, server_us=None) -> dict:
+         ok_window=None, warmup=0, server_us=None) -> CellRecord:
     n_ok = len(ok_latency_us)
     hists = {"latency": sparse(ok_latency_us),
              "service": sparse(service_us if service_us is not None else ok_latency_us),
              "ttfb": sparse([]), "lag": sparse([])}
     if server_us is not None:
         hists["server"] = sparse(server_us)
-    return {
-        "i": i, "v": v,
-        "kinds": kinds_ if kinds_ is not None else kinds(ok=n_ok),
-        "status": status if status is not None else ({200: n_ok} if n_ok else {}),
-        "bytes_in": bytes_in,
-        "ok_window": n_ok if ok_window is None else ok_window,
-        "warmup": warmup,
-        "hists": hists,
-        "server_metrics": {},
-    }
+    return CellRecord(
+        interval=i, variant=v,
+        kinds=tuple(kinds_ if kinds_ is not None else kinds(ok=n_ok)),
+        status=status if status is not None else ({200: n_ok} if n_ok else {}),
+        bytes_in=bytes_in,
+        ok_window=n_ok if ok_window is None else ok_window,
+        warmup=warmup,
+        hists=hists,
+    )
 
 
-def message(worker: int, interval: int, cells: list[dict], *, counters: dict, t: float | None = None,
+def message(worker: int, interval: int, cells: list[CellRecord], *, counters: dict, t: float | None = None,
             final: bool = False, cpu_s: float = 0.1, in_flight_by_variant: dict | None = None,
-            first_intended: float | None = None, last_done: float | None = None) -> dict:
-    msg = {
-        "type": "final" if final else "interval",
-        "worker": worker,
-        "t": float(interval + 1) if t is None else t,
-        "interval": interval,
-        "cpu_s": cpu_s,
-        "flush_ms": 0.1,
-        "loop_lag_ms": 0.5,
-        "in_flight": 0,
-        "counters": counters,
-        "cells": cells,
-        "first_intended": first_intended,
-        "last_done": last_done,
-    }
-    if in_flight_by_variant is not None:
-        msg["in_flight_by_variant"] = in_flight_by_variant
-    return msg
+            first_intended: float | None = None, last_done: float | None = None) -> IntervalRecord:
+    rec = IntervalRecord(
+        worker=worker, t=float(interval + 1) if t is None else t, interval=interval, final=final,
+        cpu_s=cpu_s, flush_ms=0.1, loop_lag_ms=0.5, in_flight=0, counters=counters, cells=tuple(cells),
+        first_intended=first_intended, last_done=last_done, in_flight_by_variant=in_flight_by_variant)
+    # every record is merged as it arrives from a worker: through its wire form
+    return IntervalRecord.from_bytes(rec.to_bytes())
 
 
 def counters(scheduled=0, scheduled_warm=0, dropped=0, dropped_warm=0, bytes_out=0) -> dict:

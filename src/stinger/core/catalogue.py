@@ -40,11 +40,19 @@ METRICS: tuple[Metric, ...] = (
            description="sent - intended for requests that waited for the in-flight bound or a new connection"),
     Metric("server", "server_time_ms", "server time", always=False, logged=True,
            description="the server's own time (Server-Timing, a header, or a monitor)"),
+    # read by a target's `interpret` (targets/base.py: Interpretation.columns), recorded
+    # by the flush thread like any other metric; shown only when a target produced them
+    Metric("ttft", "ttft_ms", "time to first token", always=False,
+           description="first streamed token - sent (streaming LLM endpoints)"),
+    Metric("itl", "inter_token_ms", "inter-token latency", always=False,
+           description="gap between consecutive streamed tokens"),
 )
 
+# The order of METRICS is the order of summary.json's sections and of the terminal's rows.
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 LOGGED: tuple[str, ...] = tuple(m.name for m in METRICS if m.logged)
+SUMMARY_KEYS: dict[str, str] = {m.name: m.summary_key for m in METRICS}
 
 
 def metric(name: str) -> Metric:

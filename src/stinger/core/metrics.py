@@ -1,6 +1,6 @@
 """Per-variant, per-interval aggregates merged from every worker's messages.
 
-Pure: fed the dict messages workers send (see `stinger.engine.batch`), it
+Pure: fed the interval records workers send (`stinger.core.records`), it
 merges histograms by adding counts (never averaging percentiles) and produces
 the run summary (the `summary.json` schema, documented in docs/summary.md) and
 the per-interval series.
@@ -17,18 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stinger.core.histogram import Histogram
-from stinger.core.records import ERROR_KINDS, Kind
+from stinger.core.catalogue import METRICS, NAMES
+from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
+from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind
 
-HISTS = ("latency", "service", "ttfb", "lag", "queue", "server")
-SUMMARY_KEYS = {
-    "latency": "latency_ms",
-    "service": "service_time_ms",
-    "ttfb": "ttfb_ms",
-    "lag": "schedule_lag_ms",
-    "queue": "queue_wait_ms",
-    "server": "server_time_ms",
-}
-_COUNTERS = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow")
+# every histogram metric, from the one catalogue (kept under these names for callers)
+HISTS = NAMES
+SUMMARY_KEYS = CATALOGUE_SUMMARY_KEYS
+_COUNTERS = COUNTERS
 
 
 def _add(h: Histogram, sparse) -> None:
@@ -107,58 +103,59 @@ class RunMetrics:
         self._last_t: dict[int, float] = {}
 
     # ----------------------------------------------------------------- feed
-    def add(self, msg: dict) -> None:
-        w = msg["worker"]
-        t = msg["t"]
+    def add(self, rec: IntervalRecord) -> None:
+        """Merge one worker's interval record (see `stinger.core.records`)."""
+        w = rec.worker
+        t = rec.t
         prev_t = self._last_t.get(w, 0.0)
         self._last_t[w] = t
         elapsed = t - prev_t
         if elapsed > 0.05:
-            self.worker_cpu.setdefault(w, []).append((t, msg["cpu_s"] / elapsed))
-        self.loop_lag_ms.append((t, msg["loop_lag_ms"]))
-        self.loop_lag_probes_ms.extend(msg.get("loop_lags_ms", ()))
-        i_now = msg["interval"]
-        for name, c in msg["counters"].items():
+            self.worker_cpu.setdefault(w, []).append((t, rec.cpu_s / elapsed))
+        self.loop_lag_ms.append((t, rec.loop_lag_ms))
+        self.loop_lag_probes_ms.extend(rec.loop_lags_ms)
+        i_now = rec.interval
+        for name, c in rec.counters.items():
             vm = self.variants[name]
-            for k in _COUNTERS:
+            for k in COUNTERS:
                 vm.counters[k] += c.get(k, 0)
             cell = vm.cell(i_now)
             cell.scheduled += c["scheduled"]
             cell.dropped += c["dropped"]
-        for cell_msg in msg["cells"]:
-            vm = self.variants[cell_msg["v"]]
-            cell = vm.cell(cell_msg["i"])
-            kinds = np.asarray(cell_msg["kinds"], dtype=np.int64)
+        for cr in rec.cells:
+            vm = self.variants[cr.variant]
+            cell = vm.cell(cr.interval)
+            kinds = np.asarray(cr.kinds, dtype=np.int64)
             cell.kinds += kinds
             vm.kinds += kinds
-            cell.bytes_in += cell_msg["bytes_in"]
-            vm.bytes_in += cell_msg["bytes_in"]
-            cell.ok_window += cell_msg["ok_window"]
-            vm.ok_window += cell_msg["ok_window"]
-            cell.warmup += cell_msg["warmup"]
-            vm.warmup_done += cell_msg["warmup"]
-            for code, n in cell_msg["status"].items():
+            cell.bytes_in += cr.bytes_in
+            vm.bytes_in += cr.bytes_in
+            cell.ok_window += cr.ok_window
+            vm.ok_window += cr.ok_window
+            cell.warmup += cr.warmup
+            vm.warmup_done += cr.warmup
+            for code, n in cr.status.items():
                 vm.status[code] = vm.status.get(code, 0) + n
-            for name, sparse in cell_msg["hists"].items():
+            for name, sparse in cr.hists.items():
                 if len(sparse[0]):
                     cell.hists.setdefault(name, []).append(sparse)
                     _add(vm.totals[name], sparse)
-            for name, sparse in cell_msg.get("server_metrics", {}).items():
+            for name, sparse in cr.server_metrics.items():
                 h = vm.server_metrics.get(name)
                 if h is None:
                     h = vm.server_metrics[name] = Histogram()
                 _add(h, sparse)
-        if msg.get("first_intended") is not None:
-            fi = msg["first_intended"]
+        if rec.first_intended is not None:
+            fi = rec.first_intended
             self.first_intended = fi if self.first_intended is None else min(self.first_intended, fi)
-        if msg.get("last_done") is not None:
-            ld = msg["last_done"]
+        if rec.last_done is not None:
+            ld = rec.last_done
             self.last_done = ld if self.last_done is None else max(self.last_done, ld)
-        if "predictions" in msg:
-            self.predictions.extend(msg["predictions"])
-        if msg["type"] == "final":
+        if rec.predictions:
+            self.predictions.extend(rec.predictions)
+        if rec.final:
             self.finals.add(w)
-            for name, n in msg.get("in_flight_by_variant", {}).items():
+            for name, n in (rec.in_flight_by_variant or {}).items():
                 self.variants[name].in_flight_at_stop += n
 
     # -------------------------------------------------------------- results
@@ -263,11 +260,11 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         },
         "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
     }
-    for name in HISTS:
-        h = vm.totals[name]
-        if name in ("server", "queue") and not h.total_count:
+    for metric in METRICS:
+        h = vm.totals[metric.name]
+        if not metric.always and not h.total_count:
             continue
-        out[SUMMARY_KEYS[name]] = h.summary()
+        out[metric.summary_key] = h.summary()
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
     return out

@@ -1,18 +1,23 @@
-"""Turns one interval's raw columns into the message a worker sends to the coordinator.
+"""Turns one interval's raw columns into the `IntervalRecord` a worker sends to the coordinator.
 
-Runs once per interval per worker, off the per-request path: numpy does the
-latency arithmetic, checks run over the kept bodies, server-time headers are
-parsed, and the values go into HDR histograms per (interval, variant). The
-histograms travel as sparse (bucket index, count) pairs, which are small and
-merge by addition on the other side.
+Runs once per interval per worker on the flush thread, off the per-request
+path: the rows become numpy columns (`engine.columns.to_batch`), each distinct
+target interprets its variants' rows (`targets.base.Target.interpret`: refined
+error kinds, server time, the variant that really served, extra metric
+columns), the user's checks run over the kept bodies, and every metric of the
+catalogue (`core.catalogue`) goes into an HDR histogram per (interval,
+variant), shipped as sparse (bucket index, count) arrays that merge by
+addition on the other side.
 
 Which requests go where:
-- latency, service time, time to first byte: requests that ended OK, intended
-  after the warm-up;
+- latency, service time, time to first byte, and a target's extra columns:
+  requests that ended OK, intended after the warm-up;
 - schedule lag: every request sent at once on an open connection, after the
   warm-up; a request that waited in the in-flight queue or for a new
   connection records that wait as `queue` instead (the server's doing: slow
   answers or a slow accept, not the generator's);
+- server time: OK requests with a value from the target (first) or the
+  run's server-time header;
 - counts: every request that ended, by kind; requests intended during the
   warm-up are counted apart (`warmup`) and nowhere else.
 A request belongs to the interval in which it *ended* (its `done`).
@@ -25,17 +30,17 @@ import time
 
 import numpy as np
 
+from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import Histogram
-from stinger.core.records import Kind
+from stinger.core.records import CellRecord, IntervalRecord, Kind, sparse_of
 from stinger.engine.plan import WorkerPlan
 
-HIST_NAMES = ("latency", "service", "ttfb", "lag", "queue", "server")
 N_KINDS = len(Kind)
+_MAX_VARIANTS = 64   # cells are keyed interval * 64 + variant
 
 
-def to_sparse(h: Histogram) -> tuple[np.ndarray, np.ndarray]:
-    idx = np.flatnonzero(h.counts)
-    return idx.astype(np.int32), h.counts[idx].astype(np.int64)
+def to_sparse(h: Histogram):
+    return sparse_of(h.counts)
 
 
 def histogram_of(values_us: np.ndarray) -> Histogram:
@@ -45,48 +50,78 @@ def histogram_of(values_us: np.ndarray) -> Histogram:
     return h
 
 
-_CONVERT_ROWS = 2048  # rows per numpy conversion: each holds the GIL, so keep it short for the event loop
+def _to_batch(cols):
+    """`engine.columns.to_batch`, also for the engine's older `Columns` (rows, `st`, bodies).
+
+    The engine moves to `engine.columns.Columns` with the target seam; until then
+    its own Columns keeps the server-time header values in `st`, which is adapted
+    here to the new shape (one header, captured per row).
+    """
+    from stinger.engine.columns import Columns, to_batch
+
+    if hasattr(cols, "hvals"):
+        return to_batch(cols)
+    st = getattr(cols, "st", None)
+    shim = Columns(header_names=(_OLD_ST,) if st is not None else (), keep_bodies=cols.bodies is not None)
+    shim.rows = cols.rows
+    shim.bodies = cols.bodies
+    if st is not None:
+        shim.hvals = [None if v is None else (v,) for v in st]
+    return to_batch(shim)
 
 
-def _as_table(rows: list[tuple]) -> np.ndarray:
-    """Rows of `engine.loop.Columns` as a float64 table, converted in slices so the
-    event loop (same process, same GIL) is never held up for long."""
-    out = np.empty((len(rows), 10), dtype=np.float64)
-    for i in range(0, len(rows), _CONVERT_ROWS):
-        out[i:i + _CONVERT_ROWS] = rows[i:i + _CONVERT_ROWS]
-    return out
+_OLD_ST = "\0server-time"   # the name `_to_batch` gives the older Columns' server-time values
+
+
+def _take(batch, rows: np.ndarray):
+    """The rows `rows` of a ResponseBatch, as a ResponseBatch (for a target serving some variants)."""
+    from stinger.targets.base import ResponseBatch
+
+    sel = rows.tolist()
+    return ResponseBatch(
+        intended=batch.intended[rows], sent=batch.sent[rows], first=batch.first[rows], done=batch.done[rows],
+        kind=batch.kind[rows], status=batch.status[rows], variant=batch.variant[rows],
+        nbytes=batch.nbytes[rows], payload=batch.payload[rows],
+        headers={k: [v[i] for i in sel] for k, v in batch.headers.items()},
+        bodies=None if batch.bodies is None else [batch.bodies[i] for i in sel],
+        chunk_times=None if batch.chunk_times is None else [batch.chunk_times[i] for i in sel])
 
 
 class Flusher:
-    def __init__(self, plan: WorkerPlan, t0: float, slots) -> None:
+    """One worker's interval recorder. `targets[v]`: variant v's `Target` (None: plain HTTP, no interpret)."""
+
+    def __init__(self, plan: WorkerPlan, t0: float, slots, targets=None) -> None:
         self.plan = plan
         self.t0 = t0
         self.names = [v.name for v in plan.variants]
+        if len(self.names) > _MAX_VARIANTS:
+            raise ValueError(f"at most {_MAX_VARIANTS} variants, got {len(self.names)}")
         self.interval = plan.interval
         self.warm_end = t0 + plan.warmup
         self.window_end = t0 + plan.duration if plan.duration else math.inf
         self.slots = slots
         self.check = slots.check
         self.prediction = slots.prediction
+        self.targets = list(targets) if targets is not None else None
         self.server_time = None
+        self.st_header = plan.server_time_header.lower() if plan.server_time_header else None
         if plan.server_time_header:
             from stinger.core.servertiming import ServerTimeSource
 
-            self.server_time = ServerTimeSource(header=plan.server_time_header.lower(),
+            self.server_time = ServerTimeSource(header=self.st_header,
                                                 metric=plan.server_time_metric, unit=plan.server_time_unit)
         self.last_cpu = time.process_time()
         self.first_intended = math.inf
         self.last_done = -math.inf
 
     # ------------------------------------------------------------------
-    def _kinds(self, cols, kind: np.ndarray, status: np.ndarray) -> np.ndarray:
+    def _kinds(self, bodies, kind: np.ndarray, status: np.ndarray) -> np.ndarray:
         """Apply the configured response checks (status set, body checks)."""
         check = self.check
         if check is None:
             return kind
         kind = kind.copy()
         answered = np.flatnonzero(status > 0)
-        bodies = cols.bodies
         for i in answered.tolist():
             st = int(status[i])
             if not check.status_ok(st):
@@ -98,59 +133,97 @@ class Flusher:
                 kind[i] = Kind.CHECK
         return kind
 
-    def _server_ms(self, cols, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list[float]]]:
-        out = np.full(len(rows), np.nan)
-        extra: dict[str, list[float]] = {}
-        st = cols.st
+    def _server_header(self, batch, rows: np.ndarray, server_ms: np.ndarray, extra_out: dict) -> None:
+        """Fill `server_ms` (NaN so far) at `rows` from the server-time header; named entries to `extra_out[row]`."""
+        values = batch.headers.get(self.st_header)
+        if values is None:
+            values = batch.headers.get(_OLD_ST)
+        if values is None:
+            return
         src = self.server_time
-        for j, i in enumerate(rows.tolist()):
-            value = st[i]
+        for i in rows.tolist():
+            value = values[i]
             if value is None:
                 continue
             ms, named = src.extract(value)
-            if ms is not None:
-                out[j] = ms
-            for name, dur in named.items():
-                extra.setdefault(name, []).append(dur)
-        return out, extra
+            if ms is not None and math.isnan(server_ms[i]):
+                server_ms[i] = ms
+            if named:
+                extra_out[i] = named
+
+    def _interpret(self, batch):
+        """Each distinct target reads the rows of the variants it serves; returns (kind, server_ms, variant, columns)."""
+        n = len(batch)
+        kind, variant = batch.kind, batch.variant
+        server_ms = np.full(n, np.nan)
+        columns: dict[str, np.ndarray] = {}
+        if not self.targets:
+            return kind, server_ms, variant, columns
+        groups: dict[int, tuple[object, list[int]]] = {}
+        for v, target in enumerate(self.targets):
+            if target is not None:
+                groups.setdefault(id(target), (target, []))[1].append(v)
+        kind, variant = kind.copy(), variant.copy()
+        for target, vs in groups.values():
+            if len(vs) == len(self.names):
+                rows = None  # the common case: one target serves every variant
+                sub = batch
+            else:
+                rows = np.flatnonzero(np.isin(batch.variant, vs))
+                if not len(rows):
+                    continue
+                sub = _take(batch, rows)
+            got = target.interpret(sub)
+            at = slice(None) if rows is None else rows
+            if got.kind is not None:
+                kind[at] = got.kind
+            if got.server_ms is not None:
+                server_ms[at] = got.server_ms
+            if got.variant is not None:
+                variant[at] = got.variant
+            for name, values in got.columns.items():
+                metric(name)  # a column must be a catalogue metric: KeyError naming the known ones
+                col = columns.setdefault(name, np.full(n, np.nan))
+                col[at] = values
+        return kind, server_ms, variant, columns
 
     def flush(self, cols, counters: dict, *, loop_lags: list[float], in_flight: int,
-              in_flight_by_variant: list[int] | None, final: bool, cpu: float) -> dict:
+              in_flight_by_variant: list[int] | None, final: bool, cpu: float) -> IntervalRecord:
         now = time.perf_counter()
         t0 = self.t0
         names = self.names
         n = len(cols)
-        cells = []
+        cells: list[CellRecord] = []
         predictions = []
         if n:
-            table = _as_table(cols.rows)
-            intended, sent, first, done = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
-            status = table[:, 5].astype(np.int64)
-            kind = self._kinds(cols, table[:, 4].astype(np.int64), status)
-            variant = table[:, 6].astype(np.int64)
-            nbytes = table[:, 7].astype(np.int64)
-            payload_col = table[:, 8].astype(np.int64)
-            queued = table[:, 9] != 0
+            batch, queued_col = _to_batch(cols)
+            intended, sent, first, done = batch.intended, batch.sent, batch.first, batch.done
+            status = batch.status
+            kind, server_ms, variant, extra_cols = self._interpret(batch)
+            kind = self._kinds(batch.bodies, kind, status)
+            nbytes = batch.nbytes
+            queued = queued_col != 0
             measured = intended >= self.warm_end
             if measured.any():
                 self.first_intended = min(self.first_intended, float(intended[measured].min()))
             self.last_done = max(self.last_done, float(done.max()))
             interval = np.floor((done - t0) / self.interval).astype(np.int64)
             in_window = (done >= self.warm_end) & (done < self.window_end)
-            key = interval * 64 + variant
+            values = self._values(batch, kind, server_ms, extra_cols, queued)
+            key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
-                i_idx, v = divmod(k, 64)
+                i_idx, v = divmod(k, _MAX_VARIANTS)
                 rows = np.flatnonzero(key == k)
-                cells.append(self._cell(cols, int(i_idx), names[v], rows, intended, sent, first, done,
-                                        kind, status, nbytes, measured, in_window, queued))
-            if self.prediction is not None and cols.bodies is not None:
+                cells.append(self._cell(int(i_idx), names[v], rows, values, kind, status, nbytes,
+                                        measured, in_window))
+            if self.prediction is not None and batch.bodies is not None:
                 from stinger.engine.checks import MISSING, extract
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
                 for i in ok_rows.tolist():
-                    pred = extract(cols.bodies[i], self.prediction)
+                    pred = extract(batch.bodies[i], self.prediction)
                     if pred is not MISSING:
-                        p = int(payload_col[i])
+                        p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
         # Counters cover the time since the last flush. A regular flush runs just
         # after an interval boundary, so they belong to the interval that ended.
@@ -158,65 +231,74 @@ class Flusher:
         interval_now = math.floor(pos) if final else max(0, round(pos) - 1)
         cpu_delta = cpu - self.last_cpu
         self.last_cpu = cpu
-        msg = {
-            "type": "final" if final else "interval",
-            "worker": self.plan.worker,
-            "t": now - t0,
-            "interval": interval_now,
-            "cpu_s": cpu_delta,
-            "flush_ms": (time.perf_counter() - now) * 1e3,
-            "loop_lag_ms": max(loop_lags, default=0.0) * 1e3,
-            "loop_lags_ms": [round(x * 1e3, 3) for x in loop_lags],
-            "in_flight": in_flight,
-            "counters": {
-                names[v]: {name: vals[v] for name, vals in counters.items()} for v in range(len(names))
-            },
-            "cells": cells,
-            "first_intended": self.first_intended - t0 if self.first_intended != math.inf else None,
-            "last_done": self.last_done - t0 if self.last_done != -math.inf else None,
-        }
-        if predictions:
-            msg["predictions"] = predictions
-        if in_flight_by_variant is not None:
-            msg["in_flight_by_variant"] = {names[v]: in_flight_by_variant[v] for v in range(len(names))}
-        return msg
+        return IntervalRecord(
+            worker=self.plan.worker,
+            t=now - t0,
+            interval=interval_now,
+            final=final,
+            cpu_s=cpu_delta,
+            flush_ms=(time.perf_counter() - now) * 1e3,
+            loop_lag_ms=max(loop_lags, default=0.0) * 1e3,
+            loop_lags_ms=tuple(round(x * 1e3, 3) for x in loop_lags),
+            in_flight=in_flight,
+            counters={names[v]: {name: vals[v] for name, vals in counters.items()} for v in range(len(names))},
+            cells=tuple(cells),
+            first_intended=self.first_intended - t0 if self.first_intended != math.inf else None,
+            last_done=self.last_done - t0 if self.last_done != -math.inf else None,
+            predictions=tuple(predictions),
+            in_flight_by_variant=(None if in_flight_by_variant is None else
+                                  {names[v]: in_flight_by_variant[v] for v in range(len(names))}),
+        )
 
-    def _cell(self, cols, i_idx, vname, rows, intended, sent, first, done, kind, status, nbytes,
-              measured, in_window, queued) -> dict:
-        m = measured[rows]
-        mrows = rows[m]
-        k = kind[mrows]
-        ok_rows = mrows[k == Kind.OK]
-        hists = {}
-        hists["latency"] = to_sparse(histogram_of((done[ok_rows] - intended[ok_rows]) * 1e6))
-        hists["service"] = to_sparse(histogram_of((done[ok_rows] - sent[ok_rows]) * 1e6))
-        f = first[ok_rows]
-        has_first = f > 0
-        hists["ttfb"] = to_sparse(histogram_of((f[has_first] - sent[ok_rows][has_first]) * 1e6))
-        s = sent[mrows]
-        q = queued[mrows]
-        waited = np.maximum(s - intended[mrows], 0.0) * 1e6
-        direct = ~np.isnan(s) & ~q
-        hists["lag"] = to_sparse(histogram_of(waited[direct]))
-        via_queue = ~np.isnan(s) & q
-        if via_queue.any():
-            hists["queue"] = to_sparse(histogram_of(waited[via_queue]))
-        server_extra = {}
-        if self.server_time is not None and cols.st is not None and len(ok_rows):
-            ms, extra = self._server_ms(cols, ok_rows)
-            ms = ms[~np.isnan(ms)]
-            if len(ms):
-                hists["server"] = to_sparse(histogram_of(ms * 1e3))
-            server_extra = {name: to_sparse(histogram_of(np.asarray(v) * 1e3)) for name, v in extra.items()}
-        codes, code_counts = np.unique(status[mrows], return_counts=True)
-        return {
-            "i": i_idx,
-            "v": vname,
-            "kinds": np.bincount(k, minlength=N_KINDS).tolist(),
-            "status": {int(c): int(n) for c, n in zip(codes.tolist(), code_counts.tolist()) if c > 0},
-            "bytes_in": int(nbytes[mrows].sum()),
-            "ok_window": int(np.count_nonzero((kind[rows] == Kind.OK) & in_window[rows])),
-            "warmup": int(len(rows) - len(mrows)),
-            "hists": hists,
-            "server_metrics": server_extra,
+    def _values(self, batch, kind, server_ms, extra_cols, queued) -> dict:
+        """Per catalogue metric, the value of every row in its stored unit, NaN where the metric does not apply."""
+        intended, sent, first, done = batch.intended, batch.sent, batch.first, batch.done
+        ok = kind == Kind.OK
+        nan = np.nan
+        waited = np.maximum(sent - intended, 0.0) * 1e6     # NaN where never sent
+        server_named: dict[int, dict] = {}
+        if self.server_time is not None:
+            self._server_header(batch, np.flatnonzero(ok), server_ms, server_named)
+        values = {
+            "latency": np.where(ok, (done - intended) * 1e6, nan),
+            "service": np.where(ok, (done - sent) * 1e6, nan),
+            "ttfb": np.where(ok & (first > 0), (first - sent) * 1e6, nan),
+            "lag": np.where(~queued, waited, nan),
+            "queue": np.where(queued, waited, nan),
+            "server": np.where(ok, server_ms * 1e3, nan),
         }
+        for name, col in extra_cols.items():
+            values[name] = np.where(ok, col, nan)
+        values["_server_named"] = server_named
+        return values
+
+    def _cell(self, i_idx, vname, rows, values, kind, status, nbytes, measured, in_window) -> CellRecord:
+        mrows = rows[measured[rows]]
+        k = kind[mrows]
+        hists = {}
+        for name in NAMES:
+            col = values.get(name)
+            if col is None:
+                continue
+            v = col[mrows]
+            v = v[~np.isnan(v)]
+            if len(v) or BY_NAME[name].always:
+                hists[name] = to_sparse(histogram_of(v))
+        server_extra: dict[str, list[float]] = {}
+        named = values["_server_named"]
+        if named:
+            for i in mrows[k == Kind.OK].tolist():
+                for name, dur in named.get(i, {}).items():
+                    server_extra.setdefault(name, []).append(dur)
+        codes, code_counts = np.unique(status[mrows], return_counts=True)
+        return CellRecord(
+            interval=i_idx,
+            variant=vname,
+            kinds=tuple(np.bincount(k, minlength=N_KINDS).tolist()),
+            status={int(c): int(n) for c, n in zip(codes.tolist(), code_counts.tolist()) if c > 0},
+            bytes_in=int(nbytes[mrows].sum()),
+            ok_window=int(np.count_nonzero((kind[rows] == Kind.OK) & in_window[rows])),
+            warmup=int(len(rows) - len(mrows)),
+            hists=hists,
+            server_metrics={name: to_sparse(histogram_of(np.asarray(v) * 1e3)) for name, v in server_extra.items()},
+        )
