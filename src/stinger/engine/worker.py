@@ -1,25 +1,22 @@
-"""A load-generator worker process: one event loop running one `Engine`.
+"""One load worker: one `Engine` on one event loop, started and stopped by its backend.
 
-Protocol with the coordinator over a `multiprocessing` pipe:
+Backend-agnostic: a worker backend (`stinger.scale`) creates a `Worker` on the
+event loop it runs (a forked process's, a thread's, a Ray actor's), reports it
+ready, and later calls `begin(start_wall)` and `stop()` on that loop. Each
+interval the engine hands an `IntervalRecord` to `emit`, on its flush thread;
+the backend carries it to the coordinator.
 
-    worker -> {"type": "ready", "worker": w, "pid": pid}
-    coord  -> ("start", t0)            t0 = perf_counter() value shared by all workers
-    worker -> {"type": "interval", ...} once per interval (see engine.batch)
-    coord  -> ("stop",)                Ctrl-C or the coordinator is done
-    worker -> {"type": "final", ...}   then exits
-    worker -> {"type": "error", "worker": w, "message": "..."} if it could not run
-
-Workers ignore SIGINT: the coordinator owns Ctrl-C and tells every worker to
-stop, so a stop is clean and what was measured still arrives.
+The start is a wall-clock instant (`time.time()` seconds) that the worker
+converts once, on receipt, to its own `perf_counter` clock (`wall_to_perf`):
+on one machine every worker lands on the same instant to microseconds; across
+machines, as close as their clocks are synchronised (see `scale/base.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-from multiprocessing.connection import Connection
+import time
+from typing import Callable
 
 from stinger.engine.plan import WorkerPlan
 
@@ -33,48 +30,56 @@ def use_uvloop() -> bool:
     return True
 
 
-async def _serve(plan: WorkerPlan, conn: Connection) -> None:
-    from stinger.engine.loop import Engine
-
-    engine = Engine(plan, emit=conn.send)
-    conn.send({"type": "ready", "worker": plan.worker, "pid": os.getpid()})
-    loop = asyncio.get_running_loop()
-    start = loop.create_future()
-
-    def on_message() -> None:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):  # the coordinator is gone: stop
-            msg = ("stop",)
-            loop.remove_reader(conn.fileno())
-        if msg[0] == "start" and not start.done():
-            start.set_result(msg[1])
-        elif msg[0] == "stop":
-            if not start.done():
-                start.set_result(None)
-            else:
-                engine.stop()
-
-    loop.add_reader(conn.fileno(), on_message)
-    t0 = await start
-    if t0 is not None:
-        await engine.run(t0)
-    loop.remove_reader(conn.fileno())
-
-
-def worker_main(plan: WorkerPlan, conn: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The flush thread shares the GIL with the event loop: hand it back often,
-    # so interval processing never holds the loop for more than a millisecond.
-    sys.setswitchinterval(0.001)
-    use_uvloop()
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop for a worker that is not the process's main one (threads, actors)."""
     try:
-        asyncio.run(_serve(plan, conn))
-    except Exception as exc:  # reported to the coordinator, which decides
-        try:
-            conn.send({"type": "error", "worker": plan.worker,
-                       "message": f"{type(exc).__name__}: {exc}".splitlines()[0]})
-        except OSError:
-            pass
-    finally:
-        conn.close()
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def wall_to_perf(start_wall: float) -> float:
+    """The `perf_counter` value of the wall-clock instant `start_wall`, read now on this machine."""
+    return time.perf_counter() + (start_wall - time.time())
+
+
+class Worker:
+    """Create on the worker's running event loop; call `begin`/`stop` on that loop only."""
+
+    def __init__(self, plan: WorkerPlan, emit: Callable) -> None:
+        from stinger.engine.loop import Engine
+
+        self.plan = plan
+        self.engine = Engine(plan, emit=emit)
+        self._start: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.t0: float | None = None
+        self._running = False
+        self._stopping = False
+
+    def begin(self, start_wall: float) -> None:
+        if not self._start.done():
+            self._start.set_result(start_wall)
+
+    def stop(self) -> None:
+        """Stop now: before the start, the worker ends without running; after it, the engine
+        stops scheduling and its final record still arrives."""
+        self._stopping = True
+        if not self._start.done():
+            self._start.set_result(None)
+        elif self._running:
+            self.engine.stop()
+
+    async def run(self) -> bool:
+        """Wait for `begin` (or `stop`), run the plan; False when stopped before the start."""
+        start_wall = await self._start
+        if start_wall is None:
+            return False
+        self.t0 = wall_to_perf(start_wall)
+        task = asyncio.ensure_future(self.engine.run(self.t0))
+        await asyncio.sleep(0)  # the engine's run is now waiting on its own stop event
+        self._running = True
+        if self._stopping:      # a stop that came between the start and now
+            self.engine.stop()
+        await task
+        return True

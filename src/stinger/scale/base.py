@@ -26,16 +26,26 @@ from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 @dataclass(frozen=True, slots=True)
 class WorkerLost:
-    """A worker that ended without its final record."""
+    """A worker that ended without its final record (killed, crashed, its machine gone)."""
 
     worker: int
-    reason: str          # e.g. "exit code -9", "actor died"
+    reason: str          # e.g. "exit code -9 (SIGKILL)", "actor died"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """A worker that could not run its plan (an exception in it): the run fails with this reason."""
+
+    worker: int
+    message: str         # one line
 
 
 @runtime_checkable
 class WorkerBackend(Protocol):
     def start(self, plans: Sequence) -> list[int]:
-        """Start one worker per plan and wait until each is ready; return their ids (PIDs locally)."""
+        """Start one worker per plan and wait until each is ready; return their ids (PIDs locally).
+
+        Raises `stinger.errors.RunError` when a worker cannot start."""
         ...
 
     def begin(self, start_wall: float) -> None:
@@ -43,7 +53,9 @@ class WorkerBackend(Protocol):
         ...
 
     def poll(self, timeout: float) -> Iterable:
-        """Records (`IntervalRecord`) and `WorkerLost` events that arrived within `timeout` s."""
+        """Records (`IntervalRecord`), `WorkerLost` and `WorkerFailed` events that arrived within
+        `timeout` s (an empty iterable when none did). A worker's final record or its
+        loss is the last event it produces."""
         ...
 
     def stop(self) -> None:
@@ -59,3 +71,16 @@ REGISTRY: dict[str, str] = {
     "local": "stinger.scale.local:LocalBackend",
     "inprocess": "stinger.scale.inprocess:InProcessBackend",
 }
+
+
+def backend_named(name: str) -> WorkerBackend:
+    """A new backend of the registered kind `name`; a one-line UsageError names the known ones."""
+    from importlib import import_module
+
+    from stinger.errors import UsageError
+
+    ref = REGISTRY.get(name)
+    if ref is None:
+        raise UsageError(f"unknown worker backend {name!r}; expected one of {', '.join(sorted(REGISTRY))}")
+    module, _, cls = ref.partition(":")
+    return getattr(import_module(module), cls)()

@@ -1,31 +1,60 @@
-"""The coordinator: starts worker processes, merges what they send, stops them.
+"""The coordinator: starts workers through a backend, merges their records, stops them.
 
-One run = one `execute(plans)`: W worker processes (forked, one event loop
-each) share the schedule; the coordinator starts them on a common run clock,
-merges their per-interval messages into `RunMetrics`, drives the optional
-progress callback and monitors, and turns Ctrl-C into a clean stop of every
-worker so that what was measured is kept.
+One run = one `execute(plans)`: W workers share the schedule; the coordinator
+names a common start, merges their interval records (`core.records`) into
+`RunMetrics`, drives the optional progress callback and stop condition, and
+turns SIGINT or SIGTERM into a clean stop of every worker so that what was
+measured is kept. It never knows where workers run (`scale/base.py`).
+
+Signals, while the run is measuring:
+- the first SIGINT (Ctrl-C) or SIGTERM (`timeout`, CI cancellation,
+  Kubernetes) asks every worker to stop; their final records arrive within
+  moments and the run ends with `interrupted=True` and `interrupted_by` naming
+  the signal (the CLI exits 130 for SIGINT, 143 for SIGTERM);
+- a second one (an impatient double Ctrl-C) shortens the wait for those final
+  records to `_SECOND_SIGNAL_WAIT`; a third stops waiting at once.
+The handlers only set flags: no exception is raised in the middle of reading a
+worker's record, so no signal can lose or tear what has arrived.
+
+A worker lost mid-run (killed, crashed) is reported in `lost_workers` with the
+share of the schedule it carried and the run-clock time from which that share
+went unsent; the run goes on with the others and is marked incomplete.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 from time import perf_counter
 from typing import Callable, Sequence
 
 from stinger.core.metrics import RunMetrics
+from stinger.core.records import IntervalRecord
 from stinger.engine.plan import WorkerPlan
-from stinger.engine.worker import worker_main
 from stinger.errors import RunError
+from stinger.scale.base import WorkerBackend, WorkerFailed, WorkerLost, backend_named
 
-_READY_TIMEOUT = 60.0
-_START_DELAY = 0.1        # s between "start" and t0, so every worker is waiting when the clock starts
-_STOP_GRACE = 15.0        # s to wait for final messages after a stop
+_START_DELAY = 0.1        # s between "begin" and t0, so every worker is waiting when the clock starts
+_STOP_GRACE = 15.0        # s to wait for final records after a stop
+_SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
+_POLL = 0.1               # s: how often signals, progress and stop conditions are looked at
+
+
+@dataclass(frozen=True)
+class LostWorker:
+    """A worker that ended without its final record."""
+
+    worker: int
+    pid: int
+    reason: str
+    share: float          # the fraction of the schedule it carried (1 / workers)
+    since: float          # run-clock s of its last record: its share went unsent from about then
+
+    def describe(self) -> str:
+        return (f"worker {self.worker} (pid {self.pid}) was lost ({self.reason}) at about {self.since:.1f} s: "
+                f"its {self.share:.0%} of the schedule was not sent from then on; the run is incomplete")
 
 
 @dataclass
@@ -38,132 +67,107 @@ class RunOutcome:
     worker_pids: list[int]
     stopped_early: bool = False   # a stop condition (e.g. a sequential test) ended the run
     warnings: list[str] = field(default_factory=list)
+    interrupted_by: str | None = None     # "SIGINT" | "SIGTERM" when interrupted by a signal
+    lost_workers: list[LostWorker] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """Some of the schedule was never sent because a worker was lost."""
+        return bool(self.lost_workers)
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM set a flag while installed (main thread only; elsewhere a no-op)."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self._saved: dict = {}
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._saved[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def _on_signal(self, signum, frame) -> None:
+        self.received.append(signal.Signals(signum).name)
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)
 
 
 def execute(plans: Sequence[WorkerPlan], *,
             on_progress: Callable[[RunMetrics, float], None] | None = None,
             on_start: Callable[[float, list[int]], None] | None = None,
             stop_when: Callable[[RunMetrics, float], bool] | None = None,
-            progress_every: float = 0.5) -> RunOutcome:
-    """Run the worker plans to completion (or Ctrl-C) and return what was measured."""
-    ctx = mp.get_context("fork")
+            progress_every: float = 0.5,
+            backend: WorkerBackend | str | None = None) -> RunOutcome:
+    """Run the worker plans to completion (or a stop signal) and return what was measured.
+
+    `backend`: a `WorkerBackend`, a registered name (`scale.base.REGISTRY`), or
+    None for forked local processes."""
+    if backend is None or isinstance(backend, str):
+        backend = backend_named(backend or "local")
     names = [v.name for v in plans[0].variants]
     metrics = RunMetrics(names, interval=plans[0].interval)
-    procs: list = []
-    conns = []
     warnings: list[str] = []
-    for plan in plans:
-        parent, child = ctx.Pipe(duplex=True)
-        p = ctx.Process(target=worker_main, args=(plan, child), daemon=True,
-                        name=f"stinger-worker-{plan.worker}")
-        p.start()
-        child.close()
-        procs.append(p)
-        conns.append(parent)
-
-    interrupted = False
+    lost: list[LostWorker] = []
+    interrupted_by: str | None = None
     stopped_early = False
-    t0 = 0.0
     try:
-        pids = _await_ready(conns, procs)
-        t0 = perf_counter() + _START_DELAY
+        pids = backend.start(plans)
         started_at = time.time() + _START_DELAY
-        for c in conns:
-            c.send(("start", t0))
+        t0 = perf_counter() + (started_at - time.time())
+        backend.begin(started_at)
         if on_start is not None:
             on_start(t0, pids)
-        live = set(range(len(conns)))
+        last_t = dict.fromkeys(range(len(plans)), 0.0)
+        live = set(range(len(plans)))
         last_progress = 0.0
         last_check = 0.0
-        stop_sent_at: float | None = None
-        while live:
-            try:
-                ready = wait([conns[i] for i in live], timeout=0.2)
-                for c in ready:
-                    i = conns.index(c)
-                    try:
-                        msg = c.recv()
-                    except (EOFError, OSError):
-                        live.discard(i)
-                        if i not in metrics.finals and procs[i].exitcode not in (0, None):
-                            warnings.append(f"worker {i} died (exit code {procs[i].exitcode}); its last interval is lost")
-                        continue
-                    if msg["type"] == "error":
-                        live.discard(i)
-                        raise RunError(f"worker {msg['worker']} failed: {msg['message']}")
-                    metrics.add(msg)
-                    if msg["type"] == "final":
-                        live.discard(i)
-                for i in list(live):
-                    if not procs[i].is_alive() and not conns[i].poll():
-                        live.discard(i)
-                        warnings.append(f"worker {i} exited without a final report (exit code {procs[i].exitcode})")
+        wait_until: float | None = None   # after a stop: give up on final records at this perf_counter
+        with _StopSignals() as signals:
+            while live:
+                for ev in backend.poll(_POLL):
+                    if isinstance(ev, IntervalRecord):
+                        metrics.add(ev)
+                        last_t[ev.worker] = ev.t
+                        if ev.final:
+                            live.discard(ev.worker)
+                    elif isinstance(ev, WorkerLost):
+                        live.discard(ev.worker)
+                        lw = LostWorker(ev.worker, pids[ev.worker], ev.reason, 1.0 / len(plans), last_t[ev.worker])
+                        lost.append(lw)
+                        warnings.append(lw.describe())
+                    elif isinstance(ev, WorkerFailed):
+                        raise RunError(f"worker {ev.worker} failed: {ev.message}")
                 now = perf_counter()
+                n_signals = len(signals.received)
+                if n_signals and interrupted_by is None:
+                    interrupted_by = signals.received[0]
+                    wait_until = now + _STOP_GRACE if wait_until is None else wait_until
+                    backend.stop()
+                if n_signals == 2:
+                    wait_until = min(wait_until, now + _SECOND_SIGNAL_WAIT)
+                elif n_signals >= 3:
+                    wait_until = now
                 if on_progress is not None and now - last_progress >= progress_every:
                     last_progress = now
                     on_progress(metrics, now - t0)
-                if (stop_when is not None and stop_sent_at is None and now - last_check >= 1.0):
+                if stop_when is not None and wait_until is None and now - last_check >= 1.0:
                     last_check = now
                     if stop_when(metrics, now - t0):
                         stopped_early = True
-                        stop_sent_at = now
-                        for i in live:
-                            try:
-                                conns[i].send(("stop",))
-                            except OSError:
-                                pass
-                if stop_sent_at is not None and now - stop_sent_at > _STOP_GRACE:
-                    warnings.append("workers did not report after stop; results may miss the last interval")
+                        wait_until = now + _STOP_GRACE
+                        backend.stop()
+                if wait_until is not None and now >= wait_until and live:
+                    warnings.append(f"workers {sorted(live)} did not report after the stop; "
+                                    "results may miss their last interval")
                     break
-            except KeyboardInterrupt:
-                if interrupted:
-                    break  # a second Ctrl-C: stop waiting
-                interrupted = True
-                stop_sent_at = perf_counter()
-                for i in live:
-                    try:
-                        conns[i].send(("stop",))
-                    except OSError:
-                        pass
         elapsed = perf_counter() - t0
     finally:
-        _reap(procs, conns)
+        backend.close()
     return RunOutcome(metrics=metrics, t0=t0, started_at=started_at, elapsed=elapsed,
-                      interrupted=interrupted, worker_pids=pids, warnings=warnings, stopped_early=stopped_early)
-
-
-def _await_ready(conns, procs) -> list[int]:
-    pids = [0] * len(conns)
-    pending = set(range(len(conns)))
-    deadline = perf_counter() + _READY_TIMEOUT
-    while pending:
-        if perf_counter() > deadline:
-            raise RunError("load workers did not start within 60 s")
-        for c in wait([conns[i] for i in pending], timeout=0.5):
-            i = conns.index(c)
-            try:
-                msg = c.recv()
-            except EOFError:
-                raise RunError(f"load worker {i} exited during start-up (exit code {procs[i].exitcode})") from None
-            if msg["type"] == "error":
-                raise RunError(f"load worker {i} could not start: {msg['message']}")
-            pids[i] = msg["pid"]
-            pending.discard(i)
-    return pids
-
-
-def _reap(procs, conns) -> None:
-    for c in conns:
-        try:
-            c.send(("stop",))
-        except (OSError, BrokenPipeError):
-            pass
-    deadline = perf_counter() + 5.0
-    for p in procs:
-        p.join(timeout=max(0.0, deadline - perf_counter()))
-    for p in procs:
-        if p.is_alive() and p.pid:
-            os.kill(p.pid, signal.SIGKILL)  # only our own worker, by its PID
-            p.join(timeout=1.0)
-    for c in conns:
-        c.close()
+                      interrupted=interrupted_by is not None, worker_pids=pids, warnings=warnings,
+                      stopped_early=stopped_early, interrupted_by=interrupted_by, lost_workers=lost)
