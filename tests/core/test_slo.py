@@ -35,6 +35,8 @@ from stinger.errors import UsageError
         ("server.p95<100ms", "server.p95", "<", 100.0),
         ("service.p99<200ms", "service.p99", "<", 200.0),
         ("server.mean<0.1s", "server.mean", "<", 100.0),
+        ("ttfb.p99<50ms", "ttfb.p99", "<", 50.0),          # any catalogue metric, by its name
+        ("lag.p99.9 < 5ms", "lag.p99.9", "<", 5.0),
     ],
 )
 def test_parse(text, metric, op, threshold):
@@ -143,6 +145,18 @@ def test_server_time_present():
     summary = dict(SUMMARY, server_time_ms=_lat(p95=12.0))
     [r] = judge(["server.p95<100ms"], summary)
     assert r.passed and r.observed == 12.0
+
+
+def test_a_catalogue_metric_is_judged_on_its_summary_section():
+    from stinger.core.catalogue import METRICS
+
+    for m in METRICS:
+        if m.name == "latency":
+            continue
+        [r] = judge([f"{m.name}.p95<100ms"], dict(SUMMARY, **{m.summary_key: _lat(p95=12.0)}))
+        assert r.passed and r.observed == 12.0, m.name
+        [r] = judge([f"{m.name}.p95<100ms"], SUMMARY if m.summary_key not in SUMMARY else {})
+        assert r.observed is None and not r.passed and r.note, m.name
 
 
 def test_result_to_dict():

@@ -9,6 +9,9 @@ normalised when parsed, so judging is a plain comparison:
       min max stddev
     server.<latency metric>           ms                    server_time_ms[<key>]
     service.<latency metric>          ms                    service_time_ms[<key>]
+    <name>.<latency metric>           ms                    the summary key of any histogram
+                                                            metric in `core.catalogue` (ttfb.,
+                                                            lag., queue., ttft., ...)
     error_rate (alias errors)         fraction 0..1         error_rate
     achieved_ratio                    fraction 0..1         throughput.ratio
     throughput (alias rps)            req/s                 throughput.achieved_rps
@@ -32,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from stinger.core.catalogue import BY_NAME, METRICS
 from stinger.errors import UsageError
 
 __all__ = ["DEFAULT_CAPACITY_SLOS", "PERCENTILES", "Slo", "SloResult", "judge", "parse_slo", "slo_unit"]
@@ -41,7 +45,9 @@ DEFAULT_CAPACITY_SLOS = ("p95<300ms", "error_rate<1%", "achieved_ratio>=0.95")
 # percentile keys the metrics summary reports
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99.9")
 _LATENCY_STATS = PERCENTILES + ("mean", "min", "max", "stddev")
-_SECTIONS = {"": "latency_ms", "server.": "server_time_ms", "service.": "service_time_ms"}
+# "<metric>.<stat>" judges any histogram metric of the catalogue; a bare stat judges latency
+_SECTIONS = {"": BY_NAME["latency"].summary_key,
+             **{f"{m.name}.": m.summary_key for m in METRICS if m.name != "latency"}}
 _FRACTIONS = {"error_rate": "error_rate", "errors": "error_rate", "achieved_ratio": "achieved_ratio"}
 _RATES = {"throughput": "throughput", "rps": "throughput"}
 
@@ -117,9 +123,9 @@ def slo_unit(metric: str) -> str:
 
 def _split_prefix(name: str) -> tuple[str, str]:
     """'server.p95' -> ('server.', 'p95'); 'p99.9' -> ('', 'p99.9')."""
-    for p in ("server.", "service."):
-        if name.startswith(p):
-            return p, name[len(p):]
+    head, dot, stat = name.partition(".")
+    if dot and f"{head}." in _SECTIONS:
+        return f"{head}.", stat
     return "", name
 
 
@@ -164,7 +170,8 @@ def parse_slo(text: str) -> Slo:
         if re.fullmatch(r"p\d+(\.\d+)?", stat):
             raise _bad(text, f"percentile {stat} is not reported; use one of {', '.join(PERCENTILES)}")
         known = ", ".join(_LATENCY_STATS + ("error_rate", "achieved_ratio", "throughput"))
-        raise _bad(text, f"unknown metric {name!r} (known: {known}, optionally server./service. before a latency)")
+        prefixes = "/".join(p for p in _SECTIONS if p)
+        raise _bad(text, f"unknown metric {name!r} (known: {known}, optionally {prefixes} before a latency)")
     if unit not in _TIME_UNITS:
         raise _bad(text, f"a latency takes a time unit (us, ms, s, m), not {unit!r}")
     return Slo(prefix + stat, op, value * _TIME_UNITS[unit], clean)
@@ -195,8 +202,10 @@ def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
     section_name = _SECTIONS[prefix]
     section = summary.get(section_name)
     if not isinstance(section, Mapping):
-        what = {"server_time_ms": "no server time was measured", "service_time_ms": "no service time in the summary"}
-        return None, what.get(section_name, "no latency in the summary")
+        what = {"server_time_ms": "no server time was measured", "service_time_ms": "no service time in the summary",
+                "latency_ms": "no latency in the summary"}
+        label = BY_NAME[prefix[:-1]].label if prefix else "latency"
+        return None, what.get(section_name, f"no {label} was measured")
     if not section.get("count", 1):
         return None, f"no successful requests, so no {section_name}"
     v = _number(section.get(stat))
