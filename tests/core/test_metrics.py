@@ -248,3 +248,15 @@ def test_histogram_from_sparse_round_trip():
     h = Histogram()
     h.record_many(np.asarray(values, dtype=float))
     assert histogram_from_sparse(sparse(values)) == h
+
+
+def test_no_successful_request_gives_null_times_not_zero():
+    m = RunMetrics(["default"])
+    m.add(message(0, 0, [cell(0, "default", kinds_=kinds(timeout=3), status={})],
+                  counters={"default": counters(scheduled=3)}))
+    s = m.summary((0.0, 1.0))["default"]
+    for key in ("latency_ms", "service_time_ms", "ttfb_ms"):
+        assert s[key]["count"] == 0
+        assert all(s[key][k] is None for k in ("p50", "p99", "p99.9", "mean", "max")), s[key]
+    # schedule lag is of requests sent, not of successes: an empty one stays 0, as before
+    assert s["schedule_lag_ms"]["p99"] == 0.0

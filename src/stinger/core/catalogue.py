@@ -26,6 +26,7 @@ class Metric:
     always: bool = True       # False: shown only when something was recorded
     logged: bool = False      # written to histograms.hlog per interval
     description: str = ""
+    of_ok: bool = True        # recorded from successful requests: with none, its statistics are null, not 0
 
 
 METRICS: tuple[Metric, ...] = (
@@ -34,9 +35,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("service", "service_time_ms", "service time", logged=True,
            description="done - sent: what a closed-loop tool would report"),
     Metric("ttfb", "ttfb_ms", "time to first byte", description="first response byte - sent"),
-    Metric("lag", "schedule_lag_ms", "schedule lag",
+    Metric("lag", "schedule_lag_ms", "schedule lag", of_ok=False,
            description="sent - intended for requests sent at once: grows when the generator falls behind"),
-    Metric("queue", "queue_wait_ms", "queue wait", always=False,
+    Metric("queue", "queue_wait_ms", "queue wait", always=False, of_ok=False,
            description="sent - intended for requests that waited for the in-flight bound or a new connection"),
     Metric("server", "server_time_ms", "server time", always=False, logged=True,
            description="the server's own time (Server-Timing, a header, or a monitor)"),

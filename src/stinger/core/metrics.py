@@ -225,6 +225,14 @@ class RunMetrics:
         return rows
 
 
+def _stats(h: Histogram, metric) -> dict:
+    """The histogram's summary; with no successful request there is no such time: null, not 0.00."""
+    out = h.summary(1.0 / metric.scale)
+    if metric.of_ok and not h.total_count:
+        out = {k: (v if k == "count" else None) for k, v in out.items()}
+    return out
+
+
 def _ms(v) -> float | None:
     return None if v is None else round(v / 1e3, 3)
 
@@ -264,7 +272,7 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         h = vm.totals[metric.name]
         if not metric.always and not h.total_count:
             continue
-        out[metric.summary_key] = h.summary()
+        out[metric.summary_key] = _stats(h, metric)
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
     return out
