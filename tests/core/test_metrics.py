@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -260,3 +262,38 @@ def test_no_successful_request_gives_null_times_not_zero():
         assert all(s[key][k] is None for k in ("p50", "p99", "p99.9", "mean", "max")), s[key]
     # schedule lag is of requests sent, not of successes: an empty one stays 0, as before
     assert s["schedule_lag_ms"]["p99"] == 0.0
+
+
+def test_memory_per_interval_is_small_and_flat():
+    # A scaled-down soak (issue 10, item 12): two workers, widely spread latencies.
+    # What a run keeps per interval grows with its length, so it must be small: the
+    # old lists of int32/int64 sparse parts, one per worker, took ~12 bytes per
+    # bucket per worker; packed and merged on arrival it is a fraction of that.
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    pool = [{m: sparse(10 ** rng.uniform(3, 5.5, 5000)) for m in ("latency", "service", "ttfb", "lag")}
+            for _ in range(4)]
+    buckets = sum(len(s[0]) for s in pool[0].values())
+    m = RunMetrics(["default"])
+
+    def feed(intervals):
+        for i in intervals:
+            for w in (0, 1):
+                c = dataclasses.replace(cell(i, "default", ok_latency_us=[1000] * 5), hists=pool[(i + w) % 4])
+                m.add(message(w, i, [c], counters={"default": counters(scheduled=5)}))
+
+    feed(range(0, 30))                 # warm: first-use allocations out of the way
+    tracemalloc.start()
+    try:
+        a = tracemalloc.get_traced_memory()[0]
+        feed(range(30, 90))
+        b = tracemalloc.get_traced_memory()[0]
+        feed(range(90, 150))
+        c = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    per_interval = [(b - a) / 60, (c - b) / 60]
+    old = buckets * 12 * 2               # bytes the unpacked per-worker parts took per interval
+    assert max(per_interval) < old / 8, (per_interval, old)
+    assert per_interval[1] < 1.5 * per_interval[0] + 2000, per_interval   # a slope, not a curve

@@ -12,6 +12,8 @@ Requests intended during the warm-up are counted apart as `warmup`.
 
 from __future__ import annotations
 
+import zlib
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +21,7 @@ import numpy as np
 from stinger.core.histogram import Histogram
 from stinger.core.catalogue import METRICS, NAMES
 from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
-from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind
+from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
 HISTS = NAMES
@@ -39,12 +41,41 @@ def histogram_from_sparse(sparse) -> Histogram:
     return h
 
 
+class Packed:
+    """One metric's histogram in one cell, merged over workers as records arrive, kept packed.
+
+    A run keeps a cell per variant per interval for its whole length (the
+    per-second series, the HDR log, A/B statistics read them), so this is what
+    grows with a run's length: packed (delta-encoded bucket indices and counts
+    in their narrowest dtypes, `core.records.pack_sparse`, then zlib) it takes a
+    tenth of the int32/int64 pairs or less, and merging on arrival keeps one copy
+    per cell instead of one per worker.
+    """
+
+    __slots__ = ("data", "buckets")
+
+    def __init__(self, sparse) -> None:
+        self.data = zlib.compress(pack_sparse(sparse), 1)
+        self.buckets = len(sparse[0])
+
+    def add(self, sparse) -> None:
+        merged = add_sparse(self.sparse(), sparse)
+        self.data = zlib.compress(pack_sparse(merged), 1)
+        self.buckets = len(merged[0])
+
+    def sparse(self):
+        return unpack_sparse(zlib.decompress(self.data))
+
+    def __len__(self) -> int:   # truthy when something was recorded
+        return self.buckets
+
+
 @dataclass
 class Cell:
     """One variant in one interval, merged over workers."""
 
     kinds: np.ndarray = field(default_factory=lambda: np.zeros(len(Kind), dtype=np.int64))
-    hists: dict = field(default_factory=dict)       # name -> list of sparse parts (merged lazily)
+    hists: dict = field(default_factory=dict)       # name -> Packed (only metrics that recorded something)
     bytes_in: int = 0
     ok_window: int = 0
     warmup: int = 0
@@ -53,9 +84,17 @@ class Cell:
 
     def histogram(self, name: str) -> Histogram:
         h = Histogram()
-        for part in self.hists.get(name, ()):
-            _add(h, part)
+        packed = self.hists.get(name)
+        if packed:
+            _add(h, packed.sparse())
         return h
+
+    def add_hist(self, name: str, sparse) -> None:
+        packed = self.hists.get(name)
+        if packed is None:
+            self.hists[name] = Packed(sparse)
+        else:
+            packed.add(sparse)
 
 
 class VariantMetrics:
@@ -95,7 +134,8 @@ class RunMetrics:
         self.interval = interval
         self.worker_cpu: dict[int, list[tuple[float, float]]] = {}   # worker -> [(t, cpu fraction of a core)]
         self.loop_lag_ms: list[tuple[float, float]] = []          # (t, worst probe of the interval)
-        self.loop_lag_probes_ms: list[float] = []                 # every event-loop lag probe (10 a second)
+        # every event-loop lag probe (10 a second per worker): a typed array, 8 bytes a probe
+        self.loop_lag_probes_ms: array = array("d")
         self.first_intended: float | None = None
         self.last_done: float | None = None
         self.predictions: list[tuple] = []
@@ -138,7 +178,7 @@ class RunMetrics:
                 vm.status[code] = vm.status.get(code, 0) + n
             for name, sparse in cr.hists.items():
                 if len(sparse[0]):
-                    cell.hists.setdefault(name, []).append(sparse)
+                    cell.add_hist(name, sparse)
                     _add(vm.totals[name], sparse)
             for name, sparse in cr.server_metrics.items():
                 h = vm.server_metrics.get(name)

@@ -191,6 +191,30 @@ def sparse_of(counts: np.ndarray) -> Sparse:
     return idx.astype(np.int32), counts[idx].astype(np.int64)
 
 
+def pack_sparse(sp: Sparse) -> bytes:
+    """A sparse histogram as compact bytes (the wire form's encoding: delta indices, narrowest dtypes)."""
+    arrays: list[bytes] = []
+    n, gi, ci = _pack_sparse(sp, arrays)
+    return b"".join([struct.pack("!I2s2s", n, gi.encode(), ci.encode()), *arrays])
+
+
+def unpack_sparse(data: bytes) -> Sparse:
+    n, gi, ci = struct.unpack_from("!I2s2s", data)
+    return _Reader(memoryview(data), 8).sparse([n, gi.decode(), ci.decode()])
+
+
+def add_sparse(a: Sparse, b: Sparse) -> Sparse:
+    """The sum of two sparse histograms (of the same layout)."""
+    if not len(a[0]):
+        return b
+    if not len(b[0]):
+        return a
+    idx, inv = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    counts = np.zeros(len(idx), dtype=np.int64)
+    np.add.at(counts, inv, np.concatenate([a[1], b[1]]).astype(np.int64))
+    return idx.astype(np.int32), counts
+
+
 def _jsonable(x: Any) -> Any:
     """numpy scalars (a label read by numpy, a count) as Python values; anything else as text."""
     if isinstance(x, np.generic):
