@@ -163,7 +163,8 @@ class IntervalRecord:
             raise RecordError(f"interval record of {len(data)} bytes is too short")
         version, flags = _HEAD.unpack_from(data)
         if version != WIRE_VERSION:
-            raise RecordError(f"interval record format {version} is not readable here (this build reads {WIRE_VERSION})")
+            raise RecordError(f"interval record format {version} is not readable here "
+                              f"(this build reads {WIRE_VERSION})")
         body = memoryview(zlib.decompress(data[_HEAD.size:])) if flags & _FLAG_ZLIB else data[_HEAD.size:]
         try:
             (n,) = _LEN.unpack_from(body)

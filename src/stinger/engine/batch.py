@@ -152,7 +152,7 @@ class Flusher:
                 extra_out[i] = named
 
     def _interpret(self, batch):
-        """Each distinct target reads the rows of the variants it serves; returns (kind, server_ms, variant, columns)."""
+        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns)."""
         n = len(batch)
         kind, variant = batch.kind, batch.variant
         server_ms = np.full(n, np.nan)
@@ -197,7 +197,7 @@ class Flusher:
         predictions = []
         if n:
             batch, queued_col = _to_batch(cols)
-            intended, sent, first, done = batch.intended, batch.sent, batch.first, batch.done
+            intended, done = batch.intended, batch.done
             status = batch.status
             kind, server_ms, variant, extra_cols = self._interpret(batch)
             kind = self._kinds(batch.bodies, kind, status)
