@@ -297,3 +297,15 @@ def test_memory_per_interval_is_small_and_flat():
     old = buckets * 12 * 2               # bytes the unpacked per-worker parts took per interval
     assert max(per_interval) < old / 8, (per_interval, old)
     assert per_interval[1] < 1.5 * per_interval[0] + 2000, per_interval   # a slope, not a curve
+
+
+def test_predictions_are_kept_compactly_and_read_back_in_order():
+    m = RunMetrics(["a", "b"])
+    rows = [("a", i, {"class": i % 3}, str(i % 3)) for i in range(1000)]
+    for k in range(0, 1000, 250):
+        rec = dataclasses.replace(message(0, k // 250, [], counters={"a": counters(), "b": counters()}),
+                                  predictions=tuple(rows[k:k + 250]))
+        m.add(rec)
+    assert len(m.predictions) == 1000 and m.predictions
+    assert list(m.predictions) == rows
+    assert sum(len(b) for b in m.predictions._blobs) < 20 * 1000    # bytes: well under a tuple's ~100 a row

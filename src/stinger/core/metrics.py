@@ -12,6 +12,7 @@ Requests intended during the warm-up are counted apart as `warmup`.
 
 from __future__ import annotations
 
+import json
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -97,6 +98,36 @@ class Cell:
             packed.add(sparse)
 
 
+class Predictions:
+    """(variant, payload index, prediction, label) rows, kept as one JSON blob per record.
+
+    A run with a prediction path keeps every prediction until the end (A/B
+    quality statistics, predictions.jsonl): as tuples of Python objects that was
+    ~100 bytes a row; as compact JSON, the size of its text. Iterating yields
+    the rows as tuples, in arrival order.
+    """
+
+    __slots__ = ("_blobs", "_n")
+
+    def __init__(self) -> None:
+        self._blobs: list[bytes] = []
+        self._n = 0
+
+    def extend(self, rows) -> None:
+        rows = [list(r) for r in rows]
+        if rows:
+            self._blobs.append(zlib.compress(json.dumps(rows, separators=(",", ":"), default=str).encode(), 1))
+            self._n += len(rows)
+
+    def __iter__(self):
+        for blob in self._blobs:
+            for row in json.loads(zlib.decompress(blob)):
+                yield tuple(row)
+
+    def __len__(self) -> int:
+        return self._n
+
+
 class VariantMetrics:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -138,7 +169,7 @@ class RunMetrics:
         self.loop_lag_probes_ms: array = array("d")
         self.first_intended: float | None = None
         self.last_done: float | None = None
-        self.predictions: list[tuple] = []
+        self.predictions = Predictions()
         self.finals: set[int] = set()
         self._last_t: dict[int, float] = {}
 
