@@ -146,6 +146,8 @@ def test_interpret_throttling_model_error_and_variants(aws_env):
     assert target.unknown_variants == {"C"}
     assert target.messages[KIND_MODEL_ERROR] == 'ModelError: Received client error (400) from primary with message "bad input"'
     assert target.messages[KIND_THROTTLED] == "HTTP 429"
+    assert target.messages[int(Kind.HTTP_5XX)] == "InternalFailure"
+    assert target.messages[int(Kind.HTTP_4XX)] == "ValidationError"
     assert b.kind.tolist()[1] == int(Kind.HTTP_4XX), "the batch itself is not modified"
 
 
@@ -172,3 +174,15 @@ def test_interpret_stream_timings_and_in_stream_errors(aws_env):
     assert math.isnan(got.columns["chunk_gap"][2]) and math.isnan(got.columns["ttfc"][3])
     assert got.kind.tolist() == [int(Kind.OK), int(Kind.OK), KIND_MODEL_ERROR, int(Kind.HTTP_5XX)]
     assert target.messages[KIND_MODEL_ERROR] == "ModelStreamError: oom"
+
+
+def test_variant_configs_pinned_or_split_by_sagemaker():
+    from stinger.targets.sagemaker import variant_configs
+
+    base = Config(endpoint="ep", region="us-east-1")
+    pinned = variant_configs(base, ["A", "B"])
+    assert [(c.target_variant, c.variant_names) for c in pinned] == [("A", ("A", "B")), ("B", ("A", "B"))]
+    (split,) = variant_configs(base, ["A", "B"], pin=False)
+    assert split.target_variant is None and split.variant_names == ("A", "B")
+    with pytest.raises(UsageError, match="no production variants"):
+        variant_configs(base, [])

@@ -258,8 +258,9 @@ class SageMakerTarget:
                 if refined is None:
                     refined = kind.copy()
                 refined[i] = new
-                if message and new not in self.messages:
-                    self.messages[new] = message
+            # the first message of each kind, kept once (ExpiredTokenException, ValidationError, ...)
+            if message:
+                self.messages.setdefault(int(kind[i]) if new is None else new, message)
         if self.config.stream:
             refined = self._streams(batch, out, kind if refined is None else refined)
         out.kind = refined
@@ -283,6 +284,8 @@ class SageMakerTarget:
             return KIND_THROTTLED, f"{code or 'HTTP 429'}: {message}" if message else (code or "HTTP 429")
         if status == 424 or code == "ModelError":
             return KIND_MODEL_ERROR, f"ModelError: {message}" if message else "ModelError"
+        if code or message:
+            return None, f"{code or f'HTTP {status}'}: {message}" if message else code
         return None, None
 
     def _streams(self, batch: ResponseBatch, out: Interpretation, kind: np.ndarray) -> np.ndarray | None:
@@ -385,3 +388,19 @@ def _frames(body: bytes) -> list[bytes]:
 def check_credentials(target: SageMakerTarget) -> None:
     """Sign one throwaway request now: missing or broken credentials fail here, before any load."""
     target.signer.sign("POST", target.url(), target._headers, b"", at=time.time())
+
+
+def variant_configs(base: Config, names: tuple[str, ...] | list[str], *, pin: bool = True) -> list[Config]:
+    """Target configs for an A/B over an endpoint's production variants (`ab --sagemaker`).
+
+    `pin=True`: one config per variant, each pinned with TargetVariant (stinger
+    splits or pairs the traffic). `pin=False`: one config, SageMaker splits by
+    its own weights and each response is attributed from the invoked-variant
+    header. Either way every config knows all the names, in plan order.
+    """
+    names = tuple(names)
+    if not names:
+        raise UsageError(f"SageMaker endpoint {base.endpoint!r} has no production variants to compare")
+    if pin:
+        return [base.model_copy(update={"target_variant": n, "variant_names": names}) for n in names]
+    return [base.model_copy(update={"target_variant": None, "variant_names": names})]
