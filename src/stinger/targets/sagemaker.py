@@ -326,20 +326,25 @@ class SageMakerTarget:
         return kind if changed else None
 
     def _variants(self, batch: ResponseBatch) -> np.ndarray | None:
+        """Indices of the invoked variants; rows without a known name keep the planned variant.
+
+        One numpy comparison per variant name over the interval's header values
+        (an object array), not a Python loop over the rows.
+        """
         names = batch.headers.get(INVOKED_VARIANT)
-        if not self._variant_index or names is None:
+        if not self._variant_index or names is None or not len(names):
             return None
-        index = self._variant_index
+        values = np.empty(len(names), dtype=object)
+        values[:] = names
         variant = batch.variant.copy()
-        for i, raw in enumerate(names):
-            if raw is None:
-                continue
-            name = _text(raw)
-            j = index.get(name)
-            if j is None:
-                self.unknown_variants.add(name)
-            else:
-                variant[i] = j
+        matched = np.zeros(len(names), dtype=bool)
+        for name, j in self._variant_index.items():
+            hit = (values == name.encode("latin-1")) | (values == name)
+            variant[hit] = j
+            matched |= hit
+        stray = ~matched & (values != None)  # noqa: E711 - elementwise comparison with None
+        if stray.any():
+            self.unknown_variants.update(_text(v) for v in set(values[stray].tolist()))
         return variant
 
 
