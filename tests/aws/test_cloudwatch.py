@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -16,7 +17,7 @@ from stinger.monitors.cloudwatch import CloudWatchMonitor, finest_period
 
 def put(cw, namespace, name, variant, wall, value, endpoint="ep-cw"):
     cw.put_metric_data(Namespace=namespace, MetricData=[{
-        "MetricName": name, "Timestamp": dt.datetime.fromtimestamp(wall, dt.timezone.utc), "Value": value,
+        "MetricName": name, "Timestamp": dt.datetime.fromtimestamp(wall, dt.UTC), "Value": value,
         "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
     }])
 
@@ -79,7 +80,7 @@ def test_collect_waits_with_a_countdown_for_the_last_minute(moto):
                                 on_wait=waits.append, client=cw)
     points = monitor.collect(minute + 1.0, minute + 100.0)
     assert not monitor.complete
-    assert waits and all(a >= b for a, b in zip(waits, waits[1:])) and waits[0] <= 0.5
+    assert waits and all(a >= b for a, b in pairwise(waits)) and waits[0] <= 0.5
     assert [(p.t, p.value) for p in points if p.series == "cloudwatch.Invocations"] == [(-1.0, 1.0)]
 
 

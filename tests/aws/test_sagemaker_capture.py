@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from stinger.errors import DatasetError
-from stinger.targets.sagemaker_capture import read_capture, spread_ties, variant_from_path
+from stinger.targets.sagemaker_capture import (
+    read_capture,
+    spread_ties,
+    variant_from_path,
+)
 
 
 def record(data, encoding, content_type, when, inference_id=None, with_input=True):

@@ -11,8 +11,15 @@ boto3 = pytest.importorskip("boto3")
 from stinger.errors import UsageError
 from stinger.monitors.base import Monitor, MonitorError, Point
 from stinger.monitors.sagemaker_endpoint import (
-    INSTANCE_TYPES, EndpointMonitor, ScalingEvent, VariantInfo, cost_per_million, describe_variants,
-    instance_hours, price_per_hour, scaling_events,
+    INSTANCE_TYPES,
+    EndpointMonitor,
+    ScalingEvent,
+    VariantInfo,
+    cost_per_million,
+    describe_variants,
+    instance_hours,
+    price_per_hour,
+    scaling_events,
 )
 
 ROLE = "arn:aws:iam::123456789012:role/stinger-test"

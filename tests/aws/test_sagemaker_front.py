@@ -7,7 +7,6 @@ module; each test starts its own front as a child process and stops it by PID.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -58,80 +57,52 @@ def front_factory():
         front.close()
 
 
-def exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send one request, read one response (Content-Length or chunked)."""
-    import httptools
-
-    class Reply:
-        def __init__(self):
-            self.headers, self.body, self.done = {}, [], False
-
-        def on_header(self, k, v):
-            self.headers[k.decode().lower()] = v.decode()
-
-        def on_body(self, b):
-            self.body.append(b)
-
-        def on_message_complete(self):
-            self.done = True
-
-    reply = Reply()
-    parser = httptools.HttpResponseParser(reply)
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
-        conn.sendall(data)
-        while not reply.done:
-            chunk = conn.recv(65536)
-            assert chunk, "connection closed early"
-            parser.feed_data(chunk)
-    return parser.get_status_code(), reply.headers, b"".join(reply.body)
-
-
 def target(front, **kw):
     return SageMakerTarget(Config(endpoint="ep-demo", region="us-east-1", endpoint_url=front.url, **kw))
 
 
-def test_signed_requests_routed_by_variant_and_weight(aws_env, demo, front_factory):
+def test_signed_requests_routed_by_variant_and_weight(aws_env, demo, front_factory, http_exchange):
     front = front_factory("--backend", demo.url, "--endpoint", "ep-demo", "--variants", "A=fast,B=accurate",
                           "--weights", "A=3,B=1")
     for pinned in ("A", "B"):
         t = target(front, target_variant=pinned)
-        status, headers, body = exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])
+        status, headers, body = http_exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])
         assert status == 200, body
         assert headers["x-amzn-invoked-production-variant"] == pinned
         assert json.loads(body)["variant"] == {"A": "fast", "B": "accurate"}[pinned]
     t = target(front)
-    seen = [exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])[1]["x-amzn-invoked-production-variant"]
+    seen = [http_exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])[1]["x-amzn-invoked-production-variant"]
             for _ in range(200)]
     assert set(seen) == {"A", "B"} and 0.6 < seen.count("A") / len(seen) < 0.9   # weights 3:1
 
 
-def test_bad_signature_unknown_variant_and_model_error(aws_env, demo, front_factory, monkeypatch):
+def test_bad_signature_unknown_variant_and_model_error(aws_env, demo, front_factory, http_exchange, monkeypatch):
     front = front_factory("--backend", demo.url, "--endpoint", "ep-demo", "--variants", "A=fast,B=accurate")
     t = target(front)
     data = t.request(t.endpoints()[0], BODY, 0.0)[0]
     tampered = data[:-2] + b"9]"      # body changed after signing
-    status, headers, body = exchange(front.port, tampered)
+    status, headers, body = http_exchange(front.port, tampered)
     assert status == 403 and headers["x-amzn-errortype"].startswith("InvalidSignatureException")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
-    status, _, _ = exchange(front.port, target(front).request(t.endpoints()[0], BODY, 0.0)[0])
+    status, _, _ = http_exchange(front.port, target(front).request(t.endpoints()[0], BODY, 0.0)[0])
     assert status == 403
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     t = target(front, target_variant="Z")
-    status, headers, _ = exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])
+    status, headers, _ = http_exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])
     assert status == 400 and headers["x-amzn-errortype"].startswith("ValidationError")
     # the container rejects the body: a 424 ModelError carrying its message, classified by the target
     t = target(front, target_variant="A")
-    status, headers, body = exchange(front.port, t.request(t.endpoints()[0], b"not json", 0.0)[0])
+    status, headers, body = http_exchange(front.port, t.request(t.endpoints()[0], b"not json", 0.0)[0])
     assert status == 424 and headers["x-amzn-invoked-production-variant"] == "A"
     kind, message = SageMakerTarget._classify(status, headers["x-amzn-errortype"], body)
     assert kind == KIND_MODEL_ERROR and "from primary with message" in message and "JSON" in message
 
 
-def test_stream_through_the_front_parses_into_chunks(aws_env, demo, front_factory):
+def test_stream_through_the_front_parses_into_chunks(aws_env, demo, front_factory, http_exchange):
     front = front_factory("--backend", demo.url, "--endpoint", "ep-demo", "--variants", "A=fast",
                           "--stream-parts", "3", "--stream-gap-ms", "20")
     t = target(front, stream=True)
-    status, headers, body = exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])
+    status, headers, body = http_exchange(front.port, t.request(t.endpoints()[0], BODY, 0.0)[0])
     assert status == 200 and headers["content-type"] == "application/vnd.amazon.eventstream"
     stream = eventstream.parse([(0.0, body)])
     assert len(stream.messages) == 3 and stream.error is None
@@ -159,7 +130,7 @@ def test_verify_rejects_expired_and_missing_signatures(aws_env):
                         now=wall).error_type == "UnrecognizedClientException"
 
 
-def test_front_publishes_its_metrics_to_moto_cloudwatch(aws_env, demo, moto, front_factory):
+def test_front_publishes_its_metrics_to_moto_cloudwatch(aws_env, demo, moto, front_factory, http_exchange):
     front = front_factory("--backend", demo.url, "--endpoint", "ep-demo", "--variants", "A=fast,B=accurate",
                           "--cloudwatch-url", moto.url, "--publish-s", "0.5")
     t0 = time.time()
@@ -167,7 +138,7 @@ def test_front_publishes_its_metrics_to_moto_cloudwatch(aws_env, demo, moto, fro
     for i in range(30):
         v = "AB"[i % 3 == 0]
         tt = target(front, target_variant=v)
-        assert exchange(front.port, tt.request(tt.endpoints()[0], BODY, 0.0)[0])[0] == 200
+        assert http_exchange(front.port, tt.request(tt.endpoints()[0], BODY, 0.0)[0])[0] == 200
         counts[v] += 1
     time.sleep(1.5)   # two publish ticks
     cw = boto3.client("cloudwatch", **moto.client_kwargs())

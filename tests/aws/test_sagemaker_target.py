@@ -17,7 +17,11 @@ from stinger.errors import SpecError, UsageError
 from stinger.targets import eventstream
 from stinger.targets.base import ResponseBatch, Target
 from stinger.targets.sagemaker import (
-    KIND_MODEL_ERROR, KIND_THROTTLED, Config, SageMakerTarget, parse_config,
+    KIND_MODEL_ERROR,
+    KIND_THROTTLED,
+    Config,
+    SageMakerTarget,
+    parse_config,
 )
 
 

@@ -41,7 +41,7 @@ def parse(data: bytes) -> tuple[str, dict[str, str], bytes]:
 
 def botocore_signed(creds, url, headers, body, wall):
     request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
-    frozen = dt.datetime.fromtimestamp(wall, dt.timezone.utc).replace(tzinfo=None)
+    frozen = dt.datetime.fromtimestamp(wall, dt.UTC).replace(tzinfo=None)
     with mock.patch("botocore.auth.get_current_datetime", return_value=frozen):
         SigV4Auth(creds, "sagemaker", "eu-west-1").add_auth(request)
     return {k: v for k, v in request.headers.items()}
@@ -61,7 +61,7 @@ def test_signed_bytes_match_botocore_header_for_header(token, url):
         assert headers[name] == value, name
     assert headers["Host"] == sigv4.host_header(url)
     assert ("X-Amz-Security-Token" in headers) == (token is not None)
-    assert headers["X-Amz-Date"] == dt.datetime.fromtimestamp(WALL, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    assert headers["X-Amz-Date"] == dt.datetime.fromtimestamp(WALL, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     # everything we send beyond the reference: Host (signed) and Content-Length (never signed by botocore)
     assert set(headers) - set(reference) == {"Host", "Content-Length"}
 
@@ -94,7 +94,7 @@ def test_refreshable_credentials_are_refreshed_at_sign_time():
         issued.append(1)
         # the first set is about to expire (inside botocore's mandatory refresh window), the next lasts an hour
         life = 120 if len(issued) == 1 else 3600
-        end = dt.datetime.fromtimestamp(now + life, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp(now + life, dt.UTC)
         return {"access_key": f"AK{len(issued)}", "secret_key": "S", "token": "T", "expiry_time": end.isoformat()}
 
     refreshable = RefreshableCredentials.create_from_metadata(refresh(), refresh, "test")
@@ -107,7 +107,7 @@ def test_bytes_are_not_used_past_the_credentials_expiry():
     class Ending:
         """Credentials that end 100 s after the signing instant."""
 
-        _expiry_time = dt.datetime.fromtimestamp(WALL + 100, dt.timezone.utc)
+        _expiry_time = dt.datetime.fromtimestamp(WALL + 100, dt.UTC)
 
         def get_frozen_credentials(self):
             return Credentials("AKID", "SECRET", "TOKEN").get_frozen_credentials()

@@ -107,7 +107,7 @@ def verify_sigv4(method: str, raw_path: str, headers: dict[str, str], body: byte
     if "host" not in names or "x-amz-date" not in names or any(n not in headers for n in names):
         return AuthFailure("IncompleteSignatureException", "SignedHeaders must include host and x-amz-date")
     try:
-        when = _dt.datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc)
+        when = _dt.datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.UTC)
     except ValueError:
         return AuthFailure("IncompleteSignatureException", "X-Amz-Date is not a SigV4 timestamp")
     wall = when.timestamp()
@@ -244,7 +244,7 @@ class Publisher:
             tallies, self._tallies = self._tallies, {}
         if not tallies or self._client is None:
             return
-        stamp = _dt.datetime.now(_dt.timezone.utc)
+        stamp = _dt.datetime.now(_dt.UTC)
         data = []
         for variant, t in tallies.items():
             dims = [{"Name": "EndpointName", "Value": self.endpoint}, {"Name": "VariantName", "Value": variant}]
@@ -409,7 +409,7 @@ def config_from_args(args: argparse.Namespace) -> FrontConfig:
         given = dict(_pairs(args.weights, "--weights"))
         unknown = set(given) - {n for n, _ in variants}
         if unknown:
-            raise SpecError(f"--weights: unknown variant {sorted(unknown)[0]!r}")
+            raise SpecError(f"--weights: unknown variant {min(unknown)!r}")
         try:
             weights = tuple(float(given.get(n, 0.0)) for n, _ in variants)
         except ValueError:

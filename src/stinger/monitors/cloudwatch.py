@@ -54,7 +54,7 @@ from typing import Any
 from stinger.errors import UsageError
 from stinger.monitors.base import MonitorError, Point
 
-__all__ = ["CloudWatchMonitor", "MetricSpec", "METRICS", "finest_period"]
+__all__ = ["METRICS", "CloudWatchMonitor", "MetricSpec", "finest_period"]
 
 NS_INVOCATIONS = "AWS/SageMaker"
 NS_INSTANCES = "/aws/sagemaker/Endpoints"
@@ -103,7 +103,7 @@ def finest_period(t0_wall: float, now_wall: float | None = None, high_resolution
 
 
 def _utc(wall: float) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(wall, _dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(wall, _dt.UTC)
 
 
 class CloudWatchMonitor:

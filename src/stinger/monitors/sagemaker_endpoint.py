@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from stinger.errors import UsageError
@@ -33,8 +34,16 @@ from stinger.monitors.base import MonitorError, Point
 from stinger.monitors.cloudwatch import make_client
 
 __all__ = [
-    "EndpointMonitor", "INSTANCE_TYPES", "PRICE_TABLE_NOTE", "ScalingEvent", "VariantInfo",
-    "cost_per_million", "describe_variants", "instance_hours", "price_per_hour", "scaling_events",
+    "INSTANCE_TYPES",
+    "PRICE_TABLE_NOTE",
+    "EndpointMonitor",
+    "ScalingEvent",
+    "VariantInfo",
+    "cost_per_million",
+    "describe_variants",
+    "instance_hours",
+    "price_per_hour",
+    "scaling_events",
 ]
 
 # instance type -> (vCPUs, GPUs, indicative USD per hour, on-demand real-time inference, us-east-1)
@@ -193,7 +202,7 @@ def scaling_events(points: Sequence[Point]) -> list[ScalingEvent]:
     events = []
     for variant, rows in desired.items():
         have = current.get(variant, [])
-        for (_, before), (t, after) in zip(rows, rows[1:]):
+        for (_, before), (t, after) in pairwise(rows):
             if after == before:
                 continue
             ended = next((tc for tc, c in have if tc >= t and c == after), None)

@@ -29,6 +29,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 _PRELUDE = struct.Struct(">III")
 _U16 = struct.Struct(">H")
@@ -156,7 +157,7 @@ def timings(stream: Stream, start: float) -> tuple[float, list[float]]:
     times = stream.payload_times
     if not times:
         return float("nan"), []
-    gaps = [(b - a) * 1e6 for a, b in zip(times, times[1:])]
+    gaps = [(b - a) * 1e6 for a, b in pairwise(times)]
     return (times[0] - start) * 1e6, gaps
 
 

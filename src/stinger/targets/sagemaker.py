@@ -35,7 +35,13 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from stinger.core.records import Kind
 from stinger.errors import SpecError, UsageError
@@ -105,7 +111,7 @@ class Config(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         try:
-            parts.port
+            _ = parts.port   # raises on a port that is not a number in range
         except ValueError:
             raise ValueError(f"{value!r} has an invalid port") from None
         return value.rstrip("/")
@@ -342,7 +348,7 @@ class SageMakerTarget:
             hit = (values == name.encode("latin-1")) | (values == name)
             variant[hit] = j
             matched |= hit
-        stray = ~matched & (values != None)  # noqa: E711 - elementwise comparison with None
+        stray = ~matched & (values != None)
         if stray.any():
             self.unknown_variants.update(_text(v) for v in set(values[stray].tolist()))
         return variant

@@ -108,11 +108,11 @@ def _when(text: object, where: str) -> float:
     if not isinstance(text, str):
         raise DatasetError(f"{where}: eventMetadata.inferenceTime missing")
     try:
-        stamp = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        stamp = _dt.datetime.fromisoformat(text)   # 3.11 reads the "Z" suffix
     except ValueError:
         raise DatasetError(f"{where}: inferenceTime {text!r} is not an ISO 8601 time") from None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=_dt.timezone.utc)
+        stamp = stamp.replace(tzinfo=_dt.UTC)
     return stamp.timestamp()
 
 

@@ -48,7 +48,7 @@ SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 def require_botocore() -> Any:
     """The botocore package, or a one-line UsageError naming the extra to install."""
     try:
-        import botocore  # noqa: F401
+        import botocore
         import botocore.auth
         import botocore.awsrequest
         import botocore.session
@@ -149,7 +149,7 @@ def _pinned_auth_class() -> type:
         """`SigV4Auth.add_auth` with the timestamp given instead of read from the clock."""
 
         def sign_at(self, request: Any, wall: float) -> None:
-            when = _dt.datetime.fromtimestamp(wall, _dt.timezone.utc).replace(tzinfo=None)
+            when = _dt.datetime.fromtimestamp(wall, _dt.UTC).replace(tzinfo=None)
             request.context["timestamp"] = when.strftime(SIGV4_TIMESTAMP)
             self._modify_request_before_signing(request)
             canonical = self.canonical_request(request)
