@@ -108,3 +108,20 @@ def test_price_table_and_override():
     assert price_per_hour("ml.m5.large", override=1.5) == 1.5
     with pytest.raises(UsageError, match="price-per-hour"):
         price_per_hour("ml.m5.large", override=-1)
+
+
+@pytest.mark.parametrize("code, message", [
+    ("ExpiredTokenException", "the AWS credentials have expired (ExpiredTokenException)"),
+    ("UnrecognizedClientException", "the AWS credentials are not valid (UnrecognizedClientException)"),
+    ("AccessDeniedException", "not allowed to describe SageMaker endpoint 'ep': the role needs sagemaker:DescribeEndpoint"),
+])
+def test_credential_and_permission_faults_are_one_line(code, message):
+    from botocore.exceptions import ClientError
+
+    class Client:
+        def describe_endpoint(self, **kw):
+            raise ClientError({"Error": {"Code": code, "Message": "long\nmulti-line text"}}, "DescribeEndpoint")
+
+    with pytest.raises(UsageError) as info:
+        describe_variants(Client(), "ep")
+    assert str(info.value) == message

@@ -91,14 +91,34 @@ def _error_code(exc: BaseException) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
+# AWS error codes that mean the credentials, not the request, are wrong
+_CREDENTIAL_ERRORS = {
+    "ExpiredToken": "have expired", "ExpiredTokenException": "have expired",
+    "RequestExpired": "were used with a clock more than 5 minutes off",
+    "UnrecognizedClientException": "are not valid", "InvalidClientTokenId": "are not valid",
+    "InvalidSignatureException": "do not match (wrong secret key?)",
+    "SignatureDoesNotMatch": "do not match (wrong secret key?)",
+}
+
+
 def describe_variants(client: Any, endpoint: str, *, check_status: bool = True) -> list[VariantInfo]:
-    """The endpoint's production variants, in the endpoint config's order."""
+    """The endpoint's production variants, in the endpoint config's order.
+
+    Also the SageMaker preflight: an unknown endpoint, expired or invalid
+    credentials, a missing permission or a missing region is a one-line
+    UsageError here, before any load.
+    """
+    region = getattr(getattr(client, "meta", None), "region_name", "?")
     try:
         described = client.describe_endpoint(EndpointName=endpoint)
     except Exception as exc:
         code = _error_code(exc)
+        if code in _CREDENTIAL_ERRORS:
+            raise UsageError(f"the AWS credentials {_CREDENTIAL_ERRORS[code]} ({code})") from None
+        if code in ("AccessDeniedException", "AccessDenied"):
+            raise UsageError(f"not allowed to describe SageMaker endpoint {endpoint!r}: "
+                             "the role needs sagemaker:DescribeEndpoint") from None
         if code in ("ValidationException", "ResourceNotFound") or "could not find" in str(exc).lower():
-            region = getattr(getattr(client, "meta", None), "region_name", "?")
             raise UsageError(f"SageMaker endpoint {endpoint!r} not found in region {region}") from None
         raise UsageError(f"DescribeEndpoint {endpoint!r} failed: {_first_line(exc)}") from None
     status = described.get("EndpointStatus", "")
