@@ -7,6 +7,7 @@ module; each test starts its own front as a child process and stops it by PID.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -149,3 +150,84 @@ def test_front_publishes_its_metrics_to_moto_cloudwatch(aws_env, demo, moto, fro
     assert total == counts == {"A": 20, "B": 10}
     latency = [p for p in points if p.series == "cloudwatch.ModelLatency.average"]
     assert latency and all(0 < p.value < 1000 and p.unit == "ms" for p in latency)
+
+
+def test_throttling_through_the_front_is_its_own_kind(aws_env, front_factory, http_exchange):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from stinger.targets.base import ResponseBatch
+    from stinger.targets.sagemaker import KIND_THROTTLED
+    from stinger.testing.servers import RefServer
+
+    # a backend that holds each request 300 ms, and a front that admits one at a time
+    with RefServer("delay", delay_ms=300) as slow:
+        front = front_factory("--backend", slow.url, "--endpoint", "ep-demo", "--variants", "A=fast",
+                              "--max-concurrency", "1")
+        t = target(front, variant_names=("A",))
+        data = t.request(t.endpoints()[0], BODY, 0.0)[0]
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda _: http_exchange(front.port, data), range(4)))
+    statuses = sorted(status for status, _, _ in replies)
+    assert statuses[0] == 200 and statuses.count(429) >= 2
+    n = len(replies)
+    status = np.array([s for s, _, _ in replies])
+    kind = np.where(status >= 400, 5, 0)
+    batch = ResponseBatch(intended=np.zeros(n), sent=np.zeros(n), first=np.zeros(n), done=np.zeros(n),
+                          kind=kind, status=status, variant=np.zeros(n, np.int64), nbytes=np.zeros(n, np.int64),
+                          payload=np.zeros(n, np.int64),
+                          headers={"x-amzn-errortype": [h.get("x-amzn-errortype", "").encode() or None
+                                                        for _, h, _ in replies],
+                                   "x-amzn-invoked-production-variant": [h["x-amzn-invoked-production-variant"].encode()
+                                                                         for _, h, _ in replies]},
+                          bodies=[b for _, _, b in replies])
+    got = t.interpret(batch)
+    assert (got.kind[status == 429] == KIND_THROTTLED).all() and (got.kind[status == 200] == 0).all()
+    assert t.messages[KIND_THROTTLED] == "ThrottlingException: Rate exceeded"
+
+
+def test_stream_timings_measured_on_a_real_socket(aws_env, demo, front_factory):
+    """Reads stamped as they arrive, then interpreted: time to first chunk and a ~40 ms gap."""
+    import numpy as np
+
+    from stinger.targets.base import ResponseBatch
+
+    front = front_factory("--backend", demo.url, "--endpoint", "ep-demo", "--variants", "A=fast",
+                          "--stream-parts", "4", "--stream-gap-ms", "40")
+    t = target(front, stream=True)
+    data = t.request(t.endpoints()[0], BODY, 0.0)[0]
+    with socket.create_connection(("127.0.0.1", front.port), timeout=20) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        intended = time.perf_counter()
+        conn.sendall(data)
+        raw, stamps = b"", []
+        while not raw.endswith(b"0\r\n\r\n"):
+            chunk = conn.recv(65536)
+            assert chunk
+            raw += chunk
+            stamps.append((time.perf_counter(), len(raw)))
+    head_len = raw.index(b"\r\n\r\n") + 4
+    # undo the chunked transfer coding, keeping each read's end offset in body bytes
+    body, offsets, pos, mapping = b"", [], head_len, {}
+    while True:
+        size_end = raw.index(b"\r\n", pos)
+        size = int(raw[pos:size_end], 16)
+        if size == 0:
+            break
+        start = size_end + 2
+        body += raw[start:start + size]
+        mapping[start + size] = len(body)
+        pos = start + size + 2
+    for tt, end in stamps:
+        done_bytes = max([b for raw_end, b in mapping.items() if raw_end <= end], default=0)
+        offsets.append((tt, done_bytes))
+    batch = ResponseBatch(intended=np.array([intended]), sent=np.array([intended]), first=np.array([intended]),
+                          done=np.array([stamps[-1][0]]), kind=np.zeros(1, np.int64), status=np.array([200]),
+                          variant=np.zeros(1, np.int64), nbytes=np.zeros(1, np.int64), payload=np.zeros(1, np.int64),
+                          headers={}, bodies=[body], chunk_times=[offsets])
+    got = t.interpret(batch)
+    assert got.kind is None
+    ttfc, gap = got.columns["ttfc"][0], got.columns["chunk_gap"][0]
+    assert 0 < ttfc < 500_000
+    assert 30_000 < gap < 200_000, gap     # 40 ms between parts, stretched by a loaded machine
