@@ -142,3 +142,14 @@ def test_missing_botocore_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(UsageError, match=r"needs the aws extra: pip install 'stinger\[aws\]'"):
         sigv4.require_botocore()
+
+
+def test_credentials_that_cannot_be_refreshed_are_a_one_line_run_error():
+    from stinger.errors import RunError
+
+    class Broken:
+        def get_frozen_credentials(self):
+            raise RuntimeError("The SSO session has expired\nrun aws sso login")
+
+    with pytest.raises(RunError, match=r"^AWS credentials could not be refreshed: The SSO session has expired$"):
+        sigv4.Signer("us-east-1", credentials=Broken()).sign("POST", URL, HEADERS, BODY)

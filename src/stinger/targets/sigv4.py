@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stinger.errors import UsageError
+from stinger.errors import RunError, UsageError
 
 VALIDITY_S = 240.0          # re-sign after 4 of the 5 minutes AWS accepts
 CREDENTIAL_MARGIN_S = 60.0  # stop using a signature this long before its credentials expire
@@ -115,7 +115,11 @@ class Signer:
     def _frozen(self) -> tuple[Any, float]:
         """(frozen credentials, their expiry as epoch seconds or inf)."""
         creds = self.credentials
-        frozen = creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
+        try:
+            frozen = creds.get_frozen_credentials() if hasattr(creds, "get_frozen_credentials") else creds
+        except Exception as exc:  # a role or SSO session that cannot be refreshed mid-run: one line, no traceback
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RunError(f"AWS credentials could not be refreshed: {first}") from None
         expiry = getattr(creds, "_expiry_time", None)  # RefreshableCredentials only
         until = expiry.timestamp() if expiry is not None else float("inf")
         return frozen, until
