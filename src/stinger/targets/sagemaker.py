@@ -1,0 +1,417 @@
+"""The `sagemaker` target: SigV4-signed InvokeEndpoint(WithResponseStream) on stinger's own client.
+
+This module owns what a SageMaker endpoint needs beyond plain HTTP:
+
+* `Config`: the spec's `target: {type: sagemaker, endpoint: NAME, region: R, ...}`,
+  validated with one-line errors (`parse_config`).
+* `SageMakerTarget.request`: the request bytes, signed by `targets.sigv4` and
+  valid until 4 minutes after signing (or before the credentials end); the
+  engine caches them per distinct body and re-builds them when due, so a run at
+  10k req/s signs a few hundred times every 4 minutes, never per request.
+* `SageMakerTarget.interpret`: per interval, vectorised over the rows that need
+  it (errors are rare; only they are looked at one by one):
+  - throttling (HTTP 429, or any status whose `x-amzn-ErrorType` is
+    `ThrottlingException`) -> `KIND_THROTTLED`, not a generic 4xx;
+  - `ModelError` (HTTP 424, the container answered with an error) ->
+    `KIND_MODEL_ERROR`, the container's message kept once in `messages`;
+  - the variant that served each row, from `x-Amzn-Invoked-Production-Variant`,
+    as indices into `Config.variant_names` (the plan's variant names, filled in
+    by the planner: that is how the target learns them);
+  - streaming: the event-stream body parsed into `ttfc` (time to first chunk,
+    from the intended start) and `chunk_gap` (mean gap between chunks of the
+    row), microseconds; an in-stream `ModelStreamError` is a model error.
+
+Nothing AWS is imported at module import beyond pydantic: botocore loads when a
+target is built, and its absence is the one-line UsageError naming the `aws` extra.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from stinger.core.records import Kind
+from stinger.errors import SpecError, UsageError
+from stinger.targets import eventstream
+from stinger.targets.base import Endpoint, Interpretation, Needs, ResponseBatch
+from stinger.targets.sigv4 import Signer, require_botocore
+
+# The lead adds these to `Kind` after the merge; until then the numbers are reserved here.
+KIND_THROTTLED: int = int(getattr(Kind, "THROTTLED", 8))
+KIND_MODEL_ERROR: int = int(getattr(Kind, "MODEL_ERROR", 9))
+
+INVOKED_VARIANT = "x-amzn-invoked-production-variant"
+ERROR_TYPE = "x-amzn-errortype"
+DEFAULT_HOST = "runtime.sagemaker.{region}.amazonaws.com"
+
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")   # endpoint, variant, component names
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_ASCII_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
+
+
+class Config(BaseModel):
+    """`target:` for a SageMaker endpoint (picklable; the target is built from it in each worker)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["sagemaker"] = "sagemaker"
+    endpoint: str
+    region: str | None = None              # None: the standard chain's region (AWS_REGION, profile)
+    endpoint_url: str | None = None        # a VPC endpoint or a local emulator
+    target_variant: str | None = None
+    target_model: str | None = None
+    inference_component: str | None = None
+    custom_attributes: str | None = None
+    inference_id: str | None = None
+    content_type: str = "application/json"
+    accept: str | None = None
+    stream: bool = False
+    variant_names: tuple[str, ...] = ()    # the plan's variants, for attributing responses
+
+    @field_validator("endpoint", "inference_component")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a SageMaker name (letters, digits and hyphens, at most 63)")
+        return value
+
+    @field_validator("target_variant")
+    @classmethod
+    def _variant(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a production variant name (letters, digits and hyphens, at most 63)")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name (like us-east-1)")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        try:
+            _ = parts.port   # raises on a port that is not a number in range
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port") from None
+        return value.rstrip("/")
+
+    @field_validator("custom_attributes")
+    @classmethod
+    def _attributes(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 1024 or not _ASCII_PRINTABLE.match(value)):
+            raise ValueError("must be at most 1024 printable ASCII characters")
+        return value
+
+    @field_validator("inference_id")
+    @classmethod
+    def _inference_id(cls, value: str | None) -> str | None:
+        if value is not None and not (1 <= len(value) <= 64 and _ASCII_PRINTABLE.match(value) and value.strip()):
+            raise ValueError("must be 1 to 64 printable ASCII characters")
+        return value
+
+    @field_validator("target_model")
+    @classmethod
+    def _target_model(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= len(value) <= 1024:
+            raise ValueError("must be 1 to 1024 characters")
+        return value
+
+    @field_validator("content_type", "accept")
+    @classmethod
+    def _media_type(cls, value: str | None) -> str | None:
+        if value is not None and not (0 < len(value) <= 1024 and _ASCII_PRINTABLE.match(value)):
+            raise ValueError(f"{value!r} is not a media type")
+        return value
+
+    @model_validator(mode="after")
+    def _stream_has_no_target_model(self) -> Config:
+        if self.stream and self.target_model is not None:
+            raise ValueError("target_model cannot be used with stream: true "
+                             "(InvokeEndpointWithResponseStream has no TargetModel)")
+        return self
+
+
+def parse_config(data: dict[str, Any], where: str = "target") -> Config:
+    """`Config` from a spec mapping; the first problem as a one-line SpecError naming the field."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SpecError(f"{where}.{field}: {msg}" if field else f"{where}: {msg}") from None
+
+
+def resolve_region(config: Config) -> str:
+    """The region to sign for: the config's, else the standard chain's; checked against botocore's list.
+
+    An unknown region is a one-line UsageError before any load (with
+    `endpoint_url`, any well-formed region is accepted: a local emulator or a
+    new region botocore does not list yet).
+    """
+    botocore = require_botocore()
+    session = botocore.session.get_session()
+    region = config.region or session.get_config_variable("region")
+    if not region:
+        raise UsageError("no AWS region: set target.region (or --region), AWS_REGION, or a profile's region")
+    if not _REGION.match(region):
+        raise UsageError(f"{region!r} is not an AWS region name (like us-east-1)")
+    if config.endpoint_url is None:
+        known = {r for p in session.get_available_partitions()
+                 for r in session.get_available_regions("sagemaker-runtime", partition_name=p)}
+        if known and region not in known:
+            raise UsageError(f"unknown AWS region {region!r} for SageMaker runtime (see 'aws ec2 describe-regions')")
+    return region
+
+
+@dataclass(frozen=True, slots=True)
+class SageMakerNeeds(Needs):
+    """`Needs` plus `error_bodies`: keep a body only when its status is >= 400.
+
+    The plain `Needs.body` keeps every body; SageMaker needs them for errors
+    only (the ModelError message), except when streaming. An engine that does
+    not know this field keeps no error bodies and the error type then comes
+    from the `x-amzn-ErrorType` header alone.
+    """
+
+    error_bodies: bool = True
+
+
+class SageMakerTarget:
+    """A SageMaker real-time endpoint. Built in the worker from its `Config`."""
+
+    type: ClassVar[str] = "sagemaker"
+
+    def __init__(self, config: Config, credentials: Any = None) -> None:
+        self.config = config
+        self.region = resolve_region(config)
+        self.signer = Signer(self.region, "sagemaker", credentials)
+        self._headers = self._static_headers()
+        self._variant_index = {name: i for i, name in enumerate(config.variant_names)}
+        # error kind -> the first message seen (kept once, not per request)
+        self.messages: dict[int, str] = {}
+        # invoked-variant names that are not among the plan's variants (for one warning)
+        self.unknown_variants: set[str] = set()
+
+    # -- build time ---------------------------------------------------------
+    def url(self) -> str:
+        c = self.config
+        base = c.endpoint_url or "https://" + DEFAULT_HOST.format(region=self.region)
+        action = "invocations-response-stream" if c.stream else "invocations"
+        return f"{base}/endpoints/{quote(c.endpoint, safe='')}/{action}"
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        url = self.url()
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return (Endpoint(parts.scheme, parts.hostname or "", port, parts.path, url),)
+
+    def needs(self) -> Needs:
+        stream = self.config.stream
+        return SageMakerNeeds(headers=(INVOKED_VARIANT, ERROR_TYPE), body=stream, chunk_times=stream,
+                              error_bodies=True)
+
+    def _static_headers(self) -> tuple[tuple[str, str], ...]:
+        c = self.config
+        accept = "X-Amzn-SageMaker-Accept" if c.stream else "Accept"
+        pairs = (
+            ("Content-Type", c.content_type),
+            (accept, c.accept),
+            ("X-Amzn-SageMaker-Target-Variant", c.target_variant),
+            ("X-Amzn-SageMaker-Target-Model", c.target_model),
+            ("X-Amzn-SageMaker-Inference-Component", c.inference_component),
+            ("X-Amzn-SageMaker-Custom-Attributes", c.custom_attributes),
+            ("X-Amzn-SageMaker-Inference-Id", c.inference_id),
+        )
+        return tuple((k, v) for k, v in pairs if v is not None)
+
+    def request(self, endpoint: Endpoint, body: bytes, now: float) -> tuple[bytes, float]:
+        signed = self.signer.sign("POST", endpoint.url, self._headers, body)
+        # the signer speaks wall time; the engine's cache speaks perf_counter
+        return signed.data, now + (signed.expires - signed.signed_at)
+
+    # -- flush time ---------------------------------------------------------
+    def interpret(self, batch: ResponseBatch) -> Interpretation:
+        out = Interpretation()
+        kind = batch.kind
+        refined: np.ndarray | None = None
+        errtypes = batch.headers.get(ERROR_TYPE)
+        for i in np.flatnonzero(batch.status >= 400):
+            new, message = self._classify(int(batch.status[i]), _text(errtypes[i] if errtypes else None),
+                                          batch.bodies[i] if batch.bodies is not None else None)
+            if new is not None:
+                if refined is None:
+                    refined = kind.copy()
+                refined[i] = new
+            # the first message of each kind, kept once (ExpiredTokenException, ValidationError, ...)
+            if message:
+                self.messages.setdefault(int(kind[i]) if new is None else new, message)
+        if self.config.stream:
+            refined = self._streams(batch, out, kind if refined is None else refined)
+        out.kind = refined
+        out.variant = self._variants(batch)
+        return out
+
+    @staticmethod
+    def _classify(status: int, errtype: str | None, body: bytes | None) -> tuple[int | None, str | None]:
+        # x-amzn-ErrorType looks like "ThrottlingException:http://internal.amazon.com/coral/..."
+        code = (errtype or "").split(":", 1)[0]
+        message = None
+        if body:
+            try:
+                parsed = json.loads(body)
+                if isinstance(parsed, dict):
+                    code = code or str(parsed.get("__type", parsed.get("ErrorCode", ""))).split("#")[-1]
+                    message = parsed.get("Message") or parsed.get("message")
+            except ValueError:
+                message = body[:500].decode("utf-8", "replace").strip() or None
+        if status == 429 or code == "ThrottlingException":
+            return KIND_THROTTLED, f"{code or 'HTTP 429'}: {message}" if message else (code or "HTTP 429")
+        if status == 424 or code == "ModelError":
+            return KIND_MODEL_ERROR, f"ModelError: {message}" if message else "ModelError"
+        if code or message:
+            return None, f"{code or f'HTTP {status}'}: {message}" if message else code
+        return None, None
+
+    def _streams(self, batch: ResponseBatch, out: Interpretation, kind: np.ndarray) -> np.ndarray | None:
+        """Fill `ttfc`/`chunk_gap`; returns the kinds if any row's kind changed (else None)."""
+        n = len(batch)
+        ttfc = np.full(n, np.nan)
+        gap = np.full(n, np.nan)
+        out.columns["ttfc"] = ttfc
+        out.columns["chunk_gap"] = gap
+        changed = kind is not batch.kind
+        bodies, chunks = batch.bodies, batch.chunk_times
+        if bodies is None:
+            return kind if changed else None
+        for i in np.flatnonzero(batch.status == 200):
+            reads = _timed_reads(bodies[i], chunks[i] if chunks is not None else [], float(batch.done[i]))
+            try:
+                stream = eventstream.parse(reads)
+                error = stream.error
+            except eventstream.EventStreamError as exc:
+                stream, error = None, f"{exc}"
+            if stream is not None:
+                first, gaps = eventstream.timings(stream, float(batch.intended[i]))
+                ttfc[i] = first
+                if gaps:
+                    gap[i] = sum(gaps) / len(gaps)
+            if error is None:
+                continue
+            if not changed:
+                kind, changed = kind.copy(), True
+            if stream is None:
+                k = int(Kind.INVALID)
+            elif error.startswith("InternalStreamFailure"):
+                k = int(Kind.HTTP_5XX)
+            else:
+                k = KIND_MODEL_ERROR
+            kind[i] = k
+            self.messages.setdefault(k, error)
+        return kind if changed else None
+
+    def _variants(self, batch: ResponseBatch) -> np.ndarray | None:
+        """Indices of the invoked variants; rows without a known name keep the planned variant.
+
+        One numpy comparison per variant name over the interval's header values
+        (an object array), not a Python loop over the rows.
+        """
+        names = batch.headers.get(INVOKED_VARIANT)
+        if not self._variant_index or names is None or not len(names):
+            return None
+        values = np.empty(len(names), dtype=object)
+        values[:] = names
+        variant = batch.variant.copy()
+        matched = np.zeros(len(names), dtype=bool)
+        for name, j in self._variant_index.items():
+            hit = (values == name.encode("latin-1")) | (values == name)
+            variant[hit] = j
+            matched |= hit
+        stray = ~matched & (values != None)
+        if stray.any():
+            self.unknown_variants.update(_text(v) for v in set(values[stray].tolist()))
+        return variant
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode("latin-1") if isinstance(raw, bytes | bytearray) else raw
+
+
+def _timed_reads(body: bytes, times: list[Any], done: float) -> list[tuple[float, bytes]]:
+    """A body and its chunk stamps as (arrival time, bytes) reads.
+
+    Exact when the engine stamps each read as (time, bytes so far); with bare
+    times (no byte offsets) each read is taken to hold one message, which is
+    what SageMaker's streaming containers send in practice (one flush per token).
+    """
+    if not times:
+        return [(done, body)]
+    if isinstance(times[0], tuple | list):
+        reads, start = [], 0
+        for t, end in times:
+            reads.append((float(t), body[start:int(end)]))
+            start = int(end)
+        if start < len(body):
+            reads.append((done, body[start:]))
+        return reads
+    # bare times: split the body at message boundaries and pair them with the stamps in order
+    frames = _frames(body)
+    stamps = list(times) + [done] * max(0, len(frames) - len(times))
+    return [(float(t), f) for t, f in zip(stamps, frames)]
+
+
+def _frames(body: bytes) -> list[bytes]:
+    out, i = [], 0
+    while i + 4 <= len(body):
+        total = int.from_bytes(body[i:i + 4], "big")
+        if total <= 0:
+            break
+        out.append(body[i:i + total])
+        i += total
+    if i < len(body):
+        out.append(body[i:])
+    return out
+
+
+def check_credentials(target: SageMakerTarget) -> None:
+    """Sign one throwaway request now: missing or broken credentials fail here, before any load."""
+    target.signer.sign("POST", target.url(), target._headers, b"", at=time.time())
+
+
+def variant_configs(base: Config, names: tuple[str, ...] | list[str], *, pin: bool = True) -> list[Config]:
+    """Target configs for an A/B over an endpoint's production variants (`ab --sagemaker`).
+
+    `pin=True`: one config per variant, each pinned with TargetVariant (stinger
+    splits or pairs the traffic). `pin=False`: one config, SageMaker splits by
+    its own weights and each response is attributed from the invoked-variant
+    header. Either way every config knows all the names, in plan order.
+    """
+    names = tuple(names)
+    if not names:
+        raise UsageError(f"SageMaker endpoint {base.endpoint!r} has no production variants to compare")
+    if pin:
+        return [base.model_copy(update={"target_variant": n, "variant_names": names}) for n in names]
+    return [base.model_copy(update={"target_variant": None, "variant_names": names})]

@@ -1,0 +1,173 @@
+"""SageMaker Data Capture files read as request bodies with their arrival times (for a trace replay).
+
+This module owns reading what SageMaker's Data Capture writes to S3 (downloaded
+first, e.g. `aws s3 sync s3://BUCKET/PREFIX ./capture`): JSON Lines files, one
+invocation a line,
+
+    {"captureData": {"endpointInput": {"observedContentType": "text/csv", "mode": "INPUT",
+                                       "data": "...", "encoding": "CSV"},
+                     "endpointOutput": {...}},
+     "eventMetadata": {"eventId": "...", "inferenceTime": "2026-11-24T10:42:18Z", "inferenceId": "..."},
+     "eventVersion": "0"}
+
+into `CapturedRequest`s: the request body as the endpoint received it (the
+`data` decoded per `encoding`: BASE64 -> bytes, CSV and JSON -> the text as
+UTF-8), its content type, and its arrival offset in seconds from the first
+captured request - what "send last Tuesday's production traffic to variant B"
+replays. The production variant comes from the S3 layout
+(`.../ENDPOINT/VARIANT/YYYY/MM/DD/HH/file.jsonl`) when the files keep it.
+
+Lines without `endpointInput` (an output-only capture) are skipped and counted;
+a line that is not a capture record is a one-line DatasetError naming file and
+line. `inferenceTime` has one-second resolution in most captures, so requests
+within one second share an offset; `spread_ties` spreads them evenly across
+that second, which a replay wants rather than bursts.
+
+The lead moves this module into the datasets package after the merge.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from os import PathLike
+from pathlib import Path
+
+from stinger.errors import DatasetError
+
+_YEAR = re.compile(r"^\d{4}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedRequest:
+    body: bytes
+    content_type: str
+    offset: float                   # seconds after the first captured request
+    time: float                     # inferenceTime, seconds since the epoch
+    inference_id: str | None = None
+    variant: str | None = None      # from the S3 path layout, when present
+
+
+@dataclass(slots=True)
+class Capture:
+    requests: list[CapturedRequest]
+    skipped: int = 0                # lines without a captured input
+
+    @property
+    def duration(self) -> float:
+        return self.requests[-1].offset if self.requests else 0.0
+
+
+def variant_from_path(path: Path) -> str | None:
+    """The variant segment of `.../ENDPOINT/VARIANT/YYYY/MM/DD/HH/file.jsonl`, if the path has that shape."""
+    parts = path.parts
+    for i in range(1, len(parts) - 4):
+        if _YEAR.match(parts[i]) and all(p.isdigit() for p in parts[i + 1:i + 4]):
+            return parts[i - 1]
+    return None
+
+
+def _files(paths: Iterable[str | PathLike[str]]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".jsonl", ".json")))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise DatasetError(f"{path}: no such capture file or directory")
+    if not out:
+        raise DatasetError(f"no Data Capture files (*.jsonl) under {', '.join(str(p) for p in paths)}")
+    return out
+
+
+def _decode(data: object, encoding: str, where: str) -> bytes:
+    if encoding == "BASE64":
+        if not isinstance(data, str):
+            raise DatasetError(f"{where}: BASE64 data must be a string")
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise DatasetError(f"{where}: data is not valid base64") from None
+    if encoding in ("CSV", "JSON"):
+        if isinstance(data, str):
+            return data.encode("utf-8")
+        if encoding == "JSON":   # some writers embed the JSON value itself rather than its text
+            return json.dumps(data, separators=(",", ":")).encode("utf-8")
+        raise DatasetError(f"{where}: CSV data must be a string")
+    raise DatasetError(f"{where}: unknown encoding {encoding!r}; expected BASE64, CSV or JSON")
+
+
+def _when(text: object, where: str) -> float:
+    if not isinstance(text, str):
+        raise DatasetError(f"{where}: eventMetadata.inferenceTime missing")
+    try:
+        stamp = _dt.datetime.fromisoformat(text)   # 3.11 reads the "Z" suffix
+    except ValueError:
+        raise DatasetError(f"{where}: inferenceTime {text!r} is not an ISO 8601 time") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=_dt.UTC)
+    return stamp.timestamp()
+
+
+def read_capture(paths: Iterable[str | PathLike[str]], *, variant: str | None = None) -> Capture:
+    """Every captured request under `paths` (files or directories), in arrival order.
+
+    `variant`: keep only files whose S3 layout names that production variant.
+    """
+    raw: list[CapturedRequest] = []
+    skipped = 0
+    for path in _files(list(paths)):
+        file_variant = variant_from_path(path)
+        if variant is not None and file_variant != variant:
+            continue
+        with open(path, encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{number}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{where}: not JSON ({exc.msg})") from None
+                if not isinstance(record, dict) or "captureData" not in record:
+                    raise DatasetError(f"{where}: not a Data Capture record (no captureData)")
+                data_in = (record.get("captureData") or {}).get("endpointInput")
+                if not data_in:
+                    skipped += 1
+                    continue
+                meta = record.get("eventMetadata") or {}
+                body = _decode(data_in.get("data", ""), str(data_in.get("encoding", "")).upper(), where)
+                raw.append(CapturedRequest(
+                    body=body,
+                    content_type=str(data_in.get("observedContentType") or "application/octet-stream"),
+                    offset=0.0, time=_when(meta.get("inferenceTime"), where),
+                    inference_id=meta.get("inferenceId"), variant=file_variant,
+                ))
+    if not raw and not skipped:
+        raise DatasetError("the Data Capture files hold no records" +
+                           (f" for variant {variant!r}" if variant else ""))
+    raw.sort(key=lambda r: r.time)   # stable: ties keep file order
+    start = raw[0].time if raw else 0.0
+    return Capture([replace(r, offset=r.time - start) for r in raw], skipped)
+
+
+def spread_ties(capture: Capture, resolution: float = 1.0) -> Capture:
+    """Requests sharing one `inferenceTime` spread evenly over its `resolution` seconds (order kept)."""
+    out: list[CapturedRequest] = []
+    reqs = capture.requests
+    i = 0
+    while i < len(reqs):
+        j = i
+        while j < len(reqs) and reqs[j].time == reqs[i].time:
+            j += 1
+        n = j - i
+        out.extend(replace(r, offset=r.offset + resolution * k / n) for k, r in enumerate(reqs[i:j]))
+        i = j
+    return Capture(out, capture.skipped)
