@@ -54,6 +54,8 @@ class Kind(enum.IntEnum):
     HTTP_4XX = 5
     HTTP_5XX = 6
     CHECK = 7        # a 2xx/3xx whose body failed the configured check
+    THROTTLED = 8    # the endpoint refused for rate (HTTP 429, SageMaker ThrottlingException)
+    MODEL_ERROR = 9  # the model container failed (SageMaker ModelError, HTTP 424)
 
     @property
     def label(self) -> str:
@@ -69,6 +71,8 @@ _LABELS = {
     Kind.HTTP_4XX: "http_4xx",
     Kind.HTTP_5XX: "http_5xx",
     Kind.CHECK: "check_failed",
+    Kind.THROTTLED: "throttled",
+    Kind.MODEL_ERROR: "model_error",
 }
 
 ERROR_KINDS: tuple[Kind, ...] = tuple(k for k in Kind if k is not Kind.OK)

@@ -34,7 +34,7 @@ HLOG = "histograms.hlog"
 SPEC = "spec.yaml"
 SERIES = "series.csv"
 PREDICTIONS = "predictions.jsonl"
-LOGGED = ("latency", "service", "server")
+from stinger.core.catalogue import LOGGED  # noqa: E402
 
 
 def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:

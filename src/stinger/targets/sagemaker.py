@@ -50,8 +50,8 @@ from stinger.targets.base import Endpoint, Interpretation, Needs, ResponseBatch
 from stinger.targets.sigv4 import Signer, require_botocore
 
 # The lead adds these to `Kind` after the merge; until then the numbers are reserved here.
-KIND_THROTTLED: int = int(getattr(Kind, "THROTTLED", 8))
-KIND_MODEL_ERROR: int = int(getattr(Kind, "MODEL_ERROR", 9))
+KIND_THROTTLED: int = int(Kind.THROTTLED)
+KIND_MODEL_ERROR: int = int(Kind.MODEL_ERROR)
 
 INVOKED_VARIANT = "x-amzn-invoked-production-variant"
 ERROR_TYPE = "x-amzn-errortype"
