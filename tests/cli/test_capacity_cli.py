@@ -81,7 +81,7 @@ def test_capacity_json_is_written_with_every_step(rate_search, slots200):
     assert len(files) == 1, files
     report = next(iter(files.values()))
     printed = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["schema"] == "stinger.orchestrate.capacity/1"
+    assert report["schema"] == "stinger.capacity/1"
     assert report["mode"] == "rate" and report["unit"] == "req/s"
     assert report["max_sustainable"] == printed["max_sustainable"]
     assert report["bracket"] == printed["bracket"]
