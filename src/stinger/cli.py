@@ -44,6 +44,18 @@ def _outputs(quiet: bool) -> list:
     return [TerminalOutput(make_console()), "rundir"]
 
 
+def _warn_failures(summary: dict | None, quiet: bool) -> None:
+    """With --quiet nothing else is printed: a run whose requests mostly failed still says so (stderr)."""
+    if not quiet or not summary:
+        return
+    for name, f in (summary.get("failures") or {}).items():
+        what = "no request succeeded" if not f["ok"] else "most requests failed"
+        causes = [f"HTTP {x['status']} x{x['count']}" for x in f.get("top_status", [])]
+        causes += [f"{x['kind']} x{x['count']}" for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
+        click.echo(f"stinger: warning: {name}: {what} ({100 * f['error_rate']:.1f}% of {f['ended']:,} failed"
+                   + (f": {', '.join(causes)}" if causes else "") + ")", err=True)
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"stinger: error: {message}", err=True)
     sys.exit(code)
@@ -283,7 +295,9 @@ def run(spec_file, quiet, **params) -> None:
     from stinger import _api
 
     spec, _ = resolve_spec(spec_file, params)
-    sys.exit(_api.run(spec, outputs=_outputs(quiet)).exit_code)
+    result = _api.run(spec, outputs=_outputs(quiet))
+    _warn_failures(result.summary, quiet)
+    sys.exit(result.exit_code)
 
 
 @cli.command()
@@ -380,6 +394,7 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
                      instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet))
     if quiet:
         click.echo(result.sentence)
+    _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
 
 
