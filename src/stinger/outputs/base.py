@@ -81,6 +81,9 @@ class RunFinished:
 
 @runtime_checkable
 class Output(Protocol):
+    """What every output implements: `start(RunInfo)` before the load, `interval(Snapshot)` about
+    twice a second on the output thread (only the latest snapshot), `finish(RunFinished)` after."""
+
     name: str
 
     def start(self, info: RunInfo) -> None: ...
