@@ -80,3 +80,17 @@ def test_live_view_renders_from_a_snapshot_without_a_terminal():
     panel = LiveView(duration=10.0, total=None, mode="open", console=console).render(snap)
     console.print(panel)
     assert "6.0s / 10s" in buf.getvalue()
+
+
+def test_throughput_above_offered_is_explained():
+    vs = _variant(20, 0, {"200": 20}, {})
+    vs["throughput"].update(offered_rps=20.0, achieved_rps=24.0)
+    console, buf = _console()
+    print_summary({"name": "x", "variants": {"A": vs}}, console)
+    text = " ".join(buf.getvalue().split())
+    assert "A's throughput (24.0 req/s) is above its offered rate (20.0 req/s)" in text
+    assert "warm-up" in text
+    vs["throughput"].update(achieved_rps=19.5)
+    console, buf = _console()
+    print_summary({"name": "x", "variants": {"A": vs}}, console)
+    assert "above its offered rate" not in buf.getvalue()

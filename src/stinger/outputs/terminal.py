@@ -111,6 +111,10 @@ def summary_renderable(summary: dict):
                           style="bold"))
     for name, f in (summary.get("failures") or {}).items():
         parts.append(failure_text(name, f))
+    for name in names:
+        note = above_offered_note(name, variants[name])
+        if note:
+            parts.append(Text(note, style="dim"))
     gen = summary.get("generator") or {}
     if gen.get("client_bound"):
         parts.append(Text(f"WARNING {gen.get('message', 'client-bound')}", style="bold yellow"))
@@ -148,6 +152,16 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     (console or make_console()).print(summary_renderable(summary))
 
 
+
+
+def above_offered_note(name: str, v: dict) -> str | None:
+    """Throughput above the offered rate is never shown without saying why."""
+    tp = v.get("throughput") or {}
+    offered, achieved = tp.get("offered_rps") or 0.0, tp.get("achieved_rps") or 0.0
+    if offered <= 0 or achieved <= offered * 1.01:
+        return None
+    return (f"note: {name}'s throughput ({achieved:,.1f} req/s) is above its offered rate ({offered:,.1f} req/s): "
+            f"requests sent before the measured window (during the warm-up, or a backlog) completed inside it")
 
 
 def failure_text(name: str, f: dict) -> Text:
