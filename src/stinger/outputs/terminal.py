@@ -208,6 +208,8 @@ class LiveView:
         if self._live is not None:
             self._live.update(self.render(snap))
         elif snap.elapsed - self._plain_last >= 5.0:  # not a terminal (CI, pipes): a line every 5 s
+            if all(v.last_offered_rps is None for v in snap.variants):
+                return  # nothing complete to report yet
             self._plain_last = snap.elapsed
             self.console.print(self.plain_line(snap))
 
