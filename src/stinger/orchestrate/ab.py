@@ -91,12 +91,12 @@ class AbOutcome:
     def exit_code(self) -> int:
         """The same rules as `stinger run`: 130 interrupted; 1 an SLO was violated, a variant never
         succeeded (or, in capacity mode, met its SLOs at no load); else 0."""
-        from stinger.orchestrate.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO, exit_code_of
+        from stinger.orchestrate.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
 
+        if self.report is not None:
+            return self.report.exit_code
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.report is not None:
-            return exit_code_of(self.report.summary)
         if any(c.get("max_sustainable") is None for c in (self.capacity or {}).values()):
             return EXIT_SLO
         return EXIT_OK

@@ -23,14 +23,16 @@ from stinger.spec import Spec, redacted
 EXIT_OK = 0
 EXIT_SLO = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
 
 
 def exit_code_of(summary: dict) -> int:
-    """0 ok; 1 an SLO was violated or a variant had no successful response; 130 interrupted."""
+    """0 ok; 1 an SLO was violated or a variant had no successful response; 130 stopped by
+    Ctrl-C, 143 by SIGTERM."""
     if summary.get("interrupted"):
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if summary.get("terminated") else EXIT_INTERRUPTED
     if not summary.get("slo_passed", True) or summary.get("no_success"):
         return EXIT_SLO
     return EXIT_OK
@@ -44,7 +46,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_INTERRUPTED if self.outcome.interrupted else exit_code_of(self.summary)
+        return exit_code_of(self.summary)
 
 
 def preflight(spec: Spec) -> list:
@@ -165,6 +167,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.started_at)),
         "elapsed_s": round(outcome.elapsed, 3),
         "interrupted": outcome.interrupted,
+        # set by the coordinator when SIGTERM (not Ctrl-C) stopped the run: exit code 143
+        "terminated": bool(getattr(outcome, "terminated", False)),
         "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
         "split": spec.split if len(variants) > 1 else "single",
