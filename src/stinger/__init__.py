@@ -86,8 +86,21 @@ _LAZY = {
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these come from __getattr__
     from stinger._api import ab, capacity, compare, load_spec, read_run, run
-    from stinger._results import AbResult, CapacityResult, CompareResult, ExitCode, RunResult
-    from stinger.errors import DatasetError, RunError, SpecError, StingerError, TargetError, UsageError
+    from stinger._results import (
+        AbResult,
+        CapacityResult,
+        CompareResult,
+        ExitCode,
+        RunResult,
+    )
+    from stinger.errors import (
+        DatasetError,
+        RunError,
+        SpecError,
+        StingerError,
+        TargetError,
+        UsageError,
+    )
     from stinger.outputs.base import Output
     from stinger.spec import Spec
 

@@ -143,7 +143,12 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
             alpha: float = 0.05, paired: bool = False, outputs: Iterable | None = ()) -> CompareResult:
     """Compare two saved runs (`RUN_DIR` or `RUN_DIR:VARIANT`, or a `RunResult`);
     exit code 1 when the candidate is significantly worse (a regression)."""
-    from stinger.orchestrate.compare import compare_variants, load_compare_arg, load_warnings, regressed
+    from stinger.orchestrate.compare import (
+        compare_variants,
+        load_compare_arg,
+        load_warnings,
+        regressed,
+    )
     from stinger.orchestrate.run import EXIT_OK, EXIT_SLO
     from stinger.outputs.base import tell
     from stinger.outputs.rundir import RunDirOutput, verdict_dict

@@ -243,10 +243,10 @@ def _capacity_kw(search_mode, search_start, growth, precision, search_max, max_s
     """Capacity flags as `stinger.capacity(...)` options."""
     from stinger.core.schedule import parse_duration
 
-    return dict(mode=search_mode, start=search_start, growth=growth, precision=_fraction(precision),
-                max_target=search_max, max_steps=max_steps, step_duration=parse_duration(step_duration),
-                step_warmup=parse_duration(step_warmup), slos=list(slos or ()), price_per_hour=price_per_hour,
-                instances=instances)
+    return {"mode": search_mode, "start": search_start, "growth": growth, "precision": _fraction(precision),
+            "max_target": search_max, "max_steps": max_steps, "step_duration": parse_duration(step_duration),
+            "step_warmup": parse_duration(step_warmup), "slos": list(slos or ()), "price_per_hour": price_per_hour,
+            "instances": instances}
 
 
 def _pair(text: str | None, kind, flag: str):

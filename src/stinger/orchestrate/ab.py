@@ -21,7 +21,11 @@ import numpy as np
 
 from stinger.core.metrics import RunMetrics
 from stinger.core.verdict import Verdict
-from stinger.orchestrate.compare import VariantData, compare_variants, variant_data_from_metrics
+from stinger.orchestrate.compare import (
+    VariantData,
+    compare_variants,
+    variant_data_from_metrics,
+)
 from stinger.outputs.rundir import verdict_dict
 
 

@@ -13,7 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stinger.core.capacity import CapacitySearch, StepResult, cost_per_million, find_knee, limiting_factor
+from stinger.core.capacity import (
+    CapacitySearch,
+    StepResult,
+    cost_per_million,
+    find_knee,
+    limiting_factor,
+)
 from stinger.core.slo import DEFAULT_CAPACITY_SLOS, judge, parse_slo
 from stinger.errors import UsageError
 from stinger.spec import Spec, parse_spec

@@ -174,8 +174,8 @@ def no_verdict(a: VariantData, b: VariantData) -> Verdict:
     sentence = (f"No verdict: both {a.name} and {b.name} failed every request "
                 f"({a.failed + a.dropped:,} and {b.failed + b.dropped:,}); fix the endpoints or the requests first.")
     return Verdict(rows=[], sentence=sentence, significant=False, a_name=a.name, b_name=b.name,
-                   notes=["no comparison was made: with no successful response there is no latency to compare, "
-                          "and equal error rates of 100 % say nothing about which variant is better"])
+                   notes=[("no comparison was made: with no successful response there is no latency to compare, "
+                           "and equal error rates of 100 % say nothing about which variant is better")])
 
 
 def load_compare_arg(arg: str, default_name: str) -> tuple[VariantData, dict]:

@@ -96,7 +96,13 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
              stop_when=None, outputs: list | None = None) -> RunReport:
     """One run. `outputs` (objects, see `outputs/base.py`) replaces the defaults that
     `console`/`live`/`write`/`quiet` describe."""
-    from stinger.outputs.base import OutputThread, RunFinished, RunInfo, run_dir_of, snapshot_of
+    from stinger.outputs.base import (
+        OutputThread,
+        RunFinished,
+        RunInfo,
+        run_dir_of,
+        snapshot_of,
+    )
 
     if outputs is None:
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
@@ -207,7 +213,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
 
 def _absent_as_null(vs: dict) -> dict:
     """A histogram with no value (no successful response) has no percentiles: null, not 0.00."""
-    for key, h in vs.items():
+    for h in vs.values():
         if isinstance(h, dict) and h.get("count") == 0 and "p50" in h:
             for k in h:
                 if k != "count":

@@ -30,12 +30,24 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Output", "CapacityOutput", "VerdictOutput", "RunInfo", "Snapshot", "VariantSnapshot", "RunFinished",
-           "REGISTRY", "create", "resolve", "OutputThread"]
+__all__ = [
+    "REGISTRY",
+    "CapacityOutput",
+    "Output",
+    "OutputThread",
+    "RunFinished",
+    "RunInfo",
+    "Snapshot",
+    "VariantSnapshot",
+    "VerdictOutput",
+    "create",
+    "resolve",
+]
 
 
 @dataclass(frozen=True)

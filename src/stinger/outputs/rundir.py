@@ -95,7 +95,9 @@ def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics
 
 def write_series(points, path: Path) -> None:
     """Monitor points as CSV (`t,series,value,unit,labels`); floats round-trip (repr)."""
-    from stinger.monitors.base import format_labels  # the labels' codec belongs to the point record
+    from stinger.monitors.base import (
+        format_labels,  # the labels' codec belongs to the point record
+    )
 
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
