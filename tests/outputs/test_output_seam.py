@@ -138,3 +138,25 @@ def test_a_slow_output_does_not_delay_merging_in_a_real_run(tmp_path):
     (kind0, info), (kind1, result) = slow.events
     assert kind0 == "start" and isinstance(info, RunInfo) and info.variants == ("default",)
     assert kind1 == "finish" and isinstance(result, RunFinished) and result.summary is report.summary
+
+
+def test_with_no_live_output_the_coordinator_builds_no_snapshot(tmp_path, monkeypatch):
+    """A quiet run (only the run directory) gives the coordinator no progress work at all."""
+    import stinger.orchestrate.run as run_mod
+    from stinger.outputs.rundir import RunDirOutput
+    from stinger.spec import parse_spec
+    from stinger.testing.servers import RefServer
+
+    seen = {}
+
+    def fake_execute(plans, **kw):
+        seen.update(kw)
+        return real_execute(plans, **kw)
+
+    real_execute = run_mod.execute
+    monkeypatch.setattr(run_mod, "execute", fake_execute)
+    with RefServer("delay", delay_ms=1) as server:
+        data = {"target": {"url": server.url + "/"}, "load": {"rate": 20, "duration": "0.5s", "workers": 1}}
+        report = run_mod.run_spec(parse_spec(data), data, outputs=[RunDirOutput(tmp_path, "quiet")])
+    assert seen["on_progress"] is None
+    assert (report.run_dir / "summary.json").is_file()

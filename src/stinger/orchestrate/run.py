@@ -127,11 +127,13 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
         def on_start(t0: float, pids: list[int]) -> None:
             mon.start(t0, generator_pids=pids)
 
+        live = [o for o in outputs if getattr(o, "wants_intervals", True)]
         try:
-            with OutputThread(outputs) as thread:
-                # on the merge path: copy what the live view needs, hand it over, return
-                outcome = execute(plans, on_start=on_start, stop_when=stop_when,
-                                  on_progress=lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra())))
+            with OutputThread(live) as thread:
+                # on the merge path: copy what the live view needs, hand it over, return (and with
+                # no live output, not even that: a quiet run's coordinator does no extra work)
+                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
+                outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress)
         finally:
             mon.stop()
     except BaseException:

@@ -19,7 +19,9 @@ Optional abilities are separate protocols (k6's outputs, STYLE.md habit 5), and
 an output that does not implement one is simply not told:
 `CapacityOutput` (a search planned, a step judged, the search's report) and
 `VerdictOutput` (an A/B or compare verdict). An output that owns a run
-directory exposes it as `run_dir` (a `Path`, set by `start`).
+directory exposes it as `run_dir` (a `Path`, set by `start`). An output whose
+`wants_intervals` is False is not sent snapshots; when no output wants them, the
+coordinator builds none (a quiet run costs nothing extra).
 
 To add an output: write `outputs/NAME.py` (a class implementing `Output`, built
 with no arguments), its test, and one line in `REGISTRY` below; then

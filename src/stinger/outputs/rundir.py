@@ -218,6 +218,7 @@ class RunDirOutput:
     """
 
     name = "rundir"
+    wants_intervals = False   # everything is written at the end, from the merged metrics
 
     def __init__(self, base: str | os.PathLike | None = None, name: str | None = None, *,
                  path: str | os.PathLike | None = None) -> None:
@@ -242,7 +243,7 @@ class RunDirOutput:
         self._spec_data = info.spec_data
 
     def interval(self, snapshot) -> None:
-        pass  # everything is written at the end, from the merged metrics
+        pass
 
     def finish(self, result) -> None:
         write_run(self.run_dir, summary=result.summary, spec_data=self._spec_data, metrics=result.metrics,

@@ -325,6 +325,7 @@ class TerminalOutput:
     def __init__(self, console: Console | None = None, *, live: bool = True) -> None:
         self.console = console or make_console()
         self.live = live
+        self.wants_intervals = live
         self._view: LiveView | None = None
         self._unit = "req/s"
         self._run_dir = None
