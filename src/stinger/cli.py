@@ -92,9 +92,19 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def _run_options(fn):
+# what every capacity step sets for itself: these flags would be ignored, so `capacity` does not offer them
+STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike"})
+
+
+def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
+    if fn is None:
+        return lambda f: _run_options(f, exclude=exclude)
+
+    def option(*args, **kw):
+        return (lambda f: f) if args[0] in exclude else click.option(*args, **kw)
+
     for opt, _key, kw in reversed(RUN_FLAGS):
-        fn = click.option(opt, default=None, **kw)(fn)
+        fn = option(opt, default=None, **kw)(fn)
     fn = click.option("--url", "urls", multiple=True, help="Target URL; repeat for several (served round-robin).")(fn)
     fn = click.option("-H", "--header", "headers", multiple=True, help="Request header 'Name: value'; repeatable.")(fn)
     fn = click.option("--slo", "slos", multiple=True, help="Objective such as 'p95<300ms' or 'error_rate<1%'; repeatable. A violation exits 1.")(fn)
@@ -104,9 +114,9 @@ def _run_options(fn):
     fn = click.option("--server-time", default=None, help="Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms.")(fn)
     fn = click.option("--no-server-time", is_flag=True, default=False, help="Do not read a server-time header.")(fn)
     fn = click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")(fn)
-    fn = click.option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
-    fn = click.option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
-    fn = click.option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
+    fn = option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
+    fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
+    fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
     fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
     return fn
 
@@ -302,7 +312,7 @@ def run(spec_file, quiet, **params) -> None:
 
 @cli.command()
 @click.argument("spec_file", required=False, metavar="[SPEC]")
-@_run_options
+@_run_options(exclude=STEP_SETS)
 @click.option("--mode", "search_mode", type=click.Choice(["rate", "concurrency"]), default="rate", show_default=True,
               help="Search over offered rate (open model) or concurrent users (closed model).")
 @_capacity_options
@@ -310,7 +320,11 @@ def run(spec_file, quiet, **params) -> None:
 @click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
 def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
              step_warmup, price_per_hour, instances, **params) -> None:
-    """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95)."""
+    """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95).
+
+    Each step sets its own load (--start, --growth, --step-duration, --step-warmup), so the
+    flags that set a load (--rate, --users, --duration, --ramp, ...) are not offered here.
+    """
     from stinger import _api
 
     if params.get("rate") is None and params.get("users") is None:

@@ -316,3 +316,12 @@ def test_help_and_version(capsys):
     assert code == 0 and "--rate" in out and "--slo" in out
     code, out, _ = stinger(capsys, "--version")
     assert code == 0 and "stinger" in out
+
+
+@pytest.mark.parametrize("flag", ["--rate", "--duration", "--ramp", "--requests"])
+def test_capacity_does_not_offer_flags_its_steps_would_ignore(capsys, flag):
+    """Issue 9 item 14: each capacity step sets its own load, so these flags are not listed (nor taken)."""
+    code, _, err = stinger(capsys, "capacity", "--url", "http://127.0.0.1:9/", flag, "5")
+    assert code == 2 and f"No such option '{flag}'" in err, err
+    code, out, _ = stinger(capsys, "capacity", "--help")
+    assert code == 0 and f"{flag} " not in out.split("Options:")[1]
