@@ -77,6 +77,7 @@ def test_demo_runs_a_paired_ab_of_fast_vs_accurate(tmp_path):
     for name, vs in summary["variants"].items():
         req = vs["requests"]
         assert req["scheduled"] > 0 and req["ok"] == req["scheduled"], (name, req)
+        assert 0 < vs["quality"]["accuracy"] <= 1 and vs["quality"]["labelled"] > 0, vs.get("quality")
     assert (run_dir / "predictions.jsonl").is_file()
     # the saved spec names a dataset that outlives the demo (it is kept in the run directory)
     import yaml

@@ -94,3 +94,19 @@ def test_throughput_above_offered_is_explained():
     console, buf = _console()
     print_summary({"name": "x", "variants": {"A": vs}}, console)
     assert "above its offered rate" not in buf.getvalue()
+
+
+def test_labelled_predictions_print_accuracy_or_error():
+    from stinger.orchestrate.run import model_quality
+
+    preds = [("A", 0, 1, 1), ("A", 1, 2, 1), ("A", 2, 3, 3), ("A", 3, 0, 0), ("B", 0, 0.5, 1.0),
+             ("B", 1, 2.0, 1.0), ("C", 0, 1, None)]
+    q = model_quality(preds)
+    assert q == {"A": {"labelled": 4, "accuracy": 0.75}, "B": {"labelled": 2, "mae": 0.75}}
+    a, b = _variant(4, 0, {"200": 4}, {}), _variant(2, 0, {"200": 2}, {})
+    a["quality"], b["quality"] = q["A"], q["B"]
+    console, buf = _console()
+    print_summary({"name": "x", "variants": {"A": a, "B": b}}, console)
+    text = " ".join(buf.getvalue().split())
+    assert "accuracy (labelled) 75.00% of 4 -" in text
+    assert "mean absolute error (labelled) - 0.7500 of 2" in text

@@ -199,6 +199,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     if shape is not None and shape.spike is not None:
         summary["spike"] = _spike(m, shape.spike, slos)
     summary.update(monitored)
+    for name, q in model_quality(m.predictions).items():
+        variants[name]["quality"] = q
     summary["warnings"] = outcome.warnings + mon.warnings
     failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
     if failures:
@@ -211,6 +213,28 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
             f"{overflow:,} requests were dropped because the in-flight queue was full (a million waiting per "
             f"worker): the endpoint fell far behind; they are counted as dropped")
     return summary
+
+
+def model_quality(predictions: list) -> dict[str, dict]:
+    """Per variant, from labelled predictions: accuracy (classes) or mean absolute error (numbers)."""
+    from stinger.orchestrate.compare import _is_classification
+
+    by_variant: dict[str, list[dict]] = {}
+    for variant, _payload, pred, label in predictions:
+        if label is not None:
+            by_variant.setdefault(variant, []).append({"prediction": pred, "label": label})
+    out = {}
+    for name, preds in by_variant.items():
+        if _is_classification(preds):
+            right = sum(1 for p in preds if p["prediction"] == p["label"])
+            out[name] = {"labelled": len(preds), "accuracy": round(right / len(preds), 6)}
+        else:
+            try:
+                err = sum(abs(float(p["prediction"]) - float(p["label"])) for p in preds) / len(preds)
+            except (TypeError, ValueError):
+                continue  # a prediction that is not a number cannot be scored against a numeric label
+            out[name] = {"labelled": len(preds), "mae": round(err, 6)}
+    return out
 
 
 def _absent_as_null(vs: dict) -> dict:

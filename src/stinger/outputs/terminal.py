@@ -76,6 +76,12 @@ def summary_renderable(summary: dict):
         row("server time p50/p99 (ms)",
             lambda v: f"{_f(v.get('server_time_ms', {}).get('p50'))} / {_f(v.get('server_time_ms', {}).get('p99'))}")
         row("  rest: network+queue (p50 ms)", lambda v: _f(_rest(v)))
+    if any("quality" in variants[n] for n in names):
+        t.add_section()
+        if any("accuracy" in variants[n].get("quality", {}) for n in names):
+            row("accuracy (labelled)", lambda v: _quality(v, "accuracy"), style="bold")
+        if any("mae" in variants[n].get("quality", {}) for n in names):
+            row("mean absolute error (labelled)", lambda v: _quality(v, "mae"), style="bold")
     res = summary.get("resources") or {}
     if res:
         t.add_section()
@@ -123,6 +129,14 @@ def summary_renderable(summary: dict):
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)
+
+
+def _quality(v: dict, key: str) -> str:
+    q = v.get("quality") or {}
+    if key not in q:
+        return "-"
+    value = f"{100 * q[key]:.2f}%" if key == "accuracy" else _f(q[key], 4)
+    return f"{value} of {q['labelled']:,}"
 
 
 def _rest(v: dict):
