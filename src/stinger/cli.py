@@ -447,19 +447,36 @@ def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
 
 @cli.command()
 @click.argument("run_dir")
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json (or capacity.json, verdict.json) instead.")
 def report(run_dir, as_json) -> None:
-    """Re-render a saved run directory."""
+    """Re-render a saved run directory (a run, an A/B test's verdict, a capacity search) from its files."""
     import json
+    from pathlib import Path
 
     from stinger import _api
-    from stinger.outputs.terminal import print_summary
+    from stinger.outputs.rundir import CAPACITY, SUMMARY, VERDICT_JSON, VERDICT_MD, read_json
+    from stinger.outputs.terminal import make_console, print_capacity, print_summary
 
-    saved = _api.read_run(run_dir)
-    if as_json:
-        click.echo(json.dumps(saved.summary, indent=2))
+    p = Path(run_dir)
+    if p.is_dir() and not (p / SUMMARY).is_file() and ((p / CAPACITY).is_file() or (p / VERDICT_JSON).is_file()):
+        data = read_json(p / CAPACITY) or read_json(p / VERDICT_JSON)  # a capacity search, or an A/B's verdict
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        console = make_console()
+        if (p / CAPACITY).is_file():
+            print_capacity(data, console)
     else:
-        print_summary(saved.summary)
+        saved = _api.read_run(run_dir)
+        if as_json:
+            click.echo(json.dumps(saved.summary, indent=2))
+            return
+        console = make_console()
+        print_summary(saved.summary, console)
+    if (p / VERDICT_MD).is_file():
+        from rich.markdown import Markdown
+
+        console.print(Markdown((p / VERDICT_MD).read_text()))
 
 
 @cli.command()

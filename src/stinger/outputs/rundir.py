@@ -177,13 +177,13 @@ class SavedRun:
         return read_series(p) if p.exists() else []
 
     def verdict(self) -> dict | None:
-        return _read_json(self.path / VERDICT_JSON)
+        return read_json(self.path / VERDICT_JSON)
 
     def capacity(self) -> dict | None:
-        return _read_json(self.path / CAPACITY)
+        return read_json(self.path / CAPACITY)
 
 
-def _read_json(p: Path) -> dict | None:
+def read_json(p: Path) -> dict | None:
     if not p.exists():
         return None
     try:
@@ -199,7 +199,7 @@ def read_run(path: str | os.PathLike) -> SavedRun:
     sp = p / SUMMARY
     if not sp.exists():
         raise UsageError(f"{p} is not a stinger run directory: no {SUMMARY}")
-    summary = _read_json(sp)
+    summary = read_json(sp)
     intervals = []
     ip = p / INTERVALS
     if ip.exists():
