@@ -1,4 +1,4 @@
-"""A/B runs through the Python API (`stinger.ab.run_ab`) against reference servers.
+"""A/B runs through `stinger.orchestrate.ab.run_ab` (what `stinger.ab` calls) against reference servers.
 
 What is checked is what holds by construction: a delay server answers no
 sooner than its delay, so a 10 ms variant is slower than a 5 ms one at p50;
@@ -14,8 +14,9 @@ import pytest
 
 from stinger.testing.procs import free_port
 
-from stinger.orchestrate.ab import AbOptions, compare_variants, regressed, run_ab, variant_data_from_run, verdict_dict
-from stinger.outputs.rundir import read_run
+from stinger.orchestrate.ab import AbOptions, run_ab
+from stinger.orchestrate.compare import compare_variants, regressed, variant_data_from_run
+from stinger.outputs.rundir import read_run, verdict_dict
 from stinger.spec import parse_spec
 from stinger.testing.servers import RefServer
 
@@ -28,8 +29,9 @@ def delay_servers():
 
 def _run(data: dict, mode: str = "split"):
     spec = parse_spec(data)
-    return run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode=mode),
-                  quiet=True)
+    out = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode=mode),
+                 quiet=True)
+    return out.verdict, out.extra, out.report
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ def test_sequential_ab_stops_early_on_a_clear_difference(tmp_path):
         data = {"variants": [{"name": "A", "url": a.url + "/"}, {"name": "B", "url": b.url + "/"}],
                 "load": {"rate": 40, "duration": 90}, "server_time": None, "output": {"dir": str(tmp_path)}}
         spec = parse_spec(data)
-        v, extra, report = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-                                  AbOptions(mode="split", sequential=True), quiet=True)
+        out = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+                     AbOptions(mode="split", sequential=True), quiet=True)
+    v, extra, report = out.verdict, out.extra, out.report
     seq = extra["sequential"]
     assert seq["decision"] == "different" and seq["stopped_early"] is True
     assert seq["p_value"] < 0.05

@@ -138,3 +138,17 @@ def test_read_run_without_optional_files(tmp_path):
     back = read_run(tmp_path)
     assert back.intervals == [] and back.interval_histograms() == {} and back.predictions() == []
     assert back.series() == []
+
+
+@pytest.mark.parametrize(("summary", "code"), [
+    ({"slo_passed": True, "no_success": []}, 0),
+    ({"slo_passed": False, "no_success": []}, 1),
+    ({"slo_passed": True, "no_success": ["default"]}, 1),
+    ({"slo_passed": False, "interrupted": True, "terminated": False}, 130),
+    ({"slo_passed": True, "interrupted": True, "terminated": True}, 143),
+    ({}, 0),   # a summary from before these fields existed
+])
+def test_exit_code_rules(summary, code):
+    from stinger.orchestrate.run import exit_code_of
+
+    assert exit_code_of(summary) == code

@@ -1,13 +1,23 @@
-"""The `stinger` command line.
+"""The `stinger` command line: a thin layer over the public API (`stinger._api`).
+
+Each command parses its flags into a spec, calls the API, prints through the
+terminal output, and exits with the result's exit code.
 
     stinger run [SPEC] [flags]     one load test (flags override the spec file)
+    stinger capacity [SPEC]        the highest load that meets the SLOs
+    stinger ab [SPEC]              an A/B test of two variants, with a verdict
+    stinger compare RUN_A RUN_B    compare two saved runs (a regression gate)
+    stinger plan                   how long an A/B test must run
     stinger report RUN_DIR         re-render a saved run
     stinger demo                   the embedded demo, end to end
     stinger serve-demo             the demo model endpoint alone
 
-Exit codes: 0 success; 1 an SLO was violated (or a comparison regressed);
+Exit codes, the same for every command (`stinger.ExitCode`):
+0 success; 1 an SLO was violated, a variant had no successful response, a
+capacity search found no load meeting the SLOs, or `compare` found a regression;
 2 the user's mistake (bad flag, spec, URL, dataset), one line on stderr, no
-traceback; 3 the run could not proceed; 130 stopped by Ctrl-C (results kept).
+traceback; 3 the run could not proceed or is incomplete (a load worker was lost); 130 stopped by Ctrl-C and 143 by
+SIGTERM (results kept).
 """
 
 from __future__ import annotations
@@ -22,6 +32,28 @@ from stinger.errors import StingerError
 
 EXIT_USAGE = 2
 EXIT_RUN = 3
+EXIT_INTERRUPTED = 130
+
+
+def _outputs(quiet: bool) -> list:
+    """What a command shows and keeps: the terminal (unless --quiet) and the run directory."""
+    if quiet:
+        return ["rundir"]
+    from stinger.outputs.terminal import TerminalOutput, make_console
+
+    return [TerminalOutput(make_console()), "rundir"]
+
+
+def _warn_failures(summary: dict | None, quiet: bool) -> None:
+    """With --quiet nothing else is printed: a run whose requests mostly failed still says so (stderr)."""
+    if not quiet or not summary:
+        return
+    for name, f in (summary.get("failures") or {}).items():
+        what = "no request succeeded" if not f["ok"] else "most requests failed"
+        causes = [f"HTTP {x['status']} x{x['count']}" for x in f.get("top_status", [])]
+        causes += [f"{x['kind']} x{x['count']}" for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
+        click.echo(f"stinger: warning: {name}: {what} ({100 * f['error_rate']:.1f}% of {f['ended']:,} failed"
+                   + (f": {', '.join(causes)}" if causes else "") + ")", err=True)
 
 
 def _fail(message: str, code: int) -> None:
@@ -60,9 +92,19 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def _run_options(fn):
+# what every capacity step sets for itself: these flags would be ignored, so `capacity` does not offer them
+STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike"})
+
+
+def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
+    if fn is None:
+        return lambda f: _run_options(f, exclude=exclude)
+
+    def option(*args, **kw):
+        return (lambda f: f) if args[0] in exclude else click.option(*args, **kw)
+
     for opt, _key, kw in reversed(RUN_FLAGS):
-        fn = click.option(opt, default=None, **kw)(fn)
+        fn = option(opt, default=None, **kw)(fn)
     fn = click.option("--url", "urls", multiple=True, help="Target URL; repeat for several (served round-robin).")(fn)
     fn = click.option("-H", "--header", "headers", multiple=True, help="Request header 'Name: value'; repeatable.")(fn)
     fn = click.option("--slo", "slos", multiple=True, help="Objective such as 'p95<300ms' or 'error_rate<1%'; repeatable. A violation exits 1.")(fn)
@@ -72,9 +114,9 @@ def _run_options(fn):
     fn = click.option("--server-time", default=None, help="Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms.")(fn)
     fn = click.option("--no-server-time", is_flag=True, default=False, help="Do not read a server-time header.")(fn)
     fn = click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")(fn)
-    fn = click.option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
-    fn = click.option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
-    fn = click.option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
+    fn = option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
+    fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
+    fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
     fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
     return fn
 
@@ -206,16 +248,15 @@ def _capacity_options(fn):
     return fn
 
 
-def _capacity_opts(search_mode, search_start, growth, precision, search_max, max_steps, step_duration, step_warmup,
-                   slos, price_per_hour=None, instances=1):
-    from stinger.orchestrate.capacity import CapacityOptions
+def _capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps, step_duration, step_warmup,
+                 slos, price_per_hour=None, instances=1) -> dict[str, Any]:
+    """Capacity flags as `stinger.capacity(...)` options."""
     from stinger.core.schedule import parse_duration
 
-    return CapacityOptions(
-        mode=search_mode, start=search_start or (10.0 if search_mode == "rate" else 1.0), growth=growth,
-        precision=_fraction(precision), max_target=search_max, max_steps=max_steps,
-        step_duration=parse_duration(step_duration), step_warmup=parse_duration(step_warmup),
-        slos=list(slos or ()), price_per_hour=price_per_hour, instances=instances)
+    return {"mode": search_mode, "start": search_start, "growth": growth, "precision": _fraction(precision),
+            "max_target": search_max, "max_steps": max_steps, "step_duration": parse_duration(step_duration),
+            "step_warmup": parse_duration(step_warmup), "slos": list(slos or ()), "price_per_hour": price_per_hour,
+            "instances": instances}
 
 
 def _pair(text: str | None, kind, flag: str):
@@ -243,7 +284,17 @@ def _fraction(text: str) -> float:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stinger")
 def cli() -> None:
-    """Load-test and A/B-test machine-learning model endpoints."""
+    """Load-test and A/B-test machine-learning model endpoints.
+
+    \b
+    Exit codes (every command):
+      0    success
+      1    an SLO was violated, a variant had no successful response,
+           no load met the SLOs (capacity), or a regression (compare)
+      2    your mistake: a bad flag, spec, URL or dataset (one line on stderr)
+      3    the run could not proceed, or is incomplete (a load worker was lost)
+      130  stopped by Ctrl-C, 143 by SIGTERM (what was measured is kept)
+    """
 
 
 @cli.command()
@@ -251,16 +302,17 @@ def cli() -> None:
 @_run_options
 def run(spec_file, quiet, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
-    from stinger.orchestrate.run import run_spec
+    from stinger import _api
 
-    spec, data = resolve_spec(spec_file, params)
-    report = run_spec(spec, data, quiet=quiet)
-    sys.exit(report.exit_code)
+    spec, _ = resolve_spec(spec_file, params)
+    result = _api.run(spec, outputs=_outputs(quiet))
+    _warn_failures(result.summary, quiet)
+    sys.exit(result.exit_code)
 
 
 @cli.command()
 @click.argument("spec_file", required=False, metavar="[SPEC]")
-@_run_options
+@_run_options(exclude=STEP_SETS)
 @click.option("--mode", "search_mode", type=click.Choice(["rate", "concurrency"]), default="rate", show_default=True,
               help="Search over offered rate (open model) or concurrent users (closed model).")
 @_capacity_options
@@ -268,23 +320,29 @@ def run(spec_file, quiet, **params) -> None:
 @click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
 def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
              step_warmup, price_per_hour, instances, **params) -> None:
-    """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95)."""
-    from stinger.orchestrate.capacity import run_capacity
+    """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95).
+
+    Each step sets its own load (--start, --growth, --step-duration, --step-warmup), so the
+    flags that set a load (--rate, --users, --duration, --ramp, ...) are not offered here.
+    """
+    from stinger import _api
 
     if params.get("rate") is None and params.get("users") is None:
         params["rate"] = "1"  # a placeholder so the spec validates; every step sets its own load
     if params.get("duration") is None and params.get("requests") is None:
         params["duration"] = "1s"
-    spec, data = resolve_spec(spec_file, params)
-    opts = _capacity_opts(search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
-                          step_warmup, params.get("slos"), price_per_hour, instances)
-    out = run_capacity(spec, data, opts, quiet=quiet)
+    spec, _ = resolve_spec(spec_file, params)
+    result = _api.capacity(spec, outputs=_outputs(quiet),
+                           **_capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps,
+                                          step_duration, step_warmup, params.get("slos"), price_per_hour,
+                                          instances))
     if quiet:
         import json
 
+        out = result.summary
         click.echo(json.dumps({k: out.get(k) for k in ("max_sustainable", "bracket", "throughput_at_max_rps",
                                                        "stop_reason", "first_limit", "cost", "run_dir")}, default=str))
-    sys.exit(130 if out.get("interrupted") else 0 if out["max_sustainable"] is not None else 1)
+    sys.exit(result.exit_code)
 
 
 @cli.command()
@@ -308,8 +366,6 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
        precision, search_max, max_steps, step_duration, step_warmup, prices, instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
-    from stinger.orchestrate.ab import AbOptions, run_ab
-
     if not 0 < alpha < 1:
         raise click.BadParameter(f"must be between 0 and 1 (e.g. 0.05), got {alpha:g}", param_hint="--alpha")
     if (a_url is None) != (b_url is None):
@@ -342,19 +398,18 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
         ]
     if mode in ("split", "paired"):
         extra["split"] = mode
-    spec, data = resolve_spec(spec_file, params, extra=extra)
-    mode = mode or spec.split
-    opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential,
-                     capacity=_capacity_opts("rate", search_start, growth, precision, search_max, max_steps,
-                                             step_duration, step_warmup, params.get("slos")),
+    spec, _ = resolve_spec(spec_file, params, extra=extra)
+    from stinger import _api
+
+    result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential,
+                     capacity=_capacity_kw("rate", search_start, growth, precision, search_max, max_steps,
+                                           step_duration, step_warmup, params.get("slos")),
                      prices=_pair(prices, float, "--price-per-hour"),
-                     instances=_pair(instance_counts, int, "--instances"))
-    v, _, report = run_ab(spec, data, opts, quiet=quiet)
+                     instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet))
     if quiet:
-        click.echo(v.sentence)
-    if report is not None and report.outcome.interrupted:
-        sys.exit(130)
-    sys.exit(0)
+        click.echo(result.sentence)
+    _warn_failures(result.summary, quiet)
+    sys.exit(result.exit_code)
 
 
 @cli.command()
@@ -364,29 +419,14 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
 @click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
 def compare(baseline, candidate, alpha, paired) -> None:
     """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
-    from stinger.orchestrate.ab import compare_variants, print_verdict, regressed, variant_data_from_run
-    from stinger.outputs.terminal import make_console
-    from stinger.outputs.rundir import read_run
+    from stinger import _api
+    from stinger.outputs.terminal import TerminalOutput, make_console
 
-    def load(arg: str, default_name: str):
-        from pathlib import Path
-
-        if Path(arg).is_dir() or ":" not in arg:
-            path, variant = arg, ""
-        else:
-            path, _, variant = arg.rpartition(":")
-        saved = read_run(path)
-        return variant_data_from_run(saved, variant or None, rename=default_name)
-
-    a = load(baseline, "baseline")
-    b = load(candidate, "candidate")
-    v, extra = compare_variants(a, b, paired=paired, alpha=alpha)
-    print_verdict(v, extra, make_console())
-    worse = regressed(v)
-    if worse:
-        click.echo(f"regression: the candidate is significantly worse on {', '.join(worse)}", err=True)
-        sys.exit(1)
-    sys.exit(0)
+    result = _api.compare(baseline, candidate, alpha=alpha, paired=paired,
+                          outputs=[TerminalOutput(make_console(), live=False)])
+    if result.regressions:
+        click.echo(f"regression: the candidate is significantly worse on {', '.join(result.regressions)}", err=True)
+    sys.exit(result.exit_code)
 
 
 @cli.command()
@@ -399,7 +439,7 @@ def compare(baseline, candidate, alpha, paired) -> None:
 @click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
 def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
     """How many requests (how long a run) an A/B test needs to detect a given difference."""
-    from stinger.orchestrate.ab import plan_ab
+    from stinger.orchestrate.ab_plan import plan_ab
 
     click.echo(plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
                        power=power, alpha=alpha, rate=rate))
@@ -407,19 +447,36 @@ def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
 
 @cli.command()
 @click.argument("run_dir")
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json instead of the table.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json (or capacity.json, verdict.json) instead.")
 def report(run_dir, as_json) -> None:
-    """Re-render a saved run directory."""
+    """Re-render a saved run directory (a run, an A/B test's verdict, a capacity search) from its files."""
     import json
+    from pathlib import Path
 
-    from stinger.outputs.terminal import print_summary
-    from stinger.outputs.rundir import read_run
+    from stinger import _api
+    from stinger.outputs.rundir import CAPACITY, SUMMARY, VERDICT_JSON, VERDICT_MD, read_json
+    from stinger.outputs.terminal import make_console, print_capacity, print_summary
 
-    saved = read_run(run_dir)
-    if as_json:
-        click.echo(json.dumps(saved.summary, indent=2))
+    p = Path(run_dir)
+    if p.is_dir() and not (p / SUMMARY).is_file() and ((p / CAPACITY).is_file() or (p / VERDICT_JSON).is_file()):
+        data = read_json(p / CAPACITY) or read_json(p / VERDICT_JSON)  # a capacity search, or an A/B's verdict
+        if as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        console = make_console()
+        if (p / CAPACITY).is_file():
+            print_capacity(data, console)
     else:
-        print_summary(saved.summary)
+        saved = _api.read_run(run_dir)
+        if as_json:
+            click.echo(json.dumps(saved.summary, indent=2))
+            return
+        console = make_console()
+        print_summary(saved.summary, console)
+    if (p / VERDICT_MD).is_file():
+        from rich.markdown import Markdown
+
+        console.print(Markdown((p / VERDICT_MD).read_text()))
 
 
 @cli.command()
@@ -447,15 +504,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="stinger", standalone_mode=False)
     except click.exceptions.Abort:
-        _fail("aborted", 130)
+        _fail("aborted", EXIT_INTERRUPTED)
     except click.exceptions.NoSuchOption as exc:
         _fail(exc.format_message() + " (see --help)", EXIT_USAGE)
     except click.ClickException as exc:
         _fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else EXIT_USAGE)
     except StingerError as exc:
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code if exc.exit_code != 1 else EXIT_RUN)
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", EXIT_INTERRUPTED)
     except SystemExit:
         raise
     sys.exit(0)

@@ -5,7 +5,7 @@
     │   ├── SpecError            an invalid spec field (names the field and the line)
     │   ├── DatasetError         a dataset that cannot be read or parsed
     │   └── TargetError          a malformed URL or target description
-    └── RunError                 the run itself could not proceed (exit code 1)
+    └── RunError                 the run itself could not proceed (exit code 3)
 
 Faults of the endpoint (refused connections, timeouts, 5xx) are *measured*,
 never raised: they become error counts in the results.
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 
 class StingerError(Exception):
-    """Base of every error stinger raises on purpose."""
+    """Base of every error stinger raises on purpose; the command exits with `exit_code`."""
 
-    exit_code = 1
+    exit_code = 3
 
 
 class UsageError(StingerError):
@@ -41,4 +41,4 @@ class TargetError(UsageError):
 class RunError(StingerError):
     """The run could not proceed for a reason that is not the user's input."""
 
-    exit_code = 1
+    exit_code = 3

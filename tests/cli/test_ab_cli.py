@@ -171,6 +171,32 @@ def test_ab_paired_with_labels_compares_accuracy(demo_server, tmp_path):
     assert all(p["label"] is not None for p in preds)
 
 
+# ------------------------------------------------------------------ exit codes, total failure
+def test_ab_exits_1_when_an_slo_fails(delay_servers, tmp_path):
+    """Issue 9 item 10: `ab` follows the same exit-code rules as `run` (it used to exit 0)."""
+    fast, slow = delay_servers
+    proc = stinger("ab", "--a", fast.url + "/", "--b", slow.url + "/", "--rate", "20", "--duration", "1s",
+                   "--slo", "p95<1ms", "--out", str(tmp_path), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["slo_passed"] is False
+
+
+def test_ab_between_two_dead_variants_draws_no_verdict(tmp_path):
+    """Issue 9 item 12: two variants that both fail every request are not compared."""
+    from stinger.testing.procs import free_port
+
+    a, b = (f"http://127.0.0.1:{free_port()}/" for _ in range(2))
+    proc = stinger("ab", "--a", a, "--b", b, "--rate", "20", "--duration", "1s", "--connect-timeout", "1s",
+                   "--out", str(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    verdict = json.loads((only_run_dir(tmp_path) / "verdict.json").read_text())
+    assert verdict["rows"] == [] and verdict["significant"] is False
+    assert verdict["sentence"].startswith("No verdict: both A and B failed every request")
+    assert "No significant difference" not in proc.stdout
+    assert "NO REQUEST SUCCEEDED (A)" in " ".join(proc.stdout.split())
+
+
 # ------------------------------------------------------------------ stinger compare
 def test_compare_candidate_slower_is_a_regression(single_runs, tmp_path):
     proc = stinger("compare", str(single_runs["fast"]), str(single_runs["slow"]), cwd=tmp_path)

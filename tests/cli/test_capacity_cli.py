@@ -81,7 +81,7 @@ def test_capacity_json_is_written_with_every_step(rate_search, slots200):
     assert len(files) == 1, files
     report = next(iter(files.values()))
     printed = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["schema"] == "stinger.orchestrate.capacity/1"
+    assert report["schema"] == "stinger.capacity/1"
     assert report["mode"] == "rate" and report["unit"] == "req/s"
     assert report["max_sustainable"] == printed["max_sustainable"]
     assert report["bracket"] == printed["bracket"]
@@ -161,3 +161,19 @@ def test_ab_capacity_saves_its_verdict(ab_capacity):
     verdict = json.loads(verdicts[0].read_text())
     row = next(r for r in verdict["rows"] if r["kind"] == "throughput")
     assert row["significant"] is True and row["better"] == "b", row
+
+
+def test_report_renders_a_capacity_search_and_an_ab_verdict_from_files(rate_search, ab_capacity):
+    """`stinger report` works on every kind of directory the commands leave, from its files alone."""
+    _, out = rate_search
+    [cap_dir] = [p.parent for p in out.glob("*/capacity.json")]
+    proc = stinger("report", str(cap_dir), cwd=out)
+    assert proc.returncode == 0, proc.stderr
+    assert "capacity curve" in proc.stdout and "max sustainable" in proc.stdout
+    proc = stinger("report", "--json", str(cap_dir), cwd=out)
+    assert json.loads(proc.stdout)["schema"] == "stinger.capacity/1"
+    _, ab_out = ab_capacity
+    [verdict_dir] = [p.parent for p in ab_out.rglob("verdict.json")]
+    proc = stinger("report", str(verdict_dir), cwd=ab_out)
+    assert proc.returncode == 0, proc.stderr
+    assert "B sustains more load than A" in " ".join(proc.stdout.split())

@@ -126,13 +126,32 @@ def test_slo_verdict_sets_exit_code(capsys, endpoint, tmp_path, slo, code):
 def test_unreachable_host_is_measured_not_a_crash(capsys, closed_port, tmp_path):
     code, _, err = stinger(capsys, "run", "--url", f"http://127.0.0.1:{closed_port}/x", "--rate", "10",
                            "--duration", "0.5s", "--out", str(tmp_path), "--quiet")
-    assert code == 0, err
+    # measured, not a crash; but a run with no successful response is no pass (issue 9 item 12): exit 1
+    assert code == 1, err
     assert "Traceback" not in err
+    assert "no request succeeded" in err and "connect x5" in err
     _, summary = the_run(tmp_path)
     v = summary["variants"]["default"]
     assert v["requests"]["scheduled"] == 5
     assert v["errors"]["connect"] == 5 and v["requests"]["ok"] == 0
     assert v["error_rate"] == 1.0
+    # no successful response: no latency figures at all (null, never 0.00)
+    assert v["latency_ms"]["count"] == 0 and v["latency_ms"]["p50"] is None and v["latency_ms"]["mean"] is None
+    assert summary["no_success"] == ["default"]
+    assert summary["failures"]["default"]["top_errors"] == [{"kind": "connect", "count": 5}]
+
+
+def test_all_404_is_loud_and_exits_1(endpoint, tmp_path):
+    """Issue 9 item 12: an endpoint that answers 404 to everything must not look like a pass."""
+    proc = stinger_proc("run", "--url", endpoint + "/nothing-here", "--rate", "20", "--duration", "1s",
+                        "--out", str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "NO REQUEST SUCCEEDED (default): 100.0% of 20 failed; HTTP 404 x20" in text, proc.stdout
+    assert "latency p50 (ms) n/a" in text and "0.00" not in text.split("latency p50 (ms)")[1][:20]
+    _, summary = the_run(tmp_path)
+    assert summary["failures"]["default"]["top_status"] == [{"status": 404, "count": 20}]
+    assert summary["variants"]["default"]["latency_ms"]["p99"] is None
 
 
 def test_unreachable_host_with_slo_exits_1(capsys, closed_port, tmp_path):
@@ -297,3 +316,12 @@ def test_help_and_version(capsys):
     assert code == 0 and "--rate" in out and "--slo" in out
     code, out, _ = stinger(capsys, "--version")
     assert code == 0 and "stinger" in out
+
+
+@pytest.mark.parametrize("flag", ["--rate", "--duration", "--ramp", "--requests"])
+def test_capacity_does_not_offer_flags_its_steps_would_ignore(capsys, flag):
+    """Issue 9 item 14: each capacity step sets its own load, so these flags are not listed (nor taken)."""
+    code, _, err = stinger(capsys, "capacity", "--url", "http://127.0.0.1:9/", flag, "5")
+    assert code == 2 and f"No such option '{flag}'" in err, err
+    code, out, _ = stinger(capsys, "capacity", "--help")
+    assert code == 0 and f"{flag} " not in out.split("Options:")[1]

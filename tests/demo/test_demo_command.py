@@ -77,7 +77,13 @@ def test_demo_runs_a_paired_ab_of_fast_vs_accurate(tmp_path):
     for name, vs in summary["variants"].items():
         req = vs["requests"]
         assert req["scheduled"] > 0 and req["ok"] == req["scheduled"], (name, req)
+        assert 0 < vs["quality"]["accuracy"] <= 1 and vs["quality"]["labelled"] > 0, vs.get("quality")
     assert (run_dir / "predictions.jsonl").is_file()
+    # the saved spec names a dataset that outlives the demo (it is kept in the run directory)
+    import yaml
+
+    data = Path(yaml.safe_load((run_dir / "spec.yaml").read_text())["payload"]["data"])
+    assert data.is_file() and data.parent == run_dir.resolve(), data
     # nothing is written outside --out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 

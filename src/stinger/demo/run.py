@@ -7,12 +7,19 @@ paired traffic (every payload to both at the same instant) under the live
 view. It prints each variant's latency, server time, endpoint resources and
 SLOs, then the verdict with confidence intervals, leaves a run directory, and
 stops the server (by its PID) whatever happens.
+
+The dataset is written into the run directory itself, so the run's
+`spec.yaml` names a file that still exists after the demo (the run can be
+repeated against any endpoint with `stinger ab RUN_DIR/spec.yaml`). The demo
+goes through the public API, as a user's script would.
 """
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
+
+DATASET = "digits.jsonl"
+WARMUP = "1s"
 
 
 def demo_spec(server, data: Path, *, rate: str, duration: str, out: str) -> dict:
@@ -24,7 +31,7 @@ def demo_spec(server, data: Path, *, rate: str, duration: str, out: str) -> dict
         ],
         "split": "paired",
         "payload": {"data": str(data), "label_field": "label", "order": "random"},
-        "load": {"rate": rate, "duration": duration, "warmup": "1s", "timeout": "5s"},
+        "load": {"rate": rate, "duration": duration, "warmup": WARMUP, "timeout": "5s"},
         "check": {"status": "2xx", "json_path": "$.predictions[0]"},
         "prediction": "$.predictions[0]",
         "slo": ["p95<300ms", "error_rate<1%"],
@@ -33,62 +40,67 @@ def demo_spec(server, data: Path, *, rate: str, duration: str, out: str) -> dict
     }
 
 
+def _outputs(out: str, name: str, quiet: bool, console) -> tuple[list, Path]:
+    """The terminal (unless quiet) and a run directory created now (the dataset goes into it)."""
+    from stinger.outputs.rundir import RunDirOutput
+    from stinger.outputs.terminal import TerminalOutput
+
+    rundir = RunDirOutput(out, name)
+    path = rundir.open(None)
+    return ([] if quiet else [TerminalOutput(console)]) + [rundir], path
+
+
 def run_demo(*, duration: str = "12s", rate: str = "40", out: str = "runs", quiet: bool = False) -> int:
-    from stinger.orchestrate.ab import AbOptions, run_ab
+    from stinger import _api
+    from stinger.core.schedule import parse_duration, parse_rate
     from stinger.demo.models import write_demo_dataset
     from stinger.demo.process import DemoServer
     from stinger.outputs.terminal import make_console
-    from stinger.spec import parse_spec
-
-    from stinger.core.schedule import parse_duration, parse_rate
 
     parse_duration(duration)  # the user's mistakes before the server starts
     parse_rate(rate)
     console = make_console()
-    with tempfile.TemporaryDirectory(prefix="stinger-demo-") as tmp:
-        data = write_demo_dataset(Path(tmp) / "digits.jsonl", fmt="jsonl")
+    outputs, run_dir = _outputs(out, "demo", quiet, console)
+    data = write_demo_dataset(run_dir.resolve() / DATASET, fmt="jsonl")
+    if not quiet:
+        console.print("[bold]stinger demo[/]: starting the demo model endpoint "
+                      "(scikit-learn on the digits data set: variants 'fast' and 'accurate') ...")
+    with DemoServer(port=0, workers=1) as server:
+        spec = demo_spec(server, data, rate=rate, duration=duration, out=out)
         if not quiet:
-            console.print("[bold]stinger demo[/]: starting the demo model endpoint "
-                          "(scikit-learn on the digits data set: variants 'fast' and 'accurate') ...")
-        with DemoServer(port=0, workers=1) as server:
-            spec = parse_spec(demo_spec(server, data, rate=rate, duration=duration, out=out), source="demo")
-            if not quiet:
-                console.print(f"endpoint {server.url} (pid {server.pid}); paired A/B: every payload to both "
-                              f"variants, {rate} req/s each for {duration}")
-            _, _, report = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-                                  AbOptions(mode="paired"), console=console, quiet=quiet)
+            console.print(f"endpoint {server.url} (pid {server.pid}); paired A/B: every payload to both "
+                          f"variants, {rate} req/s each for {duration}; the first {WARMUP} is a warm-up "
+                          f"(sent, not judged)")
+        result = _api.ab(spec, mode="paired", outputs=outputs)
     if not quiet:
         console.print("next: [bold]stinger capacity --url URL[/] finds the max sustainable throughput; "
                       "[bold]stinger report RUN_DIR[/] re-renders this run.")
-    return report.exit_code
+    return result.exit_code
 
 
 def run_capacity_demo(*, out: str = "runs", quiet: bool = False, price_per_hour: float = 0.23) -> int:
     """`stinger demo --capacity`: a capacity search on the demo's `accurate` variant (about a minute)."""
-    from stinger.orchestrate.capacity import CapacityOptions, run_capacity
+    from stinger import _api
     from stinger.demo.models import write_demo_dataset
     from stinger.demo.process import DemoServer
     from stinger.outputs.terminal import make_console
-    from stinger.spec import parse_spec
 
     console = make_console()
-    with tempfile.TemporaryDirectory(prefix="stinger-demo-") as tmp:
-        data = write_demo_dataset(Path(tmp) / "digits.jsonl", fmt="jsonl")
-        with DemoServer(port=0, workers=1) as server:
-            spec_data = {
-                "name": "demo-capacity",
-                "target": {"url": server.invocations_url("accurate"), "method": "POST"},
-                "payload": {"data": str(data), "label_field": "label", "order": "random"},
-                "load": {"rate": 1, "duration": 1, "timeout": "5s"},
-                "output": {"dir": out},
-            }
-            spec = parse_spec(spec_data, source="demo")
-            if not quiet:
-                console.print(f"[bold]stinger demo --capacity[/]: the highest rate the 'accurate' variant "
-                              f"({server.url}, one worker) sustains within p95<300ms, errors<1%, "
-                              f"achieved/offered>=0.95; cost at an example price of ${price_per_hour}/h")
-            opts = CapacityOptions(start=10, step_duration=3.0, step_warmup=1.0, precision=0.1, max_steps=14,
-                                   price_per_hour=price_per_hour, instances=1)
-            result = run_capacity(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), opts,
-                                  console=console, quiet=quiet)
-    return 0 if result["max_sustainable"] is not None else 1
+    outputs, run_dir = _outputs(out, "demo-capacity", quiet, console)
+    data = write_demo_dataset(run_dir.resolve() / DATASET, fmt="jsonl")
+    with DemoServer(port=0, workers=1) as server:
+        spec = {
+            "name": "demo-capacity",
+            "target": {"url": server.invocations_url("accurate"), "method": "POST"},
+            "payload": {"data": str(data), "label_field": "label", "order": "random"},
+            "load": {"rate": 1, "duration": 1, "timeout": "5s"},
+            "output": {"dir": out},
+        }
+        if not quiet:
+            console.print(f"[bold]stinger demo --capacity[/]: the highest rate the 'accurate' variant "
+                          f"({server.url}, one worker) sustains within p95<300ms, errors<1%, "
+                          f"achieved/offered>=0.95; cost at an example price of ${price_per_hour}/h; "
+                          f"each step has a 1 s warm-up (sent, not judged)")
+        result = _api.capacity(spec, outputs=outputs, start=10, step_duration=3.0, step_warmup=1.0, precision=0.1,
+                               max_steps=14, price_per_hour=price_per_hour, instances=1)
+    return result.exit_code

@@ -10,17 +10,22 @@ search stops there and says so.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from stinger.core.capacity import CapacitySearch, StepResult, cost_per_million, find_knee, limiting_factor
+from stinger.core.capacity import (
+    CapacitySearch,
+    StepResult,
+    cost_per_million,
+    find_knee,
+    limiting_factor,
+)
 from stinger.core.slo import DEFAULT_CAPACITY_SLOS, judge, parse_slo
 from stinger.errors import UsageError
 from stinger.spec import Spec, parse_spec
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass
@@ -59,15 +64,22 @@ def _step_spec(spec_data: dict, opts: CapacityOptions, target: float) -> Spec:
 
 
 def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console: Console | None = None,
-                 quiet: bool = False, write: bool = True) -> dict:
-    """Run the search; return the capacity report (also written to the run directory)."""
-    from stinger.orchestrate.run import run_spec
+                 quiet: bool = False, write: bool = True, outputs: list | None = None,
+                 variant: str | None = None) -> dict:
+    """Run the search; return the capacity report (`capacity.json`).
 
-    from stinger.outputs.terminal import make_console
+    `outputs` (see `outputs/base.py`) are told the plan, each step and the report;
+    by default the terminal (unless quiet) and a run directory (if `write`).
+    `variant` names the variant being searched when an A/B test runs one search each.
+    """
+    from stinger.orchestrate.run import default_outputs, run_spec
+    from stinger.outputs.base import run_dir_of, tell
 
-    console = console or make_console()
+    if outputs is None:
+        outputs = default_outputs(console=console, write=write, quiet=quiet)
     if len(spec.all_variants()) != 1:
-        raise UsageError("capacity searches one target at a time; for several variants use 'stinger ab --mode capacity'")
+        raise UsageError("capacity searches one target at a time; for several variants use "
+                         "'stinger ab --split capacity'")
     slo_texts = opts.slos or list(spec.slo) or list(DEFAULT_CAPACITY_SLOS)
     if opts.mode == "concurrency":
         # a closed model offers what it achieves: the ratio says nothing there
@@ -77,14 +89,16 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
                             max_target=opts.max_target, min_target=opts.min_target,
                             max_steps=opts.max_steps, integer=opts.mode == "concurrency")
     unit = "req/s" if opts.mode == "rate" else "users"
-    if not quiet:
-        console.print(f"[bold]capacity search[/] ({opts.mode}): SLOs {', '.join(slo_texts)}; "
-                      f"steps of {opts.step_warmup:g}s warm-up + {opts.step_duration:g}s measured")
+    # before any load: the run directory is created here, so an unwritable --out fails now
+    tell(outputs, "capacity_start", {"spec": spec, "mode": opts.mode, "unit": unit, "slo": slo_texts,
+                                     "step_warmup": opts.step_warmup, "step_duration": opts.step_duration,
+                                     "variant": variant})
+    run_dir = run_dir_of(outputs)
     rows: list[dict[str, Any]] = []
     interrupted = False
     while (target := search.next_target()) is not None:
         step = _step_spec(spec_data, opts, target)
-        report = run_spec(step, {}, console=console, quiet=True, write=False)
+        report = run_spec(step, {}, outputs=[])
         summary = report.summary
         vs = next(iter(summary["variants"].values()))
         results = judge(slos, vs)
@@ -94,58 +108,39 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound)
         row = _row(result, summary, vs)
         rows.append(row)
-        if not quiet:
-            verdict = "[red]FAIL[/] " + ", ".join(failed) if failed else "[green]pass[/]"
-            if client_bound:
-                verdict = "[yellow]generator-bound[/]"
-            console.print(f"  step {len(rows):2d}: {target:10,.1f} {unit:5s} -> {vs['throughput']['achieved_rps']:10,.1f} req/s, "
-                          f"p50 {_ms(vs, 'p50')} p95 {_ms(vs, 'p95')} p99 {_ms(vs, 'p99')} ms, "
-                          f"errors {100 * vs['error_rate']:.2f}%  {verdict}")
         search.record(result)
         if report.outcome.interrupted:
             interrupted = True
+        wait = _cool_down_time(vs) if failed and not interrupted and search.next_target() is not None else 0.0
+        tell(outputs, "capacity_step", {**row, "step": len(rows), "cool_down_s": wait})
+        if interrupted:
             break
-        if failed and search.next_target() is not None:
-            _cool_down(vs, quiet, console)
+        if wait:
+            import time
+
+            time.sleep(wait)
     out = capacity_report(search, rows, slo_texts, opts, unit)
     out["interrupted"] = interrupted
     out["target"] = spec.all_variants()[0].all_urls()
-    if write:
-        import json
-
-        from stinger.outputs.rundir import new_run_dir
-
-        run_dir = new_run_dir(spec.output.dir, (spec.output.name or spec.name or "capacity"))
-        (run_dir / "capacity.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    if run_dir is not None:
         out["run_dir"] = str(run_dir)
-    if not quiet:
-        print_capacity(out, console)
+    tell(outputs, "capacity_finish", out)
     return out
 
 
 _MAX_COOL_DOWN = 15.0
 
 
-def _cool_down(vs: dict, quiet: bool, console) -> None:
-    """Let an overloaded endpoint drain before the next step.
+def _cool_down_time(vs: dict) -> float:
+    """How long to let an overloaded endpoint drain before the next step.
 
     The client gives up on what is still queued when a step ends, but the
     server goes on working through it; a step started at once would be judged
     on the previous step's backlog. That backlog is at most about the worst
     latency seen, so wait that long (capped).
     """
-    import time
-
     worst = (vs.get("latency_ms") or {}).get("max") or 0.0
-    wait = min(_MAX_COOL_DOWN, worst / 1000.0) + 0.5
-    if not quiet:
-        console.print(f"  [dim]cooling down {wait:.1f} s (the endpoint drains its backlog)[/]")
-    time.sleep(wait)
-
-
-def _ms(vs: dict, key: str) -> str:
-    v = vs.get("latency_ms", {}).get(key)
-    return "-" if v is None else f"{v:,.1f}"
+    return min(_MAX_COOL_DOWN, worst / 1000.0) + 0.5
 
 
 def _row(result: StepResult, summary: dict, vs: dict) -> dict:
@@ -179,7 +174,7 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     curve = sorted((r["target"], r["p95_ms"]) for r in rows if r["p95_ms"] is not None)
     knee = find_knee(curve) if len(curve) >= 3 else None
     out: dict[str, Any] = {
-        "schema": "stinger.orchestrate.capacity/1",
+        "schema": "stinger.capacity/1",
         "mode": opts.mode,
         "unit": unit,
         "slo": slo_texts,
@@ -208,42 +203,3 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
 
 def _num(x: float | None, opts: CapacityOptions):
     return int(x) if x is not None and opts.mode == "concurrency" else x
-
-
-def print_capacity(out: dict, console: Console) -> None:
-    t = Table(title="capacity curve", title_justify="left")
-    for col in (out["unit"], "achieved req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "server p50 ms",
-                "endpoint CPU %", "verdict"):
-        t.add_column(col, justify="right")
-    for r in sorted(out["steps"], key=lambda r: r["target"]):
-        verdict = "pass" if r["passed"] else ("generator" if r["client_bound"] else r["limiting"])
-        t.add_row(f"{r['target']:,.1f}", f"{r['achieved_rps']:,.1f}", _f(r["p50_ms"]), _f(r["p95_ms"]),
-                  _f(r["p99_ms"]), f"{100 * r['error_rate']:.2f}%", _f(r["server_time_p50_ms"]),
-                  _f(r["cpu_pct_mean"]), verdict, style=None if r["passed"] else "red")
-    console.print(t)
-    lo, hi = out["bracket"]
-    if lo is None:
-        console.print(f"[bold red]no step met the SLOs[/] (lowest tried: {min(r['target'] for r in out['steps']):g} {out['unit']})")
-    else:
-        hi_s = f"{hi:,.1f}" if hi is not None else "not reached"
-        console.print(f"[bold]max sustainable: {lo:,.1f} {out['unit']}[/] "
-                      f"(throughput {out['throughput_at_max_rps']:,.1f} req/s; bracket {lo:,.1f} .. {hi_s}; "
-                      f"stop: {out['stop_reason']})")
-    if out.get("first_limit"):
-        console.print(f"first limit hit: {out['first_limit']}")
-    if out.get("knee") is not None:
-        console.print(f"knee of the latency curve: ~{out['knee']:,.1f} {out['unit']}")
-    if out.get("cost"):
-        c = out["cost"]
-        console.print(f"cost: ${c['per_million']:,.4f} per million inferences "
-                      f"({c['instances']} x ${c['price_per_hour']}/h at the max sustainable throughput)")
-    if out.get("note"):
-        console.print(f"[yellow]{out['note']}[/]")
-    if out.get("run_dir"):
-        console.print(f"[dim]results: {out['run_dir']}[/]")
-
-
-def _f(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:,.1f}"

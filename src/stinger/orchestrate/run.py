@@ -8,6 +8,7 @@ generator; write the run directory; print the summary.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,22 @@ from stinger.spec import Spec, redacted
 EXIT_OK = 0
 EXIT_SLO = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+EXIT_INCOMPLETE = 3          # a load worker was lost mid-run: the schedule was not all sent
+MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
+SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
+
+
+def exit_code_of(summary: dict) -> int:
+    """0 ok; 1 an SLO was violated or a variant had no successful response; 3 the run is
+    incomplete (a load worker was lost); 130 stopped by Ctrl-C, 143 by SIGTERM."""
+    if summary.get("interrupted"):
+        return EXIT_TERMINATED if summary.get("terminated") else EXIT_INTERRUPTED
+    if summary.get("incomplete"):
+        return EXIT_INCOMPLETE
+    if not summary.get("slo_passed", True) or summary.get("no_success"):
+        return EXIT_SLO
+    return EXIT_OK
 
 
 @dataclass
@@ -32,9 +49,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        if self.outcome.interrupted:
-            return EXIT_INTERRUPTED
-        return EXIT_OK if self.summary.get("slo_passed", True) else EXIT_SLO
+        return exit_code_of(self.summary)
 
 
 def preflight(spec: Spec) -> list:
@@ -64,56 +79,81 @@ def preflight(spec: Spec) -> list:
     return [parse_slo(s) for s in spec.slo]
 
 
+def default_outputs(*, console: Console | None = None, live: bool = True, write: bool = True,
+                    quiet: bool = False) -> list:
+    """What the CLI shows and keeps: the terminal (unless quiet) and the run directory (if writing)."""
+    outs: list = []
+    if not quiet:
+        from stinger.outputs.terminal import TerminalOutput
+
+        outs.append(TerminalOutput(console, live=live))
+    if write:
+        from stinger.outputs.rundir import RunDirOutput
+
+        outs.append(RunDirOutput())
+    return outs
+
+
 def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, live: bool = True,
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
-             stop_when=None) -> RunReport:
-    from stinger.outputs.terminal import make_console
+             stop_when=None, outputs: list | None = None) -> RunReport:
+    """One run. `outputs` (objects, see `outputs/base.py`) replaces the defaults that
+    `console`/`live`/`write`/`quiet` describe."""
+    from stinger.outputs.base import (
+        OutputThread,
+        RunFinished,
+        RunInfo,
+        run_dir_of,
+        snapshot_of,
+    )
 
-    console = console or make_console()
+    if outputs is None:
+        outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
     slos = preflight(spec)
     plans = build_plans(spec, workers=workers)
-    run_dir = None
-    if write:  # before any load: an unwritable --out is the user's mistake, found now
-        from stinger.outputs.rundir import new_run_dir
-
-        run_dir = new_run_dir(spec.output.dir, spec.output.name or spec.name)
     load = spec.load
     duration = plans[0].duration
-    mode = load.resolved_mode()
+    info = RunInfo(spec=spec, spec_data=redacted(spec_data), variants=tuple(v.name for v in plans[0].variants),
+                   duration=duration, total=load.requests, mode=load.resolved_mode())
 
     from stinger.orchestrate.monitor_set import MonitorSet
 
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
-
-    def on_start(t0: float, pids: list[int]) -> None:
-        mon.start(t0, generator_pids=pids)
-
-    view = None
-    if live and not quiet:
-        from stinger.outputs.terminal import LiveView
-
-        view = LiveView(duration=duration, total=load.requests, mode=mode, console=console)
+    started: list = []
     try:
-        if view is not None:
-            with view:
-                outcome = execute(plans, on_start=on_start, stop_when=stop_when,
-                                  on_progress=lambda m, t: view.update(m, t, mon.live_extra()))
-        else:
-            outcome = execute(plans, on_start=on_start, stop_when=stop_when)
-    finally:
-        mon.stop()
+        # before any load: an output that cannot work (an unwritable --out) is the user's mistake, found now
+        for o in outputs:
+            o.start(info)
+            started.append(o)
+        run_dir = run_dir_of(outputs)
+
+        def on_start(t0: float, pids: list[int]) -> None:
+            mon.start(t0, generator_pids=pids)
+
+        live = [o for o in outputs if getattr(o, "wants_intervals", True)]
+        try:
+            with OutputThread(live) as thread:
+                # on the merge path: copy what the live view needs, hand it over, return (and with
+                # no live output, not even that: a quiet run's coordinator does no extra work)
+                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
+                outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress)
+        finally:
+            mon.stop()
+    except BaseException:
+        for o in started:  # leave a live display before the error is shown
+            close = getattr(o, "close", None)
+            if callable(close):
+                close()
+        raise
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
+    summary["warnings"].extend(thread.errors)
     if run_dir is not None:
-        from stinger.outputs.rundir import write_run
-
         summary["run_dir"] = str(run_dir)
-        write_run(run_dir, summary=summary, spec_data=redacted(spec_data), metrics=outcome.metrics,
-                  started_at=outcome.started_at, series_points=mon.points())
-    if not quiet:
-        from stinger.outputs.terminal import print_summary
-
-        print_summary(summary, console)
+    result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
+                         series=mon.points())
+    for o in outputs:
+        o.finish(result)
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
 
 
@@ -129,12 +169,21 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     window = m.window(load.warmup, plans_duration if not cut else None,
                       elapsed=None if plans_duration and not cut else outcome.elapsed)
     variants = m.summary(window)
+    monitored = mon.summary(m, variants)   # reads the raw figures (before absent ones become null)
+    for vs in variants.values():
+        _absent_as_null(vs)
     summary = {
         "schema": "stinger.summary/1",
         "name": spec.name,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.started_at)),
         "elapsed_s": round(outcome.elapsed, 3),
         "interrupted": outcome.interrupted,
+        # SIGTERM (not Ctrl-C) stopped the run: exit code 143
+        "terminated": outcome.interrupted_by == "SIGTERM",
+        # a load worker was lost: part of the schedule was never sent (exit code 3)
+        "incomplete": outcome.incomplete,
+        "lost_workers": [{"worker": lw.worker, "reason": lw.reason, "share": round(lw.share, 4),
+                          "since_s": round(lw.since, 3)} for lw in outcome.lost_workers],
         "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
         "split": spec.split if len(variants) > 1 else "single",
@@ -144,7 +193,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "variants": variants,
     }
     if len(variants) > 1:
-        summary["overall"] = m.overall(window)
+        summary["overall"] = _absent_as_null(m.overall(window))
     results = []
     for name, vs in variants.items():
         for r in judge(slos, vs):
@@ -156,14 +205,94 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     shape = load.shape
     if shape is not None and shape.spike is not None:
         summary["spike"] = _spike(m, shape.spike, slos)
-    summary.update(mon.summary(m, variants))
+    summary.update(monitored)
+    for name, q in model_quality(m.predictions).items():
+        variants[name]["quality"] = q
     summary["warnings"] = outcome.warnings + mon.warnings
+    failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
+    if failures:
+        summary["failures"] = failures
+    # a variant that never got a successful answer measured nothing: the run must not look like a pass
+    summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0)
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(
             f"{overflow:,} requests were dropped because the in-flight queue was full (a million waiting per "
             f"worker): the endpoint fell far behind; they are counted as dropped")
     return summary
+
+
+def model_quality(predictions: list) -> dict[str, dict]:
+    """Per variant, from labelled predictions: accuracy (classes) or mean absolute error (numbers)."""
+    from stinger.orchestrate.compare import _is_classification
+
+    by_variant: dict[str, list[dict]] = {}
+    for variant, _payload, pred, label in predictions:
+        if label is not None:
+            by_variant.setdefault(variant, []).append({"prediction": pred, "label": label})
+    out = {}
+    for name, preds in by_variant.items():
+        if _is_classification(preds):
+            right = sum(1 for p in preds if p["prediction"] == p["label"])
+            out[name] = {"labelled": len(preds), "accuracy": round(right / len(preds), 6)}
+        else:
+            try:
+                err = sum(abs(float(p["prediction"]) - float(p["label"])) for p in preds) / len(preds)
+            except (TypeError, ValueError):
+                continue  # a prediction that is not a number cannot be scored against a numeric label
+            out[name] = {"labelled": len(preds), "mae": round(err, 6)}
+    return out
+
+
+def _absent_as_null(vs: dict) -> dict:
+    """A histogram with no value (no successful response) has no percentiles: null, not 0.00."""
+    for h in vs.values():
+        if isinstance(h, dict) and h.get("count") == 0 and "p50" in h:
+            for k in h:
+                if k != "count":
+                    h[k] = None
+    return vs
+
+
+def failure_report(vs: dict) -> dict | None:
+    """When most of a variant's requests failed: what they got back (top status codes and error
+    kinds, one sample body per status when the engine kept one). None when most succeeded."""
+    req = vs["requests"]
+    ended = req["ok"] + req["failed"] + req["dropped"]
+    if not ended or vs["error_rate"] < MOSTLY_FAILED:
+        return None
+    codes = sorted(((int(c), n) for c, n in (vs.get("status_codes") or {}).items() if not 200 <= int(c) < 300),
+                   key=lambda cn: -cn[1])
+    kinds = sorted(((k, n) for k, n in vs["errors"].items() if n), key=lambda kn: -kn[1])
+    samples = {str(code): redact_text(body)[:SAMPLE_BODY_CHARS]
+               for code, body in (vs.get("sample_responses") or {}).items()}
+    return {
+        "ok": req["ok"],
+        "ended": ended,
+        "error_rate": vs["error_rate"],
+        "top_status": [{"status": c, "count": n} for c, n in codes[:3]],
+        "top_errors": [{"kind": k, "count": n} for k, n in kinds[:3]],
+        "samples": samples,
+    }
+
+
+_SECRET_PATTERNS = [
+    # "Bearer abc", "Basic abc"
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 ***"),
+    # "api_key": "abc", password=abc, X-Api-Key: abc
+    (re.compile(r"(?i)([\"']?[\w-]*(?:key|token|secret|password|passwd|auth|signature|session)[\w-]*[\"']?\s*[:=]\s*[\"']?)"
+                r"[^\s\"'&,;}]+"), r"\1***"),
+    # user:password@ in URLs
+    (re.compile(r"(://[^/\s:@]+):[^/\s@]+@"), r"\1:***@"),
+]
+
+
+def redact_text(text) -> str:
+    """A response body safe to print: secret-looking values replaced, one line."""
+    out = str(text)
+    for pattern, repl in _SECRET_PATTERNS:
+        out = pattern.sub(repl, out)
+    return " ".join(out.split())
 
 
 def _spike(m: RunMetrics, spike, slos: list) -> dict:

@@ -1,4 +1,5 @@
-"""The run directory: what a run leaves behind, and reading it back.
+"""The run directory: every file a run, a capacity search or an A/B test leaves behind,
+and reading them back. No other module writes into a run directory.
 
     RUN_DIR/
       spec.yaml          the resolved spec (secret header values redacted)
@@ -8,8 +9,11 @@
                          metric), tags "latency/<variant>", "service/<variant>", "server/<variant>"
       series.csv         monitor series (endpoint CPU/memory, Prometheus, generator), if any
       predictions.jsonl  per-request predictions and labels, when a prediction path is set
+      capacity.json      a capacity search's report (steps, bracket, knee, cost)
+      verdict.json/.md   an A/B verdict: the rows as data, and the Markdown table
 
-`stinger report RUN_DIR` re-renders from these files alone.
+`RunDirOutput` writes them as an output (see `outputs/base.py`); `stinger report
+RUN_DIR` and `stinger.read_run` re-read them from these files alone.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from stinger.core.catalogue import LOGGED
 from stinger.core.histogram import Histogram, HistogramLogWriter, read_histogram_log
 from stinger.core.metrics import RunMetrics
 from stinger.errors import UsageError
@@ -34,7 +39,10 @@ HLOG = "histograms.hlog"
 SPEC = "spec.yaml"
 SERIES = "series.csv"
 PREDICTIONS = "predictions.jsonl"
-from stinger.core.catalogue import LOGGED  # noqa: E402
+CAPACITY = "capacity.json"
+VERDICT_JSON = "verdict.json"
+VERDICT_MD = "verdict.md"
+SERIES_HEADER = ("t", "series", "value", "unit", "labels")
 
 
 def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:
@@ -82,9 +90,47 @@ def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics
                 fp.write(json.dumps({"variant": variant, "payload": payload, "prediction": pred, "label": label},
                                     default=_json_default) + "\n")
     if series_points:
-        from stinger.monitors.base import write_series
-
         write_series(series_points, path / SERIES)
+
+
+def write_series(points, path: Path) -> None:
+    """Monitor points as CSV (`t,series,value,unit,labels`); floats round-trip (repr)."""
+    from stinger.monitors.base import (
+        format_labels,  # the labels' codec belongs to the point record
+    )
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(SERIES_HEADER)
+        for p in points:
+            w.writerow((repr(float(p.t)), p.series, repr(float(p.value)), p.unit, format_labels(p.labels)))
+
+
+def read_series(path: Path) -> list:
+    from stinger.monitors.base import Point, parse_labels
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return []
+        if tuple(header) != SERIES_HEADER:
+            raise UsageError(f"{path}: not a series file (header {header!r})")
+        return [Point(float(t), series, float(value), unit, parse_labels(labels))
+                for t, series, value, unit, labels in reader]
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def write_capacity(path: Path, report: dict) -> None:
+    write_json(path / CAPACITY, report)
+
+
+def write_verdict(path: Path, verdict_data: dict, markdown: str) -> None:
+    write_json(path / VERDICT_JSON, verdict_data)
+    (path / VERDICT_MD).write_text(markdown if markdown.endswith("\n") else markdown + "\n")
 
 
 def _json_default(o):
@@ -128,11 +174,22 @@ class SavedRun:
 
     def series(self):
         p = self.path / SERIES
-        if not p.exists():
-            return []
-        from stinger.monitors.base import read_series
+        return read_series(p) if p.exists() else []
 
-        return read_series(p)
+    def verdict(self) -> dict | None:
+        return read_json(self.path / VERDICT_JSON)
+
+    def capacity(self) -> dict | None:
+        return read_json(self.path / CAPACITY)
+
+
+def read_json(p: Path) -> dict | None:
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{p}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
 def read_run(path: str | os.PathLike) -> SavedRun:
@@ -142,13 +199,77 @@ def read_run(path: str | os.PathLike) -> SavedRun:
     sp = p / SUMMARY
     if not sp.exists():
         raise UsageError(f"{p} is not a stinger run directory: no {SUMMARY}")
-    try:
-        summary = json.loads(sp.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{sp}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    summary = read_json(sp)
     intervals = []
     ip = p / INTERVALS
     if ip.exists():
         with open(ip, newline="") as fp:
             intervals = list(csv.DictReader(fp))
     return SavedRun(path=p, summary=summary, intervals=intervals)
+
+
+class RunDirOutput:
+    """The run directory as an output: created at `start` (so an unwritable `--out` is
+    found before any load), written at `finish`; also keeps a capacity search's report
+    and a verdict.
+
+    `RunDirOutput()` makes its directory under the spec's `output.dir`; give `base`
+    (and `name`) to put it elsewhere, or `path` to write into an existing directory.
+    """
+
+    name = "rundir"
+    wants_intervals = False   # everything is written at the end, from the merged metrics
+
+    def __init__(self, base: str | os.PathLike | None = None, name: str | None = None, *,
+                 path: str | os.PathLike | None = None) -> None:
+        self.base = base
+        self.dir_name = name
+        self.run_dir: Path | None = Path(path) if path is not None else None
+        self._spec_data: dict = {}
+
+    def open(self, spec, default_name: str | None = None) -> Path:
+        """Create the directory (once) from the spec's output settings."""
+        if self.run_dir is None:
+            base = self.base if self.base is not None else spec.output.dir
+            self.run_dir = new_run_dir(base, self.dir_name or spec.output.name or spec.name or default_name)
+        return self.run_dir
+
+    def fresh(self, name: str | None = None) -> RunDirOutput:
+        """Another run directory beside this one (an A/B capacity test keeps one per variant)."""
+        return RunDirOutput(self.base, name)
+
+    def start(self, info) -> None:
+        self.open(info.spec)
+        self._spec_data = info.spec_data
+
+    def interval(self, snapshot) -> None:
+        pass
+
+    def finish(self, result) -> None:
+        write_run(self.run_dir, summary=result.summary, spec_data=self._spec_data, metrics=result.metrics,
+                  started_at=result.started_at, series_points=result.series)
+
+    def capacity_start(self, info: dict) -> None:
+        self.open(info["spec"], "capacity")
+
+    def capacity_step(self, row: dict) -> None:
+        pass
+
+    def capacity_finish(self, report: dict) -> None:
+        write_capacity(self.run_dir, report)
+
+    def verdict(self, verdict, extra: dict, run_dir=None) -> None:
+        write_verdict(self.run_dir, verdict_dict(verdict, extra), verdict.to_markdown())
+
+
+def verdict_dict(v, extra: dict) -> dict:
+    """A verdict as `verdict.json` holds it."""
+    return {
+        "a": v.a_name,
+        "b": v.b_name,
+        "significant": v.significant,
+        "sentence": v.sentence,
+        "rows": [r.to_dict() for r in v.rows],
+        "notes": list(getattr(v, "notes", []) or []),
+        **extra,
+    }

@@ -1,8 +1,9 @@
-"""Terminal rendering: the end-of-run summary and the live view while a run goes.
+"""The terminal output: the live view while a run goes, the end-of-run summary,
+a capacity search's steps and curve, and A/B verdicts.
 
-Both render from plain data (a `summary.json` dict, or `RunMetrics` for the
-live view) and never reach into the engine, so `stinger report RUN_DIR`
-renders exactly what a run printed.
+Everything renders from plain data (a `summary.json` dict, a `Snapshot`, a
+`capacity.json` dict, a verdict) and never reaches into the engine, so
+`stinger report RUN_DIR` renders exactly what a run printed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ PCTS = ("p50", "p90", "p95", "p99", "p99.9")
 
 
 def _f(x, digits: int = 2) -> str:
+    # None is what summary.json holds for a figure that does not exist (no successful response)
     if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
+        return "n/a"
     if isinstance(x, float):
         return f"{x:,.{digits}f}"
     return f"{x:,}"
@@ -74,6 +76,12 @@ def summary_renderable(summary: dict):
         row("server time p50/p99 (ms)",
             lambda v: f"{_f(v.get('server_time_ms', {}).get('p50'))} / {_f(v.get('server_time_ms', {}).get('p99'))}")
         row("  rest: network+queue (p50 ms)", lambda v: _f(_rest(v)))
+    if any("quality" in variants[n] for n in names):
+        t.add_section()
+        if any("accuracy" in variants[n].get("quality", {}) for n in names):
+            row("accuracy (labelled)", lambda v: _quality(v, "accuracy"), style="bold")
+        if any("mae" in variants[n].get("quality", {}) for n in names):
+            row("mean absolute error (labelled)", lambda v: _quality(v, "mae"), style="bold")
     res = summary.get("resources") or {}
     if res:
         t.add_section()
@@ -107,6 +115,12 @@ def summary_renderable(summary: dict):
                           f"{_f(d.get('worst_' + sp['metric']))} ms, worst p99 {_f(d['worst_p99_ms'])} ms; "
                           f"{rec} ({sp['metric'].replace('_ms', '')} < {sp['threshold_ms']:g} ms)",
                           style="bold"))
+    for name, f in (summary.get("failures") or {}).items():
+        parts.append(failure_text(name, f))
+    for name in names:
+        note = above_offered_note(name, variants[name])
+        if note:
+            parts.append(Text(note, style="dim"))
     gen = summary.get("generator") or {}
     if gen.get("client_bound"):
         parts.append(Text(f"WARNING {gen.get('message', 'client-bound')}", style="bold yellow"))
@@ -115,6 +129,14 @@ def summary_renderable(summary: dict):
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)
+
+
+def _quality(v: dict, key: str) -> str:
+    q = v.get("quality") or {}
+    if key not in q:
+        return "-"
+    value = f"{100 * q[key]:.2f}%" if key == "accuracy" else _f(q[key], 4)
+    return f"{value} of {q['labelled']:,}"
 
 
 def _rest(v: dict):
@@ -144,8 +166,36 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     (console or make_console()).print(summary_renderable(summary))
 
 
+
+
+def above_offered_note(name: str, v: dict) -> str | None:
+    """Throughput above the offered rate is never shown without saying why."""
+    tp = v.get("throughput") or {}
+    offered, achieved = tp.get("offered_rps") or 0.0, tp.get("achieved_rps") or 0.0
+    if offered <= 0 or achieved <= offered * 1.01:
+        return None
+    return (f"note: {name}'s throughput ({achieved:,.1f} req/s) is above its offered rate ({offered:,.1f} req/s): "
+            f"requests sent before the measured window (during the warm-up, or a backlog) completed inside it")
+
+
+def failure_text(name: str, f: dict) -> Text:
+    """Said loudly: most of a variant's requests failed (what they got back, and one sample)."""
+    t = Text()
+    what = "NO REQUEST SUCCEEDED" if not f.get("ok") else "MOST REQUESTS FAILED"
+    t.append(f"{what} ({name}): {100 * f['error_rate']:.1f}% of {f['ended']:,} failed", style="bold red")
+    causes = [f"HTTP {s['status']} x{s['count']:,}" for s in f.get("top_status", [])]
+    causes += [f"{e['kind']} x{e['count']:,}" for e in f.get("top_errors", []) if not e["kind"].startswith("http")]
+    if causes:
+        t.append("; " + ", ".join(causes), style="red")
+    for status, body in (f.get("samples") or {}).items():
+        t.append(f"\n  sample response (HTTP {status}): {body}", style="red")
+    if not f.get("ok"):
+        t.append("\n  latency figures are n/a: they describe successful responses only", style="red")
+    return t
+
+
 class LiveView:
-    """What the terminal shows while a run goes: refreshed from `RunMetrics`."""
+    """What the terminal shows while a run goes: refreshed from `Snapshot`s."""
 
     def __init__(self, *, duration: float | None, total: int | None, mode: str, console: Console | None = None):
         self.duration = duration
@@ -166,24 +216,28 @@ class LiveView:
     def __exit__(self, *exc):
         if self._live is not None:
             self._live.__exit__(*exc)
+            self._live = None
 
-    def update(self, metrics, elapsed: float, extra: dict | None = None) -> None:
-        r = self.render(metrics, elapsed, extra or {})
+    def update(self, snap) -> None:
         if self._live is not None:
-            self._live.update(r)
-        elif elapsed - self._plain_last >= 5.0:  # not a terminal (CI, pipes): a line every 5 s
-            self._plain_last = elapsed
-            self.console.print(self.plain_line(metrics, elapsed))
+            self._live.update(self.render(snap))
+        elif snap.elapsed - self._plain_last >= 5.0:  # not a terminal (CI, pipes): a line every 5 s
+            if all(v.last_offered_rps is None for v in snap.variants):
+                return  # nothing complete to report yet
+            self._plain_last = snap.elapsed
+            self.console.print(self.plain_line(snap))
 
-    def plain_line(self, metrics, elapsed: float) -> str:
-        rows = _last_rows(metrics, elapsed)
-        parts = [f"[{elapsed:6.1f}s]"]
-        for name, row in rows.items():
-            parts.append(f"{name}: {row['achieved_rps']:.0f}/{row['offered_rps']:.0f} req/s "
-                         f"p50 {_f(row['p50_ms'])} p99 {_f(row['p99_ms'])} ms errors {row['failed']}")
+    def plain_line(self, snap) -> str:
+        parts = [f"[{snap.elapsed:6.1f}s]"]
+        for v in snap.variants:
+            if v.last_offered_rps is None:
+                continue
+            parts.append(f"{v.name}: {v.last_achieved_rps:.0f}/{v.last_offered_rps:.0f} req/s "
+                         f"p50 {_f(v.last_p50_ms)} p99 {_f(v.last_p99_ms)} ms errors {v.last_failed}")
         return "  ".join(parts)
 
-    def render(self, metrics, elapsed: float, extra: dict):
+    def render(self, snap):
+        elapsed = snap.elapsed
         head = Text()
         if self.duration:
             frac = min(1.0, max(0.0, elapsed / self.duration))
@@ -194,37 +248,141 @@ class LiveView:
         t = Table(box=box.SIMPLE, show_edge=False)
         for col in ("variant", "offered/s", "achieved/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "ok", "errors", "dropped"):
             t.add_column(col, justify="right" if col != "variant" else "left")
-        rows = _last_rows(metrics, elapsed)
-        for name, vm in metrics.variants.items():
-            row = rows.get(name)
-            lat = vm.totals["latency"]
-            p = lat.percentiles((50, 90, 99, 99.9)) if lat.total_count else {}
-            t.add_row(name,
-                      _f(row["offered_rps"], 0) if row else "-",
-                      _f(row["achieved_rps"], 0) if row else "-",
+        for v in snap.variants:
+            p = v.latency.percentiles((50, 90, 99, 99.9)) if v.latency.total_count else {}
+            t.add_row(v.name, _f(v.last_offered_rps, 0) if v.last_offered_rps is not None else "-",
+                      _f(v.last_achieved_rps, 0) if v.last_achieved_rps is not None else "-",
                       *[_f(p[q] / 1e3) if q in p else "-" for q in (50, 90, 99, 99.9)],
-                      _f(vm.ok), _f(vm.failed), _f(vm.counters["dropped"]))
+                      _f(v.ok), _f(v.failed), _f(v.dropped), style="red" if v.failed > v.ok else None)
         parts = [head, t]
-        for k, v in extra.items():
-            parts.append(Text(f"{k}: {v}", style="dim"))
+        for k, val in snap.extra.items():
+            parts.append(Text(f"{k}: {val}", style="dim"))
         return Panel(Group(*parts), title="stinger", subtitle="Ctrl-C stops and keeps what was measured")
 
 
-def _last_rows(metrics, elapsed: float) -> dict:
-    """Per variant, the last complete interval's row (rates of the last second)."""
-    out = {}
-    last = int(elapsed / metrics.interval) - 1
-    for name, vm in metrics.variants.items():
-        if last in vm.cells:
-            c = vm.cells[last]
-            ok = int(c.kinds[Kind.OK])
-            lat = c.histogram("latency")
-            p = lat.percentiles((50, 99)) if lat.total_count else {}
-            out[name] = {
-                "offered_rps": c.scheduled / metrics.interval,
-                "achieved_rps": ok / metrics.interval,
-                "p50_ms": p[50] / 1e3 if 50 in p else None,
-                "p99_ms": p[99] / 1e3 if 99 in p else None,
-                "failed": int(c.kinds.sum()) - ok,
-            }
-    return out
+# ----------------------------------------------------------------- capacity
+def capacity_step_line(row: dict, unit: str) -> str:
+    verdict = "[red]FAIL[/] " + ", ".join(row["failed"]) if row["failed"] else "[green]pass[/]"
+    if row["client_bound"]:
+        verdict = "[yellow]generator-bound[/]"
+    return (f"  step {row['step']:2d}: {row['target']:10,.1f} {unit:5s} -> {row['achieved_rps']:10,.1f} req/s, "
+            f"p50 {_f1(row['p50_ms'])} p95 {_f1(row['p95_ms'])} p99 {_f1(row['p99_ms'])} ms, "
+            f"errors {100 * row['error_rate']:.2f}%  {verdict}")
+
+
+def print_capacity(out: dict, console: Console) -> None:
+    t = Table(title="capacity curve", title_justify="left")
+    for col in (out["unit"], "achieved req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "server p50 ms",
+                "endpoint CPU %", "verdict"):
+        t.add_column(col, justify="right")
+    for r in sorted(out["steps"], key=lambda r: r["target"]):
+        verdict = "pass" if r["passed"] else ("generator" if r["client_bound"] else r["limiting"])
+        t.add_row(f"{r['target']:,.1f}", f"{r['achieved_rps']:,.1f}", _f1(r["p50_ms"]), _f1(r["p95_ms"]),
+                  _f1(r["p99_ms"]), f"{100 * r['error_rate']:.2f}%", _f1(r["server_time_p50_ms"]),
+                  _f1(r["cpu_pct_mean"]), verdict, style=None if r["passed"] else "red")
+    console.print(t)
+    lo, hi = out["bracket"]
+    if lo is None:
+        lowest = min((r["target"] for r in out["steps"]), default=None)
+        console.print("[bold red]no step met the SLOs[/]"
+                      + (f" (lowest tried: {lowest:g} {out['unit']})" if lowest is not None else ""))
+    else:
+        hi_s = f"{hi:,.1f}" if hi is not None else "not reached"
+        console.print(f"[bold]max sustainable: {lo:,.1f} {out['unit']}[/] "
+                      f"(throughput {out['throughput_at_max_rps']:,.1f} req/s; bracket {lo:,.1f} .. {hi_s}; "
+                      f"stop: {out['stop_reason']})")
+    if out.get("first_limit"):
+        console.print(f"first limit hit: {out['first_limit']}")
+    if out.get("knee") is not None:
+        console.print(f"knee of the latency curve: ~{out['knee']:,.1f} {out['unit']}")
+    if out.get("cost"):
+        c = out["cost"]
+        console.print(f"cost: ${c['per_million']:,.4f} per million inferences "
+                      f"({c['instances']} x ${c['price_per_hour']}/h at the max sustainable throughput)")
+    if out.get("note"):
+        console.print(f"[yellow]{out['note']}[/]")
+    if out.get("run_dir"):
+        console.print(f"[dim]results: {out['run_dir']}[/]")
+
+
+def _f1(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:,.1f}"
+
+
+# ------------------------------------------------------------------ verdicts
+def print_verdict(v, extra: dict, console: Console) -> None:
+    from rich.markdown import Markdown
+
+    console.print(Markdown(v.to_markdown()))
+    if "agreement" in extra:
+        console.print(f"prediction agreement (paired): {100 * extra['agreement']:.1f}% of {extra['pairs']:,} pairs")
+    seq = extra.get("sequential")
+    if seq:
+        console.print(f"sequential test (mSPRT on per-second mean latency): {seq['decision']}, "
+                      f"always-valid p = {seq['p_value']:.4g}")
+    costs = {n: c["cost"]["per_million"] for n, c in (extra.get("capacity") or {}).items() if c.get("cost")}
+    if len(costs) == 2:
+        console.print("cost per million inferences at max sustainable throughput: "
+                      + ", ".join(f"{n} ${c:,.4f}" for n, c in costs.items()))
+    for w in extra.get("warnings", []):
+        console.print(f"[yellow]warning: {w}[/]")
+
+
+# -------------------------------------------------------------------- output
+class TerminalOutput:
+    """The terminal as an output: live view (`live=True`), summary, capacity steps and curve, verdicts."""
+
+    name = "terminal"
+
+    def __init__(self, console: Console | None = None, *, live: bool = True) -> None:
+        self.console = console or make_console()
+        self.live = live
+        self.wants_intervals = live
+        self._view: LiveView | None = None
+        self._unit = "req/s"
+        self._run_dir = None
+
+    # -- one run
+    def start(self, info) -> None:
+        if self.live:
+            self._view = LiveView(duration=info.duration, total=info.total, mode=info.mode, console=self.console)
+            self._view.__enter__()
+
+    def interval(self, snapshot) -> None:
+        if self._view is not None:
+            self._view.update(snapshot)
+
+    def finish(self, result) -> None:
+        self.close()
+        self._run_dir = result.summary.get("run_dir")
+        print_summary(result.summary, self.console)
+
+    def close(self) -> None:
+        """Leave the live display (also when the run failed before `finish`)."""
+        if self._view is not None:
+            view, self._view = self._view, None
+            view.__exit__(None, None, None)
+
+    # -- a capacity search
+    def capacity_start(self, info: dict) -> None:
+        self._unit = info["unit"]
+        if info.get("variant"):
+            self.console.print(f"[bold]variant {info['variant']}[/]")
+        self.console.print(f"[bold]capacity search[/] ({info['mode']}): SLOs {', '.join(info['slo'])}; "
+                           f"steps of {info['step_warmup']:g}s warm-up + {info['step_duration']:g}s measured")
+
+    def capacity_step(self, row: dict) -> None:
+        self.console.print(capacity_step_line(row, self._unit))
+        if row.get("cool_down_s"):
+            self.console.print(f"  [dim]cooling down {row['cool_down_s']:.1f} s (the endpoint drains its backlog)[/]")
+
+    def capacity_finish(self, report: dict) -> None:
+        print_capacity(report, self.console)
+
+    # -- a verdict
+    def verdict(self, verdict, extra: dict, run_dir=None) -> None:
+        print_verdict(verdict, extra, self.console)
+        if run_dir is not None:
+            self.console.print(f"[dim]verdict: {run_dir}/verdict.md[/]")

@@ -1,0 +1,103 @@
+"""The typed results of the public API: frozen records of plain data.
+
+Each carries the documented dict it stands for (`summary`: summary.json,
+docs/summary.md; `verdict`: verdict.json; a capacity search's `summary`:
+capacity.json), where it was kept (`run_dir`), and the exit code the
+command line would give for it, so a notebook, a CI script and `stinger`
+judge a run the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ExitCode(enum.IntEnum):
+    """The exit codes of every `stinger` command (and `result.exit_code`)."""
+
+    OK = 0
+    FAILED = 1          # an SLO was violated, a variant never succeeded, or `compare` found a regression
+    USAGE = 2           # the user's mistake: one line on stderr, no traceback
+    RUN_ERROR = 3       # the run could not proceed, or is incomplete (a load worker was lost)
+    INTERRUPTED = 130   # Ctrl-C (SIGINT): what was measured is kept
+    TERMINATED = 143    # SIGTERM: what was measured is kept
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One load test: `stinger.run(...)` or `stinger.read_run(RUN_DIR)`."""
+
+    summary: dict                       # summary.json
+    run_dir: Path | None
+    exit_code: int
+    verdict: dict | None = None         # verdict.json, when the run was an A/B test
+
+    @property
+    def slo_passed(self) -> bool:
+        return bool(self.summary.get("slo_passed", True))
+
+    @property
+    def variants(self) -> dict:
+        """variant name -> its summary (requests, errors, latency_ms, throughput, ...)."""
+        return self.summary.get("variants", {})
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.summary.get("warnings", []))
+
+
+@dataclass(frozen=True)
+class CapacityResult:
+    """A capacity search: `summary` is capacity.json (steps, bracket, knee, cost)."""
+
+    summary: dict
+    run_dir: Path | None
+    exit_code: int
+
+    @property
+    def max_sustainable(self) -> float | None:
+        return self.summary.get("max_sustainable")
+
+    @property
+    def bracket(self) -> tuple:
+        return tuple(self.summary.get("bracket") or (None, None))
+
+
+@dataclass(frozen=True)
+class AbResult:
+    """An A/B test. `summary` is the run's summary.json (None in capacity mode, where
+    `capacity` holds each variant's capacity.json); `verdict` is verdict.json."""
+
+    summary: dict | None
+    verdict: dict
+    run_dir: Path | None
+    exit_code: int
+    capacity: dict | None = None
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.verdict.get("significant"))
+
+    @property
+    def sentence(self) -> str:
+        return self.verdict.get("sentence", "")
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """A comparison of two saved runs; `exit_code` is 1 when the candidate regressed."""
+
+    verdict: dict
+    regressions: tuple[str, ...]
+    exit_code: int
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.verdict.get("significant"))
+
+    @property
+    def sentence(self) -> str:
+        return self.verdict.get("sentence", "")

@@ -1,0 +1,67 @@
+"""A JSON-lines output: one object a line, for CI logs and scripts that follow a run.
+
+    {"event": "start", "variants": [...], "duration_s": 30.0, "mode": "open"}
+    {"event": "interval", "t": 1.0, "variants": {"A": {"ok": 50, "failed": 0, "dropped": 0,
+                                                       "p50_ms": 4.1, "p99_ms": 9.8, ...}}}
+    {"event": "finish", "summary": {... summary.json ...}}
+    {"event": "capacity_step", ...}, {"event": "capacity", ...}, {"event": "verdict", ...}
+
+Writes to a path (appended, flushed each line) or, with none, to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO
+
+
+class JsonLinesOutput:
+    name = "jsonl"
+
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = path
+        self._fp: IO[str] | None = None
+
+    def _write(self, obj: dict) -> None:
+        if self._fp is None:
+            self._fp = open(self.path, "a", encoding="utf-8") if self.path is not None else sys.stdout  # noqa: SIM115
+        self._fp.write(json.dumps(obj, default=str) + "\n")
+        self._fp.flush()
+
+    def close(self) -> None:
+        if self._fp is not None and self._fp is not sys.stdout:
+            self._fp.close()
+        self._fp = None
+
+    def start(self, info) -> None:
+        self._write({"event": "start", "variants": list(info.variants), "duration_s": info.duration,
+                     "requests": info.total, "mode": info.mode})
+
+    def interval(self, snapshot) -> None:
+        variants = {}
+        for v in snapshot.variants:
+            p = v.latency.percentiles((50, 99)) if v.latency.total_count else {}
+            variants[v.name] = {"ok": v.ok, "failed": v.failed, "dropped": v.dropped,
+                                "p50_ms": round(p[50] / 1e3, 3) if 50 in p else None,
+                                "p99_ms": round(p[99] / 1e3, 3) if 99 in p else None,
+                                "last_offered_rps": v.last_offered_rps, "last_achieved_rps": v.last_achieved_rps}
+        self._write({"event": "interval", "t": round(snapshot.elapsed, 3), "variants": variants})
+
+    def finish(self, result) -> None:
+        self._write({"event": "finish", "summary": result.summary})
+
+    def capacity_start(self, info: dict) -> None:
+        self._write({"event": "capacity_start", **{k: v for k, v in info.items() if k != "spec"}})
+
+    def capacity_step(self, row: dict) -> None:
+        self._write({"event": "capacity_step", **row})
+
+    def capacity_finish(self, report: dict) -> None:
+        self._write({"event": "capacity", **report})
+
+    def verdict(self, verdict, extra: dict, run_dir=None) -> None:
+        from stinger.outputs.rundir import verdict_dict
+
+        self._write({"event": "verdict", **verdict_dict(verdict, extra)})
