@@ -6,6 +6,9 @@ endpoint's process is found by its listening port without being asked, so a
 local run always shows the endpoint's CPU and memory beside latency. The
 generator watches itself: worker CPU (from the workers' own reports), event
 loop lag and schedule lag decide whether the run was client-bound.
+
+The monitors a spec names are built through `stinger.monitors.registry` (their
+configs were already checked when the spec was loaded).
 """
 
 from __future__ import annotations
@@ -17,25 +20,17 @@ import numpy as np
 from stinger.errors import SpecError
 
 
-def _monitor_from_dict(d: dict[str, Any]):
-    kind = d.get("type")
-    opts = {k: v for k, v in d.items() if k != "type"}
+def _monitor_from_dict(d: dict[str, Any], at: tuple = ("monitors", 0)):
+    """A monitor from its spec entry, through the registry (one-line SpecError if the entry is wrong)."""
+    from pydantic import ValidationError
+
+    from stinger.monitors.registry import build
+    from stinger.spec.model import _format_error
+
     try:
-        if kind == "process":
-            from stinger.monitors.process import ProcessMonitor
-
-            return ProcessMonitor(**opts)
-        if kind == "prometheus":
-            from stinger.monitors.prometheus import PrometheusMonitor
-
-            return PrometheusMonitor(**opts)
-        if kind == "gpu":
-            from stinger.monitors.gpu import GpuMonitor
-
-            return GpuMonitor(**opts)
-    except TypeError as exc:
-        raise SpecError(f"monitors: {kind} monitor: {exc}") from None
-    raise SpecError(f"monitors: unknown type {kind!r}; expected process, prometheus or gpu")
+        return build(d, at=at)
+    except ValidationError as err:  # a spec made in code that skipped parse_spec
+        raise SpecError(_format_error(err, None, {})) from None
 
 
 class MonitorSet:
@@ -50,9 +45,10 @@ class MonitorSet:
 
     @classmethod
     def from_spec(cls, spec, *, extra=None, on_warning=None) -> "MonitorSet":
-        monitors = [_monitor_from_dict(d) for d in spec.monitors]
-        for v in spec.variants or []:  # a variant's own monitors carry its name unless told otherwise
-            monitors.extend(_monitor_from_dict({"name": v.name, **d}) for d in v.monitors)
+        monitors = [_monitor_from_dict(d, ("monitors", i)) for i, d in enumerate(spec.monitors)]
+        for j, v in enumerate(spec.variants or []):  # a variant's own monitors carry its name unless told otherwise
+            monitors.extend(_monitor_from_dict({"name": v.name, **d}, ("variants", j, "monitors", i))
+                            for i, d in enumerate(v.monitors))
         monitors.extend(extra or [])
         auto = []
         if not any(type(m).__name__ == "ProcessMonitor" for m in monitors):
