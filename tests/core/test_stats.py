@@ -9,6 +9,7 @@ shows, so the interval-level methods are the defaults.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -41,7 +42,7 @@ def _to_intervals(interval_id: np.ndarray, values_us: np.ndarray, k: int) -> lis
     key, counts = np.unique(interval_id.astype(np.int64) << 40 | buckets, return_counts=True)
     ids, vals = key >> 40, key & ((1 << 40) - 1)
     bounds = np.searchsorted(ids, np.arange(k + 1))
-    return [(vals[lo:hi], counts[lo:hi].astype(np.int64)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [(vals[lo:hi], counts[lo:hi].astype(np.int64)) for lo, hi in itertools.pairwise(bounds)]
 
 
 def _run(rng, k, rate, *, shift_ms=0.0, median_ms=20.0, sd_interval=0.15, sd_request=0.5):

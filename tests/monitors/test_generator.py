@@ -99,14 +99,14 @@ def test_worker_cpu_p90_is_the_worst_worker() -> None:
     assert worker_cpu_p90([]) is None
 
 
-BASE = dict(
-    worker_cpu_pct_p90=40.0,
-    schedule_lag_p99_ms=1.0,
-    loop_lag_p90_ms=1.0,
-    offered_rps=1000.0,
-    achieved_rps=1000.0,
-    server_time_p50_ms=20.0,
-)
+BASE = {
+    "worker_cpu_pct_p90": 40.0,
+    "schedule_lag_p99_ms": 1.0,
+    "loop_lag_p90_ms": 1.0,
+    "offered_rps": 1000.0,
+    "achieved_rps": 1000.0,
+    "server_time_p50_ms": 20.0,
+}
 
 
 @pytest.mark.parametrize(

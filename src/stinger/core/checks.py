@@ -195,7 +195,7 @@ def parse_status(status: Iterable[int | str] | str | int | None) -> frozenset[in
         parts = [status]
     else:
         try:
-            parts = list(status)
+            parts = list(status)  # type: ignore[arg-type]  # any iterable of codes/ranges; TypeError if not
         except TypeError:
             raise UsageError(f"invalid status {status!r}; {_STATUS_HINT}") from None
     codes: set[int] = set()

@@ -453,7 +453,7 @@ class Schedule:
         if b <= a:
             return 0.0
         if self.trace is not None:
-            n = np.searchsorted(self.trace, b, side="left") - np.searchsorted(self.trace, a, side="left")
+            n = int(np.searchsorted(self.trace, b, side="left") - np.searchsorted(self.trace, a, side="left"))
             if self.max_requests is not None:
                 lo = min(int(np.searchsorted(self.trace, a, side="left")), self.max_requests)
                 hi = min(int(np.searchsorted(self.trace, b, side="left")), self.max_requests)
@@ -586,7 +586,7 @@ class UsersProfile:
     def users_at(self, t: float) -> int:
         if t < 0 or (self.duration is not None and t >= self.duration):
             return 0
-        i = max(0, np.searchsorted(self._start, t, side="right") - 1)
+        i = max(0, int(np.searchsorted(self._start, t, side="right")) - 1)
         u0, u1 = self._u0[i], self._u1[i]
         if u0 == u1:
             return u0
@@ -618,7 +618,7 @@ def _users_ok(name: str, n: object, *, zero: bool) -> int:
     ok = isinstance(n, (int, np.integer)) and not isinstance(n, bool) and (n >= 0 if zero else n >= 1)
     if not ok:
         raise UsageError(f"{name} must be an integer {'>= 0' if zero else '>= 1'}, got {n!r}")
-    return int(n)  # type: ignore[arg-type]
+    return int(n)  # type: ignore[call-overload]  # checked above: an int or numpy integer
 
 
 def users_constant(n: int, duration: float | None = None) -> UsersProfile:

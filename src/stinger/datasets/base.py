@@ -55,5 +55,5 @@ class ListBacked:
         self._bodies = bodies
         self._labels = labels
         # Instance attributes shadow the methods: one C call per lookup, no Python frame.
-        self.body = bodies.__getitem__  # type: ignore[method-assign]
-        self.label = labels.__getitem__  # type: ignore[method-assign]
+        self.body = bodies.__getitem__
+        self.label = labels.__getitem__

@@ -70,8 +70,8 @@ def _resolve_format(p: Path, shown: str, format: str | None) -> str:
         return fmt
     if p.is_dir():
         return "files"
-    fmt = _SUFFIXES.get(p.suffix.lower())
-    if fmt is None:
+    inferred = _SUFFIXES.get(p.suffix.lower())
+    if inferred is None:
         raise dataset_error(shown, f"cannot infer the dataset format from extension {p.suffix or '(none)'!r}; "
                             "expected .jsonl, .ndjson, .csv, .json, a folder, or an explicit format")
-    return fmt
+    return inferred

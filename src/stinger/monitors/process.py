@@ -50,7 +50,7 @@ def _measure(proc: psutil.Process) -> tuple[float, int, int, int, float] | None:
         with proc.oneshot():
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
-            fds = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+            fds = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()  # type: ignore[attr-defined]  # Windows
             return _cpu_seconds(proc), proc.memory_info().rss, proc.num_threads(), fds, proc.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):  # ZombieProcess is a NoSuchProcess
         return None

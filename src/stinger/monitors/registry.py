@@ -19,6 +19,7 @@ from importlib import import_module
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import InitErrorDetails
 
 from stinger.monitors.base import MonitorConfig
 
@@ -62,9 +63,13 @@ def monitor_config(entry: Any, *, at: Path = ("monitors", 0)) -> MonitorConfig:
     try:
         return monitor_class(kind).Config.model_validate(entry)
     except ValidationError as err:
-        raise ValidationError.from_exception_data("monitor", [
-            {"type": e["type"], "loc": at + tuple(e["loc"]), "input": e["input"], **({"ctx": e["ctx"]} if "ctx" in e else {})}
-            for e in err.errors()]) from None
+        located: list[InitErrorDetails] = []
+        for e in err.errors():
+            detail: InitErrorDetails = {"type": e["type"], "loc": at + tuple(e["loc"]), "input": e["input"]}
+            if "ctx" in e:
+                detail["ctx"] = e["ctx"]
+            located.append(detail)
+        raise ValidationError.from_exception_data("monitor", located) from None
 
 
 def _entries(data: dict) -> Iterator[tuple[Path, Any]]:

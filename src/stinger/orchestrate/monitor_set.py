@@ -13,11 +13,15 @@ configs were already checked when the spec was loaded).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stinger.errors import SpecError
+
+if TYPE_CHECKING:
+    from stinger.monitors.base import MonitorRunner
 
 
 def _monitor_from_dict(d: dict[str, Any], at: tuple = ("monitors", 0)):
@@ -39,12 +43,12 @@ class MonitorSet:
         self.monitors = monitors
         self.auto = auto or []
         self.on_warning = on_warning
-        self.runner = None
+        self.runner: MonitorRunner | None = None
         self.warnings: list[str] = []
         self._points: list = []
 
     @classmethod
-    def from_spec(cls, spec, *, extra=None, on_warning=None) -> "MonitorSet":
+    def from_spec(cls, spec, *, extra=None, on_warning=None) -> MonitorSet:
         monitors = [_monitor_from_dict(d, ("monitors", i)) for i, d in enumerate(spec.monitors)]
         for j, v in enumerate(spec.variants or []):  # a variant's own monitors carry its name unless told otherwise
             monitors.extend(_monitor_from_dict({"name": v.name, **d}, ("variants", j, "monitors", i))
@@ -76,7 +80,7 @@ class MonitorSet:
                 m = ProcessMonitor(port=port, name=name)
                 m.start()
                 monitors.append(_Started(m))
-            except Exception:  # noqa: BLE001 - an endpoint we cannot see is not an error
+            except Exception:
                 pass
         monitors.append(GeneratorMonitor(generator_pids))
         self.runner = MonitorRunner(monitors, t0=t0, interval=1.0, on_warning=self._warn)
@@ -104,7 +108,7 @@ class MonitorSet:
         latest = self.runner.latest()
         out = {}
         for key, p in sorted(latest.items()):
-            if key.endswith(".cpu_pct") or key.endswith(".rss_bytes"):
+            if key.endswith((".cpu_pct", ".rss_bytes")):
                 out[key] = f"{p.value / 2**20:,.0f} MiB" if key.endswith("rss_bytes") else f"{p.value:,.0f} % of a core"
         return out
 
@@ -116,7 +120,7 @@ class MonitorSet:
         if self._points:
             series = summarize_series(self._points)
             out["series"] = series
-            resources: dict[str, dict] = {}
+            resources: dict[str, dict[str, dict[str, Any]]] = {}
             for key, s in series.items():
                 name, _, metric = key.partition(".")
                 if metric == "cpu_pct":
@@ -124,7 +128,8 @@ class MonitorSet:
                 elif metric == "cpu_machine_pct":
                     resources.setdefault(name, {})["cpu_machine_pct"] = {"mean": s["mean"], "peak": s["peak"]}
                 elif metric == "rss_bytes":
-                    resources.setdefault(name, {})["rss_mib"] = {"mean": s["mean"] / 2**20, "peak": s["peak"] / 2**20}
+                    mib = {k: float(s[k]) / 2**20 for k in ("mean", "peak")}  # type: ignore[arg-type]  # numbers
+                    resources.setdefault(name, {})["rss_mib"] = mib
             if resources:
                 out["resources"] = resources
         cpu = [v for samples in metrics.worker_cpu.values() for _, v in samples[1:]]  # skip start-up

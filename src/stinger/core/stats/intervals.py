@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-
 Hist = tuple[np.ndarray, np.ndarray]
 
 #: Fewer intervals than this per variant and the interval-level methods have too

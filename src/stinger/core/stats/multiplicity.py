@@ -13,14 +13,14 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     sorted ascending. Controls the family-wise error rate under any dependence,
     which matters here: p50, p95 and the mean of one run are strongly correlated.
     """
-    present = [i for i, p in enumerate(p_values) if p is not None and not math.isnan(p)]
-    for i in present:
-        if not 0.0 <= p_values[i] <= 1.0:
-            raise ValueError(f"p-value {p_values[i]} at position {i} is not in [0, 1]")
-    order = sorted(present, key=lambda i: p_values[i])
+    present = {i: float(p) for i, p in enumerate(p_values) if p is not None and not math.isnan(p)}
+    for i, p in present.items():
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p-value {p} at position {i} is not in [0, 1]")
+    order = sorted(present, key=present.__getitem__)
     out: list[float | None] = [None] * len(p_values)
     running, m = 0.0, len(order)
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        running = max(running, min(1.0, (m - rank) * present[i]))
         out[i] = running
     return out

@@ -52,7 +52,7 @@ def plan_sample_size(*, baseline_sd_ms: float | None = None, baseline_rate: floa
         raise ValueError(f"metric must be 'mean' or 'proportion', got {metric!r}")
     # An estimated design effect below 1 (negative correlation within a second)
     # is noise, not a licence to plan fewer requests.
-    return int(math.ceil(n * max(1.0, design_effect) - 1e-9))
+    return math.ceil(n * max(1.0, design_effect) - 1e-9)
 
 
 def plan_duration(n_per_variant: int, rate_per_variant: float) -> float:

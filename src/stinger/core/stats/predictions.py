@@ -46,7 +46,7 @@ def regression_error_diff(a_err: np.ndarray, b_err: np.ndarray, *, paired: bool,
         diff = vb_ - va_
         if paired:
             d = xb - xa
-            se, df = d.std(ddof=1) / math.sqrt(d.size), d.size - 1
+            se, df = d.std(ddof=1) / math.sqrt(d.size), float(d.size - 1)
             how = "paired t on |error| differences"
         else:
             sa, sb = xa.var(ddof=1) / xa.size, xb.var(ddof=1) / xb.size

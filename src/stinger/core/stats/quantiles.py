@@ -97,7 +97,7 @@ def quantile_diffs(a_intervals, b_intervals, qs: Sequence[float], *, n_boot: int
     # Use the percentiles a t interval with the unbiased variance would need.
     if by_interval:
         k_min = min(len(a_iv), len(b_iv))
-        stretch, df = math.sqrt(k_min / (k_min - 1)), len(a_iv) + len(b_iv) - 2
+        stretch, df = math.sqrt(k_min / (k_min - 1)), float(len(a_iv) + len(b_iv) - 2)
     else:
         stretch, df = 1.0, math.inf
     t_dist = sps.t(df) if math.isfinite(df) else sps.norm()
