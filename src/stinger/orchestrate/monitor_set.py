@@ -114,7 +114,7 @@ class MonitorSet:
 
     def summary(self, metrics, variants: dict) -> dict:
         from stinger.monitors.base import summarize_series
-        from stinger.monitors.generator import judge_generator
+        from stinger.monitors.generator import judge_generator, worker_p90
 
         out: dict[str, Any] = {}
         if self._points:
@@ -143,14 +143,22 @@ class MonitorSet:
         st = [v["server_time_ms"]["p50"] for v in variants.values() if "server_time_ms" in v]
         if st:
             server_p50 = max(st)
+        # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
+        demand_p90 = worker_p90(self._points, "generator.worker_demand_pct")
+        wait_p90 = worker_p90(self._points, "generator.worker_wait_pct")
         verdict = judge_generator(worker_cpu_pct_p90=cpu_p90, schedule_lag_p99_ms=sched_p99,
                                   loop_lag_p90_ms=loop_p90, offered_rps=offered, achieved_rps=achieved,
-                                  server_time_p50_ms=server_p50)
+                                  server_time_p50_ms=server_p50, worker_demand_pct_p90=demand_p90,
+                                  worker_wait_pct_p90=wait_p90)
         out["generator"] = {
             "client_bound": verdict.client_bound,
+            "machine_busy": verdict.machine_busy,
             "reasons": list(verdict.reasons),
+            "busy_reasons": list(verdict.busy_reasons),
             "message": verdict.message(),
             "worker_cpu_pct_p90": None if cpu_p90 is None else round(cpu_p90, 1),
+            "worker_demand_pct_p90": None if demand_p90 is None else round(demand_p90, 1),
+            "worker_wait_pct_p90": None if wait_p90 is None else round(wait_p90, 1),
             "loop_lag_p90_ms": None if loop_p90 is None else round(loop_p90, 3),
             "schedule_lag_p99_ms": sched_p99,
         }
