@@ -150,6 +150,9 @@ class MonitorSet:
                                   loop_lag_p90_ms=loop_p90, offered_rps=offered, achieved_rps=achieved,
                                   server_time_p50_ms=server_p50, worker_demand_pct_p90=demand_p90,
                                   worker_wait_pct_p90=wait_p90)
+        if verdict.machine_busy and verdict.lagged and not verdict.client_bound:
+            # Not the generator's fault, but the numbers carry the wait: the summary says so.
+            self.warnings.append(verdict.message())
         out["generator"] = {
             "client_bound": verdict.client_bound,
             "machine_busy": verdict.machine_busy,
