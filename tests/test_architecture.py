@@ -1,18 +1,23 @@
 """One-way dependencies, checked rather than hoped for (STYLE.md habit 6).
 
-core/ is pure: no asyncio, no network, no engine, no monitors, no CLI. engine/
-does not reach up into orchestration or reports. Checked on the source's
-import statements, so a violation fails here before it spreads.
+The contracts proper are import-linter's, in pyproject.toml, run by `.ci/run`
+(`lint-imports`). This file is their fast complement inside pytest: it reads the
+source's import statements (every module, sub-packages included) for the rules a
+change breaks most often, and checks that every package under src/stinger sits in
+a layer of the import-linter contract, so a new package cannot escape it.
 """
 
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "stinger"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "stinger"
 
 
 def imports(path: Path) -> set[str]:
@@ -26,21 +31,37 @@ def imports(path: Path) -> set[str]:
     return out
 
 
+UPPER = ("stinger.cli", "stinger.demo", "stinger.orchestrate")
 FORBIDDEN = {
     "core": ("asyncio", "socket", "ssl", "httptools", "uvloop", "urllib", "http", "multiprocessing",
-             "stinger.engine", "stinger.monitors", "stinger.cli", "stinger.orchestrate.run", "stinger.scale.coordinator",
-             "stinger.outputs", "stinger.demo", "stinger.orchestrate.capacity", "stinger.orchestrate.ab"),
-    "engine": ("stinger.cli", "stinger.orchestrate.run", "stinger.scale.coordinator", "stinger.outputs", "stinger.orchestrate.capacity",
-               "stinger.orchestrate.ab", "stinger.orchestrate.monitor_set", "stinger.demo"),
-    "monitors": ("stinger.engine", "stinger.cli", "stinger.orchestrate.run", "stinger.scale.coordinator", "stinger.outputs"),
+             "stinger.engine", "stinger.monitors", "stinger.scale", "stinger.outputs", "stinger.targets",
+             "stinger.datasets", "stinger.spec") + UPPER,
+    "engine": ("stinger.scale", "stinger.outputs") + UPPER,
+    "monitors": ("stinger.engine", "stinger.scale", "stinger.outputs", "stinger.targets") + UPPER,
+    "outputs": ("stinger.engine", "stinger.scale", "stinger.targets") + UPPER,
+    "datasets": ("stinger.engine", "stinger.scale", "stinger.outputs", "stinger.monitors", "stinger.targets",
+                 "stinger.spec") + UPPER,
+    "targets": ("stinger.engine", "stinger.scale", "stinger.outputs", "stinger.monitors", "stinger.spec",
+                "stinger.datasets") + UPPER,
 }
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_layers_import_only_downwards(package: str) -> None:
     bad = []
-    for path in sorted((SRC / package).glob("*.py")):
+    for path in sorted((SRC / package).rglob("*.py")):
         for name in imports(path):
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[package]):
                 bad.append(f"{path.relative_to(SRC)} imports {name}")
     assert not bad, bad
+
+
+def test_every_package_is_in_a_layer_of_the_import_contract() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    named = {m for layer in layers for m in re.findall(r"stinger\.\w+", layer)}
+    # testing/ holds reference servers for tests and imports nothing of stinger
+    packages = {f"stinger.{p.name}" for p in SRC.iterdir()
+                if p.is_dir() and any(p.glob("*.py")) and p.name not in ("testing", "__pycache__")}
+    modules = {f"stinger.{p.stem}" for p in SRC.glob("*.py") if p.stem != "__init__"}
+    assert packages | modules <= named, sorted((packages | modules) - named)

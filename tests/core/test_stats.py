@@ -9,6 +9,7 @@ shows, so the interval-level methods are the defaults.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from stinger.core import stats as S
+from stinger.core.stats import intervals, proportions, quantiles
 from stinger.core.verdict import verdict
 
 ALPHA = 0.05
@@ -40,7 +42,7 @@ def _to_intervals(interval_id: np.ndarray, values_us: np.ndarray, k: int) -> lis
     key, counts = np.unique(interval_id.astype(np.int64) << 40 | buckets, return_counts=True)
     ids, vals = key >> 40, key & ((1 << 40) - 1)
     bounds = np.searchsorted(ids, np.arange(k + 1))
-    return [(vals[lo:hi], counts[lo:hi].astype(np.int64)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [(vals[lo:hi], counts[lo:hi].astype(np.int64)) for lo, hi in itertools.pairwise(bounds)]
 
 
 def _run(rng, k, rate, *, shift_ms=0.0, median_ms=20.0, sd_interval=0.15, sd_request=0.5):
@@ -127,7 +129,7 @@ def test_planned_sample_size_reaches_planned_power_on_correlated_latencies():
     rng = np.random.default_rng(11)
     rate = 10  # requests per second per variant
     pilot = _run(rng, 600, rate, sd_interval=0.2, sd_request=0.6)
-    values, counts = S._merge(pilot)
+    values, counts = intervals._merge(pilot)
     sd_ms = float(np.sqrt(np.cov(values / 1000.0, fweights=counts)))
     deff = S.design_effect(pilot)
     assert deff > 1.2  # the simulation really is correlated within seconds
@@ -176,7 +178,7 @@ def test_error_rate_diff_matches_fisher_and_newcombe_reference():
     assert row.better == "a"  # B errs more
     z = sps.norm.ppf(0.975)
     wilson = sps.binomtest(56, 70).proportion_ci(method="wilson")
-    assert S._wilson(56, 70, z) == (pytest.approx(wilson.low), pytest.approx(wilson.high))
+    assert proportions._wilson(56, 70, z) == (pytest.approx(wilson.low), pytest.approx(wilson.high))
     with pytest.raises(ValueError):
         S.error_rate_diff(5, 4, 0, 10)
 
@@ -254,7 +256,7 @@ def test_per_request_bootstrap_matches_explicit_resampling():
     rng = np.random.default_rng(9)
     raw = rng.integers(1, 60, size=400) * 1000
     hist = tuple(np.asarray(x, dtype=np.int64) for x in np.unique(raw, return_counts=True))
-    fast = S._boot_quantiles_per_request([hist], np.array([0.5, 0.9]), 20_000, rng)
+    fast = quantiles._boot_quantiles_per_request([hist], np.array([0.5, 0.9]), 20_000, rng)
     resampled = np.sort(raw[rng.integers(0, raw.size, size=(20_000, raw.size))], axis=1)
     slow = resampled[:, [199, 359]] / 1000  # ranks ceil(q N) - 1, 0-based
     for j in range(2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -15,8 +16,12 @@ from stinger.monitors.generator import (
     GeneratorMonitor,
     GeneratorThresholds,
     judge_generator,
+    read_schedstat,
     worker_cpu_p90,
+    worker_p90,
 )
+
+HAS_SCHEDSTAT = read_schedstat(os.getpid()) is not None
 
 # A starved "worker": spins until its stdin closes (checked between 50 ms bursts).
 SPIN = """
@@ -72,6 +77,35 @@ def test_a_spinning_worker_shows_near_a_full_core(workers) -> None:
     assert worker_cpu_p90(points) == spinning
 
 
+@pytest.mark.skipif(not HAS_SCHEDSTAT, reason="no /proc/<pid>/task/*/schedstat on this system")
+def test_demand_is_a_full_core_for_a_spinner_whatever_else_runs(workers) -> None:
+    # Demand = running + waiting for a CPU. A spinner is always runnable, so its
+    # demand is ~100 % of the wall time however busy the machine is (what it does
+    # not get to run, it waits): the measure the self-check judges by.
+    busy, idle = workers
+    monitor = GeneratorMonitor([busy.pid, idle.pid])
+    monitor.start()
+    time.sleep(0.5)
+    monitor.sample(0.5)  # past the interpreters' start-up
+    time.sleep(1.0)
+    points = monitor.sample(1.5)
+    demand = {p.labels: p.value for p in points if p.series == "generator.worker_demand_pct"}
+    wait = {p.labels: p.value for p in points if p.series == "generator.worker_wait_pct"}
+    cpu = {p.labels: p.value for p in points if p.series == "generator.worker_cpu_pct"}
+    w0, w1 = (("worker", "0"),), (("worker", "1"),)
+    assert demand[w0] > 90.0
+    assert demand[w1] < 10.0
+    # what the spinner did not run, it waited for (within the sampling slack)
+    assert cpu[w0] + wait[w0] == pytest.approx(demand[w0], abs=15.0)
+    assert worker_p90(points, "generator.worker_demand_pct") == demand[w0]
+
+
+def test_schedstat_of_a_gone_process_is_none() -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=10)
+    assert read_schedstat(gone.pid) is None
+
+
 def test_a_finished_worker_is_dropped_not_an_error(workers) -> None:
     busy, idle = workers
     monitor = GeneratorMonitor([busy.pid, idle.pid])
@@ -99,14 +133,14 @@ def test_worker_cpu_p90_is_the_worst_worker() -> None:
     assert worker_cpu_p90([]) is None
 
 
-BASE = dict(
-    worker_cpu_pct_p90=40.0,
-    schedule_lag_p99_ms=1.0,
-    loop_lag_p90_ms=1.0,
-    offered_rps=1000.0,
-    achieved_rps=1000.0,
-    server_time_p50_ms=20.0,
-)
+BASE = {
+    "worker_cpu_pct_p90": 40.0,
+    "schedule_lag_p99_ms": 1.0,
+    "loop_lag_p90_ms": 1.0,
+    "offered_rps": 1000.0,
+    "achieved_rps": 1000.0,
+    "server_time_p50_ms": 20.0,
+}
 
 
 @pytest.mark.parametrize(
@@ -144,3 +178,38 @@ def test_every_reason_is_reported_and_thresholds_are_configurable() -> None:
     assert len(verdict.reasons) == 2
     lenient = GeneratorThresholds(worker_cpu_pct=100.0, loop_lag_p90_ms=100.0)
     assert not judge_generator(**{**BASE, "worker_cpu_pct_p90": 99.0, "loop_lag_p90_ms": 50.0}, thresholds=lenient).client_bound
+
+
+@pytest.mark.parametrize(
+    ("changes", "client_bound", "machine_busy", "start"),
+    [
+        # Saturated on a shared core: ran 60 %, waited the rest: still the generator's limit.
+        ({"worker_cpu_pct_p90": 60.0, "worker_demand_pct_p90": 99.0, "worker_wait_pct_p90": 39.0},
+         True, True, "client-bound: these results understate the endpoint; add workers"),
+        ({"worker_cpu_pct_p90": 60.0, "worker_demand_pct_p90": 89.0, "worker_wait_pct_p90": 5.0},
+         False, False, "generator kept up: these results measure the endpoint"),
+        # Lightly loaded worker, late only because others held the CPUs: the machine, not the generator.
+        ({"worker_cpu_pct_p90": 7.0, "worker_demand_pct_p90": 30.0, "worker_wait_pct_p90": 23.0,
+          "schedule_lag_p99_ms": 40.0, "server_time_p50_ms": None},
+         False, True, "the machine is busy: other processes held the CPUs"),
+        ({"worker_cpu_pct_p90": 7.0, "worker_demand_pct_p90": 30.0, "worker_wait_pct_p90": 23.0,
+          "loop_lag_p90_ms": 30.0},
+         False, True, "the machine is busy: other processes held the CPUs"),
+        # Busy machine, yet nothing left late: say both.
+        ({"worker_cpu_pct_p90": 7.0, "worker_demand_pct_p90": 30.0, "worker_wait_pct_p90": 23.0},
+         False, True, "generator kept up, though the machine is busy"),
+        # Late with a quiet machine: the old rules still hold.
+        ({"worker_cpu_pct_p90": 7.0, "worker_demand_pct_p90": 8.0, "worker_wait_pct_p90": 1.0,
+          "loop_lag_p90_ms": 30.0},
+         True, False, "client-bound"),
+    ],
+)
+def test_judge_generator_tells_a_busy_machine_from_a_saturated_generator(
+    changes: dict, client_bound: bool, machine_busy: bool, start: str
+) -> None:
+    verdict = judge_generator(**{**BASE, **changes})
+    assert verdict.client_bound is client_bound
+    assert verdict.machine_busy is machine_busy
+    assert verdict.message().startswith(start), verdict.message()
+    if machine_busy:
+        assert any("waited for a CPU 23%" in r or "waited for a CPU 39%" in r for r in verdict.busy_reasons)

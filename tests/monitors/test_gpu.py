@@ -31,7 +31,7 @@ def test_importing_the_module_does_not_import_pynvml() -> None:
 def test_unavailable_nvml_is_one_warning_and_the_run_goes_on() -> None:
     if _nvml_works():
         pytest.skip("this machine has a working NVML")
-    with pytest.raises(MonitorError, match="^NVML not available: ") as info:
+    with pytest.raises(MonitorError, match=r"^NVML not available: ") as info:
         GpuMonitor().start()
     assert "\n" not in str(info.value)
     runner = MonitorRunner([GpuMonitor()], t0=time.perf_counter(), interval=3600)

@@ -26,8 +26,8 @@ from stinger.monitors.prometheus import (
 BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
-def _scrape(registry: CollectorRegistry, selection: Selection = Selection()) -> dict:
-    return snapshot(parse_exposition(generate_latest(registry).decode()), selection)
+def _scrape(registry: CollectorRegistry, selection: Selection | None = None) -> dict:
+    return snapshot(parse_exposition(generate_latest(registry).decode()), selection if selection is not None else Selection())
 
 
 def _points(points: list[Point]) -> dict[tuple[str, tuple[tuple[str, str], ...]], Point]:
@@ -264,7 +264,7 @@ def test_runner_with_a_real_scrape_target_and_a_dead_one(served) -> None:
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = b"this is { not metrics\n" if self.path == "/metrics" else b""
         self.send_response(200 if self.path == "/metrics" else 500)
         self.send_header("Content-Length", str(len(body)))

@@ -37,7 +37,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TextIO
 
@@ -688,7 +688,7 @@ class HistogramLogWriter:
             for line in comment.splitlines() or [""]:
                 self._fp.write(f"#{line}\n")
         self._fp.write(f"#[Histogram log format version {_LOG_FORMAT_VERSION}]\n")
-        when = datetime.fromtimestamp(start_time_epoch_s, tz=timezone.utc)
+        when = datetime.fromtimestamp(start_time_epoch_s, tz=UTC)
         self._fp.write(
             f"#[StartTime: {start_time_epoch_s:.3f} (seconds since epoch), "
             f"{when.strftime('%a %b %d %H:%M:%S UTC %Y')}]\n"

@@ -12,7 +12,8 @@ This module owns the *plan in time* of a run and nothing else:
   Mapping a unit-rate process through Λ⁻¹ is the time-change theorem: it gives
   exactly the right counts under any shape, with no thinning and no loop.
 * `UsersProfile` -- the closed model: how many concurrent users at time t.
-* `parse_duration`, `parse_rate` -- the text forms users type ("2m", "100/s").
+* `parse_duration`, `parse_rate` -- re-exported from `stinger.core.units`, which
+  owns the text forms users type ("2m", "100/s").
 
 Times are float seconds from the run start. The sequence is a pure function of
 (profile, arrival, seed, limits): every worker process rebuilds the same global
@@ -28,12 +29,14 @@ No asyncio, no network: this is pure maths on numpy arrays.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+# Unit parsing lives in core/units.py; parse_duration and parse_rate are re-exported
+# here because callers have always imported them from the schedule.
+from stinger.core.units import format_number, format_seconds, is_number, parse_duration, parse_rate
 from stinger.errors import DatasetError, UsageError
 
 __all__ = [
@@ -61,84 +64,18 @@ _BLOCK = 65_536
 ARRIVALS = ("constant", "poisson")
 
 
-# --------------------------------------------------------------------- parsing
-_DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h|d)")
-_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)\s*(?:us|µs|ms|s|m|h|d)\s*)+")
-_NUMBER = re.compile(r"[+-]?(\d+(?:\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
-def parse_duration(text: str | float) -> float:
-    """Seconds from '30s', '2m', '1h30m', '500ms', '1.5s' or a plain number of seconds.
-
-    Zero is accepted (a warm-up or think time may be 0); negative, infinite and
-    malformed values raise `UsageError`. Constructors that need a positive
-    duration check that themselves.
-    """
-    if _is_number(text):
-        value = float(text)
-    elif isinstance(text, str):
-        s = text.strip().lower()
-        if _NUMBER.fullmatch(s):
-            value = float(s)
-        elif _DURATION.fullmatch(s):
-            value = sum(float(m.group(1)) * _DURATION_UNITS[m.group(2)] for m in _DURATION_PART.finditer(s))
-        else:
-            raise UsageError(f"invalid duration {text!r}: expected e.g. '30s', '2m', '1h30m', '500ms' or seconds")
-    else:
-        raise UsageError(f"invalid duration {text!r}: expected e.g. '30s', '2m', '1h30m', '500ms' or seconds")
-    if not math.isfinite(value) or value < 0:
-        raise UsageError(f"duration must be >= 0 and finite, got {text!r}")
-    return value
-
-
-_RATE_UNITS = {"": 1.0, "/s": 1.0, "/sec": 1.0, "rps": 1.0, "qps": 1.0, "/m": 1 / 60, "/min": 1 / 60, "rpm": 1 / 60, "/h": 1 / 3600}
-_RATE = re.compile(r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?P<unit>/\s*(?:s|sec|m|min|h)|rps|qps|rpm)?")
-
-
-def parse_rate(text: str | float) -> float:
-    """Requests per second from '100', '100/s', '6000/m', '2.5rps' or a number."""
-    if _is_number(text):
-        value = float(text)
-    elif isinstance(text, str):
-        m = _RATE.fullmatch(text.strip().lower())
-        if m is None:
-            raise UsageError(f"invalid rate {text!r}: expected e.g. '100', '100/s' or '6000/m'")
-        unit = (m.group("unit") or "").replace(" ", "")
-        value = float(m.group("num")) * _RATE_UNITS[unit]
-    else:
-        raise UsageError(f"invalid rate {text!r}: expected e.g. '100', '100/s' or '6000/m'")
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"rate must be > 0, got {text!r}")
-    return value
-
-
 def _positive(name: str, value: float) -> float:
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+    if not is_number(value) or not math.isfinite(value) or value <= 0:
         raise UsageError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 
 
 def _rate_ok(name: str, value: float, *, zero: bool) -> float:
-    bad = not _is_number(value) or not math.isfinite(value) or value < 0 or (value == 0 and not zero)
+    bad = not is_number(value) or not math.isfinite(value) or value < 0 or (value == 0 and not zero)
     if bad:
         want = ">= 0" if zero else "> 0"
         raise UsageError(f"{name} must be {want} (requests per second), got {value!r}")
     return float(value)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-def _fmt_t(seconds: float) -> str:
-    if seconds >= 120 and seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
 
 
 # ---------------------------------------------------------------- rate profile
@@ -252,7 +189,7 @@ class RateProfile:
 
     def describe(self) -> str:
         """A one-line human description, e.g. 'constant 100/s for 30s'."""
-        return self._text or f"piecewise profile, {len(self._start)} segments, peak {_fmt(self.peak)}/s"
+        return self._text or f"piecewise profile, {len(self._start)} segments, peak {format_number(self.peak)}/s"
 
     def __repr__(self) -> str:
         return f"<RateProfile {self.describe()}>"
@@ -277,9 +214,9 @@ def constant(rate: float, duration: float | None = None) -> RateProfile:
     """A flat rate; open-ended (stop by request count) when `duration` is None."""
     rate = _rate_ok("rate", rate, zero=False)
     if duration is None:
-        return RateProfile([(math.inf, rate, rate)], text=f"constant {_fmt(rate)}/s")
+        return RateProfile([(math.inf, rate, rate)], text=f"constant {format_number(rate)}/s")
     duration = _positive("duration", duration)
-    return RateProfile([(duration, rate, rate)], text=f"constant {_fmt(rate)}/s for {_fmt_t(duration)}")
+    return RateProfile([(duration, rate, rate)], text=f"constant {format_number(rate)}/s for {format_seconds(duration)}")
 
 
 def ramp(start: float, end: float, over: float, *, hold: float = 0.0) -> RateProfile:
@@ -289,13 +226,13 @@ def ramp(start: float, end: float, over: float, *, hold: float = 0.0) -> RatePro
     over = _positive("ramp length", over)
     if start == 0 and end == 0:
         raise UsageError("a ramp must reach a rate > 0, got start 0 and end 0")
-    if not _is_number(hold) or not math.isfinite(hold) or hold < 0:
+    if not is_number(hold) or not math.isfinite(hold) or hold < 0:
         raise UsageError(f"ramp hold must be >= 0 seconds, got {hold!r}")
     segs = [(over, start, end)]
-    text = f"ramp {_fmt(start)} -> {_fmt(end)}/s over {_fmt_t(over)}"
+    text = f"ramp {format_number(start)} -> {format_number(end)}/s over {format_seconds(over)}"
     if hold > 0:
         segs.append((float(hold), end, end))
-        text += f", hold {_fmt_t(hold)}"
+        text += f", hold {format_seconds(hold)}"
     return RateProfile(segs, text=text)
 
 
@@ -315,7 +252,7 @@ def steps(levels: Sequence[tuple[float, float]]) -> RateProfile:
         segs.append((length, rate, rate))
     if all(s[1] == 0 for s in segs):
         raise UsageError("steps must have some level with rate > 0, got all 0")
-    text = "steps " + ", ".join(f"{_fmt(r)}/s x {_fmt_t(d)}" for d, r, _ in segs)
+    text = "steps " + ", ".join(f"{format_number(r)}/s x {format_seconds(d)}" for d, r, _ in segs)
     return RateProfile(segs, text=text)
 
 
@@ -323,7 +260,7 @@ def steps_linear(start: float, step: float, count: int, each: float) -> RateProf
     """`count` levels start, start+step, ... each held for `each` seconds."""
     if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 1:
         raise UsageError(f"step count must be an integer >= 1, got {count!r}")
-    if not _is_number(step) or not math.isfinite(step):
+    if not is_number(step) or not math.isfinite(step):
         raise UsageError(f"step increment must be a number, got {step!r}")
     levels = [(start + k * step, each) for k in range(int(count))]
     bad = [r for r, _ in levels if r < 0]
@@ -341,17 +278,17 @@ def spike(baseline: float, height: float, *, at: float, length: float, duration:
     height = _rate_ok("spike height", height, zero=False)
     length = _positive("spike length", length)
     duration = _positive("spike duration", duration)
-    if not _is_number(at) or not math.isfinite(at) or at < 0:
+    if not is_number(at) or not math.isfinite(at) or at < 0:
         raise UsageError(f"spike start ('at') must be >= 0 seconds, got {at!r}")
     if at + length > duration:
-        raise UsageError(f"spike ends at {_fmt(at + length)}s, after the duration {_fmt(duration)}s; expected at + length <= duration")
+        raise UsageError(f"spike ends at {format_number(at + length)}s, after the duration {format_number(duration)}s; expected at + length <= duration")
     segs = []
     if at > 0:
         segs.append((float(at), baseline, baseline))
     segs.append((length, height, height))
     if duration - at - length > 0:
         segs.append((duration - at - length, baseline, baseline))
-    text = f"spike {_fmt(baseline)}/s -> {_fmt(height)}/s at {_fmt_t(at)} for {_fmt_t(length)}, {_fmt_t(duration)} in all"
+    text = f"spike {format_number(baseline)}/s -> {format_number(height)}/s at {format_seconds(at)} for {format_seconds(length)}, {format_seconds(duration)} in all"
     return RateProfile(segs, text=text)
 
 
@@ -383,7 +320,7 @@ def piecewise(points: Sequence[tuple[float, float]], *, interpolate: bool = True
     if not any(s[1] > 0 or s[2] > 0 for s in segs):
         raise UsageError("a piecewise profile must have some rate > 0, got all 0")
     kind = "linear" if interpolate else "stepped"
-    text = f"piecewise ({kind}) " + ", ".join(f"{_fmt(r)}/s@{_fmt(t)}s" for t, r in zip(ts, rs))
+    text = f"piecewise ({kind}) " + ", ".join(f"{format_number(r)}/s@{format_number(t)}s" for t, r in zip(ts, rs))
     return RateProfile(segs, text=text)
 
 
@@ -516,7 +453,7 @@ class Schedule:
         if b <= a:
             return 0.0
         if self.trace is not None:
-            n = np.searchsorted(self.trace, b, side="left") - np.searchsorted(self.trace, a, side="left")
+            n = int(np.searchsorted(self.trace, b, side="left") - np.searchsorted(self.trace, a, side="left"))
             if self.max_requests is not None:
                 lo = min(int(np.searchsorted(self.trace, a, side="left")), self.max_requests)
                 hi = min(int(np.searchsorted(self.trace, b, side="left")), self.max_requests)
@@ -546,7 +483,7 @@ class Schedule:
             limits.append(f"at most {self.max_requests} requests")
         if self.profile.duration is None or self.end < self.profile.duration:
             if math.isfinite(self.end):
-                limits.append(f"for {_fmt_t(self.end)}")
+                limits.append(f"for {format_seconds(self.end)}")
         tail = f" ({', '.join(limits)})" if limits else ""
         return f"{self.profile.describe()}, {self.arrival} arrivals{tail}"
 
@@ -649,7 +586,7 @@ class UsersProfile:
     def users_at(self, t: float) -> int:
         if t < 0 or (self.duration is not None and t >= self.duration):
             return 0
-        i = max(0, np.searchsorted(self._start, t, side="right") - 1)
+        i = max(0, int(np.searchsorted(self._start, t, side="right")) - 1)
         u0, u1 = self._u0[i], self._u1[i]
         if u0 == u1:
             return u0
@@ -681,7 +618,7 @@ def _users_ok(name: str, n: object, *, zero: bool) -> int:
     ok = isinstance(n, (int, np.integer)) and not isinstance(n, bool) and (n >= 0 if zero else n >= 1)
     if not ok:
         raise UsageError(f"{name} must be an integer {'>= 0' if zero else '>= 1'}, got {n!r}")
-    return int(n)  # type: ignore[arg-type]
+    return int(n)  # type: ignore[call-overload]  # checked above: an int or numpy integer
 
 
 def users_constant(n: int, duration: float | None = None) -> UsersProfile:
@@ -690,7 +627,7 @@ def users_constant(n: int, duration: float | None = None) -> UsersProfile:
     if duration is None:
         return UsersProfile([(math.inf, n, n)], text=f"{n} users")
     duration = _positive("duration", duration)
-    return UsersProfile([(duration, n, n)], text=f"{n} users for {_fmt_t(duration)}")
+    return UsersProfile([(duration, n, n)], text=f"{n} users for {format_seconds(duration)}")
 
 
 def users_ramp(start: int, end: int, over: float, hold: float = 0.0) -> UsersProfile:
@@ -700,13 +637,13 @@ def users_ramp(start: int, end: int, over: float, hold: float = 0.0) -> UsersPro
     over = _positive("ramp length", over)
     if start == 0 and end == 0:
         raise UsageError("a users ramp must reach at least 1 user, got start 0 and end 0")
-    if not _is_number(hold) or not math.isfinite(hold) or hold < 0:
+    if not is_number(hold) or not math.isfinite(hold) or hold < 0:
         raise UsageError(f"ramp hold must be >= 0 seconds, got {hold!r}")
     segs = [(over, start, end)]
-    text = f"ramp {start} -> {end} users over {_fmt_t(over)}"
+    text = f"ramp {start} -> {end} users over {format_seconds(over)}"
     if hold > 0:
         segs.append((float(hold), end, end))
-        text += f", hold {_fmt_t(hold)}"
+        text += f", hold {format_seconds(hold)}"
     return UsersProfile(segs, text=text)
 
 
@@ -725,5 +662,5 @@ def users_steps(levels: Sequence[tuple[int, float]]) -> UsersProfile:
         segs.append((_positive(f"step {k + 1} duration", length), n, n))
     if all(s[1] == 0 for s in segs):
         raise UsageError("user steps must have some level with >= 1 user, got all 0")
-    text = "steps " + ", ".join(f"{n} users x {_fmt_t(d)}" for d, n, _ in segs)
+    text = "steps " + ", ".join(f"{n} users x {format_seconds(d)}" for d, n, _ in segs)
     return UsersProfile(segs, text=text)

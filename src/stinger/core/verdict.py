@@ -153,10 +153,10 @@ def _lvl(r: Comparison) -> str:
 
 
 def _n_clause(rows: list[Comparison]) -> str:
-    counted = [r for r in rows if r.n_a is not None and r.n_b is not None]
+    counted = [(r.n_a, r.n_b) for r in rows if r.n_a is not None and r.n_b is not None]
     if not counted:
         return ""
-    na, nb = max(r.n_a for r in counted), max(r.n_b for r in counted)
+    na, nb = max(a for a, _ in counted), max(b for _, b in counted)
     return f" (n = {na:,} per variant)" if na == nb else f" (n = {na:,} and {nb:,})"
 
 

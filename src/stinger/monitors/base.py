@@ -17,6 +17,10 @@ one warning (the first time) and disables the monitor after `max_failures`
 consecutive failures. Warnings are kept in `MonitorRunner.warnings` and passed to
 the optional `on_warning` callback (for the live view).
 
+Each kind of monitor declares its spec fields as a `MonitorConfig` (a pydantic
+model: names, types, ranges) beside its class; `stinger.monitors.registry` maps
+``type:`` in the spec to both, so a monitor is built only from a validated config.
+
 `write_series`/`read_series` own the run directory's `series.csv`:
 `t,series,value,unit,labels`, labels written as `k=v;k=v` with `\\`, `;` and `=`
 backslash-escaped. `summarize_series` reduces points to per-series statistics.
@@ -33,11 +37,14 @@ from dataclasses import dataclass
 from os import PathLike
 from typing import Protocol, runtime_checkable
 
+from pydantic import BaseModel, ConfigDict
+
 from stinger.errors import StingerError, UsageError
 
 __all__ = [
     "Labels",
     "Monitor",
+    "MonitorConfig",
     "MonitorConfigError",
     "MonitorError",
     "MonitorRunner",
@@ -71,6 +78,22 @@ class MonitorError(StingerError):
 
 class MonitorConfigError(UsageError):
     """A monitor was asked for in a way that cannot work (e.g. two process selectors)."""
+
+
+class MonitorConfig(BaseModel):
+    """The spec fields of one monitor (``monitors: [{type: ..., ...}]``); each kind extends it.
+
+    Unknown fields are errors (a misspelt option must not be silently ignored);
+    ``name`` prefixes the monitor's series. `kwargs` is what the monitor's
+    constructor takes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+    name: str
+
+    def kwargs(self) -> dict:
+        return self.model_dump(exclude={"type"})
 
 
 @runtime_checkable

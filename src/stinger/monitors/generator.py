@@ -1,32 +1,50 @@
-"""The load generator watching itself: is it the bottleneck?
+"""The load generator watching itself: is it the bottleneck, or is the machine busy?
 
 A load test whose generator ran out of CPU measures the generator, not the
 endpoint: requests leave late (schedule lag), latencies include the client's
-own queueing, and the "capacity" found is the client's. This module owns the
-two halves of catching that:
+own queueing, and the "capacity" found is the client's. On a shared machine a
+second cause looks the same from outside: the generator is not busy, but other
+processes hold the cores, so its timers fire late. This module owns telling
+these apart, from what the generator can observe about itself:
 
-* `GeneratorMonitor(pids)` samples each load-generator worker process's CPU as
-  % of one core (`generator.worker_cpu_pct`, label `worker=<i>` by position in
-  `pids`) and the busiest worker (`generator.worker_cpu_max_pct`). Our workers
-  run one event loop each, so one worker can never use more than one core
-  usefully: ~100 % means it is saturated.
+* `GeneratorMonitor(pids)` samples each load-generator worker process:
+  its CPU as % of one core (`generator.worker_cpu_pct`, label `worker=<i>` by
+  position in `pids`; the busiest in `generator.worker_cpu_max_pct`), and from
+  the kernel's scheduler statistics of its threads
+  (`/proc/<pid>/task/*/schedstat`: time on a CPU, time runnable but waiting for one)
+  how long it waited for a CPU (`generator.worker_wait_pct`) and how much of
+  a core it *wanted* (`generator.worker_demand_pct` = running + waiting).
+  Our workers run one event loop each, so one worker can never use more than
+  one core usefully: a demand near 100 % means it is saturated, whether or not
+  the machine let it run. Where schedstat is missing (not Linux, or a kernel
+  without it) only the CPU series exist and the verdict falls back to them.
 * `judge_generator(...)`, a pure verdict over run-level statistics.
 
-Client-bound when any of (defaults in `GeneratorThresholds`):
+Client-bound (the generator limited the run; defaults in `GeneratorThresholds`)
+when any of:
 
-1. a worker's CPU p90 >= 90 % of a core: the loop is busy nearly all the time,
-   so timers fire late and responses wait to be read;
-2. event-loop lag p99 > 10 ms: the loop itself was late to wake up;
+1. a worker's demand p90 (or, without schedstat, its CPU p90) >= 90 % of a
+   core: the loop had work nearly all the time, so timers fire late and
+   responses wait to be read;
+2. event-loop lag p90 > 10 ms: the loop itself was late to wake up;
 3. schedule lag p99 > 10 ms, while the server's own time stays below it
    (server p50 < schedule-lag p99: the lag is not the server's slowness pushing
    back through the in-flight bound) - or, with no server time, while achieved
    throughput stays within 5 % of offered (the endpoint kept up, so the lateness
    was the generator's).
+
+The machine is busy when a worker's run-queue wait p90 >= 10 % of the time:
+other processes held the cores it was ready to use. A run where rules 2 or 3
+fire only because of that wait (its demand stayed below the limit) is not
+client-bound - more workers would not help - and the verdict says the machine
+was busy instead; a saturated worker on a busy machine is both.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,17 +58,47 @@ __all__ = [
     "GeneratorThresholds",
     "GeneratorVerdict",
     "judge_generator",
+    "read_schedstat",
     "worker_cpu_p90",
+    "worker_p90",
 ]
 
 
+def read_schedstat(pid: int) -> tuple[int, int] | None:
+    """(ns on a CPU, ns runnable but waiting for one), summed over a process's threads; None if unavailable.
+
+    All threads, not just the event loop's: a worker is one GIL-bound Python
+    process, and while its flush thread holds the GIL the loop thread sleeps on
+    it, not counted as waiting; the flush thread's own running and waiting is
+    the process's demand for that time.
+    """
+    ran = waited = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return None
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                fields = f.read().split()
+            ran += int(fields[0])
+            waited += int(fields[1])
+        except FileNotFoundError:
+            continue  # a thread that ended between the listing and the read
+        except (OSError, ValueError, IndexError):
+            return None
+    return ran, waited
+
+
 class GeneratorMonitor:
-    """CPU % of one core of each load-generator worker process, and the maximum."""
+    """Per load-generator worker: CPU % of one core, and its run-queue wait and demand from schedstat."""
 
     def __init__(self, pids: Sequence[int], *, name: str = "generator") -> None:
         self.name = name
         self.pids = list(pids)
         self._procs: list[tuple[int, psutil.Process]] = []
+        # worker -> (perf_counter ns, run ns, wait ns) at the previous sample
+        self._sched: dict[int, tuple[int, int, int]] = {}
 
     def start(self) -> None:
         self._procs = []
@@ -61,6 +109,7 @@ class GeneratorMonitor:
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             self._procs.append((i, proc))
+            self._sched_delta(i, pid)  # baseline
         if not self._procs:
             raise MonitorError(f"no generator worker process found (PIDs {', '.join(map(str, self.pids)) or 'none'})")
 
@@ -73,25 +122,53 @@ class GeneratorMonitor:
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue  # a worker that finished or died is reported by the engine
             alive.append((i, proc))
-            points.append(Point(t, f"{self.name}.worker_cpu_pct", pct, "%", (("worker", str(i)),)))
+            label = (("worker", str(i)),)
+            points.append(Point(t, f"{self.name}.worker_cpu_pct", pct, "%", label))
+            sched = self._sched_delta(i, proc.pid)
+            if sched is not None:
+                wait_pct, demand_pct = sched
+                points.append(Point(t, f"{self.name}.worker_wait_pct", wait_pct, "%", label))
+                points.append(Point(t, f"{self.name}.worker_demand_pct", demand_pct, "%", label))
         self._procs = alive
-        if points:
-            points.append(Point(t, f"{self.name}.worker_cpu_max_pct", max(p.value for p in points), "%"))
+        cpu = [p.value for p in points if p.series == f"{self.name}.worker_cpu_pct"]
+        if cpu:
+            points.append(Point(t, f"{self.name}.worker_cpu_max_pct", max(cpu), "%"))
         return points
+
+    def _sched_delta(self, worker: int, pid: int) -> tuple[float, float] | None:
+        """(wait %, demand %) of wall time since the previous call for this worker; None on the first."""
+        now = time.perf_counter_ns()
+        stat = read_schedstat(pid)
+        if stat is None:
+            return None
+        prev = self._sched.get(worker)
+        self._sched[worker] = (now, *stat)
+        if prev is None or now <= prev[0]:
+            return None
+        wall = now - prev[0]
+        ran, waited = stat[0] - prev[1], stat[1] - prev[2]
+        # A thread cannot run and wait for more than the wall time; clamp rounding at the edges.
+        return min(100.0, 100.0 * waited / wall), min(100.0, 100.0 * (ran + waited) / wall)
 
     def stop(self) -> None:
         self._procs = []
+        self._sched = {}
 
 
-def worker_cpu_p90(points: Iterable[Point], name: str = "generator") -> float | None:
-    """The highest per-worker p90 of `<name>.worker_cpu_pct`; None without samples."""
+def worker_p90(points: Iterable[Point], series: str) -> float | None:
+    """The highest per-worker p90 of one per-worker series (e.g. `generator.worker_demand_pct`); None without samples."""
     by_worker: dict[tuple[tuple[str, str], ...], list[float]] = {}
     for p in points:
-        if p.series == f"{name}.worker_cpu_pct" and math.isfinite(p.value):
+        if p.series == series and math.isfinite(p.value):
             by_worker.setdefault(p.labels, []).append(p.value)
     if not by_worker:
         return None
     return max(_p90(values) for values in by_worker.values())
+
+
+def worker_cpu_p90(points: Iterable[Point], name: str = "generator") -> float | None:
+    """The highest per-worker p90 of `<name>.worker_cpu_pct`; None without samples."""
+    return worker_p90(points, f"{name}.worker_cpu_pct")
 
 
 def _p90(values: list[float]) -> float:
@@ -104,7 +181,8 @@ def _p90(values: list[float]) -> float:
 class GeneratorThresholds:
     """When the generator counts as the bottleneck; see the module docstring."""
 
-    worker_cpu_pct: float = 90.0  # a worker's CPU p90, % of one core
+    worker_cpu_pct: float = 90.0  # a worker's CPU (or demand: running + waiting) p90, % of one core
+    machine_wait_pct: float = 10.0  # a worker's run-queue wait p90, % of the time: the machine is busy
     schedule_lag_p99_ms: float = 10.0
     loop_lag_p90_ms: float = 10.0
     kept_up_ratio: float = 0.95  # achieved / offered at or above which "the endpoint kept up"
@@ -117,15 +195,23 @@ DEFAULT_THRESHOLDS = GeneratorThresholds()
 class GeneratorVerdict:
     client_bound: bool
     reasons: list[str] = field(default_factory=list)
+    machine_busy: bool = False
+    busy_reasons: list[str] = field(default_factory=list)
+    lagged: bool = False  # requests left late or the loop woke late (schedule / loop lag over the limits)
 
     def message(self) -> str:
+        if self.machine_busy and (self.client_bound or self.lagged):
+            busy = ("the machine is busy: other processes held the CPUs the generator needed, so requests "
+                    "left late and these results include that wait; rerun on a quieter machine ("
+                    + "; ".join(self.busy_reasons) + ")")
+        elif self.machine_busy:
+            busy = ("generator kept up, though the machine is busy (" + "; ".join(self.busy_reasons)
+                    + "); requests still left on time")
         if not self.client_bound:
-            return "generator kept up: these results measure the endpoint"
-        return (
-            "client-bound: these results understate the endpoint; add workers (--workers) or machines ("
-            + "; ".join(self.reasons)
-            + ")"
-        )
+            return busy if self.machine_busy else "generator kept up: these results measure the endpoint"
+        bound = ("client-bound: these results understate the endpoint; add workers (--workers) or machines ("
+                 + "; ".join(self.reasons) + ")")
+        return f"{bound}; {busy}" if self.machine_busy else bound
 
 
 def judge_generator(
@@ -136,15 +222,34 @@ def judge_generator(
     offered_rps: float,
     achieved_rps: float,
     server_time_p50_ms: float | None = None,
+    worker_demand_pct_p90: float | None = None,
+    worker_wait_pct_p90: float | None = None,
     thresholds: GeneratorThresholds = DEFAULT_THRESHOLDS,
 ) -> GeneratorVerdict:
-    """Was the load generator the bottleneck of this run? Pure; None = not measured."""
+    """Was the load generator the bottleneck of this run, or the machine busy? Pure; None = not measured.
+
+    `worker_demand_pct_p90`/`worker_wait_pct_p90`: the worst worker's p90 of
+    running + waiting for a CPU, and of waiting alone, in % of wall time
+    (from schedstat); without them only CPU use and lags are judged.
+    """
     th = thresholds
-    reasons: list[str] = []
+    saturated: list[str] = []
     if worker_cpu_pct_p90 is not None and worker_cpu_pct_p90 >= th.worker_cpu_pct:
-        reasons.append(
+        saturated.append(
             f"a worker's CPU p90 was {worker_cpu_pct_p90:.0f}% of a core (limit {th.worker_cpu_pct:.0f}%)"
         )
+    elif worker_demand_pct_p90 is not None and worker_demand_pct_p90 >= th.worker_cpu_pct:
+        # Busy on a shared core: it ran less than a core only because it had to wait for one.
+        saturated.append(
+            f"a worker needed {worker_demand_pct_p90:.0f}% of a core (p90 of running + waiting for a CPU; "
+            f"limit {th.worker_cpu_pct:.0f}%)"
+        )
+    busy_reasons: list[str] = []
+    if worker_wait_pct_p90 is not None and worker_wait_pct_p90 >= th.machine_wait_pct:
+        busy_reasons.append(
+            f"a worker waited for a CPU {worker_wait_pct_p90:.0f}% of the time, p90 (limit {th.machine_wait_pct:.0f}%)"
+        )
+    reasons: list[str] = []
     if loop_lag_p90_ms is not None and loop_lag_p90_ms > th.loop_lag_p90_ms:
         reasons.append(f"event-loop lag p90 was {loop_lag_p90_ms:.1f} ms (limit {th.loop_lag_p90_ms:g} ms)")
     if schedule_lag_p99_ms is not None and schedule_lag_p99_ms > th.schedule_lag_p99_ms:
@@ -154,4 +259,10 @@ def judge_generator(
                 reasons.append(f"{lag} while the server's own time p50 was {server_time_p50_ms:.1f} ms")
         elif offered_rps > 0 and achieved_rps >= th.kept_up_ratio * offered_rps:
             reasons.append(f"{lag} while the endpoint kept up with the offered rate")
-    return GeneratorVerdict(bool(reasons), reasons)
+    lagged = bool(reasons)
+    if busy_reasons and not saturated:
+        # Any lag came from waiting for a CPU other processes held, not from the
+        # generator's own work: more workers would not help. Say so instead.
+        return GeneratorVerdict(False, [], True, busy_reasons + reasons, lagged)
+    reasons = saturated + reasons
+    return GeneratorVerdict(bool(reasons), reasons, bool(busy_reasons), busy_reasons, lagged)

@@ -15,15 +15,27 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
-from stinger.monitors.base import MonitorConfigError, MonitorError, Point
+from pydantic import Field
+
+from stinger.monitors.base import MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = ["GpuMonitor"]
 
 
+class GpuConfig(MonitorConfig):
+    """``{type: gpu, index, name}``: one GPU by NVML index, or all of them when index is absent."""
+
+    type: Literal["gpu"] = "gpu"
+    name: str = "gpu"
+    index: int | None = Field(default=None, ge=0)
+
+
 class GpuMonitor:
     """Samples one GPU (`index`) or all of them (`index=None`)."""
+
+    Config = GpuConfig
 
     def __init__(self, index: int | None = None, *, name: str = "gpu") -> None:
         if index is not None and index < 0:

@@ -29,10 +29,12 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import Literal
 
 import psutil
+from pydantic import Field, field_validator, model_validator
 
-from stinger.monitors.base import MonitorConfigError, MonitorError, Point
+from stinger.monitors.base import MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = ["ProcessMonitor", "find_by_cmdline", "find_by_port", "parent_most"]
 
@@ -48,7 +50,7 @@ def _measure(proc: psutil.Process) -> tuple[float, int, int, int, float] | None:
         with proc.oneshot():
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
-            fds = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()
+            fds = proc.num_fds() if hasattr(proc, "num_fds") else proc.num_handles()  # type: ignore[attr-defined]  # Windows
             return _cpu_seconds(proc), proc.memory_info().rss, proc.num_threads(), fds, proc.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):  # ZombieProcess is a NoSuchProcess
         return None
@@ -145,8 +147,38 @@ def find_by_cmdline(pattern: re.Pattern[str]) -> list[psutil.Process]:
     return roots
 
 
+class ProcessConfig(MonitorConfig):
+    """``{type: process, pid | port | cmdline, name, include_children}``: exactly one selector."""
+
+    type: Literal["process"] = "process"
+    name: str = "endpoint"
+    pid: int | None = Field(default=None, gt=0)
+    port: int | None = Field(default=None, gt=0, lt=65536)
+    cmdline: str | None = None
+    include_children: bool = True
+
+    @field_validator("cmdline")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression ({exc})") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ProcessConfig:
+        given = [k for k in ("pid", "port", "cmdline") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a process monitor needs exactly one of pid, port or cmdline (got {', '.join(given) or 'none'})")
+        return self
+
+
 class ProcessMonitor:
     """CPU, memory, threads and file descriptors of a local endpoint process tree."""
+
+    Config = ProcessConfig
 
     def __init__(
         self,

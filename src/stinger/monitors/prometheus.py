@@ -38,13 +38,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as _parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as _parse_text
+from pydantic import Field, field_validator
 
-from stinger.monitors.base import Labels, MonitorConfigError, MonitorError, Point
+from stinger.monitors.base import Labels, MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = [
     "PRESETS",
@@ -451,8 +453,37 @@ def _metrics_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
+class PrometheusConfig(MonitorConfig):
+    """``{type: prometheus, url, preset, include, timeout, name}``."""
+
+    type: Literal["prometheus"] = "prometheus"
+    name: str = "prom"
+    url: str
+    preset: str | None = None
+    include: list[str] = Field(default_factory=list)
+    timeout: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        try:
+            _metrics_url(v)
+        except MonitorConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v: str | None) -> str | None:
+        if v is not None and v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; expected one of {', '.join(PRESETS)}")
+        return v
+
+
 class PrometheusMonitor:
     """Scrapes one `/metrics` URL each interval and reports `diff_scrapes` points."""
+
+    Config = PrometheusConfig
 
     def __init__(
         self,

@@ -6,36 +6,35 @@ endpoint's process is found by its listening port without being asked, so a
 local run always shows the endpoint's CPU and memory beside latency. The
 generator watches itself: worker CPU (from the workers' own reports), event
 loop lag and schedule lag decide whether the run was client-bound.
+
+The monitors a spec names are built through `stinger.monitors.registry` (their
+configs were already checked when the spec was loaded).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stinger.errors import SpecError
 
+if TYPE_CHECKING:
+    from stinger.monitors.base import MonitorRunner
 
-def _monitor_from_dict(d: dict[str, Any]):
-    kind = d.get("type")
-    opts = {k: v for k, v in d.items() if k != "type"}
+
+def _monitor_from_dict(d: dict[str, Any], at: tuple = ("monitors", 0)):
+    """A monitor from its spec entry, through the registry (one-line SpecError if the entry is wrong)."""
+    from pydantic import ValidationError
+
+    from stinger.monitors.registry import build
+    from stinger.spec.model import _format_error
+
     try:
-        if kind == "process":
-            from stinger.monitors.process import ProcessMonitor
-
-            return ProcessMonitor(**opts)
-        if kind == "prometheus":
-            from stinger.monitors.prometheus import PrometheusMonitor
-
-            return PrometheusMonitor(**opts)
-        if kind == "gpu":
-            from stinger.monitors.gpu import GpuMonitor
-
-            return GpuMonitor(**opts)
-    except TypeError as exc:
-        raise SpecError(f"monitors: {kind} monitor: {exc}") from None
-    raise SpecError(f"monitors: unknown type {kind!r}; expected process, prometheus or gpu")
+        return build(d, at=at)
+    except ValidationError as err:  # a spec made in code that skipped parse_spec
+        raise SpecError(_format_error(err, None, {})) from None
 
 
 class MonitorSet:
@@ -44,15 +43,16 @@ class MonitorSet:
         self.monitors = monitors
         self.auto = auto or []
         self.on_warning = on_warning
-        self.runner = None
+        self.runner: MonitorRunner | None = None
         self.warnings: list[str] = []
         self._points: list = []
 
     @classmethod
-    def from_spec(cls, spec, *, extra=None, on_warning=None) -> "MonitorSet":
-        monitors = [_monitor_from_dict(d) for d in spec.monitors]
-        for v in spec.variants or []:  # a variant's own monitors carry its name unless told otherwise
-            monitors.extend(_monitor_from_dict({"name": v.name, **d}) for d in v.monitors)
+    def from_spec(cls, spec, *, extra=None, on_warning=None) -> MonitorSet:
+        monitors = [_monitor_from_dict(d, ("monitors", i)) for i, d in enumerate(spec.monitors)]
+        for j, v in enumerate(spec.variants or []):  # a variant's own monitors carry its name unless told otherwise
+            monitors.extend(_monitor_from_dict({"name": v.name, **d}, ("variants", j, "monitors", i))
+                            for i, d in enumerate(v.monitors))
         monitors.extend(extra or [])
         auto = []
         if not any(type(m).__name__ == "ProcessMonitor" for m in monitors):
@@ -80,7 +80,7 @@ class MonitorSet:
                 m = ProcessMonitor(port=port, name=name)
                 m.start()
                 monitors.append(_Started(m))
-            except Exception:  # noqa: BLE001 - an endpoint we cannot see is not an error
+            except Exception:
                 pass
         monitors.append(GeneratorMonitor(generator_pids))
         self.runner = MonitorRunner(monitors, t0=t0, interval=1.0, on_warning=self._warn)
@@ -108,19 +108,19 @@ class MonitorSet:
         latest = self.runner.latest()
         out = {}
         for key, p in sorted(latest.items()):
-            if key.endswith(".cpu_pct") or key.endswith(".rss_bytes"):
+            if key.endswith((".cpu_pct", ".rss_bytes")):
                 out[key] = f"{p.value / 2**20:,.0f} MiB" if key.endswith("rss_bytes") else f"{p.value:,.0f} % of a core"
         return out
 
     def summary(self, metrics, variants: dict) -> dict:
         from stinger.monitors.base import summarize_series
-        from stinger.monitors.generator import judge_generator
+        from stinger.monitors.generator import judge_generator, worker_p90
 
         out: dict[str, Any] = {}
         if self._points:
             series = summarize_series(self._points)
             out["series"] = series
-            resources: dict[str, dict] = {}
+            resources: dict[str, dict[str, dict[str, Any]]] = {}
             for key, s in series.items():
                 name, _, metric = key.partition(".")
                 if metric == "cpu_pct":
@@ -128,7 +128,8 @@ class MonitorSet:
                 elif metric == "cpu_machine_pct":
                     resources.setdefault(name, {})["cpu_machine_pct"] = {"mean": s["mean"], "peak": s["peak"]}
                 elif metric == "rss_bytes":
-                    resources.setdefault(name, {})["rss_mib"] = {"mean": s["mean"] / 2**20, "peak": s["peak"] / 2**20}
+                    mib = {k: float(s[k]) / 2**20 for k in ("mean", "peak")}  # type: ignore[arg-type]  # numbers
+                    resources.setdefault(name, {})["rss_mib"] = mib
             if resources:
                 out["resources"] = resources
         cpu = [v for samples in metrics.worker_cpu.values() for _, v in samples[1:]]  # skip start-up
@@ -142,14 +143,25 @@ class MonitorSet:
         st = [v["server_time_ms"]["p50"] for v in variants.values() if "server_time_ms" in v]
         if st:
             server_p50 = max(st)
+        # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
+        demand_p90 = worker_p90(self._points, "generator.worker_demand_pct")
+        wait_p90 = worker_p90(self._points, "generator.worker_wait_pct")
         verdict = judge_generator(worker_cpu_pct_p90=cpu_p90, schedule_lag_p99_ms=sched_p99,
                                   loop_lag_p90_ms=loop_p90, offered_rps=offered, achieved_rps=achieved,
-                                  server_time_p50_ms=server_p50)
+                                  server_time_p50_ms=server_p50, worker_demand_pct_p90=demand_p90,
+                                  worker_wait_pct_p90=wait_p90)
+        if verdict.machine_busy and verdict.lagged and not verdict.client_bound:
+            # Not the generator's fault, but the numbers carry the wait: the summary says so.
+            self.warnings.append(verdict.message())
         out["generator"] = {
             "client_bound": verdict.client_bound,
+            "machine_busy": verdict.machine_busy,
             "reasons": list(verdict.reasons),
+            "busy_reasons": list(verdict.busy_reasons),
             "message": verdict.message(),
             "worker_cpu_pct_p90": None if cpu_p90 is None else round(cpu_p90, 1),
+            "worker_demand_pct_p90": None if demand_p90 is None else round(demand_p90, 1),
+            "worker_wait_pct_p90": None if wait_p90 is None else round(wait_p90, 1),
             "loop_lag_p90_ms": None if loop_p90 is None else round(loop_p90, 3),
             "schedule_lag_p99_ms": sched_p99,
         }

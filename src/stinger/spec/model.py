@@ -316,9 +316,13 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
 
 def parse_spec(data: dict, *, source: str | None = None, text: str | None = None) -> Spec:
     """Validate a spec dict; errors become one-line SpecErrors."""
+    from stinger.monitors.registry import check_spec_monitors
+
     lines = _line_map(text) if text else {}
     try:
-        return Spec.model_validate(data)
+        spec = Spec.model_validate(data)
+        check_spec_monitors(data)  # each monitor's own typed config, errors located like any field
+        return spec
     except ValidationError as err:
         raise SpecError(_format_error(err, source, lines)) from None
     except SpecError as err:  # raised inside a validator (durations, rates)

@@ -1,21 +1,20 @@
-"""Datasets (JSONL, CSV, JSON, folders), their index and errors, and PayloadOrder."""
+"""Datasets (JSONL, CSV, JSON, folders, memory) opened by format, and their one-line errors.
+
+The record index and PayloadOrder have their own test files beside this one.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from stinger.engine import payloads
-from stinger.engine.payloads import Dataset, MemoryDataset, PayloadOrder, open_dataset
-from stinger.errors import DatasetError, UsageError
+from stinger.datasets import Dataset, MemoryDataset, base, open_dataset
+from stinger.errors import DatasetError
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -44,7 +43,7 @@ def labels(d: Dataset) -> list[object]:
 @pytest.fixture
 def large(monkeypatch: pytest.MonkeyPatch) -> None:
     """Treat every dataset as large: indexed reads on demand, partial validation."""
-    monkeypatch.setattr(payloads, "SMALL_BYTES", 0)
+    monkeypatch.setattr(base, "SMALL_BYTES", 0)
 
 
 # ---------------------------------------------------------------------------
@@ -94,6 +93,7 @@ def test_small_dataset_body_is_a_list_lookup(tmp_path: Path) -> None:
     assert d.body(1) is d.body(1)
 
 
+
 def _naive_jsonl(text: bytes) -> list[bytes]:
     return [line.strip() for line in text.split(b"\n") if line.strip()]
 
@@ -120,65 +120,11 @@ def test_offset_index_matches_naive_parsing_for_20000_lines(tmp_path: Path, larg
         assert json.loads(with_labels.body(i)) == record
 
 
-line_endings = st.sampled_from([b"\n", b"\r\n"])
-# short and long runs: longer than payloads._WS_STEPS takes the per-line fallback
-whitespace = st.sampled_from([b"", b" ", b"\r", b" \t" * 40])
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    records=st.lists(st.tuples(json_values, line_endings, whitespace, whitespace), max_size=30),
-    trailing=st.booleans(),
-    chunk=st.integers(min_value=1, max_value=64),
-)
-def test_scan_matches_naive_split_at_any_chunk_size(records: list, trailing: bool, chunk: int) -> None:
-    parts = []
-    for value, ending, indent, blank in records:
-        parts.append(indent + json.dumps(value).encode() + ending + (blank + ending if blank else b""))
-    text = b"".join(parts)
-    if not trailing:
-        text = text.rstrip(b"\r\n")
-    old = payloads._SCAN_CHUNK
-    payloads._SCAN_CHUNK = chunk
-    try:
-        starts, ends, unclosed = payloads._scan_records(np.frombuffer(text, dtype=np.uint8), 0, False)
-    finally:
-        payloads._SCAN_CHUNK = old
-    got = [text[s:e].strip() for s, e in zip(starts.tolist(), ends.tolist())]
-    assert got == _naive_jsonl(text)
-    assert unclosed == -1
-    assert starts.dtype == np.int64 and ends.dtype == np.int64
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    rows=st.lists(st.lists(st.text(alphabet='ab,"\n x', max_size=5), min_size=3, max_size=3), min_size=1, max_size=15),
-    chunk=st.integers(min_value=1, max_value=32),
-)
-def test_csv_scan_keeps_quoted_newlines_inside_a_record(rows: list[list[str]], chunk: int) -> None:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).writerows(rows)
-    text = out.getvalue().encode()
-    old = payloads._SCAN_CHUNK
-    payloads._SCAN_CHUNK = chunk
-    try:
-        starts, ends, unclosed = payloads._scan_records(np.frombuffer(text, dtype=np.uint8), 0, True)
-    finally:
-        payloads._SCAN_CHUNK = old
-    got = [next(csv.reader([text[s:e].decode()])) for s, e in zip(starts.tolist(), ends.tolist())]
-    assert got == rows
-    assert unclosed == -1
-
 
 def test_large_jsonl_validates_only_a_prefix_and_fails_on_use(
     tmp_path: Path, large: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(payloads, "VALIDATE_LIMIT", 2)
+    monkeypatch.setattr(base, "VALIDATE_LIMIT", 2)
     path = write(tmp_path / "d.jsonl", '{"a": 1, "y": 0}\n{"a": 2, "y": 1}\n\n{"a": oops}\n')
     d = open_dataset(path)
     assert "first 2 validated" in d.description
@@ -390,73 +336,3 @@ def test_memory_dataset() -> None:
     assert bodies(d) == [b"a", b"b"] and labels(d) == [1, 2] and d.has_labels
     with pytest.raises(DatasetError):
         MemoryDataset([])
-
-
-# ---------------------------------------------------------------------------
-# PayloadOrder
-# ---------------------------------------------------------------------------
-
-
-def test_sequential_cycles() -> None:
-    order = PayloadOrder(3)
-    assert order.indices(np.arange(7)).tolist() == [0, 1, 2, 0, 1, 2, 0]
-    assert order.indices(np.arange(7)).dtype == np.int64
-    assert order.index(10) == 1
-
-
-def test_random_is_deterministic_per_seed_and_roughly_uniform() -> None:
-    ids = np.arange(200_000)
-    a = PayloadOrder(50, "random", seed=1).indices(ids)
-    assert np.array_equal(a, PayloadOrder(50, "random", seed=1).indices(ids))
-    assert not np.array_equal(a, PayloadOrder(50, "random", seed=2).indices(ids))
-    assert a.min() >= 0 and a.max() < 50 and a.dtype == np.int64
-    counts = np.bincount(a, minlength=50)
-    expected = len(ids) / 50
-    chi2 = float(((counts - expected) ** 2 / expected).sum())
-    assert chi2 < 120  # 49 degrees of freedom: p(chi2 > 120) is ~1e-7
-    # consecutive ids are not correlated (no lattice from the counter)
-    assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 0.02
-
-
-@pytest.mark.parametrize("order", ["sequential", "random", "weighted"])
-@pytest.mark.parametrize("workers", [1, 3, 4])
-def test_worker_striding_matches_the_full_sequence(order: str, workers: int) -> None:
-    weights = [1, 0, 3, 2, 0.5] if order == "weighted" else None
-    full = PayloadOrder(5, order, seed=9, weights=weights).indices(np.arange(1_000))
-    for w in range(workers):
-        mine = np.arange(w, 1_000, workers)
-        share = PayloadOrder(5, order, seed=9, weights=weights).indices(mine)
-        assert np.array_equal(share, full[w::workers])
-
-
-@given(seed=st.integers(min_value=-(2**70), max_value=2**70), n=st.integers(min_value=1, max_value=10**6))
-def test_random_indices_are_in_range_for_any_seed(seed: int, n: int) -> None:
-    idx = PayloadOrder(n, "random", seed=seed).indices(np.arange(100, dtype=np.int64))
-    assert idx.min() >= 0 and idx.max() < n
-
-
-def test_weighted_frequencies_follow_weights() -> None:
-    weights = [1.0, 0.0, 3.0, 6.0]
-    idx = PayloadOrder(4, "weighted", seed=3, weights=weights).indices(np.arange(100_000))
-    freq = np.bincount(idx, minlength=4) / len(idx)
-    assert freq[1] == 0
-    assert np.allclose(freq, np.array(weights) / 10, atol=0.01)
-
-
-@pytest.mark.parametrize(
-    ("args", "fragment"),
-    [
-        ((0,), "at least one record"),
-        ((3, "shuffle"), "unknown payload order"),
-        ((3, "weighted"), "needs weights"),
-        ((3, "weighted", 0, [1, 2]), "2 weights for 3"),
-        ((3, "weighted", 0, [1, -1, 2]), "weight 1"),
-        ((2, "weighted", 0, [0, 0]), "sum to 0"),
-        ((2, "weighted", 0, [1, float("nan")]), "finite"),
-        ((2, "random", 0, [1, 1]), "order 'weighted'"),
-    ],
-)
-def test_payload_order_usage_errors(args: tuple, fragment: str) -> None:
-    with pytest.raises(UsageError, match=fragment) as info:
-        PayloadOrder(*args)
-    assert "\n" not in str(info.value)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stinger.engine.checks import MISSING, ResponseCheck, compile_json_path, extract, parse_status
+from stinger.core.checks import MISSING, ResponseCheck, compile_json_path, extract, parse_status
 from stinger.errors import UsageError
 
 # ---------------------------------------------------------------------------

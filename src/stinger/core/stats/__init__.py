@@ -1,0 +1,62 @@
+"""A/B statistics: per-metric comparisons of two variants, planning, sequential tests.
+
+This package owns the numbers behind an A/B verdict: each public comparison
+returns one `Comparison` (a row of the verdict table) with both variants' values,
+the difference B - A, a confidence interval, a p-value and the method used.
+`stinger.core.verdict` turns a list of rows into the multi-metric decision.
+Every public name is importable from here; the modules are:
+
+    comparison    the `Comparison` row and the conventions every test follows
+    intervals     latency as one-second HDR interval histograms (the unit of
+                  independence: requests close in time are correlated) and the
+                  interval-or-per-request choice (`MIN_INTERVALS`)
+    quantiles     quantile differences: block bootstrap over intervals
+    means         mean difference (Welch t, clustered variance), design effect
+    ranks         Mann-Whitney on weighted histograms
+    proportions   error rate and accuracy (Fisher/Newcombe, McNemar)
+    predictions   agreement of two models' predictions, regression error
+    throughput    capacity brackets compared
+    multiplicity  Holm's adjustment
+    planning      sample size and duration before a test
+    sequential    the always-valid mixture SPRT
+
+``tests/core/test_stats.py`` shows the per-request bootstrap over-rejecting on
+correlated data, which is why interval methods are the default.
+
+Pure numpy/scipy: no asyncio, no I/O.
+"""
+
+from __future__ import annotations
+
+from stinger.core.stats.comparison import Comparison
+from stinger.core.stats.intervals import MIN_INTERVALS, Hist
+from stinger.core.stats.means import design_effect, mean_diff
+from stinger.core.stats.multiplicity import holm
+from stinger.core.stats.planning import plan_duration, plan_sample_size
+from stinger.core.stats.predictions import agreement, regression_error_diff
+from stinger.core.stats.proportions import accuracy_paired, accuracy_unpaired, error_rate_diff
+from stinger.core.stats.quantiles import quantile_diff, quantile_diffs
+from stinger.core.stats.ranks import mann_whitney
+from stinger.core.stats.sequential import SequentialTest
+from stinger.core.stats.throughput import throughput_diff
+
+__all__ = [
+    "MIN_INTERVALS",
+    "Comparison",
+    "Hist",
+    "SequentialTest",
+    "accuracy_paired",
+    "accuracy_unpaired",
+    "agreement",
+    "design_effect",
+    "error_rate_diff",
+    "holm",
+    "mann_whitney",
+    "mean_diff",
+    "plan_duration",
+    "plan_sample_size",
+    "quantile_diff",
+    "quantile_diffs",
+    "regression_error_diff",
+    "throughput_diff",
+]

@@ -1,0 +1,77 @@
+"""The dataset formats, one line each, and `open_dataset`, which picks one by extension or name.
+
+To add a format: its module (a class taking ``(path, shown, **options)``), its test in
+``tests/datasets/``, and its line in `_SUFFIXES`/`_FORMATS` and `open_dataset` here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stinger.datasets.base import Dataset, dataset_error
+from stinger.datasets.csv_rows import CsvDataset
+from stinger.datasets.files import FilesDataset
+from stinger.datasets.json_array import JsonDataset
+from stinger.datasets.jsonl import JsonlDataset
+
+__all__ = ["open_dataset"]
+
+_FORMATS = ("jsonl", "csv", "json", "files")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "json"}
+
+
+def open_dataset(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    label_field: str | int | None = None,
+    body_field: str | None = None,
+    csv_header: bool | None = None,
+    content_type: str | None = None,
+) -> Dataset:
+    """Open a dataset of request bodies; `format` None infers it from the extension.
+
+    `label_field` is a top-level key (JSONL, JSON) or a column name or 0-based index (CSV);
+    `body_field` (JSONL, JSON) sends ``record[body_field]`` instead of the whole record;
+    `csv_header` None means: a header if any non-empty field of the first row is not a number.
+    """
+    p = Path(path)
+    shown = os.fspath(path)
+    fmt = _resolve_format(p, shown, format)
+    if fmt != "files" and p.is_dir():
+        raise dataset_error(shown, f"is a folder, but format is {fmt!r}; expected a {fmt.upper()} file or format 'files'")
+    if fmt == "files":
+        if label_field is not None or body_field is not None:
+            raise dataset_error(shown, "a folder of files carries no labels or fields; "
+                                "expected label_field/body_field only with jsonl, json or csv")
+        return FilesDataset(p, shown, content_type=content_type)
+    if fmt == "csv":
+        if body_field is not None:
+            raise dataset_error(shown, f"body_field {body_field!r} does not apply to CSV; expected it only with jsonl or json")
+        return CsvDataset(p, shown, label_field=label_field, header=csv_header, content_type=content_type)
+    key = None if label_field is None else str(label_field)
+    if fmt == "jsonl":
+        return JsonlDataset(p, shown, label_field=key, body_field=body_field, content_type=content_type)
+    return JsonDataset(p, shown, label_field=key, body_field=body_field, content_type=content_type)
+
+
+def _resolve_format(p: Path, shown: str, format: str | None) -> str:
+    if not p.exists():
+        raise dataset_error(shown, "no such file or folder; expected a dataset file (.jsonl, .ndjson, .csv, .json) or a folder")
+    if format is not None:
+        fmt = format.lower()
+        if fmt == "ndjson":
+            fmt = "jsonl"
+        if fmt not in _FORMATS:
+            raise dataset_error(shown, f"unknown dataset format {format!r}; expected one of {', '.join(_FORMATS)}")
+        if fmt == "files" and not p.is_dir():
+            raise dataset_error(shown, "format 'files' needs a folder, but this is a file; expected a folder of request bodies")
+        return fmt
+    if p.is_dir():
+        return "files"
+    inferred = _SUFFIXES.get(p.suffix.lower())
+    if inferred is None:
+        raise dataset_error(shown, f"cannot infer the dataset format from extension {p.suffix or '(none)'!r}; "
+                            "expected .jsonl, .ndjson, .csv, .json, a folder, or an explicit format")
+    return inferred
