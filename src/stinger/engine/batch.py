@@ -58,7 +58,7 @@ def _as_table(rows: list[tuple]) -> np.ndarray:
 
 
 class Flusher:
-    def __init__(self, plan: WorkerPlan, t0: float, slots) -> None:
+    def __init__(self, plan: WorkerPlan, t0: float, slots, targets=None) -> None:
         self.plan = plan
         self.t0 = t0
         self.names = [v.name for v in plan.variants]
@@ -101,12 +101,15 @@ class Flusher:
     def _server_ms(self, cols, rows: np.ndarray) -> tuple[np.ndarray, dict[str, list[float]]]:
         out = np.full(len(rows), np.nan)
         extra: dict[str, list[float]] = {}
-        st = cols.st
+        # (helper "targets" stopgap until helper "records" lands batch.py on `to_batch`)
+        st = cols.hvals
+        col = cols.header_names.index(self.plan.server_time_header.lower())
         src = self.server_time
         for j, i in enumerate(rows.tolist()):
             value = st[i]
-            if value is None:
+            if value is None or value[col] is None:
                 continue
+            value = value[col]
             ms, named = src.extract(value)
             if ms is not None:
                 out[j] = ms
@@ -202,7 +205,7 @@ class Flusher:
         if via_queue.any():
             hists["queue"] = to_sparse(histogram_of(waited[via_queue]))
         server_extra = {}
-        if self.server_time is not None and cols.st is not None and len(ok_rows):
+        if self.server_time is not None and cols.hvals is not None and len(ok_rows):
             ms, extra = self._server_ms(cols, ok_rows)
             ms = ms[~np.isnan(ms)]
             if len(ms):
