@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from time import perf_counter
 
-from stinger.engine.pacing import Pace, pace
+from stinger.engine.pacing import Pace, pace, spin_over
 
 _PENDING_LIMIT = 1_000_000   # queue mode: past this many waiting requests (~100 MB) a worker drops and counts
 
@@ -83,7 +83,7 @@ class OpenModel:
             self.loop.call_later(delay, self._pump)
 
     def _spin(self) -> None:
-        if perf_counter() >= self._due or self.stopping:
+        if spin_over(perf_counter(), self._due) or self.stopping:
             self._pump()
         else:
             self.loop.call_soon(self._spin)
