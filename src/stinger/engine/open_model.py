@@ -6,8 +6,9 @@ and asks `engine.pacing` how to wait for the next one. A request that finds
 the in-flight bound reached either waits in a FIFO queue (its latency keeps
 counting from the intended time) or is dropped and counted; past
 `_PENDING_LIMIT` waiting requests even queue mode drops, counts, and the run
-says so. Paired mode (variant -1) fires every variant for the same payload at
-the same intended instant.
+says so. Paired mode (variant -1 - r) fires every variant for the same payload
+at the same intended instant, starting with variant r (drawn per request from
+the seed: the first one sent would otherwise always be measured faster).
 
 A mixin of `engine.loop.Engine`: the state it reads (`in_flight`, `pending`,
 counters) belongs to `engine.core.EngineCore`, so the hot path pays no extra
@@ -89,9 +90,11 @@ class OpenModel:
             self.loop.call_soon(self._spin)
 
     def _fire(self, intended: float, v: int, p: int) -> None:
-        if v < 0:  # paired: every variant gets the same payload at the same instant
-            for vv in range(self.nvar):
-                self._fire(intended, vv, p)
+        if v < 0:  # paired: every variant gets the same payload at the same instant, variant -1 - v first
+            n = self.nvar
+            first = -1 - v
+            for k in range(n):
+                self._fire(intended, (first + k) % n, p)
             return
         warm = intended < self.warm_end
         if warm:
