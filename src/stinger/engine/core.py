@@ -117,6 +117,7 @@ class EngineCore:
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
         self.overflow = [0] * self.nvar
+        self.unsolicited = [0] * self.nvar   # responses no request waited for (endpoint protocol errors)
         self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
         # Interval processing (numpy, checks, header parsing) runs on this thread so
@@ -334,6 +335,17 @@ class EngineCore:
         elif self.schedule_done:
             self._maybe_finish()
 
+    def on_unsolicited(self, conn: Conn) -> None:
+        """A response no request waits for: a protocol error of the endpoint, counted as
+        such (`unsolicited`), never as a request. The connection's framing can no longer
+        be trusted, so it is closed (a request already sent on it fails as invalid)."""
+        self.unsolicited[conn.variant] += 1
+        try:
+            conn.pool.idle.remove(conn)
+        except ValueError:
+            pass
+        self.on_broken(conn, invalid=True)
+
     def on_broken(self, conn: Conn, invalid: bool) -> None:
         if conn.busy:
             conn.busy = False
@@ -413,9 +425,10 @@ class EngineCore:
         counters = {
             "scheduled": self.scheduled, "scheduled_warm": self.scheduled_warm,
             "dropped": self.dropped, "dropped_warm": self.dropped_warm, "bytes_out": self.bytes_out,
-            "overflow": self.overflow,
+            "overflow": self.overflow, "unsolicited": self.unsolicited,
         }
         self.overflow = [0] * self.nvar
+        self.unsolicited = [0] * self.nvar
         self.scheduled = [0] * self.nvar
         self.scheduled_warm = [0] * self.nvar
         self.dropped = [0] * self.nvar

@@ -83,7 +83,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
         "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
-        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body",
+        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head",
     )
 
     def __init__(self, engine: "Engine", pool: Pool, want_body: bool) -> None:
@@ -108,6 +108,7 @@ class Conn(asyncio.Protocol):
         self.hv: Any = None
         self.chunks: list[float] = []
         self.want_body = want_body
+        self.head = b""
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -118,6 +119,7 @@ class Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.first_byte:
             self.first_byte = perf_counter()
+            self.head = data  # read again only if the connection closes mid-response (`_ends_at_close`)
         self.nbytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -128,6 +130,15 @@ class Conn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:  # type: ignore[override]
         self.connected = False
+        if exc is None and self.busy and self.first_byte:
+            # A response without Content-Length or chunked framing (HTTP/1.0, or
+            # `Connection: close` without a length) ends when the server closes:
+            # httptools has no end-of-stream call, so read the head again here.
+            status = _ends_at_close(self.head)
+            if status:
+                self.status = status
+                self.keep = False
+                self.engine.finish(self)
         self.engine.on_lost(self)
 
     # -- httptools callbacks ----------------------------------------------
@@ -135,7 +146,15 @@ class Conn(asyncio.Protocol):
     # callback per response instead of two.
     def on_message_complete(self) -> None:
         parser = self.parser
-        self.status = parser.get_status_code()
+        status = parser.get_status_code()
+        if status < 200:
+            return  # an interim response (100 Continue, 103 Early Hints): the final one follows
+        if not self.busy or not self.first_byte:
+            # No request waits for it (an unsolicited 408 on an idle connection), or a second
+            # response in bytes that arrived before the next request left (a duplicate).
+            self.engine.on_unsolicited(self)
+            return
+        self.status = status
         self.keep = parser.should_keep_alive()
         self.engine.finish(self)
 
@@ -147,13 +166,63 @@ class HeadConn(Conn):
     __slots__ = ()
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
+        status = self.parser.get_status_code()
+        if status < 200:
+            return  # interim: its message completes by itself; the final response follows
+        if not self.busy or not self.first_byte:
+            self.engine.on_unsolicited(self)
+            return
+        self.status = status
         self.keep = self.parser.should_keep_alive()
         self.parser = httptools.HttpResponseParser(self)
         self.engine.finish(self)
 
     def on_message_complete(self) -> None:  # never reached for HEAD; the parser is replaced
         pass
+
+
+class _Head:
+    """Reads one response head for `_ends_at_close` (the rare path: a connection closed mid-response)."""
+
+    __slots__ = ("status", "length", "chunked", "complete", "parser")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.length = False
+        self.chunked = False
+        self.complete = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-length":
+            self.length = True
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            self.chunked = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_message_complete(self) -> None:
+        if self.status < 200:  # an interim response: read the next head
+            self.status = 0
+            self.length = self.chunked = False
+        else:
+            self.complete = True
+
+
+def _ends_at_close(head: bytes) -> int:
+    """The status of a response in `head` (its first bytes) whose body ends when the
+    connection closes, or 0 when the head says its end is elsewhere (a length, chunks:
+    then a close is a reset) or it cannot be read from these bytes."""
+    h = _Head()
+    try:
+        h.parser.feed_data(head)
+    except httptools.HttpParserError:
+        return 0
+    if not h.status or h.complete or h.length or h.chunked or h.status in (204, 304):
+        return 0
+    return h.status
 
 
 def _on_body(self, chunk: bytes) -> None:
