@@ -400,6 +400,13 @@ def test_unknown_target_type_is_one_line_with_its_line():
     """)
     assert msg.startswith("spec.yaml line 3: target.type: unknown target type 'carrier-pigeon'"), msg
     assert "fake" in msg and "http" in msg
+    flat = error_of("""
+        variants:
+          - name: A
+            type: pigeon
+        load: {rate: 5, duration: 1s}
+    """)
+    assert flat.startswith("spec.yaml line 3: variants.0.type: unknown target type 'pigeon'"), flat
 
 
 def test_a_target_field_error_is_named_as_written_with_its_line():

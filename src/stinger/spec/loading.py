@@ -67,6 +67,8 @@ def _as_written(loc: tuple, lines: dict[tuple, int]) -> tuple:
 def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, int]) -> str:
     e = err.errors()[0]
     loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = loc + ("type",)  # the union is told apart by `type`: that is the field in error
     loc = _as_written(loc, lines)
     msg = e["msg"]
     if msg.startswith("Value error, "):
@@ -78,7 +80,6 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
     elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):
         tag = (e.get("ctx") or {}).get("tag")
         msg = f"unknown target type {tag!r}; expected one of {', '.join(sorted(REGISTRY))}"
-        loc = loc + ("type",)
     field = ".".join(str(x) for x in loc) or "spec"
     line = None
     for n in range(len(loc), 0, -1):
