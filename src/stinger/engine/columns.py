@@ -32,7 +32,8 @@ class Columns:
                  keep_chunks: bool = False) -> None:
         self.rows: list[tuple] = []
         self.header_names = header_names
-        # one entry per row: the captured value of each of `header_names` (a tuple), or None
+        # one entry per row: the captured value of each of `header_names` (a tuple or list,
+        # None where a header did not come), or None when none of them came
         self.hvals: list | None = [] if header_names else None
         self.bodies: list[bytes] | None = [] if keep_bodies else None
         self.chunks: list[list[float]] | None = [] if keep_chunks else None
