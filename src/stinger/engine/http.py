@@ -8,6 +8,15 @@ every (endpoint, payload) request are built once by the target
 pooling, the next request) belongs to the engine (`engine.core`), which the
 connection calls back through a single method.
 
+What counts as the response to the request in flight: the first final
+(non-1xx) response after it was sent. Interim responses (`100 Continue`,
+`103 Early Hints`) are skipped; a response no request waits for (on an idle
+connection, or a second one in bytes read before the next request left) is an
+endpoint protocol error the engine counts apart (`on_unsolicited`), never a
+request; a body that ends with the connection (no length, not chunked) is
+complete when the server closes cleanly. These checks cost two attribute
+tests per response; the close-delimited case is read on the close path only.
+
 Timing stamps use `time.perf_counter()`: CLOCK_MONOTONIC on Linux, shared by
 every process on the machine, so worker processes agree on the run clock.
 """
@@ -27,6 +36,7 @@ from stinger.targets.base import Endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from stinger.engine.core import EngineCore as Engine
+
 
 def make_ssl_context(verify: bool = True) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
