@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stinger.targets.http import parse_endpoint
 from stinger.errors import TargetError
 from stinger.orchestrate.planning import build_plans, default_workers, peak_rate
 from stinger.spec import parse_spec
+from stinger.targets.http import parse_endpoint
 
 LOCAL = "http://127.0.0.1:8080/inv"
 REMOTE = "http://model.example.com/inv"

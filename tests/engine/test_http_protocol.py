@@ -73,7 +73,8 @@ class RawServer:
                         if self.mode == "late-408":
                             conn.sendall(OK)
                             time.sleep(0.02)
-                            conn.sendall(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            conn.sendall(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                                         b"Connection: close\r\n\r\n")
                             return
                         answer, close = ANSWERS[self.mode]
                         conn.sendall(answer)

@@ -16,7 +16,7 @@ def dispatch_order(seed: int, n_variants: int = 2, requests: int = 400) -> list[
     sent: list[tuple[float, int, int]] = []
     engine._dispatch = lambda intended, v, p, user, queued=0: sent.append((intended, v, p))
     for times, variants, payloads in engine.slots.open_chunks():
-        for t, v, p in zip(times.tolist(), variants.tolist(), payloads.tolist()):
+        for t, v, p in zip(times.tolist(), variants.tolist(), payloads.tolist(), strict=True):
             engine._fire(t, v, p)
     pairs = [tuple(v for _, v, _ in sent[i:i + n_variants]) for i in range(0, len(sent), n_variants)]
     # every pair is one payload at one instant, every variant once

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httptools
 import pytest
 
+from stinger.errors import TargetError, UsageError
 from stinger.targets.base import Endpoint
 from stinger.targets.http import RequestSpec, build_head, build_request
 from stinger.targets.http import parse_endpoint as parse_target
-from stinger.errors import TargetError, UsageError
 
 
 # ----------------------------------------------------------------- parse_target

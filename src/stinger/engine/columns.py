@@ -38,7 +38,7 @@ class Columns:
         self.bodies: list[bytes] | None = [] if keep_bodies else None
         self.chunks: list[list[float]] | None = [] if keep_chunks else None
 
-    def fresh(self) -> "Columns":
+    def fresh(self) -> Columns:
         return Columns(self.header_names, self.bodies is not None, self.chunks is not None)
 
     def __len__(self) -> int:

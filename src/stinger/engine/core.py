@@ -25,9 +25,9 @@ import asyncio
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
-from typing import Callable
 
 from stinger.core.records import Kind
 from stinger.engine.columns import Columns
@@ -93,7 +93,7 @@ class EngineCore:
         self.rr = [0] * self.nvar
         index = 0
         ssl_contexts: dict[bool, object] = {}
-        for target, need in zip(self.targets, needs):
+        for target, need in zip(self.targets, needs, strict=True):
             connect = getattr(target, "connect", None)
             row = []
             for ep in target.endpoints():

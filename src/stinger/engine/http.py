@@ -96,7 +96,7 @@ class Conn(asyncio.Protocol):
         "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head",
     )
 
-    def __init__(self, engine: "Engine", pool: Pool, want_body: bool) -> None:
+    def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
         self.engine = engine
         self.pool = pool
         self.transport: asyncio.Transport | None = None

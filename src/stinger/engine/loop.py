@@ -14,7 +14,7 @@ per-request path reads its state with one attribute lookup, as before the split.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from stinger.engine.closed_model import ClosedModel
 from stinger.engine.core import EngineCore

@@ -8,7 +8,7 @@ model), identified by a global request id. Worker w of W owns ids with
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

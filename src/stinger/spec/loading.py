@@ -22,7 +22,6 @@ from stinger.spec.model import Spec
 from stinger.targets.base import REGISTRY
 
 
-
 def _line_map(text: str) -> dict[tuple, int]:
     """Map each key path in a YAML document to its 1-based line number."""
     lines: dict[tuple, int] = {}

@@ -131,7 +131,7 @@ class ShapeSpec(_Model):
     trace: str | None = None                            # a file of timestamps or gaps
 
     @model_validator(mode="after")
-    def _one(self) -> "ShapeSpec":
+    def _one(self) -> ShapeSpec:
         given = [k for k in ("ramp", "steps", "spike", "profile", "trace") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"a shape needs exactly one of ramp, steps, spike, profile, trace; got {given or 'none'}")
@@ -223,7 +223,7 @@ class Spec(_Model):
     monitors: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _targets(self) -> "Spec":
+    def _targets(self) -> Spec:
         if self.target is None and not self.variants:
             raise ValueError("no target: give target.url (or --url), or a list of variants")
         if self.target is not None and self.variants:

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -108,15 +109,15 @@ class ResponseBatch:
     (`stinger.core.records.Kind`); `interpret` may refine it.
     """
 
-    intended: "np.ndarray"
-    sent: "np.ndarray"
-    first: "np.ndarray"
-    done: "np.ndarray"
-    kind: "np.ndarray"
-    status: "np.ndarray"
-    variant: "np.ndarray"
-    nbytes: "np.ndarray"
-    payload: "np.ndarray"
+    intended: np.ndarray
+    sent: np.ndarray
+    first: np.ndarray
+    done: np.ndarray
+    kind: np.ndarray
+    status: np.ndarray
+    variant: np.ndarray
+    nbytes: np.ndarray
+    payload: np.ndarray
     headers: dict[str, list[bytes | None]] = field(default_factory=dict)   # name -> value per row
     bodies: list[bytes] | None = None
     chunk_times: list[list[float]] | None = None
@@ -136,10 +137,10 @@ class Interpretation:
     keyed by a metric name declared in `stinger.core.catalogue` (e.g. "ttft").
     """
 
-    kind: "np.ndarray | None" = None
-    server_ms: "np.ndarray | None" = None
-    variant: "np.ndarray | None" = None
-    columns: dict[str, "np.ndarray"] = field(default_factory=dict)
+    kind: np.ndarray | None = None
+    server_ms: np.ndarray | None = None
+    variant: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class TargetConfig(BaseModel):

@@ -93,7 +93,7 @@ class FakeTransport:
 
     __slots__ = ("target", "loop", "protocol", "closing", "pending")
 
-    def __init__(self, target: "FakeTarget", loop: Any, protocol: Any) -> None:
+    def __init__(self, target: FakeTarget, loop: Any, protocol: Any) -> None:
         self.target = target
         self.loop = loop
         self.protocol = protocol
