@@ -138,3 +138,16 @@ def test_closed_users_profile_and_duration():
     assert p.closed.think_time == pytest.approx(0.05)
     assert p.closed.profile.users_at(1.0) == 3
     assert p.duration == 10.0
+
+
+def test_a_plan_with_its_targets_survives_pickling():
+    """Plans cross process boundaries (forked workers today, Ray actors later) with each target's whole config."""
+    import pickle
+
+    s = parse_spec({"variants": [{"name": "a", "url": LOCAL, "method": "POST", "headers": {"X": "1"}},
+                                 {"name": "b", "target": {"type": "fake", "delay": "2ms", "ttl": "1s"}}],
+                    "load": {"rate": 10, "duration": "1s"}})
+    [p] = build_plans(s, workers=1)
+    again = pickle.loads(pickle.dumps(p))
+    assert [v.target for v in again.variants] == [v.target for v in p.variants]
+    assert again.variants[1].target.delay == 0.002 and again.variants[0].target.headers == {"X": "1"}
