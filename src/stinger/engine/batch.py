@@ -103,13 +103,14 @@ class Flusher:
         extra: dict[str, list[float]] = {}
         # (helper "targets" stopgap until helper "records" lands batch.py on `to_batch`)
         st = cols.hvals
-        col = cols.header_names.index(self.plan.server_time_header.lower())
+        if len(cols.header_names) > 1:  # several captured headers: take the server-time one's column
+            col = cols.header_names.index(self.plan.server_time_header.lower())
+            st = [None if h is None else h[col] for h in st]
         src = self.server_time
         for j, i in enumerate(rows.tolist()):
             value = st[i]
-            if value is None or value[col] is None:
+            if value is None:
                 continue
-            value = value[col]
             ms, named = src.extract(value)
             if ms is not None:
                 out[j] = ms

@@ -248,7 +248,7 @@ def _on_body_timed(self, chunk: bytes) -> None:
 def _on_header(self, name: bytes, value: bytes) -> None:
     # one header (the usual case: the run's server-time header): one length compare per header
     if len(name) == len(self.header_name) and name.lower() == self.header_name:
-        self.hv = (value,)
+        self.hv = value  # one header: its value bare (see `Columns.hvals`)
 
 
 def _on_headers(self, name: bytes, value: bytes) -> None:
