@@ -1,13 +1,13 @@
-"""plans.py: how many workers, and each worker's share of the plan."""
+"""orchestrate/planning.py: how many workers, and each worker's share of the plan."""
 
 from __future__ import annotations
 
 import pytest
 
-from stinger.engine.http import parse_target
 from stinger.errors import TargetError
 from stinger.orchestrate.planning import build_plans, default_workers, peak_rate
 from stinger.spec import parse_spec
+from stinger.targets.http import parse_endpoint
 
 LOCAL = "http://127.0.0.1:8080/inv"
 REMOTE = "http://model.example.com/inv"
@@ -70,7 +70,7 @@ def test_plans_share_everything_but_the_worker_index():
     p = plans[0]
     assert p.duration == 10.0 and p.warmup == 1.0 and p.timeout == 2.0 and p.seed == 7
     assert p.open is not None and p.closed is None
-    assert p.variants[0].targets == (parse_target(LOCAL),)
+    assert p.variants[0].target.endpoints() == (parse_endpoint(LOCAL),)
     assert p.split == "single"
     assert all(q.open is p.open and q.variants == p.variants for q in plans)
 
@@ -115,8 +115,8 @@ def test_variants_headers_payload_check_and_server_time():
     [p] = build_plans(s, workers=1)
     assert p.split == "split" and [v.name for v in p.variants] == ["a", "b"]
     a, b = p.variants
-    assert a.weight == 3 and a.request.method == "POST" and ("Authorization", "Bearer x") in a.request.headers
-    assert len(b.targets) == 2 and b.targets[1].port == 8081
+    assert a.weight == 3 and a.target.method == "POST" and ("Authorization", "Bearer x") in a.target.headers.items()
+    assert len(b.target.endpoints()) == 2 and b.target.endpoints()[1].port == 8081
     assert p.payload.inline == b"{}" and p.payload.content_type == "application/json"
     assert p.check.status == "2xx" and p.check.json_path == "$.p"
     assert (p.server_time_header, p.server_time_unit) == ("x-time", "s")
@@ -138,3 +138,16 @@ def test_closed_users_profile_and_duration():
     assert p.closed.think_time == pytest.approx(0.05)
     assert p.closed.profile.users_at(1.0) == 3
     assert p.duration == 10.0
+
+
+def test_a_plan_with_its_targets_survives_pickling():
+    """Plans cross process boundaries (forked workers today, Ray actors later) with each target's whole config."""
+    import pickle
+
+    s = parse_spec({"variants": [{"name": "a", "url": LOCAL, "method": "POST", "headers": {"X": "1"}},
+                                 {"name": "b", "target": {"type": "fake", "delay": "2ms", "ttl": "1s"}}],
+                    "load": {"rate": 10, "duration": "1s"}})
+    [p] = build_plans(s, workers=1)
+    again = pickle.loads(pickle.dumps(p))
+    assert [v.target for v in again.variants] == [v.target for v in p.variants]
+    assert again.variants[1].target.delay == 0.002 and again.variants[0].target.headers == {"X": "1"}

@@ -340,3 +340,123 @@ def test_redacted_hides_secret_header_values():
         assert secret not in dumped
     # the original is untouched
     assert data["target"]["headers"]["Authorization"] == "Bearer SECRET123"
+
+
+# -------------------------------------------------------- targets in the spec
+def test_target_type_defaults_to_http():
+    s = spec_text(f"""
+        target: {{url: {URL}, method: post}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert s.target.type == "http" and s.target.method == "POST"
+
+
+def test_variant_holds_a_nested_target_of_any_type():
+    s = spec_text(f"""
+        variants:
+          - name: A
+            weight: 90
+            monitors: [{{type: process, port: 1}}]
+            target: {{type: http, url: {URL}, headers: {{X-Model: a}}}}
+          - name: B
+            weight: 10
+            target: {{type: fake, delay: 2ms, error_rate: 0.1}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    a, b = s.all_variants()
+    assert a.target.type == "http" and a.target.headers == {"X-Model": "a"} and a.monitors
+    assert b.target.type == "fake" and b.target.delay == pytest.approx(0.002) and b.target.error_rate == 0.1
+    assert (a.weight, b.weight) == (90, 10)
+
+
+def test_flat_variant_is_normalised_into_its_target():
+    s = spec_text(f"""
+        variants:
+          - {{name: A, url: {URL}, method: POST, headers: {{X-Model: a}}, insecure: true}}
+          - {{name: B, type: fake, delay: 1ms}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    a, b = s.all_variants()
+    assert a.target.url == URL and a.target.method == "POST" and a.target.insecure
+    assert a.target.headers == {"X-Model": "a"}
+    assert b.target.type == "fake" and b.target.delay == pytest.approx(0.001)
+
+
+def test_flat_and_nested_fields_together_are_refused():
+    msg = error_of(f"""
+        variants:
+          - {{name: A, url: {URL}, target: {{url: {URL}}}}}
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert msg.startswith("spec.yaml line 2: variants.0:") and "inside target" in msg, msg
+
+
+def test_unknown_target_type_is_one_line_with_its_line():
+    msg = error_of(f"""
+        load: {{rate: 5, duration: 1s}}
+        target:
+          type: carrier-pigeon
+          url: {URL}
+    """)
+    assert msg.startswith("spec.yaml line 3: target.type: unknown target type 'carrier-pigeon'"), msg
+    assert "fake" in msg and "http" in msg
+    flat = error_of("""
+        variants:
+          - name: A
+            type: pigeon
+        load: {rate: 5, duration: 1s}
+    """)
+    assert flat.startswith("spec.yaml line 3: variants.0.type: unknown target type 'pigeon'"), flat
+
+
+def test_a_target_field_error_is_named_as_written_with_its_line():
+    nested = error_of(f"""
+        variants:
+          - name: A
+            target:
+              url: {URL}
+              method: "GE T"
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert nested.startswith("spec.yaml line 5: variants.0.target.method:"), nested
+    flat = error_of(f"""
+        variants:
+          - name: A
+            url: {URL}
+            methd: GET
+        load: {{rate: 5, duration: 1s}}
+    """)
+    assert flat.startswith("spec.yaml line 4: variants.0.methd: unknown field"), flat
+    fake = error_of("""
+        target:
+          type: fake
+          status: 42
+        load: {rate: 5, duration: 1s}
+    """)
+    assert fake.startswith("spec.yaml line 3: target.status:"), fake
+
+
+def test_no_target_field_is_dropped_by_all_variants_or_a_round_trip():
+    data = {"target": {"type": "fake", "delay": "3ms", "status": 201, "body": "{}", "headers": {"X": "1"},
+                       "error_rate": 0.25, "reset_rate": 0.1, "error_status": 503, "ttl": "1s", "seed": 9},
+            "load": {"rate": 5, "duration": 1}}
+    s = parse_spec(data)
+    [v] = s.all_variants()
+    assert v.target == s.target
+    again = parse_spec(s.model_dump(mode="json", by_alias=True, exclude_none=True))
+    assert again.target == s.target
+    http = parse_spec({"variants": [{"name": "a", "url": URL, "urls": [URL + "2"], "method": "PUT",
+                                     "headers": {"K": "v"}, "insecure": True}],
+                       "load": {"rate": 5, "duration": 1}})
+    [a] = http.all_variants()
+    dumped = a.target.model_dump(mode="json", exclude_none=True)
+    assert dumped == {"type": "http", "url": URL, "urls": [URL + "2"], "method": "PUT", "headers": {"K": "v"},
+                      "insecure": True}
+
+
+def test_redaction_covers_headers_inside_a_variant_s_target():
+    data = {"variants": [{"name": "a", "target": {"url": URL, "headers": {"Authorization": "Bearer S3CRET",
+                                                                          "X-Trace": "on"}}}]}
+    out = redacted(data)
+    assert out["variants"][0]["target"]["headers"] == {"Authorization": "<redacted>", "X-Trace": "on"}
+    assert "S3CRET" not in yaml.safe_dump(out)

@@ -325,9 +325,9 @@ def test_timer_bookkeeping_tolerates_zero_delay_timers_on_uvloop():
 
 def test_queue_mode_drops_and_warns_once_the_queue_is_full(servers, monkeypatch):
     """Queue mode has a memory bound: past it, requests are dropped, counted, and the run says why."""
-    import stinger.engine.loop as loop
+    import stinger.engine.open_model as open_model
 
-    monkeypatch.setattr(loop, "_PENDING_LIMIT", 5)  # the forked worker inherits it
+    monkeypatch.setattr(open_model, "_PENDING_LIMIT", 5)  # the forked worker inherits it
     v, report = run({"rate": 40, "duration": "1s", "max_in_flight": 1, "drain": "3s"}, servers.url("/slow?ms=100"))
     assert_accounted(v)
     r = v["requests"]

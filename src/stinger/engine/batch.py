@@ -217,7 +217,7 @@ class Flusher:
                 cells.append(self._cell(int(i_idx), names[v], rows, values, kind, status, nbytes,
                                         measured, in_window))
             if self.prediction is not None and batch.bodies is not None:
-                from stinger.engine.checks import MISSING, extract
+                from stinger.core.checks import MISSING, extract
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
                 for i in ok_rows.tolist():

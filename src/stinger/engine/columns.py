@@ -32,12 +32,15 @@ class Columns:
                  keep_chunks: bool = False) -> None:
         self.rows: list[tuple] = []
         self.header_names = header_names
-        # one entry per row: the captured value of each of `header_names` (a tuple), or None
+        # one entry per row: with one header name (the usual case: the server-time header)
+        # its value, bytes or None, stored bare (no tuple per request); with several, a
+        # sequence of their values (None where one did not come), or None when none came.
+        # Read them through `to_batch`, which gives one list per name either way.
         self.hvals: list | None = [] if header_names else None
         self.bodies: list[bytes] | None = [] if keep_bodies else None
         self.chunks: list[list[float]] | None = [] if keep_chunks else None
 
-    def fresh(self) -> "Columns":
+    def fresh(self) -> Columns:
         return Columns(self.header_names, self.bodies is not None, self.chunks is not None)
 
     def __len__(self) -> int:
@@ -56,8 +59,11 @@ def to_batch(cols: Columns) -> tuple[ResponseBatch, np.ndarray]:
     table = as_table(cols.rows)
     headers: dict[str, list] = {}
     if cols.hvals is not None:
-        for j, name in enumerate(cols.header_names):
-            headers[name] = [None if h is None else h[j] for h in cols.hvals]
+        if len(cols.header_names) == 1:
+            headers[cols.header_names[0]] = list(cols.hvals)
+        else:
+            for j, name in enumerate(cols.header_names):
+                headers[name] = [None if h is None else h[j] for h in cols.hvals]
     batch = ResponseBatch(
         intended=table[:, INTENDED], sent=table[:, SENT], first=table[:, FIRST], done=table[:, DONE],
         kind=table[:, KIND].astype(np.int64), status=table[:, STATUS].astype(np.int64),

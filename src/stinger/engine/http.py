@@ -1,11 +1,21 @@
-"""The HTTP/1.1 wire: targets, pre-built request bytes, and the connection protocol.
+"""The HTTP/1.1 wire: the connection protocol, its pool, TLS and name resolution.
 
 This is the hot path. A connection is a callback-style `asyncio.Protocol`
 feeding an `httptools` response parser; nothing here awaits, allocates a
 per-request object, or builds a request from parts at send time: the bytes of
-every (target, payload) request are built once and reused. What happens with a
-finished response (timing, pooling, the next request) belongs to the engine
-(`engine.loop`), which the connection calls back through a single method.
+every (endpoint, payload) request are built once by the target
+(`stinger.targets`) and reused. What happens with a finished response (timing,
+pooling, the next request) belongs to the engine (`engine.core`), which the
+connection calls back through a single method.
+
+What counts as the response to the request in flight: the first final
+(non-1xx) response after it was sent. Interim responses (`100 Continue`,
+`103 Early Hints`) are skipped; a response no request waits for (on an idle
+connection, or a second one in bytes read before the next request left) is an
+endpoint protocol error the engine counts apart (`on_unsolicited`), never a
+request; a body that ends with the connection (no length, not chunked) is
+complete when the server closes cleanly. These checks cost two attribute
+tests per response; the close-delimited case is read on the close path only.
 
 Timing stamps use `time.perf_counter()`: CLOCK_MONOTONIC on Linux, shared by
 every process on the machine, so worker processes agree on the run clock.
@@ -14,118 +24,18 @@ every process on the machine, so worker processes agree on the run clock.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from stinger.errors import TargetError
+from stinger.targets.base import Endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
-    from stinger.engine.loop import Engine
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "host"}
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where one variant's requests go: a parsed absolute http(s) URL."""
-
-    url: str
-    scheme: str
-    host: str
-    port: int
-    path: str  # path + query, as sent on the request line
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "https"
-
-    @property
-    def host_header(self) -> str:
-        default = _DEFAULT_PORTS[self.scheme]
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == default else f"{host}:{self.port}"
-
-    @property
-    def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
-
-
-def parse_target(url: str) -> Target:
-    """Parse and check an absolute http(s) URL; a malformed one is the user's mistake."""
-    if not isinstance(url, str) or not url.strip():
-        raise TargetError("URL is empty; expected an absolute URL such as http://127.0.0.1:8080/invocations")
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise TargetError(f"malformed URL {url!r}: {exc}") from None
-    if parts.scheme not in _DEFAULT_PORTS:
-        raise TargetError(f"URL {url!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise TargetError(f"URL {url!r} has no host; expected e.g. http://127.0.0.1:8080/path")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return Target(
-        url=url,
-        scheme=parts.scheme,
-        host=parts.hostname,
-        port=port or _DEFAULT_PORTS[parts.scheme],
-        path=path,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RequestSpec:
-    """Method, headers and default content type shared by every request of a variant."""
-
-    method: str = "GET"
-    headers: tuple[tuple[str, str], ...] = ()
-    content_type: str | None = None
-    keep_alive: bool = True
-
-
-def build_head(target: Target, spec: RequestSpec) -> bytes:
-    """Request line and headers up to (not including) Content-Length and the blank line."""
-    method = spec.method.upper()
-    lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
-    names = set()
-    for name, value in spec.headers:
-        if name.lower() in _HOP_BY_HOP:
-            continue
-        names.add(name.lower())
-        lines.append(f"{name}: {value}")
-    if spec.content_type and "content-type" not in names:
-        lines.append(f"Content-Type: {spec.content_type}")
-    if "user-agent" not in names:
-        lines.append("User-Agent: stinger")
-    if not spec.keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
-
-
-def build_request(head: bytes, body: bytes | None, method: str) -> bytes:
-    """The full request bytes: head, Content-Length when there is a body (or the
-    method normally carries one), blank line, body."""
-    if body:
-        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
-    if method.upper() in ("POST", "PUT", "PATCH"):
-        return head + b"Content-Length: 0\r\n\r\n"
-    return head + b"\r\n"
+    from stinger.engine.core import EngineCore as Engine
 
 
 def make_ssl_context(verify: bool = True) -> ssl.SSLContext:
@@ -137,28 +47,37 @@ def make_ssl_context(verify: bool = True) -> ssl.SSLContext:
     return ctx
 
 
-def resolve(target: Target) -> tuple[int, str]:
+def resolve(endpoint: Endpoint) -> tuple[int, str]:
     """Resolve once, before the run: (address family, address). Failure is measured
     later as connect errors, not raised here."""
     try:
-        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
     except OSError:
-        return socket.AF_INET, target.host
+        return socket.AF_INET, endpoint.host
     family, _, _, _, sockaddr = infos[0]
     return family, sockaddr[0]
 
 
 @dataclass(slots=True)
 class Pool:
-    """Connections to one target inside one worker process."""
+    """Connections to one endpoint of one variant's target inside one worker process.
+
+    `cache[p]`: the request bytes for payload p that never expire (plain HTTP:
+    every one), built on first use. `expiring[p]`: (bytes, expiry) of bytes that
+    do (a signed request); consulted only when `cache[p]` is empty, so a target
+    whose bytes never expire pays nothing for the expiry check.
+    `connect`: the target's own `Connector.connect`, or None for TCP.
+    """
 
     index: int
-    target: Target
+    endpoint: Endpoint
+    target: Any
     address: str
     ssl: ssl.SSLContext | None
-    head: bytes
-    method: str
     is_head: bool
+    cache: list
+    connect: Any = None
+    expiring: dict = field(default_factory=dict)
     idle: list = field(default_factory=list)
 
 
@@ -167,16 +86,17 @@ class Conn(asyncio.Protocol):
 
     The fields are the state of the request in flight; the engine reads them in
     `Engine.finish`. `first_byte` is 0.0 until the first response byte of the
-    current request arrives.
+    current request arrives. `hv`: the captured response header values (None
+    when none of the run's headers came), `chunks`: body chunk arrival times.
     """
 
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
         "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
-        "nbytes", "status", "keep", "body", "st_value", "want_body",
+        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head",
     )
 
-    def __init__(self, engine: "Engine", pool: Pool, want_body: bool) -> None:
+    def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
         self.engine = engine
         self.pool = pool
         self.transport: asyncio.Transport | None = None
@@ -195,8 +115,10 @@ class Conn(asyncio.Protocol):
         self.status = 0
         self.keep = True
         self.body: list[bytes] | None = [] if want_body else None
-        self.st_value: bytes | None = None
+        self.hv: Any = None
+        self.chunks: list[float] = []
         self.want_body = want_body
+        self.head = b""
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -207,6 +129,7 @@ class Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.first_byte:
             self.first_byte = perf_counter()
+            self.head = data  # read again only if the connection closes mid-response (`_ends_at_close`)
         self.nbytes += len(data)
         try:
             self.parser.feed_data(data)
@@ -217,6 +140,15 @@ class Conn(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:  # type: ignore[override]
         self.connected = False
+        if exc is None and self.busy and self.first_byte:
+            # A response without Content-Length or chunked framing (HTTP/1.0, or
+            # `Connection: close` without a length) ends when the server closes:
+            # httptools has no end-of-stream call, so read the head again here.
+            status = _ends_at_close(self.head)
+            if status:
+                self.status = status
+                self.keep = False
+                self.engine.finish(self)
         self.engine.on_lost(self)
 
     # -- httptools callbacks ----------------------------------------------
@@ -224,7 +156,15 @@ class Conn(asyncio.Protocol):
     # callback per response instead of two.
     def on_message_complete(self) -> None:
         parser = self.parser
-        self.status = parser.get_status_code()
+        status = parser.get_status_code()
+        if status < 200:
+            return  # an interim response (100 Continue, 103 Early Hints): the final one follows
+        if not self.busy or not self.first_byte:
+            # No request waits for it (an unsolicited 408 on an idle connection), or a second
+            # response in bytes that arrived before the next request left (a duplicate).
+            self.engine.on_unsolicited(self)
+            return
+        self.status = status
         self.keep = parser.should_keep_alive()
         self.engine.finish(self)
 
@@ -236,7 +176,13 @@ class HeadConn(Conn):
     __slots__ = ()
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
+        status = self.parser.get_status_code()
+        if status < 200:
+            return  # interim: its message completes by itself; the final response follows
+        if not self.busy or not self.first_byte:
+            self.engine.on_unsolicited(self)
+            return
+        self.status = status
         self.keep = self.parser.should_keep_alive()
         self.parser = httptools.HttpResponseParser(self)
         self.engine.finish(self)
@@ -245,26 +191,109 @@ class HeadConn(Conn):
         pass
 
 
+class _Head:
+    """Reads one response head for `_ends_at_close` (the rare path: a connection closed mid-response)."""
+
+    __slots__ = ("status", "length", "chunked", "complete", "parser")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.length = False
+        self.chunked = False
+        self.complete = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-length":
+            self.length = True
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            self.chunked = True
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+
+    def on_message_complete(self) -> None:
+        if self.status < 200:  # an interim response: read the next head
+            self.status = 0
+            self.length = self.chunked = False
+        else:
+            self.complete = True
+
+
+def _ends_at_close(head: bytes) -> int:
+    """The status of a response in `head` (its first bytes) whose body ends when the
+    connection closes, or 0 when the head says its end is elsewhere (a length, chunks:
+    then a close is a reset) or it cannot be read from these bytes."""
+    h = _Head()
+    try:
+        h.parser.feed_data(head)
+    except httptools.HttpParserError:
+        return 0
+    if not h.status or h.complete or h.length or h.chunked or h.status in (204, 304):
+        return 0
+    return h.status
+
+
 def _on_body(self, chunk: bytes) -> None:
     self.body.append(chunk)
 
 
+def _on_body_timed(self, chunk: bytes) -> None:
+    self.chunks.append(perf_counter())
+    if self.body is not None:
+        self.body.append(chunk)
+
+
 def _on_header(self, name: bytes, value: bytes) -> None:
+    # one header (the usual case: the run's server-time header): one length compare per header
     if len(name) == len(self.header_name) and name.lower() == self.header_name:
-        self.st_value = value
+        self.hv = value  # one header: its value bare (see `Columns.hvals`)
 
 
-def conn_class(header: str | None, keep_body: bool, head: bool = False) -> type[Conn]:
+def _on_headers(self, name: bytes, value: bytes) -> None:
+    j = self.header_index.get(name.lower())
+    if j is not None:
+        hv = self.hv
+        if hv is None:
+            hv = self.hv = [None] * len(self.header_index)
+        hv[j] = value
+
+
+def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: bool = False,
+               chunk_times: bool = False) -> type[Conn]:
     """The connection class for a run: httptools looks up its callbacks once, so a
     connection that needs no header or body gets no `on_header`/`on_body` and pays
-    nothing per header or body chunk."""
+    nothing per header or body chunk.
+
+    `headers`: the lower-case response header names to capture, in the order of
+    `Columns.header_names`; a captured row is a sequence of their values."""
+    if isinstance(headers, str):
+        headers = (headers,)
+    headers = tuple(h.lower() for h in headers or ())
     base = HeadConn if head else Conn
-    if not header and not keep_body:
+    if not headers and not keep_body and not chunk_times:
         return base
     ns: dict = {"__slots__": ()}
-    if header:
-        ns["header_name"] = header.lower().encode("latin-1")
+    if len(headers) == 1:
+        ns["header_name"] = headers[0].encode("latin-1")
         ns["on_header"] = _on_header
-    if keep_body:
+    elif headers:
+        ns["header_index"] = {h.encode("latin-1"): j for j, h in enumerate(headers)}
+        ns["on_header"] = _on_headers
+    if chunk_times:
+        ns["on_body"] = _on_body_timed
+    elif keep_body:
         ns["on_body"] = _on_body
-    return type(base.__name__ + ("_header" if header else "") + ("_body" if keep_body else ""), (base,), ns)
+    name = base.__name__ + ("_header" if headers else "") + ("_body" if keep_body else "") + \
+        ("_chunks" if chunk_times else "")
+    return type(name, (base,), ns)
+
+
+def __getattr__(name: str) -> Any:
+    # URL parsing moved to the http target; orchestrate/monitor_set still imports it from here
+    if name == "parse_target":
+        from stinger.targets.http import parse_endpoint
+
+        return parse_endpoint
+    raise AttributeError(name)

@@ -1,7 +1,7 @@
 """What one worker process is asked to do: a plain, picklable description.
 
 The coordinator builds a `WorkerPlan` per worker from the validated spec; the
-worker builds live objects (datasets, checks, schedules, pools) from it inside
+worker builds live objects (targets, datasets, checks, schedules, pools) from it inside
 its own process, because mmaps, compiled paths and sockets do not travel.
 """
 
@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from stinger.engine.http import RequestSpec, Target
+from stinger.targets.base import TargetConfig
 
 
 @dataclass(frozen=True, slots=True)
 class VariantPlan:
-    """One variant: where its requests go and how they are built."""
+    """One variant: its name, traffic weight, and the validated config of its target
+    (picklable; the worker builds the live target from it)."""
 
     name: str
-    targets: tuple[Target, ...]
-    request: RequestSpec
+    target: TargetConfig
     weight: float = 1.0
 
 

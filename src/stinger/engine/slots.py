@@ -8,7 +8,7 @@ model), identified by a global request id. Worker w of W owns ids with
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -20,7 +20,7 @@ _CACHE_LIMIT = 100_000  # datasets up to this many records keep their request by
 
 class Slots:
     def __init__(self, plan: WorkerPlan) -> None:
-        from stinger.engine.payloads import PayloadOrder, open_dataset
+        from stinger.datasets import PayloadOrder, open_dataset
 
         self.plan = plan
         pp = plan.payload
@@ -41,13 +41,21 @@ class Slots:
         self.order = PayloadOrder(n, pp.order, seed=plan.seed, weights=pp.weights)
         nvar = len(plan.variants)
         self.variant_order = None
+        self.pair_order = None
         if plan.split == "split" and nvar > 1:
             self.variant_order = PayloadOrder(nvar, "weighted", seed=plan.seed + 7919,
                                               weights=[v.weight for v in plan.variants])
+        elif plan.split == "paired" and nvar > 1:
+            # which variant of a pair is sent first: the variants' requests leave one after the
+            # other at the same instant, and the one sent first is measured faster (a fixed A-first
+            # order biased every paired A/A run against B). Uniform over rotations, a pure
+            # function of (seed, id) like every other choice, so workers agree and the run's
+            # seed reproduces it.
+            self.pair_order = PayloadOrder(nvar, "random", seed=plan.seed + 15485863)
         self.check = None
         self.prediction = None
         if plan.check is not None or plan.prediction_path:
-            from stinger.engine.checks import ResponseCheck, compile_json_path
+            from stinger.core.checks import ResponseCheck, compile_json_path
         if plan.prediction_path:
             self.prediction = compile_json_path(plan.prediction_path)
         if plan.check is not None:
@@ -64,14 +72,16 @@ class Slots:
         return None if self.dataset is None else self.dataset.label(p)
 
     def _variants(self, ids: np.ndarray) -> np.ndarray:
-        if self.plan.split == "paired" and len(self.plan.variants) > 1:
-            return np.full(len(ids), -1, dtype=np.int64)
+        """Variant per slot; paired: -1 - r, every variant fired, starting with variant r."""
+        if self.pair_order is not None:
+            return -1 - self.pair_order.indices(ids)
         if self.variant_order is not None:
             return self.variant_order.indices(ids)
         return np.zeros(len(ids), dtype=np.int64)
 
     def open_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """(intended offsets, variant per slot (-1 = every variant), payload per slot) for this worker."""
+        """(intended offsets, variant per slot (< 0: every variant, see `_variants`), payload per slot)
+        for this worker."""
         from stinger.core.schedule import Schedule
 
         plan = self.plan

@@ -157,9 +157,7 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -
         copts = replace(base_opts, price_per_hour=opts.prices[k] if opts.prices else base_opts.price_per_hour,
                         instances=opts.instances[k] if opts.instances else base_opts.instances)
         data = {k: val for k, val in spec_data.items() if k not in ("variants", "target", "split")}
-        data["target"] = {"url": v.url, "urls": v.urls, "method": v.method, "headers": v.headers,
-                          "insecure": v.insecure}
-        data["target"] = {k: val for k, val in data["target"].items() if val is not None}
+        data["target"] = v.target.model_dump(mode="json", exclude_none=True)  # every field of any target type
         data["name"] = f"{spec.name or 'ab'}-{v.name}"
         one = parse_spec(data, source="ab capacity")
         results[v.name] = run_capacity(one, one.model_dump(mode="json", by_alias=True, exclude_none=True), copts,

@@ -29,7 +29,7 @@ def _monitor_from_dict(d: dict[str, Any], at: tuple = ("monitors", 0)):
     from pydantic import ValidationError
 
     from stinger.monitors.registry import build
-    from stinger.spec.model import _format_error
+    from stinger.spec.loading import _format_error
 
     try:
         return build(d, at=at)

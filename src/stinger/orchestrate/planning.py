@@ -11,7 +11,6 @@ import math
 import os
 from dataclasses import replace
 
-from stinger.engine.http import RequestSpec, parse_target
 from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
 from stinger.errors import SpecError
 from stinger.spec import LoadSpec, Spec
@@ -34,7 +33,7 @@ def default_workers(spec: Spec) -> int:
         if users is None and load.shape is not None and load.shape.steps:
             users = max(s.users or 0 for s in load.shape.steps)
         want = math.ceil((users or 1) / 2_000)
-    loopback = all(parse_target(u).is_loopback for v in spec.all_variants() for u in v.all_urls())
+    loopback = all(e.is_loopback for v in spec.all_variants() for e in v.target.endpoints())
     limit = max(1, cores // 2) if loopback else cores
     return max(1, min(want, limit))
 
@@ -107,13 +106,12 @@ def run_duration(spec: Spec, profile=None, users=None) -> float | None:
 
 
 def variant_plans(spec: Spec) -> tuple[VariantPlan, ...]:
+    """Each variant with its whole target config; its endpoints are parsed here once, so
+    a malformed URL is a one-line TargetError before any worker starts."""
     out = []
     for v in spec.all_variants():
-        targets = tuple(parse_target(u) for u in v.all_urls())
-        content_type = None
-        headers = tuple((k, str(val)) for k, val in v.headers.items())
-        out.append(VariantPlan(name=v.name, targets=targets, weight=v.weight,
-                               request=RequestSpec(method=v.method, headers=headers, content_type=content_type)))
+        v.target.endpoints()
+        out.append(VariantPlan(name=v.name, target=v.target, weight=v.weight))
     return tuple(out)
 
 
@@ -152,7 +150,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
         on_limit=load.on_limit, drain=load.drain, payload=payload, check=check,
         server_time_header=st.header if st else None, server_time_metric=st.metric if st else None,
         server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
-        verify_tls=not any(v.insecure for v in spec.all_variants()), seed=load.seed,
+        verify_tls=not any(getattr(v.target, "insecure", False) for v in spec.all_variants()), seed=load.seed,
     )
     plans = []
     for w in range(n):

@@ -58,18 +58,18 @@ def preflight(spec: Spec) -> list:
 
     p = spec.payload
     if p.data:
-        from stinger.engine.payloads import PayloadOrder, open_dataset
+        from stinger.datasets import PayloadOrder, open_dataset
 
         ds = open_dataset(p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type)
         PayloadOrder(len(ds), p.order, seed=spec.load.seed, weights=p.weights)
     if spec.check is not None:
-        from stinger.engine.checks import ResponseCheck
+        from stinger.core.checks import ResponseCheck
 
         c = spec.check
         ResponseCheck(status=c.status, json_path=c.json_path, equals=c.equals, regex=c.regex)
     if spec.prediction:
-        from stinger.engine.checks import compile_json_path
+        from stinger.core.checks import compile_json_path
 
         compile_json_path(spec.prediction)
     if spec.load.shape is not None and spec.load.shape.trace:

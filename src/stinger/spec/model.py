@@ -1,21 +1,24 @@
-"""The validated run spec: YAML file and command-line flags, one model.
+"""The validated run spec: the pydantic models (YAML file and command-line flags, one model).
 
-A spec error names the field, the value and what was expected, and, for a
-file, the line: `spec.yaml line 7: load.rate: rate must be > 0, got -5`.
-Flags given on the command line override the file's values.
+A target is held, not inherited: `target:` (one endpoint) or each variant's
+`target:` is a discriminated union over `targets.base.REGISTRY`, keyed by
+`type` (default `http`, so specs written before targets had types still load),
+each target bringing its own `Config` model. A variant written in the flat form
+(`url:`, `method:`, `headers:` directly on the variant) is normalised into
+`target:` before validation.
+
+Loading a file, the line map and error formatting live in `spec.loading`;
+redaction of secrets in `spec.redact`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from stinger.errors import SpecError, UsageError
+from stinger.errors import UsageError
+from stinger.targets.base import REGISTRY, config_class
 
 
 def _duration(v: Any) -> Any:
@@ -44,57 +47,57 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 Rate = Annotated[float, BeforeValidator(_rate)]
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+DEFAULT_TARGET_TYPE = "http"
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
-class TargetSpec(_Model):
-    """Where requests go. `urls` (several) are served round-robin."""
-
-    url: str | None = None
-    urls: list[str] | None = None
-    method: str = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
-    insecure: bool = False
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            if not _TOKEN.fullmatch(name):
-                raise ValueError(f"header name {name!r} is not a valid HTTP token")
-            value = str(value)
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"header {name!r}: a value must not contain line breaks")
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
-                                 f"got {value!r}") from None
-        return v
-
-    @field_validator("method")
-    @classmethod
-    def _method(cls, v: str) -> str:
-        v = v.strip().upper()
-        if not v.isalpha():
-            raise ValueError(f"HTTP method must be a word such as GET or POST, got {v!r}")
-        return v
-
-    def all_urls(self) -> list[str]:
-        out = list(self.urls or [])
-        if self.url:
-            out.insert(0, self.url)
-        return out
+def _target_type(v: Any) -> str | None:
+    if isinstance(v, dict):
+        return v.get("type", DEFAULT_TARGET_TYPE)
+    return getattr(v, "type", None)
 
 
-class VariantSpec(TargetSpec):
+def _target_union() -> Any:
+    """`Config` of every registered target as one union, told apart by `type`."""
+    choices = tuple(Annotated[config_class(name), Tag(name)] for name in REGISTRY)
+    return Annotated[Union[choices], Discriminator(_target_type)]  # noqa: UP007 - a runtime-built union
+
+
+AnyTarget = _target_union()
+
+# the fields a variant has besides its target; everything else on a flat variant is the target's
+_VARIANT_OWN = ("name", "weight", "monitors", "target")
+
+
+class VariantSpec(_Model):
+    """One variant: a name, a traffic weight, its own monitors, and the target it sends to."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # used in file tags and column names
     weight: float = Field(default=1.0, ge=0)
     monitors: list[dict[str, Any]] = Field(default_factory=list)  # this variant's own (named after it)
+    target: AnyTarget = Field(default_factory=lambda: config_class(DEFAULT_TARGET_TYPE)())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_form(cls, data: Any) -> Any:
+        """`{name: A, url: ...}` (the flat form) -> `{name: A, target: {url: ...}}`."""
+        if not isinstance(data, dict):
+            return data
+        flat = {k: v for k, v in data.items() if k not in _VARIANT_OWN}
+        if not flat:
+            return data
+        if "target" in data:
+            raise ValueError(f"give the target's fields ({', '.join(map(str, flat))}) inside target:, "
+                             f"not beside it")
+        out = {k: v for k, v in data.items() if k in _VARIANT_OWN}
+        out["target"] = flat
+        return out
+
+    def all_urls(self) -> list[str]:
+        return self.target.all_urls()
 
 
 class RampSpec(_Model):
@@ -128,7 +131,7 @@ class ShapeSpec(_Model):
     trace: str | None = None                            # a file of timestamps or gaps
 
     @model_validator(mode="after")
-    def _one(self) -> "ShapeSpec":
+    def _one(self) -> ShapeSpec:
         given = [k for k in ("ramp", "steps", "spike", "profile", "trace") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"a shape needs exactly one of ramp, steps, spike, profile, trace; got {given or 'none'}")
@@ -207,7 +210,7 @@ class OutputSpec(_Model):
 
 class Spec(_Model):
     name: str | None = None
-    target: TargetSpec | None = None
+    target: AnyTarget | None = None
     variants: list[VariantSpec] | None = None
     split: Literal["split", "paired"] = "split"
     load: LoadSpec = Field(default_factory=LoadSpec)
@@ -220,7 +223,7 @@ class Spec(_Model):
     monitors: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _targets(self) -> "Spec":
+    def _targets(self) -> Spec:
         if self.target is None and not self.variants:
             raise ValueError("no target: give target.url (or --url), or a list of variants")
         if self.target is not None and self.variants:
@@ -231,8 +234,9 @@ class Spec(_Model):
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique, got {names}")
         for v in self.all_variants():
-            if not v.all_urls():
-                raise ValueError(f"variant {v.name!r} has no url")
+            if v.target.type == "http" and not v.all_urls():
+                raise ValueError(f"variant {v.name!r} has no url" if self.variants else
+                                 "the target has no url: give target.url (or --url)")
         load = self.load
         mode = load.resolved_mode()
         if mode == "open" and load.rate is None and load.shape is None:
@@ -246,11 +250,11 @@ class Spec(_Model):
         return self
 
     def all_variants(self) -> list[VariantSpec]:
+        """The variants, or the one `default` variant holding `target` (the whole config, so
+        no field of any target type is dropped)."""
         if self.variants:
             return list(self.variants)
-        t = self.target
-        return [VariantSpec(name="default", url=t.url, urls=t.urls, method=t.method,
-                            headers=t.headers, insecure=t.insecure)]
+        return [VariantSpec(name="default", target=self.target)]
 
 
 def _shape_has_duration(shape: ShapeSpec | None) -> bool:
@@ -259,142 +263,14 @@ def _shape_has_duration(shape: ShapeSpec | None) -> bool:
     return any(x is not None for x in (shape.ramp, shape.steps, shape.spike, shape.profile, shape.trace))
 
 
-# ---------------------------------------------------------------------------
-# Loading, with line numbers for errors
+def __getattr__(name: str) -> Any:
+    # the loading helpers lived here before the spec was split; other modules may still look here
+    if name in ("_line_map", "_format_error", "parse_spec", "load_spec_file", "merge_overrides"):
+        from stinger.spec import loading
 
+        return getattr(loading, name)
+    if name == "redacted":
+        from stinger.spec.redact import redacted
 
-def _line_map(text: str) -> dict[tuple, int]:
-    """Map each key path in a YAML document to its 1-based line number."""
-    lines: dict[tuple, int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node, path: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                key = k.value
-                lines[path + (key,)] = k.start_mark.line + 1
-                walk(v, path + (key,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines[path + (i,)] = item.start_mark.line + 1
-                walk(item, path + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, int]) -> str:
-    e = err.errors()[0]
-    loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-    field = ".".join(str(x) for x in loc) or "spec"
-    msg = e["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    if e["type"] == "extra_forbidden":
-        msg = "unknown field (check the spelling; see the README's spec reference)"
-    elif e["type"] == "missing":
-        msg = "required field is missing"
-    line = None
-    for n in range(len(loc), 0, -1):
-        if loc[:n] in lines:
-            line = lines[loc[:n]]
-            break
-    where = ""
-    if source:
-        where = f"{source} line {line}: " if line else f"{source}: "
-    value = e.get("input")
-    shown = ""
-    if e["type"] not in ("missing", "extra_forbidden") and isinstance(value, (str, int, float)) and str(value) not in msg:
-        shown = f" (got {value!r})"
-    text = f"{where}{field}: {msg}{shown}"
-    return " ".join(text.split())
-
-
-def parse_spec(data: dict, *, source: str | None = None, text: str | None = None) -> Spec:
-    """Validate a spec dict; errors become one-line SpecErrors."""
-    from stinger.monitors.registry import check_spec_monitors
-
-    lines = _line_map(text) if text else {}
-    try:
-        spec = Spec.model_validate(data)
-        check_spec_monitors(data)  # each monitor's own typed config, errors located like any field
-        return spec
-    except ValidationError as err:
-        raise SpecError(_format_error(err, source, lines)) from None
-    except SpecError as err:  # raised inside a validator (durations, rates)
-        raise SpecError(f"{source + ': ' if source else ''}{err}") from None
-
-
-def load_spec_file(path: str | os.PathLike) -> tuple[dict, str, str]:
-    """Read a YAML spec: (data, text, display name). Unreadable or malformed -> SpecError."""
-    p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise SpecError(f"cannot read spec {p}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{p.name}{where}: invalid YAML: {problem}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise SpecError(f"{p.name}: a spec must be a mapping of fields (target, load, ...), got {type(data).__name__}")
-    return data, text, p.name
-
-
-def merge_overrides(data: dict, overrides: dict) -> dict:
-    """Deep-merge CLI overrides (dotted keys such as 'load.rate') into spec data."""
-    out = _deepcopy(data)
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = out
-        keys = dotted.split(".")
-        for k in keys[:-1]:
-            nxt = node.get(k)
-            if not isinstance(nxt, dict):
-                nxt = {}
-                node[k] = nxt
-            node = nxt
-        node[keys[-1]] = value
-    return out
-
-
-def _deepcopy(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _deepcopy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deepcopy(v) for v in d]
-    return d
-
-
-SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
-                  "x-amz-security-token", "x-auth-token")
-
-
-def redacted(data: Any) -> Any:
-    """A copy of spec data safe to write to disk: secret header values replaced."""
-    if isinstance(data, dict):
-        out = {}
-        for k, v in data.items():
-            if k == "headers" and isinstance(v, dict):
-                out[k] = {hk: ("<redacted>" if _is_secret(hk) else hv) for hk, hv in v.items()}
-            else:
-                out[k] = redacted(v)
-        return out
-    if isinstance(data, list):
-        return [redacted(v) for v in data]
-    return data
-
-
-def _is_secret(name: str) -> bool:
-    n = name.lower()
-    return n in SECRET_HEADERS or "token" in n or "secret" in n or "key" in n or "password" in n
+        return redacted
+    raise AttributeError(name)

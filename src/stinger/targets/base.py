@@ -3,7 +3,7 @@
 A target acts at two moments and never per request beyond what plain HTTP costs:
 
 * **build time** (on the event loop, once per distinct request, cached by the
-  engine): `request(endpoint, body, now)` returns the wire bytes and the instant
+  engine): `request(endpoint, body, now, content_type)` returns the wire bytes and the instant
   (run clock of `time.perf_counter()`) until which those bytes stay valid. Plain
   HTTP bytes never expire (`math.inf`); a SigV4-signed request expires minutes
   after it was signed, so the engine's byte cache re-builds it when due and never
@@ -14,23 +14,41 @@ A target acts at two moments and never per request beyond what plain HTTP costs:
   token, tokens per second, ...), each named in `stinger.core.catalogue`.
 
 A target is built inside the worker process from its validated, picklable
-config (`Config`), because sockets, credentials and compiled paths do not travel.
+config (`Config`, a `TargetConfig`), because sockets, credentials and compiled
+paths do not travel. The spec validates a target's config when it is loaded
+(errors carry the YAML line); the config alone says where the target connects
+(`TargetConfig.endpoints()`, pure parsing, so planning can count loopback
+targets without building one).
 
-To add a target: write `targets/NAME.py` (a `Config` pydantic model with
-`type: Literal["NAME"]`, and a class implementing `Target`), its test, and one
-line in `REGISTRY` below.
+How the engine reaches an endpoint: by default a TCP (+TLS) connection from the
+event loop, carrying the target's bytes. A target that answers without sockets
+(the in-memory `fake`) implements the optional `Connector` ability; the engine
+then asks it for the connection instead. Connections are made once per
+keep-alive connection, never per request, so the choice costs nothing per
+request.
+
+To add a target: write `targets/NAME.py` (a module-level `Config` pydantic model
+subclassing `TargetConfig` with `type: Literal["NAME"]`, and a class
+implementing `Target`), its test, and one line in `REGISTRY` below. Import
+optional heavy dependencies (botocore, ...) inside the class, not at the top of
+the module: the spec imports every `Config` to validate `target.type`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 NEVER_EXPIRES = math.inf
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +60,26 @@ class Endpoint:
     port: int
     path: str            # path + query as sent on the request line
     url: str             # as the user wrote it (secrets redacted before display)
+    verify: bool = True  # TLS: check the certificate (False: the user said insecure)
 
     @property
     def tls(self) -> bool:
         return self.scheme == "https"
+
+    @property
+    def host_header(self) -> str:
+        """`Host:` as a client sends it: the port only when it is not the scheme's default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == _DEFAULT_PORTS.get(self.scheme) else f"{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +89,15 @@ class Needs:
     `headers`: lower-case names of response headers to capture (the run's
     server-time header is added by the engine). `body`: keep the whole body.
     `chunk_times`: stamp each body chunk's arrival (streaming: time to first
-    token, inter-token gaps).
+    token, inter-token gaps). `head`: the requests are HEAD, so a response
+    ends with its headers whatever length it announces (the parser cannot know
+    the method).
     """
 
     headers: tuple[str, ...] = ()
     body: bool = False
     chunk_times: bool = False
+    head: bool = False
 
 
 @dataclass(slots=True)
@@ -72,15 +109,15 @@ class ResponseBatch:
     (`stinger.core.records.Kind`); `interpret` may refine it.
     """
 
-    intended: "np.ndarray"
-    sent: "np.ndarray"
-    first: "np.ndarray"
-    done: "np.ndarray"
-    kind: "np.ndarray"
-    status: "np.ndarray"
-    variant: "np.ndarray"
-    nbytes: "np.ndarray"
-    payload: "np.ndarray"
+    intended: np.ndarray
+    sent: np.ndarray
+    first: np.ndarray
+    done: np.ndarray
+    kind: np.ndarray
+    status: np.ndarray
+    variant: np.ndarray
+    nbytes: np.ndarray
+    payload: np.ndarray
     headers: dict[str, list[bytes | None]] = field(default_factory=dict)   # name -> value per row
     bodies: list[bytes] | None = None
     chunk_times: list[list[float]] | None = None
@@ -100,15 +137,35 @@ class Interpretation:
     keyed by a metric name declared in `stinger.core.catalogue` (e.g. "ttft").
     """
 
-    kind: "np.ndarray | None" = None
-    server_ms: "np.ndarray | None" = None
-    variant: "np.ndarray | None" = None
-    columns: dict[str, "np.ndarray"] = field(default_factory=dict)
+    kind: np.ndarray | None = None
+    server_ms: np.ndarray | None = None
+    variant: np.ndarray | None = None
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class TargetConfig(BaseModel):
+    """A target's validated, picklable config: the `target:` mapping of a spec.
+
+    Subclasses add their fields and narrow `type` to `Literal["NAME"]`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Where the target connects, from the config alone (pure parsing; a
+        malformed address is a `TargetError`). Empty for a target without sockets."""
+        return ()
+
+    def all_urls(self) -> list[str]:
+        """The URLs to show a person (summary, capacity report); may be empty."""
+        return [e.url for e in self.endpoints()]
 
 
 @runtime_checkable
 class Target(Protocol):
-    """A kind of endpoint. Built in the worker: `TargetClass(config)`."""
+    """A kind of endpoint. Built in the worker: `target_class(config.type)(config)`."""
 
     type: ClassVar[str]
 
@@ -119,11 +176,31 @@ class Target(Protocol):
     def needs(self) -> Needs:
         ...
 
-    def request(self, endpoint: Endpoint, body: bytes, now: float) -> tuple[bytes, float]:
-        """Wire bytes for `body` sent to `endpoint`, and the perf_counter instant they expire."""
+    def request(self, endpoint: Endpoint, body: bytes, now: float,
+                content_type: str | None = None) -> tuple[bytes, float]:
+        """Wire bytes for `body` sent to `endpoint`, and the perf_counter instant they expire.
+
+        `content_type` is the payload's (the user's, or the dataset's default);
+        a target whose config sets its own uses that instead.
+        """
         ...
 
     def interpret(self, batch: ResponseBatch) -> Interpretation:
+        ...
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """Optional ability: the target makes its own connections (no sockets: the fake).
+
+    `connect` is awaited like `loop.create_connection`: it calls
+    `protocol_factory()`, hands the protocol a transport (`write`, `close`,
+    `abort`, `is_closing`) through `connection_made`, and returns
+    `(transport, protocol)`.
+    """
+
+    def connect(self, loop: Any, protocol_factory: Callable[[], Any],
+                endpoint: Endpoint) -> Awaitable[tuple[Any, Any]]:
         ...
 
 
@@ -135,8 +212,7 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def target_class(type_name: str) -> Any:
-    """The class registered for `type_name`; a one-line UsageError names the known ones."""
+def _module(type_name: str) -> tuple[Any, str]:
     from importlib import import_module
 
     from stinger.errors import SpecError
@@ -145,4 +221,21 @@ def target_class(type_name: str) -> Any:
     if ref is None:
         raise SpecError(f"target.type: unknown target type {type_name!r}; expected one of {', '.join(sorted(REGISTRY))}")
     module, _, name = ref.partition(":")
-    return getattr(import_module(module), name)
+    return import_module(module), name
+
+
+def target_class(type_name: str) -> Any:
+    """The class registered for `type_name`; a one-line SpecError names the known ones."""
+    module, name = _module(type_name)
+    return getattr(module, name)
+
+
+def config_class(type_name: str) -> type[TargetConfig]:
+    """The `Config` model of the target registered for `type_name`."""
+    module, _ = _module(type_name)
+    return module.Config
+
+
+def build_target(config: TargetConfig) -> Any:
+    """The live target for a validated config (in the worker process)."""
+    return target_class(config.type)(config)

@@ -1,12 +1,14 @@
-"""engine/http.py: URL parsing and the pre-built request bytes (no network)."""
+"""targets/http.py: URL parsing and the pre-built request bytes (no network)."""
 
 from __future__ import annotations
 
 import httptools
 import pytest
 
-from stinger.engine.http import RequestSpec, Target, build_head, build_request, parse_target
 from stinger.errors import TargetError, UsageError
+from stinger.targets.base import Endpoint
+from stinger.targets.http import RequestSpec, build_head, build_request
+from stinger.targets.http import parse_endpoint as parse_target
 
 
 # ----------------------------------------------------------------- parse_target
@@ -28,7 +30,7 @@ from stinger.errors import TargetError, UsageError
 )
 def test_parse_target_good(url, scheme, host, port, path):
     t = parse_target(url)
-    assert isinstance(t, Target)
+    assert isinstance(t, Endpoint)
     assert (t.scheme, t.host, t.port, t.path) == (scheme, host, port, path)
     assert t.tls == (scheme == "https")
     assert t.url == url.strip()

@@ -1,0 +1,95 @@
+"""The closed-model executor: N users each send, wait for the answer, think, and send again.
+
+Every 100 ms the user count is brought to the profile's (`UsersProfile`);
+user u (global) belongs to worker u % W. A user's next request is intended
+when its previous one ended plus the think time, so latency and service time
+coincide in this model unless the request waits for a connection. A user
+whose connect failed pauses `_CLOSED_RETRY_PAUSE` before retrying, so a dead
+endpoint is not hammered in a tight loop.
+
+A mixin of `engine.loop.Engine`, like `engine.open_model`.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+_USERS_EVERY = 0.1           # how often the user count follows the profile (s)
+_CLOSED_RETRY_PAUSE = 0.01   # a closed-model user whose connect failed waits this long before retrying
+
+
+class ClosedModel:
+    def _init_closed(self) -> None:
+        self.users_active = 0
+        self.users_target = 0
+        self.user_sent = 0
+        self._closed_slots: list[tuple[int, int]] = []
+        self._closed_seq = 0
+
+    def _start_closed(self) -> None:
+        self._call_at(self.t0, self._users_tick)
+
+    def _next_closed_slot(self) -> tuple[int, int]:
+        if self._closed_seq >= len(self._closed_slots):
+            self._closed_slots = self.slots.closed_slots(self.user_sent, 4096)
+            self._closed_seq = 0
+        s = self._closed_slots[self._closed_seq]
+        self._closed_seq += 1
+        return s
+
+    def _users_tick(self) -> None:
+        """Bring the number of active users to the profile's count."""
+        if self.stopping:
+            return
+        now = perf_counter()
+        if now >= self.end or (self.plan.max_requests is not None and self.user_sent >= self.plan.max_requests):
+            self.schedule_done = True
+            self.sched_end = min(now, self.sched_end)
+            self._maybe_finish()
+            return
+        profile = self.plan.closed.profile
+        total = profile.users_at(now - self.t0)
+        # this worker's share of the users: user u (global) belongs to worker u % W
+        w, nw = self.plan.worker, self.plan.workers
+        mine = len(range(w, total, nw))
+        self.users_target = mine
+        while self.users_active < mine:
+            self.users_active += 1
+            self._user_send(self.users_active - 1, now)
+        self._call_at(now + _USERS_EVERY, self._users_tick)
+
+    def _user_send(self, user: int, intended: float) -> None:
+        if self.stopping or self.schedule_done or intended >= self.end:
+            self._user_retire()
+            return
+        if user >= self.users_target:
+            self._user_retire()
+            return
+        if self.plan.max_requests is not None and self.user_sent >= self.plan.max_requests:
+            self._user_retire()
+            return
+        self.user_sent += 1
+        v, p = self._next_closed_slot()
+        if intended < self.warm_end:
+            self.scheduled_warm[v] += 1
+        else:
+            self.scheduled[v] += 1
+        self._dispatch(intended, v, p, user)
+
+    def _user_retire(self) -> None:
+        self.users_active -= 1
+        now = perf_counter()
+        limit = self.plan.max_requests is not None and self.user_sent >= self.plan.max_requests
+        if self.users_active <= 0 and (self.schedule_done or now >= self.end or limit):
+            self.schedule_done = True
+            self.sched_end = min(now, self.sched_end)
+            self._maybe_finish()
+
+    def _user_next(self, user: int, done: float, failed_connect: bool = False) -> None:
+        think = self.plan.closed.think_time
+        if failed_connect:
+            think = max(think, _CLOSED_RETRY_PAUSE)
+        if think > 0:
+            self.loop.call_later(think, self._user_send, user, done + think)
+        else:
+            self._user_send(user, done)

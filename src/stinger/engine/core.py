@@ -1,0 +1,458 @@
+"""The engine core of one worker: targets and pools, dispatch, connections, completion, flush.
+
+The executors (`engine.open_model`, `engine.closed_model`) decide *when* a
+request is intended; this module sends it and accounts for how it ended.
+
+Per request the hot path does a handful of attribute stores, one
+`transport.write` of bytes built once per (endpoint, payload) by the variant's
+target, and on completion one tuple appended to `Columns.rows` (plus the
+captured header values or body when the run needs them). Everything else
+(latency arithmetic, histograms, checks, server-time headers, the target's
+`interpret`) happens once per interval on the flush thread, vectorised.
+Latency is `done - intended`, service time `done - sent`, schedule lag
+`sent - intended` (see DESIGN.md); all stamps are `perf_counter()` values,
+shared across worker processes on one machine.
+
+Request bytes: `Pool.cache[p]` holds bytes that never expire (plain HTTP), so
+the send path is one list lookup; bytes with a validity time (a signed
+request) live in `Pool.expiring` and are re-built by the target once
+`now >= expiry`, checked only on that slower path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter
+
+from stinger.core.records import Kind
+from stinger.engine.columns import Columns
+from stinger.engine.http import Conn, Pool, conn_class, make_ssl_context, resolve
+from stinger.engine.plan import WorkerPlan
+from stinger.targets.base import NEVER_EXPIRES, build_target
+
+NAN = float("nan")
+_SWEEP_EVERY = 0.05          # how often timeouts are checked (s)
+_PROBE_EVERY = 0.1           # event-loop lag probe period (s)
+
+
+def _unique(names) -> tuple[str, ...]:
+    out: list[str] = []
+    for n in names:
+        n = n.lower()
+        if n not in out:
+            out.append(n)
+    return tuple(out)
+
+
+class EngineCore:
+    """Pools, dispatch and completion for one worker's share of a plan (see the module docstring).
+
+    `emit(message)` receives one message per interval (see `stinger.engine.batch`)
+    and a final one; the worker process forwards them to the coordinator.
+    """
+
+    def _init_core(self, plan: WorkerPlan, emit: Callable) -> None:
+        from stinger.engine.batch import Flusher  # late: keeps numpy-heavy code out of import of http
+        from stinger.engine.slots import build_slots
+
+        self.plan = plan
+        self.t0 = 0.0
+        self.nvar = len(plan.variants)
+        self.timeout = plan.timeout
+        self.connect_timeout = plan.connect_timeout
+        self.max_in_flight = max(1, plan.max_in_flight)
+        self.drop = plan.on_limit == "drop"
+        self.warm_end = 0.0
+        self.end = math.inf
+        self.stopping = False
+
+        self.slots = build_slots(plan)  # dataset, payload order, variant choice
+        self.check = self.slots.check
+        # one live target per variant, built here: sockets and credentials do not travel
+        self.targets = [build_target(v.target) for v in plan.variants]
+        needs = [t.needs() for t in self.targets]
+        st = plan.server_time_header
+        header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])
+        keep_bodies = self.slots.keep_bodies or any(n.body for n in needs)
+        keep_chunks = any(n.chunk_times for n in needs)
+        self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks)
+                             for head in (False, True)}
+        self.want_body = keep_bodies
+        self.cols = Columns(header_names, keep_bodies=keep_bodies, keep_chunks=keep_chunks)
+        self.content_type = self.slots.content_type
+        self._flusher_cls = Flusher
+        self.emit = emit
+
+        # pools: one per (variant, endpoint); round robin inside a variant
+        self.pools: list[list[Pool]] = []
+        self.rr = [0] * self.nvar
+        index = 0
+        ssl_contexts: dict[bool, object] = {}
+        for target, need in zip(self.targets, needs, strict=True):
+            connect = getattr(target, "connect", None)
+            row = []
+            for ep in target.endpoints():
+                ctx = None
+                if ep.tls and connect is None:
+                    verify = plan.verify_tls and ep.verify
+                    if verify not in ssl_contexts:
+                        ssl_contexts[verify] = make_ssl_context(verify)
+                    ctx = ssl_contexts[verify]
+                address = ep.host if connect is not None else resolve(ep)[1]
+                row.append(Pool(index=index, endpoint=ep, target=target, address=address, ssl=ctx,
+                                is_head=need.head, cache=[None] * self.slots.cache_size, connect=connect))
+                index += 1
+            self.pools.append(row)
+        self.conns: set[Conn] = set()
+        self.connecting: set[asyncio.Future] = set()
+        self.in_flight = 0
+        self.pending: deque = deque()
+        self.scheduled = [0] * self.nvar
+        self.scheduled_warm = [0] * self.nvar
+        self.dropped = [0] * self.nvar
+        self.dropped_warm = [0] * self.nvar
+        self.overflow = [0] * self.nvar
+        self.unsolicited = [0] * self.nvar   # responses no request waited for (endpoint protocol errors)
+        self.loop_lags: list[float] = []
+        self.bytes_out = [0] * self.nvar
+        # Interval processing (numpy, checks, header parsing) runs on this thread so
+        # the event loop never stalls for it; one thread keeps the messages in order.
+        self.flush_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stinger-flush")
+        self.schedule_done = False
+        self.sched_end = math.inf  # when the schedule ran out (count-limited runs)
+        self._handles: list[asyncio.TimerHandle] = []
+
+    # ------------------------------------------------------------------ run
+    async def run(self, t0: float) -> None:
+        """Run the plan with the run clock starting at `t0` (a perf_counter value)."""
+        plan = self.plan
+        self.loop = asyncio.get_running_loop()
+        self.finished = asyncio.Event()
+        self.t0 = t0
+        self.warm_end = t0 + plan.warmup
+        self.end = t0 + plan.duration if plan.duration else math.inf
+        self.flusher = self._flusher_cls(plan, t0, self.slots, self.targets)
+        self._call_at(self.t0 + plan.interval, self._on_interval)
+        self._call_at(self.t0 + _SWEEP_EVERY, self._sweep)
+        self._probe_due = self.t0 + _PROBE_EVERY
+        self._call_at(self._probe_due, self._probe)
+        if plan.open is not None:
+            self._start_open()
+        else:
+            self._start_closed()
+        await self.finished.wait()
+        self.stopping = True
+        for h in self._handles:
+            h.cancel()
+        in_flight = self._in_flight_by_variant()
+        self._close_all()
+        await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight))
+        self.flush_thread.shutdown(wait=True)
+
+    def stop(self) -> None:
+        """Stop scheduling now; what is in flight is counted as in flight at stop."""
+        if not self.stopping:
+            self.stopping = True
+            self.schedule_done = True
+            self.finished.set()
+
+    def _call_at(self, when: float, fn) -> None:
+        delay = when - perf_counter()
+        h = self.loop.call_later(delay if delay > 0 else 0, fn)
+        self._handles.append(h)
+        if len(self._handles) > 64:  # periodic timers: forget the ones that have fired
+            now = self.loop.time()
+            self._handles = [x for x in self._handles
+                             if not x.cancelled() and getattr(x, "when", lambda: now)() >= now]
+
+    # ------------------------------------------------------------- dispatch
+    def _dispatch(self, intended: float, v: int, p: int, user: int, queued: int = 0) -> None:
+        if self.stopping:
+            return
+        pools = self.pools[v]
+        if len(pools) == 1:
+            pool = pools[0]
+        else:
+            k = self.rr[v]
+            self.rr[v] = k + 1
+            pool = pools[k % len(pools)]
+        self.in_flight += 1
+        if pool.idle:
+            conn = pool.idle.pop()
+            conn.user = user
+            conn.queued = queued
+            self._send(conn, intended, v, p)
+            return
+        conn = self.conn_classes[pool.is_head](self, pool, self.want_body)
+        # waiting for a new connection is the server's time (accept), not the generator's
+        conn.queued = queued or 2
+        conn.busy = True
+        conn.intended = intended
+        conn.variant = v
+        conn.payload = p
+        conn.user = user
+        conn.deadline = perf_counter() + self.connect_timeout
+        self.conns.add(conn)
+        ep = pool.endpoint
+        if pool.connect is None:
+            opening = self.loop.create_connection(lambda: conn, pool.address, ep.port, ssl=pool.ssl,
+                                                  server_hostname=ep.host if pool.ssl else None)
+        else:  # the target connects by itself (no sockets: the fake)
+            opening = pool.connect(self.loop, lambda: conn, ep)
+        fut = asyncio.ensure_future(opening)
+        self.connecting.add(fut)
+        fut.add_done_callback(lambda f, c=conn: self._connected(f, c))
+
+    def _connected(self, fut: asyncio.Future, conn: Conn) -> None:
+        self.connecting.discard(fut)
+        if self.stopping:
+            return
+        if fut.cancelled():
+            exc = "cancelled"
+        else:
+            exc = fut.exception()
+        if exc is None:
+            return  # connection_made already sent the request
+        self.conns.discard(conn)
+        if conn.busy:
+            conn.busy = False
+            self._fail(conn, Kind.CONNECT, sent=NAN)
+
+    def on_connected(self, conn: Conn) -> None:
+        if conn.busy:
+            if self.stopping:
+                conn.transport.abort()
+                return
+            self._send(conn, conn.intended, conn.variant, conn.payload)
+        else:  # the request timed out while connecting
+            conn.transport.close()
+
+    def _send(self, conn: Conn, intended: float, v: int, p: int) -> None:
+        conn.intended = intended
+        conn.variant = v
+        conn.payload = p
+        conn.busy = True
+        pool = conn.pool
+        cache = pool.cache
+        req = cache[p] if p < len(cache) else None
+        if req is None:
+            req = self._build(pool, p)
+        self.bytes_out[v] += len(req)
+        s = perf_counter()
+        conn.sent = s
+        conn.deadline = s + self.timeout
+        conn.transport.write(req)
+
+    def _build(self, pool: Pool, p: int) -> bytes:
+        """The request bytes for payload p on `pool` when the never-expiring cache has none."""
+        now = perf_counter()
+        held = pool.expiring.get(p)
+        if held is not None and now < held[1]:
+            return held[0]
+        req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now, content_type=self.content_type)
+        cache = pool.cache
+        if p < len(cache):  # small datasets keep their bytes; large ones build each time
+            if expiry == NEVER_EXPIRES:
+                cache[p] = req
+            else:
+                pool.expiring[p] = (req, expiry)
+        return req
+
+    # ----------------------------------------------------------- completion
+    def finish(self, conn: Conn) -> None:
+        """A whole response arrived (called from the parser callback)."""
+        done = perf_counter()
+        status = conn.status
+        kind = 0 if status < 400 else (5 if status < 500 else 6)
+        cols = self.cols
+        cols.rows.append((conn.intended, conn.sent, conn.first_byte, done, kind, status, conn.variant,
+                          conn.nbytes, conn.payload, conn.queued))
+        if cols.hvals is not None:
+            cols.hvals.append(conn.hv)
+            conn.hv = None
+        if cols.bodies is not None:
+            cols.bodies.append(b"".join(conn.body))
+            conn.body.clear()
+        if cols.chunks is not None:
+            cols.chunks.append(conn.chunks)
+            conn.chunks = []
+        conn.first_byte = 0.0
+        conn.nbytes = 0
+        conn.busy = False
+        self.in_flight -= 1
+        user = conn.user
+        if not conn.keep:
+            conn.transport.close()
+        else:
+            conn.pool.idle.append(conn)
+        if user >= 0:
+            self._user_next(user, done)
+        elif self.pending:
+            self._drain_pending()
+        elif self.schedule_done:
+            self._maybe_finish()
+
+    def _drain_pending(self) -> None:
+        if self.stopping:
+            return
+        pending = self.pending
+        while pending and self.in_flight < self.max_in_flight:
+            intended, v, p, user = pending.popleft()
+            self._dispatch(intended, v, p, user, 1)
+        if self.schedule_done:
+            self._maybe_finish()
+
+    def _fail(self, conn: Conn, kind: int, sent: float | None = None) -> None:
+        """Record a request that ended without a usable response."""
+        done = perf_counter()
+        cols = self.cols
+        cols.rows.append((conn.intended, conn.sent if sent is None else sent, conn.first_byte, done, int(kind),
+                          conn.status if kind == Kind.INVALID else 0, conn.variant, conn.nbytes, conn.payload,
+                          conn.queued))
+        if cols.hvals is not None:
+            cols.hvals.append(None)
+        if cols.bodies is not None:
+            cols.bodies.append(b"")
+            if conn.body:
+                conn.body.clear()
+        if cols.chunks is not None:
+            cols.chunks.append([])
+            conn.chunks = []
+        conn.hv = None
+        conn.first_byte = 0.0
+        conn.nbytes = 0
+        conn.status = 0
+        self.in_flight -= 1
+        if conn.user >= 0:
+            self._user_next(conn.user, done, failed_connect=kind == Kind.CONNECT)
+        elif self.pending:
+            self._drain_pending()
+        elif self.schedule_done:
+            self._maybe_finish()
+
+    def on_unsolicited(self, conn: Conn) -> None:
+        """A response no request waits for: a protocol error of the endpoint, counted as
+        such (`unsolicited`), never as a request. The connection's framing can no longer
+        be trusted, so it is closed (a request already sent on it fails as invalid)."""
+        self.unsolicited[conn.variant] += 1
+        try:
+            conn.pool.idle.remove(conn)
+        except ValueError:
+            pass
+        self.on_broken(conn, invalid=True)
+
+    def on_broken(self, conn: Conn, invalid: bool) -> None:
+        if conn.busy:
+            conn.busy = False
+            self._fail(conn, Kind.INVALID if invalid else Kind.RESET)
+        if conn.transport is not None:
+            conn.transport.abort()
+
+    def on_lost(self, conn: Conn) -> None:
+        if self.stopping and not conn.busy:
+            return
+        self.conns.discard(conn)
+        pool = conn.pool
+        if conn.busy:
+            conn.busy = False
+            self._fail(conn, Kind.RESET)
+        else:
+            try:
+                pool.idle.remove(conn)
+            except ValueError:
+                pass
+
+    # -------------------------------------------------------------- timers
+    def _sweep(self) -> None:
+        """Time out requests (and connects) past their deadline."""
+        now = perf_counter()
+        for conn in list(self.conns):
+            if conn.busy and now > conn.deadline:
+                conn.busy = False
+                if conn.connected:
+                    self._fail(conn, Kind.TIMEOUT)
+                    conn.transport.abort()
+                else:
+                    self._fail(conn, Kind.CONNECT, sent=NAN)
+        if self.schedule_done and now > self._drain_deadline():
+            self.stop()
+            return
+        self._call_at(now + _SWEEP_EVERY, self._sweep)
+
+    def _drain_deadline(self) -> float:
+        end = self.end if self.end != math.inf else self.sched_end
+        return end + self.plan.drain
+
+    def _probe(self) -> None:
+        """Event-loop lag: how late a timer fires. Persistent lag means the generator is busy."""
+        now = perf_counter()
+        self.loop_lags.append(max(0.0, now - self._probe_due))
+        self._probe_due = now + _PROBE_EVERY
+        self.loop.call_later(_PROBE_EVERY, self._probe)
+
+    def _on_interval(self) -> None:
+        self.flush(final=False)
+        if not self.stopping:
+            k = math.floor((perf_counter() - self.t0) / self.plan.interval) + 1
+            self._call_at(self.t0 + k * self.plan.interval, self._on_interval)
+
+    def _maybe_finish(self) -> None:
+        if self.schedule_done and self.in_flight == 0 and not self.pending:
+            self.finished.set()
+            self.stopping = True
+
+    def _close_all(self) -> None:
+        """Abort every connection; requests still in flight stay counted as in flight."""
+        for fut in list(self.connecting):
+            fut.cancel()
+        self.connecting.clear()
+        for conn in list(self.conns):
+            conn.busy = False
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.conns.clear()
+
+    # --------------------------------------------------------------- flush
+    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None):
+        """Hand this interval's columns to the flush thread; O(1) on the loop."""
+        cols = self.cols
+        self.cols = cols.fresh()
+        counters = {
+            "scheduled": self.scheduled, "scheduled_warm": self.scheduled_warm,
+            "dropped": self.dropped, "dropped_warm": self.dropped_warm, "bytes_out": self.bytes_out,
+            "overflow": self.overflow, "unsolicited": self.unsolicited,
+        }
+        self.overflow = [0] * self.nvar
+        self.unsolicited = [0] * self.nvar
+        self.scheduled = [0] * self.nvar
+        self.scheduled_warm = [0] * self.nvar
+        self.dropped = [0] * self.nvar
+        self.dropped_warm = [0] * self.nvar
+        self.bytes_out = [0] * self.nvar
+        lags = self.loop_lags
+        self.loop_lags = []
+        in_flight = self.in_flight + len(self.pending)
+        return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant, final)
+
+    def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final) -> None:
+        msg = self.flusher.flush(cols, counters, loop_lags=lags, in_flight=in_flight,
+                                 in_flight_by_variant=in_flight_by_variant, final=final,
+                                 cpu=time.process_time())
+        self.emit(msg)
+
+    def _in_flight_by_variant(self) -> list[int]:
+        """Measured (post-warm-up) requests still in flight or queued at stop."""
+        out = [0] * self.nvar
+        warm_end = self.warm_end
+        for conn in self.conns:
+            if conn.busy and conn.intended >= warm_end:
+                out[conn.variant] += 1
+        for intended, v, _, _ in self.pending:
+            if intended >= warm_end:
+                out[v] += 1
+        return out

@@ -1,0 +1,170 @@
+"""Plain HTTP/1.1: the first target, and the request bytes every HTTP-like target sends.
+
+Owns the `http` target's config (url or urls served round-robin, method,
+headers, insecure), URL parsing into `Endpoint`s, and the request bytes: a
+head (request line and headers) built once per endpoint and content type, and
+the full request (head, Content-Length, body) built once per payload and
+cached by the engine for the whole run (`NEVER_EXPIRES`). Nothing here runs
+per request: the engine sends cached bytes.
+
+A response is read by the engine's transport (`stinger.engine.http`); plain
+HTTP has nothing to add at flush time (status codes are classified by the
+transport, server time comes from the run's server-time header), so
+`interpret` returns an empty `Interpretation`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+
+from stinger.errors import TargetError
+from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "host"}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def parse_endpoint(url: str, verify: bool = True) -> Endpoint:
+    """Parse and check an absolute http(s) URL; a malformed one is the user's mistake."""
+    if not isinstance(url, str) or not url.strip():
+        raise TargetError("URL is empty; expected an absolute URL such as http://127.0.0.1:8080/invocations")
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise TargetError(f"malformed URL {url!r}: {exc}") from None
+    if parts.scheme not in _DEFAULT_PORTS:
+        raise TargetError(f"URL {url!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise TargetError(f"URL {url!r} has no host; expected e.g. http://127.0.0.1:8080/path")
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return Endpoint(scheme=parts.scheme, host=parts.hostname, port=port or _DEFAULT_PORTS[parts.scheme],
+                    path=path, url=url, verify=verify)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """Method, headers and default content type shared by every request of a variant."""
+
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None
+    keep_alive: bool = True
+
+
+def build_head(endpoint: Endpoint, spec: RequestSpec) -> bytes:
+    """Request line and headers up to (not including) Content-Length and the blank line."""
+    method = spec.method.upper()
+    lines = [f"{method} {endpoint.path} HTTP/1.1", f"Host: {endpoint.host_header}"]
+    names = set()
+    for name, value in spec.headers:
+        if name.lower() in _HOP_BY_HOP:
+            continue
+        names.add(name.lower())
+        lines.append(f"{name}: {value}")
+    if spec.content_type and "content-type" not in names:
+        lines.append(f"Content-Type: {spec.content_type}")
+    if "user-agent" not in names:
+        lines.append("User-Agent: stinger")
+    if not spec.keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+
+def build_request(head: bytes, body: bytes | None, method: str) -> bytes:
+    """The full request bytes: head, Content-Length when there is a body (or the
+    method normally carries one), blank line, body."""
+    if body:
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+    if method.upper() in ("POST", "PUT", "PATCH"):
+        return head + b"Content-Length: 0\r\n\r\n"
+    return head + b"\r\n"
+
+
+class Config(TargetConfig):
+    """`target: {type: http, url: ..., urls: [...], method: POST, headers: {...}, insecure: false}`."""
+
+    type: Literal["http"] = "http"
+    url: str | None = None
+    urls: list[str] | None = None
+    method: str = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    insecure: bool = False
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP token")
+            value = str(value)
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"header {name!r}: a value must not contain line breaks")
+            try:
+                value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
+                                 f"got {value!r}") from None
+        return v
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        v = v.strip().upper()
+        if not v.isalpha():
+            raise ValueError(f"HTTP method must be a word such as GET or POST, got {v!r}")
+        return v
+
+    def all_urls(self) -> list[str]:
+        out = list(self.urls or [])
+        if self.url:
+            out.insert(0, self.url)
+        return out
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(parse_endpoint(u, verify=not self.insecure) for u in self.all_urls())
+
+    def request_spec(self) -> RequestSpec:
+        return RequestSpec(method=self.method, headers=tuple((k, str(v)) for k, v in self.headers.items()))
+
+
+class HttpTarget:
+    """Plain HTTP/1.1 to one URL or several (round-robin, one pool each)."""
+
+    type = "http"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._endpoints = config.endpoints()
+        self._spec = config.request_spec()
+        self._heads: dict[tuple[Endpoint, str | None], bytes] = {}
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return self._endpoints
+
+    def needs(self) -> Needs:
+        return Needs(head=self._spec.method == "HEAD")
+
+    def request(self, endpoint: Endpoint, body: bytes, now: float,
+                content_type: str | None = None) -> tuple[bytes, float]:
+        key = (endpoint, content_type)
+        head = self._heads.get(key)
+        if head is None:
+            spec = self._spec
+            if content_type and not spec.content_type:
+                spec = RequestSpec(method=spec.method, headers=spec.headers, content_type=content_type,
+                                   keep_alive=spec.keep_alive)
+            head = self._heads[key] = build_head(endpoint, spec)
+        return build_request(head, body, self._spec.method), NEVER_EXPIRES
+
+    def interpret(self, batch: ResponseBatch) -> Interpretation:
+        return Interpretation()

@@ -1,0 +1,76 @@
+"""targets/http.py: the http target's config and bytes, and the engine sending them to a real server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stinger.core.records import Kind
+from stinger.errors import TargetError
+from stinger.spec import parse_spec
+from stinger.targets.base import NEVER_EXPIRES, REGISTRY, Target, build_target
+from stinger.targets.http import HttpTarget, parse_endpoint
+from stinger.testing.servers import RefServer
+
+from .conftest import run_engine
+from .test_http import header, parse_request
+
+
+def http_target(**fields) -> HttpTarget:
+    spec = parse_spec({"target": fields, "load": {"rate": 1, "duration": 1}})
+    return build_target(spec.target)
+
+
+def test_http_is_the_default_type_and_a_registered_target():
+    assert REGISTRY["http"] == "stinger.targets.http:HttpTarget"
+    t = http_target(url="http://127.0.0.1:9/inv")
+    assert t.config.type == "http" and isinstance(t, Target)
+    assert not hasattr(t, "connect")   # plain HTTP connects over TCP, the engine's way
+
+
+def test_urls_are_endpoints_in_order_and_insecure_reaches_them():
+    t = http_target(url="https://a:8443/x", urls=["https://b/y?q=1"], insecure=True)
+    a, b = t.endpoints()
+    assert (a.host, a.port, a.path, a.tls) == ("a", 8443, "/x", True)
+    assert (b.host, b.port, b.path) == ("b", 443, "/y?q=1")
+    assert not a.verify and not b.verify
+    assert parse_endpoint("https://a/").verify
+
+
+def test_request_bytes_never_expire_and_carry_method_headers_and_content_type():
+    t = http_target(url="http://h:81/inv", method="post", headers={"Authorization": "Bearer x"})
+    [ep] = t.endpoints()
+    raw, expiry = t.request(ep, b'{"x":1}', 123.0, content_type="application/json")
+    assert expiry == NEVER_EXPIRES
+    p = parse_request(raw)
+    assert p["method"] == "POST" and p["url"] == b"/inv" and p["body"] == b'{"x":1}' and p["complete"]
+    assert header(p, "host") == ["h:81"] and header(p, "authorization") == ["Bearer x"]
+    assert header(p, "content-type") == ["application/json"] and header(p, "content-length") == ["7"]
+    # a content type the user set as a header wins over the payload's
+    t2 = http_target(url="http://h/", method="POST", headers={"Content-Type": "text/plain"})
+    p2 = parse_request(t2.request(t2.endpoints()[0], b"a", 0.0, content_type="application/json")[0])
+    assert header(p2, "content-type") == ["text/plain"]
+
+
+def test_head_requests_are_announced_to_the_engine():
+    assert http_target(url="http://h/", method="HEAD").needs().head
+    assert not http_target(url="http://h/").needs().head
+
+
+def test_a_malformed_url_is_a_target_error_when_the_endpoints_are_parsed():
+    with pytest.raises(TargetError):
+        http_target(url="ftp://h/").endpoints()
+
+
+def test_engine_sends_the_http_target_s_bytes_to_a_real_server():
+    with RefServer("delay", delay_ms=5.0) as server:
+        rec = run_engine({"target": {"url": server.url + "/inv", "method": "POST"},
+                          "payload": {"body": '{"a": 1}', "content_type": "application/json"},
+                          "load": {"rate": 40, "duration": "0.5s", "workers": 1}})
+    status, kind = rec.column("status"), rec.column("kind")
+    assert len(status) == 20 == rec.total("scheduled")
+    assert (status == 200).all() and (kind == Kind.OK).all()
+    assert np.min(rec.column("done") - rec.column("sent")) >= 0.005   # the server's own delay
+    pool = rec.engine.pools[0][0]
+    assert pool.cache[0] is not None and b"POST /inv HTTP/1.1" in pool.cache[0]
+    assert rec.total("bytes_out") == 20 * len(pool.cache[0])
