@@ -33,6 +33,7 @@ import numpy as np
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import Histogram
 from stinger.core.records import CellRecord, IntervalRecord, Kind, sparse_of
+from stinger.engine.columns import to_batch
 from stinger.engine.plan import WorkerPlan
 
 N_KINDS = len(Kind)
@@ -48,29 +49,6 @@ def histogram_of(values_us: np.ndarray) -> Histogram:
     if len(values_us):
         h.record_many(values_us)
     return h
-
-
-def _to_batch(cols):
-    """`engine.columns.to_batch`, also for the engine's older `Columns` (rows, `st`, bodies).
-
-    The engine moves to `engine.columns.Columns` with the target seam; until then
-    its own Columns keeps the server-time header values in `st`, which is adapted
-    here to the new shape (one header, captured per row).
-    """
-    from stinger.engine.columns import Columns, to_batch
-
-    if hasattr(cols, "hvals"):
-        return to_batch(cols)
-    st = getattr(cols, "st", None)
-    shim = Columns(header_names=(_OLD_ST,) if st is not None else (), keep_bodies=cols.bodies is not None)
-    shim.rows = cols.rows
-    shim.bodies = cols.bodies
-    if st is not None:
-        shim.hvals = [None if v is None else (v,) for v in st]
-    return to_batch(shim)
-
-
-_OLD_ST = "\0server-time"   # the name `_to_batch` gives the older Columns' server-time values
 
 
 def _take(batch, rows: np.ndarray):
@@ -137,8 +115,6 @@ class Flusher:
         """Fill `server_ms` (NaN so far) at `rows` from the server-time header; named entries to `extra_out[row]`."""
         values = batch.headers.get(self.st_header)
         if values is None:
-            values = batch.headers.get(_OLD_ST)
-        if values is None:
             return
         src = self.server_time
         for i in rows.tolist():
@@ -196,7 +172,7 @@ class Flusher:
         cells: list[CellRecord] = []
         predictions = []
         if n:
-            batch, queued_col = _to_batch(cols)
+            batch, queued_col = to_batch(cols)
             intended, done = batch.intended, batch.done
             status = batch.status
             kind, server_ms, variant, extra_cols = self._interpret(batch)
