@@ -83,6 +83,7 @@ class EngineCore:
         self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks)
                              for head in (False, True)}
         self.want_body = keep_bodies
+        self.keep_extra = keep_bodies or keep_chunks
         self.cols = Columns(header_names, keep_bodies=keep_bodies, keep_chunks=keep_chunks)
         self.content_type = self.slots.content_type
         self._flusher_cls = Flusher
@@ -108,6 +109,7 @@ class EngineCore:
                                 is_head=need.head, cache=[None] * self.slots.cache_size, connect=connect))
                 index += 1
             self.pools.append(row)
+        self.single = [row[0] if len(row) == 1 else None for row in self.pools]
         self.conns: set[Conn] = set()
         self.connecting: set[asyncio.Future] = set()
         self.in_flight = 0
@@ -174,10 +176,9 @@ class EngineCore:
     def _dispatch(self, intended: float, v: int, p: int, user: int, queued: int = 0) -> None:
         if self.stopping:
             return
-        pools = self.pools[v]
-        if len(pools) == 1:
-            pool = pools[0]
-        else:
+        pool = self.single[v]
+        if pool is None:  # several endpoints: round robin
+            pools = self.pools[v]
             k = self.rr[v]
             self.rr[v] = k + 1
             pool = pools[k % len(pools)]
@@ -275,12 +276,8 @@ class EngineCore:
         if cols.hvals is not None:
             cols.hvals.append(conn.hv)
             conn.hv = None
-        if cols.bodies is not None:
-            cols.bodies.append(b"".join(conn.body))
-            conn.body.clear()
-        if cols.chunks is not None:
-            cols.chunks.append(conn.chunks)
-            conn.chunks = []
+        if self.keep_extra:  # bodies or chunk times: one test on the common path
+            self._keep_extra(conn, cols)
         conn.first_byte = 0.0
         conn.nbytes = 0
         conn.busy = False
@@ -296,6 +293,14 @@ class EngineCore:
             self._drain_pending()
         elif self.schedule_done:
             self._maybe_finish()
+
+    def _keep_extra(self, conn: Conn, cols: Columns) -> None:
+        if cols.bodies is not None:
+            cols.bodies.append(b"".join(conn.body))
+            conn.body.clear()
+        if cols.chunks is not None:
+            cols.chunks.append(conn.chunks)
+            conn.chunks = []
 
     def _drain_pending(self) -> None:
         if self.stopping:

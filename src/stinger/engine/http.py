@@ -157,9 +157,9 @@ class Conn(asyncio.Protocol):
     def on_message_complete(self) -> None:
         parser = self.parser
         status = parser.get_status_code()
-        if status < 200:
-            return  # an interim response (100 Continue, 103 Early Hints): the final one follows
-        if not self.busy or not self.first_byte:
+        if status < 200 or not self.first_byte or not self.busy:  # rare: one test on the common path
+            if status < 200:
+                return  # an interim response (100 Continue, 103 Early Hints): the final one follows
             # No request waits for it (an unsolicited 408 on an idle connection), or a second
             # response in bytes that arrived before the next request left (a duplicate).
             self.engine.on_unsolicited(self)
