@@ -126,6 +126,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     report = run_spec(spec, spec_data, stop_when=watcher, outputs=outputs)
     data = variant_data_from_metrics(report.outcome.metrics, report.summary["variants"])
     v, extra = compare_variants(data[a_name], data[b_name], paired=spec.split == "paired", alpha=opts.alpha,
+                                same_run=True,
                                 seed=spec.load.seed)
     if watcher is not None:
         extra["sequential"] = {"decision": watcher.decision, "p_value": watcher.test.p_value,
@@ -133,7 +134,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     if len(variants) > 2:
         extra["others"] = {}
         for other in variants[2:]:
-            vo, _ = compare_variants(data[a_name], data[other.name], paired=spec.split == "paired",
+            vo, _ = compare_variants(data[a_name], data[other.name], paired=spec.split == "paired", same_run=True,
                                      alpha=opts.alpha, seed=spec.load.seed)
             extra["others"][other.name] = verdict_dict(vo, {})
     tell(outputs, "verdict", v, extra, report.run_dir)
