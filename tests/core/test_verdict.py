@@ -112,3 +112,8 @@ def test_rank_row_names_the_variants():
     v = verdict([mann_whitney(a, b)], a_name="baseline", b_name="candidate")
     md = v.to_markdown()
     assert "P(candidate faster)" in md and "P(B faster)" not in md
+
+
+def test_float_noise_does_not_print_nine_decimals():
+    v = verdict([_row("latency p50 (ms)", 0.008, 0.008000000000001, 0.012, 0.001)])
+    assert "0.008000" not in v.to_markdown() + v.sentence

@@ -19,6 +19,7 @@ ends to differ ("5.2–5.2 ms" never appears).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -195,10 +196,11 @@ def _nums(xs: tuple[float, ...]) -> list[str]:
     differently (a CI of 5.21 to 5.24 prints as such, never as 5.2–5.2)."""
     plain = [_num(x) for x in xs]
     finite = [x for x in xs if x is not None and math.isfinite(x)]
-    distinct = sorted(set(finite))
+    # equal to 6 significant digits counts as equal: float noise needs no digits
+    distinct = sorted({float(f"{x:.6g}") for x in finite})
     if len({_num(x) for x in distinct}) == len(distinct):
         return plain
-    gap = min(b - a for a, b in zip(distinct, distinct[1:], strict=False))
+    gap = min(b - a for a, b in itertools.pairwise(distinct))
     decimals = min(9, max(1, -math.floor(math.log10(gap) + 1e-9)))
     out = []
     for x, p in zip(xs, plain, strict=True):

@@ -84,7 +84,7 @@ def variant_data_from_run(saved, variant: str | None = None, rename: str | None 
     kept = [(start, h) for start, h in saved.interval_histograms("latency").get(variant, []) if h.total_count]
     intervals = [h.values_counts() for _, h in kept]
     step = float(saved.summary.get("interval_s") or 1.0)
-    seconds = [int(round(start / step)) for start, _ in kept]
+    seconds = [round(start / step) for start, _ in kept]
     preds = [p for p in saved.predictions() if p.get("variant") == variant]
     return VariantData(name=rename or variant, intervals=intervals, ok=req["ok"], failed=req["failed"],
                        dropped=req["dropped"], predictions=preds, seconds=seconds)
