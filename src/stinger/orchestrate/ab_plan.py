@@ -58,7 +58,8 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         if rate:
             secs = max(n / rate, MIN_INTERVALS)
             n = max(n, math.ceil(MIN_INTERVALS * rate))
-            out += f"{n:,} requests per variant, about {secs:,.0f} s at {rate:g} req/s per variant (plus warm-up)"
+            out += (f"{n:,} requests per variant, about {secs:,.0f} s at {rate:g} req/s per variant "
+                    f"(plus warm-up: --duration {math.ceil(secs)}s + the --warmup)")
             if secs == MIN_INTERVALS:
                 out += f"; {MIN_INTERVALS} s is the verdict's minimum of one-second intervals"
         else:
@@ -99,7 +100,8 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     out = (f"To detect a {effect:g} ms increase in latency with power {power:g} at family-wise alpha {alpha:g} "
            f"(the verdict's tests: p50/p95/p99 by block bootstrap and Mann-Whitney over one-second intervals, "
            f"{holm_clause}), simulated from {source}: {plan.requests:,} requests per variant, about "
-           f"{plan.seconds:,} s at {per_second:,.0f} req/s per variant (plus warm-up); "
+           f"{plan.seconds:,} s at {per_second:,.0f} req/s per variant (plus warm-up: --duration "
+           f"{plan.seconds}s + the --warmup, which counts inside the duration); "
            f"simulated power there {plan.power:.2f} ({plan.sims} simulated runs)")
     if not plan.reached:
         out += f"; even {plan.seconds:,} s fell short of power {power:g}: the effect is small for this spread"
