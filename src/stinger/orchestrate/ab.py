@@ -176,7 +176,6 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     report = run_spec(spec, spec_data, stop_when=watcher, outputs=outputs)
     data = variant_data_from_metrics(report.outcome.metrics, report.summary["variants"])
     v, extra = compare_variants(data[a_name], data[b_name], paired=spec.split == "paired", alpha=opts.alpha,
-                                same_run=True,
                                 seed=spec.load.seed)
     if watcher is not None:
         warmup = float(getattr(spec.load, "warmup", 0.0) or 0.0)
@@ -189,7 +188,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     if len(variants) > 2:
         extra["others"] = {}
         for other in variants[2:]:
-            vo, _ = compare_variants(data[a_name], data[other.name], paired=spec.split == "paired", same_run=True,
+            vo, _ = compare_variants(data[a_name], data[other.name], paired=spec.split == "paired",
                                      alpha=opts.alpha, seed=spec.load.seed)
             extra["others"][other.name] = verdict_dict(vo, {})
     tell(outputs, "verdict", v, extra, report.run_dir)

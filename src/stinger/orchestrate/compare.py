@@ -44,6 +44,7 @@ class VariantData:
     predictions: list[dict]                          # {"payload", "prediction", "label"}
     capacity_bracket: tuple[float, float] | None = None
     seconds: list[int] | None = None                 # the run's interval index of each of `intervals`
+    source: str | None = None                        # the run it came from: same source = shared seconds
 
     @property
     def total(self) -> int:
@@ -65,12 +66,15 @@ def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> di
                     seconds.append(int(i))
         req = summary_variants[name]["requests"]
         out[name] = VariantData(name=name, intervals=intervals, ok=req["ok"], failed=req["failed"],
-                                dropped=req["dropped"], predictions=preds.get(name, []), seconds=seconds)
+                                dropped=req["dropped"], predictions=preds.get(name, []), seconds=seconds,
+                                source=f"live:{id(metrics)}")
     return out
 
 
 def variant_data_from_run(saved, variant: str | None = None, rename: str | None = None) -> VariantData:
     """One variant of a saved run directory (the only one when `variant` is None)."""
+    from pathlib import Path
+
     from stinger.errors import UsageError
 
     variants = saved.summary.get("variants", {})
@@ -87,7 +91,8 @@ def variant_data_from_run(saved, variant: str | None = None, rename: str | None 
     seconds = [round(start / step) for start, _ in kept]
     preds = [p for p in saved.predictions() if p.get("variant") == variant]
     return VariantData(name=rename or variant, intervals=intervals, ok=req["ok"], failed=req["failed"],
-                       dropped=req["dropped"], predictions=preds, seconds=seconds)
+                       dropped=req["dropped"], predictions=preds, seconds=seconds,
+                       source=str(Path(saved.path).resolve()))
 
 
 def _is_number(x: Any) -> bool:
@@ -181,9 +186,13 @@ def latency_rows(a: VariantData, b: VariantData, *, same_run: bool, seed: int | 
 
 
 def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, alpha: float = 0.05,
-                     seed: int = 0, same_run: bool = False) -> tuple[Verdict, dict]:
+                     seed: int = 0, same_run: bool | None = None) -> tuple[Verdict, dict]:
     """The verdict of B against A. ``same_run``: both variants come from one split or paired run
-    (their seconds are shared and resampled jointly); False for two separate runs."""
+    (their seconds are shared and resampled jointly); False for two separate runs; None (default):
+    decided from the data's `source`, so `stinger compare RUN:A RUN:B` of one A/B run says exactly
+    what the live `stinger ab` said."""
+    if same_run is None:
+        same_run = a.source is not None and a.source == b.source
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
     rows: list[Comparison] = []
