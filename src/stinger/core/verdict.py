@@ -74,9 +74,9 @@ class Verdict:
                       f"Holm's correction over the {m} rows with a p-value, which keeps the chance of any false "
                       f"call at alpha."]
         for r in daggers:
-            lines.append(f"† {_metric_name(r, a, b)}: " + _dagger_text(r, m))
+            lines += ["", f"† {_metric_name(r, a, b)}: " + _dagger_text(r, m)]
         lines += ["", f"**Verdict:** {self.sentence}", "", "Methods:"]
-        lines += [f"- {_metric_name(r, a, b)}: {r.method}" for r in self.rows]
+        lines += [f"- {_metric_name(r, a, b)}: {_method(r, a, b)}" for r in self.rows]
         if self.notes:
             lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
@@ -130,6 +130,12 @@ def _dagger_text(r: Comparison, m: int) -> str:
     return (f"its own interval excludes {_num(_null(r))} (unadjusted p {_p(r.p_value)}), but after Holm's "
             f"correction for the {m} rows tested it is not significant (p adj. {_p(r.p_adjusted)}): "
             f"a difference this size could be one false call among {m} tests.")
+
+
+def _method(r: Comparison, a: str, b: str) -> str:
+    if r.kind != "latency_rank" or (a, b) == ("A", "B"):
+        return r.method
+    return r.method.replace("P(B<A) + 0.5 P(B=A)", f"P({b}<{a}) + 0.5 P({b}={a})")
 
 
 def _metric_name(r: Comparison, a: str, b: str) -> str:

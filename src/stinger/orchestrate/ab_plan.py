@@ -38,8 +38,8 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     m = VERDICT_ROWS if rows is None else int(rows)
     if m < 1:
         raise UsageError(f"--rows must be >= 1, got {m}")
-    holm_clause = (f"Holm over the verdict's {m} rows (p50, p95, p99, Mann-Whitney, error rate"
-                   f"{'; 6 with labelled predictions: --rows 6' if m == VERDICT_ROWS else ''})")
+    holm_clause = (f"Holm over the verdict's {m} rows: p50, p95, p99, Mann-Whitney, error rate"
+                   f"{' (--rows 6 with labelled predictions)' if m == VERDICT_ROWS else ''}")
     text = str(min_effect).strip()
     if error_rate is not None or text.endswith("%"):
         base = _fraction_arg(error_rate, "--error-rate") if error_rate is not None else None
@@ -56,10 +56,10 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         out = (f"To detect {what} with power {power:g} at family-wise alpha {alpha:g} ({holm_clause}: "
                f"Fisher's test at alpha/{m} = {alpha / m:.3g}): ")
         if rate:
-            secs = max(n / rate, MIN_INTERVALS)
+            secs = max(math.ceil(n / rate - 1e-9), MIN_INTERVALS)
             n = max(n, math.ceil(MIN_INTERVALS * rate))
-            out += (f"{n:,} requests per variant, about {secs:,.0f} s at {rate:g} req/s per variant "
-                    f"(plus warm-up: --duration {math.ceil(secs)}s + the --warmup)")
+            out += (f"{n:,} requests per variant, about {secs:,} s at {rate:g} req/s per variant "
+                    f"(plus warm-up: --duration {secs}s + the --warmup)")
             if secs == MIN_INTERVALS:
                 out += f"; {MIN_INTERVALS} s is the verdict's minimum of one-second intervals"
         else:
