@@ -102,7 +102,7 @@ class _ErrorServer:
 def test_planned_size_detects_2_to_6_percent_errors_as_promised(tmp_path):
     rate = 90
     text = plan_ab(min_effect="4%", error_rate="2%", power=0.95, rate=rate)
-    n, secs = _planned(text)
+    _, secs = _planned(text)
     assert "alpha/5" in text and secs >= 10, text
     hits = 0
     with _ErrorServer(0.02, seed=1) as a, _ErrorServer(0.06, seed=2) as b:
