@@ -359,7 +359,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--sequential", is_flag=True,
               help="Stop as soon as the mean-latency difference is decided (mSPRT on per-second B-A means, "
-                   "always valid). The earliest possible stop is warm-up + 12 s (10 complete seconds per variant "
+                   "always valid). The earliest possible stop is about warm-up + 12 s (10 complete seconds per variant "
                    "+ 2 s for late worker data); after a stop the result is the always-valid interval.")
 @click.option("--min-effect", "min_effect", default=None,
               help="With --sequential: the smallest mean-latency difference worth detecting, e.g. 5ms "
