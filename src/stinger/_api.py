@@ -112,12 +112,13 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
 
 
 def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequential: bool = False,
-       capacity: dict | None = None, prices: tuple[float, float] | None = None,
+       min_effect_ms: float | None = None, capacity: dict | None = None, prices: tuple[float, float] | None = None,
        instances: tuple[int, int] | None = None, outputs: Iterable | None = None) -> AbResult:
     """An A/B test of the spec's variants (the first is the baseline): split, paired or capacity.
 
     `mode` defaults to the spec's `split`; `capacity` holds capacity options for mode "capacity";
     `prices`/`instances` give each variant's instance price (USD/h) and count for its cost.
+    `min_effect_ms` (with `sequential`): the smallest mean-latency difference worth detecting.
     """
     from stinger.orchestrate.ab import AbOptions, run_ab
     from stinger.outputs.rundir import verdict_dict
@@ -130,7 +131,9 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
         raise UsageError(f"A/B mode {mode!r}: expected split, paired or capacity")
     if mode in ("split", "paired") and mode != s.split:
         s, data = _resolve({**data, "split": mode})
-    opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential,
+    if min_effect_ms is not None and not min_effect_ms > 0:
+        raise UsageError(f"min_effect_ms must be > 0, got {min_effect_ms:g}")
+    opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_options(capacity or {}) if mode == "capacity" else None,
                      prices=prices, instances=instances)
     out = run_ab(s, data, opts, outputs=_outputs(outputs))

@@ -357,13 +357,21 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
                    "capacity: a capacity search per variant. Default: the spec's, else split.")
 @click.option("--weights", default=None, help="Traffic weights for split mode, e.g. 90,10.")
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
-@click.option("--sequential", is_flag=True, help="Stop as soon as the latency difference is decided (mSPRT, always valid).")
+@click.option("--sequential", is_flag=True,
+              help="Stop as soon as the mean-latency difference is decided (mSPRT on per-second B-A means, "
+                   "always valid). The earliest possible stop is about warm-up + 12 s (10 complete seconds per variant "
+                   "+ 2 s for late worker data); after a stop the result is the always-valid interval.")
+@click.option("--min-effect", "min_effect", default=None,
+              help="With --sequential: the smallest mean-latency difference worth detecting, e.g. 5ms "
+                   "(`stinger plan`'s); the test is tuned to detect it soonest. Default: the spread of "
+                   "per-second differences.")
 @_capacity_options
 @click.option("--price-per-hour", "prices", default=None,
               help="Capacity mode: instance price (USD/h), one for both or A,B for different instance types.")
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
-def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
+def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, min_effect,
+       search_start, growth,
        precision, search_max, max_steps, step_duration, step_warmup, prices, instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
     if not 0 < alpha < 1:
@@ -401,7 +409,19 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
     spec, _ = resolve_spec(spec_file, params, extra=extra)
     from stinger import _api
 
-    result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential,
+    min_effect_ms = None
+    if min_effect is not None:
+        from stinger.core.slo import parse_slo
+        from stinger.errors import UsageError
+
+        try:
+            min_effect_ms = parse_slo(f"p50<{min_effect}").threshold
+        except UsageError:
+            raise click.BadParameter(f"{min_effect!r} is not a latency such as 5ms", param_hint="--min-effect") from None
+        if not min_effect_ms > 0:
+            raise click.BadParameter(f"must be a positive latency such as 5ms, got {min_effect!r}",
+                                     param_hint="--min-effect")
+    result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_kw("rate", search_start, growth, precision, search_max, max_steps,
                                            step_duration, step_warmup, params.get("slos")),
                      prices=_pair(prices, float, "--price-per-hour"),
@@ -437,12 +457,20 @@ def compare(baseline, candidate, alpha, paired) -> None:
 @click.option("--power", default=0.8, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
-def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate) -> None:
-    """How many requests (how long a run) an A/B test needs to detect a given difference."""
+@click.option("--rows", default=None, type=int,
+              help="Rows of the verdict Holm adjusts over (default 5: p50, p95, p99, Mann-Whitney, error rate; "
+                   "6 with labelled predictions).")
+def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows) -> None:
+    """How long an A/B test must run to detect a given difference, planned for the verdict's own tests.
+
+    Latency: simulated from a baseline run's one-second intervals (--baseline): quantiles by block
+    bootstrap and Mann-Whitney, Holm over the verdict's rows, never fewer than 10 one-second intervals.
+    Proportions: Fisher's test at Holm's alpha / rows. A --sd-ms plan assumes normal latencies.
+    """
     from stinger.orchestrate.ab_plan import plan_ab
 
     click.echo(plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
-                       power=power, alpha=alpha, rate=rate))
+                       power=power, alpha=alpha, rate=rate, rows=rows))
 
 
 @cli.command()

@@ -349,3 +349,34 @@ def test_comparison_to_dict_is_json_ready():
     assert set(d) >= {"metric", "a", "b", "diff", "ci_low", "ci_high", "p_value", "p_adjusted",
                       "significant", "better", "method"}
     assert json.loads(json.dumps(d)) == d
+
+
+def test_sequential_paired_differences_cancel_shared_seconds_and_keep_alpha():
+    # issue 9 item 3: per-second means of A and B share each second's slowness;
+    # on the differences it cancels. A/A over 60 looks stays <= alpha, and a
+    # +5 ms shift with tau = the effect stops at the earliest allowed look.
+    rng = np.random.default_rng(5)
+
+    def run(effect: float) -> int | None:
+        t = S.SequentialTest(alpha=ALPHA, tau=5.0, min_n=10, paired=True)
+        for k in range(60):
+            slow = rng.gamma(2.0, 2.0)
+            if t.update(np.array([slow + rng.normal(0, 1)]), np.array([slow + effect + rng.normal(0, 1)])) \
+                    == "different":
+                return k + 1
+        return None
+
+    false = sum(run(0.0) is not None for _ in range(200))
+    assert false <= 0.05 * 200 + 4, false
+    stops = [run(5.0) for _ in range(20)]
+    assert all(s == 10 for s in stops), stops
+    with pytest.raises(ValueError, match="equal-length"):
+        S.SequentialTest(paired=True).update(np.zeros(2), np.zeros(3))
+
+
+def test_sequential_default_tau_is_not_a_tenth_of_the_sd():
+    # The old default (0.1 sd) needed z ~ 7 to stop; the default is now the sd itself.
+    t = S.SequentialTest(alpha=ALPHA, min_n=10)
+    rng = np.random.default_rng(6)
+    t.update(rng.normal(0, 2, 10), rng.normal(0, 2, 10))
+    assert t.tau is not None and t.tau > 1.0

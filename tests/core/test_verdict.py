@@ -73,3 +73,47 @@ def test_verdict_describes_a_real_difference_and_holm_adjusts():
     for r in v.rows:
         assert f"| {r.metric} |" in md
     assert v.sentence in md and "Methods:" in md and "yes (candidate better)" in md
+
+
+def _row(metric, diff, lo, hi, p, kind="latency", unit="ms"):
+    from stinger.core.stats import Comparison
+
+    return Comparison(metric=metric, a=5.0, b=5.0 + diff, diff=diff, ci_low=lo, ci_high=hi, p_value=p,
+                      p_adjusted=p, significant=p < 0.05, better=None, method="m", kind=kind, unit=unit,
+                      favours="a" if diff > 0 else "b")
+
+
+def test_an_interval_excluding_zero_beside_not_significant_is_explained():
+    # issue 9 item 5: "+1.8 [0.17, 3.5] p(adj) 0.087 no" appeared with no word of why.
+    rows = [_row("accuracy (%)", 1.8, 0.17, 3.5, 0.029, kind="accuracy", unit="points"),
+            _row("latency p50 (ms)", 0.1, -0.2, 0.4, 0.5), _row("latency p95 (ms)", 0.1, -0.2, 0.4, 0.6)]
+    v = verdict(rows)
+    md = v.to_markdown()
+    acc = next(line for line in md.splitlines() if line.startswith("| accuracy"))
+    assert acc.endswith("| no † |")
+    assert "† accuracy (%): its own interval excludes 0" in md and "Holm" in md
+    assert "not adjusted for multiplicity" in md
+    p50 = next(line for line in md.splitlines() if line.startswith("| latency p50"))
+    assert "†" not in p50
+
+
+def test_intervals_print_with_enough_digits_to_differ():
+    v = verdict([_row("latency p50 (ms)", 5.22, 5.21, 5.24, 0.001)])
+    md = v.to_markdown()
+    assert "[5.21, 5.24]" in md and "+5.22" in md
+    assert "5.2–5.2" not in v.sentence and "5.21–5.24 ms" in v.sentence
+
+
+def test_rank_row_names_the_variants():
+    from stinger.core.stats import mann_whitney
+
+    rng = np.random.default_rng(3)
+    a, b = _run(rng, 20, 150), _run(rng, 20, 150, shift_ms=5)
+    v = verdict([mann_whitney(a, b)], a_name="baseline", b_name="candidate")
+    md = v.to_markdown()
+    assert "P(candidate faster)" in md and "P(B faster)" not in md
+
+
+def test_float_noise_does_not_print_nine_decimals():
+    v = verdict([_row("latency p50 (ms)", 0.008, 0.008000000000001, 0.012, 0.001)])
+    assert "0.008000" not in v.to_markdown() + v.sentence

@@ -8,18 +8,24 @@ Markdown table for a pull request. The rows themselves come from
 `stinger.core.stats`.
 
 Confidence intervals are shown per row at their own level (not widened for
-multiplicity); the "significant" column is the Holm-adjusted decision.
+multiplicity); the "significant" column is the Holm-adjusted decision. The two
+can disagree (a row's own interval excludes "no difference" while Holm, which
+pays for testing every row, does not call it significant): such a row is marked
+with a dagger and a note says why, so the table never contradicts itself
+unexplained. Intervals are printed with as many digits as it takes for their
+ends to differ ("5.2–5.2 ms" never appears).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 
 from stinger.core.stats import Comparison, holm
 
-__all__ = ["Verdict", "verdict"]
+__all__ = ["Verdict", "disagrees", "verdict"]
 
 _PER_REQUEST = "assumes independent requests"  # marker in the method of per-request fallbacks
 
@@ -51,13 +57,26 @@ class Verdict:
             f"| metric | {a} | {b} | {b} − {a} | {ci_head} | p (adj.) | significant |",
             "|---|---:|---:|---:|---|---:|---|",
         ]
+        daggers = []
         for r in self.rows:
-            diff = f"P = {_num(r.diff)}" if r.kind == "latency_rank" else _num(r.diff, signed=True)
+            d, lo, hi = _nums((r.diff, r.ci_low, r.ci_high))
+            if r.kind != "latency_rank" and r.diff > 0:
+                d = "+" + d
+            diff = f"P = {d}" if r.kind == "latency_rank" else d
             sig = f"yes ({self.a_name if r.better == 'a' else self.b_name} better)" if r.significant else "no"
-            lines.append(f"| {r.metric} | {_num(r.a)} | {_num(r.b)} | {diff} | "
-                         f"[{_num(r.ci_low)}, {_num(r.ci_high)}] | {_p(r.p_adjusted)} | {sig} |")
+            if disagrees(r):
+                sig += " †"
+                daggers.append(r)
+            lines.append(f"| {_metric_name(r, a, b)} | {_num(r.a)} | {_num(r.b)} | {diff} | "
+                         f"[{lo}, {hi}] | {_p(r.p_adjusted)} | {sig} |")
+        m = sum(1 for r in self.rows if r.p_value is not None)
+        lines += ["", f"CI: each row's own {ci_head}, not adjusted for multiplicity. p (adj.) and significant: "
+                      f"Holm's correction over the {m} rows with a p-value, which keeps the chance of any false "
+                      f"call at alpha."]
+        for r in daggers:
+            lines += ["", f"† {_metric_name(r, a, b)}: " + _dagger_text(r, m)]
         lines += ["", f"**Verdict:** {self.sentence}", "", "Methods:"]
-        lines += [f"- {r.metric}: {r.method}" for r in self.rows]
+        lines += [f"- {_metric_name(r, a, b)}: {_method(r, a, b)}" for r in self.rows]
         if self.notes:
             lines += ["", "Notes:"] + [f"- {n}" for n in self.notes]
         return "\n".join(lines) + "\n"
@@ -91,6 +110,39 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
 
 # --------------------------------------------------------------------------- wording
 
+def _null(r: Comparison) -> float:
+    return 0.5 if r.kind == "latency_rank" else 0.0
+
+
+def disagrees(r: Comparison) -> bool:
+    """The row's own interval and its Holm decision tell different stories (needs the dagger note)."""
+    if r.p_value is None or not (math.isfinite(r.ci_low) and math.isfinite(r.ci_high)):
+        return False
+    excludes = r.ci_low > _null(r) or r.ci_high < _null(r)
+    return excludes != r.significant
+
+
+def _dagger_text(r: Comparison, m: int) -> str:
+    if r.significant:
+        return (f"significant after Holm (p adj. {_p(r.p_adjusted)}) although its interval touches "
+                f"{_num(_null(r))}: the p-value and the interval come from the same resamples and differ only by "
+                f"resampling noise at the edge; read it as borderline.")
+    return (f"its own interval excludes {_num(_null(r))} (unadjusted p {_p(r.p_value)}), but after Holm's "
+            f"correction for the {m} rows tested it is not significant (p adj. {_p(r.p_adjusted)}): "
+            f"a difference this size could be one false call among {m} tests.")
+
+
+def _method(r: Comparison, a: str, b: str) -> str:
+    if r.kind != "latency_rank" or (a, b) == ("A", "B"):
+        return r.method
+    return r.method.replace("P(B<A) + 0.5 P(B=A)", f"P({b}<{a}) + 0.5 P({b}={a})")
+
+
+def _metric_name(r: Comparison, a: str, b: str) -> str:
+    """The row's metric with the variants' names (P(candidate faster), not P(B faster))."""
+    return r.metric.replace("P(B faster)", f"P({b} faster)") if b != "B" else r.metric
+
+
 def _sentence(rows: list[Comparison], a: str, b: str) -> str:
     if not rows:
         return f"No comparisons between {a} and {b} were made."
@@ -122,8 +174,9 @@ def _sentence(rows: list[Comparison], a: str, b: str) -> str:
 def _clause(r: Comparison, a: str, b: str) -> str:
     good = r.favours == "b"
     if r.kind == "latency_rank":
+        d, lo, hi = _nums((r.diff, r.ci_low, r.ci_high))
         return (f"{b}'s latencies tend to be {'lower' if good else 'higher'} than {a}'s "
-                f"(P({b} faster) = {_num(r.diff)}, {_lvl(r)} CI {_num(r.ci_low)}–{_num(r.ci_high)})")
+                f"(P({b} faster) = {d}, {_lvl(r)} CI {lo}–{hi})")
     if r.kind == "error_rate":
         return f"{b}'s error rate is {'lower' if good else 'higher'} than {a}'s by {_mag(r)}"
     if r.kind == "accuracy":
@@ -140,7 +193,29 @@ def _mag(r: Comparison) -> str:
     """|diff| with its CI, oriented so both are positive in the stated direction."""
     lo, hi = (r.ci_low, r.ci_high) if r.diff >= 0 else (-r.ci_high, -r.ci_low)
     unit = f" {r.unit}" if r.unit else ""
-    return f"{_num(abs(r.diff))}{unit} ({_lvl(r)} CI {_num(lo)}–{_num(hi)}{unit})"
+    d, lo_s, hi_s = _nums((abs(r.diff), lo, hi))
+    return f"{d}{unit} ({_lvl(r)} CI {lo_s}–{hi_s}{unit})"
+
+
+def _nums(xs: tuple[float, ...]) -> list[str]:
+    """`_num` of each, with more digits when that is what it takes for the distinct values to print
+    differently (a CI of 5.21 to 5.24 prints as such, never as 5.2–5.2)."""
+    plain = [_num(x) for x in xs]
+    finite = [x for x in xs if x is not None and math.isfinite(x)]
+    # equal to 6 significant digits counts as equal: float noise needs no digits
+    distinct = sorted({float(f"{x:.6g}") for x in finite})
+    if len({_num(x) for x in distinct}) == len(distinct):
+        return plain
+    gap = min(b - a for a, b in itertools.pairwise(distinct))
+    decimals = min(9, max(1, -math.floor(math.log10(gap) + 1e-9)))
+    out = []
+    for x, p in zip(xs, plain, strict=True):
+        if x is None or not math.isfinite(x):
+            out.append(p)
+            continue
+        text = f"{x:,.{decimals}f}"
+        out.append("−" + text[1:] if text.startswith("-") else text)
+    return out
 
 
 def _label(r: Comparison) -> str:

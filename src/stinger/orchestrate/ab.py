@@ -14,6 +14,8 @@ compare`); what is shown and kept goes through outputs (`outputs/base.py`).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,44 +36,92 @@ class AbOptions:
     mode: str = "split"            # split | paired | capacity
     alpha: float = 0.05
     sequential: bool = False       # stop as soon as the latency difference is decided (mSPRT)
+    min_effect_ms: float | None = None  # sequential: the smallest mean-latency difference worth detecting
     capacity: Any = None           # CapacityOptions for mode "capacity"
     prices: tuple[float, float] | None = None    # capacity mode: USD/h per instance of A and of B
     instances: tuple[int, int] | None = None     # capacity mode: instances behind A and behind B
 
 
+#: Complete seconds per variant before the sequential test may decide, and the seconds
+#: it waits for late worker messages: the earliest possible stop is warm-up + their sum.
+SEQUENTIAL_MIN_SECONDS = 10
+SEQUENTIAL_MARGIN_SECONDS = 2
+
+
+def earliest_stop_s(warmup_s: float = 0.0) -> float:
+    """The earliest moment (s from the start) a sequential A/B test can stop."""
+    return warmup_s + SEQUENTIAL_MIN_SECONDS + SEQUENTIAL_MARGIN_SECONDS
+
+
 class SequentialWatcher:
-    """Feeds per-interval mean latencies of A and B to an mSPRT as intervals complete.
+    """Feeds per-second mean latencies of A and B to an mSPRT as intervals complete.
 
     Per-interval means, not requests: requests within a second are correlated,
-    and the mSPRT assumes independent observations.
+    and the mSPRT assumes independent observations. A and B share their seconds
+    (split and paired runs), so the test runs on the per-second differences
+    B - A (seconds where either variant had no request are skipped): what a slow
+    second does to both cancels. The mixture scale tau is the smallest effect
+    worth detecting (``min_effect_ms``); without one, the sd of the per-second
+    differences.
     """
 
-    def __init__(self, a: str, b: str, alpha: float) -> None:
+    def __init__(self, a: str, b: str, alpha: float, min_effect_ms: float | None = None) -> None:
         from stinger.core.stats import SequentialTest
 
         self.a, self.b = a, b
-        self.test = SequentialTest(alpha=alpha, metric="mean", min_n=20)
+        self.min_effect_ms = min_effect_ms
+        self.test = SequentialTest(alpha=alpha, metric="mean", min_n=SEQUENTIAL_MIN_SECONDS, paired=True,
+                                   tau=min_effect_ms)
         self.done_upto = -1
         self.decision = "continue"
+        self.stopped_at_s: float | None = None
 
     def __call__(self, metrics: RunMetrics, elapsed: float) -> bool:
-        last_complete = int(elapsed / metrics.interval) - 2  # leave a margin for late worker messages
+        # leave a margin for late worker messages
+        last_complete = int(elapsed / metrics.interval) - SEQUENTIAL_MARGIN_SECONDS
         if last_complete <= self.done_upto:
             return False
-        means = {self.a: [], self.b: []}
-        for name in (self.a, self.b):
-            vm = metrics.variants[name]
-            for i in range(self.done_upto + 1, last_complete + 1):
-                c = vm.cells.get(i)
-                if c is None or "latency" not in c.hists:
-                    continue
-                h = c.histogram("latency")
-                if h.total_count:
-                    means[name].append(h.mean / 1e3)
+        pairs = []
+        for i in range(self.done_upto + 1, last_complete + 1):
+            means = []
+            for name in (self.a, self.b):
+                c = metrics.variants[name].cells.get(i)
+                h = c.histogram("latency") if c is not None and "latency" in c.hists else None
+                means.append(h.mean / 1e3 if h is not None and h.total_count else None)
+            if None not in means:
+                pairs.append(means)
         self.done_upto = last_complete
-        if means[self.a] or means[self.b]:
-            self.decision = self.test.update(np.asarray(means[self.a]), np.asarray(means[self.b]))
+        if pairs:
+            arr = np.asarray(pairs, dtype=np.float64)
+            self.decision = self.test.update(arr[:, 0], arr[:, 1])
+            if self.decision == "different" and self.stopped_at_s is None:
+                self.stopped_at_s = float(elapsed)
         return self.decision == "different"
+
+    def summary(self, stopped_early: bool, warmup_s: float = 0.0) -> dict:
+        lo, hi = self.test.interval
+        return {"decision": self.decision, "p_value": self.test.p_value, "stopped_early": stopped_early,
+                "estimate_ms": self.test.estimate if self.test.n_a else None,
+                "ci_low_ms": lo if math.isfinite(lo) else None, "ci_high_ms": hi if math.isfinite(hi) else None,
+                "seconds": self.test.n_a, "tau_ms": self.test.tau, "min_effect_ms": self.min_effect_ms,
+                "level": 1.0 - self.test.alpha, "earliest_stop_s": earliest_stop_s(warmup_s)}
+
+
+def sequential_sentence(seq: dict, a: str, b: str) -> str:
+    """The verdict of a test that stopped early: the always-valid interval, not the fixed-sample table."""
+    est, lo, hi = seq["estimate_ms"], seq["ci_low_ms"], seq["ci_high_ms"]
+    from stinger.core.verdict import _nums
+
+    d, lo_s, hi_s = _nums((abs(est), lo if est >= 0 else -hi, hi if est >= 0 else -lo))
+    word = "slower" if est > 0 else "faster"
+    return (f"{b} is {word} than {a} in mean latency by {d} ms (always-valid {100 * seq['level']:g} % CI "
+            f"{lo_s}–{hi_s} ms; sequential test stopped early after {seq['seconds']} seconds per variant, "
+            f"p = {seq['p_value']:.2g}).")
+
+
+_EARLY_NOTE = ("The sequential test stopped the run early; the verdict above is its always-valid interval. "
+               "The table is the fixed-sample analysis of the data collected, shown for reference: its p-values "
+               "and intervals do not account for stopping when the data decided.")
 
 
 @dataclass
@@ -122,14 +172,19 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     a_name, b_name = variants[0].name, variants[1].name
     if opts.mode == "capacity":
         return _run_ab_capacity(spec, spec_data, opts, outputs=outputs)
-    watcher = SequentialWatcher(a_name, b_name, opts.alpha) if opts.sequential else None
+    watcher = SequentialWatcher(a_name, b_name, opts.alpha, opts.min_effect_ms) if opts.sequential else None
     report = run_spec(spec, spec_data, stop_when=watcher, outputs=outputs)
     data = variant_data_from_metrics(report.outcome.metrics, report.summary["variants"])
     v, extra = compare_variants(data[a_name], data[b_name], paired=spec.split == "paired", alpha=opts.alpha,
                                 seed=spec.load.seed)
     if watcher is not None:
-        extra["sequential"] = {"decision": watcher.decision, "p_value": watcher.test.p_value,
-                               "stopped_early": report.outcome.stopped_early}
+        warmup = float(getattr(spec.load, "warmup", 0.0) or 0.0)
+        seq = extra["sequential"] = watcher.summary(bool(report.outcome.stopped_early), warmup)
+        if seq["stopped_early"] and seq["estimate_ms"] is not None and seq["ci_low_ms"] is not None:
+            # The fixed-sample table is not the result of a test that stopped
+            # when the data decided: its p-values ignore the stopping rule.
+            v = dataclasses.replace(v, sentence=sequential_sentence(seq, a_name, b_name), significant=True,
+                                    notes=[*v.notes, _EARLY_NOTE])
     if len(variants) > 2:
         extra["others"] = {}
         for other in variants[2:]:

@@ -43,6 +43,8 @@ class VariantData:
     dropped: int
     predictions: list[dict]                          # {"payload", "prediction", "label"}
     capacity_bracket: tuple[float, float] | None = None
+    seconds: list[int] | None = None                 # the run's interval index of each of `intervals`
+    source: str | None = None                        # the run it came from: same source = shared seconds
 
     @property
     def total(self) -> int:
@@ -55,18 +57,24 @@ def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> di
     for variant, payload, pred, label in metrics.predictions:
         preds.setdefault(variant, []).append({"payload": payload, "prediction": pred, "label": label})
     for name, vm in metrics.variants.items():
-        intervals = []
+        intervals, seconds = [], []
         for i in sorted(vm.cells):
             if vm.cells[i].hists.get("latency"):
-                intervals.append(vm.cells[i].histogram("latency").values_counts())
+                h = vm.cells[i].histogram("latency")
+                if h.total_count:
+                    intervals.append(h.values_counts())
+                    seconds.append(int(i))
         req = summary_variants[name]["requests"]
         out[name] = VariantData(name=name, intervals=intervals, ok=req["ok"], failed=req["failed"],
-                                dropped=req["dropped"], predictions=preds.get(name, []))
+                                dropped=req["dropped"], predictions=preds.get(name, []), seconds=seconds,
+                                source=f"live:{id(metrics)}")
     return out
 
 
 def variant_data_from_run(saved, variant: str | None = None, rename: str | None = None) -> VariantData:
     """One variant of a saved run directory (the only one when `variant` is None)."""
+    from pathlib import Path
+
     from stinger.errors import UsageError
 
     variants = saved.summary.get("variants", {})
@@ -77,11 +85,14 @@ def variant_data_from_run(saved, variant: str | None = None, rename: str | None 
     if variant not in variants:
         raise UsageError(f"{saved.path} has no variant {variant!r}; it has {sorted(variants)}")
     req = variants[variant]["requests"]
-    intervals = [h.values_counts() for _, h in saved.interval_histograms("latency").get(variant, [])
-                 if h.total_count]
+    kept = [(start, h) for start, h in saved.interval_histograms("latency").get(variant, []) if h.total_count]
+    intervals = [h.values_counts() for _, h in kept]
+    step = float(saved.summary.get("interval_s") or 1.0)
+    seconds = [round(start / step) for start, _ in kept]
     preds = [p for p in saved.predictions() if p.get("variant") == variant]
     return VariantData(name=rename or variant, intervals=intervals, ok=req["ok"], failed=req["failed"],
-                       dropped=req["dropped"], predictions=preds)
+                       dropped=req["dropped"], predictions=preds, seconds=seconds,
+                       source=str(Path(saved.path).resolve()))
 
 
 def _is_number(x: Any) -> bool:
@@ -143,14 +154,50 @@ def quality_rows(a: VariantData, b: VariantData, *, paired: bool) -> tuple[list[
     return rows, extra
 
 
+_EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+
+def aligned_seconds(a: VariantData, b: VariantData) -> tuple[list, list] | None:
+    """A's and B's interval histograms on the union of their seconds (empty where a variant had none),
+    or None when either lacks the seconds it was measured in."""
+    if a.seconds is None or b.seconds is None or len(a.seconds) != len(a.intervals) \
+            or len(b.seconds) != len(b.intervals):
+        return None
+    by_a, by_b = dict(zip(a.seconds, a.intervals, strict=True)), dict(zip(b.seconds, b.intervals, strict=True))
+    union = sorted(set(by_a) | set(by_b))
+    return [by_a.get(s, _EMPTY) for s in union], [by_b.get(s, _EMPTY) for s in union]
+
+
+def latency_rows(a: VariantData, b: VariantData, *, same_run: bool, seed: int | None = 0,
+                 n_boot: int = 2000) -> list[Comparison]:
+    """The verdict's latency rows: p50/p95/p99 (block bootstrap) and Mann-Whitney.
+
+    ``same_run``: A and B ran side by side in one run (split or paired), so
+    their seconds are shared and are resampled jointly; two separate runs are
+    resampled independently.
+    """
+    both = aligned_seconds(a, b) if same_run else None
+    if both is not None:
+        ai, bi = both
+        return [*quantile_diffs(ai, bi, QUANTILES, seed=seed, n_boot=n_boot, joint=True),
+                mann_whitney(ai, bi, joint=True)]
+    return [*quantile_diffs(a.intervals, b.intervals, QUANTILES, seed=seed, n_boot=n_boot),
+            mann_whitney(a.intervals, b.intervals)]
+
+
 def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, alpha: float = 0.05,
-                     seed: int = 0) -> tuple[Verdict, dict]:
+                     seed: int = 0, same_run: bool | None = None) -> tuple[Verdict, dict]:
+    """The verdict of B against A. ``same_run``: both variants come from one split or paired run
+    (their seconds are shared and resampled jointly); False for two separate runs; None (default):
+    decided from the data's `source`, so `stinger compare RUN:A RUN:B` of one A/B run says exactly
+    what the live `stinger ab` said."""
+    if same_run is None:
+        same_run = a.source is not None and a.source == b.source
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
     rows: list[Comparison] = []
     if a.intervals and b.intervals:
-        rows.extend(quantile_diffs(a.intervals, b.intervals, QUANTILES, seed=seed))
-        rows.append(mann_whitney(a.intervals, b.intervals))
+        rows.extend(latency_rows(a, b, same_run=same_run, seed=seed))
     if a.total and b.total:
         rows.append(error_rate_diff(a.failed + a.dropped, a.total, b.failed + b.dropped, b.total))
     q_rows, extra = quality_rows(a, b, paired=paired)

@@ -315,19 +315,42 @@ def _f1(x) -> str:
 def print_verdict(v, extra: dict, console: Console) -> None:
     from rich.markdown import Markdown
 
+    seq = extra.get("sequential")
+    if seq and seq.get("stopped_early"):
+        # The result of a test that stopped early is its always-valid interval;
+        # say so first, and label the table as the reference it is.
+        console.print(f"[bold]{_sequential_line(seq)}[/]")
+        console.print("[dim]fixed-sample table below, for reference only "
+                      "(its p-values do not account for stopping early):[/]")
     console.print(Markdown(v.to_markdown()))
     if "agreement" in extra:
         console.print(f"prediction agreement (paired): {100 * extra['agreement']:.1f}% of {extra['pairs']:,} pairs")
-    seq = extra.get("sequential")
-    if seq:
-        console.print(f"sequential test (mSPRT on per-second mean latency): {seq['decision']}, "
-                      f"always-valid p = {seq['p_value']:.4g}")
+    if seq and not seq.get("stopped_early"):
+        console.print(_sequential_line(seq))
     costs = {n: c["cost"]["per_million"] for n, c in (extra.get("capacity") or {}).items() if c.get("cost")}
     if len(costs) == 2:
         console.print("cost per million inferences at max sustainable throughput: "
                       + ", ".join(f"{n} ${c:,.4f}" for n, c in costs.items()))
     for w in extra.get("warnings", []):
         console.print(f"[yellow]warning: {w}[/]")
+
+
+def _sequential_line(seq: dict) -> str:
+    text = (f"sequential test (mSPRT on per-second B − A mean latency): {seq['decision']}, "
+            f"always-valid p = {seq['p_value']:.4g}")
+    if seq.get("ci_low_ms") is not None and seq.get("ci_high_ms") is not None:
+        from stinger.core.verdict import _nums
+
+        d, lo, hi = _nums((seq["estimate_ms"], seq["ci_low_ms"], seq["ci_high_ms"]))
+        text += (f"; B − A = {d} ms, always-valid {100 * seq.get('level', 0.95):g} % CI [{lo}, {hi}] ms "
+                 f"after {seq['seconds']} s per variant")
+    if seq.get("stopped_early"):
+        text = "stopped early: " + text
+    tau = seq.get("tau_ms")
+    if tau is not None:
+        source = "--min-effect" if seq.get("min_effect_ms") is not None else "the sd of per-second differences"
+        text += f" (mixture scale {tau:.3g} ms, from {source})"
+    return text
 
 
 # -------------------------------------------------------------------- output

@@ -32,7 +32,14 @@ from stinger.core.stats.comparison import Comparison
 from stinger.core.stats.intervals import MIN_INTERVALS, Hist
 from stinger.core.stats.means import design_effect, mean_diff
 from stinger.core.stats.multiplicity import holm
-from stinger.core.stats.planning import plan_duration, plan_sample_size
+from stinger.core.stats.planning import (
+    VERDICT_ROWS,
+    LatencyPlan,
+    plan_duration,
+    plan_latency_seconds,
+    plan_sample_size,
+    simulate_power,
+)
 from stinger.core.stats.predictions import agreement, regression_error_diff
 from stinger.core.stats.proportions import accuracy_paired, accuracy_unpaired, error_rate_diff
 from stinger.core.stats.quantiles import quantile_diff, quantile_diffs
@@ -42,8 +49,10 @@ from stinger.core.stats.throughput import throughput_diff
 
 __all__ = [
     "MIN_INTERVALS",
+    "VERDICT_ROWS",
     "Comparison",
     "Hist",
+    "LatencyPlan",
     "SequentialTest",
     "accuracy_paired",
     "accuracy_unpaired",
@@ -54,9 +63,11 @@ __all__ = [
     "mann_whitney",
     "mean_diff",
     "plan_duration",
+    "plan_latency_seconds",
     "plan_sample_size",
     "quantile_diff",
     "quantile_diffs",
     "regression_error_diff",
+    "simulate_power",
     "throughput_diff",
 ]

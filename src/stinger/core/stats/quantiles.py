@@ -24,25 +24,32 @@ from stinger.core.stats.intervals import (
 )
 
 
+def _boot_weights(k: int, n_boot: int, rng) -> np.ndarray:
+    """(n_boot, k) times each of k intervals is drawn in each replicate (k draws with replacement)."""
+    draws = rng.integers(0, k, size=(n_boot, k)) + (np.arange(n_boot) * k)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * k).reshape(n_boot, k).astype(np.float64)
+
+
+def _weighted_quantiles(intervals, qs, weights: np.ndarray) -> np.ndarray:
+    """Quantiles (ms) of each replicate's histogram: interval rows summed with the replicate's weights."""
+    grid, matrix = _count_matrix(intervals)
+    merged = np.asarray(matrix.sum(axis=0)).ravel()
+    n_boot = weights.shape[0]
+    out = np.empty((n_boot, len(qs)))
+    chunk = max(1, min(n_boot, 2_000_000 // max(grid.size, 1)))  # bound the dense block's memory
+    for start in range(0, n_boot, chunk):
+        w = weights[start:start + chunk]
+        counts = np.asarray((matrix.T @ w.T).T)
+        counts[counts.sum(axis=1) == 0, :] = merged  # all drawn intervals empty: keep the sample
+        out[start:start + w.shape[0]] = _quantiles(grid, counts, qs)
+    return out / 1000.0
+
+
 def _boot_quantiles(intervals, qs, n_boot, rng, by_interval) -> np.ndarray:
     """(n_boot, len(qs)) bootstrap replicates of the quantiles, in ms."""
     if not by_interval:
         return _boot_quantiles_per_request(intervals, qs, n_boot, rng)
-    grid, matrix = _count_matrix(intervals)
-    k = matrix.shape[0]
-    merged = np.asarray(matrix.sum(axis=0)).ravel()
-    out = np.empty((n_boot, len(qs)))
-    chunk = max(1, min(n_boot, 2_000_000 // max(grid.size, 1)))  # bound the dense block's memory
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        # Each replicate draws k intervals with replacement; its histogram is
-        # the weighted sum of interval rows (weights = times drawn).
-        draws = rng.integers(0, k, size=(m, k)) + (np.arange(m) * k)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=m * k).reshape(m, k).astype(np.float64)
-        counts = np.asarray((matrix.T @ weights.T).T)
-        counts[counts.sum(axis=1) == 0, :] = merged  # all drawn intervals empty: keep the sample
-        out[start:start + m] = _quantiles(grid, counts, qs)
-    return out / 1000.0
+    return _weighted_quantiles(intervals, qs, _boot_weights(len(intervals), n_boot, rng))
 
 
 def _boot_quantiles_per_request(intervals, qs, n_boot, rng) -> np.ndarray:
@@ -65,8 +72,19 @@ def _boot_quantiles_per_request(intervals, qs, n_boot, rng) -> np.ndarray:
 
 
 def quantile_diffs(a_intervals, b_intervals, qs: Sequence[float], *, n_boot: int = 2000,
-                   level: float = 0.95, seed: int | None = 0, block: str = "auto") -> list[Comparison]:
-    """`quantile_diff` for several quantiles from the same bootstrap resamples."""
+                   level: float = 0.95, seed: int | None = 0, block: str = "auto",
+                   joint: bool = False) -> list[Comparison]:
+    """`quantile_diff` for several quantiles from the same bootstrap resamples.
+
+    ``joint=True``: A's and B's intervals are the *same seconds* (position k of
+    each list is second k of one run; an empty histogram where a variant had no
+    request), as in split and paired A/B runs. Each resample then draws seconds,
+    and takes A's and B's histograms of the drawn seconds together. A slow
+    second slows both variants, so the difference varies less than two
+    independent resamples say: independent resampling of such data is
+    conservative (its A/A rejection rate is far below alpha, and it misses real
+    differences), joint resampling is not (``tests/core/stats/test_joint.py``).
+    """
     _check_level(level)
     qs_arr = np.asarray(list(qs), dtype=np.float64)
     if qs_arr.size == 0 or np.any((qs_arr <= 0) | (qs_arr >= 1)):
@@ -80,12 +98,21 @@ def quantile_diffs(a_intervals, b_intervals, qs: Sequence[float], *, n_boot: int
     gb, cb = _merge(b_iv)
     point_a = _quantiles(ga, ca[None, :], qs_arr)[0] / 1000.0
     point_b = _quantiles(gb, cb[None, :], qs_arr)[0] / 1000.0
-    # Variants are resampled independently. When A and B ran side by side and
-    # share slow seconds, their intervals are positively correlated and this
-    # overstates the variance of the difference: conservative, never optimistic.
-    boot = (_boot_quantiles(b_iv, qs_arr, n_boot, rng, by_interval)
-            - _boot_quantiles(a_iv, qs_arr, n_boot, rng, by_interval))
-    if by_interval:
+    if joint and len(a_iv) != len(b_iv):
+        raise ValueError(f"joint=True needs A and B aligned on the same seconds, got {len(a_iv)} and {len(b_iv)}")
+    joint = joint and by_interval
+    if joint:
+        weights = _boot_weights(len(a_iv), n_boot, rng)
+        boot = _weighted_quantiles(b_iv, qs_arr, weights) - _weighted_quantiles(a_iv, qs_arr, weights)
+    else:
+        # Independent resamples: right for two separate runs; conservative when
+        # A and B shared their seconds (then use joint=True).
+        boot = (_boot_quantiles(b_iv, qs_arr, n_boot, rng, by_interval)
+                - _boot_quantiles(a_iv, qs_arr, n_boot, rng, by_interval))
+    if joint:
+        method = (f"block bootstrap over {len(a_iv)} one-second intervals shared by both variants, "
+                  f"resampled jointly (requests correlated in time), expanded percentile CI, {n_boot} resamples")
+    elif by_interval:
         method = (f"block bootstrap over {len(a_iv)} + {len(b_iv)} one-second intervals "
                   f"(requests correlated in time), expanded percentile CI, {n_boot} resamples")
     else:
@@ -95,7 +122,10 @@ def quantile_diffs(a_intervals, b_intervals, qs: Sequence[float], *, n_boot: int
     # behaves like a z interval with a variance biased by (K-1)/K, so with few
     # clusters it is too narrow (A/A rejection ~0.08 at 10 intervals, measured).
     # Use the percentiles a t interval with the unbiased variance would need.
-    if by_interval:
+    if joint:
+        k = len(a_iv)
+        stretch, df = math.sqrt(k / (k - 1)), float(k - 1)
+    elif by_interval:
         k_min = min(len(a_iv), len(b_iv))
         stretch, df = math.sqrt(k_min / (k_min - 1)), float(len(a_iv) + len(b_iv) - 2)
     else:
@@ -128,13 +158,14 @@ def quantile_diffs(a_intervals, b_intervals, qs: Sequence[float], *, n_boot: int
 
 
 def quantile_diff(a_intervals, b_intervals, q: float, *, n_boot: int = 2000, level: float = 0.95,
-                  seed: int | None = 0, block: str = "auto") -> Comparison:
+                  seed: int | None = 0, block: str = "auto", joint: bool = False) -> Comparison:
     """Difference B - A of the q-quantile of latency (ms), bootstrap CI and p-value.
 
     ``block``: "auto" resamples whole intervals when both variants have at least
     `MIN_INTERVALS` intervals, else single requests; "interval"/"request" force one.
     """
-    return quantile_diffs(a_intervals, b_intervals, [q], n_boot=n_boot, level=level, seed=seed, block=block)[0]
+    return quantile_diffs(a_intervals, b_intervals, [q], n_boot=n_boot, level=level, seed=seed, block=block,
+                          joint=joint)[0]
 
 
 def _q_label(q: float) -> str:

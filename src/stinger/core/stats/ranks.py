@@ -11,7 +11,7 @@ from stinger.core.stats.comparison import Comparison, _check_level, _row
 from stinger.core.stats.intervals import _PER_REQUEST_CAVEAT, Hist, _as_intervals, _merge, _quantiles, _use_blocks
 
 
-def mann_whitney(a, b, *, level: float = 0.95, block: str = "auto") -> Comparison:
+def mann_whitney(a, b, *, level: float = 0.95, block: str = "auto", joint: bool = False) -> Comparison:
     """Mann-Whitney U on weighted (value, count) latency data, no expansion to raw arrays.
 
     ``a``/``b``: one histogram ``(values, counts)`` or a list of interval
@@ -25,6 +25,12 @@ def mann_whitney(a, b, *, level: float = 0.95, block: str = "auto") -> Compariso
     corrected normal approximation with continuity correction (identical to
     ``scipy.stats.mannwhitneyu(..., method="asymptotic")`` on expanded data) and
     a DeLong CI, both of which assume independent requests.
+
+    ``joint=True`` (A's and B's intervals are the same seconds, aligned by
+    position, as in split and paired runs): each second is one cluster holding
+    both variants' requests, so the variance is the clustered variance of the
+    per-second sums of both variants' centred placements. A slow second raises
+    A's placements and lowers B's, and the two cancel instead of adding up.
     """
     _check_level(level)
     a_iv, b_iv = _as_intervals(a, "a"), _as_intervals(b, "b")
@@ -44,7 +50,19 @@ def mann_whitney(a, b, *, level: float = 0.95, block: str = "auto") -> Compariso
     u_a = float(np.dot(ta, b_below + 0.5 * tb))     # #(a > b) + .5 #ties == scipy's U for x=a
     ps = u_a / (na * nb)
 
-    if by_interval:
+    if joint and len(a_iv) != len(b_iv):
+        raise ValueError(f"joint=True needs A and B aligned on the same seconds, got {len(a_iv)} and {len(b_iv)}")
+    if by_interval and joint:
+        da = _centred_sums(a_iv, grid, place_in_b, ps) / na
+        db = _centred_sums(b_iv, grid, place_in_a, ps) / nb
+        k = len(a_iv)
+        var = float(k / (k - 1) * np.sum((da + db) ** 2))
+        se = math.sqrt(var)
+        dist = sps.t(k - 1)
+        p = 2.0 * dist.sf(abs(ps - 0.5) / se) if se > 0 else (1.0 if ps == 0.5 else 0.0)
+        method = (f"Mann-Whitney, diff = P(B<A) + 0.5 P(B=A) (0.5 = no difference); clustered variance over "
+                  f"{k} one-second intervals shared by both variants (Obuchowski, seconds as clusters)")
+    elif by_interval:
         va = _clustered_var(a_iv, grid, place_in_b, ps)
         vb = _clustered_var(b_iv, grid, place_in_a, ps)
         se = math.sqrt(va + vb)
@@ -76,6 +94,13 @@ def mann_whitney(a, b, *, level: float = 0.95, block: str = "auto") -> Compariso
     return _row("latency P(B faster) (Mann-Whitney)", med_a, med_b, ps, max(0.0, ps - half),
                 min(1.0, ps + half), p, method, kind="latency_rank", unit="", favours=favours,
                 n_a=int(na), n_b=int(nb), level=level)
+
+
+def _centred_sums(intervals: list[Hist], grid: np.ndarray, placement: np.ndarray, ps: float) -> np.ndarray:
+    """Per interval k: V_k - n_k ps, V_k the sum of the placements of its requests."""
+    n_k = np.array([c.sum() for _, c in intervals], dtype=np.float64)
+    v_k = np.array([np.dot(placement[np.searchsorted(grid, v)], c) if v.size else 0.0 for v, c in intervals])
+    return v_k - n_k * ps
 
 
 def _clustered_var(intervals: list[Hist], grid: np.ndarray, placement: np.ndarray, ps: float) -> float:
