@@ -374,3 +374,14 @@ def test_stability_without_confirmation_says_so():
 def test_confirm_argument_checked(confirm):
     with pytest.raises(UsageError, match="confirm"):
         CapacitySearch(confirm=confirm)
+
+
+def test_a_clear_failure_counts_without_a_retest():
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, False, ("achieved_ratio>=0.95",), clear=True))  # saturated throughout
+    assert s.bracket == (10, 20) and s.phase == "bisect" and s.next_target() == 15
+    s.record(StepResult(15, False, ("p95<300ms",)))                          # not clear: re-tested
+    assert s.phase == "confirm" and s.next_target() == 15
+    s.record(StepResult(15, False, ("p95<300ms",), clear=True))
+    assert s.bracket == (10, 15) and s.retests == [3]

@@ -21,8 +21,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
 
 from stinger.monitors.prometheus import PRESETS, PrometheusMonitor, Selection, parse_exposition, server_time_between
-from stinger.monitors.registry import parse_monitor_flag
 from stinger.monitors.prometheus import snapshot as _snapshot
+from stinger.monitors.registry import parse_monitor_flag
 
 HERE = Path(__file__).parent
 CLI = [sys.executable, "-c", "import sys; from stinger.cli import main; main(sys.argv[1:])"]

@@ -26,7 +26,10 @@ failure is re-tested at the same target up to N times before it counts. Any
 passing re-test turns the step into a pass, and the two disagreeing results
 are kept (`disagreements`) so the report can say that the limit was noisy
 there. Without it, one stall in one step halves the capacity found. The
-re-tests are steps like any other (they count towards `max_steps`).
+re-tests are steps like any other (they count towards `max_steps`). A failure
+marked `clear` (the caller's judgment that no stall explains it: saturated in
+every second of its window) counts at once, so growing far past the capacity
+costs no re-test.
 
 A step whose generator was the bottleneck (`client_bound`) says nothing about
 the endpoint, so it is neither a pass nor a fail: the search stops with
@@ -68,6 +71,8 @@ class StepResult:
     failed: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict, compare=False)
     client_bound: bool = False
+    # a failure no stall explains (e.g. saturated in every second of its window): counted without a re-test
+    clear: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -175,7 +180,7 @@ class CapacitySearch:
         target = self._pending
         if result.client_bound:
             return self._finish("generator-bound")
-        if not result.passed and self._failures_here < self.confirm:
+        if not result.passed and not result.clear and self._failures_here < self.confirm:
             self._failures_here += 1  # not counted yet: run it again
             if len(self.steps) >= self.max_steps:
                 self.first_fail = target if self.first_fail is None else min(self.first_fail, target)

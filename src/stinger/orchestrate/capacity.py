@@ -15,6 +15,7 @@ was busy, and gives the result with its bracket and a stability note
 (`stability`). Each row also carries the share of the step's one-second
 intervals that met the latency and error SLOs on their own
 (`intervals_ok_share`): a failure where most seconds were fine was a stall.
+A failure saturated in every second (`clear`) is counted without a re-test.
 """
 
 from __future__ import annotations
@@ -117,10 +118,13 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         failed = tuple(r.slo.text for r in results if not r.passed)
         gen = summary.get("generator", {})
         client_bound = bool(gen.get("client_bound")) and bool(failed)
-        result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound)
+        share = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
+        result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
+                            clear=bool(failed) and _clear_failure(vs, share))
         row = _row(result, summary, vs)
         row["retest"] = retest
-        row["intervals_ok_share"] = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
+        row["intervals_ok_share"] = share
+        row["clear"] = result.clear
         rows.append(row)
         search.record(result)
         if report.outcome.interrupted:
@@ -144,6 +148,17 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
 
 _MAX_COOL_DOWN = 15.0
 _PER_SECOND = ("p50", "p90", "p95", "p99", "mean", "max", "error_rate", "errors")
+
+
+_CLEAR_RATIO = 0.9
+
+
+def _clear_failure(vs: dict, share: float | None) -> bool:
+    """A failure no stall explains, so it needs no re-test: every second of the window failed the
+    latency/error SLOs on its own and the endpoint completed under 90 % of what was offered (saturated
+    throughout). A stall leaves good seconds; a brief slowdown leaves the throughput whole."""
+    ratio = (vs.get("throughput") or {}).get("ratio")
+    return share == 0.0 and ratio is not None and ratio < _CLEAR_RATIO
 
 
 def _intervals_ok_share(metrics, slos: list, warmup: float) -> float | None:
