@@ -281,8 +281,9 @@ def stability(search: CapacitySearch, *, busy_steps: int = 0) -> dict[str, Any]:
     if search.disagreements:
         level = "noisy"
         where = ", ".join(f"{t:g}" for t in search.disagreements)
-        note = (f"steps disagreed at {where} (failed, then passed a re-test): the endpoint or this machine is "
-                f"noisy near the limit; the capacity lies in the bracket, and a repeat may land elsewhere in it")
+        note = (f"steps disagreed at {where} (failed, then passed a re-test): a stall of the endpoint or of this "
+                f"machine, not its limit, so the pass stood; near the limit such noise can move a repeat "
+                f"elsewhere in the bracket")
     elif search.confirm == 0 and failures:
         level = "unconfirmed"
         note = ("failing steps were not re-tested (confirm 0): one stall can fail a step, so on a busy machine "
