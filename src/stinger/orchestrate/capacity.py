@@ -15,7 +15,8 @@ was busy, and gives the result with its bracket and a stability note
 (`stability`). Each row also carries the share of the step's one-second
 intervals that met the latency and error SLOs on their own
 (`intervals_ok_share`): a failure where most seconds were fine was a stall.
-A failure saturated in every second (`clear`) is counted without a re-test.
+A failure saturated in every one of at least five seconds (`clear`) is
+counted without a re-test.
 """
 
 from __future__ import annotations
@@ -118,9 +119,9 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         failed = tuple(r.slo.text for r in results if not r.passed)
         gen = summary.get("generator", {})
         client_bound = bool(gen.get("client_bound")) and bool(failed)
-        share = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
+        share, seconds = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
         result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
-                            clear=bool(failed) and _clear_failure(vs, share))
+                            clear=bool(failed) and _clear_failure(vs, share, seconds))
         row = _row(result, summary, vs)
         row["retest"] = retest
         row["intervals_ok_share"] = share
@@ -151,28 +152,31 @@ _PER_SECOND = ("p50", "p90", "p95", "p99", "mean", "max", "error_rate", "errors"
 
 
 _CLEAR_RATIO = 0.9
+_CLEAR_SECONDS = 5
 
 
-def _clear_failure(vs: dict, share: float | None) -> bool:
-    """A failure no stall explains, so it needs no re-test: every second of the window failed the
-    latency/error SLOs on its own and the endpoint completed under 90 % of what was offered (saturated
-    throughout). A stall leaves good seconds; a brief slowdown leaves the throughput whole."""
+def _clear_failure(vs: dict, share: float | None, seconds: int) -> bool:
+    """A failure no stall explains, so it needs no re-test: each of at least 5 measured seconds failed
+    the latency/error SLOs on its own, and the endpoint completed under 90 % of what was offered
+    (saturated throughout). A stall leaves good seconds in a long enough window; in a short one (a
+    stall of one second can spoil two) every failure is re-tested."""
     ratio = (vs.get("throughput") or {}).get("ratio")
-    return share == 0.0 and ratio is not None and ratio < _CLEAR_RATIO
+    return share == 0.0 and seconds >= _CLEAR_SECONDS and ratio is not None and ratio < _CLEAR_RATIO
 
 
-def _intervals_ok_share(metrics, slos: list, warmup: float) -> float | None:
-    """The share of the step's measured one-second intervals that met the latency and error SLOs on their own.
+def _intervals_ok_share(metrics, slos: list, warmup: float) -> tuple[float | None, int]:
+    """(share, count) of the step's measured one-second intervals that met the latency and error SLOs
+    on their own.
 
-    Throughput objectives are left out (one second is too short to judge a ratio); None when no
-    SLO can be judged per second or no interval was measured.
+    Throughput objectives are left out (one second is too short to judge a ratio); the share is None
+    when no SLO can be judged per second or no interval was measured.
     """
     per_second = [s for s in slos if s.metric in _PER_SECOND]
     if not per_second:
-        return None
+        return None, 0
     rows = [r for r in metrics.interval_rows() if not r.get("warmup") and r["t"] >= warmup and r["scheduled"]]
     if not rows:
-        return None
+        return None, 0
     ok = 0
     for r in rows:
         ended = r["ok"] + r["failed"]
@@ -180,7 +184,7 @@ def _intervals_ok_share(metrics, slos: list, warmup: float) -> float | None:
                              "p99": r["p99_ms"], "mean": r["mean_ms"], "max": r["max_ms"]},
               "error_rate": r["failed"] / ended if ended else 0.0}
         ok += all(x.passed for x in judge(per_second, vs))
-    return round(ok / len(rows), 3)
+    return round(ok / len(rows), 3), len(rows)
 
 
 def _cool_down_time(vs: dict) -> float:
