@@ -366,7 +366,7 @@ def test_stability_without_confirmation_says_so():
     s = run(CapacitySearch(start=10, precision=0.05), 100)
     assert stability(s)["level"] == "unconfirmed"
     s = run(CapacitySearch(start=10, max_target=40, confirm=1), 1000)
-    assert stability(s) == {"level": "stable", "disagreed_at": [], "retests": 0, "busy_steps": 0,
+    assert stability(s) == {"level": "stable", "disagreed_at": [], "retests": 0, "inconclusive": 0, "busy_steps": 0,
                             "bracket_width": None, "note": "no step failed"}
 
 
@@ -385,3 +385,33 @@ def test_a_clear_failure_counts_without_a_retest():
     assert s.phase == "confirm" and s.next_target() == 15
     s.record(StepResult(15, False, ("p95<300ms",), clear=True))
     assert s.bracket == (10, 15) and s.retests == [3]
+
+
+def test_a_failure_of_a_busy_machine_is_run_again_and_not_counted():
+    """Failed while the machine was busy and the generator's requests left late: neither pass nor fail."""
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1, busy_retries=2)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, False, ("p95<300ms",), inconclusive=True))
+    assert s.phase == "confirm" and s.next_target() == 20 and s.bracket == (10, None)
+    s.record(StepResult(20, True))  # the machine calmed down
+    assert s.bracket == (20, None) and s.next_target() == 40 and s.disagreements == []
+    assert s.inconclusive == [1] and s.retests == [2]
+    st = stability(s)
+    assert st["inconclusive"] == 1 and "failed only while this machine was busy" in st["note"]
+
+
+def test_a_machine_busy_for_too_long_stops_the_search():
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1, busy_retries=2)
+    s.record(StepResult(10, True))
+    for _ in range(3):
+        assert s.next_target() == 20
+        s.record(StepResult(20, False, ("p95<300ms",), inconclusive=True))
+    assert s.stop_reason == "machine busy" and s.next_target() is None
+    assert s.bracket == (10, None)  # the best pass stands as a lower bound
+    st = stability(s)
+    assert st["level"] == "busy" and "lower bound" in st["note"]
+
+
+def test_busy_retries_checked():
+    with pytest.raises(UsageError, match="busy_retries"):
+        CapacitySearch(busy_retries=-1)

@@ -31,6 +31,12 @@ marked `clear` (the caller's judgment that no stall explains it: saturated in
 every second of its window) counts at once, so growing far past the capacity
 costs no re-test.
 
+A failed step during which the machine was busy and the generator's own
+requests left late (`inconclusive`) measured the machine, not the endpoint:
+it is neither a pass nor a fail and is run again, up to `busy_retries` times
+in a row, after which the search stops with "machine busy" and the best pass
+so far stands as a lower bound.
+
 A step whose generator was the bottleneck (`client_bound`) says nothing about
 the endpoint, so it is neither a pass nor a fail: the search stops with
 "generator-bound" and the best pass so far stands.
@@ -59,7 +65,7 @@ __all__ = [
     "stability",
 ]
 
-STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "max_steps")
+STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "machine busy", "max_steps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,8 @@ class StepResult:
     client_bound: bool = False
     # a failure no stall explains (e.g. saturated in every second of its window): counted without a re-test
     clear: bool = False
+    # failed while the machine was busy and the generator's requests left late: says nothing of the endpoint
+    inconclusive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +112,7 @@ class CapacitySearch:
         max_steps: int = 30,
         integer: bool = False,
         confirm: int = 0,
+        busy_retries: int = 2,
     ) -> None:
         for name, v in (("start", start), ("max_target", max_target), ("min_target", min_target)):
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -118,6 +127,8 @@ class CapacitySearch:
             raise UsageError(f"capacity max_steps must be an integer >= 1, got {max_steps!r}")
         if not isinstance(confirm, int) or isinstance(confirm, bool) or not 0 <= confirm <= 5:
             raise UsageError(f"capacity confirm (re-tests of a failing step) must be an integer 0..5, got {confirm!r}")
+        if not isinstance(busy_retries, int) or isinstance(busy_retries, bool) or not 0 <= busy_retries <= 10:
+            raise UsageError(f"capacity busy_retries must be an integer 0..10, got {busy_retries!r}")
         if integer:
             start, min_target, max_target = round(start), math.ceil(min_target), math.floor(max_target)
             start = max(start, 1)
@@ -134,11 +145,14 @@ class CapacitySearch:
         self.max_steps = max_steps
         self.integer = integer
         self.confirm = confirm
+        self.busy_retries = busy_retries
 
         self.steps: list[StepResult] = []
         self.retests: list[int] = []          # indices in `steps` of the re-tests of a failing step
         self.disagreements: list[float] = []  # targets that failed and then passed a re-test
         self._failures_here = 0               # failures at the pending target while confirming
+        self._busy_here = 0                   # inconclusive (machine busy) steps at the pending target in a row
+        self.inconclusive: list[int] = []     # indices in `steps` of inconclusive steps
         self.best_pass: float | None = None
         self.first_fail: float | None = None
         self.done = False
@@ -155,7 +169,7 @@ class CapacitySearch:
     def phase(self) -> str:
         if self.done:
             return "done"
-        if self._failures_here:
+        if self._failures_here or self._busy_here:
             return "confirm"
         if self.first_fail is None:
             return "grow"
@@ -174,12 +188,21 @@ class CapacitySearch:
         assert self._pending is not None
         if not math.isclose(result.target, self._pending, rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"expected the result of the step at {self._pending:g}, got one at {result.target:g}")
-        if self._failures_here:
+        if self._failures_here or self._busy_here:
             self.retests.append(len(self.steps))
         self.steps.append(result)
         target = self._pending
         if result.client_bound:
             return self._finish("generator-bound")
+        if result.inconclusive and not result.passed:
+            self.inconclusive.append(len(self.steps) - 1)
+            self._busy_here += 1
+            if self._busy_here > self.busy_retries:
+                return self._finish("machine busy")
+            if len(self.steps) >= self.max_steps:
+                return self._finish("max_steps")
+            return  # run it again
+        self._busy_here = 0
         if not result.passed and not result.clear and self._failures_here < self.confirm:
             self._failures_here += 1  # not counted yet: run it again
             if len(self.steps) >= self.max_steps:
@@ -262,6 +285,7 @@ class CapacitySearch:
             "confirm": self.confirm,
             "retests": list(self.retests),
             "disagreements": list(self.disagreements),
+            "inconclusive": list(self.inconclusive),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -272,8 +296,9 @@ def stability(search: CapacitySearch, *, busy_steps: int = 0) -> dict[str, Any]:
     `busy_steps` is how many steps ran while the machine was busy (the
     generator's own judgment, passed in by the caller). `level` is "stable"
     (every failure that counted was confirmed, no disagreement), "noisy"
-    (a step failed and then passed its re-test) or "unconfirmed" (failures were
-    believed at once, `confirm=0`).
+    (a step failed and then passed its re-test), "unconfirmed" (failures were
+    believed at once, `confirm=0`) or "busy" (stopped: the machine, not the
+    endpoint, failed the steps).
     """
     lo, hi = search.bracket
     failures = sum(1 for s in search.steps if not s.passed and not s.client_bound)
@@ -292,10 +317,20 @@ def stability(search: CapacitySearch, *, busy_steps: int = 0) -> dict[str, Any]:
         level = "stable"
         note = (f"every failure was confirmed by a re-test ({confirmed} re-test{'s' if confirmed != 1 else ''})"
                 if confirmed else "no step failed" if not failures else "no failure needed confirming")
+    if search.stop_reason == "machine busy":
+        level = "busy"
+        note = (f"the search stopped: {search.busy_retries + 1} steps in a row failed while this machine was busy "
+                f"and the generator's requests left late, which measures the machine, not the endpoint; the best "
+                f"pass (if any) is a lower bound; rerun on a quieter machine or with the generator elsewhere")
+    elif search.inconclusive:
+        n = len(search.inconclusive)
+        note += (f"; {n} step{'s' if n != 1 else ''} failed only while this machine was busy (requests left late) "
+                 f"and {'were' if n != 1 else 'was'} run again")
     if busy_steps:
         note += f"; the machine was busy during {busy_steps} step{'s' if busy_steps != 1 else ''}"
     width = None if lo is None or hi is None else (hi - lo) / lo
     return {"level": level, "disagreed_at": list(search.disagreements), "retests": confirmed,
+            "inconclusive": len(search.inconclusive),
             "busy_steps": busy_steps, "bracket_width": width, "note": note}
 
 

@@ -16,7 +16,10 @@ was busy, and gives the result with its bracket and a stability note
 intervals that met the latency and error SLOs on their own
 (`intervals_ok_share`): a failure where most seconds were fine was a stall.
 A failure saturated in every one of at least five seconds (`clear`) is
-counted without a re-test.
+counted without a re-test. A failure while the machine was busy and the
+generator's own requests left late (`inconclusive`) is run again; when that
+keeps happening the search stops with "machine busy" rather than report the
+machine's limit as the endpoint's.
 """
 
 from __future__ import annotations
@@ -120,17 +123,22 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         gen = summary.get("generator", {})
         client_bound = bool(gen.get("client_bound")) and bool(failed)
         share, seconds = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
+        # the generator's requests left late because other processes held the CPUs: the machine failed the step
+        inconclusive = bool(failed) and not client_bound and bool(gen.get("machine_busy")) and bool(gen.get("lagged"))
         result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
-                            clear=bool(failed) and _clear_failure(vs, share, seconds))
+                            clear=bool(failed) and _clear_failure(vs, share, seconds), inconclusive=inconclusive)
         row = _row(result, summary, vs)
         row["retest"] = retest
         row["intervals_ok_share"] = share
         row["clear"] = result.clear
+        row["inconclusive"] = inconclusive
         rows.append(row)
         search.record(result)
         if report.outcome.interrupted:
             interrupted = True
         wait = _cool_down_time(vs) if failed and not interrupted and search.next_target() is not None else 0.0
+        if wait and inconclusive:
+            wait += _BUSY_PAUSE  # give a neighbour's burst time to pass
         tell(outputs, "capacity_step", {**row, "step": len(rows), "cool_down_s": wait})
         if interrupted:
             break
@@ -148,6 +156,7 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
 
 
 _MAX_COOL_DOWN = 15.0
+_BUSY_PAUSE = 2.0
 _PER_SECOND = ("p50", "p90", "p95", "p99", "mean", "max", "error_rate", "errors")
 
 
@@ -250,6 +259,8 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
         "confirm": opts.confirm,
         "stability": stability(search, busy_steps=sum(1 for r in rows if r.get("machine_busy"))),
     }
+    if search.stop_reason == "machine busy":
+        out["note"] = out["stability"]["note"]
     if search.stop_reason == "generator-bound":
         out["note"] = ("the load generator became the bottleneck before the endpoint failed its SLOs: "
                        "the endpoint's capacity is at least the best pass; add --workers or machines and search again")

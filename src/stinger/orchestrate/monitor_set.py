@@ -167,6 +167,7 @@ class MonitorSet:
         out["generator"] = {
             "client_bound": verdict.client_bound,
             "machine_busy": verdict.machine_busy,
+            "lagged": verdict.lagged,  # requests left late or the loop woke late
             "reasons": list(verdict.reasons),
             "busy_reasons": list(verdict.busy_reasons),
             "message": verdict.message(),

@@ -277,7 +277,9 @@ def capacity_step_line(row: dict, unit: str) -> str:
     if row["client_bound"]:
         verdict = "[yellow]generator-bound[/]"
     if row.get("retest"):
-        verdict += " [dim](re-test of a failure)[/]"
+        verdict += " [dim](re-test)[/]"
+    if row.get("inconclusive"):
+        verdict += " [yellow](the machine was busy and requests left late: not counted, run again)[/]"
     share = row.get("intervals_ok_share")
     if row["failed"] and share is not None and share >= 0.5:
         verdict += f" [dim]({100 * share:.0f}% of its seconds met the SLOs: a stall?)[/]"
@@ -293,6 +295,8 @@ def print_capacity(out: dict, console: Console) -> None:
         t.add_column(col, justify="right")
     for r in sorted(out["steps"], key=lambda r: r["target"]):
         verdict = "pass" if r["passed"] else ("generator" if r["client_bound"] else r["limiting"])
+        if r.get("inconclusive"):
+            verdict = "machine busy"
         if r.get("retest"):
             verdict += " (re-test)"
         t.add_row(f"{r['target']:,.1f}", f"{r['achieved_rps']:,.1f}", _f1(r["p50_ms"]), _f1(r["p95_ms"]),
