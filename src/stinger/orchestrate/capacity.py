@@ -124,9 +124,12 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         client_bound = bool(gen.get("client_bound")) and bool(failed)
         share, seconds = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
         # the generator's requests left late because other processes held the CPUs: the machine failed the step
-        inconclusive = bool(failed) and not client_bound and bool(gen.get("machine_busy")) and bool(gen.get("lagged"))
+        # (a failure saturated throughout is the endpoint's whatever the machine did)
+        clear = bool(failed) and _clear_failure(vs, share, seconds)
+        inconclusive = (bool(failed) and not client_bound and not clear and bool(gen.get("machine_busy"))
+                        and bool(gen.get("lagged")))
         result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
-                            clear=bool(failed) and _clear_failure(vs, share, seconds), inconclusive=inconclusive)
+                            clear=clear, inconclusive=inconclusive)
         row = _row(result, summary, vs)
         row["retest"] = retest
         row["intervals_ok_share"] = share
