@@ -64,7 +64,7 @@ def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None 
     return RunResult(summary=report.summary, run_dir=report.run_dir, exit_code=report.exit_code)
 
 
-_CAPACITY_OPTIONS = ("mode", "start", "growth", "precision", "max_target", "min_target", "max_steps",
+_CAPACITY_OPTIONS = ("mode", "start", "growth", "precision", "max_target", "min_target", "max_steps", "confirm",
                      "step_duration", "step_warmup", "slos", "price_per_hour", "instances")
 
 
@@ -97,7 +97,8 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
     """A capacity search: the highest load that meets the SLOs.
 
     Options (all optional): mode ("rate" or "concurrency"), start, growth, precision (0.05 or "5%"),
-    max_target, max_steps, step_duration, step_warmup ("8s" or seconds), slos (list of texts),
+    max_target, max_steps, confirm (re-tests of a failing step, default 1), step_duration, step_warmup
+    ("8s" or seconds), slos (list of texts),
     price_per_hour, instances.
     """
     from stinger.orchestrate.capacity import run_capacity

@@ -114,6 +114,10 @@ def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
     fn = click.option("--server-time", default=None, help="Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms.")(fn)
     fn = click.option("--no-server-time", is_flag=True, default=False, help="Do not read a server-time header.")(fn)
     fn = click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")(fn)
+    fn = click.option("--monitor", "monitor_flags", multiple=True, metavar="KIND=WHAT",
+                      help="Watch the endpoint beside the load; repeatable: prometheus=URL[:PRESET] (presets: mlserver, "
+                           "kserve, triton, torchserve, vllm, demo; their inference time becomes the server time when "
+                           "the endpoint sends no Server-Timing), process=PORT, process=pid:N, gpu. Adds to the spec's.")(fn)
     fn = option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
     fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
     fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
@@ -224,6 +228,9 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
         data = {k: v for k, v in data.items() if k not in ("target", "variants")}
         ov = {k: v for k, v in ov.items() if not k.startswith("target.")}
     merged = merge_overrides(data, ov)
+    flags = _monitor_entries(params.get("monitor_flags") or ())
+    if flags:
+        merged["monitors"] = list(merged.get("monitors") or []) + flags
     # a body implies POST unless the user said otherwise
     target = merged.get("target") if isinstance(merged.get("target"), dict) else None
     payload = merged.get("payload") if isinstance(merged.get("payload"), dict) else {}
@@ -233,13 +240,34 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
     return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
+    """``--monitor`` values as spec ``monitors:`` entries; a second monitor of a kind gets a numbered name."""
+    from stinger.monitors.registry import parse_monitor_flag
+
+    entries: list[dict] = []
+    seen: dict[str, int] = {}
+    for text in texts:
+        try:
+            entry = parse_monitor_flag(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--monitor") from None
+        n = seen[entry["type"]] = seen.get(entry["type"], 0) + 1
+        if n > 1:
+            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu"}[entry["type"]]
+            entry["name"] = f"{default}{n}"
+        entries.append(entry)
+    return entries
+
+
 def _capacity_options(fn):
     opts = [
         click.option("--start", "search_start", default=None, type=float, help="Capacity: first step (default 10 req/s, or 1 user)."),
         click.option("--growth", default=2.0, show_default=True, type=float, help="Capacity: factor between steps while growing."),
         click.option("--precision", default="5%", show_default=True, help="Capacity: stop bisecting when the bracket is this narrow."),
         click.option("--max", "search_max", default=100_000.0, show_default=True, type=float, help="Capacity: highest step tried."),
-        click.option("--max-steps", default=20, show_default=True, type=int, help="Capacity: at most this many steps."),
+        click.option("--max-steps", default=20, show_default=True, type=int, help="Capacity: at most this many steps (re-tests included)."),
+        click.option("--confirm", default=1, show_default=True, type=click.IntRange(0, 5),
+                     help="Capacity: re-test a failing step this many times before it counts (a pass is believed at once)."),
         click.option("--step-duration", default="8s", show_default=True, help="Capacity: measured window of each step."),
         click.option("--step-warmup", default="2s", show_default=True, help="Capacity: warm-up of each step (not judged)."),
     ]
@@ -248,13 +276,13 @@ def _capacity_options(fn):
     return fn
 
 
-def _capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps, step_duration, step_warmup,
-                 slos, price_per_hour=None, instances=1) -> dict[str, Any]:
+def _capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps, confirm, step_duration,
+                 step_warmup, slos, price_per_hour=None, instances=1) -> dict[str, Any]:
     """Capacity flags as `stinger.capacity(...)` options."""
     from stinger.core.schedule import parse_duration
 
     return {"mode": search_mode, "start": search_start, "growth": growth, "precision": _fraction(precision),
-            "max_target": search_max, "max_steps": max_steps, "step_duration": parse_duration(step_duration),
+            "max_target": search_max, "max_steps": max_steps, "confirm": confirm, "step_duration": parse_duration(step_duration),
             "step_warmup": parse_duration(step_warmup), "slos": list(slos or ()), "price_per_hour": price_per_hour,
             "instances": instances}
 
@@ -318,8 +346,8 @@ def run(spec_file, quiet, **params) -> None:
 @_capacity_options
 @click.option("--price-per-hour", default=None, type=float, help="Instance price (USD/h): prints cost per million inferences.")
 @click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
-def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, step_duration,
-             step_warmup, price_per_hour, instances, **params) -> None:
+def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, confirm,
+             step_duration, step_warmup, price_per_hour, instances, **params) -> None:
     """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95).
 
     Each step sets its own load (--start, --growth, --step-duration, --step-warmup), so the
@@ -334,14 +362,15 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
     spec, _ = resolve_spec(spec_file, params)
     result = _api.capacity(spec, outputs=_outputs(quiet),
                            **_capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps,
-                                          step_duration, step_warmup, params.get("slos"), price_per_hour,
+                                          confirm, step_duration, step_warmup, params.get("slos"), price_per_hour,
                                           instances))
     if quiet:
         import json
 
         out = result.summary
         click.echo(json.dumps({k: out.get(k) for k in ("max_sustainable", "bracket", "throughput_at_max_rps",
-                                                       "stop_reason", "first_limit", "cost", "run_dir")}, default=str))
+                                                       "stop_reason", "first_limit", "stability", "cost",
+                                                       "run_dir")}, default=str))
     sys.exit(result.exit_code)
 
 
@@ -371,8 +400,8 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, min_effect,
-       search_start, growth,
-       precision, search_max, max_steps, step_duration, step_warmup, prices, instance_counts, **params) -> None:
+       search_start, growth, precision, search_max, max_steps, confirm, step_duration, step_warmup, prices,
+       instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
     if not 0 < alpha < 1:
         raise click.BadParameter(f"must be between 0 and 1 (e.g. 0.05), got {alpha:g}", param_hint="--alpha")
@@ -423,7 +452,7 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
                                      param_hint="--min-effect")
     result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_kw("rate", search_start, growth, precision, search_max, max_steps,
-                                           step_duration, step_warmup, params.get("slos")),
+                                           confirm, step_duration, step_warmup, params.get("slos")),
                      prices=_pair(prices, float, "--price-per-hour"),
                      instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet))
     if quiet:

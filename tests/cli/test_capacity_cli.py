@@ -177,3 +177,15 @@ def test_report_renders_a_capacity_search_and_an_ab_verdict_from_files(rate_sear
     proc = stinger("report", str(verdict_dir), cwd=ab_out)
     assert proc.returncode == 0, proc.stderr
     assert "B sustains more load than A" in " ".join(proc.stdout.split())
+
+
+def test_capacity_and_ab_offer_confirm_and_monitor(tmp_path):
+    """Issue 9: failing steps are re-tested (--confirm) and monitors come from flags on every command."""
+    for command in ("capacity", "ab", "run"):
+        proc = stinger(command, "--help", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "--monitor" in proc.stdout, command
+        if command != "run":
+            assert "--confirm" in proc.stdout, command
+    proc = stinger("capacity", "--url", "http://127.0.0.1:9/", "--confirm", "9", cwd=tmp_path)
+    assert proc.returncode == 2 and "--confirm" in proc.stderr

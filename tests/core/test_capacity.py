@@ -9,7 +9,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from stinger.core.capacity import CapacitySearch, StepResult, cost_per_million, find_knee, limiting_factor
+from stinger.core.capacity import (
+    CapacitySearch,
+    StepResult,
+    cost_per_million,
+    find_knee,
+    limiting_factor,
+    stability,
+)
 from stinger.errors import UsageError
 
 
@@ -252,3 +259,159 @@ def test_cost_scales(price, n, rps):
     c = cost_per_million(price, n, rps)
     assert cost_per_million(price, n, 2 * rps) == pytest.approx(c / 2)
     assert cost_per_million(2 * price, n, rps) == pytest.approx(2 * c)
+
+
+# ------------------------------------------------------- confirming failures (issue 9, item 7)
+def run_noisy(search: CapacitySearch, capacity: float, stalls: set[int]) -> CapacitySearch:
+    """An endpoint that passes iff target <= capacity, except that the steps numbered in `stalls`
+    (0-based, in the order run) fail whatever their target: a stall of a busy machine."""
+    for i in range(1000):
+        target = search.next_target()
+        if target is None:
+            return search
+        ok = target <= capacity and i not in stalls
+        search.record(StepResult(target, ok, () if ok else ("p95<300ms",)))
+    raise AssertionError("the search did not end")
+
+
+def test_one_stall_halves_the_capacity_without_confirmation():
+    """The defect: a stall in the step at 80 (capacity 100) makes the search believe 80 fails."""
+    s = run_noisy(CapacitySearch(start=10, precision=0.05), 100, stalls={3})
+    assert s.best_pass < 80  # found ~ 60-ish, though 80 holds
+
+
+def test_a_confirmed_search_sees_through_one_stall():
+    s = run_noisy(CapacitySearch(start=10, precision=0.05, confirm=1), 100, stalls={3})
+    lo, hi = s.bracket
+    assert lo <= 100 < hi and (hi - lo) / lo <= 0.05
+    assert s.disagreements == [80]             # 80 failed, then passed its re-test
+    assert [x.target for x in s.steps][:5] == [10, 20, 40, 80, 80]
+    assert s.retests and s.steps[s.retests[0]].target == 80
+    st = stability(s)
+    assert st["level"] == "noisy" and st["disagreed_at"] == [80] and "80" in st["note"]
+
+
+def test_every_failure_is_retested_once_and_counted_when_it_repeats():
+    s = run(CapacitySearch(start=10, growth=2, precision=0.05, confirm=1), 100)
+    targets = [x.target for x in s.steps]
+    assert targets[:6] == [10, 20, 40, 80, 160, 160]  # grow; 160 fails twice before it counts
+    fails = [x.target for x in s.steps if not x.passed]
+    assert all(fails.count(t) == 2 for t in fails)  # each counted failure was confirmed, once
+    assert len(s.retests) == len(fails) // 2
+    assert s.disagreements == [] and s.stop_reason == "converged"
+    assert s.best_pass <= 100 < s.first_fail
+    st = stability(s, busy_steps=2)
+    assert st["level"] == "stable" and "confirmed" in st["note"] and "busy during 2 steps" in st["note"]
+
+
+@pytest.mark.parametrize(
+    "confirm, outcomes, counted",
+    [
+        (1, [False, False], False),        # confirmed
+        (1, [False, True], True),          # disagreement: the pass stands
+        (2, [False, False, True], True),
+        (2, [False, False, False], False),
+        (0, [False], False),               # believed at once (the old policy)
+    ],
+)
+def test_confirmation_table(confirm, outcomes, counted):
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=confirm)
+    for ok in outcomes:
+        assert s.next_target() == 10
+        s.record(StepResult(10, ok, () if ok else ("p95<300ms",)))
+    assert s.bracket == ((10, None) if counted else (None, 10))
+    assert s.next_target() == (20 if counted else 5)
+    assert s.phase == ("grow" if counted else "shrink")
+
+
+def test_phase_is_confirm_while_a_failure_waits_for_its_retest():
+    s = CapacitySearch(start=10, confirm=1)
+    s.record(StepResult(10, False, ("p95<300ms",)))
+    assert s.phase == "confirm" and s.next_target() == 10 and s.bracket == (None, None)
+
+
+def test_a_client_bound_retest_stops_the_search():
+    s = CapacitySearch(start=10, confirm=1)
+    s.record(StepResult(10, False, ("p95<300ms",)))
+    s.record(StepResult(10, False, ("p95<300ms",), client_bound=True))
+    assert s.stop_reason == "generator-bound" and s.next_target() is None
+
+
+def test_max_steps_while_confirming_counts_the_failure():
+    s = CapacitySearch(start=10, confirm=1, max_steps=2)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, False, ("p95<300ms",)))
+    assert s.stop_reason == "max_steps" and s.bracket == (10, 20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    capacity=st.floats(min_value=20.0, max_value=5e4),
+    start=st.floats(min_value=1.0, max_value=1000.0),
+    stall_every=st.integers(min_value=2, max_value=7),
+    offset=st.integers(min_value=0, max_value=6),
+)
+def test_isolated_stalls_never_move_a_confirmed_search(capacity, start, stall_every, offset):
+    """Stalls that never hit two steps in a row cannot change what a search with confirm=1 finds."""
+    stalls = {i for i in range(200) if i % stall_every == offset % stall_every}
+    noisy = run_noisy(CapacitySearch(start=start, precision=0.05, confirm=1, max_steps=200), capacity, stalls)
+    clean = run(CapacitySearch(start=start, precision=0.05, confirm=1, max_steps=200), capacity)
+    lo, hi = noisy.bracket
+    assert noisy.stop_reason == "converged"
+    assert lo <= capacity < hi and (hi - lo) / lo <= 0.05
+    assert clean.bracket == noisy.bracket
+
+
+def test_stability_without_confirmation_says_so():
+    s = run(CapacitySearch(start=10, precision=0.05), 100)
+    assert stability(s)["level"] == "unconfirmed"
+    s = run(CapacitySearch(start=10, max_target=40, confirm=1), 1000)
+    assert stability(s) == {"level": "stable", "disagreed_at": [], "retests": 0, "inconclusive": 0, "busy_steps": 0,
+                            "bracket_width": None, "note": "no step failed"}
+
+
+@pytest.mark.parametrize("confirm", [-1, 6, 1.5, True])
+def test_confirm_argument_checked(confirm):
+    with pytest.raises(UsageError, match="confirm"):
+        CapacitySearch(confirm=confirm)
+
+
+def test_a_clear_failure_counts_without_a_retest():
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, False, ("achieved_ratio>=0.95",), clear=True))  # saturated throughout
+    assert s.bracket == (10, 20) and s.phase == "bisect" and s.next_target() == 15
+    s.record(StepResult(15, False, ("p95<300ms",)))                          # not clear: re-tested
+    assert s.phase == "confirm" and s.next_target() == 15
+    s.record(StepResult(15, False, ("p95<300ms",), clear=True))
+    assert s.bracket == (10, 15) and s.retests == [3]
+
+
+def test_a_failure_of_a_busy_machine_is_run_again_and_not_counted():
+    """Failed while the machine was busy and the generator's requests left late: neither pass nor fail."""
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1, busy_retries=2)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, False, ("p95<300ms",), inconclusive=True))
+    assert s.phase == "confirm" and s.next_target() == 20 and s.bracket == (10, None)
+    s.record(StepResult(20, True))  # the machine calmed down
+    assert s.bracket == (20, None) and s.next_target() == 40 and s.disagreements == []
+    assert s.inconclusive == [1] and s.retests == [2]
+    st = stability(s)
+    assert st["inconclusive"] == 1 and "failed only while this machine was busy" in st["note"]
+
+
+def test_a_machine_busy_for_too_long_stops_the_search():
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1, busy_retries=2)
+    s.record(StepResult(10, True))
+    for _ in range(3):
+        assert s.next_target() == 20
+        s.record(StepResult(20, False, ("p95<300ms",), inconclusive=True))
+    assert s.stop_reason == "machine busy" and s.next_target() is None
+    assert s.bracket == (10, None)  # the best pass stands as a lower bound
+    st = stability(s)
+    assert st["level"] == "busy" and "lower bound" in st["note"]
+
+
+def test_busy_retries_checked():
+    with pytest.raises(UsageError, match="busy_retries"):
+        CapacitySearch(busy_retries=-1)

@@ -19,6 +19,24 @@ The search, in three phases:
 It assumes monotonicity (passing at x implies passing below x). Real endpoints
 are noisy near their limit; the bracket is what was observed, not a proof.
 
+Confirming failures (`confirm=N`): on a busy machine noise makes a step look
+worse, never better (a stall of the server or of the generator adds latency and
+costs throughput; nothing removes them), so a pass is believed at once while a
+failure is re-tested at the same target up to N times before it counts. Any
+passing re-test turns the step into a pass, and the two disagreeing results
+are kept (`disagreements`) so the report can say that the limit was noisy
+there. Without it, one stall in one step halves the capacity found. The
+re-tests are steps like any other (they count towards `max_steps`). A failure
+marked `clear` (the caller's judgment that no stall explains it: saturated in
+every second of its window) counts at once, so growing far past the capacity
+costs no re-test.
+
+A failed step during which the machine was busy and the generator's own
+requests left late (`inconclusive`) measured the machine, not the endpoint:
+it is neither a pass nor a fail and is run again, up to `busy_retries` times
+in a row, after which the search stops with "machine busy" and the best pass
+so far stands as a lower bound.
+
 A step whose generator was the bottleneck (`client_bound`) says nothing about
 the endpoint, so it is neither a pass nor a fail: the search stops with
 "generator-bound" and the best pass so far stands.
@@ -44,9 +62,10 @@ __all__ = [
     "cost_per_million",
     "find_knee",
     "limiting_factor",
+    "stability",
 ]
 
-STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "max_steps")
+STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "machine busy", "max_steps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +77,10 @@ class StepResult:
     failed: tuple[str, ...] = ()
     summary: dict[str, Any] = field(default_factory=dict, compare=False)
     client_bound: bool = False
+    # a failure no stall explains (e.g. saturated in every second of its window): counted without a re-test
+    clear: bool = False
+    # failed while the machine was busy and the generator's requests left late: says nothing of the endpoint
+    inconclusive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +111,8 @@ class CapacitySearch:
         min_target: float = 1.0,
         max_steps: int = 30,
         integer: bool = False,
+        confirm: int = 0,
+        busy_retries: int = 2,
     ) -> None:
         for name, v in (("start", start), ("max_target", max_target), ("min_target", min_target)):
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -100,6 +125,10 @@ class CapacitySearch:
             raise UsageError(f"capacity precision must be a fraction > 0 (e.g. 0.05 for 5 %), got {precision!r}")
         if not isinstance(max_steps, int) or max_steps < 1:
             raise UsageError(f"capacity max_steps must be an integer >= 1, got {max_steps!r}")
+        if not isinstance(confirm, int) or isinstance(confirm, bool) or not 0 <= confirm <= 5:
+            raise UsageError(f"capacity confirm (re-tests of a failing step) must be an integer 0..5, got {confirm!r}")
+        if not isinstance(busy_retries, int) or isinstance(busy_retries, bool) or not 0 <= busy_retries <= 10:
+            raise UsageError(f"capacity busy_retries must be an integer 0..10, got {busy_retries!r}")
         if integer:
             start, min_target, max_target = round(start), math.ceil(min_target), math.floor(max_target)
             start = max(start, 1)
@@ -115,8 +144,15 @@ class CapacitySearch:
         self.min_target = float(min_target)
         self.max_steps = max_steps
         self.integer = integer
+        self.confirm = confirm
+        self.busy_retries = busy_retries
 
         self.steps: list[StepResult] = []
+        self.retests: list[int] = []          # indices in `steps` of the re-tests of a failing step
+        self.disagreements: list[float] = []  # targets that failed and then passed a re-test
+        self._failures_here = 0               # failures at the pending target while confirming
+        self._busy_here = 0                   # inconclusive (machine busy) steps at the pending target in a row
+        self.inconclusive: list[int] = []     # indices in `steps` of inconclusive steps
         self.best_pass: float | None = None
         self.first_fail: float | None = None
         self.done = False
@@ -133,6 +169,8 @@ class CapacitySearch:
     def phase(self) -> str:
         if self.done:
             return "done"
+        if self._failures_here or self._busy_here:
+            return "confirm"
         if self.first_fail is None:
             return "grow"
         if self.best_pass is None:
@@ -150,10 +188,30 @@ class CapacitySearch:
         assert self._pending is not None
         if not math.isclose(result.target, self._pending, rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"expected the result of the step at {self._pending:g}, got one at {result.target:g}")
+        if self._failures_here or self._busy_here:
+            self.retests.append(len(self.steps))
         self.steps.append(result)
         target = self._pending
         if result.client_bound:
             return self._finish("generator-bound")
+        if result.inconclusive and not result.passed:
+            self.inconclusive.append(len(self.steps) - 1)
+            self._busy_here += 1
+            if self._busy_here > self.busy_retries:
+                return self._finish("machine busy")
+            if len(self.steps) >= self.max_steps:
+                return self._finish("max_steps")
+            return  # run it again
+        self._busy_here = 0
+        if not result.passed and not result.clear and self._failures_here < self.confirm:
+            self._failures_here += 1  # not counted yet: run it again
+            if len(self.steps) >= self.max_steps:
+                self.first_fail = target if self.first_fail is None else min(self.first_fail, target)
+                return self._finish("max_steps")
+            return
+        if result.passed and self._failures_here:
+            self.disagreements.append(target)  # failed, then passed: noise, and the pass stands
+        self._failures_here = 0
         if result.passed:
             self.best_pass = target if self.best_pass is None else max(self.best_pass, target)
         else:
@@ -224,8 +282,56 @@ class CapacitySearch:
             "best_pass": self.best_pass,
             "first_fail": self.first_fail,
             "integer": self.integer,
+            "confirm": self.confirm,
+            "retests": list(self.retests),
+            "disagreements": list(self.disagreements),
+            "inconclusive": list(self.inconclusive),
             "steps": [s.to_dict() for s in self.steps],
         }
+
+
+def stability(search: CapacitySearch, *, busy_steps: int = 0) -> dict[str, Any]:
+    """How far to trust the result: which steps disagreed, and a one-line note.
+
+    `busy_steps` is how many steps ran while the machine was busy (the
+    generator's own judgment, passed in by the caller). `level` is "stable"
+    (every failure that counted was confirmed, no disagreement), "noisy"
+    (a step failed and then passed its re-test), "unconfirmed" (failures were
+    believed at once, `confirm=0`) or "busy" (stopped: the machine, not the
+    endpoint, failed the steps).
+    """
+    lo, hi = search.bracket
+    failures = sum(1 for s in search.steps if not s.passed and not s.client_bound)
+    confirmed = len(search.retests)
+    if search.disagreements:
+        level = "noisy"
+        where = ", ".join(f"{t:g}" for t in search.disagreements)
+        note = (f"steps disagreed at {where} (failed, then passed a re-test): a stall of the endpoint or of this "
+                f"machine, not its limit, so the pass stood; near the limit such noise can move a repeat "
+                f"elsewhere in the bracket")
+    elif search.confirm == 0 and failures:
+        level = "unconfirmed"
+        note = ("failing steps were not re-tested (confirm 0): one stall can fail a step, so on a busy machine "
+                "the result may be low; re-test failures (--confirm 1) for a repeatable answer")
+    else:
+        level = "stable"
+        note = (f"every failure was confirmed by a re-test ({confirmed} re-test{'s' if confirmed != 1 else ''})"
+                if confirmed else "no step failed" if not failures else "no failure needed confirming")
+    if search.stop_reason == "machine busy":
+        level = "busy"
+        note = (f"the search stopped: {search.busy_retries + 1} steps in a row failed while this machine was busy "
+                f"and the generator's requests left late, which measures the machine, not the endpoint; the best "
+                f"pass (if any) is a lower bound; rerun on a quieter machine or with the generator elsewhere")
+    elif search.inconclusive:
+        n = len(search.inconclusive)
+        note += (f"; {n} step{'s' if n != 1 else ''} failed only while this machine was busy (requests left late) "
+                 f"and {'were' if n != 1 else 'was'} run again")
+    if busy_steps:
+        note += f"; the machine was busy during {busy_steps} step{'s' if busy_steps != 1 else ''}"
+    width = None if lo is None or hi is None else (hi - lo) / lo
+    return {"level": level, "disagreed_at": list(search.disagreements), "retests": confirmed,
+            "inconclusive": len(search.inconclusive),
+            "busy_steps": busy_steps, "bracket_width": width, "note": note}
 
 
 def find_knee(curve: Sequence[tuple[float, float]]) -> float | None:

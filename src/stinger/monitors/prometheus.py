@@ -24,6 +24,18 @@ microseconds; a preset pairs each with a request counter, and the monitor
 reports `delta(duration) / delta(requests)` as `<name>.<duration family>.mean`
 in ms (matched by identical labels) instead of a meaningless rate.
 
+Server time from metrics: a preset also names, best first, the families that
+hold the server's own time per request (`Preset.server_time`): MLServer's
+per-model `model_infer_request_duration` (a summary in seconds, though its
+name does not say so), KServe's `request_predict_seconds`, Triton's and
+TorchServe's cumulative counters, and so on. The monitor keeps the cumulative
+values of those families at each scrape (`history`, thinned past a few
+thousand), so `server_time(window)` can take the difference between the
+scrapes bracketing a run's measured window: count and mean from a summary or
+a counter pair, and quantiles too from a histogram's buckets. The run puts
+that in the summary as the variant's server time when the target sent no
+`Server-Timing` header (see `orchestrate/monitor_set.py`).
+
 With neither preset nor `include`, every family is kept (except the `*_created`
 timestamps prometheus_client adds). `include` takes family names or fnmatch
 globs (`vllm:*`); counter names match with or without `_total`.
@@ -57,6 +69,7 @@ __all__ = [
     "diff_scrapes",
     "histogram_quantile",
     "parse_exposition",
+    "server_time_between",
     "snapshot",
 ]
 
@@ -73,6 +86,11 @@ class Preset:
     families: tuple[str, ...]
     means: tuple[tuple[str, str], ...] = ()
     doc: str = ""
+    # families holding the server's own time per request, best first (histogram, summary, or the
+    # duration counter of a `means` pair)
+    server_time: tuple[str, ...] = ()
+    # duration families in seconds whose names do not end in _seconds
+    seconds: tuple[str, ...] = ()
 
 
 PRESETS: dict[str, Preset] = {
@@ -86,6 +104,39 @@ PRESETS: dict[str, Preset] = {
                 "stinger_demo_requests_total",
             ),
             doc="stinger's own demo server",
+            server_time=("stinger_demo_request_duration_seconds",),
+        ),
+        Preset(
+            # mlserver/handlers/dataplane.py: model_infer_request_{success,failure} counters and the
+            # model_infer_request_duration summary (seconds), labels model and version;
+            # mlserver/rest/app.py: starlette_exporter's rest_server_* (histogram, labels path, method,
+            # status_code, app_name); the adaptive-batching and parallel-inference queue histograms.
+            "mlserver",
+            (
+                "model_infer_request_success",
+                "model_infer_request_failure",
+                "model_infer_request_duration",
+                "rest_server_request_duration_seconds",
+                "rest_server_requests",
+                "rest_server_requests_in_progress",
+                "batch_request_queue",
+                "parallel_request_queue",
+            ),
+            doc="Seldon MLServer (metrics port 8082 by default): per-model inference time",
+            server_time=("model_infer_request_duration", "rest_server_request_duration_seconds"),
+            seconds=("model_infer_request_duration",),
+        ),
+        Preset(
+            # kserve/metrics.py: one histogram per step, label model_name
+            "kserve",
+            (
+                "request_predict_seconds",
+                "request_preprocess_seconds",
+                "request_postprocess_seconds",
+                "request_explain_seconds",
+            ),
+            doc="KServe's Python model server (sklearnserver, xgbserver, custom predictors): per-step time",
+            server_time=("request_predict_seconds",),
         ),
         Preset(
             "triton",
@@ -106,6 +157,7 @@ PRESETS: dict[str, Preset] = {
                 ("nv_inference_compute_infer_duration_us", "nv_inference_request_success"),
             ),
             doc="NVIDIA Triton Inference Server (cumulative *_duration_us counters)",
+            server_time=("nv_inference_request_duration_us",),
         ),
         Preset(
             "torchserve",
@@ -124,6 +176,7 @@ PRESETS: dict[str, Preset] = {
                 ("ts_queue_latency_microseconds", "ts_inference_requests_total"),
             ),
             doc="TorchServe (cumulative *_microseconds counters)",
+            server_time=("ts_inference_latency_microseconds",),
         ),
         Preset(
             "vllm",
@@ -136,6 +189,7 @@ PRESETS: dict[str, Preset] = {
                 "vllm:gpu_cache_usage_perc",
             ),
             doc="vLLM's OpenAI-compatible server",
+            server_time=("vllm:e2e_request_latency_seconds",),
         ),
     )
 }
@@ -152,6 +206,8 @@ class Selection:
 
     patterns: tuple[str, ...] | None = None
     means: tuple[tuple[str, str], ...] = ()
+    seconds: tuple[str, ...] = ()
+    server_time: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, preset: str | None = None, include: Sequence[str] = ()) -> Selection:
@@ -161,7 +217,15 @@ class Selection:
         if chosen is None and not include:
             return cls()
         names = (chosen.families if chosen else ()) + tuple(include) + ALWAYS
-        return cls(tuple(dict.fromkeys(names)), chosen.means if chosen else ())
+        if chosen is None:
+            return cls(tuple(dict.fromkeys(names)))
+        return cls(tuple(dict.fromkeys(names)), chosen.means, chosen.seconds, chosen.server_time)
+
+    def scale(self, family: str) -> tuple[float, str]:
+        """(factor to ms, unit) for a family: from its name, or seconds when the preset says so."""
+        if family in self.seconds:
+            return 1e3, "ms"
+        return _duration_scale(family)
 
     def wants(self, family: str, kind: str) -> bool:
         if self.patterns is None:
@@ -322,7 +386,8 @@ def _qname(q: float) -> str:
     return f"p{q * 100:.10g}"
 
 
-def _hist_points(series: str, labels: Labels, cur: Hist, prev: Hist, elapsed: float, t: float) -> list[Point]:
+def _hist_points(series: str, labels: Labels, cur: Hist, prev: Hist, elapsed: float, t: float,
+                 scaled: tuple[float, str] | None = None) -> list[Point]:
     if set(cur.buckets) != set(prev.buckets):
         return []  # the bucket layout changed: no meaningful delta
     dcount = cur.count - prev.count
@@ -332,7 +397,7 @@ def _hist_points(series: str, labels: Labels, cur: Hist, prev: Hist, elapsed: fl
         return []  # a reset (restart): skip this interval
     points = [Point(t, f"{series}.rate", dcount / elapsed, "/s", labels)]
     if dcount > 0:
-        scale, unit = _duration_scale(series)
+        scale, unit = scaled or _duration_scale(series)
         if math.isfinite(dsum):
             points.append(Point(t, f"{series}.mean", dsum / dcount * scale, unit, labels))
         for q in QUANTILES:
@@ -398,10 +463,10 @@ def diff_scrapes(
             elif fam.kind == "histogram":
                 if rates and isinstance(old, Hist):
                     assert isinstance(value, Hist)
-                    points.extend(_hist_points(prefix, labels, value, old, elapsed, t))
+                    points.extend(_hist_points(prefix, labels, value, old, elapsed, t, selection.scale(fam_name)))
             else:
                 assert isinstance(value, Summ)
-                scale, unit = _duration_scale(fam_name)
+                scale, unit = selection.scale(fam_name)
                 for q, v in sorted(value.quantiles.items()):
                     if math.isfinite(v):
                         points.append(Point(t, f"{prefix}.{_qname(q)}", v * scale, unit, labels))
@@ -436,6 +501,106 @@ def _mean_points(name: str, sum_name: str, count_name: str, prev: Scrape, cur: S
         if dn > 0 and dsum >= 0:
             points.append(Point(t, f"{name}.{sum_name}.mean", dsum / dn * scale, unit, labels))
     return points
+
+
+# --- server time over a window -------------------------------------------------------
+
+SERVER_QUANTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99),
+                                                   ("p99.9", 0.999))
+
+
+def _matching(series: dict, match: Sequence[str]) -> tuple[list[Labels], str]:
+    """The label sets whose values name one of `match` (a model in the URL), else all of them."""
+    wanted = set(match)
+    chosen = [labels for labels in series if any(v in wanted for _, v in labels)]
+    if chosen:
+        return chosen, ", ".join(sorted({f'{k}="{v}"' for labels in chosen for k, v in labels if v in wanted}))
+    return list(series), "all series" if len(series) > 1 else ""
+
+
+def server_time_between(
+    before: Scrape,
+    after: Scrape,
+    selection: Selection,
+    *,
+    match: Sequence[str] = (),
+) -> dict | None:
+    """The server's own time per request between two cumulative scrapes, from the first of
+    `selection.server_time` that saw requests in between; None when none did.
+
+    Label sets are chosen by `match` (e.g. the URL's path segments, so MLServer's
+    `model="iris"` series serves a variant whose URL is /v2/models/iris/infer); with no
+    match, all series are added up. Returns ``{"count", "mean", "p50".. (histograms only),
+    "family", "kind", "labels"}`` with times in ms.
+    """
+    pairs = {_base(d): _base(c) for d, c in selection.means}
+    for family in selection.server_time:
+        base = _base(family)
+        scale, _ = selection.scale(base)
+        if base in pairs:
+            pair = _counter_pair_between(before, after, base, pairs[base], match)
+            if pair is not None:
+                return {**pair, "mean": pair["mean"] * scale, "family": base, "kind": "counter"}
+            continue
+        fam = after.get(base)
+        if fam is None or fam.kind not in ("histogram", "summary"):
+            continue
+        old = before.get(base)
+        chosen, label_text = _matching(fam.series, match)
+        count = total = 0.0
+        buckets: dict[float, float] = {}
+        layout: set[float] | None = None
+        for labels in chosen:
+            cur = fam.series[labels]
+            prev = old.series.get(labels) if old is not None and old.kind == fam.kind else None
+            assert isinstance(cur, (Hist, Summ))
+            prev = prev if prev is not None else _zero(cur)
+            assert isinstance(prev, (Hist, Summ))
+            dcount, dsum = cur.count - prev.count, cur.sum - prev.sum
+            if not (dcount >= 0 and dsum >= 0):
+                continue  # a restart in between
+            count += dcount
+            total += dsum
+            if isinstance(cur, Hist) and isinstance(prev, Hist):
+                if layout is None:
+                    layout = set(cur.buckets)
+                if set(cur.buckets) == layout and set(prev.buckets) <= layout:
+                    for le, c in cur.buckets.items():
+                        buckets[le] = buckets.get(le, 0.0) + c - prev.buckets.get(le, 0.0)
+        if not count > 0:
+            continue
+        out: dict = {"count": round(count), "mean": total / count * scale, "family": base,
+                     "kind": fam.kind, "labels": label_text}
+        if fam.kind == "histogram" and buckets:
+            ordered = sorted(buckets.items())
+            for key, q in SERVER_QUANTILES:
+                v = histogram_quantile(q, ordered)
+                out[key] = v * scale if math.isfinite(v) else None
+        return out
+    return None
+
+
+def _counter_pair_between(before: Scrape, after: Scrape, sum_name: str, count_name: str,
+                          match: Sequence[str]) -> dict | None:
+    sums, counts = after.get(sum_name), after.get(count_name)
+    if sums is None or counts is None or sums.kind != "counter" or counts.kind != "counter":
+        return None
+    old_sums, old_counts = before.get(sum_name), before.get(count_name)
+    chosen, label_text = _matching(sums.series, match)
+    dsum = dn = 0.0
+    for labels in chosen:
+        s1, n1 = sums.series.get(labels), counts.series.get(labels)
+        s0 = old_sums.series.get(labels, 0.0) if old_sums is not None else 0.0
+        n0 = old_counts.series.get(labels, 0.0) if old_counts is not None else 0.0
+        if not all(isinstance(x, float) for x in (s1, n1, s0, n0)):
+            continue
+        assert isinstance(s1, float) and isinstance(n1, float) and isinstance(s0, float) and isinstance(n0, float)
+        if s1 - s0 >= 0 and n1 - n0 >= 0:
+            dsum += s1 - s0
+            dn += n1 - n0
+    if not dn > 0:
+        return None
+    return {"count": round(dn), "mean": dsum / dn, "labels": label_text}
 
 
 # --- the monitor -------------------------------------------------------------------
@@ -504,6 +669,10 @@ class PrometheusMonitor:
         self._opener = urllib.request.build_opener(*handlers)
         self._prev: Scrape | None = None
         self._prev_time = 0.0
+        # (run-clock time, the server-time families of a scrape): cumulative values, for `server_time`
+        self.history: list[tuple[float, Scrape]] = []
+        keep = set(self.selection.server_time) | {c for d, c in self.selection.means if d in self.selection.server_time}
+        self._server_families = {_base(f) for f in keep}
 
     def scrape(self) -> Scrape:
         """Fetch and parse the exposition; MonitorError on any failure."""
@@ -530,13 +699,43 @@ class PrometheusMonitor:
             raise MonitorError(f"{self.url}: {exc}") from None
         return snapshot(families, self.selection)
 
+    MAX_HISTORY = 4096  # past this, every other entry is dropped: a day-long run keeps a coarser history
+
+    def _remember(self, t: float, scrape: Scrape) -> None:
+        if not self._server_families:
+            return
+        self.history.append((t, {k: v for k, v in scrape.items() if k in self._server_families}))
+        if len(self.history) > self.MAX_HISTORY:
+            self.history = self.history[::2] + ([self.history[-1]] if len(self.history) % 2 == 0 else [])
+
+    @property
+    def server_time_families(self) -> tuple[str, ...]:
+        return self.selection.server_time
+
+    def server_time(self, start: float, end: float | None, *, match: Sequence[str] = ()) -> dict | None:
+        """The server's own time between the scrapes that bracket [start, end] on the run clock
+        (the last at or before `start`, the first at or after `end`); None without two scrapes or requests."""
+        if len(self.history) < 2:
+            return None
+        before = [h for h in self.history if h[0] <= start] or self.history[:1]
+        after = [h for h in self.history if end is not None and h[0] >= end] or self.history[-1:]
+        (t0, a), (t1, b) = before[-1], after[0]
+        if t1 <= t0:
+            return None
+        out = server_time_between(a, b, self.selection, match=match)
+        if out is not None:
+            out["between_s"] = (None if math.isinf(t0) else round(t0, 3), round(t1, 3))
+        return out
+
     def start(self) -> None:
         self._prev = self.scrape()
         self._prev_time = time.perf_counter()
+        self._remember(-math.inf, self._prev)  # before the run's first sample
 
     def sample(self, t: float) -> list[Point]:
         cur = self.scrape()
         now = time.perf_counter()
+        self._remember(t, cur)
         points = diff_scrapes(self._prev, cur, now - self._prev_time, t=t, name=self.name, selection=self.selection)
         # After a failed scrape the next good one diffs across the gap: still an average.
         self._prev, self._prev_time = cur, now

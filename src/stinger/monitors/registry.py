@@ -23,7 +23,7 @@ from pydantic_core import InitErrorDetails
 
 from stinger.monitors.base import MonitorConfig
 
-__all__ = ["REGISTRY", "build", "check_spec_monitors", "monitor_class", "monitor_config"]
+__all__ = ["REGISTRY", "build", "check_spec_monitors", "monitor_class", "monitor_config", "parse_monitor_flag"]
 
 # type name -> "module:Class", imported on first use (gpu needs the optional `gpu` extra only to run)
 REGISTRY: dict[str, str] = {
@@ -101,3 +101,48 @@ def build(entry: dict, *, at: Path = ("monitors", 0)) -> Any:
     """A monitor from one spec entry (validated again: a spec built in code may skip `parse_spec`)."""
     config = monitor_config(entry, at=at)
     return monitor_class(config.type)(**config.kwargs())
+
+
+MONITOR_FLAG_FORMS = ("prometheus=URL[:PRESET]", "process=PORT", "process=pid:N", "process=cmd:REGEX", "gpu[=INDEX]")
+
+
+def parse_monitor_flag(text: str) -> dict:
+    """One ``--monitor`` value -> a spec ``monitors:`` entry, validated; ValueError names what was expected.
+
+    ``prometheus=http://127.0.0.1:8082/metrics:mlserver`` (the preset is the last ``:word`` when
+    it is not a port), ``process=8080`` (the process listening there), ``process=pid:1234``,
+    ``process=cmd:REGEX``, ``gpu`` or ``gpu=0``.
+    """
+    kind, sep, value = text.strip().partition("=")
+    kind = kind.strip()
+    value = value.strip()
+    expected = f"expected one of {', '.join(MONITOR_FLAG_FORMS)}"
+    entry: dict[str, Any]
+    if kind == "prometheus" and value:
+        url, colon, tail = value.rpartition(":")
+        if colon and tail and "/" not in tail and not tail.isdigit() and "://" in url:
+            entry = {"type": "prometheus", "url": url, "preset": tail}
+        else:
+            entry = {"type": "prometheus", "url": value}
+    elif kind == "process" and value:
+        how, colon, arg = value.partition(":")
+        if not colon and value.isdigit():
+            entry = {"type": "process", "port": int(value)}
+        elif how == "pid" and arg.isdigit():
+            entry = {"type": "process", "pid": int(arg)}
+        elif how == "cmd" and arg:
+            entry = {"type": "process", "cmdline": arg}
+        else:
+            raise ValueError(f"{text!r}: a process monitor is process=PORT, process=pid:N or process=cmd:REGEX")
+    elif kind == "gpu" and (not sep or value.isdigit()):
+        entry = {"type": "gpu"} if not sep else {"type": "gpu", "index": int(value)}
+    else:
+        raise ValueError(f"{text!r}: {expected}")
+    try:
+        monitor_config(entry, at=("--monitor",))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first["loc"][1:])
+        msg = str(first.get("ctx", {}).get("error") or first["msg"])
+        raise ValueError(f"{text!r}: {where + ': ' if where else ''}{msg}") from None
+    return entry

@@ -177,6 +177,9 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     data = variant_data_from_metrics(report.outcome.metrics, report.summary["variants"])
     v, extra = compare_variants(data[a_name], data[b_name], paired=spec.split == "paired", alpha=opts.alpha,
                                 seed=spec.load.seed)
+    from stinger.orchestrate.monitor_set import server_time_notes
+
+    v.notes.extend(server_time_notes(report.summary))  # server time (header or Prometheus), or where it could come from
     if watcher is not None:
         warmup = float(getattr(spec.load, "warmup", 0.0) or 0.0)
         seq = extra["sequential"] = watcher.summary(bool(report.outcome.stopped_early), warmup)

@@ -6,6 +6,20 @@ window, judged on the window only) at the rate (open model) or user count
 (closed model, `--mode concurrency`) the policy asks for. A step whose
 generator was the bottleneck is never taken for the endpoint's limit: the
 search stops there and says so.
+
+Repeatability on a busy machine: a failing step is re-tested at the same
+target (`confirm`, default once) before the policy counts it, because noise
+only ever makes a step look worse. The report keeps every step (re-tests are
+marked `retest`), says where steps disagreed, how many ran while the machine
+was busy, and gives the result with its bracket and a stability note
+(`stability`). Each row also carries the share of the step's one-second
+intervals that met the latency and error SLOs on their own
+(`intervals_ok_share`): a failure where most seconds were fine was a stall.
+A failure saturated in every one of at least five seconds (`clear`) is
+counted without a re-test. A failure while the machine was busy and the
+generator's own requests left late (`inconclusive`) is run again; when that
+keeps happening the search stops with "machine busy" rather than report the
+machine's limit as the endpoint's.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ from stinger.core.capacity import (
     cost_per_million,
     find_knee,
     limiting_factor,
+    stability,
 )
 from stinger.core.slo import DEFAULT_CAPACITY_SLOS, judge, parse_slo
 from stinger.errors import UsageError
@@ -37,6 +52,7 @@ class CapacityOptions:
     max_target: float = 100_000.0
     min_target: float = 1.0
     max_steps: int = 20
+    confirm: int = 1                   # re-tests of a failing step before it counts
     step_duration: float = 8.0         # measured window of each step (s)
     step_warmup: float = 2.0           # warm-up of each step (s), excluded from the verdict
     slos: list[str] = field(default_factory=list)
@@ -87,7 +103,7 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
     slos = [parse_slo(s) for s in slo_texts]
     search = CapacitySearch(start=opts.start, growth=opts.growth, precision=opts.precision,
                             max_target=opts.max_target, min_target=opts.min_target,
-                            max_steps=opts.max_steps, integer=opts.mode == "concurrency")
+                            max_steps=opts.max_steps, integer=opts.mode == "concurrency", confirm=opts.confirm)
     unit = "req/s" if opts.mode == "rate" else "users"
     # before any load: the run directory is created here, so an unwritable --out fails now
     tell(outputs, "capacity_start", {"spec": spec, "mode": opts.mode, "unit": unit, "slo": slo_texts,
@@ -97,6 +113,7 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
     rows: list[dict[str, Any]] = []
     interrupted = False
     while (target := search.next_target()) is not None:
+        retest = search.phase == "confirm"
         step = _step_spec(spec_data, opts, target)
         report = run_spec(step, {}, outputs=[])
         summary = report.summary
@@ -105,13 +122,26 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
         failed = tuple(r.slo.text for r in results if not r.passed)
         gen = summary.get("generator", {})
         client_bound = bool(gen.get("client_bound")) and bool(failed)
-        result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound)
+        share, seconds = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
+        # the generator's requests left late because other processes held the CPUs: the machine failed the step
+        # (a failure saturated throughout is the endpoint's whatever the machine did)
+        clear = bool(failed) and _clear_failure(vs, share, seconds)
+        inconclusive = (bool(failed) and not client_bound and not clear and bool(gen.get("machine_busy"))
+                        and bool(gen.get("lagged")))
+        result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
+                            clear=clear, inconclusive=inconclusive)
         row = _row(result, summary, vs)
+        row["retest"] = retest
+        row["intervals_ok_share"] = share
+        row["clear"] = result.clear
+        row["inconclusive"] = inconclusive
         rows.append(row)
         search.record(result)
         if report.outcome.interrupted:
             interrupted = True
         wait = _cool_down_time(vs) if failed and not interrupted and search.next_target() is not None else 0.0
+        if wait and inconclusive:
+            wait += _BUSY_PAUSE  # give a neighbour's burst time to pass
         tell(outputs, "capacity_step", {**row, "step": len(rows), "cool_down_s": wait})
         if interrupted:
             break
@@ -129,6 +159,44 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
 
 
 _MAX_COOL_DOWN = 15.0
+_BUSY_PAUSE = 2.0
+_PER_SECOND = ("p50", "p90", "p95", "p99", "mean", "max", "error_rate", "errors")
+
+
+_CLEAR_RATIO = 0.9
+_CLEAR_SECONDS = 5
+
+
+def _clear_failure(vs: dict, share: float | None, seconds: int) -> bool:
+    """A failure no stall explains, so it needs no re-test: each of at least 5 measured seconds failed
+    the latency/error SLOs on its own, and the endpoint completed under 90 % of what was offered
+    (saturated throughout). A stall leaves good seconds in a long enough window; in a short one (a
+    stall of one second can spoil two) every failure is re-tested."""
+    ratio = (vs.get("throughput") or {}).get("ratio")
+    return share == 0.0 and seconds >= _CLEAR_SECONDS and ratio is not None and ratio < _CLEAR_RATIO
+
+
+def _intervals_ok_share(metrics, slos: list, warmup: float) -> tuple[float | None, int]:
+    """(share, count) of the step's measured one-second intervals that met the latency and error SLOs
+    on their own.
+
+    Throughput objectives are left out (one second is too short to judge a ratio); the share is None
+    when no SLO can be judged per second or no interval was measured.
+    """
+    per_second = [s for s in slos if s.metric in _PER_SECOND]
+    if not per_second:
+        return None, 0
+    rows = [r for r in metrics.interval_rows() if not r.get("warmup") and r["t"] >= warmup and r["scheduled"]]
+    if not rows:
+        return None, 0
+    ok = 0
+    for r in rows:
+        ended = r["ok"] + r["failed"]
+        vs = {"latency_ms": {"count": r["ok"], "p50": r["p50_ms"], "p90": r["p90_ms"], "p95": r["p95_ms"],
+                             "p99": r["p99_ms"], "mean": r["mean_ms"], "max": r["max_ms"]},
+              "error_rate": r["failed"] / ended if ended else 0.0}
+        ok += all(x.passed for x in judge(per_second, vs))
+    return round(ok / len(rows), 3), len(rows)
 
 
 def _cool_down_time(vs: dict) -> float:
@@ -161,6 +229,7 @@ def _row(result: StepResult, summary: dict, vs: dict) -> dict:
         "cpu_pct_mean": endpoint.get("cpu_pct", {}).get("mean"),
         "rss_mib_mean": endpoint.get("rss_mib", {}).get("mean"),
         "generator": summary.get("generator", {}).get("message"),
+        "machine_busy": bool(summary.get("generator", {}).get("machine_busy")),
     }
 
 
@@ -170,7 +239,9 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     best = None
     if lo is not None:
         best = max((r for r in rows if r["passed"] and r["target"] == lo), key=lambda r: r["achieved_rps"], default=None)
-    first_fail = next((r for r in rows if not r["passed"]), None)
+    # what limited the counted failure (the first fail of the bracket), not a stall that passed its re-test
+    first_fail = next((r for r in rows if not r["passed"] and r["target"] == _num(hi, opts)),
+                      next((r for r in rows if not r["passed"]), None))
     curve = sorted((r["target"], r["p95_ms"]) for r in rows if r["p95_ms"] is not None)
     knee = find_knee(curve) if len(curve) >= 3 else None
     out: dict[str, Any] = {
@@ -188,7 +259,11 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
                                          "cpu_pct_mean", "rss_mib_mean")} if best else None,
         "steps": rows,
         "precision": opts.precision,
+        "confirm": opts.confirm,
+        "stability": stability(search, busy_steps=sum(1 for r in rows if r.get("machine_busy"))),
     }
+    if search.stop_reason == "machine busy":
+        out["note"] = out["stability"]["note"]
     if search.stop_reason == "generator-bound":
         out["note"] = ("the load generator became the bottleneck before the endpoint failed its SLOs: "
                        "the endpoint's capacity is at least the best pass; add --workers or machines and search again")

@@ -9,12 +9,22 @@ loop lag and schedule lag decide whether the run was client-bound.
 
 The monitors a spec names are built through `stinger.monitors.registry` (their
 configs were already checked when the spec was loaded).
+
+Server time from metrics (`server_time`): a variant whose target sent no
+server-time header takes its server time from a Prometheus monitor with a
+preset that names one (MLServer's per-model inference time, KServe's predict
+time, ...), over the scrapes that bracket the run's measured window, choosing
+the series whose labels name a segment of the variant's URL (the model). The
+summary says where each variant's server time came from, or, when none was
+found, where it could come from.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -140,7 +150,8 @@ class MonitorSet:
         offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
         achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())
         server_p50 = None
-        st = [v["server_time_ms"]["p50"] for v in variants.values() if "server_time_ms" in v]
+        st = [v["server_time_ms"]["p50"] for v in variants.values()
+              if (v.get("server_time_ms") or {}).get("p50") is not None]
         if st:
             server_p50 = max(st)
         # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
@@ -156,6 +167,7 @@ class MonitorSet:
         out["generator"] = {
             "client_bound": verdict.client_bound,
             "machine_busy": verdict.machine_busy,
+            "lagged": verdict.lagged,  # requests left late or the loop woke late
             "reasons": list(verdict.reasons),
             "busy_reasons": list(verdict.busy_reasons),
             "message": verdict.message(),
@@ -166,6 +178,75 @@ class MonitorSet:
             "schedule_lag_p99_ms": sched_p99,
         }
         return out
+
+
+    def server_time(self, spec, window: tuple[float, float], variants: dict) -> dict:
+        """Fill in each variant's `server_time_ms` from Prometheus where no header gave one; say where
+        each came from (`source`), and when some variant has none, a `note` on where it could come from."""
+        prom = [m for m in self.monitors if callable(getattr(m, "server_time", None))]
+        names = {v.name for v in spec.all_variants()}
+        source: dict[str, str] = {}
+        missing: list[str] = []
+        for v in spec.all_variants():
+            vs = variants.get(v.name)
+            if vs is None:
+                continue
+            have = vs.get("server_time_ms")
+            if have and have.get("count"):
+                st = spec.server_time
+                source[v.name] = f"response header {st.header}" + (f" ({st.metric})" if st and st.metric else "")
+                continue
+            # this variant's own monitors first, then the run's (a monitor named after another variant is not ours)
+            mine = [m for m in prom if m.name == v.name] + [m for m in prom if m.name not in names]
+            # the model's name is a segment of the URL: /v2/models/NAME/infer, /v1/models/NAME:predict
+            segments = [seg for url in v.all_urls() for seg in re.split(r"[/:]", urlsplit(url).path) if seg]
+            for m in mine:
+                got = m.server_time(window[0], window[1], match=segments)
+                if got is None:
+                    continue
+                vs["server_time_ms"] = _as_server_time(got)
+                labels = f"{{{got['labels']}}}" if got.get("labels") else ""
+                what = {"histogram": "histogram: quantiles interpolated within its buckets",
+                        "summary": "summary: count and mean only",
+                        "counter": "cumulative counters: mean only"}[got["kind"]]
+                source[v.name] = f"Prometheus {m.name} {m.url}: {got['family']}{labels} ({what})"
+                break
+            else:
+                missing.append(v.name)
+        out: dict[str, Any] = {"source": source}
+        if missing and spec.server_time is not None:
+            looked = sorted({f for m in prom for f in m.server_time_families})
+            why = (f"the Prometheus monitor{'s' if len(prom) > 1 else ''} saw no requests in "
+                   f"{', '.join(looked)}" if looked else
+                   "the Prometheus monitor has no preset naming a server-time metric" if prom else
+                   f"the endpoint sent no {spec.server_time.header} header")
+            out["note"] = (f"no server time for {', '.join(missing)}: {why}. It could come from a response header "
+                           f"(Server-Timing, or --server-time HEADER[:unit]) or from the model server's metrics: "
+                           f"--monitor prometheus=URL:PRESET (mlserver, kserve, triton, torchserve, vllm, demo)")
+        return out
+
+
+def _as_server_time(got: dict) -> dict:
+    """A Prometheus server-time reading in the shape of a histogram summary (ms); what it lacks is null."""
+    out: dict[str, Any] = {"count": got["count"], "mean": round(got["mean"], 3), "stddev": None, "min": None,
+                           "max": None}
+    for key in ("p50", "p90", "p95", "p99", "p99.9"):
+        v = got.get(key)
+        out[key] = None if v is None else round(v, 3)
+    return out
+
+
+def server_time_notes(summary: dict) -> list[str]:
+    """Lines for a verdict: each variant's server time and its source, or why there is none."""
+    st = summary.get("server_time") or {}
+    lines = []
+    for name, src in (st.get("source") or {}).items():
+        s = (summary.get("variants", {}).get(name) or {}).get("server_time_ms") or {}
+        figures = ", ".join(f"{k} {s[k]:.2f} ms" for k in ("mean", "p50", "p95", "p99") if s.get(k) is not None)
+        lines.append(f"server time of {name}: {figures or 'n/a'} (from {src}; not tested for a difference)")
+    if st.get("note"):
+        lines.append(st["note"])
+    return lines
 
 
 class _Started:

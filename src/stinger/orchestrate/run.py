@@ -169,6 +169,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     window = m.window(load.warmup, plans_duration if not cut else None,
                       elapsed=None if plans_duration and not cut else outcome.elapsed)
     variants = m.summary(window)
+    # before the generator's judgment, which compares its lag with the server's own time
+    server_time = mon.server_time(spec, window, variants)
     monitored = mon.summary(m, variants)   # reads the raw figures (before absent ones become null)
     for vs in variants.values():
         _absent_as_null(vs)
@@ -206,6 +208,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     if shape is not None and shape.spike is not None:
         summary["spike"] = _spike(m, shape.spike, slos)
     summary.update(monitored)
+    summary["server_time"] = server_time
     for name, q in model_quality(m.predictions).items():
         variants[name]["quality"] = q
     summary["warnings"] = outcome.warnings + mon.warnings

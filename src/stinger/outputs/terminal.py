@@ -121,6 +121,7 @@ def summary_renderable(summary: dict):
         note = above_offered_note(name, variants[name])
         if note:
             parts.append(Text(note, style="dim"))
+    parts.extend(server_time_lines(summary))
     gen = summary.get("generator") or {}
     if gen.get("client_bound"):
         parts.append(Text(f"WARNING {gen.get('message', 'client-bound')}", style="bold yellow"))
@@ -129,6 +130,16 @@ def summary_renderable(summary: dict):
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)
+
+
+def server_time_lines(summary: dict) -> list[Text]:
+    """Where server time came from when not from a response header, or where it could come from."""
+    st = summary.get("server_time") or {}
+    out = [Text(f"server time of {name}: from {src}", style="dim")
+           for name, src in (st.get("source") or {}).items() if not src.startswith("response header")]
+    if st.get("note"):
+        out.append(Text(f"note: {st['note']}", style="dim"))
+    return out
 
 
 def _quality(v: dict, key: str) -> str:
@@ -265,6 +276,13 @@ def capacity_step_line(row: dict, unit: str) -> str:
     verdict = "[red]FAIL[/] " + ", ".join(row["failed"]) if row["failed"] else "[green]pass[/]"
     if row["client_bound"]:
         verdict = "[yellow]generator-bound[/]"
+    if row.get("retest"):
+        verdict += " [dim](re-test)[/]"
+    if row.get("inconclusive"):
+        verdict += " [yellow](the machine was busy and requests left late: not counted, run again)[/]"
+    share = row.get("intervals_ok_share")
+    if row["failed"] and share is not None and share >= 0.5:
+        verdict += f" [dim]({100 * share:.0f}% of its seconds met the SLOs: a stall?)[/]"
     return (f"  step {row['step']:2d}: {row['target']:10,.1f} {unit:5s} -> {row['achieved_rps']:10,.1f} req/s, "
             f"p50 {_f1(row['p50_ms'])} p95 {_f1(row['p95_ms'])} p99 {_f1(row['p99_ms'])} ms, "
             f"errors {100 * row['error_rate']:.2f}%  {verdict}")
@@ -277,6 +295,10 @@ def print_capacity(out: dict, console: Console) -> None:
         t.add_column(col, justify="right")
     for r in sorted(out["steps"], key=lambda r: r["target"]):
         verdict = "pass" if r["passed"] else ("generator" if r["client_bound"] else r["limiting"])
+        if r.get("inconclusive"):
+            verdict = "machine busy"
+        if r.get("retest"):
+            verdict += " (re-test)"
         t.add_row(f"{r['target']:,.1f}", f"{r['achieved_rps']:,.1f}", _f1(r["p50_ms"]), _f1(r["p95_ms"]),
                   _f1(r["p99_ms"]), f"{100 * r['error_rate']:.2f}%", _f1(r["server_time_p50_ms"]),
                   _f1(r["cpu_pct_mean"]), verdict, style=None if r["passed"] else "red")
@@ -291,6 +313,10 @@ def print_capacity(out: dict, console: Console) -> None:
         console.print(f"[bold]max sustainable: {lo:,.1f} {out['unit']}[/] "
                       f"(throughput {out['throughput_at_max_rps']:,.1f} req/s; bracket {lo:,.1f} .. {hi_s}; "
                       f"stop: {out['stop_reason']})")
+    stab = out.get("stability")
+    if stab:
+        style = "yellow" if stab.get("level") != "stable" else "dim"
+        console.print(f"[{style}]stability: {stab['level']}: {stab['note']}[/]")
     if out.get("first_limit"):
         console.print(f"first limit hit: {out['first_limit']}")
     if out.get("knee") is not None:
