@@ -227,7 +227,8 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
     # a body implies POST unless the user said otherwise
     target = merged.get("target") if isinstance(merged.get("target"), dict) else None
     payload = merged.get("payload") if isinstance(merged.get("payload"), dict) else {}
-    if target is not None and "method" not in target and (payload.get("data") or payload.get("body")):
+    if target is not None and "method" not in target and target.get("type", "http") == "http" \
+            and (payload.get("data") or payload.get("body")):
         target["method"] = "POST"
     spec = parse_spec(merged, source=source, text=text)
     return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
