@@ -208,6 +208,80 @@ def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- SageMaker (issue 11) --------------------------------------------------------
+SAGEMAKER_PARAMS = ("sagemaker", "region", "endpoint_url", "control_url", "target_variant", "stream")
+
+
+def _sagemaker_options(fn):
+    """The SageMaker option group: `--sagemaker NAME --region R [--endpoint-url URL] ...`."""
+    opts = [
+        click.option("--sagemaker", default=None, metavar="ENDPOINT",
+                     help="SageMaker: the endpoint to call (signed InvokeEndpoint; needs pip install 'stinger[aws]')."),
+        click.option("--region", default=None, help="SageMaker: AWS region (default: AWS_REGION or the profile's)."),
+        click.option("--endpoint-url", default=None,
+                     help="SageMaker: runtime URL instead of AWS's (a VPC endpoint or a local emulator)."),
+        click.option("--control-url", default=None,
+                     help="SageMaker: control-plane and CloudWatch URL (a local emulator; default AWS's)."),
+        click.option("--target-variant", default=None, help="SageMaker: pin every request to this production variant."),
+        click.option("--stream", is_flag=True, default=None,
+                     help="SageMaker: InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks)."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _sagemaker_target(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The `target:` mapping the SageMaker flags give (None without --sagemaker); pops them from params."""
+    sm = {k: params.pop(k, None) for k in SAGEMAKER_PARAMS}
+    if sm["sagemaker"] is None:
+        given = [k for k in SAGEMAKER_PARAMS if sm[k] is not None]
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} needs --sagemaker ENDPOINT")
+        return None
+    if params.get("urls"):
+        raise click.UsageError("give --sagemaker or --url, not both")
+    target: dict[str, Any] = {"type": "sagemaker", "endpoint": sm["sagemaker"]}
+    for key in ("region", "endpoint_url", "target_variant"):
+        if sm[key] is not None:
+            target[key] = sm[key]
+    if sm["stream"]:
+        target["stream"] = True
+    if params.get("content_type"):
+        target["content_type"] = params["content_type"]
+    return target
+
+
+def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    target = _sagemaker_target(params)
+    return {} if target is None else {f"target.{k}": v for k, v in target.items()}
+
+
+def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with TargetVariant.
+
+    Each stinger variant is named VARIANT_INSTANCETYPE, so the verdict names both.
+    """
+    from stinger.monitors.cloudwatch import make_client
+    from stinger.monitors.sagemaker_endpoint import describe_variants
+    from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
+
+    control_url = params.get("control_url")
+    target = _sagemaker_target(params)
+    assert target is not None
+    base = parse_config(target, where="--sagemaker")
+    region = resolve_region(base)
+    infos = describe_variants(make_client("sagemaker", region, control_url), base.endpoint)
+    names = [v.name for v in infos]
+    configs = variant_configs(base.model_copy(update={"region": region}), names, pin=True)
+    variants = []
+    for info, config in zip(infos, configs, strict=True):
+        label = f"{info.name}_{info.instance_type or 'serverless'}"
+        variants.append({"name": label, "weight": info.weight,
+                         "target": config.model_dump(mode="json", exclude_none=True)})
+    return variants, region
+
+
 def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any] | None = None):
     """(Spec, resolved data) from a spec file and/or flags."""
     from stinger.spec import load_spec_file, merge_overrides, parse_spec
@@ -301,11 +375,12 @@ def cli() -> None:
 @cli.command()
 @click.argument("spec_file", required=False, metavar="[SPEC]")
 @_run_options
+@_sagemaker_options
 def run(spec_file, quiet, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
-    spec, _ = resolve_spec(spec_file, params)
+    spec, _ = resolve_spec(spec_file, params, extra=_sagemaker_overrides(params))
     result = _api.run(spec, outputs=_outputs(quiet))
     _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
@@ -364,6 +439,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
               help="Capacity mode: instance price (USD/h), one for both or A,B for different instance types.")
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
+@_sagemaker_options
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, search_start, growth,
        precision, search_max, max_steps, step_duration, step_warmup, prices, instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
@@ -381,6 +457,14 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
         if params.get("duration") is None:
             params["duration"] = "1s"
     extra: dict[str, Any] = {}
+    if params.get("sagemaker") is not None:
+        if a_url is not None:
+            raise click.UsageError("give --sagemaker ENDPOINT or --a/--b, not both")
+        extra["variants"], _region = _sagemaker_ab_variants(params)
+        if mode is None:
+            mode = "paired"
+    else:
+        _sagemaker_target(params)  # a SageMaker flag without --sagemaker is a usage error
     if a_url is not None:
         w = [1.0, 1.0]
         if weights:
