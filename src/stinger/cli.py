@@ -234,6 +234,10 @@ def _sagemaker_options(fn):
 def _sagemaker_target(params: dict[str, Any]) -> dict[str, Any] | None:
     """The `target:` mapping the SageMaker flags give (None without --sagemaker); pops them from params."""
     sm = {k: params.pop(k, None) for k in SAGEMAKER_PARAMS}
+    if sm["control_url"] is not None and sm["sagemaker"] is not None:
+        from stinger.orchestrate.sagemaker_summary import set_control_url
+
+        set_control_url(sm["control_url"])
     if sm["sagemaker"] is None:
         given = [k for k in SAGEMAKER_PARAMS if sm[k] is not None]
         if given:
