@@ -262,28 +262,12 @@ def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with TargetVariant.
+    """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with TargetVariant."""
+    from stinger.orchestrate.sagemaker_summary import discover_variants
 
-    Each stinger variant is named VARIANT_INSTANCETYPE, so the verdict names both.
-    """
-    from stinger.monitors.cloudwatch import make_client
-    from stinger.monitors.sagemaker_endpoint import describe_variants
-    from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
-
-    control_url = params.get("control_url")
     target = _sagemaker_target(params)
     assert target is not None
-    base = parse_config(target, where="--sagemaker")
-    region = resolve_region(base)
-    infos = describe_variants(make_client("sagemaker", region, control_url), base.endpoint)
-    names = [v.name for v in infos]
-    configs = variant_configs(base.model_copy(update={"region": region}), names, pin=True)
-    variants = []
-    for info, config in zip(infos, configs, strict=True):
-        label = f"{info.name}_{info.instance_type or 'serverless'}"
-        variants.append({"name": label, "weight": info.weight,
-                         "target": config.model_dump(mode="json", exclude_none=True)})
-    return variants, region
+    return discover_variants(target)
 
 
 def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any] | None = None):
@@ -570,15 +554,22 @@ def report(run_dir, as_json) -> None:
 
 @cli.command()
 @click.option("--duration", default="12s", show_default=True, help="How long the demo load runs.")
-@click.option("--rate", default="40", show_default=True, help="Requests per second (each payload goes to both variants).")
+@click.option("--rate", default=None, help="Requests per second (each payload goes to both variants; default 40, "
+                                          "20 with --sagemaker).")
 @click.option("--out", default="runs", show_default=True, help="Where the run directory goes.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view.")
 @click.option("--capacity", "capacity_search", is_flag=True,
               help="Instead: a capacity search on the demo's 'accurate' variant (about a minute).")
-def demo(duration, rate, out, quiet, capacity_search) -> None:
+@click.option("--sagemaker", "sagemaker_demo", is_flag=True,
+              help="Instead: the SageMaker A/B story offline (moto, a SigV4 front, CloudWatch read back; "
+                   "needs pip install 'stinger[aws]' and moto).")
+def demo(duration, rate, out, quiet, capacity_search, sagemaker_demo) -> None:
     """Start the demo model endpoint, A/B-test its two variants (fast vs accurate), print the verdict, stop it."""
-    from stinger.demo.run import run_capacity_demo, run_demo
+    from stinger.demo.run import run_capacity_demo, run_demo, run_sagemaker_demo
 
+    if sagemaker_demo:
+        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet))
+    rate = rate or "40"
     if capacity_search:
         sys.exit(run_capacity_demo(out=out, quiet=quiet))
     sys.exit(run_demo(duration=duration, rate=rate, out=out, quiet=quiet))

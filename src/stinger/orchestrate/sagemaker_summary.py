@@ -42,6 +42,26 @@ def set_control_url(url: str | None) -> None:
             os.environ[name] = url
 
 
+def discover_variants(target: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """`ab --sagemaker ENDPOINT`: the endpoint's production variants (DescribeEndpoint +
+    DescribeEndpointConfig; an unknown endpoint or bad credentials is a one-line UsageError), each
+    as a spec variant pinned with TargetVariant, named VARIANT_INSTANCETYPE so the verdict names both.
+    Returns (variants, region)."""
+    from stinger.monitors.cloudwatch import make_client
+    from stinger.monitors.sagemaker_endpoint import describe_variants
+    from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
+
+    base = parse_config(target, where="--sagemaker")
+    region = resolve_region(base)
+    infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
+    configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=True)
+    variants = []
+    for info, config in zip(infos, configs, strict=True):
+        variants.append({"name": f"{info.name}_{info.instance_type or 'serverless'}", "weight": info.weight,
+                         "target": config.model_dump(mode="json", exclude_none=True)})
+    return variants, region
+
+
 def sagemaker_variants(spec: Any) -> list[tuple[str, Any]]:
     """(stinger variant name, SageMaker target config) for each variant whose target is SageMaker."""
     return [(v.name, v.target) for v in spec.all_variants() if getattr(v.target, "type", "") == "sagemaker"]
@@ -175,9 +195,10 @@ def render(block: dict, console: Any) -> None:
     def f(x: Any, nd: int = 1) -> str:
         return "—" if x is None else f"{x:,.{nd}f}"
 
-    table = Table(title="SageMaker: client latency vs CloudWatch (means, ms)", title_justify="left")
-    for col in ("variant", "instance", "client", "ModelLatency", "OverheadLatency", "network+client",
-                "invocations (CW)", "CPU % (per core)", "$ / million"):
+    table = Table(title="SageMaker: client latency = ModelLatency + OverheadLatency (CloudWatch) + network "
+                        "and client (means, ms)", title_justify="left")
+    for col in ("variant", "instance", "client", "model", "overhead", "net+client", "invocations", "CPU/core %",
+                "$/M inf."):
         table.add_column(col, justify="left" if col in ("variant", "instance") else "right")
     for name, row in block["variants"].items():
         count = row.get("instance_count") or {}
