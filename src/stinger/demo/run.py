@@ -127,7 +127,7 @@ def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "r
     from stinger.core.schedule import parse_duration, parse_rate
     from stinger.demo.models import write_demo_dataset
     from stinger.demo.sagemaker_stack import SageMakerDemo
-    from stinger.orchestrate.sagemaker_summary import CONTROL_URL_ENVS, WAIT_ENV, discover_variants
+    from stinger.orchestrate.sagemaker_summary import CONTROL_URL_ENVS, POLL_ENV, WAIT_ENV, discover_variants
     from stinger.outputs.terminal import make_console
 
     parse_duration(duration)
@@ -147,6 +147,7 @@ def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "r
             for name in CONTROL_URL_ENVS:
                 os.environ[name] = stack.control_url
             os.environ.setdefault(WAIT_ENV, SAGEMAKER_CLOUDWATCH_WAIT_S)
+            os.environ.setdefault(POLL_ENV, "1")
             target = {"type": "sagemaker", "endpoint": stack.endpoint, "region": os.environ["AWS_REGION"],
                       "endpoint_url": stack.runtime_url}
             variants, region = discover_variants(target)

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 WAIT_ENV = "STINGER_CLOUDWATCH_WAIT_S"
+POLL_ENV = "STINGER_CLOUDWATCH_POLL_S"
 CONTROL_URL_ENVS = ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH")
 
 
@@ -118,7 +119,10 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     from stinger.monitors.sagemaker_endpoint import price_per_hour as price_of
 
     pinned = sagemaker_variants(spec)
+    import time
+
     wait_s = float(os.environ.get(WAIT_ENV, "180"))
+    poll_s = float(os.environ.get(POLL_ENV, "15"))
     # the production variant each stinger variant measured (pinned), else all the endpoint's
     types = {dict(p.labels)["variant"]: dict(p.labels).get("instance_type")
              for p in points if p.series == "sagemaker.instances"}
@@ -133,9 +137,26 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
                             | ({n for _, c in configs for n in c.variant_names}) | set(types)) or ["AllTraffic"]
         vcpus = {n: INSTANCE_TYPES[types[n]][0] for n in production if types.get(n) in INSTANCE_TYPES}
         monitor = CloudWatchMonitor(endpoint, production, region=_region(configs[0][1]), vcpus=vcpus,
-                                    wait_s=wait_s, on_wait=on_wait, client=client, extended=())
+                                    wait_s=wait_s, poll_s=poll_s, on_wait=on_wait, client=client, extended=())
+        # what stinger sent to each production variant: CloudWatch is complete when it counted as many
+        sent: dict[str, float] = {}
+        for name, c in configs:
+            r = (summary.get("variants", {}).get(name) or {}).get("requests") or {}
+            if c.target_variant:
+                sent[c.target_variant] = sent.get(c.target_variant, 0.0) + \
+                    (r.get("ok") or 0) + (r.get("failed") or 0) + (r.get("warmup") or 0)
+        deadline = time.monotonic() + wait_s
         try:
             cw = monitor.collect(t0_wall, t1_wall)
+            while any(_sum(cw, "cloudwatch.Invocations", pv) < n for pv, n in sent.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    monitor.complete = False
+                    break
+                if on_wait is not None:
+                    on_wait(left)
+                time.sleep(min(poll_s, left))
+                cw = monitor.collect(t0_wall, t1_wall, wait=False)
         except MonitorError as exc:
             warnings.append(f"CloudWatch for {endpoint!r}: {exc}")
             cw = []
