@@ -122,7 +122,10 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     if any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants()):
         from stinger.orchestrate import sagemaker_summary as sagemaker  # DescribeEndpoint polled during the run
 
-        monitors = list(monitors or []) + sagemaker.endpoint_monitors(spec)
+        if not sagemaker.sagemaker_variants(spec):   # a local runtime emulator without a control plane
+            sagemaker = None
+        else:
+            monitors = list(monitors or []) + sagemaker.endpoint_monitors(spec)
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
     started: list = []
     try:

@@ -63,9 +63,21 @@ def discover_variants(target: dict[str, Any]) -> tuple[list[dict[str, Any]], str
     return variants, region
 
 
+def _has_control_plane(config: Any) -> bool:
+    """False for a runtime on loopback (a local emulator) with no control-plane URL set: then there is
+    no DescribeEndpoint or CloudWatch to ask, and asking AWS's would reach the real cloud."""
+    if config.endpoint_url is None:
+        return True
+    if any(os.environ.get(name) for name in (*CONTROL_URL_ENVS, "AWS_ENDPOINT_URL")):
+        return True
+    return not all(e.is_loopback for e in config.endpoints())
+
+
 def sagemaker_variants(spec: Any) -> list[tuple[str, Any]]:
-    """(stinger variant name, SageMaker target config) for each variant whose target is SageMaker."""
-    return [(v.name, v.target) for v in spec.all_variants() if getattr(v.target, "type", "") == "sagemaker"]
+    """(stinger variant name, SageMaker target config) for each variant whose target is SageMaker
+    and whose control plane (DescribeEndpoint, CloudWatch) can be asked."""
+    return [(v.name, v.target) for v in spec.all_variants()
+            if getattr(v.target, "type", "") == "sagemaker" and _has_control_plane(v.target)]
 
 
 def _region(config: Any) -> str | None:
