@@ -66,7 +66,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     # (option, spec key, click kwargs)
     ("--method", "target.method", {"help": "HTTP method (default GET, or POST with --data/--body)."}),
     ("--data", "payload.data", {"help": "Dataset of request bodies: .jsonl, .csv, .json array, or a folder of files."}),
-    ("--format", "payload.format", {"type": click.Choice(["jsonl", "csv", "json", "files"]), "help": "Dataset format (default: from the file name)."}),
+    ("--format", "payload.format", {"type": click.Choice(["jsonl", "csv", "json", "files", "capture"]), "help": "Dataset format (default: from the file name; capture: SageMaker Data Capture JSONL, a file or folder)."}),
     ("--label-field", "payload.label_field", {"help": "Field (JSONL) or column (CSV) holding the expected label; removed from what is sent."}),
     ("--body-field", "payload.body_field", {"help": "Send this field of each JSONL record instead of the whole record."}),
     ("--order", "payload.order", {"type": click.Choice(["sequential", "random", "weighted"]), "help": "Order of dataset records."}),
