@@ -110,3 +110,25 @@ def test_demo_sagemaker_tells_the_whole_story(tmp_path):
         assert row["cost_per_million_usd"] > 0
     verdict = json.loads(next(tmp_path.rglob("verdict.json")).read_text())
     assert "A_ml.m5.large" in json.dumps(verdict) and "B_ml.c5.xlarge" in json.dumps(verdict)
+
+
+@pytest.mark.slow
+def test_run_sagemaker_unknown_variant_is_one_line_before_load(stack, tmp_path):
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--target-variant", "C", "--body", BODY,
+                  "--rate", "5", "--duration", "1s", "--out", str(tmp_path), "-q"], env=_env(stack))
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("stinger: error: SageMaker endpoint 'stinger-demo' has no production variant 'C' "
+                                "(it has A, B)")
+    assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_run_sagemaker_without_credentials_is_one_line(tmp_path):
+    pytest.importorskip("botocore")
+    env = dict.fromkeys(("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"), "")
+    env.update({"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": ""})
+    r = _stinger(["run", "--sagemaker", "ep", "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9",
+                  "--body", "{}", "--rate", "1", "--duration", "1s", "--out", str(tmp_path), "-q"], env=env)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "credentials" in r.stderr.lower()

@@ -122,6 +122,7 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     if any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants()):
         from stinger.orchestrate import sagemaker_summary as sagemaker  # DescribeEndpoint polled during the run
 
+        sagemaker.preflight(spec)   # credentials, region, endpoint and variant: one line each, before any load
         if not sagemaker.sagemaker_variants(spec):   # a local runtime emulator without a control plane
             sagemaker = None
         else:

@@ -84,6 +84,34 @@ def _region(config: Any) -> str | None:
     return config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
 
 
+def preflight(spec: Any) -> None:
+    """Before any load, one line each (exit 2): the aws extra missing, no credentials, no or unknown
+    region (a target built and one request signed); with a control plane, an endpoint that does not
+    exist or is not InService, expired or invalid credentials, a missing permission (DescribeEndpoint)."""
+    from stinger.monitors.cloudwatch import make_client
+    from stinger.monitors.sagemaker_endpoint import describe_variants
+    from stinger.targets.sagemaker import SageMakerTarget, check_credentials
+
+    checked: set[tuple[str, str | None]] = set()
+    for v in spec.all_variants():
+        config = v.target
+        if getattr(config, "type", "") != "sagemaker":
+            continue
+        target = SageMakerTarget(config)
+        check_credentials(target)
+        key = (config.endpoint, target.region)
+        if key in checked or not _has_control_plane(config):
+            continue
+        checked.add(key)
+        infos = describe_variants(make_client("sagemaker", target.region, None), config.endpoint)
+        names = {i.name for i in infos}
+        if config.target_variant and config.target_variant not in names:
+            from stinger.errors import UsageError
+
+            raise UsageError(f"SageMaker endpoint {config.endpoint!r} has no production variant "
+                             f"{config.target_variant!r} (it has {', '.join(sorted(names))})")
+
+
 def endpoint_monitors(spec: Any) -> list:
     """One DescribeEndpoint poller per distinct (endpoint, region) of the run."""
     from stinger.monitors.sagemaker_endpoint import EndpointMonitor
