@@ -66,7 +66,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     # (option, spec key, click kwargs)
     ("--method", "target.method", {"help": "HTTP method (default GET, or POST with --data/--body)."}),
     ("--data", "payload.data", {"help": "Dataset of request bodies: .jsonl, .csv, .json array, or a folder of files."}),
-    ("--format", "payload.format", {"type": click.Choice(["jsonl", "csv", "json", "files"]), "help": "Dataset format (default: from the file name)."}),
+    ("--format", "payload.format", {"type": click.Choice(["jsonl", "csv", "json", "files", "capture"]), "help": "Dataset format (default: from the file name; capture: SageMaker Data Capture JSONL, a file or folder)."}),
     ("--label-field", "payload.label_field", {"help": "Field (JSONL) or column (CSV) holding the expected label; removed from what is sent."}),
     ("--body-field", "payload.body_field", {"help": "Send this field of each JSONL record instead of the whole record."}),
     ("--order", "payload.order", {"type": click.Choice(["sequential", "random", "weighted"]), "help": "Order of dataset records."}),
@@ -212,6 +212,68 @@ def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# -- SageMaker (issue 11) --------------------------------------------------------
+SAGEMAKER_PARAMS = ("sagemaker", "region", "endpoint_url", "control_url", "target_variant", "stream")
+
+
+def _sagemaker_options(fn):
+    """The SageMaker option group: `--sagemaker NAME --region R [--endpoint-url URL] ...`."""
+    opts = [
+        click.option("--sagemaker", default=None, metavar="ENDPOINT",
+                     help="SageMaker: the endpoint to call (signed InvokeEndpoint; needs pip install 'stinger[aws]')."),
+        click.option("--region", default=None, help="SageMaker: AWS region (default: AWS_REGION or the profile's)."),
+        click.option("--endpoint-url", default=None,
+                     help="SageMaker: runtime URL instead of AWS's (a VPC endpoint or a local emulator)."),
+        click.option("--control-url", default=None,
+                     help="SageMaker: control-plane and CloudWatch URL (a local emulator; default AWS's)."),
+        click.option("--target-variant", default=None, help="SageMaker: pin every request to this production variant."),
+        click.option("--stream", is_flag=True, default=None,
+                     help="SageMaker: InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks)."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _sagemaker_target(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The `target:` mapping the SageMaker flags give (None without --sagemaker); pops them from params."""
+    sm = {k: params.pop(k, None) for k in SAGEMAKER_PARAMS}
+    if sm["control_url"] is not None and sm["sagemaker"] is not None:
+        from stinger.orchestrate.sagemaker_summary import set_control_url
+
+        set_control_url(sm["control_url"])
+    if sm["sagemaker"] is None:
+        given = [k for k in SAGEMAKER_PARAMS if sm[k] is not None]
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} needs --sagemaker ENDPOINT")
+        return None
+    if params.get("urls"):
+        raise click.UsageError("give --sagemaker or --url, not both")
+    target: dict[str, Any] = {"type": "sagemaker", "endpoint": sm["sagemaker"]}
+    for key in ("region", "endpoint_url", "target_variant"):
+        if sm[key] is not None:
+            target[key] = sm[key]
+    if sm["stream"]:
+        target["stream"] = True
+    if params.get("content_type"):
+        target["content_type"] = params["content_type"]
+    return target
+
+
+def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    target = _sagemaker_target(params)
+    return {} if target is None else {f"target.{k}": v for k, v in target.items()}
+
+
+def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with TargetVariant."""
+    from stinger.orchestrate.sagemaker_summary import discover_variants
+
+    target = _sagemaker_target(params)
+    assert target is not None
+    return discover_variants(target)
+
+
 def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any] | None = None):
     """(Spec, resolved data) from a spec file and/or flags."""
     from stinger.spec import load_spec_file, merge_overrides, parse_spec
@@ -234,7 +296,8 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
     # a body implies POST unless the user said otherwise
     target = merged.get("target") if isinstance(merged.get("target"), dict) else None
     payload = merged.get("payload") if isinstance(merged.get("payload"), dict) else {}
-    if target is not None and "method" not in target and (payload.get("data") or payload.get("body")):
+    if target is not None and "method" not in target and target.get("type", "http") == "http" \
+            and (payload.get("data") or payload.get("body")):
         target["method"] = "POST"
     spec = parse_spec(merged, source=source, text=text)
     return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -328,11 +391,12 @@ def cli() -> None:
 @cli.command()
 @click.argument("spec_file", required=False, metavar="[SPEC]")
 @_run_options
+@_sagemaker_options
 def run(spec_file, quiet, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
-    spec, _ = resolve_spec(spec_file, params)
+    spec, _ = resolve_spec(spec_file, params, extra=_sagemaker_overrides(params))
     result = _api.run(spec, outputs=_outputs(quiet))
     _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
@@ -399,6 +463,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
               help="Capacity mode: instance price (USD/h), one for both or A,B for different instance types.")
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
+@_sagemaker_options
 def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, min_effect,
        search_start, growth, precision, search_max, max_steps, confirm, step_duration, step_warmup, prices,
        instance_counts, **params) -> None:
@@ -417,6 +482,14 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
         if params.get("duration") is None:
             params["duration"] = "1s"
     extra: dict[str, Any] = {}
+    if params.get("sagemaker") is not None:
+        if a_url is not None:
+            raise click.UsageError("give --sagemaker ENDPOINT or --a/--b, not both")
+        extra["variants"], _region = _sagemaker_ab_variants(params)
+        if mode is None:
+            mode = "paired"
+    else:
+        _sagemaker_target(params)  # a SageMaker flag without --sagemaker is a usage error
     if a_url is not None:
         w = [1.0, 1.0]
         if weights:
@@ -538,15 +611,22 @@ def report(run_dir, as_json) -> None:
 
 @cli.command()
 @click.option("--duration", default="12s", show_default=True, help="How long the demo load runs.")
-@click.option("--rate", default="40", show_default=True, help="Requests per second (each payload goes to both variants).")
+@click.option("--rate", default=None, help="Requests per second (each payload goes to both variants; default 40, "
+                                          "20 with --sagemaker).")
 @click.option("--out", default="runs", show_default=True, help="Where the run directory goes.")
 @click.option("--quiet", "-q", is_flag=True, help="No live view.")
 @click.option("--capacity", "capacity_search", is_flag=True,
               help="Instead: a capacity search on the demo's 'accurate' variant (about a minute).")
-def demo(duration, rate, out, quiet, capacity_search) -> None:
+@click.option("--sagemaker", "sagemaker_demo", is_flag=True,
+              help="Instead: the SageMaker A/B story offline (moto, a SigV4 front, CloudWatch read back; "
+                   "needs pip install 'stinger[aws]' and moto).")
+def demo(duration, rate, out, quiet, capacity_search, sagemaker_demo) -> None:
     """Start the demo model endpoint, A/B-test its two variants (fast vs accurate), print the verdict, stop it."""
-    from stinger.demo.run import run_capacity_demo, run_demo
+    from stinger.demo.run import run_capacity_demo, run_demo, run_sagemaker_demo
 
+    if sagemaker_demo:
+        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet))
+    rate = rate or "40"
     if capacity_search:
         sys.exit(run_capacity_demo(out=out, quiet=quiet))
     sys.exit(run_demo(duration=duration, rate=rate, out=out, quiet=quiet))

@@ -10,9 +10,9 @@ import pytest
 
 boto3 = pytest.importorskip("boto3")
 
-from stinger.errors import UsageError
-from stinger.monitors.base import Monitor, summarize_series
-from stinger.monitors.cloudwatch import CloudWatchMonitor, finest_period
+from stinger.errors import UsageError  # noqa: E402
+from stinger.monitors.base import Monitor, summarize_series  # noqa: E402
+from stinger.monitors.cloudwatch import CloudWatchMonitor, finest_period  # noqa: E402
 
 
 def put(cw, namespace, name, variant, wall, value, endpoint="ep-cw"):

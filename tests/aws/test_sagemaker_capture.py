@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from stinger.errors import DatasetError
-from stinger.targets.sagemaker_capture import (
+from stinger.datasets import open_dataset
+from stinger.datasets.sagemaker_capture import (
     read_capture,
     spread_ties,
     variant_from_path,
 )
+from stinger.errors import DatasetError
 
 
 def record(data, encoding, content_type, when, inference_id=None, with_input=True):
@@ -89,3 +90,20 @@ def test_missing_or_empty_inputs(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no Data Capture files"):
         read_capture([tmp_path / "empty"])
+
+
+def test_capture_is_a_dataset_format(tmp_path):
+    csv_body = "1.0,2.0,3.0"
+    root = tmp_path / "cap" / "ep" / "B" / "2026" / "11" / "24" / "10"
+    write(root / "part.jsonl", [
+        record(csv_body, "CSV", "text/csv", "2026-11-24T10:00:01Z"),
+        record(base64.b64encode(b"\x00\x01").decode(), "BASE64", "application/x-npy", "2026-11-24T10:00:00Z"),
+        record("", "CSV", "text/csv", "2026-11-24T10:00:02Z", with_input=False),
+    ])
+    ds = open_dataset(tmp_path / "cap", format="capture")
+    assert len(ds) == 2
+    assert [ds.body(0), ds.body(1)] == [b"\x00\x01", csv_body.encode()]   # arrival order
+    assert ds.content_type == "application/x-npy" and ds.has_labels is False and ds.label(0) is None
+    assert "2 captured requests" in ds.description and "1 output-only skipped" in ds.description
+    with pytest.raises(DatasetError, match="no labels"):
+        open_dataset(tmp_path / "cap", format="capture", label_field="y")

@@ -8,9 +8,9 @@ import pytest
 
 boto3 = pytest.importorskip("boto3")
 
-from stinger.errors import UsageError
-from stinger.monitors.base import Monitor, MonitorError, Point
-from stinger.monitors.sagemaker_endpoint import (
+from stinger.errors import UsageError  # noqa: E402
+from stinger.monitors.base import Monitor, MonitorError, Point  # noqa: E402
+from stinger.monitors.sagemaker_endpoint import (  # noqa: E402
     INSTANCE_TYPES,
     EndpointMonitor,
     ScalingEvent,

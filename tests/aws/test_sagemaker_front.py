@@ -16,12 +16,12 @@ import pytest
 
 boto3 = pytest.importorskip("boto3")
 
-from stinger.demo.process import DemoServer
-from stinger.demo.sagemaker_front import ANNOUNCE_PREFIX, verify_sigv4
-from stinger.monitors.cloudwatch import CloudWatchMonitor
-from stinger.targets import eventstream
-from stinger.targets.sagemaker import KIND_MODEL_ERROR, Config, SageMakerTarget
-from stinger.testing.procs import stop_process
+from stinger.demo.process import DemoServer  # noqa: E402
+from stinger.demo.sagemaker_front import ANNOUNCE_PREFIX, verify_sigv4  # noqa: E402
+from stinger.monitors.cloudwatch import CloudWatchMonitor  # noqa: E402
+from stinger.targets import eventstream  # noqa: E402
+from stinger.targets.sagemaker import KIND_MODEL_ERROR, Config, SageMakerTarget  # noqa: E402
+from stinger.testing.procs import stop_process  # noqa: E402
 
 BODY = json.dumps({"instances": [[0.1] * 64]}).encode()
 

@@ -44,7 +44,7 @@ def botocore_signed(creds, url, headers, body, wall):
     frozen = dt.datetime.fromtimestamp(wall, dt.UTC).replace(tzinfo=None)
     with mock.patch("botocore.auth.get_current_datetime", return_value=frozen):
         SigV4Auth(creds, "sagemaker", "eu-west-1").add_auth(request)
-    return {k: v for k, v in request.headers.items()}
+    return {k: v for k, v in request.headers.items()}  # noqa: C416
 
 
 @pytest.mark.parametrize("token", [None, "session-token-xyz"])

@@ -47,6 +47,10 @@ METRICS: tuple[Metric, ...] = (
            description="first streamed token - sent (streaming LLM endpoints)"),
     Metric("itl", "inter_token_ms", "inter-token latency", always=False,
            description="gap between consecutive streamed tokens"),
+    Metric("ttfc", "ttfc_ms", "time to first chunk", always=False,
+           description="first event-stream message - intended (SageMaker InvokeEndpointWithResponseStream)"),
+    Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False,
+           description="mean gap between a streamed response's event-stream messages (SageMaker)"),
 )
 
 # The order of METRICS is the order of summary.json's sections and of the terminal's rows.

@@ -17,7 +17,7 @@ from stinger.datasets.jsonl import JsonlDataset
 
 __all__ = ["open_dataset"]
 
-_FORMATS = ("jsonl", "csv", "json", "files")
+_FORMATS = ("jsonl", "csv", "json", "files", "capture")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "json"}
 
 
@@ -39,6 +39,12 @@ def open_dataset(
     p = Path(path)
     shown = os.fspath(path)
     fmt = _resolve_format(p, shown, format)
+    if fmt == "capture":   # SageMaker Data Capture JSONL: a file or a folder of them (never inferred)
+        from stinger.datasets.sagemaker_capture import CaptureDataset
+
+        if label_field is not None or body_field is not None:
+            raise dataset_error(shown, "Data Capture records carry no labels or fields to pick")
+        return CaptureDataset(p, shown, content_type=content_type)
     if fmt != "files" and p.is_dir():
         raise dataset_error(shown, f"is a folder, but format is {fmt!r}; expected a {fmt.upper()} file or format 'files'")
     if fmt == "files":

@@ -64,6 +64,9 @@ def _parse_variants(
     "--log-level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
     help="Server log level; there is no access log (it would slow the server).",
 )  # fmt: skip
+@click.option("--sagemaker", "sagemaker_stack", is_flag=True,
+              help="Instead: an offline SageMaker on loopback (moto's control plane and CloudWatch, the demo "
+                   "models, a SigV4-checking runtime front); prints the URLs and fake credentials to use.")
 def serve_demo(
     host: str,
     port: int,
@@ -74,6 +77,7 @@ def serve_demo(
     error_rate: float,
     seed: int,
     log_level: str,
+    sagemaker_stack: bool = False,
 ) -> None:
     """Serve the demo models (scikit-learn, handwritten digits) until Ctrl-C.
 
@@ -81,6 +85,9 @@ def serve_demo(
     POST /variants/NAME/invocations, GET /metrics (Prometheus). Replies carry a
     Server-Timing header with the model and total handler time.
     """
+    if sagemaker_stack:
+        _serve_sagemaker()
+        return
     try:
         config = DemoConfig(
             host=host, port=port, workers=workers, variants=variants, delay_ms=delay_ms,
@@ -107,3 +114,26 @@ def serve_demo(
         serve(config, announce=announce)
     except StingerError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _serve_sagemaker() -> None:
+    """`serve-demo --sagemaker`: `demo.sagemaker_stack.SageMakerDemo` until Ctrl-C (stopped by its PIDs)."""
+    import time
+
+    from stinger.demo.sagemaker_stack import SageMakerDemo
+
+    with SageMakerDemo(publish_s=5.0) as stack:
+        env = " ".join(f"{k}={v}" for k, v in SageMakerDemo.env().items() if v)
+        click.echo(f"SageMaker endpoint {stack.endpoint!r}: runtime {stack.runtime_url}, "
+                   f"control plane and CloudWatch {stack.control_url}")
+        click.echo("variants: " + ", ".join(f"{v.name} ({v.model} on {v.instance_type})" for v in stack.variants))
+        click.echo("try:")
+        click.echo(f"  {env} stinger ab --sagemaker {stack.endpoint} --endpoint-url {stack.runtime_url} "
+                   f"--control-url {stack.control_url} --body '{{\"instances\": [[0.2, ...64 numbers]]}}' "
+                   "--rate 20 --duration 10s")
+        click.echo("Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            pass

@@ -78,7 +78,9 @@ class EngineCore:
         needs = [t.needs() for t in self.targets]
         st = plan.server_time_header
         header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])
-        keep_bodies = self.slots.keep_bodies or any(n.body for n in needs)
+        # a target asking for error bodies (SageMaker's ModelError message) gets every body kept:
+        # only runs with such a target pay for it, plain HTTP's connections stay as they were
+        keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
         self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks)
                              for head in (False, True)}

@@ -157,7 +157,7 @@ class CloudWatchMonitor:
     # -- after the run --------------------------------------------------------
     def queries(self, period: int) -> list[tuple[dict[str, Any], MetricSpec, str, str]]:
         """(query, metric, statistic, variant) for every series this monitor reads."""
-        out = []
+        out: list[tuple[dict[str, Any], MetricSpec, str, str]] = []
         for variant in self.variants:
             dims = [{"Name": "EndpointName", "Value": self.endpoint}, {"Name": "VariantName", "Value": variant}]
             for spec in METRICS:
@@ -249,8 +249,8 @@ class CloudWatchMonitor:
 def make_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
     """A boto3 client for the control-plane calls (few and slow, so boto3's own client is fine here)."""
     try:
-        import boto3
-        import botocore.exceptions
+        import boto3  # type: ignore[import-untyped]
+        import botocore.exceptions  # type: ignore[import-untyped]
     except ImportError:
         raise UsageError("SageMaker monitoring needs the aws extra: pip install 'stinger[aws]'") from None
     try:

@@ -118,6 +118,15 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
 
     from stinger.orchestrate.monitor_set import MonitorSet
 
+    sagemaker = None
+    if any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants()):
+        from stinger.orchestrate import sagemaker_summary as sagemaker  # DescribeEndpoint polled during the run
+
+        sagemaker.preflight(spec)   # credentials, region, endpoint and variant: one line each, before any load
+        if not sagemaker.sagemaker_variants(spec):   # a local runtime emulator without a control plane
+            sagemaker = None
+        else:
+            monitors = list(monitors or []) + sagemaker.endpoint_monitors(spec)
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
     started: list = []
     try:
@@ -148,6 +157,8 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
     summary["warnings"].extend(thread.errors)
+    if sagemaker is not None:
+        _sagemaker_block(sagemaker, spec, summary, mon, outcome, outputs)
     if run_dir is not None:
         summary["run_dir"] = str(run_dir)
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
@@ -155,6 +166,22 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     for o in outputs:
         o.finish(result)
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
+
+
+def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutcome, outputs: list) -> None:
+    """After a SageMaker run: CloudWatch read back (with a visible countdown), beside client latency."""
+    console = next((c for o in outputs if (c := getattr(o, "console", None)) is not None), None)
+
+    def countdown(left: float) -> None:
+        if console is not None:
+            console.print(f"CloudWatch: waiting for the run's last minute to be published ({left:.0f} s left at most)")
+
+    if console is not None:
+        console.print("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
+    summary["sagemaker"] = sagemaker.collect(spec, summary, mon.points(), outcome.started_at,
+                                             outcome.started_at + outcome.elapsed, on_wait=countdown)
+    if console is not None:
+        sagemaker.render(summary["sagemaker"], console)
 
 
 def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: int,

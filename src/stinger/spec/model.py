@@ -180,7 +180,7 @@ class LoadSpec(_Model):
 
 class PayloadSpec(_Model):
     data: str | None = None
-    format: Literal["jsonl", "csv", "json", "files"] | None = None
+    format: Literal["jsonl", "csv", "json", "files", "capture"] | None = None
     label_field: str | int | None = None
     body_field: str | None = None
     csv_header: bool | None = None

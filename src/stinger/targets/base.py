@@ -209,6 +209,7 @@ class Connector(Protocol):
 REGISTRY: dict[str, str] = {
     "http": "stinger.targets.http:HttpTarget",
     "fake": "stinger.targets.fake:FakeTarget",
+    "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
 }
 
 

@@ -36,7 +36,6 @@ from urllib.parse import quote, urlsplit
 
 import numpy as np
 from pydantic import (
-    BaseModel,
     ConfigDict,
     ValidationError,
     field_validator,
@@ -46,7 +45,7 @@ from pydantic import (
 from stinger.core.records import Kind
 from stinger.errors import SpecError, UsageError
 from stinger.targets import eventstream
-from stinger.targets.base import Endpoint, Interpretation, Needs, ResponseBatch
+from stinger.targets.base import Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
 from stinger.targets.sigv4 import Signer, require_botocore
 
 # The lead adds these to `Kind` after the merge; until then the numbers are reserved here.
@@ -62,7 +61,7 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ASCII_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 
 
-class Config(BaseModel):
+class Config(TargetConfig):
     """`target:` for a SageMaker endpoint (picklable; the target is built from it in each worker)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,12 +143,32 @@ class Config(BaseModel):
             raise ValueError(f"{value!r} is not a media type")
         return value
 
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        """Where the target connects, from the config alone (the region from the environment when unset)."""
+        import os
+
+        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return (_endpoint(invoke_url(self, region)),)
+
     @model_validator(mode="after")
     def _stream_has_no_target_model(self) -> Config:
         if self.stream and self.target_model is not None:
             raise ValueError("target_model cannot be used with stream: true "
                              "(InvokeEndpointWithResponseStream has no TargetModel)")
         return self
+
+
+def invoke_url(config: Config, region: str) -> str:
+    """The InvokeEndpoint(WithResponseStream) URL of `config` in `region`."""
+    base = config.endpoint_url or "https://" + DEFAULT_HOST.format(region=region)
+    action = "invocations-response-stream" if config.stream else "invocations"
+    return f"{base}/endpoints/{quote(config.endpoint, safe='')}/{action}"
+
+
+def _endpoint(url: str) -> Endpoint:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Endpoint(parts.scheme, parts.hostname or "", port, parts.path, url)
 
 
 def parse_config(data: dict[str, Any], where: str = "target") -> Config:
@@ -216,16 +235,10 @@ class SageMakerTarget:
 
     # -- build time ---------------------------------------------------------
     def url(self) -> str:
-        c = self.config
-        base = c.endpoint_url or "https://" + DEFAULT_HOST.format(region=self.region)
-        action = "invocations-response-stream" if c.stream else "invocations"
-        return f"{base}/endpoints/{quote(c.endpoint, safe='')}/{action}"
+        return invoke_url(self.config, self.region)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
-        url = self.url()
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return (Endpoint(parts.scheme, parts.hostname or "", port, parts.path, url),)
+        return (_endpoint(self.url()),)
 
     def needs(self) -> Needs:
         stream = self.config.stream
@@ -246,7 +259,9 @@ class SageMakerTarget:
         )
         return tuple((k, v) for k, v in pairs if v is not None)
 
-    def request(self, endpoint: Endpoint, body: bytes, now: float) -> tuple[bytes, float]:
+    def request(self, endpoint: Endpoint, body: bytes, now: float,
+                content_type: str | None = None) -> tuple[bytes, float]:
+        # the config's content_type is signed into the static headers; the payload's is not used
         signed = self.signer.sign("POST", endpoint.url, self._headers, body)
         # the signer speaks wall time; the engine's cache speaks perf_counter
         return signed.data, now + (signed.expires - signed.signed_at)
@@ -348,7 +363,7 @@ class SageMakerTarget:
             hit = (values == name.encode("latin-1")) | (values == name)
             variant[hit] = j
             matched |= hit
-        stray = ~matched & (values != None)
+        stray = ~matched & (values != None)  # noqa: E711 - numpy, elementwise
         if stray.any():
             self.unknown_variants.update(_text(v) for v in set(values[stray].tolist()))
         return variant

@@ -23,7 +23,11 @@ line. `inferenceTime` has one-second resolution in most captures, so requests
 within one second share an offset; `spread_ties` spreads them evenly across
 that second, which a replay wants rather than bursts.
 
-The lead moves this module into the datasets package after the merge.
+`CaptureDataset` is the dataset format `capture` (`payload: {data: DIR_OR_FILE,
+format: capture}`, `--format capture`): the captured bodies in arrival order,
+sent as they were received; the content type is the first record's observed one
+(unless the payload sets its own). Replaying the arrival offsets as the load's
+schedule (a trace) is not wired yet: `read_capture` + `spread_ties` give them.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 
+from stinger.datasets.base import ListBacked
 from stinger.errors import DatasetError
 
 _YEAR = re.compile(r"^\d{4}$")
@@ -171,3 +176,28 @@ def spread_ties(capture: Capture, resolution: float = 1.0) -> Capture:
         out.extend(replace(r, offset=r.offset + resolution * k / n) for k, r in enumerate(reqs[i:j]))
         i = j
     return Capture(out, capture.skipped)
+
+
+class CaptureDataset(ListBacked):
+    """Data Capture files (a file or a folder of them) as a dataset of request bodies, in arrival order."""
+
+    content_type: str
+    has_labels: bool
+    description: str
+
+    def __init__(self, path: Path, shown: str, *, content_type: str | None = None) -> None:
+        capture = read_capture([path])
+        if not capture.requests:
+            raise DatasetError(f"{shown}: the Data Capture files hold no captured inputs "
+                               f"({capture.skipped} output-only records)")
+        self.capture = capture
+        bodies = [r.body for r in capture.requests]
+        self.content_type = content_type or capture.requests[0].content_type
+        self.has_labels = False
+        skipped = f", {capture.skipped:,} output-only skipped" if capture.skipped else ""
+        self.description = (f"{Path(shown).name}: {len(bodies):,} captured requests over "
+                            f"{capture.duration:,.0f} s (SageMaker Data Capture{skipped})")
+        self._freeze(bodies, [None] * len(bodies))
+
+    def __len__(self) -> int:
+        return len(self._bodies)

@@ -1,0 +1,275 @@
+"""What a run against SageMaker adds to its summary: CloudWatch beside client latency, instances, cost.
+
+This module owns the SageMaker-only steps of a run (`orchestrate/run.py` calls
+them when a variant's target is `sagemaker`; plain HTTP runs never import it):
+
+* `endpoint_monitors(spec)`: one `EndpointMonitor` per endpoint, polled during
+  the run (DescribeEndpoint every 10 s: instance type, count and weight per
+  production variant over time, so a spike test shows when scaling began and
+  ended);
+* `collect(...)`: after the load, CloudWatch read for the run's window
+  (`CloudWatchMonitor.collect`, waiting at most `STINGER_CLOUDWATCH_WAIT_S`
+  seconds, 180 by default, for the last minute to be published, with a
+  countdown callback), then the summary block `summary["sagemaker"]`: per
+  stinger variant, client latency (mean, p50, p95) beside CloudWatch's
+  ModelLatency + OverheadLatency (averages, ms), the rest as "network and
+  client", Invocations and errors as CloudWatch counted them, CPU (summed over
+  vCPUs and per core), instance type and count, and the cost per million
+  inferences from the instance-hours held and the price (`price_per_hour`, else
+  the bundled indicative table of `monitors/sagemaker_endpoint.py`).
+
+The control plane and CloudWatch are reached at AWS's addresses unless
+`AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CLOUDWATCH` say otherwise
+(botocore's own service-specific endpoint variables; `--control-url` and
+`stinger demo --sagemaker` set them to the local moto server).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+WAIT_ENV = "STINGER_CLOUDWATCH_WAIT_S"
+POLL_ENV = "STINGER_CLOUDWATCH_POLL_S"
+CONTROL_URL_ENVS = ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH")
+
+
+def set_control_url(url: str | None) -> None:
+    """Point boto3's SageMaker control-plane and CloudWatch clients at `url` (a local emulator)."""
+    if url:
+        for name in CONTROL_URL_ENVS:
+            os.environ[name] = url
+
+
+def discover_variants(target: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """`ab --sagemaker ENDPOINT`: the endpoint's production variants (DescribeEndpoint +
+    DescribeEndpointConfig; an unknown endpoint or bad credentials is a one-line UsageError), each
+    as a spec variant pinned with TargetVariant, named VARIANT_INSTANCETYPE so the verdict names both.
+    Returns (variants, region)."""
+    from stinger.monitors.cloudwatch import make_client
+    from stinger.monitors.sagemaker_endpoint import describe_variants
+    from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
+
+    base = parse_config(target, where="--sagemaker")
+    region = resolve_region(base)
+    infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
+    configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=True)
+    variants = []
+    for info, config in zip(infos, configs, strict=True):
+        variants.append({"name": f"{info.name}_{info.instance_type or 'serverless'}", "weight": info.weight,
+                         "target": config.model_dump(mode="json", exclude_none=True)})
+    return variants, region
+
+
+def _has_control_plane(config: Any) -> bool:
+    """False for a runtime on loopback (a local emulator) with no control-plane URL set: then there is
+    no DescribeEndpoint or CloudWatch to ask, and asking AWS's would reach the real cloud."""
+    if config.endpoint_url is None:
+        return True
+    if any(os.environ.get(name) for name in (*CONTROL_URL_ENVS, "AWS_ENDPOINT_URL")):
+        return True
+    return not all(e.is_loopback for e in config.endpoints())
+
+
+def sagemaker_variants(spec: Any) -> list[tuple[str, Any]]:
+    """(stinger variant name, SageMaker target config) for each variant whose target is SageMaker
+    and whose control plane (DescribeEndpoint, CloudWatch) can be asked."""
+    return [(v.name, v.target) for v in spec.all_variants()
+            if getattr(v.target, "type", "") == "sagemaker" and _has_control_plane(v.target)]
+
+
+def _region(config: Any) -> str | None:
+    return config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def preflight(spec: Any) -> None:
+    """Before any load, one line each (exit 2): the aws extra missing, no credentials, no or unknown
+    region (a target built and one request signed); with a control plane, an endpoint that does not
+    exist or is not InService, expired or invalid credentials, a missing permission (DescribeEndpoint)."""
+    from stinger.monitors.cloudwatch import make_client
+    from stinger.monitors.sagemaker_endpoint import describe_variants
+    from stinger.targets.sagemaker import SageMakerTarget, check_credentials
+
+    checked: set[tuple[str, str | None]] = set()
+    for v in spec.all_variants():
+        config = v.target
+        if getattr(config, "type", "") != "sagemaker":
+            continue
+        target = SageMakerTarget(config)
+        check_credentials(target)
+        key = (config.endpoint, target.region)
+        if key in checked or not _has_control_plane(config):
+            continue
+        checked.add(key)
+        infos = describe_variants(make_client("sagemaker", target.region, None), config.endpoint)
+        names = {i.name for i in infos}
+        if config.target_variant and config.target_variant not in names:
+            from stinger.errors import UsageError
+
+            raise UsageError(f"SageMaker endpoint {config.endpoint!r} has no production variant "
+                             f"{config.target_variant!r} (it has {', '.join(sorted(names))})")
+
+
+def endpoint_monitors(spec: Any) -> list:
+    """One DescribeEndpoint poller per distinct (endpoint, region) of the run."""
+    from stinger.monitors.sagemaker_endpoint import EndpointMonitor
+
+    seen: dict[tuple[str, str | None], Any] = {}
+    for _, config in sagemaker_variants(spec):
+        key = (config.endpoint, _region(config))
+        if key not in seen:
+            seen[key] = EndpointMonitor(config.endpoint, region=key[1])
+    return list(seen.values())
+
+
+def _mean(points: list, series: str, variant: str, weights: dict[float, float] | None = None) -> float:
+    rows = [(p.t, p.value) for p in points if p.series == series and dict(p.labels).get("variant") == variant]
+    if not rows:
+        return math.nan
+    if weights:
+        w = [weights.get(t, 0.0) for t, _ in rows]
+        if sum(w) > 0:
+            return sum(v * x for (_, v), x in zip(rows, w, strict=True)) / sum(w)
+    return sum(v for _, v in rows) / len(rows)
+
+
+def _sum(points: list, series: str, variant: str) -> float:
+    return sum(p.value for p in points if p.series == series and dict(p.labels).get("variant") == variant)
+
+
+def _r(x: float, nd: int = 3) -> float | None:
+    return round(x, nd) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: float, *,
+            price_per_hour: float | None = None, on_wait: Callable[[float], None] | None = None,
+            client: Any = None) -> dict:
+    """The `sagemaker` summary block (see the module docstring); CloudWatch failures become warnings."""
+    from stinger.monitors.base import MonitorError
+    from stinger.monitors.cloudwatch import CloudWatchMonitor
+    from stinger.monitors.sagemaker_endpoint import (
+        INSTANCE_TYPES,
+        PRICE_TABLE_NOTE,
+        cost_per_million,
+        instance_hours,
+        scaling_events,
+    )
+    from stinger.monitors.sagemaker_endpoint import price_per_hour as price_of
+
+    pinned = sagemaker_variants(spec)
+    import time
+
+    wait_s = float(os.environ.get(WAIT_ENV, "180"))
+    poll_s = float(os.environ.get(POLL_ENV, "15"))
+    # the production variant each stinger variant measured (pinned), else all the endpoint's
+    types = {dict(p.labels)["variant"]: dict(p.labels).get("instance_type")
+             for p in points if p.series == "sagemaker.instances"}
+    block: dict[str, Any] = {"endpoints": sorted({c.endpoint for _, c in pinned}), "variants": {},
+                             "price_note": PRICE_TABLE_NOTE if price_per_hour is None else "--price-per-hour",
+                             "cloudwatch_complete": True}
+    warnings: list[str] = []
+    run_s = t1_wall - t0_wall
+    for endpoint in block["endpoints"]:
+        configs = [(name, c) for name, c in pinned if c.endpoint == endpoint]
+        production = sorted({c.target_variant for _, c in configs if c.target_variant}
+                            | ({n for _, c in configs for n in c.variant_names}) | set(types)) or ["AllTraffic"]
+        vcpus = {n: INSTANCE_TYPES[types[n]][0] for n in production if types.get(n) in INSTANCE_TYPES}
+        monitor = CloudWatchMonitor(endpoint, production, region=_region(configs[0][1]), vcpus=vcpus,
+                                    wait_s=wait_s, poll_s=poll_s, on_wait=on_wait, client=client, extended=())
+        # what stinger sent to each production variant: CloudWatch is complete when it counted as many
+        sent: dict[str, float] = {}
+        for name, c in configs:
+            r = (summary.get("variants", {}).get(name) or {}).get("requests") or {}
+            if c.target_variant:
+                sent[c.target_variant] = sent.get(c.target_variant, 0.0) + \
+                    (r.get("ok") or 0) + (r.get("failed") or 0) + (r.get("warmup") or 0)
+        deadline = time.monotonic() + wait_s
+        try:
+            cw = monitor.collect(t0_wall, t1_wall)
+            while any(_sum(cw, "cloudwatch.Invocations", pv) < n for pv, n in sent.items()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    monitor.complete = False
+                    break
+                if on_wait is not None:
+                    on_wait(left)
+                time.sleep(min(poll_s, left))
+                cw = monitor.collect(t0_wall, t1_wall, wait=False)
+        except MonitorError as exc:
+            warnings.append(f"CloudWatch for {endpoint!r}: {exc}")
+            cw = []
+        if not monitor.complete:
+            block["cloudwatch_complete"] = False
+            warnings.append(f"CloudWatch had not published the run's last minute for {endpoint!r} "
+                            f"after {wait_s:.0f} s: its figures miss the end of the run")
+        for name, config in configs:
+            pv = config.target_variant or (production[0] if len(production) == 1 else None)
+            vs = summary.get("variants", {}).get(name, {})
+            lat = vs.get("latency_ms") or {}
+            row: dict[str, Any] = {"endpoint": endpoint, "production_variant": pv,
+                                   "instance_type": types.get(pv or ""),
+                                   "client_latency_ms": {k: lat.get(k) for k in ("mean", "p50", "p95")}}
+            if pv is not None:
+                inv_rows = {p.t: p.value for p in cw if p.series == "cloudwatch.Invocations"
+                            and dict(p.labels).get("variant") == pv}
+                model = _mean(cw, "cloudwatch.ModelLatency.average", pv, inv_rows)
+                overhead = _mean(cw, "cloudwatch.OverheadLatency.average", pv, inv_rows)
+                client_mean = lat.get("mean")
+                server = model + overhead
+                row.update({
+                    "model_latency_ms": _r(model), "overhead_latency_ms": _r(overhead),
+                    "network_and_client_ms": _r(client_mean - server) if client_mean is not None else None,
+                    "invocations": _sum(cw, "cloudwatch.Invocations", pv),
+                    "invocation_4xx": _sum(cw, "cloudwatch.Invocation4XXErrors", pv),
+                    "invocation_5xx": _sum(cw, "cloudwatch.Invocation5XXErrors", pv),
+                    "model_errors": _sum(cw, "cloudwatch.InvocationModelErrors", pv),
+                    "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv)),
+                    "cpu_utilization_pct_per_core": _r(_mean(cw, "cloudwatch.CPUUtilization.per_core", pv)),
+                    "memory_utilization_pct": _r(_mean(cw, "cloudwatch.MemoryUtilization", pv)),
+                })
+                counts = [p.value for p in points if p.series == "sagemaker.instances"
+                          and dict(p.labels).get("variant") == pv and math.isfinite(p.value)]
+                row["instance_count"] = {"first": counts[0], "last": counts[-1], "max": max(counts)} if counts else None
+                hours = instance_hours(points, pv, 0.0, run_s)
+                ok = (vs.get("requests") or {}).get("ok") or 0
+                price = price_of(row["instance_type"], price_per_hour)
+                row["price_per_hour_usd"] = price
+                row["instance_hours"] = _r(hours, 6)
+                # inferences served by this variant during the run: stinger's own count of its successes
+                row["cost_per_million_usd"] = _r(cost_per_million(price, hours, ok), 2)
+            block["variants"][name] = row
+    events = scaling_events(points)
+    block["scaling_events"] = [{"variant": e.variant, "from": e.before, "to": e.after, "began_s": _r(e.began),
+                                "ended_s": _r(e.ended) if e.ended is not None else None} for e in events]
+    block["cloudwatch_points"] = len(cw) if block["endpoints"] else 0
+    if warnings:
+        summary.setdefault("warnings", []).extend(warnings)
+    return block
+
+
+def render(block: dict, console: Any) -> None:
+    """The SageMaker table: client latency beside ModelLatency + OverheadLatency, the rest, cost."""
+    from rich.table import Table
+
+    def f(x: Any, nd: int = 1) -> str:
+        return "—" if x is None else f"{x:,.{nd}f}"
+
+    table = Table(title="SageMaker: client latency = ModelLatency + OverheadLatency (CloudWatch) + network "
+                        "and client (means, ms)", title_justify="left")
+    for col in ("variant", "instance", "client", "model", "overhead", "net+client", "invocations", "CPU/core %",
+                "$/M inf."):
+        table.add_column(col, justify="left" if col in ("variant", "instance") else "right")
+    for name, row in block["variants"].items():
+        count = row.get("instance_count") or {}
+        table.add_row(name, f"{row.get('instance_type') or '?'} x{count.get('last', '?'):g}" if count
+                      else (row.get("instance_type") or "?"),
+                      f(row["client_latency_ms"].get("mean")), f(row.get("model_latency_ms")),
+                      f(row.get("overhead_latency_ms")), f(row.get("network_and_client_ms")),
+                      f(row.get("invocations"), 0), f(row.get("cpu_utilization_pct_per_core")),
+                      f(row.get("cost_per_million_usd"), 2))
+    console.print(table)
+    for e in block.get("scaling_events", []):
+        console.print(f"scaling: {e['variant']} {e['from']} -> {e['to']} instances from {e['began_s']} s"
+                      + (f" to {e['ended_s']} s" if e["ended_s"] is not None else " (not done by the end)"))
