@@ -57,6 +57,11 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    from stinger.spec.redact import scrub
+
+    message = " ".join(scrub(message).split())
+    if len(message) > 500:
+        message = message[:480] + "..."
     click.echo(f"stinger: error: {message}", err=True)
     sys.exit(code)
 
@@ -118,6 +123,14 @@ def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
     fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
     fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
     fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
+    fn = click.option("--yes", "-y", "confirm", is_flag=True, default=None,
+                      help="Confirm a load past the safety ceilings (rate, users, workers per machine).")(fn)
+    fn = click.option("--abort-on", "abort_on", multiple=True,
+                      help="Stop the run when this holds, e.g. 'error_rate>50%' or 'connect_rate>=90%:30s'; "
+                           "repeatable. Without it a run still stops when every request of 5 s fails to connect.")(fn)
+    fn = click.option("--redact-header", "redact_headers", multiple=True,
+                      help="A header (or URL query parameter) whose value never reaches an output; repeatable. "
+                           "Secret-looking ones are redacted without it.")(fn)
     return fn
 
 
@@ -125,10 +138,10 @@ def _header_pairs(headers: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for h in headers:
         if ":" not in h:
-            raise click.BadParameter(f"header {h!r} must look like 'Name: value'", param_hint="--header")
+            raise click.BadParameter(f"header {h[:40]!r} must look like 'Name: value'", param_hint="--header")
         k, v = h.split(":", 1)
         if not k.strip():
-            raise click.BadParameter(f"header {h!r} has no name", param_hint="--header")
+            raise click.BadParameter("header ':...' has no name", param_hint="--header")
         out[k.strip()] = v.strip()
     return out
 
@@ -156,6 +169,12 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
         ov["target.insecure"] = True
     if params.get("slos"):
         ov["slo"] = list(params["slos"])
+    if params.get("confirm"):
+        ov["load.confirm"] = True
+    if params.get("abort_on"):
+        ov["load.abort_on"] = list(params["abort_on"])
+    if params.get("redact_headers"):
+        ov["output.redact"] = list(params["redact_headers"])
     for flag, key in (("check_status", "check.status"), ("check_json_path", "check.json_path"),
                       ("check_regex", "check.regex")):
         if params.get(flag) is not None:
@@ -515,6 +534,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", EXIT_INTERRUPTED)
     except SystemExit:
         raise
+    except (RecursionError, MemoryError) as exc:  # an input past what any limit caught: still one line
+        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", EXIT_USAGE)
     sys.exit(0)
 
 
