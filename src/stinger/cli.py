@@ -46,6 +46,8 @@ def _outputs(quiet: bool) -> list:
 
 def _warn_failures(summary: dict | None, quiet: bool) -> None:
     """With --quiet nothing else is printed: a run whose requests mostly failed still says so (stderr)."""
+    if summary and summary.get("aborted"):
+        click.echo(f"stinger: {summary['aborted']} (exit code 3)", err=True)  # on screen, quiet or not
     if not quiet or not summary:
         return
     for name, f in (summary.get("failures") or {}).items():

@@ -11,6 +11,7 @@ line override the file's values (`merge_overrides`).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +199,30 @@ def _check_tree(root, name: str) -> None:
             stack.extend((x, depth + 1) for x in node.value)
 
 
+_QUOTED = re.compile(r"'[^'\n]*'|\"(?:\\.|[^\"\\\n])*\"")
+_BRACKET = re.compile(r"[\[\]{}]")
+_LEAD = re.compile(r"^[ \t-]*", re.M)
+
+
+def _precheck_depth(text: str, name: str) -> None:
+    """PyYAML's scanner is quadratic in flow nesting (`[[[[...`: 16 s for 5,000 levels): refuse
+    deep nesting from the text itself, before the parser sees it."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        depth = 0
+        for m in _BRACKET.finditer(_QUOTED.sub("", text)):
+            depth += 1 if m.group() in "[{" else -1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"{name}: the YAML nests deeper than {MAX_DEPTH} levels")
+    if max((len(m.group()) for m in _LEAD.finditer(text)), default=0) > 4 * MAX_DEPTH:
+        raise SpecError(f"{name}: the YAML nests deeper than {MAX_DEPTH} levels (a line indented past "
+                        f"{4 * MAX_DEPTH} columns)")
+
+
 def safe_yaml(text: str, name: str):
     """`yaml.safe_load` bounded in nodes (after aliases) and depth; errors are one-line SpecErrors."""
     import sys
+
+    _precheck_depth(text, name)
 
     limit = sys.getrecursionlimit()
     try:
