@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -78,7 +77,7 @@ def test_no_secret_in_any_run_file_or_stream(streams_and_files):
 
 
 def test_what_is_not_secret_is_kept(streams_and_files):
-    streams, files = streams_and_files
+    _streams, files = streams_and_files
     spec = next(t for n, t in files.items() if n.endswith("spec.yaml"))
     assert "model=m1" in spec and "/predict" in spec and "127.0.0.1" in spec
 

@@ -507,9 +507,12 @@ def test_a_2gb_dataset_does_not_blow_memory(tmp_path):
 def test_hostile_spec_text_is_one_line_error(tmp_path, text, words):
     p = tmp_path / "s.yaml"
     p.write_text(text)
-    with pytest.raises(SpecError) as info:
+    def load():
         data, t, src = load_spec_file(p)
         parse_spec(data, source=src, text=t)
+
+    with pytest.raises(SpecError) as info:
+        load()
     assert words in str(info.value) and "\n" not in str(info.value)
 
 
