@@ -61,12 +61,16 @@ class AbortRule:
 
     def describe(self, c: IntervalCounts) -> str:
         what = "failed" if self.metric == "error_rate" else "failed to connect"
-        return (f"aborted: {self.text or self.metric} held over the last {self.window:g} s "
-                f"({c.failed if self.metric == 'error_rate' else c.connect:,} of {c.ended:,} requests {what})")
+        n = c.failed if self.metric == "error_rate" else c.connect
+        if self.text == _DEFAULT_TEXT:
+            return (f"aborted: the endpoint is unreachable: {n:,} of {c.ended:,} requests of the last "
+                    f"{self.window:g} s {what} (the default abort rule)")
+        return f"aborted: {self.text or self.metric} held over the last {self.window:g} s ({n:,} of {c.ended:,} requests {what})"
 
 
 # every request of the last 5 s failed to connect: the endpoint is down, more load measures nothing
-DEAD_ENDPOINT = AbortRule("connect_rate", ">=", 1.0, window=5.0, text="default rule: endpoint unreachable")
+_DEFAULT_TEXT = "default rule: endpoint unreachable"
+DEAD_ENDPOINT = AbortRule("connect_rate", ">=", 1.0, window=5.0, text=_DEFAULT_TEXT)
 
 
 def parse_abort_rule(text: str) -> AbortRule:
