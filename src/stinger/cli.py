@@ -16,7 +16,8 @@ Exit codes, the same for every command (`stinger.ExitCode`):
 0 success; 1 an SLO was violated, a variant had no successful response, a
 capacity search found no load meeting the SLOs, or `compare` found a regression;
 2 the user's mistake (bad flag, spec, URL, dataset), one line on stderr, no
-traceback; 3 the run could not proceed or is incomplete (a load worker was lost); 130 stopped by Ctrl-C and 143 by
+traceback; 3 the run could not proceed or is incomplete (a load worker was lost, or an abort rule
+stopped it: --abort-on, or every request of 5 s failed to connect); 130 stopped by Ctrl-C and 143 by
 SIGTERM (results kept).
 """
 
@@ -313,7 +314,8 @@ def cli() -> None:
       1    an SLO was violated, a variant had no successful response,
            no load met the SLOs (capacity), or a regression (compare)
       2    your mistake: a bad flag, spec, URL or dataset (one line on stderr)
-      3    the run could not proceed, or is incomplete (a load worker was lost)
+      3    the run could not proceed, or is incomplete (a load worker was lost,
+           or an abort rule stopped it)
       130  stopped by Ctrl-C, 143 by SIGTERM (what was measured is kept)
     """
 
