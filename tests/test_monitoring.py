@@ -85,7 +85,7 @@ def test_a_starved_generator_is_flagged_client_bound(tmp_path):
     # server, is the limit, and the summary must say so.
     with RefServer("delay", delay_ms=0.0) as server:
         spec = parse_spec({"target": {"url": server.url + "/"},
-                           "load": {"rate": 400_000, "duration": 3, "workers": 1, "max_in_flight": 64},
+                           "load": {"rate": 400_000, "duration": 3, "workers": 1, "max_in_flight": 64, "confirm": True},
                            "server_time": None, "output": {"dir": str(tmp_path)}})
         report = run_spec(spec, {}, quiet=True, write=False)
     gen = report.summary["generator"]

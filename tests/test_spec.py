@@ -460,3 +460,73 @@ def test_redaction_covers_headers_inside_a_variant_s_target():
     out = redacted(data)
     assert out["variants"][0]["target"]["headers"] == {"Authorization": "<redacted>", "X-Trace": "on"}
     assert "S3CRET" not in yaml.safe_dump(out)
+
+
+# ---------------------------------------------------------------- bad input (issue 10 item 11)
+def _child_run(args, timeout=60):
+    import resource
+    import subprocess
+    import sys
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run([sys.executable, "-m", "stinger.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return proc, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024  # MiB
+
+
+def test_a_2gb_spec_is_refused_in_bounded_time_and_memory(tmp_path):
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as fh:
+        fh.truncate(2 * 1024**3)   # sparse: no disk used
+    proc, _ = _child_run(["run", str(big), "--url", "http://127.0.0.1:1/", "-q"])
+    assert proc.returncode == 2 and "at most 16 MB" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_a_2gb_dataset_does_not_blow_memory(tmp_path):
+    """Before: 4.7 GB RSS (the whole file mapped in, then one 2 GB record read and decoded)."""
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as fh:
+        fh.truncate(2 * 1024**3)
+    proc, rss = _child_run(["run", "--url", "http://127.0.0.1:1/", "--rate", "1", "--requests", "1",
+                            "--data", str(big), "--out", str(tmp_path / "runs"), "-q"])
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    if rss < 2048:  # RUSAGE_CHILDREN is the largest child of this whole test process; only judge when it is ours
+        assert rss < 500
+
+
+@pytest.mark.parametrize("text, words", [
+    ("target: {url: 'http://127.0.0.1:1/'}\nload: {duration: 1s, shape: {profile: [[0, .inf], [1, 5]]}}\n",
+     "profile knot"),
+    ("target: {url: 'http://127.0.0.1:1/'}\nload: {rate: 1e308, duration: 1s}\n", "rate must be at most"),
+    ("target: {url: 'http://127.0.0.1:1/'}\nname: " + "n" * 300 + "\nload: {rate: 1, duration: 1s}\n", "name"),
+    ("a: &a [1, 2]\nb: [*a, *a]\n" + "".join(f"c{i}: &c{i} [" + ", ".join([f"*{'a' if i == 0 else f'c{i - 1}'}"] * 10)
+                                              + "]\n" for i in range(8)), "alias bomb"),
+    ("a: " + "[" * 3000 + "]" * 3000 + "\n", "nests deeper"),
+    ("- " * 3000 + "x\n", "nests deeper"),
+], ids=["inf-in-profile", "rate-1e308", "name-300", "alias-bomb", "flow-depth-3000", "block-depth-3000"])
+def test_hostile_spec_text_is_one_line_error(tmp_path, text, words):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    def load():
+        data, t, src = load_spec_file(p)
+        parse_spec(data, source=src, text=t)
+
+    with pytest.raises(SpecError) as info:
+        load()
+    assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_non_utf8_and_special_files_as_a_spec(tmp_path):
+    import os
+
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(SpecError, match="not UTF-8"):
+        load_spec_file(p)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError, match="FIFO"):
+        load_spec_file(fifo)
+    for dev in ("/dev/zero", "/dev/urandom"):
+        with pytest.raises(SpecError, match="device"):
+            load_spec_file(dev)

@@ -16,7 +16,8 @@ Exit codes, the same for every command (`stinger.ExitCode`):
 0 success; 1 an SLO was violated, a variant had no successful response, a
 capacity search found no load meeting the SLOs, or `compare` found a regression;
 2 the user's mistake (bad flag, spec, URL, dataset), one line on stderr, no
-traceback; 3 the run could not proceed or is incomplete (a load worker was lost); 130 stopped by Ctrl-C and 143 by
+traceback; 3 the run could not proceed or is incomplete (a load worker was lost, or an abort rule
+stopped it: --abort-on, or every request of 5 s failed to connect); 130 stopped by Ctrl-C and 143 by
 SIGTERM (results kept).
 """
 
@@ -46,6 +47,8 @@ def _outputs(quiet: bool) -> list:
 
 def _warn_failures(summary: dict | None, quiet: bool) -> None:
     """With --quiet nothing else is printed: a run whose requests mostly failed still says so (stderr)."""
+    if summary and summary.get("aborted"):
+        click.echo(f"stinger: {summary['aborted']} (exit code 3)", err=True)  # on screen, quiet or not
     if not quiet or not summary:
         return
     for name, f in (summary.get("failures") or {}).items():
@@ -57,6 +60,11 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    from stinger.spec.redact import scrub
+
+    message = " ".join(scrub(message).split())
+    if len(message) > 500:
+        message = message[:480] + "..."
     click.echo(f"stinger: error: {message}", err=True)
     sys.exit(code)
 
@@ -122,6 +130,14 @@ def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
     fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
     fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
     fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
+    fn = click.option("--yes", "-y", "confirm", is_flag=True, default=None,
+                      help="Confirm a load past the safety ceilings (rate, users, workers per machine).")(fn)
+    fn = click.option("--abort-on", "abort_on", multiple=True,
+                      help="Stop the run when this holds, e.g. 'error_rate>50%' or 'connect_rate>=90%:30s'; "
+                           "repeatable. Without it a run still stops when every request of 5 s fails to connect.")(fn)
+    fn = click.option("--redact-header", "redact_headers", multiple=True,
+                      help="A header (or URL query parameter) whose value never reaches an output; repeatable. "
+                           "Secret-looking ones are redacted without it.")(fn)
     return fn
 
 
@@ -129,10 +145,10 @@ def _header_pairs(headers: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for h in headers:
         if ":" not in h:
-            raise click.BadParameter(f"header {h!r} must look like 'Name: value'", param_hint="--header")
+            raise click.BadParameter(f"header {h[:40]!r} must look like 'Name: value'", param_hint="--header")
         k, v = h.split(":", 1)
         if not k.strip():
-            raise click.BadParameter(f"header {h!r} has no name", param_hint="--header")
+            raise click.BadParameter("header ':...' has no name", param_hint="--header")
         out[k.strip()] = v.strip()
     return out
 
@@ -160,6 +176,12 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
         ov["target.insecure"] = True
     if params.get("slos"):
         ov["slo"] = list(params["slos"])
+    if params.get("confirm"):
+        ov["load.confirm"] = True
+    if params.get("abort_on"):
+        ov["load.abort_on"] = list(params["abort_on"])
+    if params.get("redact_headers"):
+        ov["output.redact"] = list(params["redact_headers"])
     for flag, key in (("check_status", "check.status"), ("check_json_path", "check.json_path"),
                       ("check_regex", "check.regex")):
         if params.get(flag) is not None:
@@ -383,7 +405,8 @@ def cli() -> None:
       1    an SLO was violated, a variant had no successful response,
            no load met the SLOs (capacity), or a regression (compare)
       2    your mistake: a bad flag, spec, URL or dataset (one line on stderr)
-      3    the run could not proceed, or is incomplete (a load worker was lost)
+      3    the run could not proceed, or is incomplete (a load worker was lost,
+           or an abort rule stopped it)
       130  stopped by Ctrl-C, 143 by SIGTERM (what was measured is kept)
     """
 
@@ -652,6 +675,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", EXIT_INTERRUPTED)
     except SystemExit:
         raise
+    except (RecursionError, MemoryError) as exc:  # an input past what any limit caught: still one line
+        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", EXIT_USAGE)
     sys.exit(0)
 
 

@@ -18,6 +18,7 @@ from stinger.datasets.base import dataset_error
 
 _SCAN_CHUNK = 4 * 1024 * 1024    # bytes per step of the index scan (bounds its temporary arrays)
 _BOM = b"\xef\xbb\xbf"
+MAX_RECORD = 64 * 1024 * 1024    # bytes: one request body past this is a mistake (a 2 GB file with no newline)
 
 _NOT_WS = np.ones(256, dtype=bool)
 _NOT_WS[[9, 10, 13, 32]] = False  # JSON whitespace; a line of only these is blank
@@ -48,7 +49,21 @@ def _nonblank(view: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndar
     return keep
 
 
-def _scan_records(view: np.ndarray, begin: int, quote_aware: bool) -> tuple[np.ndarray, np.ndarray, int]:
+def _drop_pages(mm, a: int, b: int) -> None:
+    """Let the kernel drop the scanned pages of [a, b) from this process's RSS (they are the
+    file's, read again on demand): indexing a 2 GB file must not hold 2 GB."""
+    advise = getattr(mm, "madvise", None)
+    flag = getattr(mmap, "MADV_DONTNEED", None)
+    if advise is None or flag is None:
+        return
+    a -= a % mmap.PAGESIZE
+    try:
+        advise(flag, a, min(b, len(mm)) - a)
+    except (OSError, ValueError):
+        pass
+
+
+def _scan_records(view: np.ndarray, begin: int, quote_aware: bool, mm=None) -> tuple[np.ndarray, np.ndarray, int]:
     """Byte spans [start, end) of the non-blank records of `view[begin:]`, and an unclosed-quote offset.
 
     A record ends at a newline; with `quote_aware` only at a newline preceded by an even
@@ -73,12 +88,16 @@ def _scan_records(view: np.ndarray, begin: int, quote_aware: bool) -> tuple[np.n
                 bounds = bounds[even]
             quotes_before += len(quotes)
         if len(bounds) == 0:
+            if mm is not None:
+                _drop_pages(mm, a, a + _SCAN_CHUNK)
             continue
         seg_starts = np.concatenate((np.array([prev_end + 1], dtype=np.int64), bounds[:-1] + 1))
         keep = _nonblank(view, seg_starts, bounds)
         starts.append(seg_starts[keep])
         ends.append(bounds[keep])
         prev_end = int(bounds[-1])
+        if mm is not None:
+            _drop_pages(mm, a, a + _SCAN_CHUNK)
     last_start, last_end = np.array([prev_end + 1], dtype=np.int64), np.array([size], dtype=np.int64)
     if _nonblank(view, last_start, last_end)[0]:  # a last record without a trailing newline
         starts.append(last_start)
@@ -106,12 +125,17 @@ class RecordIndex:
         begin = len(_BOM) if self._mm[: len(_BOM)] == _BOM else 0
         view = np.frombuffer(self._mm, dtype=np.uint8)
         try:
-            self.starts, self.ends, unclosed = _scan_records(view, begin, quote_aware)
+            self.starts, self.ends, unclosed = _scan_records(view, begin, quote_aware, self._mm)
         finally:
             del view  # an exported buffer would keep the mmap from closing
         if unclosed >= 0:
             raise dataset_error(shown, f"line {self.line_at(unclosed)}: a quoted field is never closed; "
                                 'expected quotes in pairs ("" for a literal quote)')
+        if len(self.starts) and int((self.ends - self.starts).max()) > MAX_RECORD:
+            k = int(np.argmax(self.ends - self.starts))
+            raise dataset_error(shown, f"line {self.line_at(int(self.starts[k]))}: a record of "
+                                f"{int(self.ends[k] - self.starts[k]):,} bytes; expected at most "
+                                f"{MAX_RECORD // (1024 * 1024)} MB per record (one request body a line)")
 
     def __len__(self) -> int:
         return len(self.starts)

@@ -14,6 +14,7 @@ from dataclasses import replace
 from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
 from stinger.errors import SpecError
 from stinger.spec import LoadSpec, Spec
+from stinger.spec.model import MAX_WORKERS
 
 
 def default_workers(spec: Spec) -> int:
@@ -36,6 +37,16 @@ def default_workers(spec: Spec) -> int:
     loopback = all(e.is_loopback for v in spec.all_variants() for e in v.target.endpoints())
     limit = max(1, cores // 2) if loopback else cores
     return max(1, min(want, limit))
+
+
+def peak_users(load: LoadSpec) -> int | None:
+    """The most users the closed model runs at once (from --users or a users shape)."""
+    shape = load.shape
+    if shape is not None and shape.steps:
+        return max((s.users or 0) for s in shape.steps)
+    if shape is not None and shape.ramp is not None:
+        return int(max(shape.ramp.start, shape.ramp.end))
+    return load.users
 
 
 def peak_rate(load: LoadSpec) -> float | None:
@@ -120,6 +131,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
     mode = load.resolved_mode()
     n = workers or (default_workers(spec) if load.workers == "auto" else int(load.workers))
     n = max(1, min(n, load.max_in_flight))  # every worker needs at least one request in flight
+    n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (run.check_ceilings: --yes)
     variants = variant_plans(spec)
     p = spec.payload
     payload = PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,

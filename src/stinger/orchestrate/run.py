@@ -19,6 +19,7 @@ from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
 from stinger.scale.coordinator import RunOutcome, execute
 from stinger.spec import Spec, redacted
+from stinger.spec.redact import redact_url, scrub
 
 EXIT_OK = 0
 EXIT_SLO = 1
@@ -29,12 +30,22 @@ MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is report
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
 
 
+# Safety ceilings per machine: past these a run needs confirmation (--yes, load.confirm).
+# One Python worker drives ~20,000 req/s; a rate far past what the machine can generate
+# measures the generator, not the endpoint, and blames the endpoint for it.
+SAFE_RATE = 100_000.0        # requests per second
+SAFE_USERS = 10_000          # concurrent users (one connection, one file descriptor each)
+WORKERS_PER_CORE = 4         # worker processes per core
+FD_RESERVE = 64              # file descriptors a worker needs besides its connections
+
+
 def exit_code_of(summary: dict) -> int:
     """0 ok; 1 an SLO was violated or a variant had no successful response; 3 the run is
-    incomplete (a load worker was lost); 130 stopped by Ctrl-C, 143 by SIGTERM."""
+    incomplete (a load worker was lost, or an abort rule stopped it); 130 stopped by Ctrl-C,
+    143 by SIGTERM."""
     if summary.get("interrupted"):
         return EXIT_TERMINATED if summary.get("terminated") else EXIT_INTERRUPTED
-    if summary.get("incomplete"):
+    if summary.get("incomplete") or summary.get("aborted"):
         return EXIT_INCOMPLETE
     if not summary.get("slo_passed", True) or summary.get("no_success"):
         return EXIT_SLO
@@ -56,9 +67,15 @@ def preflight(spec: Spec) -> list:
     """Open what the user named, so their mistakes surface now (exit 2), not in a worker."""
     from stinger.core.slo import parse_slo
 
+    check_ceilings(spec)
     p = spec.payload
     if p.data:
         from stinger.datasets import PayloadOrder, open_dataset
+        from stinger.errors import DatasetError
+        from stinger.spec.loading import check_regular_file
+
+        # a FIFO would block the run and /dev/zero never ends: refused before anything reads them
+        check_regular_file(p.data, "dataset", DatasetError, allow_dir=True)
 
         ds = open_dataset(p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type)
@@ -76,7 +93,67 @@ def preflight(spec: Spec) -> list:
         from stinger.core.schedule import trace_schedule
 
         trace_schedule(spec.load.shape.trace)
+    if spec.load.shape is not None and spec.load.shape.trace:
+        from stinger.errors import SpecError
+        from stinger.spec.loading import check_regular_file
+
+        check_regular_file(spec.load.shape.trace, "trace", SpecError)
     return [parse_slo(s) for s in spec.slo]
+
+
+def check_ceilings(spec: Spec) -> None:
+    """The per-machine safety ceilings (rate, users, workers); past one, a one-line error naming
+    the ceiling and `--yes`, unless the user confirmed."""
+    import os
+
+    from stinger.errors import UsageError
+    from stinger.orchestrate.planning import peak_rate, peak_users
+
+    load = spec.load
+    if load.confirm:
+        return
+    cores = os.cpu_count() or 1
+    rate = peak_rate(load) if load.resolved_mode() == "open" else None
+    if rate is not None and rate > SAFE_RATE:
+        raise UsageError(f"a rate of {rate:,.0f} req/s is past the safety ceiling of {SAFE_RATE:,.0f} req/s per "
+                         f"machine (one worker drives about 20,000 req/s); confirm with --yes (load.confirm: true)")
+    users = peak_users(load) if load.resolved_mode() == "closed" else None
+    if users is not None and users > SAFE_USERS:
+        raise UsageError(f"{users:,} users is past the safety ceiling of {SAFE_USERS:,} users per machine; "
+                         f"confirm with --yes (load.confirm: true)")
+    if load.workers != "auto" and int(load.workers) > cores * WORKERS_PER_CORE:
+        raise UsageError(f"{load.workers} workers is past the safety ceiling of {cores * WORKERS_PER_CORE} "
+                         f"({WORKERS_PER_CORE} per core, {cores} cores); confirm with --yes (load.confirm: true)")
+
+
+def ensure_fd_limit(plans: list) -> None:
+    """Each worker holds a connection (a file descriptor) per user (closed model) or per request
+    in flight (open model). Raise the soft limit toward the hard one as far as needed (forked
+    workers inherit it); a closed-model run that still cannot fit is a one-line error now, not
+    a run that sends nothing."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    from stinger.errors import UsageError
+
+    plan = plans[0]
+    if plan.closed is not None:
+        need = -(-plan.closed.profile.peak // len(plans)) + FD_RESERVE
+    else:
+        need = max(p.max_in_flight for p in plans) + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or need <= soft:
+        return
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if plan.closed is not None and target < need:
+        raise UsageError(f"{plan.closed.profile.peak:,} users over {len(plans)} worker(s) need about {need:,} open "
+                         f"files per worker, but the limit is {target:,} (hard limit {hard:,}); raise it "
+                         f"(ulimit -n {need}) or use fewer users or more workers (--workers)")
 
 
 def default_outputs(*, console: Console | None = None, live: bool = True, write: bool = True,
@@ -111,7 +188,16 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
     slos = preflight(spec)
     plans = build_plans(spec, workers=workers)
+    ensure_fd_limit(plans)
     load = spec.load
+    abort = _abort_watch(spec, plans[0].interval)
+    user_stop = stop_when
+
+    def stop_when(m, t):
+        if user_stop is not None and user_stop(m, t):
+            return True
+        return abort(m, t)
+
     duration = plans[0].duration
     info = RunInfo(spec=spec, spec_data=redacted(spec_data), variants=tuple(v.name for v in plans[0].variants),
                    duration=duration, total=load.requests, mode=load.resolved_mode())
@@ -156,6 +242,10 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
         raise
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
+    if abort.reason is not None:
+        summary["aborted"] = abort.reason
+        summary["warnings"].insert(0, abort.reason)
+        summary["stopped_early"] = bool(user_stop is not None and not abort.reason)
     summary["warnings"].extend(thread.errors)
     if sagemaker is not None:
         _sagemaker_block(sagemaker, spec, summary, mon, outcome, outputs)
@@ -182,6 +272,47 @@ def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutc
                                              outcome.started_at + outcome.elapsed, on_wait=countdown)
     if console is not None:
         sagemaker.render(summary["sagemaker"], console)
+
+
+class _AbortWatch:
+    """The run's abort rules (`core.abort`) as a stop condition over the merged metrics."""
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+        self.reason: str | None = None
+
+    def __call__(self, m: RunMetrics, t: float) -> bool:
+        if self.reason is not None:
+            return True
+        from stinger.core.abort import IntervalCounts
+        from stinger.core.records import Kind
+
+        rows: dict[int, list[int]] = {}
+        longest = max((r.window for r in self.policy.rules), default=0.0)
+        hi = int(t // m.interval) + 1
+        lo = max(0, hi - int(longest // m.interval) - 3)   # only the intervals a rule can look at
+        for vm in m.variants.values():
+            for i in range(lo, hi):
+                cell = vm.cells.get(i)
+                if cell is None:
+                    continue
+                k = cell.kinds
+                ok = int(k[Kind.OK])
+                row = rows.setdefault(i, [0, 0, 0])
+                row[0] += ok
+                row[1] += int(k.sum()) - ok
+                row[2] += int(k[Kind.CONNECT])
+        reason = self.policy.check({i: IntervalCounts(*r) for i, r in rows.items()}, t)
+        if reason is not None:
+            self.reason = reason
+            return True
+        return False
+
+
+def _abort_watch(spec: Spec, interval: float) -> _AbortWatch:
+    from stinger.core.abort import AbortPolicy
+
+    return _AbortWatch(AbortPolicy.from_texts(spec.load.abort_on, interval=interval))
 
 
 def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: int,
@@ -217,7 +348,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "mode": load.resolved_mode(),
         "split": spec.split if len(variants) > 1 else "single",
         "workers": workers,
-        "targets": {v.name: v.all_urls() for v in spec.all_variants()},
+        "targets": {v.name: [redact_url(u) for u in v.all_urls()] for v in spec.all_variants()},
         "window": {"start_s": round(window[0], 3), "end_s": round(window[1], 3)},
         "variants": variants,
     }
@@ -319,7 +450,7 @@ _SECRET_PATTERNS = [
 
 def redact_text(text) -> str:
     """A response body safe to print: secret-looking values replaced, one line."""
-    out = str(text)
+    out = scrub(text)
     for pattern, repl in _SECRET_PATTERNS:
         out = pattern.sub(repl, out)
     return " ".join(out.split())

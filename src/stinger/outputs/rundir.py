@@ -31,6 +31,7 @@ import yaml
 from stinger.core.catalogue import LOGGED
 from stinger.core.histogram import Histogram, HistogramLogWriter, read_histogram_log
 from stinger.core.metrics import RunMetrics
+from stinger.core.secrets import scrub
 from stinger.errors import UsageError
 
 SUMMARY = "summary.json"
@@ -65,8 +66,8 @@ def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:
 
 def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics, started_at: float,
               series_points=None) -> None:
-    (path / SPEC).write_text(yaml.safe_dump(spec_data, sort_keys=False))
-    (path / SUMMARY).write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    (path / SPEC).write_text(scrub(yaml.safe_dump(spec_data, sort_keys=False)))
+    (path / SUMMARY).write_text(scrub(json.dumps(summary, indent=2, default=_json_default)) + "\n")
     rows = metrics.interval_rows()
     if rows:
         with open(path / INTERVALS, "w", newline="") as fp:
@@ -121,7 +122,7 @@ def read_series(path: Path) -> list:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    path.write_text(scrub(json.dumps(data, indent=2, default=_json_default)) + "\n")
 
 
 def write_capacity(path: Path, report: dict) -> None:
@@ -130,6 +131,7 @@ def write_capacity(path: Path, report: dict) -> None:
 
 def write_verdict(path: Path, verdict_data: dict, markdown: str) -> None:
     write_json(path / VERDICT_JSON, verdict_data)
+    markdown = scrub(markdown)
     (path / VERDICT_MD).write_text(markdown if markdown.endswith("\n") else markdown + "\n")
 
 

@@ -11,6 +11,7 @@ line override the file's values (`merge_overrides`).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,20 @@ def _line_map(text: str) -> dict[tuple, int]:
     """Map each key path in a YAML document to its 1-based line number."""
     lines: dict[tuple, int] = {}
     try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError, ValueError):
         return lines
 
+    seen: set[int] = set()
+
     def walk(node, path: tuple) -> None:
+        if id(node) in seen or len(path) > 64:  # an alias is walked once; nesting is bounded on load
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    continue
                 key = k.value
                 lines[path + (key,)] = k.start_mark.line + 1
                 walk(v, path + (key,))
@@ -92,7 +100,12 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
     shown = ""
     if e["type"] not in ("missing", "extra_forbidden", "union_tag_invalid") and isinstance(value, (str, int, float)) \
             and str(value) not in msg:
-        shown = f" (got {value!r})"
+        shown = repr(value)
+        shown = f" (got {shown if len(shown) <= 80 else shown[:60] + '...'})"
+    if len(field) > 120:
+        field = field[:100] + "..."
+    if len(msg) > 300:
+        msg = msg[:280] + "..."
     text = f"{where}{field}: {msg}{shown}"
     return " ".join(text.split())
 
@@ -100,7 +113,9 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
 def parse_spec(data: dict, *, source: str | None = None, text: str | None = None) -> Spec:
     """Validate a spec dict; errors become one-line SpecErrors."""
     from stinger.monitors.registry import check_spec_monitors
+    from stinger.spec.redact import remember_secrets
 
+    remember_secrets(data)  # before validation: an error message that echoes a value is scrubbed too
     lines = _line_map(text) if text else {}
     try:
         spec = Spec.model_validate(data)
@@ -112,25 +127,141 @@ def parse_spec(data: dict, *, source: str | None = None, text: str | None = None
         raise SpecError(f"{source + ': ' if source else ''}{err}") from None
 
 
-def load_spec_file(path: str | os.PathLike) -> tuple[dict, str, str]:
-    """Read a YAML spec: (data, text, display name). Unreadable or malformed -> SpecError."""
+MAX_SPEC_BYTES = 16 * 1024 * 1024   # a spec is a page of YAML; past this it is a mistake (a dataset?)
+MAX_NODES = 200_000                 # YAML nodes after aliases are expanded (an alias bomb is refused)
+MAX_DEPTH = 64                      # nesting of mappings and sequences
+
+
+def _short(p: Path) -> str:
+    """A file's name as shown in an error: never more than a line."""
+    name = p.name or str(p)
+    return name if len(name) <= 80 else name[:60] + "..." + name[-12:]
+
+
+def check_regular_file(path: str | os.PathLike, what: str, error=SpecError, *, allow_dir: bool = False) -> None:
+    """Refuse a path that is not a regular file (a FIFO would block, /dev/zero never ends)."""
+    import stat
+
     p = Path(path)
     try:
-        text = p.read_text()
+        st = p.stat()
     except OSError as exc:
-        raise SpecError(f"cannot read spec {p}: {exc.strerror or exc}") from None
+        raise error(f"cannot read {what} {_short(p)}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError:  # an embedded NUL byte
+        raise error(f"cannot read {what}: the path is not a valid file name") from None
+    if stat.S_ISREG(st.st_mode) or (allow_dir and stat.S_ISDIR(st.st_mode)):
+        return
+    kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
+        "a device" if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "not a regular file"
+    raise error(f"{what} {_short(p)} is {kind}; expected a regular file")
+
+
+def _read_spec_text(p: Path) -> str:
+    check_regular_file(p, "spec")
     try:
-        data = yaml.safe_load(text)
+        # O_NONBLOCK: should the path become a FIFO between the check and the open, never block
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read spec {_short(p)}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError:
+        raise SpecError("cannot read spec: the path is not a valid file name") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(f"{_short(p)}: a spec must be at most {MAX_SPEC_BYTES // (1024 * 1024)} MB; "
+                        "is this a dataset? give it with --data / payload.data")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{_short(p)}: not UTF-8 text (byte {exc.start}); a spec is a UTF-8 YAML file") from None
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A safe loader that refuses alias bombs and deep nesting before building anything."""
+
+
+def _check_tree(root, name: str) -> None:
+    """Count nodes as aliases expand them (shared nodes counted at every use) and the depth."""
+    seen = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise SpecError(f"{name}: the YAML expands to more than {MAX_NODES:,} values (an alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise SpecError(f"{name}: the YAML nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((x, depth + 1) for x in node.value)
+
+
+_QUOTED = re.compile(r"'[^'\n]*'|\"(?:\\.|[^\"\\\n])*\"")
+_BRACKET = re.compile(r"[\[\]{}]")
+_LEAD = re.compile(r"^[ \t-]*", re.M)
+
+
+def _precheck_depth(text: str, name: str) -> None:
+    """PyYAML's scanner is quadratic in flow nesting (`[[[[...`: 16 s for 5,000 levels): refuse
+    deep nesting from the text itself, before the parser sees it."""
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        depth = 0
+        for m in _BRACKET.finditer(_QUOTED.sub("", text)):
+            depth += 1 if m.group() in "[{" else -1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"{name}: the YAML nests deeper than {MAX_DEPTH} levels")
+    if max((len(m.group()) for m in _LEAD.finditer(text)), default=0) > 4 * MAX_DEPTH:
+        raise SpecError(f"{name}: the YAML nests deeper than {MAX_DEPTH} levels (a line indented past "
+                        f"{4 * MAX_DEPTH} columns)")
+
+
+def safe_yaml(text: str, name: str):
+    """`yaml.safe_load` bounded in nodes (after aliases) and depth; errors are one-line SpecErrors."""
+    import sys
+
+    _precheck_depth(text, name)
+
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(max(limit, 10_000))  # the composer recurses per level; the depth is checked after
+        loader = _BoundedLoader(text)
+        try:
+            root = loader.get_single_node()
+            if root is None:
+                return None
+            _check_tree(root, name)
+            return loader.construct_document(root)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"{p.name}{where}: invalid YAML: {problem}") from None
+        raise SpecError(" ".join(f"{name}{where}: invalid YAML: {problem}".split())) from None
+    except RecursionError:
+        raise SpecError(f"{name}: the YAML nests too deep") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp out of range
+        raise SpecError(" ".join(f"{name}: invalid YAML value: {exc}".split())[:300]) from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def load_spec_file(path: str | os.PathLike) -> tuple[dict, str, str]:
+    """Read a YAML spec: (data, text, display name). Unreadable, malformed, not UTF-8, not a
+    regular file, larger than `MAX_SPEC_BYTES`, nested past `MAX_DEPTH` or expanding past
+    `MAX_NODES` -> a one-line SpecError, in bounded time and memory."""
+    p = Path(path)
+    text = _read_spec_text(p)
+    data = safe_yaml(text, _short(p))
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SpecError(f"{p.name}: a spec must be a mapping of fields (target, load, ...), got {type(data).__name__}")
-    return data, text, p.name
+        raise SpecError(f"{_short(p)}: a spec must be a mapping of fields (target, load, ...), "
+                        f"got {type(data).__name__}")
+    return data, text, _short(p)
 
 
 def merge_overrides(data: dict, overrides: dict) -> dict:

@@ -20,6 +20,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 from stinger.errors import UsageError
 from stinger.targets.base import REGISTRY, config_class
 
+# Hard limits: past these a value is a mistake whatever the machine (a schedule of 1e308
+# requests a second never ends). Below them, the safety ceilings of `orchestrate.run.check_ceilings`
+# (per machine, confirmed past with --yes / load.confirm) apply.
+MAX_RATE = 1e8               # requests per second
+MAX_USERS = 10_000_000
+MAX_WORKERS = 1024
+MAX_REQUESTS = 10**12
+MAX_DURATION = 30 * 86_400.0  # s: a month
+MAX_IN_FLIGHT = 10_000_000
+
 
 def _duration(v: Any) -> Any:
     if v is None:
@@ -27,9 +37,17 @@ def _duration(v: Any) -> Any:
     from stinger.core.schedule import parse_duration
 
     try:
-        return parse_duration(v)
+        out = parse_duration(v)
     except UsageError as exc:  # pydantic attaches the field's location to a ValueError
         raise ValueError(str(exc)) from None
+    if out > MAX_DURATION:
+        raise ValueError(f"duration must be at most 30 days ({MAX_DURATION:g} s), got {_brief(v)}")
+    return out
+
+
+def _brief(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:30] + "..."
 
 
 def _rate(v: Any) -> Any:
@@ -38,9 +56,12 @@ def _rate(v: Any) -> Any:
     from stinger.core.schedule import parse_rate
 
     try:
-        return parse_rate(v)
+        out = parse_rate(v)
     except UsageError as exc:
         raise ValueError(str(exc)) from None
+    if out > MAX_RATE:
+        raise ValueError(f"rate must be at most {MAX_RATE:.0e} requests/s, got {_brief(v)}")
+    return out
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
@@ -110,7 +131,7 @@ class RampSpec(_Model):
 
 class StepSpec(_Model):
     rate: Rate | None = None
-    users: int | None = None
+    users: int | None = Field(default=None, ge=0, le=MAX_USERS)
     duration: Duration
 
 
@@ -128,7 +149,25 @@ class ShapeSpec(_Model):
     steps: list[StepSpec] | None = None
     spike: SpikeSpec | None = None
     profile: list[tuple[float, float]] | None = None   # (t seconds, rate) knots, linear in between
-    trace: str | None = None                            # a file of timestamps or gaps
+    trace: str | None = Field(default=None, max_length=4096)  # a file of timestamps or gaps
+
+    @field_validator("profile")
+    @classmethod
+    def _knots(cls, v):
+        import math
+
+        for t, r in v or ():
+            if not (math.isfinite(t) and math.isfinite(r)) or t < 0 or t > MAX_DURATION or r < 0 or r > MAX_RATE:
+                raise ValueError(f"a profile knot is (t >= 0 s, 0 <= rate <= {MAX_RATE:.0e}), both finite; "
+                                 f"got ({t:g}, {r:g})")
+        return v
+
+    @field_validator("steps")
+    @classmethod
+    def _few_steps(cls, v):
+        if v is not None and len(v) > 10_000:
+            raise ValueError(f"at most 10,000 steps, got {len(v):,}")
+        return v
 
     @model_validator(mode="after")
     def _one(self) -> ShapeSpec:
@@ -143,24 +182,42 @@ class LoadSpec(_Model):
     rate: Rate | None = None
     arrival: Literal["constant", "poisson"] = "constant"
     shape: ShapeSpec | None = None
-    users: int | None = Field(default=None, ge=1)
+    users: int | None = Field(default=None, ge=1, le=MAX_USERS)
     think_time: Duration = 0.0
     duration: Duration | None = None
-    requests: int | None = Field(default=None, ge=1)
+    requests: int | None = Field(default=None, ge=1, le=MAX_REQUESTS)
     warmup: Duration = 0.0
     timeout: Duration = 30.0
     connect_timeout: Duration = 10.0
-    max_in_flight: int = Field(default=10_000, ge=1)
+    max_in_flight: int = Field(default=10_000, ge=1, le=MAX_IN_FLIGHT)
     on_limit: Literal["queue", "drop"] = "queue"
     drain: Duration = 5.0
     workers: int | Literal["auto"] = "auto"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, lt=2**63)
+    # past the per-machine safety ceilings (rate, users, workers): the user confirmed (--yes)
+    confirm: bool = False
+    # stop the run when this holds, e.g. 'error_rate>50%' (see core.abort); None: the default
+    # rule only (every request of the last seconds failed to connect)
+    abort_on: list[str] | None = None
 
     @field_validator("workers")
     @classmethod
     def _workers(cls, v):
-        if v != "auto" and v < 1:
-            raise ValueError(f"workers must be >= 1 or 'auto', got {v}")
+        if v != "auto" and not 1 <= v <= MAX_WORKERS:
+            raise ValueError(f"workers must be between 1 and {MAX_WORKERS} or 'auto', got {v}")
+        return v
+
+    @field_validator("abort_on")
+    @classmethod
+    def _abort_rules(cls, v):
+        if v is not None:
+            from stinger.core.abort import parse_abort_rule
+
+            for rule in v:
+                try:
+                    parse_abort_rule(rule)
+                except UsageError as exc:
+                    raise ValueError(str(exc)) from None
         return v
 
     @field_validator("duration", "timeout", "connect_timeout")
@@ -204,12 +261,14 @@ class ServerTimeSpec(_Model):
 
 
 class OutputSpec(_Model):
-    dir: str = "runs"
-    name: str | None = None
+    dir: str = Field(default="runs", min_length=1, max_length=4096)
+    name: str | None = Field(default=None, max_length=200)
+    # header names (and query parameter names) whose values never reach an output
+    redact: list[str] = Field(default_factory=list)
 
 
 class Spec(_Model):
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
     target: AnyTarget | None = None
     variants: list[VariantSpec] | None = None
     split: Literal["split", "paired"] = "split"
