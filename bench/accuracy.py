@@ -40,11 +40,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
+import numpy as np
+import psutil
 
-from _common import BENCH_DIR, fmt, measure, pick_cores, run_stinger, stinger_cmd, table, tool  # noqa: E402
-from stinger.testing.servers import RefServer  # noqa: E402
+from _common import BENCH_DIR, fmt, measure, pick_cores, run_stinger, stinger_cmd, table, tool
+from stinger.testing.servers import RefServer
 
 TARGET_MS = 1.0
 

@@ -39,8 +39,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (BENCH_DIR, Cores, check_rusage_counts_grandchildren, fmt, measure, pick_cores,  # noqa: E402
-                     run_stinger, start_target, table, tool)
+from _common import (
+    BENCH_DIR,
+    Cores,
+    check_rusage_counts_grandchildren,
+    fmt,
+    measure,
+    pick_cores,
+    run_stinger,
+    start_target,
+    table,
+    tool,
+)
 
 GENERATORS = ("stinger", "wrk", "hey", "ab", "locust")
 
@@ -138,7 +148,7 @@ def bench_ab(url: str, a, cores: Cores, work: Path, state: dict) -> list[dict]:
         return [skipped("ab", "not installed")]
     # -t alone caps the run at 50,000 requests; -n after it lifts the cap (ab sizes an array by it)
     cap = int(max(50_000, a.duration * 200_000))
-    m = measure([exe, "-k", "-q", "-c", str(a.connections), "-t", f"{int(math.ceil(a.duration))}", "-n", str(cap),
+    m = measure([exe, "-k", "-q", "-c", str(a.connections), "-t", f"{math.ceil(a.duration)}", "-n", str(cap),
                  url], core=cores.generator, timeout=a.duration + 60)
     done = _int(r"Complete requests:\s+(\d+)", m.stdout, None)
     if done is None:

@@ -12,12 +12,11 @@ import json
 
 import pytest
 
-from stinger.testing.procs import free_port
-
 from stinger.orchestrate.ab import AbOptions, run_ab
 from stinger.orchestrate.compare import compare_variants, regressed, variant_data_from_run
 from stinger.outputs.rundir import read_run, verdict_dict
 from stinger.spec import parse_spec
+from stinger.testing.procs import free_port
 from stinger.testing.servers import RefServer
 
 
@@ -56,7 +55,7 @@ def _row(rows, metric_prefix: str):
 
 
 def test_slower_variant_loses_at_p50(three_variant_run):
-    v, extra, report = three_variant_run
+    v, _extra, _report = three_variant_run
     assert (v.a_name, v.b_name) == ("A", "B")
     p50 = _row(v.rows, "latency p50")
     # a delay server never answers sooner than its delay
@@ -93,7 +92,7 @@ def test_verdict_files_match_the_returned_verdict(three_variant_run):
 
 
 def test_third_variant_is_compared_with_a(three_variant_run):
-    v, extra, report = three_variant_run
+    _v, extra, report = three_variant_run
     assert set(report.summary["variants"]) == {"A", "B", "C"}
     other = extra["others"]["C"]
     assert (other["a"], other["b"]) == ("A", "C")

@@ -7,14 +7,13 @@ import subprocess
 import sys
 
 import pytest
-
-from stinger.testing.procs import stop_process, wait_http
 import yaml
 
 from stinger.errors import UsageError
-from stinger.outputs.rundir import HLOG, INTERVALS, SPEC, SUMMARY, new_run_dir, read_run
 from stinger.orchestrate.run import run_spec
+from stinger.outputs.rundir import HLOG, INTERVALS, SPEC, SUMMARY, new_run_dir, read_run
 from stinger.spec import parse_spec
+from stinger.testing.procs import stop_process, wait_http
 
 
 @pytest.fixture(scope="module")

@@ -283,7 +283,7 @@ def test_memory_per_interval_is_small_and_flat():
                 c = dataclasses.replace(cell(i, "default", ok_latency_us=[1000] * 5), hists=pool[(i + w) % 4])
                 m.add(message(w, i, [c], counters={"default": counters(scheduled=5)}))
 
-    feed(range(0, 30))                 # warm: first-use allocations out of the way
+    feed(range(30))                 # warm: first-use allocations out of the way
     tracemalloc.start()
     try:
         a = tracemalloc.get_traced_memory()[0]

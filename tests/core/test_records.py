@@ -11,8 +11,17 @@ from hypothesis import strategies as st
 
 from stinger.core.catalogue import NAMES
 from stinger.core.histogram import Histogram
-from stinger.core.records import (ERROR_KINDS, ERROR_LABELS, WIRE_VERSION, CellRecord, IntervalRecord, Kind,
-                                  RecordError, plain, sparse_of)
+from stinger.core.records import (
+    ERROR_KINDS,
+    ERROR_LABELS,
+    WIRE_VERSION,
+    CellRecord,
+    IntervalRecord,
+    Kind,
+    RecordError,
+    plain,
+    sparse_of,
+)
 
 KINDS_N = len(Kind)
 
@@ -26,16 +35,16 @@ def sparse(values_us) -> tuple[np.ndarray, np.ndarray]:
 
 def make(**kw) -> IntervalRecord:
     rng = np.random.default_rng(3)
-    base = dict(
-        worker=1, t=2.0004, interval=1, final=False, cpu_s=0.25, flush_ms=1.5, loop_lag_ms=0.7,
-        loop_lags_ms=(0.1, 0.7), in_flight=3,
-        counters={"A": {"scheduled": 10, "dropped": 1, "bytes_out": 900}, "B": {"scheduled": 0, "dropped": 0}},
-        cells=(CellRecord(interval=1, variant="A", kinds=(8, 1, 0, 0, 0, 0, 1, 0), status={200: 8, 503: 1},
+    base = {
+        "worker": 1, "t": 2.0004, "interval": 1, "final": False, "cpu_s": 0.25, "flush_ms": 1.5, "loop_lag_ms": 0.7,
+        "loop_lags_ms": (0.1, 0.7), "in_flight": 3,
+        "counters": {"A": {"scheduled": 10, "dropped": 1, "bytes_out": 900}, "B": {"scheduled": 0, "dropped": 0}},
+        "cells": (CellRecord(interval=1, variant="A", kinds=(8, 1, 0, 0, 0, 0, 1, 0), status={200: 8, 503: 1},
                           bytes_in=4096, ok_window=8, warmup=0,
                           hists={"latency": sparse(rng.lognormal(10, 1, 8)), "server": sparse([900, 1200])},
                           server_metrics={"model": sparse([700])}),),
-        first_intended=0.001, last_done=1.99, predictions=(("A", 4, {"label": 1}, "cat"),),
-        in_flight_by_variant=None)
+        "first_intended": 0.001, "last_done": 1.99, "predictions": (("A", 4, {"label": 1}, "cat"),),
+        "in_flight_by_variant": None}
     base.update(kw)
     return IntervalRecord(**base)
 
@@ -73,7 +82,7 @@ def test_sparse_histograms_are_compact_on_the_wire():
     rng = np.random.default_rng(7)
     hist = sparse(10 ** rng.uniform(3, 7, 2000))
     cells = tuple(CellRecord(interval=0, variant="A", kinds=(2000,) + (0,) * (KINDS_N - 1),
-                             hists={name: hist for name in ("latency", "service", "ttfb", "lag")})
+                             hists=dict.fromkeys(("latency", "service", "ttfb", "lag"), hist))
                   for _ in range(1))
     data = make(cells=cells, predictions=()).to_bytes()
     assert len(data) < 12_000

@@ -57,7 +57,7 @@ def assert_gone(servers: set[psutil.Process]) -> None:
 @pytest.mark.slow
 def test_demo_runs_a_paired_ab_of_fast_vs_accurate(tmp_path):
     out = tmp_path / "runs"
-    code, stdout, stderr, servers = run_watching_servers(["demo", "--duration", "4s", "--quiet", "--out", str(out)],
+    code, _stdout, stderr, servers = run_watching_servers(["demo", "--duration", "4s", "--quiet", "--out", str(out)],
                                                          tmp_path)
     assert code == 0, stderr
     assert servers, "the demo server was never seen in the command's process tree"

@@ -30,7 +30,7 @@ def test_variants_include_a_cheap_and_a_costly_model():
 
 
 def test_splits_partition_the_digits():
-    x_train, y_train = demo_rows("train")
+    x_train, _y_train = demo_rows("train")
     x_test, y_test = demo_rows("test")
     x_all, _ = demo_rows("all")
     assert x_train.shape[1] == x_test.shape[1] == N_FEATURES

@@ -91,7 +91,7 @@ def server() -> Iterator[DemoServer]:
         yield running
 
 
-@pytest.fixture()
+@pytest.fixture
 def client(server) -> Iterator[Client]:
     c = Client(server.url)
     yield c

@@ -109,7 +109,7 @@ def test_interim_responses_are_skipped(mode):
 @pytest.mark.parametrize("mode", ["duplicate", "late-408"])
 def test_a_response_no_request_waits_for_is_a_protocol_error_not_a_request(mode):
     # 200 ms between requests: the late 408 (20 ms after each answer) comes while the connection is idle
-    rec, server = drive(mode, rate=5, duration="2s")
+    rec, _server = drive(mode, rate=5, duration="2s")
     kind, status = rec.column("kind"), rec.column("status")
     assert rec.total("scheduled") == 10 == len(kind)          # one result per request, never two
     assert np.count_nonzero(kind == Kind.OK) == 10 and not np.isin(status, [408]).any()

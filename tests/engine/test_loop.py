@@ -16,8 +16,8 @@ import pytest
 
 from stinger.core.records import ERROR_LABELS
 from stinger.orchestrate.planning import build_plans
-from stinger.scale.coordinator import execute
 from stinger.orchestrate.run import run_spec
+from stinger.scale.coordinator import execute
 from stinger.spec import parse_spec
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")

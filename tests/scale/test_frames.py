@@ -128,7 +128,7 @@ def _child_new(ctrl_r: int, data_w: int) -> None:
 def test_old_path_a_big_message_on_a_watched_duplex_pipe_fails_part_way():
     pytest.importorskip("uvloop")
     ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=True)
+    _parent, child = ctx.Pipe(duplex=True)
     result_r, result_w = os.pipe()
     p = ctx.Process(target=_child_old, args=(child, result_w))
     p.start()

@@ -134,7 +134,7 @@ def _concurrent_requests(port: int, clients: int, each: int = 1) -> None:
                 conn.request("GET", "/")
                 assert conn.getresponse().read() == b'{"ok":true}'
             conn.close()
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]

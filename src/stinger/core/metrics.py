@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stinger.core.histogram import Histogram
 from stinger.core.catalogue import METRICS, NAMES
 from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
+from stinger.core.histogram import Histogram
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
@@ -251,8 +251,8 @@ class RunMetrics:
         """All variants merged into one (the same shape as one variant's summary)."""
         merged = VariantMetrics("overall")
         for vm in self.variants.values():
-            for n in HISTS:
-                merged.totals[n].merge(vm.totals[n])
+            for metric_name in HISTS:
+                merged.totals[metric_name].merge(vm.totals[metric_name])
             for name, h in vm.server_metrics.items():
                 merged.server_metrics.setdefault(name, Histogram()).merge(h)
             merged.kinds += vm.kinds

@@ -161,7 +161,7 @@ class IntervalRecord:
         return _HEAD.pack(WIRE_VERSION, 0) + body
 
     @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> "IntervalRecord":
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> IntervalRecord:
         data = memoryview(data)
         if len(data) < _HEAD.size:
             raise RecordError(f"interval record of {len(data)} bytes is too short")

@@ -514,10 +514,10 @@ def serve(config: DemoConfig, *, announce: Callable[[str], None] | None = _annou
         loop = "asyncio"
     sock = _listen(config.host, config.port)
     port = sock.getsockname()[1]
-    options: dict[str, Any] = dict(
-        host=config.host, port=port, loop=loop, http="httptools", lifespan="on",
-        log_level=config.log_level, access_log=False, timeout_graceful_shutdown=5,
-    )  # fmt: skip
+    options: dict[str, Any] = {
+        "host": config.host, "port": port, "loop": loop, "http": "httptools", "lifespan": "on",
+        "log_level": config.log_level, "access_log": False, "timeout_graceful_shutdown": 5,
+    }  # fmt: skip
     state_root: str | None = None
     try:
         if config.workers == 1:

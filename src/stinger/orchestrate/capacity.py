@@ -61,7 +61,7 @@ class CapacityOptions:
 
 
 def _step_spec(spec_data: dict, opts: CapacityOptions, target: float) -> Spec:
-    data = {k: v for k, v in spec_data.items()}
+    data = dict(spec_data)
     load = dict(data.get("load") or {})
     for k in ("shape", "rate", "users", "requests", "mode"):
         load.pop(k, None)

@@ -230,7 +230,7 @@ class OutputThread:
                     continue
                 try:
                     o.interval(snap)
-                except Exception as exc:  # noqa: BLE001 - one output's bug must not stop the others or the run
+                except Exception as exc:
                     self._broken.add(k)
                     msg = f"output {getattr(o, 'name', type(o).__name__)} failed and was stopped: {exc!r}"
                     self.errors.append(msg)

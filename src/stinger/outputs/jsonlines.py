@@ -26,7 +26,7 @@ class JsonLinesOutput:
 
     def _write(self, obj: dict) -> None:
         if self._fp is None:
-            self._fp = open(self.path, "a", encoding="utf-8") if self.path is not None else sys.stdout  # noqa: SIM115
+            self._fp = open(self.path, "a", encoding="utf-8") if self.path is not None else sys.stdout
         self._fp.write(json.dumps(obj, default=str) + "\n")
         self._fp.flush()
 

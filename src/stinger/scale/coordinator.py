@@ -26,9 +26,9 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Callable, Sequence
 
 from stinger.core.metrics import RunMetrics
 from stinger.core.records import IntervalRecord
@@ -83,7 +83,7 @@ class _StopSignals:
         self.received: list[str] = []
         self._saved: dict = {}
 
-    def __enter__(self) -> "_StopSignals":
+    def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._saved[sig] = signal.signal(sig, self._on_signal)

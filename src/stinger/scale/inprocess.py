@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Sequence
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError

@@ -27,8 +27,8 @@ import selectors
 import signal
 import struct
 import sys
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Sequence
 
 from stinger.core.records import IntervalRecord, RecordError
 from stinger.errors import RunError

@@ -118,7 +118,7 @@ class _Server:
     # slots mode: a free slot serves at once; a busy slot, when its service
     # ends at virtual time `end`, serves the next waiting request from
     # max(end, its recv), not from when the timer actually fired.
-    def submit(self, req: "_Request") -> None:
+    def submit(self, req: _Request) -> None:
         if self.mode == "delay":
             req.start = req.recv
             self._at(req.recv + self.delay, self._finish_delay, req)
@@ -128,21 +128,21 @@ class _Server:
         else:
             self.waiting.append(req)
 
-    def _serve(self, req: "_Request", start: float) -> None:
+    def _serve(self, req: _Request, start: float) -> None:
         req.start = start
         self._at(start + self.service, self._finish_slot, req)
 
-    def _at(self, when: float, fn: Any, req: "_Request") -> None:
+    def _at(self, when: float, fn: Any, req: _Request) -> None:
         delay = when - perf_counter()
         self.loop.call_later(delay if delay > 0 else 0, fn, req, when)
 
-    def _finish_delay(self, req: "_Request", when: float) -> None:
+    def _finish_delay(self, req: _Request, when: float) -> None:
         if perf_counter() < when:  # a timer rounded early: wait out the rest
             self._at(when, self._finish_delay, req)
             return
         self._respond(req)
 
-    def _finish_slot(self, req: "_Request", end: float) -> None:
+    def _finish_slot(self, req: _Request, end: float) -> None:
         if perf_counter() < end:
             self._at(end, self._finish_slot, req)
             return
@@ -156,10 +156,10 @@ class _Server:
             return
         self.free_slots += 1
 
-    def _respond(self, req: "_Request") -> None:
+    def _respond(self, req: _Request) -> None:
         req.conn.complete(req)
 
-    def sent(self, req: "_Request") -> None:
+    def sent(self, req: _Request) -> None:
         """Called once per request when its response has been written (or dropped with its connection)."""
         rec = self.recorder
         rec.add(req.recv, req.start, req.sent)
@@ -170,7 +170,7 @@ class _Server:
 class _Request:
     __slots__ = ("conn", "recv", "start", "sent", "keep_alive", "ready", "response")
 
-    def __init__(self, conn: "_Conn", recv: float, keep_alive: bool) -> None:
+    def __init__(self, conn: _Conn, recv: float, keep_alive: bool) -> None:
         self.conn = conn
         self.recv = recv
         self.start = recv
@@ -413,7 +413,7 @@ class RefServer:
             cmd += ["--max-requests", str(self.max_requests)]
         return cmd
 
-    def start(self) -> "RefServer":
+    def start(self) -> RefServer:
         if self.proc is not None:
             raise RuntimeError("the server is already started")
         self._stderr = tempfile.TemporaryFile()
@@ -513,7 +513,7 @@ class RefServer:
         rec = self.records()
         return rec["start"] - rec["recv"]
 
-    def __enter__(self) -> "RefServer":
+    def __enter__(self) -> RefServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
