@@ -96,6 +96,13 @@ def one_run(case: str, seed: int, rate: float, seconds: float, root: Path) -> di
     return row
 
 
+def _mean_se(rs: list[dict], key: str) -> tuple[float, float]:
+    vals = [r[key] for r in rs if r.get(key) is not None]
+    if not vals:
+        return float("nan"), 0.0
+    return float(np.mean(vals)), float(np.std(vals, ddof=1) / np.sqrt(len(vals))) if len(vals) > 1 else 0.0
+
+
 def summarise(rows: list[dict]) -> None:
     by = defaultdict(list)
     for r in rows:
@@ -105,16 +112,10 @@ def summarise(rows: list[dict]) -> None:
     for case, rs in by.items():
         n = len(rs)
         sig = sum(r["significant"] for r in rs)
-
-        def m(key):
-            vals = [r[key] for r in rs if r.get(key) is not None]
-            return (np.mean(vals), np.std(vals, ddof=1) / np.sqrt(len(vals)) if len(vals) > 1 else 0.0) if vals else (
-                float("nan"), 0.0)
-
-        p50, s50 = m("p50")
-        p95, s95 = m("p95")
-        sp50, _ = m("srv_p50")
-        sp95, _ = m("srv_p95")
+        p50, s50 = _mean_se(rs, "p50")
+        p95, s95 = _mean_se(rs, "p95")
+        sp50, _ = _mean_se(rs, "srv_p50")
+        sp95, _ = _mean_se(rs, "srv_p95")
         af = [r["a_first"] for r in rs if "a_first" in r]
         af_txt = f"{np.mean(af):.3f}" if af else "-"
         print(f"{case:12} {n:>4} {sig:>4}/{n:<3}  {p50:+8.4f}±{s50:.4f} {sp50:+8.4f}  "
