@@ -41,6 +41,8 @@ CASES = {   # name: (mode, A delay ms, B delay ms, one server for both)
     "paired-two": ("paired", 5.0, 5.0, False),
     "split-two": ("split", 5.0, 5.0, False),
     "paired-5ms": ("paired", 5.0, 10.0, False),
+    # diagnostics, not in the default set: B's server started before A's
+    "paired-two-bstart": ("paired", 5.0, 5.0, False),
     "split-5ms": ("split", 5.0, 10.0, False),
 }
 
@@ -62,8 +64,12 @@ def a_first_share(rec_a: np.ndarray, rec_b: np.ndarray, window: float = 0.002) -
 def one_run(case: str, seed: int, rate: float, seconds: float, root: Path) -> dict:
     mode, da, db, same = CASES[case]
     with ExitStack() as stack:
-        sa = stack.enter_context(RefServer("delay", delay_ms=da, record=True))
-        sb = sa if same else stack.enter_context(RefServer("delay", delay_ms=db, record=True))
+        if case.endswith("-bstart"):
+            sb = stack.enter_context(RefServer("delay", delay_ms=db, record=True))
+            sa = stack.enter_context(RefServer("delay", delay_ms=da, record=True))
+        else:
+            sa = stack.enter_context(RefServer("delay", delay_ms=da, record=True))
+            sb = sa if same else stack.enter_context(RefServer("delay", delay_ms=db, record=True))
         data = {"variants": [{"name": "A", "url": sa.url + "/"}, {"name": "B", "url": sb.url + "/"}],
                 "split": mode,
                 "load": {"rate": rate / 2 if mode == "paired" else rate, "duration": seconds + 1, "warmup": "1s", "seed": seed, "timeout": "5s"},
@@ -129,7 +135,7 @@ def summarise(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
+    ap.add_argument("--cases", default=",".join(c for c in CASES if not c.endswith("-bstart")), help="comma-separated: " + ", ".join(CASES))
     ap.add_argument("--runs", type=int, default=20, help="runs per A/A case")
     ap.add_argument("--power-runs", type=int, default=8, help="runs per +5 ms case")
     ap.add_argument("--rate", type=float, default=120.0, help="requests/s over both variants (paired: rate/2 pairs/s)")
