@@ -93,7 +93,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--on-limit", "load.on_limit", {"type": click.Choice(["queue", "drop"]), "help": "At the bound: queue (latency keeps counting) or drop and count."}),
     ("--drain", "load.drain", {"help": "After the schedule ends, wait this long for requests in flight (default 5s)."}),
     ("--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
-    ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals and random orders."}),
+    ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals, random orders and the variant split (default: a fresh one per run, printed and recorded in spec.yaml and summary.json)."}),
     ("--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),
     ("--name", "name", {"help": "A name for this run (used in the run directory's name)."}),
     ("--prediction", "prediction", {"help": "JSON path of the prediction in a response (model quality)."}),
@@ -315,12 +315,7 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
     flags = _monitor_entries(params.get("monitor_flags") or ())
     if flags:
         merged["monitors"] = list(merged.get("monitors") or []) + flags
-    # a body implies POST unless the user said otherwise
-    target = merged.get("target") if isinstance(merged.get("target"), dict) else None
-    payload = merged.get("payload") if isinstance(merged.get("payload"), dict) else {}
-    if target is not None and "method" not in target and target.get("type", "http") == "http" \
-            and (payload.get("data") or payload.get("body")):
-        target["method"] = "POST"
+    # (a body implies POST for plain HTTP: the spec's own rule, `targets.http.Config.with_payload`)
     spec = parse_spec(merged, source=source, text=text)
     return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
 

@@ -335,6 +335,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     summary = {
         "schema": "stinger.summary/1",
         "name": spec.name,
+        "seed": load.seed,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(outcome.started_at)),
         "elapsed_s": round(outcome.elapsed, 3),
         "interrupted": outcome.interrupted,

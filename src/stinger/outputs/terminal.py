@@ -43,6 +43,8 @@ def summary_renderable(summary: dict):
     head.append(title, style="bold")
     head.append(f"  {summary.get('mode', '')} model, {summary.get('workers', '?')} worker(s), "
                 f"{_f(summary.get('elapsed_s'), 1)} s")
+    if summary.get("seed") is not None:
+        head.append(f", seed {summary['seed']} (--seed {summary['seed']} reproduces)", style="dim")
     if summary.get("interrupted"):
         head.append("  (stopped by Ctrl-C: partial results)", style="yellow")
     parts.append(head)

@@ -177,6 +177,13 @@ class ShapeSpec(_Model):
         return self
 
 
+def fresh_seed() -> int:
+    """A new seed for a run that names none: arrivals, payload order and variant split differ run to run."""
+    import secrets
+
+    return secrets.randbelow(2**31)
+
+
 class LoadSpec(_Model):
     mode: Literal["open", "closed"] | None = None   # None: open when a rate or shape is given, closed with users
     rate: Rate | None = None
@@ -193,7 +200,9 @@ class LoadSpec(_Model):
     on_limit: Literal["queue", "drop"] = "queue"
     drain: Duration = 5.0
     workers: int | Literal["auto"] = "auto"
-    seed: int = Field(default=0, ge=0, lt=2**63)
+    # a fresh seed per run unless one is given (`--seed`); it is recorded in spec.yaml and
+    # summary.json and printed, so any run can be reproduced
+    seed: int = Field(default_factory=lambda: fresh_seed(), ge=0, lt=2**63)
     # past the per-machine safety ceilings (rate, users, workers): the user confirmed (--yes)
     confirm: bool = False
     # stop the run when this holds, e.g. 'error_rate>50%' (see core.abort); None: the default
@@ -306,6 +315,11 @@ class Spec(_Model):
             raise ValueError("a run needs a bound: load.duration (--duration) or load.requests (--requests)")
         if self.split == "paired" and mode == "closed":
             raise ValueError("paired split needs the open model (a rate): every payload goes to every variant at once")
+        has_body = bool(self.payload.data or self.payload.body)
+        if self.target is not None:
+            self.target = self.target.with_payload(has_body)
+        for v in self.variants or ():
+            v.target = v.target.with_payload(has_body)
         return self
 
     def all_variants(self) -> list[VariantSpec]:

@@ -162,6 +162,11 @@ class TargetConfig(BaseModel):
         """The URLs to show a person (summary, capacity report); may be empty."""
         return [e.url for e in self.endpoints()]
 
+    def with_payload(self, has_body: bool) -> TargetConfig:
+        """This config once the run's payload is known (e.g. plain HTTP defaults to POST
+        when there is a body); the same config when nothing depends on it."""
+        return self
+
 
 @runtime_checkable
 class Target(Protocol):

@@ -133,6 +133,13 @@ class Config(TargetConfig):
     def endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(parse_endpoint(u, verify=not self.insecure) for u in self.all_urls())
 
+    def with_payload(self, has_body: bool) -> Config:
+        """A body implies POST unless the user named a method (the same rule everywhere:
+        `target:`, every variant's target, flags and the Python API)."""
+        if has_body and "method" not in self.model_fields_set:
+            return self.model_copy(update={"method": "POST"})
+        return self
+
     def request_spec(self) -> RequestSpec:
         return RequestSpec(method=self.method, headers=tuple((k, str(v)) for k, v in self.headers.items()))
 
