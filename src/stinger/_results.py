@@ -65,8 +65,22 @@ class CapacityResult:
         return tuple(self.summary.get("bracket") or (None, None))
 
 
+class _Verdict:
+    """What a result with a `verdict` (verdict.json) says in one word and one sentence."""
+
+    verdict: dict
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.verdict.get("significant"))
+
+    @property
+    def sentence(self) -> str:
+        return self.verdict.get("sentence", "")
+
+
 @dataclass(frozen=True)
-class AbResult:
+class AbResult(_Verdict):
     """An A/B test. `summary` is the run's summary.json (None in capacity mode, where
     `capacity` holds each variant's capacity.json); `verdict` is verdict.json."""
 
@@ -76,17 +90,9 @@ class AbResult:
     exit_code: int
     capacity: dict | None = None
 
-    @property
-    def significant(self) -> bool:
-        return bool(self.verdict.get("significant"))
-
-    @property
-    def sentence(self) -> str:
-        return self.verdict.get("sentence", "")
-
 
 @dataclass(frozen=True)
-class CompareResult:
+class CompareResult(_Verdict):
     """A comparison of two saved runs; `exit_code` is 1 when the candidate regressed."""
 
     verdict: dict
@@ -94,10 +100,3 @@ class CompareResult:
     exit_code: int
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def significant(self) -> bool:
-        return bool(self.verdict.get("significant"))
-
-    @property
-    def sentence(self) -> str:
-        return self.verdict.get("sentence", "")

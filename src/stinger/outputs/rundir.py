@@ -43,7 +43,6 @@ PREDICTIONS = "predictions.jsonl"
 CAPACITY = "capacity.json"
 VERDICT_JSON = "verdict.json"
 VERDICT_MD = "verdict.md"
-SERIES_HEADER = ("t", "series", "value", "unit", "labels")
 
 
 def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:
@@ -95,30 +94,19 @@ def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics
 
 
 def write_series(points, path: Path) -> None:
-    """Monitor points as CSV (`t,series,value,unit,labels`); floats round-trip (repr)."""
-    from stinger.monitors.base import (
-        format_labels,  # the labels' codec belongs to the point record
-    )
+    """Monitor points as `series.csv` (the codec is the point record's: `monitors.base`)."""
+    from stinger.monitors.base import write_series as write_points
 
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(SERIES_HEADER)
-        for p in points:
-            w.writerow((repr(float(p.t)), p.series, repr(float(p.value)), p.unit, format_labels(p.labels)))
+    write_points(points, path)
 
 
 def read_series(path: Path) -> list:
-    from stinger.monitors.base import Point, parse_labels
+    from stinger.monitors.base import read_series as read_points
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return []
-        if tuple(header) != SERIES_HEADER:
-            raise UsageError(f"{path}: not a series file (header {header!r})")
-        return [Point(float(t), series, float(value), unit, parse_labels(labels))
-                for t, series, value, unit, labels in reader]
+    try:
+        return read_points(path)
+    except ValueError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
 
 
 def write_json(path: Path, data: dict) -> None:
