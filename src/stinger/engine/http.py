@@ -47,13 +47,15 @@ def make_ssl_context(verify: bool = True) -> ssl.SSLContext:
     return ctx
 
 
-def resolve(endpoint: Endpoint) -> tuple[int, str]:
-    """Resolve once, before the run: (address family, address). Failure is measured
-    later as connect errors, not raised here."""
+def resolve(endpoint: Endpoint) -> tuple[int, str | None]:
+    """Resolve once, before the run: (address family, address). On failure the address
+    is None: the engine then counts every request to the endpoint as `Kind.DNS` at once,
+    with no lookup per request (handing the bare name to `create_connection` would
+    look it up again for every request, each failing slowly)."""
     try:
         infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
-    except OSError:
-        return socket.AF_INET, endpoint.host
+    except (OSError, UnicodeError):
+        return socket.AF_INET, None
     family, _, _, _, sockaddr = infos[0]
     return family, sockaddr[0]
 
@@ -72,7 +74,7 @@ class Pool:
     index: int
     endpoint: Endpoint
     target: Any
-    address: str
+    address: str | None    # None: the host name did not resolve (every request is `Kind.DNS`)
     ssl: ssl.SSLContext | None
     is_head: bool
     cache: list
@@ -93,7 +95,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
         "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
-        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head",
+        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail",
     )
 
     def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
@@ -119,6 +121,7 @@ class Conn(asyncio.Protocol):
         self.chunks: list[float] = []
         self.want_body = want_body
         self.head = b""
+        self.tail = b""
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -130,6 +133,8 @@ class Conn(asyncio.Protocol):
         if not self.first_byte:
             self.first_byte = perf_counter()
             self.head = data  # read again only if the connection closes mid-response (`_ends_at_close`)
+        else:  # a response in several reads: its last one, for an error's sample body (`Engine._sample`)
+            self.tail = data
         self.nbytes += len(data)
         try:
             self.parser.feed_data(data)
