@@ -84,7 +84,8 @@ class EngineCore:
         # only runs with such a target pay for it, plain HTTP's connections stay as they were
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
-        self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks)
+        self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks,
+                                              max_body=plan.max_body)
                              for head in (False, True)}
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
@@ -410,6 +411,14 @@ class EngineCore:
         except ValueError:
             pass
         self.on_broken(conn, invalid=True)
+
+    def on_too_large(self, conn: Conn) -> None:
+        """A kept body passed the cap (`load.max_body`): its own kind; the connection is closed."""
+        if conn.busy:
+            conn.busy = False
+            self._fail(conn, Kind.BODY_TOO_LARGE)
+        if conn.transport is not None:
+            conn.transport.abort()
 
     def on_broken(self, conn: Conn, invalid: bool) -> None:
         if conn.busy:

@@ -140,8 +140,11 @@ class Conn(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # pragma: no cover - upgrades are not ours
             self.engine.on_broken(self, invalid=True)
-        except httptools.HttpParserError:
-            self.engine.on_broken(self, invalid=True)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, BodyTooLarge):  # raised by `_on_body` past the cap
+                self.engine.on_too_large(self)
+            else:
+                self.engine.on_broken(self, invalid=True)
 
     def connection_lost(self, exc) -> None:  # type: ignore[override]
         self.connected = False
@@ -240,13 +243,28 @@ def _ends_at_close(head: bytes) -> int:
     return h.status
 
 
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the parser when a kept body passes the cap; stops the parse at once."""
+
+
+# Only connections that keep bodies (a check, a prediction, a target reading them) test the
+# cap: `nbytes` (bytes of the response so far) is already counted, so the test is one compare
+# per body chunk. Past it the response is `Kind.BODY_TOO_LARGE` and the connection is closed:
+# an endless chunked body cannot fill memory, and the flush thread never sees a huge body.
 def _on_body(self, chunk: bytes) -> None:
+    if self.nbytes > self.max_body:
+        raise BodyTooLarge
     self.body.append(chunk)
 
 
 def _on_body_timed(self, chunk: bytes) -> None:
     self.chunks.append(perf_counter())
     if self.body is not None:
+        if self.nbytes > self.max_body:
+            raise BodyTooLarge
         self.body.append(chunk)
 
 
@@ -266,7 +284,7 @@ def _on_headers(self, name: bytes, value: bytes) -> None:
 
 
 def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: bool = False,
-               chunk_times: bool = False) -> type[Conn]:
+               chunk_times: bool = False, max_body: int = DEFAULT_MAX_BODY) -> type[Conn]:
     """The connection class for a run: httptools looks up its callbacks once, so a
     connection that needs no header or body gets no `on_header`/`on_body` and pays
     nothing per header or body chunk.
@@ -286,6 +304,8 @@ def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: boo
     elif headers:
         ns["header_index"] = {h.encode("latin-1"): j for j, h in enumerate(headers)}
         ns["on_header"] = _on_headers
+    if keep_body:
+        ns["max_body"] = max_body
     if chunk_times:
         ns["on_body"] = _on_body_timed
     elif keep_body:
