@@ -327,7 +327,9 @@ class EngineCore:
             head = conn.head
             cut = head.find(b"\r\n\r\n")
             raw = head[cut + 4:] if cut >= 0 else b""
-            if not raw and cut >= 0:  # the head came alone: the body is in the later read(s)
+            if not raw and cut >= 0 and conn.nbytes > len(head):
+                # the head came alone: the body is in this response's later reads (`tail`,
+                # the last of them; when nbytes == len(head) there were none and tail is stale)
                 raw = conn.tail
             elif raw and b"chunked" in head[:cut].lower():  # drop the first chunk-size line
                 nl = raw.find(b"\r\n")
