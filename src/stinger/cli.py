@@ -91,6 +91,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--connect-timeout", "load.connect_timeout", {"help": "Connect timeout (default 10s)."}),
     ("--max-in-flight", "load.max_in_flight", {"type": int, "help": "Bound on requests in flight (default 10000)."}),
     ("--on-limit", "load.on_limit", {"type": click.Choice(["queue", "drop"]), "help": "At the bound: queue (latency keeps counting) or drop and count."}),
+    ("--max-body", "load.max_body", {"help": "Cap on a response body kept for a check or prediction (default 16MB); past it: body_too_large."}),
     ("--drain", "load.drain", {"help": "After the schedule ends, wait this long for requests in flight (default 5s)."}),
     ("--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
     ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals, random orders and the variant split (default: a fresh one per run, printed and recorded in spec.yaml and summary.json)."}),

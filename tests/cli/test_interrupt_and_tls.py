@@ -115,9 +115,15 @@ def _run(url: str, out: Path, *extra: str) -> dict:
 
 def test_tls_is_verified_by_default(tls_endpoint, tmp_path):
     v = _run(tls_endpoint, tmp_path)
-    # a self-signed certificate is not trusted: every request fails to connect, measured, not a crash
+    # a self-signed certificate is not trusted: every request fails its handshake, measured, not a crash;
+    # classified as `tls`, not `connect` (issue 10 item 8: the old "connect" was the defect)
     assert v["requests"]["ok"] == 0
-    assert v["errors"]["connect"] == v["requests"]["scheduled"] > 0
+    assert v["errors"]["tls"] == v["requests"]["scheduled"] > 0
+    assert v["errors"]["connect"] == 0
+    # the certificate error, once, as a summary warning
+    (p,) = tmp_path.glob("*/summary.json")
+    tls = [w for w in json.loads(p.read_text())["warnings"] if "TLS handshake failed" in w]
+    assert len(tls) == 1 and "certificate" in tls[0].lower(), tls
 
 
 def test_tls_with_insecure_sends_over_https(tls_endpoint, tmp_path):

@@ -130,14 +130,16 @@ def test_kind_values_are_stable():
     # small integers on the hot path and in the workers' messages: never renumber
     assert [(k.name, int(k)) for k in Kind] == [
         ("OK", 0), ("CONNECT", 1), ("TIMEOUT", 2), ("RESET", 3), ("INVALID", 4),
-        ("HTTP_4XX", 5), ("HTTP_5XX", 6), ("CHECK", 7), ("THROTTLED", 8), ("MODEL_ERROR", 9)]
+        ("HTTP_4XX", 5), ("HTTP_5XX", 6), ("CHECK", 7), ("THROTTLED", 8), ("MODEL_ERROR", 9),
+        ("DNS", 10), ("TLS", 11), ("BODY_TOO_LARGE", 12)]
 
 
 def test_kind_labels():
     assert {k: k.label for k in Kind} == {
         Kind.OK: "ok", Kind.CONNECT: "connect", Kind.TIMEOUT: "timeout", Kind.RESET: "reset",
         Kind.INVALID: "invalid_response", Kind.HTTP_4XX: "http_4xx", Kind.HTTP_5XX: "http_5xx",
-        Kind.CHECK: "check_failed", Kind.THROTTLED: "throttled", Kind.MODEL_ERROR: "model_error"}
+        Kind.CHECK: "check_failed", Kind.THROTTLED: "throttled", Kind.MODEL_ERROR: "model_error",
+        Kind.DNS: "dns", Kind.TLS: "tls", Kind.BODY_TOO_LARGE: "body_too_large"}
 
 
 def test_error_kinds_are_every_kind_but_ok():

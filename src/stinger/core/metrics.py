@@ -141,6 +141,7 @@ class VariantMetrics:
         self.warmup_done = 0
         self.in_flight_at_stop = 0
         self.cells: dict[int, Cell] = {}
+        self.samples: dict[str, str] = {}   # status -> the first error body a worker kept
 
     def cell(self, i: int) -> Cell:
         c = self.cells.get(i)
@@ -172,6 +173,7 @@ class RunMetrics:
         self.predictions = Predictions()
         self.finals: set[int] = set()
         self._last_t: dict[int, float] = {}
+        self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
 
     # ----------------------------------------------------------------- feed
     def add(self, rec: IntervalRecord) -> None:
@@ -193,6 +195,13 @@ class RunMetrics:
             cell = vm.cell(i_now)
             cell.scheduled += c["scheduled"]
             cell.dropped += c["dropped"]
+        for name, by_status in rec.samples.items():
+            samples = self.variants[name].samples
+            for status_code, text in by_status.items():
+                samples.setdefault(str(status_code), text)
+        for note in rec.notes:
+            if note not in self.notes:
+                self.notes.append(note)
         for cr in rec.cells:
             vm = self.variants[cr.variant]
             cell = vm.cell(cr.interval)
@@ -339,6 +348,8 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         },
         "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
     }
+    if vm.samples:
+        out["sample_responses"] = dict(sorted(vm.samples.items()))
     for metric in METRICS:
         h = vm.totals[metric.name]
         if not metric.always and not h.total_count:

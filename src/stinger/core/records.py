@@ -56,6 +56,9 @@ class Kind(enum.IntEnum):
     CHECK = 7        # a 2xx/3xx whose body failed the configured check
     THROTTLED = 8    # the endpoint refused for rate (HTTP 429, SageMaker ThrottlingException)
     MODEL_ERROR = 9  # the model container failed (SageMaker ModelError, HTTP 424)
+    DNS = 10         # the endpoint's host name did not resolve (resolved once, before the run)
+    TLS = 11         # the TLS handshake failed (an untrusted or mismatched certificate)
+    BODY_TOO_LARGE = 12  # the response body passed the body cap (`load.max_body`); connection closed
 
     @property
     def label(self) -> str:
@@ -73,6 +76,9 @@ _LABELS = {
     Kind.CHECK: "check_failed",
     Kind.THROTTLED: "throttled",
     Kind.MODEL_ERROR: "model_error",
+    Kind.DNS: "dns",
+    Kind.TLS: "tls",
+    Kind.BODY_TOO_LARGE: "body_too_large",
 }
 
 ERROR_KINDS: tuple[Kind, ...] = tuple(k for k in Kind if k is not Kind.OK)
@@ -137,6 +143,11 @@ class IntervalRecord:
     last_done: float | None = None
     predictions: tuple[tuple, ...] = ()        # (variant, payload index, prediction, label)
     in_flight_by_variant: dict[str, int] | None = None
+    # optional, absent from the wire header when empty (no version bump): the first body of each
+    # error status a worker saw, truncated (variant -> status -> text), and one-off worker notes
+    # (the first TLS handshake error)
+    samples: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------ wire form
     def to_bytes(self, compress: bool | None = None) -> bytes:
@@ -152,6 +163,10 @@ class IntervalRecord:
             "predictions": [list(p) for p in self.predictions],
             "in_flight_by_variant": self.in_flight_by_variant,
         }
+        if self.samples:
+            header["samples"] = self.samples
+        if self.notes:
+            header["notes"] = list(self.notes)
         head = json.dumps(header, separators=(",", ":"), default=_jsonable).encode()
         body = b"".join([_LEN.pack(len(head)), head, *arrays])
         if compress is None:
@@ -186,6 +201,7 @@ class IntervalRecord:
             first_intended=h["first_intended"], last_done=h["last_done"],
             predictions=tuple(tuple(p) for p in h["predictions"]),
             in_flight_by_variant=h["in_flight_by_variant"],
+            samples=h.get("samples") or {}, notes=tuple(h.get("notes") or ()),
         )
 
 

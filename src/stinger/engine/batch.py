@@ -164,7 +164,8 @@ class Flusher:
         return kind, server_ms, variant, columns
 
     def flush(self, cols, counters: dict, *, loop_lags: list[float], in_flight: int,
-              in_flight_by_variant: list[int] | None, final: bool, cpu: float) -> IntervalRecord:
+              in_flight_by_variant: list[int] | None, final: bool, cpu: float,
+              samples: list[dict[int, str]] | None = None, notes: tuple[str, ...] = ()) -> IntervalRecord:
         now = time.perf_counter()
         t0 = self.t0
         names = self.names
@@ -224,6 +225,8 @@ class Flusher:
             predictions=tuple(predictions),
             in_flight_by_variant=(None if in_flight_by_variant is None else
                                   {names[v]: in_flight_by_variant[v] for v in range(len(names))}),
+            samples={names[v]: {str(c): t for c, t in s.items()} for v, s in enumerate(samples or ()) if s},
+            notes=notes,
         )
 
     def _values(self, batch, kind, server_ms, extra_cols, queued) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from stinger.targets.base import NEVER_EXPIRES, build_target
 NAN = float("nan")
 _SWEEP_EVERY = 0.05          # how often timeouts are checked (s)
 _PROBE_EVERY = 0.1           # event-loop lag probe period (s)
+SAMPLE_BYTES = 200           # bytes of the first body per error status kept for the failure report
 
 
 def _unique(names) -> tuple[str, ...]:
@@ -82,7 +84,8 @@ class EngineCore:
         # only runs with such a target pay for it, plain HTTP's connections stay as they were
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
-        self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks)
+        self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks,
+                                              max_body=plan.max_body)
                              for head in (False, True)}
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
@@ -121,6 +124,10 @@ class EngineCore:
         self.dropped = [0] * self.nvar
         self.dropped_warm = [0] * self.nvar
         self.overflow = [0] * self.nvar
+        self.sampled: list[set[int]] = [set() for _ in range(self.nvar)]      # statuses sampled so far
+        self.samples: list[dict[int, str]] = [{} for _ in range(self.nvar)]  # new since the last flush
+        self.tls_error: str | None = None   # the first TLS handshake failure, reported once
+        self.tls_reported = False
         self.unsolicited = [0] * self.nvar   # responses no request waited for (endpoint protocol errors)
         self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
@@ -191,6 +198,9 @@ class EngineCore:
             conn.queued = queued
             self._send(conn, intended, v, p)
             return
+        if pool.address is None:  # the name did not resolve before the run: no lookup per request
+            self._fail_unsent(intended, v, p, user, queued, Kind.DNS)
+            return
         conn = self.conn_classes[pool.is_head](self, pool, self.want_body)
         # waiting for a new connection is the server's time (accept), not the generator's
         conn.queued = queued or 2
@@ -222,9 +232,14 @@ class EngineCore:
         if exc is None:
             return  # connection_made already sent the request
         self.conns.discard(conn)
+        kind = Kind.CONNECT
+        if isinstance(exc, ssl.SSLError):  # an untrusted certificate is not a refused connection
+            kind = Kind.TLS
+            if self.tls_error is None:
+                self.tls_error = f"{conn.pool.endpoint.host}:{conn.pool.endpoint.port}: {exc}"
         if conn.busy:
             conn.busy = False
-            self._fail(conn, Kind.CONNECT, sent=NAN)
+            self._fail(conn, kind, sent=NAN)
 
     def on_connected(self, conn: Conn) -> None:
         if conn.busy:
@@ -271,7 +286,12 @@ class EngineCore:
         """A whole response arrived (called from the parser callback)."""
         done = perf_counter()
         status = conn.status
-        kind = 0 if status < 400 else (5 if status < 500 else 6)
+        if status < 400:
+            kind = 0
+        else:  # the error path only: successes pay nothing for the sample bodies
+            kind = 5 if status < 500 else 6
+            if status not in self.sampled[conn.variant]:
+                self._sample(conn, status)
         cols = self.cols
         cols.rows.append((conn.intended, conn.sent, conn.first_byte, done, kind, status, conn.variant,
                           conn.nbytes, conn.payload, conn.queued))
@@ -295,6 +315,27 @@ class EngineCore:
             self._drain_pending()
         elif self.schedule_done:
             self._maybe_finish()
+
+    def _sample(self, conn: Conn, status: int) -> None:
+        """Keep the first ~200 bytes of the first body of this error status (per variant,
+        for the failure report): from the kept body, or else from the response's first
+        bytes (`conn.head`, already held), so no connection captures bodies for it."""
+        self.sampled[conn.variant].add(status)
+        if conn.body:
+            raw = b"".join(conn.body)[:SAMPLE_BYTES]
+        else:
+            head = conn.head
+            cut = head.find(b"\r\n\r\n")
+            raw = head[cut + 4:] if cut >= 0 else b""
+            if not raw and cut >= 0 and conn.nbytes > len(head):
+                # the head came alone: the body is in this response's later reads (`tail`,
+                # the last of them; when nbytes == len(head) there were none and tail is stale)
+                raw = conn.tail
+            elif raw and b"chunked" in head[:cut].lower():  # drop the first chunk-size line
+                nl = raw.find(b"\r\n")
+                raw = raw[nl + 2:] if 0 <= nl < 10 else raw
+            raw = raw[:SAMPLE_BYTES]
+        self.samples[conn.variant][status] = raw.decode("utf-8", "replace")
 
     def _keep_extra(self, conn: Conn, cols: Columns) -> None:
         if cols.bodies is not None:
@@ -336,7 +377,27 @@ class EngineCore:
         conn.status = 0
         self.in_flight -= 1
         if conn.user >= 0:
-            self._user_next(conn.user, done, failed_connect=kind == Kind.CONNECT)
+            self._user_next(conn.user, done, failed_connect=kind in (Kind.CONNECT, Kind.TLS))
+        elif self.pending:
+            self._drain_pending()
+        elif self.schedule_done:
+            self._maybe_finish()
+
+    def _fail_unsent(self, intended: float, v: int, p: int, user: int, queued: int, kind: int) -> None:
+        """Record a request that could not be sent at all (its host did not resolve)."""
+        done = perf_counter()
+        cols = self.cols
+        cols.rows.append((intended, NAN, 0.0, done, int(kind), 0, v, 0, p, queued))
+        if cols.hvals is not None:
+            cols.hvals.append(None)
+        if cols.bodies is not None:
+            cols.bodies.append(b"")
+        if cols.chunks is not None:
+            cols.chunks.append([])
+        self.in_flight -= 1
+        if user >= 0:
+            # a closed-model user waits as after a refused connection, not spinning
+            self._user_next(user, done, True)
         elif self.pending:
             self._drain_pending()
         elif self.schedule_done:
@@ -352,6 +413,14 @@ class EngineCore:
         except ValueError:
             pass
         self.on_broken(conn, invalid=True)
+
+    def on_too_large(self, conn: Conn) -> None:
+        """A kept body passed the cap (`load.max_body`): its own kind; the connection is closed."""
+        if conn.busy:
+            conn.busy = False
+            self._fail(conn, Kind.BODY_TOO_LARGE)
+        if conn.transport is not None:
+            conn.transport.abort()
 
     def on_broken(self, conn: Conn, invalid: bool) -> None:
         if conn.busy:
@@ -444,12 +513,21 @@ class EngineCore:
         lags = self.loop_lags
         self.loop_lags = []
         in_flight = self.in_flight + len(self.pending)
-        return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant, final)
+        samples = self.samples if any(self.samples) else None
+        if samples is not None:
+            self.samples = [{} for _ in range(self.nvar)]
+        notes: tuple[str, ...] = ()
+        if self.tls_error is not None and not self.tls_reported:
+            self.tls_reported = True
+            notes = (f"TLS handshake failed ({self.tls_error}); those requests are counted as 'tls'",)
+        return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant,
+                                        final, samples, notes)
 
-    def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final) -> None:
+    def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final, samples=None,
+                    notes=()) -> None:
         msg = self.flusher.flush(cols, counters, loop_lags=lags, in_flight=in_flight,
                                  in_flight_by_variant=in_flight_by_variant, final=final,
-                                 cpu=time.process_time())
+                                 cpu=time.process_time(), samples=samples, notes=notes)
         self.emit(msg)
 
     def _in_flight_by_variant(self) -> list[int]:

@@ -47,13 +47,15 @@ def make_ssl_context(verify: bool = True) -> ssl.SSLContext:
     return ctx
 
 
-def resolve(endpoint: Endpoint) -> tuple[int, str]:
-    """Resolve once, before the run: (address family, address). Failure is measured
-    later as connect errors, not raised here."""
+def resolve(endpoint: Endpoint) -> tuple[int, str | None]:
+    """Resolve once, before the run: (address family, address). On failure the address
+    is None: the engine then counts every request to the endpoint as `Kind.DNS` at once,
+    with no lookup per request (handing the bare name to `create_connection` would
+    look it up again for every request, each failing slowly)."""
     try:
         infos = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
-    except OSError:
-        return socket.AF_INET, endpoint.host
+    except (OSError, UnicodeError):
+        return socket.AF_INET, None
     family, _, _, _, sockaddr = infos[0]
     return family, sockaddr[0]
 
@@ -72,7 +74,7 @@ class Pool:
     index: int
     endpoint: Endpoint
     target: Any
-    address: str
+    address: str | None    # None: the host name did not resolve (every request is `Kind.DNS`)
     ssl: ssl.SSLContext | None
     is_head: bool
     cache: list
@@ -93,7 +95,7 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
         "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
-        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head",
+        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail",
     )
 
     def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
@@ -119,6 +121,7 @@ class Conn(asyncio.Protocol):
         self.chunks: list[float] = []
         self.want_body = want_body
         self.head = b""
+        self.tail = b""
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -130,13 +133,18 @@ class Conn(asyncio.Protocol):
         if not self.first_byte:
             self.first_byte = perf_counter()
             self.head = data  # read again only if the connection closes mid-response (`_ends_at_close`)
+        else:  # a response in several reads: its last one, for an error's sample body (`Engine._sample`)
+            self.tail = data
         self.nbytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # pragma: no cover - upgrades are not ours
             self.engine.on_broken(self, invalid=True)
-        except httptools.HttpParserError:
-            self.engine.on_broken(self, invalid=True)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, BodyTooLarge):  # raised by `_on_body` past the cap
+                self.engine.on_too_large(self)
+            else:
+                self.engine.on_broken(self, invalid=True)
 
     def connection_lost(self, exc) -> None:  # type: ignore[override]
         self.connected = False
@@ -235,13 +243,28 @@ def _ends_at_close(head: bytes) -> int:
     return h.status
 
 
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the parser when a kept body passes the cap; stops the parse at once."""
+
+
+# Only connections that keep bodies (a check, a prediction, a target reading them) test the
+# cap: `nbytes` (bytes of the response so far) is already counted, so the test is one compare
+# per body chunk. Past it the response is `Kind.BODY_TOO_LARGE` and the connection is closed:
+# an endless chunked body cannot fill memory, and the flush thread never sees a huge body.
 def _on_body(self, chunk: bytes) -> None:
+    if self.nbytes > self.max_body:
+        raise BodyTooLarge
     self.body.append(chunk)
 
 
 def _on_body_timed(self, chunk: bytes) -> None:
     self.chunks.append(perf_counter())
     if self.body is not None:
+        if self.nbytes > self.max_body:
+            raise BodyTooLarge
         self.body.append(chunk)
 
 
@@ -261,7 +284,7 @@ def _on_headers(self, name: bytes, value: bytes) -> None:
 
 
 def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: bool = False,
-               chunk_times: bool = False) -> type[Conn]:
+               chunk_times: bool = False, max_body: int = DEFAULT_MAX_BODY) -> type[Conn]:
     """The connection class for a run: httptools looks up its callbacks once, so a
     connection that needs no header or body gets no `on_header`/`on_body` and pays
     nothing per header or body chunk.
@@ -281,6 +304,8 @@ def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: boo
     elif headers:
         ns["header_index"] = {h.encode("latin-1"): j for j, h in enumerate(headers)}
         ns["on_header"] = _on_headers
+    if keep_body:
+        ns["max_body"] = max_body
     if chunk_times:
         ns["on_body"] = _on_body_timed
     elif keep_body:

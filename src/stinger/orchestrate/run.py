@@ -370,7 +370,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     summary["server_time"] = server_time
     for name, q in model_quality(m.predictions).items():
         variants[name]["quality"] = q
-    summary["warnings"] = outcome.warnings + mon.warnings
+    summary["warnings"] = outcome.warnings + mon.warnings + list(m.notes)
     failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
     if failures:
         summary["failures"] = failures

@@ -13,6 +13,7 @@ redaction of secrets in `spec.redact`.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -65,6 +66,22 @@ def _rate(v: Any) -> Any:
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def _size(v: Any) -> Any:
+    """A byte count: an integer, or a number with a unit (16MB, 512KiB)."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", v)
+        unit = m.group(2).lower() if m else ""
+        if m is None or unit not in _SIZE_UNITS:
+            raise ValueError(f"expected a size such as 16MB or 512KiB, got {v!r}")
+        return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    return v
+
+
+Size = Annotated[int, BeforeValidator(_size)]
 Rate = Annotated[float, BeforeValidator(_rate)]
 
 
@@ -199,6 +216,8 @@ class LoadSpec(_Model):
     max_in_flight: int = Field(default=10_000, ge=1, le=MAX_IN_FLIGHT)
     on_limit: Literal["queue", "drop"] = "queue"
     drain: Duration = 5.0
+    # a response body kept for a check or prediction past this many bytes is `body_too_large`
+    max_body: Size = Field(default=16 * 1024 * 1024, ge=1, le=2**40)
     workers: int | Literal["auto"] = "auto"
     # a fresh seed per run unless one is given (`--seed`); it is recorded in spec.yaml and
     # summary.json and printed, so any run can be reproduced
