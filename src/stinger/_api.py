@@ -172,7 +172,9 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
 
     a, a_summary = load_compare_arg(arg(baseline), "baseline")
     b, b_summary = load_compare_arg(arg(candidate), "candidate")
-    v, extra = compare_variants(a, b, paired=paired, alpha=alpha)
+    # two variants of one run: its recorded seed, so the bootstrap reproduces the live verdict exactly
+    seed = (a_summary.get("seed") or 0) if a.source is not None and a.source == b.source else 0
+    v, extra = compare_variants(a, b, paired=paired, alpha=alpha, seed=seed)
     warnings = load_warnings(a_summary, b_summary)
     if warnings:
         extra["warnings"] = warnings
