@@ -248,6 +248,19 @@ def stinger_cmd() -> list[str]:
     return [sys.executable, "-c", "import sys; from stinger.cli import main; sys.argv[0] = 'stinger'; sys.exit(main())"]
 
 
+_CONFIRM: dict[str | None, list[str]] = {}
+
+
+def confirm_flag() -> list[str]:
+    """`--yes` when this tree's stinger has safety ceilings (a peak run offers more than
+    100,000 req/s on purpose), nothing for an older tree (`trees.py` runs both)."""
+    key = os.environ.get("PYTHONPATH")
+    if key not in _CONFIRM:
+        out = subprocess.run(stinger_cmd() + ["run", "--help"], capture_output=True, text=True, timeout=60).stdout
+        _CONFIRM[key] = ["--yes"] if "--yes" in out else []
+    return _CONFIRM[key]
+
+
 def run_stinger(url: str, *, rate: float, duration: float, core: int | None, out_dir: Path,
                 max_in_flight: int = 256, on_limit: str = "queue", drain: float = 1.0,
                 extra: list[str] | None = None,
@@ -258,7 +271,7 @@ def run_stinger(url: str, *, rate: float, duration: float, core: int | None, out
     cmd = stinger_cmd() + ["run", "--url", url, "--rate", f"{rate:g}", "--duration", f"{duration:g}s",
                            "--workers", "1", "--max-in-flight", str(max_in_flight), "--on-limit", on_limit,
                            "--drain", f"{drain:g}s", "--no-server-time", "--quiet", "--out", str(out_dir),
-                           "--name", name] + (extra or [])
+                           "--name", name] + (extra or []) + (confirm_flag() if rate > 100_000 else [])
     m = measure(cmd, core=core, timeout=duration + drain + 120)
     new = sorted(set(out_dir.iterdir()) - before)
     summary = None

@@ -386,6 +386,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
 
 def model_quality(predictions: list) -> dict[str, dict]:
     """Per variant, from labelled predictions: accuracy (classes) or mean absolute error (numbers)."""
+    if not predictions:
+        return {}  # and no statistics import (scipy costs the coordinator ~0.5 CPU-s per run)
     from stinger.orchestrate.compare import _is_classification
 
     by_variant: dict[str, list[dict]] = {}
