@@ -314,11 +314,3 @@ def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: boo
         ("_chunks" if chunk_times else "")
     return type(name, (base,), ns)
 
-
-def __getattr__(name: str) -> Any:
-    # URL parsing moved to the http target; orchestrate/monitor_set still imports it from here
-    if name == "parse_target":
-        from stinger.targets.http import parse_endpoint
-
-        return parse_endpoint
-    raise AttributeError(name)
