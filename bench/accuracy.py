@@ -205,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pause", type=float, default=1.0, help="seconds the server is stopped mid-run")
     ap.add_argument("--locust-users", type=int, default=10, help="Locust users sharing --rate")
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/accuracy-<timestamp>.json")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="part 1 only, N consecutive runs: the p50/p99 differences of each and how many met the target")
     a = ap.parse_args(argv)
+    if a.repeat > 1:
+        return repeat_accuracy(a)
     a.duration = a.duration or (8.0 if a.quick else 20.0)
     cores = pick_cores()
     work = Path(tempfile.mkdtemp(prefix="stinger-bench-acc-"))
@@ -232,6 +236,45 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps(doc, indent=2, default=str))
         print(f"\nwritten: {path}")
     return 0
+
+
+def repeat_accuracy(a) -> int:
+    """Part 1 only, `a.repeat` consecutive runs: is |stinger - server| <= 1 ms at p50 and p99 in every one?"""
+    a.duration = a.duration or (8.0 if a.quick else 20.0)
+    cores = pick_cores()
+    print(f"part 1 x {a.repeat}: delay server {a.delay_ms:g} ms, {a.rate:g} req/s for {a.duration:g} s ({cores.note})")
+    rows, runs, met = [], [], 0
+    for i in range(a.repeat):
+        load = os.getloadavg()[0]
+        work = Path(tempfile.mkdtemp(prefix="stinger-bench-acc-"))
+        try:
+            acc = accuracy(a, cores, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        runs.append({"load_average": load, **acc})
+        if "error" in acc:
+            rows.append([str(i + 1), f"{load:.2f}", "failed", "", "", "", acc["error"][:60]])
+            print(f"  run {i + 1}: failed: {acc['error']}", flush=True)
+            continue
+        lat, srv = acc["stinger"]["latency_ms"], acc["server"]
+        d50, d99 = lat["p50"] - srv["p50"], lat["p99"] - srv["p99"]
+        ok = abs(d50) <= TARGET_MS and abs(d99) <= TARGET_MS
+        met += ok
+        lag = acc["stinger"].get("schedule_lag_ms") or {}
+        rows.append([str(i + 1), f"{load:.2f}", f"{srv['p99']:.3f}", f"{d50:+.3f}", f"{d99:+.3f}",
+                     fmt(lag.get("p99"), 3), "met" if ok else "NOT met"])
+        print(f"  run {i + 1}: p50 {d50:+.3f} ms, p99 {d99:+.3f} ms (load {load:.2f})", flush=True)
+    print()
+    print(table(["run", "load", "server p99", "p50 diff", "p99 diff", "sched lag p99", f"<= {TARGET_MS:g} ms"], rows))
+    print(f"  {met} of {a.repeat} consecutive runs met |stinger - server| <= {TARGET_MS:g} ms at p50 and p99")
+    if not a.no_save:
+        res_dir = BENCH_DIR / "results"
+        res_dir.mkdir(exist_ok=True)
+        path = res_dir / f"accuracy-repeat-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        path.write_text(json.dumps({"bench": "accuracy-repeat", "args": vars(a), "cores": cores.note,
+                                    "met": met, "runs": runs}, indent=2, default=str))
+        print(f"\nwritten: {path}")
+    return 0 if met == a.repeat else 1
 
 
 def render(acc: dict, sst: dict, slo: dict, a, wrk2: str) -> str:
