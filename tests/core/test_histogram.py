@@ -524,3 +524,27 @@ def test_log_writer_rejects_what_readers_cannot_parse() -> None:
 def test_log_reader_names_the_bad_line() -> None:
     with pytest.raises(ValueError, match="line 2"):
         read_histogram_log(io.StringIO("#[StartTime: 1.0 (seconds since epoch), x]\n0.0,1.0,HISTF\n"))
+
+
+def test_sparse_counts_equal_a_dense_histogram_of_the_same_batch():
+    from stinger.core.histogram import sparse_counts
+
+    rng = np.random.default_rng(7)
+    batches = [rng.lognormal(9, 2, size=n) for n in (0, 1, 5, 200, 4096, 4097, 20_000)]
+    batches.append(np.array([0.0, 0.4, 0.5, 1.5, np.nan, 3.6e9, 3.6e9 + 0.4, 1e12, np.nan]))
+    batches.append(np.full(3, np.nan))
+    for values in batches:
+        h = Histogram()
+        h.record_many(values)
+        dense = np.flatnonzero(h.counts)
+        idx, counts = sparse_counts(values)
+        assert idx.dtype == np.int32 and counts.dtype == np.int64
+        assert idx.tolist() == dense.tolist()
+        assert counts.tolist() == h.counts[dense].tolist()
+
+
+def test_sparse_counts_refuse_a_negative_value_like_record_many():
+    from stinger.core.histogram import sparse_counts
+
+    with pytest.raises(ValueError, match="negative"):
+        sparse_counts(np.array([5.0, -0.3]))

@@ -59,3 +59,26 @@ def test_the_plan_runs_to_its_end_from_a_wall_clock_start():
     scheduled = sum(r.counters["default"]["scheduled"] for r in records)
     ended = sum(sum(c.kinds) for r in records for c in r.cells)
     assert scheduled == 5 and ended == 5
+
+
+def test_one_record_per_interval_even_when_the_timer_fires_early():
+    # uvloop's whole-millisecond timers can fire just before an interval boundary;
+    # the engine used to flush again and again until the boundary passed (~10
+    # records a second, each waking the flush thread while requests were timed)
+    spec = parse_spec({"target": {"url": "http://127.0.0.1:9/"}, "load": {"rate": 20, "duration": "2.5s"}})
+    plan = build_plans(spec)[0]
+    loop = new_event_loop()
+    records = []
+
+    async def main():
+        worker = Worker(plan, emit=records.append)
+        worker.begin(time.time() + 0.05)
+        return await worker.run()
+
+    try:
+        loop.run_until_complete(asyncio.wait_for(main(), 20))
+    finally:
+        loop.close()
+    regular = [r for r in records if not r.final]
+    assert 2 <= len(regular) <= 3, [round(r.t, 4) for r in records]
+    assert [r.interval for r in regular] == list(range(len(regular)))

@@ -48,6 +48,7 @@ __all__ = [
     "HistogramLogWriter",
     "LogInterval",
     "read_histogram_log",
+    "sparse_counts",
 ]
 
 _V2_ENCODING_COOKIE = 0x1C849303 | 0x10  # "| 0x10": word-size nibble of V2 (TLZE)
@@ -550,6 +551,42 @@ class Histogram:
             f"Histogram(lowest={lowest}, highest={highest}, significant_figures={digits}, "
             f"count={self.total_count}, max={self.max})"
         )
+
+
+# Below this many values a batch's sparse form is built from its sorted bucket
+# indices (np.unique) instead of a dense counts array: a dense array is ~180 KB
+# of zeros (a fresh mmap and its page faults) plus a scan of all of it, which
+# dominated the flush of a low-rate interval (~0.15 ms a metric, ~6 metrics a cell).
+_SPARSE_DIRECT = 4096
+
+
+def sparse_counts(values: np.ndarray, lowest: int = 1, highest: int = 3_600_000_000,
+                  significant_figures: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A batch's histogram in sparse form: (sorted bucket indices as int32, counts as int64).
+
+    The same as `Histogram(...).record_many(values)` followed by taking its non-zero
+    buckets (NaN skipped, values above `highest` clamped, a negative value a
+    ValueError), without building the dense counts array for a small batch.
+    """
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if array.size and np.isnan(array.min()):
+        array = array[~np.isnan(array)]
+    if array.size == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    if array.size > _SPARSE_DIRECT:
+        h = Histogram(lowest, highest, significant_figures)
+        h.record_many(array)
+        idx = np.flatnonzero(h.counts)
+        return idx.astype(np.int32), h.counts[idx]
+    smallest = float(array.min())
+    if smallest < 0:
+        raise ValueError(f"cannot record a negative value: {smallest}")
+    layout = _layout(int(lowest), int(highest), int(significant_figures))
+    exact = np.rint(array)
+    if float(exact.max()) > layout.highest:
+        np.minimum(exact, layout.highest, out=exact)
+    idx, counts = np.unique(layout.indices_in_place(exact), return_counts=True)
+    return idx.astype(np.int32), counts.astype(np.int64)
 
 
 def _rebuild(config: tuple[int, int, int], counts: np.ndarray, clamped: int) -> Histogram:

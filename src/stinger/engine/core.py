@@ -148,6 +148,7 @@ class EngineCore:
         self.warm_end = t0 + plan.warmup
         self.end = t0 + plan.duration if plan.duration else math.inf
         self.flusher = self._flusher_cls(plan, t0, self.slots, self.targets)
+        self._interval_k = 1
         self._call_at(self.t0 + plan.interval, self._on_interval)
         self._call_at(self.t0 + _SWEEP_EVERY, self._sweep)
         self._probe_due = self.t0 + _PROBE_EVERY
@@ -472,10 +473,19 @@ class EngineCore:
         self.loop.call_later(_PROBE_EVERY, self._probe)
 
     def _on_interval(self) -> None:
+        now = perf_counter()
+        due = self.t0 + self._interval_k * self.plan.interval
+        if now < due:
+            # uvloop's timers tick in whole milliseconds and may fire a little early:
+            # wait out the rest rather than flush a sliver of an interval (it used to
+            # flush again and again until the boundary passed, waking the flush thread
+            # ~10 times a second)
+            self._call_at(due, self._on_interval)
+            return
         self.flush(final=False)
         if not self.stopping:
-            k = math.floor((perf_counter() - self.t0) / self.plan.interval) + 1
-            self._call_at(self.t0 + k * self.plan.interval, self._on_interval)
+            self._interval_k = math.floor((now - self.t0) / self.plan.interval) + 1
+            self._call_at(self.t0 + self._interval_k * self.plan.interval, self._on_interval)
 
     def _maybe_finish(self) -> None:
         if self.schedule_done and self.in_flight == 0 and not self.pending:
