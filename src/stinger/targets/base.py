@@ -120,7 +120,7 @@ class ResponseBatch:
     payload: np.ndarray
     headers: dict[str, list[bytes | None]] = field(default_factory=dict)   # name -> value per row
     bodies: list[bytes] | None = None
-    chunk_times: list[list[float]] | None = None
+    chunk_times: list[list[tuple[float, int]]] | None = None   # per row: (arrival, body end offset) per read
 
     def __len__(self) -> int:
         return len(self.done)
@@ -215,6 +215,7 @@ REGISTRY: dict[str, str] = {
     "http": "stinger.targets.http:HttpTarget",
     "fake": "stinger.targets.fake:FakeTarget",
     "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
+    "openai": "stinger.targets.openai:OpenAITarget",
 }
 
 
