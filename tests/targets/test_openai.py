@@ -52,7 +52,7 @@ def target(**cfg):
 def body_of(t, payload: bytes) -> dict:
     req = t.request(t.endpoints()[0], payload, 0.0)[0]
     head, _, body = req.partition(b"\r\n\r\n")
-    assert head.startswith(b"POST /v1/chat/completions HTTP/1.1") or head.startswith(b"POST /v1/completions")
+    assert head.startswith((b"POST /v1/chat/completions HTTP/1.1", b"POST /v1/completions"))
     return json.loads(body)
 
 

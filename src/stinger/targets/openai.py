@@ -75,7 +75,7 @@ class Config(TargetConfig):
     def endpoint_url(self) -> str:
         """The full URL: `url` as given when it names the API's path, else `url` + the path of `api`."""
         url = self.url.rstrip("/")
-        if url.endswith(_PATHS["chat"]) or url.endswith(_PATHS["completions"]):
+        if url.endswith((_PATHS["chat"], _PATHS["completions"])):
             return url
         return url + _PATHS[self.api]
 

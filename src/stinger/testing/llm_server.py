@@ -106,7 +106,7 @@ def _app(ttft: float, itl: float, tokens: int, save):
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None) -> None:
     import uvicorn
 
-    out = open(record, "a") if record else None  # noqa: SIM115 - open for the server's life
+    out = open(record, "a") if record else None
 
     def save(rec: dict) -> None:  # one line per answered request, written at once (uvicorn ends
         if out is not None:       # the process on SIGTERM by re-raising it: nothing runs after)
