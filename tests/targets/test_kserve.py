@@ -68,7 +68,7 @@ def test_payloads_that_are_not_tensors_are_one_line_errors():
 
 
 def test_preflight_says_when_nothing_listens():
-    with pytest.raises(TargetError, match="cannot reach .* is the model server running"):
+    with pytest.raises(TargetError, match=r"cannot reach .* is the model server running"):
         target(url=f"http://127.0.0.1:{free_port()}").preflight(timeout=2)
 
 
