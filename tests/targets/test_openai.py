@@ -204,3 +204,27 @@ def test_model_errors_and_throttling_are_counted_and_the_api_key_never_reaches_t
         if f.is_file():
             assert key not in f.read_text(errors="replace"), f
     assert key not in p.stdout + p.stderr
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stinger.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_line_runs_an_llm_with_openai_and_model(tmp_path):
+    with LlmServer(ttft_ms=20, itl_ms=5, tokens=6) as s:
+        p = cli("run", "--openai", s.url, "--model", "m", "--max-tokens", "6", "--body", '"hi"', "--rate", "5",
+                "--duration", "2s", "-q", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    v = json.loads(next(tmp_path.glob("*/summary.json")).read_text())["variants"]["default"]
+    assert v["output_tokens"]["mean"] == 6 and v["ttft_ms"]["count"] == 10
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--openai", "http://127.0.0.1:9/v1"], "--openai needs --model NAME"),
+    (["--model", "m", "--url", "http://127.0.0.1:9/"], "--model needs --openai URL or --kserve URL"),
+    (["--openai", "http://127.0.0.1:9/v1", "--kserve", "http://127.0.0.1:9", "--model", "m"], "not both"),
+    (["--kserve", "http://127.0.0.1:9", "--model", "m", "--max-tokens", "3"], "--max-tokens is for --openai"),
+])
+def test_model_server_flags_misused_are_one_line_errors(args, says):
+    p = cli("run", *args, "--rate", "1", "--duration", "1s", "-q")
+    assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr
