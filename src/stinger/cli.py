@@ -297,6 +297,52 @@ def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]]
     return discover_variants(target)
 
 
+# -- model servers: OpenAI-compatible LLMs, KServe V2 ------------------------------
+MODEL_SERVER_PARAMS = ("openai", "kserve", "model", "max_tokens")
+
+
+def _model_server_options(fn):
+    """`--openai URL --model NAME [--max-tokens N]` or `--kserve URL --model NAME`."""
+    opts = [
+        click.option("--openai", default=None, metavar="URL",
+                     help="An OpenAI-compatible LLM endpoint (vLLM, TGI, Ollama, ...), its base URL such as "
+                          "http://127.0.0.1:8000/v1: streamed chat completions (time to first token, "
+                          "inter-token latency, tokens/s); needs --model."),
+        click.option("--kserve", default=None, metavar="URL",
+                     help="A KServe V2 model server (MLServer, KServe, Triton), e.g. http://127.0.0.1:8080: "
+                          "POST /v2/models/MODEL/infer with each payload row as a tensor; needs --model."),
+        click.option("--model", default=None, help="--openai/--kserve: the served model's name."),
+        click.option("--max-tokens", default=None, type=int, help="--openai: max_tokens of each answer."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def _model_server_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The `target.*` overrides the model-server flags give ({} without --openai/--kserve); pops them."""
+    ms = {k: params.pop(k, None) for k in MODEL_SERVER_PARAMS}
+    kinds = [k for k in ("openai", "kserve") if ms[k] is not None]
+    if not kinds:
+        given = [k for k in ("model", "max_tokens") if ms[k] is not None]
+        if given:
+            raise click.UsageError(f"--{given[0].replace('_', '-')} needs --openai URL or --kserve URL")
+        return {}
+    if len(kinds) > 1:
+        raise click.UsageError("give --openai or --kserve, not both")
+    kind = kinds[0]
+    if params.get("urls") or params.get("sagemaker"):
+        raise click.UsageError(f"give one endpoint: --{kind} or --url/--sagemaker, not both")
+    if not ms["model"]:
+        raise click.UsageError(f"--{kind} needs --model NAME (the served model's name)")
+    target: dict[str, Any] = {"type": kind, "url": ms[kind], "model": ms["model"]}
+    if ms["max_tokens"] is not None:
+        if kind != "openai":
+            raise click.UsageError("--max-tokens is for --openai")
+        target["max_tokens"] = ms["max_tokens"]
+    return {f"target.{k}": v for k, v in target.items()}
+
+
 def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any] | None = None):
     """(Spec, resolved data) from a spec file and/or flags."""
     from stinger.spec import load_spec_file, merge_overrides, parse_spec
@@ -411,11 +457,12 @@ def cli() -> None:
 @click.argument("spec_file", required=False, metavar="[SPEC]")
 @_run_options
 @_sagemaker_options
+@_model_server_options
 def run(spec_file, quiet, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
-    spec, _ = resolve_spec(spec_file, params, extra=_sagemaker_overrides(params))
+    spec, _ = resolve_spec(spec_file, params, extra={**_sagemaker_overrides(params), **_model_server_overrides(params)})
     result = _api.run(spec, outputs=_outputs(quiet))
     _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
@@ -429,6 +476,7 @@ def run(spec_file, quiet, **params) -> None:
 @_capacity_options
 @click.option("--price-per-hour", default=None, type=float, help="Instance price (USD/h): prints cost per million inferences.")
 @click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
+@_model_server_options
 def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, confirm,
              step_duration, step_warmup, price_per_hour, instances, **params) -> None:
     """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95).
@@ -442,7 +490,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
         params["rate"] = "1"  # a placeholder so the spec validates; every step sets its own load
     if params.get("duration") is None and params.get("requests") is None:
         params["duration"] = "1s"
-    spec, _ = resolve_spec(spec_file, params)
+    spec, _ = resolve_spec(spec_file, params, extra=_model_server_overrides(params))
     result = _api.capacity(spec, outputs=_outputs(quiet),
                            **_capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps,
                                           confirm, step_duration, step_warmup, params.get("slos"), price_per_hour,

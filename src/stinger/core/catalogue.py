@@ -47,6 +47,8 @@ METRICS: tuple[Metric, ...] = (
            description="first streamed token - sent (streaming LLM endpoints)"),
     Metric("itl", "inter_token_ms", "inter-token latency", always=False,
            description="gap between consecutive streamed tokens"),
+    Metric("output_tokens", "output_tokens", "output tokens", stored_unit="tokens", shown_unit="tokens",
+           scale=1.0, always=False, description="tokens a streamed or whole LLM answer carried (the server's usage)"),
     Metric("ttfc", "ttfc_ms", "time to first chunk", always=False,
            description="first event-stream message - intended (SageMaker InvokeEndpointWithResponseStream)"),
     Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False,
@@ -56,6 +58,8 @@ METRICS: tuple[Metric, ...] = (
 # The order of METRICS is the order of summary.json's sections and of the terminal's rows.
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
+# the metrics a target reads from its responses (`Interpretation.columns`), not the engine's clock
+TARGET_METRICS: tuple[str, ...] = ("ttft", "itl", "output_tokens", "ttfc", "chunk_gap")
 LOGGED: tuple[str, ...] = tuple(m.name for m in METRICS if m.logged)
 SUMMARY_KEYS: dict[str, str] = {m.name: m.summary_key for m in METRICS}
 

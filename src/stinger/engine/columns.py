@@ -38,7 +38,7 @@ class Columns:
         # Read them through `to_batch`, which gives one list per name either way.
         self.hvals: list | None = [] if header_names else None
         self.bodies: list[bytes] | None = [] if keep_bodies else None
-        self.chunks: list[list[float]] | None = [] if keep_chunks else None
+        self.chunks: list[list[tuple[float, int]]] | None = [] if keep_chunks else None
 
     def fresh(self) -> Columns:
         return Columns(self.header_names, self.bodies is not None, self.chunks is not None)

@@ -89,7 +89,7 @@ class Conn(asyncio.Protocol):
     The fields are the state of the request in flight; the engine reads them in
     `Engine.finish`. `first_byte` is 0.0 until the first response byte of the
     current request arrives. `hv`: the captured response header values (None
-    when none of the run's headers came), `chunks`: body chunk arrival times.
+    when none of the run's headers came), `chunks`: (arrival time, body end offset) per body segment.
     """
 
     __slots__ = (
@@ -118,7 +118,7 @@ class Conn(asyncio.Protocol):
         self.keep = True
         self.body: list[bytes] | None = [] if want_body else None
         self.hv: Any = None
-        self.chunks: list[float] = []
+        self.chunks: list[tuple[float, int]] = []
         self.want_body = want_body
         self.head = b""
         self.tail = b""
@@ -261,7 +261,10 @@ def _on_body(self, chunk: bytes) -> None:
 
 
 def _on_body_timed(self, chunk: bytes) -> None:
-    self.chunks.append(perf_counter())
+    # (arrival, end offset of the body so far): a streaming target splits the body into
+    # its messages and times each by the read that completed it (targets/sse.py)
+    chunks = self.chunks
+    chunks.append((perf_counter(), (chunks[-1][1] if chunks else 0) + len(chunk)))
     if self.body is not None:
         if self.nbytes > self.max_body:
             raise BodyTooLarge

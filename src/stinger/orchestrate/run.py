@@ -63,6 +63,21 @@ class RunReport:
         return exit_code_of(self.summary)
 
 
+def _target_preflights(spec: Spec) -> None:
+    """Each distinct target with the optional `preflight` ability checks its endpoint now
+    (e.g. a KServe model is ready): an unknown model is a one-line error, not a run of 404s."""
+    from stinger.targets.base import build_target, target_class
+
+    seen: set[str] = set()
+    for v in spec.all_variants():
+        cfg = v.target
+        key = cfg.model_dump_json()
+        if key in seen or not hasattr(target_class(cfg.type), "preflight"):
+            continue
+        seen.add(key)
+        build_target(cfg).preflight()
+
+
 def preflight(spec: Spec) -> list:
     """Open what the user named, so their mistakes surface now (exit 2), not in a worker."""
     from stinger.core.slo import parse_slo
@@ -89,6 +104,7 @@ def preflight(spec: Spec) -> list:
         from stinger.core.checks import compile_json_path
 
         compile_json_path(spec.prediction)
+    _target_preflights(spec)
     if spec.load.shape is not None and spec.load.shape.trace:
         from stinger.core.schedule import trace_schedule
 

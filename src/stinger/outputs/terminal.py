@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from stinger.core.catalogue import METRICS, TARGET_METRICS
 from stinger.core.records import Kind
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
@@ -73,6 +74,18 @@ def summary_renderable(summary: dict):
     t.add_section()
     row("service time p50/p99 (ms)", lambda v: f"{_f(v['service_time_ms']['p50'])} / {_f(v['service_time_ms']['p99'])}")
     row("schedule lag p99 (ms)", lambda v: _f(v["schedule_lag_ms"]["p99"]))
+    target_metrics = [m for m in METRICS if m.name in TARGET_METRICS and any(m.summary_key in variants[n] for n in names)]
+    if target_metrics:
+        t.add_section()
+    for m in target_metrics:
+        if m.stored_unit == "tokens":
+            row(f"{m.label} mean/p99", lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('mean'), 1)} / "
+                                                              f"{_f(v.get(k, {}).get('p99'), 0)}")
+            row("  output tokens/s", lambda v: _f(v["throughput"].get("output_tokens_per_s"), 1), style="bold")
+        else:
+            row(f"{m.label} p50/p99 ({m.shown_unit})",
+                lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('p50'))} / {_f(v.get(k, {}).get('p99'))}",
+                style="bold" if m.name == "ttft" else None)
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",

@@ -11,6 +11,7 @@ from stinger.targets.base import (
     Endpoint,
     Interpretation,
     Needs,
+    Preflight,
     ResponseBatch,
     Target,
     TargetConfig,
@@ -19,5 +20,5 @@ from stinger.targets.base import (
     target_class,
 )
 
-__all__ = ["NEVER_EXPIRES", "REGISTRY", "Connector", "Endpoint", "Interpretation", "Needs", "ResponseBatch",
-           "Target", "TargetConfig", "build_target", "config_class", "target_class"]
+__all__ = ["NEVER_EXPIRES", "REGISTRY", "Connector", "Endpoint", "Interpretation", "Needs", "Preflight",
+           "ResponseBatch", "Target", "TargetConfig", "build_target", "config_class", "target_class"]

@@ -91,13 +91,15 @@ class Needs:
     `chunk_times`: stamp each body chunk's arrival (streaming: time to first
     token, inter-token gaps). `head`: the requests are HEAD, so a response
     ends with its headers whatever length it announces (the parser cannot know
-    the method).
+    the method). `error_bodies`: keep the body of a failed response (>= 400)
+    for its message (the engine may keep more).
     """
 
     headers: tuple[str, ...] = ()
     body: bool = False
     chunk_times: bool = False
     head: bool = False
+    error_bodies: bool = False
 
 
 @dataclass(slots=True)
@@ -120,7 +122,7 @@ class ResponseBatch:
     payload: np.ndarray
     headers: dict[str, list[bytes | None]] = field(default_factory=dict)   # name -> value per row
     bodies: list[bytes] | None = None
-    chunk_times: list[list[float]] | None = None
+    chunk_times: list[list[tuple[float, int]]] | None = None   # per row: (arrival, body end offset) per read
 
     def __len__(self) -> int:
         return len(self.done)
@@ -209,12 +211,26 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class Preflight(Protocol):
+    """Optional ability: check the endpoint before any load (in the coordinator).
+
+    `preflight()` raises a one-line `TargetError` (exit 2) when the endpoint
+    cannot serve the run: a model that is not loaded, a server that is not there.
+    """
+
+    def preflight(self) -> None:
+        ...
+
+
 # type name -> "module:Class" (imported on first use, so an optional extra such as
 # `aws` is only needed by the runs that use its target)
 REGISTRY: dict[str, str] = {
     "http": "stinger.targets.http:HttpTarget",
     "fake": "stinger.targets.fake:FakeTarget",
     "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
+    "openai": "stinger.targets.openai:OpenAITarget",
+    "kserve": "stinger.targets.kserve:KServeTarget",
 }
 
 

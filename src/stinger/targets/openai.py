@@ -1,0 +1,264 @@
+"""OpenAI-compatible LLM endpoints (vLLM, TGI, llama.cpp, Ollama, OpenAI): chat or completions, streamed.
+
+`target: {type: openai, url: http://127.0.0.1:8000/v1, model: NAME, api: chat,
+stream: true, max_tokens: 128, params: {temperature: 0}}`.
+
+**Build time** (once per distinct payload, cached for the run): the payload
+becomes the request's JSON. A payload that is a JSON object is taken as the
+request body itself (`messages` for chat, `prompt` for completions; a
+`prompt` given to chat becomes one user message); a JSON string or plain text
+is the prompt; a JSON list is chat's `messages`. The config then fills what
+the payload leaves out: `model`, `max_tokens`, each of `params`, and
+`stream` (always the config's); a streamed request asks for the usage chunk
+(`stream_options.include_usage`) so the output token count is the server's.
+The API key (`api_key`, else the environment variable named by
+`api_key_env`, `OPENAI_API_KEY` by default) is sent as a bearer token and
+never written anywhere (the spec's copy in a run directory is redacted).
+
+**Flush time** (`interpret`, vectorised over an interval's responses): a
+streamed 200 is split into server-sent events (`targets.sse`) timed by the
+read that completed them. Per request:
+
+- `ttft`: the first event carrying output text (or reasoning text) - sent;
+- `itl`: (last such event - first) / (output tokens - 1), the mean gap
+  between tokens (AIPerf's definition; a request with one token has none);
+- `output_tokens`: the usage chunk's `completion_tokens`, else the count of
+  events carrying text.
+
+A non-streamed 200 gives `output_tokens` from its `usage`. HTTP 429 is
+`throttled`; an `error` object in a 200's stream or body is `model_error`
+(its message kept once per kind in `messages`); a 200 whose body is not the
+API's JSON is `invalid`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from stinger.core.records import Kind
+from stinger.targets import sse
+from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
+from stinger.targets.http import RequestSpec, build_head, build_request, parse_endpoint
+
+_PATHS = {"chat": "/chat/completions", "completions": "/completions"}
+_DONE = b"[DONE]"
+
+
+class Config(TargetConfig):
+    """The `openai` target's config (see the module docstring)."""
+
+    type: Literal["openai"] = "openai"
+    url: str
+    model: str
+    api: Literal["chat", "completions"] = "chat"
+    stream: bool = True
+    max_tokens: int | None = Field(default=None, ge=1)
+    params: dict[str, object] = Field(default_factory=dict)
+    prompt: str | None = None            # sent when the run has no payload
+    api_key: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    headers: dict[str, str] = Field(default_factory=dict)
+    insecure: bool = False
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("model must name the served model, e.g. meta-llama/Llama-3.1-8B-Instruct")
+        return v.strip()
+
+    def endpoint_url(self) -> str:
+        """The full URL: `url` as given when it names the API's path, else `url` + the path of `api`."""
+        url = self.url.rstrip("/")
+        if url.endswith((_PATHS["chat"], _PATHS["completions"])):
+            return url
+        return url + _PATHS[self.api]
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return (parse_endpoint(self.endpoint_url(), verify=not self.insecure),)
+
+    def with_payload(self, has_body: bool) -> Config:
+        if not has_body and self.prompt is None:
+            raise ValueError("the openai target needs prompts: give a payload (a dataset of prompts or "
+                             "request bodies) or target.prompt")
+        return self
+
+
+class OpenAITarget:
+    """Chat or completions requests to one OpenAI-compatible endpoint."""
+
+    type = "openai"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._endpoints = config.endpoints()
+        self._chat = config.endpoint_url().endswith(_PATHS["chat"])
+        headers = [("Accept", "text/event-stream" if config.stream else "application/json")]
+        key = config.api_key or os.environ.get(config.api_key_env)
+        if key:
+            headers.append(("Authorization", f"Bearer {key}"))
+        headers += [(k, str(v)) for k, v in config.headers.items()]
+        self._spec = RequestSpec(method="POST", headers=tuple(headers), content_type="application/json")
+        self._heads: dict[Endpoint, bytes] = {}
+        self.messages: dict[int, str] = {}   # error kind -> the first message seen
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return self._endpoints
+
+    def needs(self) -> Needs:
+        return Needs(body=True, chunk_times=self.config.stream)
+
+    # -- build time ---------------------------------------------------------
+    def body(self, payload: bytes) -> bytes:
+        """The request JSON for one payload (see the module docstring)."""
+        c = self.config
+        if not payload and c.prompt is not None:
+            obj: object = c.prompt
+        else:
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                obj = payload.decode("utf-8", "replace")
+        if isinstance(obj, dict):
+            req = dict(obj)
+            if self._chat and "messages" not in req and "prompt" in req:
+                req["messages"] = [{"role": "user", "content": req.pop("prompt")}]
+        elif isinstance(obj, list) and self._chat:
+            req = {"messages": obj}
+        else:
+            text = obj if isinstance(obj, str) else json.dumps(obj)
+            req = {"messages": [{"role": "user", "content": text}]} if self._chat else {"prompt": text}
+        req.setdefault("model", c.model)
+        if c.max_tokens is not None:
+            req.setdefault("max_tokens", c.max_tokens)
+        for k, v in c.params.items():
+            req.setdefault(k, v)
+        req["stream"] = c.stream
+        if c.stream:
+            req.setdefault("stream_options", {"include_usage": True})
+        return json.dumps(req, separators=(",", ":")).encode()
+
+    def request(self, endpoint: Endpoint, body: bytes, now: float,
+                content_type: str | None = None) -> tuple[bytes, float]:
+        head = self._heads.get(endpoint)
+        if head is None:
+            head = self._heads[endpoint] = build_head(endpoint, self._spec)
+        return build_request(head, self.body(body), "POST"), NEVER_EXPIRES
+
+    # -- flush time ---------------------------------------------------------
+    def interpret(self, batch: ResponseBatch) -> Interpretation:
+        n = len(batch)
+        out = Interpretation()
+        ttft, itl, tokens = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        kind = batch.kind.copy()
+        bodies = batch.bodies
+        for i in np.flatnonzero(batch.status == 429).tolist():
+            kind[i] = Kind.THROTTLED
+            self._keep(int(Kind.THROTTLED), _error_message(bodies[i] if bodies is not None else b"") or "HTTP 429")
+        if bodies is not None:
+            for i in np.flatnonzero((batch.status >= 400) & (batch.status != 429)).tolist():
+                message = _error_message(bodies[i])
+                if message:
+                    self._keep(int(kind[i]), f"HTTP {int(batch.status[i])}: {message}")
+            chunks = batch.chunk_times
+            for i in np.flatnonzero((batch.status == 200) & (batch.kind == Kind.OK)).tolist():
+                if self.config.stream:
+                    reads = sse.timed_reads(bodies[i], chunks[i] if chunks is not None else (), float(batch.done[i]))
+                    got = _stream(sse.events(reads))
+                else:
+                    got = _whole(bodies[i])
+                k, first, last, count, message = got
+                if k is not None:
+                    kind[i] = k
+                    if message:
+                        self._keep(k, message)
+                    continue
+                sent = float(batch.sent[i])
+                if first is not None:
+                    ttft[i] = (first - sent) * 1e6
+                    if count is not None and count >= 2 and last is not None:
+                        itl[i] = (last - first) / (count - 1) * 1e6
+                if count is not None:
+                    tokens[i] = count
+        out.kind = kind
+        out.columns = {"output_tokens": tokens}
+        if self.config.stream:
+            out.columns.update(ttft=ttft, itl=itl)
+        return out
+
+    def _keep(self, kind: int, message: str) -> None:
+        self.messages.setdefault(kind, message[:300])
+
+
+def _error_message(body: bytes | None) -> str | None:
+    if not body:
+        return None
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return body[:200].decode("utf-8", "replace").strip() or None
+    err = obj.get("error") if isinstance(obj, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message") or err.get("type") or err)
+    if err:
+        return str(err)
+    return None
+
+
+def _text_of(choice: dict) -> str:
+    delta = choice.get("delta")
+    if isinstance(delta, dict):
+        return (delta.get("content") or "") + (delta.get("reasoning_content") or delta.get("reasoning") or "")
+    return choice.get("text") or ""
+
+
+def _stream(evs: list[tuple[float, bytes]]):
+    """(kind or None, first token time, last token time, output tokens, error message) of one stream."""
+    first = last = None
+    events_with_text = 0
+    usage_tokens = None
+    for t, data in evs:
+        if data.strip() == _DONE:
+            break
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            return int(Kind.INVALID), None, None, None, f"a stream event is not JSON: {data[:80]!r}"
+        if not isinstance(obj, dict):
+            return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object"
+        if obj.get("error"):
+            return int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}"
+        usage = obj.get("usage")
+        if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+            usage_tokens = int(usage["completion_tokens"])
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict) and _text_of(choice):
+                events_with_text += 1
+                if first is None:
+                    first = t
+                last = t
+                break
+    if not evs:
+        return int(Kind.INVALID), None, None, None, "an empty event stream"
+    count = usage_tokens if usage_tokens is not None else events_with_text
+    return None, first, last, count, None
+
+
+def _whole(body: bytes):
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return int(Kind.INVALID), None, None, None, f"the response is not JSON: {body[:80]!r}"
+    if not isinstance(obj, dict):
+        return int(Kind.INVALID), None, None, None, "the response is not a JSON object"
+    if obj.get("error"):
+        return int(Kind.MODEL_ERROR), None, None, None, _error_message(body)
+    usage = obj.get("usage")
+    count = int(usage["completion_tokens"]) if isinstance(usage, dict) and usage.get("completion_tokens") is not None \
+        else None
+    return None, None, None, count, None

@@ -1,0 +1,181 @@
+"""An OpenAI-compatible LLM server that times itself, for tests, benches and parity runs.
+
+    python -m stinger.testing.llm_server --port 0 --ttft-ms 40 --itl-ms 8 --tokens 16 [--record FILE]
+
+Serves `POST /v1/chat/completions` and `POST /v1/completions` (streamed as
+server-sent events when the request says `"stream": true`, else one JSON
+answer) and `GET /v1/models`. No model runs: each answer is `--tokens`
+tokens (`max_tokens` caps it), the first sent `--ttft-ms` after the request was
+read and the others `--itl-ms` apart, so the true time to first token and
+inter-token latency are known. A streamed answer ends with a usage chunk
+(when the request asks for it with `stream_options.include_usage`) and
+`data: [DONE]`. The prompt `"please fail"` gets an `error` event mid-stream
+(or an error object), `"please throttle"` an HTTP 429.
+
+With `--record FILE` it appends one JSON line per answered request (the
+error answers are not recorded): `recv` (the request read), `first` and `last` (the first and
+last token handed to the socket), `tokens` — `time.perf_counter()` seconds,
+comparable with a client's on the same machine.
+
+It prints `port N` on stdout once it listens (`--port 0` picks a free port).
+`LlmServer` runs it as a child process and stops it by its PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from stinger.testing.procs import stop_process, wait_http
+
+HOST = "127.0.0.1"
+__all__ = ["LlmServer", "main"]
+
+
+def _app(ttft: float, itl: float, tokens: int, save):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    async def models(request: Request):
+        return JSONResponse({"object": "list", "data": [{"id": "stinger-test-llm", "object": "model"}]})
+
+    async def complete(request: Request):
+        recv = perf_counter()
+        req = await request.json()
+        chat = request.url.path.endswith("/chat/completions")
+        prompt = json.dumps(req.get("messages")) if chat else str(req.get("prompt"))
+        n = min(tokens, int(req.get("max_tokens") or tokens))
+        rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "tokens": n}
+        model = req.get("model", "stinger-test-llm")
+        if "please throttle" in prompt:
+            return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit"}}, status_code=429)
+
+        def chunk(text: str) -> bytes:
+            if chat:
+                choice = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+            else:
+                choice = {"index": 0, "text": text, "finish_reason": None}
+            obj = {"id": "x", "object": "chat.completion.chunk" if chat else "text_completion",
+                   "model": model, "choices": [choice]}
+            return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+        if not req.get("stream"):
+            await asyncio.sleep(max(0.0, recv + ttft + itl * (n - 1) - perf_counter()))
+            if "please fail" in prompt:
+                return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
+            rec["first"] = rec["last"] = perf_counter()
+            save(rec)
+            text = " ".join(f"t{k}" for k in range(n))
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else \
+                {"index": 0, "text": text}
+            return JSONResponse({"id": "x", "model": model, "choices": [choice],
+                                 "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5}})
+
+        async def stream():
+            for k in range(n):
+                await asyncio.sleep(max(0.0, recv + ttft + itl * k - perf_counter()))
+                if k == n // 2 and "please fail" in prompt:
+                    yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
+                    return
+                yield chunk(f"t{k} ")
+                rec["last"] = perf_counter()
+                if rec["first"] is None:
+                    rec["first"] = rec["last"]
+            save(rec)
+            if (req.get("stream_options") or {}).get("include_usage"):
+                yield b"data: " + json.dumps({"id": "x", "model": model, "choices": [], "usage": {
+                    "prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5}}).encode() + b"\n\n"
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", complete, methods=["POST"]),
+                             Route("/v1/completions", complete, methods=["POST"])])
+
+
+def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None) -> None:
+    import uvicorn
+
+    out = open(record, "a") if record else None
+
+    def save(rec: dict) -> None:  # one line per answered request, written at once (uvicorn ends
+        if out is not None:       # the process on SIGTERM by re-raising it: nothing runs after)
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    config = uvicorn.Config(_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save), log_level="warning",
+                            access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--ttft-ms", type=float, default=40.0)
+    ap.add_argument("--itl-ms", type=float, default=8.0)
+    ap.add_argument("--tokens", type=int, default=16)
+    ap.add_argument("--record", default=None)
+    a = ap.parse_args(argv)
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record)
+
+
+class LlmServer:
+    """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block)."""
+
+    def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16) -> None:
+        self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens)]
+        self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
+        self.record_path = Path(self._dir) / "records.jsonl"
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    def start(self) -> LlmServer:
+        self.proc = subprocess.Popen([sys.executable, "-m", "stinger.testing.llm_server", "--port", "0",
+                                      "--record", str(self.record_path), *self.args],
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "port":
+            stop_process(self.proc)
+            raise RuntimeError(f"the LLM test server did not start (said {line!r})")
+        self.port = int(line[1])
+        wait_http(self.url + "/models")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def records(self) -> list[dict]:
+        if not self.record_path.exists():
+            return []
+        return [json.loads(line) for line in self.record_path.read_text().splitlines() if line.strip()]
+
+    def __enter__(self) -> LlmServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    main()
