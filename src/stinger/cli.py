@@ -94,6 +94,9 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--max-body", "load.max_body", {"help": "Cap on a response body kept for a check or prediction (default 16MB); past it: body_too_large."}),
     ("--drain", "load.drain", {"help": "After the schedule ends, wait this long for requests in flight (default 5s)."}),
     ("--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
+    ("--backend", "load.backend", {"help": "Where workers run: local (forked processes, the default) or ray (Ray actors "
+                                          "on the cluster RAY_ADDRESS names, else a private local one; "
+                                          "pip install 'stinger[ray]')."}),
     ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals, random orders and the variant split (default: a fresh one per run, printed and recorded in spec.yaml and summary.json)."}),
     ("--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),
     ("--name", "name", {"help": "A name for this run (used in the run directory's name)."}),

@@ -40,7 +40,7 @@ def accounting(outcome) -> dict:
 def test_every_registered_backend_implements_the_protocol():
     for name in REGISTRY:
         assert isinstance(backend_named(name), WorkerBackend)
-    with pytest.raises(UsageError, match="unknown worker backend 'nope'; expected one of inprocess, local"):
+    with pytest.raises(UsageError, match="unknown worker backend 'nope'; expected one of inprocess, local, ray"):
         backend_named("nope")
 
 

@@ -92,7 +92,9 @@ class MonitorSet:
                 monitors.append(_Started(m))
             except Exception:
                 pass
-        monitors.append(GeneratorMonitor(generator_pids))
+        local = [pid for pid in generator_pids if pid > 0]   # 0: a worker on another machine (ray)
+        if local:
+            monitors.append(GeneratorMonitor(local))
         self.runner = MonitorRunner(monitors, t0=t0, interval=1.0, on_warning=self._warn)
         self.runner.start()
 

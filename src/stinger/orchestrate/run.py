@@ -126,6 +126,11 @@ def check_ceilings(spec: Spec) -> None:
     from stinger.orchestrate.planning import peak_rate, peak_users
 
     load = spec.load
+    from stinger.scale.base import REGISTRY as BACKENDS
+
+    if load.backend not in BACKENDS:
+        raise UsageError(f"load.backend: unknown worker backend {load.backend!r}; expected one of "
+                         f"{', '.join(sorted(BACKENDS))}")
     if load.confirm:
         return
     cores = os.cpu_count() or 1
@@ -137,7 +142,8 @@ def check_ceilings(spec: Spec) -> None:
     if users is not None and users > SAFE_USERS:
         raise UsageError(f"{users:,} users is past the safety ceiling of {SAFE_USERS:,} users per machine; "
                          f"confirm with --yes (load.confirm: true)")
-    if load.workers != "auto" and int(load.workers) > cores * WORKERS_PER_CORE:
+    # the per-core ceiling is this machine's: a cluster backend (ray) has the cluster's CPUs
+    if load.backend == "local" and load.workers != "auto" and int(load.workers) > cores * WORKERS_PER_CORE:
         raise UsageError(f"{load.workers} workers is past the safety ceiling of {cores * WORKERS_PER_CORE} "
                          f"({WORKERS_PER_CORE} per core, {cores} cores); confirm with --yes (load.confirm: true)")
 
@@ -247,7 +253,8 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
                 # on the merge path: copy what the live view needs, hand it over, return (and with
                 # no live output, not even that: a quiet run's coordinator does no extra work)
                 progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
-                outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress)
+                outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress,
+                                  backend=spec.load.backend)
         finally:
             mon.stop()
     except BaseException:

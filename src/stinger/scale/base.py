@@ -44,13 +44,18 @@ class WorkerFailed:
 @runtime_checkable
 class WorkerBackend(Protocol):
     def start(self, plans: Sequence) -> list[int]:
-        """Start one worker per plan and wait until each is ready; return their ids (PIDs locally).
+        """Start one worker per plan and wait until each is ready; return their PIDs (0 for a
+        worker on another machine: monitors watch only processes of this one).
 
         Raises `stinger.errors.RunError` when a worker cannot start."""
         ...
 
     def begin(self, start_wall: float) -> None:
-        """Tell every worker the run clock's zero, as a wall-clock instant."""
+        """Tell every worker the run clock's zero, as a wall-clock instant.
+
+        The coordinator names an instant `start_delay` seconds ahead (a backend's
+        optional attribute; 0.1 s when absent): long enough for `begin` to reach
+        every worker before the clock starts."""
         ...
 
     def poll(self, timeout: float) -> Iterable:
@@ -71,6 +76,7 @@ class WorkerBackend(Protocol):
 REGISTRY: dict[str, str] = {
     "local": "stinger.scale.local:LocalBackend",
     "inprocess": "stinger.scale.inprocess:InProcessBackend",
+    "ray": "stinger.scale.ray:RayBackend",
 }
 
 

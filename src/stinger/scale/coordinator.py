@@ -117,7 +117,7 @@ def execute(plans: Sequence[WorkerPlan], *,
     stopped_early = False
     try:
         pids = backend.start(plans)
-        started_at = time.time() + _START_DELAY
+        started_at = time.time() + getattr(backend, "start_delay", _START_DELAY)
         t0 = perf_counter() + (started_at - time.time())
         backend.begin(started_at)
         if on_start is not None:

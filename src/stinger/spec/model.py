@@ -219,6 +219,9 @@ class LoadSpec(_Model):
     # a response body kept for a check or prediction past this many bytes is `body_too_large`
     max_body: Size = Field(default=16 * 1024 * 1024, ge=1, le=2**40)
     workers: int | Literal["auto"] = "auto"
+    # where workers run: a name in `scale.base.REGISTRY` (local forked processes, ray actors, ...),
+    # checked before the run (the spec layer does not import the scale layer)
+    backend: str = "local"
     # a fresh seed per run unless one is given (`--seed`); it is recorded in spec.yaml and
     # summary.json and printed, so any run can be reproduced
     seed: int = Field(default_factory=lambda: fresh_seed(), ge=0, lt=2**63)
