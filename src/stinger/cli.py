@@ -36,13 +36,26 @@ EXIT_RUN = 3
 EXIT_INTERRUPTED = 130
 
 
-def _outputs(quiet: bool) -> list:
-    """What a command shows and keeps: the terminal (unless --quiet) and the run directory."""
-    if quiet:
-        return ["rundir"]
-    from stinger.outputs.terminal import TerminalOutput, make_console
+def _outputs(quiet: bool, dashboard: int | None = None) -> list:
+    """What a command shows and keeps: the terminal (unless --quiet), the run directory, and
+    the live dashboard when asked (`--dashboard [PORT]`)."""
+    outs: list = ["rundir"]
+    if not quiet:
+        from stinger.outputs.terminal import TerminalOutput, make_console
 
-    return [TerminalOutput(make_console()), "rundir"]
+        outs.insert(0, TerminalOutput(make_console()))
+    if dashboard is not None:
+        from stinger.outputs.dashboard import DashboardOutput
+
+        outs.append(DashboardOutput(port=dashboard, announce=lambda url: click.echo(f"dashboard: {url}", err=True)))
+    return outs
+
+
+def _dashboard_option(fn):
+    return click.option("--dashboard", type=click.IntRange(0, 65535), is_flag=False, flag_value=0, default=None,
+                        metavar="[PORT]",
+                        help="Follow the run live in a browser: a page on http://127.0.0.1:PORT/ "
+                             "(no PORT: any free one, printed at the start).")(fn)
 
 
 def _warn_failures(summary: dict | None, quiet: bool) -> None:
@@ -461,12 +474,13 @@ def cli() -> None:
 @_run_options
 @_sagemaker_options
 @_model_server_options
-def run(spec_file, quiet, **params) -> None:
+@_dashboard_option
+def run(spec_file, quiet, dashboard, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
     spec, _ = resolve_spec(spec_file, params, extra={**_sagemaker_overrides(params), **_model_server_overrides(params)})
-    result = _api.run(spec, outputs=_outputs(quiet))
+    result = _api.run(spec, outputs=_outputs(quiet, dashboard))
     _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
 
@@ -480,7 +494,8 @@ def run(spec_file, quiet, **params) -> None:
 @click.option("--price-per-hour", default=None, type=float, help="Instance price (USD/h): prints cost per million inferences.")
 @click.option("--instances", default=1, show_default=True, type=int, help="Instances behind the endpoint (for cost).")
 @_model_server_options
-def capacity(spec_file, quiet, search_mode, search_start, growth, precision, search_max, max_steps, confirm,
+@_dashboard_option
+def capacity(spec_file, quiet, dashboard, search_mode, search_start, growth, precision, search_max, max_steps, confirm,
              step_duration, step_warmup, price_per_hour, instances, **params) -> None:
     """Find the highest load that still meets the SLOs (default p95<300ms, error_rate<1%, achieved_ratio>=0.95).
 
@@ -494,7 +509,7 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
     if params.get("duration") is None and params.get("requests") is None:
         params["duration"] = "1s"
     spec, _ = resolve_spec(spec_file, params, extra=_model_server_overrides(params))
-    result = _api.capacity(spec, outputs=_outputs(quiet),
+    result = _api.capacity(spec, outputs=_outputs(quiet, dashboard),
                            **_capacity_kw(search_mode, search_start, growth, precision, search_max, max_steps,
                                           confirm, step_duration, step_warmup, params.get("slos"), price_per_hour,
                                           instances))
@@ -534,7 +549,8 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
 @_sagemaker_options
-def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, min_effect,
+@_dashboard_option
+def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, weights, alpha, sequential, min_effect,
        search_start, growth, precision, search_max, max_steps, confirm, step_duration, step_warmup, prices,
        instance_counts, **params) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
@@ -597,7 +613,7 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
                      capacity=_capacity_kw("rate", search_start, growth, precision, search_max, max_steps,
                                            confirm, step_duration, step_warmup, params.get("slos")),
                      prices=_pair(prices, float, "--price-per-hour"),
-                     instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet))
+                     instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet, dashboard))
     if quiet:
         click.echo(result.sentence)
     _warn_failures(result.summary, quiet)

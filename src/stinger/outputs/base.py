@@ -127,6 +127,7 @@ REGISTRY: dict[str, str] = {
     "terminal": "stinger.outputs.terminal:TerminalOutput",
     "rundir": "stinger.outputs.rundir:RunDirOutput",
     "jsonl": "stinger.outputs.jsonlines:JsonLinesOutput",
+    "dashboard": "stinger.outputs.dashboard:DashboardOutput",
 }
 
 

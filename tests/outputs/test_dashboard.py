@@ -1,0 +1,134 @@
+"""outputs/dashboard.py: the live page, unit-tested and followed in headless Chromium during a real run.
+
+The browser test drives the system Chromium (Debian's `chromium`) through
+Playwright's Python package while `stinger run --dashboard PORT` loads a
+reference server: the page must show the counts rising, draw the charts, end
+on "finished" with the run's own numbers, fetch nothing but its own origin,
+log no console error, and show no secret the run carried.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from stinger.core.histogram import Histogram
+from stinger.errors import UsageError
+from stinger.outputs.base import REGISTRY, RunFinished, RunInfo, Snapshot, VariantSnapshot
+from stinger.outputs.dashboard import DashboardOutput
+from stinger.testing.procs import free_port
+from stinger.testing.servers import RefServer
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+
+
+def snapshot(t: float, ok: int) -> Snapshot:
+    h = Histogram()
+    h.record_many([10_000.0] * ok)
+    return Snapshot(elapsed=t, variants=(VariantSnapshot("a", ok, 1, 0, h, 50.0, 49.0, 10.0, 12.0, 0),),
+                    extra={"endpoint.cpu_pct": "12"})
+
+
+def test_the_dashboard_serves_its_page_and_the_state_of_the_run():
+    assert REGISTRY["dashboard"] == "stinger.outputs.dashboard:DashboardOutput"
+    urls = []
+    d = DashboardOutput(announce=urls.append)
+    try:
+        d.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=5.0, total=None, mode="open"))
+        assert urls == [d.url] and d.url.startswith("http://127.0.0.1:")
+        page = get(d.url).decode()
+        assert "<svg id=\"rate\"" in page and "http" not in page.split("<script>")[1].replace("http://www.w3.org", "")
+        d.interval(snapshot(1.0, 49))
+        d.interval(snapshot(1.5, 60))
+        state = json.loads(get(d.url + "state.json"))
+        assert state["status"] == "running" and [p["t"] for p in state["points"]] == [1.0, 1.5]
+        assert state["totals"]["a"]["ok"] == 60 and state["totals"]["a"]["p50"] == pytest.approx(10.0, rel=0.01)
+        assert state["extra"] == {"endpoint.cpu_pct": "12"}
+        summary = {"variants": {"a": {"requests": {"ok": 100, "failed": 1, "dropped": 0}, "error_rate": 0.0099,
+                                      "latency_ms": {"p50": 10.0, "p95": 11.0, "p99": 12.0}}}, "run_dir": "runs/x"}
+        d.finish(RunFinished(summary=summary, metrics=None, started_at=0.0))
+        state = json.loads(get(d.url + "state.json"))
+        assert state["status"] == "finished" and state["totals"]["a"]["ok"] == 100 and state["run_dir"] == "runs/x"
+        with pytest.raises(OSError):
+            get(d.url + "anything-else")
+    finally:
+        d.close()
+
+
+def test_a_port_in_use_is_a_one_line_error():
+    d = DashboardOutput()
+    d.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=1.0, total=None, mode="open"))
+    try:
+        other = DashboardOutput(port=int(d.url.rsplit(":", 1)[1].rstrip("/")))
+        with pytest.raises(UsageError, match=r"cannot listen on 127\.0\.0\.1"):
+            other.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=1.0, total=None, mode="open"))
+    finally:
+        d.close()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_the_page_follows_a_real_run_in_headless_chromium(tmp_path: Path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    secret = "Bearer dash-secret-0123456789abcdef"
+    port = free_port()
+    with RefServer("delay", delay_ms=5) as srv:
+        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", srv.url + "/", "--rate", "40",
+                                 "--duration", "6s", "--header", f"Authorization: {secret}", "--dashboard", str(port),
+                                 "-q", "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        errors, foreign = [], []
+        try:
+            with sync_api.sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                            args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: None if r.url.startswith(f"http://127.0.0.1:{port}/")
+                        else foreign.append(r.url))
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except sync_api.Error:
+                        if time.monotonic() > deadline or proc.poll() is not None:
+                            raise
+                        time.sleep(0.2)
+
+                def ok_count() -> int:
+                    text = page.text_content("tr[data-variant=default] td.ok") or "0"
+                    return int(text.replace(",", "")) if text.replace(",", "").isdigit() else 0
+
+                page.wait_for_function("document.querySelector('tr[data-variant=default] td.ok') && "
+                                       "parseInt(document.querySelector('tr[data-variant=default] td.ok')"
+                                       ".textContent.replace(/,/g, '')) > 0", timeout=30_000)
+                first = ok_count()
+                page.wait_for_timeout(1500)
+                assert ok_count() > first                       # live: the counts rise while the run goes
+                points = page.get_attribute("#rate polyline[data-series='default achieved']", "points") or ""
+                assert len(points.split()) >= 2                  # the throughput chart is drawn
+                page.wait_for_selector("#status.finished", timeout=30_000)
+                final_ok = ok_count()
+                html = page.content()
+                browser.close()
+        finally:
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
+    assert final_ok == summary["variants"]["default"]["requests"]["ok"] == 240
+    assert errors == [] and foreign == []
+    assert "dash-secret" not in html and f"dashboard: http://127.0.0.1:{port}/" in err
