@@ -26,97 +26,47 @@ the clock starts.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError, UsageError
-from stinger.scale.base import WorkerFailed, WorkerLost
+from stinger.scale.base import WorkerLost
+from stinger.scale.thread import decode
 
 _READY_TIMEOUT = 120.0
 _TAKE_WAIT = 0.2          # s an actor's `take` waits for a record before returning empty
 
 
 class _ActorWorker:
-    """Runs inside a Ray actor process: one `Worker` on its own event loop thread."""
+    """Runs inside a Ray actor process: one `WorkerThread` (its own event loop); a threaded
+    actor, so `take` may block while `stop` comes in."""
 
     def __init__(self, plan: Any) -> None:
         import sys
 
+        from stinger.scale.thread import WorkerThread
+
         sys.setswitchinterval(0.0002)   # as a local worker: the flush thread hands the GIL back quickly
-        self.plan = plan
-        self.events: queue.Queue = queue.Queue()
-        self.ready_event = threading.Event()
-        self.error: str | None = None
-        self.worker: Any = None
-        self.loop: Any = None
-        self.final_sent = False
-        self.thread = threading.Thread(target=self._main, name=f"stinger-worker-{plan.worker}", daemon=True)
-        self.thread.start()
+        self.thread = WorkerThread(plan).start()
 
-    def _emit(self, rec: IntervalRecord) -> None:
-        self.events.put(("record", rec.to_bytes()))
-        if rec.final:
-            self.final_sent = True
-
-    def _main(self) -> None:
-        from stinger.engine.worker import Worker, new_event_loop
-
-        loop = self.loop = new_event_loop()
-
-        async def serve() -> None:
-            self.worker = Worker(self.plan, emit=self._emit)
-            self.ready_event.set()
-            await self.worker.run()
-
-        try:
-            loop.run_until_complete(serve())
-        except Exception as exc:  # reported to the coordinator, which decides
-            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self.events.put(("failed", self.error))
-            self.ready_event.set()
-        else:
-            if not self.final_sent:
-                self.events.put(("lost", "ended without a final record"))
-        finally:
-            loop.close()
-
-    def _call(self, fn, *args) -> None:
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(fn, *args)
-            except RuntimeError:
-                pass
-
-    # -- called by the coordinator (a threaded actor: `take` may block while `stop` comes in)
     def ready(self) -> tuple[int, str]:
-        self.ready_event.wait(_READY_TIMEOUT)
-        if self.error is not None:
-            raise RuntimeError(self.error)
         import socket
 
+        self.thread.ready.wait(_READY_TIMEOUT)
+        if self.thread.error is not None:
+            raise RuntimeError(self.thread.error)
         return os.getpid(), socket.gethostname()
 
     def begin(self, start_wall: float) -> None:
-        self._call(self.worker.begin, start_wall)
+        self.thread.begin(start_wall)
 
     def stop(self) -> None:
-        if self.worker is not None:
-            self._call(self.worker.stop)
+        self.thread.stop()
 
-    def take(self, wait: float) -> list[tuple[str, Any]]:
-        out = []
-        try:
-            out.append(self.events.get(timeout=wait))
-            while True:
-                out.append(self.events.get_nowait())
-        except queue.Empty:
-            pass
-        return out
+    def take(self, wait: float) -> list[tuple[int, str, Any]]:
+        return self.thread.take(wait)
 
 
 class RayBackend:
@@ -198,17 +148,10 @@ class RayBackend:
                 out.append(WorkerLost(i, f"Ray actor died ({type(exc).__name__})"))
                 continue
             ended = False
-            for kind, body in events:
-                if kind == "record":
-                    rec = IntervalRecord.from_bytes(body)
-                    out.append(rec)
-                    ended = ended or rec.final
-                elif kind == "failed":
-                    out.append(WorkerFailed(i, body))
-                    ended = True
-                else:
-                    out.append(WorkerLost(i, body))
-                    ended = True
+            for _, kind, body in events:
+                ev = decode(i, kind, body)
+                out.append(ev)
+                ended = ended or not isinstance(ev, IntervalRecord) or ev.final
             if ended:
                 self.done.add(i)
             else:

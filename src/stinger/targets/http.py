@@ -90,6 +90,23 @@ def build_request(head: bytes, body: bytes | None, method: str) -> bytes:
     return head + b"\r\n"
 
 
+class JsonPost:
+    """Request bytes for targets that POST JSON they build from each payload (openai, kserve):
+    the head once per endpoint, the body the target's."""
+
+    __slots__ = ("_heads", "spec")
+
+    def __init__(self, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self.spec = RequestSpec(method="POST", headers=headers, content_type="application/json")
+        self._heads: dict[Endpoint, bytes] = {}
+
+    def request(self, endpoint: Endpoint, body: bytes) -> bytes:
+        head = self._heads.get(endpoint)
+        if head is None:
+            head = self._heads[endpoint] = build_head(endpoint, self.spec)
+        return build_request(head, body, "POST")
+
+
 class Config(TargetConfig):
     """`target: {type: http, url: ..., urls: [...], method: POST, headers: {...}, insecure: false}`."""
 

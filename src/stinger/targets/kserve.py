@@ -36,7 +36,7 @@ from pydantic import Field
 
 from stinger.errors import TargetError
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.http import RequestSpec, build_head, build_request, parse_endpoint
+from stinger.targets.http import JsonPost, parse_endpoint
 
 _DATATYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
               "FP16", "FP32", "FP64", "BYTES")
@@ -100,9 +100,7 @@ class KServeTarget:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._endpoints = config.endpoints()
-        headers = tuple((k, str(v)) for k, v in config.headers.items())
-        self._spec = RequestSpec(method="POST", headers=headers, content_type="application/json")
-        self._heads: dict[Endpoint, bytes] = {}
+        self._post = JsonPost(tuple((k, str(v)) for k, v in config.headers.items()))
         self.messages: dict[int, str] = {}
 
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -164,10 +162,7 @@ class KServeTarget:
 
     def request(self, endpoint: Endpoint, body: bytes, now: float,
                 content_type: str | None = None) -> tuple[bytes, float]:
-        head = self._heads.get(endpoint)
-        if head is None:
-            head = self._heads[endpoint] = build_head(endpoint, self._spec)
-        return build_request(head, self.body(body), "POST"), NEVER_EXPIRES
+        return self._post.request(endpoint, self.body(body)), NEVER_EXPIRES
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:

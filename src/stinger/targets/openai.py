@@ -43,7 +43,7 @@ from pydantic import Field, field_validator
 from stinger.core.records import Kind
 from stinger.targets import sse
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.http import RequestSpec, build_head, build_request, parse_endpoint
+from stinger.targets.http import JsonPost, parse_endpoint
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 _DONE = b"[DONE]"
@@ -103,8 +103,7 @@ class OpenAITarget:
         if key:
             headers.append(("Authorization", f"Bearer {key}"))
         headers += [(k, str(v)) for k, v in config.headers.items()]
-        self._spec = RequestSpec(method="POST", headers=tuple(headers), content_type="application/json")
-        self._heads: dict[Endpoint, bytes] = {}
+        self._post = JsonPost(tuple(headers))
         self.messages: dict[int, str] = {}   # error kind -> the first message seen
 
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -145,10 +144,7 @@ class OpenAITarget:
 
     def request(self, endpoint: Endpoint, body: bytes, now: float,
                 content_type: str | None = None) -> tuple[bytes, float]:
-        head = self._heads.get(endpoint)
-        if head is None:
-            head = self._heads[endpoint] = build_head(endpoint, self._spec)
-        return build_request(head, self.body(body), "POST"), NEVER_EXPIRES
+        return self._post.request(endpoint, self.body(body)), NEVER_EXPIRES
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
