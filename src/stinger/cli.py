@@ -102,7 +102,8 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 # what every capacity step sets for itself: these flags would be ignored, so `capacity` does not offer them
-STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike"})
+STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike",
+                       "--replay-arrivals", "--speed"})
 
 
 def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
@@ -130,6 +131,11 @@ def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
     fn = option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
     fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
     fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
+    fn = option("--replay-arrivals", is_flag=True, default=None,
+                help="Send each request of a Data Capture payload (--data DIR --format capture) at its captured "
+                     "arrival time (a trace; spec: load.shape.trace: capture).")(fn)
+    fn = option("--speed", default=None, type=float,
+                help="Replay a trace this many times as fast (2: twice as fast; spec: load.shape.speed).")(fn)
     fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
     fn = click.option("--yes", "-y", "confirm", is_flag=True, default=None,
                       help="Confirm a load past the safety ceilings (rate, users, workers per machine).")(fn)
@@ -199,11 +205,21 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
-    given = [k for k in ("ramp", "steps", "spike") if params.get(k)]
+    given = [k for k in ("ramp", "steps", "spike", "replay_arrivals") if params.get(k)]
+    speed: dict[str, Any] = {} if params.get("speed") is None else {"load.shape.speed": params["speed"]}
+    if params.get("speed") is not None and not params["speed"] > 0:
+        raise click.BadParameter(f"must be a positive factor such as 2 or 0.5, got {params['speed']:g}",
+                                 param_hint="--speed")
     if not given:
-        return {}
+        return speed
     if len(given) > 1:
-        raise click.BadParameter("give one of --ramp, --steps, --spike", param_hint="--" + given[1])
+        raise click.BadParameter("give one of --ramp, --steps, --spike, --replay-arrivals",
+                                 param_hint="--" + given[1].replace("_", "-"))
+    if given[0] == "replay_arrivals":
+        if params.get("rate") is not None or params.get("users") is not None:
+            raise click.BadParameter("the capture's arrival times set the load: give no --rate or --users with it",
+                                     param_hint="--replay-arrivals")
+        return {"load.shape": {"trace": "capture", **({"speed": params["speed"]} if speed else {})}}
     kind = given[0]
     parts = params[kind].split(":")
     closed = params.get("users") is not None and params.get("rate") is None
@@ -229,7 +245,7 @@ def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
         examples = {"ramp": "10:500:60s", "steps": "100:100:5:20s", "spike": "50:500:20s:5s"}
         raise click.BadParameter(f"{params[kind]!r} is not a {kind}; expected e.g. {examples[kind]}",
                                  param_hint="--" + kind) from None
-    out: dict[str, Any] = {"load.shape": shape}
+    out: dict[str, Any] = {"load.shape": shape, **speed}
     if closed:
         out["load.mode"] = "closed"
     return out

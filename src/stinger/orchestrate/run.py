@@ -90,14 +90,14 @@ def preflight(spec: Spec) -> list:
 
         compile_json_path(spec.prediction)
     if spec.load.shape is not None and spec.load.shape.trace:
-        from stinger.core.schedule import trace_schedule
+        from stinger.orchestrate.replay import CAPTURE, trace_offsets
 
-        trace_schedule(spec.load.shape.trace)
-    if spec.load.shape is not None and spec.load.shape.trace:
-        from stinger.errors import SpecError
-        from stinger.spec.loading import check_regular_file
+        if spec.load.shape.trace != CAPTURE:
+            from stinger.errors import SpecError
+            from stinger.spec.loading import check_regular_file
 
-        check_regular_file(spec.load.shape.trace, "trace", SpecError)
+            check_regular_file(spec.load.shape.trace, "trace", SpecError)
+        trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
     return [parse_slo(s) for s in spec.slo]
 
 
