@@ -304,6 +304,28 @@ def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
     return {} if target is None else {f"target.{k}": v for k, v in target.items()}
 
 
+def _has_sagemaker(spec) -> bool:
+    return any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants())
+
+
+def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any], data: dict,
+            prices: tuple[float, float]):
+    """The spec again with `price_per_hour` on each SageMaker target: the first price for the first
+    variant, the second for the others (`--price-per-hour A,B`), recorded in spec.yaml."""
+    if not all(p > 0 and p == p and p != float("inf") for p in prices):
+        raise click.BadParameter(f"{prices[0]:g}: expected a positive number of US dollars per instance-hour",
+                                 param_hint="--price-per-hour")
+    if "variants" not in data:
+        return resolve_spec(spec_file, params, extra={**extra, "target.price_per_hour": prices[0]})
+    variants = []
+    for k, v in enumerate(data["variants"]):
+        target = dict(v.get("target") or {})
+        if target.get("type") == "sagemaker":
+            target["price_per_hour"] = prices[min(k, 1)]
+        variants.append({**v, "target": target})
+    return resolve_spec(spec_file, params, extra={**extra, "variants": variants})
+
+
 def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with TargetVariant."""
     from stinger.orchestrate.sagemaker_summary import discover_variants
@@ -427,11 +449,20 @@ def cli() -> None:
 @click.argument("spec_file", required=False, metavar="[SPEC]")
 @_run_options
 @_sagemaker_options
-def run(spec_file, quiet, **params) -> None:
+@click.option("--price-per-hour", "sm_price", default=None, type=float,
+              help="SageMaker: USD per instance-hour for the cost per million inferences (default: the bundled, "
+                   "dated indicative table).")
+def run(spec_file, quiet, sm_price, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
-    spec, _ = resolve_spec(spec_file, params, extra=_sagemaker_overrides(params))
+    extra = _sagemaker_overrides(params)
+    spec, data = resolve_spec(spec_file, params, extra=extra)
+    if sm_price is not None:
+        if not _has_sagemaker(spec):
+            raise click.UsageError("--price-per-hour prices SageMaker instances, but this run's target is not "
+                                   "SageMaker (a capacity search takes it: stinger capacity --price-per-hour)")
+        spec, _ = _priced(spec_file, params, extra, data, (sm_price, sm_price))
     result = _api.run(spec, outputs=_outputs(quiet))
     _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
@@ -495,7 +526,8 @@ def capacity(spec_file, quiet, search_mode, search_start, growth, precision, sea
                    "per-second differences.")
 @_capacity_options
 @click.option("--price-per-hour", "prices", default=None,
-              help="Capacity mode: instance price (USD/h), one for both or A,B for different instance types.")
+              help="Instance price (USD/h), one for both or A,B for different instance types: the cost per million "
+                   "inferences of SageMaker variants (instead of the bundled, dated table) and of capacity mode.")
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
 @_sagemaker_options
@@ -543,7 +575,10 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
         ]
     if mode in ("split", "paired"):
         extra["split"] = mode
-    spec, _ = resolve_spec(spec_file, params, extra=extra)
+    spec, data = resolve_spec(spec_file, params, extra=extra)
+    price_pair = _pair(prices, float, "--price-per-hour")
+    if price_pair is not None and _has_sagemaker(spec):
+        spec, _ = _priced(spec_file, params, extra, data, price_pair)
     from stinger import _api
 
     min_effect_ms = None
@@ -561,7 +596,7 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
     result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_kw("rate", search_start, growth, precision, search_max, max_steps,
                                            confirm, step_duration, step_warmup, params.get("slos")),
-                     prices=_pair(prices, float, "--price-per-hour"),
+                     prices=price_pair,
                      instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet))
     if quiet:
         click.echo(result.sentence)

@@ -72,6 +72,48 @@ def test_run_sagemaker_signed_against_the_front(stack, tmp_path):
     assert row["production_variant"] == "B" and row["instance_type"] == "ml.c5.xlarge"
     assert row["invocations"] == 60          # what the front published into moto's CloudWatch, read back
     assert row["model_latency_ms"] > 0 and row["overhead_latency_ms"] >= 0
+    # no --price-per-hour: the bundled table's price for ml.c5.xlarge, and it says where it came from
+    assert row["price_per_hour_usd"] == 0.204
+    assert row["price_source"] == "the bundled table dated 2026-11 (indicative, us-east-1)"
+    assert "indicative" in s["sagemaker"]["price_note"]
+
+
+@pytest.mark.slow
+def test_run_sagemaker_price_per_hour_overrides_the_table(stack, tmp_path):
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--target-variant", "A", "--body", BODY,
+                  "--rate", "20", "--duration", "2s", "--price-per-hour", "2.5", "--out", str(tmp_path)],
+                 env=_env(stack))
+    assert r.returncode == 0, r.stderr
+    assert "cost: default at $2.500 per instance-hour, from --price-per-hour" in r.stdout
+    s = _summary(tmp_path)
+    row = s["sagemaker"]["variants"]["default"]
+    assert row["price_per_hour_usd"] == 2.5 and row["price_source"] == "--price-per-hour"
+    assert row["instance_count"]["last"] == 1          # from DescribeEndpoint, polled during the run
+    ok = s["variants"]["default"]["requests"]["ok"]
+    assert ok == 40
+    assert row["cost_per_million_usd"] == round(2.5 * row["instance_hours"] / ok * 1e6, 2)
+    assert "price_per_hour: 2.5" in next(tmp_path.rglob("spec.yaml")).read_text()
+
+
+@pytest.mark.slow
+def test_ab_sagemaker_price_per_hour_per_variant(stack, tmp_path):
+    r = _stinger(["ab", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--body", BODY, "--rate", "10", "--duration", "2s",
+                  "--price-per-hour", "1.5,3", "--out", str(tmp_path), "-q"], env=_env(stack))
+    assert r.returncode in (0, 1), r.stderr
+    rows = _summary(tmp_path)["sagemaker"]["variants"]
+    assert rows["A_ml.m5.large"]["price_per_hour_usd"] == 1.5
+    assert rows["B_ml.c5.xlarge"]["price_per_hour_usd"] == 3.0
+    assert {r["price_source"] for r in rows.values()} == {"--price-per-hour"}
+    assert all(r["cost_per_million_usd"] > 0 for r in rows.values())
+
+
+def test_run_price_per_hour_needs_a_sagemaker_target(tmp_path):
+    r = _stinger(["run", "--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s",
+                  "--price-per-hour", "1", "--out", str(tmp_path)])
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "--price-per-hour prices SageMaker instances" in r.stderr
 
 
 @pytest.mark.slow

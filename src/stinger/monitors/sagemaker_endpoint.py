@@ -35,7 +35,10 @@ from stinger.monitors.cloudwatch import make_client
 
 __all__ = [
     "INSTANCE_TYPES",
+    "PRICE_FLAG_SOURCE",
+    "PRICE_TABLE_DATE",
     "PRICE_TABLE_NOTE",
+    "PRICE_TABLE_SOURCE",
     "EndpointMonitor",
     "ScalingEvent",
     "VariantInfo",
@@ -47,6 +50,9 @@ __all__ = [
 ]
 
 # instance type -> (vCPUs, GPUs, indicative USD per hour, on-demand real-time inference, us-east-1)
+PRICE_TABLE_DATE = "2026-11"
+PRICE_TABLE_SOURCE = f"the bundled table dated {PRICE_TABLE_DATE} (indicative, us-east-1)"
+PRICE_FLAG_SOURCE = "--price-per-hour"
 PRICE_TABLE_NOTE = (
     "indicative SageMaker real-time inference on-demand prices for us-east-1, typed in by hand in "
     "November 2026 from the public price list as its authors knew it; not fetched, not authoritative: "

@@ -15,8 +15,11 @@ them when a variant's target is `sagemaker`; plain HTTP runs never import it):
   ModelLatency + OverheadLatency (averages, ms), the rest as "network and
   client", Invocations and errors as CloudWatch counted them, CPU (summed over
   vCPUs and per core), instance type and count, and the cost per million
-  inferences from the instance-hours held and the price (`price_per_hour`, else
-  the bundled indicative table of `monitors/sagemaker_endpoint.py`).
+  inferences from the instance-hours held and the price (the variant's target
+  `price_per_hour`, set by `--price-per-hour`, else the `price_per_hour`
+  argument, else the bundled, dated indicative table of
+  `monitors/sagemaker_endpoint.py`), with where the price came from
+  (`price_source`: "--price-per-hour" or "the bundled table dated ...").
 
 The control plane and CloudWatch are reached at AWS's addresses unless
 `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CLOUDWATCH` say otherwise
@@ -151,7 +154,9 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     from stinger.monitors.cloudwatch import CloudWatchMonitor
     from stinger.monitors.sagemaker_endpoint import (
         INSTANCE_TYPES,
+        PRICE_FLAG_SOURCE,
         PRICE_TABLE_NOTE,
+        PRICE_TABLE_SOURCE,
         cost_per_million,
         instance_hours,
         scaling_events,
@@ -167,7 +172,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     types = {dict(p.labels)["variant"]: dict(p.labels).get("instance_type")
              for p in points if p.series == "sagemaker.instances"}
     block: dict[str, Any] = {"endpoints": sorted({c.endpoint for _, c in pinned}), "variants": {},
-                             "price_note": PRICE_TABLE_NOTE if price_per_hour is None else "--price-per-hour",
+                             "price_note": None,
                              "cloudwatch_complete": True}
     warnings: list[str] = []
     run_s = t1_wall - t0_wall
@@ -234,12 +239,18 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
                 row["instance_count"] = {"first": counts[0], "last": counts[-1], "max": max(counts)} if counts else None
                 hours = instance_hours(points, pv, 0.0, run_s)
                 ok = (vs.get("requests") or {}).get("ok") or 0
-                price = price_of(row["instance_type"], price_per_hour)
+                given = config.price_per_hour if config.price_per_hour is not None else price_per_hour
+                price = price_of(row["instance_type"], given)
                 row["price_per_hour_usd"] = price
+                row["price_source"] = (PRICE_FLAG_SOURCE if given is not None else
+                                       PRICE_TABLE_SOURCE if price is not None else None)
                 row["instance_hours"] = _r(hours, 6)
                 # inferences served by this variant during the run: stinger's own count of its successes
                 row["cost_per_million_usd"] = _r(cost_per_million(price, hours, ok), 2)
             block["variants"][name] = row
+    sources = {r.get("price_source") for r in block["variants"].values()}
+    block["price_note"] = PRICE_TABLE_NOTE if PRICE_TABLE_SOURCE in sources else \
+        "--price-per-hour" if PRICE_FLAG_SOURCE in sources else None
     events = scaling_events(points)
     block["scaling_events"] = [{"variant": e.variant, "from": e.before, "to": e.after, "began_s": _r(e.began),
                                 "ended_s": _r(e.ended) if e.ended is not None else None} for e in events]
@@ -270,6 +281,13 @@ def render(block: dict, console: Any) -> None:
                       f(row.get("invocations"), 0), f(row.get("cpu_utilization_pct_per_core")),
                       f(row.get("cost_per_million_usd"), 2))
     console.print(table)
+    for name, row in block["variants"].items():
+        if row.get("price_source"):
+            console.print(f"cost: {name} at ${row['price_per_hour_usd']:,.3f} per instance-hour, "
+                          f"from {row['price_source']}")
+        elif row.get("production_variant") is not None:
+            console.print(f"cost: {name}: no price for {row.get('instance_type') or 'its instance type'} "
+                          f"(give --price-per-hour)")
     for e in block.get("scaling_events", []):
         console.print(f"scaling: {e['variant']} {e['from']} -> {e['to']} instances from {e['began_s']} s"
                       + (f" to {e['ended_s']} s" if e["ended_s"] is not None else " (not done by the end)"))

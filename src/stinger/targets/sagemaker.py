@@ -79,12 +79,24 @@ class Config(TargetConfig):
     accept: str | None = None
     stream: bool = False
     variant_names: tuple[str, ...] = ()    # the plan's variants, for attributing responses
+    # USD per instance-hour for the cost per million inferences (`--price-per-hour`); None: the
+    # bundled, dated table of `monitors.sagemaker_endpoint`. Not sent: the summary's alone.
+    price_per_hour: float | None = None
 
     @field_validator("endpoint", "inference_component")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
             raise ValueError(f"{value!r} is not a SageMaker name (letters, digits and hyphens, at most 63)")
+        return value
+
+    @field_validator("price_per_hour")
+    @classmethod
+    def _price(cls, value: float | None) -> float | None:
+        import math
+
+        if value is not None and not (math.isfinite(value) and 0 < value <= 1e6):
+            raise ValueError(f"must be a positive number of US dollars per instance-hour, got {value:g}")
         return value
 
     @field_validator("target_variant")
