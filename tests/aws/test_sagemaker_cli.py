@@ -174,3 +174,33 @@ def test_run_sagemaker_without_credentials_is_one_line(tmp_path):
                   "--body", "{}", "--rate", "1", "--duration", "1s", "--out", str(tmp_path), "-q"], env=env)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "credentials" in r.stderr.lower()
+
+
+@pytest.fixture(scope="module")
+def streaming_stack():
+    """The offline SageMaker whose streamed replies are 4 PayloadParts 40 ms apart (the ground truth)."""
+    pytest.importorskip("moto")
+    pytest.importorskip("boto3")
+    from stinger.demo.sagemaker_stack import SageMakerDemo
+
+    with SageMakerDemo(publish_s=1.0, stream_parts=4, stream_gap_ms=40.0) as s:
+        yield s
+
+
+@pytest.mark.slow
+def test_run_sagemaker_stream_end_to_end(streaming_stack, tmp_path):
+    """`run --sagemaker --stream`: signed InvokeEndpointWithResponseStream through the SigV4-checking front;
+    time to first chunk and the gaps between chunks land in summary.json with the front's known spacing."""
+    stack = streaming_stack
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--target-variant", "A", "--stream", "--body", BODY, "--rate", "10", "--duration", "3s",
+                  "--out", str(tmp_path), "-q"], env=_env(stack))
+    assert r.returncode == 0, r.stderr
+    v = _summary(tmp_path)["variants"]["default"]
+    assert v["requests"]["ok"] == v["requests"]["scheduled"] == 30
+    ttfc, gap, latency = v["ttfc_ms"], v["chunk_gap_ms"], v["latency_ms"]
+    assert ttfc["count"] == gap["count"] == 30
+    assert 30 < gap["p50"] < 200, gap                      # 40 ms between parts, stretched on a busy machine
+    assert 0 < ttfc["p50"] < latency["p50"]
+    # the last part arrives three gaps after the first: latency - ttfc is about 3 x 40 ms
+    assert 100 < latency["mean"] - ttfc["mean"] < 600, (latency["mean"], ttfc["mean"])
