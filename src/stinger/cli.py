@@ -54,7 +54,8 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
     for name, f in (summary.get("failures") or {}).items():
         what = "no request succeeded" if not f["ok"] else "most requests failed"
         causes = [f"HTTP {x['status']} x{x['count']}" for x in f.get("top_status", [])]
-        causes += [f"{x['kind']} x{x['count']}" for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
+        causes += [f"{x['kind']} x{x['count']}" + (f" ({x['message']})" if x.get("message") else "")
+                   for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
         click.echo(f"stinger: warning: {name}: {what} ({100 * f['error_rate']:.1f}% of {f['ended']:,} failed"
                    + (f": {', '.join(causes)}" if causes else "") + ")", err=True)
 

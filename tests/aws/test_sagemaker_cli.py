@@ -204,3 +204,24 @@ def test_run_sagemaker_stream_end_to_end(streaming_stack, tmp_path):
     assert 0 < ttfc["p50"] < latency["p50"]
     # the last part arrives three gaps after the first: latency - ttfc is about 3 x 40 ms
     assert 100 < latency["mean"] - ttfc["mean"] < 600, (latency["mean"], ttfc["mean"])
+
+
+@pytest.mark.slow
+def test_run_sagemaker_model_error_message_reaches_the_user(stack, tmp_path):
+    """The container rejects the body: the front answers 424 ModelError quoting it; the worker's target reads
+    the message, the record's notes carry it, and the summary and terminal show it beside the count."""
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--target-variant", "A", "--body", "not json", "--rate", "10", "--duration", "2s",
+                  "--workers", "2", "--out", str(tmp_path)], env=_env(stack))
+    assert r.returncode == 1, r.stderr            # no request succeeded
+    s = _summary(tmp_path)
+    v = s["variants"]["default"]
+    assert v["errors"]["model_error"] == v["requests"]["scheduled"] == 20
+    message = v["error_messages"]["model_error"]
+    assert message.startswith("ModelError: ") and "from primary with message" in message and "JSON" in message
+    assert len(message) <= 200
+    (top,) = [e for e in s["failures"]["default"]["top_errors"] if e["kind"] == "model_error"]
+    assert top["count"] == 20 and top["message"] == message
+    assert not any("ModelError" in w for w in s["warnings"])      # shown beside its count, not again as a warning
+    out = " ".join(r.stdout.split())
+    assert f"model_error x20 ({message[:60]}" in out

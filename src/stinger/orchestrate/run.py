@@ -370,7 +370,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     summary["server_time"] = server_time
     for name, q in model_quality(m.predictions).items():
         variants[name]["quality"] = q
-    summary["warnings"] = outcome.warnings + mon.warnings + list(m.notes)
+    summary["warnings"] = outcome.warnings + mon.warnings + error_messages(variants, m.notes)
     failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
     if failures:
         summary["failures"] = failures
@@ -418,6 +418,24 @@ def _absent_as_null(vs: dict) -> dict:
     return vs
 
 
+def error_messages(variants: dict, notes: list[str]) -> list[str]:
+    """What endpoints said with their errors (`core.error_notes`), put beside their counts: per variant
+    `error_messages` {kind: the first message}; returns the other notes (the run's warnings)."""
+    from stinger.core.error_notes import parse
+
+    rest = []
+    for text in notes:
+        got = parse(text)
+        if got is None or not any(v in variants for v in got[1]):
+            rest.append(text)
+            continue
+        kind, names, message = got
+        for name in names:
+            if name in variants:
+                variants[name].setdefault("error_messages", {}).setdefault(kind, redact_text(message))
+    return rest
+
+
 def failure_report(vs: dict) -> dict | None:
     """When most of a variant's requests failed: what they got back (top status codes and error
     kinds, one sample body per status when the engine kept one). None when most succeeded."""
@@ -430,12 +448,13 @@ def failure_report(vs: dict) -> dict | None:
     kinds = sorted(((k, n) for k, n in vs["errors"].items() if n), key=lambda kn: -kn[1])
     samples = {str(code): redact_text(body)[:SAMPLE_BODY_CHARS]
                for code, body in (vs.get("sample_responses") or {}).items()}
+    said = vs.get("error_messages") or {}
     return {
         "ok": req["ok"],
         "ended": ended,
         "error_rate": vs["error_rate"],
         "top_status": [{"status": c, "count": n} for c, n in codes[:3]],
-        "top_errors": [{"kind": k, "count": n} for k, n in kinds[:3]],
+        "top_errors": [{"kind": k, "count": n, **({"message": said[k]} if k in said else {})} for k, n in kinds[:3]],
         "samples": samples,
     }
 
