@@ -128,7 +128,9 @@ def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
     fn = click.option("--monitor", "monitor_flags", multiple=True, metavar="KIND=WHAT",
                       help="Watch the endpoint beside the load; repeatable: prometheus=URL[:PRESET] (presets: mlserver, "
                            "kserve, triton, torchserve, vllm, demo; their inference time becomes the server time when "
-                           "the endpoint sends no Server-Timing), process=PORT, process=pid:N, gpu. Adds to the spec's.")(fn)
+                           "the endpoint sends no Server-Timing), process=PORT, process=pid:N, gpu, "
+                           "cloudwatch=ENDPOINT[@REGION] (read after the run), sagemaker-endpoint=ENDPOINT[@REGION] "
+                           "(instances polled). Adds to the spec's.")(fn)
     fn = option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
     fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
     fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
@@ -269,6 +271,9 @@ def _sagemaker_options(fn):
         click.option("--target-variant", default=None, help="SageMaker: pin every request to this production variant."),
         click.option("--stream", is_flag=True, default=None,
                      help="SageMaker: InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks)."),
+        click.option("--no-cloudwatch", is_flag=True, default=None,
+                     help="SageMaker: do not read CloudWatch after the run (no wait for its last minute; "
+                          "spec: monitors: [{type: cloudwatch, enabled: false}])."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -352,7 +357,8 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
         data = {k: v for k, v in data.items() if k not in ("target", "variants")}
         ov = {k: v for k, v in ov.items() if not k.startswith("target.")}
     merged = merge_overrides(data, ov)
-    flags = _monitor_entries(params.get("monitor_flags") or ())
+    flags = _monitor_entries(tuple(params.get("monitor_flags") or ()) +
+                             (("cloudwatch=off",) if params.get("no_cloudwatch") else ()))
     if flags:
         merged["monitors"] = list(merged.get("monitors") or []) + flags
     # (a body implies POST for plain HTTP: the spec's own rule, `targets.http.Config.with_payload`)
@@ -373,7 +379,8 @@ def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
             raise click.BadParameter(str(exc), param_hint="--monitor") from None
         n = seen[entry["type"]] = seen.get(entry["type"], 0) + 1
         if n > 1:
-            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu"}[entry["type"]]
+            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu", "cloudwatch": "cloudwatch",
+                       "sagemaker-endpoint": "sagemaker-endpoint"}[entry["type"]]
             entry["name"] = f"{default}{n}"
         entries.append(entry)
     return entries

@@ -92,7 +92,7 @@ def test_run_sagemaker_price_per_hour_overrides_the_table(stack, tmp_path):
     assert row["instance_count"]["last"] == 1          # from DescribeEndpoint, polled during the run
     ok = s["variants"]["default"]["requests"]["ok"]
     assert ok == 40
-    assert row["cost_per_million_usd"] == round(2.5 * row["instance_hours"] / ok * 1e6, 2)
+    assert row["cost_per_million_usd"] == pytest.approx(2.5 * row["instance_hours"] / ok * 1e6, abs=0.1)
     assert "price_per_hour: 2.5" in next(tmp_path.rglob("spec.yaml")).read_text()
 
 
@@ -225,3 +225,75 @@ def test_run_sagemaker_model_error_message_reaches_the_user(stack, tmp_path):
     assert not any("ModelError" in w for w in s["warnings"])      # shown beside its count, not again as a warning
     out = " ".join(r.stdout.split())
     assert f"model_error x20 ({message[:60]}" in out
+
+
+@pytest.mark.slow
+def test_run_sagemaker_no_cloudwatch_reads_none(stack, tmp_path):
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--target-variant", "B", "--body", BODY, "--rate", "10",
+                  "--duration", "2s", "--no-cloudwatch", "--out", str(tmp_path)],
+                 env={**_env(stack), "STINGER_CLOUDWATCH_WAIT_S": "60"})
+    assert r.returncode == 0, r.stderr
+    assert "CloudWatch: not read (--no-cloudwatch)" in r.stdout and "CloudWatch: reading" not in r.stdout
+    block = _summary(tmp_path)["sagemaker"]
+    row = block["variants"]["default"]
+    assert block["cloudwatch"] == "off" and "invocations" not in row and "model_latency_ms" not in row
+    assert row["instance_count"]["last"] == 1 and row["cost_per_million_usd"] > 0   # DescribeEndpoint still polled
+    assert "enabled: false" in next(tmp_path.rglob("spec.yaml")).read_text()
+
+
+@pytest.mark.slow
+def test_named_monitors_watch_a_sagemaker_endpoint_behind_a_plain_http_run(stack, tmp_path, aws_env):
+    """A run whose target is plain HTTP names the SageMaker endpoint to watch: DescribeEndpoint polled during
+    the run, CloudWatch read after it. Signed invocations through the front during the run are what
+    CloudWatch must count (1-second periods: the stack's earlier tests invoked A in the same minute)."""
+    import threading
+    import time
+
+    from stinger.targets.sagemaker import Config, SageMakerTarget
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"""\
+target: {{url: "{stack.demo.url}/variants/fast/invocations", method: POST}}
+payload: {{body: '{BODY}', content_type: application/json}}
+load: {{rate: 5, duration: 3s}}
+monitors:
+  - {{type: sagemaker-endpoint, endpoint: {stack.endpoint}, region: us-east-1, endpoint_url: "{stack.control_url}",
+     poll_s: 1}}
+  - {{type: cloudwatch, endpoint: {stack.endpoint}, region: us-east-1, endpoint_url: "{stack.control_url}",
+     wait_s: 3, poll_s: 1, period: 1}}
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", str(spec), "--out", str(tmp_path / "runs"),
+                             "-q"], env={**os.environ, "PYTHONPATH": SRC, **_env(stack),
+                                         "AWS_ENDPOINT_URL_SAGEMAKER": stack.control_url},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = SageMakerTarget(Config(endpoint=stack.endpoint, region="us-east-1", endpoint_url=stack.runtime_url,
+                                    target_variant="A"))
+    sent = 0
+
+    def invoke():   # 6 signed invocations of variant A while the run goes
+        nonlocal sent
+        import socket
+
+        time.sleep(1.0)
+        for _ in range(6):
+            data = target.request(target.endpoints()[0], BODY.encode(), 0.0)[0]
+            with socket.create_connection(("127.0.0.1", target.endpoints()[0].port), timeout=10) as conn:
+                conn.sendall(data)
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            sent += 1
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=invoke)
+    thread.start()
+    _, err = proc.communicate(timeout=90)
+    thread.join()
+    assert proc.returncode == 0, err
+    assert sent == 6
+    s = _summary(tmp_path / "runs")
+    other = s["sagemaker"]["other_endpoints"][stack.endpoint]
+    assert set(other) == {"A", "B"}                     # the production variants, from DescribeEndpoint
+    assert other["A"]["invocations"] == 6 and other["B"]["invocations"] == 0
+    assert other["A"]["model_latency_ms"] > 0
+    instances = [k for k in s["series"] if k.startswith("sagemaker.instances")]
+    assert any("variant=A" in k for k in instances) and any("variant=B" in k for k in instances)

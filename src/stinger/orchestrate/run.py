@@ -213,6 +213,11 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
             sagemaker = None
         else:
             monitors = list(monitors or []) + sagemaker.endpoint_monitors(spec)
+    if sagemaker is None and any(isinstance(d, dict) and d.get("type") == "cloudwatch" for d in spec.monitors):
+        from stinger.orchestrate import sagemaker_summary
+
+        if sagemaker_summary.asks_cloudwatch(spec):   # a named endpoint read after the run, whatever the target
+            sagemaker = sagemaker_summary
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
     started: list = []
     try:
@@ -266,7 +271,9 @@ def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutc
         if console is not None:
             console.print(f"CloudWatch: waiting for the run's last minute to be published ({left:.0f} s left at most)")
 
-    if console is not None:
+    off = any(isinstance(d, dict) and d.get("type") == "cloudwatch" and d.get("enabled") is False
+              and not d.get("endpoint") for d in spec.monitors)
+    if console is not None and not off:
         console.print("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
     summary["sagemaker"] = sagemaker.collect(spec, summary, mon.points(), outcome.started_at,
                                              outcome.started_at + outcome.elapsed, on_wait=countdown)
