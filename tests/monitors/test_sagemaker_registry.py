@@ -79,3 +79,19 @@ def test_a_named_poller_replaces_the_automatic_one():
     assert not asks_cloudwatch(plain)
     assert not asks_cloudwatch(load(SAGEMAKER + "monitors:\n  - {type: cloudwatch, enabled: false}\n"))
     assert asks_cloudwatch(load(SAGEMAKER + "monitors:\n  - {type: cloudwatch, endpoint: ep-other}\n"))
+
+
+def test_a_named_endpoint_without_a_region_is_a_warning_after_the_load(monkeypatch, tmp_path):
+    """Read after the load: a missing region must not turn a finished run into an error."""
+    pytest.importorskip("boto3")
+    from stinger.orchestrate.sagemaker_summary import collect
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    spec = load("target: {url: 'http://127.0.0.1:9/'}\nload: {rate: 1, duration: 1s}\n"
+                "monitors:\n  - {type: cloudwatch, endpoint: ep-far, variants: [A], wait_s: 0}\n")
+    summary: dict = {"variants": {}}
+    block = collect(spec, summary, [], 1_800_000_000.0, 1_800_000_010.0)
+    assert block["other_endpoints"]["ep-far"] == {}          # not read: no figures, rather than zeros
+    assert any("ep-far" in w and "region" in w for w in summary["warnings"])

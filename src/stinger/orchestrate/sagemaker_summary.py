@@ -216,7 +216,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
         else:
             monitor = _reader(named, endpoint, production, region=_region(configs[0][1]), vcpus=vcpus,
                               on_wait=on_wait, client=client)
-            cw = _read(monitor, endpoint, sent, t0_wall, t1_wall, on_wait, block, warnings)
+            cw = _read(monitor, endpoint, sent, t0_wall, t1_wall, on_wait, block, warnings) or []
         for name, config in configs:
             pv = config.target_variant or (production[0] if len(production) == 1 else None)
             vs = summary.get("variants", {}).get(name, {})
@@ -293,10 +293,12 @@ def _reader(named: Any, endpoint: str, variants: list[str], *, region: str | Non
 
 
 def _read(monitor: Any, endpoint: str, sent: dict[str, float], t0_wall: float, t1_wall: float,
-          on_wait: Callable[[float], None] | None, block: dict, warnings: list[str]) -> list:
-    """CloudWatch's points for the run's window, waiting (bounded) until it counted what stinger sent."""
+          on_wait: Callable[[float], None] | None, block: dict, warnings: list[str]) -> list | None:
+    """CloudWatch's points for the run's window, waiting (bounded) until it counted what stinger sent;
+    None when it could not be read (a warning says why)."""
     import time
 
+    from stinger.errors import UsageError
     from stinger.monitors.base import MonitorError
 
     deadline = time.monotonic() + monitor.wait_s
@@ -311,9 +313,9 @@ def _read(monitor: Any, endpoint: str, sent: dict[str, float], t0_wall: float, t
                 on_wait(left)
             time.sleep(min(monitor.poll_s, left))
             cw = monitor.collect(t0_wall, t1_wall, wait=False)
-    except MonitorError as exc:
+    except (MonitorError, UsageError) as exc:   # no region or extra for a named endpoint: after the load, a warning
         warnings.append(f"CloudWatch for {endpoint!r}: {exc}")
-        cw = []
+        return None
     if not monitor.complete:
         block["cloudwatch_complete"] = False
         warnings.append(f"CloudWatch had not published the run's last minute for {endpoint!r} "
@@ -339,6 +341,8 @@ def _other(named: Any, t0_wall: float, t1_wall: float, on_wait: Callable[[float]
             return {}
     monitor = _reader(named, named.endpoint, variants, region=region, vcpus={}, on_wait=on_wait, client=client)
     cw = _read(monitor, named.endpoint, {}, t0_wall, t1_wall, on_wait, block, warnings)
+    if cw is None:
+        return {}
     rows = {}
     for pv in variants:
         inv_rows = {p.t: p.value for p in cw if p.series == "cloudwatch.Invocations"
