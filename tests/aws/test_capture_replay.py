@@ -234,38 +234,3 @@ def test_speed_scales_a_trace_file_too(tmp_path):
     trace.write_text("0\n0.5\n1.5\n")
     shape = SimpleNamespace(trace=str(trace), speed=2.0)
     assert trace_offsets(SimpleNamespace(shape=shape), None).tolist() == [0.0, 0.25, 0.75]   # timestamps, halved
-
-
-@pytest.mark.slow
-def test_ab_sagemaker_paired_replay_of_a_capture(tmp_path):
-    """"Send last Tuesday's production traffic to variant B, paired against A": the captured requests to
-    both production variants of the offline SageMaker (SigV4 front), each at its captured instant."""
-    pytest.importorskip("moto")
-    pytest.importorskip("boto3")
-    from stinger.demo.sagemaker_stack import SageMakerDemo
-    from stinger.testing.moto_server import client_env
-
-    root = tmp_path / "capture" / "stinger-demo" / "AllTraffic" / "2026" / "11" / "24" / "10"
-    root.mkdir(parents=True)
-    offsets = [0, 150, 160, 400, 900, 1200, 1250, 1800]
-    lines = []
-    for i, off in enumerate(offsets):
-        body = json.dumps({"instances": [[0.1 * (i + 1)] * 64]})
-        lines.append(json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json",
-                                                                   "data": body, "encoding": "JSON"}},
-                                 "eventMetadata": {"inferenceTime": f"2026-11-24T10:00:0{off // 1000}.{off % 1000:03d}Z"}}))
-    (root / "part.jsonl").write_text("\n".join(lines) + "\n")
-    with SageMakerDemo(publish_s=1.0) as stack:
-        env = {k: v for k, v in client_env().items() if k != "AWS_SESSION_TOKEN"}
-        r = subprocess.run([sys.executable, "-m", "stinger.cli", "ab", "--sagemaker", stack.endpoint, "--region",
-                            "us-east-1", "--endpoint-url", stack.runtime_url, "--control-url", stack.control_url,
-                            "--data", str(tmp_path / "capture"), "--format", "capture", "--replay-arrivals",
-                            "--no-cloudwatch", "--out", str(tmp_path / "runs"), "-q"],
-                           env={**os.environ, "PYTHONPATH": SRC, **env}, capture_output=True, text=True, timeout=90)
-    assert r.returncode in (0, 1), r.stderr
-    s = _summary(tmp_path / "runs")
-    assert s["split"] == "paired"
-    for name in ("A_ml.m5.large", "B_ml.c5.xlarge"):
-        req = s["variants"][name]["requests"]
-        assert req["scheduled"] == req["ok"] == len(offsets) and req["failed"] == req["dropped"] == 0
-    assert s["sagemaker"]["cloudwatch"] == "off"

@@ -297,3 +297,29 @@ monitors:
     assert other["A"]["model_latency_ms"] > 0
     instances = [k for k in s["series"] if k.startswith("sagemaker.instances")]
     assert any("variant=A" in k for k in instances) and any("variant=B" in k for k in instances)
+
+
+@pytest.mark.slow
+def test_ab_sagemaker_paired_replay_of_a_capture(stack, tmp_path):
+    """"Send last Tuesday's production traffic to variant B, paired against A": the captured requests to
+    both production variants of the offline SageMaker (SigV4 front), each at its captured instant."""
+    root = tmp_path / "capture" / "stinger-demo" / "AllTraffic" / "2026" / "11" / "24" / "10"
+    root.mkdir(parents=True)
+    offsets = [0, 150, 160, 400, 900, 1200, 1250, 1800]
+    lines = []
+    for i, off in enumerate(offsets):
+        body = json.dumps({"instances": [[0.1 * (i + 1)] * 64]})
+        lines.append(json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json",
+                                                                   "data": body, "encoding": "JSON"}},
+                                 "eventMetadata": {"inferenceTime": f"2026-11-24T10:00:0{off // 1000}.{off % 1000:03d}Z"}}))
+    (root / "part.jsonl").write_text("\n".join(lines) + "\n")
+    r = _stinger(["ab", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--data", str(tmp_path / "capture"), "--format", "capture",
+                  "--replay-arrivals", "--no-cloudwatch", "--out", str(tmp_path / "runs"), "-q"], env=_env(stack))
+    assert r.returncode in (0, 1), r.stderr
+    s = _summary(tmp_path / "runs")
+    assert s["split"] == "paired"
+    for name in ("A_ml.m5.large", "B_ml.c5.xlarge"):
+        req = s["variants"][name]["requests"]
+        assert req["scheduled"] == req["ok"] == len(offsets) and req["failed"] == req["dropped"] == 0
+    assert s["sagemaker"]["cloudwatch"] == "off"
