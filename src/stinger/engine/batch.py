@@ -173,7 +173,10 @@ class Flusher:
         from stinger.core.error_notes import note
 
         for k, text in messages.items():
-            label = Kind(k).label if k in Kind._value2member_map_ else f"kind_{k}"
+            try:
+                label = Kind(k).label
+            except ValueError:
+                label = f"kind_{k}"
             line = note(label, variants, text)
             # a message that differs per request (a request id in it) must not flood the pipe
             if line not in self.noted and sum(n.startswith(label + " ") for n in self.noted) < NOTES_PER_KIND:
