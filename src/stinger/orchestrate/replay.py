@@ -23,6 +23,8 @@ timestamps are replayed as they are.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +37,19 @@ CAPTURE = "capture"
 def capture_offsets(path: str, speed: float = 1.0) -> np.ndarray:
     """Arrival offsets (seconds from the first captured request) of the captures under `path`,
     in the order the capture dataset sends their bodies, divided by `speed`."""
+    return _offsets(path, _stamp(path)) / speed
+
+
+def _stamp(path: str) -> tuple:
+    """What identifies the capture's content cheaply: every file's size and mtime (preflight and
+    planning both ask; a capture of a million lines is read once)."""
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+@lru_cache(maxsize=2)
+def _offsets(path: str, stamp: tuple) -> np.ndarray:
     from stinger.datasets.sagemaker_capture import read_capture, spread_ties
 
     capture = read_capture([path])
@@ -43,7 +58,9 @@ def capture_offsets(path: str, speed: float = 1.0) -> np.ndarray:
                         f"({capture.skipped} output-only records); expected Data Capture files with endpointInput")
     if all(float(r.time).is_integer() for r in capture.requests):
         capture = spread_ties(capture)
-    return np.array([r.offset for r in capture.requests], dtype=np.float64) / speed
+    out = np.array([r.offset for r in capture.requests], dtype=np.float64)
+    out.flags.writeable = False   # cached: shared by every caller
+    return out
 
 
 def trace_offsets(load: Any, payload: Any) -> np.ndarray:
