@@ -67,7 +67,8 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
     for name, f in (summary.get("failures") or {}).items():
         what = "no request succeeded" if not f["ok"] else "most requests failed"
         causes = [f"HTTP {x['status']} x{x['count']}" for x in f.get("top_status", [])]
-        causes += [f"{x['kind']} x{x['count']}" for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
+        causes += [f"{x['kind']} x{x['count']}" + (f" ({x['message']})" if x.get("message") else "")
+                   for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
         click.echo(f"stinger: warning: {name}: {what} ({100 * f['error_rate']:.1f}% of {f['ended']:,} failed"
                    + (f": {', '.join(causes)}" if causes else "") + ")", err=True)
 
@@ -118,7 +119,8 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 # what every capacity step sets for itself: these flags would be ignored, so `capacity` does not offer them
-STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike"})
+STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike",
+                       "--replay-arrivals", "--speed"})
 
 
 def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
@@ -142,10 +144,17 @@ def _run_options(fn=None, *, exclude: frozenset[str] = frozenset()):
     fn = click.option("--monitor", "monitor_flags", multiple=True, metavar="KIND=WHAT",
                       help="Watch the endpoint beside the load; repeatable: prometheus=URL[:PRESET] (presets: mlserver, "
                            "kserve, triton, torchserve, vllm, demo; their inference time becomes the server time when "
-                           "the endpoint sends no Server-Timing), process=PORT, process=pid:N, gpu. Adds to the spec's.")(fn)
+                           "the endpoint sends no Server-Timing), process=PORT, process=pid:N, gpu, "
+                           "cloudwatch=ENDPOINT[@REGION] (read after the run), sagemaker-endpoint=ENDPOINT[@REGION] "
+                           "(instances polled). Adds to the spec's.")(fn)
     fn = option("--ramp", default=None, help="Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users).")(fn)
     fn = option("--steps", default=None, help="Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s.")(fn)
     fn = option("--spike", default=None, help="Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration).")(fn)
+    fn = option("--replay-arrivals", is_flag=True, default=None,
+                help="Send each request of a Data Capture payload (--data DIR --format capture) at its captured "
+                     "arrival time (a trace; spec: load.shape.trace: capture).")(fn)
+    fn = option("--speed", default=None, type=float,
+                help="Replay a trace this many times as fast (2: twice as fast; spec: load.shape.speed).")(fn)
     fn = click.option("--quiet", "-q", is_flag=True, default=False, help="No live view and no summary table.")(fn)
     fn = click.option("--yes", "-y", "confirm", is_flag=True, default=None,
                       help="Confirm a load past the safety ceilings (rate, users, workers per machine).")(fn)
@@ -215,11 +224,21 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
-    given = [k for k in ("ramp", "steps", "spike") if params.get(k)]
+    given = [k for k in ("ramp", "steps", "spike", "replay_arrivals") if params.get(k)]
+    speed: dict[str, Any] = {} if params.get("speed") is None else {"load.shape.speed": params["speed"]}
+    if params.get("speed") is not None and not params["speed"] > 0:
+        raise click.BadParameter(f"must be a positive factor such as 2 or 0.5, got {params['speed']:g}",
+                                 param_hint="--speed")
     if not given:
-        return {}
+        return speed
     if len(given) > 1:
-        raise click.BadParameter("give one of --ramp, --steps, --spike", param_hint="--" + given[1])
+        raise click.BadParameter("give one of --ramp, --steps, --spike, --replay-arrivals",
+                                 param_hint="--" + given[1].replace("_", "-"))
+    if given[0] == "replay_arrivals":
+        if params.get("rate") is not None or params.get("users") is not None:
+            raise click.BadParameter("the capture's arrival times set the load: give no --rate or --users with it",
+                                     param_hint="--replay-arrivals")
+        return {"load.shape": {"trace": "capture", **({"speed": params["speed"]} if speed else {})}}
     kind = given[0]
     parts = params[kind].split(":")
     closed = params.get("users") is not None and params.get("rate") is None
@@ -245,7 +264,7 @@ def _shape_flags(params: dict[str, Any]) -> dict[str, Any]:
         examples = {"ramp": "10:500:60s", "steps": "100:100:5:20s", "spike": "50:500:20s:5s"}
         raise click.BadParameter(f"{params[kind]!r} is not a {kind}; expected e.g. {examples[kind]}",
                                  param_hint="--" + kind) from None
-    out: dict[str, Any] = {"load.shape": shape}
+    out: dict[str, Any] = {"load.shape": shape, **speed}
     if closed:
         out["load.mode"] = "closed"
     return out
@@ -268,6 +287,9 @@ def _sagemaker_options(fn):
         click.option("--target-variant", default=None, help="SageMaker: pin every request to this production variant."),
         click.option("--stream", is_flag=True, default=None,
                      help="SageMaker: InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks)."),
+        click.option("--no-cloudwatch", is_flag=True, default=None,
+                     help="SageMaker: do not read CloudWatch after the run (no wait for its last minute; "
+                          "spec: monitors: [{type: cloudwatch, enabled: false}])."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -302,6 +324,28 @@ def _sagemaker_target(params: dict[str, Any]) -> dict[str, Any] | None:
 def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
     target = _sagemaker_target(params)
     return {} if target is None else {f"target.{k}": v for k, v in target.items()}
+
+
+def _has_sagemaker(spec) -> bool:
+    return any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants())
+
+
+def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any], data: dict,
+            prices: tuple[float, float]):
+    """The spec again with `price_per_hour` on each SageMaker target: the first price for the first
+    variant, the second for the others (`--price-per-hour A,B`), recorded in spec.yaml."""
+    if not all(p > 0 and p == p and p != float("inf") for p in prices):
+        raise click.BadParameter(f"{prices[0]:g}: expected a positive number of US dollars per instance-hour",
+                                 param_hint="--price-per-hour")
+    if "variants" not in data:
+        return resolve_spec(spec_file, params, extra={**extra, "target.price_per_hour": prices[0]})
+    variants = []
+    for k, v in enumerate(data["variants"]):
+        target = dict(v.get("target") or {})
+        if target.get("type") == "sagemaker":
+            target["price_per_hour"] = prices[min(k, 1)]
+        variants.append({**v, "target": target})
+    return resolve_spec(spec_file, params, extra={**extra, "variants": variants})
 
 
 def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
@@ -375,7 +419,8 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
         data = {k: v for k, v in data.items() if k not in ("target", "variants")}
         ov = {k: v for k, v in ov.items() if not k.startswith("target.")}
     merged = merge_overrides(data, ov)
-    flags = _monitor_entries(params.get("monitor_flags") or ())
+    flags = _monitor_entries(tuple(params.get("monitor_flags") or ()) +
+                             (("cloudwatch=off",) if params.get("no_cloudwatch") else ()))
     if flags:
         merged["monitors"] = list(merged.get("monitors") or []) + flags
     # (a body implies POST for plain HTTP: the spec's own rule, `targets.http.Config.with_payload`)
@@ -396,7 +441,8 @@ def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
             raise click.BadParameter(str(exc), param_hint="--monitor") from None
         n = seen[entry["type"]] = seen.get(entry["type"], 0) + 1
         if n > 1:
-            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu"}[entry["type"]]
+            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu", "cloudwatch": "cloudwatch",
+                       "sagemaker-endpoint": "sagemaker-endpoint"}[entry["type"]]
             entry["name"] = f"{default}{n}"
         entries.append(entry)
     return entries
@@ -475,11 +521,20 @@ def cli() -> None:
 @_sagemaker_options
 @_model_server_options
 @_dashboard_option
-def run(spec_file, quiet, dashboard, **params) -> None:
+@click.option("--price-per-hour", "sm_price", default=None, type=float,
+              help="SageMaker: USD per instance-hour for the cost per million inferences (default: the bundled, "
+                   "dated indicative table).")
+def run(spec_file, quiet, dashboard, sm_price, **params) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
-    spec, _ = resolve_spec(spec_file, params, extra={**_sagemaker_overrides(params), **_model_server_overrides(params)})
+    extra = {**_sagemaker_overrides(params), **_model_server_overrides(params)}
+    spec, data = resolve_spec(spec_file, params, extra=extra)
+    if sm_price is not None:
+        if not _has_sagemaker(spec):
+            raise click.UsageError("--price-per-hour prices SageMaker instances, but this run's target is not "
+                                   "SageMaker (a capacity search takes it: stinger capacity --price-per-hour)")
+        spec, _ = _priced(spec_file, params, extra, data, (sm_price, sm_price))
     result = _api.run(spec, outputs=_outputs(quiet, dashboard))
     _warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)
@@ -545,7 +600,8 @@ def capacity(spec_file, quiet, dashboard, search_mode, search_start, growth, pre
                    "per-second differences.")
 @_capacity_options
 @click.option("--price-per-hour", "prices", default=None,
-              help="Capacity mode: instance price (USD/h), one for both or A,B for different instance types.")
+              help="Instance price (USD/h), one for both or A,B for different instance types: the cost per million "
+                   "inferences of SageMaker variants (instead of the bundled, dated table) and of capacity mode.")
 @click.option("--instances", "instance_counts", default="1", show_default=True,
               help="Capacity mode: instances behind each variant, one for both or A,B.")
 @_sagemaker_options
@@ -594,7 +650,10 @@ def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, we
         ]
     if mode in ("split", "paired"):
         extra["split"] = mode
-    spec, _ = resolve_spec(spec_file, params, extra=extra)
+    spec, data = resolve_spec(spec_file, params, extra=extra)
+    price_pair = _pair(prices, float, "--price-per-hour")
+    if price_pair is not None and _has_sagemaker(spec):
+        spec, _ = _priced(spec_file, params, extra, data, price_pair)
     from stinger import _api
 
     min_effect_ms = None
@@ -612,7 +671,7 @@ def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, we
     result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_kw("rate", search_start, growth, precision, search_max, max_steps,
                                            confirm, step_duration, step_warmup, params.get("slos")),
-                     prices=_pair(prices, float, "--price-per-hour"),
+                     prices=price_pair,
                      instances=_pair(instance_counts, int, "--instances"), outputs=_outputs(quiet, dashboard))
     if quiet:
         click.echo(result.sentence)

@@ -72,6 +72,48 @@ def test_run_sagemaker_signed_against_the_front(stack, tmp_path):
     assert row["production_variant"] == "B" and row["instance_type"] == "ml.c5.xlarge"
     assert row["invocations"] == 60          # what the front published into moto's CloudWatch, read back
     assert row["model_latency_ms"] > 0 and row["overhead_latency_ms"] >= 0
+    # no --price-per-hour: the bundled table's price for ml.c5.xlarge, and it says where it came from
+    assert row["price_per_hour_usd"] == 0.204
+    assert row["price_source"] == "the bundled table dated 2026-11 (indicative, us-east-1)"
+    assert "indicative" in s["sagemaker"]["price_note"]
+
+
+@pytest.mark.slow
+def test_run_sagemaker_price_per_hour_overrides_the_table(stack, tmp_path):
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--target-variant", "A", "--body", BODY,
+                  "--rate", "20", "--duration", "2s", "--price-per-hour", "2.5", "--out", str(tmp_path)],
+                 env=_env(stack))
+    assert r.returncode == 0, r.stderr
+    assert "cost: default at $2.500 per instance-hour, from --price-per-hour" in r.stdout
+    s = _summary(tmp_path)
+    row = s["sagemaker"]["variants"]["default"]
+    assert row["price_per_hour_usd"] == 2.5 and row["price_source"] == "--price-per-hour"
+    assert row["instance_count"]["last"] == 1          # from DescribeEndpoint, polled during the run
+    ok = s["variants"]["default"]["requests"]["ok"]
+    assert ok == 40
+    assert row["cost_per_million_usd"] == pytest.approx(2.5 * row["instance_hours"] / ok * 1e6, abs=0.1)
+    assert "price_per_hour: 2.5" in next(tmp_path.rglob("spec.yaml")).read_text()
+
+
+@pytest.mark.slow
+def test_ab_sagemaker_price_per_hour_per_variant(stack, tmp_path):
+    r = _stinger(["ab", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--body", BODY, "--rate", "10", "--duration", "2s",
+                  "--price-per-hour", "1.5,3", "--out", str(tmp_path), "-q"], env=_env(stack))
+    assert r.returncode in (0, 1), r.stderr
+    rows = _summary(tmp_path)["sagemaker"]["variants"]
+    assert rows["A_ml.m5.large"]["price_per_hour_usd"] == 1.5
+    assert rows["B_ml.c5.xlarge"]["price_per_hour_usd"] == 3.0
+    assert {r["price_source"] for r in rows.values()} == {"--price-per-hour"}
+    assert all(r["cost_per_million_usd"] > 0 for r in rows.values())
+
+
+def test_run_price_per_hour_needs_a_sagemaker_target(tmp_path):
+    r = _stinger(["run", "--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s",
+                  "--price-per-hour", "1", "--out", str(tmp_path)])
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "--price-per-hour prices SageMaker instances" in r.stderr
 
 
 @pytest.mark.slow
@@ -132,3 +174,152 @@ def test_run_sagemaker_without_credentials_is_one_line(tmp_path):
                   "--body", "{}", "--rate", "1", "--duration", "1s", "--out", str(tmp_path), "-q"], env=env)
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "credentials" in r.stderr.lower()
+
+
+@pytest.fixture(scope="module")
+def streaming_stack():
+    """The offline SageMaker whose streamed replies are 4 PayloadParts 40 ms apart (the ground truth)."""
+    pytest.importorskip("moto")
+    pytest.importorskip("boto3")
+    from stinger.demo.sagemaker_stack import SageMakerDemo
+
+    with SageMakerDemo(publish_s=1.0, stream_parts=4, stream_gap_ms=40.0) as s:
+        yield s
+
+
+@pytest.mark.slow
+def test_run_sagemaker_stream_end_to_end(streaming_stack, tmp_path):
+    """`run --sagemaker --stream`: signed InvokeEndpointWithResponseStream through the SigV4-checking front;
+    time to first chunk and the gaps between chunks land in summary.json with the front's known spacing."""
+    stack = streaming_stack
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--target-variant", "A", "--stream", "--body", BODY, "--rate", "10", "--duration", "3s",
+                  "--out", str(tmp_path), "-q"], env=_env(stack))
+    assert r.returncode == 0, r.stderr
+    v = _summary(tmp_path)["variants"]["default"]
+    assert v["requests"]["ok"] == v["requests"]["scheduled"] == 30
+    ttfc, gap, latency = v["ttfc_ms"], v["chunk_gap_ms"], v["latency_ms"]
+    assert ttfc["count"] == gap["count"] == 30
+    assert 30 < gap["p50"] < 200, gap                      # 40 ms between parts, stretched on a busy machine
+    assert 0 < ttfc["p50"] < latency["p50"]
+    # the last part arrives three gaps after the first: latency - ttfc is about 3 x 40 ms
+    assert 100 < latency["mean"] - ttfc["mean"] < 600, (latency["mean"], ttfc["mean"])
+
+
+@pytest.mark.slow
+def test_run_sagemaker_model_error_message_reaches_the_user(stack, tmp_path):
+    """The container rejects the body: the front answers 424 ModelError quoting it; the worker's target reads
+    the message, the record's notes carry it, and the summary and terminal show it beside the count."""
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--target-variant", "A", "--body", "not json", "--rate", "10", "--duration", "2s",
+                  "--workers", "2", "--out", str(tmp_path)], env=_env(stack))
+    assert r.returncode == 1, r.stderr            # no request succeeded
+    s = _summary(tmp_path)
+    v = s["variants"]["default"]
+    assert v["errors"]["model_error"] == v["requests"]["scheduled"] == 20
+    message = v["error_messages"]["model_error"]
+    assert message.startswith("ModelError: ") and "from primary with message" in message and "JSON" in message
+    assert len(message) <= 200
+    (top,) = [e for e in s["failures"]["default"]["top_errors"] if e["kind"] == "model_error"]
+    assert top["count"] == 20 and top["message"] == message
+    assert not any("ModelError" in w for w in s["warnings"])      # shown beside its count, not again as a warning
+    out = " ".join(r.stdout.split())
+    assert f"model_error x20 ({message[:60]}" in out
+
+
+@pytest.mark.slow
+def test_run_sagemaker_no_cloudwatch_reads_none(stack, tmp_path):
+    r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--target-variant", "B", "--body", BODY, "--rate", "10",
+                  "--duration", "2s", "--no-cloudwatch", "--out", str(tmp_path)],
+                 env={**_env(stack), "STINGER_CLOUDWATCH_WAIT_S": "60"})
+    assert r.returncode == 0, r.stderr
+    assert "CloudWatch: not read (--no-cloudwatch)" in r.stdout and "CloudWatch: reading" not in r.stdout
+    block = _summary(tmp_path)["sagemaker"]
+    row = block["variants"]["default"]
+    assert block["cloudwatch"] == "off" and "invocations" not in row and "model_latency_ms" not in row
+    assert row["instance_count"]["last"] == 1 and row["cost_per_million_usd"] > 0   # DescribeEndpoint still polled
+    assert "enabled: false" in next(tmp_path.rglob("spec.yaml")).read_text()
+
+
+@pytest.mark.slow
+def test_named_monitors_watch_a_sagemaker_endpoint_behind_a_plain_http_run(stack, tmp_path, aws_env):
+    """A run whose target is plain HTTP names the SageMaker endpoint to watch: DescribeEndpoint polled during
+    the run, CloudWatch read after it. Signed invocations through the front during the run are what
+    CloudWatch must count (1-second periods: the stack's earlier tests invoked A in the same minute)."""
+    import threading
+    import time
+
+    from stinger.targets.sagemaker import Config, SageMakerTarget
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"""\
+target: {{url: "{stack.demo.url}/variants/fast/invocations", method: POST}}
+payload: {{body: '{BODY}', content_type: application/json}}
+load: {{rate: 5, duration: 3s}}
+monitors:
+  - {{type: sagemaker-endpoint, endpoint: {stack.endpoint}, region: us-east-1, endpoint_url: "{stack.control_url}",
+     poll_s: 1}}
+  - {{type: cloudwatch, endpoint: {stack.endpoint}, region: us-east-1, endpoint_url: "{stack.control_url}",
+     wait_s: 3, poll_s: 1, period: 1}}
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", str(spec), "--out", str(tmp_path / "runs"),
+                             "-q"], env={**os.environ, "PYTHONPATH": SRC, **_env(stack),
+                                         "AWS_ENDPOINT_URL_SAGEMAKER": stack.control_url},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = SageMakerTarget(Config(endpoint=stack.endpoint, region="us-east-1", endpoint_url=stack.runtime_url,
+                                    target_variant="A"))
+    sent = 0
+
+    def invoke():   # 6 signed invocations of variant A while the run goes
+        nonlocal sent
+        import socket
+
+        time.sleep(1.0)
+        for _ in range(6):
+            data = target.request(target.endpoints()[0], BODY.encode(), 0.0)[0]
+            with socket.create_connection(("127.0.0.1", target.endpoints()[0].port), timeout=10) as conn:
+                conn.sendall(data)
+                assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+            sent += 1
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=invoke)
+    thread.start()
+    _, err = proc.communicate(timeout=90)
+    thread.join()
+    assert proc.returncode == 0, err
+    assert sent == 6
+    s = _summary(tmp_path / "runs")
+    other = s["sagemaker"]["other_endpoints"][stack.endpoint]
+    assert set(other) == {"A", "B"}                     # the production variants, from DescribeEndpoint
+    assert other["A"]["invocations"] == 6 and other["B"]["invocations"] == 0
+    assert other["A"]["model_latency_ms"] > 0
+    instances = [k for k in s["series"] if k.startswith("sagemaker.instances")]
+    assert any("variant=A" in k for k in instances) and any("variant=B" in k for k in instances)
+
+
+@pytest.mark.slow
+def test_ab_sagemaker_paired_replay_of_a_capture(stack, tmp_path):
+    """"Send last Tuesday's production traffic to variant B, paired against A": the captured requests to
+    both production variants of the offline SageMaker (SigV4 front), each at its captured instant."""
+    root = tmp_path / "capture" / "stinger-demo" / "AllTraffic" / "2026" / "11" / "24" / "10"
+    root.mkdir(parents=True)
+    offsets = [0, 150, 160, 400, 900, 1200, 1250, 1800]
+    lines = []
+    for i, off in enumerate(offsets):
+        body = json.dumps({"instances": [[0.1 * (i + 1)] * 64]})
+        lines.append(json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json",
+                                                                   "data": body, "encoding": "JSON"}},
+                                 "eventMetadata": {"inferenceTime": f"2026-11-24T10:00:0{off // 1000}.{off % 1000:03d}Z"}}))
+    (root / "part.jsonl").write_text("\n".join(lines) + "\n")
+    r = _stinger(["ab", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
+                  "--control-url", stack.control_url, "--data", str(tmp_path / "capture"), "--format", "capture",
+                  "--replay-arrivals", "--no-cloudwatch", "--out", str(tmp_path / "runs"), "-q"], env=_env(stack))
+    assert r.returncode in (0, 1), r.stderr
+    s = _summary(tmp_path / "runs")
+    assert s["split"] == "paired"
+    for name in ("A_ml.m5.large", "B_ml.c5.xlarge"):
+        req = s["variants"][name]["requests"]
+        assert req["scheduled"] == req["ok"] == len(offsets) and req["failed"] == req["dropped"] == 0
+    assert s["sagemaker"]["cloudwatch"] == "off"

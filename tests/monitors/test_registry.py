@@ -66,9 +66,9 @@ def test_configs_are_the_monitor_classes_own():
 
 
 def test_unknown_type_lists_the_known_ones_with_its_line():
-    message = spec_error(BASE + "monitors:\n  - type: process\n    port: 80\n  - type: cloudwatch\n")
-    assert message == ("spec.yaml line 9: monitors.1.type: unknown monitor type 'cloudwatch'; "
-                       "expected one of process, prometheus, gpu")
+    message = spec_error(BASE + "monitors:\n  - type: process\n    port: 80\n  - type: datadog\n")
+    assert message == ("spec.yaml line 9: monitors.1.type: unknown monitor type 'datadog'; "
+                       "expected one of process, prometheus, gpu, cloudwatch, sagemaker-endpoint")
 
 
 def test_missing_type_and_an_entry_that_is_not_a_mapping():

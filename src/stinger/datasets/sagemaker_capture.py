@@ -27,7 +27,8 @@ that second, which a replay wants rather than bursts.
 format: capture}`, `--format capture`): the captured bodies in arrival order,
 sent as they were received; the content type is the first record's observed one
 (unless the payload sets its own). Replaying the arrival offsets as the load's
-schedule (a trace) is not wired yet: `read_capture` + `spread_ties` give them.
+schedule (`load.shape.trace: capture`, `--replay-arrivals`) is
+`orchestrate/replay.py`, from `read_capture` + `spread_ties` here.
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ class SageMakerDemo:
     """The whole offline SageMaker; a context manager."""
 
     def __init__(self, endpoint: str = "stinger-demo", variants: Sequence[DemoVariant] = DEFAULT_VARIANTS,
-                 *, publish_s: float = 5.0, max_concurrency: int = 0, seed: int = 0) -> None:
+                 *, publish_s: float = 5.0, max_concurrency: int = 0, seed: int = 0,
+                 stream_parts: int = 4, stream_gap_ms: float = 0.0) -> None:
         if not variants:
             raise RunError("the SageMaker demo needs at least one variant")
         self.endpoint = endpoint
@@ -87,6 +88,8 @@ class SageMakerDemo:
         self.publish_s = publish_s
         self.max_concurrency = max_concurrency
         self.seed = seed
+        self.stream_parts = stream_parts      # a streamed reply: this many PayloadParts,
+        self.stream_gap_ms = stream_gap_ms    # this far apart (a known ground truth for chunk_gap)
         self.moto = MotoServer()
         self.demo = DemoServer(variants=sorted({v.model for v in self.variants}))
         self.front: FrontProcess | None = None
@@ -117,7 +120,8 @@ class SageMakerDemo:
                 "--port", "0", "--backend", self.demo.url, "--endpoint", self.endpoint, "--region", REGION,
                 "--variants", variants, "--weights", weights, "--cloudwatch-url", self.moto.url,
                 "--publish-s", str(self.publish_s), "--max-concurrency", str(self.max_concurrency),
-                "--seed", str(self.seed),
+                "--seed", str(self.seed), "--stream-parts", str(self.stream_parts),
+                "--stream-gap-ms", str(self.stream_gap_ms),
             ], env={**os.environ, **self.env()}).start()
         except BaseException:
             self.stop()

@@ -38,6 +38,7 @@ from stinger.engine.plan import WorkerPlan
 
 N_KINDS = len(Kind)
 _MAX_VARIANTS = 64   # cells are keyed interval * 64 + variant
+NOTES_PER_KIND = 5   # distinct error messages of one kind a worker passes on
 
 
 def _take(batch, rows: np.ndarray):
@@ -78,6 +79,8 @@ class Flusher:
             self.server_time = ServerTimeSource(header=self.st_header,
                                                 metric=plan.server_time_metric, unit=plan.server_time_unit)
         self.last_cpu = time.process_time()
+        self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
+        self.new_notes: list[str] = []      # ... and those to send with the next record
         self.first_intended = math.inf
         self.last_done = -math.inf
         self._warm()
@@ -151,6 +154,8 @@ class Flusher:
                     continue
                 sub = _take(batch, rows)
             got = target.interpret(sub)
+            if got.messages:
+                self._note_messages(got.messages, [self.names[v] for v in vs])
             at = slice(None) if rows is None else rows
             if got.kind is not None:
                 kind[at] = got.kind
@@ -163,6 +168,21 @@ class Flusher:
                 col = columns.setdefault(name, np.full(n, np.nan))
                 col[at] = values
         return kind, server_ms, variant, columns
+
+    def _note_messages(self, messages: dict[int, str], variants: list[str]) -> None:
+        """Each distinct error message a target read, redacted and truncated, queued once as a note."""
+        from stinger.core.error_notes import note
+
+        for k, text in messages.items():
+            try:
+                label = Kind(k).label
+            except ValueError:
+                label = f"kind_{k}"
+            line = note(label, variants, text)
+            # a message that differs per request (a request id in it) must not flood the pipe
+            if line not in self.noted and sum(n.startswith(label + " ") for n in self.noted) < NOTES_PER_KIND:
+                self.noted.add(line)
+                self.new_notes.append(line)
 
     def flush(self, cols, counters: dict, *, loop_lags: list[float], in_flight: int,
               in_flight_by_variant: list[int] | None, final: bool, cpu: float,
@@ -227,8 +247,14 @@ class Flusher:
             in_flight_by_variant=(None if in_flight_by_variant is None else
                                   {names[v]: in_flight_by_variant[v] for v in range(len(names))}),
             samples={names[v]: {str(c): t for c, t in s.items()} for v, s in enumerate(samples or ()) if s},
-            notes=notes,
+            notes=self._notes(notes),
         )
+
+    def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:
+        if not self.new_notes:
+            return notes
+        out, self.new_notes = (*notes, *self.new_notes), []
+        return out
 
     def _values(self, batch, kind, server_ms, extra_cols, queued) -> dict:
         """Per catalogue metric, the value of every row in its stored unit, NaN where the metric does not apply."""

@@ -49,12 +49,14 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from stinger.errors import UsageError
-from stinger.monitors.base import MonitorError, Point
+from stinger.monitors.base import MonitorConfig, MonitorError, Point
 
-__all__ = ["METRICS", "CloudWatchMonitor", "MetricSpec", "finest_period"]
+__all__ = ["METRICS", "CloudWatchConfig", "CloudWatchMonitor", "CloudWatchReading", "MetricSpec", "finest_period"]
 
 NS_INVOCATIONS = "AWS/SageMaker"
 NS_INSTANCES = "/aws/sagemaker/Endpoints"
@@ -244,6 +246,59 @@ class CloudWatchMonitor:
                 if spec.per_core and cores:
                     points.append(Point(t, f"{series}.per_core", value / cores, "% (per core)", labels))
         return points
+
+
+class CloudWatchConfig(MonitorConfig):
+    """``{type: cloudwatch, ...}`` (``--monitor cloudwatch=ENDPOINT[@REGION]``, ``--no-cloudwatch``).
+
+    Without `endpoint` it sets how the run's own SageMaker endpoints are read (or,
+    `enabled: false`, that they are not: no wait for CloudWatch after the run). With
+    one, that endpoint is read too (or instead, when it is the run's own), whatever
+    the run's target: an HTTP front of a SageMaker endpoint, a different region.
+    `variants`: its production variants (default: DescribeEndpoint's).
+    """
+
+    type: Literal["cloudwatch"] = "cloudwatch"
+    name: str = "cloudwatch"
+    endpoint: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    variants: list[str] | None = Field(default=None, min_length=1)
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    period: int | None = Field(default=None, ge=1, le=86400)
+    wait_s: float = Field(default=WAIT_S, ge=0, le=3600)
+    poll_s: float = Field(default=POLL_S, gt=0, le=600)
+    extended: list[str] = Field(default_factory=lambda: ["p99"], max_length=10)
+    enabled: bool = True
+
+
+class CloudWatchReading:
+    """The registry's `cloudwatch` monitor: what a spec asked of CloudWatch.
+
+    CloudWatch publishes minutes late, so nothing is read during the run (`sample`
+    returns nothing); after the load the run reads it with `monitor(...)`, a
+    `CloudWatchMonitor` with these settings (`orchestrate/sagemaker_summary.py`).
+    """
+
+    Config = CloudWatchConfig
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = CloudWatchConfig(**settings)
+        self.name = self.settings.name
+
+    def start(self) -> None:
+        pass
+
+    def sample(self, t: float) -> list[Point]:
+        return []
+
+    def stop(self) -> None:
+        pass
+
+    def monitor(self, endpoint: str, variants: Sequence[str], **kw: Any) -> CloudWatchMonitor:
+        s = self.settings
+        return CloudWatchMonitor(endpoint, variants, region=kw.pop("region", None) or s.region,
+                                 endpoint_url=s.endpoint_url, period=s.period, extended=tuple(s.extended),
+                                 wait_s=s.wait_s, poll_s=s.poll_s, **kw)
 
 
 def make_client(service: str, region: str | None, endpoint_url: str | None) -> Any:

@@ -30,6 +30,10 @@ REGISTRY: dict[str, str] = {
     "process": "stinger.monitors.process:ProcessMonitor",
     "prometheus": "stinger.monitors.prometheus:PrometheusMonitor",
     "gpu": "stinger.monitors.gpu:GpuMonitor",
+    # SageMaker (the aws extra, to run): a SageMaker target gets both without asking; naming one here
+    # sets how (another region or URL, cloudwatch's wait, enabled: false) or watches another endpoint
+    "cloudwatch": "stinger.monitors.cloudwatch:CloudWatchReading",
+    "sagemaker-endpoint": "stinger.monitors.sagemaker_endpoint:EndpointMonitor",
 }
 
 Path = tuple[str | int, ...]
@@ -103,7 +107,8 @@ def build(entry: dict, *, at: Path = ("monitors", 0)) -> Any:
     return monitor_class(config.type)(**config.kwargs())
 
 
-MONITOR_FLAG_FORMS = ("prometheus=URL[:PRESET]", "process=PORT", "process=pid:N", "process=cmd:REGEX", "gpu[=INDEX]")
+MONITOR_FLAG_FORMS = ("prometheus=URL[:PRESET]", "process=PORT", "process=pid:N", "process=cmd:REGEX", "gpu[=INDEX]",
+                      "cloudwatch=ENDPOINT[@REGION]", "cloudwatch=off", "sagemaker-endpoint=ENDPOINT[@REGION]")
 
 
 def parse_monitor_flag(text: str) -> dict:
@@ -111,7 +116,8 @@ def parse_monitor_flag(text: str) -> dict:
 
     ``prometheus=http://127.0.0.1:8082/metrics:mlserver`` (the preset is the last ``:word`` when
     it is not a port), ``process=8080`` (the process listening there), ``process=pid:1234``,
-    ``process=cmd:REGEX``, ``gpu`` or ``gpu=0``.
+    ``process=cmd:REGEX``, ``gpu`` or ``gpu=0``, ``cloudwatch=ENDPOINT[@REGION]``, ``cloudwatch=off``,
+    ``sagemaker-endpoint=ENDPOINT[@REGION]``.
     """
     kind, sep, value = text.strip().partition("=")
     kind = kind.strip()
@@ -136,6 +142,11 @@ def parse_monitor_flag(text: str) -> dict:
             raise ValueError(f"{text!r}: a process monitor is process=PORT, process=pid:N or process=cmd:REGEX")
     elif kind == "gpu" and (not sep or value.isdigit()):
         entry = {"type": "gpu"} if not sep else {"type": "gpu", "index": int(value)}
+    elif kind == "cloudwatch" and value == "off":
+        entry = {"type": "cloudwatch", "enabled": False}
+    elif kind in ("cloudwatch", "sagemaker-endpoint") and value:
+        endpoint, at, region = value.partition("@")
+        entry = {"type": kind, "endpoint": endpoint, **({"region": region} if at else {})}
     else:
         raise ValueError(f"{text!r}: {expected}")
     try:

@@ -27,15 +27,21 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from stinger.errors import UsageError
-from stinger.monitors.base import MonitorError, Point
+from stinger.monitors.base import MonitorConfig, MonitorError, Point
 from stinger.monitors.cloudwatch import make_client
 
 __all__ = [
     "INSTANCE_TYPES",
+    "PRICE_FLAG_SOURCE",
+    "PRICE_TABLE_DATE",
     "PRICE_TABLE_NOTE",
+    "PRICE_TABLE_SOURCE",
+    "EndpointConfig",
     "EndpointMonitor",
     "ScalingEvent",
     "VariantInfo",
@@ -47,6 +53,9 @@ __all__ = [
 ]
 
 # instance type -> (vCPUs, GPUs, indicative USD per hour, on-demand real-time inference, us-east-1)
+PRICE_TABLE_DATE = "2026-11"
+PRICE_TABLE_SOURCE = f"the bundled table dated {PRICE_TABLE_DATE} (indicative, us-east-1)"
+PRICE_FLAG_SOURCE = "--price-per-hour"
 PRICE_TABLE_NOTE = (
     "indicative SageMaker real-time inference on-demand prices for us-east-1, typed in by hand in "
     "November 2026 from the public price list as its authors knew it; not fetched, not authoritative: "
@@ -147,13 +156,27 @@ def describe_variants(client: Any, endpoint: str, *, check_status: bool = True) 
     return out
 
 
+class EndpointConfig(MonitorConfig):
+    """``{type: sagemaker-endpoint, endpoint: NAME, region, endpoint_url, poll_s}``
+    (``--monitor sagemaker-endpoint=NAME[@REGION]``): poll that endpoint's instances during the run,
+    whatever the run's target (a SageMaker target's own endpoint is polled without being asked)."""
+
+    type: Literal["sagemaker-endpoint"] = "sagemaker-endpoint"
+    name: str = "sagemaker-endpoint"
+    endpoint: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
+    poll_s: float = Field(default=POLL_S, ge=1, le=3600)   # DescribeEndpoint's rate limit is low
+
+
 class EndpointMonitor:
     """Polls DescribeEndpoint during a run: instance count, desired count and weight per variant."""
 
-    name = "sagemaker-endpoint"
+    Config = EndpointConfig
 
     def __init__(self, endpoint: str, *, region: str | None = None, endpoint_url: str | None = None,
-                 poll_s: float = POLL_S, client: Any = None) -> None:
+                 poll_s: float = POLL_S, client: Any = None, name: str = "sagemaker-endpoint") -> None:
+        self.name = name
         self.endpoint = endpoint
         self.poll_s = poll_s
         self._client = client

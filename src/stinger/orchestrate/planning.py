@@ -66,8 +66,8 @@ def peak_rate(load: LoadSpec) -> float | None:
     return None
 
 
-def rate_profile(load: LoadSpec):
-    """The open-model rate profile and optional trace for the spec's load."""
+def rate_profile(load: LoadSpec, payload=None):
+    """The open-model rate profile and optional trace for the spec's load (`payload`: for a capture replay)."""
     from stinger.core import schedule as sch
 
     shape = load.shape
@@ -88,7 +88,9 @@ def rate_profile(load: LoadSpec):
     elif shape.profile is not None:
         profile = sch.piecewise(shape.profile, interpolate=True)
     else:
-        trace = sch.trace_schedule(shape.trace)
+        from stinger.orchestrate.replay import trace_offsets
+
+        trace = trace_offsets(load, payload)
         profile = None
     return profile, trace
 
@@ -146,7 +148,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
     open_plan = closed_plan = None
     profile = users = None
     if mode == "open":
-        profile, trace = rate_profile(load)
+        profile, trace = rate_profile(load, spec.payload)
         open_plan = ArrivalPlan(profile=profile, arrival=load.arrival, trace=trace)
     else:
         users = users_profile(load)

@@ -106,14 +106,14 @@ def preflight(spec: Spec) -> list:
         compile_json_path(spec.prediction)
     _target_preflights(spec)
     if spec.load.shape is not None and spec.load.shape.trace:
-        from stinger.core.schedule import trace_schedule
+        from stinger.orchestrate.replay import CAPTURE, trace_offsets
 
-        trace_schedule(spec.load.shape.trace)
-    if spec.load.shape is not None and spec.load.shape.trace:
-        from stinger.errors import SpecError
-        from stinger.spec.loading import check_regular_file
+        if spec.load.shape.trace != CAPTURE:
+            from stinger.errors import SpecError
+            from stinger.spec.loading import check_regular_file
 
-        check_regular_file(spec.load.shape.trace, "trace", SpecError)
+            check_regular_file(spec.load.shape.trace, "trace", SpecError)
+        trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
     return [parse_slo(s) for s in spec.slo]
 
 
@@ -235,6 +235,11 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
             sagemaker = None
         else:
             monitors = list(monitors or []) + sagemaker.endpoint_monitors(spec)
+    if sagemaker is None and any(isinstance(d, dict) and d.get("type") == "cloudwatch" for d in spec.monitors):
+        from stinger.orchestrate import sagemaker_summary
+
+        if sagemaker_summary.asks_cloudwatch(spec):   # a named endpoint read after the run, whatever the target
+            sagemaker = sagemaker_summary
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
     started: list = []
     try:
@@ -289,7 +294,9 @@ def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutc
         if console is not None:
             console.print(f"CloudWatch: waiting for the run's last minute to be published ({left:.0f} s left at most)")
 
-    if console is not None:
+    off = any(isinstance(d, dict) and d.get("type") == "cloudwatch" and d.get("enabled") is False
+              and not d.get("endpoint") for d in spec.monitors)
+    if console is not None and not off:
         console.print("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
     summary["sagemaker"] = sagemaker.collect(spec, summary, mon.points(), outcome.started_at,
                                              outcome.started_at + outcome.elapsed, on_wait=countdown)
@@ -393,7 +400,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     summary["server_time"] = server_time
     for name, q in model_quality(m.predictions).items():
         variants[name]["quality"] = q
-    summary["warnings"] = outcome.warnings + mon.warnings + list(m.notes)
+    summary["warnings"] = outcome.warnings + mon.warnings + error_messages(variants, m.notes)
     failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
     if failures:
         summary["failures"] = failures
@@ -441,6 +448,24 @@ def _absent_as_null(vs: dict) -> dict:
     return vs
 
 
+def error_messages(variants: dict, notes: list[str]) -> list[str]:
+    """What endpoints said with their errors (`core.error_notes`), put beside their counts: per variant
+    `error_messages` {kind: the first message}; returns the other notes (the run's warnings)."""
+    from stinger.core.error_notes import parse
+
+    rest = []
+    for text in notes:
+        got = parse(text)
+        if got is None or not any(v in variants for v in got[1]):
+            rest.append(text)
+            continue
+        kind, names, message = got
+        for name in names:
+            if name in variants:
+                variants[name].setdefault("error_messages", {}).setdefault(kind, redact_text(message))
+    return rest
+
+
 def failure_report(vs: dict) -> dict | None:
     """When most of a variant's requests failed: what they got back (top status codes and error
     kinds, one sample body per status when the engine kept one). None when most succeeded."""
@@ -453,12 +478,13 @@ def failure_report(vs: dict) -> dict | None:
     kinds = sorted(((k, n) for k, n in vs["errors"].items() if n), key=lambda kn: -kn[1])
     samples = {str(code): redact_text(body)[:SAMPLE_BODY_CHARS]
                for code, body in (vs.get("sample_responses") or {}).items()}
+    said = vs.get("error_messages") or {}
     return {
         "ok": req["ok"],
         "ended": ended,
         "error_rate": vs["error_rate"],
         "top_status": [{"status": c, "count": n} for c, n in codes[:3]],
-        "top_errors": [{"kind": k, "count": n} for k, n in kinds[:3]],
+        "top_errors": [{"kind": k, "count": n, **({"message": said[k]} if k in said else {})} for k, n in kinds[:3]],
         "samples": samples,
     }
 

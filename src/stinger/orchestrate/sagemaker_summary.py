@@ -15,8 +15,11 @@ them when a variant's target is `sagemaker`; plain HTTP runs never import it):
   ModelLatency + OverheadLatency (averages, ms), the rest as "network and
   client", Invocations and errors as CloudWatch counted them, CPU (summed over
   vCPUs and per core), instance type and count, and the cost per million
-  inferences from the instance-hours held and the price (`price_per_hour`, else
-  the bundled indicative table of `monitors/sagemaker_endpoint.py`).
+  inferences from the instance-hours held and the price (the variant's target
+  `price_per_hour`, set by `--price-per-hour`, else the `price_per_hour`
+  argument, else the bundled, dated indicative table of
+  `monitors/sagemaker_endpoint.py`), with where the price came from
+  (`price_source`: "--price-per-hour" or "the bundled table dated ...").
 
 The control plane and CloudWatch are reached at AWS's addresses unless
 `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CLOUDWATCH` say otherwise
@@ -80,8 +83,12 @@ def sagemaker_variants(spec: Any) -> list[tuple[str, Any]]:
             if getattr(v.target, "type", "") == "sagemaker" and _has_control_plane(v.target)]
 
 
+def _region_env() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
 def _region(config: Any) -> str | None:
-    return config.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return config.region or _region_env()
 
 
 def preflight(spec: Any) -> None:
@@ -112,16 +119,38 @@ def preflight(spec: Any) -> None:
                              f"{config.target_variant!r} (it has {', '.join(sorted(names))})")
 
 
+def named_monitors(spec: Any, kind: str) -> list:
+    """The validated configs of the spec's own `monitors:` entries of `kind` (cloudwatch, sagemaker-endpoint)."""
+    from stinger.monitors.registry import monitor_config
+
+    return [monitor_config(d, at=("monitors", i)) for i, d in enumerate(spec.monitors or ())
+            if isinstance(d, dict) and d.get("type") == kind]
+
+
+def asks_cloudwatch(spec: Any) -> bool:
+    """The spec names a CloudWatch endpoint to read after the run (whatever its target)."""
+    return any(c.endpoint and c.enabled for c in named_monitors(spec, "cloudwatch"))
+
+
+def _settings(spec: Any, endpoint: str) -> Any:
+    """The spec's cloudwatch entry for `endpoint`: its own, else one naming no endpoint, else None."""
+    named = named_monitors(spec, "cloudwatch")
+    return next((c for c in named if c.endpoint == endpoint), None) or \
+        next((c for c in named if c.endpoint is None), None)
+
+
 def endpoint_monitors(spec: Any) -> list:
-    """One DescribeEndpoint poller per distinct (endpoint, region) of the run."""
+    """One DescribeEndpoint poller per distinct (endpoint, region) of the run, unless the spec names
+    one for it (`type: sagemaker-endpoint`: that one is built with the spec's monitors)."""
     from stinger.monitors.sagemaker_endpoint import EndpointMonitor
 
-    seen: dict[tuple[str, str | None], Any] = {}
+    seen: dict[tuple[str, str | None], Any] = {
+        (c.endpoint, c.region or _region_env()): None for c in named_monitors(spec, "sagemaker-endpoint")}
     for _, config in sagemaker_variants(spec):
         key = (config.endpoint, _region(config))
         if key not in seen:
             seen[key] = EndpointMonitor(config.endpoint, region=key[1])
-    return list(seen.values())
+    return [m for m in seen.values() if m is not None]
 
 
 def _mean(points: list, series: str, variant: str, weights: dict[float, float] | None = None) -> float:
@@ -147,11 +176,11 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
             price_per_hour: float | None = None, on_wait: Callable[[float], None] | None = None,
             client: Any = None) -> dict:
     """The `sagemaker` summary block (see the module docstring); CloudWatch failures become warnings."""
-    from stinger.monitors.base import MonitorError
-    from stinger.monitors.cloudwatch import CloudWatchMonitor
     from stinger.monitors.sagemaker_endpoint import (
         INSTANCE_TYPES,
+        PRICE_FLAG_SOURCE,
         PRICE_TABLE_NOTE,
+        PRICE_TABLE_SOURCE,
         cost_per_million,
         instance_hours,
         scaling_events,
@@ -159,15 +188,11 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     from stinger.monitors.sagemaker_endpoint import price_per_hour as price_of
 
     pinned = sagemaker_variants(spec)
-    import time
-
-    wait_s = float(os.environ.get(WAIT_ENV, "180"))
-    poll_s = float(os.environ.get(POLL_ENV, "15"))
     # the production variant each stinger variant measured (pinned), else all the endpoint's
     types = {dict(p.labels)["variant"]: dict(p.labels).get("instance_type")
              for p in points if p.series == "sagemaker.instances"}
     block: dict[str, Any] = {"endpoints": sorted({c.endpoint for _, c in pinned}), "variants": {},
-                             "price_note": PRICE_TABLE_NOTE if price_per_hour is None else "--price-per-hour",
+                             "price_note": None,
                              "cloudwatch_complete": True}
     warnings: list[str] = []
     run_s = t1_wall - t0_wall
@@ -176,8 +201,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
         production = sorted({c.target_variant for _, c in configs if c.target_variant}
                             | ({n for _, c in configs for n in c.variant_names}) | set(types)) or ["AllTraffic"]
         vcpus = {n: INSTANCE_TYPES[types[n]][0] for n in production if types.get(n) in INSTANCE_TYPES}
-        monitor = CloudWatchMonitor(endpoint, production, region=_region(configs[0][1]), vcpus=vcpus,
-                                    wait_s=wait_s, poll_s=poll_s, on_wait=on_wait, client=client, extended=())
+        named = _settings(spec, endpoint)
         # what stinger sent to each production variant: CloudWatch is complete when it counted as many
         sent: dict[str, float] = {}
         for name, c in configs:
@@ -185,25 +209,14 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
             if c.target_variant:
                 sent[c.target_variant] = sent.get(c.target_variant, 0.0) + \
                     (r.get("ok") or 0) + (r.get("failed") or 0) + (r.get("warmup") or 0)
-        deadline = time.monotonic() + wait_s
-        try:
-            cw = monitor.collect(t0_wall, t1_wall)
-            while any(_sum(cw, "cloudwatch.Invocations", pv) < n for pv, n in sent.items()):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    monitor.complete = False
-                    break
-                if on_wait is not None:
-                    on_wait(left)
-                time.sleep(min(poll_s, left))
-                cw = monitor.collect(t0_wall, t1_wall, wait=False)
-        except MonitorError as exc:
-            warnings.append(f"CloudWatch for {endpoint!r}: {exc}")
+        read = named is None or named.enabled
+        if not read:   # --no-cloudwatch (cloudwatch=off): no read, no wait
+            block["cloudwatch"] = "off"
             cw = []
-        if not monitor.complete:
-            block["cloudwatch_complete"] = False
-            warnings.append(f"CloudWatch had not published the run's last minute for {endpoint!r} "
-                            f"after {wait_s:.0f} s: its figures miss the end of the run")
+        else:
+            monitor = _reader(named, endpoint, production, region=_region(configs[0][1]), vcpus=vcpus,
+                              on_wait=on_wait, client=client)
+            cw = _read(monitor, endpoint, sent, t0_wall, t1_wall, on_wait, block, warnings) or []
         for name, config in configs:
             pv = config.target_variant or (production[0] if len(production) == 1 else None)
             vs = summary.get("variants", {}).get(name, {})
@@ -211,7 +224,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
             row: dict[str, Any] = {"endpoint": endpoint, "production_variant": pv,
                                    "instance_type": types.get(pv or ""),
                                    "client_latency_ms": {k: lat.get(k) for k in ("mean", "p50", "p95")}}
-            if pv is not None:
+            if pv is not None and read:
                 inv_rows = {p.t: p.value for p in cw if p.series == "cloudwatch.Invocations"
                             and dict(p.labels).get("variant") == pv}
                 model = _mean(cw, "cloudwatch.ModelLatency.average", pv, inv_rows)
@@ -229,17 +242,28 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
                     "cpu_utilization_pct_per_core": _r(_mean(cw, "cloudwatch.CPUUtilization.per_core", pv)),
                     "memory_utilization_pct": _r(_mean(cw, "cloudwatch.MemoryUtilization", pv)),
                 })
+            if pv is not None:
                 counts = [p.value for p in points if p.series == "sagemaker.instances"
                           and dict(p.labels).get("variant") == pv and math.isfinite(p.value)]
                 row["instance_count"] = {"first": counts[0], "last": counts[-1], "max": max(counts)} if counts else None
                 hours = instance_hours(points, pv, 0.0, run_s)
                 ok = (vs.get("requests") or {}).get("ok") or 0
-                price = price_of(row["instance_type"], price_per_hour)
+                given = config.price_per_hour if config.price_per_hour is not None else price_per_hour
+                price = price_of(row["instance_type"], given)
                 row["price_per_hour_usd"] = price
+                row["price_source"] = (PRICE_FLAG_SOURCE if given is not None else
+                                       PRICE_TABLE_SOURCE if price is not None else None)
                 row["instance_hours"] = _r(hours, 6)
                 # inferences served by this variant during the run: stinger's own count of its successes
                 row["cost_per_million_usd"] = _r(cost_per_million(price, hours, ok), 2)
             block["variants"][name] = row
+    for named in named_monitors(spec, "cloudwatch"):   # endpoints the spec names beside (or instead of) the run's
+        if named.endpoint and named.enabled and named.endpoint not in block["endpoints"]:
+            block.setdefault("other_endpoints", {})[named.endpoint] = _other(named, t0_wall, t1_wall, on_wait,
+                                                                            client, block, warnings)
+    sources = {r.get("price_source") for r in block["variants"].values()}
+    block["price_note"] = PRICE_TABLE_NOTE if PRICE_TABLE_SOURCE in sources else \
+        "--price-per-hour" if PRICE_FLAG_SOURCE in sources else None
     events = scaling_events(points)
     block["scaling_events"] = [{"variant": e.variant, "from": e.before, "to": e.after, "began_s": _r(e.began),
                                 "ended_s": _r(e.ended) if e.ended is not None else None} for e in events]
@@ -247,6 +271,90 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     if warnings:
         summary.setdefault("warnings", []).extend(warnings)
     return block
+
+
+def _reader(named: Any, endpoint: str, variants: list[str], *, region: str | None, vcpus: dict[str, int],
+            on_wait: Callable[[float], None] | None, client: Any) -> Any:
+    """The CloudWatch reader for `endpoint`: the spec's settings (`named`, a cloudwatch entry) where it gave
+    them, else the environment's wait and poll (STINGER_CLOUDWATCH_WAIT_S, ..._POLL_S) and no extended stats."""
+    from stinger.monitors.cloudwatch import CloudWatchMonitor, CloudWatchReading
+
+    wait_s = float(os.environ.get(WAIT_ENV, "180"))
+    poll_s = float(os.environ.get(POLL_ENV, "15"))
+    if named is None:
+        return CloudWatchMonitor(endpoint, variants, region=region, vcpus=vcpus, wait_s=wait_s, poll_s=poll_s,
+                                 on_wait=on_wait, client=client, extended=())
+    given = named.model_fields_set
+    reading = CloudWatchReading(**named.model_dump(exclude={"wait_s", "poll_s", "extended"}),
+                                wait_s=named.wait_s if "wait_s" in given else wait_s,
+                                poll_s=named.poll_s if "poll_s" in given else poll_s,
+                                extended=named.extended if "extended" in given else [])
+    return reading.monitor(endpoint, variants, region=region, vcpus=vcpus, on_wait=on_wait, client=client)
+
+
+def _read(monitor: Any, endpoint: str, sent: dict[str, float], t0_wall: float, t1_wall: float,
+          on_wait: Callable[[float], None] | None, block: dict, warnings: list[str]) -> list | None:
+    """CloudWatch's points for the run's window, waiting (bounded) until it counted what stinger sent;
+    None when it could not be read (a warning says why)."""
+    import time
+
+    from stinger.errors import UsageError
+    from stinger.monitors.base import MonitorError
+
+    deadline = time.monotonic() + monitor.wait_s
+    try:
+        cw = monitor.collect(t0_wall, t1_wall)
+        while any(_sum(cw, "cloudwatch.Invocations", pv) < n for pv, n in sent.items()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                monitor.complete = False
+                break
+            if on_wait is not None:
+                on_wait(left)
+            time.sleep(min(monitor.poll_s, left))
+            cw = monitor.collect(t0_wall, t1_wall, wait=False)
+    except (MonitorError, UsageError) as exc:   # no region or extra for a named endpoint: after the load, a warning
+        warnings.append(f"CloudWatch for {endpoint!r}: {exc}")
+        return None
+    if not monitor.complete:
+        block["cloudwatch_complete"] = False
+        warnings.append(f"CloudWatch had not published the run's last minute for {endpoint!r} "
+                        f"after {monitor.wait_s:.0f} s: its figures miss the end of the run")
+    return cw
+
+
+def _other(named: Any, t0_wall: float, t1_wall: float, on_wait: Callable[[float], None] | None, client: Any,
+           block: dict, warnings: list[str]) -> dict:
+    """An endpoint the spec names (not the run's target): its CloudWatch figures per production variant."""
+    from stinger.errors import UsageError
+    from stinger.monitors.cloudwatch import make_client
+    from stinger.monitors.sagemaker_endpoint import describe_variants
+
+    region = named.region or _region_env()
+    variants = list(named.variants or ())
+    if not variants:
+        try:
+            variants = [v.name for v in describe_variants(make_client("sagemaker", region, None), named.endpoint,
+                                                          check_status=False)]
+        except UsageError as exc:
+            warnings.append(f"CloudWatch for {named.endpoint!r}: {exc}")
+            return {}
+    monitor = _reader(named, named.endpoint, variants, region=region, vcpus={}, on_wait=on_wait, client=client)
+    cw = _read(monitor, named.endpoint, {}, t0_wall, t1_wall, on_wait, block, warnings)
+    if cw is None:
+        return {}
+    rows = {}
+    for pv in variants:
+        inv_rows = {p.t: p.value for p in cw if p.series == "cloudwatch.Invocations"
+                    and dict(p.labels).get("variant") == pv}
+        rows[pv] = {"invocations": _sum(cw, "cloudwatch.Invocations", pv),
+                    "model_latency_ms": _r(_mean(cw, "cloudwatch.ModelLatency.average", pv, inv_rows)),
+                    "overhead_latency_ms": _r(_mean(cw, "cloudwatch.OverheadLatency.average", pv, inv_rows)),
+                    "invocation_4xx": _sum(cw, "cloudwatch.Invocation4XXErrors", pv),
+                    "invocation_5xx": _sum(cw, "cloudwatch.Invocation5XXErrors", pv),
+                    "model_errors": _sum(cw, "cloudwatch.InvocationModelErrors", pv),
+                    "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv))}
+    return rows
 
 
 def render(block: dict, console: Any) -> None:
@@ -269,7 +377,21 @@ def render(block: dict, console: Any) -> None:
                       f(row.get("overhead_latency_ms")), f(row.get("network_and_client_ms")),
                       f(row.get("invocations"), 0), f(row.get("cpu_utilization_pct_per_core")),
                       f(row.get("cost_per_million_usd"), 2))
-    console.print(table)
+    if block["variants"]:
+        console.print(table)
+    if block.get("cloudwatch") == "off":
+        console.print("CloudWatch: not read (--no-cloudwatch)")
+    for endpoint, rows in (block.get("other_endpoints") or {}).items():
+        for pv, row in rows.items():
+            console.print(f"CloudWatch {endpoint}/{pv}: {row['invocations']:,.0f} invocations, ModelLatency "
+                          f"{f(row['model_latency_ms'])} ms, OverheadLatency {f(row['overhead_latency_ms'])} ms")
+    for name, row in block["variants"].items():
+        if row.get("price_source"):
+            console.print(f"cost: {name} at ${row['price_per_hour_usd']:,.3f} per instance-hour, "
+                          f"from {row['price_source']}")
+        elif row.get("production_variant") is not None:
+            console.print(f"cost: {name}: no price for {row.get('instance_type') or 'its instance type'} "
+                          f"(give --price-per-hour)")
     for e in block.get("scaling_events", []):
         console.print(f"scaling: {e['variant']} {e['from']} -> {e['to']} instances from {e['began_s']} s"
                       + (f" to {e['ended_s']} s" if e["ended_s"] is not None else " (not done by the end)"))

@@ -130,7 +130,13 @@ def summary_renderable(summary: dict):
                           f"{_f(d.get('worst_' + sp['metric']))} ms, worst p99 {_f(d['worst_p99_ms'])} ms; "
                           f"{rec} ({sp['metric'].replace('_ms', '')} < {sp['threshold_ms']:g} ms)",
                           style="bold"))
-    for name, f in (summary.get("failures") or {}).items():
+    failures = summary.get("failures") or {}
+    for name in names:   # what the endpoint said, beside the count (a failure report already says it)
+        for kind, message in (variants[name].get("error_messages") or {}).items():
+            count = variants[name]["errors"].get(kind, 0)
+            if count and not any(e["kind"] == kind for e in (failures.get(name) or {}).get("top_errors", [])):
+                parts.append(Text(f"errors: {kind} ({name}) x{count:,}: {message}", style="red"))
+    for name, f in failures.items():
         parts.append(failure_text(name, f))
     for name in names:
         note = above_offered_note(name, variants[name])
@@ -210,7 +216,8 @@ def failure_text(name: str, f: dict) -> Text:
     what = "NO REQUEST SUCCEEDED" if not f.get("ok") else "MOST REQUESTS FAILED"
     t.append(f"{what} ({name}): {100 * f['error_rate']:.1f}% of {f['ended']:,} failed", style="bold red")
     causes = [f"HTTP {s['status']} x{s['count']:,}" for s in f.get("top_status", [])]
-    causes += [f"{e['kind']} x{e['count']:,}" for e in f.get("top_errors", []) if not e["kind"].startswith("http")]
+    causes += [f"{e['kind']} x{e['count']:,}" + (f" ({e['message']})" if e.get("message") else "")
+               for e in f.get("top_errors", []) if not e["kind"].startswith("http")]
     if causes:
         t.append("; " + ", ".join(causes), style="red")
     for status, body in (f.get("samples") or {}).items():

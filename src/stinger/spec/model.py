@@ -166,7 +166,11 @@ class ShapeSpec(_Model):
     steps: list[StepSpec] | None = None
     spike: SpikeSpec | None = None
     profile: list[tuple[float, float]] | None = None   # (t seconds, rate) knots, linear in between
-    trace: str | None = Field(default=None, max_length=4096)  # a file of timestamps or gaps
+    # a file of timestamps or gaps, or `capture`: the arrival times of the Data Capture payload
+    # (payload.format: capture), payload i sent at captured request i's offset
+    trace: str | None = Field(default=None, max_length=4096)
+    # a trace replayed this many times as fast (2: twice as fast, 0.5: half speed)
+    speed: float | None = Field(default=None, gt=0, le=1e6)
 
     @field_validator("profile")
     @classmethod
@@ -189,6 +193,9 @@ class ShapeSpec(_Model):
     @model_validator(mode="after")
     def _one(self) -> ShapeSpec:
         given = [k for k in ("ramp", "steps", "spike", "profile", "trace") if getattr(self, k) is not None]
+        if self.speed is not None and self.trace is None:
+            raise ValueError("speed applies to a trace (load.shape.trace: FILE or capture, --replay-arrivals); "
+                             "this load has none")
         if len(given) != 1:
             raise ValueError(f"a shape needs exactly one of ramp, steps, spike, profile, trace; got {given or 'none'}")
         return self
@@ -337,6 +344,8 @@ class Spec(_Model):
             raise ValueError("a run needs a bound: load.duration (--duration) or load.requests (--requests)")
         if self.split == "paired" and mode == "closed":
             raise ValueError("paired split needs the open model (a rate): every payload goes to every variant at once")
+        if load.shape is not None and load.shape.trace == CAPTURE_TRACE:
+            _check_capture_replay(self)
         has_body = bool(self.payload.data or self.payload.body)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
@@ -350,6 +359,24 @@ class Spec(_Model):
         if self.variants:
             return list(self.variants)
         return [VariantSpec(name="default", target=self.target)]
+
+
+CAPTURE_TRACE = "capture"   # load.shape.trace: the payload's Data Capture arrival times
+
+
+def _check_capture_replay(spec: Spec) -> None:
+    """A capture replay sends captured request i at its captured instant: the payload must be the
+    capture, read in its own order, in the open model."""
+    p = spec.payload
+    if p.format != "capture":
+        raise ValueError("load.shape.trace: capture replays the arrival times of a SageMaker Data Capture payload, "
+                         f"but payload.format is {p.format or 'not set'}; expected payload.format: capture "
+                         "(--data DIR --format capture)")
+    if p.order != "sequential":
+        raise ValueError(f"load.shape.trace: capture sends captured request i at its own instant, so payload.order "
+                         f"must be sequential; got {p.order!r}")
+    if spec.load.mode == "closed":
+        raise ValueError("load.shape.trace: capture is an arrival schedule: it needs the open model, not load.mode closed")
 
 
 def _shape_has_duration(shape: ShapeSpec | None) -> bool:

@@ -137,12 +137,16 @@ class Interpretation:
     `variant`: the variant that actually served each row (SageMaker's own split).
     `columns`: extra per-row values in microseconds (or the metric's stored unit),
     keyed by a metric name declared in `stinger.core.catalogue` (e.g. "ttft").
+    `messages`: what the endpoint said with its errors, the first of each error kind
+    in the batch (kind -> text, e.g. a SageMaker container's ModelError message); the
+    worker passes each distinct one on once, redacted and truncated (`core.error_notes`).
     """
 
     kind: np.ndarray | None = None
     server_ms: np.ndarray | None = None
     variant: np.ndarray | None = None
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    messages: dict[int, str] | None = None
 
 
 class TargetConfig(BaseModel):

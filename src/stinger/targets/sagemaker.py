@@ -13,7 +13,9 @@ This module owns what a SageMaker endpoint needs beyond plain HTTP:
   - throttling (HTTP 429, or any status whose `x-amzn-ErrorType` is
     `ThrottlingException`) -> `KIND_THROTTLED`, not a generic 4xx;
   - `ModelError` (HTTP 424, the container answered with an error) ->
-    `KIND_MODEL_ERROR`, the container's message kept once in `messages`;
+    `KIND_MODEL_ERROR`, the container's message passed on in the
+    `Interpretation`'s `messages` (the worker makes it a note of its record, once)
+    and its first one kept in `self.messages`;
   - the variant that served each row, from `x-Amzn-Invoked-Production-Variant`,
     as indices into `Config.variant_names` (the plan's variant names, filled in
     by the planner: that is how the target learns them);
@@ -79,12 +81,24 @@ class Config(TargetConfig):
     accept: str | None = None
     stream: bool = False
     variant_names: tuple[str, ...] = ()    # the plan's variants, for attributing responses
+    # USD per instance-hour for the cost per million inferences (`--price-per-hour`); None: the
+    # bundled, dated table of `monitors.sagemaker_endpoint`. Not sent: the summary's alone.
+    price_per_hour: float | None = None
 
     @field_validator("endpoint", "inference_component")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
             raise ValueError(f"{value!r} is not a SageMaker name (letters, digits and hyphens, at most 63)")
+        return value
+
+    @field_validator("price_per_hour")
+    @classmethod
+    def _price(cls, value: float | None) -> float | None:
+        import math
+
+        if value is not None and not (math.isfinite(value) and 0 < value <= 1e6):
+            raise ValueError(f"must be a positive number of US dollars per instance-hour, got {value:g}")
         return value
 
     @field_validator("target_variant")
@@ -279,14 +293,21 @@ class SageMakerTarget:
                 if refined is None:
                     refined = kind.copy()
                 refined[i] = new
-            # the first message of each kind, kept once (ExpiredTokenException, ValidationError, ...)
+            # the first message of each kind (ExpiredTokenException, ValidationError, ...)
             if message:
-                self.messages.setdefault(int(kind[i]) if new is None else new, message)
+                self._said(out, int(kind[i]) if new is None else new, message)
         if self.config.stream:
             refined = self._streams(batch, out, kind if refined is None else refined)
         out.kind = refined
         out.variant = self._variants(batch)
         return out
+
+    def _said(self, out: Interpretation, kind: int, message: str) -> None:
+        """The batch's first message of `kind` goes out with it; the target keeps its first one ever."""
+        self.messages.setdefault(kind, message)
+        if out.messages is None:
+            out.messages = {}
+        out.messages.setdefault(kind, message)
 
     @staticmethod
     def _classify(status: int, errtype: str | None, body: bytes | None) -> tuple[int | None, str | None]:
@@ -343,7 +364,7 @@ class SageMakerTarget:
             else:
                 k = KIND_MODEL_ERROR
             kind[i] = k
-            self.messages.setdefault(k, error)
+            self._said(out, k, error)
         return kind if changed else None
 
     def _variants(self, batch: ResponseBatch) -> np.ndarray | None:

@@ -1,0 +1,236 @@
+"""Data Capture arrival times replayed as the run's trace (`--replay-arrivals`, `load.shape.trace: capture`).
+
+Ground truth: a recording endpoint (uvicorn in a subprocess on loopback) keeps, per request, its
+arrival time (CLOCK_MONOTONIC, shared by every process here) and body. A capture with known,
+irregular millisecond timestamps is replayed through the real CLI; each captured request i must
+arrive at its captured offset (within the run's schedule lag and the server's reading of it), with
+its own captured body, in `run` and in both A/B modes, every request accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from stinger.testing.procs import stop_process, wait_http
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+APP_SOURCE = r'''
+import asyncio, json, socket, time
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+seen = []
+
+async def rec(request):
+    t = time.monotonic()
+    body = await request.body()
+    seen.append((t, request.url.path, body.decode("utf-8", "replace")))
+    return JSONResponse({"ok": True})
+
+async def log(request):
+    return JSONResponse(seen)
+
+async def clear(request):
+    seen.clear()
+    return JSONResponse([])
+
+app = Starlette(routes=[Route("/a", rec, methods=["POST"]), Route("/b", rec, methods=["POST"]),
+                        Route("/log", log), Route("/clear", clear, methods=["POST"])])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(1024)
+print("PORT", s.getsockname()[1], flush=True)
+server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+asyncio.run(server.serve(sockets=[s]))
+'''
+
+# captured offsets (ms after the first request): irregular, with a burst and a pause
+OFFSETS_MS = [0, 40, 95, 100, 180, 420, 430, 440, 700, 1010, 1030, 1300, 1650, 1660, 1900, 2200]
+
+
+def _record(i: int, offset_ms: int) -> str:
+    sec, ms = divmod(offset_ms, 1000)
+    when = f"2026-11-24T10:00:{10 + sec:02d}.{ms:03d}Z"
+    body = json.dumps({"features": [i, i * 0.5], "i": i})
+    return json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json",
+                                                         "mode": "INPUT", "data": body, "encoding": "JSON"}},
+                       "eventMetadata": {"eventId": f"e{i}", "inferenceTime": when}, "eventVersion": "0"})
+
+
+@pytest.fixture
+def capture(tmp_path) -> Path:
+    """Two capture files of one variant (S3 layout), lines shuffled across them: arrival order is the times'."""
+    root = tmp_path / "capture" / "ep" / "AllTraffic" / "2026" / "11" / "24" / "10"
+    root.mkdir(parents=True)
+    lines = [_record(i, off) for i, off in enumerate(OFFSETS_MS)]
+    (root / "b.jsonl").write_text("\n".join(lines[1::2][::-1]) + "\n")
+    (root / "a.jsonl").write_text("\n".join(lines[0::2]) + "\n")
+    return tmp_path / "capture"
+
+
+@pytest.fixture(scope="module")
+def recorder():
+    proc = subprocess.Popen([sys.executable, "-c", APP_SOURCE], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        base = f"http://127.0.0.1:{int(line.split()[1])}"
+        wait_http(base + "/log", timeout=30)
+        yield base
+    finally:
+        stop_process(proc)
+
+
+def _seen(base: str) -> list[tuple[float, str, dict]]:
+    with urllib.request.urlopen(base + "/log", timeout=10) as r:
+        return [(t, path, json.loads(body)) for t, path, body in json.loads(r.read())]
+
+
+def _clear(base: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(base + "/clear", method="POST", data=b""), timeout=10).read()
+
+
+def _stinger(args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "stinger.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=90)
+
+
+def _summary(out: Path) -> dict:
+    (path,) = list(out.rglob("summary.json"))
+    return json.loads(path.read_text())
+
+
+def _check_replay(rows: list[tuple[float, str, dict]], speed: float, lag_ms: float) -> None:
+    """Request i arrived at captured offset i / speed (relative to request 0), carrying captured body i."""
+    rows = sorted(rows, key=lambda r: r[2]["i"])
+    assert [r[2]["i"] for r in rows] == list(range(len(OFFSETS_MS)))      # every captured body, once
+    assert all(r[2]["features"] == [r[2]["i"], r[2]["i"] * 0.5] for r in rows)
+    t0 = rows[0][0]
+    # the first request leaves late by at most its lag too; the rest is the server's own reading jitter
+    slack = 2 * lag_ms / 1e3 + 0.015
+    for (t, _, body), off in zip(rows, OFFSETS_MS, strict=True):
+        assert abs((t - t0) - off / 1e3 / speed) < slack, (body["i"], t - t0, off / 1e3 / speed, slack)
+
+
+@pytest.mark.slow
+def test_run_replays_captured_arrival_times_and_bodies(recorder, capture, tmp_path):
+    _clear(recorder)
+    r = _stinger(["run", "--url", recorder + "/a", "--data", str(capture), "--format", "capture",
+                  "--replay-arrivals", "--workers", "2", "--out", str(tmp_path), "-q"])
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path)
+    req = s["variants"]["default"]["requests"]
+    assert req["scheduled"] == req["ok"] == len(OFFSETS_MS)
+    _check_replay(_seen(recorder), 1.0, s["variants"]["default"]["schedule_lag_ms"]["max"])
+    spec = (next(tmp_path.rglob("spec.yaml"))).read_text()
+    assert "trace: capture" in spec
+
+
+@pytest.mark.slow
+def test_run_replays_twice_as_fast(recorder, capture, tmp_path):
+    _clear(recorder)
+    r = _stinger(["run", "--url", recorder + "/a", "--data", str(capture), "--format", "capture",
+                  "--replay-arrivals", "--speed", "2", "--out", str(tmp_path), "-q"])
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path)
+    assert s["variants"]["default"]["requests"]["ok"] == len(OFFSETS_MS)
+    _check_replay(_seen(recorder), 2.0, s["variants"]["default"]["schedule_lag_ms"]["max"])
+
+
+@pytest.mark.slow
+def test_paired_ab_replays_every_captured_request_to_both_variants(recorder, capture, tmp_path):
+    _clear(recorder)
+    r = _stinger(["ab", "--a", recorder + "/a", "--b", recorder + "/b", "--split", "paired",
+                  "--data", str(capture), "--format", "capture", "--replay-arrivals", "--out", str(tmp_path), "-q"])
+    assert r.returncode in (0, 1), r.stderr      # 1: a verdict on 16 requests may call a difference
+    s = _summary(tmp_path)
+    n = len(OFFSETS_MS)
+    for name in ("A", "B"):
+        req = s["variants"][name]["requests"]
+        assert req["scheduled"] == req["ok"] == n                     # every captured request to each variant
+        assert req["failed"] == req["dropped"] == 0
+    seen = _seen(recorder)
+    lag = max(s["variants"][v]["schedule_lag_ms"]["max"] for v in ("A", "B"))
+    for path in ("/a", "/b"):
+        _check_replay([row for row in seen if row[1] == path], 1.0, lag)
+
+
+@pytest.mark.slow
+def test_split_ab_replay_sends_each_captured_request_once(recorder, capture, tmp_path):
+    _clear(recorder)
+    r = _stinger(["ab", "--a", recorder + "/a", "--b", recorder + "/b", "--split", "split", "--seed", "3",
+                  "--data", str(capture), "--format", "capture", "--replay-arrivals", "--out", str(tmp_path), "-q"])
+    assert r.returncode in (0, 1), r.stderr
+    s = _summary(tmp_path)
+    n = len(OFFSETS_MS)
+    assert sum(s["variants"][v]["requests"]["scheduled"] for v in ("A", "B")) == n
+    assert sum(s["variants"][v]["requests"]["ok"] for v in ("A", "B")) == n
+    seen = _seen(recorder)
+    assert {row[1] for row in seen} == {"/a", "/b"}
+    lag = max(s["variants"][v]["schedule_lag_ms"]["max"] or 0 for v in ("A", "B"))
+    _check_replay(seen, 1.0, lag)                                  # together: the whole trace, once
+
+
+def test_replay_needs_a_capture_payload(tmp_path):
+    data = tmp_path / "bodies.jsonl"
+    data.write_text('{"x": 1}\n')
+    r = _stinger(["run", "--url", "http://127.0.0.1:9/", "--data", str(data), "--replay-arrivals",
+                  "--out", str(tmp_path)])
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "expected payload.format: capture" in r.stderr
+    r = _stinger(["run", "--url", "http://127.0.0.1:9/", "--data", str(data), "--format", "capture",
+                  "--replay-arrivals", "--out", str(tmp_path)])
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "not a Data Capture record" in r.stderr
+
+
+def test_replay_rules_are_one_line_errors(capture, tmp_path):
+    base = ["run", "--url", "http://127.0.0.1:9/", "--data", str(capture), "--format", "capture"]
+    for extra, message in ((["--replay-arrivals", "--order", "random"], "payload.order must be sequential"),
+                           (["--replay-arrivals", "--rate", "5"], "give no --rate or --users"),
+                           (["--rate", "5", "--duration", "1s", "--speed", "2"], "speed applies to a trace"),
+                           (["--replay-arrivals", "--speed", "0"], "positive factor")):
+        r = _stinger(base + extra + ["--out", str(tmp_path)])
+        assert r.returncode == 2, (extra, r.stderr)
+        assert r.stderr.count("\n") == 1 and message in r.stderr, (extra, r.stderr)
+    assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_capture_offsets_spread_whole_seconds_and_scale(tmp_path):
+    from stinger.orchestrate.replay import capture_offsets
+
+    root = tmp_path / "c"
+    root.mkdir()
+    body = json.dumps({"x": 1})
+    lines = [json.dumps({"captureData": {"endpointInput": {"observedContentType": "application/json",
+                                                           "data": body, "encoding": "JSON"}},
+                         "eventMetadata": {"inferenceTime": when}})
+             for when in ("2026-11-24T10:00:00Z", "2026-11-24T10:00:00Z", "2026-11-24T10:00:03Z")]
+    (root / "x.jsonl").write_text("\n".join(lines) + "\n")
+    assert capture_offsets(str(root)).tolist() == [0.0, 0.5, 3.0]      # one-second stamps: ties spread
+    assert capture_offsets(str(root), speed=3).tolist() == [0.0, 0.5 / 3, 1.0]
+
+
+def test_speed_scales_a_trace_file_too(tmp_path):
+    from types import SimpleNamespace
+
+    from stinger.orchestrate.replay import trace_offsets
+
+    trace = tmp_path / "gaps.txt"
+    trace.write_text("0\n0.5\n1.5\n")
+    shape = SimpleNamespace(trace=str(trace), speed=2.0)
+    assert trace_offsets(SimpleNamespace(shape=shape), None).tolist() == [0.0, 0.25, 0.75]   # timestamps, halved
