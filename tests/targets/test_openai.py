@@ -200,6 +200,8 @@ def test_model_errors_and_throttling_are_counted_and_the_api_key_never_reaches_t
     v = summary["variants"]["default"]
     assert v["requests"]["scheduled"] == 8 and v["requests"]["unaccounted"] == 0
     assert v["errors"]["model_error"] == 2 and v["errors"]["throttled"] == 2 and v["requests"]["ok"] == 4
+    said = v["error_messages"]   # what the server said, carried from the workers once per kind
+    assert "the model failed mid-stream" in said["model_error"] and "rate limited" in said["throttled"]
     for f in (tmp_path / "runs").rglob("*"):
         if f.is_file():
             assert key not in f.read_text(errors="replace"), f

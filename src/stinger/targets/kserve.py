@@ -166,6 +166,7 @@ class KServeTarget:
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
+        said: dict[int, str] = {}
         if batch.bodies is not None:
             for i in np.flatnonzero(batch.status >= 400).tolist():
                 body = batch.bodies[i]
@@ -177,5 +178,7 @@ class KServeTarget:
                 except ValueError:
                     text = body[:200].decode("utf-8", "replace")
                 if text:
-                    self.messages.setdefault(int(batch.kind[i]), f"HTTP {int(batch.status[i])}: {str(text)[:300]}")
-        return Interpretation()
+                    message = f"HTTP {int(batch.status[i])}: {str(text)[:300]}"
+                    self.messages.setdefault(int(batch.kind[i]), message)
+                    said.setdefault(int(batch.kind[i]), message)
+        return Interpretation(messages=said or None)   # the worker passes each on once (a record note)

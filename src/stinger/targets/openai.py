@@ -105,6 +105,7 @@ class OpenAITarget:
         headers += [(k, str(v)) for k, v in config.headers.items()]
         self._post = JsonPost(tuple(headers))
         self.messages: dict[int, str] = {}   # error kind -> the first message seen
+        self._batch_messages: dict[int, str] = {}
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return self._endpoints
@@ -153,6 +154,7 @@ class OpenAITarget:
         ttft, itl, tokens = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         kind = batch.kind.copy()
         bodies = batch.bodies
+        self._batch_messages: dict[int, str] = {}
         for i in np.flatnonzero(batch.status == 429).tolist():
             kind[i] = Kind.THROTTLED
             self._keep(int(Kind.THROTTLED), _error_message(bodies[i] if bodies is not None else b"") or "HTTP 429")
@@ -182,6 +184,7 @@ class OpenAITarget:
                 if count is not None:
                     tokens[i] = count
         out.kind = kind
+        out.messages = self._batch_messages or None   # the worker passes each on once (a record note)
         out.columns = {"output_tokens": tokens}
         if self.config.stream:
             out.columns.update(ttft=ttft, itl=itl)
@@ -189,6 +192,7 @@ class OpenAITarget:
 
     def _keep(self, kind: int, message: str) -> None:
         self.messages.setdefault(kind, message[:300])
+        self._batch_messages.setdefault(kind, message[:300])
 
 
 def _error_message(body: bytes | None) -> str | None:
