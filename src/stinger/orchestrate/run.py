@@ -355,8 +355,19 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     }
     if len(variants) > 1:
         summary["overall"] = _absent_as_null(m.overall(window))
+    attributed = spec.split == "sagemaker" and len(variants) > 1
+    judged = dict(variants)
+    if attributed:
+        from stinger.orchestrate.sagemaker_split import attribution_block
+        from stinger.spec.model import UNATTRIBUTED
+
+        summary["attribution"] = attribution_block(spec, variants, mon.points())
+        # requests no response named a variant for belong to the run, not to a variant: the SLOs
+        # judge each attributed variant and the whole run (so their errors still count)
+        judged.pop(UNATTRIBUTED, None)
+        judged["overall"] = summary["overall"]
     results = []
-    for name, vs in variants.items():
+    for name, vs in judged.items():
         for r in judge(slos, vs):
             d = r.to_dict()
             d["variant"] = name
@@ -375,7 +386,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     if failures:
         summary["failures"] = failures
     # a variant that never got a successful answer measured nothing: the run must not look like a pass
-    summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0)
+    # (`unattributed` has no success by construction: a response that named its variant moved there)
+    summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0 and n in judged)
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(
