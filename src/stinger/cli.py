@@ -661,12 +661,18 @@ def report(run_dir, as_json) -> None:
 @click.option("--sagemaker", "sagemaker_demo", is_flag=True,
               help="Instead: the SageMaker A/B story offline (moto, a SigV4 front, CloudWatch read back; "
                    "needs pip install 'stinger[aws]' and moto).")
-def demo(duration, rate, out, quiet, capacity_search, sagemaker_demo) -> None:
+@click.option("--split", "demo_split", type=click.Choice(["paired", "sagemaker"]), default=None,
+              help="With --sagemaker: paired (each request pinned with TargetVariant, the default) or sagemaker "
+                   "(the endpoint splits one stream by its weights; responses attributed from its header).")
+def demo(duration, rate, out, quiet, capacity_search, sagemaker_demo, demo_split) -> None:
     """Start the demo model endpoint, A/B-test its two variants (fast vs accurate), print the verdict, stop it."""
     from stinger.demo.run import run_capacity_demo, run_demo, run_sagemaker_demo
 
+    if demo_split is not None and not sagemaker_demo:
+        raise click.UsageError("--split needs --sagemaker (the plain demo always pairs)")
     if sagemaker_demo:
-        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet))
+        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet,
+                                    split=demo_split or "paired"))
     rate = rate or "40"
     if capacity_search:
         sys.exit(run_capacity_demo(out=out, quiet=quiet))

@@ -87,7 +87,8 @@ def verdict_notes(block: dict) -> list[str]:
     un = block["unattributed"]
     lost = un["scheduled"]
     if lost:
-        notes.append(f"{lost:,} requests got no invoked-variant header ({un['failed']:,} failed before or without "
-                     f"one, {un['dropped']:,} dropped, {un['in_flight']:,} in flight at the stop): they are in "
-                     f"no variant's figures, only in the '{UNATTRIBUTED}' row and the run's overall")
+        notes.append(f"{lost:,} requests got no invoked-variant header naming a variant of the run "
+                     f"({un['failed']:,} failed before or without one, {un['dropped']:,} dropped, "
+                     f"{un['in_flight']:,} in flight at the stop): they are in no variant's figures, only in "
+                     f"the '{UNATTRIBUTED}' row and the run's overall")
     return notes

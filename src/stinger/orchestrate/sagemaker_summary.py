@@ -119,6 +119,15 @@ def preflight(spec: Any) -> None:
         if config.target_variant and config.target_variant not in names:
             raise UsageError(f"SageMaker endpoint {config.endpoint!r} has no production variant "
                              f"{config.target_variant!r} (it has {', '.join(sorted(names))})")
+        if getattr(spec, "split", None) == "sagemaker":
+            # SageMaker may route to any of its variants: one the run does not list would land unattributed
+            from stinger.orchestrate.planning import production_variants
+
+            listed = set(production_variants(spec).values())
+            if listed != names:
+                raise UsageError(f"split: sagemaker lists production variants {', '.join(sorted(listed))} but "
+                                 f"endpoint {config.endpoint!r} has {', '.join(sorted(names))}: list each once "
+                                 f"(variant names, or target.variant_names), as SageMaker may route to any")
 
 
 def endpoint_monitors(spec: Any) -> list:

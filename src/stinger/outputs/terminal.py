@@ -117,6 +117,8 @@ def summary_renderable(summary: dict):
                           f"{_f(d.get('worst_' + sp['metric']))} ms, worst p99 {_f(d['worst_p99_ms'])} ms; "
                           f"{rec} ({sp['metric'].replace('_ms', '')} < {sp['threshold_ms']:g} ms)",
                           style="bold"))
+    if summary.get("attribution"):
+        parts.append(attribution_text(summary["attribution"]))
     for name, f in (summary.get("failures") or {}).items():
         parts.append(failure_text(name, f))
     for name in names:
@@ -132,6 +134,19 @@ def summary_renderable(summary: dict):
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)
+
+
+def attribution_text(att: dict) -> Text:
+    """split: sagemaker - the endpoint's split: each variant's achieved share beside its weight's."""
+
+    def pct(x) -> str:
+        return "?" if x is None else f"{100 * x:.1f}%"
+
+    rows = [f"{name} {pct(r['share'])} of {att['attributed']:,} (weight {pct(r['weight_share'])})"
+            for name, r in att["variants"].items()]
+    un = att["unattributed"]["scheduled"]
+    return Text(f"SageMaker split (by {att['header']}): " + ", ".join(rows)
+                + (f"; {un:,} requests got no header (unattributed)" if un else ""), style="bold")
 
 
 def server_time_lines(summary: dict) -> list[Text]:
