@@ -195,21 +195,6 @@ def test_split_sagemaker_on_a_spec_of_plain_http_variants_is_one_line(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "type: sagemaker" in r.stderr, r.stderr
 
 
-@pytest.mark.slow
-def test_demo_sagemaker_can_show_the_endpoints_own_split(tmp_path):
-    pytest.importorskip("moto")
-    pytest.importorskip("boto3")
-    r = _stinger(["demo", "--sagemaker", "--split", "sagemaker", "--duration", "3s", "--rate", "15",
-                  "--out", str(tmp_path)], env=_env(), timeout=110)
-    assert r.returncode in (0, 1), r.stderr     # 1: an SLO missed on a busy machine; the story is told either way
-    assert "one stream of 30 req/s" in r.stdout and "SageMaker split (by x-Amzn-Invoked-Production-Variant)" in r.stdout
-    s = _read(tmp_path, "summary.json")
-    req = s["overall"]["requests"]
-    assert s["split"] == "sagemaker" and req["scheduled"] + req["warmup"] == 90     # the demo's warm-up included
-    _exact(s)
-    assert s["attribution"]["variants"][A]["weight_share"] == 0.5
-
-
 def test_demo_split_needs_sagemaker(tmp_path):
     r = _stinger(["demo", "--split", "sagemaker", "--out", str(tmp_path)])
     assert r.returncode == 2 and r.stderr.strip() == "stinger: error: --split needs --sagemaker (the plain demo always pairs)"
