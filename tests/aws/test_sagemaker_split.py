@@ -198,3 +198,24 @@ def test_split_sagemaker_on_a_spec_of_plain_http_variants_is_one_line(tmp_path):
 def test_demo_split_needs_sagemaker(tmp_path):
     r = _stinger(["demo", "--split", "sagemaker", "--out", str(tmp_path)])
     assert r.returncode == 2 and r.stderr.strip() == "stinger: error: --split needs --sagemaker (the plain demo always pairs)"
+
+
+def test_a_run_where_no_request_got_a_header_is_no_success(tmp_path):
+    """Every request refused before any header: no variant has a request, the run has no success (exit 1)."""
+    import socket
+
+    with socket.socket() as sock:      # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = f"{{type: sagemaker, endpoint: ep, region: us-east-1, endpoint_url: 'http://127.0.0.1:{port}'}}"
+    spec = tmp_path / "ab.yaml"
+    spec.write_text(f"split: sagemaker\nvariants:\n  - {{name: A, target: {target}}}\n"
+                    f"  - {{name: B, target: {target}}}\npayload: {{body: '{{}}'}}\nload: {{rate: 20, duration: 1s}}\n")
+    r = _stinger(["ab", str(spec), "--out", str(tmp_path / "out"), "-q"], env=_env())
+    assert r.returncode == 1, r.stderr
+    s = _read(tmp_path / "out", "summary.json")
+    _exact(s)
+    un = s["variants"]["unattributed"]["requests"]
+    assert un["scheduled"] == un["failed"] == 20 and s["variants"]["unattributed"]["errors"]["connect"] == 20
+    assert s["no_success"] == ["overall"] and "unattributed" in s["failures"]
+    assert "unattributed: no request succeeded (100.0% of 20 failed: connect x20)" in r.stderr

@@ -383,11 +383,19 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         variants[name]["quality"] = q
     summary["warnings"] = outcome.warnings + mon.warnings + list(m.notes)
     failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
+    if attributed:
+        # `unattributed` has no success by construction (a response that named its variant moved
+        # there): its failures are the run's story only when most of the run ended there
+        un = failures.get(UNATTRIBUTED)
+        run_ended = sum(summary["overall"]["requests"][k] for k in ("ok", "failed", "dropped"))
+        if un is not None and 2 * un["ended"] < run_ended:
+            del failures[UNATTRIBUTED]
     if failures:
         summary["failures"] = failures
     # a variant that never got a successful answer measured nothing: the run must not look like a pass
-    # (`unattributed` has no success by construction: a response that named its variant moved there)
     summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0 and n in judged)
+    if attributed and not summary["overall"]["requests"]["ok"] and run_ended:
+        summary["no_success"].append("overall")   # nothing succeeded, whichever variant it was meant for
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(
