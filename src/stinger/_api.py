@@ -115,7 +115,8 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
 def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequential: bool = False,
        min_effect_ms: float | None = None, capacity: dict | None = None, prices: tuple[float, float] | None = None,
        instances: tuple[int, int] | None = None, outputs: Iterable | None = None) -> AbResult:
-    """An A/B test of the spec's variants (the first is the baseline): split, paired or capacity.
+    """An A/B test of the spec's variants (the first is the baseline): split, paired, sagemaker (the
+    endpoint splits by its own weights; responses attributed from its invoked-variant header) or capacity.
 
     `mode` defaults to the spec's `split`; `capacity` holds capacity options for mode "capacity";
     `prices`/`instances` give each variant's instance price (USD/h) and count for its cost.
@@ -128,9 +129,9 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
         raise UsageError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
     s, data = _resolve(spec)
     mode = mode or s.split
-    if mode not in ("split", "paired", "capacity"):
-        raise UsageError(f"A/B mode {mode!r}: expected split, paired or capacity")
-    if mode in ("split", "paired") and mode != s.split:
+    if mode not in ("split", "paired", "sagemaker", "capacity"):
+        raise UsageError(f"A/B mode {mode!r}: expected split, paired, sagemaker or capacity")
+    if mode in ("split", "paired", "sagemaker") and mode != s.split:
         s, data = _resolve({**data, "split": mode})
     if min_effect_ms is not None and not min_effect_ms > 0:
         raise UsageError(f"min_effect_ms must be > 0, got {min_effect_ms:g}")

@@ -348,13 +348,32 @@ def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any]
     return resolve_spec(spec_file, params, extra={**extra, "variants": variants})
 
 
-def _sagemaker_ab_variants(params: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with TargetVariant."""
+def _sagemaker_ab_variants(params: dict[str, Any], pin: bool = True) -> tuple[list[dict[str, Any]], str | None]:
+    """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with
+    TargetVariant, or (`--split sagemaker`, pin False) sharing one unpinned target."""
     from stinger.orchestrate.sagemaker_summary import discover_variants
 
     target = _sagemaker_target(params)
     assert target is not None
-    return discover_variants(target)
+    return discover_variants(target, pin=pin)
+
+
+def _sagemaker_split_usage(mode: str | None, weights: str | None, a_url: str | None, spec_file: str | None,
+                           params: dict[str, Any]) -> None:
+    """`ab --split sagemaker`: the one-line usage errors, before anything is asked of AWS."""
+    if mode != "sagemaker":
+        return
+    if weights:
+        raise click.UsageError("--weights cannot be used with --split sagemaker: SageMaker's own production "
+                               "variant weights split the traffic (change them on the endpoint)")
+    if a_url is not None:
+        raise click.UsageError("--split sagemaker needs --sagemaker ENDPOINT (SageMaker splits the traffic), "
+                               "not --a/--b")
+    if params.get("target_variant") is not None:
+        raise click.UsageError("--target-variant pins every request; --split sagemaker lets SageMaker pick")
+    if params.get("sagemaker") is None and spec_file is None:
+        raise click.UsageError("--split sagemaker needs --sagemaker ENDPOINT, or a spec whose variants share "
+                               "one unpinned sagemaker target")
 
 
 # -- model servers: OpenAI-compatible LLMs, KServe V2 ------------------------------
@@ -585,8 +604,10 @@ def capacity(spec_file, quiet, dashboard, search_mode, search_start, growth, pre
 @click.option("--b", "b_url", default=None, help="Variant B's URL (the candidate).")
 @click.option("--a-name", default="A", show_default=True, help="Variant A's name.")
 @click.option("--b-name", default="B", show_default=True, help="Variant B's name.")
-@click.option("--split", "split_mode", type=click.Choice(["split", "paired", "capacity"]), default=None,
+@click.option("--split", "split_mode", type=click.Choice(["split", "paired", "sagemaker", "capacity"]), default=None,
               help="split: each request to one variant by weight; paired: every payload to every variant at once; "
+                   "sagemaker (with --sagemaker): SageMaker splits by its own weights, each response counted in the "
+                   "variant its invoked-variant header names; "
                    "capacity: a capacity search per variant. Default: the spec's, else split.")
 @click.option("--weights", default=None, help="Traffic weights for split mode, e.g. 90,10.")
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
@@ -624,10 +645,11 @@ def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, we
         if params.get("duration") is None:
             params["duration"] = "1s"
     extra: dict[str, Any] = {}
+    _sagemaker_split_usage(mode, weights, a_url, spec_file, params)
     if params.get("sagemaker") is not None:
         if a_url is not None:
             raise click.UsageError("give --sagemaker ENDPOINT or --a/--b, not both")
-        extra["variants"], _region = _sagemaker_ab_variants(params)
+        extra["variants"], _region = _sagemaker_ab_variants(params, pin=mode != "sagemaker")
         if mode is None:
             mode = "paired"
     else:
@@ -648,7 +670,7 @@ def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, we
             {"name": a_name, "url": a_url, "weight": w[0], "method": method, "headers": headers},
             {"name": b_name, "url": b_url, "weight": w[1], "method": method, "headers": headers},
         ]
-    if mode in ("split", "paired"):
+    if mode in ("split", "paired", "sagemaker"):
         extra["split"] = mode
     spec, data = resolve_spec(spec_file, params, extra=extra)
     price_pair = _pair(prices, float, "--price-per-hour")
@@ -765,12 +787,18 @@ def report(run_dir, as_json) -> None:
 @click.option("--sagemaker", "sagemaker_demo", is_flag=True,
               help="Instead: the SageMaker A/B story offline (moto, a SigV4 front, CloudWatch read back; "
                    "needs pip install 'stinger[aws]' and moto).")
-def demo(duration, rate, out, quiet, capacity_search, sagemaker_demo) -> None:
+@click.option("--split", "demo_split", type=click.Choice(["paired", "sagemaker"]), default=None,
+              help="With --sagemaker: paired (each request pinned with TargetVariant, the default) or sagemaker "
+                   "(the endpoint splits one stream by its weights; responses attributed from its header).")
+def demo(duration, rate, out, quiet, capacity_search, sagemaker_demo, demo_split) -> None:
     """Start the demo model endpoint, A/B-test its two variants (fast vs accurate), print the verdict, stop it."""
     from stinger.demo.run import run_capacity_demo, run_demo, run_sagemaker_demo
 
+    if demo_split is not None and not sagemaker_demo:
+        raise click.UsageError("--split needs --sagemaker (the plain demo always pairs)")
     if sagemaker_demo:
-        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet))
+        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet,
+                                    split=demo_split or "paired"))
     rate = rate or "40"
     if capacity_search:
         sys.exit(run_capacity_demo(out=out, quiet=quiet))

@@ -110,3 +110,15 @@ def test_labelled_predictions_print_accuracy_or_error():
     text = " ".join(buf.getvalue().split())
     assert "accuracy (labelled) 75.00% of 4 -" in text
     assert "mean absolute error (labelled) - 0.7500 of 2" in text
+
+
+def test_a_split_sagemaker_made_shows_each_share_beside_its_weight_and_the_unattributed():
+    from stinger.outputs.terminal import attribution_text
+
+    att = {"header": "x-Amzn-Invoked-Production-Variant", "attributed": 200,
+           "unattributed": {"scheduled": 3, "failed": 3, "dropped": 0, "in_flight": 0, "unaccounted": 0},
+           "variants": {"A_ml.m5.large": {"share": 0.695, "weight_share": 0.7},
+                        "B_ml.c5.xlarge": {"share": 0.305, "weight_share": None}}}
+    text = attribution_text(att).plain
+    assert text == ("SageMaker split (by x-Amzn-Invoked-Production-Variant): A_ml.m5.large 69.5% of 200 "
+                    "(weight 70.0%), B_ml.c5.xlarge 30.5% of 200 (weight ?); 3 requests got no header (unattributed)")

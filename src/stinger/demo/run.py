@@ -109,7 +109,8 @@ def run_capacity_demo(*, out: str = "runs", quiet: bool = False, price_per_hour:
 SAGEMAKER_CLOUDWATCH_WAIT_S = "20"   # the front publishes every second: the last minute arrives at once
 
 
-def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "runs", quiet: bool = False) -> int:
+def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "runs", quiet: bool = False,
+                       split: str = "paired") -> int:
     """`stinger demo --sagemaker`: the SageMaker A/B story offline, in under a minute.
 
     Starts moto's server (SageMaker control plane and CloudWatch), the demo model
@@ -120,6 +121,9 @@ def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "r
     and OverheadLatency back beside client latency, polls the instance type and
     count, and gives the cost per million per variant. Fake credentials only,
     everything on loopback; the environment is restored afterwards.
+
+    `split="sagemaker"`: the front splits one stream (twice `rate`, the same load as the paired
+    run) by the endpoint's weights and each response is attributed from its invoked-variant header.
     """
     import os
 
@@ -150,17 +154,22 @@ def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "r
             os.environ.setdefault(POLL_ENV, "1")
             target = {"type": "sagemaker", "endpoint": stack.endpoint, "region": os.environ["AWS_REGION"],
                       "endpoint_url": stack.runtime_url}
-            variants, region = discover_variants(target)
+            attributed = split == "sagemaker"
+            variants, region = discover_variants(target, pin=not attributed)
+            how = (f"; paired A/B, {rate} req/s to each variant for {duration}, signed, pinned with TargetVariant"
+                   if not attributed else
+                   f"; one stream of {2 * parse_rate(rate):g} req/s for {duration}, signed, split by the endpoint's "
+                   f"weights, each response attributed from its x-Amzn-Invoked-Production-Variant header")
+            if attributed:
+                rate = f"{2 * parse_rate(rate):g}"
             if not quiet:
                 console.print(f"endpoint {stack.endpoint!r} ({region}): runtime {stack.runtime_url}, control plane "
                               f"and CloudWatch {stack.control_url}; DescribeEndpoint found "
-                              + ", ".join(v["name"].replace("_", " on ", 1) for v in variants)
-                              + f"; paired A/B, {rate} req/s to each variant for {duration}, signed, "
-                                f"pinned with TargetVariant")
+                              + ", ".join(v["name"].replace("_", " on ", 1) for v in variants) + how)
             spec = {
                 "name": "demo-sagemaker",
                 "variants": variants,
-                "split": "paired",
+                "split": split,
                 "payload": {"data": str(data), "label_field": "label", "order": "random"},
                 "load": {"rate": rate, "duration": duration, "warmup": WARMUP, "timeout": "5s"},
                 "check": {"status": "2xx", "json_path": "$.predictions[0]"},
@@ -168,12 +177,13 @@ def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "r
                 "slo": ["p95<1s", "error_rate<1%"],   # signing, the front and moto share the machine
                 "output": {"dir": out},
             }
-            result = _api.ab(spec, mode="paired", outputs=outputs)
+            result = _api.ab(spec, mode=split, outputs=outputs)
     finally:
         os.environ.clear()
         os.environ.update(saved)
     if not quiet:
-        console.print("against a real endpoint: [bold]stinger ab --sagemaker ENDPOINT --region R[/] "
+        command = "stinger ab --sagemaker ENDPOINT --region R" + (" --split sagemaker" if split == "sagemaker" else "")
+        console.print(f"against a real endpoint: [bold]{command}[/] "
                       "(IAM: sagemaker:InvokeEndpoint, DescribeEndpoint, DescribeEndpointConfig, "
                       "cloudwatch:GetMetricData)")
     return result.exit_code

@@ -17,7 +17,8 @@ model server, so the whole SageMaker A/B story runs on loopback:
   variant names to the demo server's variants; `X-Amzn-SageMaker-Target-Variant`
   pins one (unknown: 400 ValidationError), otherwise the request goes to a
   variant drawn by `--weights` (as SageMaker's own split). Every reply carries
-  `x-Amzn-Invoked-Production-Variant`.
+  `x-Amzn-Invoked-Production-Variant`. `--delays-ms B=20` makes a variant's
+  model answer that much later (part of its ModelLatency): a known difference.
 * **Faults as AWS shapes them**: a backend reply >= 400 becomes a 424 `ModelError`
   whose message quotes the container's; more than `--max-concurrency` requests
   in flight get a 429 `ThrottlingException`; an unknown endpoint name is a 400.
@@ -279,6 +280,7 @@ class FrontConfig:
     endpoint: str = "stinger-demo"
     variants: tuple[tuple[str, str], ...] = (("fast", "fast"), ("accurate", "accurate"))
     weights: tuple[float, ...] = ()
+    delays_ms: tuple[float, ...] = ()   # per variant: added before the model answers (a known slower variant)
     region: str = "us-east-1"
     keys: tuple[tuple[str, str], ...] = (("testing", "testing"),)
     cloudwatch_url: str | None = None
@@ -295,6 +297,8 @@ class FrontConfig:
             raise SpecError(f"--weights: {len(self.weights)} weights for {len(self.variants)} variants")
         if any(w < 0 for w in self.weights) or (self.weights and not sum(self.weights) > 0):
             raise SpecError("--weights: weights must be >= 0 and not all 0")
+        if self.delays_ms and (len(self.delays_ms) != len(self.variants) or min(self.delays_ms) < 0):
+            raise SpecError(f"--delays-ms: one delay >= 0 per variant ({len(self.variants)})")
         if self.stream_parts < 1:
             raise SpecError("--stream-parts must be at least 1")
 
@@ -314,6 +318,7 @@ def create_app(config: FrontConfig) -> Starlette:
     names = [name for name, _ in config.variants]
     demo_of = dict(config.variants)
     weights = list(config.weights) or [1.0] * len(names)
+    delay_s = dict(zip(names, [d / 1000 for d in config.delays_ms] or [0.0] * len(names), strict=True))
     keys = dict(config.keys)
     rng = random.Random(config.seed)
     publisher = Publisher(config.endpoint, config.cloudwatch_url, config.region, config.publish_s)
@@ -343,6 +348,8 @@ def create_app(config: FrontConfig) -> Starlette:
         in_flight += 1
         t_model = time.perf_counter()
         try:
+            if delay_s[variant]:
+                await asyncio.sleep(delay_s[variant])
             status, content_type, reply = await backend.post(
                 f"/variants/{demo_of[variant]}/invocations", headers.get("content-type", "application/json"),
                 accept, body)
@@ -405,6 +412,16 @@ def _pairs(text: str, what: str) -> list[tuple[str, str]]:
 def config_from_args(args: argparse.Namespace) -> FrontConfig:
     variants = tuple(_pairs(args.variants, "--variants"))
     weights: tuple[float, ...] = ()
+    delays: tuple[float, ...] = ()
+    if args.delays_ms:
+        given_ms = dict(_pairs(args.delays_ms, "--delays-ms"))
+        unknown_ms = set(given_ms) - {n for n, _ in variants}
+        if unknown_ms:
+            raise SpecError(f"--delays-ms: unknown variant {min(unknown_ms)!r}")
+        try:
+            delays = tuple(float(given_ms.get(n, 0.0)) for n, _ in variants)
+        except ValueError:
+            raise SpecError("--delays-ms: delays must be numbers") from None
     if args.weights:
         given = dict(_pairs(args.weights, "--weights"))
         unknown = set(given) - {n for n, _ in variants}
@@ -415,7 +432,8 @@ def config_from_args(args: argparse.Namespace) -> FrontConfig:
         except ValueError:
             raise SpecError("--weights: weights must be numbers") from None
     return FrontConfig(
-        backend=args.backend, endpoint=args.endpoint, variants=variants, weights=weights, region=args.region,
+        backend=args.backend, endpoint=args.endpoint, variants=variants, weights=weights, delays_ms=delays,
+        region=args.region,
         keys=((args.access_key, args.secret_key),), cloudwatch_url=args.cloudwatch_url, publish_s=args.publish_s,
         max_concurrency=args.max_concurrency, stream_parts=args.stream_parts, stream_gap_ms=args.stream_gap_ms,
         seed=args.seed)
@@ -430,6 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default="fast=fast,accurate=accurate",
                    help="production variant = demo variant, comma-separated")
     p.add_argument("--weights", default="", help="production variant = weight (default: equal)")
+    p.add_argument("--delays-ms", default="", help="production variant = extra model time in ms (default: none)")
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--access-key", default="testing")
     p.add_argument("--secret-key", default="testing")

@@ -45,6 +45,7 @@ class DemoVariant:
     instance_type: str = "ml.m5.large"
     instances: int = 1
     weight: float = 1.0
+    delay_ms: float = 0.0             # the front adds this to the model's time (a known slower variant)
 
 
 DEFAULT_VARIANTS = (DemoVariant("A", "fast", "ml.m5.large"), DemoVariant("B", "accurate", "ml.c5.xlarge"))
@@ -116,9 +117,11 @@ class SageMakerDemo:
             self._register()
             variants = ",".join(f"{v.name}={v.model}" for v in self.variants)
             weights = ",".join(f"{v.name}={v.weight}" for v in self.variants)
+            delays = ",".join(f"{v.name}={v.delay_ms}" for v in self.variants)
             self.front = FrontProcess([
                 "--port", "0", "--backend", self.demo.url, "--endpoint", self.endpoint, "--region", REGION,
-                "--variants", variants, "--weights", weights, "--cloudwatch-url", self.moto.url,
+                "--variants", variants, "--weights", weights, "--delays-ms", delays,
+                "--cloudwatch-url", self.moto.url,
                 "--publish-s", str(self.publish_s), "--max-concurrency", str(self.max_concurrency),
                 "--seed", str(self.seed), "--stream-parts", str(self.stream_parts),
                 "--stream-gap-ms", str(self.stream_gap_ms),

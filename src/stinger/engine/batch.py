@@ -81,6 +81,11 @@ class Flusher:
         self.last_cpu = time.process_time()
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
+        self.attribution = None   # split: sagemaker - counters settled to the variants rows ended in
+        if plan.split == "sagemaker":
+            from stinger.engine.attribution import Attribution
+
+            self.attribution = Attribution(len(self.names), self.warm_end)
         self.first_intended = math.inf
         self.last_done = -math.inf
         self._warm()
@@ -193,11 +198,13 @@ class Flusher:
         n = len(cols)
         cells: list[CellRecord] = []
         predictions = []
+        ended = (np.empty(0), np.empty(0, dtype=np.int64))   # (intended, attributed variant) per row
         if n:
             batch, queued_col = to_batch(cols)
             intended, done = batch.intended, batch.done
             status = batch.status
             kind, server_ms, variant, extra_cols = self._interpret(batch)
+            ended = (intended, variant)
             kind = self._kinds(batch.bodies, kind, status)
             nbytes = batch.nbytes
             queued = queued_col != 0
@@ -223,6 +230,8 @@ class Flusher:
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
+        if self.attribution is not None:
+            counters = self.attribution.settle(counters, *ended, final=final)
         # Counters cover the time since the last flush. A regular flush runs just
         # after an interval boundary, so they belong to the interval that ended.
         pos = (now - t0) / self.interval

@@ -75,8 +75,13 @@ class EngineCore:
 
         self.slots = build_slots(plan)  # dataset, payload order, variant choice
         self.check = self.slots.check
-        # one live target per variant, built here: sockets and credentials do not travel
-        self.targets = [build_target(v.target) for v in plan.variants]
+        # one live target per variant, built here: sockets and credentials do not travel. A
+        # sagemaker split shares one target over its variants (it attributes every response)
+        if plan.split == "sagemaker":
+            shared = build_target(plan.variants[-1].target)
+            self.targets = [shared] * len(plan.variants)
+        else:
+            self.targets = [build_target(v.target) for v in plan.variants]
         needs = [t.needs() for t in self.targets]
         st = plan.server_time_header
         header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])

@@ -68,7 +68,10 @@ class WorkerPlan:
     worker: int
     workers: int
     variants: tuple[VariantPlan, ...]
-    split: str = "single"           # single | split | paired
+    # single | split | paired | sagemaker (one stream to one endpoint that splits by its own weights:
+    # every request is sent on the last variant, `unattributed`, and each response moves to the
+    # variant its target names; see engine/attribution.py for what that does to the counters)
+    split: str = "single"
     open: ArrivalPlan | None = None
     closed: UsersPlan | None = None
     duration: float | None = None

@@ -42,6 +42,8 @@ class Slots:
         nvar = len(plan.variants)
         self.variant_order = None
         self.pair_order = None
+        # sagemaker: every request leaves on the last variant (`unattributed`); the endpoint picks
+        self.attributed_from = nvar - 1 if plan.split == "sagemaker" else None
         if plan.split == "split" and nvar > 1:
             self.variant_order = PayloadOrder(nvar, "weighted", seed=plan.seed + 7919,
                                               weights=[v.weight for v in plan.variants])
@@ -77,6 +79,8 @@ class Slots:
             return -1 - self.pair_order.indices(ids)
         if self.variant_order is not None:
             return self.variant_order.indices(ids)
+        if self.attributed_from is not None:
+            return np.full(len(ids), self.attributed_from, dtype=np.int64)
         return np.zeros(len(ids), dtype=np.int64)
 
     def open_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -9,8 +9,8 @@ This module owns three things the SageMaker control plane tells:
   take traffic, is a one-line UsageError before any load.
 * `EndpointMonitor`: a `Monitor` that polls DescribeEndpoint every `poll_s`
   (10 s: the API's rate limit is low and autoscaling acts in minutes) and
-  records per variant `sagemaker.instances`, `sagemaker.desired_instances`
-  and `sagemaker.weight`; `scaling_events` reads from those points when a
+  records per variant `sagemaker.instances`, `sagemaker.desired_instances`,
+  `sagemaker.weight` and `sagemaker.desired_weight` (CurrentWeight, DesiredWeight); `scaling_events` reads from those points when a
   scale-out or scale-in began (desired count changed) and ended (current count
   reached it) - what a spike test wants to see.
 * cost: `cost_per_million(...)` from an hourly price and the instance-hours a
@@ -210,7 +210,9 @@ class EndpointMonitor:
             points.append(Point(t, "sagemaker.instances", current, "instances", labels))
             points.append(Point(t, "sagemaker.desired_instances",
                                 float(v.get("DesiredInstanceCount", current)), "instances", labels))
-            points.append(Point(t, "sagemaker.weight", float(v.get("CurrentWeight", math.nan)), "", labels))
+            weight = float(v.get("CurrentWeight", math.nan))
+            points.append(Point(t, "sagemaker.weight", weight, "", labels))
+            points.append(Point(t, "sagemaker.desired_weight", float(v.get("DesiredWeight", weight)), "", labels))
         return points
 
     def stop(self) -> None:

@@ -5,6 +5,9 @@ Modes (the spec's `split`):
   (as SageMaker's production-variant traffic split does);
 - `paired`: every scheduled payload goes to every variant at the same intended
   time, so a difference cannot come from the input or the moment;
+- `sagemaker`: one stream to a SageMaker endpoint, split by its own production
+  variant weights; each response counted in the variant its invoked-variant
+  header names (`orchestrate/sagemaker_split.py`), compared as a split;
 - `capacity`: a capacity search per variant, then the max sustainable
   throughputs compared (bracket arithmetic).
 
@@ -180,6 +183,11 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     from stinger.orchestrate.monitor_set import server_time_notes
 
     v.notes.extend(server_time_notes(report.summary))  # server time (header or Prometheus), or where it could come from
+    if "attribution" in report.summary:   # split: sagemaker - SageMaker's weights beside the achieved split
+        from stinger.orchestrate.sagemaker_split import verdict_notes
+
+        v.notes.extend(verdict_notes(report.summary["attribution"]))
+        extra["attribution"] = report.summary["attribution"]
     if watcher is not None:
         warmup = float(getattr(spec.load, "warmup", 0.0) or 0.0)
         seq = extra["sequential"] = watcher.summary(bool(report.outcome.stopped_early), warmup)

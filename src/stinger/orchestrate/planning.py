@@ -120,12 +120,36 @@ def run_duration(spec: Spec, profile=None, users=None) -> float | None:
 
 def variant_plans(spec: Spec) -> tuple[VariantPlan, ...]:
     """Each variant with its whole target config; its endpoints are parsed here once, so
-    a malformed URL is a one-line TargetError before any worker starts."""
+    a malformed URL is a one-line TargetError before any worker starts.
+
+    `split: sagemaker`: every variant holds the one shared target, which learns the production
+    variant of each (`variant_names`, in plan order: the spec's names unless the target lists
+    them) so it can attribute responses; a last variant, `unattributed`, is where every request
+    is sent from and where those no response named a variant stay."""
+    if spec.split == "sagemaker" and len(spec.all_variants()) > 1:
+        return _attributed_plans(spec)
     out = []
     for v in spec.all_variants():
         v.target.endpoints()
         out.append(VariantPlan(name=v.name, target=v.target, weight=v.weight))
     return tuple(out)
+
+
+def production_variants(spec: Spec) -> dict[str, str]:
+    """`split: sagemaker`: stinger variant name -> the production variant it stands for."""
+    variants = spec.all_variants()
+    names = getattr(variants[0].target, "variant_names", ()) or tuple(v.name for v in variants)
+    return {v.name: pv for v, pv in zip(variants, names, strict=True)}
+
+
+def _attributed_plans(spec: Spec) -> tuple[VariantPlan, ...]:
+    from stinger.spec.model import UNATTRIBUTED
+
+    variants = spec.all_variants()
+    shared = variants[0].target.model_copy(update={"variant_names": tuple(production_variants(spec).values())})
+    shared.endpoints()
+    return (*(VariantPlan(name=v.name, target=shared, weight=v.weight) for v in variants),
+            VariantPlan(name=UNATTRIBUTED, target=shared, weight=0.0))
 
 
 def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
@@ -157,7 +181,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
     duration = run_duration(spec, profile, users)
     base = WorkerPlan(
         worker=0, workers=n, variants=variants,
-        split="single" if len(variants) == 1 else spec.split,
+        split="single" if len(variants) == 1 else spec.split,  # sagemaker: never 1 (+ unattributed)
         open=open_plan, closed=closed_plan, duration=duration,
         max_requests=load.requests, warmup=load.warmup, timeout=load.timeout,
         connect_timeout=load.connect_timeout, max_in_flight=load.max_in_flight // n,

@@ -385,8 +385,19 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     }
     if len(variants) > 1:
         summary["overall"] = _absent_as_null(m.overall(window))
+    attributed = spec.split == "sagemaker" and len(variants) > 1
+    judged = dict(variants)
+    if attributed:
+        from stinger.orchestrate.sagemaker_split import attribution_block
+        from stinger.spec.model import UNATTRIBUTED
+
+        summary["attribution"] = attribution_block(spec, variants, mon.points())
+        # requests no response named a variant for belong to the run, not to a variant: the SLOs
+        # judge each attributed variant and the whole run (so their errors still count)
+        judged.pop(UNATTRIBUTED, None)
+        judged["overall"] = summary["overall"]
     results = []
-    for name, vs in variants.items():
+    for name, vs in judged.items():
         for r in judge(slos, vs):
             d = r.to_dict()
             d["variant"] = name
@@ -402,10 +413,19 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         variants[name]["quality"] = q
     summary["warnings"] = outcome.warnings + mon.warnings + error_messages(variants, m.notes)
     failures = {name: f for name, vs in variants.items() if (f := failure_report(vs)) is not None}
+    if attributed:
+        # `unattributed` has no success by construction (a response that named its variant moved
+        # there): its failures are the run's story only when most of the run ended there
+        un = failures.get(UNATTRIBUTED)
+        run_ended = sum(summary["overall"]["requests"][k] for k in ("ok", "failed", "dropped"))
+        if un is not None and 2 * un["ended"] < run_ended:
+            del failures[UNATTRIBUTED]
     if failures:
         summary["failures"] = failures
     # a variant that never got a successful answer measured nothing: the run must not look like a pass
-    summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0)
+    summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0 and n in judged)
+    if attributed and not summary["overall"]["requests"]["ok"] and run_ended:
+        summary["no_success"].append("overall")   # nothing succeeded, whichever variant it was meant for
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(

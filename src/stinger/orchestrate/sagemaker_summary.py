@@ -34,6 +34,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from stinger.errors import UsageError
+
 WAIT_ENV = "STINGER_CLOUDWATCH_WAIT_S"
 POLL_ENV = "STINGER_CLOUDWATCH_POLL_S"
 CONTROL_URL_ENVS = ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH")
@@ -46,10 +48,12 @@ def set_control_url(url: str | None) -> None:
             os.environ[name] = url
 
 
-def discover_variants(target: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list[dict[str, Any]], str]:
     """`ab --sagemaker ENDPOINT`: the endpoint's production variants (DescribeEndpoint +
     DescribeEndpointConfig; an unknown endpoint or bad credentials is a one-line UsageError), each
-    as a spec variant pinned with TargetVariant, named VARIANT_INSTANCETYPE so the verdict names both.
+    as a spec variant named VARIANT_INSTANCETYPE so the verdict names both: pinned with TargetVariant
+    (`pin`), or all sharing one unpinned target that lists the production variants in order
+    (`--split sagemaker`: SageMaker's weights split, the invoked-variant header attributes).
     Returns (variants, region)."""
     from stinger.monitors.cloudwatch import make_client
     from stinger.monitors.sagemaker_endpoint import describe_variants
@@ -58,7 +62,14 @@ def discover_variants(target: dict[str, Any]) -> tuple[list[dict[str, Any]], str
     base = parse_config(target, where="--sagemaker")
     region = resolve_region(base)
     infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
-    configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=True)
+    configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=pin)
+    if not pin:
+        if base.target_variant:
+            raise UsageError("--target-variant pins every request; --split sagemaker lets SageMaker pick")
+        if len(infos) < 2:
+            raise UsageError(f"SageMaker endpoint {base.endpoint!r} has one production variant "
+                             f"({infos[0].name}): --split sagemaker needs two or more to compare")
+        configs = configs * len(infos)
     variants = []
     for info, config in zip(infos, configs, strict=True):
         variants.append({"name": f"{info.name}_{info.instance_type or 'serverless'}", "weight": info.weight,
@@ -113,10 +124,17 @@ def preflight(spec: Any) -> None:
         infos = describe_variants(make_client("sagemaker", target.region, None), config.endpoint)
         names = {i.name for i in infos}
         if config.target_variant and config.target_variant not in names:
-            from stinger.errors import UsageError
-
             raise UsageError(f"SageMaker endpoint {config.endpoint!r} has no production variant "
                              f"{config.target_variant!r} (it has {', '.join(sorted(names))})")
+        if getattr(spec, "split", None) == "sagemaker":
+            # SageMaker may route to any of its variants: one the run does not list would land unattributed
+            from stinger.orchestrate.planning import production_variants
+
+            listed = set(production_variants(spec).values())
+            if listed != names:
+                raise UsageError(f"split: sagemaker lists production variants {', '.join(sorted(listed))} but "
+                                 f"endpoint {config.endpoint!r} has {', '.join(sorted(names))}: list each once "
+                                 f"(variant names, or target.variant_names), as SageMaker may route to any")
 
 
 def named_monitors(spec: Any, kind: str) -> list:
@@ -188,6 +206,16 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     from stinger.monitors.sagemaker_endpoint import price_per_hour as price_of
 
     pinned = sagemaker_variants(spec)
+    # the production variant each stinger variant stands for: pinned by TargetVariant, or (split:
+    # sagemaker) the one whose invoked-variant header attributed the responses to it
+    pv_of: dict[str, str] = {}
+    if getattr(spec, "split", None) == "sagemaker":
+        from stinger.orchestrate.planning import production_variants
+
+        pv_of = production_variants(spec)
+    for name, c in pinned:
+        if c.target_variant:
+            pv_of[name] = c.target_variant
     # the production variant each stinger variant measured (pinned), else all the endpoint's
     types = {dict(p.labels)["variant"]: dict(p.labels).get("instance_type")
              for p in points if p.series == "sagemaker.instances"}
@@ -198,16 +226,16 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
     run_s = t1_wall - t0_wall
     for endpoint in block["endpoints"]:
         configs = [(name, c) for name, c in pinned if c.endpoint == endpoint]
-        production = sorted({c.target_variant for _, c in configs if c.target_variant}
+        production = sorted({pv_of[n] for n, _ in configs if n in pv_of}
                             | ({n for _, c in configs for n in c.variant_names}) | set(types)) or ["AllTraffic"]
         vcpus = {n: INSTANCE_TYPES[types[n]][0] for n in production if types.get(n) in INSTANCE_TYPES}
         named = _settings(spec, endpoint)
         # what stinger sent to each production variant: CloudWatch is complete when it counted as many
         sent: dict[str, float] = {}
-        for name, c in configs:
+        for name, _ in configs:
             r = (summary.get("variants", {}).get(name) or {}).get("requests") or {}
-            if c.target_variant:
-                sent[c.target_variant] = sent.get(c.target_variant, 0.0) + \
+            if name in pv_of:
+                sent[pv_of[name]] = sent.get(pv_of[name], 0.0) + \
                     (r.get("ok") or 0) + (r.get("failed") or 0) + (r.get("warmup") or 0)
         read = named is None or named.enabled
         if not read:   # --no-cloudwatch (cloudwatch=off): no read, no wait
@@ -218,7 +246,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
                               on_wait=on_wait, client=client)
             cw = _read(monitor, endpoint, sent, t0_wall, t1_wall, on_wait, block, warnings) or []
         for name, config in configs:
-            pv = config.target_variant or (production[0] if len(production) == 1 else None)
+            pv = pv_of.get(name) or (production[0] if len(production) == 1 else None)
             vs = summary.get("variants", {}).get(name, {})
             lat = vs.get("latency_ms") or {}
             row: dict[str, Any] = {"endpoint": endpoint, "production_variant": pv,

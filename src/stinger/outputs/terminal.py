@@ -136,6 +136,8 @@ def summary_renderable(summary: dict):
             count = variants[name]["errors"].get(kind, 0)
             if count and not any(e["kind"] == kind for e in (failures.get(name) or {}).get("top_errors", [])):
                 parts.append(Text(f"errors: {kind} ({name}) x{count:,}: {message}", style="red"))
+    if summary.get("attribution"):
+        parts.append(attribution_text(summary["attribution"]))
     for name, f in failures.items():
         parts.append(failure_text(name, f))
     for name in names:
@@ -151,6 +153,19 @@ def summary_renderable(summary: dict):
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)
+
+
+def attribution_text(att: dict) -> Text:
+    """split: sagemaker - the endpoint's split: each variant's achieved share beside its weight's."""
+
+    def pct(x) -> str:
+        return "?" if x is None else f"{100 * x:.1f}%"
+
+    rows = [f"{name} {pct(r['share'])} of {att['attributed']:,} (weight {pct(r['weight_share'])})"
+            for name, r in att["variants"].items()]
+    un = att["unattributed"]["scheduled"]
+    return Text(f"SageMaker split (by {att['header']}): " + ", ".join(rows)
+                + (f"; {un:,} requests got no header (unattributed)" if un else ""), style="bold")
 
 
 def server_time_lines(summary: dict) -> list[Text]:

@@ -309,7 +309,9 @@ class Spec(_Model):
     name: str | None = Field(default=None, max_length=200)
     target: AnyTarget | None = None
     variants: list[VariantSpec] | None = None
-    split: Literal["split", "paired"] = "split"
+    # sagemaker: one stream to an endpoint, split by its own weights, each response attributed
+    # to the production variant its `x-Amzn-Invoked-Production-Variant` header names
+    split: Literal["split", "paired", "sagemaker"] = "split"
     load: LoadSpec = Field(default_factory=LoadSpec)
     payload: PayloadSpec = Field(default_factory=PayloadSpec)
     check: CheckSpec | None = None
@@ -346,6 +348,10 @@ class Spec(_Model):
             raise ValueError("paired split needs the open model (a rate): every payload goes to every variant at once")
         if load.shape is not None and load.shape.trace == CAPTURE_TRACE:
             _check_capture_replay(self)
+        if self.split == "sagemaker":
+            problem = _sagemaker_split_problem(self)
+            if problem:
+                raise ValueError(f"split: sagemaker {problem}")
         has_body = bool(self.payload.data or self.payload.body)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
@@ -377,6 +383,33 @@ def _check_capture_replay(spec: Spec) -> None:
                          f"must be sequential; got {p.order!r}")
     if spec.load.mode == "closed":
         raise ValueError("load.shape.trace: capture is an arrival schedule: it needs the open model, not load.mode closed")
+
+
+UNATTRIBUTED = "unattributed"   # split: sagemaker - the row of requests no response named a variant for
+
+
+def _sagemaker_split_problem(spec: Spec) -> str | None:
+    """Why `split: sagemaker` cannot apply to these variants (None: it can). SageMaker splits one
+    stream by its own weights, so every variant must send to one unpinned sagemaker target."""
+    if not spec.variants or len(spec.variants) < 2:
+        return ("needs variants (one per production variant) sharing one sagemaker target, "
+                "or stinger ab --sagemaker ENDPOINT --split sagemaker")
+    targets = [v.target for v in spec.variants]
+    if any(t.type != "sagemaker" for t in targets):
+        return "needs every variant's target to be type: sagemaker (SageMaker's own weights split the traffic)"
+    if any(t.target_variant for t in targets):
+        return ("needs unpinned targets: remove target_variant (SageMaker picks the variant and names it "
+                "in x-Amzn-Invoked-Production-Variant)")
+    shared = {t.model_copy(update={"variant_names": ()}) for t in targets}
+    if len(shared) != 1:
+        return "needs every variant to share one target (the same endpoint, region and settings)"
+    names = targets[0].variant_names
+    if names and len(names) != len(targets):
+        return (f"target.variant_names lists {len(names)} production variants for {len(targets)} variants; "
+                f"give one per variant, in order")
+    if UNATTRIBUTED in [v.name for v in spec.variants]:
+        return f"keeps the name {UNATTRIBUTED!r} for requests no response attributed; rename that variant"
+    return None
 
 
 def _shape_has_duration(shape: ShapeSpec | None) -> bool:

@@ -15,12 +15,13 @@ import pytest
 from stinger.core.stats import holm, mann_whitney, quantile_diffs
 
 
-def _split_run(rng, *, k: int = 20, rate: float = 50.0, effect_us: float = 0.0, slow_us: float = 1500.0):
+def _split_run(rng, *, k: int = 20, rate: float = 50.0, effect_us: float = 0.0, slow_us: float = 1500.0,
+               share_b: float = 0.5):
     a_iv, b_iv = [], []
     for _ in range(k):
         slowness = rng.gamma(2.0, slow_us / np.sqrt(2.0))
         n = rng.poisson(2 * rate)
-        is_b = rng.random(n) < 0.5
+        is_b = rng.random(n) < share_b
         lat = np.round(5000 + slowness + rng.exponential(800, n) + np.where(is_b, effect_us, 0.0)).astype(np.int64)
         for iv, sel in ((a_iv, ~is_b), (b_iv, is_b)):
             v, c = np.unique(lat[sel], return_counts=True)
@@ -28,12 +29,13 @@ def _split_run(rng, *, k: int = 20, rate: float = 50.0, effect_us: float = 0.0, 
     return a_iv, b_iv
 
 
-def _rejections(effect_us: float, joint: bool, runs: int, seed: int) -> tuple[np.ndarray, float]:
+def _rejections(effect_us: float, joint: bool, runs: int, seed: int,
+                share_b: float = 0.5) -> tuple[np.ndarray, float]:
     """Per-row rejection rates (p50, p95, p99, Mann-Whitney; raw p < 0.05) and the Holm 'any row' rate."""
     rng = np.random.default_rng(seed)
     per_row, any_row = np.zeros(4), 0
     for _ in range(runs):
-        a, b = _split_run(rng, effect_us=effect_us)
+        a, b = _split_run(rng, effect_us=effect_us, share_b=share_b)
         rows = [*quantile_diffs(a, b, (0.5, 0.95, 0.99), n_boot=300, seed=int(rng.integers(1 << 30)), joint=joint),
                 mann_whitney(a, b, joint=joint)]
         ps = [r.p_value for r in rows]
@@ -82,3 +84,10 @@ def test_joint_accepts_a_second_without_requests_of_one_variant():
     rows = [*quantile_diffs(a, b, (0.5,), n_boot=200, joint=True), mann_whitney(a, b, joint=True)]
     assert all(r.p_value is not None and 0 <= r.p_value <= 1 for r in rows)
     assert "jointly" in rows[0].method and "shared" in rows[1].method
+
+
+def test_joint_resampling_keeps_the_aa_rate_at_an_unequal_split():
+    """SageMaker's own weights (`split: sagemaker`) rarely split 50/50: a 70/30 A/A stays at alpha too."""
+    per_row, any_row = _rejections(0.0, True, 60, seed=23, share_b=0.3)
+    assert np.all(per_row <= 7 / 60), per_row
+    assert any_row <= 7 / 60, any_row
