@@ -109,3 +109,13 @@ def test_scrub_replaces_remembered_values_anywhere():
     redacted({"target": {"url": "http://h/?token=zz9yy8", "headers": {"Authorization": "Basic QWxhZGRpbjpv"}}})
     text = scrub("failed after zz9yy8 with QWxhZGRpbjpv and Bearer abc.def.ghi")
     assert "zz9yy8" not in text and "QWxhZGRpbjpv" not in text and "abc.def.ghi" not in text
+
+
+def test_a_short_secret_is_masked_as_a_word_never_inside_other_words():
+    from stinger.core.secrets import MASK, remember_secrets, scrub
+
+    remember_secrets({"target": {"headers": {"X-Api-Key": "other"}}})
+    remember_secrets({"target": {"headers": {"Authorization": "Bearer tok-0123456789abcdef"}}})
+    assert scrub("compared with the others") == "compared with the others"
+    assert scrub("key=other; b") == f"key={MASK}; b"
+    assert scrub("id:xtok-0123456789abcdefx") == f"id:x{MASK}x"   # a long one anywhere

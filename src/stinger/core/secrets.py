@@ -162,8 +162,17 @@ def scrub(text: Any) -> str:
     out = _BEARER.sub(lambda m: m.group(1) + " " + MASK, out)
     for s in sorted(_secrets, key=len, reverse=True):
         if s in out:
-            out = out.replace(s, MASK)
+            if len(s) >= _ANYWHERE:
+                out = out.replace(s, MASK)
+            else:   # a short secret only where it stands alone: "other" must not eat "others"
+                out = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(s)}(?![A-Za-z0-9_])", MASK, out)
     return out
+
+
+# a remembered secret at least this long is replaced anywhere in a text, even inside a longer
+# word (a token pasted into a message); a shorter one only as a word of its own, so that a weak
+# password such as "other" or "admin" does not mask ordinary words that contain it
+_ANYWHERE = 12
 
 
 
