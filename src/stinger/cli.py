@@ -597,8 +597,27 @@ def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows) -> N
 @cli.command()
 @click.argument("run_dir")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json (or capacity.json, verdict.json) instead.")
-def report(run_dir, as_json) -> None:
-    """Re-render a saved run directory (a run, an A/B test's verdict, a capacity search) from its files."""
+@click.option("-o", "--output", "html_out", default=None, metavar="FILE",
+              help="Write the HTML report here (default: RUN_DIR/report.html).")
+@click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a web browser.")
+def report(run_dir, as_json, html_out, open_html) -> None:
+    """Re-render a saved run directory (a run, an A/B test's verdict, a capacity search) from its files,
+    and write its self-contained HTML report (RUN_DIR/report.html, or -o FILE)."""
+    _report_terminal(run_dir, as_json)
+    if as_json and html_out is None and not open_html:
+        return
+    from stinger.outputs.report import write_report
+
+    path = write_report(run_dir, html_out)
+    if not as_json:
+        click.echo(f"report: {path}")
+    if open_html:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def _report_terminal(run_dir: str, as_json: bool) -> None:
     import json
     from pathlib import Path
 
