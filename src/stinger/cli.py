@@ -558,13 +558,25 @@ def ab(spec_file, quiet, a_url, b_url, a_name, b_name, split_mode, weights, alph
 @click.argument("candidate", metavar="CANDIDATE_RUN[:VARIANT]")
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
-def compare(baseline, candidate, alpha, paired) -> None:
+@click.option("--report", "report_file", default=None, metavar="FILE", help="Also write the verdict as an HTML report.")
+def compare(baseline, candidate, alpha, paired, report_file) -> None:
     """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
     from stinger import _api
     from stinger.outputs.terminal import TerminalOutput, make_console
 
-    result = _api.compare(baseline, candidate, alpha=alpha, paired=paired,
-                          outputs=[TerminalOutput(make_console(), live=False)])
+    outputs: list = [TerminalOutput(make_console(), live=False)]
+    if report_file is None:
+        result = _api.compare(baseline, candidate, alpha=alpha, paired=paired, outputs=outputs)
+    else:
+        import tempfile
+
+        from stinger.outputs.report import write_report
+        from stinger.outputs.rundir import RunDirOutput
+
+        with tempfile.TemporaryDirectory(prefix="stinger-compare-") as tmp:  # verdict.json, for the renderer
+            result = _api.compare(baseline, candidate, alpha=alpha, paired=paired,
+                                  outputs=[*outputs, RunDirOutput(path=tmp)])
+            click.echo(f"report: {write_report(tmp, report_file, title=f'stinger compare: {baseline} vs {candidate}')}")
     if result.regressions:
         click.echo(f"regression: the candidate is significantly worse on {', '.join(result.regressions)}", err=True)
     sys.exit(result.exit_code)

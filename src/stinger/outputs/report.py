@@ -212,6 +212,8 @@ def _headline(summary: dict, verdict: dict | None) -> str:
         parts.append(f'<p class="{"ok" if ok else "bad"}">SLOs: {"all passed" if ok else "violated"}</p>')
     parts.append('<div class="cards">' + "".join(cards) + "</div>")
     for w in summary.get("warnings") or []:
+        if w in notes:
+            continue
         parts.append(f'<p class="warn">warning: {escape(str(w))}</p>')
     return "".join(parts)
 
@@ -442,7 +444,9 @@ def _settings(run_dir: Path, summary: dict | None, cap: dict | None) -> str:
             ["stinger version", escape(str(src.get("stinger_version") or src.get("version") or
                                            f"{__version__} (the version that rendered this report)"))],
             ["started", escape(str(src.get("started_at", "n/a")))],
-            ["run directory", escape(str(run_dir))]]
+            ]
+    if summary or cap:
+        rows.append(["run directory", escape(str(run_dir))])
     if summary:
         rows += [["mode", escape(f"{summary.get('mode')} · split {summary.get('split')} · "
                                  f"{summary.get('workers')} worker(s)")],
@@ -476,8 +480,9 @@ svg .grid line{stroke:#e6e6e6}svg .plot{fill:none;stroke:#999}svg .empty{fill:#9
 """
 
 
-def render_report(run_dir: str | os.PathLike) -> str:
-    """The report of a run directory as HTML text (read from its files alone)."""
+def render_report(run_dir: str | os.PathLike, title: str | None = None) -> str:
+    """The report of a run directory as HTML text (read from its files alone); `title` replaces
+    the default "stinger KIND: NAME"."""
     from stinger.outputs.rundir import CAPACITY, HLOG, INTERVALS, SERIES, SUMMARY, VERDICT_JSON
 
     d = Path(run_dir)
@@ -513,7 +518,7 @@ def render_report(run_dir: str | os.PathLike) -> str:
     nav = " · ".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{html}</section>' for sid, title, html in sections)
     started = (summary or cap or {}).get("started_at") or ""
-    title = f"stinger {kind}: {name}"
+    title = title or f"stinger {kind}: {name}"
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
@@ -523,10 +528,11 @@ def render_report(run_dir: str | os.PathLike) -> str:
             "</body></html>\n")
 
 
-def write_report(run_dir: str | os.PathLike, path: str | os.PathLike | None = None) -> Path:
+def write_report(run_dir: str | os.PathLike, path: str | os.PathLike | None = None, *,
+                 title: str | None = None) -> Path:
     """Render `run_dir` into `path` (default RUN_DIR/report.html); secrets are scrubbed once more."""
     out = Path(path) if path is not None else Path(run_dir) / REPORT
-    html = scrub(render_report(run_dir))
+    html = scrub(render_report(run_dir, title))
     try:
         out.write_text(html, encoding="utf-8")
     except OSError as exc:
