@@ -153,7 +153,8 @@ def _f(v: Any) -> float | None:
 def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     th = "".join(f"<th>{h}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+    thead = f"<thead><tr>{th}</tr></thead>" if any(head) else ""
+    return f'<table class="{cls}">{thead}<tbody>{body}</tbody></table>'
 
 
 # ------------------------------------------------------------------ sections
@@ -258,7 +259,7 @@ def _over_time(intervals: list[dict], summary: dict) -> str:
             if warm else "")
     parts = [note,
              line_chart(rate, title="offered vs achieved rate", chart_id="chart-rate", x_label="run time (s)",
-                        y_label="requests/s", unit="/s"),
+                        y_label="requests/s", unit="/s", dashed=lambda n: n.endswith(" offered")),
              line_chart(lat, title="latency per second", chart_id="chart-latency", x_label="run time (s)",
                         y_label="ms", unit=" ms"),
              line_chart(err, title="failed and dropped requests per second", chart_id="chart-errors",
@@ -361,7 +362,7 @@ def _capacity(cap: dict) -> str:
             [("achieved", xs, [_f(steps[i].get("achieved_rps")) for i in order]),
              ("offered", xs, xs)],
             title="capacity curve: achieved vs offered", chart_id="chart-capacity", x_label="offered req/s",
-            y_label="achieved req/s", unit=" req/s"))
+            y_label="achieved req/s", unit=" req/s", dashed=lambda n: n == "offered"))
         html.append(line_chart(
             [(p, xs, [_f(steps[i].get(f"{p}_ms")) for i in order]) for p in ("p50", "p95", "p99")],
             title="latency by offered rate", chart_id="chart-capacity-latency", x_label="offered req/s",
@@ -469,8 +470,9 @@ h3{font-size:15px;margin:8px 0 4px}.muted{color:#777}.warn{color:#a60}
 min-width:280px;flex:1}.card p{margin:4px 0}.num{font-weight:600}
 ul.slo{margin:4px 0;padding-left:18px}li.pass{color:#176b2c}li.fail{color:#b00020;font-weight:600}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;padding:3px 8px;
-text-align:right;vertical-align:top}th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}
-table.kv td{text-align:left}table.steps td:last-child{text-align:left;max-width:380px}
+text-align:right;vertical-align:top;white-space:nowrap}th{background:#f6f6f6}td:first-child,th:first-child{text-align:left}
+table.kv td{text-align:left;white-space:normal}table.steps td:last-child{text-align:left;max-width:380px;
+white-space:normal}td:has(.method){white-space:normal}
 .method{color:#666;font-size:11px;display:inline-block;max-width:320px;text-align:left}.sig{font-weight:700}
 pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
 svg.chart{display:block;margin:10px 0;max-width:100%;height:auto}
@@ -524,7 +526,7 @@ def render_report(run_dir: str | os.PathLike, title: str | None = None) -> str:
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
             "img-src data:\">"
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-            f"<h1>{escape(title)}</h1><p class='muted'>{escape(str(started))} · {nav}</p>{body}"
+            f"<h1>{escape(title)}</h1><p class='muted'>{escape(str(started)) + ' · ' if started else ''}{nav}</p>{body}"
             "</body></html>\n")
 
 

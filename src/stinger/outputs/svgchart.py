@@ -22,6 +22,7 @@ __all__ = ["PALETTE", "bar_chart", "line_chart", "nice_ticks"]
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 MAX_MARKERS = 400          # points per series with a hover marker; longer series draw the line only
+LEGEND_CHARS = 30         # a longer series name is cut in the legend (whole on hover)
 MAX_POINTS = 4000          # points per series drawn at all (longer: every k-th point, and the extremes kept)
 
 Series = tuple[str, Sequence[float], Sequence[float | None]]
@@ -81,14 +82,16 @@ def _frame(width: int, height: int, title: str, chart_id: str) -> list[str]:
 
 
 def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: str = "", y_label: str = "",
-               width: int = 760, height: int = 280, x_ticks: Sequence[tuple[float, str]] | None = None,
-               y_min: float | None = 0.0, unit: str = "", x_fmt: Callable[[float], str] = _fmt) -> str:
+               width: int = 900, height: int = 280, x_ticks: Sequence[tuple[float, str]] | None = None,
+               y_min: float | None = 0.0, unit: str = "", x_fmt: Callable[[float], str] = _fmt,
+               dashed: Callable[[str], bool] = lambda name: False) -> str:
     """One SVG line chart. `series`: (name, xs, ys); a None y breaks the line there.
 
     `x_ticks`: fixed (value, label) pairs (a percentile axis), else round numbers.
-    `unit` goes into each point's hover text.
+    `unit` goes into each point's hover text; a series for which `dashed(name)` is true is drawn dashed
+    (an offered rate under its achieved one stays visible where the two agree).
     """
-    left, right, top, bottom = 62, 150, 28, 42
+    left, right, top, bottom = 62, 210, 28, 42
     pw, ph = width - left - right, height - top - bottom
     drawn = [(name, *_thin(xs, ys)) for name, xs, ys in series if len(xs)]
     all_x = [x for _, xs, _ in drawn for x in xs]
@@ -134,7 +137,7 @@ def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: 
                    f'text-anchor="middle">{escape(y_label)}</text>')
     for k, (name, xs, ys) in enumerate(drawn):
         color = PALETTE[k % len(PALETTE)]
-        dash = DASHES[(k // len(PALETTE)) % len(DASHES)]
+        dash = "6 3" if dashed(name) else DASHES[(k // len(PALETTE)) % len(DASHES)]
         runs: list[list[str]] = [[]]
         n = 0
         for x, y in zip(xs, ys):
@@ -158,15 +161,16 @@ def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: 
                                f'</circle>')
         out.append("</g>")
         ly = top + 6 + 16 * k
+        short = name if len(name) <= LEGEND_CHARS else name[:LEGEND_CHARS - 1] + "…"
         out.append(f'<line x1="{left + pw + 12}" x2="{left + pw + 32}" y1="{ly}" y2="{ly}" stroke="{color}" '
                    f'stroke-width="2.5"{dash_attr}/><text class="legend" x="{left + pw + 37}" y="{ly + 4}">'
-                   f'{escape(name)}</text>')
+                   f'{escape(short)}<title>{escape(name)}</title></text>')
     out.append("</svg>")
     return "\n".join(out)
 
 
 def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, chart_id: str, unit: str = "",
-              width: int = 760, bar_height: int = 20) -> str:
+              width: int = 900, bar_height: int = 20) -> str:
     """Horizontal bars, one per (label, value), longest first as given."""
     left, right, top = 190, 90, 28
     height = top + bar_height * max(len(bars), 1) + 14
