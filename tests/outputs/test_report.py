@@ -165,6 +165,41 @@ def test_capacity_report_shows_the_steps(capacity_dir):
 
 
 @pytest.mark.slow
+def test_the_distribution_is_the_summary_s_histogram(run_dir, ab_dir):
+    """The HDR log's intervals merge to the histogram summary.json was computed from (warm-up excluded),
+    and the curve passes through summary.json's percentiles."""
+    from stinger.outputs.report import _latency_histograms
+
+    for d in (run_dir, ab_dir):
+        summary = json.loads((d / "summary.json").read_text())
+        hists = _latency_histograms(d / "histograms.hlog")
+        html = (d / REPORT).read_text()
+        chart = html[html.index('id="chart-distribution"'):]
+        for name, v in summary["variants"].items():
+            lat = v["latency_ms"]
+            h = hists[name]
+            assert h.total_count == lat["count"] and h.max / 1e3 == lat["max"]
+            got = h.percentiles((50, 99))
+            assert (got[50.0] / 1e3, got[99.0] / 1e3) == (lat["p50"], lat["p99"])
+            for p, label in (("p50", "50%"), ("p99", "99%"), ("p99.9", "99.9%")):
+                assert f"{name}: {_g(lat[p])} ms at {label}</title>" in chart, (name, p)
+
+
+def _g(v: float) -> str:
+    return f"{v:.6g}"
+
+
+@pytest.mark.slow
+def test_a_warm_up_is_named_on_the_time_charts(servers, tmp_path):
+    fast, _, _ = servers
+    proc = stinger("run", "--url", fast.url + "/", "--rate", "20", "--duration", "2s", "--warmup", "1s",
+                   "--out", str(tmp_path), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    html = (only_dir(tmp_path) / REPORT).read_text()
+    assert "the first 1 s were warm-up" in html
+
+
+@pytest.mark.slow
 def test_without_an_hdr_log_the_distribution_comes_from_the_summary(run_dir, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
@@ -355,3 +390,30 @@ def _shown(v: float) -> str:
     if a >= 10:
         return f"{v:.2f}"
     return f"{v:.3f}".rstrip("0").rstrip(".") if a < 1 else f"{v:.2f}"
+
+
+# ------------------------------------------------------------------ written by the run directory
+def test_a_report_that_cannot_be_written_costs_the_run_nothing(tmp_path, capsys):
+    from stinger.core.stats import error_rate_diff
+    from stinger.core.verdict import verdict
+    from stinger.outputs.rundir import RunDirOutput
+
+    (tmp_path / "summary.json").write_text(json.dumps({"variants": {}}))
+    (tmp_path / REPORT).mkdir()                              # in the way: the page cannot be written
+    out = RunDirOutput(path=tmp_path)
+    out.verdict(verdict([error_rate_diff(0, 100, 30, 100)], a_name="A", b_name="B"), {}, tmp_path)
+    assert (tmp_path / "verdict.json").is_file() and (tmp_path / "verdict.md").is_file()
+    assert out.report_error.startswith("report.html was not written: cannot write the report to ")
+    assert "stinger: warning: report.html was not written" in capsys.readouterr().err
+
+
+def test_a_verdict_beside_a_bare_summary_renders(tmp_path):
+    from stinger.core.stats import error_rate_diff
+    from stinger.core.verdict import verdict
+    from stinger.outputs.rundir import RunDirOutput
+
+    (tmp_path / "summary.json").write_text(json.dumps({"variants": {}}))
+    out = RunDirOutput(path=tmp_path)
+    out.verdict(verdict([error_rate_diff(0, 100, 30, 100)], a_name="A", b_name="B"), {"pairs": 3}, tmp_path)
+    html = (tmp_path / REPORT).read_text()
+    assert out.report_error is None and table_rows(html, "verdict") == 2 and "error rate" in html

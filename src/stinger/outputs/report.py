@@ -43,6 +43,7 @@ REPORT = "report.html"
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99.9", "max")
 # the percentile curve: p = 1 - 10^(-k/10), k = 0..50 (0 % .. 99.999 %), then the max
 _CURVE_K = tuple(range(51))
+_EXACT = (50.0, 90.0, 95.0, 99.0, 99.9)   # summary.json's percentiles: on the curve exactly
 _SELF_CHECK_METRICS = ("lag", "queue")   # shown in the generator's section, not the latency table
 
 EXIT_TEXT = {0: "0 (success)", 1: "1 (an SLO was violated or a variant had no successful response)",
@@ -254,7 +255,7 @@ def _over_time(intervals: list[dict], summary: dict) -> str:
             lat.append((f"{name} {p}", t, [_f(r.get(f"{p}_ms")) for r in rows]))
         err.append((f"{name} failed", t, [_f(r.get("failed")) for r in rows]))
         err.append((f"{name} dropped", t, [_f(r.get("dropped")) for r in rows]))
-    warm = [float(r["t"]) for r in intervals if str(r.get("warmup", "0")).strip() in ("1", "True", "true")]
+    warm = [float(r["t"]) for r in intervals if (_f(r.get("warmup")) or 0) > 0]  # requests of the warm-up
     note = (f"<p class='muted'>the first {max(warm) + 1:g} s were warm-up (not in the summary's figures)</p>"
             if warm else "")
     parts = [note,
@@ -282,16 +283,15 @@ def _distribution(hists: dict, summary: dict) -> str:
     series = []
     source = "the HDR log (histograms.hlog)"
     if hists:
-        ps = [100.0 * (1.0 - 10 ** (-k / 10.0)) for k in _CURVE_K]
         for name, h in hists.items():
             if not h.total_count:
                 continue
+            # beyond the rank of the last request every percentile is the max: the curve stops there
+            top = min(5.0, math.log10(max(h.total_count, 10)))
+            xs = sorted({k / 10.0 for k in _CURVE_K if k / 10.0 <= top} | {-math.log10(1 - p / 100) for p in _EXACT})
+            ps = [100.0 * (1.0 - 10 ** -x) for x in xs]
             vals = h.percentiles(ps)
-            xs = [k / 10.0 for k in _CURVE_K]
-            ys = [vals[p] / 1e3 for p in ps]
-            # beyond the rank of the last request every percentile is the max: stop the curve there
-            last = min(len(xs), max(2, math.ceil(10 * math.log10(max(h.total_count, 1))) + 1))
-            series.append((name, xs[:last] + [min(5.0, xs[last - 1] + 0.1)], ys[:last] + [h.max / 1e3]))
+            series.append((name, [*xs, min(5.0, xs[-1] + 0.1)], [vals[p] / 1e3 for p in ps] + [h.max / 1e3]))
     else:
         source = "summary.json's percentiles (no HDR log)"
         for name, v in (summary.get("variants") or {}).items():

@@ -267,7 +267,8 @@ class RunDirOutput:
             write_report(self.run_dir)
             self.report_error = None
         except Exception as exc:
-            self.report_error = f"report.html was not written: {scrub(str(exc)).splitlines()[0] if str(exc) else exc!r}"
+            why = scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+            self.report_error = f"report.html was not written: {why}"
             print(f"stinger: warning: {self.report_error}", file=sys.stderr)
 
 
