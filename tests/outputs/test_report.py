@@ -98,6 +98,18 @@ def capacity_dir(servers, tmp_path_factory) -> Path:
     return only_dir(out)
 
 
+@pytest.fixture(scope="module")
+def ab_capacity_out(servers, tmp_path_factory) -> Path:
+    """`stinger ab --split capacity`: a search per variant (two 1 s steps each), then the verdict's own directory."""
+    fast, slow, _ = servers
+    out = tmp_path_factory.mktemp("abcap")
+    proc = stinger("ab", "--split", "capacity", "--a", fast.url + "/", "--b", slow.url + "/", "--step-duration", "1s",
+                   "--step-warmup", "0.3s", "--start", "50", "--growth", "3", "--max-steps", "2",
+                   "--out", str(out), "--quiet", cwd=out)
+    assert proc.returncode in (0, 1), proc.stderr
+    return out
+
+
 # ------------------------------------------------------------------ the renderer
 @pytest.mark.slow
 def test_every_run_kind_leaves_a_report(run_dir, ab_dir, capacity_dir):
@@ -106,6 +118,19 @@ def test_every_run_kind_leaves_a_report(run_dir, ab_dir, capacity_dir):
         assert html.startswith("<!DOCTYPE html>") and "</html>" in html, d
     assert "A/B verdict" in (ab_dir / REPORT).read_text()
     assert "capacity curve" in (capacity_dir / REPORT).read_text()
+
+
+@pytest.mark.slow
+def test_an_ab_capacity_report_links_each_variant_s_search(ab_capacity_out):
+    [verdict_dir] = [d for d in ab_capacity_out.iterdir() if (d / "verdict.json").is_file()]
+    verdict = json.loads((verdict_dir / "verdict.json").read_text())
+    html = (verdict_dir / REPORT).read_text()
+    assert table_rows(html, "caps") == len(verdict["capacity"]) + 1
+    for name, c in verdict["capacity"].items():
+        linked = Path(c["run_dir"]) / REPORT
+        assert linked.is_file(), name
+        assert f'href="../{linked.parent.name}/{REPORT}"' in html
+        assert "capacity curve" in linked.read_text()
 
 
 @pytest.mark.slow
@@ -339,13 +364,22 @@ def open_page(browser, path: Path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["run", "ab", "capacity"])
-def test_the_page_in_chromium(browser, kind, run_dir, ab_dir, capacity_dir):
-    d = {"run": run_dir, "ab": ab_dir, "capacity": capacity_dir}[kind]
+@pytest.mark.parametrize("kind", ["run", "ab", "capacity", "ab-capacity"])
+def test_the_page_in_chromium(browser, kind, run_dir, ab_dir, capacity_dir, ab_capacity_out):
+    if kind == "ab-capacity":
+        [d] = [x for x in ab_capacity_out.iterdir() if (x / "verdict.json").is_file()]
+    else:
+        d = {"run": run_dir, "ab": ab_dir, "capacity": capacity_dir}[kind]
     page, problems, requests = open_page(browser, d / REPORT)
     try:
         assert problems == []
         assert requests and all(u.startswith("file://") for u in requests), requests
+        if kind == "ab-capacity":
+            verdict = json.loads((d / "verdict.json").read_text())
+            assert page.locator("table.caps tbody tr").count() == len(verdict["capacity"])
+            assert page.locator("#verdict-sentence").count() == 0     # no summary: the verdict section says it
+            assert page.locator("p.sentence").first.inner_text() == verdict["sentence"]
+            return
         charts = page.locator("svg.chart")
         assert charts.count() >= (1 if kind == "capacity" else 4)
         # every chart with data drew lines with points, laid out at a real size

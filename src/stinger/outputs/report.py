@@ -46,7 +46,7 @@ _CURVE_K = tuple(range(51))
 _EXACT = (50.0, 90.0, 95.0, 99.0, 99.9)   # summary.json's percentiles: on the curve exactly
 _SELF_CHECK_METRICS = ("lag", "queue")   # shown in the generator's section, not the latency table
 
-EXIT_TEXT = {0: "0 (success)", 1: "1 (an SLO was violated or a variant had no successful response)",
+EXIT_TEXT = {0: "0 (success)", 1: "1 (an SLO was violated, or a variant had no successful response)",
              3: "3 (incomplete: a load worker was lost or an abort rule stopped the run)",
              130: "130 (stopped by Ctrl-C; partial results)", 143: "143 (stopped by SIGTERM; partial results)"}
 
@@ -310,7 +310,7 @@ def _distribution(hists: dict, summary: dict) -> str:
                          x_fmt=lambda x: f"{100 * (1 - 10 ** -x):.4g}%"))
 
 
-def _verdict(verdict: dict) -> str:
+def _verdict(verdict: dict, d: Path) -> str:
     rows = []
     for r in verdict.get("rows") or []:
         sig = "yes" if r.get("significant") else "no"
@@ -329,6 +329,20 @@ def _verdict(verdict: dict) -> str:
                             "significant", "better", "method"], rows, "verdict"))
     for n in verdict.get("notes") or []:
         html.append(f'<p class="muted">{escape(str(n))}</p>')
+    caps = verdict.get("capacity")
+    if isinstance(caps, dict) and caps:  # `ab --split capacity`: one search per variant, each its own run dir
+        rows = []
+        for name, c in caps.items():
+            c = c if isinstance(c, dict) else {}
+            cost = (c.get("cost") or {}).get("per_million")
+            link = ""
+            if c.get("run_dir") and (Path(c["run_dir"]) / REPORT).is_file():
+                rel = os.path.relpath(Path(c["run_dir"]) / REPORT, d)
+                link = f'<a href="{escape(Path(rel).as_posix())}">{escape(Path(c["run_dir"]).name)}</a>'
+            rows.append([escape(str(name)), _num(c.get("max_sustainable")), escape(str(c.get("bracket"))),
+                         _num(c.get("throughput_at_max_rps")), "" if cost is None else f"${cost:,.4g}", link])
+        html.append(_table(["variant", "max sustainable", "bracket", "throughput at max (req/s)",
+                            "cost per million", "its report"], rows, "caps"))
     extra = {k: v for k, v in verdict.items() if k not in ("a", "b", "significant", "sentence", "rows", "notes")
              and isinstance(v, (str, int, float, bool))}
     if extra:
@@ -506,7 +520,7 @@ def render_report(run_dir: str | os.PathLike, title: str | None = None) -> str:
         sections.append(("distribution", "Latency distribution",
                          _distribution(_latency_histograms(d / HLOG), summary)))
     if verdict is not None:
-        sections.append(("verdict", "A/B verdict", _verdict(verdict)))
+        sections.append(("verdict", "A/B verdict", _verdict(verdict, d)))
     if cap is not None:
         sections.append(("capacity", "Capacity", _capacity(cap)))
     res = _resources(points)
