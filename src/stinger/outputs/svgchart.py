@@ -1,7 +1,7 @@
 """Charts as inline SVG text: line charts and bar charts for the HTML report (`outputs/report.py`).
 
 Why hand-written SVG rather than a chart library: a report is one file a person sends,
-and it is written at the end of every run. plotly.min.js alone is 3.5-4.5 MB per run
+and it is written at the end of every run. plotly.min.js alone is 4.8 MB (plotly 6) per run
 directory and takes a second to start in a browser; these charts cost a few kilobytes,
 need no script (nothing to fail, nothing fetched), and print and zoom crisply. Each
 data point carries a `<title>` (the browser shows it on hover) when a series is short
