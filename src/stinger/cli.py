@@ -8,7 +8,7 @@ terminal output, and exits with the result's exit code.
     stinger ab [SPEC]              an A/B test of two variants, with a verdict
     stinger compare RUN_A RUN_B    compare two saved runs (a regression gate)
     stinger plan                   how long an A/B test must run
-    stinger report RUN_DIR         re-render a saved run
+    stinger report RUN_DIR         re-render a saved run, and its HTML report (report.html)
     stinger demo                   the embedded demo, end to end
     stinger serve-demo             the demo model endpoint alone
 

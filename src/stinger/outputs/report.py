@@ -141,6 +141,13 @@ def _val(key: str, raw: Any, text: str) -> str:
     return f'<span class="num" data-key="{escape(key)}" data-value="{escape(raw_text)}">{escape(text)}</span>'
 
 
+def _bracket(b: Any) -> str:
+    """A capacity bracket [best pass, first fail]; no fail found yet is "not reached"."""
+    if not isinstance(b, (list, tuple)) or len(b) != 2:
+        return escape(str(b))
+    return f"[{_num(b[0])}, {'not reached' if b[1] is None else _num(b[1])}]"
+
+
 def _f(v: Any) -> float | None:
     if v is None or v == "":
         return None
@@ -339,7 +346,7 @@ def _verdict(verdict: dict, d: Path) -> str:
             if c.get("run_dir") and (Path(c["run_dir"]) / REPORT).is_file():
                 rel = os.path.relpath(Path(c["run_dir"]) / REPORT, d)
                 link = f'<a href="{escape(Path(rel).as_posix())}">{escape(Path(c["run_dir"]).name)}</a>'
-            rows.append([escape(str(name)), _num(c.get("max_sustainable")), escape(str(c.get("bracket"))),
+            rows.append([escape(str(name)), _num(c.get("max_sustainable")), _bracket(c.get("bracket")),
                          _num(c.get("throughput_at_max_rps")), "" if cost is None else f"${cost:,.4g}", link])
         html.append(_table(["variant", "max sustainable", "bracket", "throughput at max (req/s)",
                             "cost per million", "its report"], rows, "caps"))
@@ -355,7 +362,7 @@ def _capacity(cap: dict) -> str:
     unit = cap.get("unit") or "req/s"
     facts = [("max sustainable", _val("max_sustainable", cap.get("max_sustainable"),
                                       f"{_num(cap.get('max_sustainable'))} {unit}")),
-             ("bracket", escape(str(cap.get("bracket")))),
+             ("bracket", _bracket(cap.get("bracket"))),
              ("throughput at max", f"{_num(cap.get('throughput_at_max_rps'))} req/s"),
              ("knee", _num(cap.get("knee"))),
              ("first limit", escape(str(cap.get("first_limit")))),
@@ -455,11 +462,10 @@ def _settings(run_dir: Path, summary: dict | None, cap: dict | None) -> str:
     from stinger import __version__
 
     src = summary or cap or {}
-    rows = [["seed", escape(str(src.get("seed", "n/a")))],
-            ["stinger version", escape(str(src.get("stinger_version") or src.get("version") or
-                                           f"{__version__} (the version that rendered this report)"))],
-            ["started", escape(str(src.get("started_at", "n/a")))],
-            ]
+    rows = [[label, escape(str(src[key]))] for key, label in (("seed", "seed"), ("started_at", "started"))
+            if src.get(key) is not None]
+    rows.append(["stinger version", escape(str(src.get("stinger_version") or src.get("version") or
+                                               f"{__version__} (the version that rendered this report)"))])
     if summary or cap:
         rows.append(["run directory", escape(str(run_dir))])
     if summary:
