@@ -8,7 +8,7 @@ terminal output, and exits with the result's exit code.
     stinger ab [SPEC]              an A/B test of two variants, with a verdict
     stinger compare RUN_A RUN_B    compare two saved runs (a regression gate)
     stinger plan                   how long an A/B test must run
-    stinger report RUN_DIR         re-render a saved run
+    stinger report RUN_DIR         re-render a saved run, and its HTML report (report.html)
     stinger demo                   the embedded demo, end to end
     stinger serve-demo             the demo model endpoint alone
 
@@ -706,13 +706,25 @@ def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, we
 @click.argument("candidate", metavar="CANDIDATE_RUN[:VARIANT]")
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
-def compare(baseline, candidate, alpha, paired) -> None:
+@click.option("--report", "report_file", default=None, metavar="FILE", help="Also write the verdict as an HTML report.")
+def compare(baseline, candidate, alpha, paired, report_file) -> None:
     """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
     from stinger import _api
     from stinger.outputs.terminal import TerminalOutput, make_console
 
-    result = _api.compare(baseline, candidate, alpha=alpha, paired=paired,
-                          outputs=[TerminalOutput(make_console(), live=False)])
+    outputs: list = [TerminalOutput(make_console(), live=False)]
+    if report_file is None:
+        result = _api.compare(baseline, candidate, alpha=alpha, paired=paired, outputs=outputs)
+    else:
+        import tempfile
+
+        from stinger.outputs.report import write_report
+        from stinger.outputs.rundir import RunDirOutput
+
+        with tempfile.TemporaryDirectory(prefix="stinger-compare-") as tmp:  # verdict.json, for the renderer
+            result = _api.compare(baseline, candidate, alpha=alpha, paired=paired,
+                                  outputs=[*outputs, RunDirOutput(path=tmp)])
+            click.echo(f"report: {write_report(tmp, report_file, title=f'stinger compare: {baseline} vs {candidate}')}")
     if result.regressions:
         click.echo(f"regression: the candidate is significantly worse on {', '.join(result.regressions)}", err=True)
     sys.exit(result.exit_code)
@@ -745,8 +757,27 @@ def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows) -> N
 @cli.command()
 @click.argument("run_dir")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json (or capacity.json, verdict.json) instead.")
-def report(run_dir, as_json) -> None:
-    """Re-render a saved run directory (a run, an A/B test's verdict, a capacity search) from its files."""
+@click.option("-o", "--output", "html_out", default=None, metavar="FILE",
+              help="Write the HTML report here (default: RUN_DIR/report.html).")
+@click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a web browser.")
+def report(run_dir, as_json, html_out, open_html) -> None:
+    """Re-render a saved run directory (a run, an A/B test's verdict, a capacity search) from its files,
+    and write its self-contained HTML report (RUN_DIR/report.html, or -o FILE)."""
+    _report_terminal(run_dir, as_json)
+    if as_json and html_out is None and not open_html:
+        return
+    from stinger.outputs.report import write_report
+
+    path = write_report(run_dir, html_out)
+    if not as_json:
+        click.echo(f"report: {path}")
+    if open_html:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def _report_terminal(run_dir: str, as_json: bool) -> None:
     import json
     from pathlib import Path
 

@@ -11,6 +11,8 @@ and reading them back. No other module writes into a run directory.
       predictions.jsonl  per-request predictions and labels, when a prediction path is set
       capacity.json      a capacity search's report (steps, bracket, knee, cost)
       verdict.json/.md   an A/B verdict: the rows as data, and the Markdown table
+      report.html        the self-contained HTML report of all the above (`outputs/report.py`),
+                         re-rendered after each of them is written
 
 `RunDirOutput` writes them as an output (see `outputs/base.py`); `stinger report
 RUN_DIR` and `stinger.read_run` re-read them from these files alone.
@@ -22,6 +24,7 @@ import csv
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +219,7 @@ class RunDirOutput:
         self.dir_name = name
         self.run_dir: Path | None = Path(path) if path is not None else None
         self._spec_data: dict = {}
+        self.report_error: str | None = None
 
     def open(self, spec, default_name: str | None = None) -> Path:
         """Create the directory (once) from the spec's output settings."""
@@ -238,6 +242,7 @@ class RunDirOutput:
     def finish(self, result) -> None:
         write_run(self.run_dir, summary=result.summary, spec_data=self._spec_data, metrics=result.metrics,
                   started_at=result.started_at, series_points=result.series)
+        self._report()
 
     def capacity_start(self, info: dict) -> None:
         self.open(info["spec"], "capacity")
@@ -247,9 +252,24 @@ class RunDirOutput:
 
     def capacity_finish(self, report: dict) -> None:
         write_capacity(self.run_dir, report)
+        self._report()
 
     def verdict(self, verdict, extra: dict, run_dir=None) -> None:
         write_verdict(self.run_dir, verdict_dict(verdict, extra), verdict.to_markdown())
+        self._report()
+
+    def _report(self) -> None:
+        """report.html from the files just written; a report that cannot be rendered costs the run
+        nothing (its measurements are on disk): the reason goes to stderr and to `report_error`."""
+        from stinger.outputs.report import write_report
+
+        try:
+            write_report(self.run_dir)
+            self.report_error = None
+        except Exception as exc:
+            why = scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
+            self.report_error = f"report.html was not written: {why}"
+            print(f"stinger: warning: {self.report_error}", file=sys.stderr)
 
 
 def verdict_dict(v, extra: dict) -> dict:
