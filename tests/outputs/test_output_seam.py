@@ -106,7 +106,7 @@ def test_a_failing_output_is_stopped_and_the_others_go_on():
 
 @pytest.mark.slow
 def test_a_slow_output_does_not_delay_merging_in_a_real_run(tmp_path):
-    """A run with an output that takes 1.5 s per snapshot: the coordinator keeps posting every
+    """A 6 s run with an output that takes 1.5 s per snapshot: the coordinator keeps posting every
     0.5 s (merging is not held up), the output sees fewer, the run accounts for every request."""
     from stinger.orchestrate.run import run_spec
     from stinger.spec import parse_spec
@@ -114,7 +114,7 @@ def test_a_slow_output_does_not_delay_merging_in_a_real_run(tmp_path):
 
     slow = Recorder(delay=1.5)
     with RefServer("delay", delay_ms=2) as server:
-        data = {"target": {"url": server.url + "/"}, "load": {"rate": 50, "duration": "4s", "workers": 1},
+        data = {"target": {"url": server.url + "/"}, "load": {"rate": 50, "duration": "6s", "workers": 1},
                 "output": {"dir": str(tmp_path)}}
         spec = parse_spec(data)
         posted = []
@@ -130,8 +130,9 @@ def test_a_slow_output_does_not_delay_merging_in_a_real_run(tmp_path):
         finally:
             OutputThread.post = orig_post
     req = report.summary["variants"]["default"]["requests"]
-    assert req["ok"] == req["scheduled"] == 200 and req["unaccounted"] == 0
+    assert req["ok"] == req["scheduled"] == 300 and req["unaccounted"] == 0
     # progress went on at its own pace while the output slept: more posts than deliveries
+    # (6 s: the first post can come late on a busy machine, while the monitors start)
     assert len(posted) >= 7, posted
     assert 1 <= len(slow.seen) < len(posted) / 2, (slow.seen, posted)
     # the output saw the run start and end, with the merged result
