@@ -89,12 +89,20 @@ class Flusher:
             self.server_time = ServerTimeSource(header=self.st_header,
                                                 metric=plan.server_time_metric, unit=plan.server_time_unit)
         self.last_cpu = time.process_time()
+        # big bodies to check or read a prediction from are judged in a helper process, their
+        # rows carried from flush to flush meanwhile (engine/judge.py: the GIL stays free)
+        self.carry = None
+        if (self.check is not None and self.check.needs_body) or self.prediction is not None:
+            from stinger.engine.judge import Carry
+
+            self.carry = Carry(self.check, self.prediction, plan.check, plan.prediction_path)
         self.first_intended = math.inf
         self.last_done = -math.inf
 
     # ------------------------------------------------------------------
-    def _kinds(self, bodies, kind: np.ndarray, status: np.ndarray) -> np.ndarray:
-        """Apply the configured response checks (status set, body checks)."""
+    def _kinds(self, bodies, kind: np.ndarray, status: np.ndarray, verdicts=None) -> np.ndarray:
+        """Apply the configured response checks (status set, body checks); `verdicts[i]`, when
+        not None, is row i's body verdict already reached by the helper (engine/judge.py)."""
         check = self.check
         if check is None:
             return kind
@@ -107,8 +115,10 @@ class Flusher:
                 continue
             if kind[i] in (Kind.HTTP_4XX, Kind.HTTP_5XX):
                 kind[i] = Kind.OK  # an expected 4xx/5xx is OK by the user's word
-            if check.needs_body and bodies is not None and not check.body_ok(bodies[i]):
-                kind[i] = Kind.CHECK
+            if check.needs_body and bodies is not None:
+                got = None if verdicts is None else verdicts[i]
+                if not (check.body_ok(bodies[i]) if got is None else got[0] == 1):
+                    kind[i] = Kind.CHECK
         return kind
 
     def _server_header(self, batch, rows: np.ndarray, server_ms: np.ndarray, extra_out: dict) -> None:
@@ -169,6 +179,16 @@ class Flusher:
         now = time.perf_counter()
         t0 = self.t0
         names = self.names
+        verdicts = None
+        carry = self.carry
+        if carry is not None:
+            carry.hold(cols)
+            verdicts = carry.release(cols, final)
+            if final:
+                carry.close()
+                if carry.waited > 1.0:
+                    notes = (*notes, f"checking big response bodies delayed the end by {carry.waited:.1f} s "
+                                     "(every response was still checked and counted)")
         n = len(cols)
         cells: list[CellRecord] = []
         predictions = []
@@ -177,7 +197,7 @@ class Flusher:
             intended, done = batch.intended, batch.done
             status = batch.status
             kind, server_ms, variant, extra_cols = self._interpret(batch)
-            kind = self._kinds(batch.bodies, kind, status)
+            kind = self._kinds(batch.bodies, kind, status, verdicts)
             nbytes = batch.nbytes
             queued = queued_col != 0
             measured = intended >= self.warm_end
@@ -198,7 +218,8 @@ class Flusher:
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
                 for i in ok_rows.tolist():
-                    pred = extract(batch.bodies[i], self.prediction)
+                    got = None if verdicts is None else verdicts[i]
+                    pred = extract(batch.bodies[i], self.prediction) if got is None else got[1]
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
@@ -227,6 +248,7 @@ class Flusher:
                                   {names[v]: in_flight_by_variant[v] for v in range(len(names))}),
             samples={names[v]: {str(c): t for c, t in s.items()} for v, s in enumerate(samples or ()) if s},
             notes=notes,
+            checking=0 if carry is None else len(carry),
         )
 
     def _values(self, batch, kind, server_ms, extra_cols, queued) -> dict:
