@@ -17,7 +17,7 @@ from rich.console import Console
 
 from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
-from stinger.scale.coordinator import RunOutcome, execute
+from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec, redacted
 from stinger.spec.redact import redact_url, scrub
 
@@ -175,7 +175,18 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
              stop_when=None, outputs: list | None = None) -> RunReport:
     """One run. `outputs` (objects, see `outputs/base.py`) replaces the defaults that
-    `console`/`live`/`write`/`quiet` describe."""
+    `console`/`live`/`write`/`quiet` describe.
+
+    Stop signals are held (flags only) until the outputs have finished: the second
+    signal of a double Ctrl-C, landing after the workers stopped, must not cut the
+    writing of the run directory short (issue 10 item 2)."""
+    with hold_stop_signals():
+        return _run_spec(spec, spec_data, console=console, live=live, write=write, workers=workers,
+                         monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs)
+
+
+def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: bool, write: bool,
+              workers: int | None, monitors, quiet: bool, stop_when, outputs: list | None) -> RunReport:
     from stinger.outputs.base import (
         OutputThread,
         RunFinished,
