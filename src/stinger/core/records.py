@@ -85,7 +85,9 @@ ERROR_KINDS: tuple[Kind, ...] = tuple(k for k in Kind if k is not Kind.OK)
 ERROR_LABELS: tuple[str, ...] = tuple(k.label for k in ERROR_KINDS)
 
 # the per-variant counters the engine keeps between flushes (scheduled, dropped, ...)
-COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow")
+# (`unsolicited`: responses that arrived with no request waiting, an endpoint's protocol error)
+COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow",
+                             "unsolicited")
 
 WIRE_VERSION = 1
 _FLAG_ZLIB = 1

@@ -387,6 +387,14 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         summary["failures"] = failures
     # a variant that never got a successful answer measured nothing: the run must not look like a pass
     summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0)
+    for name, vm in m.variants.items():
+        extra = vm.counters["unsolicited"]
+        variants[name]["unsolicited"] = extra
+        if extra:
+            summary["warnings"].append(
+                f"{name}: {extra:,} responses arrived with no request waiting for them (a duplicated "
+                "response, or a 408 on an idle connection): the endpoint's protocol error, counted as "
+                "'unsolicited', never as requests; their connections were closed")
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(
