@@ -92,12 +92,31 @@ class Flusher:
         # big bodies to check or read a prediction from are judged in a helper process, their
         # rows carried from flush to flush meanwhile (engine/judge.py: the GIL stays free)
         self.carry = None
+        self.interrupted = False   # set by the engine before the final flush of a run told to stop
         if (self.check is not None and self.check.needs_body) or self.prediction is not None:
             from stinger.engine.judge import Carry
 
             self.carry = Carry(self.check, self.prediction, plan.check, plan.prediction_path)
         self.first_intended = math.inf
         self.last_done = -math.inf
+
+    def _carry_notes(self, carry, notes, in_flight_by_variant):
+        """The final flush's word on big-body checks: a long wait, or (interrupted) the rows
+        left unjudged, counted as in flight at the stop (measured ones, as the engine counts)."""
+        if carry.abandoned:
+            from stinger.engine.columns import INTENDED, VARIANT
+
+            counts = list(in_flight_by_variant) if in_flight_by_variant is not None else [0] * len(self.names)
+            for row in carry.abandoned:
+                if row[INTENDED] >= self.warm_end:
+                    counts[int(row[VARIANT])] += 1
+            in_flight_by_variant = counts
+            notes = (*notes, f"{len(carry.abandoned):,} responses were still being checked when the run was "
+                             "stopped (big bodies); they are counted as in flight at the stop")
+        elif carry.waited > 1.0:
+            notes = (*notes, f"checking big response bodies delayed the end by {carry.waited:.1f} s "
+                             "(every response was still checked and counted)")
+        return notes, in_flight_by_variant
 
     # ------------------------------------------------------------------
     def _kinds(self, bodies, kind: np.ndarray, status: np.ndarray, verdicts=None) -> np.ndarray:
@@ -183,12 +202,10 @@ class Flusher:
         carry = self.carry
         if carry is not None:
             carry.hold(cols)
-            verdicts = carry.release(cols, final)
+            verdicts = carry.release(cols, final, interrupted=self.interrupted)
             if final:
                 carry.close()
-                if carry.waited > 1.0:
-                    notes = (*notes, f"checking big response bodies delayed the end by {carry.waited:.1f} s "
-                                     "(every response was still checked and counted)")
+                notes, in_flight_by_variant = self._carry_notes(carry, notes, in_flight_by_variant)
         n = len(cols)
         cells: list[CellRecord] = []
         predictions = []

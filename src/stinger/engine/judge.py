@@ -147,9 +147,12 @@ class BodyJudge:
             if not fut.done():
                 fut.set_exception(RuntimeError("the body judge is gone"))
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Ask the helper to finish (EOF on its input); kill it by PID if it lingers."""
+    def close(self, timeout: float = 2.0, *, now: bool = False) -> None:
+        """Ask the helper to finish (EOF on its input); kill it by PID if it lingers, or at once
+        (`now`: its remaining work is abandoned, and a writer blocked on its full pipe is freed)."""
         self._todo.put(None)
+        if now:
+            self.proc.kill()
         self._writer.join(timeout)
         try:
             self.proc.wait(timeout)
@@ -176,6 +179,11 @@ class Carry:
     `final_wait` seconds past which it judges what is left itself, so every held
     row is resolved before the final record and the accounting closes exactly.
     `waited` is how long the last final flush waited (a note when it is long).
+
+    A run told to stop (Ctrl-C, SIGTERM, an abort rule) must end within the
+    coordinator's grace (15 s): its final flush waits `stop_wait` seconds at most,
+    and the rows still unjudged then are `abandoned`, reported by the caller as
+    in flight at the stop, with a note (never as OK or failed: they were not judged).
     """
 
     def __init__(self, check, prediction, check_plan, prediction_path: str | None, *,
@@ -190,6 +198,8 @@ class Carry:
         self.held: list[tuple] = []      # (row, hval, body, chunks, future), oldest first
         self.held_bytes = 0
         self.waited = 0.0
+        self.stop_wait = 5.0
+        self.abandoned: list[tuple] = []   # rows left unjudged by an interrupted run's final flush
 
     def __len__(self) -> int:
         return len(self.held)
@@ -225,7 +235,7 @@ class Carry:
         if cols.chunks is not None:
             cols.chunks = [cols.chunks[i] for i in keep]
 
-    def release(self, cols, final: bool) -> list | None:
+    def release(self, cols, final: bool, interrupted: bool = False) -> list | None:
         """Append the rows judged so far to `cols`; their (verdict, prediction) aligned with cols' rows
         (None for rows judged later, on the flush thread), or None when none was released."""
         import time
@@ -233,7 +243,7 @@ class Carry:
         if not self.held:
             return None
         start = time.monotonic()
-        deadline = start + self.final_wait
+        deadline = start + (self.stop_wait if interrupted else self.final_wait)
         done: list[tuple] = []
         rest: list[tuple] = []
         for entry in self.held:
@@ -248,8 +258,11 @@ class Carry:
                     fut.result(wait)
                 except Exception:  # timed out or the helper is gone: judged below
                     pass
-            if fut.done() or final:
+            if fut.done() or (final and not interrupted):
                 done.append(entry)
+                self.held_bytes -= len(entry[2])
+            elif final:
+                self.abandoned.append(entry[0])
                 self.held_bytes -= len(entry[2])
             else:
                 rest.append(entry)
@@ -276,7 +289,7 @@ class Carry:
 
     def close(self) -> None:
         if self.judge is not None:
-            self.judge.close()
+            self.judge.close(now=bool(self.abandoned))
             self.judge = None
 
 
