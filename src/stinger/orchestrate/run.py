@@ -295,7 +295,7 @@ class _AbortWatch:
     def __call__(self, m: RunMetrics, t: float) -> bool:
         if self.reason is not None:
             return True
-        from stinger.core.abort import IntervalCounts
+        from stinger.core.abort import DEAD_ENDPOINT, IntervalCounts
         from stinger.core.records import Kind
 
         rows: dict[int, list[int]] = {}
@@ -313,7 +313,14 @@ class _AbortWatch:
                 row[0] += ok
                 row[1] += int(k.sum()) - ok
                 row[2] += int(k[Kind.CONNECT])
-        reason = self.policy.check({i: IntervalCounts(*r) for i, r in rows.items()}, t)
+        # the workers' worst event-loop lag over the default rule's window (and the lag it allows)
+        since = t - DEAD_ENDPOINT.window - 2 * m.interval
+        lag_ms = 0.0
+        for at, ms in reversed(m.loop_lag_ms):
+            if at < since:
+                break
+            lag_ms = max(lag_ms, ms)
+        reason = self.policy.check({i: IntervalCounts(*r) for i, r in rows.items()}, t, generator_lag=lag_ms / 1e3)
         if reason is not None:
             self.reason = reason
             return True
