@@ -118,6 +118,11 @@ def soak_rate(url: str, repeat: int, rate: int, duration: float) -> list[dict]:
                        workers=s.get("workers"), warnings=s.get("warnings", []),
                        generator=s.get("generator", {}).get("message"))
         row["stderr_tail"] = stderr.strip()[-300:]
+        if proc.returncode not in (0, 1) and d is not None:   # keep what an unexpected end left behind
+            kept = RESULTS / f"soak-rate-run{i + 1}-exit{proc.returncode}"
+            subprocess.run(["rm", "-rf", str(kept)], check=False)
+            subprocess.run(["cp", "-r", str(d), str(kept)], check=False)
+            row["kept"] = str(kept)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k not in ("warnings", "stderr_tail", "generator")}),
               flush=True)
