@@ -82,7 +82,7 @@ def _crashed(stderr: str) -> bool:
     return "Traceback" in stderr or "UnpicklingError" in stderr or "invalid load key" in stderr
 
 
-def soak_rate(url: str, repeat: int, rate: int, duration: float) -> list[dict]:
+def soak_rate(url: str, repeat: int, rate: int, duration: float, workers: str | None = None) -> list[dict]:
     rows = []
     for i in range(repeat):
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
@@ -92,6 +92,8 @@ def soak_rate(url: str, repeat: int, rate: int, duration: float) -> list[dict]:
         try:
             cmd = c.stinger_cmd() + ["run", "--url", url, "--rate", str(rate), "--duration", f"{duration:g}s",
                                      "--no-server-time", "-q", "--out", str(out)]
+            if workers:
+                cmd += ["--workers", workers]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                     stdin=subprocess.DEVNULL)
             peak = 0
@@ -184,18 +186,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--rate", type=int, default=20_000)
     ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--workers", default=None, help="rate: pass --workers (default: stinger's auto)")
     args = ap.parse_args()
     target = c.start_target(None)
     print(f"target: {target.kind} at {target.url}; load {os.getloadavg()}", flush=True)
     try:
         if args.mode == "rate":
-            rows = soak_rate(target.url, args.repeat, args.rate, args.duration)
+            rows = soak_rate(target.url, args.repeat, args.rate, args.duration, args.workers)
         else:
             rows = soak_signals(target.url, args.repeat)
     finally:
         target.stop()
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"soak-{args.mode}.json"
+    path = RESULTS / f"soak-{args.mode}{'-w' + args.workers if args.workers else ''}.json"
     path.write_text(json.dumps({"mode": args.mode, "target": target.kind, "cores": os.cpu_count(),
                                 "loadavg_end": os.getloadavg(), "rows": rows}, indent=1))
     if args.mode == "rate":
