@@ -159,3 +159,14 @@ def test_a_run_told_to_stop_does_not_wait_for_a_backlog_of_big_checks():
     assert r["unaccounted"] == 0 and r["in_flight"] > 0, r
     assert not any("did not report" in w for w in summary["warnings"]), summary["warnings"]
     assert any("still being checked when the run was stopped" in w for w in summary["warnings"]), summary["warnings"]
+
+
+def test_without_a_helper_the_flush_thread_still_judges_every_body():
+    # a check value that is not JSON cannot be handed to a helper: the rows stay where they were
+    check = ResponseCheck(json_path="ok", equals=True)
+    carry = Carry(check, None, _check_plan(json_path="ok", equals={1, 2}), None, above=1000)
+    cols = _cols([BIG, SMALL])
+    carry.hold(cols)
+    assert len(cols) == 2 and len(carry) == 0 and carry.judge is None
+    carry.hold(_cols([BIG]))
+    assert carry.starts == 3 and carry.judge is None      # not retried for every flush

@@ -39,6 +39,7 @@ _REQ = struct.Struct("<QI")
 _ANS = struct.Struct("<QBI")
 _NO_PRED = 0xFFFFFFFF
 _PR_SET_PDEATHSIG = 1
+_MAX_STARTS = 3      # helpers a worker starts at most; past that its flush thread judges every body
 
 
 def judge_inline(check, prediction, body: bytes) -> tuple[int, object]:
@@ -199,6 +200,7 @@ class Carry:
         self.held_bytes = 0
         self.waited = 0.0
         self.stop_wait = 5.0
+        self.starts = 0                    # helpers started (one dies: another, up to _MAX_STARTS)
         self.abandoned: list[tuple] = []   # rows left unjudged by an interrupted run's final flush
 
     def __len__(self) -> int:
@@ -216,11 +218,19 @@ class Carry:
         if bodies is None:
             return
         above = self.above
+        if self.starts >= _MAX_STARTS:   # no helper to be had: the flush thread judges, as before
+            return
         big = [i for i, b in enumerate(bodies) if len(b) >= above and self._needs(int(cols.rows[i][5]))]
         if not big:
             return
         if self.judge is None or self.judge.failed:
-            self.judge = BodyJudge(*self._plan)
+            self.starts += 1
+            try:
+                self.judge = BodyJudge(*self._plan)
+            except (OSError, TypeError, ValueError):   # cannot start one (fds, memory, a config not JSON)
+                self.starts = _MAX_STARTS
+                self.judge = None
+                return
         drop = set(big)
         for i in big:
             body = bodies[i]
