@@ -53,9 +53,8 @@ def judge_inline(check, prediction, body: bytes) -> tuple[int, object]:
 
 def _pythonpath() -> str:
     """The directory stinger is imported from first, so the helper runs this very stinger."""
-    import stinger
-
-    here = os.path.dirname(os.path.dirname(os.path.abspath(stinger.__file__)))
+    # this file is <dir>/stinger/engine/judge.py
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     rest = os.environ.get("PYTHONPATH")
     return here if not rest else here + os.pathsep + rest
 
