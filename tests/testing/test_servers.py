@@ -240,3 +240,20 @@ def test_cli_rejects_bad_arguments():
     out = subprocess.run([sys.executable, "-m", "stinger.testing.servers", "slots", "--slots", "0"],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "--slots" in out.stderr
+
+
+def test_every_nth_answer_is_a_big_json_body():
+    import json
+
+    with RefServer("delay", delay_ms=0, big_every=3, big_bytes=200_000) as s:
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=5)
+        sizes = []
+        for _ in range(6):
+            conn.request("GET", "/")
+            body = conn.getresponse().read()
+            sizes.append(len(body))
+            doc = json.loads(body)
+            assert doc["ok"] is True
+        conn.close()
+    assert sizes[2] == sizes[5] and 190_000 < sizes[2] <= 200_000
+    assert sizes[0] == sizes[1] == sizes[3] == sizes[4] == len(b'{"ok":true}')

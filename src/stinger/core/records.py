@@ -85,7 +85,9 @@ ERROR_KINDS: tuple[Kind, ...] = tuple(k for k in Kind if k is not Kind.OK)
 ERROR_LABELS: tuple[str, ...] = tuple(k.label for k in ERROR_KINDS)
 
 # the per-variant counters the engine keeps between flushes (scheduled, dropped, ...)
-COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow")
+# (`unsolicited`: responses that arrived with no request waiting, an endpoint's protocol error)
+COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow",
+                             "unsolicited")
 
 WIRE_VERSION = 1
 _FLAG_ZLIB = 1
@@ -148,6 +150,9 @@ class IntervalRecord:
     # (the first TLS handshake error)
     samples: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # ended requests whose big bodies are still being checked (engine/judge.py): neither OK,
+    # failed nor in flight yet; always 0 in a final record (absent from the wire when 0)
+    checking: int = 0
 
     # ------------------------------------------------------------ wire form
     def to_bytes(self, compress: bool | None = None) -> bytes:
@@ -167,6 +172,8 @@ class IntervalRecord:
             header["samples"] = self.samples
         if self.notes:
             header["notes"] = list(self.notes)
+        if self.checking:
+            header["checking"] = self.checking
         head = json.dumps(header, separators=(",", ":"), default=_jsonable).encode()
         body = b"".join([_LEN.pack(len(head)), head, *arrays])
         if compress is None:
@@ -202,6 +209,7 @@ class IntervalRecord:
             predictions=tuple(tuple(p) for p in h["predictions"]),
             in_flight_by_variant=h["in_flight_by_variant"],
             samples=h.get("samples") or {}, notes=tuple(h.get("notes") or ()),
+            checking=h.get("checking", 0),
         )
 
 

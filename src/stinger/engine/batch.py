@@ -86,6 +86,14 @@ class Flusher:
             from stinger.engine.attribution import Attribution
 
             self.attribution = Attribution(len(self.names), self.warm_end)
+        # big bodies to check or read a prediction from are judged in a helper process, their
+        # rows carried from flush to flush meanwhile (engine/judge.py: the GIL stays free)
+        self.carry = None
+        self.interrupted = False   # set by the engine before the final flush of a run told to stop
+        if (self.check is not None and self.check.needs_body) or self.prediction is not None:
+            from stinger.engine.judge import Carry
+
+            self.carry = Carry(self.check, self.prediction, plan.check, plan.prediction_path)
         self.first_intended = math.inf
         self.last_done = -math.inf
         self._warm()
@@ -101,9 +109,28 @@ class Flusher:
         np.unique(np.arange(4) % 2, return_counts=True)
         sparse_counts(np.array([1.0, 2.0, np.nan]))
 
+    def _carry_notes(self, carry, notes, in_flight_by_variant):
+        """The final flush's word on big-body checks: a long wait, or (interrupted) the rows
+        left unjudged, counted as in flight at the stop (measured ones, as the engine counts)."""
+        if carry.abandoned:
+            from stinger.engine.columns import INTENDED, VARIANT
+
+            counts = list(in_flight_by_variant) if in_flight_by_variant is not None else [0] * len(self.names)
+            for row in carry.abandoned:
+                if row[INTENDED] >= self.warm_end:
+                    counts[int(row[VARIANT])] += 1
+            in_flight_by_variant = counts
+            notes = (*notes, f"{len(carry.abandoned):,} responses were still being checked when the run was "
+                             "stopped (big bodies); they are counted as in flight at the stop")
+        elif carry.waited > 1.0:
+            notes = (*notes, f"checking big response bodies delayed the end by {carry.waited:.1f} s "
+                             "(every response was still checked and counted)")
+        return notes, in_flight_by_variant
+
     # ------------------------------------------------------------------
-    def _kinds(self, bodies, kind: np.ndarray, status: np.ndarray) -> np.ndarray:
-        """Apply the configured response checks (status set, body checks)."""
+    def _kinds(self, bodies, kind: np.ndarray, status: np.ndarray, verdicts=None) -> np.ndarray:
+        """Apply the configured response checks (status set, body checks); `verdicts[i]`, when
+        not None, is row i's body verdict already reached by the helper (engine/judge.py)."""
         check = self.check
         if check is None:
             return kind
@@ -116,8 +143,10 @@ class Flusher:
                 continue
             if kind[i] in (Kind.HTTP_4XX, Kind.HTTP_5XX):
                 kind[i] = Kind.OK  # an expected 4xx/5xx is OK by the user's word
-            if check.needs_body and bodies is not None and not check.body_ok(bodies[i]):
-                kind[i] = Kind.CHECK
+            if check.needs_body and bodies is not None:
+                got = None if verdicts is None else verdicts[i]
+                if not (check.body_ok(bodies[i]) if got is None else got[0] == 1):
+                    kind[i] = Kind.CHECK
         return kind
 
     def _server_header(self, batch, rows: np.ndarray, server_ms: np.ndarray, extra_out: dict) -> None:
@@ -195,6 +224,14 @@ class Flusher:
         now = time.perf_counter()
         t0 = self.t0
         names = self.names
+        verdicts = None
+        carry = self.carry
+        if carry is not None:
+            carry.hold(cols)
+            verdicts = carry.release(cols, final, interrupted=self.interrupted)
+            if final:
+                carry.close()
+                notes, in_flight_by_variant = self._carry_notes(carry, notes, in_flight_by_variant)
         n = len(cols)
         cells: list[CellRecord] = []
         predictions = []
@@ -205,7 +242,7 @@ class Flusher:
             status = batch.status
             kind, server_ms, variant, extra_cols = self._interpret(batch)
             ended = (intended, variant)
-            kind = self._kinds(batch.bodies, kind, status)
+            kind = self._kinds(batch.bodies, kind, status, verdicts)
             nbytes = batch.nbytes
             queued = queued_col != 0
             measured = intended >= self.warm_end
@@ -226,7 +263,8 @@ class Flusher:
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
                 for i in ok_rows.tolist():
-                    pred = extract(batch.bodies[i], self.prediction)
+                    got = None if verdicts is None else verdicts[i]
+                    pred = extract(batch.bodies[i], self.prediction) if got is None else got[1]
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
@@ -257,6 +295,7 @@ class Flusher:
                                   {names[v]: in_flight_by_variant[v] for v in range(len(names))}),
             samples={names[v]: {str(c): t for c, t in s.items()} for v, s in enumerate(samples or ()) if s},
             notes=self._notes(notes),
+            checking=0 if carry is None else len(carry),
         )
 
     def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:

@@ -72,6 +72,7 @@ class EngineCore:
         self.warm_end = 0.0
         self.end = math.inf
         self.stopping = False
+        self.interrupted = False   # stopped by the coordinator (a signal, an abort rule), not by the schedule
 
         self.slots = build_slots(plan)  # dataset, payload order, variant choice
         self.check = self.slots.check
@@ -167,6 +168,7 @@ class EngineCore:
         for h in self._handles:
             h.cancel()
         in_flight = self._in_flight_by_variant()
+        self.flusher.interrupted = self.interrupted
         self._close_all()
         await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight))
         self.flush_thread.shutdown(wait=True)

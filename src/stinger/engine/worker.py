@@ -68,6 +68,7 @@ class Worker:
         if not self._start.done():
             self._start.set_result(None)
         elif self._running:
+            self.engine.interrupted = True   # told to stop: the final record must not wait long
             self.engine.stop()
 
     async def run(self) -> bool:

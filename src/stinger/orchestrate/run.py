@@ -17,7 +17,7 @@ from rich.console import Console
 
 from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
-from stinger.scale.coordinator import RunOutcome, execute
+from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec, redacted
 from stinger.spec.redact import redact_url, scrub
 
@@ -197,7 +197,18 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
              stop_when=None, outputs: list | None = None) -> RunReport:
     """One run. `outputs` (objects, see `outputs/base.py`) replaces the defaults that
-    `console`/`live`/`write`/`quiet` describe."""
+    `console`/`live`/`write`/`quiet` describe.
+
+    Stop signals are held (flags only) until the outputs have finished: the second
+    signal of a double Ctrl-C, landing after the workers stopped, must not cut the
+    writing of the run directory short (issue 10 item 2)."""
+    with hold_stop_signals():
+        return _run_spec(spec, spec_data, console=console, live=live, write=write, workers=workers,
+                         monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs)
+
+
+def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: bool, write: bool,
+              workers: int | None, monitors, quiet: bool, stop_when, outputs: list | None) -> RunReport:
     from stinger.outputs.base import (
         OutputThread,
         RunFinished,
@@ -314,7 +325,7 @@ class _AbortWatch:
     def __call__(self, m: RunMetrics, t: float) -> bool:
         if self.reason is not None:
             return True
-        from stinger.core.abort import IntervalCounts
+        from stinger.core.abort import DEAD_ENDPOINT, IntervalCounts
         from stinger.core.records import Kind
 
         rows: dict[int, list[int]] = {}
@@ -332,7 +343,14 @@ class _AbortWatch:
                 row[0] += ok
                 row[1] += int(k.sum()) - ok
                 row[2] += int(k[Kind.CONNECT])
-        reason = self.policy.check({i: IntervalCounts(*r) for i, r in rows.items()}, t)
+        # the workers' worst event-loop lag over the default rule's window (and the lag it allows)
+        since = t - DEAD_ENDPOINT.window - 2 * m.interval
+        lag_ms = 0.0
+        for at, ms in reversed(m.loop_lag_ms):
+            if at < since:
+                break
+            lag_ms = max(lag_ms, ms)
+        reason = self.policy.check({i: IntervalCounts(*r) for i, r in rows.items()}, t, generator_lag=lag_ms / 1e3)
         if reason is not None:
             self.reason = reason
             return True
@@ -426,6 +444,14 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     summary["no_success"] = sorted(n for n, f in failures.items() if f["ok"] == 0 and n in judged)
     if attributed and not summary["overall"]["requests"]["ok"] and run_ended:
         summary["no_success"].append("overall")   # nothing succeeded, whichever variant it was meant for
+    for name, vm in m.variants.items():
+        extra = vm.counters["unsolicited"]
+        variants[name]["unsolicited"] = extra
+        if extra:
+            summary["warnings"].append(
+                f"{name}: {extra:,} responses arrived with no request waiting for them (a duplicated "
+                "response, or a 408 on an idle connection): the endpoint's protocol error, counted as "
+                "'unsolicited', never as requests; their connections were closed")
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import ClassVar
 
 from stinger.core.metrics import RunMetrics
 from stinger.core.records import IntervalRecord
@@ -77,24 +78,60 @@ class RunOutcome:
 
 
 class _StopSignals:
-    """SIGINT and SIGTERM set a flag while installed (main thread only; elsewhere a no-op)."""
+    """SIGINT and SIGTERM set a flag while installed (main thread only; elsewhere a no-op).
+
+    Nested uses share the outermost one (`hold_stop_signals`): a command holds them from
+    before its run starts until its run directory is written, so a signal that lands
+    after the workers stopped (the second of a double Ctrl-C, a few ms after the first)
+    is recorded instead of raising KeyboardInterrupt in the middle of writing the
+    results. Outside `execute`, a third signal still ends the process at once.
+    """
+
+    _active: ClassVar[list[_StopSignals]] = []
 
     def __init__(self) -> None:
         self.received: list[str] = []
         self._saved: dict = {}
+        self._outer: _StopSignals | None = None
+        self.executing = 0
 
     def __enter__(self) -> _StopSignals:
+        if self._active:
+            self._outer = self._active[-1]
+            self.received = self._outer.received
+            self._outer.executing += 1
+            return self
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._saved[sig] = signal.signal(sig, self._on_signal)
+            self._active.append(self)
         return self
 
     def _on_signal(self, signum, frame) -> None:
         self.received.append(signal.Signals(signum).name)
+        if not self.executing and len(self.received) >= 3:   # insisting, past the run: stop now
+            self._restore()
+            raise KeyboardInterrupt
 
-    def __exit__(self, *exc) -> None:
+    def _restore(self) -> None:
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
+        self._saved = {}
+        if self in self._active:
+            self._active.remove(self)
+
+    def __exit__(self, *exc) -> None:
+        if self._outer is not None:
+            self._outer.executing -= 1
+            self._outer = None
+            return
+        self._restore()
+
+
+def hold_stop_signals() -> _StopSignals:
+    """A context in which SIGINT/SIGTERM only set flags (see `_StopSignals`); `execute` inside it
+    reacts to them as usual, and `.received` says which arrived."""
+    return _StopSignals()
 
 
 def execute(plans: Sequence[WorkerPlan], *,

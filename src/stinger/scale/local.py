@@ -15,6 +15,12 @@ Workers die with their coordinator, however it ends:
 Workers ignore SIGINT and SIGTERM: the terminal's Ctrl-C and a process-group
 SIGTERM reach them too, but the coordinator owns the stop, so that what was
 measured still arrives.
+
+A worker's stderr (a traceback, a library's warning) is a third pipe, read by one
+coordinator thread (`StderrPump`) that writes it line by line to the
+coordinator's own stderr through the secrets scrubber (`core.secrets.scrub`):
+what a worker prints can carry the URL or a header value it was sending, and a
+secret must never reach a stream.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import selectors
 import signal
 import struct
 import sys
+import threading
 from collections.abc import Sequence
 from time import perf_counter
 
 from stinger.core.records import IntervalRecord, RecordError
+from stinger.core.secrets import scrub
 from stinger.errors import RunError
 from stinger.scale import frames
 from stinger.scale.base import WorkerFailed, WorkerLost
@@ -39,6 +47,59 @@ _READY_TIMEOUT = 60.0
 _REAP_TIMEOUT = 5.0
 _PR_SET_PDEATHSIG = 1
 _START = struct.Struct("!d")
+_LINE_MAX = 8192      # bytes: a longer line without a newline is written (scrubbed) in pieces
+
+
+class StderrPump:
+    """One thread copying every worker's stderr pipe to ours, a line at a time, scrubbed."""
+
+    def __init__(self, fds: list[int], out=None) -> None:
+        self.out = out
+        self._sel = selectors.DefaultSelector()
+        self._bufs: dict[int, bytes] = {}
+        for fd in fds:
+            os.set_blocking(fd, False)
+            self._sel.register(fd, selectors.EVENT_READ)
+            self._bufs[fd] = b""
+        self._thread = threading.Thread(target=self._run, name="stinger-worker-stderr", daemon=True)
+        self._thread.start()
+
+    def _write(self, data: bytes) -> None:
+        out = self.out if self.out is not None else sys.stderr
+        try:
+            out.write(scrub(data.decode("utf-8", "replace")))
+            out.flush()
+        except (OSError, ValueError):
+            pass
+
+    def _run(self) -> None:
+        while self._bufs:
+            for key, _ in self._sel.select(timeout=0.5):
+                fd = key.fd
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                buf = self._bufs[fd] + chunk
+                if not chunk:   # EOF: the worker is gone; what is left is its last line
+                    if buf:
+                        self._write(buf)
+                    self._sel.unregister(fd)
+                    _close(fd)
+                    del self._bufs[fd]
+                    continue
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0 and len(buf) > _LINE_MAX:
+                    cut = len(buf)
+                if cut:
+                    self._write(buf[:cut])
+                self._bufs[fd] = buf[cut:]
+        self._sel.close()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
 
 class LocalBackend:
@@ -52,24 +113,30 @@ class LocalBackend:
         self.pids: list[int] = []
         self._sel: selectors.BaseSelector | None = None
         self._closed = False
+        self._pump: StderrPump | None = None
 
     # ------------------------------------------------------------ start
     def start(self, plans: Sequence) -> list[int]:
         ctx = mp.get_context("fork")
         parent = os.getpid()
         ours: list[int] = []          # coordinator-side ends so far: each child closes them all
+        errs: list[int] = []
         for plan in plans:
             ctrl_r, ctrl_w = os.pipe()
             data_r, data_w = os.pipe()
-            ours += [ctrl_w, data_r]
-            p = ctx.Process(target=_worker_process, args=(plan, ctrl_r, data_w, tuple(ours), parent),
+            err_r, err_w = os.pipe()
+            ours += [ctrl_w, data_r, err_r]
+            errs.append(err_r)
+            p = ctx.Process(target=_worker_process, args=(plan, ctrl_r, data_w, tuple(ours), parent, err_w),
                             daemon=True, name=f"stinger-worker-{plan.worker}")
             p.start()
             os.close(ctrl_r)
             os.close(data_w)
+            os.close(err_w)
             self.procs.append(p)
             self.ctrl.append(frames.FrameWriter(ctrl_w))
             self.data.append(frames.FrameReader(data_r))
+        self._pump = StderrPump(errs)
         self._sel = selectors.DefaultSelector()
         for i, r in enumerate(self.data):
             self._sel.register(r.fd, selectors.EVENT_READ, i)
@@ -180,6 +247,8 @@ class LocalBackend:
                 self.ctrl[i] = None
         for r in self.data:
             _close(r.fd)
+        if self._pump is not None:   # the workers are gone: their stderr pipes are at EOF
+            self._pump.join(2.0)
 
 
 def _close(fd: int) -> None:
@@ -201,18 +270,20 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_process(plan, ctrl_fd: int, data_fd: int, coordinator_fds: tuple[int, ...], parent: int) -> None:
+def _worker_process(plan, ctrl_fd: int, data_fd: int, coordinator_fds: tuple[int, ...], parent: int,
+                    err_fd: int | None = None) -> None:
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for fd in coordinator_fds:
         _close(fd)
-    # The flush thread shares the GIL with the event loop: hand it back often, so
-    # a response that arrives while an interval is being processed waits at most
-    # ~0.2 ms for the loop to stamp it (at 1 ms, the ~1 % of requests that land in
-    # a flush each second moved p99 by up to a millisecond: bench/accuracy.py).
-    # Only the flush contends with the loop, so the switches cost nothing else.
-    sys.setswitchinterval(0.0002)
+    if err_fd is not None:   # stderr goes through the coordinator's scrubber (StderrPump)
+        sys.stderr.flush()
+        os.dup2(err_fd, 2)
+        _close(err_fd)
+    # The flush thread shares the GIL with the event loop: hand it back often,
+    # so interval processing never holds the loop for more than a millisecond.
+    sys.setswitchinterval(0.001)
     from stinger.engine.worker import use_uvloop
 
     use_uvloop()

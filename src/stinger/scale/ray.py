@@ -48,7 +48,7 @@ class _ActorWorker:
 
         from stinger.scale.thread import WorkerThread
 
-        sys.setswitchinterval(0.0002)   # as a local worker: the flush thread hands the GIL back quickly
+        sys.setswitchinterval(0.001)   # as a local worker: the flush thread hands the GIL back often
         self.thread = WorkerThread(plan).start()
 
     def ready(self) -> tuple[int, str]:

@@ -7,6 +7,11 @@ against ground truth:
 * ``slots``: K service slots; a request holds one for S ms, the rest wait in
   one FIFO queue. Capacity is exactly K/S req/s.
 
+Either mode can answer every N-th request (`--big-every N`, the first request
+counts as 1) with a large JSON body of about `--big-bytes` bytes (built once,
+``{"ok":true,"pad":[...]}``): ground truth for checks and predictions on big
+bodies (the others get the usual ``{"ok":true}``).
+
 Both can record, per request, the receive time (the whole request parsed),
 the service start (a slot acquired; equal to receive in delay mode) and the
 send time (the response handed to the socket), all `time.perf_counter()`
@@ -59,6 +64,13 @@ RECORD_DTYPE = [("recv", "<f8"), ("start", "<f8"), ("send", "<f8")]
 _READY_PREFIX = "listening on http://"
 
 
+def big_body(size: int) -> bytes:
+    """A JSON object of about `size` bytes with ``"ok": true`` first and a padding array after it."""
+    item = b'{"label":"cat","score":0.5,"v":[1,2,3,4,5,6,7,8]},'
+    n = max(0, (size - 24) // len(item))
+    return b'{"ok":true,"pad":[' + (item * n).rstrip(b",") + b"]}"
+
+
 # ==================================================================== server
 class _Recorder:
     """Per-request stamps in typed arrays; written once at the end."""
@@ -103,8 +115,12 @@ class _Server:
     """Shared state of one server process: mode, slots, FIFO, recorder."""
 
     def __init__(self, loop: Any, mode: str, delay_ms: float, slots: int, service_ms: float,
-                 recorder: _Recorder, max_requests: int | None, on_done: Any) -> None:
+                 recorder: _Recorder, max_requests: int | None, on_done: Any,
+                 big_every: int | None = None, big_bytes: int = 0) -> None:
         self.loop = loop
+        self.big_every = big_every
+        self.big = big_body(big_bytes) if big_every else b""
+        self.answered = 0
         self.mode = mode
         self.delay = delay_ms / 1000.0
         self.service = service_ms / 1000.0
@@ -244,13 +260,16 @@ class _Conn:
                 self.server.sent(r)
                 continue
             dur_ms = (now - r.recv) * 1000.0
+            server = self.server
+            server.answered += 1
+            body = server.big if server.big_every and server.answered % server.big_every == 0 else BODY
             head = (
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(BODY)}\r\nServer-Timing: app;dur={dur_ms:.3f}\r\n"
+                f"Content-Length: {len(body)}\r\nServer-Timing: app;dur={dur_ms:.3f}\r\n"
             )
             if not r.keep_alive:
                 head += "Connection: close\r\n"
-            self.transport.write(head.encode("ascii") + b"\r\n" + BODY)
+            self.transport.write(head.encode("ascii") + b"\r\n" + body)
             r.sent = perf_counter()
             self.server.sent(r)
             if not r.keep_alive:
@@ -270,7 +289,8 @@ def _new_loop() -> Any:
 
 
 def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
-          record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None) -> None:
+          record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
+          big_every: int | None = None, big_bytes: int = 0) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
     import asyncio
 
@@ -283,7 +303,8 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
         # let the last response leave before stopping
         loop.call_soon(stop.set)
 
-    server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done)
+    server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done,
+                           big_every=big_every, big_bytes=big_bytes)
 
     async def main_coro() -> None:
         server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
@@ -334,9 +355,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--record", default=None, help="write per-request timings here on exit (.npy or .csv)")
     ap.add_argument("--max-requests", type=_positive_int, default=None, help="exit after this many answers")
     ap.add_argument("--parent-pid", type=int, default=None, help="exit when this parent process goes away")
+    ap.add_argument("--big-every", type=_positive_int, default=None,
+                    help="answer every N-th request with a big JSON body")
+    ap.add_argument("--big-bytes", type=_positive_int, default=1_000_000, help="about how big that body is")
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
-          record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid)
+          record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
+          big_every=a.big_every, big_bytes=a.big_bytes)
 
 
 # ==================================================================== client side
@@ -364,7 +389,7 @@ class RefServer:
 
     def __init__(self, mode: str = "delay", *, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
                  record: bool | str | Path = False, max_requests: int | None = None,
-                 startup_timeout: float = 15.0) -> None:
+                 startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -372,6 +397,8 @@ class RefServer:
         self.slots = slots
         self.service_ms = service_ms
         self.max_requests = max_requests
+        self.big_every = big_every
+        self.big_bytes = big_bytes
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -411,6 +438,8 @@ class RefServer:
             cmd += ["--record", str(self.record_path)]
         if self.max_requests is not None:
             cmd += ["--max-requests", str(self.max_requests)]
+        if self.big_every is not None:
+            cmd += ["--big-every", str(self.big_every), "--big-bytes", str(self.big_bytes)]
         return cmd
 
     def start(self) -> RefServer:
