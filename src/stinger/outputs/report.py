@@ -459,7 +459,12 @@ def _self_check(summary: dict, points: list) -> str:
 
 
 def _settings(run_dir: Path, summary: dict | None, cap: dict | None) -> str:
-    from stinger import __version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:   # the installed distribution's (outputs sit below the package root in the layers)
+        __version__ = version("stinger")
+    except PackageNotFoundError:
+        __version__ = "unknown"
 
     src = summary or cap or {}
     rows = [[label, escape(str(src[key]))] for key, label in (("seed", "seed"), ("started_at", "started"))
