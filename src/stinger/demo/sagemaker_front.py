@@ -204,13 +204,17 @@ class _Tally:
 
 
 class Publisher:
-    """Accumulates per-variant figures (event loop) and publishes them (its own thread, boto3)."""
+    """Accumulates per-variant figures (event loop) and publishes them (its own thread, boto3).
+
+    Figures are kept per variant and per second of the invocation and published with that
+    second as their timestamp, as SageMaker's own 1-second metrics are: an invocation lands
+    in the period it happened in, however late the next publication comes."""
 
     def __init__(self, endpoint: str, cloudwatch_url: str | None, region: str, every_s: float) -> None:
         self.endpoint = endpoint
         self.every_s = every_s
         self._lock = threading.Lock()
-        self._tallies: dict[str, _Tally] = {}
+        self._tallies: dict[tuple[str, int], _Tally] = {}   # (variant, epoch second) -> figures
         self._stop = threading.Event()
         self._client: Any = None
         self.published = 0
@@ -224,7 +228,7 @@ class Publisher:
 
     def record(self, variant: str, status: int, model_us: float | None, overhead_us: float) -> None:
         with self._lock:
-            t = self._tallies.setdefault(variant, _Tally())
+            t = self._tallies.setdefault((variant, int(time.time())), _Tally())
             t.invocations += 1
             if status == 424:
                 t.model_errors += 1
@@ -245,9 +249,9 @@ class Publisher:
             tallies, self._tallies = self._tallies, {}
         if not tallies or self._client is None:
             return
-        stamp = _dt.datetime.now(_dt.UTC)
         data = []
-        for variant, t in tallies.items():
+        for (variant, second), t in tallies.items():
+            stamp = _dt.datetime.fromtimestamp(second, _dt.UTC)
             dims = [{"Name": "EndpointName", "Value": self.endpoint}, {"Name": "VariantName", "Value": variant}]
             for name, value in (("Invocations", t.invocations), ("Invocation4XXErrors", t.errors_4xx),
                                 ("Invocation5XXErrors", t.errors_5xx), ("InvocationModelErrors", t.model_errors)):
