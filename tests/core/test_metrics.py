@@ -117,7 +117,10 @@ def test_worker_cpu_is_a_fraction_of_a_core():
     m = RunMetrics(["default"])
     m.add(message(0, 0, [], counters={"default": counters()}, t=1.0, cpu_s=0.25))
     m.add(message(0, 1, [], counters={"default": counters()}, t=2.0, cpu_s=0.5))
-    assert m.worker_cpu[0] == [(1.0, 0.25), (2.0, 0.5)]
+    m.add(message(0, 2, [], counters={"default": counters()}, t=4.0, cpu_s=0.5))
+    # the first sample (start-up) is left out; the others are CPU s over the seconds since the last record
+    assert list(m.worker_cpu[0]) == [0.5, 0.25]
+    assert m.worker_cpu_p90() == pytest.approx(0.475)
 
 
 def test_first_intended_and_last_done_take_the_extremes():

@@ -11,6 +11,9 @@ and reading them back. No other module writes into a run directory.
       predictions.jsonl  per-request predictions and labels, when a prediction path is set
       capacity.json      a capacity search's report (steps, bracket, knee, cost)
       verdict.json/.md   an A/B verdict: the rows as data, and the Markdown table
+      .cells.spill       scratch, during a run and while its metrics live: per-interval cells past
+                         the coordinator's horizon (`core.cellstore`); removed when they are closed
+                         or at exit, never read back from the directory
 
 `RunDirOutput` writes them as an output (see `outputs/base.py`); `stinger report
 RUN_DIR` and `stinger.read_run` re-read them from these files alone.
@@ -43,6 +46,13 @@ PREDICTIONS = "predictions.jsonl"
 CAPACITY = "capacity.json"
 VERDICT_JSON = "verdict.json"
 VERDICT_MD = "verdict.md"
+SPILL = ".cells.spill"
+
+
+def spill_path(run_dir: Path | None) -> Path | None:
+    """Where a run's metrics spill old cells: in its run directory (on the disk the user chose
+    for results, not a RAM-backed /tmp), else None for a temporary file."""
+    return None if run_dir is None else Path(run_dir) / SPILL
 
 
 def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:
