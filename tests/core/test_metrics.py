@@ -302,8 +302,9 @@ def test_memory_per_interval_is_small_and_flat():
     assert per_interval[1] < 1.5 * per_interval[0] + 2000, per_interval   # a slope, not a curve
 
 
-def test_predictions_are_kept_compactly_and_read_back_in_order():
-    m = RunMetrics(["a", "b"])
+@pytest.mark.parametrize("spill", [False, True])
+def test_predictions_are_kept_compactly_and_read_back_in_order(spill):
+    m = RunMetrics(["a", "b"], spill=spill)
     rows = [("a", i, {"class": i % 3}, str(i % 3)) for i in range(1000)]
     for k in range(0, 1000, 250):
         rec = dataclasses.replace(message(0, k // 250, [], counters={"a": counters(), "b": counters()}),
@@ -311,4 +312,9 @@ def test_predictions_are_kept_compactly_and_read_back_in_order():
         m.add(rec)
     assert len(m.predictions) == 1000 and m.predictions
     assert list(m.predictions) == rows
-    assert sum(len(b) for b in m.predictions._blobs) < 20 * 1000    # bytes: well under a tuple's ~100 a row
+    if spill:   # in the spill file as they arrive: in memory only where each record's blob is
+        assert not m.predictions._blobs and len(m.predictions._off) == 4
+        assert 0 < m.spill_file.size < 20 * 1000    # bytes: well under a tuple's ~100 a row
+        m.close()
+    else:
+        assert sum(len(b) for b in m.predictions._blobs) < 20 * 1000

@@ -108,28 +108,44 @@ class Cell:
 
 
 class Predictions:
-    """(variant, payload index, prediction, label) rows, kept as one JSON blob per record.
+    """(variant, payload index, prediction, label) rows, kept as one compressed JSON blob per record.
 
     A run with a prediction path keeps every prediction until the end (A/B
     quality statistics, predictions.jsonl): as tuples of Python objects that was
-    ~100 bytes a row; as compact JSON, the size of its text. Iterating yields
-    the rows as tuples, in arrival order.
+    ~100 bytes a row; as compact JSON, the size of its text, still a few bytes a
+    request. With a spill file each blob goes there as it arrives and only where
+    it is stays in memory (12 bytes a record). Iterating yields the rows as
+    tuples, in arrival order.
     """
 
-    __slots__ = ("_blobs", "_n")
+    __slots__ = ("_blobs", "_off", "_len", "_n", "_spill")
 
-    def __init__(self) -> None:
+    def __init__(self, spill: SpillFile | None = None) -> None:
         self._blobs: list[bytes] = []
+        self._off = array("q")
+        self._len = array("I")
         self._n = 0
+        self._spill = spill
 
     def extend(self, rows) -> None:
         rows = [list(r) for r in rows]
         if rows:
-            self._blobs.append(zlib.compress(json.dumps(rows, separators=(",", ":"), default=str).encode(), 1))
+            blob = zlib.compress(json.dumps(rows, separators=(",", ":"), default=str).encode(), 1)
+            if self._spill is None:
+                self._blobs.append(blob)
+            else:
+                self._off.append(self._spill.append(blob))
+                self._len.append(len(blob))
             self._n += len(rows)
 
+    def _all_blobs(self):
+        yield from self._blobs
+        for off, length in zip(self._off, self._len, strict=True):
+            assert self._spill is not None
+            yield self._spill.read(off, length)
+
     def __iter__(self):
-        for blob in self._blobs:
+        for blob in self._all_blobs():
             for row in json.loads(zlib.decompress(blob)):
                 yield tuple(row)
 
@@ -189,7 +205,7 @@ class RunMetrics:
         self.loop_lag_probes = Histogram()
         self.first_intended: float | None = None
         self.last_done: float | None = None
-        self.predictions = Predictions()
+        self.predictions = Predictions(self.spill_file)
         self.finals: set[int] = set()
         self._last_t: dict[int, float] = {}
         self._last_i: dict[int, int] = {}     # worker -> the last interval it reported (live workers only)
