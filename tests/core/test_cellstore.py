@@ -115,7 +115,7 @@ def test_store_reads_like_a_mapping_and_reads_are_copies(tmp_path):
         store.cell(i).scheduled = i + 10
     assert store.spill_before(3) == 2 and store.in_memory == 1
     assert list(store) == [0, 2, 4] and len(store) == 3
-    assert 2 in store and 1 not in store and 99 not in store
+    assert 2 in store and np.int64(2) in store and 1 not in store and 99 not in store and "2" not in store
     assert store.get(1) is None and store.get(2).scheduled == 12
     with pytest.raises(KeyError):
         store[1]

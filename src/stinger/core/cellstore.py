@@ -25,6 +25,7 @@ closed or garbage-collected, or at interpreter exit.
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 import tempfile
@@ -209,7 +210,12 @@ class CellStore:
         return c
 
     def __contains__(self, i) -> bool:
-        return i in self._live or (isinstance(i, int) and self._spilled(i))
+        if i in self._live:
+            return True
+        try:
+            return self._spilled(operator.index(i))
+        except TypeError:   # not an interval number
+            return False
 
     def __len__(self) -> int:
         return len(self._live) + self._n_spilled
