@@ -146,3 +146,17 @@ def test_no_spill_file_for_a_run_shorter_than_the_horizon(tmp_path):
         m.add(rec)
     assert m.spill_file.path == str(tmp_path / "s") and not (tmp_path / "s").exists()
     assert m.variants["a"].cells.in_memory == 10
+
+
+def test_the_horizon_waits_for_the_slowest_live_worker_and_not_for_a_lost_one():
+    m = RunMetrics(list(VARIANTS), late_s=0.0)   # horizon: the slowest live worker's interval - 1
+    recs = list(synthetic_records(12, rate=400.0, workers=2, pool=2))
+    for rec in recs:
+        if rec.worker == 0 or rec.interval < 3:   # worker 1 goes silent after interval 2
+            m.add(rec)
+    cells = m.variants["a"].cells
+    assert cells.in_memory == 11 and 0 not in cells._live   # worker 1 is at 2: only interval 0 spilled
+    m.worker_gone(1)
+    m.add(recs[-2])                              # worker 0 again (interval 11): only worker 0 counts now
+    assert cells.in_memory == 2 and len(cells) == 12
+    m.close()
