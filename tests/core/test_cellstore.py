@@ -160,3 +160,12 @@ def test_the_horizon_waits_for_the_slowest_live_worker_and_not_for_a_lost_one():
     m.add(recs[-2])                              # worker 0 again (interval 11): only worker 0 counts now
     assert cells.in_memory == 2 and len(cells) == 12
     m.close()
+
+
+def test_two_live_spill_files_for_one_path_do_not_share_it(tmp_path):
+    a, b = SpillFile(tmp_path / ".cells.spill"), SpillFile(tmp_path / ".cells.spill")
+    off_a, off_b = a.append(b"first"), b.append(b"second")
+    assert a.path != b.path and a.read(off_a, 5) == b"first" and b.read(off_b, 6) == b"second"
+    a.close()
+    b.close()
+    assert list(tmp_path.iterdir()) == []

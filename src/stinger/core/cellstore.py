@@ -101,8 +101,12 @@ class SpillFile:
         if self.path is None:
             fd, self.path = tempfile.mkstemp(prefix="stinger-cells-", suffix=".spill")
         else:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            path = Path(self.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:   # another live run's metrics spill into this directory: never theirs
+                fd, self.path = tempfile.mkstemp(prefix=path.stem + "-", suffix=path.suffix, dir=path.parent)
         self._fd = fd
         self._finalizer = weakref.finalize(self, _remove, fd, self.path)
 
