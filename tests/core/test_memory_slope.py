@@ -13,7 +13,8 @@ cells) and measures, with tracemalloc (Python objects and numpy buffers), the
 memory still allocated every 25 intervals; the slope over the second half is the
 growth per interval. Before the spill (every cell kept in memory, packed) it
 was ~29,000 B per interval (bench/memory.py synthetic); with it, what grows is
-an index entry per variant and a CPU sample per worker (~30 B per interval).
+where each spilled cell is (12 B per variant) and a CPU sample per worker (8 B):
+~45 B per interval measured (typed arrays over-allocate as they grow).
 The test asserts the requirement's 20,000 B and, to keep a 24 h run flat, a
 tenth of it (2,000 B per interval = 1 MB per 10 M requests = 173 MB a day).
 """
