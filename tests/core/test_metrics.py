@@ -117,7 +117,10 @@ def test_worker_cpu_is_a_fraction_of_a_core():
     m = RunMetrics(["default"])
     m.add(message(0, 0, [], counters={"default": counters()}, t=1.0, cpu_s=0.25))
     m.add(message(0, 1, [], counters={"default": counters()}, t=2.0, cpu_s=0.5))
-    assert m.worker_cpu[0] == [(1.0, 0.25), (2.0, 0.5)]
+    m.add(message(0, 2, [], counters={"default": counters()}, t=4.0, cpu_s=0.5))
+    # the first sample (start-up) is left out; the others are CPU s over the seconds since the last record
+    assert list(m.worker_cpu[0]) == [0.5, 0.25]
+    assert m.worker_cpu_p90() == pytest.approx(0.475)
 
 
 def test_first_intended_and_last_done_take_the_extremes():
@@ -299,8 +302,9 @@ def test_memory_per_interval_is_small_and_flat():
     assert per_interval[1] < 1.5 * per_interval[0] + 2000, per_interval   # a slope, not a curve
 
 
-def test_predictions_are_kept_compactly_and_read_back_in_order():
-    m = RunMetrics(["a", "b"])
+@pytest.mark.parametrize("spill", [False, True])
+def test_predictions_are_kept_compactly_and_read_back_in_order(spill):
+    m = RunMetrics(["a", "b"], spill=spill)
     rows = [("a", i, {"class": i % 3}, str(i % 3)) for i in range(1000)]
     for k in range(0, 1000, 250):
         rec = dataclasses.replace(message(0, k // 250, [], counters={"a": counters(), "b": counters()}),
@@ -308,4 +312,9 @@ def test_predictions_are_kept_compactly_and_read_back_in_order():
         m.add(rec)
     assert len(m.predictions) == 1000 and m.predictions
     assert list(m.predictions) == rows
-    assert sum(len(b) for b in m.predictions._blobs) < 20 * 1000    # bytes: well under a tuple's ~100 a row
+    if spill:   # in the spill file as they arrive: in memory only where each record's blob is
+        assert not m.predictions._blobs and len(m.predictions._off) == 4
+        assert 0 < m.spill_file.size < 20 * 1000    # bytes: well under a tuple's ~100 a row
+        m.close()
+    else:
+        assert sum(len(b) for b in m.predictions._blobs) < 20 * 1000

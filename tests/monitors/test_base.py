@@ -194,3 +194,17 @@ def test_summarize_series() -> None:
     assert out[series_key("lat", (("model", "a"),))]["mean"] == 5.0
     assert out["lat{model=b}"]["peak"] == 7.0
     assert out["empty"]["n"] == 0 and math.isnan(out["empty"]["mean"])
+
+
+def test_point_log_keeps_points_compactly_and_yields_them_back_in_order():
+    from stinger.monitors.base import PointLog
+
+    pts = [Point(float(i), "g.cpu", i * 1.5, "%", (("worker", str(i % 2)),)) for i in range(6)]
+    pts.insert(3, Point(2.5, "g.max", 9.0))
+    pts.append(Point(7.0, "p.rss_bytes", 123_456_789, "bytes"))
+    log = PointLog(pts[:4])
+    log.extend(pts[4:])
+    assert len(log) == 8 and list(log) == pts and log == pts and log != pts[:-1]
+    assert [type(p.value) for p in log][-2:] == [float, int]   # an int stays an int (summary.json's peak)
+    assert len(log._keys) == 4          # series, unit and labels stored once per distinct combination
+    assert PointLog() == []

@@ -13,6 +13,7 @@ Requests intended during the warm-up are counted apart as `warmup`.
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 
 from stinger.core.catalogue import METRICS, NAMES
 from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
+from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.histogram import Histogram
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 
@@ -64,6 +66,13 @@ class Packed:
         self.data = zlib.compress(pack_sparse(merged), 1)
         self.buckets = len(merged[0])
 
+    @classmethod
+    def from_packed(cls, data: bytes, buckets: int) -> Packed:
+        p = cls.__new__(cls)
+        p.data = data
+        p.buckets = buckets
+        return p
+
     def sparse(self):
         return unpack_sparse(zlib.decompress(self.data))
 
@@ -99,28 +108,44 @@ class Cell:
 
 
 class Predictions:
-    """(variant, payload index, prediction, label) rows, kept as one JSON blob per record.
+    """(variant, payload index, prediction, label) rows, kept as one compressed JSON blob per record.
 
     A run with a prediction path keeps every prediction until the end (A/B
     quality statistics, predictions.jsonl): as tuples of Python objects that was
-    ~100 bytes a row; as compact JSON, the size of its text. Iterating yields
-    the rows as tuples, in arrival order.
+    ~100 bytes a row; as compact JSON, the size of its text, still a few bytes a
+    request. With a spill file each blob goes there as it arrives and only where
+    it is stays in memory (12 bytes a record). Iterating yields the rows as
+    tuples, in arrival order.
     """
 
-    __slots__ = ("_blobs", "_n")
+    __slots__ = ("_blobs", "_off", "_len", "_n", "_spill")
 
-    def __init__(self) -> None:
+    def __init__(self, spill: SpillFile | None = None) -> None:
         self._blobs: list[bytes] = []
+        self._off = array("q")
+        self._len = array("I")
         self._n = 0
+        self._spill = spill
 
     def extend(self, rows) -> None:
         rows = [list(r) for r in rows]
         if rows:
-            self._blobs.append(zlib.compress(json.dumps(rows, separators=(",", ":"), default=str).encode(), 1))
+            blob = zlib.compress(json.dumps(rows, separators=(",", ":"), default=str).encode(), 1)
+            if self._spill is None:
+                self._blobs.append(blob)
+            else:
+                self._off.append(self._spill.append(blob))
+                self._len.append(len(blob))
             self._n += len(rows)
 
+    def _all_blobs(self):
+        yield from self._blobs
+        for off, length in zip(self._off, self._len, strict=True):
+            assert self._spill is not None
+            yield self._spill.read(off, length)
+
     def __iter__(self):
-        for blob in self._blobs:
+        for blob in self._all_blobs():
             for row in json.loads(zlib.decompress(blob)):
                 yield tuple(row)
 
@@ -129,7 +154,7 @@ class Predictions:
 
 
 class VariantMetrics:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, spill: SpillFile | None = None) -> None:
         self.name = name
         self.totals = {n: Histogram() for n in HISTS}
         self.server_metrics: dict[str, Histogram] = {}
@@ -140,14 +165,13 @@ class VariantMetrics:
         self.ok_window = 0
         self.warmup_done = 0
         self.in_flight_at_stop = 0
-        self.cells: dict[int, Cell] = {}
+        # interval -> Cell; cells past the run's horizon live in the spill file (`core.cellstore`)
+        self.cells = CellStore(spill)
         self.samples: dict[str, str] = {}   # status -> the first error body a worker kept
 
     def cell(self, i: int) -> Cell:
-        c = self.cells.get(i)
-        if c is None:
-            c = self.cells[i] = Cell()
-        return c
+        """Interval `i`'s cell to merge into (read back into memory if it was spilled)."""
+        return self.cells.cell(i)
 
     @property
     def ok(self) -> int:
@@ -159,21 +183,63 @@ class VariantMetrics:
 
 
 class RunMetrics:
-    """Everything measured in one run, merged across workers."""
+    """Everything measured in one run, merged across workers.
 
-    def __init__(self, variants: list[str], interval: float = 1.0) -> None:
-        self.variants = {name: VariantMetrics(name) for name in variants}
+    Memory stays flat with a run's length: cells older than the horizon (the
+    last interval every live worker has reported, minus `late_s`: what can still
+    arrive late, by default a 30 s request timeout and one interval) go to a
+    spill file (`core.cellstore`; at `spill_path`, else a temporary file), the
+    event-loop lag probes to a histogram; what still grows per interval is 12
+    bytes per variant (where a spilled cell is) and 8 per worker (its CPU
+    sample). `spill=False` keeps every cell in memory.
+    """
+
+    def __init__(self, variants: list[str], interval: float = 1.0, *, late_s: float | None = None,
+                 spill: bool = True, spill_path=None) -> None:
+        self.spill_file = SpillFile(spill_path) if spill else None
+        self.variants = {name: VariantMetrics(name, self.spill_file) for name in variants}
         self.interval = interval
-        self.worker_cpu: dict[int, list[tuple[float, float]]] = {}   # worker -> [(t, cpu fraction of a core)]
-        self.loop_lag_ms: list[tuple[float, float]] = []          # (t, worst probe of the interval)
-        # every event-loop lag probe (10 a second per worker): a typed array, 8 bytes a probe
-        self.loop_lag_probes_ms: array = array("d")
+        # worker -> CPU fraction of a core, one a record after its first (start-up) one: 8 bytes a sample
+        self.worker_cpu: dict[int, array] = {}
+        # every event-loop lag probe (10 a second per worker), in us: a histogram, fixed size
+        self.loop_lag_probes = Histogram()
         self.first_intended: float | None = None
         self.last_done: float | None = None
-        self.predictions = Predictions()
+        self.predictions = Predictions(self.spill_file)
         self.finals: set[int] = set()
         self._last_t: dict[int, float] = {}
+        self._last_i: dict[int, int] = {}     # worker -> the last interval it reported (live workers only)
+        late = (30.0 if late_s is None else late_s) + interval
+        self._late_intervals = math.ceil(late / interval)
+        self._spilled_upto = 0
         self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
+
+    def close(self) -> None:
+        """Remove the spill file (the metrics' cells before the horizon are gone with it)."""
+        if self.spill_file is not None:
+            self.spill_file.close()
+
+    def worker_gone(self, worker: int) -> None:
+        """A worker lost mid-run: the horizon stops waiting for it."""
+        self._last_i.pop(worker, None)
+
+    def worker_cpu_p90(self) -> float | None:
+        """p90 of every worker's CPU samples (fraction of a core; start-up samples left out)."""
+        cpu = [v for samples in self.worker_cpu.values() for v in samples]
+        return float(np.percentile(cpu, 90)) if cpu else None
+
+    def loop_lag_p90_ms(self) -> float | None:
+        h = self.loop_lag_probes
+        return h.value_at_percentile(90) / 1e3 if h.total_count else None
+
+    def _spill(self) -> None:
+        if self.spill_file is None or not self._last_i:
+            return
+        horizon = min(self._last_i.values()) - self._late_intervals
+        if horizon > self._spilled_upto:
+            for vm in self.variants.values():
+                vm.cells.spill_before(horizon)
+            self._spilled_upto = horizon
 
     # ----------------------------------------------------------------- feed
     def add(self, rec: IntervalRecord) -> None:
@@ -184,9 +250,13 @@ class RunMetrics:
         self._last_t[w] = t
         elapsed = t - prev_t
         if elapsed > 0.05:
-            self.worker_cpu.setdefault(w, []).append((t, rec.cpu_s / elapsed))
-        self.loop_lag_ms.append((t, rec.loop_lag_ms))
-        self.loop_lag_probes_ms.extend(rec.loop_lags_ms)
+            cpu = self.worker_cpu.get(w)
+            if cpu is None:
+                self.worker_cpu[w] = array("d")   # the first sample is start-up: left out
+            else:
+                cpu.append(rec.cpu_s / elapsed)
+        if rec.loop_lags_ms:
+            self.loop_lag_probes.record_many(np.asarray(rec.loop_lags_ms, dtype=np.float64) * 1e3)
         i_now = rec.interval
         for name, c in rec.counters.items():
             vm = self.variants[name]
@@ -235,8 +305,12 @@ class RunMetrics:
             self.predictions.extend(rec.predictions)
         if rec.final:
             self.finals.add(w)
+            self._last_i.pop(w, None)
             for name, n in (rec.in_flight_by_variant or {}).items():
                 self.variants[name].in_flight_at_stop += n
+        elif w not in self.finals:
+            self._last_i[w] = max(i_now, self._last_i.get(w, i_now))
+            self._spill()
 
     # -------------------------------------------------------------- results
     def window(self, warmup: float, duration: float | None, elapsed: float | None = None) -> tuple[float, float]:

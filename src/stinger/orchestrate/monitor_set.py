@@ -26,8 +26,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from stinger.errors import SpecError
 
 if TYPE_CHECKING:
@@ -144,10 +142,9 @@ class MonitorSet:
                     resources.setdefault(name, {})["rss_mib"] = mib
             if resources:
                 out["resources"] = resources
-        cpu = [v for samples in metrics.worker_cpu.values() for _, v in samples[1:]]  # skip start-up
-        cpu_p90 = float(np.percentile(cpu, 90)) * 100 if cpu else None
-        lag = metrics.loop_lag_probes_ms
-        loop_p90 = float(np.percentile(lag, 90)) if lag else None
+        cpu_p90 = metrics.worker_cpu_p90()   # start-up samples left out
+        cpu_p90 = None if cpu_p90 is None else cpu_p90 * 100
+        loop_p90 = metrics.loop_lag_p90_ms()
         sched_p99 = max((v["schedule_lag_ms"]["p99"] for v in variants.values()), default=None)
         offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
         achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())

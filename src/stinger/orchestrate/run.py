@@ -269,8 +269,10 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
                 # on the merge path: copy what the live view needs, hand it over, return (and with
                 # no live output, not even that: a quiet run's coordinator does no extra work)
                 progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
+                from stinger.outputs.rundir import spill_path
+
                 outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress,
-                                  backend=spec.load.backend)
+                                  backend=spec.load.backend, spill_path=spill_path(run_dir))
         finally:
             mon.stop()
     except BaseException:

@@ -13,6 +13,9 @@ and reading them back. No other module writes into a run directory.
       verdict.json/.md   an A/B verdict: the rows as data, and the Markdown table
       report.html        the self-contained HTML report of all the above (`outputs/report.py`),
                          re-rendered after each of them is written
+      .cells.spill       scratch, during a run and while its metrics live: per-interval cells past
+                         the coordinator's horizon (`core.cellstore`); removed when they are closed
+                         or at exit, never read back from the directory
 
 `RunDirOutput` writes them as an output (see `outputs/base.py`); `stinger report
 RUN_DIR` and `stinger.read_run` re-read them from these files alone.
@@ -46,6 +49,13 @@ PREDICTIONS = "predictions.jsonl"
 CAPACITY = "capacity.json"
 VERDICT_JSON = "verdict.json"
 VERDICT_MD = "verdict.md"
+SPILL = ".cells.spill"
+
+
+def spill_path(run_dir: Path | None) -> Path | None:
+    """Where a run's metrics spill old cells: in its run directory (on the disk the user chose
+    for results, not a RAM-backed /tmp), else None for a temporary file."""
+    return None if run_dir is None else Path(run_dir) / SPILL
 
 
 def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:

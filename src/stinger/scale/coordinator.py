@@ -139,15 +139,16 @@ def execute(plans: Sequence[WorkerPlan], *,
             on_start: Callable[[float, list[int]], None] | None = None,
             stop_when: Callable[[RunMetrics, float], bool] | None = None,
             progress_every: float = 0.5,
-            backend: WorkerBackend | str | None = None) -> RunOutcome:
+            backend: WorkerBackend | str | None = None, spill_path=None) -> RunOutcome:
     """Run the worker plans to completion (or a stop signal) and return what was measured.
 
     `backend`: a `WorkerBackend`, a registered name (`scale.base.REGISTRY`), or
-    None for forked local processes."""
+    None for forked local processes. `spill_path`: where `RunMetrics` spills cells past its
+    horizon (a run directory's scratch file); None for a temporary file."""
     if backend is None or isinstance(backend, str):
         backend = backend_named(backend or "local")
     names = [v.name for v in plans[0].variants]
-    metrics = RunMetrics(names, interval=plans[0].interval)
+    metrics = RunMetrics(names, interval=plans[0].interval, late_s=plans[0].timeout, spill_path=spill_path)
     warnings: list[str] = []
     lost: list[LostWorker] = []
     interrupted_by: str | None = None
@@ -174,6 +175,7 @@ def execute(plans: Sequence[WorkerPlan], *,
                             live.discard(ev.worker)
                     elif isinstance(ev, WorkerLost):
                         live.discard(ev.worker)
+                        metrics.worker_gone(ev.worker)
                         lw = LostWorker(ev.worker, pids[ev.worker], ev.reason, 1.0 / len(plans), last_t[ev.worker])
                         lost.append(lw)
                         warnings.append(lw.describe())
