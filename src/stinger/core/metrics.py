@@ -16,6 +16,7 @@ import json
 import math
 import zlib
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,7 @@ from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, ad
 HISTS = NAMES
 SUMMARY_KEYS = CATALOGUE_SUMMARY_KEYS
 _COUNTERS = COUNTERS
+_RECENT_LAGS = 4096   # records' worst loop lags kept (a minute of 64 workers' records)
 
 
 def _add(h: Histogram, sparse) -> None:
@@ -203,6 +205,9 @@ class RunMetrics:
         self.worker_cpu: dict[int, array] = {}
         # every event-loop lag probe (10 a second per worker), in us: a histogram, fixed size
         self.loop_lag_probes = Histogram()
+        # (t, a record's worst probe in ms), the recent ones only: the default abort rule holds
+        # back while a worker's own loop lags (orchestrate.run._AbortWatch); bounded
+        self.loop_lag_ms: deque[tuple[float, float]] = deque(maxlen=_RECENT_LAGS)
         self.first_intended: float | None = None
         self.last_done: float | None = None
         self.predictions = Predictions(self.spill_file)
@@ -255,6 +260,7 @@ class RunMetrics:
                 self.worker_cpu[w] = array("d")   # the first sample is start-up: left out
             else:
                 cpu.append(rec.cpu_s / elapsed)
+        self.loop_lag_ms.append((t, rec.loop_lag_ms))
         if rec.loop_lags_ms:
             self.loop_lag_probes.record_many(np.asarray(rec.loop_lags_ms, dtype=np.float64) * 1e3)
         i_now = rec.interval
