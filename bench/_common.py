@@ -297,3 +297,40 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     for r in rows:
         out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------ process trees (Linux /proc)
+def children(pid: int) -> list[int]:
+    """The direct children of a process, from /proc (empty when it is gone)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo += children(p)
+    return seen
+
+
+def rss_kib(pids: list[int]) -> int:
+    """The summed resident set of these processes, KiB (the ones gone count 0)."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total

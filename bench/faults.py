@@ -31,23 +31,6 @@ from stinger.testing.servers import RefServer
 RESULTS = Path(__file__).parent / "results"
 
 
-def _tree_rss_kib(root: int) -> int:
-    todo, total = [root], 0
-    while todo:
-        p = todo.pop()
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo += [int(x) for x in f.read().split()]
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
 def run_cli(url: str, args: list[str], timeout: float, during=None) -> dict:
     """One `stinger run`; returns exit code, summary (or None), stderr tail, peak tree RSS, wall."""
     out = Path(tempfile.mkdtemp(prefix="stinger-fault-"))
@@ -58,7 +41,7 @@ def run_cli(url: str, args: list[str], timeout: float, during=None) -> dict:
     if during is not None:
         threading.Thread(target=during, daemon=True).start()
     while proc.poll() is None and time.monotonic() - t < timeout:
-        peak = max(peak, _tree_rss_kib(proc.pid))
+        peak = max(peak, c.rss_kib(c.process_tree(proc.pid)))
         time.sleep(0.05)
     if proc.poll() is None:
         proc.kill()

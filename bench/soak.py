@@ -32,45 +32,12 @@ import _common as c
 RESULTS = Path(__file__).parent / "results"
 
 
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                out += [int(x) for x in f.read().split()]
-    except OSError:
-        pass
-    return out
-
-
-def _tree(pid: int) -> list[int]:
-    todo, seen = [pid], []
-    while todo:
-        p = todo.pop()
-        seen.append(p)
-        todo += _children(p)
-    return seen
-
-
 def _start_time(pid: int) -> str | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[19]
     except OSError:
         return None
-
-
-def _rss_kib(pids: list[int]) -> int:
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 def _run_dir(out: Path) -> Path | None:
@@ -98,7 +65,7 @@ def soak_rate(url: str, repeat: int, rate: int, duration: float, workers: str | 
                                     stdin=subprocess.DEVNULL)
             peak = 0
             while proc.poll() is None and time.monotonic() - t < duration + 120:
-                peak = max(peak, _rss_kib(_tree(proc.pid)))
+                peak = max(peak, c.rss_kib(c.process_tree(proc.pid)))
                 time.sleep(0.5)
             if proc.poll() is None:
                 proc.kill()
@@ -142,7 +109,7 @@ def soak_signals(url: str, repeat: int) -> list[dict]:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                     stdin=subprocess.DEVNULL)
             time.sleep(3.0)
-            workers = [(p, _start_time(p)) for p in _tree(proc.pid) if p != proc.pid]
+            workers = [(p, _start_time(p)) for p in c.process_tree(proc.pid) if p != proc.pid]
             gap_ms = None
             t = time.monotonic()
             if how == "SIGTERM":

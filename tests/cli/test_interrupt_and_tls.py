@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import signal
@@ -43,28 +41,6 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_measurements(endpoint, tmp_path):
     assert 80 < v["throughput"]["offered_rps"] < 120
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
 TLS_APP = r"""
 import socket, sys, uvicorn
 from starlette.applications import Starlette
@@ -80,9 +56,10 @@ uvicorn.Server(config).run(sockets=[s])
 
 @pytest.fixture
 def tls_endpoint(tmp_path):
+    from stinger.testing.faults import self_signed
     from stinger.testing.procs import stop_process
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = map(Path, self_signed(str(tmp_path)))
     proc = subprocess.Popen([sys.executable, "-c", TLS_APP, str(cert), str(key)], stdout=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True)
     try:
