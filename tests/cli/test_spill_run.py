@@ -51,7 +51,7 @@ def test_a_spilling_run_writes_the_usual_complete_run_directory(endpoint, tmp_pa
     assert seen["cells"] >= 7 and seen["versions"] >= 3 and seen["in_memory"] <= 4, seen   # most were spilled
     gc.collect()
     names = sorted(p.name for p in result.run_dir.iterdir())
-    assert names == ["histograms.hlog", "intervals.csv", "series.csv", "spec.yaml", "summary.json"], names
+    assert names == ["histograms.hlog", "intervals.csv", "report.html", "series.csv", "spec.yaml", "summary.json"], names
     ok = result.summary["variants"]["default"]["requests"]["ok"]
     assert ok >= 900
     with open(result.run_dir / "intervals.csv", newline="") as fp:
