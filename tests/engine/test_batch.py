@@ -175,3 +175,15 @@ def test_a_column_not_in_the_catalogue_is_refused():
 def test_final_record_carries_in_flight_by_variant():
     rec = flush(Flusher(plan(), T0, Slots()), columns([]), final=True)
     assert rec.final and rec.cells == () and rec.in_flight_by_variant == {"A": 1, "B": 1}
+
+
+def test_the_flush_path_s_lazy_numpy_imports_are_paid_before_the_run():
+    # np.unique imports numpy.ma on its first plain call: ~20-30 ms under the GIL in the
+    # first flush of a run, while the event loop is timing requests
+    import subprocess
+    import sys
+
+    code = ("import sys; from stinger.engine.batch import Flusher; assert 'numpy.ma' not in sys.modules; "
+            "Flusher._warm(); print('numpy.ma' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "True", out.stderr

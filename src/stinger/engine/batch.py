@@ -106,6 +106,7 @@ class Flusher:
         ~30 ms); in the first flush that would hold the GIL while the event loop
         is timing requests, and show in the run's tail latency.
         """
+        np.unique(np.arange(4) % 2)   # the plain form is the one that reaches numpy.ma
         np.unique(np.arange(4) % 2, return_counts=True)
         sparse_counts(np.array([1.0, 2.0, np.nan]))
 
