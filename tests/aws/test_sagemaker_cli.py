@@ -293,7 +293,9 @@ monitors:
     s = _summary(tmp_path / "runs")
     other = s["sagemaker"]["other_endpoints"][stack.endpoint]
     assert set(other) == {"A", "B"}                     # the production variants, from DescribeEndpoint
-    assert other["A"]["invocations"] == 6 and other["B"]["invocations"] == 0
+    # A: exactly what was sent to it during the run. B is not asserted: an earlier test's last
+    # invocation of B can share the run's first 1-second period (CI saw 1 there, once)
+    assert other["A"]["invocations"] == 6
     assert other["A"]["model_latency_ms"] > 0
     instances = [k for k in s["series"] if k.startswith("sagemaker.instances")]
     assert any("variant=A" in k for k in instances) and any("variant=B" in k for k in instances)
