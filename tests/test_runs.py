@@ -148,6 +148,6 @@ def test_read_run_without_optional_files(tmp_path):
     ({}, 0),   # a summary from before these fields existed
 ])
 def test_exit_code_rules(summary, code):
-    from stinger.orchestrate.run import exit_code_of
+    from stinger.core.exit_codes import exit_code_of
 
     assert exit_code_of(summary) == code

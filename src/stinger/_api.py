@@ -101,8 +101,8 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
     ("8s" or seconds), slos (list of texts),
     price_per_hour, instances.
     """
+    from stinger.core.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
     from stinger.orchestrate.capacity import run_capacity
-    from stinger.orchestrate.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
 
     s, data = _resolve(spec)
     opts = _capacity_options(options)
@@ -148,13 +148,13 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
             alpha: float = 0.05, paired: bool = False, outputs: Iterable | None = ()) -> CompareResult:
     """Compare two saved runs (`RUN_DIR` or `RUN_DIR:VARIANT`, or a `RunResult`);
     exit code 1 when the candidate is significantly worse (a regression)."""
+    from stinger.core.exit_codes import EXIT_OK, EXIT_SLO
     from stinger.orchestrate.compare import (
         compare_variants,
         load_compare_arg,
         load_warnings,
         regressed,
     )
-    from stinger.orchestrate.run import EXIT_OK, EXIT_SLO
     from stinger.outputs.base import tell
     from stinger.outputs.rundir import RunDirOutput, verdict_dict
 
@@ -187,7 +187,7 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
 
 def read_run(path: str | os.PathLike) -> RunResult:
     """A saved run directory, from its files alone."""
-    from stinger.orchestrate.run import exit_code_of
+    from stinger.core.exit_codes import exit_code_of
     from stinger.outputs.rundir import read_run as _read
 
     saved = _read(path)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from stinger.core.secrets import scrub
-from stinger.outputs.report import REPORT, exit_status, render_report, write_report
+from stinger.outputs.report import REPORT, render_report, write_report
 from stinger.outputs.svgchart import line_chart, nice_ticks
 from stinger.testing.servers import RefServer
 
@@ -241,16 +241,6 @@ def test_a_directory_that_is_not_a_run_is_a_usage_error(tmp_path):
         render_report(tmp_path)
     with pytest.raises(UsageError, match="does not exist"):
         render_report(tmp_path / "nope")
-
-
-@pytest.mark.parametrize("summary", [
-    {}, {"slo_passed": False}, {"no_success": ["A"]}, {"incomplete": True}, {"aborted": "connect failures"},
-    {"interrupted": True}, {"interrupted": True, "terminated": True}, {"slo_passed": True, "no_success": []},
-])
-def test_exit_status_is_the_run_s(summary):
-    from stinger.orchestrate.run import exit_code_of
-
-    assert exit_status(summary) == exit_code_of(summary)
 
 
 # ------------------------------------------------------------------ charts

@@ -148,7 +148,7 @@ class AbOutcome:
     def exit_code(self) -> int:
         """The same rules as `stinger run`: 130 interrupted; 1 an SLO was violated, a variant never
         succeeded (or, in capacity mode, met its SLOs at no load); else 0."""
-        from stinger.orchestrate.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
+        from stinger.core.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
 
         if self.report is not None:
             return self.report.exit_code

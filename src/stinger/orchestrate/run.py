@@ -15,17 +15,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from stinger.core.exit_codes import exit_code_of
 from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec, redacted
 from stinger.spec.redact import redact_url, scrub
 
-EXIT_OK = 0
-EXIT_SLO = 1
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
-EXIT_INCOMPLETE = 3          # a load worker was lost mid-run: the schedule was not all sent
 MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
 
@@ -37,19 +33,6 @@ SAFE_RATE = 100_000.0        # requests per second
 SAFE_USERS = 10_000          # concurrent users (one connection, one file descriptor each)
 WORKERS_PER_CORE = 4         # worker processes per core
 FD_RESERVE = 64              # file descriptors a worker needs besides its connections
-
-
-def exit_code_of(summary: dict) -> int:
-    """0 ok; 1 an SLO was violated or a variant had no successful response; 3 the run is
-    incomplete (a load worker was lost, or an abort rule stopped it); 130 stopped by Ctrl-C,
-    143 by SIGTERM."""
-    if summary.get("interrupted"):
-        return EXIT_TERMINATED if summary.get("terminated") else EXIT_INTERRUPTED
-    if summary.get("incomplete") or summary.get("aborted"):
-        return EXIT_INCOMPLETE
-    if not summary.get("slo_passed", True) or summary.get("no_success"):
-        return EXIT_SLO
-    return EXIT_OK
 
 
 @dataclass

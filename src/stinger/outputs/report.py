@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from stinger.core.catalogue import METRICS
+from stinger.core.exit_codes import exit_code_of
 from stinger.core.secrets import scrub
 from stinger.errors import UsageError
 from stinger.outputs.svgchart import bar_chart, line_chart
 
-__all__ = ["REPORT", "exit_status", "render_report", "write_report"]
+__all__ = ["REPORT", "render_report", "write_report"]
 
 REPORT = "report.html"
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99.9", "max")
@@ -49,18 +50,6 @@ _SELF_CHECK_METRICS = ("lag", "queue")   # shown in the generator's section, not
 EXIT_TEXT = {0: "0 (success)", 1: "1 (an SLO was violated, or a variant had no successful response)",
              3: "3 (incomplete: a load worker was lost or an abort rule stopped the run)",
              130: "130 (stopped by Ctrl-C; partial results)", 143: "143 (stopped by SIGTERM; partial results)"}
-
-
-def exit_status(summary: dict) -> int:
-    """The exit code `stinger run` gave for this summary (the rules of orchestrate.run.exit_code_of,
-    which outputs may not import; a test keeps the two equal)."""
-    if summary.get("interrupted"):
-        return 143 if summary.get("terminated") else 130
-    if summary.get("incomplete") or summary.get("aborted"):
-        return 3
-    if not summary.get("slo_passed", True) or summary.get("no_success"):
-        return 1
-    return 0
 
 
 # ------------------------------------------------------------------ reading the run directory
@@ -168,7 +157,7 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 # ------------------------------------------------------------------ sections
 def _headline(summary: dict, verdict: dict | None) -> str:
     parts = []
-    code = exit_status(summary)
+    code = exit_code_of(summary)
     parts.append(f'<p class="exit {"ok" if code == 0 else "bad"}">exit status '
                  f'{_val("exit_status", code, EXIT_TEXT.get(code, str(code)))}</p>')
     notes = []
