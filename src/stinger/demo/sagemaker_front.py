@@ -413,28 +413,24 @@ def _pairs(text: str, what: str) -> list[tuple[str, str]]:
     return out
 
 
+def _per_variant(text: str, flag: str, what: str, variants: tuple[tuple[str, str], ...]) -> tuple[float, ...]:
+    """`A=1,B=2` as one number per variant, in the variants' order (0 for one not named); () when empty."""
+    if not text:
+        return ()
+    given = dict(_pairs(text, flag))
+    unknown = set(given) - {n for n, _ in variants}
+    if unknown:
+        raise SpecError(f"{flag}: unknown variant {min(unknown)!r}")
+    try:
+        return tuple(float(given.get(n, 0.0)) for n, _ in variants)
+    except ValueError:
+        raise SpecError(f"{flag}: {what} must be numbers") from None
+
+
 def config_from_args(args: argparse.Namespace) -> FrontConfig:
     variants = tuple(_pairs(args.variants, "--variants"))
-    weights: tuple[float, ...] = ()
-    delays: tuple[float, ...] = ()
-    if args.delays_ms:
-        given_ms = dict(_pairs(args.delays_ms, "--delays-ms"))
-        unknown_ms = set(given_ms) - {n for n, _ in variants}
-        if unknown_ms:
-            raise SpecError(f"--delays-ms: unknown variant {min(unknown_ms)!r}")
-        try:
-            delays = tuple(float(given_ms.get(n, 0.0)) for n, _ in variants)
-        except ValueError:
-            raise SpecError("--delays-ms: delays must be numbers") from None
-    if args.weights:
-        given = dict(_pairs(args.weights, "--weights"))
-        unknown = set(given) - {n for n, _ in variants}
-        if unknown:
-            raise SpecError(f"--weights: unknown variant {min(unknown)!r}")
-        try:
-            weights = tuple(float(given.get(n, 0.0)) for n, _ in variants)
-        except ValueError:
-            raise SpecError("--weights: weights must be numbers") from None
+    delays = _per_variant(args.delays_ms, "--delays-ms", "delays", variants)
+    weights = _per_variant(args.weights, "--weights", "weights", variants)
     return FrontConfig(
         backend=args.backend, endpoint=args.endpoint, variants=variants, weights=weights, delays_ms=delays,
         region=args.region,
