@@ -105,7 +105,6 @@ class OpenAITarget:
         headers += [(k, str(v)) for k, v in config.headers.items()]
         self._post = JsonPost(tuple(headers))
         self.messages: dict[int, str] = {}   # error kind -> the first message seen
-        self._batch_messages: dict[int, str] = {}
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return self._endpoints
@@ -154,15 +153,15 @@ class OpenAITarget:
         ttft, itl, tokens = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         kind = batch.kind.copy()
         bodies = batch.bodies
-        self._batch_messages: dict[int, str] = {}
+        said: dict[int, str] = {}   # this batch's: the worker passes each on once (a record note)
         for i in np.flatnonzero(batch.status == 429).tolist():
             kind[i] = Kind.THROTTLED
-            self._keep(int(Kind.THROTTLED), _error_message(bodies[i] if bodies is not None else b"") or "HTTP 429")
+            self._keep(said, int(Kind.THROTTLED), _error_message(bodies[i] if bodies is not None else b"") or "HTTP 429")
         if bodies is not None:
             for i in np.flatnonzero((batch.status >= 400) & (batch.status != 429)).tolist():
                 message = _error_message(bodies[i])
                 if message:
-                    self._keep(int(kind[i]), f"HTTP {int(batch.status[i])}: {message}")
+                    self._keep(said, int(kind[i]), f"HTTP {int(batch.status[i])}: {message}")
             chunks = batch.chunk_times
             for i in np.flatnonzero((batch.status == 200) & (batch.kind == Kind.OK)).tolist():
                 if self.config.stream:
@@ -174,7 +173,7 @@ class OpenAITarget:
                 if k is not None:
                     kind[i] = k
                     if message:
-                        self._keep(k, message)
+                        self._keep(said, k, message)
                     continue
                 sent = float(batch.sent[i])
                 if first is not None:
@@ -184,15 +183,15 @@ class OpenAITarget:
                 if count is not None:
                     tokens[i] = count
         out.kind = kind
-        out.messages = self._batch_messages or None   # the worker passes each on once (a record note)
+        out.messages = said or None
         out.columns = {"output_tokens": tokens}
         if self.config.stream:
             out.columns.update(ttft=ttft, itl=itl)
         return out
 
-    def _keep(self, kind: int, message: str) -> None:
+    def _keep(self, said: dict[int, str], kind: int, message: str) -> None:
         self.messages.setdefault(kind, message[:300])
-        self._batch_messages.setdefault(kind, message[:300])
+        said.setdefault(kind, message[:300])
 
 
 def _error_message(body: bytes | None) -> str | None:
