@@ -29,7 +29,7 @@ def _search(url: str, start: float, precision: float = 0.04) -> dict:
     data = {"target": {"url": url}, "load": {"rate": 1, "duration": 1, "max_in_flight": 2000}, "server_time": None}
     spec = parse_spec(data)
     opts = CapacityOptions(start=start, growth=2.0, precision=precision, step_duration=2.5, step_warmup=0.75,
-                           slos=SLOS, max_steps=14)
+                           slos=SLOS, max_steps=24)  # re-tests of failures count as steps (CI once needed 15)
     return run_capacity(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), opts,
                         quiet=True, write=False)
 

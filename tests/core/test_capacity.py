@@ -114,12 +114,30 @@ def test_max_target_step_fails_then_bisects():
     assert s.bracket[0] <= 90 < s.bracket[1] <= 100
 
 
-def test_generator_bound_stops_with_best_pass():
+def test_generator_bound_bisects_up_to_what_the_generator_can_offer():
     s = run(CapacitySearch(start=10), 1000, client_limit=200)
     assert s.stop_reason == "generator-bound"
     assert s.done and s.next_target() is None
-    assert s.best_pass == 160 and s.first_fail is None
-    assert s.steps[-1].client_bound and s.steps[-1].target == 320
+    assert s.first_fail is None
+    # the first client-bound step (320) is a ceiling, not the end: the search climbs to the generator's limit
+    assert s.steps[5].client_bound and s.steps[5].target == 320
+    assert s.best_pass == 200 and s.ceiling is not None and (s.ceiling - 200) / 200 <= 0.05
+
+
+def test_a_client_bound_step_above_the_capacity_does_not_stop_the_search():
+    """Growing past the capacity can make the generator lag (a queue of connections); the capacity below
+    is still measured and bracketed."""
+    s = run(CapacitySearch(start=10, precision=0.05), 100, client_limit=150)
+    assert s.stop_reason == "converged"
+    assert s.ceiling == 160
+    lo, hi = s.bracket
+    assert lo <= 100 < hi and (hi - lo) / lo <= 0.05
+
+
+def test_client_bound_in_integer_mode_stops_one_below_the_ceiling():
+    s = run(CapacitySearch(start=2, integer=True, precision=0.0), 1000, client_limit=37)
+    assert s.stop_reason == "generator-bound"
+    assert s.best_pass == 37 and s.ceiling == 38
 
 
 def test_max_steps():

@@ -38,8 +38,13 @@ in a row, after which the search stops with "machine busy" and the best pass
 so far stands as a lower bound.
 
 A step whose generator was the bottleneck (`client_bound`) says nothing about
-the endpoint, so it is neither a pass nor a fail: the search stops with
-"generator-bound" and the best pass so far stands.
+the endpoint, so it is neither a pass nor a fail. It is a ceiling on what this
+generator can measure (a higher target would lag as much or more): the search
+goes on below it, between the best pass and the ceiling. A real failure there
+brackets the capacity as usual ("converged"); if every step passes up to the
+ceiling within `precision`, the search stops with "generator-bound" and the
+best pass stands as a lower bound. A client-bound step before any pass stops
+at once (nothing below it was measured yet to bisect from).
 
 Also here: the knee of a latency curve (Kneedle), which SLO kind limited a
 step, and cost per million inferences.
@@ -155,6 +160,7 @@ class CapacitySearch:
         self.inconclusive: list[int] = []     # indices in `steps` of inconclusive steps
         self.best_pass: float | None = None
         self.first_fail: float | None = None
+        self.ceiling: float | None = None     # lowest target whose step was generator-bound
         self.done = False
         self.stop_reason = ""
         self._pending: float | None = float(start)
@@ -193,7 +199,11 @@ class CapacitySearch:
         self.steps.append(result)
         target = self._pending
         if result.client_bound:
-            return self._finish("generator-bound")
+            self._failures_here = self._busy_here = 0
+            self.ceiling = target if self.ceiling is None else min(self.ceiling, target)
+            if self.best_pass is None:
+                return self._finish("generator-bound")
+            return self._advance(target, passed=False)
         if result.inconclusive and not result.passed:
             self.inconclusive.append(len(self.steps) - 1)
             self._busy_here += 1
@@ -216,7 +226,10 @@ class CapacitySearch:
             self.best_pass = target if self.best_pass is None else max(self.best_pass, target)
         else:
             self.first_fail = target if self.first_fail is None else min(self.first_fail, target)
-        nxt = self._plan_next(target, result.passed)
+        self._advance(target, result.passed)
+
+    def _advance(self, target: float, passed: bool) -> None:
+        nxt = self._plan_next(target, passed)
         if nxt is None:
             return
         if len(self.steps) >= self.max_steps:
@@ -236,6 +249,13 @@ class CapacitySearch:
     def _plan_next(self, target: float, passed: bool) -> float | None:
         """The next target, or None after finishing the search."""
         lo, hi = self.best_pass, self.first_fail
+        ceiling = self.ceiling
+        if ceiling is not None and lo is not None and (hi is None or ceiling < hi):
+            # what lies above the ceiling cannot be measured: bisect up to it, or stop there
+            if lo >= ceiling or self._converged(lo, ceiling):
+                self._finish("generator-bound")
+                return None
+            return self._mid(lo, ceiling)
         if hi is None:  # grow
             if target >= self.max_target:
                 self._finish("max_target reached")
@@ -255,6 +275,9 @@ class CapacitySearch:
         if self._converged(lo, hi):
             self._finish("converged")
             return None
+        return self._mid(lo, hi)
+
+    def _mid(self, lo: float, hi: float) -> float:
         if self.integer:
             return float((int(lo) + int(hi)) // 2)
         return (lo + hi) / 2.0
@@ -281,6 +304,7 @@ class CapacitySearch:
             "stop_reason": self.stop_reason,
             "best_pass": self.best_pass,
             "first_fail": self.first_fail,
+            "ceiling": self.ceiling,
             "integer": self.integer,
             "confirm": self.confirm,
             "retests": list(self.retests),

@@ -264,9 +264,12 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     }
     if search.stop_reason == "machine busy":
         out["note"] = out["stability"]["note"]
+    if search.ceiling is not None:
+        out["generator_ceiling"] = _num(search.ceiling, opts)
     if search.stop_reason == "generator-bound":
-        out["note"] = ("the load generator became the bottleneck before the endpoint failed its SLOs: "
-                       "the endpoint's capacity is at least the best pass; add --workers or machines and search again")
+        out["note"] = ("the load generator became the bottleneck before the endpoint failed its SLOs "
+                       f"(it could not offer {_num(search.ceiling, opts):g} {unit}): the endpoint's capacity is at "
+                       "least the best pass; add --workers or machines and search again")
     if opts.price_per_hour is not None and best and best["achieved_rps"] > 0:
         out["cost"] = {
             "price_per_hour": opts.price_per_hour,
