@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,42 @@ def pinned(core: int | None):
         os.sched_setaffinity(0, {core})
 
     return pin
+
+
+# ------------------------------------------------------------------ the VM's idle polling
+HALT_POLL = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+IDLE_DRIVER = Path("/sys/devices/system/cpu/cpuidle/current_driver")
+
+
+def idle_note() -> dict:
+    """How this machine's idle CPUs wake: the cpuidle driver and, under KVM's haltpoll, how long an idle
+    vCPU polls before it halts (0: it halts at once, and a wake-up costs an exit to the host)."""
+    out: dict = {}
+    for key, path in (("cpuidle_driver", IDLE_DRIVER), ("guest_halt_poll_ns", HALT_POLL)):
+        try:
+            out[key] = path.read_text().strip()
+        except OSError:
+            out[key] = None
+    return out
+
+
+@contextmanager
+def halt_poll(ns: int | None):
+    """Set the guest's halt-poll time for the duration of the block (root only) and put the old value
+    back after, even on error. None changes nothing."""
+    if ns is None:
+        yield
+        return
+    try:
+        old = HALT_POLL.read_text().strip()
+        HALT_POLL.write_text(str(int(ns)))
+    except OSError as e:
+        raise SystemExit(f"cannot set {HALT_POLL} to {ns} ({e.strerror or e}): needs root on a KVM guest "
+                         "with the haltpoll cpuidle driver") from None
+    try:
+        yield
+    finally:
+        HALT_POLL.write_text(old)
 
 
 # ------------------------------------------------------------------ measured runs
