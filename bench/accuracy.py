@@ -4,8 +4,11 @@
     python3 bench/accuracy.py [--quick] [--rate 200] [--duration 20] [--delay-ms 20]
 
 Part 1, accuracy: stinger's reference server (`python -m stinger.testing.servers
-delay`) answers every request 20 ms after it has read it and records, per
-request, when it read it and when it wrote the answer. stinger drives it at a
+delay --precise`) answers every request 20 ms after it has read it (to within
+microseconds: it spins out its last timer tick; `--coarse-server` leaves about
+1 % of answers a tick late, as before, which flips the server's own p99 by 1 ms
+from run to run) and records, per request, when it read it and when it wrote
+the answer. stinger drives it at a
 fixed rate (open model); the server is stopped and its own p50/p99 are put
 beside stinger's latency p50/p99 (and service time, and the server time stinger
 read from the `Server-Timing` header). Target: |stinger - server| <= 1 ms.
@@ -49,8 +52,8 @@ from stinger.testing.servers import RefServer
 TARGET_MS = 1.0
 
 
-def start_server(delay_ms: float, core: int | None) -> RefServer:
-    srv = RefServer("delay", delay_ms=delay_ms, record=True).start()
+def start_server(delay_ms: float, core: int | None, precise: bool = False) -> RefServer:
+    srv = RefServer("delay", delay_ms=delay_ms, record=True, precise=precise).start()
     if core is not None:
         os.sched_setaffinity(srv.pid, {core})  # one process, no children: pinning it after start is enough
     return srv
@@ -74,7 +77,7 @@ def stinger_figures(summary: dict) -> dict:
 
 # ------------------------------------------------------------------ part 1
 def accuracy(a, cores, work: Path) -> dict:
-    srv = start_server(a.delay_ms, cores.server)
+    srv = start_server(a.delay_ms, cores.server, precise=not a.coarse_server)
     try:
         m, s = run_stinger(srv.url + "/", rate=a.rate, duration=a.duration, core=cores.generator,
                            out_dir=work / "accuracy", max_in_flight=10_000, drain=5,
@@ -207,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results/accuracy-<timestamp>.json")
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
                     help="part 1 only, N consecutive runs: the p50/p99 differences of each and how many met the target")
+    ap.add_argument("--coarse-server", action="store_true",
+                    help="part 1: the reference server answers on its timer's tick (up to 1 ms late for about 1 %% of "
+                         "requests, so its own p99 flips by 1 ms between runs) instead of spinning out the last tick")
     ap.add_argument("--halt-poll-ns", type=int, default=None, metavar="NS",
                     help="KVM guests with the haltpoll idle driver, root: let an idle vCPU poll this long before it "
                          "halts, for the duration of the bench (the old value is put back). Shows how much of the "

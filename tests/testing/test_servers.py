@@ -72,6 +72,30 @@ def test_delay_server_answers_after_the_delay():
     assert np.all(np.diff(rec["recv"]) > 0)
 
 
+@pytest.mark.parametrize("mode", ["delay", "slots"])
+def test_precise_answers_leave_at_the_due_instant(mode):
+    """`precise` spins out the last timer tick: answers from 4 concurrent clients leave at the due instant
+    (recv + D; slots: the virtual end of the service), never before it and at p90 within half a tick."""
+    def client(port: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for _ in range(25):
+            conn.request("GET", "/")
+            assert conn.getresponse().read() == b'{"ok":true}'
+        conn.close()
+
+    with RefServer(mode, delay_ms=7.3, service_ms=7.3, slots=4, record=True, precise=True) as srv:
+        threads = [threading.Thread(target=client, args=(srv.port,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    rec = srv.records()
+    assert len(rec) == 100
+    late = rec["send"] - rec["start"] - 0.0073
+    assert np.all(late >= 0)                      # never early
+    assert np.percentile(late, 90) < 0.5e-3, np.percentile(late, [50, 90, 99])
+
+
 def test_keep_alive_bodies_and_close():
     with RefServer("delay", delay_ms=1) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:

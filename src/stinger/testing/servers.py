@@ -26,6 +26,16 @@ the capacity would drift below K/S. Instead each slot keeps the instant its
 current service *should* end, and the next queued request starts exactly
 then; a late timer delays one response, never the slot's throughput.
 
+Precise answers (`--precise`): a timer asked for 20 ms fires on a whole
+millisecond, so about 1 % of answers leave a tick late and the server's own
+p99 sits on one side of a 1 ms gap or the other from run to run, which makes
+a p99-against-p99 comparison flip on noise of 0.1 % of requests. With
+`--precise` a response timer is armed one tick early and the loop then spins
+(yielding to I/O) until the exact instant: answers leave within microseconds
+of recv + D (slots: of the virtual end). It costs up to a tick of CPU per
+request, so it is for the accuracy bench at moderate rates, not for
+saturation tests.
+
 The server is a plain asyncio Protocol with the httptools parser (uvloop when
 available): HTTP/1.1 keep-alive, request bodies (Content-Length or chunked),
 and responses kept in request order even if a client pipelines.
@@ -59,6 +69,7 @@ __all__ = ["RECORD_DTYPE", "RefServer", "main", "read_records"]
 
 HOST = "127.0.0.1"
 BODY = b'{"ok":true}'
+_TICK = 0.001  # libuv timers fire on whole milliseconds
 # the numpy dtype of a recording; built lazily so the server starts without numpy
 RECORD_DTYPE = [("recv", "<f8"), ("start", "<f8"), ("send", "<f8")]
 _READY_PREFIX = "listening on http://"
@@ -116,8 +127,9 @@ class _Server:
 
     def __init__(self, loop: Any, mode: str, delay_ms: float, slots: int, service_ms: float,
                  recorder: _Recorder, max_requests: int | None, on_done: Any,
-                 big_every: int | None = None, big_bytes: int = 0) -> None:
+                 big_every: int | None = None, big_bytes: int = 0, precise: bool = False) -> None:
         self.loop = loop
+        self.precise = precise
         self.big_every = big_every
         self.big = big_body(big_bytes) if big_every else b""
         self.answered = 0
@@ -149,18 +161,26 @@ class _Server:
         self._at(start + self.service, self._finish_slot, req)
 
     def _at(self, when: float, fn: Any, req: _Request) -> None:
-        delay = when - perf_counter()
+        delay = when - perf_counter() - (_TICK if self.precise else 0.0)
         self.loop.call_later(delay if delay > 0 else 0, fn, req, when)
 
+    def _early(self, when: float, fn: Any, req: _Request) -> bool:
+        """The timer fired before `when`: wait out the rest (spin when precise, else another timer)."""
+        if perf_counter() >= when:
+            return False
+        if self.precise:
+            self.loop.call_soon(fn, req, when)
+        else:
+            self._at(when, fn, req)
+        return True
+
     def _finish_delay(self, req: _Request, when: float) -> None:
-        if perf_counter() < when:  # a timer rounded early: wait out the rest
-            self._at(when, self._finish_delay, req)
+        if self._early(when, self._finish_delay, req):
             return
         self._respond(req)
 
     def _finish_slot(self, req: _Request, end: float) -> None:
-        if perf_counter() < end:
-            self._at(end, self._finish_slot, req)
+        if self._early(end, self._finish_slot, req):
             return
         self._respond(req)
         # hand the slot on at the virtual end of this service
@@ -289,6 +309,7 @@ def _new_loop() -> Any:
 
 
 def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
+          precise: bool = False,
           record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
           big_every: int | None = None, big_bytes: int = 0) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
@@ -304,7 +325,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
         loop.call_soon(stop.set)
 
     server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done,
-                           big_every=big_every, big_bytes=big_bytes)
+                           big_every=big_every, big_bytes=big_bytes, precise=precise)
 
     async def main_coro() -> None:
         server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
@@ -352,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--delay-ms", type=_positive_float, default=20.0, help="delay mode: answer after this many ms")
     ap.add_argument("--slots", type=_positive_int, default=4, help="slots mode: concurrent service slots K")
     ap.add_argument("--service-ms", type=_positive_float, default=10.0, help="slots mode: ms a request holds a slot")
+    ap.add_argument("--precise", action="store_true",
+                    help="answer within microseconds of the due instant (spins the last timer tick; costs CPU)")
     ap.add_argument("--record", default=None, help="write per-request timings here on exit (.npy or .csv)")
     ap.add_argument("--max-requests", type=_positive_int, default=None, help="exit after this many answers")
     ap.add_argument("--parent-pid", type=int, default=None, help="exit when this parent process goes away")
@@ -361,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
           record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
-          big_every=a.big_every, big_bytes=a.big_bytes)
+          big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise)
 
 
 # ==================================================================== client side
@@ -389,7 +412,8 @@ class RefServer:
 
     def __init__(self, mode: str = "delay", *, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
                  record: bool | str | Path = False, max_requests: int | None = None,
-                 startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000) -> None:
+                 startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000,
+                 precise: bool = False) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -399,6 +423,7 @@ class RefServer:
         self.max_requests = max_requests
         self.big_every = big_every
         self.big_bytes = big_bytes
+        self.precise = precise
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -440,6 +465,8 @@ class RefServer:
             cmd += ["--max-requests", str(self.max_requests)]
         if self.big_every is not None:
             cmd += ["--big-every", str(self.big_every), "--big-bytes", str(self.big_bytes)]
+        if self.precise:
+            cmd.append("--precise")
         return cmd
 
     def start(self) -> RefServer:
