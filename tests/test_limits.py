@@ -179,6 +179,27 @@ def test_abort_on_a_user_rule(tmp_path):
     assert "error_rate>50%:2s" in summary["aborted"]
 
 
+def test_a_check_regex_that_never_finishes_does_not_hang_the_run(tmp_path):
+    """Issue 10's last gap: a catastrophically backtracking --check-regex used to hold the flush thread
+    for ever. Each search now has a time budget: the run ends on time, the answers fail the check, and
+    the run says the regex was given up."""
+    from stinger.testing.servers import RefServer
+
+    with RefServer("delay", delay_ms=1, big_every=1, big_bytes=2000) as s:
+        t = time.monotonic()
+        proc = _run_proc(["run", "--url", s.url + "/", "--check-regex", "([^}]|[^}][^}])+$", "--rate", "20",
+                          "--duration", "2s", "--out", str(tmp_path), "-q"])
+        took = time.monotonic() - t
+    assert took < 30, took
+    assert proc.returncode == 1, proc.stderr            # nothing succeeded
+    assert "Traceback" not in proc.stderr
+    [d] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = json.loads((d / "summary.json").read_text())
+    v = summary["variants"]["default"]
+    assert v["requests"]["ok"] == 0 and v["errors"]["check_failed"] == v["requests"]["scheduled"] == 40
+    assert any("no longer run" in w for w in summary["warnings"])
+
+
 # ------------------------------------------------------------------ file descriptors
 def _closed_plans(users: int, workers: int = 1):
     from stinger.cli import resolve_spec

@@ -212,6 +212,29 @@ def test_regex_searches_the_body() -> None:
     assert not both.ok(201, b'{"label": "cat"}')
 
 
+def test_a_regex_that_backtracks_forever_runs_out_of_time_and_is_given_up() -> None:
+    """Before: `re` searched `([^}]|[^}][^}])+$` on a 2 KB body for ever, holding the flush thread."""
+    import time
+
+    from stinger.core.checks import REGEX_GIVE_UP, REGEX_TIMEOUT
+    from stinger.testing.servers import big_body
+
+    check = ResponseCheck(regex=r"([^}]|[^}][^}])+$")
+    body = big_body(2000)
+    assert check.problem is None
+    t = time.perf_counter()
+    assert not check.body_ok(body)
+    assert time.perf_counter() - t < REGEX_TIMEOUT * 20
+    assert "ran out of time" in check.problem and "no longer run" not in check.problem
+    for _ in range(REGEX_GIVE_UP - 1):
+        assert not check.body_ok(body)
+    assert "no longer run" in check.problem
+    t = time.perf_counter()
+    assert not check.body_ok(body) and not check.body_ok(b'{"ok":true}')   # not run any more: fails at once
+    assert time.perf_counter() - t < REGEX_TIMEOUT / 2
+    assert "\n" not in check.problem
+
+
 def test_invalid_regex_is_a_one_line_usage_error() -> None:
     with pytest.raises(UsageError) as info:
         ResponseCheck(regex="(unclosed")

@@ -8,10 +8,13 @@ such bodies in a helper process and carries their rows from flush to flush.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
 
+import psutil
 import pytest
 
 from stinger.core.checks import MISSING, ResponseCheck
@@ -143,16 +146,49 @@ def test_a_big_check_does_not_inflate_the_latency_of_other_requests(big_server):
     assert with_check["max"] < base["max"] + 300, (base, with_check)
 
 
+class _FrozenHelpers:
+    """SIGSTOPs every check helper this test process has under it as soon as it appears (the helper never
+    answers, by construction); SIGCONT on exit to any still there. Only processes this test started."""
+
+    def __init__(self) -> None:
+        self.stopped: set[int] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        me = psutil.Process()
+        while not self._done.wait(0.005):
+            for p in me.children(recursive=True):
+                try:
+                    if p.pid not in self.stopped and "stinger.engine.judge" in " ".join(p.cmdline()):
+                        os.kill(p.pid, signal.SIGSTOP)
+                        self.stopped.add(p.pid)
+                except (psutil.Error, ProcessLookupError):
+                    pass
+
+    def __enter__(self) -> _FrozenHelpers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        for pid in self.stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
 def test_a_run_told_to_stop_does_not_wait_for_a_backlog_of_big_checks():
-    # a regex that backtracks for ever on these bodies: the helper never answers, by construction.
-    # A stop (Ctrl-C, SIGTERM, an abort rule) must still end within the coordinator's 15 s grace,
-    # the bodies left unjudged counted as in flight at the stop, with a note, never lost.
-    with RefServer("delay", delay_ms=2, big_every=1, big_bytes=200_000) as s:
-        data = {"target": {"url": s.url + "/"}, "check": {"regex": "^(.*,)*Z"},
+    # the helper is frozen (SIGSTOP): it never answers. A stop (Ctrl-C, SIGTERM, an abort rule) must
+    # still end within the coordinator's 15 s grace, the bodies left unjudged counted as in flight at
+    # the stop, with a note, never lost.
+    with RefServer("delay", delay_ms=2, big_every=1, big_bytes=200_000) as s, _FrozenHelpers() as frozen:
+        data = {"target": {"url": s.url + "/"}, "check": {"regex": "Z"},
                 "load": {"workers": 1, "rate": 10, "duration": "30s", "timeout": "20s"}}
         t = time.monotonic()
         report = run_spec(parse_spec(data), data, quiet=True, write=False, stop_when=lambda m, now: now >= 2.0)
         took = time.monotonic() - t
+    assert frozen.stopped, "no check helper was started"
     summary = report.summary
     r = summary["variants"]["default"]["requests"]
     assert took < 14, took

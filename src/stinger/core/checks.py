@@ -9,6 +9,12 @@ dotted keys, ``[N]`` indices (negative counts from the end) and quoted keys
 ``['key with spaces']`` / ``["key"]`` (backslash escapes the quote or a backslash).
 A dotted key that is an integer also indexes an array (``predictions.0``). Paths are
 compiled once into a tuple of steps; applying one never raises, it returns `MISSING`.
+
+The regex runs on the `regex` module (the syntax of `re`), because `re` cannot be
+stopped: a pattern that backtracks catastrophically on a real body would hold the
+flush thread, and the run, forever. Each search is given `REGEX_TIMEOUT` seconds;
+one that runs out fails that answer's check, and after `REGEX_GIVE_UP` of them the
+regex is no longer run (every later answer fails the check) and `problem` says so.
 """
 
 from __future__ import annotations
@@ -17,9 +23,15 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
+import regex as _regex
+
 from stinger.errors import UsageError
 
-__all__ = ["MISSING", "ResponseCheck", "compile_json_path", "extract", "parse_status"]
+__all__ = ["MISSING", "REGEX_GIVE_UP", "REGEX_TIMEOUT", "ResponseCheck", "compile_json_path", "extract",
+           "parse_status"]
+
+REGEX_TIMEOUT = 0.1   # seconds one search of one body may take
+REGEX_GIVE_UP = 3     # searches that ran out before the regex is no longer run
 
 
 class _Missing:
@@ -249,13 +261,15 @@ class ResponseCheck:
         self.equals = equals
         self._path = compile_json_path(json_path if json_path is not None else "$") \
             if json_path is not None or equals is not None else None
-        self._regex: re.Pattern[bytes] | None = None
+        self._regex: _regex.Pattern[bytes] | None = None
+        self.regex_timeouts = 0
         if regex is not None:
             pattern = regex.encode("utf-8") if isinstance(regex, str) else regex
             try:
-                self._regex = re.compile(pattern)
-            except re.error as exc:
-                raise UsageError(f"invalid regex {regex!r}: {exc.msg} at position {exc.pos}; "
+                self._regex = _regex.compile(pattern)
+            except _regex.error as exc:
+                where = getattr(exc, "pos", None)   # the regex module sets msg and pos as re does
+                raise UsageError(f"invalid regex {regex!r}: {getattr(exc, 'msg', exc)} at position {where}; "
                                  "expected a Python regular expression") from None
         self.needs_body = self._path is not None or self._regex is not None
 
@@ -264,7 +278,7 @@ class ResponseCheck:
 
     def body_ok(self, body: bytes | None) -> bool:
         data = body or b""
-        if self._regex is not None and self._regex.search(data) is None:
+        if self._regex is not None and not self._regex_found(data):
             return False
         if self._path is not None:
             value = extract(data, self._path)
@@ -273,6 +287,32 @@ class ResponseCheck:
             if self.equals is not None and not _json_equal(value, self.equals):
                 return False
         return True
+
+    def _regex_found(self, data: bytes) -> bool:
+        pattern = self._regex
+        if pattern is None:
+            return True
+        if self.regex_timeouts >= REGEX_GIVE_UP:
+            return False
+        try:
+            return pattern.search(data, timeout=REGEX_TIMEOUT) is not None
+        except TimeoutError:
+            self.regex_timeouts += 1
+            return False
+
+    @property
+    def problem(self) -> str | None:
+        """Why some answers failed the check without being judged (None when all were)."""
+        if not self.regex_timeouts or self._regex is None:
+            return None
+        pattern = self._regex.pattern
+        text = (f"the check regex {pattern!r} ran out of time ({REGEX_TIMEOUT * 1e3:g} ms) on an "
+                "answer (catastrophic backtracking?); such answers fail the check")
+        if self.regex_timeouts >= REGEX_GIVE_UP:
+            text = (f"the check regex {pattern!r} ran out of time ({REGEX_TIMEOUT * 1e3:g} ms) on "
+                    f"{REGEX_GIVE_UP} answers, so it is no longer run and every later answer fails the check: "
+                    "simplify the pattern")
+        return text
 
     def ok(self, status: int, body: bytes | None = None) -> bool:
         """Both checks at once (the body is only looked at when `needs_body`)."""

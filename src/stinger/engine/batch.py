@@ -81,6 +81,7 @@ class Flusher:
         self.last_cpu = time.process_time()
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
+        self._check_problem: str | None = None   # the response check's last problem sent as a note
         self.attribution = None   # split: sagemaker - counters settled to the variants rows ended in
         if plan.split == "sagemaker":
             from stinger.engine.attribution import Attribution
@@ -148,6 +149,10 @@ class Flusher:
                 got = None if verdicts is None else verdicts[i]
                 if not (check.body_ok(bodies[i]) if got is None else got[0] == 1):
                     kind[i] = Kind.CHECK
+        problem = check.problem
+        if problem is not None and problem != self._check_problem:
+            self._check_problem = problem
+            self.new_notes.append(problem)
         return kind
 
     def _server_header(self, batch, rows: np.ndarray, server_ms: np.ndarray, extra_out: dict) -> None:
