@@ -72,6 +72,13 @@ def test_run_sagemaker_signed_against_the_front(stack, tmp_path):
     assert row["production_variant"] == "B" and row["instance_type"] == "ml.c5.xlarge"
     assert row["invocations"] == 60          # what the front published into moto's CloudWatch, read back
     assert row["model_latency_ms"] > 0 and row["overhead_latency_ms"] >= 0
+    # no header gives a per-request server time: CloudWatch's means are the server time, and said so
+    # (before: "no server time ... the endpoint sent no server-timing header", beside the CloudWatch table)
+    st = v["server_time_ms"]
+    assert st["count"] == 60 and st["p50"] is None
+    assert st["mean"] == pytest.approx(row["model_latency_ms"] + row["overhead_latency_ms"], abs=2e-3)
+    assert "CloudWatch ModelLatency + OverheadLatency" in s["server_time"]["source"]["default"]
+    assert "note" not in s["server_time"]
     # no --price-per-hour: the bundled table's price for ml.c5.xlarge, and it says where it came from
     assert row["price_per_hour_usd"] == 0.204
     assert row["price_source"] == "the bundled table dated 2026-11 (indicative, us-east-1)"

@@ -219,10 +219,42 @@ class MonitorSet:
                    f"{', '.join(looked)}" if looked else
                    "the Prometheus monitor has no preset naming a server-time metric" if prom else
                    f"the endpoint sent no {spec.server_time.header} header")
-            out["note"] = (f"no server time for {', '.join(missing)}: {why}. It could come from a response header "
-                           f"(Server-Timing, or --server-time HEADER[:unit]) or from the model server's metrics: "
-                           f"--monitor prometheus=URL:PRESET (mlserver, kserve, triton, torchserve, vllm, demo)")
+            out["missing"], out["why"] = missing, why
+            out["note"] = server_time_note(missing, why)
         return out
+
+
+def server_time_note(missing: list[str], why: str) -> str:
+    """The note for variants with no server time: why, and where it could come from."""
+    return (f"no server time for {', '.join(missing)}: {why}. It could come from a response header "
+            f"(Server-Timing, or --server-time HEADER[:unit]) or from the model server's metrics: "
+            f"--monitor prometheus=URL:PRESET (mlserver, kserve, triton, torchserve, vllm, demo)")
+
+
+def cloudwatch_server_time(summary: dict, block: dict) -> None:
+    """SageMaker: a variant with no per-request server time takes CloudWatch's ModelLatency + OverheadLatency
+    (the time inside SageMaker; period means weighted by invocations, so a mean and a count, no quantiles)
+    and leaves the no-server-time note."""
+    st = summary.setdefault("server_time", {})
+    source = st.setdefault("source", {})
+    covered = []
+    for name, row in (block.get("variants") or {}).items():
+        vs = (summary.get("variants") or {}).get(name)
+        model, overhead, n = row.get("model_latency_ms"), row.get("overhead_latency_ms"), row.get("invocations")
+        if vs is None or model is None or not n or (vs.get("server_time_ms") or {}).get("count"):
+            continue
+        total = model + (overhead or 0.0)
+        vs["server_time_ms"] = _as_server_time({"count": int(n), "mean": total})
+        source[name] = (f"CloudWatch ModelLatency + OverheadLatency of production variant "
+                        f"{row.get('production_variant')} (means over its periods; no per-request figures)")
+        covered.append(name)
+    missing = [m for m in st.get("missing") or [] if m not in covered]
+    if covered and "missing" in st:
+        st["missing"] = missing
+        if missing:
+            st["note"] = server_time_note(missing, st.get("why", ""))
+        else:
+            st.pop("note", None)
 
 
 def _as_server_time(got: dict) -> dict:

@@ -296,6 +296,9 @@ def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutc
         console.print("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
     summary["sagemaker"] = sagemaker.collect(spec, summary, mon.points(), outcome.started_at,
                                              outcome.started_at + outcome.elapsed, on_wait=countdown)
+    from stinger.orchestrate.monitor_set import cloudwatch_server_time
+
+    cloudwatch_server_time(summary, summary["sagemaker"])
     if console is not None:
         sagemaker.render(summary["sagemaker"], console)
 
