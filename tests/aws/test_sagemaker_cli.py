@@ -157,6 +157,10 @@ def test_demo_sagemaker_tells_the_whole_story(tmp_path):
         assert row["model_latency_ms"] > 0
         assert row["network_and_client_ms"] is not None
         assert row["cost_per_million_usd"] > 0
+        # each variant's own model server, sampled as its instance and read back from /aws/sagemaker/Endpoints
+        # (before: the demo published no instance metrics and the CPU column was empty)
+        assert row["cpu_utilization_pct_sum_of_cores"] > 0 and row["cpu_utilization_pct_per_core"] > 0
+        assert 0 < row["memory_utilization_pct"] < 100
     verdict = json.loads(next(tmp_path.rglob("verdict.json")).read_text())
     assert "A_ml.m5.large" in json.dumps(verdict) and "B_ml.c5.xlarge" in json.dumps(verdict)
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -150,6 +151,42 @@ def test_front_publishes_its_metrics_to_moto_cloudwatch(aws_env, demo, moto, fro
     assert total == counts == {"A": 20, "B": 10}
     latency = [p for p in points if p.series == "cloudwatch.ModelLatency.average"]
     assert latency and all(0 < p.value < 1000 and p.unit == "ms" for p in latency)
+
+
+def test_instances_are_sampled_and_variants_routed_to_their_own_servers(aws_env, demo, moto, front_factory,
+                                                                        http_exchange):
+    """`--backends` gives variant B its own model server and `--instance-pids` names each variant's process:
+    the publisher process puts their CPU, memory and disk into /aws/sagemaker/Endpoints, read back here."""
+    with DemoServer(variants=["accurate"]) as own:
+        front = front_factory("--backend", demo.url, "--endpoint", "ep-inst", "--variants", "A=fast,B=accurate",
+                              "--backends", f"B={own.url}", "--instance-pids", f"A={demo.pid},B={own.pid}",
+                              "--cloudwatch-url", moto.url, "--publish-s", "0.5")
+        t0 = time.time()
+        for i in range(20):
+            tt = SageMakerTarget(Config(endpoint="ep-inst", region="us-east-1", endpoint_url=front.url,
+                                        target_variant="AB"[i % 2]))
+            assert http_exchange(front.port, tt.request(tt.endpoints()[0], BODY, 0.0)[0])[0] == 200
+        time.sleep(2.5)   # two instance samples
+        front.close()     # the publisher puts what is left on the way out
+        served = urllib.request.urlopen(own.metrics_url, timeout=10).read().decode()
+    # B's ten went to its own server
+    assert 'stinger_demo_requests_total{status="200",variant="accurate"} 10.0' in served
+    cw = boto3.client("cloudwatch", **moto.client_kwargs())
+    points = CloudWatchMonitor("ep-inst", ["A", "B"], period=60, extended=(), wait_s=0, client=cw,
+                               vcpus={"A": 2, "B": 4}).collect(t0 - 1, time.time())
+    for v in "AB":
+        mine = {p.series: p for p in points if dict(p.labels)["variant"] == v}
+        assert mine["cloudwatch.Invocations"].value == 10
+        assert mine["cloudwatch.CPUUtilization"].value > 0 and mine["cloudwatch.CPUUtilization"].unit.startswith("%")
+        assert 0 < mine["cloudwatch.MemoryUtilization"].value < 100
+        assert 0 < mine["cloudwatch.DiskUtilization"].value <= 100
+
+
+def test_front_rejects_backends_of_unknown_variants(demo):
+    r = subprocess.run([sys.executable, "-m", "stinger.demo.sagemaker_front", "--backend", demo.url,
+                        "--variants", "A=fast", "--backends", "Z=http://127.0.0.1:1"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "--backends: unknown variant 'Z'" in r.stderr
 
 
 def test_throttling_through_the_front_is_its_own_kind(aws_env, front_factory, http_exchange):

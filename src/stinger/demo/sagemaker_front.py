@@ -24,12 +24,18 @@ model server, so the whole SageMaker A/B story runs on loopback:
   in flight get a 429 `ThrottlingException`; an unknown endpoint name is a 400.
 * **Streaming**: the backend's reply is sent as `--stream-parts` event-stream
   `PayloadPart` messages, `--stream-gap-ms` apart.
-* **CloudWatch**: every `--publish-s` seconds a thread publishes, per variant,
-  Invocations, Invocation4XXErrors, Invocation5XXErrors, InvocationModelErrors,
-  ModelLatency and OverheadLatency (microseconds, as StatisticValues: count, sum,
-  min, max) to `--cloudwatch-url` (moto's server) in namespace AWS/SageMaker with
-  EndpointName and VariantName dimensions. ModelLatency is the time the front
-  waited for the backend; OverheadLatency the rest of the front's own time.
+* **CloudWatch**: every `--publish-s` seconds the front hands, per variant and
+  second, Invocations, Invocation4XXErrors, Invocation5XXErrors,
+  InvocationModelErrors, ModelLatency and OverheadLatency (microseconds, as
+  StatisticValues: count, sum, min, max) to its publisher process
+  (`demo.cw_publisher`), which puts them into `--cloudwatch-url` (moto's server)
+  in namespace AWS/SageMaker with EndpointName and VariantName dimensions.
+  ModelLatency is the time the front waited for the backend; OverheadLatency the
+  rest of the front's own time.
+* **Instances**: `--backends A=URL,B=URL` gives each production variant its own
+  model server process (one "instance"), and `--instance-pids A=PID,B=PID` names
+  them: the publisher samples them every second as `/aws/sagemaker/Endpoints`
+  CPUUtilization, MemoryUtilization and DiskUtilization.
 
 Run: `python -m stinger.demo.sagemaker_front --port 0 --backend URL --endpoint NAME
 --variants A=fast,B=accurate [--weights A=1,B=1]`; it prints
@@ -46,13 +52,13 @@ import hmac
 import json
 import random
 import re
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
@@ -203,26 +209,34 @@ class _Tally:
     overhead_us: list[float] = field(default_factory=list)
 
 
+def _stats(values: list[float]) -> tuple[float, float, float, float]:
+    return (len(values), sum(values), min(values), max(values)) if values else (0, 0.0, 0.0, 0.0)
+
+
 class Publisher:
-    """Accumulates per-variant figures (event loop) and publishes them (its own thread, boto3).
+    """Accumulates per-variant figures (event loop) and hands them to the publisher process.
 
     Figures are kept per variant and per second of the invocation and published with that
     second as their timestamp, as SageMaker's own 1-second metrics are: an invocation lands
-    in the period it happened in, however late the next publication comes."""
+    in the period it happened in, however late the next publication comes. A thread of this
+    process only serialises them (cheap); boto3 runs in `demo.cw_publisher`, a process of its
+    own, so publishing never stalls the front's event loop."""
 
-    def __init__(self, endpoint: str, cloudwatch_url: str | None, region: str, every_s: float) -> None:
+    def __init__(self, endpoint: str, cloudwatch_url: str | None, region: str, every_s: float,
+                 instance_pids: tuple[tuple[str, int], ...] = ()) -> None:
         self.endpoint = endpoint
         self.every_s = every_s
         self._lock = threading.Lock()
         self._tallies: dict[tuple[str, int], _Tally] = {}   # (variant, epoch second) -> figures
         self._stop = threading.Event()
-        self._client: Any = None
+        self._proc: subprocess.Popen[str] | None = None
         self.published = 0
-        self.failures = 0
         if cloudwatch_url:
-            import boto3
-
-            self._client = boto3.client("cloudwatch", endpoint_url=cloudwatch_url, region_name=region)
+            cmd = [sys.executable, "-m", "stinger.demo.cw_publisher", "--endpoint", endpoint, "--region", region,
+                   "--cloudwatch-url", cloudwatch_url]
+            for variant, pid in instance_pids:
+                cmd += ["--instance", f"{variant}={pid}"]
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, text=True)
             self._thread = threading.Thread(target=self._loop, name="cloudwatch-publisher", daemon=True)
             self._thread.start()
 
@@ -247,40 +261,43 @@ class Publisher:
     def flush(self) -> None:
         with self._lock:
             tallies, self._tallies = self._tallies, {}
-        if not tallies or self._client is None:
+        if not tallies or self._proc is None or self._proc.stdin is None:
             return
-        data = []
-        for (variant, second), t in tallies.items():
-            stamp = _dt.datetime.fromtimestamp(second, _dt.UTC)
-            dims = [{"Name": "EndpointName", "Value": self.endpoint}, {"Name": "VariantName", "Value": variant}]
-            for name, value in (("Invocations", t.invocations), ("Invocation4XXErrors", t.errors_4xx),
-                                ("Invocation5XXErrors", t.errors_5xx), ("InvocationModelErrors", t.model_errors)):
-                data.append({"MetricName": name, "Dimensions": dims, "Timestamp": stamp, "Value": float(value),
-                             "Unit": "None", "StorageResolution": 1})
-            for name, values in (("ModelLatency", t.model_us), ("OverheadLatency", t.overhead_us)):
-                if values:
-                    data.append({"MetricName": name, "Dimensions": dims, "Timestamp": stamp, "Unit": "Microseconds",
-                                 "StorageResolution": 1,
-                                 "StatisticValues": {"SampleCount": float(len(values)), "Sum": float(sum(values)),
-                                                     "Minimum": float(min(values)), "Maximum": float(max(values))}})
+        from stinger.demo.cw_publisher import line_of
+
+        text = "".join(
+            line_of(variant, second,
+                    {"Invocations": t.invocations, "Invocation4XXErrors": t.errors_4xx,
+                     "Invocation5XXErrors": t.errors_5xx, "InvocationModelErrors": t.model_errors},
+                    {"ModelLatency": _stats(t.model_us), "OverheadLatency": _stats(t.overhead_us)})
+            for (variant, second), t in tallies.items())
         try:
-            for i in range(0, len(data), 1000):
-                self._client.put_metric_data(Namespace="AWS/SageMaker", MetricData=data[i:i + 1000])
+            self._proc.stdin.write(text)
+            self._proc.stdin.flush()
             self.published += 1
-        except Exception as exc:  # the demo goes on without metrics; say so once
-            self.failures += 1
-            if self.failures == 1:
-                print(f"stinger-sagemaker-front: publishing to CloudWatch failed: {exc}", file=sys.stderr)
+        except (OSError, ValueError):   # the publisher process is gone: the demo goes on without metrics
+            pass
 
     def close(self) -> None:
+        """Hand over what is left and wait (bounded) for the publisher process to put it."""
         self._stop.set()
         self.flush()
+        if self._proc is not None:
+            try:
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()
+                self._proc.wait(15)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
 
 
 # ------------------------------------------------------------------ the app
 @dataclass(frozen=True)
 class FrontConfig:
     backend: str
+    backends: tuple[tuple[str, str], ...] = ()        # production variant -> its own model server URL
+    instance_pids: tuple[tuple[str, int], ...] = ()   # production variant -> its model server's PID
     endpoint: str = "stinger-demo"
     variants: tuple[tuple[str, str], ...] = (("fast", "fast"), ("accurate", "accurate"))
     weights: tuple[float, ...] = ()
@@ -318,14 +335,17 @@ def _error(status: int, error_type: str, message: str, variant: str | None = Non
 def create_app(config: FrontConfig) -> Starlette:
     from stinger.targets import eventstream
 
-    backend = _Backend(config.backend)
+    shared = _Backend(config.backend)
+    own = {name: _Backend(url) for name, url in config.backends}
     names = [name for name, _ in config.variants]
+    backend_of = {name: own.get(name, shared) for name in names}
     demo_of = dict(config.variants)
     weights = list(config.weights) or [1.0] * len(names)
     delay_s = dict(zip(names, [d / 1000 for d in config.delays_ms] or [0.0] * len(names), strict=True))
     keys = dict(config.keys)
     rng = random.Random(config.seed)
-    publisher = Publisher(config.endpoint, config.cloudwatch_url, config.region, config.publish_s)
+    publisher = Publisher(config.endpoint, config.cloudwatch_url, config.region, config.publish_s,
+                          config.instance_pids)
     in_flight = 0
 
     async def invoke(request: Request) -> Response:
@@ -354,7 +374,7 @@ def create_app(config: FrontConfig) -> Starlette:
         try:
             if delay_s[variant]:
                 await asyncio.sleep(delay_s[variant])
-            status, content_type, reply = await backend.post(
+            status, content_type, reply = await backend_of[variant].post(
                 f"/variants/{demo_of[variant]}/invocations", headers.get("content-type", "application/json"),
                 accept, body)
         except (OSError, httptools.HttpParserError) as exc:
@@ -390,7 +410,8 @@ def create_app(config: FrontConfig) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
-        backend.close()
+        for b in {shared, *own.values()}:
+            b.close()
         await asyncio.to_thread(publisher.close)   # the last figures are published on a clean stop
 
     app = Starlette(routes=[
@@ -431,8 +452,18 @@ def config_from_args(args: argparse.Namespace) -> FrontConfig:
     variants = tuple(_pairs(args.variants, "--variants"))
     delays = _per_variant(args.delays_ms, "--delays-ms", "delays", variants)
     weights = _per_variant(args.weights, "--weights", "weights", variants)
+    names = {n for n, _ in variants}
+    backends = tuple(_pairs(args.backends, "--backends"))
+    try:
+        pids = tuple((n, int(pid)) for n, pid in _pairs(args.instance_pids, "--instance-pids"))
+    except ValueError:
+        raise SpecError("--instance-pids: PIDs must be integers") from None
+    for flag, given in (("--backends", backends), ("--instance-pids", pids)):
+        unknown = {n for n, _ in given} - names
+        if unknown:
+            raise SpecError(f"{flag}: unknown variant {min(unknown)!r}")
     return FrontConfig(
-        backend=args.backend, endpoint=args.endpoint, variants=variants, weights=weights, delays_ms=delays,
+        backend=args.backend, backends=backends, instance_pids=pids, endpoint=args.endpoint, variants=variants, weights=weights, delays_ms=delays,
         region=args.region,
         keys=((args.access_key, args.secret_key),), cloudwatch_url=args.cloudwatch_url, publish_s=args.publish_s,
         max_concurrency=args.max_concurrency, stream_parts=args.stream_parts, stream_gap_ms=args.stream_gap_ms,
@@ -444,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--backend", required=True, help="the demo server's base URL")
+    p.add_argument("--backends", default="", help="production variant = its own demo server's base URL")
+    p.add_argument("--instance-pids", default="",
+                   help="production variant = PID of its model server, published as its instance metrics")
     p.add_argument("--endpoint", default="stinger-demo", help="the endpoint name this front answers for")
     p.add_argument("--variants", default="fast=fast,accurate=accurate",
                    help="production variant = demo variant, comma-separated")

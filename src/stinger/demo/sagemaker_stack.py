@@ -1,16 +1,18 @@
-"""The offline SageMaker of `stinger demo --sagemaker`: moto, the demo server and the front, on loopback.
+"""The offline SageMaker of `stinger demo --sagemaker`: moto, the demo servers and the front, on loopback.
 
-This module owns starting and stopping the three processes that stand in for
+This module owns starting and stopping the processes that stand in for
 SageMaker, and registering the endpoint in moto's control plane so that
 DescribeEndpoint tells the same story the front serves:
 
 * moto's server (`testing.moto_server.MotoServer`): the SageMaker control plane
   (the endpoint, its config and production variants with instance types and
   weights) and CloudWatch (where the front publishes);
-* the demo model server (`demo.process.DemoServer`): the real scikit-learn
-  variants;
+* the demo model servers (`demo.process.DemoServer`), one per production variant
+  (its "instance"): the real scikit-learn variants;
 * the front (`demo.sagemaker_front`, via `FrontProcess`): the SageMaker runtime,
-  SigV4 checked, variants routed, metrics published to moto.
+  SigV4 checked, variants routed, metrics published to moto by its publisher
+  process (`demo.cw_publisher`), which also samples each model server as its
+  variant's instance metrics (CPU, memory, disk).
 
 Every process is started here and stopped here, by its own PID. A client of
 the stack (a stinger run, a test) uses `env()` (fake keys and the region) with
@@ -92,8 +94,15 @@ class SageMakerDemo:
         self.stream_parts = stream_parts      # a streamed reply: this many PayloadParts,
         self.stream_gap_ms = stream_gap_ms    # this far apart (a known ground truth for chunk_gap)
         self.moto = MotoServer()
-        self.demo = DemoServer(variants=sorted({v.model for v in self.variants}))
+        # one model server per production variant, as each variant has instances of its own: the front
+        # publishes each one's CPU and memory as that variant's instance metrics
+        self.demos = {v.name: DemoServer(variants=[v.model]) for v in self.variants}
         self.front: FrontProcess | None = None
+
+    @property
+    def demo(self) -> DemoServer:
+        """The first production variant's model server."""
+        return self.demos[self.variants[0].name]
 
     @property
     def runtime_url(self) -> str:
@@ -113,13 +122,16 @@ class SageMakerDemo:
     def start(self) -> SageMakerDemo:
         try:
             self.moto.start()
-            self.demo.start()
+            for server in self.demos.values():
+                server.start()
             self._register()
             variants = ",".join(f"{v.name}={v.model}" for v in self.variants)
             weights = ",".join(f"{v.name}={v.weight}" for v in self.variants)
             delays = ",".join(f"{v.name}={v.delay_ms}" for v in self.variants)
             self.front = FrontProcess([
                 "--port", "0", "--backend", self.demo.url, "--endpoint", self.endpoint, "--region", REGION,
+                "--backends", ",".join(f"{n}={d.url}" for n, d in self.demos.items()),
+                "--instance-pids", ",".join(f"{n}={d.pid}" for n, d in self.demos.items()),
                 "--variants", variants, "--weights", weights, "--delays-ms", delays,
                 "--cloudwatch-url", self.moto.url,
                 "--publish-s", str(self.publish_s), "--max-concurrency", str(self.max_concurrency),
@@ -149,7 +161,8 @@ class SageMakerDemo:
         if self.front is not None:
             self.front.stop()
             self.front = None
-        self.demo.stop()
+        for server in self.demos.values():
+            server.stop()
         self.moto.stop()
 
     def __enter__(self) -> SageMakerDemo:
