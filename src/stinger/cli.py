@@ -114,6 +114,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals, random orders and the variant split (default: a fresh one per run, printed and recorded in spec.yaml and summary.json)."}),
     ("--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),
     ("--name", "name", {"help": "A name for this run (used in the run directory's name)."}),
+    ("--save-requests", "output.save_requests", {"is_flag": True, "help": "Also write requests.csv in the run directory: one row per request sent (intended, sent, first byte and done times, latency, status, kind, variant)."}),
     ("--prediction", "prediction", {"help": "JSON path of the prediction in a response (model quality)."}),
 ]
 
@@ -561,7 +562,7 @@ def run(spec_file, quiet, dashboard, sm_price, **params) -> None:
 
 @cli.command()
 @click.argument("spec_file", required=False, metavar="[SPEC]")
-@_run_options(exclude=STEP_SETS)
+@_run_options(exclude=STEP_SETS | {"--save-requests"})
 @click.option("--mode", "search_mode", type=click.Choice(["rate", "concurrency"]), default="rate", show_default=True,
               help="Search over offered rate (open model) or concurrent users (closed model).")
 @_capacity_options

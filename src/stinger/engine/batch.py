@@ -26,6 +26,7 @@ A request belongs to the interval in which it *ended* (its `done`).
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -82,6 +83,7 @@ class Flusher:
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
         self._check_problem: str | None = None   # the response check's last problem sent as a note
+        self._log_fd: int | None = None          # --save-requests: this worker's file, opened on first use
         self.attribution = None   # split: sagemaker - counters settled to the variants rows ended in
         if plan.split == "sagemaker":
             from stinger.engine.attribution import Attribution
@@ -257,7 +259,9 @@ class Flusher:
             self.last_done = max(self.last_done, float(done.max()))
             interval = np.floor((done - t0) / self.interval).astype(np.int64)
             in_window = (done >= self.warm_end) & (done < self.window_end)
-            values = self._values(batch, kind, server_ms, extra_cols, queued)
+            values = self._values(batch, kind, server_ms, extra_cols, queued)   # reads the server-time header
+            if self.plan.requests_path is not None:
+                self._log(batch, server_ms, status, kind, variant, queued_col)
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
                 i_idx, v = divmod(k, _MAX_VARIANTS)
@@ -274,6 +278,9 @@ class Flusher:
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
+        if final and self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
         if self.attribution is not None:
             counters = self.attribution.settle(counters, *ended, final=final)
         # Counters cover the time since the last flush. A regular flush runs just
@@ -303,6 +310,16 @@ class Flusher:
             notes=self._notes(notes),
             checking=0 if carry is None else len(carry),
         )
+
+    def _log(self, batch, server_ms, status, kind, variant, queued) -> None:
+        """--save-requests: this flush's rows to the worker's own file (engine/requests_log.py)."""
+        from stinger.engine.requests_log import append
+
+        if self._log_fd is None:
+            self._log_fd = os.open(self.plan.requests_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        append(self._log_fd, self.t0, self.plan.worker, intended=batch.intended, sent=batch.sent, first=batch.first,
+               done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
+               nbytes=batch.nbytes, payload=batch.payload, queued=queued)
 
     def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:
         if not self.new_notes:

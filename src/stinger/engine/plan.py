@@ -92,3 +92,4 @@ class WorkerPlan:
     verify_tls: bool = True
     interval: float = 1.0
     seed: int = 0
+    requests_path: str | None = None   # --save-requests: this worker's per-request file (engine/requests_log.py)

@@ -254,6 +254,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
                 progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
                 from stinger.outputs.rundir import spill_path
 
+                plans = _request_logs(spec, plans, run_dir)
                 outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress,
                                   backend=spec.load.backend, spill_path=spill_path(run_dir))
         finally:
@@ -266,6 +267,13 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         raise
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
+    if plans[0].requests_path is not None:
+        from stinger.engine.requests_log import CSV_FILE, merge
+
+        rows = merge([Path(p.requests_path) for p in plans if p.requests_path], Path(run_dir) / CSV_FILE,
+                     [v.name for v in plans[0].variants])
+        # the wall-clock instant of t = 0 to the microsecond, to join the rows with the endpoint's own logs
+        summary["requests_file"] = {"path": CSV_FILE, "rows": rows, "t0_unix": round(outcome.started_at, 6)}
     if abort.reason is not None:
         summary["aborted"] = abort.reason
         summary["warnings"].insert(0, abort.reason)
@@ -280,6 +288,22 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
     for o in outputs:
         o.finish(result)
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
+
+
+def _request_logs(spec: Spec, plans: list, run_dir) -> list:
+    """--save-requests: each worker writes its own file in the run directory (merged after the run)."""
+    if not spec.output.save_requests:
+        return plans
+    from stinger.errors import UsageError
+
+    if run_dir is None:
+        raise UsageError("save_requests needs a run directory (this run writes none); drop it or write the run")
+    if spec.load.backend == "ray":
+        raise UsageError("--save-requests works with the local backend: Ray workers may run on other machines, "
+                         "whose files the coordinator cannot read")
+    from dataclasses import replace
+
+    return [replace(p, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]
 
 
 def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutcome, outputs: list) -> None:

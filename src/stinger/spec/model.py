@@ -301,6 +301,8 @@ class ServerTimeSpec(_Model):
 class OutputSpec(_Model):
     dir: str = Field(default="runs", min_length=1, max_length=4096)
     name: str | None = Field(default=None, max_length=200)
+    # one row per request sent, in the run directory's requests.csv (engine/requests_log.py)
+    save_requests: bool = False
     # header names (and query parameter names) whose values never reach an output
     redact: list[str] = Field(default_factory=list)
 

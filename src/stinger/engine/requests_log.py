@@ -1,0 +1,82 @@
+"""Per-request results (`--save-requests`): one row per request that was sent, as vegeta keeps them.
+
+Each worker's flush thread appends its interval's rows to its own binary file
+(`append`: fixed-size records, one `write` per flush, nothing on the event loop);
+after the run the coordinator merges the workers' files into the run directory's
+`requests.csv`, sorted by intended send time (`merge`), and removes them.
+
+Times are seconds from the run's clock start (t = 0, whose wall-clock instant
+is `started_at` in summary.json): `intended` (when the schedule wanted it
+sent), `sent`, `first_byte`, `done`; so latency is done - intended and service
+time done - sent, exactly as the summary's histograms count them. A request
+that never got a byte has an empty `first_byte`. `server_ms` is the server time
+read from the response (empty when none). Requests dropped at the in-flight
+bound were never sent and have no row (the summary counts them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stinger.core.records import Kind
+
+__all__ = ["CSV_FILE", "DTYPE", "append", "merge"]
+
+CSV_FILE = "requests.csv"
+DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
+                  ("status", "<i2"), ("kind", "<i1"), ("variant", "<i1"), ("worker", "<i2"), ("queued", "<i1"),
+                  ("bytes", "<i8"), ("payload", "<i8")])
+_COLUMNS = ("intended_s", "sent_s", "first_byte_s", "done_s", "latency_ms", "service_ms", "server_ms", "variant",
+            "status", "kind", "bytes", "payload", "queued", "worker")
+
+
+def append(fd: int, t0: float, worker: int, *, intended, sent, first, done, server_ms, status, kind, variant,
+           nbytes, payload, queued) -> None:
+    """Append one flush's rows (perf_counter times, made relative to `t0`) to an open file descriptor."""
+    n = len(done)
+    rows = np.empty(n, dtype=DTYPE)
+    rows["intended"] = intended - t0
+    rows["sent"] = sent - t0
+    rows["first"] = np.where(first > 0, first - t0, np.nan)
+    rows["done"] = done - t0
+    rows["server_ms"] = server_ms
+    rows["status"] = status
+    rows["kind"] = kind
+    rows["variant"] = variant
+    rows["worker"] = worker
+    rows["queued"] = queued
+    rows["bytes"] = nbytes
+    rows["payload"] = payload
+    data = rows.tobytes()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
+    """The workers' files as one CSV sorted by intended time; the files are removed. Returns the row count."""
+    parts = [np.fromfile(p, dtype=DTYPE) for p in paths if p.exists()]
+    rows = np.concatenate(parts) if parts else np.empty(0, dtype=DTYPE)
+    rows = rows[np.argsort(rows["intended"], kind="stable")]
+    labels = {int(k): k.label for k in Kind}
+    names = [f'"{v.replace(chr(34), chr(34) * 2)}"' if any(c in v for c in ',"\n') else v for v in variants]
+    with open(out, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join(_COLUMNS) + "\n")
+        for start in range(0, len(rows), 65536):
+            chunk = rows[start:start + 65536]
+            lat = (chunk["done"] - chunk["intended"]) * 1e3
+            svc = (chunk["done"] - chunk["sent"]) * 1e3
+            lines = []
+            for r, la, sv in zip(chunk.tolist(), lat.tolist(), svc.tolist(), strict=True):
+                intended, sent, first, done, server, status, kind, variant, worker, queued, nbytes, payload = r
+                lines.append(f"{intended:.6f},{sent:.6f},{'' if first != first else f'{first:.6f}'},{done:.6f},"
+                             f"{la:.3f},{sv:.3f},{'' if server != server else f'{server:.3f}'},{names[variant]},"
+                             f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker}\n")
+            f.write("".join(lines))
+    for p in paths:
+        p.unlink(missing_ok=True)
+    return len(rows)
