@@ -49,6 +49,19 @@ def test_rows_round_trip_to_a_sorted_csv(tmp_path):
     assert {r["worker"] for r in rows} == {"0", "1"}
 
 
+def test_a_partial_last_row_of_a_killed_worker_is_dropped(tmp_path):
+    path = tmp_path / ".requests-w0.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fields = {"intended": 1.0, "sent": 1.0, "first": 1.1, "done": 1.2, "server_ms": np.nan, "status": 200,
+              "kind": 0, "variant": 0, "nbytes": 1, "payload": 0, "queued": 0}
+    one = {k: np.array([v]) for k, v in fields.items()}
+    append(fd, 0.0, 0, **one)
+    os.close(fd)
+    with open(path, "ab") as f:
+        f.write(b"\x01" * (DTYPE.itemsize // 2))   # torn by a SIGKILL mid-write
+    assert merge([path], tmp_path / "requests.csv", ["default"]) == 1
+
+
 def _stinger(args, timeout=120):
     return subprocess.run([sys.executable, "-m", "stinger.cli", *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)

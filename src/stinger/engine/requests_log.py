@@ -11,7 +11,8 @@ sent), `sent`, `first_byte`, `done`; so latency is done - intended and service
 time done - sent, exactly as the summary's histograms count them. A request
 that never got a byte has an empty `first_byte`. `server_ms` is the server time
 read from the response (empty when none). Requests dropped at the in-flight
-bound were never sent and have no row (the summary counts them).
+bound were never sent and have no row (the summary counts them); warm-up
+requests have rows (their `intended` is before the spec's warm-up end).
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ def append(fd: int, t0: float, worker: int, *, intended, sent, first, done, serv
 
 def merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
     """The workers' files as one CSV sorted by intended time; the files are removed. Returns the row count."""
-    parts = [np.fromfile(p, dtype=DTYPE) for p in paths if p.exists()]
+    parts = []
+    for p in paths:
+        if p.exists():
+            data = p.read_bytes()   # a worker killed mid-write leaves a partial last row: dropped
+            parts.append(np.frombuffer(data[:len(data) - len(data) % DTYPE.itemsize], dtype=DTYPE))
     rows = np.concatenate(parts) if parts else np.empty(0, dtype=DTYPE)
     rows = rows[np.argsort(rows["intended"], kind="stable")]
     labels = {int(k): k.label for k in Kind}
