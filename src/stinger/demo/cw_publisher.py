@@ -118,7 +118,7 @@ def run(endpoint: str, region: str, cloudwatch_url: str, pids: dict[str, int], e
     ended = False
     next_sample = time.time() + every_s
     while not ended:
-        data: list[dict[str, Any]] = []
+        data: dict[str, list[dict[str, Any]]] = {NS_RUNTIME: [], NS_INSTANCES: []}
         timeout = max(0.0, next_sample - time.time())
         try:
             while True:
@@ -127,7 +127,7 @@ def run(endpoint: str, region: str, cloudwatch_url: str, pids: dict[str, int], e
                     ended = True
                     break
                 try:
-                    data.extend(runtime_data(endpoint, json.loads(raw)))
+                    data[NS_RUNTIME].extend(runtime_data(endpoint, json.loads(raw)))
                 except (ValueError, KeyError, TypeError) as exc:
                     print(f"stinger-cw-publisher: bad input line ({exc})", file=sys.stderr)
                 timeout = 0.0
@@ -135,11 +135,9 @@ def run(endpoint: str, region: str, cloudwatch_url: str, pids: dict[str, int], e
             pass
         now = time.time()
         if now >= next_sample or ended:
-            data.extend(instances.sample(now))
+            data[NS_INSTANCES].extend(instances.sample(now))
             next_sample = now + every_s
-        for namespace in (NS_RUNTIME, NS_INSTANCES):
-            part = [d for d in data if (d["MetricName"] in ("CPUUtilization", "MemoryUtilization", "DiskUtilization"))
-                    == (namespace == NS_INSTANCES)]
+        for namespace, part in data.items():
             try:
                 for i in range(0, len(part), 1000):
                     client.put_metric_data(Namespace=namespace, MetricData=part[i:i + 1000])

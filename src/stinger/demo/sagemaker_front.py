@@ -224,13 +224,11 @@ class Publisher:
 
     def __init__(self, endpoint: str, cloudwatch_url: str | None, region: str, every_s: float,
                  instance_pids: tuple[tuple[str, int], ...] = ()) -> None:
-        self.endpoint = endpoint
         self.every_s = every_s
         self._lock = threading.Lock()
         self._tallies: dict[tuple[str, int], _Tally] = {}   # (variant, epoch second) -> figures
         self._stop = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
-        self.published = 0
         if cloudwatch_url:
             cmd = [sys.executable, "-m", "stinger.demo.cw_publisher", "--endpoint", endpoint, "--region", region,
                    "--cloudwatch-url", cloudwatch_url]
@@ -274,7 +272,6 @@ class Publisher:
         try:
             self._proc.stdin.write(text)
             self._proc.stdin.flush()
-            self.published += 1
         except (OSError, ValueError):   # the publisher process is gone: the demo goes on without metrics
             pass
 
@@ -434,14 +431,20 @@ def _pairs(text: str, what: str) -> list[tuple[str, str]]:
     return out
 
 
-def _per_variant(text: str, flag: str, what: str, variants: tuple[tuple[str, str], ...]) -> tuple[float, ...]:
-    """`A=1,B=2` as one number per variant, in the variants' order (0 for one not named); () when empty."""
-    if not text:
-        return ()
+def _of_variants(text: str, flag: str, variants: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """`A=x,B=y` by production variant; a name that is not a variant is a SpecError naming the flag."""
     given = dict(_pairs(text, flag))
     unknown = set(given) - {n for n, _ in variants}
     if unknown:
         raise SpecError(f"{flag}: unknown variant {min(unknown)!r}")
+    return given
+
+
+def _per_variant(text: str, flag: str, what: str, variants: tuple[tuple[str, str], ...]) -> tuple[float, ...]:
+    """`A=1,B=2` as one number per variant, in the variants' order (0 for one not named); () when empty."""
+    if not text:
+        return ()
+    given = _of_variants(text, flag, variants)
     try:
         return tuple(float(given.get(n, 0.0)) for n, _ in variants)
     except ValueError:
@@ -452,19 +455,14 @@ def config_from_args(args: argparse.Namespace) -> FrontConfig:
     variants = tuple(_pairs(args.variants, "--variants"))
     delays = _per_variant(args.delays_ms, "--delays-ms", "delays", variants)
     weights = _per_variant(args.weights, "--weights", "weights", variants)
-    names = {n for n, _ in variants}
-    backends = tuple(_pairs(args.backends, "--backends"))
+    backends = tuple(_of_variants(args.backends, "--backends", variants).items())
     try:
-        pids = tuple((n, int(pid)) for n, pid in _pairs(args.instance_pids, "--instance-pids"))
+        pids = tuple((n, int(pid)) for n, pid in _of_variants(args.instance_pids, "--instance-pids", variants).items())
     except ValueError:
         raise SpecError("--instance-pids: PIDs must be integers") from None
-    for flag, given in (("--backends", backends), ("--instance-pids", pids)):
-        unknown = {n for n, _ in given} - names
-        if unknown:
-            raise SpecError(f"{flag}: unknown variant {min(unknown)!r}")
     return FrontConfig(
-        backend=args.backend, backends=backends, instance_pids=pids, endpoint=args.endpoint, variants=variants, weights=weights, delays_ms=delays,
-        region=args.region,
+        backend=args.backend, backends=backends, instance_pids=pids, endpoint=args.endpoint, variants=variants,
+        weights=weights, delays_ms=delays, region=args.region,
         keys=((args.access_key, args.secret_key),), cloudwatch_url=args.cloudwatch_url, publish_s=args.publish_s,
         max_concurrency=args.max_concurrency, stream_parts=args.stream_parts, stream_gap_ms=args.stream_gap_ms,
         seed=args.seed)
