@@ -205,6 +205,11 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
     slos = preflight(spec)
     plans = build_plans(spec, workers=workers)
     ensure_fd_limit(plans)
+    if spec.output.save_requests and spec.load.backend == "ray":   # before the run directory is created
+        from stinger.errors import UsageError
+
+        raise UsageError("--save-requests works with the local backend: Ray workers may run on other machines, "
+                         "whose files the coordinator cannot read")
     load = spec.load
     abort = _abort_watch(spec, plans[0].interval)
     user_stop = stop_when
@@ -298,9 +303,6 @@ def _request_logs(spec: Spec, plans: list, run_dir) -> list:
 
     if run_dir is None:
         raise UsageError("save_requests needs a run directory (this run writes none); drop it or write the run")
-    if spec.load.backend == "ray":
-        raise UsageError("--save-requests works with the local backend: Ray workers may run on other machines, "
-                         "whose files the coordinator cannot read")
     from dataclasses import replace
 
     return [replace(p, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]
