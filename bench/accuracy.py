@@ -122,15 +122,14 @@ def paired(summary: dict, srv: RefServer) -> dict:
         return {"error": f"{len(rows)} ok rows against {len(recv)} server records: not paired"}
     # the k-th request sent is the k-th the server read (two sent within microseconds of each other on
     # different connections may swap: their excesses are then swapped, a difference of microseconds)
-    idx = np.arange(len(rows))
     consistent = (recv >= col["sent_s"] - 0.0005) & (recv <= col["done_s"] + 0.0005)
-    lag = (col["sent_s"] - col["intended_s"])[idx]
-    inbound = recv - col["sent_s"][idx]
-    outbound = col["done_s"][idx] - send
+    lag = col["sent_s"] - col["intended_s"]
+    inbound = recv - col["sent_s"]
+    outbound = col["done_s"] - send
     excess = (lag + inbound + outbound) * 1e3
     top = np.argsort(excess)[-max(1, len(excess) // 100):]
     p50, p99, p999 = np.percentile(excess, [50, 99, 99.9])
-    return {"pairs": len(idx), "consistent": int(consistent.sum()),
+    return {"pairs": len(rows), "consistent": int(consistent.sum()),
             "excess_ms": {"p50": float(p50), "p99": float(p99), "p99.9": float(p999)},
             "top1pct_mean_ms": {"schedule_lag": float(lag[top].mean() * 1e3),
                                 "send_to_server_read": float(inbound[top].mean() * 1e3),
