@@ -39,7 +39,7 @@ def make(**kw) -> IntervalRecord:
         "worker": 1, "t": 2.0004, "interval": 1, "final": False, "cpu_s": 0.25, "flush_ms": 1.5, "loop_lag_ms": 0.7,
         "loop_lags_ms": (0.1, 0.7), "in_flight": 3,
         "counters": {"A": {"scheduled": 10, "dropped": 1, "bytes_out": 900}, "B": {"scheduled": 0, "dropped": 0}},
-        "cells": (CellRecord(interval=1, variant="A", kinds=(8, 1, 0, 0, 0, 0, 1, 0), status={200: 8, 503: 1},
+        "cells": (CellRecord(interval=1, variant="A", kinds=(8, 1, 0, 0, 0, 0, 1) + (0,) * (KINDS_N - 7), status={200: 8, 503: 1},
                           bytes_in=4096, ok_window=8, warmup=0,
                           hists={"latency": sparse(rng.lognormal(10, 1, 8)), "server": sparse([900, 1200])},
                           server_metrics={"model": sparse([700])}),),
@@ -131,7 +131,8 @@ def test_kind_values_are_stable():
     assert [(k.name, int(k)) for k in Kind] == [
         ("OK", 0), ("CONNECT", 1), ("TIMEOUT", 2), ("RESET", 3), ("INVALID", 4),
         ("HTTP_4XX", 5), ("HTTP_5XX", 6), ("CHECK", 7), ("THROTTLED", 8), ("MODEL_ERROR", 9),
-        ("DNS", 10), ("TLS", 11), ("BODY_TOO_LARGE", 12)]
+        ("DNS", 10), ("TLS", 11), ("BODY_TOO_LARGE", 12), ("UNFINISHED", 13), ("LOST", 14),
+        ("HEADER_TOO_LARGE", 15), ("BUILD", 16)]
 
 
 def test_kind_labels():
@@ -139,7 +140,15 @@ def test_kind_labels():
         Kind.OK: "ok", Kind.CONNECT: "connect", Kind.TIMEOUT: "timeout", Kind.RESET: "reset",
         Kind.INVALID: "invalid_response", Kind.HTTP_4XX: "http_4xx", Kind.HTTP_5XX: "http_5xx",
         Kind.CHECK: "check_failed", Kind.THROTTLED: "throttled", Kind.MODEL_ERROR: "model_error",
-        Kind.DNS: "dns", Kind.TLS: "tls", Kind.BODY_TOO_LARGE: "body_too_large"}
+        Kind.DNS: "dns", Kind.TLS: "tls", Kind.BODY_TOO_LARGE: "body_too_large", Kind.UNFINISHED: "unfinished",
+        Kind.LOST: "lost", Kind.HEADER_TOO_LARGE: "header_too_large", Kind.BUILD: "build_failed"}
+
+
+def test_a_record_from_a_build_with_fewer_kinds_reads_with_the_newer_kinds_zero():
+    rec = make()
+    short = dataclasses.replace(rec, cells=(dataclasses.replace(rec.cells[0], kinds=rec.cells[0].kinds[:13]),))
+    back = IntervalRecord.from_bytes(short.to_bytes())
+    assert back.cells[0].kinds == rec.cells[0].kinds and len(back.cells[0].kinds) == KINDS_N
 
 
 def test_error_kinds_are_every_kind_but_ok():

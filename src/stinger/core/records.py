@@ -59,6 +59,10 @@ class Kind(enum.IntEnum):
     DNS = 10         # the endpoint's host name did not resolve (resolved once, before the run)
     TLS = 11         # the TLS handshake failed (an untrusted or mismatched certificate)
     BODY_TOO_LARGE = 12  # the response body passed the body cap (`load.max_body`); connection closed
+    UNFINISHED = 13  # still unanswered when the run ended (the drain ran out): a failure, not silence
+    LOST = 14        # in flight on a worker that was lost (killed, wedged, its machine gone)
+    HEADER_TOO_LARGE = 15  # the response head passed the header cap (`load.max_header`); connection closed
+    BUILD = 16       # the request could not be built (an unencodable URL, a target's error): never sent
 
     @property
     def label(self) -> str:
@@ -79,6 +83,10 @@ _LABELS = {
     Kind.DNS: "dns",
     Kind.TLS: "tls",
     Kind.BODY_TOO_LARGE: "body_too_large",
+    Kind.UNFINISHED: "unfinished",
+    Kind.LOST: "lost",
+    Kind.HEADER_TOO_LARGE: "header_too_large",
+    Kind.BUILD: "build_failed",
 }
 
 ERROR_KINDS: tuple[Kind, ...] = tuple(k for k in Kind if k is not Kind.OK)
@@ -313,8 +321,13 @@ class _Reader:
 
 
 def _cell_from(h: dict, reader: _Reader) -> CellRecord:
+    kinds = list(h["kinds"])
+    if len(kinds) < len(Kind):   # a record from a build with fewer kinds: the newer ones are 0
+        kinds += [0] * (len(Kind) - len(kinds))
+    elif len(kinds) > len(Kind):
+        raise ValueError(f"cell has {len(kinds)} kinds; this build knows {len(Kind)}")
     return CellRecord(
-        interval=h["i"], variant=h["v"], kinds=tuple(h["kinds"]),
+        interval=h["i"], variant=h["v"], kinds=tuple(kinds),
         status={int(k): int(n) for k, n in h["status"]},
         bytes_in=h["bytes_in"], ok_window=h["ok_window"], warmup=h["warmup"],
         hists={name: reader.sparse(shape) for name, shape in h["hists"]},
