@@ -21,6 +21,7 @@ found, where it could come from.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -149,8 +150,8 @@ class MonitorSet:
         offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
         achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())
         server_p50 = None
-        st = [v["server_time_ms"]["p50"] for v in variants.values()
-              if (v.get("server_time_ms") or {}).get("p50") is not None]
+        # a p50 known only as a bound counts at its upper bound: "the server's p50 was below the lag" must be sure
+        st = [p for v in variants.values() if (p := _p50_at_most(v.get("server_time_ms") or {})) is not None]
         if st:
             server_p50 = max(st)
         # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
@@ -205,7 +206,7 @@ class MonitorSet:
                     continue
                 vs["server_time_ms"] = _as_server_time(got)
                 labels = f"{{{got['labels']}}}" if got.get("labels") else ""
-                what = {"histogram": "histogram: quantiles interpolated within its buckets",
+                what = {"histogram": "histogram: quantiles as the bounds its buckets and mean allow",
                         "summary": "summary: count and mean only",
                         "counter": "cumulative counters: mean only"}[got["kind"]]
                 source[v.name] = f"Prometheus {m.name} {m.url}: {got['family']}{labels} ({what})"
@@ -222,6 +223,13 @@ class MonitorSet:
             out["missing"], out["why"] = missing, why
             out["note"] = server_time_note(missing, why)
         return out
+
+
+def _p50_at_most(section: dict) -> float | None:
+    if section.get("p50") is not None:
+        return section["p50"]
+    b = (section.get("bounds") or {}).get("p50")
+    return None if b is None else b["le"]   # None when unbounded above: nothing sure to compare
 
 
 def server_time_note(missing: list[str], why: str) -> str:
@@ -264,7 +272,32 @@ def _as_server_time(got: dict) -> dict:
     for key in ("p50", "p90", "p95", "p99", "p99.9"):
         v = got.get(key)
         out[key] = None if v is None else round(v, 3)
+    if got.get("bounds"):   # a histogram's quantiles: where each can lie (docs/summary.md, server_time_ms)
+        out["bounds"] = {k: {"ge": _floor3(b["ge"]), "le": _ceil3(b["le"])} for k, b in got["bounds"].items()}
     return out
+
+
+def _floor3(x: float) -> float:
+    """Rounded down to the µs: a rounded lower bound must stay a lower bound."""
+    return math.floor(x * 1e3) / 1e3
+
+
+def _ceil3(x: float) -> float | None:
+    """Rounded up to the µs; None for no upper bound (a quantile in the +Inf bucket, no sum to tighten it)."""
+    return math.ceil(x * 1e3) / 1e3 if math.isfinite(x) else None
+
+
+def quantile_text(section: dict, key: str) -> str | None:
+    """A quantile as text: "0.21 ms", or its bounds when only they are known ("≤ 0.46 ms", "1.2–3.4 ms")."""
+    v = section.get(key)
+    if v is not None:
+        return f"{v:.2f} ms"
+    b = (section.get("bounds") or {}).get(key)
+    if b is None:
+        return None
+    if b["le"] is None:
+        return f"≥ {b['ge']:.2f} ms"
+    return f"≤ {b['le']:.2f} ms" if b["ge"] <= 0 else f"{b['ge']:.2f}–{b['le']:.2f} ms"
 
 
 def server_time_notes(summary: dict) -> list[str]:
@@ -273,7 +306,8 @@ def server_time_notes(summary: dict) -> list[str]:
     lines = []
     for name, src in (st.get("source") or {}).items():
         s = (summary.get("variants", {}).get(name) or {}).get("server_time_ms") or {}
-        figures = ", ".join(f"{k} {s[k]:.2f} ms" for k in ("mean", "p50", "p95", "p99") if s.get(k) is not None)
+        figures = ", ".join(f"{k} {text}" for k in ("mean", "p50", "p95", "p99")
+                            if (text := quantile_text(s, k)) is not None)
         lines.append(f"server time of {name}: {figures or 'n/a'} (from {src}; not tested for a difference)")
     if st.get("note"):
         lines.append(st["note"])

@@ -89,7 +89,7 @@ def summary_renderable(summary: dict):
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",
-            lambda v: f"{_f(v.get('server_time_ms', {}).get('p50'))} / {_f(v.get('server_time_ms', {}).get('p99'))}")
+            lambda v: f"{_q(v.get('server_time_ms', {}), 'p50')} / {_q(v.get('server_time_ms', {}), 'p99')}")
         row("  rest: network+queue (p50 ms)", lambda v: _f(_rest(v)))
     if any("quality" in variants[n] for n in names):
         t.add_section()
@@ -118,9 +118,10 @@ def summary_renderable(summary: dict):
         st.add_column("observed", justify="right")
         st.add_column("")
         for r in slos:
-            st.add_row(r.get("variant", ""), r["slo"], _f(r.get("observed"), 3),
-                       Text("pass", style="green") if r["passed"] else Text("FAIL", style="bold red"))
+            st.add_row(r.get("variant", ""), r["slo"], _observed(r), _slo_mark(r))
         parts.append(st)
+        parts.extend(Text(f"{r.get('variant', '')} {r['slo']}: {r['note']}", style="yellow")
+                     for r in slos if r.get("undecided"))
     for name, sp in (summary.get("spike") or {}).items():
         d = sp["during"]
         rec = (f"recovered {sp['recovery_s']:.0f} s after the spike" if sp["recovered"]
@@ -176,6 +177,30 @@ def server_time_lines(summary: dict) -> list[Text]:
     if st.get("note"):
         out.append(Text(f"note: {st['note']}", style="dim"))
     return out
+
+
+def _q(section: dict, key: str) -> str:
+    """A quantile, or where it lies when only bounds are known (a Prometheus histogram: "≤0.46")."""
+    v = section.get(key)
+    b = (section.get("bounds") or {}).get(key)
+    if v is not None or b is None:
+        return _f(v)
+    if b.get("le") is None:
+        return f"≥{_f(b['ge'])}"
+    return f"≤{_f(b['le'])}" if b["ge"] <= 0 else f"{_f(b['ge'])}–{_f(b['le'])}"
+
+
+def _observed(r: dict) -> str:
+    b = r.get("bound")
+    if r.get("observed") is not None or not b:
+        return _f(r.get("observed"), 3)
+    return _q({"bounds": {"x": b}}, "x")
+
+
+def _slo_mark(r: dict) -> Text:
+    if r["passed"]:
+        return Text("pass", style="green")
+    return Text("FAIL (cannot tell)" if r.get("undecided") else "FAIL", style="bold red")
 
 
 def _quality(v: dict, key: str) -> str:
