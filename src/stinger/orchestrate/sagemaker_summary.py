@@ -60,6 +60,12 @@ def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list
     from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
 
     base = parse_config(target, where="--sagemaker")
+    if not _has_control_plane(base):
+        # a runtime on loopback is a local emulator: AWS's DescribeEndpoint (what botocore would call) is not its
+        # control plane, and the docs promise stinger never reaches the real cloud for one
+        raise UsageError(f"--sagemaker {base.endpoint} --endpoint-url {base.endpoint_url} is a local runtime with no "
+                         "control plane to list its production variants: give --control-url URL (its DescribeEndpoint "
+                         "and CloudWatch), or a spec whose variants each pin one (target_variant)")
     region = resolve_region(base)
     infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
     configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=pin)
