@@ -198,8 +198,7 @@ def mixed_capture(tmp_path) -> tuple[Path, list[tuple[str, str]]]:
     root.mkdir(parents=True)
     sent = []
     for i in range(8):
-        body, ctype, encoding = ((f"{i},{i * 0.5}", "text/csv", "CSV") if i % 3 else
-                                 (json.dumps({"i": i}), "application/json", "JSON"))
+        body, ctype = (f"{i},{i * 0.5}", "text/csv") if i % 3 else (json.dumps({"i": i}), "application/json")
         sent.append((body, ctype))
     lines = [json.dumps({"captureData": {"endpointInput": {"observedContentType": ctype, "data": body,
                                                            "encoding": "CSV" if ctype == "text/csv" else "JSON"}},
