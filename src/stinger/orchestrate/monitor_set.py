@@ -55,6 +55,7 @@ class MonitorSet:
         self.runner: MonitorRunner | None = None
         self.warnings: list[str] = []
         self._points: list = []
+        self.generator_pids: list[int] = []
 
     @classmethod
     def from_spec(cls, spec, *, extra=None, on_warning=None) -> MonitorSet:
@@ -92,6 +93,7 @@ class MonitorSet:
             except Exception:
                 pass
         local = [pid for pid in generator_pids if pid > 0]   # 0: a worker on another machine (ray)
+        self.generator_pids = local
         if local:
             monitors.append(GeneratorMonitor(local))
         self.runner = MonitorRunner(monitors, t0=t0, interval=1.0, on_warning=self._warn)
@@ -125,7 +127,7 @@ class MonitorSet:
 
     def summary(self, metrics, variants: dict) -> dict:
         from stinger.monitors.base import summarize_series
-        from stinger.monitors.generator import judge_generator, worker_p90
+        from stinger.monitors.generator import judge_generator, machine_load, worker_p90
 
         out: dict[str, Any] = {}
         if self._points:
@@ -157,10 +159,15 @@ class MonitorSet:
         # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
         demand_p90 = worker_p90(self._points, "generator.worker_demand_pct")
         wait_p90 = worker_p90(self._points, "generator.worker_wait_pct")
+        # the machine around the workers (load, busy and stolen CPU, others' CPU), when the generator watched it
+        machine = machine_load(self._points) if any(p.series == "generator.machine_runnable"
+                                                    or p.series == "generator.machine_cpu_pct"
+                                                    for p in self._points) else None
         verdict = judge_generator(worker_cpu_pct_p90=cpu_p90, schedule_lag_p99_ms=sched_p99,
                                   loop_lag_p90_ms=loop_p90, offered_rps=offered, achieved_rps=achieved,
                                   server_time_p50_ms=server_p50, worker_demand_pct_p90=demand_p90,
-                                  worker_wait_pct_p90=wait_p90)
+                                  worker_wait_pct_p90=wait_p90, machine=machine,
+                                  workers=len(self.generator_pids) or None)
         if verdict.machine_busy and verdict.lagged and not verdict.client_bound:
             # Not the generator's fault, but the numbers carry the wait: the summary says so.
             self.warnings.append(verdict.message())
@@ -176,6 +183,7 @@ class MonitorSet:
             "worker_wait_pct_p90": None if wait_p90 is None else round(wait_p90, 1),
             "loop_lag_p90_ms": None if loop_p90 is None else round(loop_p90, 3),
             "schedule_lag_p99_ms": sched_p99,
+            "machine": None if machine is None else machine.to_dict(),
         }
         return out
 
