@@ -127,7 +127,7 @@ def test_a_split_sagemaker_made_shows_each_share_beside_its_weight_and_the_unatt
 def _busy_summary() -> dict:
     """A run on a busy machine whose generator kept up: the report's headline box said so; the terminal did not."""
     vs = _variant(20, 0, {"200": 20}, {})
-    message = ("generator kept up, though the machine is busy (load 3.4 on 2 cores, 2.3 of it other processes'); "
+    message = ("generator kept up, though the machine is busy (load 3.4 on 2 cores, 2.3 of it not the workers'); "
                "requests still left on time")
     return {"name": "x", "mode": "open", "workers": 1, "elapsed_s": 1.0, "variants": {"default": vs},
             "slo": [{"variant": "default", "slo": "p95<1ms", "metric": "p95", "observed": 7.0, "passed": False,

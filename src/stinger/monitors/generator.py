@@ -252,7 +252,7 @@ class MachineLoad:
         if self.cpu_pct_p90 is not None:
             parts.append(f"CPUs {self.cpu_pct_p90:.0f}% busy")
         if self.others_cpu_pct_p90 is not None:
-            parts.append(f"other processes {self.others_cpu_pct_p90 / 100:.1f} cores")
+            parts.append(f"{self.others_cpu_pct_p90 / 100:.1f} cores used by the rest of the machine")
         if self.steal_pct_p90:
             parts.append(f"steal {self.steal_pct_p90:.0f}%")
         return ", ".join(parts)
@@ -386,8 +386,8 @@ def judge_generator(
         # busy with others' work: the workers' own load filling the cores is saturation, judged above
         others_load = machine.others_runnable if machine.others_runnable is not None else machine.runnable
         if machine.runnable is not None and machine.runnable >= machine.cores and (others_load or 0) >= 1:
-            busy_reasons.append(f"load {machine.runnable:.1f} on {machine.cores} cores, {others_load:.1f} of it "
-                                f"other processes' (threads running or waiting for a CPU, on average)")
+            busy_reasons.append(f"load {machine.runnable:.1f} on {machine.cores} cores, {others_load:.1f} of it not "
+                                f"the workers' (threads running or waiting for a CPU, on average)")
         if (machine.cpu_pct_p90 is not None and machine.cpu_pct_p90 >= th.machine_cpu_pct
                 and (machine.others_cpu_pct_p90 is None or machine.others_cpu_pct_p90 >= 100)):
             busy_reasons.append(f"the {machine.cores} cores were {machine.cpu_pct_p90:.0f}% busy, p90 (limit "

@@ -258,7 +258,7 @@ def _counts(row: dict, requests: dict, complete: bool) -> dict[str, Any]:
                           "some never reached the endpoint (connect errors, timeouts before sending)"))
     else:
         out["note"] = (f"CloudWatch counted {counted:,}, {counted - sent:,} more than the {sent:,} stinger sent "
-                       f"({split}): other callers of the endpoint in the same periods")
+                       f"({split}): callers besides stinger in the same periods")
     return out
 
 
