@@ -112,3 +112,46 @@ def test_each_variant_gets_its_own_monitors(tmp_path):
     assert {"fast", "accurate"} <= set(res)
     # the random forest works harder than naive Bayes for the same requests
     assert res["accurate"]["cpu_pct"]["mean"] > res["fast"]["cpu_pct"]["mean"]
+
+
+HOG = """
+import select, sys, time
+deadline = time.monotonic() + 60      # bounded even if nobody closes stdin
+while time.monotonic() < deadline and not select.select([sys.stdin], [], [], 0)[0]:
+    end = time.perf_counter() + 0.05
+    while time.perf_counter() < end:
+        pass
+"""
+
+
+def test_a_busy_machine_is_named_in_the_terminal_beside_the_slos(tmp_path):
+    """Issue 15, items 8 and 9: a light run (20 req/s, a worker at a few % of a core) beside as many CPU hogs as
+    this machine has cores. Before: SLO FAILs and exit 1 with nothing on the terminal about the machine, or
+    "client-bound: ... add workers". Now the machine's load is measured, the verdict is "the machine is busy"
+    with its load and no advice to add workers, and the terminal prints it right under the SLOs."""
+    import json
+    import subprocess
+    import sys
+
+    from stinger.monitors.generator import cores
+
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG], stdin=subprocess.PIPE) for _ in range(cores())]
+    try:
+        with RefServer("delay", delay_ms=1) as server:
+            proc = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--url", server.url + "/", "--rate",
+                                   "20", "--duration", "3s", "--workers", "1", "--slo", "p50<0.001ms",
+                                   "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    finally:
+        for hog in hogs:
+            assert hog.stdin is not None
+            hog.stdin.close()
+            hog.wait(timeout=10)
+    assert proc.returncode == 1, proc.stderr          # the SLO cannot hold
+    [path] = tmp_path.glob("*/summary.json")
+    gen = json.loads(path.read_text())["generator"]
+    assert gen["machine_busy"] is True, gen
+    assert gen["machine"]["load"] >= cores() - 0.5 and gen["machine"]["cores"] == cores(), gen
+    assert "add workers" not in gen["message"]
+    out = " ".join(proc.stdout.split())
+    assert f"WARNING {gen['message']}"[:80] in out
+    assert out.index("p50<0.001ms") < out.index("WARNING")

@@ -34,7 +34,7 @@ seen = []
 async def rec(request):
     t = time.monotonic()
     body = await request.body()
-    seen.append((t, request.url.path, body.decode("utf-8", "replace")))
+    seen.append((t, request.url.path, body.decode("utf-8", "replace"), request.headers.get("content-type")))
     return JSONResponse({"ok": True})
 
 async def log(request):
@@ -45,6 +45,7 @@ async def clear(request):
     return JSONResponse([])
 
 app = Starlette(routes=[Route("/a", rec, methods=["POST"]), Route("/b", rec, methods=["POST"]),
+                        Route("/endpoints/{name}/invocations", rec, methods=["POST"]),  # a SageMaker runtime
                         Route("/log", log), Route("/clear", clear, methods=["POST"])])
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -94,9 +95,14 @@ def recorder():
         stop_process(proc)
 
 
-def _seen(base: str) -> list[tuple[float, str, dict]]:
+def _seen_raw(base: str) -> list[tuple[float, str, str, str]]:
+    """(arrival, path, body text, Content-Type) per request."""
     with urllib.request.urlopen(base + "/log", timeout=10) as r:
-        return [(t, path, json.loads(body)) for t, path, body in json.loads(r.read())]
+        return [tuple(row) for row in json.loads(r.read())]
+
+
+def _seen(base: str) -> list[tuple[float, str, dict]]:
+    return [(t, path, json.loads(body)) for t, path, body, _ in _seen_raw(base)]
 
 
 def _clear(base: str) -> None:
@@ -183,6 +189,39 @@ def test_split_ab_replay_sends_each_captured_request_once(recorder, capture, tmp
     assert {row[1] for row in seen} == {"/a", "/b"}
     lag = max(s["variants"][v]["schedule_lag_ms"]["max"] or 0 for v in ("A", "B"))
     _check_replay(seen, 1.0, lag)                                  # together: the whole trace, once
+
+
+@pytest.fixture
+def mixed_capture(tmp_path) -> tuple[Path, list[tuple[str, str]]]:
+    """A capture whose records differ in content type (a CSV client and a JSON client of one endpoint)."""
+    root = tmp_path / "mixed" / "ep" / "AllTraffic" / "2026" / "11" / "24" / "10"
+    root.mkdir(parents=True)
+    sent = []
+    for i in range(8):
+        body, ctype = (f"{i},{i * 0.5}", "text/csv") if i % 3 else (json.dumps({"i": i}), "application/json")
+        sent.append((body, ctype))
+    lines = [json.dumps({"captureData": {"endpointInput": {"observedContentType": ctype, "data": body,
+                                                           "encoding": "CSV" if ctype == "text/csv" else "JSON"}},
+                         "eventMetadata": {"inferenceTime": f"2026-11-24T10:00:0{i // 4}.{(i % 4) * 200:03d}Z"}})
+             for i, (body, ctype) in enumerate(sent)]
+    (root / "part.jsonl").write_text("\n".join(lines) + "\n")
+    return tmp_path / "mixed", sent
+
+
+@pytest.mark.parametrize("target", ["sagemaker", "http"])
+def test_replay_sends_each_record_with_its_own_content_type(recorder, mixed_capture, tmp_path, target, aws_env):
+    """Issue 15, item 7: every captured request went out with the first record's content type (SageMaker: the
+    target's application/json whatever the capture said). Now each carries its own observedContentType."""
+    capture, sent = mixed_capture
+    _clear(recorder)
+    where = (["--sagemaker", "ep", "--region", "us-east-1", "--endpoint-url", recorder] if target == "sagemaker"
+             else ["--url", recorder + "/a"])
+    r = _stinger(["run", *where, "--data", str(capture), "--format", "capture", "--replay-arrivals",
+                  "--speed", "4", "--out", str(tmp_path), "-q"])
+    assert r.returncode == 0, r.stderr
+    got = sorted((body, ctype) for _, _, body, ctype in _seen_raw(recorder))
+    assert got == sorted(sent)                   # each body with the content type it was captured with
+    assert {c for _, c in got} == {"text/csv", "application/json"}
 
 
 def test_replay_needs_a_capture_payload(tmp_path):

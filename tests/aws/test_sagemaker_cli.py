@@ -86,6 +86,63 @@ def test_run_sagemaker_signed_against_the_front(stack, tmp_path):
 
 
 @pytest.mark.slow
+def test_sagemaker_figures_match_the_run(stack, tmp_path):
+    """Issue 15, item 7, against the offline SageMaker: a 6-s run (1 s of it warm-up) inside a minute.
+    CPU: CloudWatch's 60-s periods averaged the run's busy seconds with idle ones and read 37-39 % low in the
+    demo; now the publisher's per-second data is read per second over the measured window and agrees with the
+    instance's own CPU time, measured here. Cost: instance-hours and inferences over the same window (before:
+    hours over the whole run, inferences over the measured window). Counts: CloudWatch's invocations beside
+    what stinger sent, the warm-up explained."""
+    import threading
+    import time
+
+    import psutil
+
+    server = psutil.Process(stack.demos["B"].pid)   # production variant B's instance
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            t = server.cpu_times()
+            samples.append((time.time(), t.user + t.system))
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url",
+                      stack.runtime_url, "--control-url", stack.control_url, "--target-variant", "B", "--body", BODY,
+                      "--rate", "40", "--duration", "6s", "--warmup", "1s", "--save-requests", "--price-per-hour",
+                      "1", "--out", str(tmp_path)], env=_env(stack))
+    finally:
+        stop.set()
+        thread.join()
+    assert r.returncode == 0, r.stderr
+    s = _summary(tmp_path)
+    v, row = s["variants"]["default"], s["sagemaker"]["variants"]["default"]
+    t0 = s["requests_file"]["t0_unix"]
+    ws, we = s["window"]["start_s"], s["window"]["end_s"]
+    inside = [(t, c) for t, c in samples if t0 + ws <= t <= t0 + we]
+    truth = 100 * (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])    # % of one core
+    window = row["cloudwatch_window"]
+    assert window["period_s"] == 1 and window["means_over_s"] == [ws, we]
+    got = row["cpu_utilization_pct_sum_of_cores"]
+    assert truth > 0 and 0.6 * truth <= got <= 1.5 * truth, (got, truth)     # before: a 60-s mean, ~10 % of it
+    # cost: hours and inferences over the measured window, so price x 1e6 / (3600 x achieved rate)
+    assert row["cost_window_s"] == [ws, we]
+    assert row["instance_hours"] == pytest.approx((we - ws) / 3600, abs=2e-6)
+    assert row["inferences"] == round(v["throughput"]["achieved_rps"] * v["throughput"]["window_s"])
+    assert row["cost_per_million_usd"] == pytest.approx(1e6 / (3600 * v["throughput"]["achieved_rps"]), rel=0.01)
+    # counts over one window: everything sent, the warm-up named
+    counts = row["counts"]
+    assert counts["client_warmup"] == v["requests"]["warmup"] == 40
+    assert counts["cloudwatch_invocations"] == counts["client_sent"] == v["requests"]["ok"] + 40
+    assert "warm-up" in counts["note"] and "left out of latency, SLOs and cost" in counts["note"]
+    assert "1-s periods, means over the measured window" in " ".join(r.stdout.split())
+
+
+@pytest.mark.slow
 def test_run_sagemaker_price_per_hour_overrides_the_table(stack, tmp_path):
     r = _stinger(["run", "--sagemaker", stack.endpoint, "--region", "us-east-1", "--endpoint-url", stack.runtime_url,
                   "--control-url", stack.control_url, "--target-variant", "A", "--body", BODY,
@@ -98,7 +155,7 @@ def test_run_sagemaker_price_per_hour_overrides_the_table(stack, tmp_path):
     assert row["price_per_hour_usd"] == 2.5 and row["price_source"] == "--price-per-hour"
     assert row["instance_count"]["last"] == 1          # from DescribeEndpoint, polled during the run
     ok = s["variants"]["default"]["requests"]["ok"]
-    assert ok == 40
+    assert ok == 40 and row["inferences"] == 40
     assert row["cost_per_million_usd"] == pytest.approx(2.5 * row["instance_hours"] / ok * 1e6, abs=0.1)
     assert "price_per_hour: 2.5" in next(tmp_path.rglob("spec.yaml")).read_text()
 

@@ -194,6 +194,15 @@ BAD_INPUTS = {
     "spec-missing": (["{tmp}/nope.yaml"], "nope.yaml"),
     "header-not-latin1": (["--url", "{ok}", "--rate", "5", "--requests", "1", "-H", "X-Name: \u2603"],
                           "X-Name"),
+    # issue 15, item 8: inputs that cannot mean what they say (both ran and exited 0 before)
+    "slo-error-rate-bare-one": (["--url", "{ok}", "--rate", "5", "--duration", "1s", "--slo", "error_rate<1"],
+                                "write error_rate<1% or error_rate<0.01"),
+    "warmup-as-long-as-duration": (["--url", "{ok}", "--rate", "5", "--duration", "2s", "--warmup", "2s"],
+                                   "nothing would be measured"),
+    "warmup-longer-than-duration": (["--url", "{ok}", "--rate", "5", "--duration", "2s", "--warmup", "3s"],
+                                    "not shorter than load.duration"),
+    "warmup-longer-than-the-ramp": (["--url", "{ok}", "--ramp", "1:10:2s", "--warmup", "5s"],
+                                    "not shorter than the load shape's length"),
 }
 
 

@@ -198,3 +198,60 @@ def test_percent_and_fraction_forms_agree(pct, observed):
     summary = {"error_rate": observed}
     [ra] = judge([a], summary)
     assert ra.passed == (observed < a.threshold)
+
+
+# ------------------------------------------------------------------ issue 15, items 6 and 8
+@pytest.mark.parametrize("text, hint", [
+    ("error_rate<1", "error_rate<1% or error_rate<0.01"),
+    ("errors <= 1", "errors<=1% or errors<=0.01"),
+    ("achieved_ratio>=1", "achieved_ratio>=1% or achieved_ratio>=0.01"),
+])
+def test_a_bare_one_for_a_fraction_is_ambiguous(text, hint):
+    """`error_rate<1` was read as 100 %: an error-rate SLO that cannot fail. Refused, one line, with the forms."""
+    with pytest.raises(UsageError) as err:
+        parse_slo(text)
+    message = str(err.value)
+    assert "ambiguous" in message and hint in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text, threshold", [("error_rate<1%", 0.01), ("error_rate<0.01", 0.01),
+                                             ("error_rate<1.0", 1.0), ("error_rate<100%", 1.0),
+                                             ("achieved_ratio>=1.0", 1.0), ("error_rate<0", 0.0)])
+def test_explicit_fraction_forms_stay_accepted(text, threshold):
+    assert parse_slo(text).threshold == pytest.approx(threshold)
+
+
+def _bounded(**bounds) -> dict:
+    """A variant whose server time came from a Prometheus histogram: quantiles null, bounds given."""
+    st = {"count": 100, "mean": 0.23, **dict.fromkeys(("p50", "p90", "p95", "p99", "p99.9")),
+          "bounds": {k.replace("_", "."): {"ge": lo, "le": hi} for k, (lo, hi) in bounds.items()}}
+    return dict(SUMMARY, server_time_ms=st)
+
+
+@pytest.mark.parametrize("text, passed, undecided", [
+    ("server.p50<2ms", True, False),      # the whole bound [0, 0.46] is under 2 ms
+    ("server.p95<2ms", False, True),      # [0, 3.8] straddles 2 ms: cannot tell
+    ("server.p99>10ms", False, False),    # [0.2, 5] is never over 10 ms: fails for sure
+    ("server.p99>=0.1ms", True, False),
+    ("server.p99<=5ms", True, False),     # bounds are inclusive: at most 5 ms
+    ("server.p99.9<1ms", False, True),    # no upper bound: cannot pass
+])
+def test_slos_on_bounded_values_pass_fail_or_cannot_tell(text, passed, undecided):
+    summary = _bounded(p50=(0.0, 0.46), p95=(0.0, 3.8), p99=(0.2, 5.0), p99_9=(0.2, None))
+    [r] = judge([text], summary)
+    assert r.observed is None and r.bound is not None
+    assert r.passed is passed and r.undecided is undecided
+    assert "known only as a bound" in r.note
+    assert ("cannot tell" in r.note) is undecided
+    d = r.to_dict()
+    assert d["bound"]["ge"] == r.bound[0] and d["undecided"] is undecided
+    import json
+
+    json.dumps(d, allow_nan=False)   # an unbounded side is null in summary.json, not Infinity
+
+
+def test_a_figure_beside_bounds_is_judged_as_a_figure():
+    summary = _bounded(p50=(0.0, 0.46))
+    summary["server_time_ms"]["p50"] = 0.3
+    [r] = judge(["server.p50<2ms"], summary)
+    assert r.observed == 0.3 and r.passed and r.bound is None and "bound" not in r.to_dict()

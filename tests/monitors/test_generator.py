@@ -15,7 +15,9 @@ from stinger.monitors.base import MonitorError, Point
 from stinger.monitors.generator import (
     GeneratorMonitor,
     GeneratorThresholds,
+    MachineLoad,
     judge_generator,
+    machine_load,
     read_schedstat,
     worker_cpu_p90,
     worker_p90,
@@ -168,9 +170,13 @@ def test_judge_generator(changes: dict, client_bound: bool, reason_part: str | N
     if reason_part is None:
         assert verdict.reasons == []
         assert verdict.message().startswith("generator kept up")
-    else:
+    elif (changes.get("worker_cpu_pct_p90") or 0) >= 90:   # a saturated worker: more of them would help
         assert any(reason_part in r for r in verdict.reasons), verdict.reasons
         assert verdict.message().startswith("client-bound: these results understate the endpoint; add workers")
+    else:   # late, but no worker was busy: advising workers would be wrong
+        assert any(reason_part in r for r in verdict.reasons), verdict.reasons
+        assert verdict.message().startswith("client-bound: requests left late though no worker was busy, so more "
+                                            "workers would not help"), verdict.message()
 
 
 def test_every_reason_is_reported_and_thresholds_are_configurable() -> None:
@@ -198,10 +204,10 @@ def test_every_reason_is_reported_and_thresholds_are_configurable() -> None:
         # Busy machine, yet nothing left late: say both.
         ({"worker_cpu_pct_p90": 7.0, "worker_demand_pct_p90": 30.0, "worker_wait_pct_p90": 23.0},
          False, True, "generator kept up, though the machine is busy"),
-        # Late with a quiet machine: the old rules still hold.
+        # Late with a quiet machine: the client's lateness, but no advice that could not help.
         ({"worker_cpu_pct_p90": 7.0, "worker_demand_pct_p90": 8.0, "worker_wait_pct_p90": 1.0,
           "loop_lag_p90_ms": 30.0},
-         True, False, "client-bound"),
+         True, False, "client-bound: requests left late though no worker was busy"),
     ],
 )
 def test_judge_generator_tells_a_busy_machine_from_a_saturated_generator(
@@ -213,3 +219,73 @@ def test_judge_generator_tells_a_busy_machine_from_a_saturated_generator(
     assert verdict.message().startswith(start), verdict.message()
     if machine_busy:
         assert any("waited for a CPU 23%" in r or "waited for a CPU 39%" in r for r in verdict.busy_reasons)
+
+
+# ------------------------------------------------------------------ issue 15, item 8: advice that can help
+LATE_AT_20 = {**BASE, "worker_cpu_pct_p90": 1.7, "worker_demand_pct_p90": 3.0, "worker_wait_pct_p90": 2.0,
+              "schedule_lag_p99_ms": 35.0, "server_time_p50_ms": None, "offered_rps": 20.0, "achieved_rps": 20.0}
+
+
+def test_late_requests_from_an_idle_worker_on_a_busy_machine_say_the_machine_is_busy() -> None:
+    """The reported case: 20 req/s, worker CPU 1.7 %, requests late. Before: "client-bound: ... add workers".
+    With the machine's load measured, it is the machine: no advice to add workers, the load said."""
+    busy = MachineLoad(cores=2, runnable=3.4, cpu_pct_p90=97.0, steal_pct_p90=0.0, others_cpu_pct_p90=188.0,
+                       others_runnable=3.4)
+    verdict = judge_generator(**LATE_AT_20, machine=busy, workers=1)
+    assert not verdict.client_bound and verdict.machine_busy and verdict.lagged
+    message = verdict.message()
+    assert message.startswith("the machine is busy") and "load 3.4 on 2 cores" in message
+    assert "add workers" not in message
+
+
+def test_late_requests_from_an_idle_worker_on_a_quiet_machine_get_no_worker_advice() -> None:
+    quiet = MachineLoad(cores=2, runnable=0.3, cpu_pct_p90=20.0, steal_pct_p90=0.0, others_cpu_pct_p90=30.0,
+                        others_runnable=0.3)
+    verdict = judge_generator(**LATE_AT_20, machine=quiet, workers=1)
+    assert verdict.client_bound and not verdict.machine_busy
+    assert "more workers would not help" in verdict.message() and "add workers" not in verdict.message()
+    assert "load 0.3 on 2 cores" in verdict.message()
+    # the machine not measured at all: still no advice that an idle worker's lateness would be cured by more
+    assert "add workers" not in judge_generator(**LATE_AT_20).message()
+
+
+@pytest.mark.parametrize(("machine", "workers", "advice"), [
+    (MachineLoad(cores=4, runnable=1.1, others_runnable=0.1), 1, "add workers (--workers) or machines"),
+    (MachineLoad(cores=2, runnable=2.2, others_runnable=0.2), 2, "add machines: this one has no core to spare"),
+    (None, None, "add workers (--workers) or machines"),   # the machine not measured: as before
+])
+def test_a_saturated_worker_is_advised_workers_only_when_a_core_is_free(machine, workers, advice) -> None:
+    verdict = judge_generator(**{**BASE, "worker_cpu_pct_p90": 99.0}, machine=machine, workers=workers)
+    assert verdict.client_bound and advice in verdict.message(), verdict.message()
+    assert not verdict.machine_busy   # its own workers filling the cores is saturation, not a busy machine
+
+
+def test_the_monitor_measures_the_machine_around_the_workers() -> None:
+    """Real processes: one idle worker, and as many CPU hogs as this process has cores (bounded: they stop when
+    their stdin closes). The monitor's machine points say the machine is busy with others' work."""
+    from stinger.monitors.generator import cores
+
+    idle = _spawn(IDLE)
+    hogs = [_spawn(SPIN) for _ in range(cores())]
+    try:
+        mon = GeneratorMonitor([idle.pid])
+        mon.start()
+        points = []
+        for i in range(1, 5):
+            time.sleep(0.5)
+            points.extend(mon.sample(float(i)))
+        mon.stop()
+    finally:
+        for proc in [idle, *hogs]:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait(timeout=10)
+    load = machine_load(points)
+    assert load.cores == cores()
+    assert load.cpu_pct_p90 is not None and load.cpu_pct_p90 >= 90
+    assert load.others_cpu_pct_p90 is not None and load.others_cpu_pct_p90 >= 90 * cores()
+    if load.runnable is not None:   # /proc/stat procs_running (Linux)
+        assert load.runnable >= cores() - 0.5 and load.others_runnable is not None
+    verdict = judge_generator(**LATE_AT_20, machine=load, workers=1)
+    assert verdict.machine_busy and not verdict.client_bound, verdict
+    assert "add workers" not in verdict.message()

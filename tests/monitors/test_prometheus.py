@@ -303,3 +303,61 @@ class socket_closed_port:
 
     def __exit__(self, *exc: object) -> None:
         pass
+
+
+# ------------------------------------------------------------------ quantile bounds (issue 15, item 6)
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from stinger.monitors.prometheus import quantile_bounds  # noqa: E402
+
+LAYOUTS = (BUCKETS, (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0), (1.0,))
+
+
+def _bucketed(values: list[float], layout: tuple[float, ...]) -> list[tuple[float, float]]:
+    return [(le, float(sum(v <= le for v in values))) for le in (*layout, math.inf)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=3.0, allow_nan=False), min_size=1, max_size=60),
+       st.sampled_from(LAYOUTS), st.sampled_from((0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)))
+def test_the_true_quantile_always_lies_within_its_bounds(values, layout, q) -> None:
+    """Any data, any layout: the k-th smallest value (k = ceil(q n)) is inside [low, high], and the
+    interpolated estimate a series reports is moved inside them too."""
+    buckets = _bucketed(values, layout)
+    lo, hi = quantile_bounds(q, buckets, math.fsum(values))
+    true = sorted(values)[max(1, math.ceil(q * len(values) - 1e-9)) - 1]
+    tol = 1e-9 * (1 + abs(true))
+    assert lo - tol <= true <= hi + tol, (lo, true, hi)
+    from stinger.monitors.prometheus import _possible
+
+    estimate = histogram_quantile(q, buckets)   # +Inf at q = 1, by Prometheus' convention: no series point
+    assert not math.isfinite(estimate) or lo <= _possible(estimate, (lo, hi)) <= hi
+
+
+def test_kserve_like_first_bucket_bounds_agree_with_the_mean() -> None:
+    """100 predictions of 0.2 ms in KServe's default buckets: all in (0, 5 ms]. Interpolation said p50 2.5 ms
+    beside a mean of 0.2 ms (impossible: half the values >= 2.5 ms make a mean >= 1.25 ms); the bounds
+    from the buckets and the sum say p50 <= 0.4 ms."""
+    buckets = _bucketed([0.0002] * 100, LAYOUTS[1])
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.0025)          # what was reported before
+    lo, hi = quantile_bounds(0.5, buckets, 100 * 0.0002)
+    assert lo == 0.0 and hi == pytest.approx(0.0002 * 100 / 51)                # at most ~2x the mean
+    lo, hi = quantile_bounds(0.999, buckets, 100 * 0.0002)                     # the largest: at least the mean
+    assert lo == pytest.approx(0.0002) and hi == 0.005
+    # a sum that contradicts its buckets (scraped a moment apart) leaves the bucket's own bounds
+    assert quantile_bounds(0.5, buckets, 1.0) == (0.0, 0.005)
+
+
+def test_series_quantiles_are_never_beside_an_impossible_mean() -> None:
+    reg = CollectorRegistry()
+    h = Histogram("request_predict_seconds", "p", ["model_name"], registry=reg)   # KServe's default buckets
+    before = snapshot(parse_exposition(generate_latest(reg).decode()), Selection.of("kserve"))
+    for _ in range(200):
+        h.labels("m").observe(0.0002)
+    after = snapshot(parse_exposition(generate_latest(reg).decode()), Selection.of("kserve"))
+    got = {p.series.rsplit(".", 1)[-1]: p.value for p in diff_scrapes(before, after, 1.0, name="prom",
+                                                                      selection=Selection.of("kserve"))}
+    assert got["mean"] == pytest.approx(0.2)
+    assert got["p50"] <= 2 * got["mean"] + 1e-9        # before: 2.5 ms
+    assert got["p95"] <= 20 * got["mean"] + 1e-9       # before: 4.75 ms

@@ -69,9 +69,40 @@ def test_kserve_histogram_gives_quantiles_from_bucket_deltas() -> None:
     got = server_time_between(before, after, Selection.of("kserve"), match=["v1", "models", "m:predict"])
     assert got is not None and got["count"] == 100 and got["kind"] == "histogram"
     assert got["mean"] == pytest.approx(0.9 * 4 + 0.1 * 200)
-    assert 0 < got["p50"] <= 5.0          # inside the (0, 5 ms] bucket
-    assert 100 < got["p95"] <= 250.0      # inside the (100, 250 ms] bucket
+    # a quantile is known only to lie inside its bucket: bounds, and no made-up figure
+    assert got["p50"] is None and got["bounds"]["p50"] == {"ge": 0.0, "le": 5.0}       # the (0, 5 ms] bucket
+    # (100, 250 ms], tightened by the sum: the 5 values above p95 in that bucket are at most 250 ms each
+    assert got["p95"] is None and got["bounds"]["p95"] == pytest.approx({"ge": 132.0, "le": 250.0})
+    assert got["bounds"]["p95"]["ge"] <= 200.0 <= got["bounds"]["p95"]["le"]          # the true p95
     assert got["labels"] == ""  # one series: nothing to choose between
+
+
+def test_kserve_quantiles_in_the_first_bucket_are_bounds_consistent_with_the_mean() -> None:
+    """Issue 15, item 6: KServe's 0.2 ms predictions all land in its (0, 5 ms] bucket. Interpolation gave p50
+    2.5 ms beside a mean of 0.2 ms; now p50 is null with bounds at most twice the mean, and p99.9 (the
+    largest value) at least the mean."""
+    reg = CollectorRegistry()
+    predict = Histogram("request_predict_seconds", "p", ["model_name"], registry=reg)   # KServe's buckets
+    before = _scrape(reg, "kserve")
+    for _ in range(100):
+        predict.labels("m").observe(0.0002)
+    got = server_time_between(before, _scrape(reg, "kserve"), Selection.of("kserve"))
+    assert got is not None and got["mean"] == pytest.approx(0.2)
+    assert all(got[k] is None for k in ("p50", "p90", "p95", "p99", "p99.9"))          # before: p50 2.5 ms
+    assert got["bounds"]["p50"]["ge"] == 0.0 and got["bounds"]["p50"]["le"] == pytest.approx(0.2 * 100 / 51)
+    assert got["bounds"]["p99.9"] == pytest.approx({"ge": 0.2, "le": 5.0})
+    for b in got["bounds"].values():
+        assert b["le"] <= 5.0
+
+
+def test_bounds_that_pin_a_quantile_down_give_its_figure() -> None:
+    reg = CollectorRegistry()
+    h = Histogram("request_predict_seconds", "p", ["model_name"], buckets=(0.005, 0.01), registry=reg)
+    before = _scrape(reg, "kserve")
+    for _ in range(10):
+        h.labels("m").observe(0.01)    # every value on the upper edge of (5, 10 ms]: the sum says so
+    got = server_time_between(before, _scrape(reg, "kserve"), Selection.of("kserve"))
+    assert got is not None and got["p50"] == pytest.approx(10.0) and got["p99"] == pytest.approx(10.0)
 
 
 def test_triton_counter_pair_mean() -> None:
@@ -227,6 +258,35 @@ def test_ab_verdict_carries_each_models_server_time(mlserver_like, tmp_path) -> 
     [verdict] = sorted(tmp_path.rglob("verdict.json"))
     notes = json.loads(verdict.read_text())["notes"]
     assert any(n.startswith("server time of A") for n in notes) and any(n.startswith("server time of B") for n in notes)
+
+
+@pytest.mark.slow
+def test_a_kserve_histogram_server_time_is_bounds_and_slos_say_so(mlserver_like, tmp_path) -> None:
+    """Issue 15, item 6, against a running server: KServe-like 0.2 ms predictions in the (0, 5 ms] bucket.
+    Before: server p50 2.5 ms (interpolated) beside a mean of 0.2 ms, and `server.p50<2ms` FAILED on a
+    0.2 ms server. Now the quantiles are bounds consistent with the mean, the SLO on p50 passes for sure, one
+    on p99 < 0.5 ms cannot tell and says so, and the terminal and the verdict notes show the bounds."""
+    proc = stinger("run", "--url", mlserver_like + "/v1/models/iris:predict", "--body", "{}", "--rate", "40",
+                   "--duration", "3s", "--monitor", f"prometheus={mlserver_like}/metrics:kserve",
+                   "--slo", "server.p50<2ms", "--slo", "server.p99<0.5ms", "--out", str(tmp_path), cwd=tmp_path)
+    summary = _summary(tmp_path)
+    [vs] = summary["variants"].values()
+    st = vs["server_time_ms"]
+    own = _truth(mlserver_like)["kserve:iris"]["mean_ms"]
+    assert st["mean"] == pytest.approx(own, rel=0.2), (st, own)
+    assert st["p50"] is None and st["bounds"]["p50"]["ge"] == 0.0
+    assert st["bounds"]["p50"]["le"] <= 2.05 * st["mean"] + 1e-3        # before: p50 2.5 ms
+    for b in st["bounds"].values():
+        assert b["le"] is not None and b["le"] <= 5.0
+    slo = {r["slo"]: r for r in summary["slo"]}
+    assert slo["server.p50<2ms"]["passed"] is True and slo["server.p50<2ms"]["bound"]["le"] < 2.0
+    p99 = slo["server.p99<0.5ms"]
+    assert p99["passed"] is False and p99["undecided"] is True and "cannot tell" in p99["note"]
+    assert proc.returncode == 1, proc.stderr   # an objective not shown to be met fails the run
+    out = " ".join(proc.stdout.split())
+    assert "FAIL (cannot tell)" in out and "server.p99<0.5ms: server.p99 is between" in out
+    assert f"≤{st['bounds']['p50']['le']:.2f}" in out
+    assert "quantiles as the bounds its buckets and mean allow" in summary["server_time"]["source"]["default"]
 
 
 @pytest.mark.slow

@@ -122,3 +122,53 @@ def test_a_split_sagemaker_made_shows_each_share_beside_its_weight_and_the_unatt
     text = attribution_text(att).plain
     assert text == ("SageMaker split (by x-Amzn-Invoked-Production-Variant): A_ml.m5.large 69.5% of 200 "
                     "(weight 70.0%), B_ml.c5.xlarge 30.5% of 200 (weight ?); 3 requests got no header (unattributed)")
+
+
+def _busy_summary() -> dict:
+    """A run on a busy machine whose generator kept up: the report's headline box said so; the terminal did not."""
+    vs = _variant(20, 0, {"200": 20}, {})
+    message = ("generator kept up, though the machine is busy (load 3.4 on 2 cores, 2.3 of it not the workers'); "
+               "requests still left on time")
+    return {"name": "x", "mode": "open", "workers": 1, "elapsed_s": 1.0, "variants": {"default": vs},
+            "slo": [{"variant": "default", "slo": "p95<1ms", "metric": "p95", "observed": 7.0, "passed": False,
+                     "note": ""}],
+            "slo_passed": False, "warnings": [message],
+            "generator": {"client_bound": False, "machine_busy": True, "lagged": False, "message": message}}
+
+
+def test_a_busy_machine_is_said_beside_the_slos_as_the_report_says_it():
+    """Issue 15, item 9: SLO FAILs and exit 1 with no word that the machine was busy (the report had a red box).
+    The terminal prints the report's words, right under the SLOs, once."""
+    from html import escape
+
+    from stinger.outputs.report import _headline
+
+    summary = _busy_summary()
+    message = summary["generator"]["message"]
+    assert escape(message) in _headline(summary, None)          # what the report's box says
+    console, buf = _console()
+    print_summary(summary, console)
+    text = " ".join(buf.getvalue().split())
+    assert f"WARNING {message}" in text
+    assert text.index("p95<1ms") < text.index(f"WARNING {message}")   # beside the SLOs: right after them
+    assert text.count(message) == 1                                 # not again among the warnings
+
+
+def test_a_busy_machine_is_said_beside_the_verdict():
+    from stinger.core.verdict import Verdict
+    from stinger.outputs.base import RunFinished
+
+    summary = _busy_summary()
+    console, buf = _console()
+    out = TerminalOutput(console, live=False)
+    out.finish(RunFinished(summary=summary, metrics=None, started_at=0.0, series=[]))
+    before = len(buf.getvalue())
+    out.verdict(Verdict(rows=[], sentence="No verdict: too few requests", significant=False), {})
+    after = " ".join(buf.getvalue()[before:].split())
+    assert "No verdict: too few requests" in after
+    assert f"WARNING {summary['generator']['message']}" in after
+    # a quiet machine: nothing said
+    summary["generator"] = {"client_bound": False, "machine_busy": False, "message": "generator kept up: ..."}
+    console, buf = _console()
+    print_summary(summary, console)
+    assert "WARNING" not in buf.getvalue()

@@ -18,12 +18,26 @@ normalised when parsed, so judging is a plain comparison:
 
 Latency values take a unit (us, ms, s, m); a bare number means milliseconds,
 as in k6. Fractions take '%' or a plain number in [0, 1]. Rates take '/s',
-'/m' or a bare number of req/s.
+'/m' or a bare number of req/s. A bare `1` for a fraction (`error_rate<1`) is
+refused: it reads as 100 % (an error-rate SLO that cannot fail) though it was
+almost surely meant as 1 %; the error asks for `1%` or `0.01` (`1.0` and `100%`
+say 100 % unambiguously).
 
 An SLO whose metric the summary does not have (no server time was measured,
 no request succeeded so there is no latency) *fails*, with `observed=None` and
 a note saying why: an objective that could not be checked has not been met,
 and passing it silently would turn a missing measurement into a green build.
+
+Bounded values. Some figures are known only to lie in an interval: a server
+time read from a Prometheus histogram has quantiles somewhere inside a bucket
+(`server_time_ms["bounds"]["p95"] = {"ge": 0.0, "le": 4.6}`, see
+`monitors/prometheus.py`). Such an SLO is judged on the whole interval: it
+*passes* when every value in it meets the objective, *fails* when none does,
+and otherwise it *cannot tell*. "Cannot tell" fails, for the same reason as a
+missing figure (an objective not shown to be met is not met), but it says so:
+the result carries the bound, `undecided=True`, and a note naming the interval
+and what would decide it (finer buckets around the threshold, or a per-request
+Server-Timing header).
 """
 
 from __future__ import annotations
@@ -92,15 +106,21 @@ class Slo:
 
 @dataclass(frozen=True, slots=True)
 class SloResult:
-    """The verdict of one SLO; `observed` is None when the metric was not measured (then it failed)."""
+    """The verdict of one SLO; `observed` is None when the metric was not measured (then it failed).
+
+    `bound` is (low, high) when the metric is known only to lie in that interval (`observed` is then
+    None); `undecided` when that interval straddles the threshold (then it failed, and says so).
+    """
 
     slo: Slo
     observed: float | None
     passed: bool
     note: str = ""
+    bound: tuple[float, float] | None = None
+    undecided: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "slo": self.slo.text,
             "metric": self.slo.metric,
             "op": self.slo.op,
@@ -110,6 +130,11 @@ class SloResult:
             "passed": self.passed,
             "note": self.note,
         }
+        if self.bound is not None:
+            lo, hi = self.bound
+            out["bound"] = {"ge": lo, "le": hi if math.isfinite(hi) else None}
+            out["undecided"] = self.undecided
+        return out
 
 
 def slo_unit(metric: str) -> str:
@@ -133,6 +158,12 @@ def _bad(text: str, why: str) -> UsageError:
     return UsageError(f"invalid SLO {text!r}: {why}; {_EXAMPLE}")
 
 
+def _ambiguous(text: str, name: str, op: str) -> UsageError:
+    """A bare 1 for a fraction: 100 % as written, but almost surely meant as 1 %."""
+    return UsageError(f"invalid SLO {text!r}: {name} {op} 1 is ambiguous (1 % or 100 %?); "
+                      f"write {name}{op}1% or {name}{op}0.01 (or {name}{op}100% if you mean it)")
+
+
 def parse_slo(text: str) -> Slo:
     """Parse one SLO, e.g. 'p95<300ms', 'p99 <= 1s', 'error_rate<1%', 'server.p95<100ms'."""
     if not isinstance(text, str):
@@ -142,7 +173,8 @@ def parse_slo(text: str) -> Slo:
         raise _bad(text, "expected <metric> <op> <value> with op one of <, <=, >, >=")
     name = m.group("metric").lower()
     op = m.group("op")
-    value = float(m.group("num"))
+    number = m.group("num")
+    value = float(number)
     unit = m.group("unit").lower().replace(" ", "")
     clean = text.strip()
 
@@ -151,6 +183,8 @@ def parse_slo(text: str) -> Slo:
         if unit == "%":
             threshold = value / 100.0
         elif unit == "":
+            if value == 1 and not any(c in number for c in ".eE"):
+                raise _ambiguous(text, name, op)
             if value > 1:
                 raise _bad(text, f"{name} is a fraction in [0, 1] or a percentage such as {value:g}%")
             threshold = value
@@ -187,6 +221,40 @@ def _number(x: Any) -> float | None:
     return None if math.isnan(x) else x
 
 
+def _bound(slo: Slo, summary: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(low, high) when the summary knows `slo.metric` only as an interval (`<section>.bounds.<stat>`)."""
+    prefix, stat = _split_prefix(slo.metric)
+    if slo.metric in _FRACTIONS.values() or slo.metric == "throughput" or prefix not in _SECTIONS:
+        return None
+    section = summary.get(_SECTIONS[prefix])
+    if not isinstance(section, Mapping) or _number(section.get(stat)) is not None:
+        return None
+    bounds = section.get("bounds")
+    b = bounds.get(stat) if isinstance(bounds, Mapping) else None
+    if not isinstance(b, Mapping):
+        return None
+    lo = _number(b.get("ge"))
+    hi = math.inf if b.get("le") is None else _number(b.get("le"))   # null: no upper bound
+    if lo is None or hi is None or lo > hi:
+        return None
+    return lo, hi
+
+
+def _judge_bound(slo: Slo, lo: float, hi: float) -> SloResult:
+    """Passes when the whole interval meets the objective, fails when none of it does, else cannot tell."""
+    sure_pass = slo.holds(hi) and slo.holds(lo)      # the objective is monotone in the value
+    sure_fail = not slo.holds(hi) and not slo.holds(lo)
+    where = (f"{slo.metric} is between {lo:.4g} and {hi:.4g} {slo.unit}" if math.isfinite(hi) else
+             f"{slo.metric} is at least {lo:.4g} {slo.unit}") + " (known only as a bound)"
+    if sure_pass or sure_fail:
+        return SloResult(slo, None, sure_pass, f"{where}: {'passes' if sure_pass else 'fails'} for sure",
+                         bound=(lo, hi))
+    return SloResult(slo, None, False,
+                     f"{where}: cannot tell against {slo.threshold:g} {slo.unit}, counted as failed; "
+                     f"finer histogram buckets around the threshold or a per-request server-time header "
+                     f"would decide it", bound=(lo, hi), undecided=True)
+
+
 def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
     """The summary's value for `slo.metric`, or None and why not."""
     metric = slo.metric
@@ -215,11 +283,16 @@ def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
 def judge(slos: Sequence[Slo | str], variant_summary: Mapping[str, Any]) -> list[SloResult]:
     """Judge each SLO (an `Slo` or its text) against one variant's summary, in order.
 
-    A metric the summary lacks fails, with `observed=None` and a note.
+    A metric the summary lacks fails, with `observed=None` and a note; a metric known only as
+    a bound passes or fails when the bound decides, else fails as undecided (module docstring).
     """
     out: list[SloResult] = []
     for s in slos:
         slo = parse_slo(s) if isinstance(s, str) else s
+        bound = _bound(slo, variant_summary)
+        if bound is not None:
+            out.append(_judge_bound(slo, *bound))
+            continue
         observed, note = _observe(slo, variant_summary)
         if observed is None:
             out.append(SloResult(slo, None, False, note))

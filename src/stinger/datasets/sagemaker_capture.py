@@ -25,8 +25,9 @@ that second, which a replay wants rather than bursts.
 
 `CaptureDataset` is the dataset format `capture` (`payload: {data: DIR_OR_FILE,
 format: capture}`, `--format capture`): the captured bodies in arrival order,
-sent as they were received; the content type is the first record's observed one
-(unless the payload sets its own). Replaying the arrival offsets as the load's
+sent as they were received, each with its own observed content type
+(`content_types`, unless the payload sets one for all; `content_type` is the
+first record's, for a description). Replaying the arrival offsets as the load's
 schedule (`load.shape.trace: capture`, `--replay-arrivals`) is
 `orchestrate/replay.py`, from `read_capture` + `spread_ties` here.
 """
@@ -194,6 +195,8 @@ class CaptureDataset(ListBacked):
         self.capture = capture
         bodies = [r.body for r in capture.requests]
         self.content_type = content_type or capture.requests[0].content_type
+        # per record, as captured (a capture may mix text/csv and application/json); None: one given for all
+        self.content_types: list[str] | None = None if content_type else [r.content_type for r in capture.requests]
         self.has_labels = False
         skipped = f", {capture.skipped:,} output-only skipped" if capture.skipped else ""
         self.description = (f"{Path(shown).name}: {len(bodies):,} captured requests over "

@@ -96,7 +96,6 @@ class EngineCore:
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
         self.cols = Columns(header_names, keep_bodies=keep_bodies, keep_chunks=keep_chunks)
-        self.content_type = self.slots.content_type
         self._flusher_cls = Flusher
         self.emit = emit
 
@@ -280,7 +279,8 @@ class EngineCore:
         held = pool.expiring.get(p)
         if held is not None and now < held[1]:
             return held[0]
-        req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now, content_type=self.content_type)
+        req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now,
+                                          content_type=self.slots.content_type_of(p))
         cache = pool.cache
         if p < len(cache):  # small datasets keep their bytes; large ones build each time
             if expiry == NEVER_EXPIRES:

@@ -32,10 +32,13 @@ class Slots:
                                         content_type=pp.content_type)
             n = len(self.dataset)
             self.content_type = pp.content_type or self.dataset.content_type
+            # a dataset whose records carry their own content type (a Data Capture), unless one is given for all
+            self._types = None if pp.content_type else getattr(self.dataset, "content_types", None)
         else:
             n = 1
             self._inline = pp.inline or b""
             self.content_type = pp.content_type if pp.inline else None
+            self._types = None
         self.n = n
         self.cache_size = n if n <= _CACHE_LIMIT else 0
         self.order = PayloadOrder(n, pp.order, seed=plan.seed, weights=pp.weights)
@@ -69,6 +72,11 @@ class Slots:
         if self.dataset is None:
             return self._inline
         return self.dataset.body(p)
+
+    def content_type_of(self, p: int) -> str | None:
+        """Payload p's content type: its own record's when the dataset has them, else the one for all
+        (read when p's request bytes are built, never per send)."""
+        return self.content_type if self._types is None else self._types[p]
 
     def label(self, p: int):
         return None if self.dataset is None else self.dataset.label(p)

@@ -12,8 +12,16 @@ This module owns reading, per endpoint and production variant:
 
 with one GetMetricData call per 500 queries, at the finest period the data
 still has (`finest_period`: 1-minute data is kept 15 days, then 5 minutes, then
-1 hour; a publisher of high-resolution metrics, such as the local SageMaker
-front, may ask for less than 60 s).
+1 hour). Data stored at high resolution (StorageResolution 1, kept 3 hours: the
+local SageMaker front's publisher writes it) can be read per second, so a young
+run is first read at 1 s; a series that comes back empty or only on minute
+boundaries is standard-resolution data (SageMaker's own metrics) and is read
+again at the minute. `periods` says which period each metric was read at, and
+each point's `period` label says it too. Why it matters: a 60-s period that
+the run covers only partly averages the run's busy seconds with idle ones (the
+demo's CPU read 37-39 % low); per-second data aligned to the run does not,
+and the reader (`orchestrate/sagemaker_summary.py`) weights every period by its
+overlap with the run (`overlap`), so a partial period counts for its share.
 
 Why after the run: CloudWatch publishes SageMaker's minute a minute or two
 late, so polling during a short run reads nothing and spends API calls.
@@ -56,7 +64,8 @@ from pydantic import Field
 from stinger.errors import UsageError
 from stinger.monitors.base import MonitorConfig, MonitorError, Point
 
-__all__ = ["METRICS", "CloudWatchConfig", "CloudWatchMonitor", "CloudWatchReading", "MetricSpec", "finest_period"]
+__all__ = ["METRICS", "CloudWatchConfig", "CloudWatchMonitor", "CloudWatchReading", "MetricSpec", "finest_period",
+           "overlap"]
 
 NS_INVOCATIONS = "AWS/SageMaker"
 NS_INSTANCES = "/aws/sagemaker/Endpoints"
@@ -104,6 +113,16 @@ def finest_period(t0_wall: float, now_wall: float | None = None, high_resolution
     return 3600
 
 
+def overlap(t: float, period: float, start: float, end: float) -> float:
+    """Seconds of the period [t, t + period) inside [start, end] (0 when they do not meet)."""
+    return max(0.0, min(t + period, end) - max(t, start))
+
+
+def _sub_minute(rows: list[tuple[float, float]]) -> bool:
+    """Points off the minute boundaries: data stored at high resolution (standard data is per minute)."""
+    return any(round(ts) % 60 for ts, _ in rows)
+
+
 def _utc(wall: float) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(wall, _dt.UTC)
 
@@ -144,6 +163,7 @@ class CloudWatchMonitor:
         self._region = region
         self._endpoint_url = endpoint_url
         self.complete = True   # False when collect() stopped waiting before the last period arrived
+        self.periods: dict[str, int] = {}   # metric name -> the period (s) its data was read at
 
     # -- Monitor protocol ---------------------------------------------------
     def start(self) -> None:
@@ -197,8 +217,9 @@ class CloudWatchMonitor:
                 kwargs["NextToken"] = token
         return results
 
-    def window(self, t0_wall: float, t1_wall: float) -> tuple[int, float, float]:
-        period = self.period or finest_period(t0_wall)
+    def window(self, t0_wall: float, t1_wall: float, period: int | None = None) -> tuple[int, float, float]:
+        """(period, first period's start, last period's end): the periods that meet [t0_wall, t1_wall]."""
+        period = period or self.period or finest_period(t0_wall)
         start = math.floor(t0_wall / period) * period
         end = math.ceil(t1_wall / period) * period
         if end <= t1_wall:
@@ -226,16 +247,44 @@ class CloudWatchMonitor:
                 self.on_wait(left)
             sleep(min(self.poll_s, left))
 
+    def _read(self, t0_wall: float, t1_wall: float) -> tuple[list, dict[str, list[tuple[float, float]]],
+                                                                  dict[str, int]]:
+        """(queries, query id -> rows, query id -> period): each series at the finest period it has."""
+        coarse = self.period or finest_period(t0_wall)
+        fine = self.period or finest_period(t0_wall, high_resolution=True)
+        specs = self.queries(coarse)
+        periods = {q["Id"]: coarse for q, *_ in specs}
+        again = list(range(len(specs)))
+        got: dict[str, list[tuple[float, float]]] = {}
+        if fine < coarse:
+            _, start, end = self.window(t0_wall, t1_wall, fine)
+            try:
+                got = self._fetch([q for q, *_ in self.queries(fine)], start, end)
+            except MonitorError:   # a CloudWatch that refuses sub-minute periods: all at the minute
+                got = {}
+            again = [i for i, (q, *_) in enumerate(specs) if not _sub_minute(got.get(q["Id"], []))]
+            minute = set(again)
+            periods.update({q["Id"]: fine for i, (q, *_) in enumerate(specs) if i not in minute})
+        if again:
+            _, start, end = self.window(t0_wall, t1_wall, coarse)
+            for i in again:
+                got.pop(specs[i][0]["Id"], None)
+            got.update(self._fetch([specs[i][0] for i in again], start, end))
+        return specs, got, periods
+
     def collect(self, t0_wall: float, t1_wall: float, wait: bool = True) -> list[Point]:
         """Every series over [t0_wall, t1_wall] as points on the run clock (t0_wall = run time 0)."""
-        period, start, end = self.window(t0_wall, t1_wall)
         if wait and self.wait_s > 0:
+            period, start, end = self.window(t0_wall, t1_wall)   # the minute holding the end: published?
             self.complete = self.wait_for_last_period(t1_wall, period, start, end)
-        specs = self.queries(period)
-        got = self._fetch([q for q, *_ in specs], start, end)
+        specs, got, periods = self._read(t0_wall, t1_wall)
+        self.periods = {}
         points: list[Point] = []
         for query, spec, stat, variant in specs:
             rows = sorted(got.get(query["Id"], []))
+            period = periods[query["Id"]]
+            if rows:
+                self.periods[spec.name] = max(period, self.periods.get(spec.name, 0))
             series = f"cloudwatch.{spec.name}" if len(spec.stats) == 1 and stat == spec.stats[0] \
                 else f"cloudwatch.{spec.name}.{stat.lower()}"
             labels = (("endpoint", self.endpoint), ("variant", variant), ("period", str(period)))

@@ -10,7 +10,9 @@ function `diff_scrapes`, testable without a network:
     histogram  from bucket DELTAS between the two scrapes - i.e. this interval's
                observations only: `.rate` (/s), `.mean`, `.p50`, `.p95`, `.p99`,
                quantiles interpolated linearly inside a bucket as Prometheus'
-               histogram_quantile does
+               histogram_quantile does, then moved into the interval the buckets
+               and the sum allow (`quantile_bounds`), so never beside an
+               impossible mean
     summary    its quantiles as gauges (`.p50`, ...), and `.mean` from deltas
 
 Durations are converted to ms when the family name ends in `_seconds`,
@@ -32,7 +34,9 @@ TorchServe's cumulative counters, and so on. The monitor keeps the cumulative
 values of those families at each scrape (`history`, thinned past a few
 thousand), so `server_time(window)` can take the difference between the
 scrapes bracketing a run's measured window: count and mean from a summary or
-a counter pair, and quantiles too from a histogram's buckets. The run puts
+a counter pair, and from a histogram's buckets the interval each quantile lies
+in (`quantile_bounds`: a bucket's edges, tightened by the mean), never a point
+interpolated inside a bucket. The run puts
 that in the summary as the variant's server time when the target sent no
 `Server-Timing` header (see `orchestrate/monitor_set.py`).
 
@@ -50,6 +54,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -69,6 +74,7 @@ __all__ = [
     "diff_scrapes",
     "histogram_quantile",
     "parse_exposition",
+    "quantile_bounds",
     "server_time_between",
     "snapshot",
 ]
@@ -360,6 +366,62 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
     return lower + (upper - lower) * (rank - below) / in_bucket
 
 
+def quantile_bounds(q: float, buckets: Sequence[tuple[float, float]], total: float = math.nan
+                    ) -> tuple[float, float] | None:
+    """Where the q-quantile of a histogram can lie: (low, high), both inclusive; None without observations.
+
+    `buckets` are (upper bound, cumulative count) pairs sorted by bound, ending with +Inf, as for
+    `histogram_quantile`; `total` the histogram's `_sum`. The q-quantile is the k-th smallest
+    observation, k = ceil(q x count) (at least 1), so it lies in the bucket holding rank k: between
+    that bucket's lower and upper bound. Buckets alone say no more, so the interpolated value
+    `histogram_quantile` returns is a guess, and can be impossible: KServe's 0.2 ms predictions all
+    fall in its first bucket (0, 5 ms], whose interpolated p50 is 2.5 ms beside a mean of 0.23 ms.
+
+    With the sum, and values that cannot be negative (the lowest bucket's bound is positive: a
+    duration), the interval tightens. Say the quantile x is the j-th smallest of the c values in its
+    bucket (lower bound l, upper u). Those j..c values are each >= x, the j-1 below it each >= l, and
+    every other value at least its own bucket's lower bound, so
+
+        sum >= (sum of lower bounds of the others) + (j - 1) l + (c - j + 1) x    (an upper bound on x)
+
+    and, when no value is in the +Inf bucket, every value at most its bucket's upper bound, so
+
+        sum <= (sum of upper bounds of the others) + (c - j) u + j x              (a lower bound on x).
+
+    For the KServe case (all of 100 values in (0, 5 ms], mean 0.23 ms) this gives p50 <= 0.46 ms
+    and p95 <= 3.8 ms. A `_sum` scraped a moment apart from its buckets can contradict them; the
+    tightening is then dropped and the bucket's bounds stand.
+    """
+    if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
+        return None
+    cum: list[float] = []
+    for _, c in buckets:
+        cum.append(max(c, cum[-1]) if cum else c)   # forced monotone, as histogram_quantile does
+    n = cum[-1]
+    if not n > 0:
+        return None
+    uppers = [le for le, _ in buckets]
+    nonneg = uppers[0] > 0
+    lowers = [0.0 if nonneg else -math.inf] + uppers[:-1]
+    counts = [cum[0]] + [b - a for a, b in pairwise(cum)]
+    k = min(max(1.0, math.ceil(min(max(q, 0.0), 1.0) * n - 1e-9)), n)
+    b = next(i for i, c in enumerate(cum) if c >= k)
+    j = k - (cum[b - 1] if b else 0.0)
+    lo, hi = lowers[b], uppers[b]
+    if nonneg and math.isfinite(total) and total >= 0:
+        c = counts[b]
+        others_low = sum(counts[i] * lowers[i] for i in range(len(counts)) if i != b)
+        top = (total - others_low - (j - 1) * lo) / (c - j + 1)
+        t_lo, t_hi = lo, min(hi, top)
+        if counts[-1] == 0 or (b == len(counts) - 1 and j == c):
+            others_high = sum(counts[i] * uppers[i] for i in range(len(counts) - 1) if i != b)
+            rest = (c - j) * hi if c > j else 0.0
+            t_lo = max(lo, (total - others_high - rest) / j)
+        if t_lo <= t_hi * (1 + 1e-9) + 1e-12:   # consistent with the buckets
+            lo, hi = t_lo, max(t_lo, t_hi)
+    return lo, hi
+
+
 def _duration_scale(family: str) -> tuple[float, str]:
     """(factor to ms, unit) for a duration family name; (1, "") for anything else."""
     for suffix, factor in (
@@ -401,10 +463,18 @@ def _hist_points(series: str, labels: Labels, cur: Hist, prev: Hist, elapsed: fl
         if math.isfinite(dsum):
             points.append(Point(t, f"{series}.mean", dsum / dcount * scale, unit, labels))
         for q in QUANTILES:
-            v = histogram_quantile(q, deltas)
+            v = _possible(histogram_quantile(q, deltas), quantile_bounds(q, deltas, dsum))
             if math.isfinite(v):
                 points.append(Point(t, f"{series}.{_qname(q)}", v * scale, unit, labels))
     return points
+
+
+def _possible(estimate: float, bounds: tuple[float, float] | None) -> float:
+    """An interpolated quantile moved into the interval the buckets and the sum allow (a series needs
+    one number an interval; the summary's server time gives the interval itself)."""
+    if bounds is None or not math.isfinite(estimate):
+        return estimate
+    return min(max(estimate, bounds[0]), bounds[1])
 
 
 def _zero(value: float | Hist | Summ) -> float | Hist | Summ:
@@ -530,8 +600,11 @@ def server_time_between(
 
     Label sets are chosen by `match` (e.g. the URL's path segments, so MLServer's
     `model="iris"` series serves a variant whose URL is /v2/models/iris/infer); with no
-    match, all series are added up. Returns ``{"count", "mean", "p50".. (histograms only),
-    "family", "kind", "labels"}`` with times in ms.
+    match, all series are added up. Returns ``{"count", "mean", "p50".. and "bounds" (histograms
+    only), "family", "kind", "labels"}`` with times in ms. A histogram's quantiles are known only
+    to lie within bounds (`quantile_bounds`: the bucket, tightened by the sum): "bounds" holds
+    ``{"p50": {"ge": low, "le": high}, ...}``, and "p50".. are null unless the bounds pin the value
+    down (within 0.1 %): never an interpolated guess that the mean can contradict.
     """
     pairs = {_base(d): _base(c) for d, c in selection.means}
     for family in selection.server_time:
@@ -572,12 +645,25 @@ def server_time_between(
         out: dict = {"count": round(count), "mean": total / count * scale, "family": base,
                      "kind": fam.kind, "labels": label_text}
         if fam.kind == "histogram" and buckets:
-            ordered = sorted(buckets.items())
-            for key, q in SERVER_QUANTILES:
-                v = histogram_quantile(q, ordered)
-                out[key] = v * scale if math.isfinite(v) else None
+            out["bounds"] = _bounds_ms(sorted(buckets.items()), total, scale)
+            for key, _ in SERVER_QUANTILES:   # a figure only where the bounds pin it down
+                b = out["bounds"].get(key)
+                out[key] = b["le"] if b is not None and b["le"] - b["ge"] <= PINNED * b["le"] else None
         return out
     return None
+
+
+PINNED = 1e-3   # a quantile whose bounds are this close (relative) is a figure: as precise as an HDR quantile
+
+
+def _bounds_ms(ordered: list[tuple[float, float]], total: float, scale: float) -> dict[str, dict[str, float]]:
+    """{"p50": {"ge": low, "le": high}, ...} in ms: where each server-time quantile can lie (`quantile_bounds`)."""
+    out = {}
+    for key, q in SERVER_QUANTILES:
+        b = quantile_bounds(q, ordered, total)
+        if b is not None:
+            out[key] = {"ge": b[0] * scale, "le": b[1] * scale}
+    return out
 
 
 def _counter_pair_between(before: Scrape, after: Scrape, sum_name: str, count_name: str,

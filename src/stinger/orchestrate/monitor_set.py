@@ -21,6 +21,7 @@ found, where it could come from.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,7 @@ class MonitorSet:
         self.runner: MonitorRunner | None = None
         self.warnings: list[str] = []
         self._points: list = []
+        self.generator_pids: list[int] = []
 
     @classmethod
     def from_spec(cls, spec, *, extra=None, on_warning=None) -> MonitorSet:
@@ -91,6 +93,7 @@ class MonitorSet:
             except Exception:
                 pass
         local = [pid for pid in generator_pids if pid > 0]   # 0: a worker on another machine (ray)
+        self.generator_pids = local
         if local:
             monitors.append(GeneratorMonitor(local))
         self.runner = MonitorRunner(monitors, t0=t0, interval=1.0, on_warning=self._warn)
@@ -124,7 +127,7 @@ class MonitorSet:
 
     def summary(self, metrics, variants: dict) -> dict:
         from stinger.monitors.base import summarize_series
-        from stinger.monitors.generator import judge_generator, worker_p90
+        from stinger.monitors.generator import judge_generator, machine_load, worker_p90
 
         out: dict[str, Any] = {}
         if self._points:
@@ -149,17 +152,22 @@ class MonitorSet:
         offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
         achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())
         server_p50 = None
-        st = [v["server_time_ms"]["p50"] for v in variants.values()
-              if (v.get("server_time_ms") or {}).get("p50") is not None]
+        # a p50 known only as a bound counts at its upper bound: "the server's p50 was below the lag" must be sure
+        st = [p for v in variants.values() if (p := _p50_at_most(v.get("server_time_ms") or {})) is not None]
         if st:
             server_p50 = max(st)
         # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
         demand_p90 = worker_p90(self._points, "generator.worker_demand_pct")
         wait_p90 = worker_p90(self._points, "generator.worker_wait_pct")
+        # the machine around the workers (load, busy and stolen CPU, others' CPU), when the generator watched it
+        machine = machine_load(self._points) if any(p.series == "generator.machine_runnable"
+                                                    or p.series == "generator.machine_cpu_pct"
+                                                    for p in self._points) else None
         verdict = judge_generator(worker_cpu_pct_p90=cpu_p90, schedule_lag_p99_ms=sched_p99,
                                   loop_lag_p90_ms=loop_p90, offered_rps=offered, achieved_rps=achieved,
                                   server_time_p50_ms=server_p50, worker_demand_pct_p90=demand_p90,
-                                  worker_wait_pct_p90=wait_p90)
+                                  worker_wait_pct_p90=wait_p90, machine=machine,
+                                  workers=len(self.generator_pids) or None)
         if verdict.machine_busy and verdict.lagged and not verdict.client_bound:
             # Not the generator's fault, but the numbers carry the wait: the summary says so.
             self.warnings.append(verdict.message())
@@ -175,6 +183,7 @@ class MonitorSet:
             "worker_wait_pct_p90": None if wait_p90 is None else round(wait_p90, 1),
             "loop_lag_p90_ms": None if loop_p90 is None else round(loop_p90, 3),
             "schedule_lag_p99_ms": sched_p99,
+            "machine": None if machine is None else machine.to_dict(),
         }
         return out
 
@@ -205,7 +214,7 @@ class MonitorSet:
                     continue
                 vs["server_time_ms"] = _as_server_time(got)
                 labels = f"{{{got['labels']}}}" if got.get("labels") else ""
-                what = {"histogram": "histogram: quantiles interpolated within its buckets",
+                what = {"histogram": "histogram: quantiles as the bounds its buckets and mean allow",
                         "summary": "summary: count and mean only",
                         "counter": "cumulative counters: mean only"}[got["kind"]]
                 source[v.name] = f"Prometheus {m.name} {m.url}: {got['family']}{labels} ({what})"
@@ -222,6 +231,13 @@ class MonitorSet:
             out["missing"], out["why"] = missing, why
             out["note"] = server_time_note(missing, why)
         return out
+
+
+def _p50_at_most(section: dict) -> float | None:
+    if section.get("p50") is not None:
+        return section["p50"]
+    b = (section.get("bounds") or {}).get("p50")
+    return None if b is None else b["le"]   # None when unbounded above: nothing sure to compare
 
 
 def server_time_note(missing: list[str], why: str) -> str:
@@ -264,7 +280,32 @@ def _as_server_time(got: dict) -> dict:
     for key in ("p50", "p90", "p95", "p99", "p99.9"):
         v = got.get(key)
         out[key] = None if v is None else round(v, 3)
+    if got.get("bounds"):   # a histogram's quantiles: where each can lie (docs/summary.md, server_time_ms)
+        out["bounds"] = {k: {"ge": _floor3(b["ge"]), "le": _ceil3(b["le"])} for k, b in got["bounds"].items()}
     return out
+
+
+def _floor3(x: float) -> float:
+    """Rounded down to the µs: a rounded lower bound must stay a lower bound."""
+    return math.floor(x * 1e3) / 1e3
+
+
+def _ceil3(x: float) -> float | None:
+    """Rounded up to the µs; None for no upper bound (a quantile in the +Inf bucket, no sum to tighten it)."""
+    return math.ceil(x * 1e3) / 1e3 if math.isfinite(x) else None
+
+
+def quantile_text(section: dict, key: str) -> str | None:
+    """A quantile as text: "0.21 ms", or its bounds when only they are known ("≤ 0.46 ms", "1.2–3.4 ms")."""
+    v = section.get(key)
+    if v is not None:
+        return f"{v:.2f} ms"
+    b = (section.get("bounds") or {}).get(key)
+    if b is None:
+        return None
+    if b["le"] is None:
+        return f"≥ {b['ge']:.2f} ms"
+    return f"≤ {b['le']:.2f} ms" if b["ge"] <= 0 else f"{b['ge']:.2f}–{b['le']:.2f} ms"
 
 
 def server_time_notes(summary: dict) -> list[str]:
@@ -273,7 +314,8 @@ def server_time_notes(summary: dict) -> list[str]:
     lines = []
     for name, src in (st.get("source") or {}).items():
         s = (summary.get("variants", {}).get(name) or {}).get("server_time_ms") or {}
-        figures = ", ".join(f"{k} {s[k]:.2f} ms" for k in ("mean", "p50", "p95", "p99") if s.get(k) is not None)
+        figures = ", ".join(f"{k} {text}" for k in ("mean", "p50", "p95", "p99")
+                            if (text := quantile_text(s, k)) is not None)
         lines.append(f"server time of {name}: {figures or 'n/a'} (from {src}; not tested for a difference)")
     if st.get("note"):
         lines.append(st["note"])

@@ -14,7 +14,7 @@ from dataclasses import replace
 from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
 from stinger.errors import SpecError
 from stinger.spec import LoadSpec, Spec
-from stinger.spec.model import MAX_WORKERS
+from stinger.spec.model import MAX_WORKERS, warmup_problem
 
 
 def default_workers(spec: Spec) -> int:
@@ -179,6 +179,8 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
         closed_plan = UsersPlan(profile=users, think_time=load.think_time)
         n = max(1, min(n, users.peak))  # a worker with no user would never finish
     duration = run_duration(spec, profile, users)
+    if duration is not None and load.warmup >= duration:   # a shape's length (load.duration is checked in the spec)
+        raise SpecError(warmup_problem(load.warmup, duration, "the load shape's length"))
     base = WorkerPlan(
         worker=0, workers=n, variants=variants,
         split="single" if len(variants) == 1 else spec.split,  # sagemaker: never 1 (+ unattributed)

@@ -21,6 +21,18 @@ them when a variant's target is `sagemaker`; plain HTTP runs never import it):
   `monitors/sagemaker_endpoint.py`), with where the price came from
   (`price_source`: "--price-per-hour" or "the bundled table dated ...").
 
+One window. Client latency describes the measured window (after the warm-up),
+so CloudWatch's means (latency, CPU, memory) are taken over it too: read at the
+finest period CloudWatch has (1 s for high-resolution data, else 60 s), each
+period weighted by its seconds inside the window (`cloudwatch_window` says the
+period, the periods read, the share they cover, and warns when 60-s periods
+dilute the figures with idle seconds). The cost's instance-hours and inferences
+are both the measured window's (`cost_window_s`; before, hours over the whole
+run against the window's inferences overstated it by duration / (duration -
+warm-up)). Counts are whole periods: `counts` sets CloudWatch's invocations over
+the periods that met the run beside what stinger sent in them, measured and
+warm-up, and says why they differ.
+
 The control plane and CloudWatch are reached at AWS's addresses unless
 `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CLOUDWATCH` say otherwise
 (botocore's own service-specific endpoint variables; `--control-url` and
@@ -60,6 +72,12 @@ def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list
     from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
 
     base = parse_config(target, where="--sagemaker")
+    if not _has_control_plane(base):
+        # a runtime on loopback is a local emulator: AWS's DescribeEndpoint (what botocore would call) is not its
+        # control plane, and the docs promise stinger never reaches the real cloud for one
+        raise UsageError(f"--sagemaker {base.endpoint} --endpoint-url {base.endpoint_url} is a local runtime with no "
+                         "control plane to list its production variants: give --control-url URL (its DescribeEndpoint "
+                         "and CloudWatch), or a spec whose variants each pin one (target_variant)")
     region = resolve_region(base)
     infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
     configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=pin)
@@ -171,15 +189,77 @@ def endpoint_monitors(spec: Any) -> list:
     return [m for m in seen.values() if m is not None]
 
 
-def _mean(points: list, series: str, variant: str, weights: dict[float, float] | None = None) -> float:
-    rows = [(p.t, p.value) for p in points if p.series == series and dict(p.labels).get("variant") == variant]
+def _period(p: Any) -> float:
+    return float(dict(p.labels).get("period", 60))
+
+
+def _rows(points: list, series: str, variant: str) -> list:
+    return [p for p in points if p.series == series and dict(p.labels).get("variant") == variant]
+
+
+def _mean(points: list, series: str, variant: str, window: tuple[float, float],
+          weights: dict[float, float] | None = None) -> float:
+    """A per-period series' mean over `window` (run clock): each period weighted by its seconds inside the
+    window (a partial period counts for its share, one outside for nothing) and, given `weights` (a
+    latency's invocations per period), by those too. NaN when no period meets the window."""
+    from stinger.monitors.cloudwatch import overlap
+
+    num = den = 0.0
+    for p in _rows(points, series, variant):
+        w = overlap(p.t, _period(p), *window) * (weights.get(p.t, 0.0) if weights is not None else 1.0)
+        num += w * p.value
+        den += w
+    return num / den if den > 0 else math.nan
+
+
+def _aligned(points: list, variant: str, window: tuple[float, float]) -> dict[str, Any] | None:
+    """How a variant's CloudWatch figures were put on the run: period, the periods read, the share of their
+    time inside `window`, and what that means for the means (docs/sagemaker.md)."""
+    from stinger.monitors.cloudwatch import overlap
+
+    rows = _rows(points, "cloudwatch.CPUUtilization", variant) or _rows(points, "cloudwatch.Invocations", variant)
     if not rows:
-        return math.nan
-    if weights:
-        w = [weights.get(t, 0.0) for t, _ in rows]
-        if sum(w) > 0:
-            return sum(v * x for (_, v), x in zip(rows, w, strict=True)) / sum(w)
-    return sum(v for _, v in rows) / len(rows)
+        return None
+    period = max(_period(p) for p in rows)
+    covered = sum(overlap(p.t, _period(p), *window) for p in rows) / sum(_period(p) for p in rows)
+    out: dict[str, Any] = {
+        "period_s": period, "read_s": [_r(min(p.t for p in rows)), _r(max(p.t + _period(p) for p in rows))],
+        "means_over_s": [_r(window[0]), _r(window[1])], "covered": _r(covered),
+        "weighting": "each period weighted by its seconds inside the measured window (latencies also by its "
+                     "invocations); counts are whole periods",
+    }
+    if covered < 0.95 and period >= 60:
+        out["note"] = (f"CloudWatch holds these metrics per {period:g} s; the measured window covers "
+                       f"{100 * covered:.0f} % of the periods read, so CPU and memory are averaged with seconds "
+                       f"outside it (idle ones lower them); a longer run covers more")
+    return out
+
+
+def _counts(row: dict, requests: dict, complete: bool) -> dict[str, Any]:
+    """CloudWatch's invocations beside what stinger sent, over one window (every period that met the run), and
+    why they differ: the warm-up (sent, counted by CloudWatch, left out of every stinger figure), a last
+    period not yet published, or other callers."""
+    measured = (requests.get("ok") or 0) + (requests.get("failed") or 0) + (requests.get("in_flight") or 0)
+    warmup = requests.get("warmup") or 0
+    sent, counted = measured + warmup, row.get("invocations")
+    out: dict[str, Any] = {"window_s": (row.get("cloudwatch_window") or {}).get("read_s"),
+                           "cloudwatch_invocations": counted, "client_sent": sent, "client_measured": measured,
+                           "client_warmup": warmup}
+    if counted is None:
+        return out
+    counted = int(counted)
+    split = (f"{measured:,} measured + {warmup:,} warm-up (the warm-up is sent and counted by CloudWatch but left "
+             f"out of latency, SLOs and cost)" if warmup else f"{measured:,} measured, no warm-up")
+    if counted == sent:
+        out["note"] = f"CloudWatch counted the {sent:,} requests stinger sent: {split}"
+    elif counted < sent:
+        out["note"] = (f"CloudWatch counted {counted:,} of the {sent:,} requests stinger sent ({split}): "
+                       + ("its last period was not published in time" if not complete else
+                          "some never reached the endpoint (connect errors, timeouts before sending)"))
+    else:
+        out["note"] = (f"CloudWatch counted {counted:,}, {counted - sent:,} more than the {sent:,} stinger sent "
+                       f"({split}): callers besides stinger in the same periods")
+    return out
 
 
 def _sum(points: list, series: str, variant: str) -> float:
@@ -224,6 +304,9 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
                              "cloudwatch_complete": True}
     warnings: list[str] = []
     run_s = t1_wall - t0_wall
+    # the measured window (after the warm-up): client latency, CloudWatch's means and the cost all describe it
+    win = summary.get("window") or {}
+    measured = (float(win.get("start_s", 0.0)), float(win.get("end_s", run_s)))
     for endpoint in block["endpoints"]:
         configs = [(name, c) for name, c in pinned if c.endpoint == endpoint]
         production = sorted({pv_of[n] for n, _ in configs if n in pv_of}
@@ -255,8 +338,8 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
             if pv is not None and read:
                 inv_rows = {p.t: p.value for p in cw if p.series == "cloudwatch.Invocations"
                             and dict(p.labels).get("variant") == pv}
-                model = _mean(cw, "cloudwatch.ModelLatency.average", pv, inv_rows)
-                overhead = _mean(cw, "cloudwatch.OverheadLatency.average", pv, inv_rows)
+                model = _mean(cw, "cloudwatch.ModelLatency.average", pv, measured, inv_rows)
+                overhead = _mean(cw, "cloudwatch.OverheadLatency.average", pv, measured, inv_rows)
                 client_mean = lat.get("mean")
                 server = model + overhead
                 row.update({
@@ -266,23 +349,30 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
                     "invocation_4xx": _sum(cw, "cloudwatch.Invocation4XXErrors", pv),
                     "invocation_5xx": _sum(cw, "cloudwatch.Invocation5XXErrors", pv),
                     "model_errors": _sum(cw, "cloudwatch.InvocationModelErrors", pv),
-                    "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv)),
-                    "cpu_utilization_pct_per_core": _r(_mean(cw, "cloudwatch.CPUUtilization.per_core", pv)),
-                    "memory_utilization_pct": _r(_mean(cw, "cloudwatch.MemoryUtilization", pv)),
+                    "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv, measured)),
+                    "cpu_utilization_pct_per_core": _r(_mean(cw, "cloudwatch.CPUUtilization.per_core", pv,
+                                                             measured)),
+                    "memory_utilization_pct": _r(_mean(cw, "cloudwatch.MemoryUtilization", pv, measured)),
+                    "cloudwatch_window": _aligned(cw, pv, measured),
                 })
+                row["counts"] = _counts(row, vs.get("requests") or {}, block["cloudwatch_complete"])
             if pv is not None:
                 counts = [p.value for p in points if p.series == "sagemaker.instances"
                           and dict(p.labels).get("variant") == pv and math.isfinite(p.value)]
                 row["instance_count"] = {"first": counts[0], "last": counts[-1], "max": max(counts)} if counts else None
-                hours = instance_hours(points, pv, 0.0, run_s)
-                ok = (vs.get("requests") or {}).get("ok") or 0
+                # hours and inferences over one window, the measured one: hours over the whole run divided by
+                # the measured window's inferences overstated the cost by duration / (duration - warm-up)
+                hours = instance_hours(points, pv, *measured)
+                tp = vs.get("throughput") or {}
+                ok = round((tp.get("achieved_rps") or 0.0) * (tp.get("window_s") or 0.0))   # OK inside the window
                 given = config.price_per_hour if config.price_per_hour is not None else price_per_hour
                 price = price_of(row["instance_type"], given)
                 row["price_per_hour_usd"] = price
                 row["price_source"] = (PRICE_FLAG_SOURCE if given is not None else
                                        PRICE_TABLE_SOURCE if price is not None else None)
                 row["instance_hours"] = _r(hours, 6)
-                # inferences served by this variant during the run: stinger's own count of its successes
+                row["inferences"] = ok
+                row["cost_window_s"] = [_r(measured[0]), _r(measured[1])]
                 row["cost_per_million_usd"] = _r(cost_per_million(price, hours, ok), 2)
             block["variants"][name] = row
     for named in named_monitors(spec, "cloudwatch"):   # endpoints the spec names beside (or instead of) the run's
@@ -372,16 +462,18 @@ def _other(named: Any, t0_wall: float, t1_wall: float, on_wait: Callable[[float]
     if cw is None:
         return {}
     rows = {}
+    run = (0.0, t1_wall - t0_wall)   # another endpoint's traffic is not ours: its figures over the whole run
     for pv in variants:
         inv_rows = {p.t: p.value for p in cw if p.series == "cloudwatch.Invocations"
                     and dict(p.labels).get("variant") == pv}
         rows[pv] = {"invocations": _sum(cw, "cloudwatch.Invocations", pv),
-                    "model_latency_ms": _r(_mean(cw, "cloudwatch.ModelLatency.average", pv, inv_rows)),
-                    "overhead_latency_ms": _r(_mean(cw, "cloudwatch.OverheadLatency.average", pv, inv_rows)),
+                    "model_latency_ms": _r(_mean(cw, "cloudwatch.ModelLatency.average", pv, run, inv_rows)),
+                    "overhead_latency_ms": _r(_mean(cw, "cloudwatch.OverheadLatency.average", pv, run, inv_rows)),
                     "invocation_4xx": _sum(cw, "cloudwatch.Invocation4XXErrors", pv),
                     "invocation_5xx": _sum(cw, "cloudwatch.Invocation5XXErrors", pv),
                     "model_errors": _sum(cw, "cloudwatch.InvocationModelErrors", pv),
-                    "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv))}
+                    "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv, run)),
+                    "cloudwatch_window": _aligned(cw, pv, run)}
     return rows
 
 
@@ -409,6 +501,16 @@ def render(block: dict, console: Any) -> None:
         console.print(table)
     if block.get("cloudwatch") == "off":
         console.print("CloudWatch: not read (--no-cloudwatch)")
+    for name, row in block["variants"].items():   # which periods, over which window, and the counts side by side
+        cw = row.get("cloudwatch_window") or {}
+        if cw:
+            console.print(f"CloudWatch {name}: {cw['period_s']:g}-s periods, means over the measured window "
+                          f"{cw['means_over_s'][0]:g}-{cw['means_over_s'][1]:g} s (each period weighted by its "
+                          f"seconds inside it)", style="dim")
+        if cw.get("note"):
+            console.print(f"CloudWatch {name}: {cw['note']}", style="yellow")
+        if (row.get("counts") or {}).get("note"):
+            console.print(f"CloudWatch {name}: {row['counts']['note']}", style="dim")
     for endpoint, rows in (block.get("other_endpoints") or {}).items():
         for pv, row in rows.items():
             console.print(f"CloudWatch {endpoint}/{pv}: {row['invocations']:,.0f} invocations, ModelLatency "

@@ -89,7 +89,7 @@ def summary_renderable(summary: dict):
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",
-            lambda v: f"{_f(v.get('server_time_ms', {}).get('p50'))} / {_f(v.get('server_time_ms', {}).get('p99'))}")
+            lambda v: f"{_q(v.get('server_time_ms', {}), 'p50')} / {_q(v.get('server_time_ms', {}), 'p99')}")
         row("  rest: network+queue (p50 ms)", lambda v: _f(_rest(v)))
     if any("quality" in variants[n] for n in names):
         t.add_section()
@@ -118,9 +118,13 @@ def summary_renderable(summary: dict):
         st.add_column("observed", justify="right")
         st.add_column("")
         for r in slos:
-            st.add_row(r.get("variant", ""), r["slo"], _f(r.get("observed"), 3),
-                       Text("pass", style="green") if r["passed"] else Text("FAIL", style="bold red"))
+            st.add_row(r.get("variant", ""), r["slo"], _observed(r), _slo_mark(r))
         parts.append(st)
+        parts.extend(Text(f"{r.get('variant', '')} {r['slo']}: {r['note']}", style="yellow")
+                     for r in slos if r.get("undecided"))
+    gen_note = generator_note(summary)
+    if gen_note:   # beside the SLOs they may have failed because of it, as the report's headline box puts it
+        parts.append(Text(f"WARNING {gen_note}", style="bold yellow"))
     for name, sp in (summary.get("spike") or {}).items():
         d = sp["during"]
         rec = (f"recovered {sp['recovery_s']:.0f} s after the spike" if sp["recovered"]
@@ -145,14 +149,21 @@ def summary_renderable(summary: dict):
         if note:
             parts.append(Text(note, style="dim"))
     parts.extend(server_time_lines(summary))
-    gen = summary.get("generator") or {}
-    if gen.get("client_bound"):
-        parts.append(Text(f"WARNING {gen.get('message', 'client-bound')}", style="bold yellow"))
     for w in summary.get("warnings", []):
-        parts.append(Text(f"warning: {w}", style="yellow"))
+        if w != gen_note:   # said above
+            parts.append(Text(f"warning: {w}", style="yellow"))
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)
+
+
+def generator_note(summary: dict) -> str | None:
+    """What the report's headline box says of the load generator (outputs/report.py `_headline`: the same
+    condition, the same words): a client-bound run or a busy machine, whatever the SLOs said."""
+    gen = summary.get("generator") or {}
+    if gen.get("client_bound") or gen.get("machine_busy"):
+        return gen.get("message") or "the load generator was the bottleneck"
+    return None
 
 
 def attribution_text(att: dict) -> Text:
@@ -176,6 +187,30 @@ def server_time_lines(summary: dict) -> list[Text]:
     if st.get("note"):
         out.append(Text(f"note: {st['note']}", style="dim"))
     return out
+
+
+def _q(section: dict, key: str) -> str:
+    """A quantile, or where it lies when only bounds are known (a Prometheus histogram: "≤0.46")."""
+    v = section.get(key)
+    b = (section.get("bounds") or {}).get(key)
+    if v is not None or b is None:
+        return _f(v)
+    if b.get("le") is None:
+        return f"≥{_f(b['ge'])}"
+    return f"≤{_f(b['le'])}" if b["ge"] <= 0 else f"{_f(b['ge'])}–{_f(b['le'])}"
+
+
+def _observed(r: dict) -> str:
+    b = r.get("bound")
+    if r.get("observed") is not None or not b:
+        return _f(r.get("observed"), 3)
+    return _q({"bounds": {"x": b}}, "x")
+
+
+def _slo_mark(r: dict) -> Text:
+    if r["passed"]:
+        return Text("pass", style="green")
+    return Text("FAIL (cannot tell)" if r.get("undecided") else "FAIL", style="bold red")
 
 
 def _quality(v: dict, key: str) -> str:
@@ -375,7 +410,7 @@ def _f1(x) -> str:
 
 
 # ------------------------------------------------------------------ verdicts
-def print_verdict(v, extra: dict, console: Console) -> None:
+def print_verdict(v, extra: dict, console: Console, summary: dict | None = None) -> None:
     from rich.markdown import Markdown
 
     seq = extra.get("sequential")
@@ -386,6 +421,9 @@ def print_verdict(v, extra: dict, console: Console) -> None:
         console.print("[dim]fixed-sample table below, for reference only "
                       "(its p-values do not account for stopping early):[/]")
     console.print(Markdown(v.to_markdown()))
+    note = generator_note(summary or {})
+    if note:   # the verdict was measured on this machine: say so beside it
+        console.print(Text(f"WARNING {note}", style="bold yellow"))
     if "agreement" in extra:
         console.print(f"prediction agreement (paired): {100 * extra['agreement']:.1f}% of {extra['pairs']:,} pairs")
     if seq and not seq.get("stopped_early"):
@@ -429,6 +467,7 @@ class TerminalOutput:
         self._view: LiveView | None = None
         self._unit = "req/s"
         self._run_dir = None
+        self._summary: dict | None = None   # the last run's, for the verdict that follows it
 
     # -- one run
     def start(self, info) -> None:
@@ -443,6 +482,7 @@ class TerminalOutput:
     def finish(self, result) -> None:
         self.close()
         self._run_dir = result.summary.get("run_dir")
+        self._summary = result.summary
         print_summary(result.summary, self.console)
 
     def close(self) -> None:
@@ -469,6 +509,6 @@ class TerminalOutput:
 
     # -- a verdict
     def verdict(self, verdict, extra: dict, run_dir=None) -> None:
-        print_verdict(verdict, extra, self.console)
+        print_verdict(verdict, extra, self.console, self._summary)
         if run_dir is not None:
             self.console.print(f"[dim]verdict: {run_dir}/verdict.md[/]")

@@ -346,6 +346,8 @@ class Spec(_Model):
             raise ValueError("closed model needs users (load.users / --users)")
         if load.duration is None and load.requests is None and not _shape_has_duration(load.shape):
             raise ValueError("a run needs a bound: load.duration (--duration) or load.requests (--requests)")
+        if load.duration is not None and load.warmup >= load.duration:
+            raise ValueError(warmup_problem(load.warmup, load.duration, "load.duration (--duration)"))
         if self.split == "paired" and mode == "closed":
             raise ValueError("paired split needs the open model (a rate): every payload goes to every variant at once")
         if load.shape is not None and load.shape.trace == CAPTURE_TRACE:
@@ -412,6 +414,13 @@ def _sagemaker_split_problem(spec: Spec) -> str | None:
     if UNATTRIBUTED in [v.name for v in spec.variants]:
         return f"keeps the name {UNATTRIBUTED!r} for requests no response attributed; rename that variant"
     return None
+
+
+def warmup_problem(warmup: float, duration: float, what: str) -> str:
+    """The warm-up is excluded from every statistic: one as long as the run leaves nothing measured."""
+    return (f"load.warmup (--warmup) is {warmup:g} s, not shorter than {what} of {duration:g} s: "
+            f"the warm-up is left out of every figure, so nothing would be measured; "
+            f"shorten the warm-up or lengthen the run")
 
 
 def _shape_has_duration(shape: ShapeSpec | None) -> bool:

@@ -58,6 +58,7 @@ INVOKED_VARIANT = "x-amzn-invoked-production-variant"
 ERROR_TYPE = "x-amzn-errortype"
 DEFAULT_HOST = "runtime.sagemaker.{region}.amazonaws.com"
 
+DEFAULT_CONTENT_TYPE = "application/json"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")   # endpoint, variant, component names
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ASCII_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
@@ -77,7 +78,9 @@ class Config(TargetConfig):
     inference_component: str | None = None
     custom_attributes: str | None = None
     inference_id: str | None = None
-    content_type: str = "application/json"
+    # None: each payload's own (a Data Capture replay: each record's observedContentType; a dataset's
+    # format), else DEFAULT_CONTENT_TYPE. Set: every request carries it
+    content_type: str | None = None
     accept: str | None = None
     stream: bool = False
     variant_names: tuple[str, ...] = ()    # the plan's variants, for attributing responses
@@ -241,6 +244,7 @@ class SageMakerTarget:
         self.region = resolve_region(config)
         self.signer = Signer(self.region, "sagemaker", credentials)
         self._headers = self._static_headers()
+        self._by_type: dict[str, tuple[tuple[str, str], ...]] = {}   # payload content type -> signed headers
         self._variant_index = {name: i for i, name in enumerate(config.variant_names)}
         # error kind -> the first message seen (kept once, not per request)
         self.messages: dict[int, str] = {}
@@ -259,11 +263,11 @@ class SageMakerTarget:
         return SageMakerNeeds(headers=(INVOKED_VARIANT, ERROR_TYPE), body=stream, chunk_times=stream,
                               error_bodies=True)
 
-    def _static_headers(self) -> tuple[tuple[str, str], ...]:
+    def _static_headers(self, content_type: str | None = None) -> tuple[tuple[str, str], ...]:
         c = self.config
         accept = "X-Amzn-SageMaker-Accept" if c.stream else "Accept"
         pairs = (
-            ("Content-Type", c.content_type),
+            ("Content-Type", c.content_type or content_type or DEFAULT_CONTENT_TYPE),
             (accept, c.accept),
             ("X-Amzn-SageMaker-Target-Variant", c.target_variant),
             ("X-Amzn-SageMaker-Target-Model", c.target_model),
@@ -275,8 +279,13 @@ class SageMakerTarget:
 
     def request(self, endpoint: Endpoint, body: bytes, now: float,
                 content_type: str | None = None) -> tuple[bytes, float]:
-        # the config's content_type is signed into the static headers; the payload's is not used
-        signed = self.signer.sign("POST", endpoint.url, self._headers, body)
+        # The Content-Type is signed: the config's when it sets one, else the payload's (a capture replay sends
+        # each record with its own), else DEFAULT_CONTENT_TYPE. Built once per request bytes, never per send.
+        headers = self._headers
+        if content_type is not None and self.config.content_type is None:
+            headers = self._by_type.get(content_type) or self._by_type.setdefault(
+                content_type, self._static_headers(content_type))
+        signed = self.signer.sign("POST", endpoint.url, headers, body)
         # the signer speaks wall time; the engine's cache speaks perf_counter
         return signed.data, now + (signed.expires - signed.signed_at)
 
