@@ -265,6 +265,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         finally:
             mon.stop()
     except BaseException:
+        _drop_request_logs(plans)   # the workers are gone (execute closed them): no hidden file left behind
         for o in started:  # leave a live display before the error is shown
             close = getattr(o, "close", None)
             if callable(close):
@@ -273,12 +274,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
     if plans[0].requests_path is not None:
-        from stinger.engine.requests_log import CSV_FILE, merge
-
-        rows = merge([Path(p.requests_path) for p in plans if p.requests_path], Path(run_dir) / CSV_FILE,
-                     [v.name for v in plans[0].variants])
-        # the wall-clock instant of t = 0 to the microsecond, to join the rows with the endpoint's own logs
-        summary["requests_file"] = {"path": CSV_FILE, "rows": rows, "t0_unix": round(outcome.started_at, 6)}
+        _merge_request_logs(plans, run_dir, summary, outcome)
     if abort.reason is not None:
         summary["aborted"] = abort.reason
         summary["warnings"].insert(0, abort.reason)
@@ -290,9 +286,23 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         summary["run_dir"] = str(run_dir)
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
                          series=mon.points())
-    for o in outputs:
-        o.finish(result)
+    _finish_all(outputs, result)
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
+
+
+def _finish_all(outputs: list, result) -> None:
+    """Every output finishes, even after one could not write (a full disk); then that failure is raised
+    (`core.atomic.WriteFailed`: one line naming the path, exit code 3)."""
+    from stinger.core.atomic import WriteFailed
+
+    failed: WriteFailed | None = None
+    for o in outputs:
+        try:
+            o.finish(result)
+        except WriteFailed as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 def _request_logs(spec: Spec, plans: list, run_dir) -> list:
@@ -306,6 +316,28 @@ def _request_logs(spec: Spec, plans: list, run_dir) -> list:
     from dataclasses import replace
 
     return [replace(p, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]
+
+
+def _merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome) -> None:
+    """The workers' row files -> requests.csv; a full disk costs the rows (a warning), never the run."""
+    from stinger.core.atomic import WriteFailed
+    from stinger.engine.requests_log import CSV_FILE, merge
+
+    try:
+        rows = merge([Path(p.requests_path) for p in plans if p.requests_path], Path(run_dir) / CSV_FILE,
+                     [v.name for v in plans[0].variants])
+    except WriteFailed as exc:
+        summary["warnings"].append(f"--save-requests: requests.csv was not written ({exc}); the per-request rows "
+                                   "are lost, the run's results are kept")
+        return
+    # the wall-clock instant of t = 0 to the microsecond, to join the rows with the endpoint's own logs
+    summary["requests_file"] = {"path": CSV_FILE, "rows": rows, "t0_unix": round(outcome.started_at, 6)}
+
+
+def _drop_request_logs(plans: list) -> None:
+    for p in plans:
+        if getattr(p, "requests_path", None):
+            Path(p.requests_path).unlink(missing_ok=True)
 
 
 def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutcome, outputs: list) -> None:

@@ -32,6 +32,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from stinger.core.atomic import WriteFailed, is_disk_full, write_text
 from stinger.core.catalogue import METRICS
 from stinger.core.exit_codes import exit_code_of
 from stinger.core.secrets import scrub
@@ -550,7 +551,9 @@ def write_report(run_dir: str | os.PathLike, path: str | os.PathLike | None = No
     out = Path(path) if path is not None else Path(run_dir) / REPORT
     html = scrub(render_report(run_dir, title))
     try:
-        out.write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+        write_text(out, html)   # whole or not at all (core.atomic)
+    except WriteFailed as exc:
+        if is_disk_full(exc):   # not the user's mistake: exit 3, naming the path
+            raise
+        raise UsageError(str(exc)) from None
     return out
