@@ -26,6 +26,7 @@ from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.histogram import Histogram
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
+from stinger.core.secrets import redact_text
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
 HISTS = NAMES
@@ -429,7 +430,8 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
     }
     if vm.samples:
-        out["sample_responses"] = dict(sorted(vm.samples.items()))
+        # what an endpoint wrote: its secret-looking values masked before any surface shows it
+        out["sample_responses"] = {code: redact_text(body) for code, body in sorted(vm.samples.items())}
     for metric in METRICS:
         h = vm.totals[metric.name]
         if not metric.always and not h.total_count:

@@ -8,7 +8,6 @@ generator; write the run directory; print the summary.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec, redacted
-from stinger.spec.redact import redact_url, scrub
+from stinger.spec.redact import redact_text, redact_url
 
 MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
@@ -579,25 +578,6 @@ def failure_report(vs: dict) -> dict | None:
         "top_errors": [{"kind": k, "count": n, **({"message": said[k]} if k in said else {})} for k, n in kinds[:3]],
         "samples": samples,
     }
-
-
-_SECRET_PATTERNS = [
-    # "Bearer abc", "Basic abc"
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 ***"),
-    # "api_key": "abc", password=abc, X-Api-Key: abc
-    (re.compile(r"(?i)([\"']?[\w-]*(?:key|token|secret|password|passwd|auth|signature|session)[\w-]*[\"']?\s*[:=]\s*[\"']?)"
-                r"[^\s\"'&,;}]+"), r"\1***"),
-    # user:password@ in URLs
-    (re.compile(r"(://[^/\s:@]+):[^/\s@]+@"), r"\1:***@"),
-]
-
-
-def redact_text(text) -> str:
-    """A response body safe to print: secret-looking values replaced, one line."""
-    out = scrub(text)
-    for pattern, repl in _SECRET_PATTERNS:
-        out = pattern.sub(repl, out)
-    return " ".join(out.split())
 
 
 def _spike(m: RunMetrics, spike, slos: list) -> dict:

@@ -42,7 +42,7 @@ from stinger.core.atomic import WriteFailed, is_disk_full, replacing, write_text
 from stinger.core.catalogue import LOGGED
 from stinger.core.histogram import Histogram, HistogramLogWriter, read_histogram_log
 from stinger.core.metrics import RunMetrics
-from stinger.core.secrets import scrub
+from stinger.core.secrets import scrub, scrub_data
 from stinger.errors import UsageError
 
 SUMMARY = "summary.json"
@@ -133,7 +133,8 @@ def read_series(path: Path) -> list:
 
 
 def write_json(path: Path, data: dict) -> None:
-    write_text(path, scrub(json.dumps(data, indent=2, default=_json_default)) + "\n")
+    # strings scrubbed one by one: a remembered secret that is also a number never breaks the JSON
+    write_text(path, json.dumps(scrub_data(data), indent=2, default=_json_default) + "\n")
 
 
 def write_capacity(path: Path, report: dict) -> None:
