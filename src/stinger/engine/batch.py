@@ -32,12 +32,12 @@ import numpy as np
 
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
-from stinger.core.records import CellRecord, IntervalRecord, Kind
+from stinger.core.records import MAX_VARIANTS, CellRecord, IntervalRecord, Kind
 from stinger.engine.columns import to_batch
 from stinger.engine.plan import WorkerPlan
 
 N_KINDS = len(Kind)
-_MAX_VARIANTS = 64   # cells are keyed interval * 64 + variant
+_MAX_VARIANTS = MAX_VARIANTS   # cells are keyed interval * 64 + variant; the spec refuses more (exit 2)
 NOTES_PER_KIND = 5   # distinct error messages of one kind a worker passes on
 
 

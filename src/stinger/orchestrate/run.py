@@ -66,8 +66,11 @@ def preflight(spec: Spec) -> list:
 
     check_ceilings(spec)
     p = spec.payload
+    from stinger.datasets import PayloadOrder
+
+    records = 1   # without a dataset, the one body (or none) - as a worker's slots count it
     if p.data:
-        from stinger.datasets import PayloadOrder, open_dataset
+        from stinger.datasets import open_dataset
         from stinger.errors import DatasetError
         from stinger.spec.loading import check_regular_file
 
@@ -76,7 +79,9 @@ def preflight(spec: Spec) -> list:
 
         ds = open_dataset(p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type)
-        PayloadOrder(len(ds), p.order, seed=spec.load.seed, weights=p.weights)
+        records = len(ds)
+    # the order a worker builds, built here first: its mistakes are the user's (exit 2), not a worker's
+    PayloadOrder(records, p.order, seed=spec.load.seed, weights=p.weights)
     if spec.check is not None:
         from stinger.core.checks import ResponseCheck
 
