@@ -216,7 +216,7 @@ def test_no_secret_from_an_error_body_a_monitor_url_a_header_or_a_query(leaky_ru
 
 
 def test_a_monitor_url_with_userinfo_is_sent_as_basic_auth(leaky_run):
-    screen, files = leaky_run
+    _screen, files = leaky_run
     summary = json.loads(files["summary.json"])
     assert summary["series"]["prom.up"]["last"] == 1.0          # the right password: scraped
     # the wrong one: 401, said with the URL that was scraped, credentials and token masked

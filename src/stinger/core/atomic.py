@@ -33,7 +33,8 @@ class WriteFailed(RunError):
     def __init__(self, path: os.PathLike | str, exc: OSError) -> None:
         self.path = Path(path)
         self.errno = exc.errno
-        super().__init__(f"cannot write {self.path}: {exc.strerror or exc}")
+        self.reason = exc.strerror or str(exc)
+        super().__init__(f"cannot write {self.path}: {self.reason}")
 
 
 def is_disk_full(exc: BaseException) -> bool:

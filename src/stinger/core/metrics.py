@@ -219,6 +219,7 @@ class RunMetrics:
         self._late_intervals = math.ceil(late / interval)
         self._spilled_upto = 0
         self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
+        self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
 
     def close(self) -> None:
         """Remove the spill file (the metrics' cells before the horizon are gone with it)."""
@@ -226,8 +227,10 @@ class RunMetrics:
             self.spill_file.close()
 
     def worker_gone(self, worker: int) -> None:
-        """A worker lost mid-run: the horizon stops waiting for it."""
+        """A worker lost mid-run: the horizon stops waiting for it (and live views can say so)."""
         self._last_i.pop(worker, None)
+        if worker not in self.gone_workers:
+            self.gone_workers.append(worker)
 
     def worker_cpu_p90(self) -> float | None:
         """p90 of every worker's CPU samples (fraction of a core; start-up samples left out)."""

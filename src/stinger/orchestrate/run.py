@@ -441,7 +441,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "terminated": outcome.interrupted_by == "SIGTERM",
         # a load worker was lost: part of the schedule was never sent (exit code 3)
         "incomplete": outcome.incomplete,
-        "lost_workers": [{"worker": lw.worker, "reason": lw.reason, "share": round(lw.share, 4),
+        "lost_workers": [{"worker": lw.worker, "pid": lw.pid, "reason": lw.reason, "share": round(lw.share, 4),
                           "since_s": round(lw.since, 3)} for lw in outcome.lost_workers],
         "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
