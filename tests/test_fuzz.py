@@ -237,8 +237,8 @@ def write_dataset(tmp: Path, dataset: tuple) -> Path:
 
 
 # ------------------------------------------------------------------ running one input
-class _Hang(Exception):
-    pass
+class _Hang(BaseException):
+    """Raised by the alarm: a BaseException, so that no `except Exception` in stinger turns it into another error."""
 
 
 def _no_load(spec, *, outputs=None, workers=None, **_options):
