@@ -34,6 +34,7 @@ from stinger.errors import StingerError
 EXIT_USAGE = 2
 EXIT_RUN = 3
 EXIT_INTERRUPTED = 130
+SAVE_REQUESTS_LOST = "--save-requests:"   # the prefix of the warnings of rows a full disk cost
 
 
 def _outputs(quiet: bool, dashboard: int | None = None) -> list:
@@ -64,6 +65,9 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
         click.echo(f"stinger: {summary['aborted']} (exit code 3)", err=True)  # on screen, quiet or not
     if not quiet or not summary:
         return
+    for w in summary.get("warnings", []):
+        if w.startswith(SAVE_REQUESTS_LOST):   # the run is kept, its rows are not: said even when quiet
+            click.echo(f"stinger: warning: {w}", err=True)
     for name, f in (summary.get("failures") or {}).items():
         what = "no request succeeded" if not f["ok"] else "most requests failed"
         causes = [f"HTTP {x['status']} x{x['count']}" for x in f.get("top_status", [])]
@@ -859,6 +863,13 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except (RecursionError, MemoryError) as exc:  # an input past what any limit caught: still one line
         _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", EXIT_USAGE)
+    except OSError as exc:
+        from stinger.core.atomic import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        # a full disk met outside the run files' own writer (a spill file, a dataset cache): still one line
+        _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_RUN)
     sys.exit(0)
 
 

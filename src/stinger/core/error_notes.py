@@ -10,8 +10,8 @@ A note is plain text a person can read as it is, e.g.
 
     model_error on B: ModelError: Received client error (400) from primary with message "..."
 
-The message is redacted (`core.secrets.scrub`: URL credentials, bearer tokens, every
-secret the spec held) and made one line of at most `MAX_CHARS` characters before it
+The message is redacted (`core.secrets.redact_text`: URL credentials, bearer tokens, AWS key
+ids, JWTs, secret-named values, every secret the spec held) and made one line of at most `MAX_CHARS` characters before it
 leaves the worker, so neither a secret nor a megabyte of stack trace reaches a run
 directory or the pipe.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from stinger.core.secrets import scrub
+from stinger.core.secrets import redact_text
 
 MAX_CHARS = 200
 _NOTE = re.compile(r"^(?P<kind>[a-z][a-z0-9_]*) on (?P<variants>[^:]+): (?P<message>.+)$", re.S)
@@ -29,7 +29,7 @@ _NOTE = re.compile(r"^(?P<kind>[a-z][a-z0-9_]*) on (?P<variants>[^:]+): (?P<mess
 
 def clean(message: str) -> str:
     """One line, redacted, at most MAX_CHARS characters (an ellipsis marks the cut)."""
-    text = " ".join(scrub(message).split())
+    text = redact_text(message)
     return text if len(text) <= MAX_CHARS else text[:MAX_CHARS - 3].rstrip() + "..."
 
 

@@ -26,6 +26,7 @@ from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.histogram import Histogram
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
+from stinger.core.secrets import redact_text
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
 HISTS = NAMES
@@ -218,6 +219,7 @@ class RunMetrics:
         self._late_intervals = math.ceil(late / interval)
         self._spilled_upto = 0
         self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
+        self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
 
     def close(self) -> None:
         """Remove the spill file (the metrics' cells before the horizon are gone with it)."""
@@ -225,8 +227,10 @@ class RunMetrics:
             self.spill_file.close()
 
     def worker_gone(self, worker: int) -> None:
-        """A worker lost mid-run: the horizon stops waiting for it."""
+        """A worker lost mid-run: the horizon stops waiting for it (and live views can say so)."""
         self._last_i.pop(worker, None)
+        if worker not in self.gone_workers:
+            self.gone_workers.append(worker)
 
     def worker_cpu_p90(self) -> float | None:
         """p90 of every worker's CPU samples (fraction of a core; start-up samples left out)."""
@@ -429,7 +433,8 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
     }
     if vm.samples:
-        out["sample_responses"] = dict(sorted(vm.samples.items()))
+        # what an endpoint wrote: its secret-looking values masked before any surface shows it
+        out["sample_responses"] = {code: redact_text(body) for code, body in sorted(vm.samples.items())}
     for metric in METRICS:
         h = vm.totals[metric.name]
         if not metric.always and not h.total_count:

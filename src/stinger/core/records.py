@@ -98,6 +98,7 @@ COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_
                              "unsolicited")
 
 WIRE_VERSION = 1
+MAX_VARIANTS = 64           # a worker keys its cells by interval * MAX_VARIANTS + variant (engine/batch.py)
 _FLAG_ZLIB = 1
 _COMPRESS_ABOVE = 4096      # bytes: below this, zlib's cost is not worth the bytes it saves
 _HEAD = struct.Struct("!BB")

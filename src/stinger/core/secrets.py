@@ -11,9 +11,23 @@ Three layers, each a safety net for the one before:
   `X-Amz-Signature`, ...), wherever a URL sits.
 - `redact_url(url)`: one URL (the `targets` of a summary, a capacity report).
 - `scrub(text)`: any text about to be shown or written (summary.json,
-  capacity.json, an error message): URLs and `Bearer ...` values are redacted by
-  pattern, and every secret value seen in a parsed spec (`remember_secrets`)
-  is replaced wherever it appears, even outside a URL or a header.
+  capacity.json, an error message): URLs, `Bearer ...` values, AWS access key ids
+  and JSON Web Tokens are redacted by pattern, and every secret value seen in a
+  parsed spec (`remember_secrets`) is replaced wherever it appears, even outside
+  a URL or a header. `scrub_data` does it to every string of a JSON document (so a
+  remembered value that is also a number never breaks the document).
+- `redact_text(text)`: text an endpoint wrote (a response body, an error message),
+  one line: `scrub`, and the value of every `name=value` / `"name": "value"` pair
+  whose name looks secret (`password=`, `"api_key": ...`).
+
+Every pattern is linear in the text: it may start only where a run of its own
+characters starts (a negative look-behind) and takes its characters possessively,
+so a 200 KB body is scrubbed in milliseconds (before: a scheme pattern retried at
+every letter of a long alphanumeric run, quadratic: 47 s for a 200 KB body, with
+Ctrl-C unanswered inside the one C call).
+
+(There are further homes of redaction: `spec.redact` for spec data, and callers that
+call these; issue 17 folds them. The patterns live here only.)
 """
 
 from __future__ import annotations
@@ -29,6 +43,10 @@ SECRET_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key"
 # a header or query-parameter name containing one of these is secret
 _SECRET_WORDS = ("token", "secret", "key", "password", "passwd", "pwd", "auth", "signature", "credential",
                  "session", "cookie", "sig", "bearer", "jwt", "private")
+# ... and one whose name has one of these as a whole part ("X-Vendor-Pass", not "bypass")
+_SECRET_PARTS = frozenset(("pass", "pw", "otp", "pin"))
+# a URL query parameter with one of these names is secret too (an OAuth authorization code)
+_SECRET_QUERY = frozenset(("code",))
 # a value that is a credential whatever its header's name
 _SECRET_VALUE = re.compile(r"(?i)^\s*(bearer|basic|token|digest|aws4-hmac-sha256|apikey|negotiate)\s+\S")
 
@@ -46,7 +64,13 @@ def is_secret_name(name: Any) -> bool:
     if n in SECRET_HEADERS or n in _marked:
         return True
     n = n.replace("-", "_")
-    return any(w in n for w in _SECRET_WORDS)
+    if any(w in n for w in _SECRET_WORDS):
+        return True
+    return any(part in _SECRET_PARTS for part in re.split(r"[_.\s]+", n))
+
+
+def is_secret_query_name(name: Any) -> bool:
+    return is_secret_name(name) or str(name).strip().lower() in _SECRET_QUERY
 
 
 def looks_secret_value(value: Any) -> bool:
@@ -79,15 +103,16 @@ def redact_url(url: Any) -> Any:
         query = parts.query
         if query:
             pairs = parse_qsl(query, keep_blank_values=True)
-            if any(is_secret_name(k) for k, _ in pairs):
-                query = "&".join(f"{quote(k, safe='')}={MASK if is_secret_name(k) else quote(v, safe='')}"
+            if any(is_secret_query_name(k) for k, _ in pairs):
+                # an empty value has nothing to hide (and a URL already redacted must not be masked twice)
+                query = "&".join(f"{quote(k, safe='')}={MASK if is_secret_query_name(k) and v else quote(v, safe='')}"
                                  for k, v in pairs)
         frag = parts.fragment
-        if frag and ("=" in frag) and any(is_secret_name(k) for k, _ in parse_qsl(frag)):
+        if frag and ("=" in frag) and any(is_secret_query_name(k) for k, _ in parse_qsl(frag)):
             frag = MASK
         return urlunsplit((parts.scheme, netloc, parts.path, query, frag))
     except ValueError:
-        return re.sub(r"(://)[^/@\s]*@", r"\1" + MASK + "@", url)
+        return _USERINFO.sub(_MASK_USERINFO, url)
 
 
 def _url_secrets(url: str) -> list[str]:
@@ -104,7 +129,7 @@ def _url_secrets(url: str) -> list[str]:
         else:
             out.append(unquote(info))
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
-        if is_secret_name(k) and v:
+        if is_secret_query_name(k) and v:
             out.extend([v, quote(v, safe="")])
     return out
 
@@ -138,8 +163,24 @@ def _walk_remember(data: Any, depth: int) -> None:
             _remember(s)
 
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
-_BEARER = re.compile(r"(?i)\b(bearer|basic|token|digest|aws4-hmac-sha256)\s+[A-Za-z0-9._~+/=:,-]{4,}")
+# A scheme starts where no scheme character precedes it and is at most 32 characters long; the rest
+# of a URL is one possessive run. (The old `[A-Za-z][A-Za-z0-9+.-]*://` was retried at every letter
+# of a long alphanumeric run and scanned it to its end each time: quadratic.)
+_URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://[^\s\"'<>]++")
+# userinfo after any "://" (a URL the pattern above does not take: an over-long scheme, a bad port)
+_USERINFO = re.compile(r"://[^/?#\s@\"'<>]{1,512}+@")
+_MASK_USERINFO = "://" + MASK + "@"
+_BEARER = re.compile(r"(?i)(?<![A-Za-z0-9_])(bearer|basic|token|digest|aws4-hmac-sha256)\s++"
+                     r"[A-Za-z0-9._~+/=:,-]{4,}+")
+# AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes)
+_AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)"
+                         r"[A-Z0-9]{16}(?![A-Za-z0-9])")
+# JSON Web Tokens: base64url header "{..." (eyJ), payload, signature (empty with alg "none")
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]++\.[A-Za-z0-9_-]++\.[A-Za-z0-9_-]*+")
+# name=value, name: value, "name": "value" in text an endpoint wrote: a name before a separator (the
+# value not taken, so a name inside another pair's value is still seen), then the value after a secret one
+_PAIR_NAME = re.compile(r"(?<![\w-])[\w-]{1,64}+(?=[\"']?\s*+[:=])")
+_PAIR_VALUE = re.compile(r"[\"']?\s*+[:=]\s*+[\"']?([^\s\"'&,;}]++)")
 
 
 def _scrub_url_match(m: re.Match) -> str:
@@ -151,15 +192,20 @@ def _scrub_url_match(m: re.Match) -> str:
     except ValueError:
         pass
     # an unparsable URL: drop any userinfo by pattern
-    return re.sub(r"(://)[^/@\s]*@", r"\1" + MASK + "@", url)
+    return _USERINFO.sub(_MASK_USERINFO, url)
 
 
 def scrub(text: Any) -> str:
-    """Text safe to show: URL credentials, `Bearer ...` values and every remembered secret replaced."""
+    """Text safe to show: URL credentials, `Bearer ...` values, AWS key ids, JWTs and every remembered
+    secret replaced. Linear in the length of the text."""
     out = str(text)
     if "://" in out:
         out = _URL.sub(_scrub_url_match, out)
+        out = _USERINFO.sub(_MASK_USERINFO, out)
     out = _BEARER.sub(lambda m: m.group(1) + " " + MASK, out)
+    if "eyJ" in out:
+        out = _JWT.sub(MASK, out)
+    out = _AWS_KEY_ID.sub(MASK, out)
     for s in sorted(_secrets, key=len, reverse=True):
         if s in out:
             if len(s) >= _ANYWHERE:
@@ -169,12 +215,47 @@ def scrub(text: Any) -> str:
     return out
 
 
+def scrub_data(data: Any, _depth: int = 0) -> Any:
+    """A copy of a JSON document with every string (keys too) scrubbed; numbers and the structure kept."""
+    if _depth > 64:
+        return data
+    if isinstance(data, str):
+        return scrub(data)
+    if isinstance(data, dict):
+        return {(scrub(k) if isinstance(k, str) else k): scrub_data(v, _depth + 1) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [scrub_data(v, _depth + 1) for v in data]
+    return data
+
+
+def _mask_pairs(text: str) -> str:
+    """Each value after a secret-looking name masked. Linear: a value is scanned once, and names inside
+    a value already masked are skipped."""
+    parts: list[str] = []
+    done = 0
+    for m in _PAIR_NAME.finditer(text):
+        if m.start() < done or not is_secret_name(m.group()):
+            continue
+        v = _PAIR_VALUE.match(text, m.end())
+        if v is None:
+            continue
+        parts += [text[done:v.start(1)], MASK]
+        done = v.end(1)
+    return "".join(parts) + text[done:] if parts else text
+
+
+def redact_text(text: Any) -> str:
+    """Text an endpoint wrote, safe to print and keep: `scrub`, every secret-named value masked, one line."""
+    out = scrub(text)
+    if "=" in out or ":" in out:
+        out = _mask_pairs(out)
+    return " ".join(out.split())
+
+
 # a remembered secret at least this long is replaced anywhere in a text, even inside a longer
 # word (a token pasted into a message); a shorter one only as a word of its own, so that a weak
 # password such as "other" or "admin" does not mask ordinary words that contain it
 _ANYWHERE = 12
-
-
 
 
 # -- URL pieces without urllib (core imports no network module) ------------------

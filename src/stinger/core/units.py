@@ -69,7 +69,9 @@ def parse_rate(text: str | float) -> float:
         value = float(m.group("num")) * _RATE_UNITS[unit]
     else:
         raise UsageError(f"invalid rate {text!r}: expected e.g. '100', '100/s' or '6000/m'")
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value):
+        raise UsageError(f"rate must be a finite number, got {text!r}")
+    if value <= 0:
         raise UsageError(f"rate must be > 0, got {text!r}")
     return value
 

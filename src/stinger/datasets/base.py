@@ -18,10 +18,19 @@ from typing import Protocol, runtime_checkable
 
 from stinger.errors import DatasetError
 
-__all__ = ["SMALL_BYTES", "VALIDATE_LIMIT", "Dataset", "ListBacked", "dataset_error"]
+__all__ = ["MAX_JSON_ARRAY", "MAX_RECORD", "SMALL_BYTES", "VALIDATE_LIMIT", "Dataset", "ListBacked", "dataset_error",
+           "mib"]
 
 SMALL_BYTES = 64 * 1024 * 1024   # up to this total size: validate everything, keep bodies in memory
 VALIDATE_LIMIT = 10_000          # records validated up front in larger datasets
+# One request body past this is a mistake (a 2 GB file with no newline, a 2.5 GB file in a folder): it
+# would be read whole for every request that sends it. Refused when the dataset is opened, from its size.
+MAX_RECORD = 64 * 1024 * 1024
+MAX_JSON_ARRAY = 256 * 1024 * 1024   # a .json array is parsed whole (several times its size in memory)
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
 
 
 @runtime_checkable

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from stinger.datasets import base
-from stinger.datasets.base import ListBacked, dataset_error
+from stinger.datasets.base import ListBacked, dataset_error, mib
 
 
 class FilesDataset(ListBacked):
@@ -28,7 +28,12 @@ class FilesDataset(ListBacked):
             raise dataset_error(shown, "empty dataset (no regular, non-hidden files in the folder); "
                                 "expected one file per request body")
         self._paths = [Path(e.path) for e in entries]
-        total = sum(e.stat().st_size for e in entries)
+        sizes = [e.stat().st_size for e in entries]
+        biggest = max(range(len(sizes)), key=sizes.__getitem__)
+        if sizes[biggest] > base.MAX_RECORD:   # read whole per request it would be: refused, never read
+            raise dataset_error(shown, f"file {entries[biggest].name!r} is {mib(sizes[biggest])}; expected request "
+                                f"bodies of at most {mib(base.MAX_RECORD)} each")
+        total = sum(sizes)
         guesses = {mimetypes.guess_type(e.name)[0] for e in entries}
         guessed = guesses.pop() if len(guesses) == 1 else None
         self.content_type = content_type or guessed or "application/octet-stream"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stinger.datasets.base import dataset_error
+from stinger.datasets import base
+from stinger.datasets.base import dataset_error, mib
 
 _SCAN_CHUNK = 4 * 1024 * 1024    # bytes per step of the index scan (bounds its temporary arrays)
 _BOM = b"\xef\xbb\xbf"
-MAX_RECORD = 64 * 1024 * 1024    # bytes: one request body past this is a mistake (a 2 GB file with no newline)
 
 _NOT_WS = np.ones(256, dtype=bool)
 _NOT_WS[[9, 10, 13, 32]] = False  # JSON whitespace; a line of only these is blank
@@ -131,11 +131,11 @@ class RecordIndex:
         if unclosed >= 0:
             raise dataset_error(shown, f"line {self.line_at(unclosed)}: a quoted field is never closed; "
                                 'expected quotes in pairs ("" for a literal quote)')
-        if len(self.starts) and int((self.ends - self.starts).max()) > MAX_RECORD:
+        if len(self.starts) and int((self.ends - self.starts).max()) > base.MAX_RECORD:
             k = int(np.argmax(self.ends - self.starts))
             raise dataset_error(shown, f"line {self.line_at(int(self.starts[k]))}: a record of "
                                 f"{int(self.ends[k] - self.starts[k]):,} bytes; expected at most "
-                                f"{MAX_RECORD // (1024 * 1024)} MB per record (one request body a line)")
+                                f"{mib(base.MAX_RECORD)} per record (one request body a line)")
 
     def __len__(self) -> int:
         return len(self.starts)

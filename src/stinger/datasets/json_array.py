@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from stinger.datasets import base
-from stinger.datasets.base import ListBacked, dataset_error
+from stinger.datasets.base import ListBacked, dataset_error, mib
 from stinger.datasets.json_records import JsonShaper, json_reason, json_type
 
 
@@ -23,6 +23,10 @@ class JsonDataset(ListBacked):
     def __init__(self, path: Path, shown: str, *, label_field: str | None, body_field: str | None,
                  content_type: str | None) -> None:
         try:
+            size = path.stat().st_size
+            if size > base.MAX_JSON_ARRAY:   # parsed whole it would be: refused before reading
+                raise dataset_error(shown, f"a JSON array of {mib(size)}; expected at most {mib(base.MAX_JSON_ARRAY)} "
+                                    "(large datasets: JSONL, one record a line, indexed instead of loaded)")
             data = path.read_bytes()
         except OSError as exc:
             raise dataset_error(shown, f"cannot read the file ({exc.strerror or exc}); expected a readable dataset file") from None

@@ -15,7 +15,10 @@ from stinger.datasets.base import dataset_error
 
 
 def dumps(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:   # a lone surrogate ("\ud800" in the file): sent escaped, as the file wrote it
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def json_reason(exc: ValueError) -> str:

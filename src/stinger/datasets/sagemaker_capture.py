@@ -39,12 +39,13 @@ import binascii
 import datetime as _dt
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 
-from stinger.datasets.base import ListBacked
+from stinger.datasets import base
+from stinger.datasets.base import ListBacked, mib
 from stinger.errors import DatasetError
 
 _YEAR = re.compile(r"^\d{4}$")
@@ -94,6 +95,26 @@ def _files(paths: Iterable[str | PathLike[str]]) -> list[Path]:
     return out
 
 
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of a capture file, each line bounded: one past `base.MAX_RECORD` is refused
+    before it is read whole (a 2 GB file with no newline)."""
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        number = 0
+        while True:
+            line = fh.readline(base.MAX_RECORD + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > base.MAX_RECORD:
+                raise DatasetError(f"{path}:{number}: a line of more than {mib(base.MAX_RECORD)}; expected one "
+                                   "captured request a line")
+            yield number, line
+
+
 def _decode(data: object, encoding: str, where: str) -> bytes:
     if encoding == "BASE64":
         if not isinstance(data, str):
@@ -104,7 +125,11 @@ def _decode(data: object, encoding: str, where: str) -> bytes:
             raise DatasetError(f"{where}: data is not valid base64") from None
     if encoding in ("CSV", "JSON"):
         if isinstance(data, str):
-            return data.encode("utf-8")
+            try:
+                return data.encode("utf-8")
+            except UnicodeEncodeError as exc:   # a lone surrogate ("\ud800" in the file) has no UTF-8 form
+                raise DatasetError(f"{where}: data holds {data[exc.start]!r} at {exc.start + 1}, which is not "
+                                   "text (a lone surrogate); expected UTF-8 text") from None
         if encoding == "JSON":   # some writers embed the JSON value itself rather than its text
             return json.dumps(data, separators=(",", ":")).encode("utf-8")
         raise DatasetError(f"{where}: CSV data must be a string")
@@ -134,29 +159,34 @@ def read_capture(paths: Iterable[str | PathLike[str]], *, variant: str | None = 
         file_variant = variant_from_path(path)
         if variant is not None and file_variant != variant:
             continue
-        with open(path, encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{where}: not JSON ({exc.msg})") from None
-                if not isinstance(record, dict) or "captureData" not in record:
-                    raise DatasetError(f"{where}: not a Data Capture record (no captureData)")
-                data_in = (record.get("captureData") or {}).get("endpointInput")
-                if not data_in:
-                    skipped += 1
-                    continue
-                meta = record.get("eventMetadata") or {}
-                body = _decode(data_in.get("data", ""), str(data_in.get("encoding", "")).upper(), where)
-                raw.append(CapturedRequest(
-                    body=body,
-                    content_type=str(data_in.get("observedContentType") or "application/octet-stream"),
-                    offset=0.0, time=_when(meta.get("inferenceTime"), where),
-                    inference_id=meta.get("inferenceId"), variant=file_variant,
-                ))
+        for number, line in _lines(path):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{where}: not JSON ({exc.msg})") from None
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"{where}: not UTF-8 (byte {exc.object[exc.start]:#04x} at column "
+                                   f"{exc.start + 1}); expected Data Capture JSON Lines") from None
+            if not isinstance(record, dict) or not isinstance(record.get("captureData"), dict):
+                raise DatasetError(f"{where}: not a Data Capture record (no captureData object)")
+            data_in = record["captureData"].get("endpointInput")
+            if not data_in:
+                skipped += 1
+                continue
+            if not isinstance(data_in, dict):
+                raise DatasetError(f"{where}: captureData.endpointInput is not an object")
+            meta = record.get("eventMetadata")
+            meta = meta if isinstance(meta, dict) else {}
+            body = _decode(data_in.get("data", ""), str(data_in.get("encoding", "")).upper(), where)
+            raw.append(CapturedRequest(
+                body=body,
+                content_type=str(data_in.get("observedContentType") or "application/octet-stream"),
+                offset=0.0, time=_when(meta.get("inferenceTime"), where),
+                inference_id=meta.get("inferenceId"), variant=file_variant,
+            ))
     if not raw and not skipped:
         raise DatasetError("the Data Capture files hold no records" +
                            (f" for variant {variant!r}" if variant else ""))

@@ -26,19 +26,18 @@ A request belongs to the interval in which it *ended* (its `done`).
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
 
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
-from stinger.core.records import CellRecord, IntervalRecord, Kind
+from stinger.core.records import MAX_VARIANTS, CellRecord, IntervalRecord, Kind
 from stinger.engine.columns import to_batch
 from stinger.engine.plan import WorkerPlan
 
 N_KINDS = len(Kind)
-_MAX_VARIANTS = 64   # cells are keyed interval * 64 + variant
+_MAX_VARIANTS = MAX_VARIANTS   # cells are keyed interval * 64 + variant; the spec refuses more (exit 2)
 NOTES_PER_KIND = 5   # distinct error messages of one kind a worker passes on
 
 
@@ -83,7 +82,7 @@ class Flusher:
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
         self._check_problem: str | None = None   # the response check's last problem sent as a note
-        self._log_fd: int | None = None          # --save-requests: this worker's file, opened on first use
+        self._rows = None                        # --save-requests: this worker's RowFile, made on first use
         self.attribution = None   # split: sagemaker - counters settled to the variants rows ended in
         if plan.split == "sagemaker":
             from stinger.engine.attribution import Attribution
@@ -278,9 +277,8 @@ class Flusher:
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
-        if final and self._log_fd is not None:
-            os.close(self._log_fd)
-            self._log_fd = None
+        if final and self._rows is not None:
+            self._rows.close()
         if self.attribution is not None:
             counters = self.attribution.settle(counters, *ended, final=final)
         # Counters cover the time since the last flush. A regular flush runs just
@@ -313,13 +311,15 @@ class Flusher:
 
     def _log(self, batch, server_ms, status, kind, variant, queued) -> None:
         """--save-requests: this flush's rows to the worker's own file (engine/requests_log.py)."""
-        from stinger.engine.requests_log import append
+        from stinger.engine.requests_log import RowFile
 
-        if self._log_fd is None:
-            self._log_fd = os.open(self.plan.requests_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        append(self._log_fd, self.t0, self.plan.worker, intended=batch.intended, sent=batch.sent, first=batch.first,
-               done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
-               nbytes=batch.nbytes, payload=batch.payload, queued=queued)
+        if self._rows is None:
+            self._rows = RowFile(self.plan.requests_path, self.plan.worker)
+        failed = self._rows.append(self.t0, intended=batch.intended, sent=batch.sent, first=batch.first,
+                                   done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
+                                   nbytes=batch.nbytes, payload=batch.payload, queued=queued)
+        if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
+            self.new_notes.append(failed)
 
     def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:
         if not self.new_notes:

@@ -13,6 +13,11 @@ that never got a byte has an empty `first_byte`. `server_ms` is the server time
 read from the response (empty when none). Requests dropped at the in-flight
 bound were never sent and have no row (the summary counts them); warm-up
 requests have rows (their `intended` is before the spec's warm-up end).
+
+A full disk costs the rows, never the run: a worker whose write fails stops writing
+rows and says so once (`RowFile`, a note that becomes a warning of the run); a merge
+that cannot write requests.csv leaves none (it is written whole or not at all,
+`core.atomic`), and the run's other files are kept.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from stinger.core.atomic import replacing
 from stinger.core.records import Kind
 
-__all__ = ["CSV_FILE", "DTYPE", "append", "merge"]
+__all__ = ["CSV_FILE", "DTYPE", "RowFile", "append", "merge"]
 
 CSV_FILE = "requests.csv"
 DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
@@ -58,8 +64,48 @@ def append(fd: int, t0: float, worker: int, *, intended, sent, first, done, serv
         view = view[os.write(fd, view):]
 
 
+class RowFile:
+    """One worker's file of rows, opened on first use; a write that fails stops the rows, not the run."""
+
+    def __init__(self, path: str, worker: int) -> None:
+        self.path = path
+        self.worker = worker
+        self.fd: int | None = None
+        self.failed = False
+
+    def append(self, t0: float, **columns) -> str | None:
+        """Append one flush's rows; returns a warning the first time a write fails (then writes nothing more)."""
+        if self.failed:
+            return None
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            append(self.fd, t0, self.worker, **columns)
+        except OSError as exc:
+            self.failed = True
+            self.close()
+            return (f"--save-requests: worker {self.worker} stopped writing per-request rows "
+                    f"({exc.strerror or exc}: {self.path}); requests.csv lacks its later rows, the run's results "
+                    "are complete")
+        return None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
 def merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
-    """The workers' files as one CSV sorted by intended time; the files are removed. Returns the row count."""
+    """The workers' files as one CSV sorted by intended time; the files are removed, whether or not the CSV
+    could be written (`core.atomic.WriteFailed` when it could not). Returns the row count."""
+    try:
+        return _merge(paths, out, variants)
+    finally:
+        for p in paths:
+            p.unlink(missing_ok=True)
+
+
+def _merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
     parts = []
     for p in paths:
         if p.exists():
@@ -69,7 +115,7 @@ def merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
     rows = rows[np.argsort(rows["intended"], kind="stable")]
     labels = {int(k): k.label for k in Kind}
     names = [f'"{v.replace(chr(34), chr(34) * 2)}"' if any(c in v for c in ',"\n') else v for v in variants]
-    with open(out, "w", encoding="utf-8", newline="") as f:
+    with replacing(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(",".join(_COLUMNS) + "\n")
         for start in range(0, len(rows), 65536):
             chunk = rows[start:start + 65536]
@@ -82,6 +128,4 @@ def merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
                              f"{la:.3f},{sv:.3f},{'' if server != server else f'{server:.3f}'},{names[variant]},"
                              f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker}\n")
             f.write("".join(lines))
-    for p in paths:
-        p.unlink(missing_ok=True)
     return len(rows)

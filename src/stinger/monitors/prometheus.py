@@ -47,6 +47,7 @@ globs (`vllm:*`); counter names match with or without `_total`.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import math
 import time
@@ -56,13 +57,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as _parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as _parse_text
 from pydantic import Field, field_validator
 
+from stinger.core.secrets import redact_url
 from stinger.monitors.base import Labels, MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = [
@@ -692,6 +694,18 @@ def _counter_pair_between(before: Scrape, after: Scrape, sum_name: str, count_na
 # --- the monitor -------------------------------------------------------------------
 
 
+def _basic_auth(url: str) -> tuple[str, str | None]:
+    """(the URL without its userinfo, the `Authorization: Basic` value it carried or None): urllib sends no
+    userinfo (it took `user:pw@host` for a host name), and the credentials must never be shown."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    info, host = parts.netloc.rsplit("@", 1)
+    user, _, password = info.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)), f"Basic {token}"
+
+
 def _metrics_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -745,7 +759,9 @@ class PrometheusMonitor:
         include: Sequence[str] = (),
         timeout: float = 2.0,
     ) -> None:
-        self.url = _metrics_url(url)
+        plain, self._auth = _basic_auth(url)
+        self.url = _metrics_url(plain)
+        self.shown = redact_url(self.url)   # what messages show: a token in the query masked
         self.name = name
         self.selection = Selection.of(preset, include)
         self.timeout = float(timeout)
@@ -762,27 +778,28 @@ class PrometheusMonitor:
 
     def scrape(self) -> Scrape:
         """Fetch and parse the exposition; MonitorError on any failure."""
-        request = urllib.request.Request(
-            self.url, headers={"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1", "User-Agent": "stinger"}
-        )
+        headers = {"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1", "User-Agent": "stinger"}
+        if self._auth is not None:
+            headers["Authorization"] = self._auth
+        request = urllib.request.Request(self.url, headers=headers)
         try:
             with self._opener.open(request, timeout=self.timeout) as resp:
                 body = resp.read(MAX_BYTES + 1)
                 content_type = resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
-            raise MonitorError(f"scrape of {self.url} failed: HTTP {exc.code}") from None
+            raise MonitorError(f"scrape of {self.shown} failed: HTTP {exc.code}") from None
         except urllib.error.URLError as exc:
-            raise MonitorError(f"scrape of {self.url} failed: {exc.reason}") from None
+            raise MonitorError(f"scrape of {self.shown} failed: {exc.reason}") from None
         except (OSError, ValueError) as exc:  # timeouts, resets, bad responses
-            raise MonitorError(f"scrape of {self.url} failed: {exc or type(exc).__name__}") from None
+            raise MonitorError(f"scrape of {self.shown} failed: {exc or type(exc).__name__}") from None
         if len(body) > MAX_BYTES:
-            raise MonitorError(f"scrape of {self.url}: more than {MAX_BYTES} bytes")
+            raise MonitorError(f"scrape of {self.shown}: more than {MAX_BYTES} bytes")
         text = body.decode("utf-8", "replace")
         openmetrics = content_type.startswith("application/openmetrics-text")
         try:
             families = parse_exposition(text, openmetrics=openmetrics)
         except MonitorError as exc:
-            raise MonitorError(f"{self.url}: {exc}") from None
+            raise MonitorError(f"{self.shown}: {exc}") from None
         return snapshot(families, self.selection)
 
     MAX_HISTORY = 4096  # past this, every other entry is dropped: a day-long run keeps a coarser history

@@ -8,7 +8,6 @@ generator; write the run directory; print the summary.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec, redacted
-from stinger.spec.redact import redact_url, scrub
+from stinger.spec.redact import redact_text, redact_url
 
 MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
@@ -67,8 +66,11 @@ def preflight(spec: Spec) -> list:
 
     check_ceilings(spec)
     p = spec.payload
+    from stinger.datasets import PayloadOrder
+
+    records = 1   # without a dataset, the one body (or none) - as a worker's slots count it
     if p.data:
-        from stinger.datasets import PayloadOrder, open_dataset
+        from stinger.datasets import open_dataset
         from stinger.errors import DatasetError
         from stinger.spec.loading import check_regular_file
 
@@ -77,7 +79,9 @@ def preflight(spec: Spec) -> list:
 
         ds = open_dataset(p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type)
-        PayloadOrder(len(ds), p.order, seed=spec.load.seed, weights=p.weights)
+        records = len(ds)
+    # the order a worker builds, built here first: its mistakes are the user's (exit 2), not a worker's
+    PayloadOrder(records, p.order, seed=spec.load.seed, weights=p.weights)
     if spec.check is not None:
         from stinger.core.checks import ResponseCheck
 
@@ -265,6 +269,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         finally:
             mon.stop()
     except BaseException:
+        _drop_request_logs(plans)   # the workers are gone (execute closed them): no hidden file left behind
         for o in started:  # leave a live display before the error is shown
             close = getattr(o, "close", None)
             if callable(close):
@@ -273,12 +278,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
     if plans[0].requests_path is not None:
-        from stinger.engine.requests_log import CSV_FILE, merge
-
-        rows = merge([Path(p.requests_path) for p in plans if p.requests_path], Path(run_dir) / CSV_FILE,
-                     [v.name for v in plans[0].variants])
-        # the wall-clock instant of t = 0 to the microsecond, to join the rows with the endpoint's own logs
-        summary["requests_file"] = {"path": CSV_FILE, "rows": rows, "t0_unix": round(outcome.started_at, 6)}
+        _merge_request_logs(plans, run_dir, summary, outcome)
     if abort.reason is not None:
         summary["aborted"] = abort.reason
         summary["warnings"].insert(0, abort.reason)
@@ -290,9 +290,23 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         summary["run_dir"] = str(run_dir)
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
                          series=mon.points())
-    for o in outputs:
-        o.finish(result)
+    _finish_all(outputs, result)
     return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
+
+
+def _finish_all(outputs: list, result) -> None:
+    """Every output finishes, even after one could not write (a full disk); then that failure is raised
+    (`core.atomic.WriteFailed`: one line naming the path, exit code 3)."""
+    from stinger.core.atomic import WriteFailed
+
+    failed: WriteFailed | None = None
+    for o in outputs:
+        try:
+            o.finish(result)
+        except WriteFailed as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 def _request_logs(spec: Spec, plans: list, run_dir) -> list:
@@ -306,6 +320,28 @@ def _request_logs(spec: Spec, plans: list, run_dir) -> list:
     from dataclasses import replace
 
     return [replace(p, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]
+
+
+def _merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome) -> None:
+    """The workers' row files -> requests.csv; a full disk costs the rows (a warning), never the run."""
+    from stinger.core.atomic import WriteFailed
+    from stinger.engine.requests_log import CSV_FILE, merge
+
+    try:
+        rows = merge([Path(p.requests_path) for p in plans if p.requests_path], Path(run_dir) / CSV_FILE,
+                     [v.name for v in plans[0].variants])
+    except WriteFailed as exc:
+        summary["warnings"].append(f"--save-requests: requests.csv was not written ({exc}); the per-request rows "
+                                   "are lost, the run's results are kept")
+        return
+    # the wall-clock instant of t = 0 to the microsecond, to join the rows with the endpoint's own logs
+    summary["requests_file"] = {"path": CSV_FILE, "rows": rows, "t0_unix": round(outcome.started_at, 6)}
+
+
+def _drop_request_logs(plans: list) -> None:
+    for p in plans:
+        if getattr(p, "requests_path", None):
+            Path(p.requests_path).unlink(missing_ok=True)
 
 
 def _sagemaker_block(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutcome, outputs: list) -> None:
@@ -405,7 +441,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "terminated": outcome.interrupted_by == "SIGTERM",
         # a load worker was lost: part of the schedule was never sent (exit code 3)
         "incomplete": outcome.incomplete,
-        "lost_workers": [{"worker": lw.worker, "reason": lw.reason, "share": round(lw.share, 4),
+        "lost_workers": [{"worker": lw.worker, "pid": lw.pid, "reason": lw.reason, "share": round(lw.share, 4),
                           "since_s": round(lw.since, 3)} for lw in outcome.lost_workers],
         "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
@@ -547,25 +583,6 @@ def failure_report(vs: dict) -> dict | None:
         "top_errors": [{"kind": k, "count": n, **({"message": said[k]} if k in said else {})} for k, n in kinds[:3]],
         "samples": samples,
     }
-
-
-_SECRET_PATTERNS = [
-    # "Bearer abc", "Basic abc"
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"), r"\1 ***"),
-    # "api_key": "abc", password=abc, X-Api-Key: abc
-    (re.compile(r"(?i)([\"']?[\w-]*(?:key|token|secret|password|passwd|auth|signature|session)[\w-]*[\"']?\s*[:=]\s*[\"']?)"
-                r"[^\s\"'&,;}]+"), r"\1***"),
-    # user:password@ in URLs
-    (re.compile(r"(://[^/\s:@]+):[^/\s@]+@"), r"\1:***@"),
-]
-
-
-def redact_text(text) -> str:
-    """A response body safe to print: secret-looking values replaced, one line."""
-    out = scrub(text)
-    for pattern, repl in _SECRET_PATTERNS:
-        out = pattern.sub(repl, out)
-    return " ".join(out.split())
 
 
 def _spike(m: RunMetrics, spike, slos: list) -> dict:

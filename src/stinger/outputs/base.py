@@ -83,6 +83,7 @@ class Snapshot:
     elapsed: float
     variants: tuple[VariantSnapshot, ...]
     extra: dict = field(default_factory=dict)     # monitor readings for the live view ("endpoint.cpu_pct": "...")
+    lost_workers: tuple[int, ...] = ()            # load workers lost so far: the run is incomplete
 
 
 @dataclass(frozen=True)
@@ -261,4 +262,5 @@ def snapshot_of(metrics, elapsed: float, extra: dict | None = None) -> Snapshot:
                   "last_failed": int(c.kinds.sum()) - ok}
         out.append(VariantSnapshot(name=name, ok=vm.ok, failed=vm.failed, dropped=int(vm.counters["dropped"]),
                                    latency=vm.totals["latency"].copy(), **kw))
-    return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}))
+    return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}),
+                    lost_workers=tuple(getattr(metrics, "gone_workers", ())))

@@ -14,16 +14,33 @@ It reads snapshots, never the engine (`outputs/base.py`): `interval` runs on
 the output thread and only appends a small point under a lock; the HTTP
 server runs on its own daemon thread. What it serves holds no secret: names,
 counts and times, and the spec's name, never its URLs or headers.
+
+Only this machine's browser reads it:
+- the `Host` header must name the loopback address it listens on (127.0.0.1,
+  localhost or [::1], with its port), else 403: a page elsewhere that makes its
+  own name resolve to 127.0.0.1 (DNS rebinding) cannot read `/state.json`;
+- the routes are exact (`/`, `/index.html`, `/state.json`; a query string is
+  ignored), everything else 404;
+- forked load workers do not keep the listening socket: it is closed in every
+  child right after a fork (`os.register_at_fork`), so the port is free when
+  the coordinator ends and no worker holds a connection it would never answer.
+
+A lost load worker is shown as soon as the coordinator knows of it, and a run
+that lost one ends "incomplete" (with the lost workers' table), never "finished".
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
+import weakref
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
+
+from stinger.core.secrets import scrub_data
 
 _MAX_POINTS = 3600          # a point per snapshot (~2 a second): the last half hour is drawn
 _PCTS = (50, 95, 99)
@@ -31,8 +48,49 @@ _WATCHED = 2.0              # s: a page that polled this recently is watching
 _LINGER = 1.0               # s the end of a run waits for a watching page's next poll (it polls every 0.5 s)
 
 
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_ROUTES = ("/", "/index.html", "/state.json")
+# what a browser may do with the page: its own inline script and style, fetches to its own origin only
+_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+        "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
 def _ms(us: float | None) -> float | None:
     return None if us is None else round(us / 1e3, 3)
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """Whether a request's Host header names this loopback listener (DNS rebinding sends another name)."""
+    if not host:
+        return False
+    host = host.strip().lower()
+    if host.startswith("["):   # [v6]:port
+        name, _, rest = host.partition("]")
+        name += "]"
+        if rest and not rest.startswith(":"):
+            return False
+        given = rest[1:]
+    else:
+        name, _, given = host.partition(":")
+    if name not in _LOOPBACK_NAMES:
+        return False
+    return given == str(port) if given else port == 80
+
+
+_LISTENING: weakref.WeakSet = weakref.WeakSet()   # dashboards whose socket a forked child must not keep
+
+
+def _close_listeners_in_child() -> None:
+    for dashboard in list(_LISTENING):
+        server = dashboard._server
+        if server is not None:
+            try:
+                server.socket.close()    # the child's copy only: the parent keeps listening
+            except OSError:
+                pass
+
+
+os.register_at_fork(after_in_child=_close_listeners_in_child)
 
 
 class DashboardOutput:
@@ -68,19 +126,26 @@ class DashboardOutput:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:   # the http.server API names it
-                if self.path in ("/", "/index.html"):
-                    body = _page()
-                    kind = "text/html; charset=utf-8"
-                elif self.path.startswith("/state.json"):
+                port = self.server.server_address[1]
+                if not host_allowed(self.headers.get("Host"), port):
+                    self.send_error(403, "this page answers only to http://127.0.0.1:PORT/ on this machine")
+                    return
+                path = self.path.split("?", 1)[0]
+                if path not in _ROUTES:
+                    self.send_error(404)
+                    return
+                if path == "/state.json":
                     body = dashboard.state_json()
                     kind = "application/json"
                 else:
-                    self.send_error(404)
-                    return
+                    body = _page()
+                    kind = "text/html; charset=utf-8"
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("Content-Security-Policy", _CSP)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -95,6 +160,7 @@ class DashboardOutput:
             raise UsageError(f"--dashboard: cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
                              f"expected a free port, or 0 for any") from None
         self._server.daemon_threads = True
+        _LISTENING.add(self)
         self._thread = threading.Thread(target=self._server.serve_forever, name="stinger-dashboard", daemon=True)
         self._thread.start()
         if self._announce is not None:
@@ -120,7 +186,7 @@ class DashboardOutput:
             s = self._state
             s.update(run=s["run"] + 1, status="running", variants=list(info.variants), points=[], totals={},
                      extra={}, duration=info.duration, total=info.total, mode=info.mode,
-                     name=getattr(spec, "name", None) or "")
+                     name=getattr(spec, "name", None) or "", lost=[], lost_workers=[])
 
     def interval(self, snapshot) -> None:
         point: dict[str, Any] = {"t": round(snapshot.elapsed, 3), "v": {}}
@@ -140,7 +206,7 @@ class DashboardOutput:
             if len(pts) > _MAX_POINTS:
                 del pts[: len(pts) - _MAX_POINTS]
             self._state.update(totals=totals, extra={k: str(x) for k, x in snapshot.extra.items()},
-                               elapsed=snapshot.elapsed)
+                               elapsed=snapshot.elapsed, lost=list(getattr(snapshot, "lost_workers", ())))
 
     def finish(self, result) -> None:
         summary = result.summary
@@ -150,9 +216,11 @@ class DashboardOutput:
             final[name] = {"ok": v["requests"]["ok"], "failed": v["requests"]["failed"],
                            "dropped": v["requests"]["dropped"], "error_rate": v.get("error_rate"),
                            **{f"p{q}": lat.get(f"p{q}") for q in _PCTS}}
+        lost = scrub_data(list(summary.get("lost_workers") or []))
         with self._lock:
-            self._state.update(status="interrupted" if summary.get("interrupted") else "finished",
-                               totals=final or self._state["totals"], run_dir=summary.get("run_dir"))
+            self._state.update(status=end_status(summary), totals=final or self._state["totals"],
+                               run_dir=summary.get("run_dir"), lost_workers=lost,
+                               lost=[w.get("worker") for w in lost if isinstance(w, dict)] or self._state["lost"])
             self._state_version += 1
             version, watched = self._state_version, time.monotonic() - self._last_poll < _WATCHED
         # someone is watching: let their next poll see the end before this process exits
@@ -173,6 +241,17 @@ class DashboardOutput:
             self._state["verdict"] = {"sentence": getattr(verdict, "sentence", str(verdict)),
                                       "significant": bool(getattr(verdict, "significant", False)),
                                       "table": verdict.to_markdown() if hasattr(verdict, "to_markdown") else ""}
+
+
+def end_status(summary: dict) -> str:
+    """How a run ended, as the page says it: only a run that sent its whole schedule "finished"."""
+    if summary.get("interrupted"):
+        return "interrupted"
+    if summary.get("aborted"):
+        return "aborted"
+    if summary.get("incomplete") or summary.get("lost_workers"):
+        return "incomplete"
+    return "finished"
 
 
 def _page() -> bytes:

@@ -32,6 +32,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from stinger.core.atomic import WriteFailed, is_disk_full, write_text
 from stinger.core.catalogue import METRICS
 from stinger.core.exit_codes import exit_code_of
 from stinger.core.secrets import scrub
@@ -154,6 +155,29 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}">{thead}<tbody>{body}</tbody></table>'
 
 
+# the columns of a lost worker's row; keys not named here (a later build's) follow with their own names
+_LOST_COLUMNS = {"worker": "worker", "pid": "PID", "reason": "reason", "share": "share of the schedule",
+                 "since_s": "lost at (s)"}
+
+
+def lost_workers_table(lost: list[dict]) -> str:
+    """summary.json's `lost_workers` as a table (one row a worker)."""
+    keys = list(_LOST_COLUMNS) + [k for w in lost for k in w if k not in _LOST_COLUMNS]
+    keys = [k for k in dict.fromkeys(keys) if any(k in w for w in lost)]
+
+    def cell(key: str, v: Any) -> str:
+        if v is None:
+            return "n/a"
+        if key == "share":
+            return escape(_pct(v))
+        if isinstance(v, float):
+            return escape(_num(v))
+        return escape(str(v))
+
+    return _table([escape(_LOST_COLUMNS.get(k, k.replace("_", " "))) for k in keys],
+                  [[cell(k, w.get(k)) for k in keys] for w in lost], "lost-workers")
+
+
 # ------------------------------------------------------------------ sections
 def _headline(summary: dict, verdict: dict | None) -> str:
     parts = []
@@ -174,13 +198,16 @@ def _headline(summary: dict, verdict: dict | None) -> str:
                      + (f" ({', '.join(causes)})" if causes else ""))
         for status, body in (f.get("samples") or {}).items():
             notes.append(f"{name}: a response with status {status}: {body}")
-    if summary.get("lost_workers"):
-        notes.append(f"lost load workers: {summary['lost_workers']}")
+    lost = [w for w in summary.get("lost_workers") or [] if isinstance(w, dict)]
+    if lost:
+        notes.append(f"{len(lost)} load worker{'s were' if len(lost) > 1 else ' was'} lost: the run is incomplete "
+                     "(their share of the schedule was not sent from the time shown)")
     gen = summary.get("generator") or {}
     if gen.get("client_bound") or gen.get("machine_busy"):
         notes.append(gen.get("message") or "the load generator was the bottleneck")
     if notes:
-        parts.append('<div class="loud">' + "".join(f"<p>{escape(str(n))}</p>" for n in notes) + "</div>")
+        parts.append('<div class="loud">' + "".join(f"<p>{escape(str(n))}</p>" for n in notes)
+                     + (lost_workers_table(lost) if lost else "") + "</div>")
     if verdict is not None:
         parts.append(f'<p class="sentence" id="verdict-sentence">{escape(verdict.get("sentence") or "")}</p>')
     cards = []
@@ -550,7 +577,9 @@ def write_report(run_dir: str | os.PathLike, path: str | os.PathLike | None = No
     out = Path(path) if path is not None else Path(run_dir) / REPORT
     html = scrub(render_report(run_dir, title))
     try:
-        out.write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+        write_text(out, html)   # whole or not at all (core.atomic)
+    except WriteFailed as exc:
+        if is_disk_full(exc):   # not the user's mistake: exit 3, naming the path
+            raise
+        raise UsageError(f"cannot write the report to {out}: {exc.reason}") from None
     return out

@@ -17,6 +17,10 @@ and reading them back. No other module writes into a run directory.
                          the coordinator's horizon (`core.cellstore`); removed when they are closed
                          or at exit, never read back from the directory
 
+Each file is written whole or not at all (`core.atomic`: a temporary file beside it, fsync,
+rename), summary.json first: a disk that fills while a run is written keeps its results, and
+the run ends with exit code 3 and one line naming the file that could not be written.
+
 `RunDirOutput` writes them as an output (see `outputs/base.py`); `stinger report
 RUN_DIR` and `stinger.read_run` re-read them from these files alone.
 """
@@ -34,10 +38,11 @@ from pathlib import Path
 
 import yaml
 
+from stinger.core.atomic import WriteFailed, is_disk_full, replacing, write_text
 from stinger.core.catalogue import LOGGED
 from stinger.core.histogram import Histogram, HistogramLogWriter, read_histogram_log
 from stinger.core.metrics import RunMetrics
-from stinger.core.secrets import scrub
+from stinger.core.secrets import scrub, scrub_data
 from stinger.errors import UsageError
 
 SUMMARY = "summary.json"
@@ -72,21 +77,25 @@ def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:
     try:
         path.mkdir(parents=True)
     except OSError as exc:
+        if is_disk_full(exc):   # not the user's mistake: exit 3
+            raise WriteFailed(path, exc) from None
         raise UsageError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
     return path
 
 
 def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics, started_at: float,
               series_points=None) -> None:
-    (path / SPEC).write_text(scrub(yaml.safe_dump(spec_data, sort_keys=False)))
-    (path / SUMMARY).write_text(scrub(json.dumps(summary, indent=2, default=_json_default)) + "\n")
+    """Every file of a run, each written whole or not at all (`core.atomic`); summary.json first, so a
+    disk that fills while the rest is written keeps the results (the failure: `WriteFailed`, exit 3)."""
+    write_json(path / SUMMARY, summary)
+    write_text(path / SPEC, scrub(yaml.safe_dump(spec_data, sort_keys=False)))
     rows = metrics.interval_rows()
     if rows:
-        with open(path / INTERVALS, "w", newline="") as fp:
+        with replacing(path / INTERVALS) as tmp, open(tmp, "w", newline="") as fp:
             w = csv.DictWriter(fp, fieldnames=list(rows[0].keys()))
             w.writeheader()
             w.writerows(rows)
-    with open(path / HLOG, "w") as fp:
+    with replacing(path / HLOG) as tmp, open(tmp, "w") as fp:
         writer = HistogramLogWriter(fp)
         writer.write_header(started_at, comment=f"stinger {summary.get('name') or ''} interval histograms (us)")
         for name, vm in metrics.variants.items():
@@ -98,7 +107,7 @@ def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics
                     h = cell.histogram(metric)
                     writer.write_interval(h, i * metrics.interval, metrics.interval, tag=f"{metric}/{name}")
     if metrics.predictions:
-        with open(path / PREDICTIONS, "w") as fp:
+        with replacing(path / PREDICTIONS) as tmp, open(tmp, "w") as fp:
             for variant, payload, pred, label in metrics.predictions:
                 fp.write(json.dumps({"variant": variant, "payload": payload, "prediction": pred, "label": label},
                                     default=_json_default) + "\n")
@@ -110,7 +119,8 @@ def write_series(points, path: Path) -> None:
     """Monitor points as `series.csv` (the codec is the point record's: `monitors.base`)."""
     from stinger.monitors.base import write_series as write_points
 
-    write_points(points, path)
+    with replacing(path) as tmp:
+        write_points(points, tmp)
 
 
 def read_series(path: Path) -> list:
@@ -123,7 +133,8 @@ def read_series(path: Path) -> list:
 
 
 def write_json(path: Path, data: dict) -> None:
-    path.write_text(scrub(json.dumps(data, indent=2, default=_json_default)) + "\n")
+    # strings scrubbed one by one: a remembered secret that is also a number never breaks the JSON
+    write_text(path, json.dumps(scrub_data(data), indent=2, default=_json_default) + "\n")
 
 
 def write_capacity(path: Path, report: dict) -> None:
@@ -133,7 +144,7 @@ def write_capacity(path: Path, report: dict) -> None:
 def write_verdict(path: Path, verdict_data: dict, markdown: str) -> None:
     write_json(path / VERDICT_JSON, verdict_data)
     markdown = scrub(markdown)
-    (path / VERDICT_MD).write_text(markdown if markdown.endswith("\n") else markdown + "\n")
+    write_text(path / VERDICT_MD, markdown if markdown.endswith("\n") else markdown + "\n")
 
 
 def _json_default(o):
@@ -276,6 +287,8 @@ class RunDirOutput:
         try:
             write_report(self.run_dir)
             self.report_error = None
+        except WriteFailed:
+            raise   # a full disk is the run's failure (exit 3), not a report's
         except Exception as exc:
             why = scrub(str(exc)).splitlines()[0] if str(exc) else type(exc).__name__
             self.report_error = f"report.html was not written: {why}"

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from stinger.core.catalogue import METRICS, TARGET_METRICS
 from stinger.core.records import Kind
+from stinger.core.secrets import scrub_data
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
 
@@ -483,7 +484,7 @@ class TerminalOutput:
         self.close()
         self._run_dir = result.summary.get("run_dir")
         self._summary = result.summary
-        print_summary(result.summary, self.console)
+        print_summary(scrub_data(result.summary), self.console)   # e.g. a monitor's URL in a warning
 
     def close(self) -> None:
         """Leave the live display (also when the run failed before `finish`)."""

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from stinger.core.records import MAX_VARIANTS
 from stinger.errors import UsageError
 from stinger.targets.base import REGISTRY, config_class
 
@@ -30,6 +31,7 @@ MAX_WORKERS = 1024
 MAX_REQUESTS = 10**12
 MAX_DURATION = 30 * 86_400.0  # s: a month
 MAX_IN_FLIGHT = 10_000_000
+MAX_WEIGHT = 1e12
 
 
 def _duration(v: Any) -> Any:
@@ -85,6 +87,20 @@ Size = Annotated[int, BeforeValidator(_size)]
 Rate = Annotated[float, BeforeValidator(_rate)]
 
 
+def _ramp_start(v: Any) -> Any:
+    """A ramp may start from 0; any other start is a rate, with a rate's limits (the old `Rate | float`
+    let nan, inf and 1e9 through as a plain float, past the hard limit even with --yes)."""
+    try:
+        if float(v) == 0:
+            return 0.0
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return _rate(v)
+
+
+RampStart = Annotated[float, BeforeValidator(_ramp_start)]
+
+
 DEFAULT_TARGET_TYPE = "http"
 
 
@@ -114,7 +130,7 @@ class VariantSpec(_Model):
     """One variant: a name, a traffic weight, its own monitors, and the target it sends to."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # used in file tags and column names
-    weight: float = Field(default=1.0, ge=0)
+    weight: float = Field(default=1.0, ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
     monitors: list[dict[str, Any]] = Field(default_factory=list)  # this variant's own (named after it)
     target: AnyTarget = Field(default_factory=lambda: config_class(DEFAULT_TARGET_TYPE)())
 
@@ -139,7 +155,7 @@ class VariantSpec(_Model):
 
 
 class RampSpec(_Model):
-    start: Rate | float = Field(alias="from", default=0.0)
+    start: RampStart = Field(alias="from", default=0.0)
     end: Rate = Field(alias="to")
     over: Duration
     hold: Duration = 0.0
@@ -331,6 +347,13 @@ class Spec(_Model):
             raise ValueError("give either target or variants, not both")
         if self.variants and sum(v.weight for v in self.variants) <= 0:
             raise ValueError("variant weights must have a positive sum")
+        # split: sagemaker adds a row of its own (`unattributed`)
+        if len(self.variants or ()) + (self.split == "sagemaker") > MAX_VARIANTS:
+            raise ValueError(f"at most {MAX_VARIANTS} variants (one row of them is split: sagemaker's "
+                             f"{UNATTRIBUTED!r}), got {len(self.variants or ())}")
+        if self.payload.weights is not None and not self.payload.data:
+            raise ValueError("payload.weights weigh the records of a dataset, but this payload has none; "
+                             "expected payload.data (--data) with order: weighted")
         names = [v.name for v in self.variants or []]
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique, got {names}")

@@ -19,13 +19,14 @@ from stinger.core.secrets import (
     is_secret_name,
     looks_secret_value,
     mark,
+    redact_text,
     redact_url,
     remember_secrets,
     scrub,
 )
 
-__all__ = ["MASK", "SECRET_HEADERS", "is_secret_name", "looks_secret_value", "mark", "redact_url", "redacted",
-           "remember_secrets", "scrub"]
+__all__ = ["MASK", "SECRET_HEADERS", "is_secret_name", "looks_secret_value", "mark", "redact_text", "redact_url",
+           "redacted", "remember_secrets", "scrub"]
 
 
 def redacted(data: Any) -> Any:
