@@ -747,19 +747,23 @@ def compare(baseline, candidate, alpha, paired, report_file, margin) -> None:
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
 @click.option("--rows", default=None, type=int,
-              help="Rows of the verdict Holm adjusts over (default 5: p50, p95, p99, Mann-Whitney, error rate; "
-                   "6 with labelled predictions).")
-def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows) -> None:
+              help="Rows of the verdict Holm adjusts over (default: those of the metrics the --baseline run has; "
+                   "5 without one: p50, p95, p99, Mann-Whitney, error rate; 6 with labelled predictions).")
+@click.option("--at", "at", default=None, metavar="pQ",
+              help="A tail-only effect: the latencies from the baseline's pQ up move by --min-effect, the "
+                   "median does not (e.g. --min-effect 28ms --at p95).")
+def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows, at) -> None:
     """How long an A/B test must run to detect a given difference, planned for the verdict's own tests.
 
     Latency: simulated from a baseline run's one-second intervals (--baseline): quantiles by block
-    bootstrap and Mann-Whitney, Holm over the verdict's rows, never fewer than 10 one-second intervals.
+    bootstrap and Mann-Whitney, Holm over the verdict's rows, never fewer than 10 one-second intervals;
+    --at p95 plans for a tail-only increase, which only the quantile rows can see.
     Proportions: Fisher's test at Holm's alpha / rows. A --sd-ms plan assumes normal latencies.
     """
     from stinger.orchestrate.ab_plan import plan_ab
 
     click.echo(plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
-                       power=power, alpha=alpha, rate=rate, rows=rows))
+                       power=power, alpha=alpha, rate=rate, rows=rows, at=at))
 
 
 @cli.command()
