@@ -139,7 +139,8 @@ def _walk_remember(data: Any, depth: int) -> None:
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
-_BEARER = re.compile(r"(?i)\b(bearer|basic|token|digest|aws4-hmac-sha256)\s+[A-Za-z0-9._~+/=:,-]{4,}")
+# a scheme word standing alone: "inter-token latency" (a metric's name) is no credential
+_BEARER = re.compile(r"(?i)(?<![\w-])(bearer|basic|token|digest|aws4-hmac-sha256)\s+[A-Za-z0-9._~+/=:,-]{4,}")
 
 
 def _scrub_url_match(m: re.Match) -> str:
