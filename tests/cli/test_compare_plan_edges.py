@@ -39,20 +39,23 @@ def runs(tmp_path_factory):
     dirs = {}
     with RefServer("delay", delay_ms=5) as fast, RefServer("delay", delay_ms=15) as slow:
         for name, srv in (("one", fast), ("two", fast), ("slow", slow)):
-            try:
+            with pytest.raises(SystemExit) as exc:
                 main(["run", "--url", srv.url + "/", "--rate", "100", "--duration", "5.5s", "--out", str(out / name),
                       "-q", "--seed", "3"])
-            except SystemExit as exc:
-                assert exc.code in (0, None), exc.code
+            assert exc.value.code in (0, None), exc.value.code
             dirs[name] = only_dir(out / name)
     return dirs
 
 
-def test_margin_is_stated_and_a_clear_regression_still_fails(runs, capsys):
-    code, out, err = stinger(capsys, "compare", str(runs["one"]), str(runs["slow"]), "--margin", "5%")
+def test_margin_is_stated_and_a_clear_regression_still_fails(runs, capsys, tmp_path):
+    report = tmp_path / "compare.html"
+    code, out, err = stinger(capsys, "compare", str(runs["one"]), str(runs["slow"]), "--margin", "5%",
+                             "--report", str(report))
     assert code == 1 and "regression: the candidate is significantly worse on latency p50 (ms)" in err
     assert "margin" in out and "(±)" in out
     assert "P(B" not in out + err   # the rank row carries the variants' names
+    html = report.read_text()
+    assert "margin (±)" in html and "P(candidate faster)" in html and "P(B" not in html
 
 
 @pytest.mark.parametrize("bad", ["five", "-3%", "2", "150%"])
@@ -82,7 +85,7 @@ def test_a_busy_run_is_named_in_compare(runs, tmp_path, capsys):
     busy = _with_generator(runs["two"], tmp_path / "busy", machine_busy=True, client_bound=False,
                            message="generator kept up, though the machine is busy (a worker waited for a CPU "
                                    "31% of the time, p90 (limit 10%))")
-    code, out, _ = stinger(capsys, "compare", str(quiet), str(busy))
+    _, out, _ = stinger(capsys, "compare", str(quiet), str(busy))
     flat = " ".join(out.split())
     assert "the candidate run was on a busy machine: generator kept up, though the machine is busy" in flat, out
     assert "baseline run was" not in flat

@@ -119,8 +119,9 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
         sig = (p_adj < alpha) if p_adj is not None else (r.significant if r.p_value is None else False)
         within = bool(sig) and not _clears_band(r)
         sig = bool(sig) and not within
-        # the rank row's name carries the variants' names (P(candidate faster)) on every surface
-        decided.append(dataclasses.replace(r, metric=_metric_name(r, a_name, b_name), p_adjusted=p_adj,
+        # the rank row's name and method carry the variants' names (P(candidate faster)) on every surface
+        decided.append(dataclasses.replace(r, metric=_metric_name(r, a_name, b_name),
+                                           method=_method(r, a_name, b_name), p_adjusted=p_adj,
                                            significant=sig, within_margin=within,
                                            better=r.favours if sig else None))
     notes = []
