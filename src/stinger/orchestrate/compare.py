@@ -90,8 +90,10 @@ def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> di
     for variant, payload, pred, label in metrics.predictions:
         preds.setdefault(variant, []).append({"payload": payload, "prediction": pred, "label": label})
     for name, vm in metrics.variants.items():
-        cells = ((i, {m: vm.cells[i].histogram(m) for m in COMPARED if vm.cells[i].hists.get(m)})
-                 for i in sorted(vm.cells))
+        cells = []
+        for i in sorted(vm.cells):
+            cell = vm.cells[i]   # once: an old cell is read back from the spill file
+            cells.append((i, {m: cell.histogram(m) for m in COMPARED if cell.hists.get(m)}))
         series = _series_of(cells)
         intervals, seconds = series.pop("latency", ([], []))
         req = summary_variants[name]["requests"]
@@ -234,10 +236,6 @@ def latency_rows(a: VariantData, b: VariantData, *, same_run: bool, seed: int | 
     return metric_rows(a, b, "latency", same_run=same_run, seed=seed, n_boot=n_boot)
 
 
-#: `stinger compare`'s practical margin unless told otherwise (`--margin`): see `core.stats.drift`
-DEFAULT_MARGIN = Margin(relative=0.05)
-
-
 def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, alpha: float = 0.05,
                      seed: int = 0, same_run: bool | None = None,
                      margin: Margin | None = None) -> tuple[Verdict, dict]:
@@ -257,10 +255,10 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
     rows: list[Comparison] = []
     for metric in COMPARED:
         got = metric_rows(a, b, metric, same_run=same_run, seed=seed)
-        if got and margin is not None and not same_run:
+        sa, sb = a.series(metric), b.series(metric)
+        if got and sa and sb and margin is not None and not same_run:
             m = BY_NAME[metric]
-            got = band_rows(got, a.series(metric)[0], b.series(metric)[0], margin,   # type: ignore[index]
-                            qs=m.compare, scale=m.scale, time_unit=m.shown_unit == "ms")
+            got = band_rows(got, sa[0], sb[0], margin, qs=m.compare, scale=m.scale, time_unit=m.shown_unit == "ms")
         rows.extend(got)
     if a.total and b.total:
         rows.append(error_rate_diff(a.failed + a.dropped, a.total, b.failed + b.dropped, b.total))
