@@ -109,3 +109,14 @@ def test_the_sequential_estimate_lies_in_the_interval_it_is_reported_with():
     assert not lo <= t.estimate <= hi            # the old pair contradicts itself
     est, r_lo, r_hi, n = t.reported
     assert r_lo <= est <= r_hi and r_lo > 0 and n < 20   # the deciding look, which excluded 0
+
+
+def test_a_token_metric_s_name_survives_the_secrets_scrubber():
+    # verdict.md and verdict.json are scrubbed before they are written; "token <word>" looked like a
+    # credential, and "inter-token latency" became "inter-token <redacted>" in the saved verdict
+    from stinger.core.secrets import scrub
+
+    itl = row("inter-token latency p50 (ms)", kind="itl")
+    md = scrub(verdict([itl]).to_markdown())
+    assert "inter-token latency p50 (ms)" in md and "B is slower than A in inter-token latency at p50" in md
+    assert scrub("Authorization: Token abcdef123456") == "Authorization: Token <redacted>"
