@@ -104,7 +104,7 @@ def run_stinger(a, core, work: Path) -> dict:
     v = json.loads(runs[-1].read_text())["variants"]["default"]
     return {"server": server_figures(s.records()), "cpu_s": m.user_s + m.sys_s, "wall_s": m.wall_s,
             "requests": v["requests"]["ok"], "ttft_p50": v["ttft_ms"]["p50"], "ttft_p99": v["ttft_ms"]["p99"],
-            "itl_p50": v["inter_token_ms"]["p50"], "itl_p99": v["inter_token_ms"]["p99"],
+            "itl_p50": v["itl_ms"]["p50"], "itl_p99": v["itl_ms"]["p99"],
             "tokens_per_s": v["throughput"].get("output_tokens_per_s")}
 
 

@@ -145,14 +145,21 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
 
 
 def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLike | RunResult, *,
-            alpha: float = 0.05, paired: bool = False, outputs: Iterable | None = ()) -> CompareResult:
+            alpha: float = 0.05, paired: bool = False, margin: str | None = "5%",
+            outputs: Iterable | None = ()) -> CompareResult:
     """Compare two saved runs (`RUN_DIR` or `RUN_DIR:VARIANT`, or a `RunResult`);
-    exit code 1 when the candidate is significantly worse (a regression)."""
+    exit code 1 when the candidate is significantly worse (a regression).
+
+    Two separate runs: a regression must also clear ``margin`` ("5%" of the baseline's value,
+    or a time such as "2ms"; "0" for none) and the drift each run shows between its halves.
+    Two variants of one A/B run (`RUN:A RUN:B`): the live verdict, reproduced exactly (the
+    run's seed, its variants' names, no band)."""
     from stinger.core.exit_codes import EXIT_OK, EXIT_SLO
     from stinger.orchestrate.compare import (
         compare_variants,
         load_compare_arg,
         load_warnings,
+        parse_margin,
         regressed,
     )
     from stinger.outputs.base import tell
@@ -160,6 +167,7 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
 
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
+    band = parse_margin(margin)
     outs = _outputs(outputs)
     if any(isinstance(o, RunDirOutput) and o.run_dir is None for o in outs):
         raise UsageError("compare writes no run directory of its own; give RunDirOutput(path=...) to keep the verdict")
@@ -171,12 +179,20 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
             return str(x.run_dir)
         return os.fspath(x)
 
-    a, a_summary = load_compare_arg(arg(baseline), "baseline")
-    b, b_summary = load_compare_arg(arg(candidate), "candidate")
-    # two variants of one run: its recorded seed, so the bootstrap reproduces the live verdict exactly
-    seed = (a_summary.get("seed") or 0) if a.source is not None and a.source == b.source else 0
-    v, extra = compare_variants(a, b, paired=paired, alpha=alpha, seed=seed)
-    warnings = load_warnings(a_summary, b_summary)
+    a_arg, b_arg = load_compare_arg(arg(baseline), "baseline"), load_compare_arg(arg(candidate), "candidate")
+    a, b = a_arg.data, b_arg.data
+    same_run = a.source is not None and a.source == b.source
+    if same_run:
+        # two variants of one A/B run: its recorded seed and its variants' names, so the rows are
+        # the live verdict's, byte for byte (the variants share their seconds: no band)
+        a.name, b.name = a_arg.variant_name, b_arg.variant_name
+        if a.name == b.name:
+            a.name, b.name = "baseline", "candidate"
+    seed = int(a_arg.run.get("seed") or 0) if same_run else 0
+    v, extra = compare_variants(a, b, paired=paired, alpha=alpha, seed=seed, margin=None if same_run else band)
+    if not same_run:
+        extra["margin"] = band.text()
+    warnings = load_warnings(a_arg, b_arg)
     if warnings:
         extra["warnings"] = warnings
     tell(outs, "verdict", v, extra, None)

@@ -712,14 +712,21 @@ def ab(spec_file, quiet, dashboard, a_url, b_url, a_name, b_name, split_mode, we
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True), help="Significance level (family-wise, Holm).")
 @click.option("--paired", is_flag=True, help="The runs sent the same payloads in the same order (pairs predictions).")
 @click.option("--report", "report_file", default=None, metavar="FILE", help="Also write the verdict as an HTML report.")
-def compare(baseline, candidate, alpha, paired, report_file) -> None:
-    """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression)."""
+@click.option("--margin", default="5%", show_default=True, metavar="SHARE|TIME",
+              help="Two separate runs: a difference counts only beyond this share of the baseline's value "
+                   "(or a time such as 2ms; 0 for none) and beyond the drift each run shows between its halves.")
+def compare(baseline, candidate, alpha, paired, report_file, margin) -> None:
+    """Compare two saved runs; exit 1 when the candidate is significantly worse (a regression).
+
+    Two separate runs differ by more than their own noise, so a regression must also clear
+    --margin and the runs' own drift; RUN:A RUN:B of one A/B run reproduces its live verdict.
+    """
     from stinger import _api
     from stinger.outputs.terminal import TerminalOutput, make_console
 
     outputs: list = [TerminalOutput(make_console(), live=False)]
     if report_file is None:
-        result = _api.compare(baseline, candidate, alpha=alpha, paired=paired, outputs=outputs)
+        result = _api.compare(baseline, candidate, alpha=alpha, paired=paired, margin=margin, outputs=outputs)
     else:
         import tempfile
 
@@ -727,7 +734,7 @@ def compare(baseline, candidate, alpha, paired, report_file) -> None:
         from stinger.outputs.rundir import RunDirOutput
 
         with tempfile.TemporaryDirectory(prefix="stinger-compare-") as tmp:  # verdict.json, for the renderer
-            result = _api.compare(baseline, candidate, alpha=alpha, paired=paired,
+            result = _api.compare(baseline, candidate, alpha=alpha, paired=paired, margin=margin,
                                   outputs=[*outputs, RunDirOutput(path=tmp)])
             click.echo(f"report: {write_report(tmp, report_file, title=f'stinger compare: {baseline} vs {candidate}')}")
     if result.regressions:
@@ -744,19 +751,23 @@ def compare(baseline, candidate, alpha, paired, report_file) -> None:
 @click.option("--alpha", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--rate", default=None, type=float, help="Requests per second per variant, to turn requests into time.")
 @click.option("--rows", default=None, type=int,
-              help="Rows of the verdict Holm adjusts over (default 5: p50, p95, p99, Mann-Whitney, error rate; "
-                   "6 with labelled predictions).")
-def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows) -> None:
+              help="Rows of the verdict Holm adjusts over (default: those of the metrics the --baseline run has; "
+                   "5 without one: p50, p95, p99, Mann-Whitney, error rate; 6 with labelled predictions).")
+@click.option("--at", "at", default=None, metavar="pQ",
+              help="A tail-only effect: the latencies from the baseline's pQ up move by --min-effect, the "
+                   "median does not (e.g. --min-effect 28ms --at p95).")
+def plan(min_effect, baseline, sd_ms, error_rate, power, alpha, rate, rows, at) -> None:
     """How long an A/B test must run to detect a given difference, planned for the verdict's own tests.
 
     Latency: simulated from a baseline run's one-second intervals (--baseline): quantiles by block
-    bootstrap and Mann-Whitney, Holm over the verdict's rows, never fewer than 10 one-second intervals.
+    bootstrap and Mann-Whitney, Holm over the verdict's rows, never fewer than 10 one-second intervals;
+    --at p95 plans for a tail-only increase, which only the quantile rows can see.
     Proportions: Fisher's test at Holm's alpha / rows. A --sd-ms plan assumes normal latencies.
     """
     from stinger.orchestrate.ab_plan import plan_ab
 
     click.echo(plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
-                       power=power, alpha=alpha, rate=rate, rows=rows))
+                       power=power, alpha=alpha, rate=rate, rows=rows, at=at))
 
 
 @cli.command()

@@ -123,13 +123,17 @@ def stamps(parts: list[bytes], times: list[float]):
     return out
 
 
-def test_ttft_itl_and_tokens_from_a_stream_with_a_usage_chunk():
+def test_ttft_every_gap_tpot_and_tokens_from_a_stream_with_a_usage_chunk():
     parts = [sse_body(tok("a")), sse_body(tok("b")), sse_body(tok("c")),
-             sse_body({"choices": [], "usage": {"completion_tokens": 3}}, "[DONE]")]
-    got = target().interpret(batch([b"".join(parts)], [stamps(parts, [10.05, 10.07, 10.09, 10.1])]))
+             sse_body({"choices": [], "usage": {"completion_tokens": 3, "prompt_tokens": 9}}, "[DONE]")]
+    got = target().interpret(batch([b"".join(parts)], [stamps(parts, [10.05, 10.07, 10.10, 10.1])]))
     assert got.columns["ttft"][0] == pytest.approx(50_000)
-    assert got.columns["itl"][0] == pytest.approx(20_000)
-    assert got.columns["output_tokens"][0] == 3
+    gaps, counts = got.many["itl"]   # every gap, not their mean: 20 and 30 ms
+    assert counts.tolist() == [2] and gaps == pytest.approx([20_000, 30_000])
+    # tpot = (done - first token) / (tokens - 1); done is sent + 1 s in `batch`
+    assert got.columns["tpot"][0] == pytest.approx((11.0 - 10.05) / 2 * 1e6)
+    assert got.columns["output_tokens"][0] == 3 and got.columns["input_tokens"][0] == 9
+    assert got.columns["output_tps"][0] == pytest.approx(3 / 1.0 * 1e3)   # milli-tokens/s over done - sent
     assert got.kind[0] == Kind.OK
 
 
@@ -138,7 +142,8 @@ def test_without_usage_tokens_are_the_events_carrying_text():
              sse_body("[DONE]")]
     got = target().interpret(batch([b"".join(parts)], [stamps(parts, [10.01, 10.02, 10.05, 10.05])]))
     assert got.columns["ttft"][0] == pytest.approx(20_000)   # the role-only event carries no token
-    assert got.columns["output_tokens"][0] == 2 and got.columns["itl"][0] == pytest.approx(30_000)
+    assert got.columns["output_tokens"][0] == 2 and got.many["itl"][0] == pytest.approx([30_000])
+    assert np.isnan(got.columns["input_tokens"][0])   # no usage: the prompt's tokens are unknown
 
 
 def test_errors_in_a_stream_a_bad_stream_and_a_429_are_classified():
@@ -184,7 +189,9 @@ def test_a_streamed_run_reports_ttft_and_itl_as_the_server_timed_them(tmp_path):
     assert server_ttft == pytest.approx(60, abs=3) and server_itl == pytest.approx(15, abs=2)
     # stinger adds the network and its own read path, never less than the server's time
     assert server_ttft <= v["ttft_ms"]["p50"] <= server_ttft + 20   # loose: a test, not a bench
-    assert v["inter_token_ms"]["p50"] == pytest.approx(server_itl, abs=3)
+    assert v["itl_ms"]["p50"] == pytest.approx(server_itl, abs=3)
+    assert v["tpot_ms"]["p50"] == pytest.approx(server_itl, abs=3)
+    assert v["input_tokens"]["mean"] == 1   # "hello": one word
     assert v["output_tokens"]["mean"] == 12
     assert v["throughput"]["output_tokens_per_s"] == pytest.approx(12 * v["throughput"]["achieved_rps"], rel=0.01)
 

@@ -2,12 +2,25 @@
 
 Batch (what the flush thread records), metrics (merge and summary), the run
 directory (which metrics go to the HDR log), SLO parsing (which names a
-threshold may use), the terminal view and reports all read this table, so a
-new metric (time to first token, tokens per second) is one line here and the
-code that produces its values.
+threshold may use), the terminal view, reports and the A/B verdict all read
+this table, so a new metric (time to first reasoning token, goodput) is one
+line here and the code that produces its values.
 
 Values are stored in HDR histograms as integers of `stored_unit` (microseconds
 for times), and shown in `shown_unit` under `summary_key` in summary.json.
+
+What the A/B verdict and `stinger compare` do with a metric is declared here
+too, never by a metric's name elsewhere: `compare` lists the quantiles that get
+a row each (block bootstrap over one-second intervals), `rank` adds a
+Mann-Whitney row, `lower_is_better` says which way is better. Every row costs
+Holm's correction a step (the first step needs p < alpha / rows), so the family
+is kept small: latency p50/p95/p99 + Mann-Whitney; the streaming metrics p50 and
+p95 (the tail of a token stream is what a reader notices); tokens/s per request
+its median only (its low tail is latency's high tail, already a row).
+
+`per` is how many values a request gives: "request" (one, or none) or "gap"
+(one per gap between consecutive streamed tokens: a target returns those as a
+flattened array with per-row counts, `targets.base.Interpretation.many`).
 """
 
 from __future__ import annotations
@@ -24,13 +37,23 @@ class Metric:
     shown_unit: str = "ms"
     scale: float = 1e3        # stored / scale = shown
     always: bool = True       # False: shown only when something was recorded
-    logged: bool = False      # written to histograms.hlog per interval
+    logged: bool = False      # written to histograms.hlog per interval (every compared metric is)
     description: str = ""
     of_ok: bool = True        # recorded from successful requests: with none, its statistics are null, not 0
+    per: str = "request"      # "request": a value per request; "gap": one per gap between streamed tokens
+    compare: tuple[float, ...] = ()   # quantiles the A/B verdict and `compare` test (empty: not compared)
+    rank: bool = False        # also a Mann-Whitney row (P(B better)) over the whole distribution
+    lower_is_better: bool = True
 
+    @property
+    def compared(self) -> bool:
+        return bool(self.compare)
+
+
+_STREAM = (0.5, 0.95)   # the quantile rows of a streaming metric (see the module docstring)
 
 METRICS: tuple[Metric, ...] = (
-    Metric("latency", "latency_ms", "latency", logged=True,
+    Metric("latency", "latency_ms", "latency", logged=True, compare=(0.5, 0.95, 0.99), rank=True,
            description="done - intended: what a caller waits, no coordinated omission"),
     Metric("service", "service_time_ms", "service time", logged=True,
            description="done - sent: what a closed-loop tool would report"),
@@ -41,26 +64,37 @@ METRICS: tuple[Metric, ...] = (
            description="sent - intended for requests that waited for the in-flight bound or a new connection"),
     Metric("server", "server_time_ms", "server time", always=False, logged=True,
            description="the server's own time (Server-Timing, a header, or a monitor)"),
-    # read by a target's `interpret` (targets/base.py: Interpretation.columns), recorded
+    # read by a target's `interpret` (targets/base.py: Interpretation.columns and .many), recorded
     # by the flush thread like any other metric; shown only when a target produced them
-    Metric("ttft", "ttft_ms", "time to first token", always=False,
-           description="first streamed token - sent (streaming LLM endpoints)"),
-    Metric("itl", "inter_token_ms", "inter-token latency", always=False,
-           description="gap between consecutive streamed tokens"),
+    Metric("ttft", "ttft_ms", "time to first token", always=False, compare=_STREAM,
+           description="first streamed token of any kind (text or reasoning) - sent"),
+    Metric("itl", "itl_ms", "inter-token latency", always=False, per="gap", compare=_STREAM,
+           description="every gap between consecutive streamed token events (many values per request)"),
+    Metric("tpot", "tpot_ms", "time per output token", always=False, compare=_STREAM,
+           description="(done - first token) / (output tokens - 1), one value per request of 2 tokens or more"),
+    Metric("input_tokens", "input_tokens", "input tokens", stored_unit="tokens", shown_unit="tokens",
+           scale=1.0, always=False, description="prompt tokens of a request (the server's usage)"),
     Metric("output_tokens", "output_tokens", "output tokens", stored_unit="tokens", shown_unit="tokens",
            scale=1.0, always=False, description="tokens a streamed or whole LLM answer carried (the server's usage)"),
-    Metric("ttfc", "ttfc_ms", "time to first chunk", always=False,
+    Metric("output_tps", "output_tps", "output tokens/s per request", stored_unit="mtok/s", shown_unit="tokens/s",
+           always=False, compare=(0.5,), lower_is_better=False,
+           description="output tokens / (done - sent): what one caller receives a second"),
+    Metric("ttfc", "ttfc_ms", "time to first chunk", always=False, compare=_STREAM,
            description="first event-stream message - intended (SageMaker InvokeEndpointWithResponseStream)"),
-    Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False,
+    Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False, compare=_STREAM,
            description="mean gap between a streamed response's event-stream messages (SageMaker)"),
 )
 
-# The order of METRICS is the order of summary.json's sections and of the terminal's rows.
+# The order of METRICS is the order of summary.json's sections, of the terminal's rows and of the verdict's.
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 # the metrics a target reads from its responses (`Interpretation.columns`), not the engine's clock
-TARGET_METRICS: tuple[str, ...] = ("ttft", "itl", "output_tokens", "ttfc", "chunk_gap")
-LOGGED: tuple[str, ...] = tuple(m.name for m in METRICS if m.logged)
+TARGET_METRICS: tuple[str, ...] = ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps",
+                                   "ttfc", "chunk_gap")
+# the metrics the A/B verdict and `stinger compare` test, in the verdict's order; the run directory
+# keeps their interval histograms so `compare` reads what the live verdict read
+COMPARED: tuple[str, ...] = tuple(m.name for m in METRICS if m.compared)
+LOGGED: tuple[str, ...] = tuple(m.name for m in METRICS if m.logged or m.compared)
 SUMMARY_KEYS: dict[str, str] = {m.name: m.summary_key for m in METRICS}
 
 
@@ -69,3 +103,9 @@ def metric(name: str) -> Metric:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown metric {name!r}; the catalogue has {', '.join(NAMES)}") from None
+
+
+def verdict_rows(present) -> int:
+    """Rows the verdict holds when these compared metrics have data in both variants (+1: the error rate):
+    the size of Holm's family, which `stinger plan` must plan for."""
+    return 1 + sum(len(BY_NAME[n].compare) + BY_NAME[n].rank for n in present if BY_NAME[n].compared)

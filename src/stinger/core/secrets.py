@@ -170,7 +170,8 @@ _URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}+://[^\s\"'<>
 # userinfo after any "://" (a URL the pattern above does not take: an over-long scheme, a bad port)
 _USERINFO = re.compile(r"://[^/?#\s@\"'<>]{1,512}+@")
 _MASK_USERINFO = "://" + MASK + "@"
-_BEARER = re.compile(r"(?i)(?<![A-Za-z0-9_])(bearer|basic|token|digest|aws4-hmac-sha256)\s++"
+# a scheme word standing alone: "inter-token latency" (a metric's name) is no credential
+_BEARER = re.compile(r"(?i)(?<![A-Za-z0-9_-])(bearer|basic|token|digest|aws4-hmac-sha256)\s++"
                      r"[A-Za-z0-9._~+/=:,-]{4,}+")
 # AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes)
 _AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)"

@@ -13,7 +13,16 @@ can disagree (a row's own interval excludes "no difference" while Holm, which
 pays for testing every row, does not call it significant): such a row is marked
 with a dagger and a note says why, so the table never contradicts itself
 unexplained. Intervals are printed with as many digits as it takes for their
-ends to differ ("5.2–5.2 ms" never appears).
+ends to differ from each other and from "no difference" ("5.2–5.2 ms" and a
+significant "CI 0.5–0.52" never appear).
+
+Rows of catalogue metrics (latency, time to first token, inter-token latency,
+...) are worded from the catalogue (`core.catalogue`: label, unit, which way is
+better), never by a metric's name here. `stinger compare` of two separate runs
+gives such rows a tolerance (`Comparison.margin`, `.drift`): a row is significant
+only when Holm says so AND its interval clears the band of +-max(margin, drift)
+around "no difference"; a row Holm calls but the band holds is marked "within
+margin" and is no regression.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from stinger.core.catalogue import BY_NAME
 from stinger.core.stats import Comparison, holm
 
 __all__ = ["Verdict", "disagrees", "verdict"]
@@ -30,8 +40,8 @@ __all__ = ["Verdict", "disagrees", "verdict"]
 _PER_REQUEST = "assumes independent requests"  # marker in the method of per-request fallbacks
 
 _KIND_NAMES = {
-    "latency": "latency",
-    "latency_rank": "latency",
+    **{m.name: m.label for m in BY_NAME.values()},
+    **{f"{m.name}_rank": m.label for m in BY_NAME.values()},
     "error_rate": "error rate",
     "accuracy": "accuracy",
     "throughput": "throughput",
@@ -53,26 +63,38 @@ class Verdict:
         levels = {r.level for r in self.rows}
         ci_head = f"{100 * levels.pop():g} % CI" if len(levels) == 1 else "CI"
         a, b = self.a_name, self.b_name
+        banded = any(r.margin is not None or r.drift is not None for r in self.rows)
+        band_head, band_rule = (" margin (±) |", "---:|") if banded else ("", "")
         lines = [
-            f"| metric | {a} | {b} | {b} − {a} | {ci_head} | p (adj.) | significant |",
-            "|---|---:|---:|---:|---|---:|---|",
+            f"| metric | {a} | {b} | {b} − {a} | {ci_head} | p (adj.) |{band_head} significant |",
+            f"|---|---:|---:|---:|---|---:|{band_rule}---|",
         ]
         daggers = []
         for r in self.rows:
-            d, lo, hi = _nums((r.diff, r.ci_low, r.ci_high))
-            if r.kind != "latency_rank" and r.diff > 0:
+            d, lo, hi = _nums((r.diff, r.ci_low, r.ci_high), null=_null(r))
+            if not r.is_rank and r.diff > 0:
                 d = "+" + d
-            diff = f"P = {d}" if r.kind == "latency_rank" else d
-            sig = f"yes ({self.a_name if r.better == 'a' else self.b_name} better)" if r.significant else "no"
+            diff = f"P = {d}" if r.is_rank else d
+            if r.significant:
+                sig = f"yes ({self.a_name if r.better == 'a' else self.b_name} better)"
+            else:
+                sig = "no (within margin)" if r.within_margin else "no"
             if disagrees(r):
                 sig += " †"
                 daggers.append(r)
+            band = f" {_band(r)} |" if banded else ""
             lines.append(f"| {_metric_name(r, a, b)} | {_num(r.a)} | {_num(r.b)} | {diff} | "
-                         f"[{lo}, {hi}] | {_p(r.p_adjusted)} | {sig} |")
+                         f"[{lo}, {hi}] | {_p(r.p_adjusted)} |{band} {sig} |")
         m = sum(1 for r in self.rows if r.p_value is not None)
         lines += ["", f"CI: each row's own {ci_head}, not adjusted for multiplicity. p (adj.) and significant: "
                       f"Holm's correction over the {m} rows with a p-value, which keeps the chance of any false "
                       f"call at alpha."]
+        if banded:
+            lines += ["", "margin (±): a difference counts only when its whole interval lies beyond this band "
+                          "around no difference: the larger of the practical margin asked for (`--margin`) and "
+                          "the drift each run showed between its own halves (marked “drift”). Two separate runs "
+                          "differ by more than their within-run noise; a difference inside the band is no "
+                          "regression."]
         for r in daggers:
             lines += ["", f"† {_metric_name(r, a, b)}: " + _dagger_text(r, m)]
         lines += ["", f"**Verdict:** {self.sentence}", "", "Methods:"]
@@ -95,7 +117,12 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
     decided = []
     for r, p_adj in zip(rows, adjusted, strict=True):
         sig = (p_adj < alpha) if p_adj is not None else (r.significant if r.p_value is None else False)
-        decided.append(dataclasses.replace(r, p_adjusted=p_adj, significant=bool(sig),
+        within = bool(sig) and not _clears_band(r)
+        sig = bool(sig) and not within
+        # the rank row's name and method carry the variants' names (P(candidate faster)) on every surface
+        decided.append(dataclasses.replace(r, metric=_metric_name(r, a_name, b_name),
+                                           method=_method(r, a_name, b_name), p_adjusted=p_adj,
+                                           significant=sig, within_margin=within,
                                            better=r.favours if sig else None))
     notes = []
     if any(_PER_REQUEST in r.method for r in decided):
@@ -111,7 +138,22 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
 # --------------------------------------------------------------------------- wording
 
 def _null(r: Comparison) -> float:
-    return 0.5 if r.kind == "latency_rank" else 0.0
+    return 0.5 if r.is_rank else 0.0
+
+
+def _clears_band(r: Comparison) -> bool:
+    """The row's interval lies wholly beyond its tolerance band around no difference (no band: True)."""
+    tol = r.tolerance
+    if tol <= 0:
+        return True
+    return r.ci_low > _null(r) + tol or r.ci_high < _null(r) - tol
+
+
+def _band(r: Comparison) -> str:
+    if r.margin is None and r.drift is None:
+        return "—"
+    text = _nums((r.tolerance,))[0]
+    return text + (" (drift)" if (r.drift or 0.0) > (r.margin or 0.0) else "")
 
 
 def disagrees(r: Comparison) -> bool:
@@ -119,11 +161,11 @@ def disagrees(r: Comparison) -> bool:
     if r.p_value is None or not (math.isfinite(r.ci_low) and math.isfinite(r.ci_high)):
         return False
     excludes = r.ci_low > _null(r) or r.ci_high < _null(r)
-    return excludes != r.significant
+    return excludes != (r.significant or r.within_margin)
 
 
 def _dagger_text(r: Comparison, m: int) -> str:
-    if r.significant:
+    if r.significant or r.within_margin:
         return (f"significant after Holm (p adj. {_p(r.p_adjusted)}) although its interval touches "
                 f"{_num(_null(r))}: the p-value and the interval come from the same resamples and differ only by "
                 f"resampling noise at the edge; read it as borderline.")
@@ -133,7 +175,7 @@ def _dagger_text(r: Comparison, m: int) -> str:
 
 
 def _method(r: Comparison, a: str, b: str) -> str:
-    if r.kind != "latency_rank" or (a, b) == ("A", "B"):
+    if not r.is_rank or (a, b) == ("A", "B"):
         return r.method
     return r.method.replace("P(B<A) + 0.5 P(B=A)", f"P({b}<{a}) + 0.5 P({b}={a})")
 
@@ -148,21 +190,23 @@ def _sentence(rows: list[Comparison], a: str, b: str) -> str:
         return f"No comparisons between {a} and {b} were made."
     kinds = list(dict.fromkeys(_KIND_NAMES.get(r.kind, r.metric) for r in rows))
     won = [r for r in rows if r.significant and r.favours is not None]
+    held = [r for r in rows if r.within_margin]
     if not won:
-        return f"No significant difference between {a} and {b} in {_or(kinds)}{_n_clause(rows)}."
+        return (f"No significant difference between {a} and {b} in {_or(kinds)}{_n_clause(rows)}"
+                f"{_held_clause(held)}.")
     clauses = []
-    latency = [r for r in won if r.kind == "latency"]
-    for favours in ("b", "a"):
-        same = [r for r in latency if r.favours == favours]
-        if same:
-            word = "faster" if favours == "b" else "slower"
-            parts = [f"{_label(r)} by {_mag(r)}" for r in same]
-            clauses.append(f"{b} is {word} than {a} {_and(parts)}")
+    quantiles = [r for r in won if r.kind in BY_NAME]   # a catalogue metric's quantile (or mean) rows
+    for kind in dict.fromkeys(r.kind for r in quantiles):
+        for favours in ("b", "a"):
+            same = [r for r in quantiles if r.kind == kind and r.favours == favours]
+            if same:
+                clauses.append(_quantile_clause(same, a, b))
     for r in won:
-        if r.kind != "latency":
+        if r.kind not in BY_NAME:
             clauses.append(_clause(r, a, b))
     quiet = [k for k in kinds if not any(_KIND_NAMES.get(r.kind, r.metric) == k for r in won)]
     tail = f", with no significant difference in {_or(quiet)}" if quiet else ""
+    tail += _held_clause(held)
     if any(_PER_REQUEST in r.method for r in won):
         # A significant latency row from too few intervals may be an artefact of
         # correlated requests (tests/core/test_stats.py measures how often).
@@ -171,11 +215,40 @@ def _sentence(rows: list[Comparison], a: str, b: str) -> str:
     return "; ".join(clauses) + tail + "."
 
 
+def _held_clause(held: list[Comparison]) -> str:
+    """Rows Holm called but the margin band held: said, so "no difference" is not read as "identical"."""
+    if not held:
+        return ""
+    parts = [f"{r.metric.split(' (')[0]} {_signed(r)} (band ±{_band(r)})" for r in held]
+    return f"; within the margin, so not called: {_and(parts)}"
+
+
+def _signed(r: Comparison) -> str:
+    if r.is_rank:
+        return f"P = {_nums((r.diff,), null=0.5)[0]}"
+    d = _nums((r.diff,), null=0.0)[0]
+    return ("+" + d if r.diff > 0 else d) + (f" {r.unit}" if r.unit else "")
+
+
+def _quantile_clause(same: list[Comparison], a: str, b: str) -> str:
+    """One sentence part for a catalogue metric's rows that favour the same variant."""
+    m = BY_NAME[same[0].kind]
+    parts = [f"{_label(r)} by {_mag(r)}" for r in same]
+    good = same[0].favours == "b"
+    if m.lower_is_better and same[0].unit == "ms":
+        where = "" if m.name == "latency" else f" in {m.label}"
+        return f"{b} is {'faster' if good else 'slower'} than {a}{where} {_and(parts)}"
+    word = ("lower" if good else "higher") if m.lower_is_better else ("higher" if good else "lower")
+    return f"{b}'s {m.label} is {word} than {a}'s {_and(parts)}"
+
+
 def _clause(r: Comparison, a: str, b: str) -> str:
     good = r.favours == "b"
-    if r.kind == "latency_rank":
-        d, lo, hi = _nums((r.diff, r.ci_low, r.ci_high))
-        return (f"{b}'s latencies tend to be {'lower' if good else 'higher'} than {a}'s "
+    if r.is_rank:
+        d, lo, hi = _nums((r.diff, r.ci_low, r.ci_high), null=0.5)
+        label = _KIND_NAMES.get(r.kind, "latency")
+        noun = "latencies" if label == "latency" else f"{label} values"
+        return (f"{b}'s {noun} tend to be {'lower' if good else 'higher'} than {a}'s "
                 f"(P({b} faster) = {d}, {_lvl(r)} CI {lo}–{hi})")
     if r.kind == "error_rate":
         return f"{b}'s error rate is {'lower' if good else 'higher'} than {a}'s by {_mag(r)}"
@@ -193,15 +266,16 @@ def _mag(r: Comparison) -> str:
     """|diff| with its CI, oriented so both are positive in the stated direction."""
     lo, hi = (r.ci_low, r.ci_high) if r.diff >= 0 else (-r.ci_high, -r.ci_low)
     unit = f" {r.unit}" if r.unit else ""
-    d, lo_s, hi_s = _nums((abs(r.diff), lo, hi))
+    d, lo_s, hi_s = _nums((abs(r.diff), lo, hi), null=0.0)
     return f"{d}{unit} ({_lvl(r)} CI {lo_s}–{hi_s}{unit})"
 
 
-def _nums(xs: tuple[float, ...]) -> list[str]:
+def _nums(xs: tuple[float, ...], null: float | None = None) -> list[str]:
     """`_num` of each, with more digits when that is what it takes for the distinct values to print
-    differently (a CI of 5.21 to 5.24 prints as such, never as 5.2–5.2)."""
+    differently (a CI of 5.21 to 5.24 prints as such, never as 5.2–5.2), also from ``null`` (the row's
+    "no difference"): an interval whose end is just above 0.5 prints 0.503–0.52, never 0.5–0.52."""
     plain = [_num(x) for x in xs]
-    finite = [x for x in xs if x is not None and math.isfinite(x)]
+    finite = [x for x in (*xs, null) if x is not None and math.isfinite(x)]
     # equal to 6 significant digits counts as equal: float noise needs no digits
     distinct = sorted({float(f"{x:.6g}") for x in finite})
     if len({_num(x) for x in distinct}) == len(distinct):
@@ -219,7 +293,7 @@ def _nums(xs: tuple[float, ...]) -> list[str]:
 
 
 def _label(r: Comparison) -> str:
-    name = r.metric.removeprefix("latency ").split(" (")[0]
+    name = r.metric.split(" (")[0].rsplit(" ", 1)[-1]   # "time to first token p95 (ms)" -> "p95"
     return "on average" if name == "mean" else f"at {name}"
 
 

@@ -11,7 +11,8 @@ addition on the other side.
 
 Which requests go where:
 - latency, service time, time to first byte, and a target's extra columns:
-  requests that ended OK, intended after the warm-up;
+  requests that ended OK, intended after the warm-up (a metric with many values
+  per request, every inter-token gap, records each of them);
 - schedule lag: every request sent at once on an open connection, after the
   warm-up; a request that waited in the in-flight queue or for a new
   connection records that wait as `queue` instead (the server's doing: slow
@@ -173,11 +174,13 @@ class Flusher:
                 extra_out[i] = named
 
     def _interpret(self, batch):
-        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns)."""
+        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns),
+        where a metric with many values per row is a column `(row of each value, values)`."""
         n = len(batch)
         kind, variant = batch.kind, batch.variant
         server_ms = np.full(n, np.nan)
         columns: dict[str, np.ndarray] = {}
+        many: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         if not self.targets:
             return kind, server_ms, variant, columns
         groups: dict[int, tuple[object, list[int]]] = {}
@@ -208,6 +211,12 @@ class Flusher:
                 metric(name)  # a column must be a catalogue metric: KeyError naming the known ones
                 col = columns.setdefault(name, np.full(n, np.nan))
                 col[at] = values
+            for name, (values, counts) in got.many.items():
+                metric(name)
+                owner = np.repeat(np.arange(len(sub)) if rows is None else rows, np.asarray(counts, dtype=np.int64))
+                many.setdefault(name, []).append((owner, np.asarray(values, dtype=np.float64)))
+        for name, parts in many.items():
+            columns[name] = (np.concatenate([o for o, _ in parts]), np.concatenate([v for _, v in parts]))
         return kind, server_ms, variant, columns
 
     def _note_messages(self, messages: dict[int, str], variants: list[str]) -> None:
@@ -345,7 +354,12 @@ class Flusher:
             "server": np.where(ok, server_ms * 1e3, nan),
         }
         for name, col in extra_cols.items():
-            values[name] = np.where(ok, col, nan)
+            if isinstance(col, tuple):   # many values per row: (row of each value, values), OK rows' kept
+                owner, vals = col
+                keep = ok[owner]
+                values[name] = (owner[keep], vals[keep])
+            else:
+                values[name] = np.where(ok, col, nan)
         values["_server_named"] = server_named
         return values
 
@@ -357,7 +371,13 @@ class Flusher:
             col = values.get(name)
             if col is None:
                 continue
-            v = col[mrows]
+            if isinstance(col, tuple):   # many values per row: those of this cell's measured rows
+                owner, vals = col
+                mine = np.zeros(len(kind), dtype=bool)
+                mine[mrows] = True
+                v = vals[mine[owner]]
+            else:
+                v = col[mrows]
             v = v[~np.isnan(v)]
             if len(v) or BY_NAME[name].always:
                 hists[name] = sparse_counts(v)

@@ -102,11 +102,12 @@ class SequentialWatcher:
         return self.decision == "different"
 
     def summary(self, stopped_early: bool, warmup_s: float = 0.0) -> dict:
-        lo, hi = self.test.interval
+        # one look's estimate and the always-valid interval that belongs to it (the deciding look)
+        est, lo, hi, seconds = self.test.reported or (self.test.estimate, math.nan, math.nan, self.test.n_a)
         return {"decision": self.decision, "p_value": self.test.p_value, "stopped_early": stopped_early,
-                "estimate_ms": self.test.estimate if self.test.n_a else None,
+                "estimate_ms": est if self.test.n_a else None,
                 "ci_low_ms": lo if math.isfinite(lo) else None, "ci_high_ms": hi if math.isfinite(hi) else None,
-                "seconds": self.test.n_a, "tau_ms": self.test.tau, "min_effect_ms": self.min_effect_ms,
+                "seconds": seconds, "tau_ms": self.test.tau, "min_effect_ms": self.min_effect_ms,
                 "level": 1.0 - self.test.alpha, "earliest_stop_s": earliest_stop_s(warmup_s)}
 
 

@@ -8,11 +8,20 @@ alpha) promises a power the verdict does not have: "3 requests per variant" for
 from a baseline run's one-second intervals (`core.stats.plan_latency_seconds`),
 proportions by the formula at Holm's alpha / m, and no plan is shorter than the
 verdict's own minimum of one-second intervals.
+
+A tail-only effect (`--at p95`: the values from the baseline's p95 up move, the
+median does not) is simulated as such: only the quantile rows can see it, and a
+whole-distribution plan (which Mann-Whitney decides early) promised 10 s for a
+p95/p99 +28 ms regression that 10 s runs caught once in three. Holm's family is
+the verdict's: the rows of every compared metric the baseline run has (an LLM
+run adds time to first token, inter-token latency, time per output token and
+tokens/s rows, `core.catalogue.verdict_rows`), unless `--rows` says otherwise.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,8 +33,12 @@ DEFAULT_RATE = 100.0
 
 def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None = None,
             error_rate: str | None = None, power: float = 0.8, alpha: float = 0.05,
-            rate: float | None = None, rows: int | None = None, seed: int | None = 0) -> str:
-    """Requests and seconds per variant to detect `min_effect` in the verdict; one paragraph of text."""
+            rate: float | None = None, rows: int | None = None, seed: int | None = 0,
+            at: str | None = None) -> str:
+    """Requests and seconds per variant to detect `min_effect` in the verdict; one paragraph of text.
+
+    ``at``: "p95" plans for a tail-only increase (the values from the baseline's p95 up move by
+    `min_effect`, the median does not); None: the whole distribution moves."""
     from stinger.core.stats import MIN_INTERVALS, VERDICT_ROWS, plan_sample_size
     from stinger.errors import UsageError
 
@@ -35,24 +48,31 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         raise UsageError(f"--alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
     if rate is not None and rate <= 0:
         raise UsageError(f"--rate must be > 0 requests per second, got {rate:g}")
-    m = VERDICT_ROWS if rows is None else int(rows)
+    tail = _quantile_arg(at) if at is not None else None
+    base = _baseline(baseline) if baseline is not None else None
+    m = (base.rows if base is not None else VERDICT_ROWS) if rows is None else int(rows)
     if m < 1:
         raise UsageError(f"--rows must be >= 1, got {m}")
-    holm_clause = (f"Holm over the verdict's {m} rows: p50, p95, p99, Mann-Whitney, error rate"
-                   f"{' (--rows 6 with labelled predictions)' if m == VERDICT_ROWS else ''}")
+    if base is not None and rows is None and m != VERDICT_ROWS:
+        holm_clause = f"Holm over the verdict's {m} rows for the metrics the baseline run has: {base.row_names}"
+    else:
+        holm_clause = (f"Holm over the verdict's {m} rows: p50, p95, p99, Mann-Whitney, error rate"
+                       f"{' (--rows 6 with labelled predictions)' if m == VERDICT_ROWS else ''}")
     text = str(min_effect).strip()
     if error_rate is not None or text.endswith("%"):
-        base = _fraction_arg(error_rate, "--error-rate") if error_rate is not None else None
-        if base is None:
+        base_rate = _fraction_arg(error_rate, "--error-rate") if error_rate is not None else None
+        if base_rate is None:
             raise UsageError("a proportion needs its baseline: --error-rate 2% (or the accuracy)")
         effect = _fraction_arg(text, "--min-effect")
         if effect == 0:
             raise UsageError("--min-effect must be a non-zero difference, e.g. 1%")
+        if tail is not None:
+            raise UsageError("--at is for a latency effect (e.g. --min-effect 28ms --at p95), not a rate")
         # The row must pass Holm's first step, alpha / m, when it is the only
         # real difference among the m rows (the usual case for an error rate).
-        n = plan_sample_size(baseline_rate=base, min_effect=effect, alpha=alpha / m, power=power,
+        n = plan_sample_size(baseline_rate=base_rate, min_effect=effect, alpha=alpha / m, power=power,
                              metric="proportion")
-        what = f"a change of {100 * effect:g} percentage points from a baseline rate of {100 * base:g}%"
+        what = f"a change of {_points(100 * effect)} from a baseline rate of {100 * base_rate:g}%"
         out = (f"To detect {what} with power {power:g} at family-wise alpha {alpha:g} ({holm_clause}: "
                f"Fisher's test at alpha/{m} = {alpha / m:.3g}): ")
         if rate:
@@ -77,8 +97,8 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         raise UsageError(f"--min-effect must be a positive latency such as 5ms, got {text!r}")
     notes = []
     base_errors = 0.0
-    if baseline is not None:
-        intervals, base_rate, base_errors, source = _baseline(baseline)
+    if base is not None:
+        intervals, base_rate, base_errors, source = base.intervals, base.rate, base.errors, base.source
     elif sd_ms is not None and sd_ms > 0:
         base_rate = rate or DEFAULT_RATE
         intervals = _synthetic(sd_ms, base_rate, seed)
@@ -95,9 +115,11 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     from stinger.core.stats import plan_latency_seconds
 
     plan = plan_latency_seconds(intervals, effect, alpha=alpha, power=power, share=share, error_rate=base_errors,
-                                m=m, min_seconds=MIN_INTERVALS, seed=seed)
+                                m=m, min_seconds=MIN_INTERVALS, seed=seed, at=tail)
     per_second = base_rate * share
-    out = (f"To detect a {effect:g} ms increase in latency with power {power:g} at family-wise alpha {alpha:g} "
+    shape = ("in latency" if tail is None else
+             f"in latency from p{100 * tail:g} up (a tail-only increase: the median unchanged)")
+    out = (f"To detect a {effect:g} ms increase {shape} with power {power:g} at family-wise alpha {alpha:g} "
            f"(the verdict's tests: p50/p95/p99 by block bootstrap and Mann-Whitney over one-second intervals, "
            f"{holm_clause}), simulated from {source}: {plan.requests:,} requests per variant, about "
            f"{plan.seconds:,} s at {per_second:,.0f} req/s per variant (plus warm-up: --duration "
@@ -113,26 +135,71 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     return out
 
 
-def _baseline(arg: str) -> tuple[list, float, float, str]:
-    """(intervals, requests per second, error rate, description) of a saved run's variant."""
+@dataclass
+class Baseline:
+    """What a plan takes from a saved run's variant."""
+
+    intervals: list       # its whole one-second latency histograms
+    rate: float           # requests per second over its measured window
+    errors: float         # its error rate
+    source: str           # how the plan names it
+    rows: int             # the verdict's rows for the metrics it has (Holm's family)
+    row_names: str
+
+
+def _baseline(arg: str) -> Baseline:
+    """A saved run's variant: its whole seconds (a partial first or last second would be drawn as a whole
+    one, at a fraction of the rate), their rate and spread, and the rows its verdict would hold."""
+    from stinger.core.catalogue import BY_NAME, COMPARED, verdict_rows
     from stinger.core.histogram import Histogram
     from stinger.core.stats import design_effect
     from stinger.errors import UsageError
     from stinger.outputs.rundir import read_run
 
     path, _, variant = arg.partition(":")
-    data = variant_data_from_run(read_run(path), variant or None)
-    if len(data.intervals) < 2:
+    saved = read_run(path)
+    data = variant_data_from_run(saved, variant or None)
+    window = saved.summary.get("window") or {}
+    step = float(saved.summary.get("interval_s") or 1.0)
+    start, end = window.get("start_s"), window.get("end_s")
+    whole = [iv for iv, s in zip(data.intervals, data.seconds or [], strict=False)
+             if start is None or end is None or (s * step >= start - 1e-6 and (s + 1) * step <= end + 1e-6)]
+    intervals = whole if len(whole) >= 2 else data.intervals
+    if len(intervals) < 2:
         raise UsageError(f"{path} has too few latency histograms to plan from (need 2 one-second intervals)")
     h = Histogram()
-    for values, counts in data.intervals:
+    for values, counts in intervals:
         h.record_many(np.repeat(values, counts))
-    rate = h.total_count / len(data.intervals)
+    seconds = len(intervals) * step
+    rate = h.total_count / seconds
     errors = (data.failed + data.dropped) / data.total if data.total else 0.0
-    deff = design_effect(data.intervals)
-    source = (f"{path} ({h.total_count:,} requests in {len(data.intervals)} s, baseline sd {h.stddev / 1e3:.2f} ms, "
-              f"design effect {deff:.2f} for correlation in time, error rate {100 * errors:.2g}%)")
-    return data.intervals, rate, errors, source
+    deff = design_effect(intervals)
+    source = (f"{path} ({h.total_count:,} requests in {seconds:g} whole seconds, baseline sd "
+              f"{h.stddev / 1e3:.2f} ms, design effect {deff:.2f} for correlation in time, "
+              f"error rate {100 * errors:.2g}%)")
+    present = [n for n in COMPARED if data.series(n) and data.series(n)[0]]   # type: ignore[index]
+    names = [f"{BY_NAME[n].label} {'/'.join(f'p{100 * q:g}' for q in BY_NAME[n].compare)}"
+             + (" + Mann-Whitney" if BY_NAME[n].rank else "") for n in present]
+    return Baseline(intervals, rate, errors, source, verdict_rows(present), ", ".join([*names, "error rate"]))
+
+
+def _quantile_arg(text: str) -> float:
+    """`--at p95` -> 0.95."""
+    from stinger.errors import UsageError
+
+    t = str(text).strip().lower().removeprefix("p")
+    try:
+        q = float(t) / 100.0
+    except ValueError:
+        q = -1.0
+    if not 0 < q < 1:
+        raise UsageError(f"--at {text!r} is not a percentile such as p95 or p99")
+    return q
+
+
+def _points(x: float) -> str:
+    """Percentage points, singular for one."""
+    return f"{x:g} percentage point" + ("" if x == 1 else "s")
 
 
 def _synthetic(sd_ms: float, rate: float, seed: int | None) -> list:

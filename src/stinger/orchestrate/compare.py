@@ -5,22 +5,33 @@ run or a saved run directory), the comparisons, and the verdict.
 comparison of saved runs says exactly what the live A/B test said. No verdict is
 drawn between two variants that both failed every request: there is nothing
 to compare, and "no significant difference" would read as a pass.
+
+Every metric the catalogue marks compared (`core.catalogue.COMPARED`: latency, and
+what a target adds: time to first token, inter-token latency, time per output
+token, tokens/s) gets its rows, from its one-second interval histograms, live or
+from the run directory's HDR log; none is named here. Two separate runs (not two
+variants of one run) are held to a band (`core.stats.drift`): a difference counts
+only beyond the practical margin (`--margin`, default 5 % of the baseline's value)
+and the drift each run shows between its own halves.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from stinger.core.catalogue import BY_NAME, COMPARED
 from stinger.core.metrics import RunMetrics
 from stinger.core.stats import (
     Comparison,
+    Margin,
     accuracy_paired,
     accuracy_unpaired,
     agreement,
+    band_rows,
     error_rate_diff,
     mann_whitney,
     quantile_diffs,
@@ -29,7 +40,10 @@ from stinger.core.stats import (
 )
 from stinger.core.verdict import Verdict, verdict
 
-QUANTILES = (0.5, 0.95, 0.99)
+QUANTILES = BY_NAME["latency"].compare
+
+#: one metric's per-interval histograms (stored unit, e.g. us) and the run's interval index of each
+Series = tuple[list[tuple[np.ndarray, np.ndarray]], list[int]]
 
 
 @dataclass
@@ -45,10 +59,29 @@ class VariantData:
     capacity_bracket: tuple[float, float] | None = None
     seconds: list[int] | None = None                 # the run's interval index of each of `intervals`
     source: str | None = None                        # the run it came from: same source = shared seconds
+    metrics: dict[str, Series] = field(default_factory=dict)   # every other compared catalogue metric
 
     @property
     def total(self) -> int:
         return self.ok + self.failed + self.dropped
+
+    def series(self, name: str) -> Series | None:
+        """A compared metric's interval histograms and seconds (latency's are `intervals`/`seconds`)."""
+        if name == "latency":
+            return (self.intervals, self.seconds if self.seconds is not None else [])
+        return self.metrics.get(name)
+
+
+def _series_of(cells) -> dict[str, Series]:
+    """Every compared metric's non-empty interval histograms from `(interval, {metric: Histogram})` pairs."""
+    out: dict[str, Series] = {}
+    for i, hists in cells:
+        for name, h in hists.items():
+            if h.total_count:
+                intervals, seconds = out.setdefault(name, ([], []))
+                intervals.append(h.values_counts())
+                seconds.append(int(i))
+    return out
 
 
 def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> dict[str, VariantData]:
@@ -57,17 +90,16 @@ def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> di
     for variant, payload, pred, label in metrics.predictions:
         preds.setdefault(variant, []).append({"payload": payload, "prediction": pred, "label": label})
     for name, vm in metrics.variants.items():
-        intervals, seconds = [], []
+        cells = []
         for i in sorted(vm.cells):
-            if vm.cells[i].hists.get("latency"):
-                h = vm.cells[i].histogram("latency")
-                if h.total_count:
-                    intervals.append(h.values_counts())
-                    seconds.append(int(i))
+            cell = vm.cells[i]   # once: an old cell is read back from the spill file
+            cells.append((i, {m: cell.histogram(m) for m in COMPARED if cell.hists.get(m)}))
+        series = _series_of(cells)
+        intervals, seconds = series.pop("latency", ([], []))
         req = summary_variants[name]["requests"]
         out[name] = VariantData(name=name, intervals=intervals, ok=req["ok"], failed=req["failed"],
                                 dropped=req["dropped"], predictions=preds.get(name, []), seconds=seconds,
-                                source=f"live:{id(metrics)}")
+                                source=f"live:{id(metrics)}", metrics=series)
     return out
 
 
@@ -85,14 +117,17 @@ def variant_data_from_run(saved, variant: str | None = None, rename: str | None 
     if variant not in variants:
         raise UsageError(f"{saved.path} has no variant {variant!r}; it has {sorted(variants)}")
     req = variants[variant]["requests"]
-    kept = [(start, h) for start, h in saved.interval_histograms("latency").get(variant, []) if h.total_count]
-    intervals = [h.values_counts() for _, h in kept]
     step = float(saved.summary.get("interval_s") or 1.0)
-    seconds = [round(start / step) for start, _ in kept]
+    by_start: dict[int, dict] = {}
+    for name in COMPARED:
+        for start, h in saved.interval_histograms(name).get(variant, []):
+            by_start.setdefault(round(start / step), {})[name] = h
+    series = _series_of(sorted(by_start.items()))
+    intervals, seconds = series.pop("latency", ([], []))
     preds = [p for p in saved.predictions() if p.get("variant") == variant]
     return VariantData(name=rename or variant, intervals=intervals, ok=req["ok"], failed=req["failed"],
                        dropped=req["dropped"], predictions=preds, seconds=seconds,
-                       source=str(Path(saved.path).resolve()))
+                       source=str(Path(saved.path).resolve()), metrics=series)
 
 
 def _is_number(x: Any) -> bool:
@@ -157,47 +192,74 @@ def quality_rows(a: VariantData, b: VariantData, *, paired: bool) -> tuple[list[
 _EMPTY = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
 
-def aligned_seconds(a: VariantData, b: VariantData) -> tuple[list, list] | None:
-    """A's and B's interval histograms on the union of their seconds (empty where a variant had none),
-    or None when either lacks the seconds it was measured in."""
-    if a.seconds is None or b.seconds is None or len(a.seconds) != len(a.intervals) \
-            or len(b.seconds) != len(b.intervals):
+def aligned_seconds(a: VariantData, b: VariantData, metric: str = "latency") -> tuple[list, list] | None:
+    """A's and B's interval histograms of `metric` on the union of their seconds (empty where a variant
+    had none), or None when either lacks the seconds it was measured in."""
+    sa, sb = a.series(metric), b.series(metric)
+    if sa is None or sb is None:
         return None
-    by_a, by_b = dict(zip(a.seconds, a.intervals, strict=True)), dict(zip(b.seconds, b.intervals, strict=True))
+    (ia, ta), (ib, tb) = sa, sb
+    if (metric == "latency" and (a.seconds is None or b.seconds is None)) or len(ta) != len(ia) \
+            or len(tb) != len(ib):
+        return None
+    by_a, by_b = dict(zip(ta, ia, strict=True)), dict(zip(tb, ib, strict=True))
     union = sorted(set(by_a) | set(by_b))
     return [by_a.get(s, _EMPTY) for s in union], [by_b.get(s, _EMPTY) for s in union]
 
 
-def latency_rows(a: VariantData, b: VariantData, *, same_run: bool, seed: int | None = 0,
-                 n_boot: int = 2000) -> list[Comparison]:
-    """The verdict's latency rows: p50/p95/p99 (block bootstrap) and Mann-Whitney.
+def metric_rows(a: VariantData, b: VariantData, metric: str = "latency", *, same_run: bool,
+                seed: int | None = 0, n_boot: int = 2000) -> list[Comparison]:
+    """One compared catalogue metric's rows: its quantiles (block bootstrap) and, when the catalogue
+    says so, Mann-Whitney; none when either variant has no value of it.
 
     ``same_run``: A and B ran side by side in one run (split or paired), so
     their seconds are shared and are resampled jointly; two separate runs are
     resampled independently.
     """
-    both = aligned_seconds(a, b) if same_run else None
-    if both is not None:
-        ai, bi = both
-        return [*quantile_diffs(ai, bi, QUANTILES, seed=seed, n_boot=n_boot, joint=True),
-                mann_whitney(ai, bi, joint=True)]
-    return [*quantile_diffs(a.intervals, b.intervals, QUANTILES, seed=seed, n_boot=n_boot),
-            mann_whitney(a.intervals, b.intervals)]
+    m = BY_NAME[metric]
+    sa, sb = a.series(metric), b.series(metric)
+    if not sa or not sb or not sa[0] or not sb[0]:
+        return []
+    kw: dict[str, Any] = {"metric": m.label, "unit": m.shown_unit, "scale": m.scale,
+                          "lower_is_better": m.lower_is_better, "kind": m.name}
+    both = aligned_seconds(a, b, metric) if same_run else None
+    ai, bi = both if both is not None else (sa[0], sb[0])
+    rows = quantile_diffs(ai, bi, m.compare, seed=seed, n_boot=n_boot, joint=both is not None, **kw)
+    if m.rank:
+        rows.append(mann_whitney(ai, bi, joint=both is not None, metric=m.label, kind=m.name, scale=m.scale))
+    return rows
+
+
+def latency_rows(a: VariantData, b: VariantData, *, same_run: bool, seed: int | None = 0,
+                 n_boot: int = 2000) -> list[Comparison]:
+    """The verdict's latency rows: p50/p95/p99 (block bootstrap) and Mann-Whitney."""
+    return metric_rows(a, b, "latency", same_run=same_run, seed=seed, n_boot=n_boot)
 
 
 def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, alpha: float = 0.05,
-                     seed: int = 0, same_run: bool | None = None) -> tuple[Verdict, dict]:
+                     seed: int = 0, same_run: bool | None = None,
+                     margin: Margin | None = None) -> tuple[Verdict, dict]:
     """The verdict of B against A. ``same_run``: both variants come from one split or paired run
     (their seconds are shared and resampled jointly); False for two separate runs; None (default):
     decided from the data's `source`, so `stinger compare RUN:A RUN:B` of one A/B run says exactly
-    what the live `stinger ab` said."""
+    what the live `stinger ab` said.
+
+    ``margin`` (two separate runs only: the variants of one run share their seconds, and their
+    verdict is the live one): each compared metric's rows count a difference only beyond the band
+    of the margin and the runs' own drift (`core.stats.band_rows`).
+    """
     if same_run is None:
         same_run = a.source is not None and a.source == b.source
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
     rows: list[Comparison] = []
-    if a.intervals and b.intervals:
-        rows.extend(latency_rows(a, b, same_run=same_run, seed=seed))
+    for metric in COMPARED:
+        got = metric_rows(a, b, metric, same_run=same_run, seed=seed)
+        sa, sb = a.series(metric), b.series(metric)
+        if got and sa and sb and margin is not None and not same_run:
+            m = BY_NAME[metric]
+            got = band_rows(got, sa[0], sb[0], margin, qs=m.compare, scale=m.scale, time_unit=m.shown_unit == "ms")
+        rows.extend(got)
     if a.total and b.total:
         rows.append(error_rate_diff(a.failed + a.dropped, a.total, b.failed + b.dropped, b.total))
     q_rows, extra = quality_rows(a, b, paired=paired)
@@ -210,7 +272,8 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
 
 
 def regressed(v: Verdict) -> list[str]:
-    """Metrics on which B (the candidate) is significantly worse than A (the baseline)."""
+    """Metrics on which B (the candidate) is significantly worse than A (the baseline) (beyond the
+    margin band, when the rows have one: `core.verdict`)."""
     return [r.metric for r in v.rows if r.significant and r.better == "a"]
 
 
@@ -225,8 +288,45 @@ def no_verdict(a: VariantData, b: VariantData) -> Verdict:
                            "and equal error rates of 100 % say nothing about which variant is better")])
 
 
-def load_compare_arg(arg: str, default_name: str) -> tuple[VariantData, dict]:
-    """`RUN_DIR` or `RUN_DIR:VARIANT` (a saved run) -> (the variant's data renamed, its summary)."""
+@dataclass
+class CompareArg:
+    """One side of `stinger compare`: the variant's data, its summary section and its run's summary."""
+
+    data: VariantData
+    variant: dict
+    run: dict
+    variant_name: str = ""
+
+
+def parse_margin(text: str | None) -> Margin:
+    """`--margin`: "5%" of the baseline's value, a time ("2ms", "500us"), or "0"/None for none."""
+    from stinger.core.slo import parse_slo
+    from stinger.errors import UsageError
+
+    t = "0" if text is None else str(text).strip()
+    try:
+        if t.endswith("%"):
+            value = float(t[:-1]) / 100.0
+            if not 0 <= value < 1:
+                raise ValueError
+            return Margin(relative=value)
+        if float(t) == 0:
+            return Margin(relative=0.0)
+        raise ValueError
+    except ValueError:
+        pass
+    try:
+        ms = parse_slo(f"p50<{t}").threshold
+    except UsageError:
+        ms = -1.0
+    if not ms >= 0 or t[-1:].isdigit():
+        raise UsageError(f"--margin {text!r} is not a share of the baseline such as 5% or a time such as 2ms")
+    return Margin(absolute_ms=ms)
+
+
+def load_compare_arg(arg: str, default_name: str) -> CompareArg:
+    """`RUN_DIR` or `RUN_DIR:VARIANT` (a saved run) -> the variant's data (renamed `default_name`),
+    its summary section and the whole run's summary (its seed, its generator check)."""
     from pathlib import Path
 
     from stinger.outputs.rundir import read_run
@@ -238,15 +338,24 @@ def load_compare_arg(arg: str, default_name: str) -> tuple[VariantData, dict]:
     saved = read_run(path)
     data = variant_data_from_run(saved, variant or None)
     summary = saved.summary.get("variants", {}).get(data.name, {})
-    data.name = default_name
-    return data, summary
+    variant_name, data.name = data.name, default_name
+    return CompareArg(data, summary, saved.summary, variant_name)
 
 
-def load_warnings(a_summary: dict, b_summary: dict) -> list[str]:
-    """Two runs under different loads are not comparable as they stand: say how they differ."""
+def load_warnings(a: CompareArg, b: CompareArg) -> list[str]:
+    """Two runs under different loads, or on a busy machine, are not comparable as they stand: say how."""
     out = []
+    a_summary, b_summary = a.variant, b.variant
     ra, rb = a_summary.get("throughput", {}).get("offered_rps"), b_summary.get("throughput", {}).get("offered_rps")
     if ra and rb and abs(ra - rb) / max(ra, rb) > 0.10:
         out.append(f"the runs had different loads: baseline offered {ra:,.1f} req/s, candidate {rb:,.1f} req/s; "
                    f"latency depends on load, so differences may come from the load, not the model")
+    same = a.data.source is not None and a.data.source == b.data.source
+    runs = [("compared", a.run)] if same else [(a.data.name, a.run), (b.data.name, b.run)]
+    for name, run in runs:
+        gen = run.get("generator") or {}
+        if gen.get("machine_busy") or gen.get("client_bound"):
+            what = "client-bound" if gen.get("client_bound") else "on a busy machine"
+            out.append(f"the {name} run was {what}: {gen.get('message') or 'see its generator check'}; "
+                       f"its latencies include the machine's waits, so a difference may be the machine's")
     return out

@@ -335,12 +335,14 @@ def _distribution(hists: dict, summary: dict) -> str:
 
 def _verdict(verdict: dict, d: Path) -> str:
     rows = []
+    banded = any(r.get("margin") is not None or r.get("drift") is not None for r in verdict.get("rows") or [])
     for r in verdict.get("rows") or []:
-        sig = "yes" if r.get("significant") else "no"
+        sig = "yes" if r.get("significant") else "no (within margin)" if r.get("within_margin") else "no"
         better = r.get("better")
+        band = [_num(max(r.get("margin") or 0.0, r.get("drift") or 0.0))] if banded else []
         rows.append([escape(str(r.get("metric"))), _num(r.get("a")), _num(r.get("b")), _num(r.get("diff")),
                      f"[{_num(r.get('ci_low'))}, {_num(r.get('ci_high'))}]",
-                     _num(r.get("p_value"), 4), _num(r.get("p_adjusted"), 4),
+                     _num(r.get("p_value"), 4), _num(r.get("p_adjusted"), 4), *band,
                      f'<span class="{"sig" if r.get("significant") else ""}">{sig}</span>',
                      escape(str(verdict.get(better, better))) if better else "",
                      f'<span class="method">{escape(str(r.get("method") or ""))}</span>'])
@@ -349,6 +351,7 @@ def _verdict(verdict: dict, d: Path) -> str:
     if rows:
         level = (verdict.get("rows") or [{}])[0].get("level") or 0.95
         html.append(_table(["metric", a, b, f"diff ({b} − {a})", f"{100 * level:g} % CI", "p", "p (Holm)",
+                            *(["margin (±): max(margin, runs' drift)"] if banded else []),
                             "significant", "better", "method"], rows, "verdict"))
     for n in verdict.get("notes") or []:
         html.append(f'<p class="muted">{escape(str(n))}</p>')

@@ -6,7 +6,9 @@ and reading them back. No other module writes into a run directory.
       summary.json       the results (schema: docs/summary.md)
       intervals.csv      one row per (interval, variant): rates, percentiles, errors
       histograms.hlog    HDR histogram log: one interval histogram per (interval, variant,
-                         metric), tags "latency/<variant>", "service/<variant>", "server/<variant>"
+                         metric), tags "latency/<variant>", "service/<variant>", "server/<variant>",
+                         and every metric the A/B verdict compares ("ttft/<variant>", "itl/...",
+                         `core.catalogue.LOGGED`), so `stinger compare` reads what the live verdict read
       series.csv         monitor series (endpoint CPU/memory, Prometheus, generator), if any
       predictions.jsonl  per-request predictions and labels, when a prediction path is set
       capacity.json      a capacity search's report (steps, bracket, knee, cost)
@@ -33,7 +35,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -165,20 +167,19 @@ class SavedRun:
     path: Path
     summary: dict
     intervals: list[dict]
+    _hlog: dict | None = field(default=None, repr=False, compare=False)   # metric -> variant -> [...], read once
 
     def interval_histograms(self, metric: str = "latency") -> dict[str, list[tuple[float, Histogram]]]:
-        """variant -> [(start_s, histogram)] from the HDR log."""
-        out: dict[str, list[tuple[float, Histogram]]] = {}
-        hlog = self.path / HLOG
-        if not hlog.exists():
-            return out
-        for item in read_histogram_log(hlog):
-            if not item.tag or "/" not in item.tag:
-                continue
-            m, variant = item.tag.split("/", 1)
-            if m == metric:
-                out.setdefault(variant, []).append((item.start_s, item.hist))
-        return out
+        """variant -> [(start_s, histogram)] from the HDR log (read once, for every metric it holds)."""
+        if self._hlog is None:
+            self._hlog = {}
+            hlog = self.path / HLOG
+            for item in read_histogram_log(hlog) if hlog.exists() else ():
+                if not item.tag or "/" not in item.tag:
+                    continue
+                m, variant = item.tag.split("/", 1)
+                self._hlog.setdefault(m, {}).setdefault(variant, []).append((item.start_s, item.hist))
+        return {v: list(items) for v, items in self._hlog.get(metric, {}).items()}
 
     def predictions(self) -> list[dict]:
         p = self.path / PREDICTIONS

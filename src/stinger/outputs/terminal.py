@@ -82,7 +82,8 @@ def summary_renderable(summary: dict):
         if m.stored_unit == "tokens":
             row(f"{m.label} mean/p99", lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('mean'), 1)} / "
                                                               f"{_f(v.get(k, {}).get('p99'), 0)}")
-            row("  output tokens/s", lambda v: _f(v["throughput"].get("output_tokens_per_s"), 1), style="bold")
+            if m.name == "output_tokens":   # the run's output tokens a second, beside the per-answer count
+                row("  output tokens/s", lambda v: _f(v["throughput"].get("output_tokens_per_s"), 1), style="bold")
         else:
             row(f"{m.label} p50/p99 ({m.shown_unit})",
                 lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('p50'))} / {_f(v.get(k, {}).get('p99'))}",

@@ -11,7 +11,8 @@ A target acts at two moments and never per request beyond what plain HTTP costs:
 * **flush time** (on the worker's flush thread, once per interval, vectorised):
   `interpret(batch)` turns the raw responses of an interval into error kinds,
   server time, a variant attribution and extra metric columns (time to first
-  token, tokens per second, ...), each named in `stinger.core.catalogue`.
+  token, tokens per second, every inter-token gap, ...), each named in
+  `stinger.core.catalogue`.
 
 A target is built inside the worker process from its validated, picklable
 config (`Config`, a `TargetConfig`), because sockets, credentials and compiled
@@ -140,6 +141,9 @@ class Interpretation:
     `messages`: what the endpoint said with its errors, the first of each error kind
     in the batch (kind -> text, e.g. a SageMaker container's ModelError message); the
     worker passes each distinct one on once, redacted and truncated (`core.error_notes`).
+    `many`: a metric with several values per row (catalogue `per="gap"`, e.g. every
+    inter-token gap), as `(values, counts)`: every row's values flattened in row order,
+    and how many each row has (0 for none); recorded like a column, value by value.
     """
 
     kind: np.ndarray | None = None
@@ -147,6 +151,7 @@ class Interpretation:
     variant: np.ndarray | None = None
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     messages: dict[int, str] | None = None
+    many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 class TargetConfig(BaseModel):

@@ -17,18 +17,23 @@ never written anywhere (the spec's copy in a run directory is redacted).
 
 **Flush time** (`interpret`, vectorised over an interval's responses): a
 streamed 200 is split into server-sent events (`targets.sse`) timed by the
-read that completed them. Per request:
+read that completed them. Per request (the catalogue, `core/catalogue.py`,
+holds each definition once):
 
-- `ttft`: the first event carrying output text (or reasoning text) - sent;
-- `itl`: (last such event - first) / (output tokens - 1), the mean gap
-  between tokens (AIPerf's definition; a request with one token has none);
+- `ttft`: the first event carrying output text of any kind (content or
+  reasoning) - sent;
+- `itl`: every gap between consecutive events carrying text (many values
+  per request: the p99 of gaps, not of per-request means);
+- `tpot`: (done - first token) / (output tokens - 1), the time per output
+  token after the first (a request with one token has none);
 - `output_tokens`: the usage chunk's `completion_tokens`, else the count of
-  events carrying text.
+  events carrying text; `input_tokens`: the usage's `prompt_tokens`;
+- `output_tps`: output tokens / (done - sent), what this caller received a second.
 
-A non-streamed 200 gives `output_tokens` from its `usage`. HTTP 429 is
-`throttled`; an `error` object in a 200's stream or body is `model_error`
-(its message kept once per kind in `messages`); a 200 whose body is not the
-API's JSON is `invalid`.
+A non-streamed 200 gives `output_tokens`, `input_tokens` and `output_tps` from its
+`usage`. HTTP 429 is `throttled`; an `error` object in a 200's stream or body is
+`model_error` (its message kept once per kind in `messages`); a 200 whose body is
+not the API's JSON is `invalid`.
 """
 
 from __future__ import annotations
@@ -150,7 +155,9 @@ class OpenAITarget:
     def interpret(self, batch: ResponseBatch) -> Interpretation:
         n = len(batch)
         out = Interpretation()
-        ttft, itl, tokens = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        ttft, tpot, tokens, prompt, tps = (np.full(n, np.nan) for _ in range(5))
+        gaps: list[np.ndarray] = []
+        gap_counts = np.zeros(n, dtype=np.int64)
         kind = batch.kind.copy()
         bodies = batch.bodies
         said: dict[int, str] = {}   # this batch's: the worker passes each on once (a record note)
@@ -169,24 +176,32 @@ class OpenAITarget:
                     got = _stream(sse.events(reads))
                 else:
                     got = _whole(bodies[i])
-                k, first, last, count, message = got
+                k, times, count, inputs, message = got
                 if k is not None:
                     kind[i] = k
                     if message:
                         self._keep(said, k, message)
                     continue
-                sent = float(batch.sent[i])
-                if first is not None:
-                    ttft[i] = (first - sent) * 1e6
-                    if count is not None and count >= 2 and last is not None:
-                        itl[i] = (last - first) / (count - 1) * 1e6
+                sent, done = float(batch.sent[i]), float(batch.done[i])
+                if times:
+                    ttft[i] = (times[0] - sent) * 1e6
+                    if len(times) >= 2:
+                        gaps.append(np.diff(np.asarray(times)) * 1e6)
+                        gap_counts[i] = len(times) - 1
+                    if count is not None and count >= 2:
+                        tpot[i] = (done - times[0]) / (count - 1) * 1e6
                 if count is not None:
                     tokens[i] = count
+                    if done > sent:
+                        tps[i] = count / (done - sent) * 1e3   # milli-tokens a second (the catalogue's unit)
+                if inputs is not None:
+                    prompt[i] = inputs
         out.kind = kind
         out.messages = said or None
-        out.columns = {"output_tokens": tokens}
+        out.columns = {"output_tokens": tokens, "input_tokens": prompt, "output_tps": tps}
         if self.config.stream:
-            out.columns.update(ttft=ttft, itl=itl)
+            out.columns.update(ttft=ttft, tpot=tpot)
+            out.many = {"itl": (np.concatenate(gaps) if gaps else np.empty(0), gap_counts)}
         return out
 
     def _keep(self, said: dict[int, str], kind: int, message: str) -> None:
@@ -216,11 +231,19 @@ def _text_of(choice: dict) -> str:
     return choice.get("text") or ""
 
 
+def _usage(obj: dict) -> tuple[int | None, int | None]:
+    """(completion_tokens, prompt_tokens) of a chunk's or body's `usage`, None where absent."""
+    usage = obj.get("usage")
+    if not isinstance(usage, dict):
+        return None, None
+    out = usage.get("completion_tokens"), usage.get("prompt_tokens")
+    return tuple(int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None for x in out)  # type: ignore[return-value]
+
+
 def _stream(evs: list[tuple[float, bytes]]):
-    """(kind or None, first token time, last token time, output tokens, error message) of one stream."""
-    first = last = None
-    events_with_text = 0
-    usage_tokens = None
+    """(kind or None, times of the events carrying text, output tokens, input tokens, error message) of one stream."""
+    times: list[float] = []
+    usage_tokens = prompt_tokens = None
     for t, data in evs:
         if data.strip() == _DONE:
             break
@@ -232,20 +255,19 @@ def _stream(evs: list[tuple[float, bytes]]):
             return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object"
         if obj.get("error"):
             return int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}"
-        usage = obj.get("usage")
-        if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-            usage_tokens = int(usage["completion_tokens"])
+        completion, inputs = _usage(obj)
+        if completion is not None:
+            usage_tokens = completion
+        if inputs is not None:
+            prompt_tokens = inputs
         for choice in obj.get("choices") or ():
             if isinstance(choice, dict) and _text_of(choice):
-                events_with_text += 1
-                if first is None:
-                    first = t
-                last = t
+                times.append(t)
                 break
     if not evs:
         return int(Kind.INVALID), None, None, None, "an empty event stream"
-    count = usage_tokens if usage_tokens is not None else events_with_text
-    return None, first, last, count, None
+    count = usage_tokens if usage_tokens is not None else len(times)
+    return None, times, count, prompt_tokens, None
 
 
 def _whole(body: bytes):
@@ -257,7 +279,5 @@ def _whole(body: bytes):
         return int(Kind.INVALID), None, None, None, "the response is not a JSON object"
     if obj.get("error"):
         return int(Kind.MODEL_ERROR), None, None, None, _error_message(body)
-    usage = obj.get("usage")
-    count = int(usage["completion_tokens"]) if isinstance(usage, dict) and usage.get("completion_tokens") is not None \
-        else None
-    return None, None, None, count, None
+    count, inputs = _usage(obj)
+    return None, [], count, inputs, None

@@ -1,20 +1,26 @@
 """An OpenAI-compatible LLM server that times itself, for tests, benches and parity runs.
 
-    python -m stinger.testing.llm_server --port 0 --ttft-ms 40 --itl-ms 8 --tokens 16 [--record FILE]
+    python -m stinger.testing.llm_server --port 0 --ttft-ms 40 --itl-ms 8 --tokens 16 \
+        [--long-every 10 --long-ms 40] [--record FILE]
 
 Serves `POST /v1/chat/completions` and `POST /v1/completions` (streamed as
 server-sent events when the request says `"stream": true`, else one JSON
 answer) and `GET /v1/models`. No model runs: each answer is `--tokens`
 tokens (`max_tokens` caps it), the first sent `--ttft-ms` after the request was
-read and the others `--itl-ms` apart, so the true time to first token and
-inter-token latency are known. A streamed answer ends with a usage chunk
-(when the request asks for it with `stream_options.include_usage`) and
-`data: [DONE]`. The prompt `"please fail"` gets an `error` event mid-stream
-(or an error object), `"please throttle"` an HTTP 429.
+read and the others `--itl-ms` apart (with `--long-every N`, every N-th gap
+lasts `--long-ms` instead: a stream whose gap tail differs from its mean), so
+the true time to first token and inter-token gaps are known. Each token is
+timed from the request's read (recv + TTFT + the gaps before it), so a late
+timer delays one token, never the ones after it. A streamed answer ends with a
+usage chunk (when the request asks for it with `stream_options.include_usage`;
+`prompt_tokens` is the prompt's count of words) and `data: [DONE]`. The prompt
+`"please fail"` gets an `error` event mid-stream (or an error object),
+`"please throttle"` an HTTP 429.
 
 With `--record FILE` it appends one JSON line per answered request (the
 error answers are not recorded): `recv` (the request read), `first` and `last` (the first and
-last token handed to the socket), `tokens` — `time.perf_counter()` seconds,
+last token handed to the socket), `tokens`, and `gaps` (streamed answers: the time between
+each token handed to the socket and the next) — `time.perf_counter()` seconds,
 comparable with a client's on the same machine.
 
 It prints `port N` on stdout once it listens (`--port 0` picks a free port).
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import socket
 import subprocess
@@ -40,7 +47,23 @@ HOST = "127.0.0.1"
 __all__ = ["LlmServer", "main"]
 
 
-def _app(ttft: float, itl: float, tokens: int, save):
+def _gap_offsets(n: int, itl: float, long_every: int, long_gap: float) -> list[float]:
+    """Seconds from the first token to each token: gap k (1-based) is `long_gap` when k is a multiple
+    of `long_every` (0: never), else `itl`."""
+    out, t = [0.0], 0.0
+    for k in range(1, n):
+        t += long_gap if long_every and k % long_every == 0 else itl
+        out.append(t)
+    return out
+
+
+def _words(req: dict, chat: bool) -> int:
+    if chat:
+        return sum(len(str(m.get("content", "")).split()) for m in req.get("messages") or () if isinstance(m, dict))
+    return len(str(req.get("prompt", "")).split())
+
+
+def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -56,6 +79,9 @@ def _app(ttft: float, itl: float, tokens: int, save):
         prompt = json.dumps(req.get("messages")) if chat else str(req.get("prompt"))
         n = min(tokens, int(req.get("max_tokens") or tokens))
         rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "tokens": n}
+        offsets = _gap_offsets(n, itl, long_every, long_gap)
+        usage = {"prompt_tokens": _words(req, chat), "completion_tokens": n}
+        usage["total_tokens"] = usage["prompt_tokens"] + n
         model = req.get("model", "stinger-test-llm")
         if "please throttle" in prompt:
             return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit"}}, status_code=429)
@@ -70,7 +96,7 @@ def _app(ttft: float, itl: float, tokens: int, save):
             return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
         if not req.get("stream"):
-            await asyncio.sleep(max(0.0, recv + ttft + itl * (n - 1) - perf_counter()))
+            await asyncio.sleep(max(0.0, recv + ttft + offsets[-1] - perf_counter()))
             if "please fail" in prompt:
                 return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
             rec["first"] = rec["last"] = perf_counter()
@@ -78,23 +104,23 @@ def _app(ttft: float, itl: float, tokens: int, save):
             text = " ".join(f"t{k}" for k in range(n))
             choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else \
                 {"index": 0, "text": text}
-            return JSONResponse({"id": "x", "model": model, "choices": [choice],
-                                 "usage": {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5}})
+            return JSONResponse({"id": "x", "model": model, "choices": [choice], "usage": usage})
 
         async def stream():
+            handed: list[float] = []
             for k in range(n):
-                await asyncio.sleep(max(0.0, recv + ttft + itl * k - perf_counter()))
+                await asyncio.sleep(max(0.0, recv + ttft + offsets[k] - perf_counter()))
                 if k == n // 2 and "please fail" in prompt:
                     yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
                     return
                 yield chunk(f"t{k} ")
-                rec["last"] = perf_counter()
-                if rec["first"] is None:
-                    rec["first"] = rec["last"]
+                handed.append(perf_counter())
+            rec["first"], rec["last"] = (handed[0], handed[-1]) if handed else (None, None)
+            rec["gaps"] = [b - a for a, b in itertools.pairwise(handed)]
             save(rec)
             if (req.get("stream_options") or {}).get("include_usage"):
-                yield b"data: " + json.dumps({"id": "x", "model": model, "choices": [], "usage": {
-                    "prompt_tokens": 5, "completion_tokens": n, "total_tokens": n + 5}}).encode() + b"\n\n"
+                yield b"data: " + json.dumps({"id": "x", "model": model, "choices": [],
+                                              "usage": usage}).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream")
@@ -103,7 +129,8 @@ def _app(ttft: float, itl: float, tokens: int, save):
                              Route("/v1/completions", complete, methods=["POST"])])
 
 
-def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None) -> None:
+def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
+          long_every: int = 0, long_ms: float = 0.0) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -117,8 +144,8 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save), log_level="warning",
-                            access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3),
+                            log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -128,16 +155,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ttft-ms", type=float, default=40.0)
     ap.add_argument("--itl-ms", type=float, default=8.0)
     ap.add_argument("--tokens", type=int, default=16)
+    ap.add_argument("--long-every", type=int, default=0, help="every N-th gap between tokens is --long-ms")
+    ap.add_argument("--long-ms", type=float, default=0.0)
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record)
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms)
 
 
 class LlmServer:
-    """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block)."""
+    """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block).
 
-    def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16) -> None:
-        self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens)]
+    `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms."""
+
+    def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
+                 long_ms: float = 0.0) -> None:
+        self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
+                     "--long-every", str(long_every), "--long-ms", repr(long_ms)]
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None

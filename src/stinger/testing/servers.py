@@ -7,6 +7,11 @@ against ground truth:
 * ``slots``: K service slots; a request holds one for S ms, the rest wait in
   one FIFO queue. Capacity is exactly K/S req/s.
 
+Delay mode can answer every N-th request (`--slow-every N`, the first counts
+as 1) `--slow-ms` later than the others: a tail-only difference (every 10th
++28 ms moves p95 and p99 by 28 ms and leaves the median), ground truth for the
+verdict's tail rows.
+
 Either mode can answer every N-th request (`--big-every N`, the first request
 counts as 1) with a large JSON body of about `--big-bytes` bytes (built once,
 ``{"ok":true,"pad":[...]}``): ground truth for checks and predictions on big
@@ -127,8 +132,12 @@ class _Server:
 
     def __init__(self, loop: Any, mode: str, delay_ms: float, slots: int, service_ms: float,
                  recorder: _Recorder, max_requests: int | None, on_done: Any,
-                 big_every: int | None = None, big_bytes: int = 0, precise: bool = False) -> None:
+                 big_every: int | None = None, big_bytes: int = 0, precise: bool = False,
+                 slow_every: int | None = None, slow_ms: float = 0.0) -> None:
         self.loop = loop
+        self.slow_every = slow_every
+        self.slow = slow_ms / 1000.0
+        self.received = 0
         self.precise = precise
         self.big_every = big_every
         self.big = big_body(big_bytes) if big_every else b""
@@ -149,7 +158,9 @@ class _Server:
     def submit(self, req: _Request) -> None:
         if self.mode == "delay":
             req.start = req.recv
-            self._at(req.recv + self.delay, self._finish_delay, req)
+            self.received += 1
+            slow = self.slow if self.slow_every and self.received % self.slow_every == 0 else 0.0
+            self._at(req.recv + self.delay + slow, self._finish_delay, req)
         elif self.free_slots > 0:
             self.free_slots -= 1
             self._serve(req, req.recv)
@@ -311,7 +322,8 @@ def _new_loop() -> Any:
 def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
           precise: bool = False,
           record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
-          big_every: int | None = None, big_bytes: int = 0) -> None:
+          big_every: int | None = None, big_bytes: int = 0, slow_every: int | None = None,
+          slow_ms: float = 0.0) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
     import asyncio
 
@@ -325,7 +337,8 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
         loop.call_soon(stop.set)
 
     server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done,
-                           big_every=big_every, big_bytes=big_bytes, precise=precise)
+                           big_every=big_every, big_bytes=big_bytes, precise=precise,
+                           slow_every=slow_every, slow_ms=slow_ms)
 
     async def main_coro() -> None:
         server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
@@ -381,10 +394,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--big-every", type=_positive_int, default=None,
                     help="answer every N-th request with a big JSON body")
     ap.add_argument("--big-bytes", type=_positive_int, default=1_000_000, help="about how big that body is")
+    ap.add_argument("--slow-every", type=_positive_int, default=None,
+                    help="delay mode: answer every N-th request --slow-ms later")
+    ap.add_argument("--slow-ms", type=_positive_float, default=0.0)
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
           record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
-          big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise)
+          big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise,
+          slow_every=a.slow_every, slow_ms=a.slow_ms)
 
 
 # ==================================================================== client side
@@ -413,7 +430,7 @@ class RefServer:
     def __init__(self, mode: str = "delay", *, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
                  record: bool | str | Path = False, max_requests: int | None = None,
                  startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000,
-                 precise: bool = False) -> None:
+                 precise: bool = False, slow_every: int | None = None, slow_ms: float = 0.0) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -424,6 +441,7 @@ class RefServer:
         self.big_every = big_every
         self.big_bytes = big_bytes
         self.precise = precise
+        self.slow_every, self.slow_ms = slow_every, slow_ms
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -467,6 +485,8 @@ class RefServer:
             cmd += ["--big-every", str(self.big_every), "--big-bytes", str(self.big_bytes)]
         if self.precise:
             cmd.append("--precise")
+        if self.slow_every is not None:
+            cmd += ["--slow-every", str(self.slow_every), "--slow-ms", repr(float(self.slow_ms))]
         return cmd
 
     def start(self) -> RefServer:

@@ -17,6 +17,7 @@ Every public name is importable from here; the modules are:
     predictions   agreement of two models' predictions, regression error
     throughput    capacity brackets compared
     multiplicity  Holm's adjustment
+    drift         a run against itself (its halves) and the margin band of `compare`
     planning      sample size and duration before a test
     sequential    the always-valid mixture SPRT
 
@@ -29,6 +30,7 @@ Pure numpy/scipy: no asyncio, no I/O.
 from __future__ import annotations
 
 from stinger.core.stats.comparison import Comparison
+from stinger.core.stats.drift import Margin, band_rows, quantile_drift, rank_drift
 from stinger.core.stats.intervals import MIN_INTERVALS, Hist
 from stinger.core.stats.means import design_effect, mean_diff
 from stinger.core.stats.multiplicity import holm
@@ -43,7 +45,7 @@ from stinger.core.stats.planning import (
 from stinger.core.stats.predictions import agreement, regression_error_diff
 from stinger.core.stats.proportions import accuracy_paired, accuracy_unpaired, error_rate_diff
 from stinger.core.stats.quantiles import quantile_diff, quantile_diffs
-from stinger.core.stats.ranks import mann_whitney
+from stinger.core.stats.ranks import mann_whitney, superiority
 from stinger.core.stats.sequential import SequentialTest
 from stinger.core.stats.throughput import throughput_diff
 
@@ -53,10 +55,12 @@ __all__ = [
     "Comparison",
     "Hist",
     "LatencyPlan",
+    "Margin",
     "SequentialTest",
     "accuracy_paired",
     "accuracy_unpaired",
     "agreement",
+    "band_rows",
     "design_effect",
     "error_rate_diff",
     "holm",
@@ -67,7 +71,10 @@ __all__ = [
     "plan_sample_size",
     "quantile_diff",
     "quantile_diffs",
+    "quantile_drift",
+    "rank_drift",
     "regression_error_diff",
     "simulate_power",
+    "superiority",
     "throughput_diff",
 ]

@@ -33,12 +33,29 @@ class Comparison:
     significant: bool
     better: str | None
     method: str
-    kind: str = "other"  # latency | latency_rank | error_rate | accuracy | throughput | regression_error
+    kind: str = "other"  # a catalogue metric's name (latency, ttft, ...) | <name>_rank | error_rate | accuracy
+    #                      | throughput | regression_error
     unit: str = ""
     favours: str | None = None  # "a" | "b" | None: which the point estimate favours
     n_a: int | None = None
     n_b: int | None = None
     level: float = 0.95
+    # `stinger compare` of two separate runs: a difference counts only beyond +-max(margin, drift)
+    # around "no difference" (row units; P units for Mann-Whitney): the practical margin asked for,
+    # and what each run differed from itself between its halves (`core.stats.drift`)
+    margin: float | None = None
+    drift: float | None = None
+    within_margin: bool = False   # significant after Holm, but inside that band: not called
+
+    @property
+    def tolerance(self) -> float:
+        """The half-width of the band around "no difference" a difference must clear (0: none)."""
+        return max(self.margin or 0.0, self.drift or 0.0)
+
+    @property
+    def is_rank(self) -> bool:
+        """A Mann-Whitney row: its diff is a probability, 0.5 = no difference."""
+        return self.kind.endswith("_rank")
 
     def to_dict(self) -> dict:
         out = {}

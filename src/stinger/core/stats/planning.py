@@ -5,6 +5,15 @@ block bootstrap, Mann-Whitney, Holm over the verdict's rows), by simulation from
 a baseline run's one-second intervals; `plan_sample_size` is the closed-form
 formula (a t-test on the mean, two proportions) a caller passes Holm's
 ``alpha / m`` to.
+
+The simulated effect is a shift of the whole distribution, or of its tail only
+(``at=0.95``: every value at or above the baseline's p95 moves, the median does
+not). Only the quantile rows can see a tail-only shift (Mann-Whitney hardly moves),
+so a plan for it must size those rows: a whole-distribution plan promised 10 s for
+a p95/p99 +28 ms regression that the verdict caught in 1 of 3 runs of 10 s. The
+simulation runs the verdict's own functions, with the same p-value resolution
+(`quantiles._z_of`: no floor from the resample count), so the plan and the test
+agree on what a duration can resolve.
 """
 
 from __future__ import annotations
@@ -94,11 +103,24 @@ def _thin(intervals: list, share: float, rng) -> list:
     return [(v, rng.binomial(c, share)) for v, c in intervals]
 
 
+def _tail_start(intervals: list, at: float) -> int:
+    """The baseline's ``at`` quantile (stored unit): a tail-only shift moves the values from there up."""
+    from stinger.core.stats.intervals import _merge, _quantiles
+
+    grid, counts = _merge(intervals)
+    return int(_quantiles(grid, counts[None, :], np.array([at]))[0, 0])
+
+
 def simulate_power(intervals, effect_ms: float, seconds: int, *, alpha: float = 0.05, share: float = 1.0,
                    error_rate: float = 0.0, m: int = VERDICT_ROWS, sims: int = 60, n_boot: int = 400,
-                   rng=None) -> float:
+                   rng=None, at: float | None = None, qs: tuple[float, ...] = (0.5, 0.95, 0.99),
+                   rank: bool = True, scale: float = 1000.0) -> float:
     """Share of simulated A/B runs of ``seconds`` one-second intervals per variant in which the verdict's
     own latency tests call B (shifted by ``effect_ms``) slower, after Holm over ``m`` rows.
+
+    ``at``: a tail-only shift (every value at or above the baseline's ``at`` quantile moves by the
+    effect; None: every value). ``qs``/``rank``/``scale``: the rows of the metric planned for (latency's
+    by default; a catalogue metric's `compare` and `rank`, and its stored unit per shown one).
 
     Each simulated run draws A's and B's seconds independently from the baseline
     run's ``intervals`` (one-second HDR histograms, thinned to ``share`` of their
@@ -119,15 +141,18 @@ def simulate_power(intervals, effect_ms: float, seconds: int, *, alpha: float = 
     base = [(v, c) for v, c in base if c.sum() > 0]
     if len(base) < 2:
         raise ValueError("simulate_power needs >= 2 non-empty baseline intervals")
-    shift = round(effect_ms * 1000.0)
+    shift = round(effect_ms * scale)
+    start = 0 if at is None else _tail_start(base, at)
     hits = 0
     for _ in range(sims):
         a = _thin([base[i] for i in rng.integers(0, len(base), seconds)], share, rng)
-        b = [(v + shift, c) for v, c in _thin([base[i] for i in rng.integers(0, len(base), seconds)], share, rng)]
+        b = [(v + shift * (v >= start), c)
+             for v, c in _thin([base[i] for i in rng.integers(0, len(base), seconds)], share, rng)]
         if sum(int(c.sum()) for _, c in a) == 0 or sum(int(c.sum()) for _, c in b) == 0:
             continue
-        rows = [*quantile_diffs(a, b, (0.5, 0.95, 0.99), n_boot=n_boot, seed=int(rng.integers(1 << 31)),
-                                joint=True), mann_whitney(a, b, joint=True)]
+        rows = quantile_diffs(a, b, qs, n_boot=n_boot, seed=int(rng.integers(1 << 31)), joint=True, scale=scale)
+        if rank:
+            rows.append(mann_whitney(a, b, joint=True, scale=scale))
         ps: list[float | None] = [r.p_value for r in rows]
         na, nb = sum(int(c.sum()) for _, c in a), sum(int(c.sum()) for _, c in b)
         ea, eb = rng.binomial(na, error_rate), rng.binomial(nb, error_rate)
@@ -142,9 +167,11 @@ def simulate_power(intervals, effect_ms: float, seconds: int, *, alpha: float = 
 def plan_latency_seconds(intervals, effect_ms: float, *, alpha: float = 0.05, power: float = 0.8,
                          share: float = 1.0, error_rate: float = 0.0, m: int = VERDICT_ROWS, sims: int = 60,
                          n_boot: int = 400, min_seconds: int = 10, max_seconds: int = 3600,
-                         seed: int | None = 0) -> LatencyPlan:
+                         seed: int | None = 0, at: float | None = None, qs: tuple[float, ...] = (0.5, 0.95, 0.99),
+                         rank: bool = True, scale: float = 1000.0) -> LatencyPlan:
     """The fewest one-second intervals per variant (never below ``min_seconds``, the verdict's own
-    minimum for interval methods) at which `simulate_power` reaches ``power``.
+    minimum for interval methods) at which `simulate_power` reaches ``power`` (``at``, ``qs``,
+    ``rank``, ``scale``: as there).
 
     Doubles from ``min_seconds`` until the power is reached, then bisects between
     the last two sizes (a few steps: the simulated power is itself an estimate,
@@ -158,21 +185,22 @@ def plan_latency_seconds(intervals, effect_ms: float, *, alpha: float = 0.05, po
     per_second = float(np.mean([np.sum(c) for _, c in intervals])) * min(share, 1.0)
     curve: dict[int, float] = {}
 
-    def at(k: int) -> float:
+    def power_at(k: int) -> float:
         if k not in curve:
             curve[k] = simulate_power(intervals, effect_ms, k, alpha=alpha, share=share, error_rate=error_rate,
-                                      m=m, sims=sims, n_boot=n_boot, rng=rng)
+                                      m=m, sims=sims, n_boot=n_boot, rng=rng, at=at, qs=qs, rank=rank,
+                                      scale=scale)
         return curve[k]
 
     lo, hi = 0, max(2, int(min_seconds))
-    while at(hi) < power:
+    while power_at(hi) < power:
         if hi >= max_seconds:
             return LatencyPlan(hi, round(hi * per_second), curve[hi], sims, False, tuple(sorted(curve.items())))
         lo, hi = hi, min(2 * hi, max_seconds)
     lo = max(lo, int(min_seconds) - 1)
     while hi - lo > max(1, hi // 8):
         mid = (lo + hi) // 2
-        if at(mid) >= power:
+        if power_at(mid) >= power:
             hi = mid
         else:
             lo = mid

@@ -57,6 +57,14 @@ class SequentialTest:
     ``paired=True``: observation k of A and of B belong together (the same
     second of a split or paired run); the test runs on the differences B - A,
     so what a second does to both variants cancels.
+
+    What to report: `reported` is one look's estimate with that look's own
+    interval (the look that decided, once the test has; else the latest). Each
+    look's interval is an always-valid (1 - alpha) interval by itself, and at the
+    deciding look it excludes 0 exactly when the test decided. `interval`, the
+    running intersection of all looks, is tighter but its ends come from
+    different looks, so it can exclude the current estimate ("-2.54 ms, CI
+    [-0.87, 0.49]" was reported so).
     """
 
     def __init__(self, *, alpha: float = 0.05, tau: float | None = None, metric: str = "mean",
@@ -75,6 +83,7 @@ class SequentialTest:
         self.p_value = 1.0
         self.decision = "continue"
         self._ci = (-math.inf, math.inf)
+        self._look: tuple[float, float, float, int] | None = None   # (estimate, low, high, n) of one look
 
     @property
     def n_a(self) -> int:
@@ -93,6 +102,13 @@ class SequentialTest:
     def interval(self) -> tuple[float, float]:
         """Always-valid (1 - alpha) confidence sequence for B - A (running intersection)."""
         return self._ci
+
+    @property
+    def reported(self) -> tuple[float, float, float, int] | None:
+        """(estimate, low, high, observations per arm) of the look that decided, or the latest look
+        while undecided: an estimate and the always-valid interval that belongs to it. None before
+        the first look past ``min_n``."""
+        return self._look
 
     def _var(self, arm: _Moments) -> float:
         if self.metric == "proportion":
@@ -132,6 +148,8 @@ class SequentialTest:
         self.p_value = min(self.p_value, math.exp(-log_lr)) if log_lr < 700 else 0.0
         half = math.sqrt(v * (v + t2) / t2 * (math.log((v + t2) / v) - 2 * math.log(self.alpha)))
         self._ci = (max(self._ci[0], theta - half), min(self._ci[1], theta + half))
+        if self.decision != "different":   # once decided, the deciding look is the one reported
+            self._look = (theta, theta - half, theta + half, min(self._a.n, self._b.n))
         if self.p_value <= self.alpha:
             self.decision = "different"
         return self.decision
