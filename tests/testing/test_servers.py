@@ -228,7 +228,7 @@ def test_max_requests_exits_and_records_csv(tmp_path):
     conn.close()
     assert srv.wait(timeout=30) == 0
     assert not _alive(srv.pid)
-    assert path.read_text().startswith("recv,start,send,duration,wait\n")
+    assert path.read_text().startswith("recv,start,send,duration,wait,route\n")
     rec = read_records(path)
     assert len(rec) == 3 and np.all(rec["send"] > rec["recv"])
     assert len(srv.timings()) == 3
@@ -282,3 +282,21 @@ def test_every_nth_answer_is_a_big_json_body():
         conn.close()
     assert sizes[2] == sizes[5] and 190_000 < sizes[2] <= 200_000
     assert sizes[0] == sizes[1] == sizes[3] == sizes[4] == len(b'{"ok":true}')
+
+
+def test_routes_share_one_slot_and_record_their_own_service():
+    """`routes`: each path its own service time in one slot: a fast request behind a slow one waits for
+    it (two models in one single-threaded worker), and the recording names each request's route."""
+    with RefServer("slots", slots=1, routes={"/a": 5, "/b": 60}, record=True) as srv:
+        socks = [socket.create_connection(("127.0.0.1", srv.port), timeout=10) for _ in range(2)]
+        socks[1].sendall(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.01)
+        socks[0].sendall(b"GET /a?x=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        for s in socks:
+            _read_response(s, bytearray())
+            s.close()
+    a, b = srv.route_records("/a"), srv.route_records("/b")
+    assert len(a) == len(b) == 1
+    assert (b["send"] - b["start"])[0] >= 0.06 and (a["send"] - a["start"])[0] >= 0.005
+    assert (a["send"] - a["start"])[0] < 0.06                    # its own service time, not B's
+    assert a["start"][0] >= b["start"][0] + 0.06 - 1e-9          # ... after waiting for B's in the one slot
