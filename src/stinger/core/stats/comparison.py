@@ -39,6 +39,9 @@ class Comparison:
     n_a: int | None = None
     n_b: int | None = None
     level: float = 0.95
+    # why this row's figures are not the variants' own: e.g. measured while a variant could not
+    # keep up, or confounded by shared infrastructure (orchestrate/ab_confounds.py); marked in tables
+    caveat: str | None = None
 
     def to_dict(self) -> dict:
         out = {}
