@@ -90,3 +90,14 @@ def test_nothing_found_leaves_the_verdict_as_it_was():
                 saturation_by={"A": KEPT_UP, "B": KEPT_UP})
     assert v is before
     assert extra["saturated"] == [] and extra["interference"]["found"] == []
+
+
+def test_pairing_without_paired_traffic_is_a_usage_error():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "stinger.cli", "ab", "--a", "http://127.0.0.1:9/a", "--b",
+                        "http://127.0.0.1:9/b", "--pairing", "simultaneous", "--rate", "1", "--duration", "1s"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("stinger: error: --pairing applies to paired traffic")

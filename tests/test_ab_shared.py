@@ -100,3 +100,4 @@ def test_an_overloaded_variant_is_named_saturated(tmp_path):
     assert latency and all("B could not keep up" in (r.caveat or "") for r in latency)
     saved = json.loads((out.run_dir / "verdict.json").read_text())
     assert saved["saturated"] == ["B"] and saved["saturation"]["A"]["saturated"] is False
+    assert "‡ measured while B could not keep up" in (out.run_dir / "report.html").read_text()

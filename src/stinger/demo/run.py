@@ -51,7 +51,10 @@ def _outputs(out: str, name: str, quiet: bool, console) -> tuple[list, Path]:
     return ([] if quiet else [TerminalOutput(console)]) + [rundir], path
 
 
-def run_demo(*, duration: str = "12s", rate: str = "40", out: str = "runs", quiet: bool = False) -> int:
+def run_demo(*, duration: str = "12s", rate: str = "20", out: str = "runs", quiet: bool = False) -> int:
+    """The demo A/B at `rate` requests per second to each variant. Both models share the server's one
+    worker (accurate ~6-20 ms a request, by machine): 20 req/s each keeps it under half busy, so the
+    latency difference is the models' own; at 40 the queue in front of the worker dominated both."""
     from stinger import _api
     from stinger.core.schedule import parse_duration, parse_rate
     from stinger.demo.models import write_demo_dataset
