@@ -61,7 +61,7 @@ def a_first_share(rec_a: np.ndarray, rec_b: np.ndarray, window: float = 0.002) -
     return float(np.mean(gap[ok] > 0)) if ok.any() else float("nan"), int(ok.sum())
 
 
-def one_run(case: str, seed: int, rate: float, seconds: float, root: Path) -> dict:
+def one_run(case: str, seed: int, rate: float, seconds: float, root: Path, pairing: str = "simultaneous") -> dict:
     mode, da, db, same = CASES[case]
     with ExitStack() as stack:
         if case.endswith("-bstart"):
@@ -71,7 +71,7 @@ def one_run(case: str, seed: int, rate: float, seconds: float, root: Path) -> di
             sa = stack.enter_context(RefServer("delay", delay_ms=da, record=True))
             sb = sa if same else stack.enter_context(RefServer("delay", delay_ms=db, record=True))
         data = {"variants": [{"name": "A", "url": sa.url + "/"}, {"name": "B", "url": sb.url + "/"}],
-                "split": mode,
+                "split": mode, **({"pairing": pairing} if mode == "paired" else {}),
                 "load": {"rate": rate / 2 if mode == "paired" else rate, "duration": seconds + 1, "warmup": "1s", "seed": seed, "timeout": "5s"},
                 "server_time": None, "output": {"dir": str(root / f"{case}-{seed}")}}
         spec = parse_spec(data)
@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=float, default=9.0, help="measured seconds per run (after 1 s warm-up)")
     ap.add_argument("--seed", type=int, default=100, help="first seed")
     ap.add_argument("--json", help="append one JSON line per run here")
+    ap.add_argument("--pairing", choices=("simultaneous", "independent"), default="simultaneous",
+                    help="paired cases: one instant per pair (what the README's table measured; the A-first share "
+                         "needs it) or the default independent instants")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="stinger-abv-") as tmp:
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
             n = args.power_runs if case.endswith("5ms") else args.runs
             for i in range(n):
                 t = time.monotonic()
-                r = one_run(case, args.seed + i, args.rate, args.seconds, Path(tmp))
+                r = one_run(case, args.seed + i, args.rate, args.seconds, Path(tmp), args.pairing)
                 rows.append(r)
                 print(f"{case} seed {r['seed']}: verdict {'SIG' if r['significant'] else 'ns '} "
                       f"p50 B-A {r.get('p50', float('nan')):+.4f} (server {r['srv_p50']:+.4f}) "

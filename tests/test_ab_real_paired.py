@@ -1,4 +1,4 @@
-"""Paired A/A on real runs (slow, ~32 s of load): no order bias, B-A at p50 near the servers' own.
+"""Simultaneous paired A/A on real runs (slow, ~32 s of load): no order bias, B-A at p50 near the servers' own.
 
 Two identical self-timing delay servers stand behind A and B. Each records when every
 request arrived, so the arrival logs show which half of each pair was sent first: it must
@@ -42,7 +42,7 @@ def _paired_aa(tmp_path, seed: int):
     with RefServer("delay", delay_ms=DELAY_MS, record=True) as sa, \
             RefServer("delay", delay_ms=DELAY_MS, record=True) as sb:
         data = {"variants": [{"name": "A", "url": sa.url + "/"}, {"name": "B", "url": sb.url + "/"}],
-                "split": "paired",
+                "split": "paired", "pairing": "simultaneous",   # the order within a pair is the subject
                 "load": {"rate": 60, "duration": 8, "warmup": "1s", "seed": seed, "timeout": "5s"},
                 "server_time": None, "output": {"dir": str(tmp_path / f"aa{seed}")}}
         spec = parse_spec(data)

@@ -9,6 +9,7 @@ its own captured body, in `run` and in both A/B modes, every request accounted f
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -160,8 +161,9 @@ def test_run_replays_twice_as_fast(recorder, capture, tmp_path):
 @pytest.mark.slow
 def test_paired_ab_replays_every_captured_request_to_both_variants(recorder, capture, tmp_path):
     _clear(recorder)
-    r = _stinger(["ab", "--a", recorder + "/a", "--b", recorder + "/b", "--split", "paired",
-                  "--data", str(capture), "--format", "capture", "--replay-arrivals", "--out", str(tmp_path), "-q"])
+    r = _stinger(["ab", "--a", recorder + "/a", "--b", recorder + "/b", "--split", "paired", "--pairing",
+                  "simultaneous", "--data", str(capture), "--format", "capture", "--replay-arrivals",
+                  "--out", str(tmp_path), "-q"])
     assert r.returncode in (0, 1), r.stderr      # 1: a verdict on 16 requests may call a difference
     s = _summary(tmp_path)
     n = len(OFFSETS_MS)
@@ -173,6 +175,30 @@ def test_paired_ab_replays_every_captured_request_to_both_variants(recorder, cap
     lag = max(s["variants"][v]["schedule_lag_ms"]["max"] for v in ("A", "B"))
     for path in ("/a", "/b"):
         _check_replay([row for row in seen if row[1] == path], 1.0, lag)
+
+
+@pytest.mark.slow
+def test_independent_paired_replay_sends_each_captured_request_to_both_within_its_gap(recorder, capture, tmp_path):
+    """The default pairing: captured request i reaches each variant once, at instants of their own, both
+    within its captured gap [offset i, offset i+1) (the last: its own gap again)."""
+    _clear(recorder)
+    r = _stinger(["ab", "--a", recorder + "/a", "--b", recorder + "/b", "--split", "paired",
+                  "--data", str(capture), "--format", "capture", "--replay-arrivals", "--out", str(tmp_path), "-q"])
+    assert r.returncode in (0, 1), r.stderr
+    s = _summary(tmp_path)
+    assert all(s["variants"][v]["requests"]["ok"] == len(OFFSETS_MS) for v in ("A", "B"))
+    seen = _seen(recorder)
+    lag = max(s["variants"][v]["schedule_lag_ms"]["max"] for v in ("A", "B"))
+    slack = 2 * lag / 1e3 + 0.015
+    at = {(path, body["i"]): t for t, path, body in seen}
+    assert len(at) == 2 * len(OFFSETS_MS)                         # every body once per variant
+    t0 = min(at.values())
+    gaps = [b - a for a, b in itertools.pairwise(OFFSETS_MS)] + [OFFSETS_MS[-1] - OFFSETS_MS[-2]]
+    for i, off in enumerate(OFFSETS_MS):
+        ta, tb = at[("/a", i)] - t0, at[("/b", i)] - t0
+        assert ta != tb
+        for t in (ta, tb):
+            assert off / 1e3 - slack < t < (off + gaps[i]) / 1e3 + slack, (i, t, off)
 
 
 @pytest.mark.slow

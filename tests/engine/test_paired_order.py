@@ -1,4 +1,4 @@
-"""Paired mode: which variant of a pair is sent first is drawn per request, not always A (issue 9 item 1)."""
+"""Simultaneous pairing: which variant of a pair is sent first is drawn per request, not always A (issue 9 item 1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from stinger.spec import parse_spec
 def dispatch_order(seed: int, n_variants: int = 2, requests: int = 400) -> list[tuple[int, ...]]:
     """The order in which the engine dispatches each pair's variants (no network: dispatch is recorded)."""
     spec = parse_spec({"variants": [{"name": f"v{i}", "type": "fake"} for i in range(n_variants)],
-                       "split": "paired", "load": {"rate": 1000, "requests": requests, "seed": seed}})
+                       "split": "paired", "pairing": "simultaneous",
+                       "load": {"rate": 1000, "requests": requests, "seed": seed}})
     [plan] = build_plans(spec, workers=1)
     engine = Engine(plan, emit=lambda msg: None)
     sent: list[tuple[float, int, int]] = []

@@ -83,6 +83,12 @@ METRICS: tuple[Metric, ...] = (
            description="first event-stream message - intended (SageMaker InvokeEndpointWithResponseStream)"),
     Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False, compare=_STREAM,
            description="mean gap between a streamed response's event-stream messages (SageMaker)"),
+    # A/B interference (engine/core.py): the same values again for the requests sent while another
+    # variant's request was in flight; the rest of `latency` / `server` were sent alone
+    Metric("latency_ov", "latency_overlapped_ms", "latency, another variant in flight", always=False,
+           description="latency of requests sent while a request of another variant was in flight"),
+    Metric("server_ov", "server_time_overlapped_ms", "server time, another variant in flight", always=False,
+           description="server time of requests sent while a request of another variant was in flight"),
 )
 
 # The order of METRICS is the order of summary.json's sections, of the terminal's rows and of the verdict's.

@@ -49,6 +49,7 @@ __all__ = [
     "piecewise",
     "ramp",
     "spike",
+    "spread_trace",
     "steps",
     "steps_linear",
     "trace_schedule",
@@ -186,6 +187,15 @@ class RateProfile:
     def knots(self) -> list[tuple[float, float, float, float]]:
         """(start, end, rate at start, rate at end) per segment, for plots and reports."""
         return [(float(s), float(e), float(a), float(b)) for s, e, a, b in zip(self._start, self._end, self._r0, self._r1)]
+
+    def scaled(self, factor: float) -> RateProfile:
+        """The same shape at `factor` times the rate (a paired run's `variants x rate` of requests)."""
+        if not (is_number(factor) and math.isfinite(factor) and factor > 0):
+            raise UsageError(f"a rate profile's scale must be a positive number, got {factor!r}")
+        segs = [(float(e - s), float(a) * factor, float(b) * factor)
+                for s, e, a, b in zip(self._start, self._end, self._r0, self._r1)]
+        text = f"{self._text} (x{format_number(factor)})" if self._text else ""
+        return RateProfile(segs, text=text)
 
     def describe(self) -> str:
         """A one-line human description, e.g. 'constant 100/s for 30s'."""
@@ -489,6 +499,20 @@ class Schedule:
 
 
 # ----------------------------------------------------------------------- traces
+def spread_trace(trace: np.ndarray, n: int) -> np.ndarray:
+    """Each arrival of `trace` as `n` arrivals spread evenly over the gap to the next one (the
+    last keeps the gap before it): a paired replay's `n` variants at instants of their own,
+    each within its captured arrival's gap."""
+    tr = np.asarray(trace, dtype=np.float64).ravel()
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if n == 1 or tr.size == 0:
+        return tr.copy()
+    gaps = np.diff(tr)
+    gaps = np.append(gaps, gaps[-1] if gaps.size else 0.0)
+    return (tr[:, None] + gaps[:, None] * (np.arange(n) / n)[None, :]).ravel()
+
+
 def trace_schedule(path: str | Path, *, kind: str = "auto") -> np.ndarray:
     """Offsets (seconds, starting at 0) read from a file with one number a line.
 

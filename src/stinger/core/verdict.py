@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from stinger.core.catalogue import BY_NAME
 from stinger.core.stats import Comparison, holm
 
-__all__ = ["Verdict", "disagrees", "verdict"]
+__all__ = ["Verdict", "disagrees", "sentence", "verdict"]
 
 _PER_REQUEST = "assumes independent requests"  # marker in the method of per-request fallbacks
 
@@ -83,7 +83,8 @@ class Verdict:
                 sig += " †"
                 daggers.append(r)
             band = f" {_band(r)} |" if banded else ""
-            lines.append(f"| {_metric_name(r, a, b)} | {_num(r.a)} | {_num(r.b)} | {diff} | "
+            mark = " ‡" if r.caveat else ""
+            lines.append(f"| {_metric_name(r, a, b)}{mark} | {_num(r.a)} | {_num(r.b)} | {diff} | "
                          f"[{lo}, {hi}] | {_p(r.p_adjusted)} |{band} {sig} |")
         m = sum(1 for r in self.rows if r.p_value is not None)
         lines += ["", f"CI: each row's own {ci_head}, not adjusted for multiplicity. p (adj.) and significant: "
@@ -97,6 +98,8 @@ class Verdict:
                           "regression."]
         for r in daggers:
             lines += ["", f"† {_metric_name(r, a, b)}: " + _dagger_text(r, m)]
+        for caveat in dict.fromkeys(r.caveat for r in self.rows if r.caveat):
+            lines += ["", f"‡ {caveat}"]
         lines += ["", f"**Verdict:** {self.sentence}", "", "Methods:"]
         lines += [f"- {_metric_name(r, a, b)}: {_method(r, a, b)}" for r in self.rows]
         if self.notes:
@@ -136,6 +139,11 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
 
 
 # --------------------------------------------------------------------------- wording
+
+def sentence(rows: list[Comparison], a_name: str = "A", b_name: str = "B") -> str:
+    """The verdict's sentence for rows already decided by `verdict` (e.g. a subset of its rows)."""
+    return _sentence(rows, a_name, b_name)
+
 
 def _null(r: Comparison) -> float:
     return 0.5 if r.is_rank else 0.0

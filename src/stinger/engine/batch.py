@@ -19,6 +19,9 @@ Which requests go where:
   answers or a slow accept, not the generator's);
 - server time: OK requests with a value from the target (first) or the
   run's server-time header;
+- `latency_ov`, `server_ov`: latency and server time again, of the OK requests
+  sent while another variant's request was in flight (A/B interference; the
+  ones sent alone are the difference);
 - counts: every request that ended, by kind; requests intended during the
   warm-up are counted apart (`warmup`) and nowhere else.
 A request belongs to the interval in which it *ended* (its `done`).
@@ -34,7 +37,7 @@ import numpy as np
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
 from stinger.core.records import MAX_VARIANTS, CellRecord, IntervalRecord, Kind
-from stinger.engine.columns import to_batch
+from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, to_batch
 from stinger.engine.plan import WorkerPlan
 
 N_KINDS = len(Kind)
@@ -54,6 +57,12 @@ def _take(batch, rows: np.ndarray):
         headers={k: [v[i] for i in sel] for k, v in batch.headers.items()},
         bodies=None if batch.bodies is None else [batch.bodies[i] for i in sel],
         chunk_times=None if batch.chunk_times is None else [batch.chunk_times[i] for i in sel])
+
+
+def _overlapped(values: dict, overlapped: np.ndarray) -> None:
+    """Latency and server time of the requests sent while another variant's was in flight, again."""
+    values["latency_ov"] = np.where(overlapped, values["latency"], np.nan)
+    values["server_ov"] = np.where(overlapped, values["server"], np.nan)
 
 
 class Flusher:
@@ -260,7 +269,10 @@ class Flusher:
             ended = (intended, variant)
             kind = self._kinds(batch.bodies, kind, status, verdicts)
             nbytes = batch.nbytes
+            bits = queued_col.astype(np.int64)
+            queued_col = bits & QUEUE_STATE
             queued = queued_col != 0
+            overlapped = (bits & OVERLAPPED_BIT) != 0
             measured = intended >= self.warm_end
             if measured.any():
                 self.first_intended = min(self.first_intended, float(intended[measured].min()))
@@ -268,6 +280,8 @@ class Flusher:
             interval = np.floor((done - t0) / self.interval).astype(np.int64)
             in_window = (done >= self.warm_end) & (done < self.window_end)
             values = self._values(batch, kind, server_ms, extra_cols, queued)   # reads the server-time header
+            if overlapped.any():
+                _overlapped(values, overlapped)
             if self.plan.requests_path is not None:
                 self._log(batch, server_ms, status, kind, variant, queued_col)
             key = interval * _MAX_VARIANTS + variant

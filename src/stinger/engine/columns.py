@@ -18,7 +18,9 @@ from stinger.targets.base import ResponseBatch
 
 ROW_FIELDS = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued")
 INTENDED, SENT, FIRST, DONE, KIND, STATUS, VARIANT, NBYTES, PAYLOAD, QUEUED = range(len(ROW_FIELDS))
-# `queued`: 0 sent at once, 1 waited in the in-flight queue, 2 waited for a new connection
+# `queued`: 0 sent at once, 1 waited in the in-flight queue, 2 waited for a new connection (bits 0-1),
+# + 4 when sent while another variant's request was in flight (interference, engine/core.py)
+QUEUE_STATE, OVERLAPPED_BIT = 3, 4
 
 _CONVERT_ROWS = 2048  # rows per numpy conversion: each holds the GIL, so keep it short for the event loop
 
@@ -55,7 +57,7 @@ def as_table(rows: list[tuple]) -> np.ndarray:
 
 
 def to_batch(cols: Columns) -> tuple[ResponseBatch, np.ndarray]:
-    """(the batch a target interprets, the `queued` column the recorder needs)."""
+    """(the batch a target interprets, the `queued` column the recorder needs: state and bits)."""
     table = as_table(cols.rows)
     headers: dict[str, list] = {}
     if cols.hvals is not None:

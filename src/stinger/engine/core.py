@@ -13,6 +13,17 @@ Latency is `done - intended`, service time `done - sent`, schedule lag
 `sent - intended` (see DESIGN.md); all stamps are `perf_counter()` values,
 shared across worker processes on one machine.
 
+Interference (A/B runs): a request dispatched while a request of another
+variant is in flight (dispatched and not ended: `in_flight` counts every
+variant's, `in_flight_of[v]` variant v's, and the two change together wherever
+a request starts or ends) is marked *overlapped* (bit `OVERLAPPED_BIT` of its
+`queued` column); the flush thread records its latency and server time a second
+time under `latency_ov` / `server_ov`, so the run knows each variant's latency
+with and without another variant in flight. Kept per worker: each worker sees
+its own requests only. The cost is a list addition and a compare at dispatch
+and a list subtraction at the end: about 150 ns a request here (bench/hot_path.py
+--cpu), paid by every run.
+
 Request bytes: `Pool.cache[p]` holds bytes that never expire (plain HTTP), so
 the send path is one list lookup; bytes with a validity time (a signed
 request) live in `Pool.expiring` and are re-built by the target once
@@ -31,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
 
 from stinger.core.records import Kind
-from stinger.engine.columns import Columns
+from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, Columns
 from stinger.engine.http import Conn, Pool, conn_class, make_ssl_context, resolve
 from stinger.engine.plan import WorkerPlan
 from stinger.targets.base import NEVER_EXPIRES, build_target
@@ -123,6 +134,9 @@ class EngineCore:
         self.conns: set[Conn] = set()
         self.connecting: set[asyncio.Future] = set()
         self.in_flight = 0
+        # in_flight per variant, changed with it: another variant's request is in flight when
+        # in_flight != in_flight_of[v] (interference, see the module docstring)
+        self.in_flight_of = [0] * self.nvar
         self.pending: deque = deque()
         self.scheduled = [0] * self.nvar
         self.scheduled_warm = [0] * self.nvar
@@ -199,6 +213,10 @@ class EngineCore:
             self.rr[v] = k + 1
             pool = pools[k % len(pools)]
         self.in_flight += 1
+        of = self.in_flight_of
+        of[v] += 1
+        if of[v] != self.in_flight:   # another variant's request is in flight: interference
+            queued |= OVERLAPPED_BIT
         if pool.idle:
             conn = pool.idle.pop()
             conn.user = user
@@ -210,7 +228,7 @@ class EngineCore:
             return
         conn = self.conn_classes[pool.is_head](self, pool, self.want_body)
         # waiting for a new connection is the server's time (accept), not the generator's
-        conn.queued = queued or 2
+        conn.queued = queued if queued & QUEUE_STATE else queued | 2
         conn.busy = True
         conn.intended = intended
         conn.variant = v
@@ -301,7 +319,8 @@ class EngineCore:
             if status not in self.sampled[conn.variant]:
                 self._sample(conn, status)
         cols = self.cols
-        cols.rows.append((conn.intended, conn.sent, conn.first_byte, done, kind, status, conn.variant,
+        v = conn.variant
+        cols.rows.append((conn.intended, conn.sent, conn.first_byte, done, kind, status, v,
                           conn.nbytes, conn.payload, conn.queued))
         if cols.hvals is not None:
             cols.hvals.append(conn.hv)
@@ -312,6 +331,7 @@ class EngineCore:
         conn.nbytes = 0
         conn.busy = False
         self.in_flight -= 1
+        self.in_flight_of[v] -= 1
         user = conn.user
         if not conn.keep:
             conn.transport.close()
@@ -384,6 +404,7 @@ class EngineCore:
         conn.nbytes = 0
         conn.status = 0
         self.in_flight -= 1
+        self.in_flight_of[conn.variant] -= 1
         if conn.user >= 0:
             self._user_next(conn.user, done, failed_connect=kind in (Kind.CONNECT, Kind.TLS))
         elif self.pending:
@@ -403,6 +424,7 @@ class EngineCore:
         if cols.chunks is not None:
             cols.chunks.append([])
         self.in_flight -= 1
+        self.in_flight_of[v] -= 1
         if user >= 0:
             # a closed-model user waits as after a refused connection, not spinning
             self._user_next(user, done, True)

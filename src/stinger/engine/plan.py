@@ -72,6 +72,7 @@ class WorkerPlan:
     # every request is sent on the last variant, `unattributed`, and each response moves to the
     # variant its target names; see engine/attribution.py for what that does to the counters)
     split: str = "single"
+    pairing: str = "independent"    # paired: independent | simultaneous instants (engine/slots.py)
     open: ArrivalPlan | None = None
     closed: UsersPlan | None = None
     duration: float | None = None

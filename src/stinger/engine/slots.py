@@ -4,6 +4,27 @@ A *slot* is one scheduled request (open model) or one user iteration (closed
 model), identified by a global request id. Worker w of W owns ids with
 `id % W == w`, and every choice (payload index, variant) is a pure function of
 (seed, id), so workers share one schedule without talking to each other.
+
+Paired mode sends every payload to every variant, in one of two ways:
+
+- `independent` (the default): each request at an instant of its own. The
+  schedule runs at variants x rate (so `rate` stays requests per second per
+  variant), and its slots are cut into blocks of `variants x PAIR_BLOCK`; in
+  block b a seeded permutation (a pure function of (seed, b), like every other
+  choice) places the `variants` requests of each of the block's PAIR_BLOCK
+  payloads. Each payload still reaches every variant, within about one block's
+  time, but no two requests of a pair leave at one instant, and which variant
+  follows which is close to random, as in a split. Two variants that share a
+  worker (two models in one inference process) then never wait for each other
+  because of the schedule: sent at one instant, the second waits for the first,
+  and the latency comparison measures the order, not the models (issue 15: p50
+  B-A 0.1 ms against a server whose models differ by 18 ms). A trace keeps each
+  captured arrival's payload within its own gap (blocks of one pair, the
+  variants spread over the gap: `core.schedule.spread_trace`).
+- `simultaneous`: a slot is one payload for every variant at one intended
+  instant (variant -1 - r: every variant fired, starting with r, drawn per
+  slot: the first one sent is otherwise always measured faster). Kept for the
+  users who want it and because it is what proves interference detection.
 """
 
 from __future__ import annotations
@@ -16,6 +37,54 @@ from stinger.engine.plan import WorkerPlan
 
 _CHUNK = 8192
 _CACHE_LIMIT = 100_000  # datasets up to this many records keep their request bytes built
+PAIR_BLOCK = 16         # independent pairing: payloads whose requests are shuffled together
+_KEY_SPACE = 1 << 62    # the permutation's sort keys: a hash of (seed, slot id) in [0, 2^62)
+
+
+def independent_pairs(ids: np.ndarray, nvar: int, keys, block_pairs: int = PAIR_BLOCK,
+                      total: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(variant, pair) of each slot id of an independent paired schedule (see the module docstring).
+
+    Block b holds slots [b*S, (b+1)*S), S = nvar * block_pairs; their order is the argsort of
+    `keys.indices(slot ids)` (a seeded hash), so any worker computes any slot's place alone.
+    Element e of the block's permutation is the request of pair `b * block_pairs + e // nvar` to
+    variant `e % nvar`: every pair of the block reaches every variant exactly once. `total`: the
+    schedule's slot count when it is known (a request count), so its last, shorter block is
+    shuffled within itself and every pair is complete.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    size = nvar * block_pairs
+    block = ids // size
+    variant = np.empty(len(ids), dtype=np.int64)
+    pair = np.empty(len(ids), dtype=np.int64)
+    last = -1 if total is None or total % size == 0 else total // size
+    for b_size, rows in ((size, np.flatnonzero(block != last)), (total % size if total else 0,
+                                                                 np.flatnonzero(block == last))):
+        if not len(rows):
+            continue
+        blocks = np.unique(block[rows])
+        slots = blocks[:, None] * size + np.arange(b_size, dtype=np.int64)[None, :]
+        perm = np.argsort(keys.indices(slots.ravel()).reshape(slots.shape), axis=1, kind="stable")
+        element = perm[np.searchsorted(blocks, block[rows]), ids[rows] % size]
+        variant[rows] = element % nvar
+        pair[rows] = block[rows] * block_pairs + element // nvar
+    return variant, pair
+
+
+def _with_total(chunks: Iterator[tuple[np.ndarray, np.ndarray]], size: int = _CHUNK
+                ) -> Iterator[tuple[np.ndarray, np.ndarray, int | None]]:
+    """The schedule's chunks one behind, each with the schedule's slot count when it matters (else
+    None), so the last, shorter block of an independent paired schedule is shuffled within itself and
+    every pair is whole however the run is bounded (a duration, a count, a trace). Only a chunk that
+    is the last, or whose next one is (shorter than `size`: every other chunk is full), can hold part
+    of that block; a block is never longer than a chunk."""
+    held = next(chunks, None)
+    for nxt in chunks:
+        assert held is not None
+        yield held[0], held[1], int(nxt[0][-1]) + 1 if len(nxt[0]) < size else None
+        held = nxt
+    if held is not None and len(held[0]):
+        yield held[0], held[1], int(held[0][-1]) + 1
 
 
 class Slots:
@@ -45,11 +114,14 @@ class Slots:
         nvar = len(plan.variants)
         self.variant_order = None
         self.pair_order = None
+        self.pair_keys = None   # independent pairing: the per-block permutation's hash
         # sagemaker: every request leaves on the last variant (`unattributed`); the endpoint picks
         self.attributed_from = nvar - 1 if plan.split == "sagemaker" else None
         if plan.split == "split" and nvar > 1:
             self.variant_order = PayloadOrder(nvar, "weighted", seed=plan.seed + 7919,
                                               weights=[v.weight for v in plan.variants])
+        elif plan.split == "paired" and nvar > 1 and plan.pairing == "independent":
+            self.pair_keys = PayloadOrder(_KEY_SPACE, "random", seed=plan.seed + 104729)
         elif plan.split == "paired" and nvar > 1:
             # which variant of a pair is sent first: the variants' requests leave one after the
             # other at the same instant, and the one sent first is measured faster (a fixed A-first
@@ -98,15 +170,34 @@ class Slots:
 
         plan = self.plan
         op = plan.open
-        schedule = Schedule(op.profile, arrival=op.arrival, seed=plan.seed,
-                            max_requests=plan.max_requests, trace=op.trace, duration=plan.duration)
+        profile, trace, max_requests = op.profile, op.trace, plan.max_requests
+        nvar = len(plan.variants)
+        block = PAIR_BLOCK
+        if self.pair_keys is not None:
+            # every variant's requests on one schedule of nvar x the rate (a count: of pairs, as before)
+            if trace is not None:
+                from stinger.core.schedule import spread_trace
+
+                trace, block = spread_trace(trace, nvar), 1
+            else:
+                profile = profile.scaled(nvar)
+            max_requests = None if max_requests is None else max_requests * nvar
+        schedule = Schedule(profile, arrival=op.arrival, seed=plan.seed,
+                            max_requests=max_requests, trace=trace, duration=plan.duration)
+        chunks = schedule.chunks(_CHUNK)
+        if self.pair_keys is not None:
+            chunks = _with_total(chunks)
         w, nw = plan.worker, plan.workers
-        for ids, times in schedule.chunks(_CHUNK):
+        for ids, times, *total in chunks:
             if nw > 1:
                 mine = ids % nw == w
                 ids = ids[mine]
                 times = times[mine]
             if len(ids) == 0:
+                continue
+            if self.pair_keys is not None:
+                variants, pairs = independent_pairs(ids, nvar, self.pair_keys, block, total[0])
+                yield times, variants, self.order.indices(pairs)
                 continue
             yield times, self._variants(ids), self.order.indices(ids)
 

@@ -3,8 +3,9 @@
 Modes (the spec's `split`):
 - `split`: one arrival process, each request goes to a variant drawn by weight
   (as SageMaker's production-variant traffic split does);
-- `paired`: every scheduled payload goes to every variant at the same intended
-  time, so a difference cannot come from the input or the moment;
+- `paired`: every scheduled payload goes to every variant, so a difference
+  cannot come from the input; by default each request at an instant of its own
+  (`pairing: independent`, engine/slots.py), or all at one (`simultaneous`);
 - `sagemaker`: one stream to a SageMaker endpoint, split by its own production
   variant weights; each response counted in the variant its invoked-variant
   header names (`orchestrate/sagemaker_split.py`), compared as a split;
@@ -12,7 +13,9 @@ Modes (the spec's `split`):
   throughputs compared (bracket arithmetic).
 
 The comparison itself is `stinger.orchestrate.compare` (shared with `stinger
-compare`); what is shown and kept goes through outputs (`outputs/base.py`).
+compare`); interference and saturation, measured in every split or paired run,
+qualify it (`stinger.orchestrate.ab_confounds`); what is shown and kept goes
+through outputs (`outputs/base.py`).
 """
 
 from __future__ import annotations
@@ -197,6 +200,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
             # when the data decided: its p-values ignore the stopping rule.
             v = dataclasses.replace(v, sentence=sequential_sentence(seq, a_name, b_name), significant=True,
                                     notes=[*v.notes, _EARLY_NOTE])
+    v = _confounds(v, extra, spec, report, [x.name for x in variants], opts.alpha)
     if len(variants) > 2:
         extra["others"] = {}
         for other in variants[2:]:
@@ -205,6 +209,19 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
             extra["others"][other.name] = verdict_dict(vo, {})
     tell(outputs, "verdict", v, extra, report.run_dir)
     return AbOutcome(verdict=v, extra=extra, report=report, run_dir=report.run_dir)
+
+
+def _confounds(v: Verdict, extra: dict, spec, report, names: list[str], alpha: float) -> Verdict:
+    """Interference and saturation, measured in the run and said in the verdict (`ab_confounds`)."""
+    from stinger.orchestrate.ab_confounds import measure_interference, measure_saturation, qualify
+
+    metrics = report.outcome.metrics
+    names = [n for n in names if n in metrics.variants]
+    # split: sagemaker sends every request on one stream (the endpoint picks): no overlap is known
+    inter = {} if spec.split == "sagemaker" else measure_interference(metrics, names, alpha=alpha, seed=spec.load.seed)
+    sat = measure_saturation(metrics, report.summary, names)
+    return qualify(v, extra, names=names, pairing=spec.pairing if spec.split == "paired" else None,
+                   interference_by=inter, saturation_by=sat)
 
 
 def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -> AbOutcome:

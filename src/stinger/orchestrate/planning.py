@@ -184,6 +184,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
     base = WorkerPlan(
         worker=0, workers=n, variants=variants,
         split="single" if len(variants) == 1 else spec.split,  # sagemaker: never 1 (+ unattributed)
+        pairing=spec.pairing,
         open=open_plan, closed=closed_plan, duration=duration,
         max_requests=load.requests, warmup=load.warmup, timeout=load.timeout,
         connect_timeout=load.connect_timeout, max_in_flight=load.max_in_flight // n,

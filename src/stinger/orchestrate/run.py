@@ -446,6 +446,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
         "split": spec.split if len(variants) > 1 else "single",
+        **({"pairing": spec.pairing} if spec.split == "paired" and len(variants) > 1 else {}),
         "workers": workers,
         "targets": {v.name: [redact_url(u) for u in v.all_urls()] for v in spec.all_variants()},
         "window": {"start_s": round(window[0], 3), "end_s": round(window[1], 3)},

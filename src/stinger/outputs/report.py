@@ -340,7 +340,8 @@ def _verdict(verdict: dict, d: Path) -> str:
         sig = "yes" if r.get("significant") else "no (within margin)" if r.get("within_margin") else "no"
         better = r.get("better")
         band = [_num(max(r.get("margin") or 0.0, r.get("drift") or 0.0))] if banded else []
-        rows.append([escape(str(r.get("metric"))), _num(r.get("a")), _num(r.get("b")), _num(r.get("diff")),
+        mark = " ‡" if r.get("caveat") else ""   # measured under saturation, or confounded (ab_confounds)
+        rows.append([escape(str(r.get("metric"))) + mark, _num(r.get("a")), _num(r.get("b")), _num(r.get("diff")),
                      f"[{_num(r.get('ci_low'))}, {_num(r.get('ci_high'))}]",
                      _num(r.get("p_value"), 4), _num(r.get("p_adjusted"), 4), *band,
                      f'<span class="{"sig" if r.get("significant") else ""}">{sig}</span>',
@@ -353,6 +354,8 @@ def _verdict(verdict: dict, d: Path) -> str:
         html.append(_table(["metric", a, b, f"diff ({b} − {a})", f"{100 * level:g} % CI", "p", "p (Holm)",
                             *(["margin (±): max(margin, runs' drift)"] if banded else []),
                             "significant", "better", "method"], rows, "verdict"))
+    for caveat in dict.fromkeys(r.get("caveat") for r in verdict.get("rows") or [] if r.get("caveat")):
+        html.append(f'<p class="warn">‡ {escape(str(caveat))}</p>')
     for n in verdict.get("notes") or []:
         html.append(f'<p class="muted">{escape(str(n))}</p>')
     caps = verdict.get("capacity")

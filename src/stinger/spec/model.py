@@ -330,6 +330,11 @@ class Spec(_Model):
     # sagemaker: one stream to an endpoint, split by its own weights, each response attributed
     # to the production variant its `x-Amzn-Invoked-Production-Variant` header names
     split: Literal["split", "paired", "sagemaker"] = "split"
+    # paired: when each payload's requests leave. independent: each at an instant of its own
+    # (the schedule runs at variants x rate, payloads placed at random within blocks), so variants
+    # sharing a worker never wait for each other by construction; simultaneous: all at one instant
+    # (engine/slots.py)
+    pairing: Literal["independent", "simultaneous"] = "independent"
     load: LoadSpec = Field(default_factory=LoadSpec)
     payload: PayloadSpec = Field(default_factory=PayloadSpec)
     check: CheckSpec | None = None
@@ -372,7 +377,7 @@ class Spec(_Model):
         if load.duration is not None and load.warmup >= load.duration:
             raise ValueError(warmup_problem(load.warmup, load.duration, "load.duration (--duration)"))
         if self.split == "paired" and mode == "closed":
-            raise ValueError("paired split needs the open model (a rate): every payload goes to every variant at once")
+            raise ValueError("paired split needs the open model (a rate): every payload goes to every variant on a schedule")
         if load.shape is not None and load.shape.trace == CAPTURE_TRACE:
             _check_capture_replay(self)
         if self.split == "sagemaker":

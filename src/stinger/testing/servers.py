@@ -12,6 +12,13 @@ as 1) `--slow-ms` later than the others: a tail-only difference (every 10th
 +28 ms moves p95 and p99 by 28 ms and leaves the median), ground truth for the
 verdict's tail rows.
 
+Either mode can give each URL path its own time (`--route /a=2 --route /b=20`:
+D or S in ms for requests to that path, the others keep `--delay-ms` /
+`--service-ms`). With one slot that is two models in one single-threaded
+worker: a request to /a that arrives while one to /b is being served waits
+for it, as two variants sharing one inference process do (ground truth for
+paired A/B traffic on shared infrastructure).
+
 Either mode can answer every N-th request (`--big-every N`, the first request
 counts as 1) with a large JSON body of about `--big-bytes` bytes (built once,
 ``{"ok":true,"pad":[...]}``): ground truth for checks and predictions on big
@@ -76,7 +83,7 @@ HOST = "127.0.0.1"
 BODY = b'{"ok":true}'
 _TICK = 0.001  # libuv timers fire on whole milliseconds
 # the numpy dtype of a recording; built lazily so the server starts without numpy
-RECORD_DTYPE = [("recv", "<f8"), ("start", "<f8"), ("send", "<f8")]
+RECORD_DTYPE = [("recv", "<f8"), ("start", "<f8"), ("send", "<f8"), ("route", "<i4")]
 _READY_PREFIX = "listening on http://"
 
 
@@ -96,14 +103,16 @@ class _Recorder:
         self.recv = array("d")
         self.start = array("d")
         self.send = array("d")
+        self.route = array("i")
         self.count = 0
 
-    def add(self, recv: float, start: float, send: float) -> None:
+    def add(self, recv: float, start: float, send: float, route: int = -1) -> None:
         self.count += 1
         if self.path is not None:
             self.recv.append(recv)
             self.start.append(start)
             self.send.append(send)
+            self.route.append(route)
 
     def write(self) -> None:
         if self.path is None:
@@ -114,13 +123,14 @@ class _Recorder:
         rec["recv"] = np.frombuffer(self.recv, dtype=np.float64) if len(self.recv) else []
         rec["start"] = np.frombuffer(self.start, dtype=np.float64) if len(self.start) else []
         rec["send"] = np.frombuffer(self.send, dtype=np.float64) if len(self.send) else []
+        rec["route"] = np.frombuffer(self.route, dtype=np.int32) if len(self.route) else []
         path = Path(self.path)
         tmp = path.with_name(path.name + ".tmp")
         if path.suffix == ".csv":
             with open(tmp, "w", encoding="ascii") as f:
-                f.write("recv,start,send,duration,wait\n")
-                for r, s, e in zip(self.recv, self.start, self.send):
-                    f.write(f"{r!r},{s!r},{e!r},{e - r!r},{s - r!r}\n")
+                f.write("recv,start,send,duration,wait,route\n")
+                for r, s, e, k in zip(self.recv, self.start, self.send, self.route):
+                    f.write(f"{r!r},{s!r},{e!r},{e - r!r},{s - r!r},{k}\n")
         else:
             with open(tmp, "wb") as f:
                 np.save(f, rec)
@@ -133,11 +143,14 @@ class _Server:
     def __init__(self, loop: Any, mode: str, delay_ms: float, slots: int, service_ms: float,
                  recorder: _Recorder, max_requests: int | None, on_done: Any,
                  big_every: int | None = None, big_bytes: int = 0, precise: bool = False,
-                 slow_every: int | None = None, slow_ms: float = 0.0) -> None:
+                 slow_every: int | None = None, slow_ms: float = 0.0,
+                 routes: dict[str, float] | None = None) -> None:
         self.loop = loop
         self.slow_every = slow_every
         self.slow = slow_ms / 1000.0
         self.received = 0
+        # path -> (its index in the recording, its delay or service time in s)
+        self.routes = {path.encode(): (k, ms / 1000.0) for k, (path, ms) in enumerate((routes or {}).items())}
         self.precise = precise
         self.big_every = big_every
         self.big = big_body(big_bytes) if big_every else b""
@@ -155,12 +168,17 @@ class _Server:
     # slots mode: a free slot serves at once; a busy slot, when its service
     # ends at virtual time `end`, serves the next waiting request from
     # max(end, its recv), not from when the timer actually fired.
-    def submit(self, req: _Request) -> None:
+    def submit(self, req: _Request, path: bytes = b"") -> None:
+        route = self.routes.get(path)
+        if route is not None:
+            req.route, req.time = route
+        else:
+            req.time = self.delay if self.mode == "delay" else self.service
         if self.mode == "delay":
             req.start = req.recv
             self.received += 1
             slow = self.slow if self.slow_every and self.received % self.slow_every == 0 else 0.0
-            self._at(req.recv + self.delay + slow, self._finish_delay, req)
+            self._at(req.recv + req.time + slow, self._finish_delay, req)
         elif self.free_slots > 0:
             self.free_slots -= 1
             self._serve(req, req.recv)
@@ -169,7 +187,7 @@ class _Server:
 
     def _serve(self, req: _Request, start: float) -> None:
         req.start = start
-        self._at(start + self.service, self._finish_slot, req)
+        self._at(start + req.time, self._finish_slot, req)
 
     def _at(self, when: float, fn: Any, req: _Request) -> None:
         delay = when - perf_counter() - (_TICK if self.precise else 0.0)
@@ -209,17 +227,19 @@ class _Server:
     def sent(self, req: _Request) -> None:
         """Called once per request when its response has been written (or dropped with its connection)."""
         rec = self.recorder
-        rec.add(req.recv, req.start, req.sent)
+        rec.add(req.recv, req.start, req.sent, req.route)
         if self.max_requests is not None and rec.count == self.max_requests:
             self.on_done()
 
 
 class _Request:
-    __slots__ = ("conn", "recv", "start", "sent", "keep_alive", "ready", "response")
+    __slots__ = ("conn", "recv", "start", "sent", "keep_alive", "ready", "response", "route", "time")
 
     def __init__(self, conn: _Conn, recv: float, keep_alive: bool) -> None:
         self.conn = conn
         self.recv = recv
+        self.route = -1
+        self.time = 0.0
         self.start = recv
         self.sent = float("nan")
         self.keep_alive = keep_alive
@@ -239,6 +259,7 @@ class _Conn:
         self.closed = False
         self.queue: deque[_Request] = deque()  # responses owed, in request order
         self.closing = False
+        self.url = b""
 
     # asyncio.Protocol
     def connection_made(self, transport: Any) -> None:
@@ -273,10 +294,15 @@ class _Conn:
         pass
 
     # httptools callbacks
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
     def on_message_complete(self) -> None:
         req = _Request(self, perf_counter(), bool(self.parser.should_keep_alive()))
+        path = self.url.split(b"?", 1)[0]
+        self.url = b""
         self.queue.append(req)
-        self.server.submit(req)
+        self.server.submit(req, path)
 
     # responses
     def complete(self, req: _Request) -> None:
@@ -323,7 +349,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
           precise: bool = False,
           record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
           big_every: int | None = None, big_bytes: int = 0, slow_every: int | None = None,
-          slow_ms: float = 0.0) -> None:
+          slow_ms: float = 0.0, routes: dict[str, float] | None = None) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
     import asyncio
 
@@ -338,7 +364,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
 
     server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done,
                            big_every=big_every, big_bytes=big_bytes, precise=precise,
-                           slow_every=slow_every, slow_ms=slow_ms)
+                           slow_every=slow_every, slow_ms=slow_ms, routes=routes)
 
     async def main_coro() -> None:
         server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
@@ -379,6 +405,13 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _route(text: str) -> tuple[str, float]:
+    path, sep, ms = text.partition("=")
+    if not sep or not path.startswith("/"):
+        raise argparse.ArgumentTypeError(f"expected PATH=MS such as /a=2, got {text!r}")
+    return path, _positive_float(ms)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m stinger.testing.servers", description=__doc__.split("\n\n")[0])
     ap.add_argument("mode", choices=("delay", "slots"))
@@ -397,16 +430,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-every", type=_positive_int, default=None,
                     help="delay mode: answer every N-th request --slow-ms later")
     ap.add_argument("--slow-ms", type=_positive_float, default=0.0)
+    ap.add_argument("--route", type=_route, action="append", default=[], metavar="PATH=MS",
+                    help="requests to PATH take MS (the delay, or the service time in slots mode); repeatable")
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
           record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
           big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise,
-          slow_every=a.slow_every, slow_ms=a.slow_ms)
+          slow_every=a.slow_every, slow_ms=a.slow_ms, routes=dict(a.route) or None)
 
 
 # ==================================================================== client side
 def read_records(path: str | Path) -> Any:
-    """A recording as a numpy structured array with fields recv, start, send (seconds)."""
+    """A recording as a numpy structured array with fields recv, start, send (seconds) and route."""
     import numpy as np
 
     p = Path(path)
@@ -415,6 +450,7 @@ def read_records(path: str | Path) -> Any:
         rec = np.zeros(len(data), dtype=RECORD_DTYPE)
         if len(data):
             rec["recv"], rec["start"], rec["send"] = data[:, 0], data[:, 1], data[:, 2]
+            rec["route"] = data[:, 5] if data.shape[1] > 5 else -1
         return rec
     return np.load(p)
 
@@ -430,7 +466,8 @@ class RefServer:
     def __init__(self, mode: str = "delay", *, delay_ms: float = 20.0, slots: int = 4, service_ms: float = 10.0,
                  record: bool | str | Path = False, max_requests: int | None = None,
                  startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000,
-                 precise: bool = False, slow_every: int | None = None, slow_ms: float = 0.0) -> None:
+                 precise: bool = False, slow_every: int | None = None, slow_ms: float = 0.0,
+                 routes: dict[str, float] | None = None) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -442,6 +479,7 @@ class RefServer:
         self.big_bytes = big_bytes
         self.precise = precise
         self.slow_every, self.slow_ms = slow_every, slow_ms
+        self.routes = dict(routes or {})
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -487,6 +525,8 @@ class RefServer:
             cmd.append("--precise")
         if self.slow_every is not None:
             cmd += ["--slow-every", str(self.slow_every), "--slow-ms", repr(float(self.slow_ms))]
+        for path, ms in self.routes.items():
+            cmd += ["--route", f"{path}={float(ms)!r}"]
         return cmd
 
     def start(self) -> RefServer:
@@ -583,6 +623,11 @@ class RefServer:
         """Per-request server durations (send - recv) in seconds, in completion order."""
         rec = self.records()
         return rec["send"] - rec["recv"]
+
+    def route_records(self, path: str) -> Any:
+        """The recording's rows of requests to `path` (one of `routes`)."""
+        rec = self.records()
+        return rec[rec["route"] == list(self.routes).index(path)]
 
     def waits(self) -> Any:
         """Per-request queue waits (start - recv) in seconds; 0 in delay mode."""

@@ -56,6 +56,9 @@ class Comparison:
     def is_rank(self) -> bool:
         """A Mann-Whitney row: its diff is a probability, 0.5 = no difference."""
         return self.kind.endswith("_rank")
+    # why this row's figures are not the variants' own: e.g. measured while a variant could not
+    # keep up, or confounded by shared infrastructure (orchestrate/ab_confounds.py); marked in tables
+    caveat: str | None = None
 
     def to_dict(self) -> dict:
         out = {}
