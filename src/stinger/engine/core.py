@@ -464,9 +464,29 @@ class EngineCore:
                 else:
                     self._fail(conn, Kind.CONNECT, sent=NAN)
         if self.schedule_done and now > self._drain_deadline():
-            self.stop()
+            self._end_unfinished()
             return
         self._call_at(now + _SWEEP_EVERY, self._sweep)
+
+    def _end_unfinished(self) -> None:
+        """The schedule is done and the drain is over: the run ends normally, and a request
+        still unanswered now is a failure (`unfinished`, ended now, no latency), not "in flight
+        at stop": an endpoint that never answers, in a run shorter than the timeout, must not
+        end with an error rate of 0 %. Requests waiting in the in-flight queue were never sent
+        (their `sent` is NaN). A run told to stop (`stop`: a signal, an abort rule, a decided
+        sequential test) keeps its outstanding requests in flight, which is what they are then.
+        """
+        self.stopping = True   # nothing more is sent; a closed-model user retires on its failure
+        for conn in list(self.conns):
+            if conn.busy:
+                conn.busy = False
+                self._fail(conn, Kind.UNFINISHED, sent=None if conn.connected else NAN)
+        pending, self.pending = self.pending, deque()
+        for intended, v, p, user in pending:
+            self.in_flight += 1   # a queued request is not yet counted in `in_flight`; _fail_unsent uncounts it
+            self._fail_unsent(intended, v, p, user, 1, Kind.UNFINISHED)
+        self.schedule_done = True
+        self.finished.set()
 
     def _drain_deadline(self) -> float:
         end = self.end if self.end != math.inf else self.sched_end
