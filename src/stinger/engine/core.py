@@ -134,6 +134,10 @@ class EngineCore:
         self.samples: list[dict[int, str]] = [{} for _ in range(self.nvar)]  # new since the last flush
         self.tls_error: str | None = None   # the first TLS handshake failure, reported once
         self.tls_reported = False
+        self.build_error: str | None = None  # the first request a target could not build, reported once
+        self.build_failed_variants: set[int] = set()
+        self.build_reported = False
+        self._draining = False
         self.unsolicited = [0] * self.nvar   # responses no request waited for (endpoint protocol errors)
         self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
@@ -268,19 +272,30 @@ class EngineCore:
         req = cache[p] if p < len(cache) else None
         if req is None:
             req = self._build(pool, p)
+            if req is None:   # the target could not build it (the slow path only): counted, never sent
+                self._unbuilt(conn, intended, v, p)
+                return
         self.bytes_out[v] += len(req)
         s = perf_counter()
         conn.sent = s
         conn.deadline = s + self.timeout
         conn.transport.write(req)
 
-    def _build(self, pool: Pool, p: int) -> bytes:
-        """The request bytes for payload p on `pool` when the never-expiring cache has none."""
+    def _build(self, pool: Pool, p: int) -> bytes | None:
+        """The request bytes for payload p on `pool` when the never-expiring cache has none;
+        None when the target cannot build them (a payload it cannot read, a header it cannot
+        encode): that request is `build_failed`, the target's message kept for the summary."""
         now = perf_counter()
         held = pool.expiring.get(p)
         if held is not None and now < held[1]:
             return held[0]
-        req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now, content_type=self.content_type)
+        try:
+            req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now,
+                                              content_type=self.content_type)
+        except Exception as exc:   # any target's error: one request fails, the run goes on
+            if self.build_error is None:
+                self.build_error = f"{type(exc).__name__}: {exc}"
+            return None
         cache = pool.cache
         if p < len(cache):  # small datasets keep their bytes; large ones build each time
             if expiry == NEVER_EXPIRES:
@@ -288,6 +303,14 @@ class EngineCore:
             else:
                 pool.expiring[p] = (req, expiry)
         return req
+
+    def _unbuilt(self, conn: Conn, intended: float, v: int, p: int) -> None:
+        """A request whose bytes could not be built: `build_failed`, never sent; its
+        (already open) connection goes back to the idle ones."""
+        conn.busy = False
+        conn.pool.idle.append(conn)
+        self.build_failed_variants.add(v)
+        self._fail_unsent(intended, v, p, conn.user, conn.queued, Kind.BUILD)
 
     # ----------------------------------------------------------- completion
     def finish(self, conn: Conn) -> None:
@@ -354,12 +377,18 @@ class EngineCore:
             conn.chunks = []
 
     def _drain_pending(self) -> None:
-        if self.stopping:
+        # not re-entered: a request that fails at once (unbuildable, its host unresolved) would
+        # otherwise drain the queue from inside this loop, one level deeper per queued request
+        if self.stopping or self._draining:
             return
-        pending = self.pending
-        while pending and self.in_flight < self.max_in_flight:
-            intended, v, p, user = pending.popleft()
-            self._dispatch(intended, v, p, user, 1)
+        self._draining = True
+        try:
+            pending = self.pending
+            while pending and self.in_flight < self.max_in_flight:
+                intended, v, p, user = pending.popleft()
+                self._dispatch(intended, v, p, user, 1)
+        finally:
+            self._draining = False
         if self.schedule_done:
             self._maybe_finish()
 
@@ -557,6 +586,12 @@ class EngineCore:
         if self.tls_error is not None and not self.tls_reported:
             self.tls_reported = True
             notes = (f"TLS handshake failed ({self.tls_error}); those requests are counted as 'tls'",)
+        if self.build_error is not None and not self.build_reported:
+            from stinger.core.error_notes import note   # the summary puts it beside the build_failed count
+
+            self.build_reported = True
+            names = [self.plan.variants[v].name for v in sorted(self.build_failed_variants)]
+            notes = (*notes, note(Kind.BUILD.label, names, self.build_error))
         return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant,
                                         final, samples, notes)
 

@@ -26,8 +26,47 @@ from stinger.errors import TargetError
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "host"}
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}   # the engine frames requests itself
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# a request target keeps RFC 3986's unreserved and reserved characters and %XX escapes as
+# written; any other character (non-ASCII, space, controls, quotes, braces, ...) is sent as
+# its UTF-8 bytes percent-encoded, as browsers do
+_KEEP = re.compile(r"(?:[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+")
+_HOST = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]+")
+
+
+def encode_target(text: str) -> str:
+    """Path and query as sent on the request line: every character a URL may not hold as
+    it is, percent-encoded from UTF-8 (`/v1/models/😀/predict` -> `/v1/models/%F0%9F%98%80/predict`);
+    existing escapes, reserved and unreserved characters are kept (a lone `%` becomes `%25`)."""
+    out = []
+    pos = 0
+    for m in _KEEP.finditer(text):
+        out.append(_quote(text[pos:m.start()]))
+        out.append(m.group())
+        pos = m.end()
+    out.append(_quote(text[pos:]))
+    return "".join(out)
+
+
+def _quote(text: str) -> str:
+    return "".join(f"%{b:02X}" for b in text.encode("utf-8", "surrogatepass"))
+
+
+def encode_host(host: str) -> str:
+    """A host name as it travels (DNS, `Host:`, TLS SNI): an internationalised name in its IDNA
+    ASCII form (UTS 46, as browsers do, with the `idna` package when it is installed; else
+    Python's IDNA 2003 codec). Raises ValueError for a name that has none."""
+    if host.isascii():
+        return host
+    try:
+        import idna
+    except ImportError:  # pragma: no cover - idna is installed beside most HTTP stacks
+        return host.encode("idna").decode("ascii")
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_endpoint(url: str, verify: bool = True) -> Endpoint:
@@ -44,10 +83,17 @@ def parse_endpoint(url: str, verify: bool = True) -> Endpoint:
         raise TargetError(f"URL {url!r} must start with http:// or https://")
     if not parts.hostname:
         raise TargetError(f"URL {url!r} has no host; expected e.g. http://127.0.0.1:8080/path")
-    path = parts.path or "/"
+    # encoded once, here: every request of the run sends these bytes (never per request)
+    try:
+        host = encode_host(parts.hostname)
+    except (UnicodeError, ValueError) as exc:
+        raise TargetError(f"URL {url!r}: the host {parts.hostname!r} is not a valid host name ({exc})") from None
+    if ":" not in host and not _HOST.fullmatch(host):   # (an IPv6 literal was checked by urlsplit)
+        raise TargetError(f"URL {url!r}: the host {parts.hostname!r} is not a valid host name")
+    path = encode_target(parts.path or "/")
     if parts.query:
-        path += "?" + parts.query
-    return Endpoint(scheme=parts.scheme, host=parts.hostname, port=port or _DEFAULT_PORTS[parts.scheme],
+        path += "?" + encode_target(parts.query)
+    return Endpoint(scheme=parts.scheme, host=host, port=port or _DEFAULT_PORTS[parts.scheme],
                     path=path, url=url, verify=verify)
 
 
@@ -67,9 +113,15 @@ def build_head(endpoint: Endpoint, spec: RequestSpec) -> bytes:
     lines = [f"{method} {endpoint.path} HTTP/1.1", f"Host: {endpoint.host_header}"]
     names = set()
     for name, value in spec.headers:
-        if name.lower() in _HOP_BY_HOP:
+        low = name.lower()
+        if low in _HOP_BY_HOP:
             continue
-        names.add(name.lower())
+        if low == "host":   # the user's Host replaces the default one (virtual-host routing: KServe)
+            if "host" not in names:
+                lines[1] = f"Host: {value}"
+                names.add(low)
+            continue
+        names.add(low)
         lines.append(f"{name}: {value}")
     if spec.content_type and "content-type" not in names:
         lines.append(f"Content-Type: {spec.content_type}")
