@@ -284,6 +284,14 @@ class PayloadSpec(_Model):
     content_type: str | None = None
     body: str | None = None
 
+    @field_validator("content_type")
+    @classmethod
+    def _content_type(cls, v: str | None) -> str | None:
+        # a header value like any `-H` one: a line break would put a header of its own on the wire
+        from stinger.targets.http import check_header
+
+        return None if v is None else check_header("Content-Type", v)
+
 
 class CheckSpec(_Model):
     status: str | int | list[int] | None = None

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from stinger.errors import TargetError
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
@@ -159,6 +159,33 @@ class JsonPost:
         return build_request(head, body, "POST")
 
 
+def check_header(name: str, value: object) -> str:
+    """One request header the user gave (`-H`, `target.headers`, `--content-type`): a token for a
+    name, one line of Latin-1 for a value (a line break would smuggle a header or a request of
+    its own onto the wire); returns the value as text, raises ValueError naming what is wrong."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not a valid HTTP token")
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"header {name!r}: a value must not contain line breaks")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
+                         f"got {text!r}") from None
+    return text
+
+
+def _check_headers(v: dict[str, str]) -> dict[str, str]:
+    for name, value in v.items():
+        check_header(name, value)
+    return v
+
+
+# the `headers:` of every target that sends HTTP/1.1 headers the user wrote (http, openai, kserve)
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
+
+
 class Config(TargetConfig):
     """`target: {type: http, url: ..., urls: [...], method: POST, headers: {...}, insecure: false}`."""
 
@@ -166,24 +193,9 @@ class Config(TargetConfig):
     url: str | None = None
     urls: list[str] | None = None
     method: str = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     insecure: bool = False
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            if not _TOKEN.fullmatch(name):
-                raise ValueError(f"header name {name!r} is not a valid HTTP token")
-            value = str(value)
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"header {name!r}: a value must not contain line breaks")
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
-                                 f"got {value!r}") from None
-        return v
 
     @field_validator("method")
     @classmethod
