@@ -91,7 +91,7 @@ class EngineCore:
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
         self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks,
-                                              max_body=plan.max_body)
+                                              max_body=plan.max_body, max_header=plan.max_header)
                              for head in (False, True)}
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
@@ -451,13 +451,18 @@ class EngineCore:
             pass
         self.on_broken(conn, invalid=True)
 
-    def on_too_large(self, conn: Conn) -> None:
+    def on_too_large(self, conn: Conn, kind: int = Kind.BODY_TOO_LARGE) -> None:
         """A kept body passed the cap (`load.max_body`): its own kind; the connection is closed."""
         if conn.busy:
             conn.busy = False
-            self._fail(conn, Kind.BODY_TOO_LARGE)
+            self._fail(conn, kind)
         if conn.transport is not None:
             conn.transport.abort()
+
+    def on_header_too_large(self, conn: Conn) -> None:
+        """A response head passed the cap (`load.max_header`): `header_too_large`, the connection
+        closed, so neither the endpoint's time nor its bytes decide how long and how much it takes."""
+        self.on_too_large(conn, Kind.HEADER_TOO_LARGE)
 
     def on_broken(self, conn: Conn, invalid: bool) -> None:
         if conn.busy:
@@ -587,7 +592,7 @@ class EngineCore:
             self.tls_reported = True
             notes = (f"TLS handshake failed ({self.tls_error}); those requests are counted as 'tls'",)
         if self.build_error is not None and not self.build_reported:
-            from stinger.core.error_notes import note   # the summary puts it beside the build_failed count
+            from stinger.core.error_notes import note  # the summary puts it beside the build_failed count
 
             self.build_reported = True
             names = [self.plan.variants[v].name for v in sorted(self.build_failed_variants)]

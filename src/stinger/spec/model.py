@@ -225,6 +225,8 @@ class LoadSpec(_Model):
     drain: Duration = 5.0
     # a response body kept for a check or prediction past this many bytes is `body_too_large`
     max_body: Size = Field(default=16 * 1024 * 1024, ge=1, le=2**40)
+    # a response head (status line and headers) past this many bytes is `header_too_large`
+    max_header: Size = Field(default=64 * 1024, ge=1, le=2**40)
     workers: int | Literal["auto"] = "auto"
     # where workers run: a name in `scale.base.REGISTRY` (local forked processes, ray actors, ...),
     # checked before the run (the spec layer does not import the scale layer)
