@@ -228,7 +228,8 @@ class Flusher:
 
     def flush(self, cols, counters: dict, *, loop_lags: list[float], in_flight: int,
               in_flight_by_variant: list[int] | None, final: bool, cpu: float,
-              samples: list[dict[int, str]] | None = None, notes: tuple[str, ...] = ()) -> IntervalRecord:
+              samples: list[dict[int, str]] | None = None, notes: tuple[str, ...] = (),
+              open_rows: list[tuple] | None = None) -> IntervalRecord:
         now = time.perf_counter()
         t0 = self.t0
         names = self.names
@@ -278,6 +279,8 @@ class Flusher:
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
+        if final and self.plan.requests_path is not None:
+            self._log_open(open_rows, carry)
         if final and self._log_fd is not None:
             os.close(self._log_fd)
             self._log_fd = None
@@ -320,6 +323,22 @@ class Flusher:
         append(self._log_fd, self.t0, self.plan.worker, intended=batch.intended, sent=batch.sent, first=batch.first,
                done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
                nbytes=batch.nbytes, payload=batch.payload, queued=queued)
+
+    def _log_open(self, open_rows, carry) -> None:
+        """--save-requests at the final flush of a stopped run: a row for each request counted as in
+        flight at the stop (unanswered, or its big body still being checked), kind `in_flight`."""
+        from stinger.engine.columns import KIND, Columns
+        from stinger.engine.requests_log import IN_FLIGHT
+
+        rows = list(open_rows or ())
+        if carry is not None and carry.abandoned:
+            rows += [(*row[:KIND], IN_FLIGHT, *row[KIND + 1:]) for row in carry.abandoned]
+        if not rows:
+            return
+        cols = Columns()
+        cols.rows = rows
+        batch, queued = to_batch(cols)
+        self._log(batch, np.full(len(batch), np.nan), batch.status, batch.kind, batch.variant, queued)
 
     def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:
         if not self.new_notes:

@@ -172,9 +172,10 @@ class EngineCore:
         for h in self._handles:
             h.cancel()
         in_flight = self._in_flight_by_variant()
+        open_rows = self._open_rows() if plan.requests_path is not None else None
         self.flusher.interrupted = self.interrupted
         self._close_all()
-        await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight))
+        await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight, open_rows=open_rows))
         self.flush_thread.shutdown(wait=True)
 
     def stop(self) -> None:
@@ -565,7 +566,7 @@ class EngineCore:
         self.conns.clear()
 
     # --------------------------------------------------------------- flush
-    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None):
+    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None, open_rows: list | None = None):
         """Hand this interval's columns to the flush thread; O(1) on the loop."""
         cols = self.cols
         self.cols = cols.fresh()
@@ -598,14 +599,25 @@ class EngineCore:
             names = [self.plan.variants[v].name for v in sorted(self.build_failed_variants)]
             notes = (*notes, note(Kind.BUILD.label, names, self.build_error))
         return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant,
-                                        final, samples, notes)
+                                        final, samples, notes, open_rows)
 
     def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final, samples=None,
-                    notes=()) -> None:
+                    notes=(), open_rows=None) -> None:
         msg = self.flusher.flush(cols, counters, loop_lags=lags, in_flight=in_flight,
                                  in_flight_by_variant=in_flight_by_variant, final=final,
-                                 cpu=time.process_time(), samples=samples, notes=notes)
+                                 cpu=time.process_time(), samples=samples, notes=notes, open_rows=open_rows)
         self.emit(msg)
+
+    def _open_rows(self) -> list[tuple]:
+        """--save-requests: a row (`engine.columns` fields) for each request still unanswered at a
+        stop (sent, or waiting in the queue: no `sent`), with no `done` and the kind `in_flight`,
+        so requests.csv shows them as what the summary counts them as."""
+        from stinger.engine.requests_log import IN_FLIGHT
+
+        rows = [(c.intended, c.sent if c.connected else NAN, c.first_byte, NAN, IN_FLIGHT, 0, c.variant, c.nbytes,
+                 c.payload, c.queued) for c in self.conns if c.busy]
+        rows += [(intended, NAN, 0.0, NAN, IN_FLIGHT, 0, v, 0, p, 1) for intended, v, p, _ in self.pending]
+        return rows
 
     def _in_flight_by_variant(self) -> list[int]:
         """Measured (post-warm-up) requests still in flight or queued at stop."""

@@ -196,6 +196,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
             # when the data decided: its p-values ignore the stopping rule.
             v = dataclasses.replace(v, sentence=sequential_sentence(seq, a_name, b_name), significant=True,
                                     notes=[*v.notes, _EARLY_NOTE])
+    _mark_interrupted(v, extra, report.summary)
     if len(variants) > 2:
         extra["others"] = {}
         for other in variants[2:]:
@@ -204,6 +205,17 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
             extra["others"][other.name] = verdict_dict(vo, {})
     tell(outputs, "verdict", v, extra, report.run_dir)
     return AbOutcome(verdict=v, extra=extra, report=report, run_dir=report.run_dir)
+
+
+def _mark_interrupted(v: Verdict, extra: dict, summary: dict) -> None:
+    """verdict.json says when the test was stopped before its end (`interrupted`; `terminated` for
+    SIGTERM), and the verdict's notes say what that means for it."""
+    extra["interrupted"] = bool(summary.get("interrupted"))
+    if summary.get("interrupted"):
+        extra["terminated"] = bool(summary.get("terminated"))
+        how = "SIGTERM" if summary.get("terminated") else "Ctrl-C"
+        v.notes.append(f"The test was stopped by {how} before its end: this verdict is on what was measured "
+                       "until then (partial results).")
 
 
 def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -> AbOutcome:
@@ -238,6 +250,7 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -
         datas.append(VariantData(name=name, intervals=[], ok=0, failed=0, dropped=0, predictions=[],
                                  capacity_bracket=(lo, hi)))
     v, extra = compare_variants(datas[0], datas[1], alpha=opts.alpha)
+    _mark_interrupted(v, extra, {"interrupted": any(results[n].get("interrupted") for n in names)})
     extra["capacity"] = {n: {"max_sustainable": results[n]["max_sustainable"], "bracket": results[n]["bracket"],
                              "throughput_at_max_rps": results[n].get("throughput_at_max_rps"),
                              "cost": results[n].get("cost"), "run_dir": results[n].get("run_dir")} for n in names}

@@ -47,7 +47,8 @@ def summary_renderable(summary: dict):
     if summary.get("seed") is not None:
         head.append(f", seed {summary['seed']} (--seed {summary['seed']} reproduces)", style="dim")
     if summary.get("interrupted"):
-        head.append("  (stopped by Ctrl-C: partial results)", style="yellow")
+        how = "SIGTERM" if summary.get("terminated") else "Ctrl-C"
+        head.append(f"  (stopped by {how}: partial results)", style="yellow")
     parts.append(head)
 
     t = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
