@@ -10,6 +10,7 @@ each request, never answers) and the reference server.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -73,3 +74,17 @@ def test_cli_exits_1_and_says_so_on_stderr_when_quiet(tmp_path):
     (summary_path,) = tmp_path.glob("*/summary.json")
     v = json.loads(summary_path.read_text())["variants"]["default"]
     assert v["errors"]["unfinished"] == 20 and v["requests"]["in_flight"] == 0
+
+
+def test_requests_csv_has_a_row_for_each_unfinished_one_sent_or_queued(tmp_path):
+    with FaultServer("stall") as server:
+        p = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--url", server.url, "--rate", "20",
+                            "--duration", "1s", "--drain", "0.5s", "--max-in-flight", "3", "--workers", "1",
+                            "--save-requests", "--quiet", "--out", str(tmp_path)], capture_output=True, text=True,
+                           timeout=120)
+    assert p.returncode == 1, p.stderr
+    (run,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    rows = list(csv.DictReader((run / "requests.csv").open()))
+    assert len(rows) == 20 and {r["kind"] for r in rows} == {"unfinished"}
+    assert sum(r["sent_s"] != "" for r in rows) == 3          # three were sent; the rest waited in the queue
+    assert all(r["done_s"] != "" for r in rows)
