@@ -39,6 +39,15 @@ def test_a_non_latin1_url_reaches_the_server_percent_encoded(tmp_path):
     assert v["requests"]["ok"] == 20
 
 
+def test_a_kserve_model_name_outside_ascii_is_encoded_for_its_readiness_check_too():
+    with FaultServer("ok") as server:
+        data = _kserve(server.url.rstrip("/"), body="[[1.0, 2.0]]")
+        data["target"]["model"] = "mödel-😀"
+        report = run_spec(parse_spec(data), data, quiet=True, write=False)   # was: a traceback in urllib
+        counts = server.stop()
+    assert counts["requests"] == 1 + 20 and report.summary["variants"]["default"]["requests"]["ok"] == 20
+
+
 def _kserve(url: str, body: str | None = None, data: str | None = None, load: dict | None = None) -> dict:
     payload = {"body": body} if body is not None else {"data": data}
     return {"target": {"type": "kserve", "url": url, "model": "m", "protocol": "v2"}, "payload": payload,

@@ -97,6 +97,12 @@ def parse_endpoint(url: str, verify: bool = True) -> Endpoint:
                     path=path, url=url, verify=verify)
 
 
+def wire_url(url: str) -> str:
+    """`url` as it is sent (see `parse_endpoint`): for a client that takes a URL (urllib)."""
+    ep = parse_endpoint(url)
+    return f"{ep.scheme}://{ep.host_header}{ep.path}"
+
+
 @dataclass(frozen=True, slots=True)
 class RequestSpec:
     """Method, headers and default content type shared by every request of a variant."""
