@@ -122,6 +122,9 @@ def summary_renderable(summary: dict):
             st.add_row(r.get("variant", ""), r["slo"], _f(r.get("observed"), 3),
                        Text("pass", style="green") if r["passed"] else Text("FAIL", style="bold red"))
         parts.append(st)
+        # why an objective was judged on another figure than the table's (requests in flight at a stop)
+        parts.extend(Text(f"  {r.get('variant', '')} {r['slo']}: {r['note']}", style="dim")
+                     for r in slos if r.get("note") and r.get("observed") is not None)
     for name, sp in (summary.get("spike") or {}).items():
         d = sp["during"]
         rec = (f"recovered {sp['recovery_s']:.0f} s after the spike" if sp["recovered"]
