@@ -110,6 +110,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--max-in-flight", "load.max_in_flight", {"type": int, "help": "Bound on requests in flight (default 10000)."}),
     ("--on-limit", "load.on_limit", {"type": click.Choice(["queue", "drop"]), "help": "At the bound: queue (latency keeps counting) or drop and count."}),
     ("--max-body", "load.max_body", {"help": "Cap on a response body kept for a check or prediction (default 16MB); past it: body_too_large."}),
+    ("--max-header", "load.max_header", {"help": "Cap on a response's head, status line and headers (default 64KiB); past it: header_too_large."}),
     ("--drain", "load.drain", {"help": "After the schedule ends, wait this long for requests in flight (default 5s)."}),
     ("--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
     ("--backend", "load.backend", {"help": "Where workers run: local (forked processes, the default) or ray (Ray actors "

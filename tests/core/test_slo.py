@@ -255,3 +255,17 @@ def test_a_figure_beside_bounds_is_judged_as_a_figure():
     summary["server_time_ms"]["p50"] = 0.3
     [r] = judge(["server.p50<2ms"], summary)
     assert r.observed == 0.3 and r.passed and r.bound is None and "bound" not in r.to_dict()
+@pytest.mark.parametrize("text, in_flight, observed, passed", [
+    ("error_rate<1%", 0, 0.0, True),              # nothing in flight: the ended requests' rate
+    ("error_rate<1%", 60, 60 / 65, False),        # stopped with most unanswered: cannot pass on the 5 that ended
+    ("error_rate<50%", 2, 2 / 102, True),         # a few in flight: passes even if they all failed
+    ("error_rate>0.5%", 2, 0.0, False),           # a lower bound: they count as succeeded
+])
+def test_requests_in_flight_at_a_stop_count_against_the_error_rate_objective(text, in_flight, observed, passed):
+    ok = 5 if in_flight == 60 else 100
+    summary = dict(SUMMARY, error_rate=0.0,
+                   requests={"scheduled": ok + in_flight, "ok": ok, "failed": 0, "dropped": 0, "in_flight": in_flight})
+    [r] = judge([text], summary)
+    assert r.observed == pytest.approx(observed)
+    assert r.passed is passed
+    assert (f"{in_flight:,} requests were in flight" in r.note) is (in_flight > 0)

@@ -22,6 +22,10 @@ class Engine:
     def on_unsolicited(self, conn: Conn) -> None:
         self.unsolicited += 1
 
+    def on_header_too_large(self, conn: Conn) -> None:
+        self.finished.append(("header_too_large", conn.nbytes))
+        conn.busy = False
+
 
 def feed(cls: type[Conn], *parts: bytes, want_body: bool = False) -> Engine:
     engine = Engine()
@@ -58,3 +62,50 @@ def test_chunk_times_and_body_are_kept_when_asked():
     [(_, hv, chunks, body)] = feed(cls, RESPONSE[:-20], RESPONSE[-20:], want_body=True).finished
     assert hv is None and body == b"abcde"
     assert len(chunks) == 2 and chunks == sorted(chunks)
+
+
+# ------------------------------------------------------ the head cap (issue 16 item 6)
+def _head_cap(*parts: bytes, max_header: int = 1024, cls=None) -> Engine:
+    """Feed until the response ends (the real engine closes the connection at the cap)."""
+    engine = Engine()
+    pool = Pool(index=0, endpoint=None, target=None, address="", ssl=None, is_head=False, cache=[])
+    conn = (cls or conn_class((), False, max_header=max_header))(engine, pool, False)
+    conn.busy = True
+    for part in parts:
+        if conn.busy:
+            conn.data_received(part)
+    return engine
+
+
+def test_a_head_past_the_cap_fails_once_it_passes_it_whatever_the_reads():
+    head = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 5000
+    for cut in (1, 900, 1100, len(head)):   # one read, or several
+        [(what, nbytes)] = _head_cap(head[:cut], head[cut:]).finished
+        assert what == "header_too_large" and nbytes > 1024
+
+
+def test_a_head_under_the_cap_passes_with_a_body_past_it_in_any_reads():
+    body = b"x" * 10_000
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n" + body
+    for cut in (5, 20, 45, 500, 2000):   # the head split, whole, or with part of the body
+        [(status, *_)] = _head_cap(resp[:cut], resp[cut:]).finished
+        assert status == 200, cut
+
+
+def test_after_an_interim_response_the_final_head_is_the_one_capped():
+    interim = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
+    [(status, *_)] = _head_cap(interim + big[:30], big[30:]).finished          # no false alarm
+    assert status == 200
+    [(status, *_)] = _head_cap(interim, big[:30], big[30:]).finished
+    assert status == 200
+    endless = b"HTTP/1.1 200 OK\r\nX-Endless: " + b"a" * 3000                  # and the final head is capped
+    [(what, _)] = _head_cap(interim + endless[:100], endless[100:]).finished
+    assert what == "header_too_large"
+    [(what, _)] = _head_cap(interim, endless, cls=conn_class((), False, head=True, max_header=1024)).finished
+    assert what == "header_too_large"
+
+
+def test_the_default_cap_is_64_kib_on_the_plain_classes():
+    assert Conn.max_header == HeadConn.max_header == 64 * 1024
+    assert conn_class((), False, max_header=4096).max_header == 4096

@@ -172,3 +172,19 @@ def test_a_busy_machine_is_said_beside_the_verdict():
     console, buf = _console()
     print_summary(summary, console)
     assert "WARNING" not in buf.getvalue()
+def test_a_stopped_run_says_sigterm_and_why_its_error_rate_objective_failed():
+    """Issue 16 item 11 and 15 item 3: a run stopped by SIGTERM is headed so (it said Ctrl-C), and an
+    error-rate objective judged with the requests in flight at the stop says so beside the table."""
+    from stinger.core.slo import judge
+
+    vs = _variant(5, 0, {"200": 5}, {"timeout": 0})
+    vs["requests"].update(scheduled=65, in_flight=60)
+    [r] = judge(["error_rate<1%"], vs)
+    summary = {"name": "x", "mode": "open", "workers": 1, "elapsed_s": 3.0, "variants": {"default": vs},
+               "interrupted": True, "terminated": True, "slo": [{**r.to_dict(), "variant": "default"}]}
+    console, buf = _console()
+    print_summary(summary, console)
+    text = " ".join(buf.getvalue().split())
+    assert "(stopped by SIGTERM: partial results)" in text and "Ctrl-C" not in text
+    assert "error_rate<1% 0.923 FAIL" in text
+    assert "default error_rate<1%: 60 requests were in flight when the run was stopped" in text

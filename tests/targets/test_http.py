@@ -195,8 +195,7 @@ def test_user_agent_can_be_overridden():
 
 def test_hop_by_hop_headers_from_the_user_are_dropped():
     spec = RequestSpec(method="POST", headers=(
-        ("Content-Length", "999"), ("Transfer-Encoding", "chunked"), ("Connection", "close"),
-        ("Host", "evil.example"), ("X-Kept", "yes")))
+        ("Content-Length", "999"), ("Transfer-Encoding", "chunked"), ("Connection", "close"), ("X-Kept", "yes")))
     raw = build_request(build_head(parse_target("http://h:8080/"), spec), b"hello", "POST")
     p = parse_request(raw)
     assert p["complete"] and p["body"] == b"hello"
@@ -205,6 +204,41 @@ def test_hop_by_hop_headers_from_the_user_are_dropped():
     assert header(p, "connection") == []
     assert header(p, "host") == ["h:8080"]
     assert header(p, "x-kept") == ["yes"]
+
+
+def test_the_user_s_host_header_replaces_the_default_one():
+    """KServe's virtual-host routing: `-H 'Host: model.ns.example.com'` to the ingress's address;
+    exactly one Host header on the wire, the user's (the first one when given twice)."""
+    spec = RequestSpec(headers=(("host", "sklearn-iris.default.example.com"), ("Host", "second"), ("X-A", "1")))
+    raw = build_request(build_head(parse_target("http://127.0.0.1:8080/v1/models/m:predict"), spec), None, "GET")
+    p = parse_request(raw)
+    assert p["complete"]
+    assert header(p, "host") == ["sklearn-iris.default.example.com"]
+    assert raw.lower().count(b"\r\nhost:") == 1
+    assert header(p, "x-a") == ["1"]
+
+
+# ------------------------------------------------------- URLs as browsers send them
+@pytest.mark.parametrize("url, host, path", [
+    ("http://127.0.0.1:8080/v1/models/😀/predict", "127.0.0.1", "/v1/models/%F0%9F%98%80/predict"),
+    ("http://h/caf\u00e9?q=na\u00efve", "h", "/caf%C3%A9?q=na%C3%AFve"),       # Latin-1 too: UTF-8, as browsers
+    ("http://h/a b/\"x\"<y>`{z}|^\\", "h", "/a%20b/%22x%22%3Cy%3E%60%7Bz%7D%7C%5E%5C"),
+    ("http://h/%41%2F?x=%E2%82%AC&y=%zz", "h", "/%41%2F?x=%E2%82%AC&y=%25zz"),  # escapes kept, a lone % encoded
+    ("http://h/m:predict;v=1?a=[1]&b=$,@!*'()+~", "h", "/m:predict;v=1?a=[1]&b=$,@!*'()+~"),   # reserved: kept
+    ("http://b\u00fccher.example/x", "xn--bcher-kva.example", "/x"),                     # IDNA host
+    ("https://\u4f8b\u3048.jp:8443/", "xn--r8jz45g.jp", "/"),
+])
+def test_urls_are_encoded_once_as_browsers_do(url, host, path):
+    ep = parse_target(url)
+    assert (ep.host, ep.path, ep.url) == (host, path, url)
+    head = build_head(ep, RequestSpec())   # Latin-1 on the wire: no character left that it cannot hold
+    assert head.isascii() and parse_request(build_request(head, None, "GET"))["complete"]
+
+
+@pytest.mark.parametrize("url", ["http://exa mple.com/", "http://a\u200b\u0000b/", "http://-\u00e9-.example/"])
+def test_a_host_that_has_no_ascii_form_is_a_target_error(url):
+    with pytest.raises(TargetError, match="not a valid host name"):
+        parse_target(url)
 
 
 def test_keep_alive_false_asks_to_close():

@@ -74,3 +74,48 @@ def test_engine_sends_the_http_target_s_bytes_to_a_real_server():
     pool = rec.engine.pools[0][0]
     assert pool.cache[0] is not None and b"POST /inv HTTP/1.1" in pool.cache[0]
     assert rec.total("bytes_out") == 20 * len(pool.cache[0])
+
+
+def test_a_host_header_given_with_dash_h_is_the_one_sent(tmp_path):
+    """KServe's virtual-host routing (issue 15 item 4): `-H 'Host: m.ns.example.com'` to the ingress's
+    address must arrive as the one Host header (it was dropped, the server saw 127.0.0.1:PORT)."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    heads: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            buf = b""
+            while len(heads) < 3:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    heads.append(head)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        p = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--url",
+                            f"http://127.0.0.1:{srv.getsockname()[1]}/v1/models/iris:predict",
+                            "-H", "Host: sklearn-iris.default.example.com", "--rate", "3", "--duration", "1s",
+                            "--workers", "1", "--quiet", "--out", str(tmp_path)], capture_output=True, text=True,
+                           timeout=60)
+        t.join(10)
+    finally:
+        srv.close()
+    assert p.returncode == 0, p.stderr
+    assert len(heads) == 3
+    for head in heads:
+        hosts = [line for line in head.split(b"\r\n")[1:] if line.lower().startswith(b"host:")]
+        assert hosts == [b"Host: sklearn-iris.default.example.com"], head

@@ -37,12 +37,32 @@ def test_burst5xx_answers_503_in_bursts_of_ten_and_counts_them():
     assert s.counts["status"] == {"200": 15, "503": 10}
 
 
-@pytest.mark.parametrize("mode", ["continue", "http10-no-length", "close-no-length"])
+@pytest.mark.parametrize("mode", ["continue", "http10-no-length", "close-no-length", "http10-split-head"])
 def test_modes_a_client_reads_as_one_good_answer(mode):
     with FaultServer(mode) as s:
         [(status, body)] = _get(s.port)
     assert status == 200 and body in (b"ok", b"close-delimited body")
     assert s.counts["requests"] == 1 and s.counts["status"] == {"200": 1}
+
+
+def _head_of(port: int, limit: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data and len(data) < limit:
+            data += c.recv(1 << 20)
+    return data
+
+
+def test_huge_and_endless_headers():
+    from stinger.testing.faults import HUGE_HEADER
+
+    with FaultServer("huge-header") as s:
+        head = _head_of(s.port, 2 * HUGE_HEADER)
+    assert head.index(b"\r\n\r\n") > HUGE_HEADER and s.counts["status"] == {"200": 1}
+    with FaultServer("endless-header") as s:
+        head = _head_of(s.port, 4 << 20)
+    assert len(head) >= 4 << 20 and b"\r\n\r\n" not in head
 
 
 def test_early_hints_come_before_the_answer():

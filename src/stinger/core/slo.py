@@ -38,6 +38,15 @@ missing figure (an objective not shown to be met is not met), but it says so:
 the result carries the bound, `undecided=True`, and a note naming the interval
 and what would decide it (finer buckets around the threshold, or a per-request
 Server-Timing header).
+
+The same rule for the error rate of a run that was stopped (Ctrl-C, SIGTERM, an
+abort rule, a decided sequential test) with requests still in flight: their
+outcome is unknown, so the objective is judged with them counted as failed
+(for an upper bound such as `error_rate<1%`; as succeeded for a lower bound),
+and the note says how many there were. A run stopped while most of its requests
+were unanswered cannot pass `error_rate<1%` on the few that had ended. (A run
+that ends normally has none in flight: what the drain did not see answered is
+`unfinished`, a failure counted in the error rate itself.)
 """
 
 from __future__ import annotations
@@ -260,7 +269,9 @@ def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
     metric = slo.metric
     if metric == "error_rate":
         v = _number(summary.get("error_rate"))
-        return v, "" if v is not None else "no error rate in the summary"
+        if v is None:
+            return None, "no error rate in the summary"
+        return _with_in_flight(slo, v, summary.get("requests"))
     if metric in ("achieved_ratio", "throughput"):
         tp = summary.get("throughput")
         key = "ratio" if metric == "achieved_ratio" else "achieved_rps"
@@ -280,6 +291,23 @@ def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
     return v, "" if v is not None else f"no {stat} in {section_name}"
 
 
+def _with_in_flight(slo: Slo, rate: float, requests: Any) -> tuple[float, str]:
+    """The error rate to judge when requests were in flight at a stop: those counted as the
+    objective's worst case (failed for an upper bound, succeeded for a lower one); see the
+    module docstring. Without any in flight: the summary's error rate, no note."""
+    if not isinstance(requests, Mapping):
+        return rate, ""
+    n = int(requests.get("in_flight") or 0)
+    if n <= 0:
+        return rate, ""
+    bad = int(requests.get("failed") or 0) + int(requests.get("dropped") or 0)
+    total = int(requests.get("ok") or 0) + bad + n
+    worst = (bad + n) / total if slo.op in ("<", "<=") else bad / total
+    return worst, (f"{n:,} requests were in flight when the run was stopped; their outcome is unknown, so they "
+                   f"count as {'failed' if slo.op in ('<', '<=') else 'succeeded'} here (error rate of the "
+                   f"ended requests: {rate:.4g})")
+
+
 def judge(slos: Sequence[Slo | str], variant_summary: Mapping[str, Any]) -> list[SloResult]:
     """Judge each SLO (an `Slo` or its text) against one variant's summary, in order.
 
@@ -297,5 +325,5 @@ def judge(slos: Sequence[Slo | str], variant_summary: Mapping[str, Any]) -> list
         if observed is None:
             out.append(SloResult(slo, None, False, note))
         else:
-            out.append(SloResult(slo, observed, slo.holds(observed)))
+            out.append(SloResult(slo, observed, slo.holds(observed), note))
     return out

@@ -245,7 +245,10 @@ class Flusher:
 
     def flush(self, cols, counters: dict, *, loop_lags: list[float], in_flight: int,
               in_flight_by_variant: list[int] | None, final: bool, cpu: float,
-              samples: list[dict[int, str]] | None = None, notes: tuple[str, ...] = ()) -> IntervalRecord:
+              samples: list[dict[int, str]] | None = None, notes: tuple[str, ...] = (),
+              open_rows: list[tuple] | None = None, unfinished=None) -> IntervalRecord:
+        """`unfinished`: (when, [[measured, warm-up] per variant]) of queued requests that ended
+        `unfinished` at a run's normal end, given as counts (`EngineCore._unfinished_queue`)."""
         now = time.perf_counter()
         t0 = self.t0
         names = self.names
@@ -300,6 +303,10 @@ class Flusher:
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
+        if unfinished is not None:
+            cells.extend(self._unfinished_cells(*unfinished))
+        if final and self.plan.requests_path is not None:
+            self._log_open(open_rows, carry)
         if final and self._rows is not None:
             self._rows.close()
         if self.attribution is not None:
@@ -343,6 +350,37 @@ class Flusher:
                                    nbytes=batch.nbytes, payload=batch.payload, queued=queued)
         if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
             self.new_notes.append(failed)
+
+    def _unfinished_cells(self, when: float, counts: list[list[int]]) -> list[CellRecord]:
+        """Cells for requests counted as `unfinished` without rows: a kind count (and the warm-up
+        ones apart) in the interval they ended in, merged with that interval's other cells."""
+        i_idx = math.floor((when - self.t0) / self.interval)
+        self.last_done = max(self.last_done, when)
+        out = []
+        for v, (measured, warm) in enumerate(counts):
+            if measured or warm:
+                kinds = [0] * N_KINDS
+                kinds[Kind.UNFINISHED] = measured
+                out.append(CellRecord(interval=i_idx, variant=self.names[v], kinds=tuple(kinds), status={},
+                                      bytes_in=0, ok_window=0, warmup=warm, hists={}))
+        return out
+
+    def _log_open(self, open_rows, carry) -> None:
+        """--save-requests at the final flush of a stopped run: a row for each request counted as in
+        flight at the stop (unanswered, or its big body still being checked), kind `in_flight`."""
+        from stinger.engine.columns import KIND, Columns
+        from stinger.engine.requests_log import IN_FLIGHT
+
+        rows = list(open_rows or ())
+        if carry is not None and carry.abandoned:
+            rows += [(*row[:KIND], IN_FLIGHT, *row[KIND + 1:]) for row in carry.abandoned]
+        if not rows:
+            return
+        cols = Columns()
+        cols.rows = rows
+        batch, queued = to_batch(cols)
+        self._log(batch, np.full(len(batch), np.nan), batch.status, batch.kind, batch.variant,
+                  queued.astype(np.int64) & QUEUE_STATE)
 
     def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:
         if not self.new_notes:

@@ -102,7 +102,7 @@ class EngineCore:
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
         self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks,
-                                              max_body=plan.max_body)
+                                              max_body=plan.max_body, max_header=plan.max_header)
                              for head in (False, True)}
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
@@ -147,6 +147,12 @@ class EngineCore:
         self.samples: list[dict[int, str]] = [{} for _ in range(self.nvar)]  # new since the last flush
         self.tls_error: str | None = None   # the first TLS handshake failure, reported once
         self.tls_reported = False
+        self.build_error: str | None = None  # the first request a target could not build, reported once
+        self.build_failed_variants: set[int] = set()
+        self.build_reported = False
+        self._draining = False
+        self.unfinished_queued: list[list[int]] | None = None   # queued at the normal end (`_unfinished_queue`)
+        self.unfinished_at = 0.0
         self.unsolicited = [0] * self.nvar   # responses no request waited for (endpoint protocol errors)
         self.loop_lags: list[float] = []
         self.bytes_out = [0] * self.nvar
@@ -181,9 +187,10 @@ class EngineCore:
         for h in self._handles:
             h.cancel()
         in_flight = self._in_flight_by_variant()
+        open_rows = self._open_rows() if plan.requests_path is not None else None
         self.flusher.interrupted = self.interrupted
         self._close_all()
-        await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight))
+        await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight, open_rows=open_rows))
         self.flush_thread.shutdown(wait=True)
 
     def stop(self) -> None:
@@ -285,20 +292,30 @@ class EngineCore:
         req = cache[p] if p < len(cache) else None
         if req is None:
             req = self._build(pool, p)
+            if req is None:   # the target could not build it (the slow path only): counted, never sent
+                self._unbuilt(conn, intended, v, p)
+                return
         self.bytes_out[v] += len(req)
         s = perf_counter()
         conn.sent = s
         conn.deadline = s + self.timeout
         conn.transport.write(req)
 
-    def _build(self, pool: Pool, p: int) -> bytes:
-        """The request bytes for payload p on `pool` when the never-expiring cache has none."""
+    def _build(self, pool: Pool, p: int) -> bytes | None:
+        """The request bytes for payload p on `pool` when the never-expiring cache has none;
+        None when the target cannot build them (a payload it cannot read, a header it cannot
+        encode): that request is `build_failed`, the target's message kept for the summary."""
         now = perf_counter()
         held = pool.expiring.get(p)
         if held is not None and now < held[1]:
             return held[0]
-        req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now,
-                                          content_type=self.slots.content_type_of(p))
+        try:
+            req, expiry = pool.target.request(pool.endpoint, self.slots.body(p), now,
+                                              content_type=self.slots.content_type_of(p))
+        except Exception as exc:   # any target's error: one request fails, the run goes on
+            if self.build_error is None:
+                self.build_error = f"{type(exc).__name__}: {exc}"
+            return None
         cache = pool.cache
         if p < len(cache):  # small datasets keep their bytes; large ones build each time
             if expiry == NEVER_EXPIRES:
@@ -306,6 +323,14 @@ class EngineCore:
             else:
                 pool.expiring[p] = (req, expiry)
         return req
+
+    def _unbuilt(self, conn: Conn, intended: float, v: int, p: int) -> None:
+        """A request whose bytes could not be built: `build_failed`, never sent; its
+        (already open) connection goes back to the idle ones."""
+        conn.busy = False
+        conn.pool.idle.append(conn)
+        self.build_failed_variants.add(v)
+        self._fail_unsent(intended, v, p, conn.user, conn.queued, Kind.BUILD)
 
     # ----------------------------------------------------------- completion
     def finish(self, conn: Conn) -> None:
@@ -374,12 +399,18 @@ class EngineCore:
             conn.chunks = []
 
     def _drain_pending(self) -> None:
-        if self.stopping:
+        # not re-entered: a request that fails at once (unbuildable, its host unresolved) would
+        # otherwise drain the queue from inside this loop, one level deeper per queued request
+        if self.stopping or self._draining:
             return
-        pending = self.pending
-        while pending and self.in_flight < self.max_in_flight:
-            intended, v, p, user = pending.popleft()
-            self._dispatch(intended, v, p, user, 1)
+        self._draining = True
+        try:
+            pending = self.pending
+            while pending and self.in_flight < self.max_in_flight:
+                intended, v, p, user = pending.popleft()
+                self._dispatch(intended, v, p, user, 1)
+        finally:
+            self._draining = False
         if self.schedule_done:
             self._maybe_finish()
 
@@ -444,13 +475,18 @@ class EngineCore:
             pass
         self.on_broken(conn, invalid=True)
 
-    def on_too_large(self, conn: Conn) -> None:
+    def on_too_large(self, conn: Conn, kind: int = Kind.BODY_TOO_LARGE) -> None:
         """A kept body passed the cap (`load.max_body`): its own kind; the connection is closed."""
         if conn.busy:
             conn.busy = False
-            self._fail(conn, Kind.BODY_TOO_LARGE)
+            self._fail(conn, kind)
         if conn.transport is not None:
             conn.transport.abort()
+
+    def on_header_too_large(self, conn: Conn) -> None:
+        """A response head passed the cap (`load.max_header`): `header_too_large`, the connection
+        closed, so neither the endpoint's time nor its bytes decide how long and how much it takes."""
+        self.on_too_large(conn, Kind.HEADER_TOO_LARGE)
 
     def on_broken(self, conn: Conn, invalid: bool) -> None:
         if conn.busy:
@@ -486,9 +522,51 @@ class EngineCore:
                 else:
                     self._fail(conn, Kind.CONNECT, sent=NAN)
         if self.schedule_done and now > self._drain_deadline():
-            self.stop()
+            self._end_unfinished()
             return
         self._call_at(now + _SWEEP_EVERY, self._sweep)
+
+    def _end_unfinished(self) -> None:
+        """The schedule is done and the drain is over: the run ends normally, and a request
+        still unanswered now is a failure (`unfinished`, ended now, no latency), not "in flight
+        at stop": an endpoint that never answers, in a run shorter than the timeout, must not
+        end with an error rate of 0 %. Requests waiting in the in-flight queue were never sent
+        (their `sent` is NaN). A run told to stop (`stop`: a signal, an abort rule, a decided
+        sequential test) keeps its outstanding requests in flight, which is what they are then.
+        """
+        self.stopping = True   # nothing more is sent; a closed-model user retires on its failure
+        for conn in list(self.conns):
+            if conn.busy:
+                conn.busy = False
+                self._fail(conn, Kind.UNFINISHED, sent=None if conn.connected else NAN)
+        pending, self.pending = self.pending, deque()
+        if pending:
+            self._unfinished_queue(pending)
+        self.schedule_done = True
+        self.finished.set()
+
+    def _unfinished_queue(self, pending: deque) -> None:
+        """Queued requests at the normal end, in bulk: an overloaded run ends with up to a million
+        (`_PENDING_LIMIT`). They were never sent and have no times but `intended`, so the final
+        record takes them as counts per variant (measured, warm-up): about 0.1 us each instead of
+        a row each (1 us: 0.4 s of CPU for 400,000). Rows when something reads them: requests.csv,
+        or a sagemaker split, whose attribution settles the rows that ended."""
+        done = perf_counter()
+        if self.plan.requests_path is not None or self.plan.split == "sagemaker":
+            kind, cols, n = int(Kind.UNFINISHED), self.cols, len(pending)
+            cols.rows.extend([(intended, NAN, 0.0, done, kind, 0, v, 0, p, 1) for intended, v, p, _ in pending])
+            if cols.hvals is not None:
+                cols.hvals.extend([None] * n)
+            if cols.bodies is not None:
+                cols.bodies.extend([b""] * n)
+            if cols.chunks is not None:
+                cols.chunks.extend([[] for _ in range(n)])
+            return
+        warm_end = self.warm_end
+        counts = self.unfinished_queued = [[0, 0] for _ in range(self.nvar)]   # [measured, warm-up]
+        for intended, v, _, _ in pending:
+            counts[v][intended < warm_end] += 1
+        self.unfinished_at = done
 
     def _drain_deadline(self) -> float:
         end = self.end if self.end != math.inf else self.sched_end
@@ -533,7 +611,7 @@ class EngineCore:
         self.conns.clear()
 
     # --------------------------------------------------------------- flush
-    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None):
+    def flush(self, final: bool, in_flight_by_variant: list[int] | None = None, open_rows: list | None = None):
         """Hand this interval's columns to the flush thread; O(1) on the loop."""
         cols = self.cols
         self.cols = cols.fresh()
@@ -559,15 +637,36 @@ class EngineCore:
         if self.tls_error is not None and not self.tls_reported:
             self.tls_reported = True
             notes = (f"TLS handshake failed ({self.tls_error}); those requests are counted as 'tls'",)
+        if self.build_error is not None and not self.build_reported:
+            from stinger.core.error_notes import note  # the summary puts it beside the build_failed count
+
+            self.build_reported = True
+            names = [self.plan.variants[v].name for v in sorted(self.build_failed_variants)]
+            notes = (*notes, note(Kind.BUILD.label, names, self.build_error))
+        unfinished = None
+        if final and self.unfinished_queued is not None:
+            unfinished = (self.unfinished_at, self.unfinished_queued)
         return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant,
-                                        final, samples, notes)
+                                        final, samples, notes, open_rows, unfinished)
 
     def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final, samples=None,
-                    notes=()) -> None:
+                    notes=(), open_rows=None, unfinished=None) -> None:
         msg = self.flusher.flush(cols, counters, loop_lags=lags, in_flight=in_flight,
                                  in_flight_by_variant=in_flight_by_variant, final=final,
-                                 cpu=time.process_time(), samples=samples, notes=notes)
+                                 cpu=time.process_time(), samples=samples, notes=notes, open_rows=open_rows,
+                                 unfinished=unfinished)
         self.emit(msg)
+
+    def _open_rows(self) -> list[tuple]:
+        """--save-requests: a row (`engine.columns` fields) for each request still unanswered at a
+        stop (sent, or waiting in the queue: no `sent`), with no `done` and the kind `in_flight`,
+        so requests.csv shows them as what the summary counts them as."""
+        from stinger.engine.requests_log import IN_FLIGHT
+
+        rows = [(c.intended, c.sent if c.connected else NAN, c.first_byte, NAN, IN_FLIGHT, 0, c.variant, c.nbytes,
+                 c.payload, c.queued) for c in self.conns if c.busy]
+        rows += [(intended, NAN, 0.0, NAN, IN_FLIGHT, 0, v, 0, p, 1) for intended, v, p, _ in self.pending]
+        return rows
 
     def _in_flight_by_variant(self) -> list[int]:
         """Measured (post-warm-up) requests still in flight or queued at stop."""

@@ -17,6 +17,17 @@ request; a body that ends with the connection (no length, not chunked) is
 complete when the server closes cleanly. These checks cost two attribute
 tests per response; the close-delimited case is read on the close path only.
 
+The response head is capped (`max_header`, `load.max_header`, 64 KiB by default): a
+header that never ends would otherwise grow the worker's memory as fast as the endpoint
+sends it (the parser keeps a captured header's value whole) until the request timeout.
+A response's first read is kept (`head`); while it holds no end of head (`\r\n\r\n`:
+the parser accepts no other, so that test is exact) the next reads are appended to it, so
+a head in several reads is kept whole (at most the cap and one read) and a close-delimited
+reply whose head came in two reads is still read as the whole response it is. Past the
+cap with no end of head, the response is `header_too_large` and the connection is closed.
+On the common path (a response in one read) this costs one compare per read and no
+callback; an interim response's head is cut off `head` when it completes (rare).
+
 Timing stamps use `time.perf_counter()`: CLOCK_MONOTONIC on Linux, shared by
 every process on the machine, so worker processes agree on the run clock.
 """
@@ -36,6 +47,9 @@ from stinger.targets.base import Endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from stinger.engine.core import EngineCore as Engine
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_MAX_HEADER = 64 * 1024
 
 
 def make_ssl_context(verify: bool = True) -> ssl.SSLContext:
@@ -97,6 +111,7 @@ class Conn(asyncio.Protocol):
         "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
         "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail",
     )
+    max_header = DEFAULT_MAX_HEADER   # a run's own cap is set on its class (`conn_class`)
 
     def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
         self.engine = engine
@@ -135,16 +150,22 @@ class Conn(asyncio.Protocol):
             self.head = data  # read again only if the connection closes mid-response (`_ends_at_close`)
         else:  # a response in several reads: its last one, for an error's sample body (`Engine._sample`)
             self.tail = data
+            if b"\r\n\r\n" not in self.head:   # a head in several reads (rare): kept whole, capped below
+                self.head += data
         self.nbytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # pragma: no cover - upgrades are not ours
             self.engine.on_broken(self, invalid=True)
+            return
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, BodyTooLarge):  # raised by `_on_body` past the cap
                 self.engine.on_too_large(self)
             else:
                 self.engine.on_broken(self, invalid=True)
+            return
+        if self.nbytes > self.max_header and b"\r\n\r\n" not in self.head:   # one compare on the common path
+            self.engine.on_header_too_large(self)
 
     def connection_lost(self, exc) -> None:  # type: ignore[override]
         self.connected = False
@@ -166,8 +187,9 @@ class Conn(asyncio.Protocol):
         parser = self.parser
         status = parser.get_status_code()
         if status < 200 or not self.first_byte or not self.busy:  # rare: one test on the common path
-            if status < 200:
-                return  # an interim response (100 Continue, 103 Early Hints): the final one follows
+            if status < 200:  # an interim response (100 Continue, 103 Early Hints): the final one follows
+                _cut_interim(self)
+                return
             # No request waits for it (an unsolicited 408 on an idle connection), or a second
             # response in bytes that arrived before the next request left (a duplicate).
             self.engine.on_unsolicited(self)
@@ -186,6 +208,7 @@ class HeadConn(Conn):
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if status < 200:
+            _cut_interim(self)
             return  # interim: its message completes by itself; the final response follows
         if not self.busy or not self.first_byte:
             self.engine.on_unsolicited(self)
@@ -197,6 +220,14 @@ class HeadConn(Conn):
 
     def on_message_complete(self) -> None:  # never reached for HEAD; the parser is replaced
         pass
+
+
+def _cut_interim(conn: Conn) -> None:
+    """An interim response (no body) just ended: its head leaves `conn.head`, which then starts
+    with the next response, so the head cap and `_ends_at_close` see the final response's head."""
+    end = conn.head.find(b"\r\n\r\n")
+    if end >= 0:
+        conn.head = conn.head[end + 4:]
 
 
 class _Head:
@@ -243,7 +274,6 @@ def _ends_at_close(head: bytes) -> int:
     return h.status
 
 
-DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -287,7 +317,8 @@ def _on_headers(self, name: bytes, value: bytes) -> None:
 
 
 def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: bool = False,
-               chunk_times: bool = False, max_body: int = DEFAULT_MAX_BODY) -> type[Conn]:
+               chunk_times: bool = False, max_body: int = DEFAULT_MAX_BODY,
+               max_header: int = DEFAULT_MAX_HEADER) -> type[Conn]:
     """The connection class for a run: httptools looks up its callbacks once, so a
     connection that needs no header or body gets no `on_header`/`on_body` and pays
     nothing per header or body chunk.
@@ -298,9 +329,11 @@ def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: boo
         headers = (headers,)
     headers = tuple(h.lower() for h in headers or ())
     base = HeadConn if head else Conn
-    if not headers and not keep_body and not chunk_times:
+    if not headers and not keep_body and not chunk_times and max_header == DEFAULT_MAX_HEADER:
         return base
     ns: dict = {"__slots__": ()}
+    if max_header != DEFAULT_MAX_HEADER:
+        ns["max_header"] = max_header
     if len(headers) == 1:
         ns["header_name"] = headers[0].encode("latin-1")
         ns["on_header"] = _on_header

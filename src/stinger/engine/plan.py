@@ -84,6 +84,7 @@ class WorkerPlan:
     on_limit: str = "queue"         # queue | drop
     drain: float = 5.0              # how long to wait for in-flight requests after the schedule ends
     max_body: int = 16 * 1024 * 1024  # bytes: a kept response body past this is `body_too_large`
+    max_header: int = 64 * 1024       # bytes: a response head past this is `header_too_large`
     payload: PayloadPlan = field(default_factory=PayloadPlan)
     check: CheckPlan | None = None
     server_time_header: str | None = "server-timing"

@@ -9,10 +9,13 @@ Times are seconds from the run's clock start (t = 0, whose wall-clock instant
 is `started_at` in summary.json): `intended` (when the schedule wanted it
 sent), `sent`, `first_byte`, `done`; so latency is done - intended and service
 time done - sent, exactly as the summary's histograms count them. A request
-that never got a byte has an empty `first_byte`. `server_ms` is the server time
-read from the response (empty when none). Requests dropped at the in-flight
-bound were never sent and have no row (the summary counts them); warm-up
-requests have rows (their `intended` is before the spec's warm-up end).
+that never got a byte has an empty `first_byte`; one never sent (its host did not
+resolve, it could not be built, it was still queued) an empty `sent`. `server_ms` is
+the server time read from the response (empty when none). Requests dropped at the
+in-flight bound were never sent and have no row (the summary counts them); warm-up
+requests have rows (their `intended` is before the spec's warm-up end). A run that
+was stopped (Ctrl-C, SIGTERM, an abort rule) gives each request it counts as in
+flight at the stop a row of kind `in_flight`, with no `done` (nor latency).
 
 A full disk costs the rows, never the run: a worker whose write fails stops writing
 rows and says so once (`RowFile`, a note that becomes a warning of the run); a merge
@@ -31,9 +34,10 @@ import numpy as np
 from stinger.core.atomic import replacing
 from stinger.core.records import Kind
 
-__all__ = ["CSV_FILE", "DTYPE", "RowFile", "append", "merge"]
+__all__ = ["CSV_FILE", "DTYPE", "IN_FLIGHT", "RowFile", "append", "merge"]
 
 CSV_FILE = "requests.csv"
+IN_FLIGHT = -1   # a row's kind: counted as in flight at a stop (no Kind: it did not end)
 DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
                   ("status", "<i2"), ("kind", "<i1"), ("variant", "<i1"), ("worker", "<i2"), ("queued", "<i1"),
                   ("bytes", "<i8"), ("payload", "<i8")])
@@ -93,6 +97,8 @@ class RowFile:
         if self.fd is not None:
             fd, self.fd = self.fd, None
             os.close(fd)
+def _num(x: float, digits: int) -> str:
+    return "" if x != x else f"{x:.{digits}f}"   # NaN (never sent, never done): empty
 
 
 def merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
@@ -114,6 +120,7 @@ def _merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
     rows = np.concatenate(parts) if parts else np.empty(0, dtype=DTYPE)
     rows = rows[np.argsort(rows["intended"], kind="stable")]
     labels = {int(k): k.label for k in Kind}
+    labels[IN_FLIGHT] = "in_flight"
     names = [f'"{v.replace(chr(34), chr(34) * 2)}"' if any(c in v for c in ',"\n') else v for v in variants]
     with replacing(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(",".join(_COLUMNS) + "\n")
@@ -124,8 +131,8 @@ def _merge(paths: Sequence[Path], out: Path, variants: Sequence[str]) -> int:
             lines = []
             for r, la, sv in zip(chunk.tolist(), lat.tolist(), svc.tolist(), strict=True):
                 intended, sent, first, done, server, status, kind, variant, worker, queued, nbytes, payload = r
-                lines.append(f"{intended:.6f},{sent:.6f},{'' if first != first else f'{first:.6f}'},{done:.6f},"
-                             f"{la:.3f},{sv:.3f},{'' if server != server else f'{server:.3f}'},{names[variant]},"
+                lines.append(f"{intended:.6f},{_num(sent, 6)},{_num(first, 6)},{_num(done, 6)},"
+                             f"{_num(la, 3)},{_num(sv, 3)},{_num(server, 3)},{names[variant]},"
                              f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker}\n")
             f.write("".join(lines))
     return len(rows)

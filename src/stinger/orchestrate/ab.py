@@ -201,6 +201,7 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
             v = dataclasses.replace(v, sentence=sequential_sentence(seq, a_name, b_name), significant=True,
                                     notes=[*v.notes, _EARLY_NOTE])
     v = _confounds(v, extra, spec, report, [x.name for x in variants], opts.alpha)
+    _mark_interrupted(v, extra, report.summary)
     if len(variants) > 2:
         extra["others"] = {}
         for other in variants[2:]:
@@ -222,6 +223,15 @@ def _confounds(v: Verdict, extra: dict, spec, report, names: list[str], alpha: f
     sat = measure_saturation(metrics, report.summary, names)
     return qualify(v, extra, names=names, pairing=spec.pairing if spec.split == "paired" else None,
                    interference_by=inter, saturation_by=sat)
+def _mark_interrupted(v: Verdict, extra: dict, summary: dict) -> None:
+    """verdict.json says when the test was stopped before its end (`interrupted`; `terminated` for
+    SIGTERM), and the verdict's notes say what that means for it."""
+    extra["interrupted"] = bool(summary.get("interrupted"))
+    if summary.get("interrupted"):
+        extra["terminated"] = bool(summary.get("terminated"))
+        how = "SIGTERM" if summary.get("terminated") else "Ctrl-C"
+        v.notes.append(f"The test was stopped by {how} before its end: this verdict is on what was measured "
+                       "until then (partial results).")
 
 
 def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -> AbOutcome:
@@ -256,6 +266,7 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -
         datas.append(VariantData(name=name, intervals=[], ok=0, failed=0, dropped=0, predictions=[],
                                  capacity_bracket=(lo, hi)))
     v, extra = compare_variants(datas[0], datas[1], alpha=opts.alpha)
+    _mark_interrupted(v, extra, {"interrupted": any(results[n].get("interrupted") for n in names)})
     extra["capacity"] = {n: {"max_sustainable": results[n]["max_sustainable"], "bracket": results[n]["bracket"],
                              "throughput_at_max_rps": results[n].get("throughput_at_max_rps"),
                              "cost": results[n].get("cost"), "run_dir": results[n].get("run_dir")} for n in names}

@@ -188,7 +188,7 @@ def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
         open=open_plan, closed=closed_plan, duration=duration,
         max_requests=load.requests, warmup=load.warmup, timeout=load.timeout,
         connect_timeout=load.connect_timeout, max_in_flight=load.max_in_flight // n,
-        on_limit=load.on_limit, drain=load.drain, max_body=load.max_body, payload=payload, check=check,
+        on_limit=load.on_limit, drain=load.drain, max_body=load.max_body, max_header=load.max_header, payload=payload, check=check,
         server_time_header=st.header if st else None, server_time_metric=st.metric if st else None,
         server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
         verify_tls=not any(getattr(v.target, "insecure", False) for v in spec.all_variants()), seed=load.seed,

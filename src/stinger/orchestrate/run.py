@@ -503,12 +503,24 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
                 f"{name}: {extra:,} responses arrived with no request waiting for them (a duplicated "
                 "response, or a 408 on an idle connection): the endpoint's protocol error, counted as "
                 "'unsolicited', never as requests; their connections were closed")
+    summary["warnings"].extend(unfinished_warnings(variants, load))
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         summary["warnings"].append(
             f"{overflow:,} requests were dropped because the in-flight queue was full (a million waiting per "
             f"worker): the endpoint fell far behind; they are counted as dropped")
     return summary
+
+
+def unfinished_warnings(variants: dict, load) -> list[str]:
+    """What `unfinished` means, where some requests ended so: no answer within the drain."""
+    out = []
+    for name, vs in variants.items():
+        n = vs["errors"].get("unfinished", 0)
+        if n:
+            out.append(f"{name}: {n:,} requests had no answer when the run ended ({load.drain:g} s of drain after "
+                       f"the schedule; request timeout {load.timeout:g} s): counted as failed, 'unfinished'")
+    return out
 
 
 def model_quality(predictions: list) -> dict[str, dict]:

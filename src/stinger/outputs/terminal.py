@@ -48,7 +48,8 @@ def summary_renderable(summary: dict):
     if summary.get("seed") is not None:
         head.append(f", seed {summary['seed']} (--seed {summary['seed']} reproduces)", style="dim")
     if summary.get("interrupted"):
-        head.append("  (stopped by Ctrl-C: partial results)", style="yellow")
+        how = "SIGTERM" if summary.get("terminated") else "Ctrl-C"
+        head.append(f"  (stopped by {how}: partial results)", style="yellow")
     parts.append(head)
 
     t = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False)
@@ -124,6 +125,9 @@ def summary_renderable(summary: dict):
         parts.append(st)
         parts.extend(Text(f"{r.get('variant', '')} {r['slo']}: {r['note']}", style="yellow")
                      for r in slos if r.get("undecided"))
+        # why an objective was judged on another figure than the table's (requests in flight at a stop)
+        parts.extend(Text(f"  {r.get('variant', '')} {r['slo']}: {r['note']}", style="dim")
+                     for r in slos if r.get("note") and r.get("observed") is not None and not r.get("undecided"))
     gen_note = generator_note(summary)
     if gen_note:   # beside the SLOs they may have failed because of it, as the report's headline box puts it
         parts.append(Text(f"WARNING {gen_note}", style="bold yellow"))

@@ -241,6 +241,8 @@ class LoadSpec(_Model):
     drain: Duration = 5.0
     # a response body kept for a check or prediction past this many bytes is `body_too_large`
     max_body: Size = Field(default=16 * 1024 * 1024, ge=1, le=2**40)
+    # a response head (status line and headers) past this many bytes is `header_too_large`
+    max_header: Size = Field(default=64 * 1024, ge=1, le=2**40)
     workers: int | Literal["auto"] = "auto"
     # where workers run: a name in `scale.base.REGISTRY` (local forked processes, ray actors, ...),
     # checked before the run (the spec layer does not import the scale layer)
@@ -299,6 +301,14 @@ class PayloadSpec(_Model):
     weights: list[float] | None = None
     content_type: str | None = None
     body: str | None = None
+
+    @field_validator("content_type")
+    @classmethod
+    def _content_type(cls, v: str | None) -> str | None:
+        # a header value like any `-H` one: a line break would put a header of its own on the wire
+        from stinger.targets.http import check_header
+
+        return None if v is None else check_header("Content-Type", v)
 
 
 class CheckSpec(_Model):

@@ -17,17 +17,56 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from stinger.errors import TargetError
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "host"}
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}   # the engine frames requests itself
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# a request target keeps RFC 3986's unreserved and reserved characters and %XX escapes as
+# written; any other character (non-ASCII, space, controls, quotes, braces, ...) is sent as
+# its UTF-8 bytes percent-encoded, as browsers do
+_KEEP = re.compile(r"(?:[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+")
+_HOST = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=%-]+")
+
+
+def encode_target(text: str) -> str:
+    """Path and query as sent on the request line: every character a URL may not hold as
+    it is, percent-encoded from UTF-8 (`/v1/models/😀/predict` -> `/v1/models/%F0%9F%98%80/predict`);
+    existing escapes, reserved and unreserved characters are kept (a lone `%` becomes `%25`)."""
+    out = []
+    pos = 0
+    for m in _KEEP.finditer(text):
+        out.append(_quote(text[pos:m.start()]))
+        out.append(m.group())
+        pos = m.end()
+    out.append(_quote(text[pos:]))
+    return "".join(out)
+
+
+def _quote(text: str) -> str:
+    return "".join(f"%{b:02X}" for b in text.encode("utf-8", "surrogatepass"))
+
+
+def encode_host(host: str) -> str:
+    """A host name as it travels (DNS, `Host:`, TLS SNI): an internationalised name in its IDNA
+    ASCII form (UTS 46, as browsers do, with the `idna` package when it is installed; else
+    Python's IDNA 2003 codec). Raises ValueError for a name that has none."""
+    if host.isascii():
+        return host
+    try:
+        import idna
+    except ImportError:  # pragma: no cover - idna is installed beside most HTTP stacks
+        return host.encode("idna").decode("ascii")
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def parse_endpoint(url: str, verify: bool = True) -> Endpoint:
@@ -44,11 +83,24 @@ def parse_endpoint(url: str, verify: bool = True) -> Endpoint:
         raise TargetError(f"URL {url!r} must start with http:// or https://")
     if not parts.hostname:
         raise TargetError(f"URL {url!r} has no host; expected e.g. http://127.0.0.1:8080/path")
-    path = parts.path or "/"
+    # encoded once, here: every request of the run sends these bytes (never per request)
+    try:
+        host = encode_host(parts.hostname)
+    except (UnicodeError, ValueError) as exc:
+        raise TargetError(f"URL {url!r}: the host {parts.hostname!r} is not a valid host name ({exc})") from None
+    if ":" not in host and not _HOST.fullmatch(host):   # (an IPv6 literal was checked by urlsplit)
+        raise TargetError(f"URL {url!r}: the host {parts.hostname!r} is not a valid host name")
+    path = encode_target(parts.path or "/")
     if parts.query:
-        path += "?" + parts.query
-    return Endpoint(scheme=parts.scheme, host=parts.hostname, port=port or _DEFAULT_PORTS[parts.scheme],
+        path += "?" + encode_target(parts.query)
+    return Endpoint(scheme=parts.scheme, host=host, port=port or _DEFAULT_PORTS[parts.scheme],
                     path=path, url=url, verify=verify)
+
+
+def wire_url(url: str) -> str:
+    """`url` as it is sent (see `parse_endpoint`): for a client that takes a URL (urllib)."""
+    ep = parse_endpoint(url)
+    return f"{ep.scheme}://{ep.host_header}{ep.path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +119,15 @@ def build_head(endpoint: Endpoint, spec: RequestSpec) -> bytes:
     lines = [f"{method} {endpoint.path} HTTP/1.1", f"Host: {endpoint.host_header}"]
     names = set()
     for name, value in spec.headers:
-        if name.lower() in _HOP_BY_HOP:
+        low = name.lower()
+        if low in _HOP_BY_HOP:
             continue
-        names.add(name.lower())
+        if low == "host":   # the user's Host replaces the default one (virtual-host routing: KServe)
+            if "host" not in names:
+                lines[1] = f"Host: {value}"
+                names.add(low)
+            continue
+        names.add(low)
         lines.append(f"{name}: {value}")
     if spec.content_type and "content-type" not in names:
         lines.append(f"Content-Type: {spec.content_type}")
@@ -107,6 +165,33 @@ class JsonPost:
         return build_request(head, body, "POST")
 
 
+def check_header(name: str, value: object) -> str:
+    """One request header the user gave (`-H`, `target.headers`, `--content-type`): a token for a
+    name, one line of Latin-1 for a value (a line break would smuggle a header or a request of
+    its own onto the wire); returns the value as text, raises ValueError naming what is wrong."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"header name {name!r} is not a valid HTTP token")
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"header {name!r}: a value must not contain line breaks")
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
+                         f"got {text!r}") from None
+    return text
+
+
+def _check_headers(v: dict[str, str]) -> dict[str, str]:
+    for name, value in v.items():
+        check_header(name, value)
+    return v
+
+
+# the `headers:` of every target that sends HTTP/1.1 headers the user wrote (http, openai, kserve)
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
+
+
 class Config(TargetConfig):
     """`target: {type: http, url: ..., urls: [...], method: POST, headers: {...}, insecure: false}`."""
 
@@ -114,24 +199,9 @@ class Config(TargetConfig):
     url: str | None = None
     urls: list[str] | None = None
     method: str = "GET"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     insecure: bool = False
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            if not _TOKEN.fullmatch(name):
-                raise ValueError(f"header name {name!r} is not a valid HTTP token")
-            value = str(value)
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"header {name!r}: a value must not contain line breaks")
-            try:
-                value.encode("latin-1")
-            except UnicodeEncodeError:
-                raise ValueError(f"header {name!r}: the value must be Latin-1 text (HTTP/1.1 headers), "
-                                 f"got {value!r}") from None
-        return v
 
     @field_validator("method")
     @classmethod

@@ -36,7 +36,7 @@ from pydantic import Field
 
 from stinger.errors import TargetError
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.http import JsonPost, parse_endpoint
+from stinger.targets.http import Headers, JsonPost, parse_endpoint, wire_url
 
 _DATATYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
               "FP16", "FP32", "FP64", "BYTES")
@@ -52,7 +52,7 @@ class Config(TargetConfig):
     version: str | None = None
     input_name: str = "input-0"
     datatype: Literal[_DATATYPES] | None = None     # type: ignore[valid-type]
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)   # checked as -H is (one Latin-1 line each)
     insecure: bool = False
 
     def model_path(self) -> str:
@@ -118,7 +118,7 @@ class KServeTarget:
         from stinger.core.secrets import scrub
 
         url = self.config.ready_url()
-        req = urllib.request.Request(url, headers=dict(self.config.headers))
+        req = urllib.request.Request(wire_url(url), headers=dict(self.config.headers))
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 if resp.status == 200:

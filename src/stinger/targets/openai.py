@@ -48,7 +48,7 @@ from pydantic import Field, field_validator
 from stinger.core.records import Kind
 from stinger.targets import sse
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.http import JsonPost, parse_endpoint
+from stinger.targets.http import Headers, JsonPost, parse_endpoint
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 _DONE = b"[DONE]"
@@ -67,7 +67,7 @@ class Config(TargetConfig):
     prompt: str | None = None            # sent when the run has no payload
     api_key: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)   # checked as -H is (one Latin-1 line each)
     insecure: bool = False
 
     @field_validator("model")

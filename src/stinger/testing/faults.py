@@ -18,6 +18,9 @@ late-408            the 200, then 20 ms later an unsolicited 408 and a close
 http10-no-length    HTTP/1.0, no Content-Length, body ends at the close
 close-no-length     HTTP/1.1 ``Connection: close``, no length, body ends at the close
 endless             a chunked body that never ends (bounded: 10 s)
+huge-header         a 200 whose head holds a 10 MB header, then a 2-byte body
+endless-header      a head that never ends: one header value, 64 KiB at a time (bounded: 10 s)
+http10-split-head   HTTP/1.0, no length: the head in two writes 50 ms apart, the body, the close
 ==================  ============================================================
 
 It counts requests read, responses by status, and extra responses no request
@@ -45,7 +48,9 @@ from typing import Any
 __all__ = ["MODES", "FaultServer", "main"]
 
 MODES = ("ok", "reset", "stall", "drip", "garbage", "burst5xx", "continue", "early-hints", "duplicate",
-         "late-408", "http10-no-length", "close-no-length", "endless")
+         "late-408", "http10-no-length", "close-no-length", "endless", "huge-header", "endless-header",
+         "http10-split-head")
+HUGE_HEADER = 10 * 1024 * 1024
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 _READY = "listening on "
 
@@ -137,6 +142,25 @@ def _answer(conn: socket.socket, st: _State) -> bool:
         deadline = time.monotonic() + 10
         while not st.stop.is_set() and time.monotonic() < deadline:
             conn.sendall(frame)
+        return False
+    if mode == "huge-header":
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * HUGE_HEADER + b"\r\nContent-Length: 2\r\n\r\nok")
+        st.count(200)
+        return True
+    if mode == "endless-header":
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        piece = b"a" * 0x10000
+        deadline = time.monotonic() + 10
+        while not st.stop.is_set() and time.monotonic() < deadline:
+            conn.sendall(piece)
+        return False
+    if mode == "http10-split-head":
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-")
+        time.sleep(0.05)   # the client reads the first part alone
+        conn.sendall(b"Type: text/plain\r\n\r\n")
+        time.sleep(0.05)
+        conn.sendall(b"close-delimited body")
+        st.count(200)
         return False
     conn.sendall(OK)
     st.count(200)
