@@ -317,6 +317,10 @@ def capacity_step_line(row: dict, unit: str) -> str:
         verdict += " [dim](re-test)[/]"
     if row.get("inconclusive"):
         verdict += " [yellow](the machine was busy and requests left late: not counted, run again)[/]"
+    if row.get("lost_workers"):
+        verdict = "[yellow]a load worker was lost: not counted[/]"
+    if row.get("interrupted"):
+        verdict = "[yellow]interrupted: not counted[/]"
     share = row.get("intervals_ok_share")
     if row["failed"] and share is not None and share >= 0.5:
         verdict += f" [dim]({100 * share:.0f}% of its seconds met the SLOs: a stall?)[/]"
@@ -334,6 +338,10 @@ def print_capacity(out: dict, console: Console) -> None:
         verdict = "pass" if r["passed"] else ("generator" if r["client_bound"] else r["limiting"])
         if r.get("inconclusive"):
             verdict = "machine busy"
+        if r.get("lost_workers"):
+            verdict = "worker lost"
+        if r.get("interrupted"):
+            verdict = "interrupted"
         if r.get("retest"):
             verdict += " (re-test)"
         t.add_row(f"{r['target']:,.1f}", f"{r['achieved_rps']:,.1f}", _f1(r["p50_ms"]), _f1(r["p95_ms"]),

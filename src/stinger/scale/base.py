@@ -34,6 +34,17 @@ class WorkerLost:
 
 
 @dataclass(frozen=True, slots=True)
+class Alive:
+    """A worker's proof of life: its event loop turned within the last `scale.pulse.EVERY` s or so.
+
+    Sent beside records (which come once an interval from the flush thread, and may legitimately
+    pause: a final flush waiting for big bodies to be judged), so that silence means the worker is
+    stopped or wedged (SIGSTOP, a held GIL, a stuck loop), never merely busy."""
+
+    worker: int
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerFailed:
     """A worker that could not run its plan (an exception in it): the run fails with this reason."""
 
@@ -59,9 +70,15 @@ class WorkerBackend(Protocol):
         ...
 
     def poll(self, timeout: float) -> Iterable:
-        """Records (`IntervalRecord`), `WorkerLost` and `WorkerFailed` events that arrived within
-        `timeout` s (an empty iterable when none did). A worker's final record or its
+        """Records (`IntervalRecord`), `Alive`, `WorkerLost` and `WorkerFailed` events that arrived
+        within `timeout` s (an empty iterable when none did). A worker's final record or its
         loss is the last event it produces."""
+        ...
+
+    def kill(self, worker: int) -> None:
+        """Give up on one worker the coordinator declared lost (silent past its deadline): end it if
+        the backend can (only that worker: a local one by its own PID, a Ray actor by its handle),
+        and produce no further event for it."""
         ...
 
     def stop(self) -> None:
