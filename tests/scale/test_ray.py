@@ -70,7 +70,7 @@ def test_a_killed_actor_is_a_lost_worker_and_the_run_is_incomplete(cluster, serv
     def on_progress(metrics, t):
         if t > 0.6 and not killed.is_set():
             killed.set()
-            backend.kill(1)
+            ray.kill(backend.actors[1], no_restart=True)   # from outside, as a node or process loss would
 
     outcome = execute(plans_for(server.url, requests=None, duration="3s", rate=40), backend=backend,
                       on_progress=on_progress, progress_every=0.2)

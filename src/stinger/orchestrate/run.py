@@ -303,9 +303,9 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
 
 def connect_backend(backend: WorkerBackend, spec: Spec, workers: int | None) -> int | None:
     """A cluster backend joins its cluster now, before any run directory exists, so a wrong address
-    is a one-line error (exit 2); returns the CPUs it has free for workers (`--workers auto` counts
-    those, not this machine's), None for a backend without a `connect` (this machine's cores).
-    More workers than those CPUs is the user's mistake, said at once instead of waiting to place them."""
+    is a one-line error (exit 2); returns the CPUs it has for workers (`--workers auto` counts those,
+    not this machine's), None for a backend without a `connect` (this machine's cores). More workers
+    than those CPUs is the user's mistake, said at once instead of waiting to place them."""
     connect = getattr(backend, "connect", None)
     if connect is None:
         return None
@@ -315,8 +315,8 @@ def connect_backend(backend: WorkerBackend, spec: Spec, workers: int | None) -> 
         from stinger.errors import UsageError
 
         raise UsageError(f"--workers {asked} on the {spec.load.backend} backend, but its cluster has {cpus} CPUs "
-                         f"free and each worker takes one; expected --workers {max(cpus, 1)} or fewer, or a "
-                         "bigger cluster")
+                         f"and each worker takes one; expected --workers {max(cpus, 1)} or fewer, or a bigger "
+                         "cluster")
     return cpus
 
 

@@ -73,6 +73,7 @@ class TerminatedError(RunError):
 
 _READY_TIMEOUT = 120.0
 _TAKE_WAIT = 0.2          # s an actor's `take` waits for a record before returning empty
+_FREE_WAIT = 10.0         # s to wait for CPUs a run that just ended still holds
 _PROBE_TIMEOUT = 5.0      # s for RAY_ADDRESS to accept a TCP connection before it is called unreachable
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"   # "0": Ray's single-node mode, node IP 127.0.0.1
 
@@ -120,11 +121,15 @@ def _handlers_kept() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def probe_address(address: str, timeout: float = _PROBE_TIMEOUT) -> None:
+def probe_address(address: str, timeout: float = _PROBE_TIMEOUT) -> bool:
     """Raise a one-line UsageError when nothing accepts a TCP connection at `address` (RAY_ADDRESS:
-    `host:port` or `ray://host:port`) within `timeout` s; `auto` and `local` name this machine."""
+    `host:port` or `ray://host:port`) within `timeout` s; `auto` and `local` name this machine.
+
+    Returns True when the address is a cluster on this machine bound to the loopback address alone
+    (`ray start --node-ip-address 127.0.0.1` in Ray's single-node mode): Ray would rewrite 127.0.0.1
+    into this machine's interface address, where nothing listens, so it must be joined in that mode."""
     if address in ("auto", "local"):
-        return
+        return False
     hostport = address.split("://", 1)[1] if "://" in address else address
     hostport = hostport.split("/", 1)[0]
     host, sep, port = hostport.rpartition(":")
@@ -132,14 +137,30 @@ def probe_address(address: str, timeout: float = _PROBE_TIMEOUT) -> None:
         host, port = hostport, "10001" if "://" in address else "6379"
     host = host.strip("[]")
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            pass
+        _connect(host, int(port), timeout)
     except OSError as exc:
         why = (f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError)
                else (exc.strerror or type(exc).__name__).lower())
         raise UsageError(f"RAY_ADDRESS={address}: nothing answers at {host}:{port} ({why}); expected the address "
                          "of a running Ray cluster (ray start --head prints it), or no RAY_ADDRESS for a private "
                          "cluster on this machine") from None
+    if "://" in address or host not in ("127.0.0.1", "localhost", "::1"):
+        return False
+    from ray._private.services import get_node_ip_address
+
+    node_ip = get_node_ip_address()
+    if node_ip in ("127.0.0.1", "::1"):
+        return False
+    try:
+        _connect(node_ip, int(port), timeout)
+    except OSError:
+        return True
+    return False
+
+
+def _connect(host: str, port: int, timeout: float) -> None:
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
 
 
 def pack_dataset(path: str) -> tuple[str, dict[str, bytes]]:
@@ -226,17 +247,14 @@ class RayBackend:
         logging.getLogger("ray").setLevel(logging.ERROR)
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS") or None
-            if address is not None:
-                probe_address(address)
+            loopback = address is None or probe_address(address)
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "logging_level": "ERROR", "configure_logging": False}
             try:
-                with _handlers_kept():
-                    if address is None:   # a private cluster: never one started earlier with `ray start`
-                        with loopback_only():
-                            ray.init(address="local", **options)
-                    else:
-                        ray.init(address=address, **options)
+                # a private cluster (address "local": never one started earlier with `ray start`) binds to
+                # 127.0.0.1 alone; a cluster on this machine bound so is joined the same way
+                with _handlers_kept(), loopback_only() if loopback else contextlib.nullcontext():
+                    ray.init(address=address or "local", **options)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise UsageError(f"--backend ray: cannot join the Ray cluster at {address!r}: "
                                  f"{str(exc).splitlines()[0]}") from None
@@ -260,19 +278,32 @@ class RayBackend:
             ray_worker._worker_logs_enabled = False
 
     def connect(self) -> int:
-        """Join (or start) the cluster now; the CPUs free in it for workers (one each)."""
+        """Join (or start) the cluster now; the CPUs in it (each worker takes one)."""
         if self._ray is None:
             self._ray = self._init_ray()
-        return int(self._ray.available_resources().get("CPU", 0))
+        return int(self._ray.cluster_resources().get("CPU", 0))
+
+    def _check_room(self, n: int) -> None:
+        """One line at once, instead of Ray waiting `_READY_TIMEOUT` s to place actors it cannot: more
+        workers than the cluster's CPUs, or than those free after `_FREE_WAIT` s (the actors of a run
+        that just ended free theirs a moment after they are killed)."""
+        ray = self._ray
+        total = int(ray.cluster_resources().get("CPU", 0))
+        if n > total:
+            raise UsageError(f"{n} workers on Ray, but the cluster has {total} CPUs and each worker takes one; "
+                             f"expected --workers {max(total, 1)} or fewer, or more nodes")
+        deadline = time.monotonic() + _FREE_WAIT
+        while (free := int(ray.available_resources().get("CPU", 0))) < n:
+            if time.monotonic() > deadline:
+                raise RunError(f"{n} workers on Ray, but only {free} of the cluster's {total} CPUs are free "
+                               f"(other work holds the rest); expected --workers {max(free, 1)} or fewer, or "
+                               "a cluster with room")
+            time.sleep(0.2)
 
     def start(self, plans: Sequence) -> list[int]:
-        free = self.connect()
+        self.connect()
         ray = self._ray
-        if len(plans) > free:
-            total = ray.cluster_resources().get("CPU", 0)
-            raise UsageError(f"{len(plans)} workers on Ray, but the cluster has {free} CPUs free ({total:g} in "
-                             f"all) and each worker takes one; expected --workers {max(free, 1)} or fewer, or "
-                             "more nodes")
+        self._check_room(len(plans))
         dataset = None
         if plans and plans[0].payload.path and Path(plans[0].payload.path).exists():
             # shipped through the object store: no node needs the file (a missing one fails in the actor)
