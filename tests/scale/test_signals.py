@@ -185,7 +185,7 @@ def test_a_stopped_worker_is_lost_past_its_deadline_and_the_run_ends(server):
             os.kill(pid, signal.SIGCONT)
             os.kill(pid, signal.SIGKILL)
     assert r["interrupted_by"] is None and r["finals"] == [0]
-    [(worker, share, since, reason, lost_requests)] = r["lost"]
+    [(worker, share, since, reason, _)] = r["lost"]
     stopped, deadline = r["seen"]["stopped"], r["deadline"]
     assert worker == 1 and share == pytest.approx(0.5) and reason.startswith("silent for ")
     assert float(reason.split()[2]) >= deadline - 0.5     # "silent for N s", rounded

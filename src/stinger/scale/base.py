@@ -14,6 +14,11 @@ as the machines' wall clocks do (NTP: typically within a millisecond or a few),
 which shifts interval boundaries, never a request's latency (measured on one
 clock, inside one worker).
 
+Optional abilities a backend may declare: `start_delay` (s between `begin` and
+the run clock's zero; 0.1 when absent) and `connect() -> int` (join its cluster
+now, before any run directory exists, and say how many CPUs it has for workers:
+`--workers auto` counts those; `orchestrate.run.connect_backend`).
+
 To add a backend: write `scale/NAME.py` (a class implementing `WorkerBackend`),
 its test, and one line in `REGISTRY` below.
 """
