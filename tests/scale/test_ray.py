@@ -275,3 +275,25 @@ def test_an_unreachable_ray_address_is_one_line_at_once(tmp_path, server):
     assert p.stderr.strip().count("\n") == 0
     assert f"RAY_ADDRESS=127.0.0.1:{port}: nothing answers at 127.0.0.1:{port}" in p.stderr
     assert list(tmp_path.iterdir()) == []     # found before any run directory
+
+
+def test_sigterm_while_the_private_cluster_starts_exits_143_in_one_line(tmp_path, server):
+    """Ray's own SIGTERM handler is in place while `ray.init` runs (it exited 15 then); the run says so
+    in one line and exits 143 as any SIGTERM does."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", server.url + "/", "--rate", "40",
+                             "--duration", "20s", "--workers", "2", "--backend", "ray", "-q", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        me = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any("gcs_server" in _cmdline(k) for k in me.children(recursive=True)):
+                break                               # ray.init has begun: its cluster's first process is up
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("stinger: error: stopped by SIGTERM"), err

@@ -236,6 +236,7 @@ class RayBackend:
         self._started_ray = False
         self._ray: Any = None
         self._quiet: tuple[Any, bool] | None = None
+        self._log_level: int | None = None
 
     def _init_ray(self) -> Any:
         try:
@@ -244,7 +245,10 @@ class RayBackend:
             raise UsageError("--backend ray needs Ray: pip install 'stinger[ray]'") from None
         # Ray's own warnings (a token notice, a dead worker's crash note with node IPs) stay out of the
         # terminal and its live view: they are in Ray's session logs
-        logging.getLogger("ray").setLevel(logging.ERROR)
+        ray_log = logging.getLogger("ray")
+        if self._log_level is None:
+            self._log_level = ray_log.level
+        ray_log.setLevel(logging.ERROR)
         if not ray.is_initialized():
             address = os.environ.get("RAY_ADDRESS") or None
             loopback = address is None or probe_address(address)
@@ -394,4 +398,7 @@ class RayBackend:
             module, enabled = self._quiet
             module._worker_logs_enabled = enabled
             self._quiet = None
+        if self._log_level is not None:
+            logging.getLogger("ray").setLevel(self._log_level)
+            self._log_level = None
         self._ray = None
