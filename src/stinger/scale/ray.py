@@ -384,21 +384,23 @@ class RayBackend:
 
     def close(self) -> None:
         ray = self._ray
-        if ray is None:
-            return
-        for a in self.actors:
-            with contextlib.suppress(Exception):   # already gone
-                ray.kill(a, no_restart=True)
-        self.actors = []
-        self.pending.clear()
-        if self._started_ray:
-            ray.shutdown()
-            self._started_ray = False
-        if self._quiet is not None:
-            module, enabled = self._quiet
-            module._worker_logs_enabled = enabled
-            self._quiet = None
-        if self._log_level is not None:
-            logging.getLogger("ray").setLevel(self._log_level)
-            self._log_level = None
-        self._ray = None
+        try:
+            if ray is None:
+                return
+            for a in self.actors:
+                with contextlib.suppress(Exception):   # already gone
+                    ray.kill(a, no_restart=True)
+            self.actors = []
+            self.pending.clear()
+            if self._started_ray:
+                ray.shutdown()
+                self._started_ray = False
+            if self._quiet is not None:
+                module, enabled = self._quiet
+                module._worker_logs_enabled = enabled
+                self._quiet = None
+            self._ray = None
+        finally:
+            if self._log_level is not None:   # Ray's logger as it was (after its shutdown's own messages)
+                logging.getLogger("ray").setLevel(self._log_level)
+                self._log_level = None
