@@ -86,6 +86,8 @@ def test_a_step_that_lost_a_worker_is_run_again_and_the_rerun_counts(server, tmp
     assert not rerun.get("lost_workers") and rerun["retest"] and rerun["passed"]
     assert report["max_sustainable"] == 20 and report["stop_reason"] == "max_target reached"
     assert "1 step lost a load worker and was run again" in report["stability"]["note"]
+    [page] = tmp_path.glob("*/report.html")
+    assert page.read_text().count("worker lost (not counted)") == 1
 
 
 def test_a_worker_lost_again_in_the_rerun_stops_the_search_with_exit_3(server, tmp_path):
@@ -115,4 +117,6 @@ def test_sigterm_stops_the_search_with_143_and_keeps_what_was_measured(server, t
     assert report["interrupted"] and report["terminated"]
     [step] = report["steps"]
     assert step["interrupted"] and not step["passed"]    # cut short: judged nothing
+    [page] = tmp_path.glob("*/report.html")
+    assert "interrupted (not counted)" in page.read_text()
     assert report["max_sustainable"] is None
