@@ -266,10 +266,12 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     best = None
     if lo is not None:
         best = max((r for r in rows if r["passed"] and r["target"] == lo), key=lambda r: r["achieved_rps"], default=None)
+    # steps that lost a load worker or were cut short by a signal judged nothing: out of the curve and the limits
+    counted = [r for r in rows if not r.get("lost_workers") and not r.get("interrupted")]
     # what limited the counted failure (the first fail of the bracket), not a stall that passed its re-test
-    first_fail = next((r for r in rows if not r["passed"] and r["target"] == _num(hi, opts)),
-                      next((r for r in rows if not r["passed"]), None))
-    curve = sorted((r["target"], r["p95_ms"]) for r in rows if r["p95_ms"] is not None)
+    first_fail = next((r for r in counted if not r["passed"] and r["target"] == _num(hi, opts)),
+                      next((r for r in counted if not r["passed"]), None))
+    curve = sorted((r["target"], r["p95_ms"]) for r in counted if r["p95_ms"] is not None)
     knee = find_knee(curve) if len(curve) >= 3 else None
     out: dict[str, Any] = {
         "schema": "stinger.capacity/1",
