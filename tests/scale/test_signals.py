@@ -217,3 +217,24 @@ def test_after_ctrl_c_a_stopped_worker_is_reported_lost_once_its_deadline_passes
     assert worker == 1 and reason.startswith("silent for ")
     assert r["elapsed"] <= r["seen"]["stopped"] + r["deadline"] + 0.5, r
     assert_identity(r)
+
+
+def test_a_run_stopped_whole_and_resumed_loses_no_worker(server, tmp_path):
+    """Ctrl-Z then fg stops the coordinator and its workers together: none was silent while the coordinator
+    watched, so none is lost (the liveness deadline counts only time the coordinator was looking)."""
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", server.url + "/", "--rate", "40",
+                             "--duration", "6s", "--workers", "2", "-q", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        time.sleep(2.5)
+        os.killpg(proc.pid, signal.SIGSTOP)      # our own process group: the command and its workers
+        time.sleep(8)                            # longer than the deadline
+        os.killpg(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    [summary] = tmp_path.glob("*/summary.json")
+    s = json.loads(summary.read_text())
+    assert s["lost_workers"] == [] and s["variants"]["default"]["requests"]["unaccounted"] == 0

@@ -59,6 +59,7 @@ _POLL = 0.1               # s: how often signals, progress and stop conditions a
 _SILENT_INTERVALS = 5     # intervals without a pulse or record before a worker is lost ...
 _SILENT_MIN = 5.0         # ... and at least this many s (pulses come every 0.5 s: `scale.pulse`)
 _RECORDLESS = 90.0        # s pulsing without a record: wedged (a final flush waits 60 s at most for judging)
+_AWAY = 1.0               # s between two looks of the loop past which the coordinator itself was held up
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def execute(plans: Sequence[WorkerPlan], *,
         now = perf_counter()
         seen = dict.fromkeys(live, now)       # worker -> perf_counter of its last event (pulse or record)
         recorded = dict.fromkeys(live, now)   # worker -> perf_counter of its last record
+        looked = now                          # when this loop last looked at the workers
 
         def lose(w: int, reason: str) -> None:
             live.discard(w)
@@ -232,9 +234,15 @@ def execute(plans: Sequence[WorkerPlan], *,
                     elif isinstance(ev, WorkerFailed):
                         raise RunError(f"worker {w} failed: {ev.message}")
                 now = perf_counter()
+                away = now - looked
+                looked = now
+                if away > _AWAY:   # this process was stopped (Ctrl-Z, then fg) or starved: its workers are
+                    for w in live:   # not judged on time it did not watch
+                        seen[w] += away
+                        recorded[w] += away
                 for w in sorted(live):
                     if now - seen[w] > deadline:
-                        reason = f"silent for {now - seen[w]:.0f} s"
+                        reason = f"silent for {now - seen[w]:.1f} s"
                     elif now - recorded[w] > _RECORDLESS:
                         reason = f"alive but sent no record for {now - recorded[w]:.0f} s"
                     else:
