@@ -36,6 +36,13 @@ from stinger.testing.servers import RefServer
 pytestmark = pytest.mark.slow
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without what an earlier ray.init in it may have left (RAY_AUTH_MODE=token
+    from a private cluster with token auth, ...), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_") and k != "PYTHONBREAKPOINT"}
+    return {**env, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,9 +70,8 @@ def ray_start():
     (root / "cluster").mkdir()
     tag = uuid.uuid4().hex
     port = free_port()
-    env = {**os.environ, "RAY_TMPDIR": str(root), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           "RAY_AUTH_MODE": "disabled", "STINGER_TEST_CLUSTER": tag}
-    env.pop("RAY_ADDRESS", None)
+    env = clean_env(RAY_TMPDIR=str(root), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="disabled",
+                    STINGER_TEST_CLUSTER=tag)
     ports = ["--port", str(port), "--ray-client-server-port", str(free_port()),
              "--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port", str(free_port()),
              "--runtime-env-agent-port", str(free_port()), "--metrics-export-port", str(free_port())]
@@ -110,8 +116,7 @@ def requests_of(cwd: Path) -> dict:
 
 def test_without_ray_address_a_private_cluster_is_started_not_the_running_one(ray_start, server, tmp_path):
     root = ray_start["root"]
-    env = {**os.environ, "RAY_TMPDIR": str(root)}     # where Ray looks for the cluster `ray start` started
-    env.pop("RAY_ADDRESS", None)
+    env = clean_env(RAY_TMPDIR=str(root))     # where Ray looks for the cluster `ray start` started
     before = sessions(root)
     p = run_cli(server, tmp_path, env)
     assert p.returncode == 0, p.stderr
@@ -122,10 +127,24 @@ def test_without_ray_address_a_private_cluster_is_started_not_the_running_one(ra
 def test_a_cluster_on_this_machine_is_joined_by_address_and_a_relative_dataset_travels(ray_start, server,
                                                                                       tmp_path):
     (tmp_path / "rows.jsonl").write_text("".join(f'{{"x": {i}}}\n' for i in range(5)))
-    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{ray_start['port']}"}
+    env = clean_env(RAY_ADDRESS=f"127.0.0.1:{ray_start['port']}")
     before = sessions(ray_start["root"])
     p = run_cli(server, tmp_path, env, "--data", "rows.jsonl")
     assert p.returncode == 0, p.stderr
     r = requests_of(tmp_path)
     assert r["scheduled"] == r["ok"] == 40 and r["unaccounted"] == 0
     assert sessions(ray_start["root"]) == before       # joined: no cluster of its own
+
+
+def test_a_private_cluster_leaves_this_process_s_environment_as_it_found_it(monkeypatch):
+    """ray.init leaves RAY_AUTH_MODE=token (and Ray's debugger as PYTHONBREAKPOINT) in the environment of an
+    API user's process; a later run joining a cluster without token auth then failed to start its actors."""
+    from stinger.scale.ray import RayBackend
+
+    for key in [k for k in os.environ if k.startswith("RAY_") or k == "PYTHONBREAKPOINT"]:
+        monkeypatch.delenv(key)
+    before = dict(os.environ)
+    backend = RayBackend()
+    assert backend.connect() >= 1
+    backend.close()
+    assert dict(os.environ) == before

@@ -237,6 +237,7 @@ class RayBackend:
         self._ray: Any = None
         self._quiet: tuple[Any, bool] | None = None
         self._log_level: int | None = None
+        self._env: dict[str, str] | None = None
 
     def _init_ray(self) -> Any:
         try:
@@ -254,6 +255,9 @@ class RayBackend:
             loopback = address is None or probe_address(address)
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "logging_level": "ERROR", "configure_logging": False}
+            # ray.init leaves settings in this process's environment (RAY_AUTH_MODE=token after a private
+            # cluster with token auth, PYTHONBREAKPOINT=Ray's debugger): given back when the backend closes
+            self._env = dict(os.environ)
             try:
                 # a private cluster (address "local": never one started earlier with `ray start`) binds to
                 # 127.0.0.1 alone; a cluster on this machine bound so is joined the same way
@@ -404,3 +408,10 @@ class RayBackend:
             if self._log_level is not None:   # Ray's logger as it was (after its shutdown's own messages)
                 logging.getLogger("ray").setLevel(self._log_level)
                 self._log_level = None
+            if self._env is not None and not self._started_ray:   # Ray's settings as ray.init found them
+                for key in {k for k in (*os.environ, *self._env) if k.startswith("RAY_") or k == "PYTHONBREAKPOINT"}:
+                    if key in self._env:
+                        os.environ[key] = self._env[key]
+                    else:
+                        os.environ.pop(key, None)
+                self._env = None
