@@ -101,13 +101,13 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
     ("8s" or seconds), slos (list of texts),
     price_per_hour, instances.
     """
-    from stinger.core.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
+    from stinger.core.exit_codes import capacity_exit_code
     from stinger.orchestrate.capacity import run_capacity
 
     s, data = _resolve(spec)
     opts = _capacity_options(options)
     out = run_capacity(s, data, opts, outputs=_outputs(outputs))
-    code = EXIT_INTERRUPTED if out.get("interrupted") else EXIT_OK if out["max_sustainable"] is not None else EXIT_SLO
+    code = capacity_exit_code(out)
     run_dir = out.get("run_dir")
     return CapacityResult(summary=out, run_dir=Path(run_dir) if run_dir else None, exit_code=code)
 

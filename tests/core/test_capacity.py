@@ -433,3 +433,38 @@ def test_a_machine_busy_for_too_long_stops_the_search():
 def test_busy_retries_checked():
     with pytest.raises(UsageError, match="busy_retries"):
         CapacitySearch(busy_retries=-1)
+
+
+# -------------------------------------------------------- a step that lost a load worker (issue 16 item 4)
+def test_a_step_that_lost_a_worker_is_run_again_and_not_counted():
+    """A worker lost mid-step: part of the schedule was never sent, so the step judged nothing (it passed
+    at 12 of 20 req/s before this): run again; the re-run's verdict is the one that counts."""
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, True, lost=True))
+    assert s.phase == "confirm" and s.next_target() == 20 and s.bracket == (10, None)
+    s.record(StepResult(20, True))
+    assert s.bracket == (20, None) and s.next_target() == 40
+    assert s.lost == [1] and s.retests == [2] and s.to_dict()["lost"] == [1]
+    st = stability(s)
+    assert st["level"] == "stable" and "1 step lost a load worker and was run again" in st["note"]
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_a_worker_lost_again_in_the_re_run_stops_the_search(passed):
+    s = CapacitySearch(start=10, growth=2, precision=0.05, confirm=1)
+    s.record(StepResult(10, True))
+    s.record(StepResult(20, passed, () if passed else ("error_rate<1%",), lost=True))
+    s.record(StepResult(20, passed, () if passed else ("error_rate<1%",), lost=True))
+    assert s.stop_reason == "worker lost" and s.next_target() is None and s.done
+    assert s.bracket == (10, None)    # neither a pass nor a fail at 20: the best pass stands as a lower bound
+    st = stability(s)
+    assert st["level"] == "incomplete" and "lost in the step at 20 and again" in st["note"]
+
+
+def test_lost_retries_checked():
+    with pytest.raises(UsageError, match="lost_retries"):
+        CapacitySearch(lost_retries=11)
+    s = CapacitySearch(start=10, lost_retries=0)
+    s.record(StepResult(10, True, lost=True))
+    assert s.stop_reason == "worker lost"

@@ -163,6 +163,35 @@ def test_unaccounted_shows_a_lost_request():
     assert s["requests"]["unaccounted"] == 1
 
 
+def test_a_lost_worker_s_requests_in_flight_become_lost_and_the_identity_holds():
+    """Issue 16 item 3: a worker lost after its second record had 2 + 1 requests scheduled but not ended
+    (nor dropped) by then; they are failed, kind `lost`, in its last interval, so nothing is unaccounted
+    (before: `unaccounted` 5-11 on both backends)."""
+    m = RunMetrics(["A", "B"])
+    # worker 0 ends normally; worker 1 is lost after interval 1
+    m.add(message(0, 0, [cell(0, "A", ok_latency_us=[1000] * 4)], counters={"A": counters(scheduled=4),
+                                                                            "B": counters()}))
+    m.add(message(0, 1, [cell(1, "A", ok_latency_us=[1000] * 2)], counters={"A": counters(scheduled=2),
+                                                                            "B": counters()},
+                  final=True, in_flight_by_variant={"A": 0, "B": 0}))
+    m.add(message(1, 0, [cell(0, "A", ok_latency_us=[1000] * 3), cell(0, "B", ok_latency_us=[1000])],
+                  counters={"A": counters(scheduled=5, dropped=1), "B": counters(scheduled=2)}))
+    m.add(message(1, 1, [cell(1, "A", ok_latency_us=[1000] * 2, kinds_=kinds(ok=2, timeout=1))],
+                  counters={"A": counters(scheduled=4), "B": counters()}))
+    assert m.worker_gone(1) == 3          # A: 9 scheduled - 1 dropped - 6 ended; B: 2 - 1
+    assert m.worker_gone(1) == 0          # once only
+    assert m.worker_gone(0) == 0          # a worker that sent its final record has nothing in flight
+    s = m.summary((0.0, 2.0))
+    assert s["A"]["requests"] == {"scheduled": 15, "ok": 11, "failed": 3, "dropped": 1, "in_flight": 0,
+                                  "unaccounted": 0, "warmup": 0}
+    assert s["A"]["errors"]["lost"] == 2 and s["A"]["errors"]["timeout"] == 1
+    assert s["B"]["requests"]["failed"] == 1 and s["B"]["errors"]["lost"] == 1 and s["B"]["requests"]["unaccounted"] == 0
+    # in the lost worker's last interval, beside what ended there
+    rows = {(r["t"], r["variant"]): r for r in m.interval_rows()}
+    assert rows[(1.0, "A")]["failed"] == 3 and rows[(1.0, "B")]["failed"] == 1
+    assert m.overall((0.0, 2.0))["requests"]["unaccounted"] == 0
+
+
 def test_warmup_counted_apart():
     m = RunMetrics(["default"])
     m.add(message(0, 0, [cell(0, "default", ok_latency_us=[1000] * 2, warmup=3, ok_window=0)],

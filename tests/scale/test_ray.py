@@ -2,33 +2,45 @@
 
 The cluster is a real one (`ray.init` on this machine: a head node with its
 raylet and object store, actors in their own processes), started once for the
-module; the backend joins it as it would join any cluster.
+module and bound to 127.0.0.1 alone (`loopback_only`: no test traffic leaves
+loopback); the backend joins it as it would join any cluster. The command-line
+tests start their own private cluster, as a user's run does.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+from dataclasses import replace
 
+import psutil
 import pytest
 
 ray = pytest.importorskip("ray")
 
+from stinger.errors import UsageError  # noqa: E402
 from stinger.orchestrate.planning import build_plans  # noqa: E402
 from stinger.scale.base import REGISTRY, WorkerBackend, backend_named  # noqa: E402
-from stinger.scale.coordinator import execute  # noqa: E402
-from stinger.scale.ray import RayBackend  # noqa: E402
+from stinger.scale.coordinator import execute, silent_deadline  # noqa: E402
+from stinger.scale.ray import RayBackend, loopback_only  # noqa: E402
 from stinger.spec import parse_spec  # noqa: E402
 from stinger.testing.servers import RefServer  # noqa: E402
+
+CPUS = 3       # the module cluster's CPUs: not this machine's count, so `--workers auto` shows whose it counts
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-             configure_logging=False)
+    with loopback_only():
+        ray.init(address="local", num_cpus=CPUS, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", configure_logging=False)
     try:
         yield ray
     finally:
@@ -70,7 +82,7 @@ def test_a_killed_actor_is_a_lost_worker_and_the_run_is_incomplete(cluster, serv
     def on_progress(metrics, t):
         if t > 0.6 and not killed.is_set():
             killed.set()
-            backend.kill(1)
+            ray.kill(backend.actors[1], no_restart=True)   # from outside, as a node or process loss would
 
     outcome = execute(plans_for(server.url, requests=None, duration="3s", rate=40), backend=backend,
                       on_progress=on_progress, progress_every=0.2)
@@ -78,6 +90,102 @@ def test_a_killed_actor_is_a_lost_worker_and_the_run_is_incomplete(cluster, serv
     assert [lw.worker for lw in outcome.lost_workers] == [1] and outcome.incomplete
     assert "Ray actor died" in outcome.lost_workers[0].reason
     assert 0 in outcome.metrics.finals
+    assert_identity(outcome)
+
+
+def assert_identity(outcome) -> None:
+    """Issue 16 item 3: the requests in flight on a lost actor are counted (`lost`): nothing unaccounted."""
+    m = outcome.metrics
+    s = m.summary(m.window(0.0, None, outcome.elapsed))["default"]
+    r = s["requests"]
+    assert r["unaccounted"] == 0 and r["scheduled"] == r["ok"] + r["failed"] + r["dropped"] + r["in_flight"], r
+    assert s["errors"]["lost"] == sum(lw.lost_requests for lw in outcome.lost_workers)
+
+
+def test_a_stopped_actor_is_lost_past_its_deadline_and_the_run_ends(cluster, server):
+    """Issue 16 item 2 on Ray: an actor stopped (SIGSTOP, our own cluster's process, by the PID the run
+    reports) for the rest of a 10 s run hung it with no bound; it is lost past the deadline and killed."""
+    backend = RayBackend()
+    pids: list[int] = []
+    seen: dict[str, float] = {}
+
+    def on_progress(metrics, t):
+        if t >= 2.0 and "stopped" not in seen:
+            os.kill(pids[1], signal.SIGSTOP)
+            seen["stopped"] = t
+        if 0 in metrics.finals and "final0" not in seen:
+            seen["final0"] = t
+
+    try:
+        outcome = execute(plans_for(server.url, requests=None, duration="10s", rate=40), backend=backend,
+                          on_start=lambda t0, p: pids.extend(p), on_progress=on_progress, progress_every=0.05)
+    finally:
+        if pids and psutil.pid_exists(pids[1]):
+            os.kill(pids[1], signal.SIGCONT)
+            os.kill(pids[1], signal.SIGKILL)   # its CPU goes back to the cluster for the next test
+    [lw] = outcome.lost_workers
+    deadline = silent_deadline(1.0, RayBackend.start_delay)
+    assert lw.worker == 1 and lw.reason.startswith("silent for ") and lw.since <= seen["stopped"] + 0.1
+    assert outcome.elapsed <= max(seen.get("final0", outcome.elapsed), seen["stopped"] + deadline) + 0.5
+    assert_identity(outcome)
+
+
+def test_a_relative_dataset_travels_with_the_run_whatever_the_actors_directory(cluster, server, tmp_path,
+                                                                              monkeypatch):
+    """Issue 16 item 10: the actors were started in the directory the cluster started in; a relative
+    --data named a file there (or nowhere). The coordinator resolves it and ships it through the object
+    store, so it works whatever an actor's working directory (and on nodes without the file)."""
+    (tmp_path / "rows.jsonl").write_text("".join(f'{{"x": {i}}}\n' for i in range(7)))
+    monkeypatch.chdir(tmp_path)   # the coordinator's directory, not the actors'
+    plans = [replace(p, payload=replace(p.payload, path="rows.jsonl", format="jsonl"))
+             for p in plans_for(server.url, requests=40)]
+    outcome = execute(plans, backend=RayBackend())
+    vm = outcome.metrics.variants["default"]
+    assert vm.counters["scheduled"] == 40 and vm.ok == 40 and not outcome.lost_workers
+
+
+def test_more_workers_than_the_cluster_has_cpus_is_one_line_at_once(cluster, server):
+    """Issue 16 item 10: Ray waited 120 s to place actors it never could."""
+    with pytest.raises(UsageError, match=f"4 workers on Ray, but the cluster has {CPUS} CPUs"):
+        execute(plans_for(server.url, workers=4), backend=RayBackend())
+
+
+def test_workers_auto_counts_the_cluster_s_cpus(cluster):
+    """Issue 16 item 10: `--workers auto` counted the coordinator's cores (2 here), not the cluster's."""
+    from stinger.orchestrate.run import connect_backend
+    from stinger.spec import parse_spec
+
+    # a rate that wants 4 workers, to a (never contacted) non-loopback endpoint: as many as the cluster has
+    spec = parse_spec({"target": {"url": "http://10.0.0.1/"},
+                       "load": {"rate": 70_000, "requests": 1, "workers": "auto", "backend": "ray", "confirm": True}})
+    cpus = connect_backend(RayBackend(), spec, None)
+    assert cpus == CPUS != os.cpu_count()
+    assert len(build_plans(spec, cores=cpus)) == CPUS
+
+
+def listening(pids) -> set[str]:
+    """The addresses our processes listen on (TCP)."""
+    out = set()
+    for pid in pids:
+        try:
+            for c in psutil.Process(pid).net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN:
+                    out.add(c.laddr.ip)
+        except psutil.Error:
+            pass
+    return out
+
+
+def is_loopback(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    return addr.is_loopback or (addr.version == 6 and addr.ipv4_mapped is not None and addr.ipv4_mapped.is_loopback)
+
+
+def test_the_cluster_of_these_tests_listens_on_loopback_only(cluster):
+    """Issue 19 item 5: the module cluster (children of this process) bound every node to 127.0.0.1."""
+    ours = [p.pid for p in psutil.Process().children(recursive=True)]
+    addrs = listening(ours)
+    assert addrs and all(is_loopback(a) for a in addrs), addrs
 
 
 def test_the_command_line_runs_on_a_private_ray_cluster(tmp_path, server):
@@ -95,3 +203,97 @@ def test_an_unknown_backend_is_a_one_line_error():
     p = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--url", "http://127.0.0.1:9/", "--rate", "1",
                         "--requests", "1", "--backend", "pigeon", "-q"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "unknown worker backend 'pigeon'; expected one of inprocess, local, ray" in p.stderr
+
+
+def test_sigterm_during_a_ray_run_exits_143_and_keeps_a_complete_run_directory(tmp_path, server):
+    """Issue 16 items 1, 3 and 10 and issue 19 item 5, on one private cluster started by the command line
+    (as a user's run does): SIGTERM 8 s into a 20 s Ray run gave exit 1 and an empty run directory (Ray's
+    handler over ours); an actor killed on the way printed Ray's crash note (node IP and port) into the
+    terminal and left its in-flight requests unaccounted; the private cluster listened on the machine's
+    interface address."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", server.url + "/", "--rate", "40",
+                             "--duration", "20s", "--workers", "2", "--backend", "ray", "-q", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    addrs: set[str] = set()
+    killed = None
+    try:
+        me = psutil.Process(proc.pid)
+        actors: list[int] = []
+        deadline = time.monotonic() + 120
+        while len(actors) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            kids = me.children(recursive=True)
+            actors = [k.pid for k in kids if _cmdline(k).startswith("ray::_ActorWorker")]
+            time.sleep(0.1)
+        assert len(actors) == 2, proc.communicate(timeout=30)
+        up = time.monotonic()
+        while time.monotonic() < up + 8:
+            addrs |= listening(k.pid for k in me.children(recursive=True))
+            if killed is None and time.monotonic() > up + 3:
+                killed = actors[1]
+                os.kill(killed, signal.SIGKILL)        # a process of our own private cluster
+            time.sleep(0.25)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    [run_dir] = list(tmp_path.iterdir())
+    assert {"summary.json", "report.html", "intervals.csv", "spec.yaml"} <= {f.name for f in run_dir.iterdir()}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted"] and summary["terminated"]
+    [lw] = summary["lost_workers"]
+    assert lw["pid"] == killed and lw["share"] == 0.5 and "Ray actor died" in lw["reason"]
+    v = summary["variants"]["default"]
+    r = v["requests"]
+    assert r["ok"] > 0 and r["unaccounted"] == 0
+    assert r["scheduled"] == r["ok"] + r["failed"] + r["dropped"] + r["in_flight"]
+    assert v["errors"]["lost"] == lw["lost_requests"]
+    # Ray's crash note never reached the terminal
+    assert "Worker IP address" not in out + err and "A worker died" not in out + err, out + err
+    # the private cluster listened on loopback alone
+    assert addrs and all(is_loopback(a) for a in addrs), addrs
+
+
+def _cmdline(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def test_an_unreachable_ray_address_is_one_line_at_once(tmp_path, server):
+    """Issue 16 item 10: Ray retried an address where nothing listens for over 400 s."""
+    with socket.socket() as sock:      # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    p = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--url", server.url + "/", "--rate", "10",
+                        "--requests", "5", "--backend", "ray", "-q", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().count("\n") == 0
+    assert f"RAY_ADDRESS=127.0.0.1:{port}: nothing answers at 127.0.0.1:{port}" in p.stderr
+    assert list(tmp_path.iterdir()) == []     # found before any run directory
+
+
+def test_sigterm_while_the_private_cluster_starts_exits_143_in_one_line(tmp_path, server):
+    """Ray's own SIGTERM handler is in place while `ray.init` runs (it exited 15 then); the run says so
+    in one line and exits 143 as any SIGTERM does."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", server.url + "/", "--rate", "40",
+                             "--duration", "20s", "--workers", "2", "--backend", "ray", "-q", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        me = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any("gcs_server" in _cmdline(k) for k in me.children(recursive=True)):
+                break                               # ray.init has begun: its cluster's first process is up
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1].startswith("stinger: error: stopped by SIGTERM"), err

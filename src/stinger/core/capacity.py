@@ -37,6 +37,12 @@ it is neither a pass nor a fail and is run again, up to `busy_retries` times
 in a row, after which the search stops with "machine busy" and the best pass
 so far stands as a lower bound.
 
+A step during which a load worker was lost (`lost`: killed, crashed, silent
+past its deadline) sent only part of its schedule, so its verdict is no one's:
+neither a pass nor a fail. It is run again, up to `lost_retries` times (default
+once); when the worker is lost again the search stops with "worker lost" and
+the best pass so far stands as a lower bound (the command exits 3).
+
 A step whose generator was the bottleneck (`client_bound`) says nothing about
 the endpoint, so it is neither a pass nor a fail. It is a ceiling on what this
 generator can measure (a higher target would lag as much or more): the search
@@ -70,7 +76,8 @@ __all__ = [
     "stability",
 ]
 
-STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "machine busy", "max_steps")
+STOP_REASONS = ("converged", "max_target reached", "failed at start", "generator-bound", "machine busy", "max_steps",
+                "worker lost")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ class StepResult:
     clear: bool = False
     # failed while the machine was busy and the generator's requests left late: says nothing of the endpoint
     inconclusive: bool = False
+    # a load worker was lost during the step: part of its schedule was never sent, so it judged nothing
+    lost: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +127,7 @@ class CapacitySearch:
         integer: bool = False,
         confirm: int = 0,
         busy_retries: int = 2,
+        lost_retries: int = 1,
     ) -> None:
         for name, v in (("start", start), ("max_target", max_target), ("min_target", min_target)):
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
@@ -134,6 +144,8 @@ class CapacitySearch:
             raise UsageError(f"capacity confirm (re-tests of a failing step) must be an integer 0..5, got {confirm!r}")
         if not isinstance(busy_retries, int) or isinstance(busy_retries, bool) or not 0 <= busy_retries <= 10:
             raise UsageError(f"capacity busy_retries must be an integer 0..10, got {busy_retries!r}")
+        if not isinstance(lost_retries, int) or isinstance(lost_retries, bool) or not 0 <= lost_retries <= 10:
+            raise UsageError(f"capacity lost_retries must be an integer 0..10, got {lost_retries!r}")
         if integer:
             start, min_target, max_target = round(start), math.ceil(min_target), math.floor(max_target)
             start = max(start, 1)
@@ -151,6 +163,7 @@ class CapacitySearch:
         self.integer = integer
         self.confirm = confirm
         self.busy_retries = busy_retries
+        self.lost_retries = lost_retries
 
         self.steps: list[StepResult] = []
         self.retests: list[int] = []          # indices in `steps` of the re-tests of a failing step
@@ -158,6 +171,8 @@ class CapacitySearch:
         self._failures_here = 0               # failures at the pending target while confirming
         self._busy_here = 0                   # inconclusive (machine busy) steps at the pending target in a row
         self.inconclusive: list[int] = []     # indices in `steps` of inconclusive steps
+        self._lost_here = 0                   # steps with a lost worker at the pending target in a row
+        self.lost: list[int] = []             # indices in `steps` of steps with a lost worker
         self.best_pass: float | None = None
         self.first_fail: float | None = None
         self.ceiling: float | None = None     # lowest target whose step was generator-bound
@@ -175,7 +190,7 @@ class CapacitySearch:
     def phase(self) -> str:
         if self.done:
             return "done"
-        if self._failures_here or self._busy_here:
+        if self._failures_here or self._busy_here or self._lost_here:
             return "confirm"
         if self.first_fail is None:
             return "grow"
@@ -194,10 +209,19 @@ class CapacitySearch:
         assert self._pending is not None
         if not math.isclose(result.target, self._pending, rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"expected the result of the step at {self._pending:g}, got one at {result.target:g}")
-        if self._failures_here or self._busy_here:
+        if self._failures_here or self._busy_here or self._lost_here:
             self.retests.append(len(self.steps))
         self.steps.append(result)
         target = self._pending
+        if result.lost:   # neither pass nor fail: run it again, or stop
+            self.lost.append(len(self.steps) - 1)
+            self._lost_here += 1
+            if self._lost_here > self.lost_retries:
+                return self._finish("worker lost")
+            if len(self.steps) >= self.max_steps:
+                return self._finish("max_steps")
+            return
+        self._lost_here = 0
         if result.client_bound:
             self._failures_here = self._busy_here = 0
             self.ceiling = target if self.ceiling is None else min(self.ceiling, target)
@@ -310,6 +334,7 @@ class CapacitySearch:
             "retests": list(self.retests),
             "disagreements": list(self.disagreements),
             "inconclusive": list(self.inconclusive),
+            "lost": list(self.lost),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -321,11 +346,12 @@ def stability(search: CapacitySearch, *, busy_steps: int = 0) -> dict[str, Any]:
     generator's own judgment, passed in by the caller). `level` is "stable"
     (every failure that counted was confirmed, no disagreement), "noisy"
     (a step failed and then passed its re-test), "unconfirmed" (failures were
-    believed at once, `confirm=0`) or "busy" (stopped: the machine, not the
-    endpoint, failed the steps).
+    believed at once, `confirm=0`), "busy" (stopped: the machine, not the
+    endpoint, failed the steps) or "incomplete" (stopped: a load worker was lost
+    in a step and again in its re-run).
     """
     lo, hi = search.bracket
-    failures = sum(1 for s in search.steps if not s.passed and not s.client_bound)
+    failures = sum(1 for s in search.steps if not s.passed and not s.client_bound and not s.lost)
     confirmed = len(search.retests)
     if search.disagreements:
         level = "noisy"
@@ -350,6 +376,14 @@ def stability(search: CapacitySearch, *, busy_steps: int = 0) -> dict[str, Any]:
         n = len(search.inconclusive)
         note += (f"; {n} step{'s' if n != 1 else ''} failed only while this machine was busy (requests left late) "
                  f"and {'were' if n != 1 else 'was'} run again")
+    if search.stop_reason == "worker lost":
+        level = "incomplete"
+        note = (f"the search stopped: a load worker was lost in the step at {search.steps[-1].target:g} and again "
+                f"when it was run again ({search.lost_retries + 1} times in a row), so that step sent only part of "
+                f"its schedule and judged nothing; the best pass (if any) is a lower bound")
+    elif search.lost:
+        n = len(search.lost)
+        note += f"; {n} step{'s' if n != 1 else ''} lost a load worker and {'were' if n != 1 else 'was'} run again"
     if busy_steps:
         note += f"; the machine was busy during {busy_steps} step{'s' if busy_steps != 1 else ''}"
     width = None if lo is None or hi is None else (hi - lo) / lo

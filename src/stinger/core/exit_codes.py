@@ -20,3 +20,13 @@ def exit_code_of(summary: dict) -> int:
     if not summary.get("slo_passed", True) or summary.get("no_success"):
         return EXIT_SLO
     return EXIT_OK
+
+
+def capacity_exit_code(report: dict) -> int:
+    """A capacity search (capacity.json) -> its exit code: 130/143 stopped by a signal; 3 stopped
+    because a load worker was lost in a step and again in its re-run; 1 no step met the SLOs; 0 ok."""
+    if report.get("interrupted"):
+        return EXIT_TERMINATED if report.get("terminated") else EXIT_INTERRUPTED
+    if report.get("stop_reason") == "worker lost":
+        return EXIT_INCOMPLETE
+    return EXIT_OK if report.get("max_sustainable") is not None else EXIT_SLO

@@ -7,7 +7,10 @@ the per-interval series.
 
 Accounting (per variant, measured window only):
     scheduled = ok + failed (by kind) + dropped + in_flight_at_stop
-Requests intended during the warm-up are counted apart as `warmup`.
+Requests intended during the warm-up are counted apart as `warmup`. A worker
+lost mid-run sends no final record: what it had scheduled but not ended by its
+last record (in flight then) is booked as failed, kind `lost`
+(`RunMetrics.worker_gone`), so the identity holds in every run.
 """
 
 from __future__ import annotations
@@ -215,6 +218,10 @@ class RunMetrics:
         self.finals: set[int] = set()
         self._last_t: dict[int, float] = {}
         self._last_i: dict[int, int] = {}     # worker -> the last interval it reported (live workers only)
+        # worker -> variant -> measured requests scheduled but not yet ended or dropped, as of its last
+        # record (what is in flight there); 8 bytes a variant a worker
+        self._open: dict[int, dict[str, int]] = {}
+        self._at_i: dict[int, int] = {}       # worker -> the interval of its last record
         late = (30.0 if late_s is None else late_s) + interval
         self._late_intervals = math.ceil(late / interval)
         self._spilled_upto = 0
@@ -226,11 +233,25 @@ class RunMetrics:
         if self.spill_file is not None:
             self.spill_file.close()
 
-    def worker_gone(self, worker: int) -> None:
-        """A worker lost mid-run: the horizon stops waiting for it (and live views can say so)."""
+    def worker_gone(self, worker: int) -> int:
+        """A worker lost mid-run: the horizon stops waiting for it (and live views can say so), and the
+        measured requests it had in flight at its last record are booked as failed, kind `lost`, in that
+        record's interval. Returns how many (0 for a worker that already sent its final record)."""
         self._last_i.pop(worker, None)
         if worker not in self.gone_workers:
             self.gone_workers.append(worker)
+        open_ = self._open.pop(worker, {})
+        if worker in self.finals:
+            return 0
+        i = self._at_i.get(worker, 0)
+        booked = 0
+        for name, n in open_.items():
+            if n > 0:
+                vm = self.variants[name]
+                vm.kinds[Kind.LOST] += n
+                vm.cell(i).kinds[Kind.LOST] += n
+                booked += n
+        return booked
 
     def worker_cpu_p90(self) -> float | None:
         """p90 of every worker's CPU samples (fraction of a core; start-up samples left out)."""
@@ -268,10 +289,13 @@ class RunMetrics:
         if rec.loop_lags_ms:
             self.loop_lag_probes.record_many(np.asarray(rec.loop_lags_ms, dtype=np.float64) * 1e3)
         i_now = rec.interval
+        self._at_i[w] = i_now
+        open_ = self._open.setdefault(w, {})
         for name, c in rec.counters.items():
             vm = self.variants[name]
             for k in COUNTERS:
                 vm.counters[k] += c.get(k, 0)
+            open_[name] = open_.get(name, 0) + c.get("scheduled", 0) - c.get("dropped", 0)
             cell = vm.cell(i_now)
             cell.scheduled += c["scheduled"]
             cell.dropped += c["dropped"]
@@ -288,6 +312,7 @@ class RunMetrics:
             kinds = np.asarray(cr.kinds, dtype=np.int64)
             cell.kinds += kinds
             vm.kinds += kinds
+            open_[cr.variant] = open_.get(cr.variant, 0) - int(kinds.sum())
             cell.bytes_in += cr.bytes_in
             vm.bytes_in += cr.bytes_in
             cell.ok_window += cr.ok_window
@@ -316,6 +341,7 @@ class RunMetrics:
         if rec.final:
             self.finals.add(w)
             self._last_i.pop(w, None)
+            self._open.pop(w, None)
             for name, n in (rec.in_flight_by_variant or {}).items():
                 self.variants[name].in_flight_at_stop += n
         elif w not in self.finals:

@@ -20,6 +20,13 @@ counted without a re-test. A failure while the machine was busy and the
 generator's own requests left late (`inconclusive`) is run again; when that
 keeps happening the search stops with "machine busy" rather than report the
 machine's limit as the endpoint's.
+
+A step that lost a load worker (killed, crashed, silent past its deadline)
+sent only part of its schedule: it is run again once, and when a worker is
+lost again the search stops ("worker lost", exit 3) and says so. SIGINT and
+SIGTERM stop the search wherever it is (a step, a cool-down) and keep what was
+measured: the interrupted step is kept as a row but judges nothing, and the
+command exits 130 or 143, as a run does.
 """
 
 from __future__ import annotations
@@ -88,8 +95,9 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
     by default the terminal (unless quiet) and a run directory (if `write`).
     `variant` names the variant being searched when an A/B test runs one search each.
     """
-    from stinger.orchestrate.run import default_outputs, run_spec
+    from stinger.orchestrate.run import default_outputs
     from stinger.outputs.base import run_dir_of, tell
+    from stinger.scale.coordinator import hold_stop_signals
 
     if outputs is None:
         outputs = default_outputs(console=console, write=write, quiet=quiet)
@@ -111,51 +119,70 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
                                      "variant": variant})
     run_dir = run_dir_of(outputs)
     rows: list[dict[str, Any]] = []
-    interrupted = False
-    while (target := search.next_target()) is not None:
-        retest = search.phase == "confirm"
-        step = _step_spec(spec_data, opts, target)
-        report = run_spec(step, {}, outputs=[])
-        summary = report.summary
-        vs = next(iter(summary["variants"].values()))
-        results = judge(slos, vs)
-        failed = tuple(r.slo.text for r in results if not r.passed)
-        gen = summary.get("generator", {})
-        client_bound = bool(gen.get("client_bound")) and bool(failed)
-        share, seconds = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
-        # the generator's requests left late because other processes held the CPUs: the machine failed the step
-        # (a failure saturated throughout is the endpoint's whatever the machine did)
-        clear = bool(failed) and _clear_failure(vs, share, seconds)
-        inconclusive = (bool(failed) and not client_bound and not clear and bool(gen.get("machine_busy"))
-                        and bool(gen.get("lagged")))
-        result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
-                            clear=clear, inconclusive=inconclusive)
-        row = _row(result, summary, vs)
-        row["retest"] = retest
-        row["intervals_ok_share"] = share
-        row["clear"] = result.clear
-        row["inconclusive"] = inconclusive
-        rows.append(row)
-        search.record(result)
-        if report.outcome.interrupted:
-            interrupted = True
-        wait = _cool_down_time(vs) if failed and not interrupted and search.next_target() is not None else 0.0
-        if wait and inconclusive:
-            wait += _BUSY_PAUSE  # give a neighbour's burst time to pass
-        tell(outputs, "capacity_step", {**row, "step": len(rows), "cool_down_s": wait})
-        if interrupted:
-            break
-        if wait:
-            import time
-
-            time.sleep(wait)
+    # held for the whole search: a signal in a cool-down, between two steps, stops it as one in a step does
+    with hold_stop_signals() as signals:
+        while (target := search.next_target()) is not None and not signals.received:
+            _step(search, target, spec_data, opts, slos, rows, outputs, signals)
+    interrupted_by = signals.received[0] if signals.received else None
     out = capacity_report(search, rows, slo_texts, opts, unit)
-    out["interrupted"] = interrupted
+    out["interrupted"] = interrupted_by is not None
+    out["terminated"] = interrupted_by == "SIGTERM"   # exit 143, as a run stopped by SIGTERM
     out["target"] = spec.all_variants()[0].all_urls()
     if run_dir is not None:
         out["run_dir"] = str(run_dir)
     tell(outputs, "capacity_finish", out)
     return out
+
+
+def _step(search: CapacitySearch, target: float, spec_data: dict, opts: CapacityOptions, slos: list,
+          rows: list[dict[str, Any]], outputs: list, signals) -> None:
+    """Run one step at `target`, judge it, feed the policy (unless a signal cut it short), tell the
+    outputs, and cool down after a failure (a signal ends the cool-down at once)."""
+    from stinger.orchestrate.run import run_spec
+    from stinger.outputs.base import tell
+
+    retest = search.phase == "confirm"
+    step = _step_spec(spec_data, opts, target)
+    report = run_spec(step, {}, outputs=[])
+    summary = report.summary
+    vs = next(iter(summary["variants"].values()))
+    results = judge(slos, vs)
+    failed = tuple(r.slo.text for r in results if not r.passed)
+    gen = summary.get("generator", {})
+    client_bound = bool(gen.get("client_bound")) and bool(failed)
+    share, seconds = _intervals_ok_share(report.outcome.metrics, slos, opts.step_warmup)
+    # the generator's requests left late because other processes held the CPUs: the machine failed the step
+    # (a failure saturated throughout is the endpoint's whatever the machine did)
+    clear = bool(failed) and _clear_failure(vs, share, seconds)
+    inconclusive = (bool(failed) and not client_bound and not clear and bool(gen.get("machine_busy"))
+                    and bool(gen.get("lagged")))
+    lost = report.outcome.incomplete   # a worker was lost: part of the schedule never sent
+    result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
+                        clear=clear, inconclusive=inconclusive, lost=lost)
+    row = _row(result, summary, vs)
+    row["retest"] = retest
+    row["intervals_ok_share"] = share
+    row["clear"] = result.clear
+    row["inconclusive"] = inconclusive
+    if lost:
+        row["lost_workers"] = summary.get("lost_workers", [])
+    interrupted = report.outcome.interrupted
+    if interrupted:   # cut short: kept as a row, judged by no one
+        row["interrupted"] = True
+        row["passed"] = False
+    else:
+        search.record(result)
+    wait = (_cool_down_time(vs) if failed and not interrupted and not lost and search.next_target() is not None
+            else 0.0)
+    if wait and inconclusive:
+        wait += _BUSY_PAUSE  # give a neighbour's burst time to pass
+    rows.append(row)
+    tell(outputs, "capacity_step", {**row, "step": len(rows), "cool_down_s": wait})
+    import time
+
+    end = time.monotonic() + wait
+    while not signals.received and time.monotonic() < end:
+        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
 
 
 _MAX_COOL_DOWN = 15.0
@@ -239,10 +266,12 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     best = None
     if lo is not None:
         best = max((r for r in rows if r["passed"] and r["target"] == lo), key=lambda r: r["achieved_rps"], default=None)
+    # steps that lost a load worker or were cut short by a signal judged nothing: out of the curve and the limits
+    counted = [r for r in rows if not r.get("lost_workers") and not r.get("interrupted")]
     # what limited the counted failure (the first fail of the bracket), not a stall that passed its re-test
-    first_fail = next((r for r in rows if not r["passed"] and r["target"] == _num(hi, opts)),
-                      next((r for r in rows if not r["passed"]), None))
-    curve = sorted((r["target"], r["p95_ms"]) for r in rows if r["p95_ms"] is not None)
+    first_fail = next((r for r in counted if not r["passed"] and r["target"] == _num(hi, opts)),
+                      next((r for r in counted if not r["passed"]), None))
+    curve = sorted((r["target"], r["p95_ms"]) for r in counted if r["p95_ms"] is not None)
     knee = find_knee(curve) if len(curve) >= 3 else None
     out: dict[str, Any] = {
         "schema": "stinger.capacity/1",
@@ -264,6 +293,10 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
     }
     if search.stop_reason == "machine busy":
         out["note"] = out["stability"]["note"]
+    if search.stop_reason == "worker lost":
+        lost = "; ".join(f"worker {w['worker']} ({w['reason']}, at {w['since_s']:g} s)"
+                         for w in rows[-1].get("lost_workers", []))
+        out["note"] = out["stability"]["note"] + (f" (last: {lost})" if lost else "")
     if search.ceiling is not None:
         out["generator_ceiling"] = _num(search.ceiling, opts)
     if search.stop_reason == "generator-bound":

@@ -17,15 +17,16 @@ from stinger.spec import LoadSpec, Spec
 from stinger.spec.model import MAX_WORKERS, warmup_problem
 
 
-def default_workers(spec: Spec) -> int:
+def default_workers(spec: Spec, cores: int | None = None) -> int:
     """'auto': one worker per core, but only as many as the load needs.
 
     A Python worker drives tens of thousands of requests per second; splitting
     a light load across processes only adds start-up time and context switches.
     A loopback target shares the machine's cores with the generator, so it
-    gets at most half of them.
+    gets at most half of them. `cores`: the CPUs a cluster backend has free for
+    workers (None: this machine's).
     """
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     load = spec.load
     rate = peak_rate(load)
     want = 1 if rate is None else math.ceil(rate / 20_000)
@@ -152,10 +153,11 @@ def _attributed_plans(spec: Spec) -> tuple[VariantPlan, ...]:
             VariantPlan(name=UNATTRIBUTED, target=shared, weight=0.0))
 
 
-def build_plans(spec: Spec, workers: int | None = None) -> list[WorkerPlan]:
+def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
+    """`cores`: for `workers: auto`, the CPUs the backend has for workers (None: this machine's)."""
     load = spec.load
     mode = load.resolved_mode()
-    n = workers or (default_workers(spec) if load.workers == "auto" else int(load.workers))
+    n = workers or (default_workers(spec, cores) if load.workers == "auto" else int(load.workers))
     n = max(1, min(n, load.max_in_flight))  # every worker needs at least one request in flight
     n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (run.check_ceilings: --yes)
     variants = variant_plans(spec)

@@ -17,6 +17,7 @@ from rich.console import Console
 from stinger.core.exit_codes import exit_code_of
 from stinger.core.metrics import RunMetrics
 from stinger.orchestrate.planning import build_plans
+from stinger.scale.base import WorkerBackend, backend_named
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec, redacted
 from stinger.spec.redact import redact_text, redact_url
@@ -190,12 +191,17 @@ def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, liv
     signal of a double Ctrl-C, landing after the workers stopped, must not cut the
     writing of the run directory short (issue 10 item 2)."""
     with hold_stop_signals():
-        return _run_spec(spec, spec_data, console=console, live=live, write=write, workers=workers,
-                         monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs)
+        backend = backend_named(spec.load.backend)
+        try:
+            return _run_spec(spec, spec_data, console=console, live=live, write=write, workers=workers,
+                             monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs, backend=backend)
+        finally:
+            backend.close()   # also when the run never started (a cluster joined by `connect`)
 
 
 def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: bool, write: bool,
-              workers: int | None, monitors, quiet: bool, stop_when, outputs: list | None) -> RunReport:
+              workers: int | None, monitors, quiet: bool, stop_when, outputs: list | None,
+              backend: WorkerBackend) -> RunReport:
     from stinger.outputs.base import (
         OutputThread,
         RunFinished,
@@ -207,13 +213,13 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
     if outputs is None:
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
     slos = preflight(spec)
-    plans = build_plans(spec, workers=workers)
-    ensure_fd_limit(plans)
     if spec.output.save_requests and spec.load.backend == "ray":   # before the run directory is created
         from stinger.errors import UsageError
 
         raise UsageError("--save-requests works with the local backend: Ray workers may run on other machines, "
                          "whose files the coordinator cannot read")
+    plans = build_plans(spec, workers=workers, cores=connect_backend(backend, spec, workers))
+    ensure_fd_limit(plans)
     load = spec.load
     abort = _abort_watch(spec, plans[0].interval)
     user_stop = stop_when
@@ -265,7 +271,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
 
                 plans = _request_logs(spec, plans, run_dir)
                 outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress,
-                                  backend=spec.load.backend, spill_path=spill_path(run_dir))
+                                  backend=backend, spill_path=spill_path(run_dir))
         finally:
             mon.stop()
     except BaseException:
@@ -307,6 +313,23 @@ def _finish_all(outputs: list, result) -> None:
             failed = failed or exc
     if failed is not None:
         raise failed
+def connect_backend(backend: WorkerBackend, spec: Spec, workers: int | None) -> int | None:
+    """A cluster backend joins its cluster now, before any run directory exists, so a wrong address
+    is a one-line error (exit 2); returns the CPUs it has for workers (`--workers auto` counts those,
+    not this machine's), None for a backend without a `connect` (this machine's cores). More workers
+    than those CPUs is the user's mistake, said at once instead of waiting to place them."""
+    connect = getattr(backend, "connect", None)
+    if connect is None:
+        return None
+    cpus = connect()
+    asked = workers or (None if spec.load.workers == "auto" else int(spec.load.workers))
+    if asked is not None and asked > cpus:
+        from stinger.errors import UsageError
+
+        raise UsageError(f"--workers {asked} on the {spec.load.backend} backend, but its cluster has {cpus} CPUs "
+                         f"and each worker takes one; expected --workers {max(cpus, 1)} or fewer, or a bigger "
+                         "cluster")
+    return cpus
 
 
 def _request_logs(spec: Spec, plans: list, run_dir) -> list:
@@ -442,7 +465,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         # a load worker was lost: part of the schedule was never sent (exit code 3)
         "incomplete": outcome.incomplete,
         "lost_workers": [{"worker": lw.worker, "pid": lw.pid, "reason": lw.reason, "share": round(lw.share, 4),
-                          "since_s": round(lw.since, 3)} for lw in outcome.lost_workers],
+                          "since_s": round(lw.since, 3), "lost_requests": lw.lost_requests}
+                         for lw in outcome.lost_workers],
         "stopped_early": outcome.stopped_early,
         "mode": load.resolved_mode(),
         "split": spec.split if len(variants) > 1 else "single",

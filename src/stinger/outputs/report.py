@@ -412,12 +412,21 @@ def _capacity(cap: dict) -> str:
             y_label="ms", unit=" ms"))
         rows = [[str(k + 1), _num(s.get("target")), _num(s.get("offered_rps")), _num(s.get("achieved_rps")),
                  _num(s.get("p50_ms")), _num(s.get("p95_ms")), _num(s.get("p99_ms")), _pct(s.get("error_rate")),
-                 "pass" if s.get("passed") else "FAIL", escape(", ".join(map(str, s.get("failed") or []))),
+                 _step_verdict(s), escape(", ".join(map(str, s.get("failed") or []))),
                  escape(str(s.get("generator") or ""))]
                 for k, s in enumerate(steps)]
         html.append(_table(["step", "target", "offered", "achieved", "p50", "p95", "p99", "errors", "verdict",
                             "failed", "generator"], rows, "steps"))
     return "".join(html)
+
+
+def _step_verdict(step: dict) -> str:
+    """A capacity step's verdict; a step that lost a load worker or was cut short by a signal judged nothing."""
+    if step.get("interrupted"):
+        return "interrupted (not counted)"
+    if step.get("lost_workers"):
+        return "worker lost (not counted)"
+    return "pass" if step.get("passed") else "FAIL"
 
 
 def _resources(points: list) -> str:

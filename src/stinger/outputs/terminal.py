@@ -361,6 +361,10 @@ def capacity_step_line(row: dict, unit: str) -> str:
     share = row.get("intervals_ok_share")
     if row["failed"] and share is not None and share >= 0.5:
         verdict += f" [dim]({100 * share:.0f}% of its seconds met the SLOs: a stall?)[/]"
+    if row.get("lost_workers"):
+        verdict = "[yellow]a load worker was lost: not counted, run again[/]"
+    if row.get("interrupted"):
+        verdict = "[yellow]interrupted: not counted[/]"
     return (f"  step {row['step']:2d}: {row['target']:10,.1f} {unit:5s} -> {row['achieved_rps']:10,.1f} req/s, "
             f"p50 {_f1(row['p50_ms'])} p95 {_f1(row['p95_ms'])} p99 {_f1(row['p99_ms'])} ms, "
             f"errors {100 * row['error_rate']:.2f}%  {verdict}")
@@ -375,6 +379,10 @@ def print_capacity(out: dict, console: Console) -> None:
         verdict = "pass" if r["passed"] else ("generator" if r["client_bound"] else r["limiting"])
         if r.get("inconclusive"):
             verdict = "machine busy"
+        if r.get("lost_workers"):
+            verdict = "worker lost"
+        if r.get("interrupted"):
+            verdict = "interrupted"
         if r.get("retest"):
             verdict += " (re-test)"
         t.add_row(f"{r['target']:,.1f}", f"{r['achieved_rps']:,.1f}", _f1(r["p50_ms"]), _f1(r["p95_ms"]),
@@ -383,8 +391,9 @@ def print_capacity(out: dict, console: Console) -> None:
     console.print(t)
     lo, hi = out["bracket"]
     if lo is None:
-        lowest = min((r["target"] for r in out["steps"]), default=None)
-        console.print("[bold red]no step met the SLOs[/]"
+        counted = [r["target"] for r in out["steps"] if not r.get("lost_workers") and not r.get("interrupted")]
+        lowest = min(counted, default=None)
+        console.print(("[bold red]no step met the SLOs[/]" if counted else "[bold red]no step was counted[/]")
                       + (f" (lowest tried: {lowest:g} {out['unit']})" if lowest is not None else ""))
     else:
         hi_s = f"{hi:,.1f}" if hi is not None else "not reached"

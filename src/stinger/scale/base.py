@@ -14,6 +14,11 @@ as the machines' wall clocks do (NTP: typically within a millisecond or a few),
 which shifts interval boundaries, never a request's latency (measured on one
 clock, inside one worker).
 
+Optional abilities a backend may declare: `start_delay` (s between `begin` and
+the run clock's zero; 0.1 when absent) and `connect() -> int` (join its cluster
+now, before any run directory exists, and say how many CPUs it has for workers:
+`--workers auto` counts those; `orchestrate.run.connect_backend`).
+
 To add a backend: write `scale/NAME.py` (a class implementing `WorkerBackend`),
 its test, and one line in `REGISTRY` below.
 """
@@ -31,6 +36,17 @@ class WorkerLost:
 
     worker: int
     reason: str          # e.g. "exit code -9 (SIGKILL)", "actor died"
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    """A worker's proof of life: its event loop turned within the last `scale.pulse.EVERY` s or so.
+
+    Sent beside records (which come once an interval from the flush thread, and may legitimately
+    pause: a final flush waiting for big bodies to be judged), so that silence means the worker is
+    stopped or wedged (SIGSTOP, a held GIL, a stuck loop), never merely busy."""
+
+    worker: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +75,15 @@ class WorkerBackend(Protocol):
         ...
 
     def poll(self, timeout: float) -> Iterable:
-        """Records (`IntervalRecord`), `WorkerLost` and `WorkerFailed` events that arrived within
-        `timeout` s (an empty iterable when none did). A worker's final record or its
+        """Records (`IntervalRecord`), `Alive`, `WorkerLost` and `WorkerFailed` events that arrived
+        within `timeout` s (an empty iterable when none did). A worker's final record or its
         loss is the last event it produces."""
+        ...
+
+    def kill(self, worker: int) -> None:
+        """Give up on one worker the coordinator declared lost (silent past its deadline): end it if
+        the backend can (only that worker: a local one by its own PID, a Ray actor by its handle),
+        and produce no further event for it."""
         ...
 
     def stop(self) -> None:

@@ -18,7 +18,22 @@ worker's record, so no signal can lose or tear what has arrived.
 
 A worker lost mid-run (killed, crashed) is reported in `lost_workers` with the
 share of the schedule it carried and the run-clock time from which that share
-went unsent; the run goes on with the others and is marked incomplete.
+went unsent; the run goes on with the others and is marked incomplete. The
+requests it had in flight at its last record are counted as failed, kind
+`lost` (`RunMetrics.worker_gone`), so scheduled = ok + failed + dropped + in
+flight still holds.
+
+Liveness: a worker that stops without dying (SIGSTOP, a wedged actor, a held
+GIL) produces no event at all, and would hang the run. Each worker sends a
+pulse while its event loop turns (`scale.pulse`), beside its records; one
+silent for `deadline` s (many pulse periods: `_SILENT_INTERVALS` intervals,
+at least `_SILENT_MIN` s, plus the backend's `start_delay`, which reflects its
+remote latency) is declared lost ("silent for N s"), the backend is told to
+kill it (`WorkerBackend.kill`: only that worker), and the run goes on without
+it. One that keeps pulsing but sends no record for `_RECORDLESS` s (longer
+than any flush may legitimately wait) is lost too. So a run ends by its
+duration + drain + the deadline, whatever a worker does. After a stop, a
+worker whose final record has not come when the grace runs out is lost as well.
 """
 
 from __future__ import annotations
@@ -35,12 +50,16 @@ from stinger.core.metrics import RunMetrics
 from stinger.core.records import IntervalRecord
 from stinger.engine.plan import WorkerPlan
 from stinger.errors import RunError
-from stinger.scale.base import WorkerBackend, WorkerFailed, WorkerLost, backend_named
+from stinger.scale.base import Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
 
 _START_DELAY = 0.1        # s between "begin" and t0, so every worker is waiting when the clock starts
 _STOP_GRACE = 15.0        # s to wait for final records after a stop
 _SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
 _POLL = 0.1               # s: how often signals, progress and stop conditions are looked at
+_SILENT_INTERVALS = 5     # intervals without a pulse or record before a worker is lost ...
+_SILENT_MIN = 5.0         # ... and at least this many s (pulses come every 0.5 s: `scale.pulse`)
+_RECORDLESS = 90.0        # s pulsing without a record: wedged (a final flush waits 60 s at most for judging)
+_AWAY = 1.0               # s between two looks of the loop past which the coordinator itself was held up
 
 
 @dataclass(frozen=True)
@@ -52,10 +71,13 @@ class LostWorker:
     reason: str
     share: float          # the fraction of the schedule it carried (1 / workers)
     since: float          # run-clock s of its last record: its share went unsent from about then
+    lost_requests: int = 0   # measured requests in flight on it at its last record: counted as `lost`
 
     def describe(self) -> str:
+        in_flight = (f"; {self.lost_requests:,} request{'s' if self.lost_requests != 1 else ''} in flight on it "
+                     "counted as failed (lost)" if self.lost_requests else "")
         return (f"worker {self.worker} (pid {self.pid}) was lost ({self.reason}) at about {self.since:.1f} s: "
-                f"its {self.share:.0%} of the schedule was not sent from then on; the run is incomplete")
+                f"its {self.share:.0%} of the schedule was not sent from then on{in_flight}; the run is incomplete")
 
 
 @dataclass
@@ -107,6 +129,16 @@ class _StopSignals:
             self._active.append(self)
         return self
 
+    @classmethod
+    def reclaim(cls) -> None:
+        """Put the outermost active handlers back: a library may have installed its own over them
+        (`ray.init` sets a SIGTERM handler that exits, and Ray's C++ core a crash handler that
+        dumps and dies), which would turn a SIGTERM into an empty run directory."""
+        if cls._active and threading.current_thread() is threading.main_thread():
+            outer = cls._active[0]
+            for sig in outer._saved:
+                signal.signal(sig, outer._on_signal)
+
     def _on_signal(self, signum, frame) -> None:
         self.received.append(signal.Signals(signum).name)
         if not self.executing and len(self.received) >= 3:   # insisting, past the run: stop now
@@ -126,6 +158,11 @@ class _StopSignals:
             self._outer = None
             return
         self._restore()
+
+
+def silent_deadline(interval: float, start_delay: float) -> float:
+    """Seconds without a pulse or record after which a worker is declared lost."""
+    return max(_SILENT_INTERVALS * interval, _SILENT_MIN) + start_delay
 
 
 def hold_stop_signals() -> _StopSignals:
@@ -165,23 +202,53 @@ def execute(plans: Sequence[WorkerPlan], *,
         last_progress = 0.0
         last_check = 0.0
         wait_until: float | None = None   # after a stop: give up on final records at this perf_counter
+        deadline = silent_deadline(plans[0].interval, getattr(backend, "start_delay", _START_DELAY))
+        now = perf_counter()
+        seen = dict.fromkeys(live, now)       # worker -> perf_counter of its last event (pulse or record)
+        recorded = dict.fromkeys(live, now)   # worker -> perf_counter of its last record
+        looked = now                          # when this loop last looked at the workers
+
+        def lose(w: int, reason: str) -> None:
+            live.discard(w)
+            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], metrics.worker_gone(w))
+            lost.append(lw)
+            warnings.append(lw.describe())
+
         with _StopSignals() as signals:
+            _StopSignals.reclaim()   # a backend may have put its own handlers over ours (ray.init does)
             while live:
                 for ev in backend.poll(_POLL):
+                    w = ev.worker
+                    if w not in live:   # declared lost already: nothing it sends now counts
+                        continue
                     if isinstance(ev, IntervalRecord):
                         metrics.add(ev)
-                        last_t[ev.worker] = ev.t
+                        last_t[w] = ev.t
+                        seen[w] = recorded[w] = perf_counter()
                         if ev.final:
-                            live.discard(ev.worker)
+                            live.discard(w)
+                    elif isinstance(ev, Alive):
+                        seen[w] = perf_counter()
                     elif isinstance(ev, WorkerLost):
-                        live.discard(ev.worker)
-                        metrics.worker_gone(ev.worker)
-                        lw = LostWorker(ev.worker, pids[ev.worker], ev.reason, 1.0 / len(plans), last_t[ev.worker])
-                        lost.append(lw)
-                        warnings.append(lw.describe())
+                        lose(w, ev.reason)
                     elif isinstance(ev, WorkerFailed):
-                        raise RunError(f"worker {ev.worker} failed: {ev.message}")
+                        raise RunError(f"worker {w} failed: {ev.message}")
                 now = perf_counter()
+                away = now - looked
+                looked = now
+                if away > _AWAY:   # this process was stopped (Ctrl-Z, then fg) or starved: its workers are
+                    for w in live:   # not judged on time it did not watch
+                        seen[w] += away
+                        recorded[w] += away
+                for w in sorted(live):
+                    if now - seen[w] > deadline:
+                        reason = f"silent for {now - seen[w]:.1f} s"
+                    elif now - recorded[w] > _RECORDLESS:
+                        reason = f"alive but sent no record for {now - recorded[w]:.0f} s"
+                    else:
+                        continue
+                    backend.kill(w)
+                    lose(w, reason)
                 n_signals = len(signals.received)
                 if n_signals and interrupted_by is None:
                     interrupted_by = signals.received[0]
@@ -201,8 +268,9 @@ def execute(plans: Sequence[WorkerPlan], *,
                         wait_until = now + _STOP_GRACE
                         backend.stop()
                 if wait_until is not None and now >= wait_until and live:
-                    warnings.append(f"workers {sorted(live)} did not report after the stop; "
-                                    "results may miss their last interval")
+                    for w in sorted(live):   # no final record within the grace: lost, its in-flight counted
+                        backend.kill(w)
+                        lose(w, "no final record after the stop")
                     break
         elapsed = perf_counter() - t0
     finally:

@@ -30,6 +30,7 @@ _READ = 1 << 20      # bytes per os.read on the coordinator side
 READY = b"R"      # worker -> coordinator: JSON {"pid": ...}
 RECORD = b"I"     # worker -> coordinator: an IntervalRecord's wire form
 ERROR = b"E"      # worker -> coordinator: a one-line UTF-8 reason it could not run
+ALIVE = b"A"      # worker -> coordinator: its event loop is turning (`scale.pulse`; an empty body)
 BEGIN = b"S"      # coordinator -> worker: the start, a big-endian double of wall-clock seconds
 STOP = b"X"       # coordinator -> worker: stop now (an empty body)
 

@@ -49,17 +49,26 @@ class InProcessBackend:
             t.stop()
 
     def poll(self, timeout: float) -> list:
-        out = []
+        got = []
         try:
-            out.append(decode(*self.events.get(timeout=timeout)))
+            got.append(decode(*self.events.get(timeout=timeout)))
             while True:
-                out.append(decode(*self.events.get_nowait()))
+                got.append(decode(*self.events.get_nowait()))
         except queue.Empty:
             pass
-        for ev in out:
+        out = []
+        for ev in got:
+            if ev.worker in self.done:   # given up on (`kill`), or already ended
+                continue
             if isinstance(ev, (WorkerLost, WorkerFailed)) or (isinstance(ev, IntervalRecord) and ev.final):
                 self.done.add(ev.worker)
+            out.append(ev)
         return out
+
+    def kill(self, worker: int) -> None:
+        """A thread cannot be killed: ask it to stop, and ignore whatever it still sends."""
+        self.done.add(worker)
+        self.threads[worker].stop()
 
     def close(self) -> None:
         self.stop()

@@ -41,7 +41,7 @@ from stinger.core.records import IntervalRecord, RecordError
 from stinger.core.secrets import scrub
 from stinger.errors import RunError
 from stinger.scale import frames
-from stinger.scale.base import WorkerFailed, WorkerLost
+from stinger.scale.base import Alive, WorkerFailed, WorkerLost
 
 _READY_TIMEOUT = 60.0
 _REAP_TIMEOUT = 5.0
@@ -203,6 +203,8 @@ class LocalBackend:
                     events.append(rec)
                     if rec.final:
                         self.done.add(i)
+                elif tag == frames.ALIVE:
+                    events.append(Alive(i))
                 elif tag == frames.ERROR:
                     self.done.add(i)
                     events.append(WorkerFailed(i, body.decode(errors="replace")))
@@ -212,6 +214,17 @@ class LocalBackend:
                     self.done.add(i)
                     events.append(WorkerLost(i, self._exit_reason(i)))
         return events
+
+    def kill(self, worker: int) -> None:
+        """SIGKILL one worker the coordinator gave up on (stopped or wedged), by its own PID; its
+        later frames and its EOF are ignored."""
+        self.done.add(worker)
+        p = self.procs[worker]
+        if p.pid and p.exitcode is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)   # only our own worker (a stopped process dies too)
+            except ProcessLookupError:
+                pass
 
     def _exit_reason(self, i: int) -> str:
         p = self.procs[i]
@@ -306,6 +319,7 @@ async def _serve(plan, ctrl_fd: int, out: frames.FrameWriter) -> None:
     import asyncio
 
     from stinger.engine.worker import Worker
+    from stinger.scale.pulse import Pulse
 
     worker = Worker(plan, emit=lambda rec: out.send(frames.RECORD, rec.to_bytes()))
     out.send(frames.READY, json.dumps({"worker": plan.worker, "pid": os.getpid()}).encode())
@@ -323,8 +337,10 @@ async def _serve(plan, ctrl_fd: int, out: frames.FrameWriter) -> None:
             worker.stop()
 
     loop.add_reader(ctrl_fd, on_control)
+    pulse = Pulse(loop, lambda: out.send(frames.ALIVE)).start()
     try:
         await worker.run()
     finally:
+        pulse.stop()
         if not control.eof:
             loop.remove_reader(ctrl_fd)

@@ -1,59 +1,213 @@
 """The Ray worker backend: each load worker is a Ray actor, on this machine or across a cluster.
 
 stinger never manages machines: Ray does. `--backend ray` joins the cluster
-Ray's own rules name (`RAY_ADDRESS`, e.g. `ray://head:10001` or `auto` for a
-cluster started with `ray start` on this machine); with none, Ray starts a
-private one here for the run and stops it after. Each worker is one actor
-(one CPU, spread over the cluster's nodes) running the same `Worker` as the
-local backend, on its own event loop in a thread of the actor process, so a
-worker's engine, flush thread and records are exactly the local ones.
+Ray's own rules name (`RAY_ADDRESS`, e.g. `ray://head:10001`, `head:6379`, or
+`auto` for a cluster started with `ray start` on this machine); with none, it
+starts a private cluster here for the run (never joining an existing `ray start`
+one), bound to 127.0.0.1 only, and stops it after. Each worker is one actor (one
+CPU, spread over the cluster's nodes) running the same `Worker` as the local
+backend, on its own event loop in a thread of the actor process, so a worker's
+engine, flush thread and records are exactly the local ones.
 
 Records travel in their wire form (`IntervalRecord.to_bytes`): the
 coordinator keeps one outstanding `take` call per live actor, which returns
-what the worker emitted within a short wait, and calls again. An actor that
-dies (its process or node lost) surfaces as `RayActorError` on that call and
-is reported as a lost worker with its share of the schedule (`WorkerLost`).
+what the worker emitted within a short wait (its records and its pulses,
+`scale.pulse`), and calls again. An actor that dies (its process or node lost)
+surfaces as `RayActorError` on that call and is reported as a lost worker with
+its share of the schedule (`WorkerLost`); one that stops answering (SIGSTOP, a
+wedged process) is declared lost by the coordinator's deadline and killed here
+(`kill`).
 
-What the cluster must provide: stinger installed at the same version on every
-node, and the run's dataset at the same path on every node (a plan names its
-payload file; small bodies given inline travel with the plan). Clocks: the
-start is a wall-clock instant, so nodes should run NTP (see `scale/base.py`);
-each request's latency is measured on one node's clock. `start_delay` is
-longer than the local backend's: the begin call must reach every actor before
-the clock starts.
+The user's mistakes surface at once, as one line (`connect`, called before any
+run directory exists): a `RAY_ADDRESS` where nothing answers (a TCP probe of
+`_PROBE_TIMEOUT` s, where Ray itself would retry for minutes), and more workers
+than the cluster has free CPUs (Ray would wait `_READY_TIMEOUT` s to place
+them). `--workers auto` counts the cluster's free CPUs, not this machine's.
+
+The dataset travels with the run: the coordinator reads the file (or folder)
+the spec names, relative to its own working directory, and puts it in Ray's
+object store once; each actor writes its copy to a temporary folder of its node
+and opens that (removed when its worker ends), so no node needs the file and a
+relative path works whatever an actor's working directory is. What the cluster
+must still provide: stinger installed at the same version on every node.
+Clocks: the start is a wall-clock instant, so nodes should run NTP (see
+`scale/base.py`); each request's latency is measured on one node's clock.
+`start_delay` is longer than the local backend's: the begin call must reach
+every actor before the clock starts.
+
+Ray's own driver-side messages (a dead worker's crash notes, with node IPs and
+ports) are kept out of the terminal and its live view while the backend runs;
+they stay in Ray's session logs. Ray's own ports: a cluster joined by address
+listens as its operator started it (Ray's gRPC ports listen on all interfaces
+unless told otherwise, see the README); the private cluster listens on
+127.0.0.1 only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError, UsageError
-from stinger.scale.base import WorkerLost
+from stinger.scale.base import Alive, WorkerLost
 from stinger.scale.thread import decode
+
+
+class TerminatedError(RunError):
+    """SIGTERM arrived while Ray started (its handler, not ours, was in place): exit 143, as any run."""
+
+    exit_code = 143
+
 
 _READY_TIMEOUT = 120.0
 _TAKE_WAIT = 0.2          # s an actor's `take` waits for a record before returning empty
+_FREE_WAIT = 10.0         # s to wait for CPUs a run that just ended still holds
+_PROBE_TIMEOUT = 5.0      # s for RAY_ADDRESS to accept a TCP connection before it is called unreachable
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"   # "0": Ray's single-node mode, node IP 127.0.0.1
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Inside, a Ray cluster started on this machine (`ray.init(address="local")`) binds every
+    process to 127.0.0.1: its node IP is the loopback address, and Ray's gRPC servers then listen
+    there alone instead of on all interfaces.
+
+    Ray turns a node IP of 127.0.0.1 into the machine's interface address on Linux unless its
+    single-node mode is on (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, read by Ray's node-IP lookup
+    and inherited by the processes the cluster starts). It is set only while the cluster starts:
+    joining another machine's cluster later in this process must see the real interface."""
+    import ray._private.ray_constants as ray_constants
+
+    saved_env = os.environ.get(_LOOPBACK_ENV)
+    saved = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_LOOPBACK_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved
+        if saved_env is None:
+            os.environ.pop(_LOOPBACK_ENV, None)
+        else:
+            os.environ[_LOOPBACK_ENV] = saved_env
+
+
+@contextlib.contextmanager
+def _handlers_kept() -> Iterator[None]:
+    """`ray.init` puts its own SIGTERM handlers over ours (a Python one that exits, and its C++ core's
+    crash handler that dumps a stack and dies): a SIGTERM would leave an empty run directory. Put
+    back what was there as soon as it returns (the coordinator checks again when the run starts)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+def probe_address(address: str, timeout: float = _PROBE_TIMEOUT) -> bool:
+    """Raise a one-line UsageError when nothing accepts a TCP connection at `address` (RAY_ADDRESS:
+    `host:port` or `ray://host:port`) within `timeout` s; `auto` and `local` name this machine.
+
+    Returns True when the address is a cluster on this machine bound to the loopback address alone
+    (`ray start --node-ip-address 127.0.0.1` in Ray's single-node mode): Ray would rewrite 127.0.0.1
+    into this machine's interface address, where nothing listens, so it must be joined in that mode."""
+    if address in ("auto", "local"):
+        return False
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    hostport = hostport.split("/", 1)[0]
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        host, port = hostport, "10001" if "://" in address else "6379"
+    host = host.strip("[]")
+    try:
+        _connect(host, int(port), timeout)
+    except OSError as exc:
+        why = (f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError)
+               else (exc.strerror or type(exc).__name__).lower())
+        raise UsageError(f"RAY_ADDRESS={address}: nothing answers at {host}:{port} ({why}); expected the address "
+                         "of a running Ray cluster (ray start --head prints it), or no RAY_ADDRESS for a private "
+                         "cluster on this machine") from None
+    if "://" in address or host not in ("127.0.0.1", "localhost", "::1"):
+        return False
+    from ray._private.services import get_node_ip_address
+
+    node_ip = get_node_ip_address()
+    if node_ip in ("127.0.0.1", "::1"):
+        return False
+    try:
+        _connect(node_ip, int(port), timeout)
+    except OSError:
+        return True
+    return False
+
+
+def _connect(host: str, port: int, timeout: float) -> None:
+    with socket.create_connection((host, port), timeout=timeout):
+        pass
+
+
+def pack_dataset(path: str) -> tuple[str, dict[str, bytes]]:
+    """A dataset file or folder as (its name, {path relative to its parent: bytes}): what goes into
+    the object store. `path` is resolved here, against the coordinator's working directory."""
+    p = Path(path).resolve()
+    if p.is_dir():
+        files = {str(f.relative_to(p.parent)): f.read_bytes() for f in sorted(p.rglob("*")) if f.is_file()}
+    else:
+        files = {p.name: p.read_bytes()}
+    return p.name, files
+
+
+def unpack_dataset(packed: tuple[str, dict[str, bytes]]) -> tuple[str, str]:
+    """Write a packed dataset into a new temporary folder; (the dataset's path there, the folder)."""
+    name, files = packed
+    root = tempfile.mkdtemp(prefix="stinger-data-")
+    for rel, data in files.items():
+        dest = Path(root, rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    return os.path.join(root, name), root
 
 
 class _ActorWorker:
     """Runs inside a Ray actor process: one `WorkerThread` (its own event loop); a threaded
     actor, so `take` may block while `stop` comes in."""
 
-    def __init__(self, plan: Any) -> None:
+    def __init__(self, plan: Any, dataset: tuple[str, dict[str, bytes]] | None = None) -> None:
         import sys
 
         from stinger.scale.thread import WorkerThread
 
         sys.setswitchinterval(0.001)   # as a local worker: the flush thread hands the GIL back often
+        self.data_dir: str | None = None
+        if dataset is not None:   # the coordinator's dataset, from the object store: opened from a local copy
+            path, self.data_dir = unpack_dataset(dataset)
+            plan = replace(plan, payload=replace(plan.payload, path=path))
         self.thread = WorkerThread(plan).start()
+        if self.data_dir is not None:
+            threading.Thread(target=self._clean_up, daemon=True).start()
+
+    def _clean_up(self) -> None:
+        self.thread.thread.join()
+        shutil.rmtree(self.data_dir or "", ignore_errors=True)
 
     def ready(self) -> tuple[int, str]:
-        import socket
-
         self.thread.ready.wait(_READY_TIMEOUT)
         if self.thread.error is not None:
             raise RuntimeError(self.thread.error)
@@ -81,27 +235,90 @@ class RayBackend:
         self.nodes: list[str] = []
         self._started_ray = False
         self._ray: Any = None
+        self._quiet: tuple[Any, bool] | None = None
+        self._log_level: int | None = None
+        self._env: dict[str, str] | None = None
 
     def _init_ray(self) -> Any:
         try:
             import ray
         except ImportError:
             raise UsageError("--backend ray needs Ray: pip install 'stinger[ray]'") from None
+        # Ray's own warnings (a token notice, a dead worker's crash note with node IPs) stay out of the
+        # terminal and its live view: they are in Ray's session logs
+        ray_log = logging.getLogger("ray")
+        if self._log_level is None:
+            self._log_level = ray_log.level
+        ray_log.setLevel(logging.ERROR)
         if not ray.is_initialized():
-            address = os.environ.get("RAY_ADDRESS")
+            address = os.environ.get("RAY_ADDRESS") or None
+            loopback = address is None or probe_address(address)
+            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                       "logging_level": "ERROR", "configure_logging": False}
+            # ray.init leaves settings in this process's environment (RAY_AUTH_MODE=token after a private
+            # cluster with token auth, PYTHONBREAKPOINT=Ray's debugger): given back when the backend closes
+            self._env = dict(os.environ)
             try:
-                ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR", configure_logging=False)
+                # a private cluster (address "local": never one started earlier with `ray start`) binds to
+                # 127.0.0.1 alone; a cluster on this machine bound so is joined the same way
+                with _handlers_kept(), loopback_only() if loopback else contextlib.nullcontext():
+                    ray.init(address=address or "local", **options)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise UsageError(f"--backend ray: cannot join the Ray cluster at {address!r}: "
                                  f"{str(exc).splitlines()[0]}") from None
+            except SystemExit as exc:   # Ray's own SIGTERM handler, while its start-up ran (ours come back after)
+                if exc.code != signal.SIGTERM:
+                    raise
+                with contextlib.suppress(Exception):
+                    ray.shutdown()
+                raise TerminatedError("stopped by SIGTERM while the Ray cluster was starting; "
+                                      "nothing was measured") from None
             self._started_ray = True
+        self._quiet_driver(ray)
         return ray
 
+    def _quiet_driver(self, ray: Any) -> None:
+        """Stop Ray printing its error notes on the driver (its switch, the one its debugger uses)."""
+        import ray._private.worker as ray_worker
+
+        if self._quiet is None and hasattr(ray_worker, "_worker_logs_enabled"):
+            self._quiet = (ray_worker, ray_worker._worker_logs_enabled)
+            ray_worker._worker_logs_enabled = False
+
+    def connect(self) -> int:
+        """Join (or start) the cluster now; the CPUs in it (each worker takes one)."""
+        if self._ray is None:
+            self._ray = self._init_ray()
+        return int(self._ray.cluster_resources().get("CPU", 0))
+
+    def _check_room(self, n: int) -> None:
+        """One line at once, instead of Ray waiting `_READY_TIMEOUT` s to place actors it cannot: more
+        workers than the cluster's CPUs, or than those free after `_FREE_WAIT` s (the actors of a run
+        that just ended free theirs a moment after they are killed)."""
+        ray = self._ray
+        total = int(ray.cluster_resources().get("CPU", 0))
+        if n > total:
+            raise UsageError(f"{n} workers on Ray, but the cluster has {total} CPUs and each worker takes one; "
+                             f"expected --workers {max(total, 1)} or fewer, or more nodes")
+        deadline = time.monotonic() + _FREE_WAIT
+        while (free := int(ray.available_resources().get("CPU", 0))) < n:
+            if time.monotonic() > deadline:
+                raise RunError(f"{n} workers on Ray, but only {free} of the cluster's {total} CPUs are free "
+                               f"(other work holds the rest); expected --workers {max(free, 1)} or fewer, or "
+                               "a cluster with room")
+            time.sleep(0.2)
+
     def start(self, plans: Sequence) -> list[int]:
-        ray = self._ray = self._init_ray()
+        self.connect()
+        ray = self._ray
+        self._check_room(len(plans))
+        dataset = None
+        if plans and plans[0].payload.path and Path(plans[0].payload.path).exists():
+            # shipped through the object store: no node needs the file (a missing one fails in the actor)
+            dataset = ray.put(pack_dataset(plans[0].payload.path))
         actor_cls = ray.remote(num_cpus=1, max_concurrency=4)(_ActorWorker)
-        self.actors = [actor_cls.options(scheduling_strategy="SPREAD", name=None).remote(plan) for plan in plans]
+        self.actors = [actor_cls.options(scheduling_strategy="SPREAD", name=None).remote(plan, dataset)
+                       for plan in plans]
         try:
             got = ray.get([a.ready.remote() for a in self.actors], timeout=_READY_TIMEOUT)
         except ray.exceptions.GetTimeoutError:
@@ -110,8 +327,6 @@ class RayBackend:
                            f"{len(plans)} workers)") from None
         except ray.exceptions.RayError as exc:
             raise RunError(f"a Ray load worker could not start: {str(exc).splitlines()[-1]}") from None
-        import socket
-
         self.nodes = [host for _, host in got]
         for i, a in enumerate(self.actors):
             self.pending[i] = a.take.remote(_TAKE_WAIT)
@@ -140,6 +355,8 @@ class RayBackend:
         out: list = []
         for ref in ready:
             i = by_ref[ref]
+            if i in self.done:   # given up on (`kill`) while this call was out
+                continue
             del self.pending[i]
             try:
                 events = ray.get(ref)
@@ -151,7 +368,10 @@ class RayBackend:
             for _, kind, body in events:
                 ev = decode(i, kind, body)
                 out.append(ev)
-                ended = ended or not isinstance(ev, IntervalRecord) or ev.final
+                if isinstance(ev, IntervalRecord):
+                    ended = ended or ev.final
+                elif not isinstance(ev, Alive):   # failed, or lost
+                    ended = True
             if ended:
                 self.done.add(i)
             else:
@@ -159,21 +379,39 @@ class RayBackend:
         return out
 
     def kill(self, worker: int) -> None:
-        """Kill one worker's actor now (tests: a lost worker)."""
-        self._ray.kill(self.actors[worker], no_restart=True)
+        """Kill one worker's actor now (declared lost by the coordinator, or a test's lost worker);
+        nothing more is read from it."""
+        self.done.add(worker)
+        self.pending.pop(worker, None)
+        with contextlib.suppress(Exception):   # already gone
+            self._ray.kill(self.actors[worker], no_restart=True)
 
     def close(self) -> None:
         ray = self._ray
-        if ray is None:
-            return
-        for a in self.actors:
-            try:
-                ray.kill(a, no_restart=True)
-            except Exception:  # already gone
-                pass
-        self.actors = []
-        self.pending.clear()
-        if self._started_ray:
-            ray.shutdown()
-            self._started_ray = False
-        self._ray = None
+        try:
+            if ray is None:
+                return
+            for a in self.actors:
+                with contextlib.suppress(Exception):   # already gone
+                    ray.kill(a, no_restart=True)
+            self.actors = []
+            self.pending.clear()
+            if self._started_ray:
+                ray.shutdown()
+                self._started_ray = False
+            if self._quiet is not None:
+                module, enabled = self._quiet
+                module._worker_logs_enabled = enabled
+                self._quiet = None
+            self._ray = None
+        finally:
+            if self._log_level is not None:   # Ray's logger as it was (after its shutdown's own messages)
+                logging.getLogger("ray").setLevel(self._log_level)
+                self._log_level = None
+            if self._env is not None and not self._started_ray:   # Ray's settings as ray.init found them
+                for key in {k for k in (*os.environ, *self._env) if k.startswith("RAY_") or k == "PYTHONBREAKPOINT"}:
+                    if key in self._env:
+                        os.environ[key] = self._env[key]
+                    else:
+                        os.environ.pop(key, None)
+                self._env = None

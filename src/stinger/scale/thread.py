@@ -9,6 +9,7 @@ process). The worker's events queue up in their wire form, as
     (w, "record", bytes)   an `IntervalRecord.to_bytes()`
     (w, "failed", str)     the worker raised: one line
     (w, "lost", str)       it ended without its final record (stopped before the start)
+    (w, "alive", None)     its event loop is turning (`scale.pulse`)
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import threading
 from typing import Any
 
 from stinger.core.records import IntervalRecord
-from stinger.scale.base import WorkerFailed, WorkerLost
+from stinger.scale.base import Alive, WorkerFailed, WorkerLost
+from stinger.scale.pulse import Pulse
 
 
 class WorkerThread:
@@ -50,8 +52,13 @@ class WorkerThread:
 
         async def serve() -> None:
             self.worker = Worker(self.plan, emit=self._emit)
+            w = self.plan.worker
+            pulse = Pulse(loop, lambda: self.events.put((w, "alive", None))).start()
             self.ready.set()
-            await self.worker.run()
+            try:
+                await self.worker.run()
+            finally:
+                pulse.stop()
 
         try:
             loop.run_until_complete(serve())
@@ -93,10 +100,12 @@ class WorkerThread:
         return out
 
 
-def decode(worker: int, kind: str, payload) -> IntervalRecord | WorkerFailed | WorkerLost:
+def decode(worker: int, kind: str, payload) -> IntervalRecord | Alive | WorkerFailed | WorkerLost:
     """A `WorkerThread` event tuple as the coordinator's event."""
     if kind == "record":
         return IntervalRecord.from_bytes(payload)
+    if kind == "alive":
+        return Alive(worker)
     if kind == "failed":
         return WorkerFailed(worker, payload)
     return WorkerLost(worker, payload)
