@@ -121,7 +121,9 @@ def test_compare_warns_when_the_loads_differ(two_runs):
     assert cmp.warnings and "different loads" in cmp.warnings[0] and "40.0" in cmp.warnings[0]
     assert cmp.verdict["a"] == "baseline" and cmp.verdict["b"] == "candidate"
     same = stinger.compare(first, first)
-    assert same.warnings == () and same.exit_code == 0
+    # a run against itself: no load difference (a busy machine may still be named: that is true of the run)
+    assert same.exit_code == 0 and not any("different loads" in w for w in same.warnings)
+    assert all("busy machine" in w for w in same.warnings), same.warnings
 
 
 def test_run_from_a_yaml_path_with_no_outputs_writes_nothing(server, tmp_path):
