@@ -2,8 +2,8 @@
 
 The end-to-end test joins stinger's rows with the reference server's own record of
 every request (one monotonic clock, converted through the run's `t0_unix`): every
-row's send and done bracket the server's read and write of the same request, and
-the rows' latencies are the summary's.
+row's send and done bracket the server's read and its timed answer of the same
+request, and the rows' latencies are the summary's.
 """
 
 from __future__ import annotations
@@ -86,25 +86,31 @@ def test_every_request_sent_has_a_row_that_pairs_with_the_servers_own_record(tmp
     assert lat.max() == pytest.approx(v["latency_ms"]["max"], rel=0.01, abs=0.05)
     server_ms = np.array([float(r["server_ms"]) for r in rows])
     assert np.all((server_ms >= 10.0) & (server_ms < 1000.0))
-    # pair each request the server read with the row sent last before that read: its send and done bracket
-    # the server's read and write (requests are 25 ms apart, each held 10 ms: one row per read)
-    rec = server.records()
+    # pair the k-th request the server read with the k-th row sent: one server process reads its
+    # connections in the order their bytes arrived (one epoll ready list), and requests leave 25 ms apart.
+    # Not "the row sent last before the read": beside two CPU hogs the server once read a request 31 ms
+    # after it was sent, after the next one had left
+    rec = np.sort(server.records(), order="recv")
     t0 = summary["requests_file"]["t0_unix"]
     order = sorted(rows, key=lambda r: float(r["sent_s"]))
     sent = np.array([float(r["sent_s"]) for r in order])
     done = np.array([float(r["done_s"]) for r in order])
+    reported = np.array([float(r["server_ms"]) for r in order]) / 1e3   # Server-Timing: recv to before the write
     recv = rec["recv"] + offset - t0
-    write = rec["send"] + offset - t0
     slack = 0.002    # the two clock readings that convert the server's clock
-    idx = np.searchsorted(sent, recv + slack) - 1
-    assert len(rec) == len(rows) and len(set(idx.tolist())) == len(rows)
-    assert np.all(recv >= sent[idx] - slack) and np.all(recv <= done[idx] + slack)
-    # the answer reached stinger after the server wrote it: the outbound leg is small and positive. The
-    # server stamps its write after the write call returns, so a preemption there can stamp it late (seen:
-    # 2 ms once in 120 at a run's end): judged on 95 % of requests
-    leg = done[idx] - write
-    assert np.mean(leg >= -slack) >= 0.95, np.sort(leg)[:5]
-    assert 0 <= np.median(leg) < 0.002, np.median(leg)
+    assert len(rec) == len(rows)
+    # its send and done bracket the server's read, and the answer it read is the one the server timed
+    assert np.all(recv >= sent - slack) and np.all(recv <= done + slack)
+    assert np.all(reported <= rec["send"] - rec["recv"] + 5e-7)   # taken before the recording's send stamp
+    # the answer reached stinger after the server wrote it, for every request: judged on the instant the
+    # server timed before its write (recv + Server-Timing), not on its stamp after the write returns, which
+    # the client the write wakes can preempt (seen: stamped 8 ms after stinger had read the answer)
+    inbound, outbound = recv - sent, done - (recv + reported)
+    assert np.all(outbound >= -slack), np.sort(outbound)[:5]
+    # stinger stamps `done` on the read, not later: at the median its wake-up for an answer is no slower
+    # than the 90th percentile of the server's wake-up for a request, measured in the same run (both are a
+    # process woken by a loopback write on this machine, in this moment)
+    assert np.median(outbound) <= np.percentile(inbound, 90) + 2 * slack, (np.median(outbound), inbound)
 
 
 def test_save_requests_is_refused_on_ray_and_not_offered_by_capacity(tmp_path):

@@ -59,21 +59,24 @@ def _cpu_seconds(pid: int) -> float:
     return times.user + times.system
 
 
-def test_a_spinning_worker_shows_near_a_full_core(workers) -> None:
+def test_a_spinning_worker_shows_the_cpu_it_got(workers) -> None:
     busy, idle = workers
     monitor = GeneratorMonitor([busy.pid, idle.pid])
     monitor.start()
-    cpu0, wall0 = _cpu_seconds(busy.pid), time.perf_counter()
+    cpu0, wall0 = (_cpu_seconds(busy.pid), _cpu_seconds(idle.pid)), time.perf_counter()
     time.sleep(1.0)
     points = monitor.sample(1.0)
-    expected = 100.0 * (_cpu_seconds(busy.pid) - cpu0) / (time.perf_counter() - wall0)
+    wall = time.perf_counter() - wall0
+    expected = [100.0 * (_cpu_seconds(p.pid) - c) / wall for p, c in zip(workers, cpu0, strict=True)]
     by_worker = {p.labels: p.value for p in points if p.series == "generator.worker_cpu_pct"}
-    # On an idle machine the spinner reads ~100 %; other load on the machine lowers
-    # it, so compare with the CPU time the process really got in the same window.
-    spinning = by_worker[(("worker", "0"),)]
-    assert spinning == pytest.approx(expected, abs=10.0)
-    assert spinning > 20.0
-    assert by_worker[(("worker", "1"),)] < 10.0
+    # On an idle machine the spinner reads ~100 %; other load on the machine lowers it (beside two CPU
+    # hogs and a test suite it got 17.8 %), so each reading is compared with the CPU time the process
+    # really got in the same window, and the spinner with the idle worker. What the spinner would
+    # use, whatever else runs, is its demand (the next test).
+    spinning, idling = by_worker[(("worker", "0"),)], by_worker[(("worker", "1"),)]
+    assert spinning == pytest.approx(expected[0], abs=10.0)
+    assert idling == pytest.approx(expected[1], abs=10.0) and idling < 10.0
+    assert spinning > idling
     maximum = [p for p in points if p.series == "generator.worker_cpu_max_pct"]
     assert len(maximum) == 1 and maximum[0].value == spinning
     assert worker_cpu_p90(points) == spinning

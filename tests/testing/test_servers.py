@@ -51,7 +51,7 @@ def test_delay_server_answers_after_the_delay():
     delay = 0.03
     with RefServer("delay", delay_ms=delay * 1000, record=True) as srv:
         conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-        client = []
+        client, reported = [], []
         for i in range(8):
             t0 = time.perf_counter()
             conn.request("POST" if i % 2 else "GET", "/predict", body=b"x" * (i * 100) if i % 2 else None)
@@ -59,24 +59,35 @@ def test_delay_server_answers_after_the_delay():
             body = resp.read()
             client.append(time.perf_counter() - t0)
             assert resp.status == 200 and body == b'{"ok":true}'
-            assert resp.getheader("server-timing").startswith("app;dur=")
+            timing = resp.getheader("server-timing")
+            assert timing.startswith("app;dur=")
+            reported.append(float(timing.split("dur=")[1]) / 1e3)
         conn.close()
     durations = srv.timings()
     assert len(durations) == 8
     assert np.all(durations >= 0.95 * delay)      # never early
     assert np.median(durations) <= 3 * delay      # generous: a loaded CI box is slow
-    # causality: the client waited at least as long as the server held each request
-    assert np.all(np.array(client) >= durations)
+    # causality: the client waited at least as long as the server held each request by the time it wrote
+    # the answer (its Server-Timing, taken before the write; 3 decimals of a ms). Not the recording's send
+    # stamp, taken after the write returns: the client the write wakes can preempt the server first (seen
+    # beside two CPU hogs: a send stamped 2.5 ms after the client had read the whole answer)
+    assert np.all(np.array(client) >= np.array(reported) - 5e-7), (client, reported)
+    assert np.all(np.array(reported) <= durations + 5e-7)
     rec = srv.records()
     assert np.all(rec["start"] == rec["recv"])    # delay mode has no queue
     assert np.all(np.diff(rec["recv"]) > 0)
 
 
 @pytest.mark.parametrize("mode", ["delay", "slots"])
-def test_precise_answers_leave_at_the_due_instant(mode):
-    """`precise` spins out the last timer tick: answers from 4 concurrent clients leave at the due instant
-    (recv + D; slots: the virtual end of the service), never before it, and the median within a quarter
-    tick (a busy CI machine delays some writes by half a millisecond: the median is what is robust)."""
+def test_precise_answers_never_leave_before_the_due_instant(mode):
+    """`precise` arms each response timer a tick early and spins out the rest: no answer to 4 concurrent
+    clients leaves before its due instant (recv + D; slots: the virtual end of the service), which a
+    spin that answered when the early timer fired would break by up to a tick.
+
+    How close after the due instant answers leave is a timing figure: on a quiet machine tens of
+    microseconds against the coarse server's ~0.5 ms, but beside two CPU hogs the precise median ranged
+    0.04-3.8 ms over five runs (the scheduler's, not the timer's), so it is measured in
+    bench/ref_precision.py beside the coarse server, not asserted here."""
     def client(port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for _ in range(25):
@@ -93,8 +104,7 @@ def test_precise_answers_leave_at_the_due_instant(mode):
     rec = srv.records()
     assert len(rec) == 100
     late = rec["send"] - rec["start"] - 0.0073
-    assert np.all(late >= 0)                      # never early
-    assert np.median(late) < 0.25e-3, np.percentile(late, [50, 90, 99])
+    assert np.all(late >= 0), np.sort(late)[:5]   # never early
 
 
 def test_keep_alive_bodies_and_close():
@@ -133,7 +143,16 @@ def test_http10_and_garbage():
 
 
 def test_pipelined_requests_come_back_in_order():
-    with RefServer("slots", slots=3, service_ms=5) as srv:
+    """Five pipelined requests, three slots of 5 ms: the first three take a slot at once, the last two wait
+    in FIFO for the first two slots to free, at their services' virtual ends (exact: the recording), and
+    every answer, read back in request order, reports at least its wait plus its service.
+
+    Judged on the server's virtual times and floors, not on one answer's duration against another's: a
+    busy machine that preempts the server while the first answers are due delays them as much as the
+    waited ones (seen: the first three reported as much as the last two), and parsing order is
+    microseconds (seen: the first request parsed 60 us before the second)."""
+    service = 0.005
+    with RefServer("slots", slots=3, service_ms=service * 1e3, record=True) as srv:
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
             s.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" * 5)
             buf = bytearray()
@@ -142,10 +161,19 @@ def test_pipelined_requests_come_back_in_order():
                 status, headers, _ = _read_response(s, buf)
                 assert status.endswith(b"200 OK")
                 durations.append(float(headers["server-timing"].split("dur=")[1]))
-            # the first three took a slot at once; the last two waited a whole service time for one (FIFO),
-            # so each reports more than any of the first three (their own order is microseconds of parsing:
-            # a busy machine once parsed the first request 60 us before the second)
-            assert min(durations[3:]) > max(durations[:3]) + 2.5, durations
+    rec = np.sort(srv.records(), order="recv")           # request order
+    recv, start, send = rec["recv"], rec["start"], rec["send"]
+    assert np.all(start[:3] == recv[:3])                  # a slot at once
+    # the 4th and 5th took the slots two of the first three freed, at their virtual ends (or on arrival)
+    # (which slot frees first is the order the timers' callbacks ran in: the 2nd's can run before the 1st's)
+    ends = start[:3] + service
+    took = [[j for j in range(3) if start[k] == max(ends[j], recv[k])] for k in (3, 4)]
+    assert all(took) and set(took[0]).isdisjoint(took[1]), (start - recv[0], recv - recv[0])
+    # each answer (the k-th read is request k's) reports its wait plus its service at least, and no more
+    # than the server's own time to the write
+    floor_ms = (start + service - recv) * 1e3
+    assert np.all(np.array(durations) >= floor_ms - 5e-4), (durations, floor_ms)
+    assert np.all(np.array(durations) <= (send - recv) * 1e3 + 5e-4), (durations, (send - recv) * 1e3)
 
 
 def _concurrent_requests(port: int, clients: int, each: int = 1) -> None:
