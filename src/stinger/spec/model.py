@@ -23,7 +23,7 @@ from stinger.errors import UsageError
 from stinger.targets.base import REGISTRY, config_class
 
 # Hard limits: past these a value is a mistake whatever the machine (a schedule of 1e308
-# requests a second never ends). Below them, the safety ceilings of `orchestrate.run.check_ceilings`
+# requests a second never ends). Below them, the safety ceilings of `orchestrate.preflight.check_ceilings`
 # (per machine, confirmed past with --yes / load.confirm) apply.
 MAX_RATE = 1e8               # requests per second
 MAX_USERS = 10_000_000
