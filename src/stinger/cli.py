@@ -29,11 +29,8 @@ from typing import Any
 import click
 
 from stinger import __version__
-from stinger.errors import StingerError
+from stinger.errors import ExitCode, StingerError
 
-EXIT_USAGE = 2
-EXIT_RUN = 3
-EXIT_INTERRUPTED = 130
 SAVE_REQUESTS_LOST = "--save-requests:"   # the prefix of the warnings of rows a full disk cost
 
 
@@ -872,26 +869,26 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="stinger", standalone_mode=False)
     except click.exceptions.Abort:
-        _fail("aborted", EXIT_INTERRUPTED)
+        _fail("aborted", ExitCode.INTERRUPTED)
     except click.exceptions.NoSuchOption as exc:
-        _fail(exc.format_message() + " (see --help)", EXIT_USAGE)
+        _fail(exc.format_message() + " (see --help)", ExitCode.USAGE)
     except click.ClickException as exc:
-        _fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else EXIT_USAGE)
+        _fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else ExitCode.USAGE)
     except StingerError as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", EXIT_INTERRUPTED)
+        _fail("interrupted", ExitCode.INTERRUPTED)
     except SystemExit:
         raise
     except (RecursionError, MemoryError) as exc:  # an input past what any limit caught: still one line
-        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", EXIT_USAGE)
+        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", ExitCode.USAGE)
     except OSError as exc:
         from stinger.core.atomic import is_disk_full
 
         if not is_disk_full(exc):
             raise
         # a full disk met outside the run files' own writer (a spill file, a dataset cache): still one line
-        _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_RUN)
+        _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", ExitCode.RUN_ERROR)
     sys.exit(0)
 
 
