@@ -80,11 +80,9 @@ def _capacity_options(options: dict):
         if isinstance(kw.get(k), str):
             kw[k] = parse_duration(kw[k])
     if isinstance(kw.get("precision"), str):
-        t = kw["precision"].strip()
-        try:
-            kw["precision"] = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-        except ValueError:
-            raise UsageError(f"precision {t!r} is not a fraction; expected e.g. 5% or 0.05") from None
+        from stinger.core.units import parse_fraction
+
+        kw["precision"] = parse_fraction(kw["precision"], what="precision", allow_over_one=True)
     if kw.get("mode", "rate") not in ("rate", "concurrency"):
         raise UsageError(f"capacity mode {kw['mode']!r}: expected rate or concurrency")
     if "start" not in kw or kw["start"] is None:

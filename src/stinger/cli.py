@@ -512,11 +512,9 @@ def _pair(text: str | None, kind, flag: str):
 
 
 def _fraction(text: str) -> float:
-    t = str(text).strip()
-    try:
-        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a fraction; expected e.g. 5% or 0.05", param_hint="--precision") from None
+    from stinger.core.units import parse_fraction
+
+    return parse_fraction(text, what="--precision", allow_over_one=True)   # the search checks its range
 
 
 # -- commands -----------------------------------------------------------------
