@@ -7,8 +7,9 @@ import textwrap
 import pytest
 import yaml
 
+from stinger.core.secrets import redacted
 from stinger.errors import SpecError, UsageError
-from stinger.spec import Spec, load_spec_file, merge_overrides, parse_spec, redacted
+from stinger.spec import Spec, load_spec_file, merge_overrides, parse_spec
 
 URL = "http://127.0.0.1:8080/invocations"
 

@@ -75,7 +75,7 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from stinger.spec.redact import scrub
+    from stinger.core.secrets import scrub
 
     message = " ".join(scrub(message).split())
     if len(message) > 500:

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from stinger.core.exit_codes import exit_code_of
+from stinger.core.secrets import redacted
 from stinger.orchestrate.abilities import after_run, before_run
 from stinger.orchestrate.abort_watch import abort_watch
 from stinger.orchestrate.planning import build_plans
@@ -22,7 +23,7 @@ from stinger.orchestrate.row_files import drop_request_logs, merge_request_logs,
 from stinger.orchestrate.summary import build_summary
 from stinger.scale.base import WorkerBackend, backend_named
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
-from stinger.spec import Spec, redacted
+from stinger.spec import Spec
 
 
 @dataclass

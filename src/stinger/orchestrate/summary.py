@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from stinger.core.metrics import RunMetrics
+from stinger.core.secrets import redact_text, redact_url
 from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
-from stinger.spec.redact import redact_text, redact_url
 
 MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters

@@ -112,8 +112,8 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
 
 def parse_spec(data: dict, *, source: str | None = None, text: str | None = None) -> Spec:
     """Validate a spec dict; errors become one-line SpecErrors."""
+    from stinger.core.secrets import remember_secrets
     from stinger.monitors.registry import check_spec_monitors
-    from stinger.spec.redact import remember_secrets
 
     remember_secrets(data)  # before validation: an error message that echoes a value is scrubbed too
     lines = _line_map(text) if text else {}

@@ -8,7 +8,7 @@ each target bringing its own `Config` model. A variant written in the flat form
 `target:` before validation.
 
 Loading a file, the line map and error formatting live in `spec.loading`;
-redaction of secrets in `spec.redact`.
+redaction of secrets in `core.secrets`.
 """
 
 from __future__ import annotations
@@ -473,8 +473,4 @@ def __getattr__(name: str) -> Any:
         from stinger.spec import loading
 
         return getattr(loading, name)
-    if name == "redacted":
-        from stinger.spec.redact import redacted
-
-        return redacted
     raise AttributeError(name)
