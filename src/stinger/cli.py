@@ -452,7 +452,7 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
 
 def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
     """``--monitor`` values as spec ``monitors:`` entries; a second monitor of a kind gets a numbered name."""
-    from stinger.monitors.registry import parse_monitor_flag
+    from stinger.monitors.registry import default_name, parse_monitor_flag
 
     entries: list[dict] = []
     seen: dict[str, int] = {}
@@ -463,9 +463,7 @@ def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
             raise click.BadParameter(str(exc), param_hint="--monitor") from None
         n = seen[entry["type"]] = seen.get(entry["type"], 0) + 1
         if n > 1:
-            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu", "cloudwatch": "cloudwatch",
-                       "sagemaker-endpoint": "sagemaker-endpoint"}[entry["type"]]
-            entry["name"] = f"{default}{n}"
+            entry["name"] = f"{default_name(entry['type'])}{n}"
         entries.append(entry)
     return entries
 

@@ -23,7 +23,8 @@ from pydantic_core import InitErrorDetails
 
 from stinger.monitors.base import MonitorConfig
 
-__all__ = ["REGISTRY", "build", "check_spec_monitors", "monitor_class", "monitor_config", "parse_monitor_flag"]
+__all__ = ["REGISTRY", "build", "check_spec_monitors", "default_name", "monitor_class", "monitor_config",
+           "parse_monitor_flag"]
 
 # type name -> "module:Class", imported on first use (gpu needs the optional `gpu` extra only to run)
 REGISTRY: dict[str, str] = {
@@ -43,6 +44,11 @@ def monitor_class(type_name: str) -> Any:
     """The class registered for `type_name` (KeyError if none: `monitor_config` checks first)."""
     module, _, name = REGISTRY[type_name].partition(":")
     return getattr(import_module(module), name)
+
+
+def default_name(type_name: str) -> str:
+    """The name a monitor of kind `type_name` gets when the spec gives none (`MonitorConfig.default_name`)."""
+    return monitor_class(type_name).Config.default_name()
 
 
 def _value_error(at: Path, value: Any, text: str) -> ValidationError:
