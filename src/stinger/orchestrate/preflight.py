@@ -88,6 +88,7 @@ def check_ceilings(spec: Spec) -> None:
 
     load = spec.load
     from stinger.scale.base import REGISTRY as BACKENDS
+    from stinger.scale.base import backend_traits
 
     if load.backend not in BACKENDS:
         raise UsageError(f"load.backend: unknown worker backend {load.backend!r}; expected one of "
@@ -103,8 +104,9 @@ def check_ceilings(spec: Spec) -> None:
     if users is not None and users > SAFE_USERS:
         raise UsageError(f"{users:,} users is past the safety ceiling of {SAFE_USERS:,} users per machine; "
                          f"confirm with --yes (load.confirm: true)")
-    # the per-core ceiling is this machine's: a cluster backend (ray) has the cluster's CPUs
-    if load.backend == "local" and load.workers != "auto" and int(load.workers) > cores * WORKERS_PER_CORE:
+    # the per-core ceiling is this machine's: a cluster backend has the cluster's CPUs
+    if backend_traits(load.backend).local_cpu_ceiling and load.workers != "auto" \
+            and int(load.workers) > cores * WORKERS_PER_CORE:
         raise UsageError(f"{load.workers} workers is past the safety ceiling of {cores * WORKERS_PER_CORE} "
                          f"({WORKERS_PER_CORE} per core, {cores} cores); confirm with --yes (load.confirm: true)")
 

@@ -84,11 +84,11 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
     if outputs is None:
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
     slos = preflight(spec)
-    if spec.output.save_requests and spec.load.backend == "ray":   # before the run directory is created
+    if spec.output.save_requests and not backend.traits.shared_filesystem:   # before the run directory exists
         from stinger.errors import UsageError
 
-        raise UsageError("--save-requests works with the local backend: Ray workers may run on other machines, "
-                         "whose files the coordinator cannot read")
+        raise UsageError(f"--save-requests works with the local backend: {spec.load.backend} workers may run on "
+                         "other machines, whose files the coordinator cannot read")
     plans = build_plans(spec, workers=workers, cores=connect_backend(backend, spec, workers))
     ensure_fd_limit(plans)
     load = spec.load
@@ -176,12 +176,13 @@ def _finish_all(outputs: list, result) -> None:
 def connect_backend(backend: WorkerBackend, spec: Spec, workers: int | None) -> int | None:
     """A cluster backend joins its cluster now, before any run directory exists, so a wrong address
     is a one-line error (exit 2); returns the CPUs it has for workers (`--workers auto` counts those,
-    not this machine's), None for a backend without a `connect` (this machine's cores). More workers
+    not this machine's), None for a backend without `ClusterConnect` (this machine's cores). More workers
     than those CPUs is the user's mistake, said at once instead of waiting to place them."""
-    connect = getattr(backend, "connect", None)
-    if connect is None:
+    from stinger.scale.base import ClusterConnect
+
+    if not isinstance(backend, ClusterConnect):
         return None
-    cpus = connect()
+    cpus = backend.connect()
     asked = workers or (None if spec.load.workers == "auto" else int(spec.load.workers))
     if asked is not None and asked > cpus:
         from stinger.errors import UsageError
