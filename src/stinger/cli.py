@@ -330,7 +330,7 @@ def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_sagemaker(spec) -> bool:
-    return any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants())
+    return any(getattr(v.target, "via", "") == "sagemaker" for v in spec.all_variants())
 
 
 def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any], data: dict,
@@ -342,10 +342,12 @@ def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any]
                                  param_hint="--price-per-hour")
     if "variants" not in data:
         return resolve_spec(spec_file, params, extra={**extra, "target.price_per_hour": prices[0]})
+    from stinger.targets.base import normalise_target
+
     variants = []
     for k, v in enumerate(data["variants"]):
         target = dict(v.get("target") or {})
-        if target.get("type") == "sagemaker":
+        if normalise_target(target)["via"] == "sagemaker":
             target["price_per_hour"] = prices[min(k, 1)]
         variants.append({**v, "target": target})
     return resolve_spec(spec_file, params, extra={**extra, "variants": variants})

@@ -1,53 +1,71 @@
-"""What a run asks of its targets' coordinator halves before and after the load.
+"""What a run asks of its targets' coordinator halves, by ability (`targets/abilities.py`), never by name.
 
-For now the SageMaker branch of a run, moved verbatim from `orchestrate/run.py`: its preflight,
-its endpoint monitors, and the `sagemaker` block read after the run (CloudWatch beside client
-latency).
+The sides of a run are those of its kinds (each variant's api and carrier, each monitor
+type the spec names); each is asked once, with the run's targets (`RunTargets`), and
+takes its own variants from them:
+
+    preflight(spec)             every `Preflight` side, before any load (one line, exit 2)
+    extra_monitors(spec)        every `ExtraMonitors` side's monitors, started with the run's
+    after_run(spec, ...)        every `AfterRun` side's block, put in the summary under its key
+
+This module is the only caller of those abilities in a run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
+from stinger.targets.abilities import (
+    AfterRun,
+    AfterRunContext,
+    ExtraMonitors,
+    Preflight,
+    RunTargets,
+    RunVariant,
+    sides_of,
+)
 
 
-def before_run(spec: Spec, monitors):
-    """SageMaker's preflight and endpoint monitors; returns (the module to call after the run or
-    None, the monitors to add)."""
-    sagemaker = None
-    if any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants()):
-        from stinger.orchestrate import sagemaker_summary as sagemaker  # DescribeEndpoint polled during the run
-
-        sagemaker.preflight(spec)   # credentials, region, endpoint and variant: one line each, before any load
-        if not sagemaker.sagemaker_variants(spec):   # a local runtime emulator without a control plane
-            sagemaker = None
-        else:
-            monitors = list(monitors or []) + sagemaker.endpoint_monitors(spec)
-    if sagemaker is None and any(isinstance(d, dict) and d.get("type") == "cloudwatch" for d in spec.monitors):
-        from stinger.orchestrate import sagemaker_summary
-
-        if sagemaker_summary.asks_cloudwatch(spec):   # a named endpoint read after the run, whatever the target
-            sagemaker = sagemaker_summary
-    return sagemaker, monitors
+def run_targets(spec: Spec) -> RunTargets:
+    """What the coordinator halves are told of this run."""
+    return RunTargets(variants=tuple(RunVariant(v.name, v.target, v.weight) for v in spec.all_variants()),
+                      split=spec.split, monitors=tuple(d for d in spec.monitors or () if isinstance(d, dict)))
 
 
-def after_run(sagemaker, spec: Spec, summary: dict, mon, outcome: RunOutcome, outputs: list) -> None:
-    """After a SageMaker run: CloudWatch read back (with a visible countdown), beside client latency."""
+def preflight(spec: Spec) -> None:
+    """Each side with the `Preflight` ability checks its variants' endpoints now (a KServe model is
+    ready, SageMaker credentials sign and its endpoint and variants exist): one line each, before any load."""
+    run = run_targets(spec)
+    for side in sides_of(run):
+        if isinstance(side, Preflight):
+            side.preflight(run)
+
+
+def extra_monitors(spec: Spec) -> list:
+    """The monitors the run's sides add (SageMaker: one DescribeEndpoint poller per endpoint)."""
+    run = run_targets(spec)
+    return [m for side in sides_of(run) if isinstance(side, ExtraMonitors) for m in side.extra_monitors(run)]
+
+
+def after_run(spec: Spec, summary: dict, points: Callable[[], list], outcome: RunOutcome, outputs: list) -> None:
+    """After the load: each `AfterRun` side's block (SageMaker: CloudWatch read back, with a visible
+    countdown, beside client latency) goes into the summary under its key."""
+    run = run_targets(spec)
+    sides = [s for s in sides_of(run) if isinstance(s, AfterRun)]
+    if not sides:
+        return
     console = next((c for o in outputs if (c := getattr(o, "console", None)) is not None), None)
 
-    def countdown(left: float) -> None:
+    def notice(text: str) -> None:
         if console is not None:
-            console.print(f"CloudWatch: waiting for the run's last minute to be published ({left:.0f} s left at most)")
+            console.print(text)
 
-    off = any(isinstance(d, dict) and d.get("type") == "cloudwatch" and d.get("enabled") is False
-              and not d.get("endpoint") for d in spec.monitors)
-    if console is not None and not off:
-        console.print("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
-    summary["sagemaker"] = sagemaker.collect(spec, summary, mon.points(), outcome.started_at,
-                                             outcome.started_at + outcome.elapsed, on_wait=countdown)
-    from stinger.orchestrate.monitor_set import cloudwatch_server_time
-
-    cloudwatch_server_time(summary, summary["sagemaker"])
-    if console is not None:
-        sagemaker.render(summary["sagemaker"], console)
-
+    ctx = AfterRunContext(run=run, summary=summary, points=points(), t0_wall=outcome.started_at,
+                          t1_wall=outcome.started_at + outcome.elapsed, notice=notice, console=console)
+    for side in sides:
+        block: Any = side.after_run(ctx)
+        if block is not None:
+            summary[block.key] = block.data

@@ -1,7 +1,7 @@
 """Before any load: what the user named is opened and checked here, so a mistake is one line (exit 2).
 
 The dataset is opened and its payload order built, response checks and the prediction path
-compiled, each target with the `preflight` ability checks its endpoint, a trace is read, and
+compiled, each target kind with the `Preflight` ability checks its endpoint, a trace is read, and
 the per-machine safety ceilings (rate, users, workers) and the open-file limit are enforced.
 `orchestrate.run` calls these before it builds the worker plans.
 """
@@ -19,24 +19,10 @@ WORKERS_PER_CORE = 4         # worker processes per core
 FD_RESERVE = 64              # file descriptors a worker needs besides its connections
 
 
-def _target_preflights(spec: Spec) -> None:
-    """Each distinct target with the optional `preflight` ability checks its endpoint now
-    (e.g. a KServe model is ready): an unknown model is a one-line error, not a run of 404s."""
-    from stinger.targets.base import build_target, target_class
-
-    seen: set[str] = set()
-    for v in spec.all_variants():
-        cfg = v.target
-        key = cfg.model_dump_json()
-        if key in seen or not hasattr(target_class(cfg.type), "preflight"):
-            continue
-        seen.add(key)
-        build_target(cfg).preflight()
-
-
 def preflight(spec: Spec) -> list:
     """Open what the user named, so their mistakes surface now (exit 2), not in a worker."""
     from stinger.core.slo import parse_slo
+    from stinger.orchestrate.abilities import preflight as preflight_sides
 
     check_ceilings(spec)
     p = spec.payload
@@ -65,7 +51,7 @@ def preflight(spec: Spec) -> list:
         from stinger.core.checks import compile_json_path
 
         compile_json_path(spec.prediction)
-    _target_preflights(spec)
+    preflight_sides(spec)   # each target kind's own check of its endpoint (targets/abilities.py)
     if spec.load.shape is not None and spec.load.shape.trace:
         from stinger.orchestrate.replay import CAPTURE, trace_offsets
 

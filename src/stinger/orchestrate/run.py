@@ -15,7 +15,7 @@ from rich.console import Console
 
 from stinger.core.exit_codes import exit_code_of
 from stinger.core.secrets import redacted
-from stinger.orchestrate.abilities import after_run, before_run
+from stinger.orchestrate.abilities import after_run, extra_monitors
 from stinger.orchestrate.abort_watch import abort_watch
 from stinger.orchestrate.planning import build_plans
 from stinger.orchestrate.preflight import ensure_fd_limit, preflight
@@ -106,7 +106,9 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
 
     from stinger.orchestrate.monitor_set import MonitorSet
 
-    sagemaker, monitors = before_run(spec, monitors)
+    extra = extra_monitors(spec)   # what the targets' sides add (an endpoint's instance poller)
+    if extra:
+        monitors = list(monitors or []) + extra
     mon = MonitorSet.from_spec(spec, extra=monitors, on_warning=lambda w: None)
     started: list = []
     try:
@@ -148,8 +150,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         summary["warnings"].insert(0, abort.reason)
         summary["stopped_early"] = bool(user_stop is not None and not abort.reason)
     summary["warnings"].extend(thread.errors)
-    if sagemaker is not None:
-        after_run(sagemaker, spec, summary, mon, outcome, outputs)
+    after_run(spec, summary, mon.points, outcome, outputs)   # the sides' blocks (SageMaker's CloudWatch)
     if run_dir is not None:
         summary["run_dir"] = str(run_dir)
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
