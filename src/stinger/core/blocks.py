@@ -1,7 +1,7 @@
 """A block of a run's summary that a coordinator half adds after the load (pure data).
 
 `AfterRun.after_run` (targets/abilities.py) returns one: summary.json holds `data` under
-`key` (SageMaker's `sagemaker` block: CloudWatch beside client latency, instances, cost).
+`key` (a cloud endpoint's block: its own metrics beside client latency, its instances, the cost).
 What else a block carries for the outputs (tables and lines to render, server-time
 readings, notes for the verdict) comes with the typed summary (issue 17, package E).
 """

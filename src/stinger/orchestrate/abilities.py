@@ -37,22 +37,23 @@ def run_targets(spec: Spec) -> RunTargets:
 
 def preflight(spec: Spec) -> None:
     """Each side with the `Preflight` ability checks its variants' endpoints now (a KServe model is
-    ready, SageMaker credentials sign and its endpoint and variants exist): one line each, before any load."""
+    ready, a cloud endpoint's credentials sign and its variants exist): one line each, before any load."""
     run = run_targets(spec)
     for side in sides_of(run):
         if isinstance(side, Preflight):
             side.preflight(run)
 
 
-def extra_monitors(spec: Spec) -> list:
-    """The monitors the run's sides add (SageMaker: one DescribeEndpoint poller per endpoint)."""
+def extra_monitors(spec: Spec) -> list[Any]:
+    """The monitors the run's sides add (a cloud endpoint's instance poller)."""
     run = run_targets(spec)
     return [m for side in sides_of(run) if isinstance(side, ExtraMonitors) for m in side.extra_monitors(run)]
 
 
-def after_run(spec: Spec, summary: dict, points: Callable[[], list], outcome: RunOutcome, outputs: list) -> None:
-    """After the load: each `AfterRun` side's block (SageMaker: CloudWatch read back, with a visible
-    countdown, beside client latency) goes into the summary under its key."""
+def after_run(spec: Spec, summary: dict[str, Any], points: Callable[[], list[Any]], outcome: RunOutcome,
+              outputs: list[Any]) -> None:
+    """After the load: each `AfterRun` side's block (a cloud endpoint's metrics read back, with a visible
+    countdown while it waits, beside client latency) goes into the summary under its key."""
     run = run_targets(spec)
     sides = [s for s in sides_of(run) if isinstance(s, AfterRun)]
     if not sides:

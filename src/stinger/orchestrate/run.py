@@ -150,7 +150,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         summary["warnings"].insert(0, abort.reason)
         summary["stopped_early"] = bool(user_stop is not None and not abort.reason)
     summary["warnings"].extend(thread.errors)
-    after_run(spec, summary, mon.points, outcome, outputs)   # the sides' blocks (SageMaker's CloudWatch)
+    after_run(spec, summary, mon.points, outcome, outputs)   # the targets' sides' blocks
     if run_dir is not None:
         summary["run_dir"] = str(run_dir)
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,

@@ -82,7 +82,7 @@ class WorkerFailed:
 class WorkerBackend(Protocol):
     traits: ClassVar[BackendTraits]
 
-    def start(self, plans: Sequence) -> list[int]:
+    def start(self, plans: Sequence[Any]) -> list[int]:
         """Start one worker per plan and wait until each is ready; return their PIDs (0 for a
         worker on another machine: monitors watch only processes of this one).
 
@@ -96,7 +96,7 @@ class WorkerBackend(Protocol):
         enough for `begin` to reach every worker before the clock starts."""
         ...
 
-    def poll(self, timeout: float) -> Iterable:
+    def poll(self, timeout: float) -> Iterable[Any]:
         """Records (`IntervalRecord`), `Alive`, `WorkerLost` and `WorkerFailed` events that arrived
         within `timeout` s (an empty iterable when none did). A worker's final record or its
         loss is the last event it produces."""

@@ -1,5 +1,5 @@
 """Targets: what a request means (an api: plain, openai, kserve) over how it travels (a carrier:
-http, sagemaker, fake).
+http, a cloud runtime, the in-memory fake).
 
 `base.py` holds the protocols, the composition and the registries; `abilities.py` the
 coordinator halves' abilities. See `stinger.targets.base` for how to add an api or a carrier.

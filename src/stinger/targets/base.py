@@ -370,8 +370,8 @@ class ComposedTarget:
 
     def __init__(self, config: TargetConfig, api: Any, carrier: Any) -> None:
         self.config = config
-        self.api = api
-        self.carrier = carrier
+        self.api: Api = api
+        self.carrier: Carrier = carrier
         # bound once: plain sends the payload as it is (the carrier's own method, no added call);
         # an api that builds a body gets it built on the same (cache-miss) path
         self.request = carrier.request if api.body is None else self._built_request
@@ -380,16 +380,18 @@ class ComposedTarget:
             self.connect = carrier.connect
 
     def endpoints(self) -> tuple[Endpoint, ...]:
-        return self.carrier.endpoints()  # type: ignore[no-any-return]
+        return self.carrier.endpoints()
 
     def needs(self) -> Needs:
         return merge_needs(self.carrier.needs(), self.api.needs())
 
     def _built_request(self, endpoint: Endpoint, payload: bytes, now: float,
                        content_type: str | None = None) -> tuple[bytes, float]:
-        return self.carrier.request(endpoint, self.api.body(payload), now, content_type)  # type: ignore[no-any-return]
+        assert self.api.body is not None   # bound only for an api that builds its body
+        return self.carrier.request(endpoint, self.api.body(payload), now, content_type)
 
     def _unwrapped_interpret(self, batch: ResponseBatch) -> Interpretation:
+        assert self.carrier.unwrap is not None   # bound only for a carrier that reads answers itself
         inner, own = self.carrier.unwrap(batch)
         if own is not None and own.kind is not None:
             inner = replace(inner, kind=own.kind)   # the api reads the rows as the carrier left them

@@ -1,8 +1,8 @@
 """The `plain` api: the payload is the request body, as it is; nothing is read from the answers.
 
 The first api and the default (`type: plain`, or no type). Its only choice is the method
-(plain over http: the config's `method`; a carrier without methods ignores it, SageMaker's
-InvokeEndpoint is always a POST): HEAD requests end with their headers, which the engine
+(plain over http: the config's `method`; a carrier without methods ignores it, a cloud
+runtime's invoke call is always a POST): HEAD requests end with their headers, which the engine
 must know (`Needs.head`). The payload's content type is the request's. Status codes are
 classified by the engine's transport and server time comes from the run's server-time
 header, so `interpret` adds nothing.
