@@ -192,3 +192,25 @@ def test_the_engine_keeps_what_either_half_needs():
     got = merge_needs(Needs(headers=("x-a",), error_bodies=True), Needs(headers=("x-b", "x-a"), body=True,
                                                                         chunk_times=True))
     assert got == Needs(headers=("x-a", "x-b"), body=True, chunk_times=True, head=False, error_bodies=True)
+
+
+def test_monitors_outputs_and_backends_add_the_vendors_lines_too(monkeypatch):
+    import stinger.vendors
+    from stinger.monitors.registry import kinds
+    from stinger.outputs.base import create
+    from stinger.scale.base import backend_traits, backends
+
+    class Quiet:
+        def start(self, info): ...
+        def interval(self, snapshot): ...
+        def finish(self, result): ...
+
+    package = types.ModuleType("stinger_test_vendor3")
+    package.PLUGINS = {"monitors": {"beat": "stinger_test_vendor3:Beat"}, "outputs": {"quiet": "stinger_test_vendor3:Quiet"},
+                       "backends": {"threads": "stinger.scale.inprocess:InProcessBackend"}}
+    package.Quiet = Quiet
+    monkeypatch.setitem(sys.modules, "stinger_test_vendor3", package)
+    monkeypatch.setitem(stinger.vendors.VENDORS, "t3", "stinger_test_vendor3")
+    assert kinds()["beat"] == "stinger_test_vendor3:Beat" and "process" in kinds()
+    assert isinstance(create("quiet"), Quiet)
+    assert "threads" in backends() and backend_traits("threads") == backend_traits("inprocess")

@@ -73,12 +73,12 @@ def check_ceilings(spec: Spec) -> None:
     from stinger.orchestrate.planning import peak_rate, peak_users
 
     load = spec.load
-    from stinger.scale.base import REGISTRY as BACKENDS
-    from stinger.scale.base import backend_traits
+    from stinger.scale.base import backend_traits, backends
 
-    if load.backend not in BACKENDS:
+    known = backends()
+    if load.backend not in known:
         raise UsageError(f"load.backend: unknown worker backend {load.backend!r}; expected one of "
-                         f"{', '.join(sorted(BACKENDS))}")
+                         f"{', '.join(sorted(known))}")
     if load.confirm:
         return
     cores = os.cpu_count() or 1

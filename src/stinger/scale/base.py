@@ -134,15 +134,23 @@ REGISTRY: dict[str, str] = {
 }
 
 
+def backends() -> dict[str, str]:
+    """Every backend name: `REGISTRY` and the lines vendor packages add (`stinger.vendors`)."""
+    from stinger.core.plugins import vendor_lines
+
+    return {**REGISTRY, **vendor_lines("backends")}
+
+
 def backend_class(name: str) -> Any:
     """The class registered as `name` (imported on first use); a one-line UsageError names the known ones."""
     from importlib import import_module
 
     from stinger.errors import UsageError
 
-    ref = REGISTRY.get(name)
+    known = backends()
+    ref = known.get(name)
     if ref is None:
-        raise UsageError(f"unknown worker backend {name!r}; expected one of {', '.join(sorted(REGISTRY))}")
+        raise UsageError(f"unknown worker backend {name!r}; expected one of {', '.join(sorted(known))}")
     module, _, cls = ref.partition(":")
     return getattr(import_module(module), cls)
 
