@@ -73,3 +73,25 @@ def test_every_case_sends_the_bytes_it_sent_before_the_split():
 if __name__ == "__main__" and "--write" in sys.argv:
     GOLDEN.write_text(json.dumps({name: built(*case) for name, case in CASES.items()}, indent=1,
                                  ensure_ascii=True) + "\n")
+
+
+def test_every_pairs_config_pickles_by_reference():
+    """Ray pickles the plans: each pair's config class is a module global with a stable name."""
+    import pickle
+
+    from stinger.spec import parse_spec
+    from stinger.targets.base import PAIRS
+
+    seen = set()
+    for target, payload, _ in CASES.values():
+        spec = parse_spec({"target": target, "load": {"rate": 1, "duration": 1},
+                           "payload": {"body": payload.decode()} if payload else {}})
+        config = spec.target
+        seen.add(config.tag)
+        again = pickle.loads(pickle.dumps(config))
+        assert again == config and type(again) is type(config)
+        module, _, name = PAIRS[config.tag].partition(":")
+        assert (type(config).__module__, type(config).__qualname__) == (module, name)
+    sm = parse_spec({"target": {"type": "sagemaker", "endpoint": "ep"}, "load": {"rate": 1, "duration": 1}}).target
+    assert pickle.loads(pickle.dumps(sm)) == sm
+    assert seen | {sm.tag} == set(PAIRS)
