@@ -247,7 +247,7 @@ def _no_load(spec, *, outputs=None, workers=None, **_options):
     from stinger.engine.batch import Flusher
     from stinger.engine.slots import build_slots
     from stinger.errors import RunError
-    from stinger.orchestrate import run as run_mod
+    from stinger.orchestrate import preflight as run_mod
     from stinger.orchestrate.planning import build_plans
 
     run_mod.preflight(spec)

@@ -25,7 +25,7 @@ def cli(*argv: str, stub: bool = True) -> tuple[int, str]:
 
     def no_load(spec, *, outputs=None, workers=None):
         from stinger.orchestrate.planning import build_plans
-        from stinger.orchestrate.run import ensure_fd_limit, preflight
+        from stinger.orchestrate.preflight import ensure_fd_limit, preflight
 
         preflight(spec)
         ensure_fd_limit(build_plans(spec, workers=workers))
@@ -213,7 +213,7 @@ def _closed_plans(users: int, workers: int = 1):
 def test_fd_limit_is_raised_toward_the_hard_limit(monkeypatch):
     import resource
 
-    from stinger.orchestrate.run import ensure_fd_limit
+    from stinger.orchestrate.preflight import ensure_fd_limit
 
     calls = []
     monkeypatch.setattr(resource, "getrlimit", lambda r: (1024, 1_048_576))
@@ -226,7 +226,7 @@ def test_fd_limit_past_the_hard_limit_is_a_one_line_error_before_the_run(monkeyp
     """Before: 20,000 users sent 0 requests, exited 0 and printed 20 tracebacks."""
     import resource
 
-    from stinger.orchestrate.run import ensure_fd_limit
+    from stinger.orchestrate.preflight import ensure_fd_limit
 
     monkeypatch.setattr(resource, "getrlimit", lambda r: (1024, 4096))
     monkeypatch.setattr(resource, "setrlimit", lambda r, v: None)

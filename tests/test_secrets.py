@@ -15,8 +15,7 @@ import sys
 
 import pytest
 
-from stinger.core.secrets import redact_url, scrub
-from stinger.spec.redact import redacted
+from stinger.core.secrets import redact_url, redacted, scrub
 
 SECRETS = ["PWsecretuser", "QKsecret1", "TKsecret2", "SGsecret3", "AMZsecret4", "AUTHsecret5", "XAsecret6",
            "XSsecret7", "CUsecret8", "ERRsecret9", "ERRPWsecret10", "VALsecret11"]

@@ -7,8 +7,9 @@ import textwrap
 import pytest
 import yaml
 
+from stinger.core.secrets import redacted
 from stinger.errors import SpecError, UsageError
-from stinger.spec import Spec, load_spec_file, merge_overrides, parse_spec, redacted
+from stinger.spec import Spec, load_spec_file, merge_overrides, parse_spec
 
 URL = "http://127.0.0.1:8080/invocations"
 
@@ -343,12 +344,12 @@ def test_redacted_hides_secret_header_values():
 
 
 # -------------------------------------------------------- targets in the spec
-def test_target_type_defaults_to_http():
+def test_target_type_defaults_to_plain_over_http():
     s = spec_text(f"""
         target: {{url: {URL}, method: post}}
         load: {{rate: 5, duration: 1s}}
     """)
-    assert s.target.type == "http" and s.target.method == "POST"
+    assert (s.target.type, s.target.via) == ("plain", "http") and s.target.method == "POST"
 
 
 def test_variant_holds_a_nested_target_of_any_type():
@@ -364,8 +365,8 @@ def test_variant_holds_a_nested_target_of_any_type():
         load: {{rate: 5, duration: 1s}}
     """)
     a, b = s.all_variants()
-    assert a.target.type == "http" and a.target.headers == {"X-Model": "a"} and a.monitors
-    assert b.target.type == "fake" and b.target.delay == pytest.approx(0.002) and b.target.error_rate == 0.1
+    assert a.target.tag == "plain@http" and a.target.headers == {"X-Model": "a"} and a.monitors
+    assert b.target.tag == "plain@fake" and b.target.delay == pytest.approx(0.002) and b.target.error_rate == 0.1
     assert (a.weight, b.weight) == (90, 10)
 
 
@@ -379,7 +380,7 @@ def test_flat_variant_is_normalised_into_its_target():
     a, b = s.all_variants()
     assert a.target.url == URL and a.target.method == "POST" and a.target.insecure
     assert a.target.headers == {"X-Model": "a"}
-    assert b.target.type == "fake" and b.target.delay == pytest.approx(0.001)
+    assert b.target.tag == "plain@fake" and b.target.delay == pytest.approx(0.001)
 
 
 def test_flat_and_nested_fields_together_are_refused():
@@ -450,8 +451,8 @@ def test_no_target_field_is_dropped_by_all_variants_or_a_round_trip():
                        "load": {"rate": 5, "duration": 1}})
     [a] = http.all_variants()
     dumped = a.target.model_dump(mode="json", exclude_none=True)
-    assert dumped == {"type": "http", "url": URL, "urls": [URL + "2"], "method": "PUT", "headers": {"K": "v"},
-                      "insecure": True}
+    assert dumped == {"type": "plain", "via": "http", "url": URL, "urls": [URL + "2"], "method": "PUT",
+                      "headers": {"K": "v"}, "insecure": True}
 
 
 def test_redaction_covers_headers_inside_a_variant_s_target():
@@ -537,3 +538,33 @@ def test_non_utf8_and_special_files_as_a_spec(tmp_path):
     for dev in ("/dev/zero", "/dev/urandom"):
         with pytest.raises(SpecError, match="device"):
             load_spec_file(dev)
+
+
+# -------------------------------------------------- type (api) x via (carrier)
+def test_older_types_are_read_as_their_pairs_and_the_pair_form_loads_the_same():
+    for legacy, pair in (({"type": "http", "url": URL}, {"type": "plain", "via": "http", "url": URL}),
+                         ({"type": "fake", "delay": "1ms"}, {"via": "fake", "delay": "1ms"}),
+                         ({"type": "openai", "url": URL, "model": "m", "prompt": "p"},
+                          {"type": "openai", "via": "http", "url": URL, "model": "m", "prompt": "p"})):
+        a = parse_spec({"target": legacy, "load": {"rate": 5, "duration": 1}}).target
+        b = parse_spec({"target": pair, "load": {"rate": 5, "duration": 1}}).target
+        assert a == b and type(a) is type(b)
+    sm = parse_spec({"target": {"type": "sagemaker", "endpoint": "ep"}, "load": {"rate": 5, "duration": 1}}).target
+    assert sm.tag == "plain@sagemaker"
+    # a spec.yaml written before the pairs (type: http) loads; one written now round-trips
+    again = parse_spec({"target": sm.model_dump(mode="json", exclude_none=True), "load": {"rate": 5, "duration": 1}})
+    assert again.target == sm
+
+
+@pytest.mark.parametrize("target, says", [
+    ("{type: plain, via: pigeon, url: URL}", "spec.yaml line 2: target.via: unknown carrier 'pigeon'; expected one of fake, http, sagemaker"),
+    ("{type: openai, via: fake, model: m}", "spec.yaml line 2: target.via: type openai cannot go via fake; expected via: http"),
+    ("{type: sagemaker, via: http, url: URL}", "spec.yaml line 2: target.via: type: sagemaker is type: plain via sagemaker; it cannot go via http"),
+    ("{type: kserve, via: http, url: URL, model: m, protocol: v9}", "spec.yaml line 2: target.protocol:"),
+])
+def test_a_pair_that_does_not_exist_is_one_line_naming_the_field(target, says):
+    msg = error_of(f"""
+        load: {{rate: 5, duration: 1s}}
+        target: {target.replace("URL", URL)}
+    """)
+    assert msg.startswith(says), msg

@@ -80,11 +80,9 @@ def _capacity_options(options: dict):
         if isinstance(kw.get(k), str):
             kw[k] = parse_duration(kw[k])
     if isinstance(kw.get("precision"), str):
-        t = kw["precision"].strip()
-        try:
-            kw["precision"] = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-        except ValueError:
-            raise UsageError(f"precision {t!r} is not a fraction; expected e.g. 5% or 0.05") from None
+        from stinger.core.units import parse_fraction
+
+        kw["precision"] = parse_fraction(kw["precision"], what="precision", allow_over_one=True)
     if kw.get("mode", "rate") not in ("rate", "concurrency"):
         raise UsageError(f"capacity mode {kw['mode']!r}: expected rate or concurrency")
     if "start" not in kw or kw["start"] is None:
@@ -154,7 +152,7 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
     or a time such as "2ms"; "0" for none) and the drift each run shows between its halves.
     Two variants of one A/B run (`RUN:A RUN:B`): the live verdict, reproduced exactly (the
     run's seed, its variants' names, no band)."""
-    from stinger.core.exit_codes import EXIT_OK, EXIT_SLO
+    from stinger.core.exit_codes import compare_exit_code
     from stinger.orchestrate.compare import (
         compare_variants,
         load_compare_arg,
@@ -198,7 +196,7 @@ def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLik
     tell(outs, "verdict", v, extra, None)
     worse = regressed(v)
     return CompareResult(verdict=verdict_dict(v, extra), regressions=tuple(worse),
-                         exit_code=EXIT_SLO if worse else EXIT_OK, warnings=tuple(warnings))
+                         exit_code=compare_exit_code(worse), warnings=tuple(warnings))
 
 
 def read_run(path: str | os.PathLike) -> RunResult:

@@ -9,20 +9,12 @@ judge a run the same way.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stinger.errors import ExitCode
 
-class ExitCode(enum.IntEnum):
-    """The exit codes of every `stinger` command (and `result.exit_code`)."""
-
-    OK = 0
-    FAILED = 1          # an SLO was violated, a variant never succeeded, or `compare` found a regression
-    USAGE = 2           # the user's mistake: one line on stderr, no traceback
-    RUN_ERROR = 3       # the run could not proceed, or is incomplete (a load worker was lost)
-    INTERRUPTED = 130   # Ctrl-C (SIGINT): what was measured is kept
-    TERMINATED = 143    # SIGTERM: what was measured is kept
+__all__ = ["AbResult", "CapacityResult", "CompareResult", "ExitCode", "RunResult"]
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,8 @@ from typing import Any
 import click
 
 from stinger import __version__
-from stinger.errors import StingerError
+from stinger.errors import ExitCode, StingerError
 
-EXIT_USAGE = 2
-EXIT_RUN = 3
-EXIT_INTERRUPTED = 130
 SAVE_REQUESTS_LOST = "--save-requests:"   # the prefix of the warnings of rows a full disk cost
 
 
@@ -78,7 +75,7 @@ def _warn_failures(summary: dict | None, quiet: bool) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from stinger.spec.redact import scrub
+    from stinger.core.secrets import scrub
 
     message = " ".join(scrub(message).split())
     if len(message) > 500:
@@ -333,7 +330,7 @@ def _sagemaker_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _has_sagemaker(spec) -> bool:
-    return any(getattr(v.target, "type", "") == "sagemaker" for v in spec.all_variants())
+    return any(getattr(v.target, "via", "") == "sagemaker" for v in spec.all_variants())
 
 
 def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any], data: dict,
@@ -345,10 +342,12 @@ def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any]
                                  param_hint="--price-per-hour")
     if "variants" not in data:
         return resolve_spec(spec_file, params, extra={**extra, "target.price_per_hour": prices[0]})
+    from stinger.targets.base import normalise_target
+
     variants = []
     for k, v in enumerate(data["variants"]):
         target = dict(v.get("target") or {})
-        if target.get("type") == "sagemaker":
+        if normalise_target(target)["via"] == "sagemaker":
             target["price_per_hour"] = prices[min(k, 1)]
         variants.append({**v, "target": target})
     return resolve_spec(spec_file, params, extra={**extra, "variants": variants})
@@ -455,7 +454,7 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
 
 def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
     """``--monitor`` values as spec ``monitors:`` entries; a second monitor of a kind gets a numbered name."""
-    from stinger.monitors.registry import parse_monitor_flag
+    from stinger.monitors.registry import default_name, parse_monitor_flag
 
     entries: list[dict] = []
     seen: dict[str, int] = {}
@@ -466,9 +465,7 @@ def _monitor_entries(texts: tuple[str, ...]) -> list[dict]:
             raise click.BadParameter(str(exc), param_hint="--monitor") from None
         n = seen[entry["type"]] = seen.get(entry["type"], 0) + 1
         if n > 1:
-            default = {"prometheus": "prom", "process": "endpoint", "gpu": "gpu", "cloudwatch": "cloudwatch",
-                       "sagemaker-endpoint": "sagemaker-endpoint"}[entry["type"]]
-            entry["name"] = f"{default}{n}"
+            entry["name"] = f"{default_name(entry['type'])}{n}"
         entries.append(entry)
     return entries
 
@@ -515,11 +512,9 @@ def _pair(text: str | None, kind, flag: str):
 
 
 def _fraction(text: str) -> float:
-    t = str(text).strip()
-    try:
-        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a fraction; expected e.g. 5% or 0.05", param_hint="--precision") from None
+    from stinger.core.units import parse_fraction
+
+    return parse_fraction(text, what="--precision", allow_over_one=True)   # the search checks its range
 
 
 # -- commands -----------------------------------------------------------------
@@ -872,26 +867,26 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="stinger", standalone_mode=False)
     except click.exceptions.Abort:
-        _fail("aborted", EXIT_INTERRUPTED)
+        _fail("aborted", ExitCode.INTERRUPTED)
     except click.exceptions.NoSuchOption as exc:
-        _fail(exc.format_message() + " (see --help)", EXIT_USAGE)
+        _fail(exc.format_message() + " (see --help)", ExitCode.USAGE)
     except click.ClickException as exc:
-        _fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else EXIT_USAGE)
+        _fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else ExitCode.USAGE)
     except StingerError as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", EXIT_INTERRUPTED)
+        _fail("interrupted", ExitCode.INTERRUPTED)
     except SystemExit:
         raise
     except (RecursionError, MemoryError) as exc:  # an input past what any limit caught: still one line
-        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", EXIT_USAGE)
+        _fail(f"the input is too large or too deeply nested ({type(exc).__name__})", ExitCode.USAGE)
     except OSError as exc:
         from stinger.core.atomic import is_disk_full
 
         if not is_disk_full(exc):
             raise
         # a full disk met outside the run files' own writer (a spill file, a dataset cache): still one line
-        _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_RUN)
+        _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", ExitCode.RUN_ERROR)
     sys.exit(0)
 
 

@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 
-from stinger.core.exit_codes import EXIT_SLO
+from stinger.errors import ExitCode
 from stinger.orchestrate.run import run_spec
 from stinger.spec import parse_spec
 from stinger.testing.faults import FaultServer
@@ -66,7 +66,7 @@ def test_a_run_whose_requests_cannot_be_built_fails_each_one_and_sends_nothing()
     assert r["scheduled"] == 20 == r["failed"] == v["errors"]["build_failed"], (r, v["errors"])
     assert r["unaccounted"] == 0 and r["in_flight"] == 0 and v["bytes"]["sent"] == 0
     assert "must be a V2 request" in v["error_messages"]["build_failed"]
-    assert s["no_success"] == ["default"] and report.exit_code == EXIT_SLO
+    assert s["no_success"] == ["default"] and report.exit_code == ExitCode.FAILED
     assert s["failures"]["default"]["top_errors"][0]["kind"] == "build_failed"
 
 

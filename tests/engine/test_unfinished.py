@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from stinger.core.exit_codes import EXIT_SLO
+from stinger.errors import ExitCode
 from stinger.orchestrate.run import run_spec
 from stinger.spec import parse_spec
 from stinger.testing.faults import FaultServer
@@ -48,7 +48,7 @@ def test_a_never_answering_endpoint_fails_every_request_as_unfinished(load):
     assert [x["passed"] for x in s["slo"]] == [False]
     assert s["no_success"] == ["default"]
     assert s["failures"]["default"]["top_errors"][0]["kind"] == "unfinished"
-    assert report.exit_code == EXIT_SLO
+    assert report.exit_code == ExitCode.FAILED
 
 
 def test_only_the_unanswered_ones_are_unfinished_when_some_answer():

@@ -123,3 +123,15 @@ def test_build_checks_an_entry_made_in_code():
     with pytest.raises(ValidationError) as info:
         registry.build({"type": "gpu", "index": -2}, at=("monitors", 3))
     assert info.value.errors()[0]["loc"] == ("monitors", 3, "index")
+
+
+def test_each_kind_names_its_default_once_and_a_second_monitor_is_numbered_after_it():
+    from stinger.cli import _monitor_entries
+    from stinger.monitors.registry import REGISTRY, default_name, monitor_class
+
+    for kind in REGISTRY:
+        assert default_name(kind) == monitor_class(kind).Config.model_fields["name"].default
+    assert default_name("prometheus") == "prom" and default_name("process") == "endpoint"
+    entries = _monitor_entries(("prometheus=http://127.0.0.1:9/metrics", "prometheus=http://127.0.0.1:8/metrics",
+                                "process=123", "process=456"))
+    assert [e.get("name") for e in entries] == [None, "prom2", None, "endpoint2"]

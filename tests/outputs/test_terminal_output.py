@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from stinger.core.histogram import Histogram
-from stinger.orchestrate.run import _absent_as_null, failure_report
+from stinger.orchestrate.summary import _absent_as_null, failure_report
 from stinger.outputs.base import Snapshot, VariantSnapshot
 from stinger.outputs.terminal import LiveView, TerminalOutput, print_summary
 
@@ -97,7 +97,7 @@ def test_throughput_above_offered_is_explained():
 
 
 def test_labelled_predictions_print_accuracy_or_error():
-    from stinger.orchestrate.run import model_quality
+    from stinger.orchestrate.summary import model_quality
 
     preds = [("A", 0, 1, 1), ("A", 1, 2, 1), ("A", 2, 3, 3), ("A", 3, 0, 0), ("B", 0, 0.5, 1.0),
              ("B", 1, 2.0, 1.0), ("C", 0, 1, None)]

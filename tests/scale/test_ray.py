@@ -124,7 +124,7 @@ def test_a_stopped_actor_is_lost_past_its_deadline_and_the_run_ends(cluster, ser
             os.kill(pids[1], signal.SIGCONT)
             os.kill(pids[1], signal.SIGKILL)   # its CPU goes back to the cluster for the next test
     [lw] = outcome.lost_workers
-    deadline = silent_deadline(1.0, RayBackend.start_delay)
+    deadline = silent_deadline(1.0, RayBackend.traits.start_delay)
     assert lw.worker == 1 and lw.reason.startswith("silent for ") and lw.since <= seen["stopped"] + 0.1
     assert outcome.elapsed <= max(seen.get("final0", outcome.elapsed), seen["stopped"] + deadline) + 0.5
     assert_identity(outcome)

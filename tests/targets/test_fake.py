@@ -8,7 +8,7 @@ import pytest
 from stinger.core.records import Kind
 from stinger.errors import SpecError
 from stinger.spec import parse_spec
-from stinger.targets.base import REGISTRY, Connector, Target, build_target
+from stinger.targets.base import CARRIERS, REGISTRY, Connector, Target, build_target
 
 from .conftest import run_engine
 
@@ -17,10 +17,10 @@ def spec(target: dict, **load) -> dict:
     return {"target": {"type": "fake", **target}, "load": {"workers": 1, **load}}
 
 
-def test_fake_is_a_registered_target_with_the_connector_ability():
-    assert REGISTRY["fake"] == "stinger.targets.fake:FakeTarget"
+def test_fake_is_a_registered_carrier_with_the_connector_ability():
+    assert REGISTRY["fake"] == "plain@fake" and CARRIERS["fake"] == "stinger.targets.fake:FakeCarrier"
     t = build_target(parse_spec(spec({}, rate=1, duration=1)).target)
-    assert isinstance(t, Target) and isinstance(t, Connector)
+    assert isinstance(t, Target) and isinstance(t, Connector) and isinstance(t.carrier, Connector)
 
 
 def test_engine_sends_every_request_and_the_fake_answers_each_after_its_delay():
@@ -32,7 +32,7 @@ def test_engine_sends_every_request_and_the_fake_answers_each_after_its_delay():
     assert service.min() >= 0.02                   # the fake's own delay is a lower bound
     latency = rec.column("done") - rec.column("intended")
     assert (latency >= service).all()
-    assert rec.engine.targets[0].requests == 25
+    assert rec.engine.targets[0].carrier.requests == 25
     assert rec.column("nbytes").min() > len(b'{"predictions":[3]}')   # status line, headers and body were read
 
 
@@ -56,13 +56,13 @@ def test_response_headers_reach_the_batch_under_the_run_s_server_time_header():
 
 def test_request_bytes_are_built_once_per_payload_when_they_never_expire():
     rec = run_engine(spec({}, rate=100, duration="0.5s"))
-    assert rec.engine.targets[0].built == 1 and rec.engine.targets[0].requests == 50
+    assert rec.engine.targets[0].carrier.built == 1 and rec.engine.targets[0].carrier.requests == 50
 
 
 def test_request_bytes_with_a_validity_time_are_rebuilt_once_expired():
     rec = run_engine(spec({"ttl": "100ms"}, rate=100, duration="1s"))
-    built = rec.engine.targets[0].built
-    assert rec.engine.targets[0].requests == 100
+    built = rec.engine.targets[0].carrier.built
+    assert rec.engine.targets[0].carrier.requests == 100
     assert 5 <= built <= 20, built      # ~ once per 100 ms, never once per request
 
 

@@ -8,23 +8,25 @@ import pytest
 from stinger.core.records import Kind
 from stinger.errors import TargetError
 from stinger.spec import parse_spec
-from stinger.targets.base import NEVER_EXPIRES, REGISTRY, Target, build_target
-from stinger.targets.http import HttpTarget, parse_endpoint
+from stinger.targets.base import CARRIERS, NEVER_EXPIRES, PAIRS, REGISTRY, ComposedTarget, Target, build_target
+from stinger.targets.http import HttpCarrier, parse_endpoint
 from stinger.testing.servers import RefServer
 
 from .conftest import run_engine
 from .test_http import header, parse_request
 
 
-def http_target(**fields) -> HttpTarget:
+def http_target(**fields) -> ComposedTarget:
     spec = parse_spec({"target": fields, "load": {"rate": 1, "duration": 1}})
     return build_target(spec.target)
 
 
-def test_http_is_the_default_type_and_a_registered_target():
-    assert REGISTRY["http"] == "stinger.targets.http:HttpTarget"
+def test_plain_over_http_is_the_default_pair_and_http_a_registered_carrier():
+    assert REGISTRY["http"] == "plain@http" == REGISTRY["plain"]
+    assert CARRIERS["http"] == "stinger.targets.http:HttpCarrier" and PAIRS["plain@http"] == "stinger.targets.http:Config"
     t = http_target(url="http://127.0.0.1:9/inv")
-    assert t.config.type == "http" and isinstance(t, Target)
+    assert t.config.tag == "plain@http" and isinstance(t, Target) and isinstance(t.carrier, HttpCarrier)
+    assert t.request == t.carrier.request   # plain: the carrier's own method, no call added on the build path
     assert not hasattr(t, "connect")   # plain HTTP connects over TCP, the engine's way
 
 

@@ -21,7 +21,9 @@ import pytest
 
 from stinger.errors import TargetError
 from stinger.spec import parse_spec
-from stinger.targets.base import REGISTRY, Preflight, build_target
+from stinger.targets.abilities import Preflight, coordinator_side
+from stinger.targets.base import APIS, REGISTRY, build_target
+from stinger.targets.kserve import check_ready
 from stinger.testing.procs import free_port, stop_process
 
 
@@ -37,9 +39,10 @@ def sent(t, payload: bytes) -> tuple[bytes, dict]:
     return head.split(b"\r\n")[0], json.loads(body)
 
 
-def test_kserve_is_registered_with_the_preflight_ability():
-    assert REGISTRY["kserve"] == "stinger.targets.kserve:KServeTarget"
-    assert isinstance(target(), Preflight)
+def test_kserve_is_a_registered_api_whose_coordinator_half_has_the_preflight_ability():
+    assert REGISTRY["kserve"] == "kserve@http" and APIS["kserve"] == "stinger.targets.kserve:KServeApi"
+    assert target().config.tag == "kserve@http"
+    assert isinstance(coordinator_side("kserve"), Preflight)
 
 
 def test_rows_become_one_v2_tensor_with_an_inferred_or_given_datatype():
@@ -69,7 +72,7 @@ def test_payloads_that_are_not_tensors_are_one_line_errors():
 
 def test_preflight_says_when_nothing_listens():
     with pytest.raises(TargetError, match=r"cannot reach .* is the model server running"):
-        target(url=f"http://127.0.0.1:{free_port()}").preflight(timeout=2)
+        check_ready(target(url=f"http://127.0.0.1:{free_port()}").config, timeout=2)
 
 
 # ------------------------------------------------------------------ MLServer

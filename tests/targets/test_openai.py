@@ -21,7 +21,7 @@ import pytest
 from stinger.core.records import Kind
 from stinger.spec import parse_spec
 from stinger.targets import sse
-from stinger.targets.base import REGISTRY, ResponseBatch, build_target
+from stinger.targets.base import APIS, REGISTRY, ResponseBatch, build_target
 from stinger.testing.llm_server import LlmServer
 
 
@@ -57,7 +57,7 @@ def body_of(t, payload: bytes) -> dict:
 
 
 def test_openai_is_registered_and_targets_the_api_path():
-    assert REGISTRY["openai"] == "stinger.targets.openai:OpenAITarget"
+    assert REGISTRY["openai"] == "openai@http" and APIS["openai"] == "stinger.targets.openai:OpenAIApi"
     assert target().endpoints()[0].path == "/v1/chat/completions"
     assert target(api="completions").endpoints()[0].path == "/v1/completions"
     assert target(url="http://127.0.0.1:9/v1/completions").endpoints()[0].path == "/v1/completions"
@@ -154,8 +154,8 @@ def test_errors_in_a_stream_a_bad_stream_and_a_429_are_classified():
     b.status[2] = 429
     got = t.interpret(b)
     assert got.kind.tolist() == [Kind.MODEL_ERROR, Kind.INVALID, Kind.THROTTLED]
-    assert "CUDA out of memory" in t.messages[int(Kind.MODEL_ERROR)]
-    assert "slow down" in t.messages[int(Kind.THROTTLED)]
+    assert "CUDA out of memory" in t.api.messages[int(Kind.MODEL_ERROR)]
+    assert "slow down" in t.api.messages[int(Kind.THROTTLED)]
     assert np.isnan(got.columns["ttft"]).all()
 
 

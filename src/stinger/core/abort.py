@@ -87,7 +87,9 @@ def parse_abort_rule(text: str) -> AbortRule:
     if m is None or m.group("metric") not in METRICS:
         raise UsageError(f"invalid abort rule {str(text)[:60]!r}: expected e.g. 'error_rate>50%' or "
                          f"'connect_rate>=90%:30s' (metrics: {', '.join(METRICS)})")
-    value = float(m.group("num")) / (100.0 if m.group("pct") else 1.0)
+    from stinger.core.units import parse_fraction  # here: units imports numpy, a rule's parse needs none
+
+    value = parse_fraction(m.group("num") + (m.group("pct") or ""), what="threshold", allow_over_one=True)
     if not 0 <= value <= 1:
         raise UsageError(f"invalid abort rule {text!r}: the threshold is a fraction between 0 and 1 (or 0-100%)")
     window = float(m.group("win")) if m.group("win") else DEFAULT_WINDOW

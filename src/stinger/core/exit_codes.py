@@ -1,32 +1,57 @@
-"""The exit code of a run, from its summary alone: one rule for the CLI, the API and the report."""
+"""Every rule that picks an exit code: a run's, a capacity search's, an A/B test's and a comparison's.
+
+One home for the rules (the CLI, the API and the HTML report read them); the numbers and
+their meanings are `stinger.errors.ExitCode`. Each rule reads the result's own data (the
+summary, capacity.json, the comparison's regressions), so a saved run gives the code it
+gave live.
+"""
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_SLO = 1
-EXIT_INCOMPLETE = 3          # a load worker was lost mid-run, or an abort rule stopped it
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stinger.errors import ExitCode
 
 
-def exit_code_of(summary: dict) -> int:
-    """0 ok; 1 an SLO was violated or a variant had no successful response; 3 the run is
-    incomplete (a load worker was lost, or an abort rule stopped it); 130 stopped by Ctrl-C,
-    143 by SIGTERM."""
+def _signal(result: Mapping[str, Any]) -> ExitCode:
+    return ExitCode.TERMINATED if result.get("terminated") else ExitCode.INTERRUPTED
+
+
+def exit_code_of(summary: Mapping[str, Any]) -> ExitCode:
+    """A run (summary.json): 130/143 stopped by Ctrl-C / SIGTERM; 3 incomplete (a load worker was
+    lost, or an abort rule stopped it); 1 an SLO was violated or a variant had no successful
+    response; else 0."""
     if summary.get("interrupted"):
-        return EXIT_TERMINATED if summary.get("terminated") else EXIT_INTERRUPTED
+        return _signal(summary)
     if summary.get("incomplete") or summary.get("aborted"):
-        return EXIT_INCOMPLETE
+        return ExitCode.RUN_ERROR
     if not summary.get("slo_passed", True) or summary.get("no_success"):
-        return EXIT_SLO
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
-def capacity_exit_code(report: dict) -> int:
-    """A capacity search (capacity.json) -> its exit code: 130/143 stopped by a signal; 3 stopped
-    because a load worker was lost in a step and again in its re-run; 1 no step met the SLOs; 0 ok."""
+def capacity_exit_code(report: Mapping[str, Any]) -> ExitCode:
+    """A capacity search (capacity.json): 130/143 stopped by a signal; 3 stopped because a load
+    worker was lost in a step and again in its re-run; 1 no step met the SLOs; else 0."""
     if report.get("interrupted"):
-        return EXIT_TERMINATED if report.get("terminated") else EXIT_INTERRUPTED
+        return _signal(report)
     if report.get("stop_reason") == "worker lost":
-        return EXIT_INCOMPLETE
-    return EXIT_OK if report.get("max_sustainable") is not None else EXIT_SLO
+        return ExitCode.RUN_ERROR
+    return ExitCode.OK if report.get("max_sustainable") is not None else ExitCode.FAILED
+
+
+def ab_capacity_exit_code(capacities: Mapping[str, Mapping[str, Any]]) -> ExitCode:
+    """An A/B test in capacity mode (one capacity.json per variant): 130 when a search was stopped
+    by a signal; 1 when a variant met its SLOs at no load; else 0. (A split or paired A/B test
+    has its run's code: `exit_code_of`.)"""
+    if any(c.get("interrupted") for c in capacities.values()):
+        return ExitCode.INTERRUPTED
+    if any(c.get("max_sustainable") is None for c in capacities.values()):
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def compare_exit_code(regressions: Iterable[str]) -> ExitCode:
+    """`stinger compare`: 1 when the candidate regressed on any compared metric, else 0."""
+    return ExitCode.FAILED if any(True for _ in regressions) else ExitCode.OK

@@ -210,7 +210,7 @@ class RunMetrics:
         # every event-loop lag probe (10 a second per worker), in us: a histogram, fixed size
         self.loop_lag_probes = Histogram()
         # (t, a record's worst probe in ms), the recent ones only: the default abort rule holds
-        # back while a worker's own loop lags (orchestrate.run._AbortWatch); bounded
+        # back while a worker's own loop lags (orchestrate.abort_watch.AbortWatch); bounded
         self.loop_lag_ms: deque[tuple[float, float]] = deque(maxlen=_RECENT_LAGS)
         self.first_intended: float | None = None
         self.last_done: float | None = None

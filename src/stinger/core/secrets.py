@@ -1,6 +1,7 @@
 """Secrets: what stinger writes or prints never carries a credential (pure text functions).
 
-`spec.redact` applies these to spec data; `outputs` to every file it writes.
+The one home of redaction: the spec's copy in a run directory (`redacted`), the outputs
+(`scrub`, `redact_url`) and what endpoints wrote (`redact_text`) all come from here.
 
 Three layers, each a safety net for the one before:
 
@@ -26,8 +27,6 @@ so a 200 KB body is scrubbed in milliseconds (before: a scheme pattern retried a
 every letter of a long alphanumeric run, quadratic: 47 s for a 200 KB body, with
 Ctrl-C unanswered inside the one C call).
 
-(There are further homes of redaction: `spec.redact` for spec data, and callers that
-call these; issue 17 folds them. The patterns live here only.)
 """
 
 from __future__ import annotations
@@ -214,6 +213,34 @@ def scrub(text: Any) -> str:
             else:   # a short secret only where it stands alone: "other" must not eat "others"
                 out = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(s)}(?![A-Za-z0-9_])", MASK, out)
     return out
+
+
+def redacted(data: Any) -> Any:
+    """A copy of spec data safe to write to disk (`spec.yaml`): every `headers` mapping, wherever it
+    sits (a target's, a variant's flat one, a monitor's), has the value of each header whose name or
+    value looks secret (or that the user named in `output.redact`) replaced; every string goes
+    through `scrub` (URL userinfo, secret query parameters, bearer values, remembered secrets)."""
+    remember_secrets(data)
+    return _redact(data, 0)
+
+
+def _redact(data: Any, depth: int) -> Any:
+    if depth > 64:
+        return MASK
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if k == "headers" and isinstance(v, dict):
+                out[k] = {hk: (MASK if (is_secret_name(hk) or looks_secret_value(hv)) else _redact(hv, depth + 1))
+                          for hk, hv in v.items()}
+            else:
+                out[k] = _redact(v, depth + 1)
+        return out
+    if isinstance(data, list):
+        return [_redact(v, depth + 1) for v in data]
+    if isinstance(data, str):
+        return scrub(data)
+    return data
 
 
 def scrub_data(data: Any, _depth: int = 0) -> Any:

@@ -189,16 +189,16 @@ def parse_slo(text: str) -> Slo:
 
     if name in _FRACTIONS:
         metric = _FRACTIONS[name]
-        if unit == "%":
-            threshold = value / 100.0
-        elif unit == "":
+        if unit not in ("%", ""):
+            raise _bad(text, f"{name} takes a fraction or a percentage, not {unit!r}")
+        if unit == "":
             if value == 1 and not any(c in number for c in ".eE"):
                 raise _ambiguous(text, name, op)
             if value > 1:
                 raise _bad(text, f"{name} is a fraction in [0, 1] or a percentage such as {value:g}%")
-            threshold = value
-        else:
-            raise _bad(text, f"{name} takes a fraction or a percentage, not {unit!r}")
+        from stinger.core.units import parse_fraction  # here: units imports numpy, an SLO's parse needs none
+
+        threshold = parse_fraction(number + unit, what=name, allow_over_one=True)
         if threshold > 1:
             raise _bad(text, f"{name} cannot exceed 100%")
         return Slo(metric, op, threshold, clean)

@@ -1,7 +1,8 @@
 """The text forms users type for time and rate, and how stinger writes them back.
 
 Owns `parse_duration` ("30s", "2m", "1h30m", "500ms", a plain number of seconds),
-`parse_rate` ("100", "100/s", "6000/m", "2.5rps") and the short formats used in
+`parse_rate` ("100", "100/s", "6000/m", "2.5rps"), `parse_fraction` ("5%", "0.05": every
+share a user types, in flags, SLOs, abort rules and options) and the short formats used in
 descriptions ("2m", "0.5s", "100"). A bad value is a `UsageError` naming it, one
 line, so the CLI and the spec report it without a traceback.
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from stinger.errors import UsageError
 
-__all__ = ["format_number", "format_seconds", "is_number", "parse_duration", "parse_rate"]
+__all__ = ["format_number", "format_seconds", "is_number", "parse_duration", "parse_fraction", "parse_rate"]
 
 _DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h|d)")
@@ -73,6 +74,27 @@ def parse_rate(text: str | float) -> float:
         raise UsageError(f"rate must be a finite number, got {text!r}")
     if value <= 0:
         raise UsageError(f"rate must be > 0, got {text!r}")
+    return value
+
+
+def parse_fraction(text: str | float, *, what: str, allow_over_one: bool = False) -> float:
+    """A share as users write it: '5%' -> 0.05, '0.05' -> 0.05, 0.05 -> 0.05 (a percentage or a number).
+
+    The one parser of every "5%" stinger reads (capacity precision, `plan`'s --error-rate and
+    --min-effect, SLO and abort-rule thresholds, compare's margin): a malformed or non-finite
+    value, or one outside [0, 1] (0 % to 100 %) unless `allow_over_one`, is a one-line
+    UsageError naming `what` (the flag or field) and the value. A caller with a narrower
+    rule (a bare 1 in an SLO is ambiguous) checks it on the text itself.
+    """
+    t = str(text).strip()
+    try:
+        value = float(t[:-1]) / 100.0 if t.endswith("%") else float(t)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not a fraction; expected e.g. 5% or 0.05") from None
+    if not math.isfinite(value):
+        raise UsageError(f"{what} {text!r} is not a fraction; expected a finite number such as 5% or 0.05")
+    if not allow_over_one and not 0 <= value <= 1:
+        raise UsageError(f"{what} must be between 0 and 1 (or 0% and 100%), got {text!r}")
     return value
 
 

@@ -98,6 +98,13 @@ class MonitorConfig(BaseModel):
     def kwargs(self) -> dict:
         return self.model_dump(exclude={"type"})
 
+    @classmethod
+    def default_name(cls) -> str:
+        """The name a monitor of this kind gets when the spec gives none (its `name` field's default:
+        the one place it is written); a second one of a kind is numbered after it (`prom2`)."""
+        default = cls.model_fields["name"].default
+        return default if isinstance(default, str) else cls.model_fields["type"].default
+
 
 @runtime_checkable
 class Monitor(Protocol):

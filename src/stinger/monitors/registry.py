@@ -23,7 +23,8 @@ from pydantic_core import InitErrorDetails
 
 from stinger.monitors.base import MonitorConfig
 
-__all__ = ["REGISTRY", "build", "check_spec_monitors", "monitor_class", "monitor_config", "parse_monitor_flag"]
+__all__ = ["REGISTRY", "build", "check_spec_monitors", "default_name", "kinds", "monitor_class", "monitor_config",
+           "parse_monitor_flag"]
 
 # type name -> "module:Class", imported on first use (gpu needs the optional `gpu` extra only to run)
 REGISTRY: dict[str, str] = {
@@ -39,10 +40,22 @@ REGISTRY: dict[str, str] = {
 Path = tuple[str | int, ...]
 
 
+def kinds() -> dict[str, str]:
+    """Every monitor kind: `REGISTRY` and the lines vendor packages add (`stinger.vendors`)."""
+    from stinger.core.plugins import vendor_lines
+
+    return {**REGISTRY, **vendor_lines("monitors")}
+
+
 def monitor_class(type_name: str) -> Any:
     """The class registered for `type_name` (KeyError if none: `monitor_config` checks first)."""
-    module, _, name = REGISTRY[type_name].partition(":")
+    module, _, name = kinds()[type_name].partition(":")
     return getattr(import_module(module), name)
+
+
+def default_name(type_name: str) -> str:
+    """The name a monitor of kind `type_name` gets when the spec gives none (`MonitorConfig.default_name`)."""
+    return monitor_class(type_name).Config.default_name()
 
 
 def _value_error(at: Path, value: Any, text: str) -> ValidationError:
@@ -61,9 +74,10 @@ def monitor_config(entry: Any, *, at: Path = ("monitors", 0)) -> MonitorConfig:
         raise _value_error(at, entry, f"a monitor is a mapping such as {{type: process, port: 8080}}, "
                                       f"got {type(entry).__name__}")
     kind = entry.get("type")
-    if kind not in REGISTRY:
+    known = kinds()
+    if kind not in known:
         got = "no type given" if kind is None else f"unknown monitor type {kind!r}"
-        raise _value_error(at + ("type",), kind, f"{got}; expected one of {', '.join(REGISTRY)}")
+        raise _value_error(at + ("type",), kind, f"{got}; expected one of {', '.join(known)}")
     try:
         return monitor_class(kind).Config.model_validate(entry)
     except ValidationError as err:

@@ -150,17 +150,13 @@ class AbOutcome:
 
     @property
     def exit_code(self) -> int:
-        """The same rules as `stinger run`: 130 interrupted; 1 an SLO was violated, a variant never
-        succeeded (or, in capacity mode, met its SLOs at no load); else 0."""
-        from stinger.core.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SLO
+        """A split or paired test: its run's code (`stinger run`'s rules); capacity mode:
+        `core.exit_codes.ab_capacity_exit_code`."""
+        from stinger.core.exit_codes import ab_capacity_exit_code
 
         if self.report is not None:
             return self.report.exit_code
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        if any(c.get("max_sustainable") is None for c in (self.capacity or {}).values()):
-            return EXIT_SLO
-        return EXIT_OK
+        return ab_capacity_exit_code(self.capacity or {})
 
 
 def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool = False,

@@ -215,13 +215,6 @@ def _synthetic(sd_ms: float, rate: float, seed: int | None) -> list:
 
 
 def _fraction_arg(text: str, flag: str) -> float:
-    from stinger.errors import UsageError
+    from stinger.core.units import parse_fraction
 
-    t = str(text).strip()
-    try:
-        v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-    except ValueError:
-        raise UsageError(f"{flag} {text!r} is not a fraction such as 2% or 0.02") from None
-    if not 0 <= v <= 1:
-        raise UsageError(f"{flag} must be between 0 and 1 (or 0% and 100%), got {text!r}")
-    return v
+    return parse_fraction(text, what=flag)

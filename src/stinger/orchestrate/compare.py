@@ -301,18 +301,22 @@ class CompareArg:
 def parse_margin(text: str | None) -> Margin:
     """`--margin`: "5%" of the baseline's value, a time ("2ms", "500us"), or "0"/None for none."""
     from stinger.core.slo import parse_slo
+    from stinger.core.units import parse_fraction
     from stinger.errors import UsageError
 
     t = "0" if text is None else str(text).strip()
+    bad = UsageError(f"--margin {text!r} is not a share of the baseline such as 5% or a time such as 2ms")
+    if t.endswith("%"):
+        try:
+            value = parse_fraction(t, what="--margin")
+        except UsageError:
+            raise bad from None
+        if value == 1:
+            raise bad
+        return Margin(relative=value)
     try:
-        if t.endswith("%"):
-            value = float(t[:-1]) / 100.0
-            if not 0 <= value < 1:
-                raise ValueError
-            return Margin(relative=value)
         if float(t) == 0:
             return Margin(relative=0.0)
-        raise ValueError
     except ValueError:
         pass
     try:
@@ -320,7 +324,7 @@ def parse_margin(text: str | None) -> Margin:
     except UsageError:
         ms = -1.0
     if not ms >= 0 or t[-1:].isdigit():
-        raise UsageError(f"--margin {text!r} is not a share of the baseline such as 5% or a time such as 2ms")
+        raise bad
     return Margin(absolute_ms=ms)
 
 

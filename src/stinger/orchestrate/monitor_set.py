@@ -92,7 +92,7 @@ class MonitorSet:
                 monitors.append(_Started(m))
             except Exception:
                 pass
-        local = [pid for pid in generator_pids if pid > 0]   # 0: a worker on another machine (ray)
+        local = [pid for pid in generator_pids if pid > 0]   # 0: a worker elsewhere (BackendTraits.local_pids)
         self.generator_pids = local
         if local:
             monitors.append(GeneratorMonitor(local))

@@ -159,7 +159,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     mode = load.resolved_mode()
     n = workers or (default_workers(spec, cores) if load.workers == "auto" else int(load.workers))
     n = max(1, min(n, load.max_in_flight))  # every worker needs at least one request in flight
-    n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (run.check_ceilings: --yes)
+    n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (preflight.check_ceilings: --yes)
     variants = variant_plans(spec)
     p = spec.payload
     payload = PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,

@@ -1,7 +1,11 @@
 """What a run against SageMaker adds to its summary: CloudWatch beside client latency, instances, cost.
 
-This module owns the SageMaker-only steps of a run (`orchestrate/run.py` calls
-them when a variant's target is `sagemaker`; plain HTTP runs never import it):
+This module owns the SageMaker-only steps of a run, and `SageMakerSide`, the
+coordinator half of the sagemaker carrier (and of a `cloudwatch` monitor) that
+offers them as abilities (`targets/abilities.py`: Preflight, ExtraMonitors,
+AfterRun, VariantDiscovery, Priced, TargetFlags; `orchestrate/abilities.py` asks
+them). It stays here, beside the steps it wraps, until issue 17's package B moves
+both into `vendors/sagemaker/`. Plain HTTP runs never import it:
 
 * `endpoint_monitors(spec)`: one `EndpointMonitor` per endpoint, polled during
   the run (DescribeEndpoint every 10 s: instance type, count and weight per
@@ -109,7 +113,12 @@ def sagemaker_variants(spec: Any) -> list[tuple[str, Any]]:
     """(stinger variant name, SageMaker target config) for each variant whose target is SageMaker
     and whose control plane (DescribeEndpoint, CloudWatch) can be asked."""
     return [(v.name, v.target) for v in spec.all_variants()
-            if getattr(v.target, "type", "") == "sagemaker" and _has_control_plane(v.target)]
+            if _is_sagemaker(v.target) and _has_control_plane(v.target)]
+
+
+def _is_sagemaker(config: Any) -> bool:
+    """A target carried by SageMaker (its own carrier: this module's name test, in its own home)."""
+    return getattr(config, "via", "") == "sagemaker"
 
 
 def _region_env() -> str | None:
@@ -131,7 +140,7 @@ def preflight(spec: Any) -> None:
     checked: set[tuple[str, str | None]] = set()
     for v in spec.all_variants():
         config = v.target
-        if getattr(config, "type", "") != "sagemaker":
+        if not _is_sagemaker(config):
             continue
         target = SageMakerTarget(config)
         check_credentials(target)
@@ -525,3 +534,70 @@ def render(block: dict, console: Any) -> None:
     for e in block.get("scaling_events", []):
         console.print(f"scaling: {e['variant']} {e['from']} -> {e['to']} instances from {e['began_s']} s"
                       + (f" to {e['ended_s']} s" if e["ended_s"] is not None else " (not done by the end)"))
+
+
+# ------------------------------------------------------------------ the coordinator half
+class SageMakerSide:
+    """The coordinator half of the sagemaker carrier (and of a spec's `cloudwatch` monitor): this module's
+    steps as abilities (`targets/abilities.py`), each taking its SageMaker variants from the run."""
+
+    from stinger.targets.abilities import TargetFlag as _Flag
+
+    alias = "--sagemaker"
+    alias_metavar = "ENDPOINT"
+    flags = (
+        _Flag("--region", "region", "AWS region (default: AWS_REGION or the profile's)."),
+        _Flag("--endpoint-url", "endpoint_url", "Runtime URL instead of AWS's (a VPC endpoint or a local emulator)."),
+        _Flag("--control-url", None, "Control-plane and CloudWatch URL (a local emulator; default AWS's): sets "
+                                     "AWS_ENDPOINT_URL_SAGEMAKER and AWS_ENDPOINT_URL_CLOUDWATCH."),
+        _Flag("--target-variant", "target_variant", "Pin every request to this production variant."),
+        _Flag("--stream", "stream", "InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks).",
+              type=bool, is_flag=True),
+        _Flag("--no-cloudwatch", None, "Do not read CloudWatch after the run (spec: monitors: [{type: cloudwatch, "
+                                       "enabled: false}]).", type=bool, is_flag=True),
+    )
+    variant_key = "target_variant"
+    del _Flag
+
+    def from_flag(self, arg: str) -> dict[str, Any]:
+        return {"type": "plain", "via": "sagemaker", "endpoint": arg}
+
+    def preflight(self, run: Any) -> None:
+        preflight(run)
+
+    def extra_monitors(self, run: Any) -> list:
+        return endpoint_monitors(run) if sagemaker_variants(run) else []
+
+    def after_run(self, ctx: Any) -> Any:
+        """The `sagemaker` block: CloudWatch read back (a countdown while it waits) beside client latency;
+        None when the run has no SageMaker endpoint to read (a local emulator) and names none."""
+        from stinger.core.blocks import Block
+        from stinger.orchestrate.monitor_set import cloudwatch_server_time
+
+        run = ctx.run
+        if not sagemaker_variants(run) and not asks_cloudwatch(run):
+            return None
+
+        def countdown(left: float) -> None:
+            ctx.notice(f"CloudWatch: waiting for the run's last minute to be published ({left:.0f} s left at most)")
+
+        off = any(isinstance(d, dict) and d.get("type") == "cloudwatch" and d.get("enabled") is False
+                  and not d.get("endpoint") for d in run.monitors)
+        if not off:
+            ctx.notice("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
+        block = collect(run, ctx.summary, ctx.points, ctx.t0_wall, ctx.t1_wall, on_wait=countdown)
+        cloudwatch_server_time(ctx.summary, block)
+        if ctx.console is not None:
+            render(block, ctx.console)
+        return Block("sagemaker", block)
+
+    def discover_variants(self, config: Any, *, pin: bool) -> tuple[Any, ...]:
+        """The endpoint's production variants (`discover_variants`: DescribeEndpoint), as targets."""
+        from stinger.targets.abilities import Discovered
+
+        variants, _ = discover_variants(config.model_dump(mode="json", exclude_none=True), pin=pin)
+        return tuple(Discovered(v["name"], v["weight"], type(config).model_validate(v["target"])) for v in variants)
+
+    def with_price(self, config: Any, usd_per_hour: float) -> Any:
+        """The target with its instances' price (the cost per million inferences is its, not the table's)."""
+        return config.model_copy(update={"price_per_hour": usd_per_hour})

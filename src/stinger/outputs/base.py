@@ -133,13 +133,15 @@ REGISTRY: dict[str, str] = {
 
 
 def create(name: str) -> Output:
-    """A registered output by name, built with its defaults."""
+    """A registered output by name (`REGISTRY` and the vendors' lines), built with its defaults."""
+    from stinger.core.plugins import vendor_lines
     from stinger.errors import UsageError
 
-    if name not in REGISTRY:
-        raise UsageError(f"unknown output {name!r}; expected one of {', '.join(sorted(REGISTRY))} "
+    known = {**REGISTRY, **vendor_lines("outputs")}
+    if name not in known:
+        raise UsageError(f"unknown output {name!r}; expected one of {', '.join(sorted(known))} "
                          f"or an object with start/interval/finish")
-    module, _, cls = REGISTRY[name].partition(":")
+    module, _, cls = known[name].partition(":")
     return getattr(importlib.import_module(module), cls)()
 
 

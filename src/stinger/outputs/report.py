@@ -48,9 +48,6 @@ _CURVE_K = tuple(range(51))
 _EXACT = (50.0, 90.0, 95.0, 99.0, 99.9)   # summary.json's percentiles: on the curve exactly
 _SELF_CHECK_METRICS = ("lag", "queue")   # shown in the generator's section, not the latency table
 
-EXIT_TEXT = {0: "0 (success)", 1: "1 (an SLO was violated, or a variant had no successful response)",
-             3: "3 (incomplete: a load worker was lost or an abort rule stopped the run)",
-             130: "130 (stopped by Ctrl-C; partial results)", 143: "143 (stopped by SIGTERM; partial results)"}
 
 
 # ------------------------------------------------------------------ reading the run directory
@@ -183,7 +180,7 @@ def _headline(summary: dict, verdict: dict | None) -> str:
     parts = []
     code = exit_code_of(summary)
     parts.append(f'<p class="exit {"ok" if code == 0 else "bad"}">exit status '
-                 f'{_val("exit_status", code, EXIT_TEXT.get(code, str(code)))}</p>')
+                 f'{_val("exit_status", code, code.describe())}</p>')
     notes = []
     if summary.get("aborted"):
         notes.append(f"aborted: {summary['aborted']}")

@@ -14,20 +14,41 @@ as the machines' wall clocks do (NTP: typically within a millisecond or a few),
 which shifts interval boundaries, never a request's latency (measured on one
 clock, inside one worker).
 
-Optional abilities a backend may declare: `start_delay` (s between `begin` and
-the run clock's zero; 0.1 when absent) and `connect() -> int` (join its cluster
-now, before any run directory exists, and say how many CPUs it has for workers:
-`--workers auto` counts those; `orchestrate.run.connect_backend`).
+What a backend is, as the rest of stinger may ask it, is declared, never tested by
+name: `traits` (a `BackendTraits` on the class: the start delay, whether the
+workers' files are the coordinator's, whether this machine's per-core worker
+ceiling applies, whether every worker's PID is this machine's), readable from the
+registered name alone (`backend_traits`, before any backend exists), and one
+optional ability, `ClusterConnect.connect() -> int` (join its cluster now, before any
+run directory exists, and say how many CPUs it has for workers: `--workers auto`
+counts those; `orchestrate.run.connect_backend`).
 
-To add a backend: write `scale/NAME.py` (a class implementing `WorkerBackend`),
-its test, and one line in `REGISTRY` below.
+To add a backend: write `scale/NAME.py` (a class implementing `WorkerBackend`, with
+its `traits`), its test, and one line in `REGISTRY` below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+DEFAULT_BACKEND = "local"   # what runs the workers when the spec names no backend
+
+
+@dataclass(frozen=True, slots=True)
+class BackendTraits:
+    """What a worker backend is, for the code that must know (never its name)."""
+
+    # s between naming the start and the run clock's zero: `begin` must reach every worker first
+    start_delay: float = 0.1
+    # the workers' files (--save-requests row files) are readable by the coordinator
+    shared_filesystem: bool = True
+    # this machine's per-core worker ceiling applies (`orchestrate.preflight.check_ceilings`)
+    local_cpu_ceiling: bool = True
+    # every PID `start` returns is a process of this machine (False: 0 marks a worker elsewhere,
+    # which the generator self-check cannot watch)
+    local_pids: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +80,9 @@ class WorkerFailed:
 
 @runtime_checkable
 class WorkerBackend(Protocol):
-    def start(self, plans: Sequence) -> list[int]:
+    traits: ClassVar[BackendTraits]
+
+    def start(self, plans: Sequence[Any]) -> list[int]:
         """Start one worker per plan and wait until each is ready; return their PIDs (0 for a
         worker on another machine: monitors watch only processes of this one).
 
@@ -69,12 +92,11 @@ class WorkerBackend(Protocol):
     def begin(self, start_wall: float) -> None:
         """Tell every worker the run clock's zero, as a wall-clock instant.
 
-        The coordinator names an instant `start_delay` seconds ahead (a backend's
-        optional attribute; 0.1 s when absent): long enough for `begin` to reach
-        every worker before the clock starts."""
+        The coordinator names an instant `traits.start_delay` seconds ahead: long
+        enough for `begin` to reach every worker before the clock starts."""
         ...
 
-    def poll(self, timeout: float) -> Iterable:
+    def poll(self, timeout: float) -> Iterable[Any]:
         """Records (`IntervalRecord`), `Alive`, `WorkerLost` and `WorkerFailed` events that arrived
         within `timeout` s (an empty iterable when none did). A worker's final record or its
         loss is the last event it produces."""
@@ -95,6 +117,16 @@ class WorkerBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class ClusterConnect(Protocol):
+    """Optional ability: the backend joins a cluster before the run (Ray)."""
+
+    def connect(self) -> int:
+        """Join (or start) the cluster now, before any run directory exists (a wrong address is a
+        one-line UsageError); return the CPUs it has for workers (one each)."""
+        ...
+
+
 REGISTRY: dict[str, str] = {
     "local": "stinger.scale.local:LocalBackend",
     "inprocess": "stinger.scale.inprocess:InProcessBackend",
@@ -102,14 +134,34 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def backend_named(name: str) -> WorkerBackend:
-    """A new backend of the registered kind `name`; a one-line UsageError names the known ones."""
+def backends() -> dict[str, str]:
+    """Every backend name: `REGISTRY` and the lines vendor packages add (`stinger.vendors`)."""
+    from stinger.core.plugins import vendor_lines
+
+    return {**REGISTRY, **vendor_lines("backends")}
+
+
+def backend_class(name: str) -> Any:
+    """The class registered as `name` (imported on first use); a one-line UsageError names the known ones."""
     from importlib import import_module
 
     from stinger.errors import UsageError
 
-    ref = REGISTRY.get(name)
+    known = backends()
+    ref = known.get(name)
     if ref is None:
-        raise UsageError(f"unknown worker backend {name!r}; expected one of {', '.join(sorted(REGISTRY))}")
+        raise UsageError(f"unknown worker backend {name!r}; expected one of {', '.join(sorted(known))}")
     module, _, cls = ref.partition(":")
-    return getattr(import_module(module), cls)()
+    return getattr(import_module(module), cls)
+
+
+def backend_named(name: str) -> WorkerBackend:
+    """A new backend of the registered kind `name`; a one-line UsageError names the known ones."""
+    backend: WorkerBackend = backend_class(name)()
+    return backend
+
+
+def backend_traits(name: str) -> BackendTraits:
+    """The traits of the backend registered as `name`, from its class (no backend is made)."""
+    traits: BackendTraits = backend_class(name).traits
+    return traits

@@ -50,9 +50,8 @@ from stinger.core.metrics import RunMetrics
 from stinger.core.records import IntervalRecord
 from stinger.engine.plan import WorkerPlan
 from stinger.errors import RunError
-from stinger.scale.base import Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
+from stinger.scale.base import DEFAULT_BACKEND, Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
 
-_START_DELAY = 0.1        # s between "begin" and t0, so every worker is waiting when the clock starts
 _STOP_GRACE = 15.0        # s to wait for final records after a stop
 _SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
 _POLL = 0.1               # s: how often signals, progress and stop conditions are looked at
@@ -183,7 +182,7 @@ def execute(plans: Sequence[WorkerPlan], *,
     None for forked local processes. `spill_path`: where `RunMetrics` spills cells past its
     horizon (a run directory's scratch file); None for a temporary file."""
     if backend is None or isinstance(backend, str):
-        backend = backend_named(backend or "local")
+        backend = backend_named(backend or DEFAULT_BACKEND)
     names = [v.name for v in plans[0].variants]
     metrics = RunMetrics(names, interval=plans[0].interval, late_s=plans[0].timeout, spill_path=spill_path)
     warnings: list[str] = []
@@ -192,7 +191,8 @@ def execute(plans: Sequence[WorkerPlan], *,
     stopped_early = False
     try:
         pids = backend.start(plans)
-        started_at = time.time() + getattr(backend, "start_delay", _START_DELAY)
+        start_delay = backend.traits.start_delay   # every worker is waiting when the clock starts
+        started_at = time.time() + start_delay
         t0 = perf_counter() + (started_at - time.time())
         backend.begin(started_at)
         if on_start is not None:
@@ -202,7 +202,7 @@ def execute(plans: Sequence[WorkerPlan], *,
         last_progress = 0.0
         last_check = 0.0
         wait_until: float | None = None   # after a stop: give up on final records at this perf_counter
-        deadline = silent_deadline(plans[0].interval, getattr(backend, "start_delay", _START_DELAY))
+        deadline = silent_deadline(plans[0].interval, start_delay)
         now = perf_counter()
         seen = dict.fromkeys(live, now)       # worker -> perf_counter of its last event (pulse or record)
         recorded = dict.fromkeys(live, now)   # worker -> perf_counter of its last record

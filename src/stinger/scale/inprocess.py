@@ -15,7 +15,7 @@ from time import perf_counter
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError
-from stinger.scale.base import WorkerFailed, WorkerLost
+from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost
 from stinger.scale.thread import WorkerThread, decode
 
 _READY_TIMEOUT = 60.0
@@ -24,6 +24,9 @@ _JOIN_TIMEOUT = 5.0
 
 class InProcessBackend:
     """Workers as threads of this process, one event loop each."""
+
+    # threads of this process (tests): its files and PIDs; no per-core ceiling (that counts processes)
+    traits = BackendTraits(local_cpu_ceiling=False)
 
     def __init__(self) -> None:
         self.events: queue.Queue = queue.Queue()

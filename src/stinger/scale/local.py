@@ -41,7 +41,7 @@ from stinger.core.records import IntervalRecord, RecordError
 from stinger.core.secrets import scrub
 from stinger.errors import RunError
 from stinger.scale import frames
-from stinger.scale.base import Alive, WorkerFailed, WorkerLost
+from stinger.scale.base import Alive, BackendTraits, WorkerFailed, WorkerLost
 
 _READY_TIMEOUT = 60.0
 _REAP_TIMEOUT = 5.0
@@ -104,6 +104,8 @@ class StderrPump:
 
 class LocalBackend:
     """Forked worker processes on this machine (the default)."""
+
+    traits = BackendTraits()   # this machine: its files, its cores, its PIDs
 
     def __init__(self) -> None:
         self.procs: list = []

@@ -61,7 +61,7 @@ from typing import Any
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError, UsageError
-from stinger.scale.base import Alive, WorkerLost
+from stinger.scale.base import Alive, BackendTraits, WorkerLost
 from stinger.scale.thread import decode
 
 
@@ -226,7 +226,10 @@ class _ActorWorker:
 class RayBackend:
     """Workers as Ray actors (see the module docstring)."""
 
-    start_delay = 1.0    # s between "begin" and the run clock's zero: a remote call per actor must land first
+    # begin: a remote call per actor must land before the run clock's zero (1 s); actors may run on other
+    # machines (their files are not the coordinator's, their PIDs are 0 there) and the cluster's CPUs, not
+    # this machine's cores, bound the workers
+    traits = BackendTraits(start_delay=1.0, shared_filesystem=False, local_cpu_ceiling=False, local_pids=False)
 
     def __init__(self) -> None:
         self.actors: list[Any] = []

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from stinger.errors import SpecError
 from stinger.spec.model import Spec
-from stinger.targets.base import REGISTRY
+from stinger.targets.base import registry, tag_problem
 
 
 def _line_map(text: str) -> dict[tuple, int]:
@@ -58,8 +58,9 @@ def _as_written(loc: tuple, lines: dict[tuple, int]) -> tuple:
     """The error's path as the user wrote it: without the union's tag after `target`,
     and without `target` itself for a flat variant (its fields sit on the variant)."""
     out: list = []
+    tags = registry("pairs")
     for x in loc:
-        if out and out[-1] == "target" and x in REGISTRY:
+        if out and out[-1] == "target" and x in tags:
             continue  # the discriminator tag pydantic adds
         out.append(x)
     loc = tuple(out)
@@ -74,8 +75,11 @@ def _as_written(loc: tuple, lines: dict[tuple, int]) -> tuple:
 def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, int]) -> str:
     e = err.errors()[0]
     loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+    problem = ""
     if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        loc = loc + ("type",)  # the union is told apart by `type`: that is the field in error
+        # the union is told apart by `type` and `via`: the one of them in error is the field
+        bad_field, problem = tag_problem(str((e.get("ctx") or {}).get("tag") or "None@None"))
+        loc = loc + (bad_field,)
     loc = _as_written(loc, lines)
     msg = e["msg"]
     if msg.startswith("Value error, "):
@@ -85,8 +89,7 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
     elif e["type"] == "missing":
         msg = "required field is missing"
     elif e["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        tag = (e.get("ctx") or {}).get("tag")
-        msg = f"unknown target type {tag!r}; expected one of {', '.join(sorted(REGISTRY))}"
+        msg = problem
     field = ".".join(str(x) for x in loc) or "spec"
     line = None
     for n in range(len(loc), 0, -1):
@@ -112,8 +115,8 @@ def _format_error(err: ValidationError, source: str | None, lines: dict[tuple, i
 
 def parse_spec(data: dict, *, source: str | None = None, text: str | None = None) -> Spec:
     """Validate a spec dict; errors become one-line SpecErrors."""
+    from stinger.core.secrets import remember_secrets
     from stinger.monitors.registry import check_spec_monitors
-    from stinger.spec.redact import remember_secrets
 
     remember_secrets(data)  # before validation: an error message that echoes a value is scrubbed too
     lines = _line_map(text) if text else {}

@@ -1,14 +1,16 @@
 """The validated run spec: the pydantic models (YAML file and command-line flags, one model).
 
 A target is held, not inherited: `target:` (one endpoint) or each variant's
-`target:` is a discriminated union over `targets.base.REGISTRY`, keyed by
-`type` (default `http`, so specs written before targets had types still load),
-each target bringing its own `Config` model. A variant written in the flat form
+`target:` is a discriminated union over `targets.base.PAIRS`, keyed by its
+`type` (the api, default `plain`) and `via` (the carrier, default `http`), so
+specs written before targets had types still load, and the older types
+(`http`, `sagemaker`, `fake`) are read as their pairs; each pair brings its own
+config model. A variant written in the flat form
 (`url:`, `method:`, `headers:` directly on the variant) is normalised into
 `target:` before validation.
 
 Loading a file, the line map and error formatting live in `spec.loading`;
-redaction of secrets in `spec.redact`.
+redaction of secrets in `core.secrets`.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 from stinger.core.records import MAX_VARIANTS
 from stinger.errors import UsageError
-from stinger.targets.base import REGISTRY, config_class
+from stinger.targets.base import config_class, pair_tag, registry
 
 # Hard limits: past these a value is a mistake whatever the machine (a schedule of 1e308
-# requests a second never ends). Below them, the safety ceilings of `orchestrate.run.check_ceilings`
+# requests a second never ends). Below them, the safety ceilings of `orchestrate.preflight.check_ceilings`
 # (per machine, confirmed past with --yes / load.confirm) apply.
 MAX_RATE = 1e8               # requests per second
 MAX_USERS = 10_000_000
@@ -101,23 +103,17 @@ def _ramp_start(v: Any) -> Any:
 RampStart = Annotated[float, BeforeValidator(_ramp_start)]
 
 
-DEFAULT_TARGET_TYPE = "http"
+DEFAULT_TARGET_TYPE = "plain@http"   # a target mapping with neither type nor via
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
-def _target_type(v: Any) -> str | None:
-    if isinstance(v, dict):
-        return v.get("type", DEFAULT_TARGET_TYPE)
-    return getattr(v, "type", None)
-
-
 def _target_union() -> Any:
-    """`Config` of every registered target as one union, told apart by `type`."""
-    choices = tuple(Annotated[config_class(name), Tag(name)] for name in REGISTRY)
-    return Annotated[Union[choices], Discriminator(_target_type)]  # noqa: UP007 - a runtime-built union
+    """The config of every accepted (api, carrier) pair as one union, told apart by `"API@CARRIER"`."""
+    choices = tuple(Annotated[config_class(tag), Tag(tag)] for tag in registry("pairs"))
+    return Annotated[Union[choices], Discriminator(pair_tag)]  # noqa: UP007 - a runtime-built union
 
 
 AnyTarget = _target_union()
@@ -373,7 +369,7 @@ class Spec(_Model):
         if len(set(names)) != len(names):
             raise ValueError(f"variant names must be unique, got {names}")
         for v in self.all_variants():
-            if v.target.type == "http" and not v.all_urls():
+            if v.target.missing_address():
                 raise ValueError(f"variant {v.name!r} has no url" if self.variants else
                                  "the target has no url: give target.url (or --url)")
         load = self.load
@@ -437,7 +433,7 @@ def _sagemaker_split_problem(spec: Spec) -> str | None:
         return ("needs variants (one per production variant) sharing one sagemaker target, "
                 "or stinger ab --sagemaker ENDPOINT --split sagemaker")
     targets = [v.target for v in spec.variants]
-    if any(t.type != "sagemaker" for t in targets):
+    if any(t.via != "sagemaker" for t in targets):
         return "needs every variant's target to be type: sagemaker (SageMaker's own weights split the traffic)"
     if any(t.target_variant for t in targets):
         return ("needs unpinned targets: remove target_variant (SageMaker picks the variant and names it "
@@ -473,8 +469,4 @@ def __getattr__(name: str) -> Any:
         from stinger.spec import loading
 
         return getattr(loading, name)
-    if name == "redacted":
-        from stinger.spec.redact import redacted
-
-        return redacted
     raise AttributeError(name)

@@ -1,24 +1,30 @@
-"""Targets: the kinds of endpoint stinger sends to (plain HTTP, the in-memory fake, ...).
+"""Targets: what a request means (an api: plain, openai, kserve) over how it travels (a carrier:
+http, a cloud runtime, the in-memory fake).
 
-`base.py` holds the protocol and the one registry; each target is a module with
-its `Config` and its class. See `stinger.targets.base` for how to add one.
+`base.py` holds the protocols, the composition and the registries; `abilities.py` the
+coordinator halves' abilities. See `stinger.targets.base` for how to add an api or a carrier.
 """
 
 from stinger.targets.base import (
+    APIS,
+    CARRIERS,
     NEVER_EXPIRES,
+    PAIRS,
     REGISTRY,
+    Api,
+    Carrier,
+    ComposedTarget,
     Connector,
     Endpoint,
     Interpretation,
     Needs,
-    Preflight,
     ResponseBatch,
     Target,
     TargetConfig,
     build_target,
     config_class,
-    target_class,
 )
 
-__all__ = ["NEVER_EXPIRES", "REGISTRY", "Connector", "Endpoint", "Interpretation", "Needs", "Preflight",
-           "ResponseBatch", "Target", "TargetConfig", "build_target", "config_class", "target_class"]
+__all__ = ["APIS", "CARRIERS", "NEVER_EXPIRES", "PAIRS", "REGISTRY", "Api", "Carrier", "ComposedTarget", "Connector",
+           "Endpoint", "Interpretation", "Needs", "ResponseBatch", "Target", "TargetConfig", "build_target",
+           "config_class"]

@@ -1,4 +1,13 @@
-"""The target seam: what a kind of endpoint (plain HTTP, SageMaker, OpenAI, KServe) must say.
+"""The target seam: what a request and its answer mean (an **api**) x how it reaches the model (a **carrier**).
+
+A target is an api over a carrier: `plain`, `openai` or `kserve` (what the bytes mean: the
+request body an api builds from a payload, the headers and content type it asks for, what
+it reads in the answers) over `http`, `sagemaker` or `fake` (how they travel: the endpoints,
+the wire bytes around the api's body, signing, and what the carrier itself says in an
+answer: throttling, the variant that served it). The spec names both, flat:
+`target: {type: API, via: CARRIER, ...the api's fields, ...the carrier's fields}`; `via`
+defaults to `http`, and the older types are read as pairs (`type: http` is plain via http,
+`type: sagemaker` plain via sagemaker, `type: fake` plain via fake: `LEGACY`).
 
 A target acts at two moments and never per request beyond what plain HTTP costs:
 
@@ -14,36 +23,53 @@ A target acts at two moments and never per request beyond what plain HTTP costs:
   token, tokens per second, every inter-token gap, ...), each named in
   `stinger.core.catalogue`.
 
-A target is built inside the worker process from its validated, picklable
-config (`Config`, a `TargetConfig`), because sockets, credentials and compiled
-paths do not travel. The spec validates a target's config when it is loaded
-(errors carry the YAML line); the config alone says where the target connects
-(`TargetConfig.endpoints()`, pure parsing, so planning can count loopback
-targets without building one).
+The engine sees one `Target` per variant: `ComposedTarget(api, carrier)`, built inside
+the worker process (`build_target`) from the validated, picklable config, because
+sockets, credentials and compiled paths do not travel. Its `request` is the carrier's
+bound method itself when the api sends the payload as it is (plain), and its
+`interpret` the api's when the carrier reads nothing of its own (http): the
+composition adds no call on those paths (`bench/hot_path.py`).
+
+**Configs are written per pair, by hand.** Each accepted (api, carrier) pair has one
+pydantic class, a module-level global (so Ray pickles it by reference), built from
+the api's field mixin and the carrier's (`openai.Config(OpenAIFields, HttpFields)`),
+with `type: Literal[API]`, `via: Literal[CARRIER]` and whatever rule belongs to the
+pair alone (plain over http has `method` and `urls`; openai over http needs `url`).
+`PAIRS` maps `"API@CARRIER"` to it; the spec's union is told apart by that tag, so a
+spec's error paths stay `target.FIELD`. (Generating these classes from the mixins
+was the first plan; each pair turned out to carry a rule of its own, and a
+generated class is invisible to a reader and to mypy.) The config alone says where
+the target connects (`TargetConfig.endpoints()`, pure parsing, so planning can
+count loopback targets without building one).
 
 How the engine reaches an endpoint: by default a TCP (+TLS) connection from the
-event loop, carrying the target's bytes. A target that answers without sockets
+event loop, carrying the target's bytes. A carrier that answers without sockets
 (the in-memory `fake`) implements the optional `Connector` ability; the engine
 then asks it for the connection instead. Connections are made once per
 keep-alive connection, never per request, so the choice costs nothing per
 request.
 
-To add a target: write `targets/NAME.py` (a module-level `Config` pydantic model
-subclassing `TargetConfig` with `type: Literal["NAME"]`, and a class
-implementing `Target`), its test, and one line in `REGISTRY` below. Import
-optional heavy dependencies (botocore, ...) inside the class, not at the top of
-the module: the spec imports every `Config` to validate `target.type`.
+What the coordinator may ask of a kind (a preflight, variant discovery, an
+attributed split, monitors, an after-run block, a price, flags) are abilities of
+its coordinator half: `targets/abilities.py`.
+
+To add an api: `targets/NAME.py` with its field mixin, its `Api` class and the
+pair config over http, its test, one line in `APIS` and one in `PAIRS`. To add a
+carrier: its field mixin, its `Carrier` class, a pair config per api it carries,
+its test, one line in `CARRIERS` and one in `PAIRS` per pair. Import optional
+heavy dependencies (botocore, ...) inside the class, not at the top of the
+module: the spec imports every pair's config to validate `target:`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -154,15 +180,62 @@ class Interpretation:
     many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
+# ------------------------------------------------------------------ configs: type (api) x via (carrier)
+DEFAULT_API = "plain"
+DEFAULT_CARRIER = "http"
+# the older `type:` names, each a whole target: read as (api, carrier)
+LEGACY: dict[str, tuple[str, str]] = {"http": ("plain", "http"), "sagemaker": ("plain", "sagemaker"),
+                                      "fake": ("plain", "fake")}
+
+
+def normalise_target(data: Mapping[str, Any], *, defaults: bool = True) -> dict[str, Any]:
+    """A `target:` mapping as a pair: `type` the api (default plain), `via` the carrier (default
+    http); an older type (`http`, `sagemaker`, `fake`) becomes its pair. A legacy type with a
+    different `via` is left as written (the spec then names the conflict). `defaults=False`
+    rewrites an older type only (a pair's class fills in its own defaults)."""
+    out = dict(data)
+    kind = out.get("type", DEFAULT_API)
+    if isinstance(kind, str) and kind in LEGACY:
+        api, carrier = LEGACY[kind]
+        if out.get("via", carrier) == carrier:
+            out["type"], out["via"] = api, carrier
+    if defaults:
+        out.setdefault("type", DEFAULT_API)
+        out.setdefault("via", DEFAULT_CARRIER)
+    return out
+
+
+def pair_tag(data: Any) -> str | None:
+    """`"API@CARRIER"` of a target mapping (normalised) or config: the spec's union tag."""
+    if isinstance(data, Mapping):
+        d = normalise_target(data)
+        kind, via = d.get("type"), d.get("via")
+        return f"{kind}@{via}" if isinstance(kind, str) and isinstance(via, str) else None
+    kind, via = getattr(data, "type", None), getattr(data, "via", None)
+    return f"{kind}@{via}" if kind is not None and via is not None else None
+
+
 class TargetConfig(BaseModel):
     """A target's validated, picklable config: the `target:` mapping of a spec.
 
-    Subclasses add their fields and narrow `type` to `Literal["NAME"]`.
+    A pair's class narrows `type` (its api) and `via` (its carrier) to literals and adds
+    the fields of both (see the module docstring); an older `type` is read as its pair.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: str
+    type: str = DEFAULT_API
+    via: str = DEFAULT_CARRIER
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, data: Any) -> Any:
+        return normalise_target(data, defaults=False) if isinstance(data, Mapping) else data
+
+    @property
+    def tag(self) -> str:
+        """`"API@CARRIER"`, the key of this pair in `PAIRS`."""
+        return f"{self.type}@{self.via}"
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         """Where the target connects, from the config alone (pure parsing; a
@@ -173,17 +246,20 @@ class TargetConfig(BaseModel):
         """The URLs to show a person (summary, capacity report); may be empty."""
         return [e.url for e in self.endpoints()]
 
+    def missing_address(self) -> bool:
+        """True when the config names nowhere to send (plain HTTP without a url): a spec error."""
+        return False
+
     def with_payload(self, has_body: bool) -> TargetConfig:
         """This config once the run's payload is known (e.g. plain HTTP defaults to POST
         when there is a body); the same config when nothing depends on it."""
         return self
 
 
+# ------------------------------------------------------------------ the worker halves
 @runtime_checkable
 class Target(Protocol):
-    """A kind of endpoint. Built in the worker: `target_class(config.type)(config)`."""
-
-    type: ClassVar[str]
+    """What the engine sends through: one per variant, built in the worker (`build_target`)."""
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         """Where the pool connects (resolved once, before the run)."""
@@ -206,8 +282,125 @@ class Target(Protocol):
 
 
 @runtime_checkable
+class Api(Protocol):
+    """What a request and its answer mean (plain, openai, kserve). Built in the worker from the
+    pair's config; the carrier reads the first four members once per distinct request."""
+
+    name: ClassVar[str]
+    method: str                      # the request's method where the carrier has one (HTTP)
+
+    def request_headers(self) -> tuple[tuple[str, str], ...]:
+        """The api's own headers, sent before the user's (openai: Accept, Authorization)."""
+        ...
+
+    def content_type(self, payload_type: str | None) -> str | None:
+        """The request's content type, given the payload's (plain: the payload's; openai: JSON)."""
+        ...
+
+    # the request body for one payload (build time, once per distinct payload), or None when the
+    # payload is sent as it is (plain): the composition then adds no call on the build path
+    body: Callable[[bytes], bytes] | None
+
+    def needs(self) -> Needs:
+        ...
+
+    def interpret(self, batch: ResponseBatch) -> Interpretation:
+        """Flush time: what the answers say (kinds, token columns, messages), on the batch as the
+        carrier unwrapped it."""
+        ...
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    """How a request reaches the model (http, sagemaker, fake). Built in the worker as
+    `Carrier(config, api)`: it wraps the api's body in its wire bytes."""
+
+    name: ClassVar[str]
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        ...
+
+    def needs(self) -> Needs:
+        ...
+
+    def request(self, endpoint: Endpoint, body: bytes, now: float,
+                content_type: str | None = None) -> tuple[bytes, float]:
+        """The wire bytes around the api's `body` (already built), and until when they are valid."""
+        ...
+
+    # flush time, or None when the carrier reads nothing of its own (http): (the batch the api reads,
+    # what the carrier read itself: throttling, errors, the variant that served each row, its columns)
+    unwrap: Callable[[ResponseBatch], tuple[ResponseBatch, Interpretation | None]] | None
+
+
+def merge_needs(a: Needs, b: Needs) -> Needs:
+    """What the engine keeps for both halves: headers united (first's first), each flag or'd."""
+    return Needs(headers=tuple(dict.fromkeys(a.headers + b.headers)), body=a.body or b.body,
+                 chunk_times=a.chunk_times or b.chunk_times, head=a.head or b.head,
+                 error_bodies=a.error_bodies or b.error_bodies)
+
+
+def merge_interpretations(own: Interpretation | None, said: Interpretation) -> Interpretation:
+    """The carrier's reading (`own`) with the api's (`said`), row by row: a failure kind the carrier
+    gave wins, the api refines the rows the carrier left as they were; server time and the variant
+    from whichever half set them (the api's first); columns, many-valued metrics and messages united
+    (the carrier's message of a kind first)."""
+    if own is None:
+        return said
+    kind = own.kind if said.kind is None else said.kind
+    if own.kind is not None and said.kind is not None:
+        from stinger.core.records import Kind
+
+        kind = said.kind.copy()
+        failed = own.kind != int(Kind.OK)
+        kind[failed] = own.kind[failed]
+    messages = dict(said.messages or {})
+    messages.update(own.messages or {})
+    return Interpretation(kind=kind,
+                          server_ms=said.server_ms if said.server_ms is not None else own.server_ms,
+                          variant=said.variant if said.variant is not None else own.variant,
+                          columns={**own.columns, **said.columns}, messages=messages or None,
+                          many={**own.many, **said.many})
+
+
+class ComposedTarget:
+    """An api over a carrier, as the engine's `Target` (see the module docstring)."""
+
+    __slots__ = ("api", "carrier", "config", "connect", "interpret", "request")
+
+    def __init__(self, config: TargetConfig, api: Any, carrier: Any) -> None:
+        self.config = config
+        self.api: Api = api
+        self.carrier: Carrier = carrier
+        # bound once: plain sends the payload as it is (the carrier's own method, no added call);
+        # an api that builds a body gets it built on the same (cache-miss) path
+        self.request = carrier.request if api.body is None else self._built_request
+        self.interpret = api.interpret if carrier.unwrap is None else self._unwrapped_interpret
+        if isinstance(carrier, Connector):   # the fake: no sockets (the engine asks the target to connect)
+            self.connect = carrier.connect
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return self.carrier.endpoints()
+
+    def needs(self) -> Needs:
+        return merge_needs(self.carrier.needs(), self.api.needs())
+
+    def _built_request(self, endpoint: Endpoint, payload: bytes, now: float,
+                       content_type: str | None = None) -> tuple[bytes, float]:
+        assert self.api.body is not None   # bound only for an api that builds its body
+        return self.carrier.request(endpoint, self.api.body(payload), now, content_type)
+
+    def _unwrapped_interpret(self, batch: ResponseBatch) -> Interpretation:
+        assert self.carrier.unwrap is not None   # bound only for a carrier that reads answers itself
+        inner, own = self.carrier.unwrap(batch)
+        if own is not None and own.kind is not None:
+            inner = replace(inner, kind=own.kind)   # the api reads the rows as the carrier left them
+        return merge_interpretations(own, self.api.interpret(inner))
+
+
+@runtime_checkable
 class Connector(Protocol):
-    """Optional ability: the target makes its own connections (no sockets: the fake).
+    """Optional ability of a carrier: it makes its own connections (no sockets: the fake).
 
     `connect` is awaited like `loop.create_connection`: it calls
     `protocol_factory()`, hands the protocol a transport (`write`, `close`,
@@ -220,53 +413,85 @@ class Connector(Protocol):
         ...
 
 
-@runtime_checkable
-class Preflight(Protocol):
-    """Optional ability: check the endpoint before any load (in the coordinator).
-
-    `preflight()` raises a one-line `TargetError` (exit 2) when the endpoint
-    cannot serve the run: a model that is not loaded, a server that is not there.
-    """
-
-    def preflight(self) -> None:
-        ...
-
-
-# type name -> "module:Class" (imported on first use, so an optional extra such as
-# `aws` is only needed by the runs that use its target)
-REGISTRY: dict[str, str] = {
-    "http": "stinger.targets.http:HttpTarget",
-    "fake": "stinger.targets.fake:FakeTarget",
-    "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
-    "openai": "stinger.targets.openai:OpenAITarget",
-    "kserve": "stinger.targets.kserve:KServeTarget",
+# ------------------------------------------------------------------ registries
+# name -> "module:Class", imported on first use (so an optional extra such as `aws` is only
+# needed by the runs that use it); a vendor package adds its lines through `stinger.vendors`
+APIS: dict[str, str] = {
+    "plain": "stinger.targets.plain:PlainApi",
+    "openai": "stinger.targets.openai:OpenAIApi",
+    "kserve": "stinger.targets.kserve:KServeApi",
 }
+CARRIERS: dict[str, str] = {
+    "http": "stinger.targets.http:HttpCarrier",
+    "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
+    "fake": "stinger.targets.fake:FakeCarrier",
+}
+# "API@CARRIER" -> the pair's config class: every pair a spec may name
+PAIRS: dict[str, str] = {
+    "plain@http": "stinger.targets.http:Config",
+    "openai@http": "stinger.targets.openai:Config",
+    "kserve@http": "stinger.targets.kserve:Config",
+    "plain@sagemaker": "stinger.targets.sagemaker:Config",
+    "plain@fake": "stinger.targets.fake:Config",
+}
+# every name `type:` accepts -> the pair it means without a `via` (apis over http; the older names)
+REGISTRY: dict[str, str] = {**{api: f"{api}@{DEFAULT_CARRIER}" for api in APIS},
+                            **{name: f"{a}@{c}" for name, (a, c) in LEGACY.items()}}
 
 
-def _module(type_name: str) -> tuple[Any, str]:
+def registry(seam: str) -> dict[str, str]:
+    """One seam's lines (`apis`, `carriers`, `pairs`) with the vendors' added (`stinger.vendors`)."""
+    from stinger.core.plugins import vendor_lines
+
+    own = {"apis": APIS, "carriers": CARRIERS, "pairs": PAIRS}[seam]
+    return {**own, **vendor_lines(seam)}
+
+
+def _load(ref: str) -> Any:
     from importlib import import_module
 
+    module, _, name = ref.partition(":")
+    return getattr(import_module(module), name)
+
+
+def tag_problem(tag: str) -> tuple[str, str]:
+    """Why a `target:` with this `"API@CARRIER"` tag is refused: (the field in error, one line)."""
+    kind, _, via = tag.partition("@")
+    apis, carriers, pairs = registry("apis"), registry("carriers"), registry("pairs")
+    if kind not in apis and kind not in LEGACY:
+        return "type", f"unknown target type {kind!r}; expected one of {', '.join(sorted({*apis, *LEGACY}))}"
+    if via not in carriers:
+        return "via", f"unknown carrier {via!r}; expected one of {', '.join(sorted(carriers))}"
+    if kind in LEGACY:
+        api, carrier = LEGACY[kind]
+        return "via", (f"type: {kind} is type: {api} via {carrier}; it cannot go via {via} "
+                       f"(write type: {api}, via: {via})")
+    can = sorted(p.partition("@")[2] for p in pairs if p.partition("@")[0] == kind)
+    return "via", f"type {kind} cannot go via {via}; expected via: {' or '.join(can) or 'none'}"
+
+
+def config_class(tag: str) -> type[TargetConfig]:
+    """The config model of a pair (`"openai@http"`), or of a `type:` name alone (its default pair)."""
     from stinger.errors import SpecError
 
-    ref = REGISTRY.get(type_name)
+    pairs = registry("pairs")
+    ref = pairs.get(REGISTRY.get(tag, tag))
     if ref is None:
-        raise SpecError(f"target.type: unknown target type {type_name!r}; expected one of {', '.join(sorted(REGISTRY))}")
-    module, _, name = ref.partition(":")
-    return import_module(module), name
+        field, problem = tag_problem(tag if "@" in tag else f"{tag}@{DEFAULT_CARRIER}")
+        raise SpecError(f"target.{field}: {problem}")
+    cls: type[TargetConfig] = _load(ref)
+    return cls
 
 
-def target_class(type_name: str) -> Any:
-    """The class registered for `type_name`; a one-line SpecError names the known ones."""
-    module, name = _module(type_name)
-    return getattr(module, name)
+def api_class(name: str) -> Any:
+    return _load(registry("apis")[name])
 
 
-def config_class(type_name: str) -> type[TargetConfig]:
-    """The `Config` model of the target registered for `type_name`."""
-    module, _ = _module(type_name)
-    return module.Config
+def carrier_class(name: str) -> Any:
+    return _load(registry("carriers")[name])
 
 
-def build_target(config: TargetConfig) -> Any:
-    """The live target for a validated config (in the worker process)."""
-    return target_class(config.type)(config)
+def build_target(config: TargetConfig) -> ComposedTarget:
+    """The live target for a validated config (in the worker process): its api over its carrier."""
+    api = api_class(config.type)(config)
+    return ComposedTarget(config, api, carrier_class(config.via)(config, api))

@@ -1,6 +1,7 @@
-"""An in-memory target for fast tests: no sockets, answers after a configured delay.
+"""The `fake` carrier: in memory, for fast tests: no sockets, answers after a configured delay.
 
-`{type: fake, delay: 2ms, status: 200, body: '{"predictions":[1]}', error_rate: 0.1}`
+`{via: fake, delay: 2ms, status: 200, body: '{"predictions":[1]}', error_rate: 0.1}`
+(`type: fake` is read as plain via fake).
 
 Like httpx's `MockTransport`, but one level lower: the fake implements the
 optional `Connector` ability, so the engine gets a transport object from it
@@ -15,17 +16,18 @@ target, so a run is repeatable.
 
 `ttl` makes the request bytes expire (as a signed request's do), so a test can
 watch the engine's byte cache rebuild them; `built` and `requests` count what
-the target was asked for.
+the carrier was asked for.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
+from stinger.targets.abilities import TargetFlag
+from stinger.targets.base import NEVER_EXPIRES, Endpoint, Needs, TargetConfig
 
 _ENDPOINT = Endpoint(scheme="fake", host="fake", port=0, path="/", url="fake:")
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found",
@@ -45,7 +47,10 @@ def _seconds(v: Any) -> Any:
 
 
 class Config(TargetConfig):
-    type: Literal["fake"]
+    """plain via fake (the one pair the fake carries: its answers are its own)."""
+
+    type: Literal["plain"] = "plain"
+    via: Literal["fake"] = "fake"
     delay: float = 0.0                    # seconds (or "2ms"): from a request's write to its answer
     status: int = Field(default=200, ge=100, le=599)
     body: str = '{"predictions":[1]}'
@@ -93,7 +98,7 @@ class FakeTransport:
 
     __slots__ = ("target", "loop", "protocol", "closing", "pending")
 
-    def __init__(self, target: FakeTarget, loop: Any, protocol: Any) -> None:
+    def __init__(self, target: FakeCarrier, loop: Any, protocol: Any) -> None:
         self.target = target
         self.loop = loop
         self.protocol = protocol
@@ -133,12 +138,13 @@ class FakeTransport:
         return default
 
 
-class FakeTarget:
+class FakeCarrier:
     """Answers in memory; see the module docstring."""
 
-    type = "fake"
+    name: ClassVar[str] = "fake"
+    unwrap = None   # its answers are read by the api as they are
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, api: Any = None) -> None:
         self.config = config
         self.rng = random.Random(config.seed)
         body = config.body.encode()
@@ -180,5 +186,14 @@ class FakeTarget:
         protocol.connection_made(transport)
         return transport, protocol
 
-    def interpret(self, batch: ResponseBatch) -> Interpretation:
-        return Interpretation()
+
+class FakeSide:
+    """The coordinator half of the fake carrier: `--target fake=DELAY` (no alias of its own)."""
+
+    alias: ClassVar[str | None] = None
+    alias_metavar: ClassVar[str] = "DELAY"
+    flags: ClassVar[tuple[TargetFlag, ...]] = ()
+    variant_key: ClassVar[str] = "delay"
+
+    def from_flag(self, arg: str) -> dict[str, Any]:
+        return {"type": "plain", "via": "fake", "delay": arg}

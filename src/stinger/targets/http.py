@@ -1,29 +1,31 @@
-"""Plain HTTP/1.1: the first target, and the request bytes every HTTP-like target sends.
+"""The `http` carrier: HTTP/1.1 requests to one URL or several, for any api.
 
-Owns the `http` target's config (url or urls served round-robin, method,
-headers, insecure), URL parsing into `Endpoint`s, and the request bytes: a
-head (request line and headers) built once per endpoint and content type, and
-the full request (head, Content-Length, body) built once per payload and
-cached by the engine for the whole run (`NEVER_EXPIRES`). Nothing here runs
-per request: the engine sends cached bytes.
+Owns the http fields every api over http shares (`HttpFields`: url, headers,
+insecure), the plain-over-http config (`Config`: + urls served round-robin and
+the method), URL parsing into `Endpoint`s, and the request bytes: a head
+(request line, the api's headers, the user's, the api's content type) built
+once per endpoint and content type, and the full request (head,
+Content-Length, the api's body) built once per payload and cached by the
+engine for the whole run (`NEVER_EXPIRES`). Nothing here runs per request:
+the engine sends cached bytes.
 
-A response is read by the engine's transport (`stinger.engine.http`); plain
-HTTP has nothing to add at flush time (status codes are classified by the
-transport, server time comes from the run's server-time header), so
-`interpret` returns an empty `Interpretation`.
+A response is read by the engine's transport (`stinger.engine.http`); the http
+carrier reads nothing of its own at flush time (`unwrap = None`: the api reads
+the batch as it is).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator
 
 from stinger.errors import TargetError
-from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
+from stinger.targets.abilities import TargetFlag
+from stinger.targets.base import NEVER_EXPIRES, Endpoint, Needs, TargetConfig
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection"}   # the engine frames requests itself
@@ -148,23 +150,6 @@ def build_request(head: bytes, body: bytes | None, method: str) -> bytes:
     return head + b"\r\n"
 
 
-class JsonPost:
-    """Request bytes for targets that POST JSON they build from each payload (openai, kserve):
-    the head once per endpoint, the body the target's."""
-
-    __slots__ = ("_heads", "spec")
-
-    def __init__(self, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        self.spec = RequestSpec(method="POST", headers=headers, content_type="application/json")
-        self._heads: dict[Endpoint, bytes] = {}
-
-    def request(self, endpoint: Endpoint, body: bytes) -> bytes:
-        head = self._heads.get(endpoint)
-        if head is None:
-            head = self._heads[endpoint] = build_head(endpoint, self.spec)
-        return build_request(head, body, "POST")
-
-
 def check_header(name: str, value: object) -> str:
     """One request header the user gave (`-H`, `target.headers`, `--content-type`): a token for a
     name, one line of Latin-1 for a value (a line break would smuggle a header or a request of
@@ -192,16 +177,45 @@ def _check_headers(v: dict[str, str]) -> dict[str, str]:
 Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
 
 
-class Config(TargetConfig):
-    """`target: {type: http, url: ..., urls: [...], method: POST, headers: {...}, insecure: false}`."""
+class HttpFields(TargetConfig):
+    """The fields of every target over http: where (`url`), the user's headers, TLS checking.
 
-    type: Literal["http"] = "http"
+    The api's fields mixin says what a base URL becomes (`api_url`: plain sends to it as it is,
+    openai and kserve append their paths)."""
+
+    via: Literal["http"] = "http"
     url: str | None = None
-    urls: list[str] | None = None
-    method: str = "GET"
     headers: Headers = Field(default_factory=dict)
     insecure: bool = False
 
+    def base_urls(self) -> list[str]:
+        """The URLs as the user gave them (url, then urls where the pair has them)."""
+        out = list(getattr(self, "urls", None) or [])
+        if self.url:
+            out.insert(0, self.url)
+        return out
+
+    def api_url(self, base: str) -> str:
+        """What a base URL becomes for this pair's api (the api's fields override it)."""
+        return base
+
+    def all_urls(self) -> list[str]:
+        return [self.api_url(u) for u in self.base_urls()]
+
+    def endpoints(self) -> tuple[Endpoint, ...]:
+        return tuple(parse_endpoint(u, verify=not self.insecure) for u in self.all_urls())
+
+    def missing_address(self) -> bool:
+        return not self.base_urls()
+
+
+class Config(HttpFields):
+    """plain over http: `target: {url: ..., urls: [...], method: POST, headers: {...}, insecure: false}`
+    (`type: plain`, `via: http`, both the defaults; `type: http` is read as this pair)."""
+
+    type: Literal["plain"] = "plain"
+    urls: list[str] | None = None
+    method: str = "GET"
 
     @field_validator("method")
     @classmethod
@@ -211,15 +225,6 @@ class Config(TargetConfig):
             raise ValueError(f"HTTP method must be a word such as GET or POST, got {v!r}")
         return v
 
-    def all_urls(self) -> list[str]:
-        out = list(self.urls or [])
-        if self.url:
-            out.insert(0, self.url)
-        return out
-
-    def endpoints(self) -> tuple[Endpoint, ...]:
-        return tuple(parse_endpoint(u, verify=not self.insecure) for u in self.all_urls())
-
     def with_payload(self, has_body: bool) -> Config:
         """A body implies POST unless the user named a method (the same rule everywhere:
         `target:`, every variant's target, flags and the Python API)."""
@@ -227,38 +232,49 @@ class Config(TargetConfig):
             return self.model_copy(update={"method": "POST"})
         return self
 
-    def request_spec(self) -> RequestSpec:
-        return RequestSpec(method=self.method, headers=tuple((k, str(v)) for k, v in self.headers.items()))
 
+class HttpCarrier:
+    """HTTP/1.1 to one URL or several (round-robin, one pool each), around any api's body."""
 
-class HttpTarget:
-    """Plain HTTP/1.1 to one URL or several (round-robin, one pool each)."""
+    name: ClassVar[str] = "http"
+    unwrap = None   # nothing of its own to read in an answer: the api reads the batch as it is
 
-    type = "http"
-
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: HttpFields, api: Any) -> None:
         self.config = config
+        self.api = api
         self._endpoints = config.endpoints()
-        self._spec = config.request_spec()
+        # the api's headers first (openai: Accept, Authorization), then the user's
+        self._headers = api.request_headers() + tuple((k, str(v)) for k, v in config.headers.items())
         self._heads: dict[tuple[Endpoint, str | None], bytes] = {}
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return self._endpoints
 
     def needs(self) -> Needs:
-        return Needs(head=self._spec.method == "HEAD")
+        return Needs()
 
     def request(self, endpoint: Endpoint, body: bytes, now: float,
                 content_type: str | None = None) -> tuple[bytes, float]:
         key = (endpoint, content_type)
         head = self._heads.get(key)
         if head is None:
-            spec = self._spec
-            if content_type and not spec.content_type:
-                spec = RequestSpec(method=spec.method, headers=spec.headers, content_type=content_type,
-                                   keep_alive=spec.keep_alive)
+            spec = RequestSpec(method=self.api.method, headers=self._headers,
+                               content_type=self.api.content_type(content_type))
             head = self._heads[key] = build_head(endpoint, spec)
-        return build_request(head, body, self._spec.method), NEVER_EXPIRES
+        return build_request(head, body, self.api.method), NEVER_EXPIRES
 
-    def interpret(self, batch: ResponseBatch) -> Interpretation:
-        return Interpretation()
+
+class HttpSide:
+    """The coordinator half of the http carrier: its flags (`--url URL` is plain over http)."""
+
+    alias: ClassVar[str | None] = "--url"
+    alias_metavar: ClassVar[str] = "URL"
+    flags: ClassVar[tuple[TargetFlag, ...]] = (
+        TargetFlag("--method", "method", "HTTP method (default GET, or POST with --data/--body)."),
+        TargetFlag("--header", "headers", "Request header 'Name: value'; repeatable.", multiple=True),
+        TargetFlag("--insecure", "insecure", "Do not verify TLS certificates.", type=bool, is_flag=True),
+    )
+    variant_key: ClassVar[str] = "url"
+
+    def from_flag(self, arg: str) -> dict[str, Any]:
+        return {"type": "plain", "via": "http", "url": arg}

@@ -1,8 +1,10 @@
-"""Model servers speaking the KServe inference protocols: V2 (Open Inference Protocol) and V1.
+"""The `kserve` api: model servers speaking the KServe inference protocols, V2 (Open Inference
+Protocol) and V1.
 
 `target: {type: kserve, url: http://127.0.0.1:8080, model: NAME, protocol: v2,
 version: "1", input_name: input-0, datatype: FP32}` — MLServer, KServe's
-model server, Triton (V2 over HTTP), TorchServe's KServe mode, Seldon.
+model server, Triton (V2 over HTTP), TorchServe's KServe mode, Seldon
+(`KServeFields` are the api's fields, `Config` kserve over http).
 
 **Build time** (once per distinct payload, cached for the run):
 
@@ -15,7 +17,7 @@ model server, Triton (V2 over HTTP), TorchServe's KServe mode, Seldon.
 - V1: `POST /v1/models/NAME:predict` with `{"instances": rows}` (a payload
   that is already such an object is sent as it is).
 
-**Before the run** (`preflight`, in the coordinator): `GET
+**Before the run** (`KServeSide.preflight`, in the coordinator): `GET
 /v2/models/NAME[/versions/V]/ready` (V1: `GET /v1/models/NAME`) must answer
 200, else a one-line error names the model, the URL and what the server said
 (an unknown model is the user's mistake, not a run of 404s).
@@ -29,31 +31,29 @@ server time through the Prometheus presets `mlserver`/`kserve`/`triton`.
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
 from stinger.errors import TargetError
-from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.http import Headers, JsonPost, parse_endpoint, wire_url
+from stinger.targets.abilities import RunTargets, TargetFlag
+from stinger.targets.base import Interpretation, Needs, ResponseBatch, TargetConfig
+from stinger.targets.http import HttpFields, wire_url
 
 _DATATYPES = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
               "FP16", "FP32", "FP64", "BYTES")
 
 
-class Config(TargetConfig):
-    """The `kserve` target's config (see the module docstring)."""
+class KServeFields(TargetConfig):
+    """The kserve api's fields (see the module docstring), over any carrier."""
 
     type: Literal["kserve"] = "kserve"
-    url: str
     model: str = Field(min_length=1)
     protocol: Literal["v2", "v1"] = "v2"
     version: str | None = None
     input_name: str = "input-0"
     datatype: Literal[_DATATYPES] | None = None     # type: ignore[valid-type]
-    headers: Headers = Field(default_factory=dict)   # checked as -H is (one Latin-1 line each)
-    insecure: bool = False
 
     def model_path(self) -> str:
         if self.protocol == "v1":
@@ -61,15 +61,21 @@ class Config(TargetConfig):
         version = f"/versions/{self.version}" if self.version else ""
         return f"/v2/models/{self.model}{version}"
 
+    def api_url(self, base: str) -> str:
+        """The inference URL under a server's base URL."""
+        return base.rstrip("/") + self.model_path() + (":predict" if self.protocol == "v1" else "/infer")
+
+
+class Config(KServeFields, HttpFields):
+    """kserve over http (`type: kserve`): the server's base URL."""
+
+    url: str
+
     def infer_url(self) -> str:
-        base = self.url.rstrip("/")
-        return base + self.model_path() + (":predict" if self.protocol == "v1" else "/infer")
+        return self.api_url(self.url)
 
     def ready_url(self) -> str:
         return self.url.rstrip("/") + self.model_path() + ("" if self.protocol == "v1" else "/ready")
-
-    def endpoints(self) -> tuple[Endpoint, ...]:
-        return (parse_endpoint(self.infer_url(), verify=not self.insecure),)
 
 
 def _datatype(values: list) -> str:
@@ -92,46 +98,71 @@ def _rows(obj: object) -> list | None:
     return None
 
 
-class KServeTarget:
-    """V2 or V1 inference requests to one model on one server."""
+def check_ready(config: Config, timeout: float = 10.0) -> None:
+    """The model must be ready (`GET .../ready`, V1: the model's URL): a one-line TargetError otherwise."""
+    import urllib.error
+    import urllib.request
 
-    type = "kserve"
+    from stinger.core.secrets import scrub
 
-    def __init__(self, config: Config) -> None:
+    url = config.ready_url()
+    req = urllib.request.Request(wire_url(url), headers=dict(config.headers))
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            if resp.status == 200:
+                return
+            said = f"HTTP {resp.status}"
+    except urllib.error.HTTPError as exc:
+        body = exc.read()[:200].decode("utf-8", "replace").strip()
+        said = f"HTTP {exc.code}" + (f": {body}" if body else "")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TargetError(f"kserve: cannot reach {scrub(url)} ({reason}); is the model server running?") from None
+    raise TargetError(f"kserve: model {config.model!r} is not ready at {scrub(url)} ({' '.join(said.split())}); "
+                      f"expected HTTP 200 from the {config.protocol.upper()} readiness endpoint")
+
+
+class KServeSide:
+    """The coordinator half of the kserve api: a preflight that each model is ready, and its flags."""
+
+    alias: ClassVar[str | None] = "--kserve"
+    alias_metavar: ClassVar[str] = "URL"
+    flags: ClassVar[tuple[TargetFlag, ...]] = (TargetFlag("--model", "model", "The served model's name."),)
+    variant_key: ClassVar[str] = "model"
+
+    def preflight(self, run: RunTargets) -> None:
+        """Each distinct kserve-over-http target's model must be ready, before any load."""
+        seen: set[str] = set()
+        for v in run.all_variants():
+            config = v.target
+            key = config.model_dump_json()
+            if not isinstance(config, Config) or key in seen:
+                continue
+            seen.add(key)
+            check_ready(config)
+
+    def from_flag(self, arg: str) -> dict[str, Any]:
+        return {"type": "kserve", "url": arg}
+
+
+class KServeApi:
+    """V2 or V1 inference requests to one model (see the module docstring)."""
+
+    name: ClassVar[str] = "kserve"
+    method = "POST"
+
+    def __init__(self, config: KServeFields) -> None:
         self.config = config
-        self._endpoints = config.endpoints()
-        self._post = JsonPost(tuple((k, str(v)) for k, v in config.headers.items()))
         self.messages: dict[int, str] = {}
 
-    def endpoints(self) -> tuple[Endpoint, ...]:
-        return self._endpoints
+    def request_headers(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def content_type(self, payload_type: str | None) -> str | None:
+        return "application/json"
 
     def needs(self) -> Needs:
         return Needs(error_bodies=True)
-
-    # -- before the run -----------------------------------------------------
-    def preflight(self, timeout: float = 10.0) -> None:
-        """The model must be ready; a one-line TargetError otherwise."""
-        import urllib.error
-        import urllib.request
-
-        from stinger.core.secrets import scrub
-
-        url = self.config.ready_url()
-        req = urllib.request.Request(wire_url(url), headers=dict(self.config.headers))
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                if resp.status == 200:
-                    return
-                said = f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            body = exc.read()[:200].decode("utf-8", "replace").strip()
-            said = f"HTTP {exc.code}" + (f": {body}" if body else "")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TargetError(f"kserve: cannot reach {scrub(url)} ({reason}); is the model server running?") from None
-        raise TargetError(f"kserve: model {self.config.model!r} is not ready at {scrub(url)} ({' '.join(said.split())}); "
-                          f"expected HTTP 200 from the {self.config.protocol.upper()} readiness endpoint")
 
     # -- build time ---------------------------------------------------------
     def body(self, payload: bytes) -> bytes:
@@ -159,10 +190,6 @@ class KServeTarget:
         tensor = {"name": c.input_name, "shape": [len(rows), width], "datatype": c.datatype or _datatype(rows),
                   "data": [v for r in rows for v in r]}
         return json.dumps({"inputs": [tensor]}, separators=(",", ":")).encode()
-
-    def request(self, endpoint: Endpoint, body: bytes, now: float,
-                content_type: str | None = None) -> tuple[bytes, float]:
-        return self._post.request(endpoint, self.body(body)), NEVER_EXPIRES
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:

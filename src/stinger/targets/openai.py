@@ -1,7 +1,9 @@
-"""OpenAI-compatible LLM endpoints (vLLM, TGI, llama.cpp, Ollama, OpenAI): chat or completions, streamed.
+"""The `openai` api: OpenAI-compatible LLM endpoints (vLLM, TGI, llama.cpp, Ollama, OpenAI), chat or
+completions, streamed.
 
 `target: {type: openai, url: http://127.0.0.1:8000/v1, model: NAME, api: chat,
-stream: true, max_tokens: 128, params: {temperature: 0}}`.
+stream: true, max_tokens: 128, params: {temperature: 0}}` (over http, the default
+carrier: `OpenAIFields` are the api's fields, `Config` the pair's).
 
 **Build time** (once per distinct payload, cached for the run): the payload
 becomes the request's JSON. A payload that is a JSON object is taken as the
@@ -40,25 +42,25 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from stinger.core.records import Kind
 from stinger.targets import sse
-from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.http import Headers, JsonPost, parse_endpoint
+from stinger.targets.abilities import TargetFlag
+from stinger.targets.base import Interpretation, Needs, ResponseBatch, TargetConfig
+from stinger.targets.http import HttpFields
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 _DONE = b"[DONE]"
 
 
-class Config(TargetConfig):
-    """The `openai` target's config (see the module docstring)."""
+class OpenAIFields(TargetConfig):
+    """The openai api's fields (see the module docstring), over any carrier."""
 
     type: Literal["openai"] = "openai"
-    url: str
     model: str
     api: Literal["chat", "completions"] = "chat"
     stream: bool = True
@@ -67,8 +69,6 @@ class Config(TargetConfig):
     prompt: str | None = None            # sent when the run has no payload
     api_key: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
-    headers: Headers = Field(default_factory=dict)   # checked as -H is (one Latin-1 line each)
-    insecure: bool = False
 
     @field_validator("model")
     @classmethod
@@ -77,42 +77,59 @@ class Config(TargetConfig):
             raise ValueError("model must name the served model, e.g. meta-llama/Llama-3.1-8B-Instruct")
         return v.strip()
 
-    def endpoint_url(self) -> str:
-        """The full URL: `url` as given when it names the API's path, else `url` + the path of `api`."""
-        url = self.url.rstrip("/")
+    def api_url(self, base: str) -> str:
+        """The full URL: `base` as given when it names the API's path, else `base` + the path of `api`."""
+        url = base.rstrip("/")
         if url.endswith((_PATHS["chat"], _PATHS["completions"])):
             return url
         return url + _PATHS[self.api]
 
-    def endpoints(self) -> tuple[Endpoint, ...]:
-        return (parse_endpoint(self.endpoint_url(), verify=not self.insecure),)
+    def is_chat(self) -> bool:
+        """Chat completions: a URL naming a path says which; else `api`."""
+        url = (getattr(self, "url", None) or "").rstrip("/")
+        if url.endswith(_PATHS["chat"]):
+            return True
+        if url.endswith(_PATHS["completions"]):
+            return False
+        return self.api == "chat"
 
-    def with_payload(self, has_body: bool) -> Config:
+    def with_payload(self, has_body: bool) -> OpenAIFields:
         if not has_body and self.prompt is None:
             raise ValueError("the openai target needs prompts: give a payload (a dataset of prompts or "
                              "request bodies) or target.prompt")
         return self
 
 
-class OpenAITarget:
-    """Chat or completions requests to one OpenAI-compatible endpoint."""
+class Config(OpenAIFields, HttpFields):
+    """openai over http (`type: openai`): one base URL, the api's path appended."""
 
-    type = "openai"
+    url: str
 
-    def __init__(self, config: Config) -> None:
+    def endpoint_url(self) -> str:
+        return self.api_url(self.url)
+
+
+class OpenAIApi:
+    """Chat or completions requests (see the module docstring)."""
+
+    name: ClassVar[str] = "openai"
+    method = "POST"
+
+    def __init__(self, config: OpenAIFields) -> None:
         self.config = config
-        self._endpoints = config.endpoints()
-        self._chat = config.endpoint_url().endswith(_PATHS["chat"])
+        self._chat = config.is_chat()
         headers = [("Accept", "text/event-stream" if config.stream else "application/json")]
         key = config.api_key or os.environ.get(config.api_key_env)
         if key:
             headers.append(("Authorization", f"Bearer {key}"))
-        headers += [(k, str(v)) for k, v in config.headers.items()]
-        self._post = JsonPost(tuple(headers))
+        self._headers = tuple(headers)
         self.messages: dict[int, str] = {}   # error kind -> the first message seen
 
-    def endpoints(self) -> tuple[Endpoint, ...]:
-        return self._endpoints
+    def request_headers(self) -> tuple[tuple[str, str], ...]:
+        return self._headers
+
+    def content_type(self, payload_type: str | None) -> str | None:
+        return "application/json"
 
     def needs(self) -> Needs:
         return Needs(body=True, chunk_times=self.config.stream)
@@ -146,10 +163,6 @@ class OpenAITarget:
         if c.stream:
             req.setdefault("stream_options", {"include_usage": True})
         return json.dumps(req, separators=(",", ":")).encode()
-
-    def request(self, endpoint: Endpoint, body: bytes, now: float,
-                content_type: str | None = None) -> tuple[bytes, float]:
-        return self._post.request(endpoint, self.body(body)), NEVER_EXPIRES
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
@@ -207,6 +220,21 @@ class OpenAITarget:
     def _keep(self, said: dict[int, str], kind: int, message: str) -> None:
         self.messages.setdefault(kind, message[:300])
         said.setdefault(kind, message[:300])
+
+
+class OpenAISide:
+    """The coordinator half of the openai api: its flags (`--openai URL --model M`)."""
+
+    alias: ClassVar[str | None] = "--openai"
+    alias_metavar: ClassVar[str] = "URL"
+    flags: ClassVar[tuple[TargetFlag, ...]] = (
+        TargetFlag("--model", "model", "The served model's name."),
+        TargetFlag("--max-tokens", "max_tokens", "max_tokens of each answer.", type=int),
+    )
+    variant_key: ClassVar[str] = "model"
+
+    def from_flag(self, arg: str) -> dict[str, Any]:
+        return {"type": "openai", "url": arg}
 
 
 def _error_message(body: bytes | None) -> str | None:

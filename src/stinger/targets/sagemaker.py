@@ -1,14 +1,16 @@
-"""The `sagemaker` target: SigV4-signed InvokeEndpoint(WithResponseStream) on stinger's own client.
+"""The `sagemaker` carrier: SigV4-signed InvokeEndpoint(WithResponseStream) on stinger's own client.
 
 This module owns what a SageMaker endpoint needs beyond plain HTTP:
 
-* `Config`: the spec's `target: {type: sagemaker, endpoint: NAME, region: R, ...}`,
-  validated with one-line errors (`parse_config`).
-* `SageMakerTarget.request`: the request bytes, signed by `targets.sigv4` and
+* `Config`: the spec's `target: {via: sagemaker, endpoint: NAME, region: R, ...}`
+  (plain via sagemaker; `type: sagemaker` is read as that pair), validated with
+  one-line errors (`parse_config`).
+* `SageMakerTarget` (the carrier; it keeps its name until the SageMaker vendor
+  package, issue 17 package B, moves it) `.request`: the request bytes, signed by `targets.sigv4` and
   valid until 4 minutes after signing (or before the credentials end); the
   engine caches them per distinct body and re-builds them when due, so a run at
   10k req/s signs a few hundred times every 4 minutes, never per request.
-* `SageMakerTarget.interpret`: per interval, vectorised over the rows that need
+* `SageMakerTarget.interpret` (its `unwrap`): per interval, vectorised over the rows that need
   it (errors are rare; only they are looked at one by one):
   - throttling (HTTP 429, or any status whose `x-amzn-ErrorType` is
     `ThrottlingException`) -> `KIND_THROTTLED`, not a generic 4xx;
@@ -32,7 +34,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
@@ -69,7 +70,8 @@ class Config(TargetConfig):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["sagemaker"] = "sagemaker"
+    type: Literal["plain"] = "plain"
+    via: Literal["sagemaker"] = "sagemaker"
     endpoint: str
     region: str | None = None              # None: the standard chain's region (AWS_REGION, profile)
     endpoint_url: str | None = None        # a VPC endpoint or a local emulator
@@ -221,26 +223,17 @@ def resolve_region(config: Config) -> str:
     return region
 
 
-@dataclass(frozen=True, slots=True)
-class SageMakerNeeds(Needs):
-    """`Needs` plus `error_bodies`: keep a body only when its status is >= 400.
-
-    The plain `Needs.body` keeps every body; SageMaker needs them for errors
-    only (the ModelError message), except when streaming. An engine that does
-    not know this field keeps no error bodies and the error type then comes
-    from the `x-amzn-ErrorType` header alone.
-    """
-
-    error_bodies: bool = True
-
-
 class SageMakerTarget:
-    """A SageMaker real-time endpoint. Built in the worker from its `Config`."""
+    """The sagemaker carrier: a SageMaker real-time endpoint. Built in the worker from its `Config`
+    and the api it carries (plain when built alone)."""
 
-    type: ClassVar[str] = "sagemaker"
+    name: ClassVar[str] = "sagemaker"
 
-    def __init__(self, config: Config, credentials: Any = None) -> None:
+    def __init__(self, config: Config, api: Any = None, credentials: Any = None) -> None:
+        from stinger.targets.plain import PlainApi
+
         self.config = config
+        self.api = api if api is not None else PlainApi(config)
         self.region = resolve_region(config)
         self.signer = Signer(self.region, "sagemaker", credentials)
         self._headers = self._static_headers()
@@ -259,9 +252,10 @@ class SageMakerTarget:
         return (_endpoint(self.url()),)
 
     def needs(self) -> Needs:
+        # error bodies: the ModelError message (a plain `body` would keep every body, when only
+        # errors need theirs, except when streaming)
         stream = self.config.stream
-        return SageMakerNeeds(headers=(INVOKED_VARIANT, ERROR_TYPE), body=stream, chunk_times=stream,
-                              error_bodies=True)
+        return Needs(headers=(INVOKED_VARIANT, ERROR_TYPE), body=stream, chunk_times=stream, error_bodies=True)
 
     def _static_headers(self, content_type: str | None = None) -> tuple[tuple[str, str], ...]:
         c = self.config
@@ -279,8 +273,10 @@ class SageMakerTarget:
 
     def request(self, endpoint: Endpoint, body: bytes, now: float,
                 content_type: str | None = None) -> tuple[bytes, float]:
-        # The Content-Type is signed: the config's when it sets one, else the payload's (a capture replay sends
-        # each record with its own), else DEFAULT_CONTENT_TYPE. Built once per request bytes, never per send.
+        # The Content-Type is signed: the config's when it sets one, else the api's for the payload's (plain:
+        # the payload's; a capture replay sends each record with its own), else DEFAULT_CONTENT_TYPE. Built
+        # once per request bytes, never per send.
+        content_type = self.api.content_type(content_type)
         headers = self._headers
         if content_type is not None and self.config.content_type is None:
             headers = self._by_type.get(content_type) or self._by_type.setdefault(
@@ -290,6 +286,11 @@ class SageMakerTarget:
         return signed.data, now + (signed.expires - signed.signed_at)
 
     # -- flush time ---------------------------------------------------------
+    def unwrap(self, batch: ResponseBatch) -> tuple[ResponseBatch, Interpretation]:
+        """What the carrier reads itself (throttling, ModelError, the variant that served, stream
+        timings); the api reads the same batch."""
+        return batch, self.interpret(batch)
+
     def interpret(self, batch: ResponseBatch) -> Interpretation:
         out = Interpretation()
         kind = batch.kind

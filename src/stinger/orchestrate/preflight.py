@@ -1,0 +1,127 @@
+"""Before any load: what the user named is opened and checked here, so a mistake is one line (exit 2).
+
+The dataset is opened and its payload order built, response checks and the prediction path
+compiled, each target kind with the `Preflight` ability checks its endpoint, a trace is read, and
+the per-machine safety ceilings (rate, users, workers) and the open-file limit are enforced.
+`orchestrate.run` calls these before it builds the worker plans.
+"""
+
+from __future__ import annotations
+
+from stinger.spec import Spec
+
+# Safety ceilings per machine: past these a run needs confirmation (--yes, load.confirm).
+# One Python worker drives ~20,000 req/s; a rate far past what the machine can generate
+# measures the generator, not the endpoint, and blames the endpoint for it.
+SAFE_RATE = 100_000.0        # requests per second
+SAFE_USERS = 10_000          # concurrent users (one connection, one file descriptor each)
+WORKERS_PER_CORE = 4         # worker processes per core
+FD_RESERVE = 64              # file descriptors a worker needs besides its connections
+
+
+def preflight(spec: Spec) -> list:
+    """Open what the user named, so their mistakes surface now (exit 2), not in a worker."""
+    from stinger.core.slo import parse_slo
+    from stinger.orchestrate.abilities import preflight as preflight_sides
+
+    check_ceilings(spec)
+    p = spec.payload
+    from stinger.datasets import PayloadOrder
+
+    records = 1   # without a dataset, the one body (or none) - as a worker's slots count it
+    if p.data:
+        from stinger.datasets import open_dataset
+        from stinger.errors import DatasetError
+        from stinger.spec.loading import check_regular_file
+
+        # a FIFO would block the run and /dev/zero never ends: refused before anything reads them
+        check_regular_file(p.data, "dataset", DatasetError, allow_dir=True)
+
+        ds = open_dataset(p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
+                          csv_header=p.csv_header, content_type=p.content_type)
+        records = len(ds)
+    # the order a worker builds, built here first: its mistakes are the user's (exit 2), not a worker's
+    PayloadOrder(records, p.order, seed=spec.load.seed, weights=p.weights)
+    if spec.check is not None:
+        from stinger.core.checks import ResponseCheck
+
+        c = spec.check
+        ResponseCheck(status=c.status, json_path=c.json_path, equals=c.equals, regex=c.regex)
+    if spec.prediction:
+        from stinger.core.checks import compile_json_path
+
+        compile_json_path(spec.prediction)
+    preflight_sides(spec)   # each target kind's own check of its endpoint (targets/abilities.py)
+    if spec.load.shape is not None and spec.load.shape.trace:
+        from stinger.orchestrate.replay import CAPTURE, trace_offsets
+
+        if spec.load.shape.trace != CAPTURE:
+            from stinger.errors import SpecError
+            from stinger.spec.loading import check_regular_file
+
+            check_regular_file(spec.load.shape.trace, "trace", SpecError)
+        trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
+    return [parse_slo(s) for s in spec.slo]
+
+
+def check_ceilings(spec: Spec) -> None:
+    """The per-machine safety ceilings (rate, users, workers); past one, a one-line error naming
+    the ceiling and `--yes`, unless the user confirmed."""
+    import os
+
+    from stinger.errors import UsageError
+    from stinger.orchestrate.planning import peak_rate, peak_users
+
+    load = spec.load
+    from stinger.scale.base import backend_traits, backends
+
+    known = backends()
+    if load.backend not in known:
+        raise UsageError(f"load.backend: unknown worker backend {load.backend!r}; expected one of "
+                         f"{', '.join(sorted(known))}")
+    if load.confirm:
+        return
+    cores = os.cpu_count() or 1
+    rate = peak_rate(load) if load.resolved_mode() == "open" else None
+    if rate is not None and rate > SAFE_RATE:
+        raise UsageError(f"a rate of {rate:,.0f} req/s is past the safety ceiling of {SAFE_RATE:,.0f} req/s per "
+                         f"machine (one worker drives about 20,000 req/s); confirm with --yes (load.confirm: true)")
+    users = peak_users(load) if load.resolved_mode() == "closed" else None
+    if users is not None and users > SAFE_USERS:
+        raise UsageError(f"{users:,} users is past the safety ceiling of {SAFE_USERS:,} users per machine; "
+                         f"confirm with --yes (load.confirm: true)")
+    # the per-core ceiling is this machine's: a cluster backend has the cluster's CPUs
+    if backend_traits(load.backend).local_cpu_ceiling and load.workers != "auto" \
+            and int(load.workers) > cores * WORKERS_PER_CORE:
+        raise UsageError(f"{load.workers} workers is past the safety ceiling of {cores * WORKERS_PER_CORE} "
+                         f"({WORKERS_PER_CORE} per core, {cores} cores); confirm with --yes (load.confirm: true)")
+
+
+def ensure_fd_limit(plans: list) -> None:
+    """Each worker holds a connection (a file descriptor) per user (closed model) or per request
+    in flight (open model). Raise the soft limit toward the hard one as far as needed (forked
+    workers inherit it); a closed-model run that still cannot fit is a one-line error now, not
+    a run that sends nothing."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return
+    from stinger.errors import UsageError
+
+    plan = plans[0]
+    if plan.closed is not None:
+        need = -(-plan.closed.profile.peak // len(plans)) + FD_RESERVE
+    else:
+        need = max(p.max_in_flight for p in plans) + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or need <= soft:
+        return
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if plan.closed is not None and target < need:
+        raise UsageError(f"{plan.closed.profile.peak:,} users over {len(plans)} worker(s) need about {need:,} open "
+                         f"files per worker, but the limit is {target:,} (hard limit {hard:,}); raise it "
+                         f"(ulimit -n {need}) or use fewer users or more workers (--workers)")
