@@ -38,6 +38,15 @@ class SignalOnFinish:
             os.kill(os.getpid(), signal.SIGINT)   # this very process: the test's own
 
 
+@pytest.fixture(autouse=True)
+def _default_sigint():
+    """Python's own SIGINT handler, as in a terminal: a shell starts background jobs with SIGINT ignored, and the
+    run restores what it found, so these tests set the handler they judge the restoring against."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def _run(tmp_path, n: int):
     with RefServer("delay", delay_ms=1) as s:
         data = {"target": {"url": s.url + "/"}, "load": {"rate": 50, "duration": "0.5s", "workers": 1},
