@@ -36,8 +36,9 @@ def _engine(nvar: int):
     for v in range(nvar):
         pool = engine.pools[v][0]
         for _ in range(3):
-            conn = engine.conn_classes[False](engine, pool, False)
+            conn = pool.conn_class(engine, pool, False)
             conn.transport = _Drop()
+            conn.write = conn.transport.write   # as `connection_made` binds it
             conn.connected = True
             pool.idle.append(conn)
     return engine

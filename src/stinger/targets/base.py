@@ -42,12 +42,11 @@ generated class is invisible to a reader and to mypy.) The config alone says whe
 the target connects (`TargetConfig.endpoints()`, pure parsing, so planning can
 count loopback targets without building one).
 
-How the engine reaches an endpoint: by default a TCP (+TLS) connection from the
-event loop, carrying the target's bytes. A carrier that answers without sockets
-(the in-memory `fake`) implements the optional `Connector` ability; the engine
-then asks it for the connection instead. Connections are made once per
-keep-alive connection, never per request, so the choice costs nothing per
-request.
+How the engine reaches an endpoint: a carrier names its transport (`transport =
+"fake"`, a `stinger.engine.transport.TRANSPORTS` name or a "module:Class"; HTTP/1.1
+over TCP when it names none). The engine looks it up once per run, so the choice
+costs nothing per request. A URL scheme may name its carrier (`SCHEMES`): a
+`target:` with no `via` whose `url` has that scheme goes via it.
 
 What the coordinator may ask of a kind (a preflight, variant discovery, an
 attributed split, monitors, an after-run block, a price, flags) are abilities of
@@ -65,7 +64,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -183,6 +182,7 @@ class Interpretation:
 # ------------------------------------------------------------------ configs: type (api) x via (carrier)
 DEFAULT_API = "plain"
 DEFAULT_CARRIER = "http"
+DEFAULT_TRANSPORT = "http1"   # engine.transport.TRANSPORTS' name for HTTP/1.1 over TCP
 # the older `type:` names, each a whole target: read as (api, carrier)
 LEGACY: dict[str, tuple[str, str]] = {"http": ("plain", "http"), "sagemaker": ("plain", "sagemaker"),
                                       "fake": ("plain", "fake")}
@@ -199,6 +199,11 @@ def normalise_target(data: Mapping[str, Any], *, defaults: bool = True) -> dict[
         api, carrier = LEGACY[kind]
         if out.get("via", carrier) == carrier:
             out["type"], out["via"] = api, carrier
+    if "via" not in out and isinstance(out.get("url"), str):   # a scheme that names its carrier
+        scheme = out["url"].partition("://")[0].lower() if "://" in out["url"] else ""
+        named = registry("schemes").get(scheme)
+        if named is not None:
+            out["via"] = named
     if defaults:
         out.setdefault("type", DEFAULT_API)
         out.setdefault("via", DEFAULT_CARRIER)
@@ -366,7 +371,7 @@ def merge_interpretations(own: Interpretation | None, said: Interpretation) -> I
 class ComposedTarget:
     """An api over a carrier, as the engine's `Target` (see the module docstring)."""
 
-    __slots__ = ("api", "carrier", "config", "connect", "interpret", "request")
+    __slots__ = ("api", "carrier", "config", "interpret", "request", "transport")
 
     def __init__(self, config: TargetConfig, api: Any, carrier: Any) -> None:
         self.config = config
@@ -376,8 +381,9 @@ class ComposedTarget:
         # an api that builds a body gets it built on the same (cache-miss) path
         self.request = carrier.request if api.body is None else self._built_request
         self.interpret = api.interpret if carrier.unwrap is None else self._unwrapped_interpret
-        if isinstance(carrier, Connector):   # the fake: no sockets (the engine asks the target to connect)
-            self.connect = carrier.connect
+        # the engine's transport for this carrier (engine.transport.TRANSPORTS): a carrier that
+        # declares none travels over HTTP/1.1
+        self.transport: str = getattr(carrier, "transport", DEFAULT_TRANSPORT)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return self.carrier.endpoints()
@@ -396,21 +402,6 @@ class ComposedTarget:
         if own is not None and own.kind is not None:
             inner = replace(inner, kind=own.kind)   # the api reads the rows as the carrier left them
         return merge_interpretations(own, self.api.interpret(inner))
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """Optional ability of a carrier: it makes its own connections (no sockets: the fake).
-
-    `connect` is awaited like `loop.create_connection`: it calls
-    `protocol_factory()`, hands the protocol a transport (`write`, `close`,
-    `abort`, `is_closing`) through `connection_made`, and returns
-    `(transport, protocol)`.
-    """
-
-    def connect(self, loop: Any, protocol_factory: Callable[[], Any],
-                endpoint: Endpoint) -> Awaitable[tuple[Any, Any]]:
-        ...
 
 
 # ------------------------------------------------------------------ registries
@@ -434,16 +425,19 @@ PAIRS: dict[str, str] = {
     "plain@sagemaker": "stinger.targets.sagemaker:Config",
     "plain@fake": "stinger.targets.fake:Config",
 }
+# a URL scheme -> the carrier a `target:` with no `via` goes by (http and https: the default)
+SCHEMES: dict[str, str] = {
+}
 # every name `type:` accepts -> the pair it means without a `via` (apis over http; the older names)
 REGISTRY: dict[str, str] = {**{api: f"{api}@{DEFAULT_CARRIER}" for api in APIS},
                             **{name: f"{a}@{c}" for name, (a, c) in LEGACY.items()}}
 
 
 def registry(seam: str) -> dict[str, str]:
-    """One seam's lines (`apis`, `carriers`, `pairs`) with the vendors' added (`stinger.vendors`)."""
+    """One seam's lines (`apis`, `carriers`, `pairs`, `schemes`) with the vendors' added (`stinger.vendors`)."""
     from stinger.core.plugins import vendor_lines
 
-    own = {"apis": APIS, "carriers": CARRIERS, "pairs": PAIRS}[seam]
+    own = {"apis": APIS, "carriers": CARRIERS, "pairs": PAIRS, "schemes": SCHEMES}[seam]
     return {**own, **vendor_lines(seam)}
 
 
