@@ -55,14 +55,10 @@ def ns_per_request(server_time: bool, n: int, rounds: int, variants: int = 1, cl
         if build:
             pool.cache = []
         # the connection class of the pool (engine.transport); trees before the transport seam kept
-        # it in engine.conn_classes and wrote to conn.transport (so this runs under either tree)
+        # it in engine.conn_classes (so this runs under either tree)
         cls = getattr(pool, "conn_class", None) or engine.conn_classes[False]
         conn = cls(engine, pool, False)
         conn.transport = _Drop()
-        try:
-            conn.write = conn.transport.write   # bound once, as `connection_made` does
-        except AttributeError:
-            pass
         conn.connected = True
         pool.idle.append(conn)
         conns.append(conn)

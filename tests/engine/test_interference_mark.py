@@ -38,7 +38,6 @@ def _engine(nvar: int):
         for _ in range(3):
             conn = pool.conn_class(engine, pool, False)
             conn.transport = _Drop()
-            conn.write = conn.transport.write   # as `connection_made` binds it
             conn.connected = True
             pool.idle.append(conn)
     return engine

@@ -183,9 +183,9 @@ def test_a_carrier_may_name_its_own_transport_class():
     assert transport_class("stinger.engine.fake_wire:FakeWire").name == "fake"
 
 
-def test_the_connection_is_written_through_a_bound_write():
-    # the send path calls conn.write (bound when the connection opened), never conn.transport.write
+def test_a_pool_carries_its_transport_and_connection_class():
     r = run(fake_wire(), fake_wire().answers, rate=40, duration="0.1s")
     [pool] = r.engine.pools[0]
     [conn] = pool.idle
-    assert conn.write == conn.transport.write and pool.transport.name == "fake"
+    assert pool.transport.name == "fake" and type(conn) is pool.conn_class
+    assert type(conn.transport).__name__ == "FakeSocket"

@@ -4,7 +4,7 @@ The executors (`engine.open_model`, `engine.closed_model`) decide *when* a
 request is intended; this module sends it and accounts for how it ended.
 
 Per request the hot path does a handful of attribute stores, one
-`conn.write` of bytes built once per (endpoint, payload) by the variant's
+`conn.transport.write` of bytes built once per (endpoint, payload) by the variant's
 target (connections and transports: the contract in `engine.transport`),
 and on completion one tuple appended to `Columns.rows` (plus the
 captured header values or body when the run needs them). Everything else
@@ -295,7 +295,7 @@ class EngineCore:
         s = perf_counter()
         conn.sent = s
         conn.deadline = s + self.timeout
-        conn.write(req)
+        conn.transport.write(req)
 
     def _build(self, pool: Pool, p: int) -> bytes | None:
         """The request bytes for payload p on `pool` when the never-expiring cache has none;

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -89,10 +88,9 @@ class Conn(asyncio.Protocol):
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
         "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
-        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail", "write",
+        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail",
     )
     max_header = DEFAULT_MAX_HEADER   # a run's own cap is set on its class (`conn_class`)
-    write: Callable[[bytes], None]    # the transport's write, bound in `connection_made`
 
     def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
         self.engine = engine
@@ -118,7 +116,6 @@ class Conn(asyncio.Protocol):
         self.want_body = want_body
         self.head = b""
         self.tail = b""
-        self.write = _unconnected
 
     def close(self) -> None:
         if self.transport is not None:
@@ -131,7 +128,6 @@ class Conn(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.write = transport.write   # bound once: the engine's send is one call (engine.transport)
         self.connected = True
         self.engine.on_connected(self)
 
@@ -188,10 +184,6 @@ class Conn(asyncio.Protocol):
         self.status = status
         self.keep = parser.should_keep_alive()
         self.engine.finish(self)
-
-
-def _unconnected(data: bytes) -> None:
-    raise RuntimeError("write on a connection that is not open")   # an engine bug, never a run's fault
 
 
 class HeadConn(Conn):
