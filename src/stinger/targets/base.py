@@ -169,6 +169,8 @@ class Interpretation:
     `many`: a metric with several values per row (catalogue `per="gap"`, e.g. every
     inter-token gap), as `(values, counts)`: every row's values flattened in row order,
     and how many each row has (0 for none); recorded like a column, value by value.
+    `bodies`: the answers as the run's checks and prediction path read them, when a carrier
+    rewrote them (gRPC: a protobuf message as its V2 JSON); None: the bodies as they came.
     """
 
     kind: np.ndarray | None = None
@@ -177,6 +179,7 @@ class Interpretation:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     messages: dict[int, str] | None = None
     many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    bodies: list[bytes] | None = None
 
 
 # ------------------------------------------------------------------ configs: type (api) x via (carrier)
@@ -349,7 +352,7 @@ def merge_interpretations(own: Interpretation | None, said: Interpretation) -> I
     """The carrier's reading (`own`) with the api's (`said`), row by row: a failure kind the carrier
     gave wins, the api refines the rows the carrier left as they were; server time and the variant
     from whichever half set them (the api's first); columns, many-valued metrics and messages united
-    (the carrier's message of a kind first)."""
+    (the carrier's message of a kind first); rewritten bodies from whichever half rewrote them."""
     if own is None:
         return said
     kind = own.kind if said.kind is None else said.kind
@@ -365,7 +368,8 @@ def merge_interpretations(own: Interpretation | None, said: Interpretation) -> I
                           server_ms=said.server_ms if said.server_ms is not None else own.server_ms,
                           variant=said.variant if said.variant is not None else own.variant,
                           columns={**own.columns, **said.columns}, messages=messages or None,
-                          many={**own.many, **said.many})
+                          many={**own.many, **said.many},
+                          bodies=said.bodies if said.bodies is not None else own.bodies)
 
 
 class ComposedTarget:
