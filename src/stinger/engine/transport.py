@@ -78,7 +78,11 @@ class Connection(Protocol):
     chunks: list[tuple[float, int]]
     head: bytes            # the answer's first read (the error sample when no body is kept)
     tail: bytes            # the answer's last read
-    transport: Writer | None   # what the request's bytes are written to (set when it opens)
+
+    @property
+    def transport(self) -> Writer | None:
+        """What the request's bytes are written to (set when the connection opens)."""
+        ...
 
     def close(self) -> None:
         """Close gracefully (an answer said it would not keep the connection, a late connect)."""
