@@ -420,6 +420,7 @@ CARRIERS: dict[str, str] = {
     "http": "stinger.targets.http:HttpCarrier",
     "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
     "fake": "stinger.targets.fake:FakeCarrier",
+    "grpc": "stinger.targets.grpc:GrpcCarrier",
 }
 # "API@CARRIER" -> the pair's config class: every pair a spec may name
 PAIRS: dict[str, str] = {
@@ -428,9 +429,11 @@ PAIRS: dict[str, str] = {
     "kserve@http": "stinger.targets.kserve:Config",
     "plain@sagemaker": "stinger.targets.sagemaker:Config",
     "plain@fake": "stinger.targets.fake:Config",
+    "kserve@grpc": "stinger.targets.grpc:Config",
 }
 # a URL scheme -> the carrier a `target:` with no `via` goes by (http and https: the default)
 SCHEMES: dict[str, str] = {
+    "grpc": "grpc", "grpcs": "grpc",
 }
 # every name `type:` accepts -> the pair it means without a `via` (apis over http; the older names)
 REGISTRY: dict[str, str] = {**{api: f"{api}@{DEFAULT_CARRIER}" for api in APIS},
