@@ -4,8 +4,8 @@
   MLServer counted (`model_infer_request_success_total`, and its gRPC interceptor's
   `grpc_server_handled_total{grpc_code="OK"}`), reads predictions as over HTTP, and takes server
   time from MLServer's Prometheus metrics.
-* An unknown model is a 404-equivalent (NOT_FOUND) per request, its message kept as the
-  sample response (MLServer's own counters do not see these calls).
+* An unknown model stops the run before any load (ModelReady, asked by a spawned helper), in
+  one line; a gRPC error during the load is its HTTP equivalent (NOT_FOUND: 404, `http_4xx`).
 * The transport contract's checks (tests/engine/test_transport_contract.py) hold for gRPC: the
   answers from MLServer, the silent and reset cases from a reference gRPC server of known
   behaviour (a model that never answers; one whose calls end UNAVAILABLE, as when the
@@ -46,6 +46,8 @@ def infer(request, context):
         time.sleep(60)
     if name == b"unavailable":
         context.abort(grpc.StatusCode.UNAVAILABLE, "going away")
+    if name == b"missing":
+        context.abort(grpc.StatusCode.NOT_FOUND, "model missing not found")
     return b""
 
 handler = grpc.method_handlers_generic_handler(
@@ -158,32 +160,49 @@ def test_counts_equal_mlserver_s_predictions_read_and_server_time_from_its_metri
     handled = (_metric(after, "grpc_server_handled_total", grpc_code="OK", grpc_method="ModelInfer")
                - _metric(before, "grpc_server_handled_total", grpc_code="OK", grpc_method="ModelInfer"))
     assert r["scheduled"] == 150 and r["unaccounted"] == 0
-    assert r["ok"] == served == handled == 150, (r, served, handled)
+    started = (_metric(after, "grpc_server_started_total", grpc_method="ModelInfer")
+               - _metric(before, "grpc_server_started_total", grpc_method="ModelInfer"))
+    assert r["ok"] == served == handled == started == 150, (r, served, handled, started)
     assert v["quality"]["accuracy"] > 0.8 and v["quality"]["labelled"] == 150
     st = v["server_time_ms"]
     assert st["count"] > 0 and 0 < st["mean"] < v["latency_ms"]["mean"]
     assert "model_infer_request_duration" in summary["server_time"]["source"]["default"]
 
 
-def test_the_kserve_flag_with_a_grpc_url_selects_the_carrier_and_an_unknown_model_is_counted_as_not_found(
+def test_the_kserve_flag_with_a_grpc_url_selects_the_carrier_and_an_unknown_model_stops_before_any_load(
         mlserver, tmp_path):
     before = scrape(mlserver["metrics"])
     p = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--kserve", mlserver["grpc"], "--model", "nope",
                         "--body", json.dumps(mlserver["features"]), "--rate", "20", "--duration", "1s", "--out",
                         str(tmp_path / "runs"), "-q"], capture_output=True, text=True, timeout=120)
-    after = scrape(mlserver["metrics"])
-    [path] = (tmp_path / "runs").glob("*/summary.json")
-    summary = json.loads(path.read_text())
-    assert "via: grpc" in (path.parent / "spec.yaml").read_text()
-    r = summary["variants"]["default"]["requests"]
-    assert r["scheduled"] == 20 and r["failed"] == 20 and r["unaccounted"] == 0, r
-    assert summary["variants"]["default"]["errors"].get("http_4xx") == 20, summary["variants"]["default"]["errors"]
-    # MLServer's counters see no call to a model it does not have (neither its data plane's nor its gRPC
-    # interceptor's: the call is refused before either); none of its successes moved
-    assert _metric(after, "model_infer_request_success_total") == _metric(before, "model_infer_request_success_total")
-    assert summary["variants"]["default"]["sample_responses"]["404"] == (
-        '{"error": "grpc NOT_FOUND: Model nope with version not found"}')
-    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert p.returncode == 2 and not list((tmp_path / "runs").glob("*/summary.json"))
+    assert p.stderr.strip() == ("stinger: error: kserve: model 'nope' is not ready at " + mlserver["grpc"] +
+                                " (UNKNOWN: Unexpected <class 'mlserver.errors.ModelNotFound'>: Model nope with "
+                                "version not found); expected ModelReady to say ready"), p.stderr
+    after = scrape(mlserver["metrics"])   # no load was sent: no ModelInfer call started
+    assert (_metric(after, "grpc_server_started_total", grpc_method="ModelInfer")
+            == _metric(before, "grpc_server_started_total", grpc_method="ModelInfer"))
+    nothing = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--kserve", f"grpc://127.0.0.1:{free_port()}",
+                              "--model", "m", "--body", "[1]", "--rate", "5", "--duration", "1s", "--out",
+                              str(tmp_path / "runs"), "-q"], capture_output=True, text=True, timeout=120)
+    assert nothing.returncode == 2 and "cannot reach grpc://127.0.0.1:" in nothing.stderr
+    assert len(nothing.stderr.strip().splitlines()) == 1
+
+
+def test_a_grpc_error_is_counted_as_its_http_equivalent_with_its_message(reference):
+    # NOT_FOUND from the server for every call: 404s (http_4xx), the server's details kept as the body
+    script = CHECK_SCRIPT.replace('CHECKS[sys.argv[2]](wire)', '''
+from test_transport_contract import run
+r = run(wire, wire.answers, rate=20, duration="0.5s")
+assert r.scheduled == 10 == r.accounted(), (r.scheduled, r.kinds())
+assert r.kinds() == {"http_4xx": 10} and (r.rows["status"] == 404).all(), r.kinds()
+assert (r.rows["sent"] <= r.rows["first"]).all() and (r.rows["first"] <= r.rows["done"]).all()
+''')
+    wire = {"name": "grpc", "payload": {"payload": {"body": "[1, 2]"}},
+            "answers": {"type": "kserve", "url": reference, "model": "missing"}, "silent": {}, "resets": {}}
+    p = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), "-", json.dumps(wire)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip().endswith("ok"), p.stderr[-3000:]
 
 
 @pytest.mark.parametrize("check", ["answers", "timeout", "reset", "stop_mid_flight", "unfinished"])

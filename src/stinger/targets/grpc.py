@@ -18,6 +18,10 @@ are HTTP's own.
 response, so the api's messages and a run's prediction path (`outputs.0.data.0`) read them
 as over HTTP; a failed call's body is already `{"error": "grpc CODE: details"}`.
 
+**Before the run** (`GrpcSide.preflight`, in the coordinator): `ModelReady` must say ready, else a
+one-line error names the model, the URL and what the server said. The call is made by a spawned
+helper process (`python -c`), never by the coordinator itself (below).
+
 Server time: MLServer's Prometheus metrics (`monitors: [{type: prometheus, preset: mlserver}]`)
 count gRPC inferences as HTTP ones. gRPC core is never started in the coordinator (it forks
 the workers, and a fork after gRPC's threads started can deadlock the child): this module
@@ -35,10 +39,11 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from stinger.errors import TargetError
+from stinger.targets.abilities import RunTargets
 from stinger.targets.base import NEVER_EXPIRES, Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
 from stinger.targets.http import Headers
 from stinger.targets.kserve import KServeFields
-from stinger.targets.oip_wire import INFER, WireError, decode_infer_response, encode_infer_request
+from stinger.targets.oip_wire import INFER, WireError, decode_infer_response, encode_infer_request, encode_ready_request
 
 _SCHEMES = {"grpc": False, "grpcs": True}   # scheme -> TLS
 
@@ -83,6 +88,66 @@ class Config(KServeFields, GrpcFields):
     """kserve over grpc (`type: kserve, via: grpc`): the V2 protocol's ModelInfer."""
 
     protocol: Literal["v2"] = "v2"
+
+
+# The readiness check's helper: a fresh interpreter (never a fork of the coordinator, which must not
+# start gRPC core: it forks the workers). argv: address, TLS (0/1), ModelReady request (hex), timeout,
+# metadata (JSON pairs). Prints "ready", "not ready", or why the call failed; exit 0 either way.
+_READY_SCRIPT = r"""
+import json, sys
+import grpc
+from stinger.targets.oip_wire import READY, decode_ready_response
+address, tls, request, timeout, metadata = sys.argv[1], sys.argv[2] == "1", bytes.fromhex(sys.argv[3]), float(sys.argv[4]), json.loads(sys.argv[5])
+channel = grpc.secure_channel(address, grpc.ssl_channel_credentials()) if tls else grpc.insecure_channel(address)
+try:   # not wait_for_ready: a refused connection answers UNAVAILABLE at once
+    answer = channel.unary_unary(READY)(request, timeout=timeout, metadata=[tuple(m) for m in metadata] or None)
+except grpc.RpcError as exc:
+    print("unreachable" if exc.code() == grpc.StatusCode.UNAVAILABLE else f"{exc.code().name}: {exc.details()}")
+    sys.exit(0)
+print("ready" if decode_ready_response(answer) else "not ready")
+"""
+
+
+def check_ready(config: Config, timeout: float = 10.0) -> None:
+    """The model must be ready (`ModelReady` over gRPC, asked by a spawned helper process): a
+    one-line TargetError otherwise."""
+    import subprocess
+    import sys
+
+    from stinger.core.secrets import scrub
+
+    ep = config.endpoints()[0]
+    host = f"[{ep.host}]" if ":" in ep.host else ep.host
+    args = [f"{host}:{ep.port}", "1" if ep.scheme == "grpcs" else "0",
+            encode_ready_request(config.model, config.version).hex(), str(timeout),
+            json.dumps([(k.lower(), str(v)) for k, v in config.headers.items()])]
+    try:
+        p = subprocess.run([sys.executable, "-c", _READY_SCRIPT, *args], capture_output=True, text=True,
+                           timeout=timeout + 20)
+    except subprocess.TimeoutExpired:
+        said = "no answer from the readiness check"
+    else:
+        said = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else (p.stderr.strip().splitlines() or ["?"])[-1]
+    if said == "ready":
+        return
+    url = scrub(config.url)
+    if said == "unreachable":
+        raise TargetError(f"kserve: cannot reach {url} over gRPC; is the model server running?")
+    raise TargetError(f"kserve: model {config.model!r} is not ready at {url} ({said}); expected ModelReady "
+                      "to say ready")
+
+
+class GrpcSide:
+    """The coordinator half of the grpc carrier: a preflight that each model is ready (ModelReady)."""
+
+    def preflight(self, run: RunTargets) -> None:
+        seen: set[str] = set()
+        for v in run.all_variants():
+            config = v.target
+            key = config.model_dump_json()
+            if isinstance(config, Config) and key not in seen:
+                seen.add(key)
+                check_ready(config)
 
 
 class GrpcCarrier:
