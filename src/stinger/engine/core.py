@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from stinger.core.records import Kind
 from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, Columns
@@ -69,6 +70,11 @@ class EngineCore:
     `emit(message)` receives one message per interval (see `stinger.engine.batch`)
     and a final one; the worker process forwards them to the coordinator.
     """
+
+    if TYPE_CHECKING:  # pragma: no cover - the executors' halves (engine.open_model, engine.closed_model)
+        def _start_open(self) -> None: ...
+        def _start_closed(self) -> None: ...
+        def _user_next(self, user: int, done: float, failed_connect: bool = False) -> None: ...
 
     def _init_core(self, plan: WorkerPlan, emit: Callable) -> None:
         from stinger.engine.batch import Flusher  # late: keeps numpy-heavy code out of import of http
@@ -255,10 +261,7 @@ class EngineCore:
         self.connecting.discard(fut)
         if self.stopping:
             return
-        if fut.cancelled():
-            exc = "cancelled"
-        else:
-            exc = fut.exception()
+        exc: BaseException | str | None = "cancelled" if fut.cancelled() else fut.exception()
         if exc is None:
             return  # connection_made already sent the request
         self.conns.discard(conn)
@@ -295,7 +298,7 @@ class EngineCore:
         s = perf_counter()
         conn.sent = s
         conn.deadline = s + self.timeout
-        conn.transport.write(req)
+        conn.transport.write(req)   # type: ignore[union-attr]  # an open connection has its transport
 
     def _build(self, pool: Pool, p: int) -> bytes | None:
         """The request bytes for payload p on `pool` when the never-expiring cache has none;
@@ -387,9 +390,9 @@ class EngineCore:
         self.samples[conn.variant][status] = raw.decode("utf-8", "replace")
 
     def _keep_extra(self, conn: Conn, cols: Columns) -> None:
-        if cols.bodies is not None:
-            cols.bodies.append(b"".join(conn.body))
-            conn.body.clear()
+        if cols.bodies is not None:   # then every connection keeps its body (`want_body`)
+            cols.bodies.append(b"".join(conn.body))   # type: ignore[arg-type]
+            conn.body.clear()   # type: ignore[union-attr]
         if cols.chunks is not None:
             cols.chunks.append(conn.chunks)
             conn.chunks = []
