@@ -247,3 +247,18 @@ def test_the_coordinator_never_imports_grpc():
             "print('ok')\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_grpc_urls_and_options_a_channel_cannot_honour_are_one_line_spec_errors():
+    from stinger.errors import SpecError
+    from stinger.spec import parse_spec
+
+    def error(target: dict) -> str:
+        with pytest.raises(SpecError) as got:
+            parse_spec({"target": {"type": "kserve", "model": "m", **target}, "load": {"rate": 1, "duration": 1}})
+        return str(got.value)
+
+    assert "insecure: true is not available over grpcs://" in error({"url": "grpcs://127.0.0.1:8081", "insecure": True})
+    assert "has no port" in error({"url": "grpc://127.0.0.1"})
+    assert "expected e.g. grpc://127.0.0.1:8081" in error({"url": "grpc://127.0.0.1:8081/v2"})
+    assert "protocol" in error({"url": "grpc://127.0.0.1:8081", "protocol": "v1"})

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from stinger.errors import TargetError
 from stinger.targets.abilities import RunTargets
@@ -79,6 +79,14 @@ class GrpcFields(TargetConfig):
         except TargetError as exc:   # pydantic names the field of a ValueError
             raise ValueError(str(exc)) from None
         return v.strip()
+
+    @model_validator(mode="after")
+    def _verify(self) -> GrpcFields:
+        # grpc's Python channel credentials cannot skip the certificate check: refused, never ignored
+        if self.insecure and self.url.lower().startswith("grpcs://"):
+            raise ValueError("insecure: true is not available over grpcs:// (gRPC always checks the "
+                             "certificate); expected a trusted certificate or grpc://")
+        return self
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return (parse_grpc_url(self.url, verify=not self.insecure),)
