@@ -262,3 +262,22 @@ def test_grpc_urls_and_options_a_channel_cannot_honour_are_one_line_spec_errors(
     assert "has no port" in error({"url": "grpc://127.0.0.1"})
     assert "expected e.g. grpc://127.0.0.1:8081" in error({"url": "grpc://127.0.0.1:8081/v2"})
     assert "protocol" in error({"url": "grpc://127.0.0.1:8081", "protocol": "v1"})
+
+
+def test_past_100_calls_in_flight_a_pool_opens_another_channel(reference):
+    # a server's usual limit is 100 concurrent streams per connection: 150 slots in flight use 2 channels
+    script = CHECK_SCRIPT.replace('CHECKS[sys.argv[2]](wire)', '''
+from test_transport_contract import run
+r = run(wire, wire.silent, stop_after=1.0, rate=15000, duration="0.01s", timeout="30s", max_in_flight=200)
+assert r.scheduled == 150 == r.in_flight == r.accounted(), (r.scheduled, r.in_flight, r.kinds())
+[pool] = r.engine.pools[0]
+assert len(pool.state.channels) == 0   # closed at the end of the run
+assert r.engine.transports["stinger.engine.grpc:Grpc"].states[0] is pool.state
+print("channels", pool.state.made)
+''')
+    wire = {"name": "grpc", "payload": {"payload": {"body": "[1, 2]"}},
+            "answers": {}, "silent": {"type": "kserve", "url": reference, "model": "sleep"}, "resets": {}}
+    p = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent), "-", json.dumps(wire)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip().endswith("ok"), p.stderr[-3000:]
+    assert "channels 2" in p.stdout, p.stdout

@@ -61,7 +61,7 @@ _FAILED = (grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.
 class _Channels:
     """A pool's channels (`Pool.state`): made in the event loop on first use, one per 100 live slots."""
 
-    __slots__ = ("address", "channels", "credentials", "live", "metadata", "methods", "options", "path")
+    __slots__ = ("address", "channels", "credentials", "live", "made", "metadata", "methods", "options", "path")
 
     def __init__(self, address: str, credentials: Any, options: list[tuple[str, Any]], path: str,
                  metadata: tuple[tuple[str, str], ...]) -> None:
@@ -73,15 +73,20 @@ class _Channels:
         self.channels: list[grpc.aio.Channel] = []
         self.methods: list[Any] = []
         self.live = 0
+        self.made = 0   # channels opened in the run (a test reads it)
 
     def pick(self) -> int:
+        """The channel for a new slot, counted live from now (opens in a burst all pick before any is
+        ready: counting only the opened ones put them all on one channel)."""
         k = self.live // SLOTS_PER_CHANNEL
+        self.live += 1
         while len(self.channels) <= k:
             if self.credentials is None:
                 ch = grpc.aio.insecure_channel(self.address, options=self.options)
             else:
                 ch = grpc.aio.secure_channel(self.address, self.credentials, options=self.options)
             self.channels.append(ch)
+            self.made += 1
             self.methods.append(ch.unary_unary(self.path))   # no serializers: bytes in, bytes out
         return k
 
@@ -250,13 +255,16 @@ class Grpc:
         state: _Channels = pool.state
         k = state.pick()
         channel = state.channels[k]
-        now = channel.get_state(try_to_connect=True)
-        while now != _READY:
-            if now in _FAILED:
-                raise ConnectionRefusedError(f"gRPC channel to {state.address}: {now.name.lower()}")
-            await channel.wait_for_state_change(now)
+        try:
             now = channel.get_state(try_to_connect=True)
-        state.live += 1
+            while now != _READY:
+                if now in _FAILED:
+                    raise ConnectionRefusedError(f"gRPC channel to {state.address}: {now.name.lower()}")
+                await channel.wait_for_state_change(now)
+                now = channel.get_state(try_to_connect=True)
+        except BaseException:   # a failed or cancelled open is no live slot
+            state.live -= 1
+            raise
         conn.opened(state.methods[k], state.metadata)
 
     def connect_kind(self, exc: BaseException) -> int:
