@@ -54,7 +54,10 @@ def ns_per_request(server_time: bool, n: int, rounds: int, variants: int = 1, cl
         pool = engine.pools[v][0]
         if build:
             pool.cache = []
-        conn = engine.conn_classes[False](engine, pool, False)
+        # the connection class of the pool (engine.transport); trees before the transport seam kept
+        # it in engine.conn_classes (so this runs under either tree)
+        cls = getattr(pool, "conn_class", None) or engine.conn_classes[False]
+        conn = cls(engine, pool, False)
         conn.transport = _Drop()
         conn.connected = True
         pool.idle.append(conn)

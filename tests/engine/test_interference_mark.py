@@ -36,7 +36,7 @@ def _engine(nvar: int):
     for v in range(nvar):
         pool = engine.pools[v][0]
         for _ in range(3):
-            conn = engine.conn_classes[False](engine, pool, False)
+            conn = pool.conn_class(engine, pool, False)
             conn.transport = _Drop()
             conn.connected = True
             pool.idle.append(conn)

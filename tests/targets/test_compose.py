@@ -49,6 +49,9 @@ CASES: dict[str, tuple[dict, bytes, str | None]] = {
                                 b'{"inputs": [{"name": "a", "shape": [1], "datatype": "INT64", "data": [1]}]}', None),
     "kserve-v1": ({"type": "kserve", "url": URL, "model": "m", "protocol": "v1"}, b'[[1, "a"]]', None),
     "fake": ({"type": "fake"}, b'{"q": 1}', "application/json"),
+    # added with the grpc carrier (no bytes before the split): ModelInferRequest protobuf, as latin-1
+    "kserve-grpc-rows": ({"type": "kserve", "url": "grpc://127.0.0.1:8081", "model": "iris", "datatype": "FP32"},
+                         b"[[5.1, 3.5], [1.4, 0.2]]", None),
 }
 
 

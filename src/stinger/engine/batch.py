@@ -59,6 +59,17 @@ def _take(batch, rows: np.ndarray):
         chunk_times=None if batch.chunk_times is None else [batch.chunk_times[i] for i in sel])
 
 
+def _rewrite_bodies(batch, rows: np.ndarray | None, bodies: list[bytes]) -> None:
+    """The batch's bodies as a target rewrote them (all rows, or `rows` of a target serving some variants)."""
+    if rows is None:
+        batch.bodies = list(bodies)
+        return
+    out = list(batch.bodies)
+    for j, i in enumerate(rows.tolist()):
+        out[i] = bodies[j]
+    batch.bodies = out
+
+
 def _overlapped(values: dict, overlapped: np.ndarray) -> None:
     """Latency and server time of the requests sent while another variant's was in flight, again."""
     values["latency_ov"] = np.where(overlapped, values["latency"], np.nan)
@@ -216,6 +227,8 @@ class Flusher:
                 server_ms[at] = got.server_ms
             if got.variant is not None:
                 variant[at] = got.variant
+            if got.bodies is not None:   # a carrier's rewrite (gRPC -> V2 JSON): what checks and predictions read
+                _rewrite_bodies(batch, rows, got.bodies)
             for name, values in got.columns.items():
                 metric(name)  # a column must be a catalogue metric: KeyError naming the known ones
                 col = columns.setdefault(name, np.full(n, np.nan))

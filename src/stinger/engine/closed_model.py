@@ -13,12 +13,18 @@ A mixin of `engine.loop.Engine`, like `engine.open_model`.
 from __future__ import annotations
 
 from time import perf_counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - for mypy: the state this mixin reads is the core's
+    from stinger.engine.core import EngineCore as _Core
+else:
+    _Core = object
 
 _USERS_EVERY = 0.1           # how often the user count follows the profile (s)
 _CLOSED_RETRY_PAUSE = 0.01   # a closed-model user whose connect failed waits this long before retrying
 
 
-class ClosedModel:
+class ClosedModel(_Core):
     def _init_closed(self) -> None:
         self.users_active = 0
         self.users_target = 0
@@ -47,7 +53,7 @@ class ClosedModel:
             self.sched_end = min(now, self.sched_end)
             self._maybe_finish()
             return
-        profile = self.plan.closed.profile
+        profile = self.plan.closed.profile   # type: ignore[union-attr]  # a closed-model plan has `closed`
         total = profile.users_at(now - self.t0)
         # this worker's share of the users: user u (global) belongs to worker u % W
         w, nw = self.plan.worker, self.plan.workers
@@ -86,7 +92,7 @@ class ClosedModel:
             self._maybe_finish()
 
     def _user_next(self, user: int, done: float, failed_connect: bool = False) -> None:
-        think = self.plan.closed.think_time
+        think = self.plan.closed.think_time   # type: ignore[union-attr]  # (no assert on the per-request path)
         if failed_connect:
             think = max(think, _CLOSED_RETRY_PAUSE)
         if think > 0:

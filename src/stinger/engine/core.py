@@ -4,8 +4,9 @@ The executors (`engine.open_model`, `engine.closed_model`) decide *when* a
 request is intended; this module sends it and accounts for how it ended.
 
 Per request the hot path does a handful of attribute stores, one
-`transport.write` of bytes built once per (endpoint, payload) by the variant's
-target, and on completion one tuple appended to `Columns.rows` (plus the
+`conn.transport.write` of bytes built once per (endpoint, payload) by the variant's
+target (connections and transports: the contract in `engine.transport`),
+and on completion one tuple appended to `Columns.rows` (plus the
 captured header values or body when the run needs them). Everything else
 (latency arithmetic, histograms, checks, server-time headers, the target's
 `interpret`) happens once per interval on the flush thread, vectorised.
@@ -34,17 +35,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-import ssl
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from stinger.core.records import Kind
 from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, Columns
-from stinger.engine.http import Conn, Pool, conn_class, make_ssl_context, resolve
 from stinger.engine.plan import WorkerPlan
+from stinger.engine.transport import Connection as Conn
+from stinger.engine.transport import Pool, Transport, Wire, transport_class
 from stinger.targets.base import NEVER_EXPIRES, build_target
 
 NAN = float("nan")
@@ -68,6 +70,11 @@ class EngineCore:
     `emit(message)` receives one message per interval (see `stinger.engine.batch`)
     and a final one; the worker process forwards them to the coordinator.
     """
+
+    if TYPE_CHECKING:  # pragma: no cover - the executors' halves (engine.open_model, engine.closed_model)
+        def _start_open(self) -> None: ...
+        def _start_closed(self) -> None: ...
+        def _user_next(self, user: int, done: float, failed_connect: bool = False) -> None: ...
 
     def _init_core(self, plan: WorkerPlan, emit: Callable) -> None:
         from stinger.engine.batch import Flusher  # late: keeps numpy-heavy code out of import of http
@@ -101,33 +108,34 @@ class EngineCore:
         # only runs with such a target pay for it, plain HTTP's connections stay as they were
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
-        self.conn_classes = {head: conn_class(header_names, keep_bodies, head=head, chunk_times=keep_chunks,
-                                              max_body=plan.max_body, max_header=plan.max_header)
-                             for head in (False, True)}
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
         self.cols = Columns(header_names, keep_bodies=keep_bodies, keep_chunks=keep_chunks)
         self._flusher_cls = Flusher
         self.emit = emit
 
-        # pools: one per (variant, endpoint); round robin inside a variant
+        # pools: one per (variant, endpoint); round robin inside a variant. Each pool's transport
+        # (the carrier's: engine.transport) and connection class are chosen here, once
         self.pools: list[list[Pool]] = []
         self.rr = [0] * self.nvar
+        self.transports: dict[str, Transport] = {}
+        classes: dict[tuple[str, bool], type] = {}
         index = 0
-        ssl_contexts: dict[bool, object] = {}
         for target, need in zip(self.targets, needs, strict=True):
-            connect = getattr(target, "connect", None)
+            name = target.transport
+            transport = self.transports.get(name)
+            if transport is None:
+                transport = self.transports[name] = transport_class(name)()
+            if (name, need.head) not in classes:
+                classes[name, need.head] = transport.connection_class(Wire(
+                    header_names, keep_bodies, keep_chunks, need.head, plan.max_body, plan.max_header))
             row = []
             for ep in target.endpoints():
-                ctx = None
-                if ep.tls and connect is None:
-                    verify = plan.verify_tls and ep.verify
-                    if verify not in ssl_contexts:
-                        ssl_contexts[verify] = make_ssl_context(verify)
-                    ctx = ssl_contexts[verify]
-                address = ep.host if connect is not None else resolve(ep)[1]
-                row.append(Pool(index=index, endpoint=ep, target=target, address=address, ssl=ctx,
-                                is_head=need.head, cache=[None] * self.slots.cache_size, connect=connect))
+                pool = Pool(index=index, endpoint=ep, target=target, address=None, ssl=None, is_head=need.head,
+                            cache=[None] * self.slots.cache_size, transport=transport,
+                            conn_class=classes[name, need.head])
+                transport.prepare(pool, plan.verify_tls)
+                row.append(pool)
                 index += 1
             self.pools.append(row)
         self.single = [row[0] if len(row) == 1 else None for row in self.pools]
@@ -190,6 +198,8 @@ class EngineCore:
         open_rows = self._open_rows() if plan.requests_path is not None else None
         self.flusher.interrupted = self.interrupted
         self._close_all()
+        for transport in self.transports.values():
+            await transport.close()
         await asyncio.wrap_future(self.flush(final=True, in_flight_by_variant=in_flight, open_rows=open_rows))
         self.flush_thread.shutdown(wait=True)
 
@@ -233,7 +243,7 @@ class EngineCore:
         if pool.address is None:  # the name did not resolve before the run: no lookup per request
             self._fail_unsent(intended, v, p, user, queued, Kind.DNS)
             return
-        conn = self.conn_classes[pool.is_head](self, pool, self.want_body)
+        conn = pool.conn_class(self, pool, self.want_body)
         # waiting for a new connection is the server's time (accept), not the generator's
         conn.queued = queued if queued & QUEUE_STATE else queued | 2
         conn.busy = True
@@ -243,13 +253,7 @@ class EngineCore:
         conn.user = user
         conn.deadline = perf_counter() + self.connect_timeout
         self.conns.add(conn)
-        ep = pool.endpoint
-        if pool.connect is None:
-            opening = self.loop.create_connection(lambda: conn, pool.address, ep.port, ssl=pool.ssl,
-                                                  server_hostname=ep.host if pool.ssl else None)
-        else:  # the target connects by itself (no sockets: the fake)
-            opening = pool.connect(self.loop, lambda: conn, ep)
-        fut = asyncio.ensure_future(opening)
+        fut = asyncio.ensure_future(pool.transport.open(self.loop, conn, pool))
         self.connecting.add(fut)
         fut.add_done_callback(lambda f, c=conn: self._connected(f, c))
 
@@ -257,18 +261,13 @@ class EngineCore:
         self.connecting.discard(fut)
         if self.stopping:
             return
-        if fut.cancelled():
-            exc = "cancelled"
-        else:
-            exc = fut.exception()
+        exc: BaseException | str | None = "cancelled" if fut.cancelled() else fut.exception()
         if exc is None:
             return  # connection_made already sent the request
         self.conns.discard(conn)
-        kind = Kind.CONNECT
-        if isinstance(exc, ssl.SSLError):  # an untrusted certificate is not a refused connection
-            kind = Kind.TLS
-            if self.tls_error is None:
-                self.tls_error = f"{conn.pool.endpoint.host}:{conn.pool.endpoint.port}: {exc}"
+        kind = conn.pool.transport.connect_kind(exc) if isinstance(exc, BaseException) else int(Kind.CONNECT)
+        if kind == Kind.TLS and self.tls_error is None:
+            self.tls_error = f"{conn.pool.endpoint.host}:{conn.pool.endpoint.port}: {exc}"
         if conn.busy:
             conn.busy = False
             self._fail(conn, kind, sent=NAN)
@@ -276,11 +275,11 @@ class EngineCore:
     def on_connected(self, conn: Conn) -> None:
         if conn.busy:
             if self.stopping:
-                conn.transport.abort()
+                conn.abort()
                 return
             self._send(conn, conn.intended, conn.variant, conn.payload)
         else:  # the request timed out while connecting
-            conn.transport.close()
+            conn.close()
 
     def _send(self, conn: Conn, intended: float, v: int, p: int) -> None:
         conn.intended = intended
@@ -299,7 +298,7 @@ class EngineCore:
         s = perf_counter()
         conn.sent = s
         conn.deadline = s + self.timeout
-        conn.transport.write(req)
+        conn.transport.write(req)   # type: ignore[union-attr]  # an open connection has its transport
 
     def _build(self, pool: Pool, p: int) -> bytes | None:
         """The request bytes for payload p on `pool` when the never-expiring cache has none;
@@ -359,7 +358,7 @@ class EngineCore:
         self.in_flight_of[v] -= 1
         user = conn.user
         if not conn.keep:
-            conn.transport.close()
+            conn.close()
         else:
             conn.pool.idle.append(conn)
         if user >= 0:
@@ -391,9 +390,9 @@ class EngineCore:
         self.samples[conn.variant][status] = raw.decode("utf-8", "replace")
 
     def _keep_extra(self, conn: Conn, cols: Columns) -> None:
-        if cols.bodies is not None:
-            cols.bodies.append(b"".join(conn.body))
-            conn.body.clear()
+        if cols.bodies is not None:   # then every connection keeps its body (`want_body`)
+            cols.bodies.append(b"".join(conn.body))   # type: ignore[arg-type]
+            conn.body.clear()   # type: ignore[union-attr]
         if cols.chunks is not None:
             cols.chunks.append(conn.chunks)
             conn.chunks = []
@@ -480,8 +479,7 @@ class EngineCore:
         if conn.busy:
             conn.busy = False
             self._fail(conn, kind)
-        if conn.transport is not None:
-            conn.transport.abort()
+        conn.abort()
 
     def on_header_too_large(self, conn: Conn) -> None:
         """A response head passed the cap (`load.max_header`): `header_too_large`, the connection
@@ -492,8 +490,7 @@ class EngineCore:
         if conn.busy:
             conn.busy = False
             self._fail(conn, Kind.INVALID if invalid else Kind.RESET)
-        if conn.transport is not None:
-            conn.transport.abort()
+        conn.abort()
 
     def on_lost(self, conn: Conn) -> None:
         if self.stopping and not conn.busy:
@@ -518,7 +515,7 @@ class EngineCore:
                 conn.busy = False
                 if conn.connected:
                     self._fail(conn, Kind.TIMEOUT)
-                    conn.transport.abort()
+                    conn.abort()
                 else:
                     self._fail(conn, Kind.CONNECT, sent=NAN)
         if self.schedule_done and now > self._drain_deadline():
@@ -606,8 +603,7 @@ class EngineCore:
         self.connecting.clear()
         for conn in list(self.conns):
             conn.busy = False
-            if conn.transport is not None:
-                conn.transport.abort()
+            conn.abort()
         self.conns.clear()
 
     # --------------------------------------------------------------- flush

@@ -6,7 +6,8 @@ per-request object, or builds a request from parts at send time: the bytes of
 every (endpoint, payload) request are built once by the target
 (`stinger.targets`) and reused. What happens with a finished response (timing,
 pooling, the next request) belongs to the engine (`engine.core`), which the
-connection calls back through a single method.
+connection calls back through the `Events` of the transport seam
+(`engine.transport`); `Http1` is this module's `Transport`, `Conn` its `Connection`.
 
 What counts as the response to the request in flight: the first final
 (non-1xx) response after it was sent. Interim responses (`100 Continue`,
@@ -37,12 +38,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httptools
 
+from stinger.core.records import Kind
+from stinger.engine.transport import Pool, Wire
 from stinger.targets.base import Endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,30 +73,7 @@ def resolve(endpoint: Endpoint) -> tuple[int, str | None]:
     except (OSError, UnicodeError):
         return socket.AF_INET, None
     family, _, _, _, sockaddr = infos[0]
-    return family, sockaddr[0]
-
-
-@dataclass(slots=True)
-class Pool:
-    """Connections to one endpoint of one variant's target inside one worker process.
-
-    `cache[p]`: the request bytes for payload p that never expire (plain HTTP:
-    every one), built on first use. `expiring[p]`: (bytes, expiry) of bytes that
-    do (a signed request); consulted only when `cache[p]` is empty, so a target
-    whose bytes never expire pays nothing for the expiry check.
-    `connect`: the target's own `Connector.connect`, or None for TCP.
-    """
-
-    index: int
-    endpoint: Endpoint
-    target: Any
-    address: str | None    # None: the host name did not resolve (every request is `Kind.DNS`)
-    ssl: ssl.SSLContext | None
-    is_head: bool
-    cache: list
-    connect: Any = None
-    expiring: dict = field(default_factory=dict)
-    idle: list = field(default_factory=list)
+    return family, str(sockaddr[0])
 
 
 class Conn(asyncio.Protocol):
@@ -138,8 +117,16 @@ class Conn(asyncio.Protocol):
         self.head = b""
         self.tail = b""
 
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
     # -- asyncio.Protocol -------------------------------------------------
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport) -> None:
         self.transport = transport
         self.connected = True
         self.engine.on_connected(self)
@@ -167,7 +154,7 @@ class Conn(asyncio.Protocol):
         if self.nbytes > self.max_header and b"\r\n\r\n" not in self.head:   # one compare on the common path
             self.engine.on_header_too_large(self)
 
-    def connection_lost(self, exc) -> None:  # type: ignore[override]
+    def connection_lost(self, exc) -> None:
         self.connected = False
         if exc is None and self.busy and self.first_byte:
             # A response without Content-Length or chunked framing (HTTP/1.0, or
@@ -350,3 +337,38 @@ def conn_class(headers: tuple[str, ...] | str | None, keep_body: bool, head: boo
         ("_chunks" if chunk_times else "")
     return type(name, (base,), ns)
 
+
+
+class Http1:
+    """The HTTP/1.1 transport (`engine.transport.Transport`): TCP (+TLS) from the event loop,
+    `Conn` reading the answers. One per worker, shared by its pools."""
+
+    name: ClassVar[str] = "http1"
+
+    def __init__(self) -> None:
+        self._contexts: dict[bool, ssl.SSLContext] = {}
+
+    def connection_class(self, wire: Wire) -> type[Conn]:
+        return conn_class(wire.headers, wire.keep_body, head=wire.head, chunk_times=wire.chunk_times,
+                          max_body=wire.max_body, max_header=wire.max_header)
+
+    def prepare(self, pool: Pool, verify_tls: bool) -> None:
+        ep = pool.endpoint
+        if ep.tls:
+            verify = verify_tls and ep.verify
+            if verify not in self._contexts:
+                self._contexts[verify] = make_ssl_context(verify)
+            pool.ssl = self._contexts[verify]
+        pool.address = resolve(ep)[1]
+
+    def open(self, loop: asyncio.AbstractEventLoop, conn: Any, pool: Pool) -> Any:
+        ep = pool.endpoint
+        return loop.create_connection(lambda: conn, pool.address, ep.port, ssl=pool.ssl,
+                                      server_hostname=ep.host if pool.ssl else None)
+
+    def connect_kind(self, exc: BaseException) -> int:
+        # an untrusted certificate is not a refused connection
+        return int(Kind.TLS) if isinstance(exc, ssl.SSLError) else int(Kind.CONNECT)
+
+    async def close(self) -> None:
+        return None

@@ -71,6 +71,7 @@ class BodyJudge:
             [sys.executable, "-m", "stinger.engine.judge", json.dumps(config), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": _pythonpath()})
+        assert self.proc.stdin is not None and self.proc.stdout is not None   # both are PIPEs
         self._out = self.proc.stdin
         self._in = self.proc.stdout
         self._todo: queue.Queue = queue.Queue()

@@ -18,20 +18,30 @@ indirection.
 from __future__ import annotations
 
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from stinger.engine.pacing import Pace, pace, spin_over
+
+if TYPE_CHECKING:  # pragma: no cover - for mypy: the state this mixin reads is the core's
+    from collections.abc import Iterator
+
+    import numpy as np
+
+    from stinger.engine.core import EngineCore as _Core
+else:
+    _Core = object
 
 _PENDING_LIMIT = 1_000_000   # queue mode: past this many waiting requests (~100 MB) a worker drops and counts
 
 
-class OpenModel:
+class OpenModel(_Core):
     def _init_open(self) -> None:
         self._times: list[float] = []
         self._vars: list[int] = []
         self._pays: list[int] = []
         self._ci = 0
         self._due = 0.0
-        self._chunks = None
+        self._chunks: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     def _start_open(self) -> None:
         self._chunks = self.slots.open_chunks()

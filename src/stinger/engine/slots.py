@@ -30,6 +30,7 @@ Paired mode sends every payload to every variant, in one of two ways:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -100,7 +101,7 @@ class Slots:
                                         body_field=pp.body_field, csv_header=pp.csv_header,
                                         content_type=pp.content_type)
             n = len(self.dataset)
-            self.content_type = pp.content_type or self.dataset.content_type
+            self.content_type: str | None = pp.content_type or self.dataset.content_type
             # a dataset whose records carry their own content type (a Data Capture), unless one is given for all
             self._types = None if pp.content_type else getattr(self.dataset, "content_types", None)
         else:
@@ -170,6 +171,7 @@ class Slots:
 
         plan = self.plan
         op = plan.open
+        assert op is not None   # an open-model plan (once per run)
         profile, trace, max_requests = op.profile, op.trace, plan.max_requests
         nvar = len(plan.variants)
         block = PAIR_BLOCK
@@ -184,7 +186,7 @@ class Slots:
             max_requests = None if max_requests is None else max_requests * nvar
         schedule = Schedule(profile, arrival=op.arrival, seed=plan.seed,
                             max_requests=max_requests, trace=trace, duration=plan.duration)
-        chunks = schedule.chunks(_CHUNK)
+        chunks: Iterator[tuple[Any, ...]] = schedule.chunks(_CHUNK)
         if self.pair_keys is not None:
             chunks = _with_total(chunks)
         w, nw = plan.worker, plan.workers

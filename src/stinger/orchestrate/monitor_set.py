@@ -66,12 +66,9 @@ class MonitorSet:
         monitors.extend(extra or [])
         auto = []
         if not any(type(m).__name__ == "ProcessMonitor" for m in monitors):
-            from stinger.targets.http import parse_endpoint
-
             ports: dict[int, list[str]] = {}
             for v in spec.all_variants():
-                for url in v.all_urls():
-                    t = parse_endpoint(url)
+                for t in v.target.endpoints():   # the carrier's own parsing (http, grpc, ...)
                     if t.is_loopback and v.name not in ports.setdefault(t.port, []):
                         ports[t.port].append(v.name)
             for port, names in ports.items():

@@ -14,7 +14,6 @@ from stinger.targets.base import (
     Api,
     Carrier,
     ComposedTarget,
-    Connector,
     Endpoint,
     Interpretation,
     Needs,
@@ -25,6 +24,6 @@ from stinger.targets.base import (
     config_class,
 )
 
-__all__ = ["APIS", "CARRIERS", "NEVER_EXPIRES", "PAIRS", "REGISTRY", "Api", "Carrier", "ComposedTarget", "Connector",
+__all__ = ["APIS", "CARRIERS", "NEVER_EXPIRES", "PAIRS", "REGISTRY", "Api", "Carrier", "ComposedTarget",
            "Endpoint", "Interpretation", "Needs", "ResponseBatch", "Target", "TargetConfig", "build_target",
            "config_class"]

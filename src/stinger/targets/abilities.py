@@ -194,6 +194,7 @@ SIDES: dict[str, str] = {
     "fake": "stinger.targets.fake:FakeSide",
     "openai": "stinger.targets.openai:OpenAISide",
     "kserve": "stinger.targets.kserve:KServeSide",
+    "grpc": "stinger.targets.grpc:GrpcSide",
     # SageMaker's half still lives with its run steps in orchestrate (a name, imported on first use:
     # package B moves it into vendors/sagemaker/side.py, a vendor's line); a cloudwatch monitor the
     # spec names asks it too (its CloudWatch block is read after the run, whatever the target)

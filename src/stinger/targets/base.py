@@ -42,12 +42,11 @@ generated class is invisible to a reader and to mypy.) The config alone says whe
 the target connects (`TargetConfig.endpoints()`, pure parsing, so planning can
 count loopback targets without building one).
 
-How the engine reaches an endpoint: by default a TCP (+TLS) connection from the
-event loop, carrying the target's bytes. A carrier that answers without sockets
-(the in-memory `fake`) implements the optional `Connector` ability; the engine
-then asks it for the connection instead. Connections are made once per
-keep-alive connection, never per request, so the choice costs nothing per
-request.
+How the engine reaches an endpoint: a carrier names its transport (`transport =
+"fake"`, a `stinger.engine.transport.TRANSPORTS` name or a "module:Class"; HTTP/1.1
+over TCP when it names none). The engine looks it up once per run, so the choice
+costs nothing per request. A URL scheme may name its carrier (`SCHEMES`): a
+`target:` with no `via` whose `url` has that scheme goes via it.
 
 What the coordinator may ask of a kind (a preflight, variant discovery, an
 attributed split, monitors, an after-run block, a price, flags) are abilities of
@@ -65,7 +64,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -170,6 +169,8 @@ class Interpretation:
     `many`: a metric with several values per row (catalogue `per="gap"`, e.g. every
     inter-token gap), as `(values, counts)`: every row's values flattened in row order,
     and how many each row has (0 for none); recorded like a column, value by value.
+    `bodies`: the answers as the run's checks and prediction path read them, when a carrier
+    rewrote them (gRPC: a protobuf message as its V2 JSON); None: the bodies as they came.
     """
 
     kind: np.ndarray | None = None
@@ -178,11 +179,13 @@ class Interpretation:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     messages: dict[int, str] | None = None
     many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    bodies: list[bytes] | None = None
 
 
 # ------------------------------------------------------------------ configs: type (api) x via (carrier)
 DEFAULT_API = "plain"
 DEFAULT_CARRIER = "http"
+DEFAULT_TRANSPORT = "http1"   # engine.transport.TRANSPORTS' name for HTTP/1.1 over TCP
 # the older `type:` names, each a whole target: read as (api, carrier)
 LEGACY: dict[str, tuple[str, str]] = {"http": ("plain", "http"), "sagemaker": ("plain", "sagemaker"),
                                       "fake": ("plain", "fake")}
@@ -199,6 +202,11 @@ def normalise_target(data: Mapping[str, Any], *, defaults: bool = True) -> dict[
         api, carrier = LEGACY[kind]
         if out.get("via", carrier) == carrier:
             out["type"], out["via"] = api, carrier
+    if "via" not in out and isinstance(out.get("url"), str):   # a scheme that names its carrier
+        scheme = out["url"].partition("://")[0].lower() if "://" in out["url"] else ""
+        named = registry("schemes").get(scheme)
+        if named is not None:
+            out["via"] = named
     if defaults:
         out.setdefault("type", DEFAULT_API)
         out.setdefault("via", DEFAULT_CARRIER)
@@ -344,7 +352,7 @@ def merge_interpretations(own: Interpretation | None, said: Interpretation) -> I
     """The carrier's reading (`own`) with the api's (`said`), row by row: a failure kind the carrier
     gave wins, the api refines the rows the carrier left as they were; server time and the variant
     from whichever half set them (the api's first); columns, many-valued metrics and messages united
-    (the carrier's message of a kind first)."""
+    (the carrier's message of a kind first); rewritten bodies from whichever half rewrote them."""
     if own is None:
         return said
     kind = own.kind if said.kind is None else said.kind
@@ -360,13 +368,14 @@ def merge_interpretations(own: Interpretation | None, said: Interpretation) -> I
                           server_ms=said.server_ms if said.server_ms is not None else own.server_ms,
                           variant=said.variant if said.variant is not None else own.variant,
                           columns={**own.columns, **said.columns}, messages=messages or None,
-                          many={**own.many, **said.many})
+                          many={**own.many, **said.many},
+                          bodies=said.bodies if said.bodies is not None else own.bodies)
 
 
 class ComposedTarget:
     """An api over a carrier, as the engine's `Target` (see the module docstring)."""
 
-    __slots__ = ("api", "carrier", "config", "connect", "interpret", "request")
+    __slots__ = ("api", "carrier", "config", "interpret", "request", "transport")
 
     def __init__(self, config: TargetConfig, api: Any, carrier: Any) -> None:
         self.config = config
@@ -376,8 +385,9 @@ class ComposedTarget:
         # an api that builds a body gets it built on the same (cache-miss) path
         self.request = carrier.request if api.body is None else self._built_request
         self.interpret = api.interpret if carrier.unwrap is None else self._unwrapped_interpret
-        if isinstance(carrier, Connector):   # the fake: no sockets (the engine asks the target to connect)
-            self.connect = carrier.connect
+        # the engine's transport for this carrier (engine.transport.TRANSPORTS): a carrier that
+        # declares none travels over HTTP/1.1
+        self.transport: str = getattr(carrier, "transport", DEFAULT_TRANSPORT)
 
     def endpoints(self) -> tuple[Endpoint, ...]:
         return self.carrier.endpoints()
@@ -398,21 +408,6 @@ class ComposedTarget:
         return merge_interpretations(own, self.api.interpret(inner))
 
 
-@runtime_checkable
-class Connector(Protocol):
-    """Optional ability of a carrier: it makes its own connections (no sockets: the fake).
-
-    `connect` is awaited like `loop.create_connection`: it calls
-    `protocol_factory()`, hands the protocol a transport (`write`, `close`,
-    `abort`, `is_closing`) through `connection_made`, and returns
-    `(transport, protocol)`.
-    """
-
-    def connect(self, loop: Any, protocol_factory: Callable[[], Any],
-                endpoint: Endpoint) -> Awaitable[tuple[Any, Any]]:
-        ...
-
-
 # ------------------------------------------------------------------ registries
 # name -> "module:Class", imported on first use (so an optional extra such as `aws` is only
 # needed by the runs that use it); a vendor package adds its lines through `stinger.vendors`
@@ -425,6 +420,7 @@ CARRIERS: dict[str, str] = {
     "http": "stinger.targets.http:HttpCarrier",
     "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
     "fake": "stinger.targets.fake:FakeCarrier",
+    "grpc": "stinger.targets.grpc:GrpcCarrier",
 }
 # "API@CARRIER" -> the pair's config class: every pair a spec may name
 PAIRS: dict[str, str] = {
@@ -433,6 +429,11 @@ PAIRS: dict[str, str] = {
     "kserve@http": "stinger.targets.kserve:Config",
     "plain@sagemaker": "stinger.targets.sagemaker:Config",
     "plain@fake": "stinger.targets.fake:Config",
+    "kserve@grpc": "stinger.targets.grpc:Config",
+}
+# a URL scheme -> the carrier a `target:` with no `via` goes by (http and https: the default)
+SCHEMES: dict[str, str] = {
+    "grpc": "grpc", "grpcs": "grpc",
 }
 # every name `type:` accepts -> the pair it means without a `via` (apis over http; the older names)
 REGISTRY: dict[str, str] = {**{api: f"{api}@{DEFAULT_CARRIER}" for api in APIS},
@@ -440,10 +441,10 @@ REGISTRY: dict[str, str] = {**{api: f"{api}@{DEFAULT_CARRIER}" for api in APIS},
 
 
 def registry(seam: str) -> dict[str, str]:
-    """One seam's lines (`apis`, `carriers`, `pairs`) with the vendors' added (`stinger.vendors`)."""
+    """One seam's lines (`apis`, `carriers`, `pairs`, `schemes`) with the vendors' added (`stinger.vendors`)."""
     from stinger.core.plugins import vendor_lines
 
-    own = {"apis": APIS, "carriers": CARRIERS, "pairs": PAIRS}[seam]
+    own = {"apis": APIS, "carriers": CARRIERS, "pairs": PAIRS, "schemes": SCHEMES}[seam]
     return {**own, **vendor_lines(seam)}
 
 

@@ -3,9 +3,9 @@
 `{via: fake, delay: 2ms, status: 200, body: '{"predictions":[1]}', error_rate: 0.1}`
 (`type: fake` is read as plain via fake).
 
-Like httpx's `MockTransport`, but one level lower: the fake implements the
-optional `Connector` ability, so the engine gets a transport object from it
-instead of a TCP connection, and everything above the socket runs for real —
+Like httpx's `MockTransport`, but one level lower: the fake carrier names the
+`fake` transport (`engine/fake_wire.py`), so the engine's connections write to
+an in-memory socket instead of a TCP connection, and everything above the socket runs for real —
 the engine's pacing, in-flight bound and timeouts, the `httptools` parser
 reading real HTTP/1.1 response bytes, the flush thread, batch, metrics and the
 run directory. Each `write` of a request schedules one response on the event
@@ -93,55 +93,11 @@ def _response(status: int, body: bytes, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class FakeTransport:
-    """What the engine's connection writes to: one answer per request, after the delay."""
-
-    __slots__ = ("target", "loop", "protocol", "closing", "pending")
-
-    def __init__(self, target: FakeCarrier, loop: Any, protocol: Any) -> None:
-        self.target = target
-        self.loop = loop
-        self.protocol = protocol
-        self.closing = False
-        self.pending: Any = None
-
-    def write(self, data: bytes) -> None:
-        if self.closing:
-            return
-        answer = self.target.answer()
-        self.pending = self.loop.call_later(self.target.config.delay, self._deliver, answer)
-
-    def _deliver(self, answer: bytes | None) -> None:
-        self.pending = None
-        if self.closing:
-            return
-        if answer is None:
-            self.close()
-        else:
-            self.protocol.data_received(answer)
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        if self.closing:
-            return
-        self.closing = True
-        if self.pending is not None:
-            self.pending.cancel()
-            self.pending = None
-        self.loop.call_soon(self.protocol.connection_lost, None)
-
-    abort = close
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return default
-
-
 class FakeCarrier:
     """Answers in memory; see the module docstring."""
 
     name: ClassVar[str] = "fake"
+    transport: ClassVar[str] = "fake"   # engine/fake_wire.py: answers in memory (engine.transport)
     unwrap = None   # its answers are read by the api as they are
 
     def __init__(self, config: Config, api: Any = None) -> None:
@@ -179,12 +135,6 @@ class FakeCarrier:
         if r < c.reset_rate + c.error_rate:
             return self.error
         return self.ok
-
-    async def connect(self, loop: Any, protocol_factory: Any, endpoint: Endpoint) -> tuple[Any, Any]:
-        protocol = protocol_factory()
-        transport = FakeTransport(self, loop, protocol)
-        protocol.connection_made(transport)
-        return transport, protocol
 
 
 class FakeSide:
