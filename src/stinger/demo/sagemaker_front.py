@@ -95,7 +95,7 @@ def verify_sigv4(method: str, raw_path: str, headers: dict[str, str], body: byte
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from stinger.targets.sigv4 import _PinnedSigV4Auth
+    from stinger.vendors.sagemaker.sigv4 import _PinnedSigV4Auth
 
     auth = headers.get("authorization")
     if not auth:
@@ -330,7 +330,7 @@ def _error(status: int, error_type: str, message: str, variant: str | None = Non
 
 
 def create_app(config: FrontConfig) -> Starlette:
-    from stinger.targets import eventstream
+    from stinger.vendors.sagemaker import eventstream
 
     shared = _Backend(config.backend)
     own = {name: _Backend(url) for name, url in config.backends}

@@ -5,8 +5,8 @@ This module owns what a SageMaker endpoint needs beyond plain HTTP:
 * `Config`: the spec's `target: {via: sagemaker, endpoint: NAME, region: R, ...}`
   (plain via sagemaker; `type: sagemaker` is read as that pair), validated with
   one-line errors (`parse_config`).
-* `SageMakerTarget` (the carrier; it keeps its name until the SageMaker vendor
-  package, issue 17 package B, moves it) `.request`: the request bytes, signed by `targets.sigv4` and
+* `SageMakerTarget` (the carrier, the vendor's `carriers` line; tests and benches know it by
+  this name) `.request`: the request bytes, signed by `sigv4.py` and
   valid until 4 minutes after signing (or before the credentials end); the
   engine caches them per distinct body and re-builds them when due, so a run at
   10k req/s signs a few hundred times every 4 minutes, never per request.
@@ -47,11 +47,11 @@ from pydantic import (
 
 from stinger.core.records import Kind
 from stinger.errors import SpecError, UsageError
-from stinger.targets import eventstream
 from stinger.targets.base import Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.sigv4 import Signer, require_botocore
+from stinger.vendors.sagemaker import eventstream
+from stinger.vendors.sagemaker.sigv4 import Signer, require_botocore
 
-# The lead adds these to `Kind` after the merge; until then the numbers are reserved here.
+# the kinds this carrier gives (declared in core.records.Kind)
 KIND_THROTTLED: int = int(Kind.THROTTLED)
 KIND_MODEL_ERROR: int = int(Kind.MODEL_ERROR)
 
@@ -87,7 +87,7 @@ class Config(TargetConfig):
     stream: bool = False
     variant_names: tuple[str, ...] = ()    # the plan's variants, for attributing responses
     # USD per instance-hour for the cost per million inferences (`--price-per-hour`); None: the
-    # bundled, dated table of `monitors.sagemaker_endpoint`. Not sent: the summary's alone.
+    # bundled, dated table of `endpoint_monitor`. Not sent: the summary's alone.
     price_per_hour: float | None = None
 
     @field_validator("endpoint", "inference_component")
@@ -396,7 +396,7 @@ class SageMakerTarget:
             matched |= hit
         stray = ~matched & (values != None)  # noqa: E711 - numpy, elementwise
         if stray.any():
-            self.unknown_variants.update(_text(v) for v in set(values[stray].tolist()))
+            self.unknown_variants.update(t for v in set(values[stray].tolist()) if (t := _text(v)) is not None)
         return variant
 
 
