@@ -21,7 +21,7 @@ _HERE = "stinger.vendors.sagemaker"
 
 PLUGINS: dict[str, dict[str, str]] = {
     "carriers": {"sagemaker": f"{_HERE}.carrier:SageMakerTarget"},
-    "pairs": {"plain@sagemaker": f"{_HERE}.carrier:Config"},
+    "pairs": {"plain@sagemaker": f"{_HERE}.carrier:Config", "openai@sagemaker": f"{_HERE}.carrier:OpenAIConfig"},
     # an older `type:` name read as its pair (the value is the pair's tag, not a module)
     "legacy": {"sagemaker": "plain@sagemaker"},
     # the carrier and a spec's `cloudwatch` monitor share one coordinator half (CloudWatch is read
