@@ -43,8 +43,8 @@ def _setup(split: str, rows: int):
 
     from stinger.engine.batch import Flusher
     from stinger.engine.columns import Columns
-    from stinger.engine.plan import VariantPlan, WorkerPlan
-    from stinger.targets.sagemaker import ERROR_TYPE, INVOKED_VARIANT, Config, SageMakerTarget
+    from stinger.engine.plan import ATTRIBUTED, VariantPlan, WorkerPlan
+    from stinger.vendors.sagemaker.carrier import ERROR_TYPE, INVOKED_VARIANT, Config, SageMakerTarget
 
     base = Config(endpoint="ep", region="us-east-1", endpoint_url="http://127.0.0.1:9", variant_names=("A", "B"))
     if split == "sagemaker":
@@ -56,7 +56,7 @@ def _setup(split: str, rows: int):
         configs = [base.model_copy(update={"target_variant": n}) for n in ("A", "B")]
         names = ("A", "B")
         targets = [SageMakerTarget(c) for c in configs]
-    plan = WorkerPlan(worker=0, workers=1, split=split, duration=60.0,
+    plan = WorkerPlan(worker=0, workers=1, split=ATTRIBUTED if split == "sagemaker" else split, duration=60.0,
                       variants=tuple(VariantPlan(n, c) for n, c in zip(names, configs, strict=True)))
     rng = np.random.default_rng(1)
     served = (rng.random(rows) < 0.3).astype(int)      # 0: A, 1: B

@@ -4,7 +4,7 @@
     python3 bench/sign_cost.py [--n 20000] [--body-bytes 200]
 
 Signs the same InvokeEndpoint request (a JSON body of --body-bytes, five
-SageMaker headers, a session token) --n times with `stinger.targets.sigv4.Signer`
+SageMaker headers, a session token) --n times with `stinger.vendors.sagemaker.sigv4.Signer`
 (botocore's SigV4Auth, clock pinned) and prints microseconds per signature, the
 best of three rounds (the least disturbed by the other processes on the machine).
 
@@ -23,7 +23,7 @@ import time
 
 from botocore.credentials import Credentials
 
-from stinger.targets.sigv4 import Signer
+from stinger.vendors.sagemaker.sigv4 import Signer
 
 URL = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/bench-endpoint/invocations"
 HEADERS = (

@@ -110,11 +110,57 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
     return CapacityResult(summary=out, run_dir=Path(run_dir) if run_dir else None, exit_code=code)
 
 
+def split_modes() -> tuple[str, ...]:
+    """Every A/B split mode a spec may name: split, paired, then each one an endpoint makes (an
+    `EndpointSplit` ability of a target kind, e.g. a cloud endpoint's own weighted split)."""
+    from stinger.targets.abilities import split_modes as modes
+
+    return modes()
+
+
+def discover_variants(target: dict[str, Any], *, pin: bool = True) -> list[dict[str, Any]]:
+    """`ab` without --a/--b: the variants the endpoint of `target` (a `target:` mapping) says it has
+    (its kind's `VariantDiscovery` ability), as spec variants: each pinned to one (`pin`), or all
+    sharing one target the endpoint splits. A kind that cannot list them is a one-line UsageError."""
+    from pydantic import ValidationError
+
+    from stinger.errors import SpecError
+    from stinger.targets.abilities import TargetFlags, VariantDiscovery, coordinator_side
+    from stinger.targets.base import config_class, normalise_target
+
+    t = normalise_target(target)
+    sides = [coordinator_side(t["via"]), coordinator_side(t["type"])]
+    side = next((s for s in sides if isinstance(s, VariantDiscovery)), None)
+    if side is None:
+        raise UsageError(f"a {t['type']} target via {t['via']} cannot list its endpoint's variants; "
+                         "expected --a and --b (or variants: in a spec)")
+    flags = next((s for s in sides if isinstance(s, TargetFlags)), None)
+    where = flags.alias if flags is not None and flags.alias else "target"
+    try:
+        config = config_class(f"{t['type']}@{t['via']}").model_validate(t)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SpecError(f"{where}.{field}: {msg}" if field else f"{where}: {msg}") from None
+    return [{"name": d.name, "weight": d.weight, "target": d.config.model_dump(mode="json", exclude_none=True)}
+            for d in side.discover_variants(config, pin=pin)]
+
+
+def apply_target_flag(kind: str, option: str, value: Any) -> None:
+    """A flag of `kind` that sets no target field (its side's `FlagEffect`: where a control plane is)."""
+    from stinger.targets.abilities import FlagEffect, coordinator_side
+
+    side = coordinator_side(kind)
+    if isinstance(side, FlagEffect):
+        side.apply_flag(option, value)
+
+
 def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequential: bool = False,
        min_effect_ms: float | None = None, capacity: dict | None = None, prices: tuple[float, float] | None = None,
        instances: tuple[int, int] | None = None, outputs: Iterable | None = None) -> AbResult:
-    """An A/B test of the spec's variants (the first is the baseline): split, paired, sagemaker (the
-    endpoint splits by its own weights; responses attributed from its invoked-variant header) or capacity.
+    """An A/B test of the spec's variants (the first is the baseline): split, paired, a split the endpoint
+    makes (`split_modes()`: by its own weights, each response attributed from a header it sets) or capacity.
 
     `mode` defaults to the spec's `split`; `capacity` holds capacity options for mode "capacity";
     `prices`/`instances` give each variant's instance price (USD/h) and count for its cost.
@@ -127,9 +173,10 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
         raise UsageError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
     s, data = _resolve(spec)
     mode = mode or s.split
-    if mode not in ("split", "paired", "sagemaker", "capacity"):
-        raise UsageError(f"A/B mode {mode!r}: expected split, paired, sagemaker or capacity")
-    if mode in ("split", "paired", "sagemaker") and mode != s.split:
+    modes = split_modes()
+    if mode not in (*modes, "capacity"):
+        raise UsageError(f"A/B mode {mode!r}: expected {', '.join(modes)} or capacity")
+    if mode in modes and mode != s.split:
         s, data = _resolve({**data, "split": mode})
     if min_effect_ms is not None and not min_effect_ms > 0:
         raise UsageError(f"min_effect_ms must be > 0, got {min_effect_ms:g}")

@@ -303,9 +303,9 @@ def _sagemaker_target(params: dict[str, Any]) -> dict[str, Any] | None:
     """The `target:` mapping the SageMaker flags give (None without --sagemaker); pops them from params."""
     sm = {k: params.pop(k, None) for k in SAGEMAKER_PARAMS}
     if sm["control_url"] is not None and sm["sagemaker"] is not None:
-        from stinger.orchestrate.sagemaker_summary import set_control_url
+        from stinger._api import apply_target_flag
 
-        set_control_url(sm["control_url"])
+        apply_target_flag("sagemaker", "--control-url", sm["control_url"])
     if sm["sagemaker"] is None:
         given = [k for k in SAGEMAKER_PARAMS if sm[k] is not None]
         if given:
@@ -356,11 +356,11 @@ def _priced(spec_file: str | None, params: dict[str, Any], extra: dict[str, Any]
 def _sagemaker_ab_variants(params: dict[str, Any], pin: bool = True) -> tuple[list[dict[str, Any]], str | None]:
     """`ab --sagemaker ENDPOINT`: the production variants from DescribeEndpoint, each pinned with
     TargetVariant, or (`--split sagemaker`, pin False) sharing one unpinned target."""
-    from stinger.orchestrate.sagemaker_summary import discover_variants
+    from stinger._api import discover_variants
 
     target = _sagemaker_target(params)
     assert target is not None
-    return discover_variants(target, pin=pin)
+    return discover_variants(target, pin=pin), None
 
 
 def _sagemaker_split_usage(mode: str | None, weights: str | None, a_url: str | None, spec_file: str | None,

@@ -322,7 +322,7 @@ def test_replay_rules_are_one_line_errors(capture, tmp_path):
 
 
 def test_capture_offsets_spread_whole_seconds_and_scale(tmp_path):
-    from stinger.orchestrate.replay import capture_offsets
+    from stinger.orchestrate.replay import payload_offsets
 
     root = tmp_path / "c"
     root.mkdir()
@@ -332,8 +332,8 @@ def test_capture_offsets_spread_whole_seconds_and_scale(tmp_path):
                          "eventMetadata": {"inferenceTime": when}})
              for when in ("2026-11-24T10:00:00Z", "2026-11-24T10:00:00Z", "2026-11-24T10:00:03Z")]
     (root / "x.jsonl").write_text("\n".join(lines) + "\n")
-    assert capture_offsets(str(root)).tolist() == [0.0, 0.5, 3.0]      # one-second stamps: ties spread
-    assert capture_offsets(str(root), speed=3).tolist() == [0.0, 0.5 / 3, 1.0]
+    assert payload_offsets(str(root), "capture").tolist() == [0.0, 0.5, 3.0]      # one-second stamps: ties spread
+    assert payload_offsets(str(root), "capture", speed=3).tolist() == [0.0, 0.5 / 3, 1.0]
 
 
 def test_speed_scales_a_trace_file_too(tmp_path):

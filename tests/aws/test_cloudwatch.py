@@ -12,7 +12,7 @@ boto3 = pytest.importorskip("boto3")
 
 from stinger.errors import UsageError  # noqa: E402
 from stinger.monitors.base import Monitor, summarize_series  # noqa: E402
-from stinger.monitors.cloudwatch import CloudWatchMonitor, finest_period  # noqa: E402
+from stinger.vendors.sagemaker.cloudwatch import CloudWatchMonitor, finest_period  # noqa: E402
 
 
 def put(cw, namespace, name, variant, wall, value, endpoint="ep-cw"):
@@ -80,7 +80,7 @@ def test_high_resolution_data_is_read_per_second_and_means_cover_the_run_alone(m
     before and after (per-second, high-resolution data, as the demo's publisher writes). Read at 60 s, the
     minute's mean was 80 x 10/60 = 13 %; read per second and weighted by each second's overlap with the run, it
     is the run's 80 %."""
-    from stinger.orchestrate.sagemaker_summary import _aligned, _mean
+    from stinger.vendors.sagemaker.summary import _aligned, _mean
 
     cw = boto3.client("cloudwatch", **moto.client_kwargs())
     minute = int(time.time() // 60 * 60) - 900
@@ -109,7 +109,7 @@ def test_high_resolution_data_is_read_per_second_and_means_cover_the_run_alone(m
 
 def test_partial_periods_count_for_their_share():
     from stinger.monitors.base import Point
-    from stinger.orchestrate.sagemaker_summary import _mean
+    from stinger.vendors.sagemaker.summary import _mean
 
     labels = (("variant", "A"), ("period", "60"))
     points = [Point(-50.0, "cloudwatch.CPUUtilization", 10.0, "%", labels),   # 10 s of it in [0, 70)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from stinger.targets import eventstream as es
+from stinger.vendors.sagemaker import eventstream as es
 
 
 def body_of(parts: list[bytes]) -> bytes:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from stinger.datasets import open_dataset
-from stinger.datasets.sagemaker_capture import (
+from stinger.errors import DatasetError
+from stinger.vendors.sagemaker.capture import (
     read_capture,
     spread_ties,
     variant_from_path,
 )
-from stinger.errors import DatasetError
 
 
 def record(data, encoding, content_type, when, inference_id=None, with_input=True):

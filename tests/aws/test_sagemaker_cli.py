@@ -318,7 +318,7 @@ def test_named_monitors_watch_a_sagemaker_endpoint_behind_a_plain_http_run(stack
     import threading
     import time
 
-    from stinger.targets.sagemaker import Config, SageMakerTarget
+    from stinger.vendors.sagemaker.carrier import Config, SageMakerTarget
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"""\

@@ -12,14 +12,14 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 
 from stinger.demo.sagemaker_stack import SageMakerDemo  # noqa: E402
-from stinger.monitors.cloudwatch import CloudWatchMonitor  # noqa: E402
-from stinger.monitors.sagemaker_endpoint import (  # noqa: E402
+from stinger.targets.base import ResponseBatch  # noqa: E402
+from stinger.vendors.sagemaker.carrier import Config, SageMakerTarget, variant_configs  # noqa: E402
+from stinger.vendors.sagemaker.cloudwatch import CloudWatchMonitor  # noqa: E402
+from stinger.vendors.sagemaker.endpoint_monitor import (  # noqa: E402
     EndpointMonitor,
     VariantInfo,
     describe_variants,
 )
-from stinger.targets.base import ResponseBatch  # noqa: E402
-from stinger.targets.sagemaker import Config, SageMakerTarget, variant_configs  # noqa: E402
 
 BODY = json.dumps({"instances": [[0.2] * 64]}).encode()
 

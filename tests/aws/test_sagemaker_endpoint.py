@@ -10,7 +10,7 @@ boto3 = pytest.importorskip("boto3")
 
 from stinger.errors import UsageError  # noqa: E402
 from stinger.monitors.base import Monitor, MonitorError, Point  # noqa: E402
-from stinger.monitors.sagemaker_endpoint import (  # noqa: E402
+from stinger.vendors.sagemaker.endpoint_monitor import (  # noqa: E402
     INSTANCE_TYPES,
     EndpointMonitor,
     ScalingEvent,

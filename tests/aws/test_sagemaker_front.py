@@ -19,10 +19,10 @@ boto3 = pytest.importorskip("boto3")
 
 from stinger.demo.process import DemoServer  # noqa: E402
 from stinger.demo.sagemaker_front import ANNOUNCE_PREFIX, verify_sigv4  # noqa: E402
-from stinger.monitors.cloudwatch import CloudWatchMonitor  # noqa: E402
-from stinger.targets import eventstream  # noqa: E402
-from stinger.targets.sagemaker import KIND_MODEL_ERROR, Config, SageMakerTarget  # noqa: E402
 from stinger.testing.procs import stop_process  # noqa: E402
+from stinger.vendors.sagemaker import eventstream  # noqa: E402
+from stinger.vendors.sagemaker.carrier import KIND_MODEL_ERROR, Config, SageMakerTarget  # noqa: E402
+from stinger.vendors.sagemaker.cloudwatch import CloudWatchMonitor  # noqa: E402
 
 BODY = json.dumps({"instances": [[0.1] * 64]}).encode()
 
@@ -112,7 +112,7 @@ def test_stream_through_the_front_parses_into_chunks(aws_env, demo, front_factor
 
 
 def test_verify_rejects_expired_and_missing_signatures(aws_env):
-    from stinger.targets.sigv4 import Signer
+    from stinger.vendors.sagemaker.sigv4 import Signer
 
     signer = Signer("us-east-1")
     url = "http://127.0.0.1:9/endpoints/e/invocations"
@@ -199,8 +199,8 @@ def test_throttling_through_the_front_is_its_own_kind(aws_env, front_factory, ht
     import numpy as np
 
     from stinger.targets.base import ResponseBatch
-    from stinger.targets.sagemaker import KIND_THROTTLED
     from stinger.testing.servers import RefServer
+    from stinger.vendors.sagemaker.carrier import KIND_THROTTLED
 
     # a backend that holds each request 300 ms, and a front that admits one at a time
     with RefServer("delay", delay_ms=300) as slow:

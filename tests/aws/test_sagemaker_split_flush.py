@@ -11,8 +11,8 @@ pytest.importorskip("botocore")
 from stinger.core.records import IntervalRecord, Kind, plain
 from stinger.engine.batch import Flusher
 from stinger.engine.columns import Columns
-from stinger.engine.plan import VariantPlan, WorkerPlan
-from stinger.targets.sagemaker import ERROR_TYPE, INVOKED_VARIANT, Config, SageMakerTarget
+from stinger.engine.plan import ATTRIBUTED, VariantPlan, WorkerPlan
+from stinger.vendors.sagemaker.carrier import ERROR_TYPE, INVOKED_VARIANT, Config, SageMakerTarget
 
 T0 = 100.0
 OK, TIMEOUT, THROTTLED = int(Kind.OK), int(Kind.TIMEOUT), int(Kind.THROTTLED)
@@ -27,7 +27,7 @@ class _Slots:
 def _flusher() -> Flusher:
     config = Config(endpoint="ep", region="us-east-1", endpoint_url="http://127.0.0.1:9",
                     variant_names=("blue", "green"))
-    plan = WorkerPlan(worker=0, workers=1, split="sagemaker", warmup=1.0, duration=10.0,
+    plan = WorkerPlan(worker=0, workers=1, split=ATTRIBUTED, warmup=1.0, duration=10.0,
                       variants=(VariantPlan("A", config), VariantPlan("B", config), VariantPlan("unattributed", config)))
     target = SageMakerTarget(config)
     return Flusher(plan, T0, _Slots(), [target] * 3)

@@ -14,9 +14,9 @@ pytest.importorskip("botocore")
 
 from stinger.core.records import Kind
 from stinger.errors import SpecError, UsageError
-from stinger.targets import eventstream
 from stinger.targets.base import ResponseBatch, Target
-from stinger.targets.sagemaker import (
+from stinger.vendors.sagemaker import eventstream
+from stinger.vendors.sagemaker.carrier import (
     KIND_MODEL_ERROR,
     KIND_THROTTLED,
     Config,
@@ -181,7 +181,7 @@ def test_interpret_stream_timings_and_in_stream_errors(aws_env):
 
 
 def test_variant_configs_pinned_or_split_by_sagemaker():
-    from stinger.targets.sagemaker import variant_configs
+    from stinger.vendors.sagemaker.carrier import variant_configs
 
     base = Config(endpoint="ep", region="us-east-1")
     pinned = variant_configs(base, ["A", "B"])

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from stinger.errors import UsageError
-from stinger.targets import sigv4
+from stinger.vendors.sagemaker import sigv4
 
 WALL = 1_790_000_000.25
 URL = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/my-endpoint/invocations"

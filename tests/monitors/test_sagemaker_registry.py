@@ -7,9 +7,9 @@ import yaml
 
 from stinger.errors import SpecError
 from stinger.monitors import registry
-from stinger.monitors.cloudwatch import CloudWatchMonitor, CloudWatchReading
-from stinger.monitors.sagemaker_endpoint import EndpointMonitor
 from stinger.spec import parse_spec
+from stinger.vendors.sagemaker.cloudwatch import CloudWatchMonitor, CloudWatchReading
+from stinger.vendors.sagemaker.endpoint_monitor import EndpointMonitor
 
 SAGEMAKER = """\
 target: {type: sagemaker, endpoint: ep-main, region: us-east-1}
@@ -66,7 +66,7 @@ def test_built_from_the_registry_with_their_settings():
 
 def test_a_named_poller_replaces_the_automatic_one():
     from stinger.orchestrate.monitor_set import MonitorSet
-    from stinger.orchestrate.sagemaker_summary import asks_cloudwatch, endpoint_monitors
+    from stinger.vendors.sagemaker.side import asks_cloudwatch, endpoint_monitors
 
     plain = load(SAGEMAKER)
     (auto,) = endpoint_monitors(plain)
@@ -84,7 +84,7 @@ def test_a_named_poller_replaces_the_automatic_one():
 def test_a_named_endpoint_without_a_region_is_a_warning_after_the_load(monkeypatch, tmp_path):
     """Read after the load: a missing region must not turn a finished run into an error."""
     pytest.importorskip("boto3")
-    from stinger.orchestrate.sagemaker_summary import collect
+    from stinger.vendors.sagemaker.summary import collect
 
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)

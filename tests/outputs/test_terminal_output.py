@@ -120,7 +120,7 @@ def test_a_split_sagemaker_made_shows_each_share_beside_its_weight_and_the_unatt
            "variants": {"A_ml.m5.large": {"share": 0.695, "weight_share": 0.7},
                         "B_ml.c5.xlarge": {"share": 0.305, "weight_share": None}}}
     text = attribution_text(att).plain
-    assert text == ("SageMaker split (by x-Amzn-Invoked-Production-Variant): A_ml.m5.large 69.5% of 200 "
+    assert text == ("endpoint split (by x-Amzn-Invoked-Production-Variant): A_ml.m5.large 69.5% of 200 "
                     "(weight 70.0%), B_ml.c5.xlarge 30.5% of 200 (weight ?); 3 requests got no header (unattributed)")
 
 

@@ -143,8 +143,10 @@ def test_every_side_declares_flags_that_name_its_pair_and_the_cli_has_them():
     from stinger.cli import cli
 
     run_options = {o for p in cli.commands["run"].params if isinstance(p, click.Option) for o in p.opts}
+    from stinger.core.plugins import vendor_lines
+
     required = {"openai": {"model": "m", "prompt": "p"}, "kserve": {"model": "m"}}
-    for kind in SIDES:
+    for kind in {**SIDES, **vendor_lines("sides")}:   # ours and the vendors' (sagemaker)
         side = coordinator_side(kind)
         if not isinstance(side, TargetFlags):
             continue

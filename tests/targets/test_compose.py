@@ -83,8 +83,9 @@ def test_every_pairs_config_pickles_by_reference():
     import pickle
 
     from stinger.spec import parse_spec
-    from stinger.targets.base import PAIRS
+    from stinger.targets.base import registry
 
+    pairs = registry("pairs")   # ours and the vendors'
     seen = set()
     for target, payload, _ in CASES.values():
         spec = parse_spec({"target": target, "load": {"rate": 1, "duration": 1},
@@ -93,8 +94,12 @@ def test_every_pairs_config_pickles_by_reference():
         seen.add(config.tag)
         again = pickle.loads(pickle.dumps(config))
         assert again == config and type(again) is type(config)
-        module, _, name = PAIRS[config.tag].partition(":")
+        module, _, name = pairs[config.tag].partition(":")
         assert (type(config).__module__, type(config).__qualname__) == (module, name)
-    sm = parse_spec({"target": {"type": "sagemaker", "endpoint": "ep"}, "load": {"rate": 1, "duration": 1}}).target
-    assert pickle.loads(pickle.dumps(sm)) == sm
-    assert seen | {sm.tag} == set(PAIRS)
+    for target in ({"type": "sagemaker", "endpoint": "ep"},     # the vendor's pairs
+                   {"type": "openai", "via": "sagemaker", "endpoint": "ep", "model": "m", "prompt": "p"}):
+        sm = parse_spec({"target": target, "load": {"rate": 1, "duration": 1}}).target
+        assert pickle.loads(pickle.dumps(sm)) == sm
+        assert (type(sm).__module__, type(sm).__qualname__) == tuple(pairs[sm.tag].split(":"))
+        seen.add(sm.tag)
+    assert seen == set(pairs)

@@ -80,9 +80,9 @@ METRICS: tuple[Metric, ...] = (
            always=False, compare=(0.5,), lower_is_better=False,
            description="output tokens / (done - sent): what one caller receives a second"),
     Metric("ttfc", "ttfc_ms", "time to first chunk", always=False, compare=_STREAM,
-           description="first event-stream message - intended (SageMaker InvokeEndpointWithResponseStream)"),
+           description="first message of a streamed response's framing - intended (a carrier's response stream)"),
     Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False, compare=_STREAM,
-           description="mean gap between a streamed response's event-stream messages (SageMaker)"),
+           description="mean gap between the messages of a streamed response's framing (a carrier's response stream)"),
     # A/B interference (engine/core.py): the same values again for the requests sent while another
     # variant's request was in flight; the rest of `latency` / `server` were sent alone
     Metric("latency_ov", "latency_overlapped_ms", "latency, another variant in flight", always=False,

@@ -1,4 +1,4 @@
-"""What an endpoint said with its errors (a SageMaker container's ModelError message), as record notes.
+"""What an endpoint said with its errors (a model container's error message), as record notes.
 
 A target reads an error's own text at flush time (`targets.base.Interpretation.messages`:
 error kind -> the first message of that kind in the batch). The worker's flush turns

@@ -54,8 +54,8 @@ class Kind(enum.IntEnum):
     HTTP_4XX = 5
     HTTP_5XX = 6
     CHECK = 7        # a 2xx/3xx whose body failed the configured check
-    THROTTLED = 8    # the endpoint refused for rate (HTTP 429, SageMaker ThrottlingException)
-    MODEL_ERROR = 9  # the model container failed (SageMaker ModelError, HTTP 424)
+    THROTTLED = 8    # the endpoint refused for rate (HTTP 429, or a carrier's own throttling error)
+    MODEL_ERROR = 9  # the model container failed (a carrier's model error, e.g. HTTP 424)
     DNS = 10         # the endpoint's host name did not resolve (resolved once, before the run)
     TLS = 11         # the TLS handshake failed (an untrusted or mismatched certificate)
     BODY_TOO_LARGE = 12  # the response body passed the body cap (`load.max_body`); connection closed
@@ -99,6 +99,8 @@ COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_
 
 WIRE_VERSION = 1
 MAX_VARIANTS = 64           # a worker keys its cells by interval * MAX_VARIANTS + variant (engine/batch.py)
+# an attributed split's last variant (engine/attribution.py): the requests no response named a variant for
+UNATTRIBUTED = "unattributed"
 _FLAG_ZLIB = 1
 _COMPRESS_ABOVE = 4096      # bytes: below this, zlib's cost is not worth the bytes it saves
 _HEAD = struct.Struct("!BB")

@@ -14,7 +14,7 @@ value) so that a test can lower them in one place.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from stinger.errors import DatasetError
 
@@ -46,6 +46,18 @@ class Dataset(Protocol):
     def body(self, i: int) -> bytes: ...
 
     def label(self, i: int) -> object | None: ...
+
+
+@runtime_checkable
+class TimedFormat(Protocol):
+    """Optional ability of a dataset format's class: its records carry their arrival times (a capture of
+    production traffic), so the load can replay them (`load.shape.trace: capture`, orchestrate/replay.py)."""
+
+    @classmethod
+    def arrival_offsets(cls, path: str) -> Any:
+        """Seconds from the first record, one per record in the order the dataset sends them (a read-only
+        numpy array); a one-line SpecError when the files hold none."""
+        ...
 
 
 def dataset_error(shown: str, what: str) -> DatasetError:

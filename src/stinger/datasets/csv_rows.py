@@ -1,4 +1,4 @@
-"""CSV datasets (``.csv``): one row a request, sent as the row's text (SageMaker ``text/csv``).
+"""CSV datasets (``.csv``): one row a request, sent as the row's text (``text/csv``, as model containers take it).
 
 A header row, if any, is never sent. With ``label_field`` the label column is removed
 from what is sent; labels that look like numbers become numbers. Quoted fields may span

@@ -1,7 +1,9 @@
 """The dataset formats, one line each, and `open_dataset`, which picks one by extension or name.
 
 To add a format: its module (a class taking ``(path, shown, **options)``), its test in
-``tests/datasets/``, and its line in `_SUFFIXES`/`_FORMATS` and `open_dataset` here.
+``tests/datasets/``, and its line in `_SUFFIXES`/`_FORMATS` and `open_dataset` here. A vendor's
+format (`stinger.vendors`, seam `formats`: name -> "module:Class") is a class taking
+``(path, shown, *, label_field, body_field, content_type)``, never inferred from a file name.
 """
 
 from __future__ import annotations
@@ -15,9 +17,28 @@ from stinger.datasets.files import FilesDataset
 from stinger.datasets.json_array import JsonDataset
 from stinger.datasets.jsonl import JsonlDataset
 
-__all__ = ["open_dataset"]
+__all__ = ["format_class", "formats", "open_dataset"]
 
-_FORMATS = ("jsonl", "csv", "json", "files", "capture")
+
+def formats() -> dict[str, str]:
+    """The formats the vendors add: name -> "module:Class" (ours are `_FORMATS`, built in)."""
+    from stinger.core.plugins import vendor_lines
+
+    return vendor_lines("formats")
+
+
+def format_class(name: str) -> type | None:
+    """A vendor format's class (None for ours or an unknown name)."""
+    from importlib import import_module
+
+    ref = formats().get(name)
+    if ref is None:
+        return None
+    module, _, attr = ref.partition(":")
+    cls: type = getattr(import_module(module), attr)
+    return cls
+
+_FORMATS = ("jsonl", "csv", "json", "files")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "json"}
 
 
@@ -39,12 +60,10 @@ def open_dataset(
     p = Path(path)
     shown = os.fspath(path)
     fmt = _resolve_format(p, shown, format)
-    if fmt == "capture":   # SageMaker Data Capture JSONL: a file or a folder of them (never inferred)
-        from stinger.datasets.sagemaker_capture import CaptureDataset
-
-        if label_field is not None or body_field is not None:
-            raise dataset_error(shown, "Data Capture records carry no labels or fields to pick")
-        return CaptureDataset(p, shown, content_type=content_type)
+    vendor = format_class(fmt)
+    if vendor is not None:
+        dataset: Dataset = vendor(p, shown, label_field=label_field, body_field=body_field, content_type=content_type)
+        return dataset
     if fmt != "files" and p.is_dir():
         raise dataset_error(shown, f"is a folder, but format is {fmt!r}; expected a {fmt.upper()} file or format 'files'")
     if fmt == "files":
@@ -69,8 +88,9 @@ def _resolve_format(p: Path, shown: str, format: str | None) -> str:
         fmt = format.lower()
         if fmt == "ndjson":
             fmt = "jsonl"
-        if fmt not in _FORMATS:
-            raise dataset_error(shown, f"unknown dataset format {format!r}; expected one of {', '.join(_FORMATS)}")
+        known = (*_FORMATS, *formats())
+        if fmt not in known:
+            raise dataset_error(shown, f"unknown dataset format {format!r}; expected one of {', '.join(known)}")
         if fmt == "files" and not p.is_dir():
             raise dataset_error(shown, "format 'files' needs a folder, but this is a file; expected a folder of request bodies")
         return fmt

@@ -135,8 +135,8 @@ def run_sagemaker_demo(*, duration: str = "12s", rate: str = "20", out: str = "r
     from stinger.core.schedule import parse_duration, parse_rate
     from stinger.demo.models import write_demo_dataset
     from stinger.demo.sagemaker_stack import SageMakerDemo
-    from stinger.orchestrate.sagemaker_summary import CONTROL_URL_ENVS, POLL_ENV, WAIT_ENV, discover_variants
     from stinger.outputs.terminal import make_console
+    from stinger.vendors.sagemaker.side import CONTROL_URL_ENVS, POLL_ENV, WAIT_ENV, discover_variants
 
     parse_duration(duration)
     parse_rate(rate)

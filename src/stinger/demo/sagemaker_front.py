@@ -23,7 +23,11 @@ model server, so the whole SageMaker A/B story runs on loopback:
   whose message quotes the container's; more than `--max-concurrency` requests
   in flight get a 429 `ThrottlingException`; an unknown endpoint name is a 400.
 * **Streaming**: the backend's reply is sent as `--stream-parts` event-stream
-  `PayloadPart` messages, `--stream-gap-ms` apart.
+  `PayloadPart` messages, `--stream-gap-ms` apart; with `--stream-through`, each
+  read of the backend's reply goes out as one `PayloadPart` as it arrives (an LLM
+  container's server-sent events, as SageMaker relays them). `--backend-path`
+  is the container's path (default the demo server's `/variants/{variant}/invocations`;
+  an OpenAI-compatible container: `/chat/completions` under a `/v1` backend URL).
 * **CloudWatch**: every `--publish-s` seconds the front hands, per variant and
   second, Invocations, Invocation4XXErrors, Invocation5XXErrors,
   InvocationModelErrors, ModelLatency and OverheadLatency (microseconds, as
@@ -95,7 +99,7 @@ def verify_sigv4(method: str, raw_path: str, headers: dict[str, str], body: byte
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from stinger.targets.sigv4 import _PinnedSigV4Auth
+    from stinger.vendors.sagemaker.sigv4 import _PinnedSigV4Auth
 
     auth = headers.get("authorization")
     if not auth:
@@ -144,10 +148,49 @@ class _Backend:
         self.prefix = parts.path.rstrip("/")
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def post(self, path: str, content_type: str, accept: str | None, body: bytes) -> tuple[int, str, bytes]:
-        head = (f"POST {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+    def _head(self, path: str, content_type: str, accept: str | None, body: bytes) -> bytes:
+        return (f"POST {self.prefix}{path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
                 + (f"Accept: {accept}\r\n" if accept else "") + "\r\n").encode("latin-1")
+
+    async def open_stream(self, path: str, content_type: str, accept: str | None,
+                          body: bytes) -> tuple[int, str, AsyncIterator[bytes]]:
+        """The backend's status and content type once its head arrived, and its body as it arrives
+        (each read's bytes), on a connection of its own that closes with the body."""
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        writer.write(self._head(path, content_type, accept, body) + body)
+        reply = _Reply()
+        parser = httptools.HttpResponseParser(reply)
+        try:
+            while not reply.head_done:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    raise ConnectionResetError("backend closed the connection")
+                parser.feed_data(chunk)
+        except BaseException:
+            writer.close()
+            raise
+
+        async def rest() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    if reply.body:
+                        out = b"".join(reply.body)
+                        reply.body.clear()
+                        yield out
+                    if reply.done:
+                        return
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        return
+                    parser.feed_data(chunk)
+            finally:
+                writer.close()
+
+        return parser.get_status_code(), reply.content_type, rest()
+
+    async def post(self, path: str, content_type: str, accept: str | None, body: bytes) -> tuple[int, str, bytes]:
+        head = self._head(path, content_type, accept, body)
         for attempt in (0, 1):   # an idle connection the server closed: retry once on a new one
             conn = self._idle.pop() if self._idle else await asyncio.open_connection(self.host, self.port)
             try:
@@ -185,7 +228,11 @@ class _Reply:
     def __init__(self) -> None:
         self.body: list[bytes] = []
         self.content_type = "application/octet-stream"
+        self.head_done = False
         self.done = False
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if name.lower() == b"content-type":
@@ -306,6 +353,8 @@ class FrontConfig:
     max_concurrency: int = 0          # 0: never throttle
     stream_parts: int = 4
     stream_gap_ms: float = 0.0
+    stream_through: bool = False      # stream: each backend read relayed as one PayloadPart as it arrives
+    backend_path: str = "/variants/{variant}/invocations"   # the container's path ({variant}: the demo variant)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -330,7 +379,7 @@ def _error(status: int, error_type: str, message: str, variant: str | None = Non
 
 
 def create_app(config: FrontConfig) -> Starlette:
-    from stinger.targets import eventstream
+    from stinger.vendors.sagemaker import eventstream
 
     shared = _Backend(config.backend)
     own = {name: _Backend(url) for name, url in config.backends}
@@ -368,12 +417,23 @@ def create_app(config: FrontConfig) -> Starlette:
         accept = headers.get("x-amzn-sagemaker-accept" if stream else "accept")
         in_flight += 1
         t_model = time.perf_counter()
+        path = config.backend_path.format(variant=demo_of[variant])
+        content_type_in = headers.get("content-type", "application/json")
         try:
             if delay_s[variant]:
                 await asyncio.sleep(delay_s[variant])
-            status, content_type, reply = await backend_of[variant].post(
-                f"/variants/{demo_of[variant]}/invocations", headers.get("content-type", "application/json"),
-                accept, body)
+            if stream and config.stream_through:
+                status, content_type, parts = await backend_of[variant].open_stream(path, content_type_in, accept, body)
+                if status < 400:   # relayed as it arrives; ModelLatency to the backend's head
+                    publisher.record(variant, 200, (time.perf_counter() - t_model) * 1e6,
+                                     (t_model - t_in) * 1e6)
+                    return StreamingResponse((eventstream.encode(p) async for p in parts),
+                                             headers={INVOKED_VARIANT: variant,
+                                                      "X-Amzn-SageMaker-Content-Type": content_type},
+                                             media_type="application/vnd.amazon.eventstream")
+                reply = b"".join([p async for p in parts])
+            else:
+                status, content_type, reply = await backend_of[variant].post(path, content_type_in, accept, body)
         except (OSError, httptools.HttpParserError) as exc:
             publisher.record(variant, 500, None, (time.perf_counter() - t_in) * 1e6)
             return _error(500, "InternalFailure", f"backend unreachable: {exc}", variant)
@@ -465,7 +525,7 @@ def config_from_args(args: argparse.Namespace) -> FrontConfig:
         weights=weights, delays_ms=delays, region=args.region,
         keys=((args.access_key, args.secret_key),), cloudwatch_url=args.cloudwatch_url, publish_s=args.publish_s,
         max_concurrency=args.max_concurrency, stream_parts=args.stream_parts, stream_gap_ms=args.stream_gap_ms,
-        seed=args.seed)
+        stream_through=args.stream_through, backend_path=args.backend_path, seed=args.seed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -489,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrency", type=int, default=0, help="429 ThrottlingException beyond this")
     p.add_argument("--stream-parts", type=int, default=4)
     p.add_argument("--stream-gap-ms", type=float, default=0.0)
+    p.add_argument("--stream-through", action="store_true",
+                   help="streaming: relay each read of the backend's reply as one PayloadPart as it arrives")
+    p.add_argument("--backend-path", default="/variants/{variant}/invocations",
+                   help="the container's path under the backend URL ({variant}: the demo variant)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-level", default="warning")
     return p

@@ -1,8 +1,9 @@
 """Per-variant accounting when the endpoint, not stinger, picks each request's variant.
 
-In a `split: sagemaker` run every request leaves on one stream, planned on the
+In an attributed run (`WorkerPlan.split == ATTRIBUTED`: a split mode an endpoint's
+`EndpointSplit` ability adds) every request leaves on one stream, planned on the
 last variant (`unattributed`), and the target's `interpret` moves each
-response to the variant the endpoint named (`x-Amzn-Invoked-Production-Variant`).
+response to the variant the endpoint named (in a response header).
 Which variant a request belongs to is therefore known only when it ends, and
 the engine's counters, kept at fire time, all land on `unattributed`. This
 module (one `Attribution` per worker, on the flush thread) rewrites each

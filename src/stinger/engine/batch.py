@@ -38,7 +38,7 @@ from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
 from stinger.core.records import MAX_VARIANTS, CellRecord, IntervalRecord, Kind
 from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, to_batch
-from stinger.engine.plan import WorkerPlan
+from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 
 N_KINDS = len(Kind)
 _MAX_VARIANTS = MAX_VARIANTS   # cells are keyed interval * 64 + variant; the spec refuses more (exit 2)
@@ -104,8 +104,8 @@ class Flusher:
         self.new_notes: list[str] = []      # ... and those to send with the next record
         self._check_problem: str | None = None   # the response check's last problem sent as a note
         self._rows = None                        # --save-requests: this worker's RowFile, made on first use
-        self.attribution = None   # split: sagemaker - counters settled to the variants rows ended in
-        if plan.split == "sagemaker":
+        self.attribution = None   # an attributed split: counters settled to the variants rows ended in
+        if plan.split == ATTRIBUTED:
             from stinger.engine.attribution import Attribution
 
             self.attribution = Attribution(len(self.names), self.warm_end)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from stinger.core.records import Kind
 from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, Columns
-from stinger.engine.plan import WorkerPlan
+from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 from stinger.engine.transport import Connection as Conn
 from stinger.engine.transport import Pool, Transport, Wire, transport_class
 from stinger.targets.base import NEVER_EXPIRES, build_target
@@ -95,8 +95,8 @@ class EngineCore:
         self.slots = build_slots(plan)  # dataset, payload order, variant choice
         self.check = self.slots.check
         # one live target per variant, built here: sockets and credentials do not travel. A
-        # sagemaker split shares one target over its variants (it attributes every response)
-        if plan.split == "sagemaker":
+        # an attributed split shares one target over its variants (it attributes every response)
+        if plan.split == ATTRIBUTED:
             shared = build_target(plan.variants[-1].target)
             self.targets = [shared] * len(plan.variants)
         else:
@@ -104,7 +104,7 @@ class EngineCore:
         needs = [t.needs() for t in self.targets]
         st = plan.server_time_header
         header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])
-        # a target asking for error bodies (SageMaker's ModelError message) gets every body kept:
+        # a target asking for error bodies (a container's error message) gets every body kept:
         # only runs with such a target pay for it, plain HTTP's connections stay as they were
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
         keep_chunks = any(n.chunk_times for n in needs)
@@ -547,9 +547,9 @@ class EngineCore:
         (`_PENDING_LIMIT`). They were never sent and have no times but `intended`, so the final
         record takes them as counts per variant (measured, warm-up): about 0.1 us each instead of
         a row each (1 us: 0.4 s of CPU for 400,000). Rows when something reads them: requests.csv,
-        or a sagemaker split, whose attribution settles the rows that ended."""
+        or an attributed split, whose attribution settles the rows that ended."""
         done = perf_counter()
-        if self.plan.requests_path is not None or self.plan.split == "sagemaker":
+        if self.plan.requests_path is not None or self.plan.split == ATTRIBUTED:
             kind, cols, n = int(Kind.UNFINISHED), self.cols, len(pending)
             cols.rows.extend([(intended, NAN, 0.0, done, kind, 0, v, 0, p, 1) for intended, v, p, _ in pending])
             if cols.hvals is not None:

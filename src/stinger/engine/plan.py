@@ -63,12 +63,18 @@ class UsersPlan:
     think_time: float = 0.0
 
 
+# `WorkerPlan.split` of a run whose endpoint picks each request's variant (an `EndpointSplit`
+# ability's split mode, targets/abilities.py): one stream, each response attributed to the variant
+# the endpoint names (engine/attribution.py)
+ATTRIBUTED = "attributed"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerPlan:
     worker: int
     workers: int
     variants: tuple[VariantPlan, ...]
-    # single | split | paired | sagemaker (one stream to one endpoint that splits by its own weights:
+    # single | split | paired | ATTRIBUTED (one stream to one endpoint that splits by its own weights:
     # every request is sent on the last variant, `unattributed`, and each response moves to the
     # variant its target names; see engine/attribution.py for what that does to the counters)
     split: str = "single"

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from stinger.engine.plan import WorkerPlan
+from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 
 _CHUNK = 8192
 _CACHE_LIMIT = 100_000  # datasets up to this many records keep their request bytes built
@@ -116,8 +116,8 @@ class Slots:
         self.variant_order = None
         self.pair_order = None
         self.pair_keys = None   # independent pairing: the per-block permutation's hash
-        # sagemaker: every request leaves on the last variant (`unattributed`); the endpoint picks
-        self.attributed_from = nvar - 1 if plan.split == "sagemaker" else None
+        # attributed: every request leaves on the last variant (`unattributed`); the endpoint picks
+        self.attributed_from = nvar - 1 if plan.split == ATTRIBUTED else None
         if plan.split == "split" and nvar > 1:
             self.variant_order = PayloadOrder(nvar, "weighted", seed=plan.seed + 7919,
                                               weights=[v.weight for v in plan.variants])

@@ -37,7 +37,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -97,6 +97,15 @@ class MonitorConfig(BaseModel):
 
     def kwargs(self) -> dict:
         return self.model_dump(exclude={"type"})
+
+    # the `--monitor KIND=VALUE` forms of a kind whose flag `monitors.registry` does not parse itself
+    # (a vendor's monitor), shown when a value is wrong; `from_flag` reads VALUE
+    flag_forms: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_flag(cls, value: str) -> dict[str, Any] | None:
+        """The `monitors:` entry `--monitor KIND=VALUE` means, None when VALUE is not a form of this kind."""
+        return None
 
     @classmethod
     def default_name(cls) -> str:

@@ -31,10 +31,6 @@ REGISTRY: dict[str, str] = {
     "process": "stinger.monitors.process:ProcessMonitor",
     "prometheus": "stinger.monitors.prometheus:PrometheusMonitor",
     "gpu": "stinger.monitors.gpu:GpuMonitor",
-    # SageMaker (the aws extra, to run): a SageMaker target gets both without asking; naming one here
-    # sets how (another region or URL, cloudwatch's wait, enabled: false) or watches another endpoint
-    "cloudwatch": "stinger.monitors.cloudwatch:CloudWatchReading",
-    "sagemaker-endpoint": "stinger.monitors.sagemaker_endpoint:EndpointMonitor",
 }
 
 Path = tuple[str | int, ...]
@@ -121,8 +117,13 @@ def build(entry: dict, *, at: Path = ("monitors", 0)) -> Any:
     return monitor_class(config.type)(**config.kwargs())
 
 
-MONITOR_FLAG_FORMS = ("prometheus=URL[:PRESET]", "process=PORT", "process=pid:N", "process=cmd:REGEX", "gpu[=INDEX]",
-                      "cloudwatch=ENDPOINT[@REGION]", "cloudwatch=off", "sagemaker-endpoint=ENDPOINT[@REGION]")
+MONITOR_FLAG_FORMS = ("prometheus=URL[:PRESET]", "process=PORT", "process=pid:N", "process=cmd:REGEX", "gpu[=INDEX]")
+
+
+def flag_forms() -> tuple[str, ...]:
+    """Every `--monitor` form: ours, then each other kind's own (`MonitorConfig.flag_forms`)."""
+    others = (f for kind in kinds() if kind not in REGISTRY for f in monitor_class(kind).Config.flag_forms)
+    return MONITOR_FLAG_FORMS + tuple(others)
 
 
 def parse_monitor_flag(text: str) -> dict:
@@ -130,14 +131,12 @@ def parse_monitor_flag(text: str) -> dict:
 
     ``prometheus=http://127.0.0.1:8082/metrics:mlserver`` (the preset is the last ``:word`` when
     it is not a port), ``process=8080`` (the process listening there), ``process=pid:1234``,
-    ``process=cmd:REGEX``, ``gpu`` or ``gpu=0``, ``cloudwatch=ENDPOINT[@REGION]``, ``cloudwatch=off``,
-    ``sagemaker-endpoint=ENDPOINT[@REGION]``.
+    ``process=cmd:REGEX``, ``gpu`` or ``gpu=0``; a vendor's kind reads its own value (`MonitorConfig.from_flag`).
     """
     kind, sep, value = text.strip().partition("=")
     kind = kind.strip()
     value = value.strip()
-    expected = f"expected one of {', '.join(MONITOR_FLAG_FORMS)}"
-    entry: dict[str, Any]
+    entry: dict[str, Any] | None = None
     if kind == "prometheus" and value:
         url, colon, tail = value.rpartition(":")
         if colon and tail and "/" not in tail and not tail.isdigit() and "://" in url:
@@ -156,13 +155,10 @@ def parse_monitor_flag(text: str) -> dict:
             raise ValueError(f"{text!r}: a process monitor is process=PORT, process=pid:N or process=cmd:REGEX")
     elif kind == "gpu" and (not sep or value.isdigit()):
         entry = {"type": "gpu"} if not sep else {"type": "gpu", "index": int(value)}
-    elif kind == "cloudwatch" and value == "off":
-        entry = {"type": "cloudwatch", "enabled": False}
-    elif kind in ("cloudwatch", "sagemaker-endpoint") and value:
-        endpoint, at, region = value.partition("@")
-        entry = {"type": kind, "endpoint": endpoint, **({"region": region} if at else {})}
-    else:
-        raise ValueError(f"{text!r}: {expected}")
+    elif kind not in REGISTRY and kind in kinds():
+        entry = monitor_class(kind).Config.from_flag(value)
+    if entry is None:
+        raise ValueError(f"{text!r}: expected one of {', '.join(flag_forms())}")
     try:
         monitor_config(entry, at=("--monitor",))
     except ValidationError as err:

@@ -2,13 +2,14 @@
 
 Modes (the spec's `split`):
 - `split`: one arrival process, each request goes to a variant drawn by weight
-  (as SageMaker's production-variant traffic split does);
+  (as a cloud endpoint's production-variant traffic split does);
 - `paired`: every scheduled payload goes to every variant, so a difference
   cannot come from the input; by default each request at an instant of its own
   (`pairing: independent`, engine/slots.py), or all at one (`simultaneous`);
-- `sagemaker`: one stream to a SageMaker endpoint, split by its own production
-  variant weights; each response counted in the variant its invoked-variant
-  header names (`orchestrate/sagemaker_split.py`), compared as a split;
+- a split the endpoint makes (an `EndpointSplit` side's mode, targets/abilities.py):
+  one stream to an endpoint that splits by its own weights; each response counted
+  in the variant a response header names, compared as a split; the side's notes
+  say the weights beside the split achieved;
 - `capacity`: a capacity search per variant, then the max sustainable
   throughputs compared (bracket arithmetic).
 
@@ -35,6 +36,7 @@ from stinger.orchestrate.compare import (
     variant_data_from_metrics,
 )
 from stinger.outputs.rundir import verdict_dict
+from stinger.targets.abilities import endpoint_split
 
 
 @dataclass
@@ -183,10 +185,9 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
     from stinger.orchestrate.monitor_set import server_time_notes
 
     v.notes.extend(server_time_notes(report.summary))  # server time (header or Prometheus), or where it could come from
-    if "attribution" in report.summary:   # split: sagemaker - SageMaker's weights beside the achieved split
-        from stinger.orchestrate.sagemaker_split import verdict_notes
-
-        v.notes.extend(verdict_notes(report.summary["attribution"]))
+    split_side = endpoint_split(spec.split)
+    if split_side is not None and "attribution" in report.summary:   # the endpoint's weights beside the split achieved
+        v.notes.extend(split_side.verdict_notes(report.summary["attribution"]))
         extra["attribution"] = report.summary["attribution"]
     if watcher is not None:
         warmup = float(getattr(spec.load, "warmup", 0.0) or 0.0)
@@ -214,8 +215,9 @@ def _confounds(v: Verdict, extra: dict, spec, report, names: list[str], alpha: f
 
     metrics = report.outcome.metrics
     names = [n for n in names if n in metrics.variants]
-    # split: sagemaker sends every request on one stream (the endpoint picks): no overlap is known
-    inter = {} if spec.split == "sagemaker" else measure_interference(metrics, names, alpha=alpha, seed=spec.load.seed)
+    # a split the endpoint makes sends every request on one stream (the endpoint picks): no overlap is known
+    inter = {} if endpoint_split(spec.split) is not None else measure_interference(metrics, names, alpha=alpha,
+                                                                                    seed=spec.load.seed)
     sat = measure_saturation(metrics, report.summary, names)
     return qualify(v, extra, names=names, pairing=spec.pairing if spec.split == "paired" else None,
                    interference_by=inter, saturation_by=sat)

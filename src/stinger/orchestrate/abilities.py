@@ -67,6 +67,10 @@ def after_run(spec: Spec, summary: dict[str, Any], points: Callable[[], list[Any
     ctx = AfterRunContext(run=run, summary=summary, points=points(), t0_wall=outcome.started_at,
                           t1_wall=outcome.started_at + outcome.elapsed, notice=notice, console=console)
     for side in sides:
-        block: Any = side.after_run(ctx)
+        block = side.after_run(ctx)
         if block is not None:
             summary[block.key] = block.data
+            if block.server_time:
+                from stinger.orchestrate.monitor_set import reading_server_time
+
+                reading_server_time(summary, block.server_time)

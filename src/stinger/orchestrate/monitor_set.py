@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from stinger.core.blocks import ServerTimeReading
 from stinger.errors import SpecError
 
 if TYPE_CHECKING:
@@ -244,23 +245,20 @@ def server_time_note(missing: list[str], why: str) -> str:
             f"--monitor prometheus=URL:PRESET (mlserver, kserve, triton, torchserve, vllm, demo)")
 
 
-def cloudwatch_server_time(summary: dict, block: dict) -> None:
-    """SageMaker: a variant with no per-request server time takes CloudWatch's ModelLatency + OverheadLatency
-    (the time inside SageMaker; period means weighted by invocations, so a mean and a count, no quantiles)
-    and leaves the no-server-time note."""
+def reading_server_time(summary: dict, readings: Sequence[ServerTimeReading]) -> None:
+    """An after-run block's server time (`Block.server_time`: an endpoint's own metrics read back, a mean
+    and a count, no quantiles) for each variant with no per-request server time; it leaves the
+    no-server-time note."""
     st = summary.setdefault("server_time", {})
     source = st.setdefault("source", {})
     covered = []
-    for name, row in (block.get("variants") or {}).items():
-        vs = (summary.get("variants") or {}).get(name)
-        model, overhead, n = row.get("model_latency_ms"), row.get("overhead_latency_ms"), row.get("invocations")
-        if vs is None or model is None or not n or (vs.get("server_time_ms") or {}).get("count"):
+    for r in readings:
+        vs = (summary.get("variants") or {}).get(r.variant)
+        if vs is None or not r.count or (vs.get("server_time_ms") or {}).get("count"):
             continue
-        total = model + (overhead or 0.0)
-        vs["server_time_ms"] = _as_server_time({"count": int(n), "mean": total})
-        source[name] = (f"CloudWatch ModelLatency + OverheadLatency of production variant "
-                        f"{row.get('production_variant')} (means over its periods; no per-request figures)")
-        covered.append(name)
+        vs["server_time_ms"] = _as_server_time({"count": int(r.count), "mean": r.mean_ms})
+        source[r.variant] = r.source
+        covered.append(r.variant)
     missing = [m for m in st.get("missing") or [] if m not in covered]
     if covered and "missing" in st:
         st["missing"] = missing

@@ -11,7 +11,8 @@ import math
 import os
 from dataclasses import replace
 
-from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
+from stinger.core.records import UNATTRIBUTED
+from stinger.engine.plan import ATTRIBUTED, ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
 from stinger.errors import SpecError
 from stinger.spec import LoadSpec, Spec
 from stinger.spec.model import MAX_WORKERS, warmup_problem
@@ -123,12 +124,19 @@ def variant_plans(spec: Spec) -> tuple[VariantPlan, ...]:
     """Each variant with its whole target config; its endpoints are parsed here once, so
     a malformed URL is a one-line TargetError before any worker starts.
 
-    `split: sagemaker`: every variant holds the one shared target, which learns the production
-    variant of each (`variant_names`, in plan order: the spec's names unless the target lists
-    them) so it can attribute responses; a last variant, `unattributed`, is where every request
-    is sent from and where those no response named a variant stay."""
-    if spec.split == "sagemaker" and len(spec.all_variants()) > 1:
-        return _attributed_plans(spec)
+    A split the endpoint makes (an `EndpointSplit` side's mode, targets/abilities.py): every
+    variant holds the one shared target the side makes (`for_attribution`: it learns the variants'
+    names, in plan order, so it can attribute responses); a last variant, `unattributed`, is where
+    every request is sent from and where those no response named a variant stay."""
+    from stinger.targets.abilities import endpoint_split
+
+    side = endpoint_split(spec.split)
+    if side is not None and len(spec.all_variants()) > 1:
+        variants = spec.all_variants()
+        shared = side.for_attribution(variants[0].target, tuple(v.name for v in variants))
+        shared.endpoints()
+        return (*(VariantPlan(name=v.name, target=shared, weight=v.weight) for v in variants),
+                VariantPlan(name=UNATTRIBUTED, target=shared, weight=0.0))
     out = []
     for v in spec.all_variants():
         v.target.endpoints()
@@ -136,21 +144,14 @@ def variant_plans(spec: Spec) -> tuple[VariantPlan, ...]:
     return tuple(out)
 
 
-def production_variants(spec: Spec) -> dict[str, str]:
-    """`split: sagemaker`: stinger variant name -> the production variant it stands for."""
-    variants = spec.all_variants()
-    names = getattr(variants[0].target, "variant_names", ()) or tuple(v.name for v in variants)
-    return {v.name: pv for v, pv in zip(variants, names, strict=True)}
+def plan_split(spec: Spec, variants: int) -> str:
+    """The workers' split: single for one variant; ATTRIBUTED for a split the endpoint makes (never one
+    variant: its variants and `unattributed`); else the spec's own (split, paired)."""
+    from stinger.targets.abilities import endpoint_split
 
-
-def _attributed_plans(spec: Spec) -> tuple[VariantPlan, ...]:
-    from stinger.spec.model import UNATTRIBUTED
-
-    variants = spec.all_variants()
-    shared = variants[0].target.model_copy(update={"variant_names": tuple(production_variants(spec).values())})
-    shared.endpoints()
-    return (*(VariantPlan(name=v.name, target=shared, weight=v.weight) for v in variants),
-            VariantPlan(name=UNATTRIBUTED, target=shared, weight=0.0))
+    if variants == 1:
+        return "single"
+    return ATTRIBUTED if endpoint_split(spec.split) is not None else spec.split
 
 
 def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
@@ -185,7 +186,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
         raise SpecError(warmup_problem(load.warmup, duration, "the load shape's length"))
     base = WorkerPlan(
         worker=0, workers=n, variants=variants,
-        split="single" if len(variants) == 1 else spec.split,  # sagemaker: never 1 (+ unattributed)
+        split=plan_split(spec, len(variants)),
         pairing=spec.pairing,
         open=open_plan, closed=closed_plan, duration=duration,
         max_requests=load.requests, warmup=load.warmup, timeout=load.timeout,

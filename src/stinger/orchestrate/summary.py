@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 
 from stinger.core.metrics import RunMetrics
+from stinger.core.records import UNATTRIBUTED
 from stinger.core.secrets import redact_text, redact_url
 from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
+from stinger.targets.abilities import endpoint_split
 
 MOSTLY_FAILED = 0.5          # a variant whose error rate reaches this is reported loudly
 SAMPLE_BODY_CHARS = 200      # a sample response body is cut to this many characters
@@ -60,13 +62,13 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
     }
     if len(variants) > 1:
         summary["overall"] = _absent_as_null(m.overall(window))
-    attributed = spec.split == "sagemaker" and len(variants) > 1
+    split_side = endpoint_split(spec.split) if len(variants) > 1 else None
+    attributed = split_side is not None
     judged = dict(variants)
-    if attributed:
-        from stinger.orchestrate.sagemaker_split import attribution_block
-        from stinger.spec.model import UNATTRIBUTED
+    if split_side is not None:
+        from stinger.orchestrate.abilities import run_targets
 
-        summary["attribution"] = attribution_block(spec, variants, mon.points())
+        summary["attribution"] = split_side.attribution(run_targets(spec), variants, mon.points())
         # requests no response named a variant for belong to the run, not to a variant: the SLOs
         # judge each attributed variant and the whole run (so their errors still count)
         judged.pop(UNATTRIBUTED, None)

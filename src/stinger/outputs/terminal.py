@@ -173,7 +173,7 @@ def generator_note(summary: dict) -> str | None:
 
 
 def attribution_text(att: dict) -> Text:
-    """split: sagemaker - the endpoint's split: each variant's achieved share beside its weight's."""
+    """A split the endpoint made (`summary["attribution"]`): each variant's achieved share beside its weight's."""
 
     def pct(x) -> str:
         return "?" if x is None else f"{100 * x:.1f}%"
@@ -181,7 +181,7 @@ def attribution_text(att: dict) -> Text:
     rows = [f"{name} {pct(r['share'])} of {att['attributed']:,} (weight {pct(r['weight_share'])})"
             for name, r in att["variants"].items()]
     un = att["unattributed"]["scheduled"]
-    return Text(f"SageMaker split (by {att['header']}): " + ", ".join(rows)
+    return Text(f"endpoint split (by {att['header']}): " + ", ".join(rows)
                 + (f"; {un:,} requests got no header (unattributed)" if un else ""), style="bold")
 
 

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from stinger.errors import SpecError
-from stinger.spec.model import Spec
+from stinger.spec.model import LATE_PAIR, Spec
 from stinger.targets.base import registry, tag_problem
 
 
@@ -58,7 +58,7 @@ def _as_written(loc: tuple, lines: dict[tuple, int]) -> tuple:
     """The error's path as the user wrote it: without the union's tag after `target`,
     and without `target` itself for a flat variant (its fields sit on the variant)."""
     out: list = []
-    tags = registry("pairs")
+    tags = {*registry("pairs"), LATE_PAIR}
     for x in loc:
         if out and out[-1] == "target" and x in tags:
             continue  # the discriminator tag pydantic adds

@@ -4,7 +4,7 @@ A target is held, not inherited: `target:` (one endpoint) or each variant's
 `target:` is a discriminated union over `targets.base.PAIRS`, keyed by its
 `type` (the api, default `plain`) and `via` (the carrier, default `http`), so
 specs written before targets had types still load, and the older types
-(`http`, `sagemaker`, `fake`) are read as their pairs; each pair brings its own
+(`http`, `fake`, a vendor's) are read as their pairs; each pair brings its own
 config model. A variant written in the flat form
 (`url:`, `method:`, `headers:` directly on the variant) is normalised into
 `target:` before validation.
@@ -18,11 +18,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainValidator,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
-from stinger.core.records import MAX_VARIANTS
+from stinger.core.records import MAX_VARIANTS, UNATTRIBUTED
 from stinger.errors import UsageError
-from stinger.targets.base import config_class, pair_tag, registry
+from stinger.targets.abilities import BASIC_SPLITS, RunTargets, RunVariant, endpoint_split, split_modes
+from stinger.targets.base import TargetConfig, config_class, pair_tag, registry
 
 # Hard limits: past these a value is a mistake whatever the machine (a schedule of 1e308
 # requests a second never ends). Below them, the safety ceilings of `orchestrate.preflight.check_ceilings`
@@ -110,10 +121,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+LATE_PAIR = "late pair"   # the union's tag of a pair a vendor registered after this module was imported
+
+
+def _late_pair(data: Any) -> Any:
+    """A pair the union was built without (a vendor registered later): its own config class validates it
+    (its errors keep their paths, under the `LATE_PAIR` tag the spec's messages leave out)."""
+    if isinstance(data, TargetConfig):
+        return data
+    return config_class(str(pair_tag(data))).model_validate(data)
+
+
 def _target_union() -> Any:
-    """The config of every accepted (api, carrier) pair as one union, told apart by `"API@CARRIER"`."""
-    choices = tuple(Annotated[config_class(tag), Tag(tag)] for tag in registry("pairs"))
-    return Annotated[Union[choices], Discriminator(pair_tag)]  # noqa: UP007 - a runtime-built union
+    """The config of every accepted (api, carrier) pair as one union, told apart by `"API@CARRIER"`; a pair
+    registered after the union was built (a vendor's, by a plugin or a test) is looked up when it is met."""
+    built = tuple(registry("pairs"))
+    choices = tuple(Annotated[config_class(tag), Tag(tag)] for tag in built)
+
+    def tag(data: Any) -> str | None:
+        t = pair_tag(data)
+        return t if t in built or t not in registry("pairs") else LATE_PAIR
+
+    late = Annotated[Any, PlainValidator(_late_pair), Tag(LATE_PAIR)]   # Any: dumped as its own class
+    return Annotated[Union[(*choices, late)], Discriminator(tag)]
 
 
 AnyTarget = _target_union()
@@ -333,9 +363,10 @@ class Spec(_Model):
     name: str | None = Field(default=None, max_length=200)
     target: AnyTarget | None = None
     variants: list[VariantSpec] | None = None
-    # sagemaker: one stream to an endpoint, split by its own weights, each response attributed
+    # split | paired, or a split the endpoint makes (an `EndpointSplit` side's mode: one stream to an
+    # endpoint that splits by its own weights, each response attributed to the variant it names)
     # to the production variant its `x-Amzn-Invoked-Production-Variant` header names
-    split: Literal["split", "paired", "sagemaker"] = "split"
+    split: str = "split"
     # paired: when each payload's requests leave. independent: each at an instant of its own
     # (the schedule runs at variants x rate, payloads placed at random within blocks), so variants
     # sharing a worker never wait for each other by construction; simultaneous: all at one instant
@@ -350,6 +381,16 @@ class Spec(_Model):
     output: OutputSpec = Field(default_factory=OutputSpec)
     monitors: list[dict[str, Any]] = Field(default_factory=list)
 
+    @field_validator("split")
+    @classmethod
+    def _split(cls, value: str) -> str:
+        if value in BASIC_SPLITS:   # stinger's own: no side is asked
+            return value
+        modes = split_modes()
+        if value not in modes:
+            raise ValueError(f"unknown split {value!r}; expected one of {', '.join(modes)}")
+        return value
+
     @model_validator(mode="after")
     def _targets(self) -> Spec:
         if self.target is None and not self.variants:
@@ -358,9 +399,10 @@ class Spec(_Model):
             raise ValueError("give either target or variants, not both")
         if self.variants and sum(v.weight for v in self.variants) <= 0:
             raise ValueError("variant weights must have a positive sum")
-        # split: sagemaker adds a row of its own (`unattributed`)
-        if len(self.variants or ()) + (self.split == "sagemaker") > MAX_VARIANTS:
-            raise ValueError(f"at most {MAX_VARIANTS} variants (one row of them is split: sagemaker's "
+        # a split the endpoint makes adds a row of its own (`unattributed`)
+        split_side = endpoint_split(self.split)
+        if len(self.variants or ()) + (split_side is not None) > MAX_VARIANTS:
+            raise ValueError(f"at most {MAX_VARIANTS} variants (one row of them is split: {self.split}'s "
                              f"{UNATTRIBUTED!r}), got {len(self.variants or ())}")
         if self.payload.weights is not None and not self.payload.data:
             raise ValueError("payload.weights weigh the records of a dataset, but this payload has none; "
@@ -386,10 +428,10 @@ class Spec(_Model):
             raise ValueError("paired split needs the open model (a rate): every payload goes to every variant on a schedule")
         if load.shape is not None and load.shape.trace == CAPTURE_TRACE:
             _check_capture_replay(self)
-        if self.split == "sagemaker":
-            problem = _sagemaker_split_problem(self)
+        if split_side is not None:
+            problem = split_side.split_problem(_run_targets(self))
             if problem:
-                raise ValueError(f"split: sagemaker {problem}")
+                raise ValueError(f"split: {self.split} {problem}")
         has_body = bool(self.payload.data or self.payload.body)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
@@ -413,7 +455,7 @@ def _check_capture_replay(spec: Spec) -> None:
     capture, read in its own order, in the open model."""
     p = spec.payload
     if p.format != "capture":
-        raise ValueError("load.shape.trace: capture replays the arrival times of a SageMaker Data Capture payload, "
+        raise ValueError("load.shape.trace: capture replays the arrival times of a Data Capture payload, "
                          f"but payload.format is {p.format or 'not set'}; expected payload.format: capture "
                          "(--data DIR --format capture)")
     if p.order != "sequential":
@@ -423,31 +465,10 @@ def _check_capture_replay(spec: Spec) -> None:
         raise ValueError("load.shape.trace: capture is an arrival schedule: it needs the open model, not load.mode closed")
 
 
-UNATTRIBUTED = "unattributed"   # split: sagemaker - the row of requests no response named a variant for
-
-
-def _sagemaker_split_problem(spec: Spec) -> str | None:
-    """Why `split: sagemaker` cannot apply to these variants (None: it can). SageMaker splits one
-    stream by its own weights, so every variant must send to one unpinned sagemaker target."""
-    if not spec.variants or len(spec.variants) < 2:
-        return ("needs variants (one per production variant) sharing one sagemaker target, "
-                "or stinger ab --sagemaker ENDPOINT --split sagemaker")
-    targets = [v.target for v in spec.variants]
-    if any(t.via != "sagemaker" for t in targets):
-        return "needs every variant's target to be type: sagemaker (SageMaker's own weights split the traffic)"
-    if any(t.target_variant for t in targets):
-        return ("needs unpinned targets: remove target_variant (SageMaker picks the variant and names it "
-                "in x-Amzn-Invoked-Production-Variant)")
-    shared = {t.model_copy(update={"variant_names": ()}) for t in targets}
-    if len(shared) != 1:
-        return "needs every variant to share one target (the same endpoint, region and settings)"
-    names = targets[0].variant_names
-    if names and len(names) != len(targets):
-        return (f"target.variant_names lists {len(names)} production variants for {len(targets)} variants; "
-                f"give one per variant, in order")
-    if UNATTRIBUTED in [v.name for v in spec.variants]:
-        return f"keeps the name {UNATTRIBUTED!r} for requests no response attributed; rename that variant"
-    return None
+def _run_targets(spec: Spec) -> RunTargets:
+    """The spec's variants as a coordinator half sees them (targets/abilities.py)."""
+    return RunTargets(variants=tuple(RunVariant(v.name, v.target, v.weight) for v in spec.all_variants()),
+                      split=spec.split, monitors=tuple(d for d in spec.monitors if isinstance(d, dict)))
 
 
 def warmup_problem(warmup: float, duration: float, what: str) -> str:

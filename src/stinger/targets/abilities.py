@@ -115,7 +115,7 @@ class Preflight(Protocol):
 
 @runtime_checkable
 class VariantDiscovery(Protocol):
-    """The variants an endpoint has (SageMaker's production variants), as targets of this kind:
+    """The variants an endpoint has (a cloud endpoint's production variants), as targets of this kind:
     each pinned to one (`pin`), or all sharing one target the endpoint splits (`pin=False`)."""
 
     def discover_variants(self, config: TargetConfig, *, pin: bool) -> tuple[Discovered, ...]:
@@ -127,7 +127,7 @@ class EndpointSplit(Protocol):
     """A `split:` mode in which the endpoint picks each request's variant and names it in a
     response header; the engine attributes each response (`WorkerPlan.split == ATTRIBUTED`)."""
 
-    split_name: ClassVar[str]          # the spec's `split:` value it adds ("sagemaker")
+    split_name: ClassVar[str]          # the spec's `split:` value it adds
     attribution_header: ClassVar[str]  # the response header naming the variant that served
 
     def split_problem(self, run: RunTargets) -> str | None:
@@ -135,7 +135,16 @@ class EndpointSplit(Protocol):
         ...
 
     def for_attribution(self, config: TargetConfig, names: tuple[str, ...]) -> TargetConfig:
-        """The one shared target that attributes responses to `names` (plan order)."""
+        """The one shared target that attributes responses to the variants `names` (plan order)."""
+        ...
+
+    def attribution(self, run: RunTargets, variants: Mapping[str, Any], points: Sequence[Any]) -> dict[str, Any]:
+        """The summary's `attribution` block: the split achieved per variant (from the summary's
+        `variants`) beside what the endpoint said it would do (from the monitors' `points`)."""
+        ...
+
+    def verdict_notes(self, block: Mapping[str, Any]) -> list[str]:
+        """What the verdict must say of a split the endpoint made (from the `attribution` block)."""
         ...
 
 
@@ -187,6 +196,15 @@ class TargetFlags(Protocol):
         ...
 
 
+@runtime_checkable
+class FlagEffect(Protocol):
+    """What a kind's flag that sets no target field does (`TargetFlag.field is None`): e.g. point the
+    coordinator's control-plane clients at a local emulator."""
+
+    def apply_flag(self, option: str, value: Any) -> None:
+        ...
+
+
 # ------------------------------------------------------------------ which kind has a side
 # kind -> "module:Class" of its coordinator half (made once, on first use)
 SIDES: dict[str, str] = {
@@ -195,11 +213,6 @@ SIDES: dict[str, str] = {
     "openai": "stinger.targets.openai:OpenAISide",
     "kserve": "stinger.targets.kserve:KServeSide",
     "grpc": "stinger.targets.grpc:GrpcSide",
-    # SageMaker's half still lives with its run steps in orchestrate (a name, imported on first use:
-    # package B moves it into vendors/sagemaker/side.py, a vendor's line); a cloudwatch monitor the
-    # spec names asks it too (its CloudWatch block is read after the run, whatever the target)
-    "sagemaker": "stinger.orchestrate.sagemaker_summary:SageMakerSide",
-    "cloudwatch": "stinger.orchestrate.sagemaker_summary:SageMakerSide",
 }
 _made: dict[str, Any] = {}
 
@@ -218,6 +231,33 @@ def coordinator_side(kind: str) -> Any | None:
         module, _, name = ref.partition(":")
         _made[ref] = getattr(import_module(module), name)()
     return _made[ref]
+
+
+def _all_sides() -> list[Any]:
+    """Every registered kind's coordinator half (each once), ours and the vendors'."""
+    from stinger.core.plugins import vendor_lines
+
+    out: list[Any] = []
+    for kind in {**SIDES, **vendor_lines("sides")}:
+        side = coordinator_side(kind)
+        if side is not None and all(side is not s for s in out):
+            out.append(side)
+    return out
+
+
+BASIC_SPLITS = ("split", "paired")   # stinger picks each request's variant (engine/slots.py)
+
+
+def split_modes() -> tuple[str, ...]:
+    """Every `split:` a spec may name: stinger's own, then each `EndpointSplit` side's."""
+    return BASIC_SPLITS + tuple(s.split_name for s in _all_sides() if isinstance(s, EndpointSplit))
+
+
+def endpoint_split(mode: str) -> EndpointSplit | None:
+    """The side whose endpoint splits the traffic in `mode` (`split:`), None for stinger's own modes."""
+    if mode in BASIC_SPLITS or mode == "single":
+        return None
+    return next((s for s in _all_sides() if isinstance(s, EndpointSplit) and s.split_name == mode), None)
 
 
 def sides_of(run: RunTargets) -> list[Any]:

@@ -2,12 +2,12 @@
 
 A target is an api over a carrier: `plain`, `openai` or `kserve` (what the bytes mean: the
 request body an api builds from a payload, the headers and content type it asks for, what
-it reads in the answers) over `http`, `sagemaker` or `fake` (how they travel: the endpoints,
+it reads in the answers) over `http`, `fake` or a vendor's carrier (how they travel: the endpoints,
 the wire bytes around the api's body, signing, and what the carrier itself says in an
 answer: throttling, the variant that served it). The spec names both, flat:
 `target: {type: API, via: CARRIER, ...the api's fields, ...the carrier's fields}`; `via`
 defaults to `http`, and the older types are read as pairs (`type: http` is plain via http,
-`type: sagemaker` plain via sagemaker, `type: fake` plain via fake: `LEGACY`).
+`type: fake` plain via fake: `LEGACY`; a vendor adds its own older names: `legacy_types()`).
 
 A target acts at two moments and never per request beyond what plain HTTP costs:
 
@@ -160,11 +160,11 @@ class Interpretation:
 
     `kind`: refined error kinds (e.g. a 200 whose body says `ModelError`).
     `server_ms`: the server's own time per row (NaN where absent).
-    `variant`: the variant that actually served each row (SageMaker's own split).
+    `variant`: the variant that actually served each row (an endpoint's own split).
     `columns`: extra per-row values in microseconds (or the metric's stored unit),
     keyed by a metric name declared in `stinger.core.catalogue` (e.g. "ttft").
     `messages`: what the endpoint said with its errors, the first of each error kind
-    in the batch (kind -> text, e.g. a SageMaker container's ModelError message); the
+    in the batch (kind -> text, e.g. a model container's error message); the
     worker passes each distinct one on once, redacted and truncated (`core.error_notes`).
     `many`: a metric with several values per row (catalogue `per="gap"`, e.g. every
     inter-token gap), as `(values, counts)`: every row's values flattened in row order,
@@ -186,20 +186,33 @@ class Interpretation:
 DEFAULT_API = "plain"
 DEFAULT_CARRIER = "http"
 DEFAULT_TRANSPORT = "http1"   # engine.transport.TRANSPORTS' name for HTTP/1.1 over TCP
-# the older `type:` names, each a whole target: read as (api, carrier)
-LEGACY: dict[str, tuple[str, str]] = {"http": ("plain", "http"), "sagemaker": ("plain", "sagemaker"),
-                                      "fake": ("plain", "fake")}
+# the older `type:` names, each a whole target: read as (api, carrier); a vendor adds its own
+# (`stinger.vendors`, seam `legacy`: name -> "API@CARRIER")
+LEGACY: dict[str, tuple[str, str]] = {"http": ("plain", "http"), "fake": ("plain", "fake")}
+
+
+def legacy_types() -> dict[str, tuple[str, str]]:
+    """Every older `type:` name (ours and the vendors') -> the (api, carrier) it means."""
+    from stinger.core.plugins import vendor_lines
+
+    out = dict(LEGACY)
+    for name, tag in vendor_lines("legacy").items():
+        api, _, carrier = tag.partition("@")
+        out[name] = (api, carrier)
+    return out
 
 
 def normalise_target(data: Mapping[str, Any], *, defaults: bool = True) -> dict[str, Any]:
     """A `target:` mapping as a pair: `type` the api (default plain), `via` the carrier (default
-    http); an older type (`http`, `sagemaker`, `fake`) becomes its pair. A legacy type with a
+    http); an older type (`http`, `fake`, a vendor's) becomes its pair. A legacy type with a
     different `via` is left as written (the spec then names the conflict). `defaults=False`
     rewrites an older type only (a pair's class fills in its own defaults)."""
     out = dict(data)
     kind = out.get("type", DEFAULT_API)
-    if isinstance(kind, str) and kind in LEGACY:
-        api, carrier = LEGACY[kind]
+    # the vendors are asked only for a name that is neither ours nor an api (no lookup per plain config)
+    legacy = (LEGACY if kind in LEGACY or kind in APIS else legacy_types()) if isinstance(kind, str) else {}
+    if kind in legacy:
+        api, carrier = legacy[kind]
         if out.get("via", carrier) == carrier:
             out["type"], out["via"] = api, carrier
     if "via" not in out and isinstance(out.get("url"), str):   # a scheme that names its carrier
@@ -320,7 +333,7 @@ class Api(Protocol):
 
 @runtime_checkable
 class Carrier(Protocol):
-    """How a request reaches the model (http, sagemaker, fake). Built in the worker as
+    """How a request reaches the model (http, fake, a vendor's). Built in the worker as
     `Carrier(config, api)`: it wraps the api's body in its wire bytes."""
 
     name: ClassVar[str]
@@ -418,7 +431,6 @@ APIS: dict[str, str] = {
 }
 CARRIERS: dict[str, str] = {
     "http": "stinger.targets.http:HttpCarrier",
-    "sagemaker": "stinger.targets.sagemaker:SageMakerTarget",
     "fake": "stinger.targets.fake:FakeCarrier",
     "grpc": "stinger.targets.grpc:GrpcCarrier",
 }
@@ -427,7 +439,6 @@ PAIRS: dict[str, str] = {
     "plain@http": "stinger.targets.http:Config",
     "openai@http": "stinger.targets.openai:Config",
     "kserve@http": "stinger.targets.kserve:Config",
-    "plain@sagemaker": "stinger.targets.sagemaker:Config",
     "plain@fake": "stinger.targets.fake:Config",
     "kserve@grpc": "stinger.targets.grpc:Config",
 }
@@ -438,6 +449,11 @@ SCHEMES: dict[str, str] = {
 # every name `type:` accepts -> the pair it means without a `via` (apis over http; the older names)
 REGISTRY: dict[str, str] = {**{api: f"{api}@{DEFAULT_CARRIER}" for api in APIS},
                             **{name: f"{a}@{c}" for name, (a, c) in LEGACY.items()}}
+
+
+def type_names() -> dict[str, str]:
+    """`REGISTRY` with the vendors' older names (`legacy_types`)."""
+    return {**REGISTRY, **{name: f"{a}@{c}" for name, (a, c) in legacy_types().items()}}
 
 
 def registry(seam: str) -> dict[str, str]:
@@ -458,13 +474,13 @@ def _load(ref: str) -> Any:
 def tag_problem(tag: str) -> tuple[str, str]:
     """Why a `target:` with this `"API@CARRIER"` tag is refused: (the field in error, one line)."""
     kind, _, via = tag.partition("@")
-    apis, carriers, pairs = registry("apis"), registry("carriers"), registry("pairs")
-    if kind not in apis and kind not in LEGACY:
-        return "type", f"unknown target type {kind!r}; expected one of {', '.join(sorted({*apis, *LEGACY}))}"
+    apis, carriers, pairs, legacy = registry("apis"), registry("carriers"), registry("pairs"), legacy_types()
+    if kind not in apis and kind not in legacy:
+        return "type", f"unknown target type {kind!r}; expected one of {', '.join(sorted({*apis, *legacy}))}"
     if via not in carriers:
         return "via", f"unknown carrier {via!r}; expected one of {', '.join(sorted(carriers))}"
-    if kind in LEGACY:
-        api, carrier = LEGACY[kind]
+    if kind in legacy:
+        api, carrier = legacy[kind]
         return "via", (f"type: {kind} is type: {api} via {carrier}; it cannot go via {via} "
                        f"(write type: {api}, via: {via})")
     can = sorted(p.partition("@")[2] for p in pairs if p.partition("@")[0] == kind)
@@ -476,7 +492,7 @@ def config_class(tag: str) -> type[TargetConfig]:
     from stinger.errors import SpecError
 
     pairs = registry("pairs")
-    ref = pairs.get(REGISTRY.get(tag, tag))
+    ref = pairs.get(type_names().get(tag, tag))
     if ref is None:
         field, problem = tag_problem(tag if "@" in tag else f"{tag}@{DEFAULT_CARRIER}")
         raise SpecError(f"target.{field}: {problem}")

@@ -7,18 +7,17 @@ names each package; each seam's lookup adds the vendors' lines to its own regist
 (`stinger.core.plugins.vendor_lines`). So a vendor is its package, its tests and one line
 here, and nothing below this layer imports a vendor.
 
-Seams: `apis`, `carriers`, `pairs` (targets.base), `sides` (targets.abilities), `monitors`
-(monitors.registry), `outputs` (outputs.base), `backends` (scale.base).
-
-The SageMaker pieces still live beside the other targets, monitors and orchestration
-(issue 17, package B moves them into `vendors/sagemaker/`).
+Seams: `apis`, `carriers`, `pairs`, `legacy` (targets.base; `legacy` maps an older `type:` name
+to its "API@CARRIER"), `sides` (targets.abilities), `monitors` (monitors.registry), `formats`
+(datasets.formats), `outputs` (outputs.base), `backends` (scale.base).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 
-VENDORS: dict[str, str] = {}   # vendor name -> its package, e.g. "sagemaker": "stinger.vendors.sagemaker"
+# vendor name -> its package
+VENDORS: dict[str, str] = {"sagemaker": "stinger.vendors.sagemaker"}
 
 
 def plugins(seam: str) -> dict[str, str]:

@@ -5,8 +5,8 @@ This module owns what a SageMaker endpoint needs beyond plain HTTP:
 * `Config`: the spec's `target: {via: sagemaker, endpoint: NAME, region: R, ...}`
   (plain via sagemaker; `type: sagemaker` is read as that pair), validated with
   one-line errors (`parse_config`).
-* `SageMakerTarget` (the carrier; it keeps its name until the SageMaker vendor
-  package, issue 17 package B, moves it) `.request`: the request bytes, signed by `targets.sigv4` and
+* `SageMakerTarget` (the carrier, the vendor's `carriers` line; tests and benches know it by
+  this name) `.request`: the request bytes, signed by `sigv4.py` and
   valid until 4 minutes after signing (or before the credentials end); the
   engine caches them per distinct body and re-builds them when due, so a run at
   10k req/s signs a few hundred times every 4 minutes, never per request.
@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit
 
@@ -47,11 +48,12 @@ from pydantic import (
 
 from stinger.core.records import Kind
 from stinger.errors import SpecError, UsageError
-from stinger.targets import eventstream
 from stinger.targets.base import Endpoint, Interpretation, Needs, ResponseBatch, TargetConfig
-from stinger.targets.sigv4 import Signer, require_botocore
+from stinger.targets.openai import OpenAIFields
+from stinger.vendors.sagemaker import eventstream
+from stinger.vendors.sagemaker.sigv4 import Signer, require_botocore
 
-# The lead adds these to `Kind` after the merge; until then the numbers are reserved here.
+# the kinds this carrier gives (declared in core.records.Kind)
 KIND_THROTTLED: int = int(Kind.THROTTLED)
 KIND_MODEL_ERROR: int = int(Kind.MODEL_ERROR)
 
@@ -65,12 +67,11 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ASCII_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 
 
-class Config(TargetConfig):
-    """`target:` for a SageMaker endpoint (picklable; the target is built from it in each worker)."""
+class SageMakerFields(TargetConfig):
+    """The sagemaker carrier's fields, under any api (picklable; the target is built from them in each worker)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["plain"] = "plain"
     via: Literal["sagemaker"] = "sagemaker"
     endpoint: str
     region: str | None = None              # None: the standard chain's region (AWS_REGION, profile)
@@ -87,7 +88,7 @@ class Config(TargetConfig):
     stream: bool = False
     variant_names: tuple[str, ...] = ()    # the plan's variants, for attributing responses
     # USD per instance-hour for the cost per million inferences (`--price-per-hour`); None: the
-    # bundled, dated table of `monitors.sagemaker_endpoint`. Not sent: the summary's alone.
+    # bundled, dated table of `endpoint_monitor`. Not sent: the summary's alone.
     price_per_hour: float | None = None
 
     @field_validator("endpoint", "inference_component")
@@ -170,14 +171,26 @@ class Config(TargetConfig):
         return (_endpoint(invoke_url(self, region)),)
 
     @model_validator(mode="after")
-    def _stream_has_no_target_model(self) -> Config:
+    def _stream_has_no_target_model(self) -> SageMakerFields:
         if self.stream and self.target_model is not None:
             raise ValueError("target_model cannot be used with stream: true "
                              "(InvokeEndpointWithResponseStream has no TargetModel)")
         return self
 
 
-def invoke_url(config: Config, region: str) -> str:
+class Config(SageMakerFields):
+    """plain via sagemaker (`type: sagemaker` is read as it): the payload is the body."""
+
+    type: Literal["plain"] = "plain"
+
+
+class OpenAIConfig(OpenAIFields, SageMakerFields):
+    """openai via sagemaker: an LLM container behind a SageMaker endpoint (TGI, LMI, vLLM), the OpenAI
+    request JSON as the body; `stream: true` (the default) is InvokeEndpointWithResponseStream, whose
+    PayloadParts carry the container's server-sent events (the carrier unwraps them, the api reads them)."""
+
+
+def invoke_url(config: SageMakerFields, region: str) -> str:
     """The InvokeEndpoint(WithResponseStream) URL of `config` in `region`."""
     base = config.endpoint_url or "https://" + DEFAULT_HOST.format(region=region)
     action = "invocations-response-stream" if config.stream else "invocations"
@@ -201,7 +214,7 @@ def parse_config(data: dict[str, Any], where: str = "target") -> Config:
         raise SpecError(f"{where}.{field}: {msg}" if field else f"{where}: {msg}") from None
 
 
-def resolve_region(config: Config) -> str:
+def resolve_region(config: SageMakerFields) -> str:
     """The region to sign for: the config's, else the standard chain's; checked against botocore's list.
 
     An unknown region is a one-line UsageError before any load (with
@@ -229,7 +242,7 @@ class SageMakerTarget:
 
     name: ClassVar[str] = "sagemaker"
 
-    def __init__(self, config: Config, api: Any = None, credentials: Any = None) -> None:
+    def __init__(self, config: SageMakerFields, api: Any = None, credentials: Any = None) -> None:
         from stinger.targets.plain import PlainApi
 
         self.config = config
@@ -288,8 +301,32 @@ class SageMakerTarget:
     # -- flush time ---------------------------------------------------------
     def unwrap(self, batch: ResponseBatch) -> tuple[ResponseBatch, Interpretation]:
         """What the carrier reads itself (throttling, ModelError, the variant that served, stream
-        timings); the api reads the same batch."""
-        return batch, self.interpret(batch)
+        timings), and the batch the api reads: as it came, or (streaming) each answer's PayloadPart
+        bytes joined, each stamped by the read that completed its message (so an api that reads a
+        stream, the openai api's server-sent events, times its tokens as it would over HTTP)."""
+        return self._payloads(batch), self.interpret(batch)
+
+    def _payloads(self, batch: ResponseBatch) -> ResponseBatch:
+        bodies, chunks = batch.bodies, batch.chunk_times
+        if not self.config.stream or bodies is None:
+            return batch
+        inner = list(bodies)
+        stamps: list[list[tuple[float, int]]] = [list(c) for c in chunks] if chunks is not None else \
+            [[] for _ in bodies]
+        for i in np.flatnonzero(batch.status == 200).tolist():
+            reads = _timed_reads(bodies[i], chunks[i] if chunks is not None else [], float(batch.done[i]))
+            try:
+                messages = eventstream.parse(reads).messages
+            except eventstream.EventStreamError:
+                continue   # the carrier's own reading marks the row (INVALID)
+            parts, times, end = [], [], 0
+            for m in messages:
+                if m.message_type == "event" and m.event_type == "PayloadPart" and m.payload:
+                    parts.append(m.payload)
+                    end += len(m.payload)
+                    times.append((m.t, end))
+            inner[i], stamps[i] = b"".join(parts), times
+        return replace(batch, bodies=inner, chunk_times=stamps)
 
     def interpret(self, batch: ResponseBatch) -> Interpretation:
         out = Interpretation()
@@ -396,7 +433,7 @@ class SageMakerTarget:
             matched |= hit
         stray = ~matched & (values != None)  # noqa: E711 - numpy, elementwise
         if stray.any():
-            self.unknown_variants.update(_text(v) for v in set(values[stray].tolist()))
+            self.unknown_variants.update(t for v in set(values[stray].tolist()) if (t := _text(v)) is not None)
         return variant
 
 

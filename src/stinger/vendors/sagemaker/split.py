@@ -17,10 +17,43 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stinger.orchestrate.planning import production_variants
-from stinger.spec.model import UNATTRIBUTED
+from stinger.core.records import UNATTRIBUTED
 
+SPLIT = "sagemaker"    # the spec's `split:` value this vendor adds
 HEADER = "x-Amzn-Invoked-Production-Variant"
+
+
+def production_variants(run: Any) -> dict[str, str]:
+    """`split: sagemaker`: stinger variant name -> the production variant it stands for (the shared
+    target's `variant_names` when it lists them, else the variants' own names)."""
+    variants = run.all_variants()
+    names = getattr(variants[0].target, "variant_names", ()) or tuple(v.name for v in variants)
+    return {v.name: pv for v, pv in zip(variants, names, strict=True)}
+
+
+def split_problem(run: Any) -> str | None:
+    """Why `split: sagemaker` cannot apply to these variants (None: it can). SageMaker splits one
+    stream by its own weights, so every variant must send to one unpinned sagemaker target."""
+    variants = run.all_variants()
+    if len(variants) < 2:
+        return ("needs variants (one per production variant) sharing one sagemaker target, "
+                "or stinger ab --sagemaker ENDPOINT --split sagemaker")
+    targets = [v.target for v in variants]
+    if any(t.via != "sagemaker" for t in targets):
+        return "needs every variant's target to be type: sagemaker (SageMaker's own weights split the traffic)"
+    if any(t.target_variant for t in targets):
+        return ("needs unpinned targets: remove target_variant (SageMaker picks the variant and names it "
+                "in x-Amzn-Invoked-Production-Variant)")
+    shared = {t.model_copy(update={"variant_names": ()}) for t in targets}
+    if len(shared) != 1:
+        return "needs every variant to share one target (the same endpoint, region and settings)"
+    names = targets[0].variant_names
+    if names and len(names) != len(targets):
+        return (f"target.variant_names lists {len(names)} production variants for {len(targets)} variants; "
+                f"give one per variant, in order")
+    if UNATTRIBUTED in [v.name for v in variants]:
+        return f"keeps the name {UNATTRIBUTED!r} for requests no response attributed; rename that variant"
+    return None
 
 
 def _last_weights(points: list, series: str) -> dict[str, float]:
@@ -38,9 +71,9 @@ def _share(x: float | None, total: float) -> float | None:
     return round(x / total, 4) if x is not None and total > 0 else None
 
 
-def attribution_block(spec: Any, variants: dict, points: list) -> dict:
+def attribution_block(run: Any, variants: dict, points: list) -> dict:
     """summary["attribution"]: the achieved split beside SageMaker's weights (null where unknown)."""
-    pv_of = production_variants(spec)
+    pv_of = production_variants(run)
     current = _last_weights(points, "sagemaker.weight")
     desired = _last_weights(points, "sagemaker.desired_weight")
     counts = {name: (variants.get(name) or {}).get("requests", {}).get("scheduled", 0) for name in pv_of}

@@ -28,8 +28,8 @@ format: capture}`, `--format capture`): the captured bodies in arrival order,
 sent as they were received, each with its own observed content type
 (`content_types`, unless the payload sets one for all; `content_type` is the
 first record's, for a description). Replaying the arrival offsets as the load's
-schedule (`load.shape.trace: capture`, `--replay-arrivals`) is
-`orchestrate/replay.py`, from `read_capture` + `spread_ties` here.
+schedule (`load.shape.trace: capture`, `--replay-arrivals`) is `orchestrate/replay.py`, which
+asks this format's `arrival_offsets` (the `TimedFormat` ability of datasets/base.py).
 """
 
 from __future__ import annotations
@@ -41,8 +41,11 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
+
+import numpy as np
 
 from stinger.datasets import base
 from stinger.datasets.base import ListBacked, mib
@@ -217,7 +220,10 @@ class CaptureDataset(ListBacked):
     has_labels: bool
     description: str
 
-    def __init__(self, path: Path, shown: str, *, content_type: str | None = None) -> None:
+    def __init__(self, path: Path, shown: str, *, content_type: str | None = None,
+                 label_field: str | int | None = None, body_field: str | None = None) -> None:
+        if label_field is not None or body_field is not None:
+            raise base.dataset_error(shown, "Data Capture records carry no labels or fields to pick")
         capture = read_capture([path])
         if not capture.requests:
             raise DatasetError(f"{shown}: the Data Capture files hold no captured inputs "
@@ -235,3 +241,34 @@ class CaptureDataset(ListBacked):
 
     def __len__(self) -> int:
         return len(self._bodies)
+
+    @classmethod
+    def arrival_offsets(cls, path: str) -> np.ndarray:
+        """Arrival offsets (seconds from the first captured request) of the captures under `path`, in the
+        order this dataset sends their bodies. `inferenceTime` has one-second resolution in most captures:
+        when every captured time is a whole second, the requests sharing one second are spread evenly
+        across it (`spread_ties`) rather than replayed as a burst at its start."""
+        return _offsets(path, _stamp(path))
+
+
+def _stamp(path: str) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the capture's content cheaply: every file's size and mtime (preflight and
+    planning both ask; a capture of a million lines is read once)."""
+    p = Path(path)
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    return tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+
+
+@lru_cache(maxsize=2)
+def _offsets(path: str, stamp: tuple[tuple[str, int, int], ...]) -> np.ndarray:
+    from stinger.errors import SpecError
+
+    capture = read_capture([path])
+    if not capture.requests:
+        raise SpecError(f"load.shape.trace: capture: {path} holds no captured inputs "
+                        f"({capture.skipped} output-only records); expected Data Capture files with endpointInput")
+    if all(float(r.time).is_integer() for r in capture.requests):
+        capture = spread_ties(capture)
+    out = np.array([r.offset for r in capture.requests], dtype=np.float64)
+    out.flags.writeable = False   # cached: shared by every caller
+    return out

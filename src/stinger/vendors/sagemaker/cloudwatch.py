@@ -20,7 +20,7 @@ again at the minute. `periods` says which period each metric was read at, and
 each point's `period` label says it too. Why it matters: a 60-s period that
 the run covers only partly averages the run's busy seconds with idle ones (the
 demo's CPU read 37-39 % low); per-second data aligned to the run does not,
-and the reader (`orchestrate/sagemaker_summary.py`) weights every period by its
+and the reader (`vendors/sagemaker/summary.py`) weights every period by its
 overlap with the run (`overlap`), so a partial period counts for its share.
 
 Why after the run: CloudWatch publishes SageMaker's minute a minute or two
@@ -57,7 +57,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -319,13 +319,29 @@ class CloudWatchConfig(MonitorConfig):
     extended: list[str] = Field(default_factory=lambda: ["p99"], max_length=10)
     enabled: bool = True
 
+    flag_forms: ClassVar[tuple[str, ...]] = ("cloudwatch=ENDPOINT[@REGION]", "cloudwatch=off")
+
+    @classmethod
+    def from_flag(cls, value: str) -> dict[str, Any] | None:
+        if value == "off":
+            return {"type": "cloudwatch", "enabled": False}
+        return endpoint_flag("cloudwatch", value)
+
+
+def endpoint_flag(kind: str, value: str) -> dict[str, Any] | None:
+    """`--monitor KIND=ENDPOINT[@REGION]` as a `monitors:` entry (None without an endpoint)."""
+    if not value:
+        return None
+    endpoint, at, region = value.partition("@")
+    return {"type": kind, "endpoint": endpoint, **({"region": region} if at else {})}
+
 
 class CloudWatchReading:
     """The registry's `cloudwatch` monitor: what a spec asked of CloudWatch.
 
     CloudWatch publishes minutes late, so nothing is read during the run (`sample`
     returns nothing); after the load the run reads it with `monitor(...)`, a
-    `CloudWatchMonitor` with these settings (`orchestrate/sagemaker_summary.py`).
+    `CloudWatchMonitor` with these settings (`vendors/sagemaker/summary.py`).
     """
 
     Config = CloudWatchConfig
@@ -354,7 +370,7 @@ def make_client(service: str, region: str | None, endpoint_url: str | None) -> A
     """A boto3 client for the control-plane calls (few and slow, so boto3's own client is fine here)."""
     try:
         import boto3  # type: ignore[import-untyped]
-        import botocore.exceptions  # type: ignore[import-untyped]
+        import botocore.exceptions
     except ImportError:
         raise UsageError("SageMaker monitoring needs the aws extra: pip install 'stinger[aws]'") from None
     try:

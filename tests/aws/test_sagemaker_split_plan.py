@@ -11,10 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
+from stinger.engine.plan import ATTRIBUTED
 from stinger.engine.slots import build_slots
 from stinger.errors import SpecError
-from stinger.orchestrate.planning import build_plans, production_variants
+from stinger.orchestrate.abilities import run_targets
+from stinger.orchestrate.planning import build_plans
 from stinger.spec import parse_spec
+from stinger.vendors.sagemaker.split import production_variants
 
 SM = "{type: sagemaker, endpoint: ep, region: us-east-1, endpoint_url: 'http://127.0.0.1:9'}"
 
@@ -46,12 +49,12 @@ def two(a: str = SM, b: str = SM, names=("A", "B"), extra: str = "") -> str:
 def test_variants_sharing_one_unpinned_target_plan_one_stream_and_an_unattributed_row():
     spec = spec_text(two())
     (plan,) = build_plans(spec, workers=1)
-    assert plan.split == "sagemaker"
+    assert plan.split == ATTRIBUTED
     assert [v.name for v in plan.variants] == ["A", "B", "unattributed"]
     # one shared target that knows the production variants in plan order (the spec's names here)
     assert len({v.target for v in plan.variants}) == 1
     assert plan.variants[0].target.variant_names == ("A", "B")
-    assert production_variants(spec) == {"A": "A", "B": "B"}
+    assert production_variants(run_targets(spec)) == {"A": "A", "B": "B"}
     # every request leaves on the last variant: SageMaker, not stinger, picks
     _, variants, _ = next(build_slots(plan).open_chunks())
     assert len(variants) == 10 and np.all(variants == 2)
@@ -60,7 +63,7 @@ def test_variants_sharing_one_unpinned_target_plan_one_stream_and_an_unattribute
 def test_listed_production_variants_map_to_the_spec_names_in_order():
     t = "{type: sagemaker, endpoint: ep, region: us-east-1, variant_names: [blue, green]}"
     spec = spec_text(two(t, t, names=("old", "new")))
-    assert production_variants(spec) == {"old": "blue", "new": "green"}
+    assert production_variants(run_targets(spec)) == {"old": "blue", "new": "green"}
 
 
 @pytest.mark.parametrize("text, words", [

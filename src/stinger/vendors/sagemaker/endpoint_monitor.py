@@ -27,13 +27,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from stinger.errors import UsageError
 from stinger.monitors.base import MonitorConfig, MonitorError, Point
-from stinger.monitors.cloudwatch import make_client
+from stinger.vendors.sagemaker.cloudwatch import endpoint_flag, make_client
 
 __all__ = [
     "INSTANCE_TYPES",
@@ -167,6 +167,12 @@ class EndpointConfig(MonitorConfig):
     region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
     endpoint_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
     poll_s: float = Field(default=POLL_S, ge=1, le=3600)   # DescribeEndpoint's rate limit is low
+
+    flag_forms: ClassVar[tuple[str, ...]] = ("sagemaker-endpoint=ENDPOINT[@REGION]",)
+
+    @classmethod
+    def from_flag(cls, value: str) -> dict[str, Any] | None:
+        return endpoint_flag("sagemaker-endpoint", value)
 
 
 class EndpointMonitor:

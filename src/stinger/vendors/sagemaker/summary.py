@@ -1,16 +1,8 @@
 """What a run against SageMaker adds to its summary: CloudWatch beside client latency, instances, cost.
 
-This module owns the SageMaker-only steps of a run, and `SageMakerSide`, the
-coordinator half of the sagemaker carrier (and of a `cloudwatch` monitor) that
-offers them as abilities (`targets/abilities.py`: Preflight, ExtraMonitors,
-AfterRun, VariantDiscovery, Priced, TargetFlags; `orchestrate/abilities.py` asks
-them). It stays here, beside the steps it wraps, until issue 17's package B moves
-both into `vendors/sagemaker/`. Plain HTTP runs never import it:
+This module owns the block the sagemaker side (`side.py`, its `AfterRun` ability)
+adds to a run's summary; plain HTTP runs never import it:
 
-* `endpoint_monitors(spec)`: one `EndpointMonitor` per endpoint, polled during
-  the run (DescribeEndpoint every 10 s: instance type, count and weight per
-  production variant over time, so a spike test shows when scaling began and
-  ended);
 * `collect(...)`: after the load, CloudWatch read for the run's window
   (`CloudWatchMonitor.collect`, waiting at most `STINGER_CLOUDWATCH_WAIT_S`
   seconds, 180 by default, for the last minute to be published, with a
@@ -22,7 +14,7 @@ both into `vendors/sagemaker/`. Plain HTTP runs never import it:
   inferences from the instance-hours held and the price (the variant's target
   `price_per_hour`, set by `--price-per-hour`, else the `price_per_hour`
   argument, else the bundled, dated indicative table of
-  `monitors/sagemaker_endpoint.py`), with where the price came from
+  `vendors/sagemaker/endpoint_monitor.py`), with where the price came from
   (`price_source`: "--price-per-hour" or "the bundled table dated ...").
 
 One window. Client latency describes the measured window (after the warm-up),
@@ -50,152 +42,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from stinger.errors import UsageError
-
-WAIT_ENV = "STINGER_CLOUDWATCH_WAIT_S"
-POLL_ENV = "STINGER_CLOUDWATCH_POLL_S"
-CONTROL_URL_ENVS = ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH")
-
-
-def set_control_url(url: str | None) -> None:
-    """Point boto3's SageMaker control-plane and CloudWatch clients at `url` (a local emulator)."""
-    if url:
-        for name in CONTROL_URL_ENVS:
-            os.environ[name] = url
-
-
-def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list[dict[str, Any]], str]:
-    """`ab --sagemaker ENDPOINT`: the endpoint's production variants (DescribeEndpoint +
-    DescribeEndpointConfig; an unknown endpoint or bad credentials is a one-line UsageError), each
-    as a spec variant named VARIANT_INSTANCETYPE so the verdict names both: pinned with TargetVariant
-    (`pin`), or all sharing one unpinned target that lists the production variants in order
-    (`--split sagemaker`: SageMaker's weights split, the invoked-variant header attributes).
-    Returns (variants, region)."""
-    from stinger.monitors.cloudwatch import make_client
-    from stinger.monitors.sagemaker_endpoint import describe_variants
-    from stinger.targets.sagemaker import parse_config, resolve_region, variant_configs
-
-    base = parse_config(target, where="--sagemaker")
-    if not _has_control_plane(base):
-        # a runtime on loopback is a local emulator: AWS's DescribeEndpoint (what botocore would call) is not its
-        # control plane, and the docs promise stinger never reaches the real cloud for one
-        raise UsageError(f"--sagemaker {base.endpoint} --endpoint-url {base.endpoint_url} is a local runtime with no "
-                         "control plane to list its production variants: give --control-url URL (its DescribeEndpoint "
-                         "and CloudWatch), or a spec whose variants each pin one (target_variant)")
-    region = resolve_region(base)
-    infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
-    configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=pin)
-    if not pin:
-        if base.target_variant:
-            raise UsageError("--target-variant pins every request; --split sagemaker lets SageMaker pick")
-        if len(infos) < 2:
-            raise UsageError(f"SageMaker endpoint {base.endpoint!r} has one production variant "
-                             f"({infos[0].name}): --split sagemaker needs two or more to compare")
-        configs = configs * len(infos)
-    variants = []
-    for info, config in zip(infos, configs, strict=True):
-        variants.append({"name": f"{info.name}_{info.instance_type or 'serverless'}", "weight": info.weight,
-                         "target": config.model_dump(mode="json", exclude_none=True)})
-    return variants, region
-
-
-def _has_control_plane(config: Any) -> bool:
-    """False for a runtime on loopback (a local emulator) with no control-plane URL set: then there is
-    no DescribeEndpoint or CloudWatch to ask, and asking AWS's would reach the real cloud."""
-    if config.endpoint_url is None:
-        return True
-    if any(os.environ.get(name) for name in (*CONTROL_URL_ENVS, "AWS_ENDPOINT_URL")):
-        return True
-    return not all(e.is_loopback for e in config.endpoints())
-
-
-def sagemaker_variants(spec: Any) -> list[tuple[str, Any]]:
-    """(stinger variant name, SageMaker target config) for each variant whose target is SageMaker
-    and whose control plane (DescribeEndpoint, CloudWatch) can be asked."""
-    return [(v.name, v.target) for v in spec.all_variants()
-            if _is_sagemaker(v.target) and _has_control_plane(v.target)]
-
-
-def _is_sagemaker(config: Any) -> bool:
-    """A target carried by SageMaker (its own carrier: this module's name test, in its own home)."""
-    return getattr(config, "via", "") == "sagemaker"
-
-
-def _region_env() -> str | None:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-
-
-def _region(config: Any) -> str | None:
-    return config.region or _region_env()
-
-
-def preflight(spec: Any) -> None:
-    """Before any load, one line each (exit 2): the aws extra missing, no credentials, no or unknown
-    region (a target built and one request signed); with a control plane, an endpoint that does not
-    exist or is not InService, expired or invalid credentials, a missing permission (DescribeEndpoint)."""
-    from stinger.monitors.cloudwatch import make_client
-    from stinger.monitors.sagemaker_endpoint import describe_variants
-    from stinger.targets.sagemaker import SageMakerTarget, check_credentials
-
-    checked: set[tuple[str, str | None]] = set()
-    for v in spec.all_variants():
-        config = v.target
-        if not _is_sagemaker(config):
-            continue
-        target = SageMakerTarget(config)
-        check_credentials(target)
-        key = (config.endpoint, target.region)
-        if key in checked or not _has_control_plane(config):
-            continue
-        checked.add(key)
-        infos = describe_variants(make_client("sagemaker", target.region, None), config.endpoint)
-        names = {i.name for i in infos}
-        if config.target_variant and config.target_variant not in names:
-            raise UsageError(f"SageMaker endpoint {config.endpoint!r} has no production variant "
-                             f"{config.target_variant!r} (it has {', '.join(sorted(names))})")
-        if getattr(spec, "split", None) == "sagemaker":
-            # SageMaker may route to any of its variants: one the run does not list would land unattributed
-            from stinger.orchestrate.planning import production_variants
-
-            listed = set(production_variants(spec).values())
-            if listed != names:
-                raise UsageError(f"split: sagemaker lists production variants {', '.join(sorted(listed))} but "
-                                 f"endpoint {config.endpoint!r} has {', '.join(sorted(names))}: list each once "
-                                 f"(variant names, or target.variant_names), as SageMaker may route to any")
-
-
-def named_monitors(spec: Any, kind: str) -> list:
-    """The validated configs of the spec's own `monitors:` entries of `kind` (cloudwatch, sagemaker-endpoint)."""
-    from stinger.monitors.registry import monitor_config
-
-    return [monitor_config(d, at=("monitors", i)) for i, d in enumerate(spec.monitors or ())
-            if isinstance(d, dict) and d.get("type") == kind]
-
-
-def asks_cloudwatch(spec: Any) -> bool:
-    """The spec names a CloudWatch endpoint to read after the run (whatever its target)."""
-    return any(c.endpoint and c.enabled for c in named_monitors(spec, "cloudwatch"))
-
-
-def _settings(spec: Any, endpoint: str) -> Any:
-    """The spec's cloudwatch entry for `endpoint`: its own, else one naming no endpoint, else None."""
-    named = named_monitors(spec, "cloudwatch")
-    return next((c for c in named if c.endpoint == endpoint), None) or \
-        next((c for c in named if c.endpoint is None), None)
-
-
-def endpoint_monitors(spec: Any) -> list:
-    """One DescribeEndpoint poller per distinct (endpoint, region) of the run, unless the spec names
-    one for it (`type: sagemaker-endpoint`: that one is built with the spec's monitors)."""
-    from stinger.monitors.sagemaker_endpoint import EndpointMonitor
-
-    seen: dict[tuple[str, str | None], Any] = {
-        (c.endpoint, c.region or _region_env()): None for c in named_monitors(spec, "sagemaker-endpoint")}
-    for _, config in sagemaker_variants(spec):
-        key = (config.endpoint, _region(config))
-        if key not in seen:
-            seen[key] = EndpointMonitor(config.endpoint, region=key[1])
-    return [m for m in seen.values() if m is not None]
+from stinger.core.blocks import ServerTimeReading
+from stinger.vendors.sagemaker.side import (
+    POLL_ENV,
+    WAIT_ENV,
+    _region,
+    _region_env,
+    _settings,
+    named_monitors,
+    sagemaker_variants,
+)
+from stinger.vendors.sagemaker.split import SPLIT, production_variants
 
 
 def _period(p: Any) -> float:
@@ -211,7 +68,7 @@ def _mean(points: list, series: str, variant: str, window: tuple[float, float],
     """A per-period series' mean over `window` (run clock): each period weighted by its seconds inside the
     window (a partial period counts for its share, one outside for nothing) and, given `weights` (a
     latency's invocations per period), by those too. NaN when no period meets the window."""
-    from stinger.monitors.cloudwatch import overlap
+    from stinger.vendors.sagemaker.cloudwatch import overlap
 
     num = den = 0.0
     for p in _rows(points, series, variant):
@@ -224,7 +81,7 @@ def _mean(points: list, series: str, variant: str, window: tuple[float, float],
 def _aligned(points: list, variant: str, window: tuple[float, float]) -> dict[str, Any] | None:
     """How a variant's CloudWatch figures were put on the run: period, the periods read, the share of their
     time inside `window`, and what that means for the means (docs/sagemaker.md)."""
-    from stinger.monitors.cloudwatch import overlap
+    from stinger.vendors.sagemaker.cloudwatch import overlap
 
     rows = _rows(points, "cloudwatch.CPUUtilization", variant) or _rows(points, "cloudwatch.Invocations", variant)
     if not rows:
@@ -283,7 +140,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
             price_per_hour: float | None = None, on_wait: Callable[[float], None] | None = None,
             client: Any = None) -> dict:
     """The `sagemaker` summary block (see the module docstring); CloudWatch failures become warnings."""
-    from stinger.monitors.sagemaker_endpoint import (
+    from stinger.vendors.sagemaker.endpoint_monitor import (
         INSTANCE_TYPES,
         PRICE_FLAG_SOURCE,
         PRICE_TABLE_NOTE,
@@ -292,15 +149,13 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
         instance_hours,
         scaling_events,
     )
-    from stinger.monitors.sagemaker_endpoint import price_per_hour as price_of
+    from stinger.vendors.sagemaker.endpoint_monitor import price_per_hour as price_of
 
     pinned = sagemaker_variants(spec)
     # the production variant each stinger variant stands for: pinned by TargetVariant, or (split:
     # sagemaker) the one whose invoked-variant header attributed the responses to it
     pv_of: dict[str, str] = {}
-    if getattr(spec, "split", None) == "sagemaker":
-        from stinger.orchestrate.planning import production_variants
-
+    if spec.split == SPLIT:
         pv_of = production_variants(spec)
     for name, c in pinned:
         if c.target_variant:
@@ -320,7 +175,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
         configs = [(name, c) for name, c in pinned if c.endpoint == endpoint]
         production = sorted({pv_of[n] for n, _ in configs if n in pv_of}
                             | ({n for _, c in configs for n in c.variant_names}) | set(types)) or ["AllTraffic"]
-        vcpus = {n: INSTANCE_TYPES[types[n]][0] for n in production if types.get(n) in INSTANCE_TYPES}
+        vcpus = {n: INSTANCE_TYPES[t][0] for n in production if (t := types.get(n)) is not None and t in INSTANCE_TYPES}
         named = _settings(spec, endpoint)
         # what stinger sent to each production variant: CloudWatch is complete when it counted as many
         sent: dict[str, float] = {}
@@ -404,7 +259,7 @@ def _reader(named: Any, endpoint: str, variants: list[str], *, region: str | Non
             on_wait: Callable[[float], None] | None, client: Any) -> Any:
     """The CloudWatch reader for `endpoint`: the spec's settings (`named`, a cloudwatch entry) where it gave
     them, else the environment's wait and poll (STINGER_CLOUDWATCH_WAIT_S, ..._POLL_S) and no extended stats."""
-    from stinger.monitors.cloudwatch import CloudWatchMonitor, CloudWatchReading
+    from stinger.vendors.sagemaker.cloudwatch import CloudWatchMonitor, CloudWatchReading
 
     wait_s = float(os.environ.get(WAIT_ENV, "180"))
     poll_s = float(os.environ.get(POLL_ENV, "15"))
@@ -454,8 +309,8 @@ def _other(named: Any, t0_wall: float, t1_wall: float, on_wait: Callable[[float]
            block: dict, warnings: list[str]) -> dict:
     """An endpoint the spec names (not the run's target): its CloudWatch figures per production variant."""
     from stinger.errors import UsageError
-    from stinger.monitors.cloudwatch import make_client
-    from stinger.monitors.sagemaker_endpoint import describe_variants
+    from stinger.vendors.sagemaker.cloudwatch import make_client
+    from stinger.vendors.sagemaker.endpoint_monitor import describe_variants
 
     region = named.region or _region_env()
     variants = list(named.variants or ())
@@ -484,6 +339,22 @@ def _other(named: Any, t0_wall: float, t1_wall: float, on_wait: Callable[[float]
                     "cpu_utilization_pct_sum_of_cores": _r(_mean(cw, "cloudwatch.CPUUtilization", pv, run)),
                     "cloudwatch_window": _aligned(cw, pv, run)}
     return rows
+
+
+def server_time_readings(block: dict) -> tuple[ServerTimeReading, ...]:
+    """CloudWatch's ModelLatency + OverheadLatency per variant (the time inside SageMaker; period means
+    weighted by invocations, so a mean and a count, no quantiles): the server time of the variants that
+    measured none per request."""
+    out = []
+    for name, row in (block.get("variants") or {}).items():
+        model, overhead, n = row.get("model_latency_ms"), row.get("overhead_latency_ms"), row.get("invocations")
+        if model is None or not n:
+            continue
+        out.append(ServerTimeReading(name, int(n), model + (overhead or 0.0),
+                                     f"CloudWatch ModelLatency + OverheadLatency of production variant "
+                                     f"{row.get('production_variant')} (means over its periods; no per-request "
+                                     f"figures)"))
+    return tuple(out)
 
 
 def render(block: dict, console: Any) -> None:
@@ -534,70 +405,3 @@ def render(block: dict, console: Any) -> None:
     for e in block.get("scaling_events", []):
         console.print(f"scaling: {e['variant']} {e['from']} -> {e['to']} instances from {e['began_s']} s"
                       + (f" to {e['ended_s']} s" if e["ended_s"] is not None else " (not done by the end)"))
-
-
-# ------------------------------------------------------------------ the coordinator half
-class SageMakerSide:
-    """The coordinator half of the sagemaker carrier (and of a spec's `cloudwatch` monitor): this module's
-    steps as abilities (`targets/abilities.py`), each taking its SageMaker variants from the run."""
-
-    from stinger.targets.abilities import TargetFlag as _Flag
-
-    alias = "--sagemaker"
-    alias_metavar = "ENDPOINT"
-    flags = (
-        _Flag("--region", "region", "AWS region (default: AWS_REGION or the profile's)."),
-        _Flag("--endpoint-url", "endpoint_url", "Runtime URL instead of AWS's (a VPC endpoint or a local emulator)."),
-        _Flag("--control-url", None, "Control-plane and CloudWatch URL (a local emulator; default AWS's): sets "
-                                     "AWS_ENDPOINT_URL_SAGEMAKER and AWS_ENDPOINT_URL_CLOUDWATCH."),
-        _Flag("--target-variant", "target_variant", "Pin every request to this production variant."),
-        _Flag("--stream", "stream", "InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks).",
-              type=bool, is_flag=True),
-        _Flag("--no-cloudwatch", None, "Do not read CloudWatch after the run (spec: monitors: [{type: cloudwatch, "
-                                       "enabled: false}]).", type=bool, is_flag=True),
-    )
-    variant_key = "target_variant"
-    del _Flag
-
-    def from_flag(self, arg: str) -> dict[str, Any]:
-        return {"type": "plain", "via": "sagemaker", "endpoint": arg}
-
-    def preflight(self, run: Any) -> None:
-        preflight(run)
-
-    def extra_monitors(self, run: Any) -> list:
-        return endpoint_monitors(run) if sagemaker_variants(run) else []
-
-    def after_run(self, ctx: Any) -> Any:
-        """The `sagemaker` block: CloudWatch read back (a countdown while it waits) beside client latency;
-        None when the run has no SageMaker endpoint to read (a local emulator) and names none."""
-        from stinger.core.blocks import Block
-        from stinger.orchestrate.monitor_set import cloudwatch_server_time
-
-        run = ctx.run
-        if not sagemaker_variants(run) and not asks_cloudwatch(run):
-            return None
-
-        def countdown(left: float) -> None:
-            ctx.notice(f"CloudWatch: waiting for the run's last minute to be published ({left:.0f} s left at most)")
-
-        off = any(isinstance(d, dict) and d.get("type") == "cloudwatch" and d.get("enabled") is False
-                  and not d.get("endpoint") for d in run.monitors)
-        if not off:
-            ctx.notice("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
-        block = collect(run, ctx.summary, ctx.points, ctx.t0_wall, ctx.t1_wall, on_wait=countdown)
-        cloudwatch_server_time(ctx.summary, block)
-        if ctx.console is not None:
-            render(block, ctx.console)
-        return Block("sagemaker", block)
-
-    def discover_variants(self, config: Any, *, pin: bool) -> tuple[Any, ...]:
-        """The endpoint's production variants (`discover_variants`: DescribeEndpoint), as targets."""
-        from stinger.targets.abilities import Discovered
-
-        variants, _ = discover_variants(config.model_dump(mode="json", exclude_none=True), pin=pin)
-        return tuple(Discovered(v["name"], v["weight"], type(config).model_validate(v["target"])) for v in variants)
-
-    def with_price(self, config: Any, usd_per_hour: float) -> Any:
-        """The target with its instances' price (the cost per million inferences is its, not the table's)."""
-        return config.model_copy(update={"price_per_hour": usd_per_hour})
