@@ -92,7 +92,7 @@ class Flusher:
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
         self._check_problem: str | None = None   # the response check's last problem sent as a note
-        self._rows = None                        # --save-requests: this worker's RowFile, made on first use
+        self._rows = None                        # --save-requests: this worker's row writers, made on first use
         self.attribution = None   # split: sagemaker - counters settled to the variants rows ended in
         if plan.split == "sagemaker":
             from stinger.engine.attribution import Attribution
@@ -285,7 +285,7 @@ class Flusher:
             values = self._values(batch, kind, server_ms, extra_cols, queued)   # reads the server-time header
             if overlapped.any():
                 _overlapped(values, overlapped)
-            if self.plan.requests_path is not None:
+            if self.plan.rows:
                 self._log(batch, server_ms, status, kind, variant, queued_col)
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
@@ -305,10 +305,11 @@ class Flusher:
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
         if unfinished is not None:
             cells.extend(self._unfinished_cells(*unfinished))
-        if final and self.plan.requests_path is not None:
+        if final and self.plan.rows:
             self._log_open(open_rows, carry)
         if final and self._rows is not None:
-            self._rows.close()
+            for w in self._rows:
+                w.close()
         if self.attribution is not None:
             counters = self.attribution.settle(counters, *ended, final=final)
         # Counters cover the time since the last flush. A regular flush runs just
@@ -340,16 +341,20 @@ class Flusher:
         )
 
     def _log(self, batch, server_ms, status, kind, variant, queued) -> None:
-        """--save-requests: this flush's rows to the worker's own file (engine/requests_log.py)."""
-        from stinger.engine.requests_log import RowFile
+        """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py)."""
+        from stinger.core.rows import RowBatch
 
         if self._rows is None:
-            self._rows = RowFile(self.plan.requests_path, self.plan.worker)
-        failed = self._rows.append(self.t0, intended=batch.intended, sent=batch.sent, first=batch.first,
-                                   done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
-                                   nbytes=batch.nbytes, payload=batch.payload, queued=queued)
-        if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
-            self.new_notes.append(failed)
+            from stinger.rows.base import writers
+
+            self._rows = writers(self.plan.rows, self.plan.requests_path, self.plan.worker)
+        rows = RowBatch(self.t0, self.plan.worker, intended=batch.intended, sent=batch.sent, first=batch.first,
+                        done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
+                        nbytes=batch.nbytes, payload=batch.payload, queued=queued)
+        for w in self._rows:
+            failed = w.write(rows)
+            if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
+                self.new_notes.append(failed)
 
     def _unfinished_cells(self, when: float, counts: list[list[int]]) -> list[CellRecord]:
         """Cells for requests counted as `unfinished` without rows: a kind count (and the warm-up
@@ -368,8 +373,8 @@ class Flusher:
     def _log_open(self, open_rows, carry) -> None:
         """--save-requests at the final flush of a stopped run: a row for each request counted as in
         flight at the stop (unanswered, or its big body still being checked), kind `in_flight`."""
+        from stinger.core.rows import IN_FLIGHT
         from stinger.engine.columns import KIND, Columns
-        from stinger.engine.requests_log import IN_FLIGHT
 
         rows = list(open_rows or ())
         if carry is not None and carry.abandoned:

@@ -661,7 +661,7 @@ class EngineCore:
         """--save-requests: a row (`engine.columns` fields) for each request still unanswered at a
         stop (sent, or waiting in the queue: no `sent`), with no `done` and the kind `in_flight`,
         so requests.csv shows them as what the summary counts them as."""
-        from stinger.engine.requests_log import IN_FLIGHT
+        from stinger.core.rows import IN_FLIGHT
 
         rows = [(c.intended, c.sent if c.connected else NAN, c.first_byte, NAN, IN_FLIGHT, 0, c.variant, c.nbytes,
                  c.payload, c.queued) for c in self.conns if c.busy]

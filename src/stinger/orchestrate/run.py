@@ -19,7 +19,7 @@ from stinger.orchestrate.abilities import after_run, extra_monitors
 from stinger.orchestrate.abort_watch import abort_watch
 from stinger.orchestrate.planning import build_plans
 from stinger.orchestrate.preflight import ensure_fd_limit, preflight
-from stinger.orchestrate.row_files import drop_request_logs, merge_request_logs, request_logs
+from stinger.orchestrate.row_files import check_row_sinks, drop_request_logs, merge_request_logs, request_logs
 from stinger.orchestrate.summary import build_summary
 from stinger.scale.base import WorkerBackend, backend_named
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
@@ -84,11 +84,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
     if outputs is None:
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
     slos = preflight(spec)
-    if spec.output.save_requests and not backend.traits.shared_filesystem:   # before the run directory exists
-        from stinger.errors import UsageError
-
-        raise UsageError(f"--save-requests works with the local backend: {spec.load.backend} workers may run on "
-                         "other machines, whose files the coordinator cannot read")
+    check_row_sinks(spec, backend)   # before the run directory exists
     plans = build_plans(spec, workers=workers, cores=connect_backend(backend, spec, workers))
     ensure_fd_limit(plans)
     load = spec.load
@@ -143,7 +139,7 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         raise
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
-    if plans[0].requests_path is not None:
+    if plans[0].rows:
         merge_request_logs(plans, run_dir, summary, outcome)
     if abort.reason is not None:
         summary["aborted"] = abort.reason
