@@ -24,6 +24,7 @@ __all__ = ["REGISTRY", "RowSink", "RowWriter", "RowsFile", "names", "sink", "wri
 
 REGISTRY: dict[str, str] = {
     "csv": "stinger.rows.csv:CsvRows",
+    "parquet": "stinger.rows.parquet:ParquetRows",
 }
 
 
