@@ -167,3 +167,14 @@ def test_save_requests_takes_a_sink_name_and_refuses_an_unknown_one(tmp_path):
     assert len(list(csv.DictReader((run / "requests.csv").open()))) == 10
     assert bad.returncode == 2 and "unknown row sink 'xml'" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_a_run_writing_requests_csv_imports_no_pyarrow(tmp_path):
+    script = ("import sys, stinger\n"
+              "r = stinger.run({'target': {'type': 'fake', 'delay': '1ms'}, 'load': {'rate': 50, 'requests': 20},"
+              f" 'output': {{'rows': ['csv'], 'dir': {str(tmp_path)!r}}}}})\n"
+              "assert r.summary['requests_file']['rows'] == 20, r.summary\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyarrow'))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
