@@ -1,15 +1,23 @@
-"""From a validated spec to one `WorkerPlan` per worker process.
+"""From a validated spec to a checked `RunPlan`, and from that to one `WorkerPlan` per worker process.
+
+`plan_run` is THE spec-to-plan mapping of a command: what the user named is opened and checked once
+(`preflight`: the dataset and its order, the response checks and prediction path, the targets' own
+preflights, a trace, the SLOs), and the result is a `RunPlan` holding the validated `Spec` itself - no
+dict of it travels beside it. A capacity search makes each step's plan with `RunPlan.for_step` (a
+`model_copy` of the load, nothing parsed or opened again).
 
 Owns the decisions that turn what the user asked for into what each worker
 does: how many workers, the arrival profile or user profile, each worker's
-share of the in-flight bound and of a closed-model request count.
+share of the in-flight bound and of a closed-model request count. Workers still
+build their own live objects from a `WorkerPlan` (sockets and mmaps do not travel).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
 from stinger.errors import SpecError
@@ -204,3 +212,39 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
         share = load.max_in_flight // n + (1 if w < load.max_in_flight % n else 0)
         plans.append(replace(base, worker=w, max_requests=mr, max_in_flight=share))
     return plans
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A spec checked for one command: the validated `Spec` and its parsed SLOs.
+
+    Made by `plan_run` (which opens and checks what the user named, once); `run_spec` takes it as it
+    is, and `workers` builds the worker plans when the backend says how many CPUs it has."""
+
+    spec: Spec
+    slos: tuple[Any, ...] = ()
+
+    def for_step(self, load: LoadSpec) -> RunPlan:
+        """A capacity step: the same checked spec at another load (`model_copy`: nothing is parsed,
+        opened or compiled again) and no SLOs of its own (the search judges each step). The per-machine
+        ceilings are checked for the step's load, which only the step knows."""
+        from stinger.orchestrate.preflight import check_ceilings
+
+        spec = self.spec.model_copy(update={"load": load, "slo": []})
+        check_ceilings(spec)
+        return RunPlan(spec=spec, slos=())
+
+    def workers(self, workers: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
+        return build_plans(self.spec, workers=workers, cores=cores)
+
+
+def plan_run(spec: Spec, *, check: bool = True) -> RunPlan:
+    """The spec-to-plan mapping: with `check`, everything the user named is opened and checked now,
+    so a mistake is one line before any load (orchestrate/preflight.py)."""
+    if not check:
+        from stinger.core.slo import parse_slo
+
+        return RunPlan(spec=spec, slos=tuple(parse_slo(s) for s in spec.slo))
+    from stinger.orchestrate.preflight import preflight
+
+    return RunPlan(spec=spec, slos=tuple(preflight(spec)))
