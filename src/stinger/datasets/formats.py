@@ -38,6 +38,10 @@ def open_dataset(
     """
     p = Path(path)
     shown = os.fspath(path)
+    if format == "derived":   # built by the user's request hook before the run (datasets/derived.py)
+        from stinger.datasets.derived import DerivedDataset
+
+        return DerivedDataset(p, shown)
     fmt = _resolve_format(p, shown, format)
     if fmt == "capture":   # SageMaker Data Capture JSONL: a file or a folder of them (never inferred)
         from stinger.datasets.sagemaker_capture import CaptureDataset

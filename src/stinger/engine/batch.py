@@ -183,15 +183,17 @@ class Flusher:
                 extra_out[i] = named
 
     def _interpret(self, batch):
-        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns),
-        where a metric with many values per row is a column `(row of each value, values)`."""
+        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns,
+        hook predictions), where a metric with many values per row is a column `(row of each value, values)`
+        and the hook predictions are None or, per row, None or a response hook's (prediction, label)."""
         n = len(batch)
         kind, variant = batch.kind, batch.variant
         server_ms = np.full(n, np.nan)
         columns: dict[str, np.ndarray] = {}
         many: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        hook_predictions: list | None = None   # a response hook's (prediction, label) per row (targets/hooks.py)
         if not self.targets:
-            return kind, server_ms, variant, columns
+            return kind, server_ms, variant, columns, hook_predictions
         groups: dict[int, tuple[object, list[int]]] = {}
         for v, target in enumerate(self.targets):
             if target is not None:
@@ -216,6 +218,10 @@ class Flusher:
                 server_ms[at] = got.server_ms
             if got.variant is not None:
                 variant[at] = got.variant
+            if got.predictions is not None:
+                hook_predictions = hook_predictions or [None] * n
+                for j, pred in zip(range(n) if rows is None else rows.tolist(), got.predictions, strict=True):
+                    hook_predictions[j] = pred
             for name, values in got.columns.items():
                 metric(name)  # a column must be a catalogue metric: KeyError naming the known ones
                 col = columns.setdefault(name, np.full(n, np.nan))
@@ -226,7 +232,7 @@ class Flusher:
                 many.setdefault(name, []).append((owner, np.asarray(values, dtype=np.float64)))
         for name, parts in many.items():
             columns[name] = (np.concatenate([o for o, _ in parts]), np.concatenate([v for _, v in parts]))
-        return kind, server_ms, variant, columns
+        return kind, server_ms, variant, columns, hook_predictions
 
     def _note_messages(self, messages: dict[int, str], variants: list[str]) -> None:
         """Each distinct error message a target read, redacted and truncated, queued once as a note."""
@@ -268,7 +274,7 @@ class Flusher:
             batch, queued_col = to_batch(cols)
             intended, done = batch.intended, batch.done
             status = batch.status
-            kind, server_ms, variant, extra_cols = self._interpret(batch)
+            kind, server_ms, variant, extra_cols, hook_predictions = self._interpret(batch)
             ended = (intended, variant)
             kind = self._kinds(batch.bodies, kind, status, verdicts)
             nbytes = batch.nbytes
@@ -298,11 +304,15 @@ class Flusher:
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
                 for i in ok_rows.tolist():
+                    if hook_predictions is not None and hook_predictions[i] is not None:
+                        continue   # the response hook's reading of this answer wins
                     got = None if verdicts is None else verdicts[i]
                     pred = extract(batch.bodies[i], self.prediction) if got is None else got[1]
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
+            if hook_predictions is not None:
+                self._hook_predictions(hook_predictions, kind, measured, batch.payload, variant, predictions)
         if unfinished is not None:
             cells.extend(self._unfinished_cells(*unfinished))
         if final and self.plan.rows:
@@ -355,6 +365,15 @@ class Flusher:
             failed = w.write(rows)
             if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
                 self.new_notes.append(failed)
+
+    def _hook_predictions(self, hook_predictions, kind, measured, payload, variant, out: list) -> None:
+        """A response hook's predictions of the measured OK rows, judged against its label or the dataset's."""
+        for i in np.flatnonzero((kind == Kind.OK) & measured).tolist():
+            got = hook_predictions[i]
+            if got is not None:
+                p = int(payload[i])
+                pred, label = got
+                out.append((self.names[variant[i]], p, pred, self.slots.label(p) if label is None else label))
 
     def _unfinished_cells(self, when: float, counts: list[list[int]]) -> list[CellRecord]:
         """Cells for requests counted as `unfinished` without rows: a kind count (and the warm-up

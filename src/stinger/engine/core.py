@@ -94,6 +94,10 @@ class EngineCore:
             self.targets = [shared] * len(plan.variants)
         else:
             self.targets = [build_target(v.target) for v in plan.variants]
+        if plan.response_hook is not None:   # the user's hook reads the answers on the flush thread
+            from stinger.targets.hooks import hooked
+
+            self.targets = hooked(self.targets, plan.response_hook, [v.name for v in plan.variants])
         needs = [t.needs() for t in self.targets]
         st = plan.server_time_header
         header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])

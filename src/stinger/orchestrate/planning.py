@@ -161,8 +161,10 @@ def _attributed_plans(spec: Spec) -> tuple[VariantPlan, ...]:
             VariantPlan(name=UNATTRIBUTED, target=shared, weight=0.0))
 
 
-def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
-    """`cores`: for `workers: auto`, the CPUs the backend has for workers (None: this machine's)."""
+def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None,
+                payload: PayloadPlan | None = None) -> list[WorkerPlan]:
+    """`cores`: for `workers: auto`, the CPUs the backend has for workers (None: this machine's);
+    `payload`: in place of the spec's (a request hook's derived dataset, `RunPlan.payload`)."""
     load = spec.load
     mode = load.resolved_mode()
     n = workers or (default_workers(spec, cores) if load.workers == "auto" else int(load.workers))
@@ -170,7 +172,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (preflight.check_ceilings: --yes)
     variants = variant_plans(spec)
     p = spec.payload
-    payload = PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
+    payload = payload or PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type, order=p.order,
                           weights=tuple(p.weights) if p.weights else None,
                           inline=p.body.encode() if p.body is not None else None)
@@ -201,6 +203,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
         on_limit=load.on_limit, drain=load.drain, max_body=load.max_body, max_header=load.max_header, payload=payload, check=check,
         server_time_header=st.header if st else None, server_time_metric=st.metric if st else None,
         server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
+        response_hook=spec.hooks.response if spec.hooks is not None else None,
         verify_tls=not any(getattr(v.target, "insecure", False) for v in spec.all_variants()), seed=load.seed,
     )
     plans = []
@@ -223,6 +226,8 @@ class RunPlan:
 
     spec: Spec
     slos: tuple[Any, ...] = ()
+    payload: PayloadPlan | None = None         # the request hook's derived dataset (else the spec's payload)
+    hooks: tuple[tuple[str, Any], ...] = ()    # what the hooks cost, for summary.json's `hooks`
 
     def for_step(self, load: LoadSpec) -> RunPlan:
         """A capacity step: the same checked spec at another load (`model_copy`: nothing is parsed,
@@ -232,10 +237,10 @@ class RunPlan:
 
         spec = self.spec.model_copy(update={"load": load, "slo": []})
         check_ceilings(spec)
-        return RunPlan(spec=spec, slos=())
+        return replace(self, spec=spec, slos=())
 
     def workers(self, workers: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
-        return build_plans(self.spec, workers=workers, cores=cores)
+        return build_plans(self.spec, workers=workers, cores=cores, payload=self.payload)
 
 
 def plan_run(spec: Spec, *, check: bool = True) -> RunPlan:
@@ -245,6 +250,44 @@ def plan_run(spec: Spec, *, check: bool = True) -> RunPlan:
         from stinger.core.slo import parse_slo
 
         return RunPlan(spec=spec, slos=tuple(parse_slo(s) for s in spec.slo))
-    from stinger.orchestrate.preflight import preflight
+    from stinger.orchestrate.preflight import preflight_opened
 
-    return RunPlan(spec=spec, slos=tuple(preflight(spec)))
+    slos, dataset = preflight_opened(spec)
+    payload, hooks = _hooks(spec, dataset)
+    return RunPlan(spec=spec, slos=tuple(slos), payload=payload, hooks=hooks)
+
+
+def _hooks(spec: Spec, dataset: Any) -> tuple[PayloadPlan | None, tuple[tuple[str, Any], ...]]:
+    """The user's hooks imported now (a bad path is one line, exit 2); the request hook applied to
+    every payload once, into a scratch dataset the workers read (datasets/derived.py)."""
+    h = spec.hooks
+    if h is None or (h.request is None and h.response is None):
+        return None, ()
+    from stinger.core.hooks import load_hook
+    from stinger.errors import UsageError
+
+    try:
+        fns = {kind: load_hook(ref, kind) for kind, ref in (("request", h.request), ("response", h.response)) if ref}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    info: list[tuple[str, Any]] = [(kind, ref) for kind, ref in (("request", h.request), ("response", h.response))
+                                   if ref]
+    if "request" not in fns:
+        return None, tuple(info)
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from stinger.datasets.derived import FORMAT, derive
+
+    scratch = tempfile.mkdtemp(prefix="stinger-hook-")
+    atexit.register(shutil.rmtree, scratch, True)   # the workers read it during the run(s) of this command
+    p = spec.payload
+    made = derive(dataset, p.body.encode() if p.body is not None else None,
+                  p.content_type or (dataset.content_type if dataset is not None else None), fns["request"],
+                  Path(scratch))
+    info += [("payloads", made.payloads), ("request_s_per_payload", made.seconds / max(made.payloads, 1))]
+    payload = PayloadPlan(path=made.path, format=FORMAT, content_type=p.content_type, order=p.order,
+                          weights=tuple(p.weights) if p.weights else None)
+    return payload, tuple(info)

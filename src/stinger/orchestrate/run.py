@@ -142,6 +142,8 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
         raise
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
+    if plan.hooks:   # the user's hooks and what the request hook cost before the run
+        summary["hooks"] = dict(plan.hooks)
     if plans[0].rows:
         merge_request_logs(plans, run_dir, summary, outcome)
     if abort.reason is not None:

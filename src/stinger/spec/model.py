@@ -350,6 +350,23 @@ class OutputSpec(_Model):
         return tuple(dict.fromkeys((["csv"] if self.save_requests else []) + list(self.rows)))
 
 
+class HooksSpec(_Model):
+    """The user's Python (core/hooks.py): `request` builds each payload's request once before the run,
+    `response` reads every OK answer at flush time; each "module:function", imported at plan time."""
+
+    request: str | None = None
+    response: str | None = None
+
+    @field_validator("request", "response")
+    @classmethod
+    def _ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            module, sep, name = v.partition(":")
+            if not (sep and module and name):
+                raise ValueError(f"{v!r} is not module:function (e.g. my_hooks:build)")
+        return v
+
+
 class Spec(_Model):
     name: str | None = Field(default=None, max_length=200)
     target: AnyTarget | None = None
@@ -370,6 +387,7 @@ class Spec(_Model):
     slo: list[str] = Field(default_factory=list)
     output: OutputSpec = Field(default_factory=OutputSpec)
     monitors: list[dict[str, Any]] = Field(default_factory=list)
+    hooks: HooksSpec | None = None
 
     @model_validator(mode="after")
     def _targets(self) -> Spec:

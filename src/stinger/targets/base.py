@@ -170,6 +170,8 @@ class Interpretation:
     `many`: a metric with several values per row (catalogue `per="gap"`, e.g. every
     inter-token gap), as `(values, counts)`: every row's values flattened in row order,
     and how many each row has (0 for none); recorded like a column, value by value.
+    `predictions`: per row, None or `(prediction, label or None)` a response hook read
+    (targets/hooks.py); they go where the `prediction:` JSON path's go.
     """
 
     kind: np.ndarray | None = None
@@ -178,6 +180,7 @@ class Interpretation:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     messages: dict[int, str] | None = None
     many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    predictions: list[tuple[Any, Any] | None] | None = None
 
 
 # ------------------------------------------------------------------ configs: type (api) x via (carrier)
