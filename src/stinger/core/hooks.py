@@ -41,7 +41,7 @@ class Request:
     content_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)   # not frozen: one is made per answer, and a frozen __init__ costs 3x
 class Response:
     """One OK answer: status, whole body, the response headers the run captured (lower-case names),
     latency (done - intended, ms), the variant's name and the payload's index in the dataset."""
@@ -57,7 +57,7 @@ class Response:
         return json.loads(self.body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)   # not frozen: a hook makes one per answer (a frozen __init__ costs 3x)
 class Reading:
     """What a response hook read: `prediction` (MISSING: none), the `label` to judge it against (None:
     the dataset's), `input_tokens`/`output_tokens` (catalogue metrics), `ok=False` to count the

@@ -54,13 +54,14 @@ class HookedTarget:
         tokens_out = np.full(n, np.nan)
         predictions: list[tuple[Any, Any] | None] = [None] * n
         problem = None
-        names, read = self.names, self.read
-        headers = batch.headers
-        for i in np.flatnonzero(kind == Kind.OK).tolist():
-            response = Response(status=int(batch.status[i]), body=batch.bodies[i],
-                                headers={h: vals[i] for h, vals in headers.items()},
-                                latency_ms=float(batch.done[i] - batch.intended[i]) * 1e3,
-                                variant=names[int(batch.variant[i])], payload=int(batch.payload[i]))
+        names, read, bodies = self.names, self.read, batch.bodies
+        headers = batch.headers.items()
+        ok = np.flatnonzero(kind == Kind.OK)
+        # the per-row fields as Python lists, taken once (a numpy scalar per row costs more than the hook call)
+        columns_ok = zip(ok.tolist(), batch.status[ok].tolist(), ((batch.done - batch.intended)[ok] * 1e3).tolist(),
+                         batch.variant[ok].tolist(), batch.payload[ok].tolist(), strict=True)
+        for i, status, latency_ms, v, p in columns_ok:
+            response = Response(status, bodies[i], {h: vals[i] for h, vals in headers}, latency_ms, names[v], p)
             try:
                 reading = read(response)
             except Exception as exc:   # the user's code failed on this answer: a failed check, said once
