@@ -136,9 +136,9 @@ def test_a_response_hook_that_raises_fails_the_check_not_the_run(echo, hooks_dir
     assert v["error_messages"] == {"check_failed": "response hook: ValueError: cannot read this answer"}
 
 
-def _cli(hooks_dir, hooks):
+def _cli(hooks_dir, hooks, **load):
     spec = hooks_dir / "spec.yaml"
-    spec.write_text(yaml.safe_dump(_spec("http://127.0.0.1:9/", hooks_dir, hooks)))
+    spec.write_text(yaml.safe_dump(_spec("http://127.0.0.1:9/", hooks_dir, hooks, **load)))
     return subprocess.run([sys.executable, "-m", "stinger.cli", "run", str(spec), "-q"], capture_output=True,
                           text=True, timeout=60, cwd=hooks_dir, stdin=subprocess.DEVNULL,
                           env={**os.environ, "PYTHONPATH": f"{hooks_dir}:{Path(stinger.__file__).parents[1]}"})
@@ -156,4 +156,13 @@ def test_a_hook_mistake_is_one_line_exit_2_before_any_load(hooks_dir, hooks, sai
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and said in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not (hooks_dir / "runs").exists()
+
+
+def test_a_request_hook_is_refused_where_workers_cannot_read_this_machines_files(hooks_dir):
+    r = _cli(hooks_dir, {"request": "my_hooks:build"}, backend="ray")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "stinger: error: hooks.request works with the local backend: ray workers may run on other machines, "
+        "which cannot read the requests it built here"]
     assert not (hooks_dir / "runs").exists()

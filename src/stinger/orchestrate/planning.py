@@ -239,6 +239,15 @@ class RunPlan:
         check_ceilings(spec)
         return replace(self, spec=spec, slos=())
 
+    def check_backend(self, traits: Any) -> None:
+        """What this plan asks of the backend's workers, before any run directory: a request hook's
+        derived dataset is a file on this machine."""
+        if self.payload is not None and not traits.shared_filesystem:
+            from stinger.errors import UsageError
+
+            raise UsageError(f"hooks.request works with the local backend: {self.spec.load.backend} workers may "
+                             "run on other machines, which cannot read the requests it built here")
+
     def workers(self, workers: int | None = None, cores: int | None = None) -> list[WorkerPlan]:
         return build_plans(self.spec, workers=workers, cores=cores, payload=self.payload)
 

@@ -88,6 +88,7 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
         plan = plan_run(plan)   # what the user named, opened and checked: one-line errors before any load
     spec, slos = plan.spec, list(plan.slos)
     check_row_sinks(spec, backend)   # before the run directory exists
+    plan.check_backend(backend.traits)
     plans = plan.workers(workers, cores=connect_backend(backend, spec, workers))
     ensure_fd_limit(plans)
     load = spec.load
