@@ -240,7 +240,7 @@ def _cool_down_time(vs: dict) -> float:
 
 def _row(result: StepResult, summary: dict, vs: dict) -> dict:
     res = summary.get("resources") or {}
-    endpoint = next(iter(res.values()), {}) if res else {}
+    endpoint: dict = next(iter(res.values()), {}) if res else {}
     lat = vs.get("latency_ms", {})
     return {
         "target": int(result.target) if float(result.target).is_integer() else result.target,

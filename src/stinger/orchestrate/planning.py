@@ -23,6 +23,7 @@ from stinger.engine.plan import ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, 
 from stinger.errors import SpecError
 from stinger.spec import LoadSpec, Spec
 from stinger.spec.model import MAX_WORKERS, warmup_problem
+from stinger.targets.base import TargetConfig
 
 
 def default_workers(spec: Spec, cores: int | None = None) -> int:
@@ -43,7 +44,7 @@ def default_workers(spec: Spec, cores: int | None = None) -> int:
         if users is None and load.shape is not None and load.shape.steps:
             users = max(s.users or 0 for s in load.shape.steps)
         want = math.ceil((users or 1) / 2_000)
-    loopback = all(e.is_loopback for v in spec.all_variants() for e in v.target.endpoints())
+    loopback = all(e.is_loopback for v in spec.all_variants() for e in _target(v).endpoints())
     limit = max(1, cores // 2) if loopback else cores
     return max(1, min(want, limit))
 
@@ -82,6 +83,7 @@ def rate_profile(load: LoadSpec, payload=None):
     shape = load.shape
     trace = None
     if shape is None:
+        assert load.rate is not None   # the spec's rule: the open model has a rate or a shape
         profile = sch.constant(load.rate, load.duration)
     elif shape.ramp is not None:
         r = shape.ramp
@@ -89,7 +91,7 @@ def rate_profile(load: LoadSpec, payload=None):
     elif shape.steps is not None:
         if any(s.rate is None for s in shape.steps):
             raise SpecError("load.shape.steps: every step needs a rate in the open model (users in the closed model)")
-        profile = sch.steps([(s.rate, s.duration) for s in shape.steps])
+        profile = sch.steps([(s.rate, s.duration) for s in shape.steps if s.rate is not None])
     elif shape.spike is not None:
         s = shape.spike
         total = load.duration or (s.at + s.length) * 2
@@ -111,10 +113,11 @@ def users_profile(load: LoadSpec):
     if shape is not None and shape.steps is not None:
         if any(s.users is None for s in shape.steps):
             raise SpecError("load.shape.steps: every step needs users in the closed model")
-        return sch.users_steps([(s.users, s.duration) for s in shape.steps])
+        return sch.users_steps([(s.users, s.duration) for s in shape.steps if s.users is not None])
     if shape is not None and shape.ramp is not None:
         r = shape.ramp
         return sch.users_ramp(int(r.start), int(r.end), r.over, hold=r.hold)
+    assert load.users is not None   # the spec's rule: the closed model has users or user steps
     return sch.users_constant(load.users, load.duration)
 
 
@@ -139,9 +142,15 @@ def variant_plans(spec: Spec) -> tuple[VariantPlan, ...]:
         return _attributed_plans(spec)
     out = []
     for v in spec.all_variants():
-        v.target.endpoints()
+        _target(v).endpoints()
         out.append(VariantPlan(name=v.name, target=v.target, weight=v.weight))
     return tuple(out)
+
+
+def _target(variant: Any) -> TargetConfig:
+    """A variant's target config (the spec's `AnyTarget` union, built at import time, is opaque to mypy)."""
+    target: TargetConfig = variant.target
+    return target
 
 
 def production_variants(spec: Spec) -> dict[str, str]:
@@ -155,7 +164,7 @@ def _attributed_plans(spec: Spec) -> tuple[VariantPlan, ...]:
     from stinger.spec.model import UNATTRIBUTED
 
     variants = spec.all_variants()
-    shared = variants[0].target.model_copy(update={"variant_names": tuple(production_variants(spec).values())})
+    shared = _target(variants[0]).model_copy(update={"variant_names": tuple(production_variants(spec).values())})
     shared.endpoints()
     return (*(VariantPlan(name=v.name, target=shared, weight=v.weight) for v in variants),
             VariantPlan(name=UNATTRIBUTED, target=shared, weight=0.0))

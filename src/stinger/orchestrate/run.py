@@ -95,10 +95,10 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
     abort = abort_watch(spec, plans[0].interval)
     user_stop = stop_when
 
-    def stop_when(m, t):
+    def stop(m, t) -> bool:
         if user_stop is not None and user_stop(m, t):
             return True
-        return abort(m, t)
+        return bool(abort(m, t))
 
     duration = plans[0].duration
     info = RunInfo(spec=spec, variants=tuple(v.name for v in plans[0].variants),
@@ -121,16 +121,16 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
         def on_start(t0: float, pids: list[int]) -> None:
             mon.start(t0, generator_pids=pids)
 
-        live = [o for o in outputs if getattr(o, "wants_intervals", True)]
+        live_outputs = [o for o in outputs if getattr(o, "wants_intervals", True)]
         try:
-            with OutputThread(live) as thread:
+            with OutputThread(live_outputs) as thread:
                 # on the merge path: copy what the live view needs, hand it over, return (and with
                 # no live output, not even that: a quiet run's coordinator does no extra work)
-                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
+                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live_outputs else None
                 from stinger.outputs.rundir import spill_path
 
                 plans = request_logs(spec, plans, run_dir)
-                outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress,
+                outcome = execute(plans, on_start=on_start, stop_when=stop, on_progress=progress,
                                   backend=backend, spill_path=spill_path(run_dir))
         finally:
             mon.stop()
