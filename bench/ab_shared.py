@@ -54,7 +54,7 @@ SCHEDULES = {   # name: (split, pairing)
 def _ab(data: dict, out: Path):
     data = {**data, "output": {"dir": str(out)}}
     spec = parse_spec(data)
-    return run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode=spec.split),
+    return run_ab(spec, AbOptions(mode=spec.split),
                   quiet=True)
 
 

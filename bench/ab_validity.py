@@ -75,7 +75,7 @@ def one_run(case: str, seed: int, rate: float, seconds: float, root: Path, pairi
                 "load": {"rate": rate / 2 if mode == "paired" else rate, "duration": seconds + 1, "warmup": "1s", "seed": seed, "timeout": "5s"},
                 "server_time": None, "output": {"dir": str(root / f"{case}-{seed}")}}
         spec = parse_spec(data)
-        out = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode=mode),
+        out = run_ab(spec, AbOptions(mode=mode),
                      quiet=True)
         sa.stop()
         if not same:

@@ -64,7 +64,7 @@ def ab(variants: list[dict], rate: float, seconds: float, seed: int, out: Path, 
                                            "timeout": "5s"},
             "server_time": None, "output": {"dir": str(out)}, **(extra or {})}
     spec = parse_spec(data)
-    return run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(), quiet=True)
+    return run_ab(spec, AbOptions(), quiet=True)
 
 
 _JUDGE = ("import json, sys, stinger; r = stinger.compare(sys.argv[1], sys.argv[2]); "

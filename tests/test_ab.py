@@ -28,7 +28,7 @@ def delay_servers():
 
 def _run(data: dict, mode: str = "split"):
     spec = parse_spec(data)
-    out = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode=mode),
+    out = run_ab(spec, AbOptions(mode=mode),
                  quiet=True)
     return out.verdict, out.extra, out.report
 

@@ -32,7 +32,7 @@ def _ab(tmp_path, a_url: str, b_url: str, rate_per_variant: float, seconds: floa
                      "timeout": "5s"},
             "server_time": None, "output": {"dir": str(tmp_path)}}
     spec = parse_spec(data)
-    return run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode="split"),
+    return run_ab(spec, AbOptions(mode="split"),
                   quiet=True).verdict
 
 
@@ -48,7 +48,7 @@ def test_planned_size_detects_5ms_as_promised(tmp_path):
 
         base = parse_spec({"target": {"url": fast.url + "/"}, "load": {"rate": 50, "duration": 5},
                            "server_time": None, "output": {"dir": str(tmp_path / "base")}})
-        report = run_spec(base, base.model_dump(mode="json", by_alias=True, exclude_none=True), outputs=None)
+        report = run_spec(base, outputs=None)
         text = plan_ab(min_effect="5ms", baseline=str(report.run_dir), power=0.95, rate=50)
         n, secs = _planned(text)
         assert secs >= 10 and n >= 400, text   # never below the verdict's minimum of 10 intervals

@@ -55,8 +55,7 @@ def _paired_aa(tmp_path, seed: int):
                 "load": {"rate": 60, "duration": 8, "warmup": "1s", "seed": seed, "timeout": "5s"},
                 "server_time": None, "output": {"dir": str(tmp_path / f"aa{seed}")}}
         spec = parse_spec(data)
-        verdict = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-                         AbOptions(mode="paired"), quiet=True).verdict
+        verdict = run_ab(spec, AbOptions(mode="paired"), quiet=True).verdict
         srv.stop()
         ra, rb = srv.route_records("/a"), srv.route_records("/b")
     server_p50 = float(np.percentile((rb["send"] - rb["recv"]) * 1e3, 50)

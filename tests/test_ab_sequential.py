@@ -16,8 +16,7 @@ def test_sequential_ab_stops_early_on_a_clear_difference(tmp_path):
         data = {"variants": [{"name": "A", "url": a.url + "/"}, {"name": "B", "url": b.url + "/"}],
                 "load": {"rate": 40, "duration": 90}, "server_time": None, "output": {"dir": str(tmp_path)}}
         spec = parse_spec(data)
-        out = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-                     AbOptions(mode="split", sequential=True), quiet=True)
+        out = run_ab(spec, AbOptions(mode="split", sequential=True), quiet=True)
     v, extra, report = out.verdict, out.extra, out.report
     seq = extra["sequential"]
     assert seq["decision"] == "different" and seq["stopped_early"] is True
@@ -44,8 +43,7 @@ def test_sequential_stop_reports_the_always_valid_interval_and_is_tuned_to_the_m
                 "load": {"rate": 40, "duration": 60, "warmup": "1s"}, "server_time": None,
                 "output": {"dir": str(tmp_path)}}
         spec = parse_spec(data)
-        out = run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-                     AbOptions(mode="split", sequential=True, min_effect_ms=5.0), quiet=True)
+        out = run_ab(spec, AbOptions(mode="split", sequential=True, min_effect_ms=5.0), quiet=True)
     seq, v = out.extra["sequential"], out.verdict
     assert seq["stopped_early"] and seq["tau_ms"] == 5.0 and seq["earliest_stop_s"] == earliest_stop_s(1.0) == 13.0
     assert out.report.summary["elapsed_s"] < earliest_stop_s(1.0) + 4

@@ -36,7 +36,7 @@ def _shared():
 
 def _run(data: dict):
     spec = parse_spec(data)
-    return run_ab(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), AbOptions(mode=spec.split),
+    return run_ab(spec, AbOptions(mode=spec.split),
                   quiet=True)
 
 

@@ -30,7 +30,7 @@ def _search(url: str, start: float, precision: float = 0.04) -> dict:
     spec = parse_spec(data)
     opts = CapacityOptions(start=start, growth=2.0, precision=precision, step_duration=2.5, step_warmup=0.75,
                            slos=SLOS, max_steps=24)  # re-tests of failures count as steps (CI once needed 15)
-    return run_capacity(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), opts,
+    return run_capacity(spec, opts,
                         quiet=True, write=False)
 
 
@@ -91,7 +91,7 @@ def test_one_stall_does_not_move_the_capacity_found() -> None:
         opts = CapacityOptions(start=capacity * 0.3, growth=2.0, precision=0.1, step_duration=2.0,
                                step_warmup=0.5, slos=SLOS, max_steps=14)
         try:
-            out = run_capacity(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), opts,
+            out = run_capacity(spec, opts,
                                write=False, outputs=[stall])
         finally:
             if stall.timer is not None:

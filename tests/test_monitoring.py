@@ -70,7 +70,7 @@ def test_server_time_and_resources_in_a_run_summary(demo, tmp_path):
                        "load": {"rate": 50, "duration": 3, "warmup": 0.5},
                        "monitors": [{"type": "prometheus", "url": demo.metrics_url, "preset": "demo"}],
                        "output": {"dir": str(tmp_path)}})
-    report = run_spec(spec, {}, quiet=True)
+    report = run_spec(spec, quiet=True)
     s = report.summary
     v = s["variants"]["default"]
     assert v["server_time_ms"]["count"] == v["requests"]["ok"] > 0
@@ -87,7 +87,7 @@ def test_a_starved_generator_is_flagged_client_bound(tmp_path):
         spec = parse_spec({"target": {"url": server.url + "/"},
                            "load": {"rate": 400_000, "duration": 3, "workers": 1, "max_in_flight": 64, "confirm": True},
                            "server_time": None, "output": {"dir": str(tmp_path)}})
-        report = run_spec(spec, {}, quiet=True, write=False)
+        report = run_spec(spec, quiet=True, write=False)
     gen = report.summary["generator"]
     assert gen["client_bound"] is True, gen
     assert "client-bound" in gen["message"]
@@ -107,7 +107,7 @@ def test_each_variant_gets_its_own_monitors(tmp_path):
             "load": {"rate": 40, "duration": 3},
             "output": {"dir": str(tmp_path)},
         })
-        report = run_spec(spec, {}, quiet=True)
+        report = run_spec(spec, quiet=True)
     res = report.summary["resources"]
     assert {"fast", "accurate"} <= set(res)
     # the random forest works harder than naive Bayes for the same requests

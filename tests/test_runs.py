@@ -41,7 +41,7 @@ def saved(http_server, tmp_path_factory):
                                              "headers": {"Authorization": "Bearer SECRET123", "X-Trace": "t1"}},
             "load": {"rate": 20, "duration": "1s", "workers": 1}, "output": {"dir": str(out)}}
     spec = parse_spec(data)
-    report = run_spec(spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True), quiet=True)
+    report = run_spec(spec, quiet=True)
     return report
 
 

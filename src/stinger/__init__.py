@@ -12,6 +12,10 @@
     stinger.compare("runs/base", "runs/candidate")      # -> CompareResult (exit_code 1 = regression)
     stinger.read_run("runs/20260101-120000-demo")       # -> RunResult from the files alone
 
+User hooks (spec `hooks: {request: "mod:fn", response: "mod:fn"}`): `stinger.Request` ->
+`stinger.Request` builds each payload's request once before the run; `stinger.Response` ->
+`stinger.Reading` reads each OK answer (prediction, label, token counts, ok) off the event loop.
+
 A spec is a `Spec`, a dict in the YAML spec's shape, or a YAML file's path.
 `outputs=[...]` chooses what is shown and kept: "rundir" (the default),
 "terminal" (live view and tables), "jsonl", or your own `Output` object.
@@ -44,6 +48,9 @@ __all__ = [
     "DatasetError",
     "ExitCode",
     "Output",
+    "Reading",
+    "Request",
+    "Response",
     "RunError",
     "RunResult",
     "Spec",
@@ -57,6 +64,8 @@ __all__ = [
     "compare",
     "load_spec",
     "read_run",
+    "request_hook",
+    "response_hook",
     "run",
 ]
 
@@ -82,6 +91,11 @@ _LAZY = {
     "DatasetError": "stinger.errors",
     "TargetError": "stinger.errors",
     "RunError": "stinger.errors",
+    "Request": "stinger.core.hooks",
+    "Response": "stinger.core.hooks",
+    "Reading": "stinger.core.hooks",
+    "request_hook": "stinger.core.hooks",
+    "response_hook": "stinger.core.hooks",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these come from __getattr__
@@ -93,6 +107,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these come from __g
         ExitCode,
         RunResult,
     )
+    from stinger.core.hooks import Reading, Request, Response, request_hook, response_hook
     from stinger.errors import (
         DatasetError,
         RunError,

@@ -29,10 +29,10 @@ DEFAULT_OUTPUTS = ("rundir",)
 
 def load_spec(spec: SpecLike) -> Spec:
     """A validated `Spec` from a `Spec`, a dict, or a YAML file's path (errors name the field and line)."""
-    return _resolve(spec)[0]
+    return _resolve(spec)
 
 
-def _resolve(spec: SpecLike) -> tuple[Spec, dict]:
+def _resolve(spec: SpecLike) -> Spec:
     from stinger.spec import Spec, load_spec_file, parse_spec
 
     if isinstance(spec, Spec):
@@ -44,7 +44,7 @@ def _resolve(spec: SpecLike) -> tuple[Spec, dict]:
         spec = parse_spec(data, source=source, text=text)
     else:
         raise UsageError(f"a spec is a Spec, a dict or a YAML file's path, not {type(spec).__name__}")
-    return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return spec
 
 
 def _outputs(outputs: Iterable | None) -> list:
@@ -59,8 +59,7 @@ def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None 
     """One load test. Returns its summary (summary.json), run directory and exit code."""
     from stinger.orchestrate.run import run_spec
 
-    s, data = _resolve(spec)
-    report = run_spec(s, data, workers=workers, outputs=_outputs(outputs))
+    report = run_spec(_resolve(spec), workers=workers, outputs=_outputs(outputs))
     return RunResult(summary=report.summary, run_dir=report.run_dir, exit_code=report.exit_code)
 
 
@@ -102,9 +101,9 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
     from stinger.core.exit_codes import capacity_exit_code
     from stinger.orchestrate.capacity import run_capacity
 
-    s, data = _resolve(spec)
+    s = _resolve(spec)
     opts = _capacity_options(options)
-    out = run_capacity(s, data, opts, outputs=_outputs(outputs))
+    out = run_capacity(s, opts, outputs=_outputs(outputs))
     code = capacity_exit_code(out)
     run_dir = out.get("run_dir")
     return CapacityResult(summary=out, run_dir=Path(run_dir) if run_dir else None, exit_code=code)
@@ -171,22 +170,38 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
 
     if not 0 < alpha < 1:
         raise UsageError(f"alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
-    s, data = _resolve(spec)
+    s = _resolve(spec)
     mode = mode or s.split
     modes = split_modes()
     if mode not in (*modes, "capacity"):
         raise UsageError(f"A/B mode {mode!r}: expected {', '.join(modes)} or capacity")
     if mode in modes and mode != s.split:
-        s, data = _resolve({**data, "split": mode})
+        s = _with_split(s, mode)
     if min_effect_ms is not None and not min_effect_ms > 0:
         raise UsageError(f"min_effect_ms must be > 0, got {min_effect_ms:g}")
     opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_options(capacity or {}) if mode == "capacity" else None,
                      prices=prices, instances=instances)
-    out = run_ab(s, data, opts, outputs=_outputs(outputs))
+    out = run_ab(s, opts, outputs=_outputs(outputs))
     return AbResult(summary=out.report.summary if out.report is not None else None,
                     verdict=verdict_dict(out.verdict, out.extra), run_dir=out.run_dir, exit_code=out.exit_code,
                     capacity=out.capacity)
+
+
+def _with_split(s: Spec, mode: str) -> Spec:
+    """The spec in another split mode: a copy (nothing parsed again) held to the spec's own rules on a
+    split (paired needs the open model; sagemaker its own shape of variants), which a model_copy skips."""
+    from collections.abc import Callable
+    from typing import cast
+
+    from stinger.errors import SpecError
+
+    copy = s.model_copy(update={"split": mode})
+    try:
+        cast(Callable[[], object], copy._targets)()   # the spec's whole-model rules (spec/model.py), on the copy
+    except ValueError as exc:
+        raise SpecError(f"spec: {exc}") from None
+    return copy
 
 
 def compare(baseline: str | os.PathLike | RunResult, candidate: str | os.PathLike | RunResult, *,

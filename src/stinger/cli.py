@@ -116,7 +116,7 @@ RUN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals, random orders and the variant split (default: a fresh one per run, printed and recorded in spec.yaml and summary.json)."}),
     ("--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),
     ("--name", "name", {"help": "A name for this run (used in the run directory's name)."}),
-    ("--save-requests", "output.save_requests", {"is_flag": True, "help": "Also write requests.csv in the run directory: one row per request sent (intended, sent, first byte and done times, latency, status, kind, variant)."}),
+    ("--save-requests", "output.rows", {"is_flag": False, "flag_value": "csv", "metavar": "[csv|parquet]", "help": "Also write the per-request rows in the run directory, requests.csv (the default) and/or requests.parquet (csv,parquet): one row per request sent (intended, sent, first byte and done times, latency, status, kind, variant)."}),
     ("--prediction", "prediction", {"help": "JSON path of the prediction in a response (model quality)."}),
 ]
 

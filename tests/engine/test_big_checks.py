@@ -113,7 +113,7 @@ def _run(url: str, check: dict, rate: float, duration: str, drain: str = "5s") -
     data = {"target": {"url": url + "/"}, "check": check,
             "load": {"workers": 1, "rate": rate, "duration": duration, "timeout": "20s", "max_body": "64MB",
                      "drain": drain}}
-    return run_spec(parse_spec(data), data, quiet=True, write=False).summary
+    return run_spec(parse_spec(data), quiet=True, write=False).summary
 
 
 # the small body {"ok":true} passes; the big one is parsed whole and fails (a count we know)
@@ -186,7 +186,7 @@ def test_a_run_told_to_stop_does_not_wait_for_a_backlog_of_big_checks():
         data = {"target": {"url": s.url + "/"}, "check": {"regex": "Z"},
                 "load": {"workers": 1, "rate": 10, "duration": "30s", "timeout": "20s"}}
         t = time.monotonic()
-        report = run_spec(parse_spec(data), data, quiet=True, write=False, stop_when=lambda m, now: now >= 2.0)
+        report = run_spec(parse_spec(data), quiet=True, write=False, stop_when=lambda m, now: now >= 2.0)
         took = time.monotonic() - t
     assert frozen.stopped, "no check helper was started"
     summary = report.summary

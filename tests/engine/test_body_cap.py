@@ -56,7 +56,7 @@ def test_endless_chunked_body_with_a_check_is_body_too_large(endless_server):
     data = {"target": {"url": endless_server}, "check": {"regex": "never"},
             "load": {"workers": 1, "rate": 10, "duration": "1s", "timeout": "20s", "max_body": "1MB"}}
     t = time.monotonic()
-    report = run_spec(parse_spec(data), data, quiet=True, write=False)
+    report = run_spec(parse_spec(data), quiet=True, write=False)
     elapsed = time.monotonic() - t
     v = report.summary["variants"]["default"]
     r = v["requests"]

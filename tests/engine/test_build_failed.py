@@ -43,7 +43,7 @@ def test_a_kserve_model_name_outside_ascii_is_encoded_for_its_readiness_check_to
     with FaultServer("ok") as server:
         data = _kserve(server.url.rstrip("/"), body="[[1.0, 2.0]]")
         data["target"]["model"] = "mödel-😀"
-        report = run_spec(parse_spec(data), data, quiet=True, write=False)   # was: a traceback in urllib
+        report = run_spec(parse_spec(data), quiet=True, write=False)   # was: a traceback in urllib
         counts = server.stop()
     assert counts["requests"] == 1 + 20 and report.summary["variants"]["default"]["requests"]["ok"] == 20
 
@@ -57,7 +57,7 @@ def _kserve(url: str, body: str | None = None, data: str | None = None, load: di
 def test_a_run_whose_requests_cannot_be_built_fails_each_one_and_sends_nothing():
     with FaultServer("ok") as server:   # answers the readiness check, then counts what reaches it
         data = _kserve(server.url.rstrip("/"), body='"not a tensor"')
-        report = run_spec(parse_spec(data), data, quiet=True, write=False)
+        report = run_spec(parse_spec(data), quiet=True, write=False)
         counts = server.stop()
     assert counts["requests"] == 1          # the readiness check only: no request was sent
     s = report.summary
@@ -89,7 +89,7 @@ def test_queued_requests_that_cannot_be_built_do_not_nest(tmp_path):
     with RefServer(delay_ms=300, record=True) as server:
         data = _kserve(server.url, data=str(rows),
                        load={"rate": 1000, "duration": "0.401s", "max_in_flight": 1, "drain": "2s"})
-        report = run_spec(parse_spec(data), data, quiet=True, write=False)
+        report = run_spec(parse_spec(data), quiet=True, write=False)
         server.stop()
         received = len(server.records())
     v = report.summary["variants"]["default"]

@@ -28,7 +28,7 @@ def run(load: dict, url: str | list[str], **extra):
     target = {"url": url} if isinstance(url, str) else {"urls": url}
     target.update(extra.pop("target", {}))
     data = {"target": target, "load": {"workers": 1, **load}, **extra}
-    report = run_spec(parse_spec(data), data, quiet=True, write=False)
+    report = run_spec(parse_spec(data), quiet=True, write=False)
     variants = report.summary["variants"]
     assert len(variants) == 1
     return next(iter(variants.values())), report

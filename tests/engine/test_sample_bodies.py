@@ -12,7 +12,7 @@ from stinger.spec import parse_spec
 def test_all_404_run_shows_the_sample_body_in_summary_json(servers, tmp_path):
     data = {"target": {"url": servers.url("/404")}, "load": {"workers": 1, "rate": 20, "duration": "0.5s"},
             "output": {"dir": str(tmp_path)}}
-    report = run_spec(parse_spec(data), data, quiet=True, write=True)
+    report = run_spec(parse_spec(data), quiet=True, write=True)
     (p,) = tmp_path.glob("*/summary.json")
     summary = json.loads(p.read_text())
     v = summary["variants"]["default"]
@@ -24,7 +24,7 @@ def test_all_404_run_shows_the_sample_body_in_summary_json(servers, tmp_path):
 
 def test_successful_run_keeps_no_sample(servers):
     data = {"target": {"url": servers.url("/ok")}, "load": {"workers": 1, "rate": 20, "duration": "0.3s"}}
-    report = run_spec(parse_spec(data), data, quiet=True, write=False)
+    report = run_spec(parse_spec(data), quiet=True, write=False)
     assert "sample_responses" not in report.summary["variants"]["default"]
 
 

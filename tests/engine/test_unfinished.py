@@ -27,7 +27,7 @@ from stinger.testing.servers import RefServer
 def _run(url: str, load: dict, slo=("error_rate<1%",)):
     data = {"target": {"url": url}, "server_time": None, "slo": list(slo),
             "load": {"workers": 1, "timeout": "30s", "drain": "0.5s", **load}}
-    return run_spec(parse_spec(data), data, quiet=True, write=False)
+    return run_spec(parse_spec(data), quiet=True, write=False)
 
 
 @pytest.mark.parametrize("load", [

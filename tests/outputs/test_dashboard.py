@@ -45,7 +45,7 @@ def test_the_dashboard_serves_its_page_and_the_state_of_the_run():
     urls = []
     d = DashboardOutput(announce=urls.append)
     try:
-        d.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=5.0, total=None, mode="open"))
+        d.start(RunInfo(spec=None, variants=("a",), duration=5.0, total=None, mode="open"))
         assert urls == [d.url] and d.url.startswith("http://127.0.0.1:")
         page = get(d.url).decode()
         assert "<svg id=\"rate\"" in page and "http" not in page.split("<script>")[1].replace("http://www.w3.org", "")
@@ -68,11 +68,11 @@ def test_the_dashboard_serves_its_page_and_the_state_of_the_run():
 
 def test_a_port_in_use_is_a_one_line_error():
     d = DashboardOutput()
-    d.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=1.0, total=None, mode="open"))
+    d.start(RunInfo(spec=None, variants=("a",), duration=1.0, total=None, mode="open"))
     try:
         other = DashboardOutput(port=int(d.url.rsplit(":", 1)[1].rstrip("/")))
         with pytest.raises(UsageError, match=r"cannot listen on 127\.0\.0\.1"):
-            other.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=1.0, total=None, mode="open"))
+            other.start(RunInfo(spec=None, variants=("a",), duration=1.0, total=None, mode="open"))
     finally:
         d.close()
 
@@ -157,7 +157,7 @@ def _raw_get(port: int, path: str, host: str) -> tuple[int, bytes]:
 
 def test_only_this_machines_host_names_and_exact_routes_are_answered():
     d = DashboardOutput()
-    d.start(RunInfo(spec=None, spec_data={}, variants=("a",), duration=5.0, total=None, mode="open"))
+    d.start(RunInfo(spec=None, variants=("a",), duration=5.0, total=None, mode="open"))
     try:
         port = int(d.url.rsplit(":", 1)[1].rstrip("/"))
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LocalHost:{port}"):

@@ -126,7 +126,7 @@ def test_a_slow_output_does_not_delay_merging_in_a_real_run(tmp_path):
 
         OutputThread.post = counting_post
         try:
-            report = run_spec(spec, data, outputs=[slow])
+            report = run_spec(spec, outputs=[slow])
         finally:
             OutputThread.post = orig_post
     req = report.summary["variants"]["default"]["requests"]
@@ -158,6 +158,6 @@ def test_with_no_live_output_the_coordinator_builds_no_snapshot(tmp_path, monkey
     monkeypatch.setattr(run_mod, "execute", fake_execute)
     with RefServer("delay", delay_ms=1) as server:
         data = {"target": {"url": server.url + "/"}, "load": {"rate": 20, "duration": "0.5s", "workers": 1}}
-        report = run_mod.run_spec(parse_spec(data), data, outputs=[RunDirOutput(tmp_path, "quiet")])
+        report = run_mod.run_spec(parse_spec(data), outputs=[RunDirOutput(tmp_path, "quiet")])
     assert seen["on_progress"] is None
     assert (report.run_dir / "summary.json").is_file()

@@ -52,7 +52,7 @@ def _run(tmp_path, n: int):
         data = {"target": {"url": s.url + "/"}, "load": {"rate": 50, "duration": "0.5s", "workers": 1},
                 "output": {"dir": str(tmp_path)}}
         outputs = [SignalOnFinish(n), *default_outputs(quiet=True, write=True)]
-        return run_spec(parse_spec(data), data, outputs=outputs)
+        return run_spec(parse_spec(data), outputs=outputs)
 
 
 def test_a_signal_while_the_results_are_written_is_held_and_the_run_directory_completes(tmp_path):

@@ -81,7 +81,7 @@ def test_save_requests_is_refused_when_the_workers_files_are_not_the_coordinator
     spec.output.save_requests = True
     spec.output.dir = str(tmp_path / "runs")
     with pytest.raises(UsageError, match="--save-requests works with the local backend: elsewhere workers"):
-        run_spec(spec, {}, quiet=True, write=True)
+        run_spec(spec, quiet=True, write=True)
     assert not (tmp_path / "runs").exists()   # refused before any run directory
 
 

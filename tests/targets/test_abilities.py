@@ -101,7 +101,7 @@ def test_a_run_asks_a_vendors_side_by_ability_preflight_monitors_and_an_after_ru
     from stinger.orchestrate.run import run_spec
 
     data = fake_run("a", "b")
-    report = run_spec(parse_spec(data), data, quiet=True, write=False)
+    report = run_spec(parse_spec(data), quiet=True, write=False)
     s = report.summary
     assert vendor.asked[0] == ("preflight", [("a", "plain@fake"), ("b", "plain@fake")])
     assert vendor.asked[1] == ("extra_monitors", 2)
@@ -118,7 +118,7 @@ def test_a_sides_preflight_refusal_is_one_line_before_any_load(vendor, tmp_path)
     data = fake_run("ok", "refused")
     data["output"] = {"dir": str(tmp_path / "runs")}
     with pytest.raises(UsageError, match="variant 'refused' is not served here"):
-        run_spec(parse_spec(data), data, quiet=True, write=True)
+        run_spec(parse_spec(data), quiet=True, write=True)
     assert not (tmp_path / "runs").exists() and [a for a, _ in vendor.asked] == ["preflight"]
 
 

@@ -76,7 +76,7 @@ def test_fake_run_goes_through_batch_metrics_and_the_summary():
     from stinger.orchestrate.run import run_spec
 
     data = spec({"delay": "1ms"}, rate=40, duration="1s")
-    report = run_spec(parse_spec(data), data, quiet=True, write=False)
+    report = run_spec(parse_spec(data), quiet=True, write=False)
     [v] = report.summary["variants"].values()
     r = v["requests"]
     assert r["scheduled"] == 40 and r["ok"] == 40 and r["failed"] == 0 and r["unaccounted"] == 0

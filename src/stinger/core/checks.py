@@ -254,7 +254,7 @@ class ResponseCheck:
     value check (to require JSON null, use a regex such as ``rb"^null$"``).
     """
 
-    def __init__(self, *, status: Iterable[int] | str | None = None, json_path: str | None = None,
+    def __init__(self, *, status: Iterable[int | str] | str | int | None = None, json_path: str | None = None,
                  equals: object | None = None, regex: str | bytes | None = None) -> None:
         self.statuses = parse_status(status)
         self.json_path = json_path

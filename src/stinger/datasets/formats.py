@@ -59,6 +59,10 @@ def open_dataset(
     """
     p = Path(path)
     shown = os.fspath(path)
+    if format == "derived":   # built by the user's request hook before the run (datasets/derived.py)
+        from stinger.datasets.derived import DerivedDataset
+
+        return DerivedDataset(p, shown)
     fmt = _resolve_format(p, shown, format)
     vendor = format_class(fmt)
     if vendor is not None:

@@ -103,7 +103,7 @@ class Flusher:
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
         self._check_problem: str | None = None   # the response check's last problem sent as a note
-        self._rows = None                        # --save-requests: this worker's RowFile, made on first use
+        self._rows = None                        # --save-requests: this worker's row writers, made on first use
         self.attribution = None   # an attributed split: counters settled to the variants rows ended in
         if plan.split == ATTRIBUTED:
             from stinger.engine.attribution import Attribution
@@ -194,15 +194,17 @@ class Flusher:
                 extra_out[i] = named
 
     def _interpret(self, batch):
-        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns),
-        where a metric with many values per row is a column `(row of each value, values)`."""
+        """Each distinct target reads the rows of its variants; returns (kind, server_ms, variant, columns,
+        hook predictions), where a metric with many values per row is a column `(row of each value, values)`
+        and the hook predictions are None or, per row, None or a response hook's (prediction, label)."""
         n = len(batch)
         kind, variant = batch.kind, batch.variant
         server_ms = np.full(n, np.nan)
         columns: dict[str, np.ndarray] = {}
         many: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+        hook_predictions: list | None = None   # a response hook's (prediction, label) per row (targets/hooks.py)
         if not self.targets:
-            return kind, server_ms, variant, columns
+            return kind, server_ms, variant, columns, hook_predictions
         groups: dict[int, tuple[object, list[int]]] = {}
         for v, target in enumerate(self.targets):
             if target is not None:
@@ -229,6 +231,10 @@ class Flusher:
                 variant[at] = got.variant
             if got.bodies is not None:   # a carrier's rewrite (gRPC -> V2 JSON): what checks and predictions read
                 _rewrite_bodies(batch, rows, got.bodies)
+            if got.predictions is not None:
+                hook_predictions = hook_predictions or [None] * n
+                for j, pred in zip(range(n) if rows is None else rows.tolist(), got.predictions, strict=True):
+                    hook_predictions[j] = pred
             for name, values in got.columns.items():
                 metric(name)  # a column must be a catalogue metric: KeyError naming the known ones
                 col = columns.setdefault(name, np.full(n, np.nan))
@@ -239,7 +245,7 @@ class Flusher:
                 many.setdefault(name, []).append((owner, np.asarray(values, dtype=np.float64)))
         for name, parts in many.items():
             columns[name] = (np.concatenate([o for o, _ in parts]), np.concatenate([v for _, v in parts]))
-        return kind, server_ms, variant, columns
+        return kind, server_ms, variant, columns, hook_predictions
 
     def _note_messages(self, messages: dict[int, str], variants: list[str]) -> None:
         """Each distinct error message a target read, redacted and truncated, queued once as a note."""
@@ -281,7 +287,7 @@ class Flusher:
             batch, queued_col = to_batch(cols)
             intended, done = batch.intended, batch.done
             status = batch.status
-            kind, server_ms, variant, extra_cols = self._interpret(batch)
+            kind, server_ms, variant, extra_cols, hook_predictions = self._interpret(batch)
             ended = (intended, variant)
             kind = self._kinds(batch.bodies, kind, status, verdicts)
             nbytes = batch.nbytes
@@ -298,7 +304,7 @@ class Flusher:
             values = self._values(batch, kind, server_ms, extra_cols, queued)   # reads the server-time header
             if overlapped.any():
                 _overlapped(values, overlapped)
-            if self.plan.requests_path is not None:
+            if self.plan.rows:
                 self._log(batch, server_ms, status, kind, variant, queued_col)
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
@@ -311,17 +317,22 @@ class Flusher:
 
                 ok_rows = np.flatnonzero((kind == Kind.OK) & measured)
                 for i in ok_rows.tolist():
+                    if hook_predictions is not None and hook_predictions[i] is not None:
+                        continue   # the response hook's reading of this answer wins
                     got = None if verdicts is None else verdicts[i]
                     pred = extract(batch.bodies[i], self.prediction) if got is None else got[1]
                     if pred is not MISSING:
                         p = int(batch.payload[i])
                         predictions.append((names[variant[i]], p, pred, self.slots.label(p)))
+            if hook_predictions is not None:
+                self._hook_predictions(hook_predictions, kind, measured, batch.payload, variant, predictions)
         if unfinished is not None:
             cells.extend(self._unfinished_cells(*unfinished))
-        if final and self.plan.requests_path is not None:
+        if final and self.plan.rows:
             self._log_open(open_rows, carry)
         if final and self._rows is not None:
-            self._rows.close()
+            for w in self._rows:
+                w.close()
         if self.attribution is not None:
             counters = self.attribution.settle(counters, *ended, final=final)
         # Counters cover the time since the last flush. A regular flush runs just
@@ -353,16 +364,29 @@ class Flusher:
         )
 
     def _log(self, batch, server_ms, status, kind, variant, queued) -> None:
-        """--save-requests: this flush's rows to the worker's own file (engine/requests_log.py)."""
-        from stinger.engine.requests_log import RowFile
+        """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py)."""
+        from stinger.core.rows import RowBatch
 
         if self._rows is None:
-            self._rows = RowFile(self.plan.requests_path, self.plan.worker)
-        failed = self._rows.append(self.t0, intended=batch.intended, sent=batch.sent, first=batch.first,
-                                   done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
-                                   nbytes=batch.nbytes, payload=batch.payload, queued=queued)
-        if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
-            self.new_notes.append(failed)
+            from stinger.rows.base import writers
+
+            self._rows = writers(self.plan.rows, self.plan.requests_path, self.plan.worker)
+        rows = RowBatch(self.t0, self.plan.worker, intended=batch.intended, sent=batch.sent, first=batch.first,
+                        done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
+                        nbytes=batch.nbytes, payload=batch.payload, queued=queued)
+        for w in self._rows:
+            failed = w.write(rows)
+            if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
+                self.new_notes.append(failed)
+
+    def _hook_predictions(self, hook_predictions, kind, measured, payload, variant, out: list) -> None:
+        """A response hook's predictions of the measured OK rows, judged against its label or the dataset's."""
+        for i in np.flatnonzero((kind == Kind.OK) & measured).tolist():
+            got = hook_predictions[i]
+            if got is not None:
+                p = int(payload[i])
+                pred, label = got
+                out.append((self.names[variant[i]], p, pred, self.slots.label(p) if label is None else label))
 
     def _unfinished_cells(self, when: float, counts: list[list[int]]) -> list[CellRecord]:
         """Cells for requests counted as `unfinished` without rows: a kind count (and the warm-up
@@ -381,8 +405,8 @@ class Flusher:
     def _log_open(self, open_rows, carry) -> None:
         """--save-requests at the final flush of a stopped run: a row for each request counted as in
         flight at the stop (unanswered, or its big body still being checked), kind `in_flight`."""
+        from stinger.core.rows import IN_FLIGHT
         from stinger.engine.columns import KIND, Columns
-        from stinger.engine.requests_log import IN_FLIGHT
 
         rows = list(open_rows or ())
         if carry is not None and carry.abandoned:

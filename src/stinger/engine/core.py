@@ -101,6 +101,10 @@ class EngineCore:
             self.targets = [shared] * len(plan.variants)
         else:
             self.targets = [build_target(v.target) for v in plan.variants]
+        if plan.response_hook is not None:   # the user's hook reads the answers on the flush thread
+            from stinger.targets.hooks import hooked
+
+            self.targets = hooked(self.targets, plan.response_hook, [v.name for v in plan.variants])
         needs = [t.needs() for t in self.targets]
         st = plan.server_time_header
         header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])
@@ -657,7 +661,7 @@ class EngineCore:
         """--save-requests: a row (`engine.columns` fields) for each request still unanswered at a
         stop (sent, or waiting in the queue: no `sent`), with no `done` and the kind `in_flight`,
         so requests.csv shows them as what the summary counts them as."""
-        from stinger.engine.requests_log import IN_FLIGHT
+        from stinger.core.rows import IN_FLIGHT
 
         rows = [(c.intended, c.sent if c.connected else NAN, c.first_byte, NAN, IN_FLIGHT, 0, c.variant, c.nbytes,
                  c.payload, c.queued) for c in self.conns if c.busy]

@@ -100,4 +100,6 @@ class WorkerPlan:
     verify_tls: bool = True
     interval: float = 1.0
     seed: int = 0
-    requests_path: str | None = None   # --save-requests: this worker's per-request file (engine/requests_log.py)
+    requests_path: str | None = None   # --save-requests: this worker's part of the rows (rows/spill.py)
+    rows: tuple[str, ...] = ()         # the row sinks (rows/base.py) whose worker halves this worker runs
+    response_hook: str | None = None   # "module:function" reading every OK answer at flush time (targets/hooks.py)

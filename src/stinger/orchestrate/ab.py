@@ -161,7 +161,7 @@ class AbOutcome:
         return ab_capacity_exit_code(self.capacity or {})
 
 
-def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool = False,
+def run_ab(spec, opts: AbOptions, *, console=None, quiet: bool = False,
            outputs: list | None = None) -> AbOutcome:
     """Run an A/B test (split, paired or capacity); the outputs show and keep the run and the verdict."""
     from stinger.orchestrate.run import default_outputs, run_spec
@@ -176,9 +176,9 @@ def run_ab(spec, spec_data: dict, opts: AbOptions, *, console=None, quiet: bool 
         raise UsageError("an A/B test needs two variants: --a URL --b URL, or variants: in the spec")
     a_name, b_name = variants[0].name, variants[1].name
     if opts.mode == "capacity":
-        return _run_ab_capacity(spec, spec_data, opts, outputs=outputs)
+        return _run_ab_capacity(spec, opts, outputs=outputs)
     watcher = SequentialWatcher(a_name, b_name, opts.alpha, opts.min_effect_ms) if opts.sequential else None
-    report = run_spec(spec, spec_data, stop_when=watcher, outputs=outputs)
+    report = run_spec(spec, stop_when=watcher, outputs=outputs)
     data = variant_data_from_metrics(report.outcome.metrics, report.summary["variants"])
     v, extra = compare_variants(data[a_name], data[b_name], paired=spec.split == "paired", alpha=opts.alpha,
                                 seed=spec.load.seed)
@@ -232,14 +232,13 @@ def _mark_interrupted(v: Verdict, extra: dict, summary: dict) -> None:
                        "until then (partial results).")
 
 
-def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -> AbOutcome:
+def _run_ab_capacity(spec, opts: AbOptions, *, outputs: list) -> AbOutcome:
     """One capacity search per variant (each with its own run directory), then their brackets compared."""
     from dataclasses import replace
 
     from stinger.orchestrate.capacity import CapacityOptions, run_capacity
     from stinger.outputs.base import run_dir_of, tell
     from stinger.outputs.rundir import RunDirOutput
-    from stinger.spec import parse_spec
 
     dirs = [o for o in outputs if isinstance(o, RunDirOutput)]
     shown = [o for o in outputs if not isinstance(o, RunDirOutput)]
@@ -248,12 +247,10 @@ def _run_ab_capacity(spec, spec_data: dict, opts: AbOptions, *, outputs: list) -
     for k, v in enumerate(spec.all_variants()[:2]):
         copts = replace(base_opts, price_per_hour=opts.prices[k] if opts.prices else base_opts.price_per_hour,
                         instances=opts.instances[k] if opts.instances else base_opts.instances)
-        data = {k: val for k, val in spec_data.items() if k not in ("variants", "target", "split")}
-        data["target"] = v.target.model_dump(mode="json", exclude_none=True)  # every field of any target type
-        data["name"] = f"{spec.name or 'ab'}-{v.name}"
-        one = parse_spec(data, source="ab capacity")
-        results[v.name] = run_capacity(one, one.model_dump(mode="json", by_alias=True, exclude_none=True), copts,
-                                       outputs=shown + [d.fresh() for d in dirs], variant=v.name)
+        # the variant's own target as the one target of a spec (a copy: nothing parsed again)
+        one = spec.model_copy(update={"target": v.target, "variants": None, "split": "split",
+                                      "name": f"{spec.name or 'ab'}-{v.name}"})
+        results[v.name] = run_capacity(one, copts, outputs=shown + [d.fresh() for d in dirs], variant=v.name)
     names = list(results)
     datas = []
     for name in names:

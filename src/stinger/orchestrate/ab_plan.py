@@ -39,15 +39,10 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
 
     ``at``: "p95" plans for a tail-only increase (the values from the baseline's p95 up move by
     `min_effect`, the median does not); None: the whole distribution moves."""
-    from stinger.core.stats import MIN_INTERVALS, VERDICT_ROWS, plan_sample_size
+    from stinger.core.stats import VERDICT_ROWS
     from stinger.errors import UsageError
 
-    if not 0 < power < 1:
-        raise UsageError(f"--power must be between 0 and 1 (e.g. 0.8), got {power:g}")
-    if not 0 < alpha < 1:
-        raise UsageError(f"--alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
-    if rate is not None and rate <= 0:
-        raise UsageError(f"--rate must be > 0 requests per second, got {rate:g}")
+    _check_args(power, alpha, rate)
     tail = _quantile_arg(at) if at is not None else None
     base = _baseline(baseline) if baseline is not None else None
     m = (base.rows if base is not None else VERDICT_ROWS) if rows is None else int(rows)
@@ -60,34 +55,68 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
                        f"{' (--rows 6 with labelled predictions)' if m == VERDICT_ROWS else ''}")
     text = str(min_effect).strip()
     if error_rate is not None or text.endswith("%"):
-        base_rate = _fraction_arg(error_rate, "--error-rate") if error_rate is not None else None
-        if base_rate is None:
-            raise UsageError("a proportion needs its baseline: --error-rate 2% (or the accuracy)")
-        effect = _fraction_arg(text, "--min-effect")
-        if effect == 0:
-            raise UsageError("--min-effect must be a non-zero difference, e.g. 1%")
         if tail is not None:
+            _fraction_effect(error_rate, text)   # its own mistakes first, as before
             raise UsageError("--at is for a latency effect (e.g. --min-effect 28ms --at p95), not a rate")
-        # The row must pass Holm's first step, alpha / m, when it is the only
-        # real difference among the m rows (the usual case for an error rate).
-        n = plan_sample_size(baseline_rate=base_rate, min_effect=effect, alpha=alpha / m, power=power,
-                             metric="proportion")
-        what = f"a change of {_points(100 * effect)} from a baseline rate of {100 * base_rate:g}%"
-        out = (f"To detect {what} with power {power:g} at family-wise alpha {alpha:g} ({holm_clause}: "
-               f"Fisher's test at alpha/{m} = {alpha / m:.3g}): ")
-        if rate:
-            secs = max(math.ceil(n / rate - 1e-9), MIN_INTERVALS)
-            n = max(n, math.ceil(MIN_INTERVALS * rate))
-            out += (f"{n:,} requests per variant, about {secs:,} s at {rate:g} req/s per variant "
-                    f"(plus warm-up: --duration {secs}s + the --warmup)")
-            if secs == MIN_INTERVALS:
-                out += f"; {MIN_INTERVALS} s is the verdict's minimum of one-second intervals"
-        else:
-            out += (f"{n:,} requests per variant, and never fewer than {MIN_INTERVALS} seconds "
-                     f"(the verdict's minimum of one-second intervals)")
-        return out + "."
+        return _plan_proportion(error_rate, text, power=power, alpha=alpha, rate=rate, m=m, holm_clause=holm_clause)
+    return _plan_latency(text, base, sd_ms=sd_ms, power=power, alpha=alpha, rate=rate, m=m, seed=seed, tail=tail,
+                         holm_clause=holm_clause)
 
+
+def _check_args(power: float, alpha: float, rate: float | None) -> None:
+    from stinger.errors import UsageError
+
+    if not 0 < power < 1:
+        raise UsageError(f"--power must be between 0 and 1 (e.g. 0.8), got {power:g}")
+    if not 0 < alpha < 1:
+        raise UsageError(f"--alpha must be between 0 and 1 (e.g. 0.05), got {alpha:g}")
+    if rate is not None and rate <= 0:
+        raise UsageError(f"--rate must be > 0 requests per second, got {rate:g}")
+
+
+def _fraction_effect(error_rate: str | None, text: str) -> tuple[float, float]:
+    """(baseline rate, effect) of a proportion plan, each checked."""
+    from stinger.errors import UsageError
+
+    base_rate = _fraction_arg(error_rate, "--error-rate") if error_rate is not None else None
+    if base_rate is None:
+        raise UsageError("a proportion needs its baseline: --error-rate 2% (or the accuracy)")
+    effect = _fraction_arg(text, "--min-effect")
+    if effect == 0:
+        raise UsageError("--min-effect must be a non-zero difference, e.g. 1%")
+    return base_rate, effect
+
+
+def _plan_proportion(error_rate: str | None, text: str, *, power: float, alpha: float, rate: float | None, m: int,
+                     holm_clause: str) -> str:
+    from stinger.core.stats import MIN_INTERVALS, plan_sample_size
+
+    base_rate, effect = _fraction_effect(error_rate, text)
+    # The row must pass Holm's first step, alpha / m, when it is the only
+    # real difference among the m rows (the usual case for an error rate).
+    n = plan_sample_size(baseline_rate=base_rate, min_effect=effect, alpha=alpha / m, power=power,
+                         metric="proportion")
+    what = f"a change of {_points(100 * effect)} from a baseline rate of {100 * base_rate:g}%"
+    out = (f"To detect {what} with power {power:g} at family-wise alpha {alpha:g} ({holm_clause}: "
+           f"Fisher's test at alpha/{m} = {alpha / m:.3g}): ")
+    if rate:
+        secs = max(math.ceil(n / rate - 1e-9), MIN_INTERVALS)
+        n = max(n, math.ceil(MIN_INTERVALS * rate))
+        out += (f"{n:,} requests per variant, about {secs:,} s at {rate:g} req/s per variant "
+                f"(plus warm-up: --duration {secs}s + the --warmup)")
+        if secs == MIN_INTERVALS:
+            out += f"; {MIN_INTERVALS} s is the verdict's minimum of one-second intervals"
+    else:
+        out += (f"{n:,} requests per variant, and never fewer than {MIN_INTERVALS} seconds "
+                f"(the verdict's minimum of one-second intervals)")
+    return out + "."
+
+
+def _plan_latency(text: str, base, *, sd_ms: float | None, power: float, alpha: float, rate: float | None, m: int,
+                  seed: int | None, tail: float | None, holm_clause: str) -> str:
     from stinger.core.slo import parse_slo
+    from stinger.core.stats import MIN_INTERVALS, plan_latency_seconds
+    from stinger.errors import UsageError
 
     try:
         effect = parse_slo(f"p50<{text}").threshold
@@ -112,8 +141,6 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
     elif rate is not None and rate > base_rate * 1.05:
         notes.append(f"the baseline ran at {base_rate:,.0f} req/s, so this plans at that rate; at {rate:g} req/s "
                      f"there are more requests per second (but latency may change with load)")
-    from stinger.core.stats import plan_latency_seconds
-
     plan = plan_latency_seconds(intervals, effect, alpha=alpha, power=power, share=share, error_rate=base_errors,
                                 m=m, min_seconds=MIN_INTERVALS, seed=seed, at=tail)
     per_second = base_rate * share

@@ -44,10 +44,12 @@ from stinger.core.capacity import (
 )
 from stinger.core.slo import DEFAULT_CAPACITY_SLOS, judge, parse_slo
 from stinger.errors import UsageError
-from stinger.spec import Spec, parse_spec
+from stinger.spec import LoadSpec, Spec
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from stinger.orchestrate.planning import RunPlan
 
 
 @dataclass
@@ -67,26 +69,20 @@ class CapacityOptions:
     instances: int = 1
 
 
-def _step_spec(spec_data: dict, opts: CapacityOptions, target: float) -> Spec:
-    data = dict(spec_data)
-    load = dict(data.get("load") or {})
-    for k in ("shape", "rate", "users", "requests", "mode"):
-        load.pop(k, None)
+def _step_load(spec: Spec, opts: CapacityOptions, target: float) -> LoadSpec:
+    """The load of one step: the spec's own, at `target` (a rate, open model; users, closed model) for
+    warm-up + window, with no shape or request count. A `model_copy` of the validated load: the values
+    set here are in range by construction (the search's targets are, and so are the options' times)."""
+    update: dict[str, Any] = {"shape": None, "requests": None, "duration": opts.step_warmup + opts.step_duration,
+                              "warmup": opts.step_warmup}
     if opts.mode == "rate":
-        load["rate"] = target
-        load["mode"] = "open"
+        update.update(rate=float(target), users=None, mode="open")
     else:
-        load["users"] = int(target)
-        load["mode"] = "closed"
-    load["duration"] = opts.step_warmup + opts.step_duration
-    load["warmup"] = opts.step_warmup
-    load.setdefault("drain", 2.0)
-    data["load"] = load
-    data["slo"] = []
-    return parse_spec(data, source="capacity step")
+        update.update(users=int(target), rate=None, mode="closed")
+    return spec.load.model_copy(update=update)
 
 
-def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console: Console | None = None,
+def run_capacity(spec: Spec, opts: CapacityOptions, *, console: Console | None = None,
                  quiet: bool = False, write: bool = True, outputs: list | None = None,
                  variant: str | None = None) -> dict:
     """Run the search; return the capacity report (`capacity.json`).
@@ -118,11 +114,16 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
                                      "step_warmup": opts.step_warmup, "step_duration": opts.step_duration,
                                      "variant": variant})
     run_dir = run_dir_of(outputs)
+    # THE plan of the command: the dataset opened, checks compiled, targets' preflights run once;
+    # every step is this plan at another load (`RunPlan.for_step`), nothing parsed or opened again
+    from stinger.orchestrate.planning import plan_run
+
+    plan = plan_run(spec.model_copy(update={"slo": []}))
     rows: list[dict[str, Any]] = []
     # held for the whole search: a signal in a cool-down, between two steps, stops it as one in a step does
     with hold_stop_signals() as signals:
         while (target := search.next_target()) is not None and not signals.received:
-            _step(search, target, spec_data, opts, slos, rows, outputs, signals)
+            _step(search, target, plan, opts, slos, rows, outputs, signals)
     interrupted_by = signals.received[0] if signals.received else None
     out = capacity_report(search, rows, slo_texts, opts, unit)
     out["interrupted"] = interrupted_by is not None
@@ -134,7 +135,7 @@ def run_capacity(spec: Spec, spec_data: dict, opts: CapacityOptions, *, console:
     return out
 
 
-def _step(search: CapacitySearch, target: float, spec_data: dict, opts: CapacityOptions, slos: list,
+def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOptions, slos: list,
           rows: list[dict[str, Any]], outputs: list, signals) -> None:
     """Run one step at `target`, judge it, feed the policy (unless a signal cut it short), tell the
     outputs, and cool down after a failure (a signal ends the cool-down at once)."""
@@ -142,8 +143,7 @@ def _step(search: CapacitySearch, target: float, spec_data: dict, opts: Capacity
     from stinger.outputs.base import tell
 
     retest = search.phase == "confirm"
-    step = _step_spec(spec_data, opts, target)
-    report = run_spec(step, {}, outputs=[])
+    report = run_spec(plan.for_step(_step_load(plan.spec, opts, target)), outputs=[])
     summary = report.summary
     vs = next(iter(summary["variants"].values()))
     results = judge(slos, vs)
@@ -240,7 +240,7 @@ def _cool_down_time(vs: dict) -> float:
 
 def _row(result: StepResult, summary: dict, vs: dict) -> dict:
     res = summary.get("resources") or {}
-    endpoint = next(iter(res.values()), {}) if res else {}
+    endpoint: dict = next(iter(res.values()), {}) if res else {}
     lat = vs.get("latency_ms", {})
     return {
         "target": int(result.target) if float(result.target).is_integer() else result.target,

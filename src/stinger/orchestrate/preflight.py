@@ -8,6 +8,8 @@ the per-machine safety ceilings (rate, users, workers) and the open-file limit a
 
 from __future__ import annotations
 
+from typing import Any
+
 from stinger.spec import Spec
 
 # Safety ceilings per machine: past these a run needs confirmation (--yes, load.confirm).
@@ -20,7 +22,12 @@ FD_RESERVE = 64              # file descriptors a worker needs besides its conne
 
 
 def preflight(spec: Spec) -> list:
-    """Open what the user named, so their mistakes surface now (exit 2), not in a worker."""
+    """Open what the user named, so their mistakes surface now (exit 2), not in a worker; the SLOs."""
+    return preflight_opened(spec)[0]
+
+
+def preflight_opened(spec: Spec) -> tuple[list, Any]:
+    """`preflight`, and the dataset it opened (None without one), for a request hook to read once."""
     from stinger.core.slo import parse_slo
     from stinger.orchestrate.abilities import preflight as preflight_sides
 
@@ -29,6 +36,7 @@ def preflight(spec: Spec) -> list:
     from stinger.datasets import PayloadOrder
 
     records = 1   # without a dataset, the one body (or none) - as a worker's slots count it
+    ds = None
     if p.data:
         from stinger.datasets import open_dataset
         from stinger.errors import DatasetError
@@ -61,7 +69,7 @@ def preflight(spec: Spec) -> list:
 
             check_regular_file(spec.load.shape.trace, "trace", SpecError)
         trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
-    return [parse_slo(s) for s in spec.slo]
+    return [parse_slo(s) for s in spec.slo], ds
 
 
 def check_ceilings(spec: Spec) -> None:

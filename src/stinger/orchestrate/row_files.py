@@ -1,40 +1,70 @@
-"""--save-requests: each worker's own row file in the run directory, merged into requests.csv after the run."""
+"""Per-request rows (`output.rows`, `--save-requests`): the row sinks' two halves around a run.
+
+Before the run: each sink is checked (its optional package) and, for sinks whose coordinator half reads the
+workers' files, the backend must share this machine's filesystem; each worker gets its part's path in the
+run directory and the sink names. After the run, before the summary is finished: each sink collects the
+parts into its file (rows/*.py), summary.json names them and their row counts, and the parts are removed.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from stinger.errors import UsageError
 from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
 
 
-def request_logs(spec: Spec, plans: list, run_dir) -> list:
-    """--save-requests: each worker writes its own file in the run directory (merged after the run)."""
-    if not spec.output.save_requests:
-        return plans
-    from stinger.errors import UsageError
+def check_row_sinks(spec: Spec, backend) -> tuple[str, ...]:
+    """The spec's row sinks, each checked, before any run directory exists (one-line errors, exit 2)."""
+    from stinger.rows.base import sink
 
+    names = spec.output.row_sinks()
+    for name in names:
+        s = sink(name)
+        s.check()
+        if s.local_files and not backend.traits.shared_filesystem:
+            raise UsageError(f"--save-requests works with the local backend: {spec.load.backend} workers may run "
+                             "on other machines, whose files the coordinator cannot read")
+    return names
+
+
+def request_logs(spec: Spec, plans: list, run_dir) -> list:
+    """Each worker writes its own part in the run directory (collected after the run)."""
+    names = spec.output.row_sinks()
+    if not names:
+        return plans
     if run_dir is None:
         raise UsageError("save_requests needs a run directory (this run writes none); drop it or write the run")
-    from dataclasses import replace
-
-    return [replace(p, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]
+    return [replace(p, rows=names, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]
 
 
 def merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome) -> None:
-    """The workers' row files -> requests.csv; a full disk costs the rows (a warning), never the run."""
+    """The workers' parts -> each sink's file; a full disk costs that file (a warning), never the run."""
     from stinger.core.atomic import WriteFailed
-    from stinger.engine.requests_log import CSV_FILE, merge
+    from stinger.rows.base import sink
 
-    try:
-        rows = merge([Path(p.requests_path) for p in plans if p.requests_path], Path(run_dir) / CSV_FILE,
-                     [v.name for v in plans[0].variants])
-    except WriteFailed as exc:
-        summary["warnings"].append(f"--save-requests: requests.csv was not written ({exc}); the per-request rows "
-                                   "are lost, the run's results are kept")
-        return
+    parts = [Path(p.requests_path) for p in plans if p.requests_path]
+    variants = [v.name for v in plans[0].variants]
     # the wall-clock instant of t = 0 to the microsecond, to join the rows with the endpoint's own logs
-    summary["requests_file"] = {"path": CSV_FILE, "rows": rows, "t0_unix": round(outcome.started_at, 6)}
+    t0_unix = round(outcome.started_at, 6)
+    written = []
+    try:
+        for name in plans[0].rows:
+            s = sink(name)
+            try:
+                written.append(s.collect(parts, Path(run_dir), variants, t0_unix))
+            except WriteFailed as exc:
+                summary["warnings"].append(f"--save-requests: {s.file} was not written ({exc}); its per-request "
+                                           "rows are lost, the run's results are kept")
+    finally:
+        drop_request_logs(plans)
+    if written:
+        summary["rows"] = [f.as_dict() for f in written]
+    for f in written:
+        if f.sink == "csv":   # its older name, kept for the readers of summary.json before `rows`
+            summary["requests_file"] = {"path": f.path, "rows": f.rows, "t0_unix": f.t0_unix}
 
 
 def drop_request_logs(plans: list) -> None:

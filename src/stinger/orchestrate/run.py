@@ -14,12 +14,11 @@ from pathlib import Path
 from rich.console import Console
 
 from stinger.core.exit_codes import exit_code_of
-from stinger.core.secrets import redacted
 from stinger.orchestrate.abilities import after_run, extra_monitors
 from stinger.orchestrate.abort_watch import abort_watch
-from stinger.orchestrate.planning import build_plans
-from stinger.orchestrate.preflight import ensure_fd_limit, preflight
-from stinger.orchestrate.row_files import drop_request_logs, merge_request_logs, request_logs
+from stinger.orchestrate.planning import RunPlan, plan_run
+from stinger.orchestrate.preflight import ensure_fd_limit
+from stinger.orchestrate.row_files import check_row_sinks, drop_request_logs, merge_request_logs, request_logs
 from stinger.orchestrate.summary import build_summary
 from stinger.scale.base import WorkerBackend, backend_named
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
@@ -52,25 +51,27 @@ def default_outputs(*, console: Console | None = None, live: bool = True, write:
     return outs
 
 
-def run_spec(spec: Spec, spec_data: dict, *, console: Console | None = None, live: bool = True,
+def run_spec(plan: Spec | RunPlan, *, console: Console | None = None, live: bool = True,
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
              stop_when=None, outputs: list | None = None) -> RunReport:
-    """One run. `outputs` (objects, see `outputs/base.py`) replaces the defaults that
+    """One run of a spec (checked now: `planning.plan_run`) or of a plan already checked (a capacity
+    step). `outputs` (objects, see `outputs/base.py`) replaces the defaults that
     `console`/`live`/`write`/`quiet` describe.
 
     Stop signals are held (flags only) until the outputs have finished: the second
     signal of a double Ctrl-C, landing after the workers stopped, must not cut the
     writing of the run directory short (issue 10 item 2)."""
+    spec = plan.spec if isinstance(plan, RunPlan) else plan
     with hold_stop_signals():
         backend = backend_named(spec.load.backend)
         try:
-            return _run_spec(spec, spec_data, console=console, live=live, write=write, workers=workers,
+            return _run_spec(plan, console=console, live=live, write=write, workers=workers,
                              monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs, backend=backend)
         finally:
             backend.close()   # also when the run never started (a cluster joined by `connect`)
 
 
-def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: bool, write: bool,
+def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, write: bool,
               workers: int | None, monitors, quiet: bool, stop_when, outputs: list | None,
               backend: WorkerBackend) -> RunReport:
     from stinger.outputs.base import (
@@ -83,25 +84,24 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
 
     if outputs is None:
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
-    slos = preflight(spec)
-    if spec.output.save_requests and not backend.traits.shared_filesystem:   # before the run directory exists
-        from stinger.errors import UsageError
-
-        raise UsageError(f"--save-requests works with the local backend: {spec.load.backend} workers may run on "
-                         "other machines, whose files the coordinator cannot read")
-    plans = build_plans(spec, workers=workers, cores=connect_backend(backend, spec, workers))
+    if not isinstance(plan, RunPlan):
+        plan = plan_run(plan)   # what the user named, opened and checked: one-line errors before any load
+    spec, slos = plan.spec, list(plan.slos)
+    check_row_sinks(spec, backend)   # before the run directory exists
+    plan.check_backend(backend.traits)
+    plans = plan.workers(workers, cores=connect_backend(backend, spec, workers))
     ensure_fd_limit(plans)
     load = spec.load
     abort = abort_watch(spec, plans[0].interval)
     user_stop = stop_when
 
-    def stop_when(m, t):
+    def stop(m, t) -> bool:
         if user_stop is not None and user_stop(m, t):
             return True
-        return abort(m, t)
+        return bool(abort(m, t))
 
     duration = plans[0].duration
-    info = RunInfo(spec=spec, spec_data=redacted(spec_data), variants=tuple(v.name for v in plans[0].variants),
+    info = RunInfo(spec=spec, variants=tuple(v.name for v in plans[0].variants),
                    duration=duration, total=load.requests, mode=load.resolved_mode())
 
     from stinger.orchestrate.monitor_set import MonitorSet
@@ -121,16 +121,16 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         def on_start(t0: float, pids: list[int]) -> None:
             mon.start(t0, generator_pids=pids)
 
-        live = [o for o in outputs if getattr(o, "wants_intervals", True)]
+        live_outputs = [o for o in outputs if getattr(o, "wants_intervals", True)]
         try:
-            with OutputThread(live) as thread:
+            with OutputThread(live_outputs) as thread:
                 # on the merge path: copy what the live view needs, hand it over, return (and with
                 # no live output, not even that: a quiet run's coordinator does no extra work)
-                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live else None
+                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live_outputs else None
                 from stinger.outputs.rundir import spill_path
 
                 plans = request_logs(spec, plans, run_dir)
-                outcome = execute(plans, on_start=on_start, stop_when=stop_when, on_progress=progress,
+                outcome = execute(plans, on_start=on_start, stop_when=stop, on_progress=progress,
                                   backend=backend, spill_path=spill_path(run_dir))
         finally:
             mon.stop()
@@ -143,7 +143,9 @@ def _run_spec(spec: Spec, spec_data: dict, *, console: Console | None, live: boo
         raise
 
     summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
-    if plans[0].requests_path is not None:
+    if plan.hooks:   # the user's hooks and what the request hook cost before the run
+        summary["hooks"] = dict(plan.hooks)
+    if plans[0].rows:
         merge_request_logs(plans, run_dir, summary, outcome)
     if abort.reason is not None:
         summary["aborted"] = abort.reason

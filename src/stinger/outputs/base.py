@@ -54,8 +54,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RunInfo:
-    spec: Any                       # the validated `Spec`
-    spec_data: dict                 # the resolved spec as data (secrets redacted)
+    spec: Any                       # the validated `Spec` (spec.yaml: `outputs.rundir.spec_yaml_data`)
     variants: tuple[str, ...]
     duration: float | None          # planned length (s), None when bounded by a request count
     total: int | None               # planned request count, if any

@@ -85,6 +85,13 @@ def new_run_dir(base: str | os.PathLike, name: str | None = None) -> Path:
     return path
 
 
+def spec_yaml_data(spec) -> dict:
+    """What spec.yaml holds: the validated spec as data, secrets redacted (`core.secrets.redacted`)."""
+    from stinger.core.secrets import redacted
+
+    return {} if spec is None else redacted(spec.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
 def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics, started_at: float,
               series_points=None) -> None:
     """Every file of a run, each written whole or not at all (`core.atomic`); summary.json first, so a
@@ -256,7 +263,7 @@ class RunDirOutput:
 
     def start(self, info) -> None:
         self.open(info.spec)
-        self._spec_data = info.spec_data
+        self._spec_data = spec_yaml_data(info.spec)
 
     def interval(self, snapshot) -> None:
         pass

@@ -353,10 +353,48 @@ class ServerTimeSpec(_Model):
 class OutputSpec(_Model):
     dir: str = Field(default="runs", min_length=1, max_length=4096)
     name: str | None = Field(default=None, max_length=200)
-    # one row per request sent, in the run directory's requests.csv (engine/requests_log.py)
+    # one row per request sent, in the run directory: each row sink's file (rows/base.py REGISTRY:
+    # csv -> requests.csv, parquet -> requests.parquet); `save_requests: true` is an alias of `rows: [csv]`
+    rows: list[str] = Field(default_factory=list)
     save_requests: bool = False
     # header names (and query parameter names) whose values never reach an output
     redact: list[str] = Field(default_factory=list)
+
+    @field_validator("rows", mode="before")
+    @classmethod
+    def _rows(cls, v: Any) -> Any:
+        if isinstance(v, str):   # --save-requests=csv,parquet
+            v = [x.strip() for x in v.split(",") if x.strip()]
+        if not isinstance(v, list):
+            return v   # pydantic names the type it expected
+        from stinger.rows.base import names
+
+        known = names()
+        for name in v:
+            if name not in known:
+                raise ValueError(f"unknown row sink {name!r}; expected one of {', '.join(known)}")
+        return list(dict.fromkeys(v))
+
+    def row_sinks(self) -> tuple[str, ...]:
+        """The row sinks this run writes: `rows`, with csv first when `save_requests` is set."""
+        return tuple(dict.fromkeys((["csv"] if self.save_requests else []) + list(self.rows)))
+
+
+class HooksSpec(_Model):
+    """The user's Python (core/hooks.py): `request` builds each payload's request once before the run,
+    `response` reads every OK answer at flush time; each "module:function", imported at plan time."""
+
+    request: str | None = None
+    response: str | None = None
+
+    @field_validator("request", "response")
+    @classmethod
+    def _ref(cls, v: str | None) -> str | None:
+        if v is not None:
+            module, sep, name = v.partition(":")
+            if not (sep and module and name):
+                raise ValueError(f"{v!r} is not module:function (e.g. my_hooks:build)")
+        return v
 
 
 class Spec(_Model):
@@ -380,6 +418,7 @@ class Spec(_Model):
     slo: list[str] = Field(default_factory=list)
     output: OutputSpec = Field(default_factory=OutputSpec)
     monitors: list[dict[str, Any]] = Field(default_factory=list)
+    hooks: HooksSpec | None = None
 
     @field_validator("split")
     @classmethod

@@ -171,6 +171,8 @@ class Interpretation:
     and how many each row has (0 for none); recorded like a column, value by value.
     `bodies`: the answers as the run's checks and prediction path read them, when a carrier
     rewrote them (gRPC: a protobuf message as its V2 JSON); None: the bodies as they came.
+    `predictions`: per row, None or `(prediction, label or None)` a response hook read
+    (targets/hooks.py); they go where the `prediction:` JSON path's go.
     """
 
     kind: np.ndarray | None = None
@@ -180,6 +182,7 @@ class Interpretation:
     messages: dict[int, str] | None = None
     many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     bodies: list[bytes] | None = None
+    predictions: list[tuple[Any, Any] | None] | None = None
 
 
 # ------------------------------------------------------------------ configs: type (api) x via (carrier)

@@ -1,4 +1,4 @@
-"""--save-requests: the per-request file, unit and end to end.
+"""--save-requests: requests.csv (rows/csv.py over rows/spill.py), unit and end to end.
 
 The end-to-end test joins stinger's rows with the reference server's own record of
 every request (one monotonic clock, converted through the run's `t0_unix`): every
@@ -18,8 +18,14 @@ import time
 import numpy as np
 import pytest
 
-from stinger.engine.requests_log import DTYPE, append, merge
+from stinger.core.rows import RowBatch
+from stinger.rows.csv import CsvRows
+from stinger.rows.spill import DTYPE, append
 from stinger.testing.servers import RefServer
+
+
+def _batch(t0, worker, **cols):
+    return RowBatch(t0, worker, **{k: np.asarray(v) for k, v in cols.items()})
 
 
 def test_rows_round_trip_to_a_sorted_csv(tmp_path):
@@ -28,17 +34,15 @@ def test_rows_round_trip_to_a_sorted_csv(tmp_path):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         for flush in range(2):
             base = 100.0 + w * 0.5 + flush
-            append(fd, 100.0, w, intended=np.array([base, base + 0.25]), sent=np.array([base + 0.001, base + 0.251]),
-                   first=np.array([base + 0.01, 0.0]), done=np.array([base + 0.02, base + 0.3]),
-                   server_ms=np.array([5.0, np.nan]), status=np.array([200, 0]), kind=np.array([0, 2]),
-                   variant=np.array([0, 1]), nbytes=np.array([12, 0]), payload=np.array([3, 4]),
-                   queued=np.array([0, 2]))
+            append(fd, _batch(100.0, w, intended=[base, base + 0.25], sent=[base + 0.001, base + 0.251],
+                              first=[base + 0.01, 0.0], done=[base + 0.02, base + 0.3], server_ms=[5.0, np.nan],
+                              status=[200, 0], kind=[0, 2], variant=[0, 1], nbytes=[12, 0], payload=[3, 4],
+                              queued=[0, 2]))
         os.close(fd)
         assert path.stat().st_size == 4 * DTYPE.itemsize
-    out = tmp_path / "requests.csv"
-    assert merge(paths, out, ["A", 'B, "quoted"']) == 8
-    assert not any(p.exists() for p in paths)
-    rows = list(csv.DictReader(out.open()))
+    got = CsvRows().collect(paths, tmp_path, ["A", 'B, "quoted"'], 1234.5)
+    assert (got.sink, got.path, got.rows, got.t0_unix) == ("csv", "requests.csv", 8, 1234.5)
+    rows = list(csv.DictReader((tmp_path / "requests.csv").open()))
     assert [float(r["intended_s"]) for r in rows] == sorted(float(r["intended_s"]) for r in rows)
     first = rows[0]
     assert first["intended_s"] == "0.000000" and first["latency_ms"] == "20.000" and first["service_ms"] == "19.000"
@@ -54,12 +58,11 @@ def test_a_partial_last_row_of_a_killed_worker_is_dropped(tmp_path):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     fields = {"intended": 1.0, "sent": 1.0, "first": 1.1, "done": 1.2, "server_ms": np.nan, "status": 200,
               "kind": 0, "variant": 0, "nbytes": 1, "payload": 0, "queued": 0}
-    one = {k: np.array([v]) for k, v in fields.items()}
-    append(fd, 0.0, 0, **one)
+    append(fd, _batch(0.0, 0, **{k: [v] for k, v in fields.items()}))
     os.close(fd)
     with open(path, "ab") as f:
         f.write(b"\x01" * (DTYPE.itemsize // 2))   # torn by a SIGKILL mid-write
-    assert merge([path], tmp_path / "requests.csv", ["default"]) == 1
+    assert CsvRows().collect([path], tmp_path, ["default"], 0.0).rows == 1
 
 
 def _stinger(args, timeout=120):
@@ -79,6 +82,7 @@ def test_every_request_sent_has_a_row_that_pairs_with_the_servers_own_record(tmp
     v = summary["variants"]["default"]
     rows = list(csv.DictReader((run / "requests.csv").open()))
     assert summary["requests_file"]["rows"] == len(rows) == v["requests"]["ok"] == 120
+    assert summary["rows"] == [{"sink": "csv", **summary["requests_file"]}]
     assert {r["worker"] for r in rows} == {"0", "1"}
     lat = np.array([float(r["latency_ms"]) for r in rows])
     # the summary's percentiles come from the same requests (HDR: 3 significant digits)
@@ -136,3 +140,41 @@ def test_ab_paired_rows_name_their_variant(tmp_path):
     # paired (independent instants, the default): each variant at instants of its own
     a, b = by_variant.values()
     assert not set(a) & set(b)
+
+
+def test_the_spec_names_its_row_sinks_and_save_requests_is_csv():
+    from stinger.errors import SpecError
+    from stinger.spec import parse_spec
+
+    base = {"target": {"url": "http://127.0.0.1:9/"}, "load": {"rate": 1, "duration": "1s"}}
+    assert parse_spec({**base, "output": {"save_requests": True}}).output.row_sinks() == ("csv",)
+    assert parse_spec({**base, "output": {"rows": ["csv"]}}).output.row_sinks() == ("csv",)
+    assert parse_spec({**base, "output": {"rows": "csv,csv"}}).output.row_sinks() == ("csv",)
+    assert parse_spec(base).output.row_sinks() == ()
+    with pytest.raises(SpecError) as info:
+        parse_spec({**base, "output": {"rows": ["xml"]}})
+    assert "unknown row sink 'xml'; expected one of csv" in str(info.value)
+
+
+def test_save_requests_takes_a_sink_name_and_refuses_an_unknown_one(tmp_path):
+    with RefServer("delay", delay_ms=1) as server:
+        ok = _stinger(["run", "--url", server.url + "/", "--rate", "20", "--requests", "10", "--save-requests=csv",
+                       "--out", str(tmp_path), "-q"])
+        bad = _stinger(["run", "--url", server.url + "/", "--rate", "20", "--requests", "10", "--save-requests=xml",
+                        "--out", str(tmp_path / "bad"), "-q"])
+    assert ok.returncode == 0, ok.stderr
+    [run] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(list(csv.DictReader((run / "requests.csv").open()))) == 10
+    assert bad.returncode == 2 and "unknown row sink 'xml'" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "bad").exists()
+
+
+def test_a_run_writing_requests_csv_imports_no_pyarrow(tmp_path):
+    script = ("import sys, stinger\n"
+              "r = stinger.run({'target': {'type': 'fake', 'delay': '1ms'}, 'load': {'rate': 50, 'requests': 20},"
+              f" 'output': {{'rows': ['csv'], 'dir': {str(tmp_path)!r}}}}})\n"
+              "assert r.summary['requests_file']['rows'] == 20, r.summary\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pyarrow'))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -1,0 +1,1 @@
+"""Row sinks: where the per-request rows go (`output.rows`, `--save-requests[=csv|parquet]`); rows/base.py."""
