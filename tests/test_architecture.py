@@ -81,7 +81,7 @@ STILL_SAY_SAGEMAKER = {
     "_api.py", "cli.py", "core/catalogue.py", "core/error_notes.py", "core/records.py", "datasets/csv_rows.py",
     "datasets/formats.py", "datasets/sagemaker_capture.py", "engine/attribution.py", "engine/batch.py",
     "engine/core.py", "engine/plan.py", "engine/slots.py", "monitors/cloudwatch.py", "monitors/registry.py",
-    "monitors/sagemaker_endpoint.py", "orchestrate/ab.py", "orchestrate/monitor_set.py", "orchestrate/planning.py",
+    "monitors/sagemaker_endpoint.py", "orchestrate/ab.py", "orchestrate/planning.py",
     "orchestrate/replay.py", "orchestrate/sagemaker_split.py", "orchestrate/sagemaker_summary.py",
     "orchestrate/summary.py", "outputs/terminal.py", "spec/model.py", "targets/abilities.py", "targets/base.py",
     "targets/eventstream.py", "targets/sagemaker.py", "targets/sigv4.py",

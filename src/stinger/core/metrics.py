@@ -466,10 +466,11 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         if not metric.always and not h.total_count:
             continue
         out[metric.summary_key] = _stats(h, metric)
-    tokens = vm.totals["output_tokens"]
-    if tokens.total_count:   # an LLM target: output tokens a second, over the measured window
-        throughput: dict = out["throughput"]   # type: ignore[assignment]
-        throughput["output_tokens_per_s"] = round(tokens.mean * achieved, 3)
+    throughput: dict = out["throughput"]   # type: ignore[assignment]
+    for metric in METRICS:   # the catalogue's derived rates (output tokens a second), over the measured window
+        h = vm.totals[metric.name]
+        if metric.rate_key and h.total_count:
+            throughput[metric.rate_key] = round(h.mean / metric.scale * achieved, 3)
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
     return out

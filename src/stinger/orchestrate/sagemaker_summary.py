@@ -537,6 +537,25 @@ def render(block: dict, console: Any) -> None:
 
 
 # ------------------------------------------------------------------ the coordinator half
+def cloudwatch_server_time(block: dict) -> dict:
+    """Each variant's CloudWatch ModelLatency + OverheadLatency (the time inside SageMaker; period means
+    weighted by invocations, so a mean and a count, no quantiles) as an after-run server-time reading:
+    the summary takes it where no header or metrics monitor gave one (`core.server_time.choose`)."""
+    from stinger.core.server_time import Origin, ServerTimeReading
+    from stinger.core.summary import Hist
+
+    out = {}
+    for name, row in (block.get("variants") or {}).items():
+        model, overhead, n = row.get("model_latency_ms"), row.get("overhead_latency_ms"), row.get("invocations")
+        if model is None or not n:
+            continue
+        source = (f"CloudWatch ModelLatency + OverheadLatency of production variant "
+                  f"{row.get('production_variant')} (means over its periods; no per-request figures)")
+        out[name] = ServerTimeReading(Origin.AFTER_RUN, source,
+                                      Hist(count=int(n), mean=round(model + (overhead or 0.0), 3)))
+    return out
+
+
 class SageMakerSide:
     """The coordinator half of the sagemaker carrier (and of a spec's `cloudwatch` monitor): this module's
     steps as abilities (`targets/abilities.py`), each taking its SageMaker variants from the run."""
@@ -572,7 +591,6 @@ class SageMakerSide:
         """The `sagemaker` block: CloudWatch read back (a countdown while it waits) beside client latency;
         None when the run has no SageMaker endpoint to read (a local emulator) and names none."""
         from stinger.core.blocks import Block
-        from stinger.orchestrate.monitor_set import cloudwatch_server_time
 
         run = ctx.run
         if not sagemaker_variants(run) and not asks_cloudwatch(run):
@@ -586,10 +604,9 @@ class SageMakerSide:
         if not off:
             ctx.notice("CloudWatch: reading ModelLatency, OverheadLatency, invocations and utilization ...")
         block = collect(run, ctx.summary, ctx.points, ctx.t0_wall, ctx.t1_wall, on_wait=countdown)
-        cloudwatch_server_time(ctx.summary, block)
         if ctx.console is not None:
             render(block, ctx.console)
-        return Block("sagemaker", block)
+        return Block("sagemaker", block, server_time=cloudwatch_server_time(block))
 
     def discover_variants(self, config: Any, *, pin: bool) -> tuple[Any, ...]:
         """The endpoint's production variants (`discover_variants`: DescribeEndpoint), as targets."""
