@@ -8,32 +8,29 @@ Everything renders from plain data (a `summary.json` dict, a `Snapshot`, a
 
 from __future__ import annotations
 
-import math
-
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stinger.core.catalogue import METRICS, TARGET_METRICS
+from stinger.core.catalogue import METRICS
+from stinger.core.format import fixed, pct
 from stinger.core.records import Kind
 from stinger.core.secrets import scrub_data
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
 
 
+NA = "n/a"   # the terminal's mark for a figure that does not exist (summary.json's null: no successful response)
+
+
 def _f(x, digits: int = 2) -> str:
-    # None is what summary.json holds for a figure that does not exist (no successful response)
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:,.{digits}f}"
-    return f"{x:,}"
+    return fixed(x, digits, none=NA)
 
 
 def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
+    return pct(x, none="-")
 
 
 def summary_renderable(summary: dict):
@@ -76,19 +73,7 @@ def summary_renderable(summary: dict):
     t.add_section()
     row("service time p50/p99 (ms)", lambda v: f"{_f(v['service_time_ms']['p50'])} / {_f(v['service_time_ms']['p99'])}")
     row("schedule lag p99 (ms)", lambda v: _f(v["schedule_lag_ms"]["p99"]))
-    target_metrics = [m for m in METRICS if m.name in TARGET_METRICS and any(m.summary_key in variants[n] for n in names)]
-    if target_metrics:
-        t.add_section()
-    for m in target_metrics:
-        if m.stored_unit == "tokens":
-            row(f"{m.label} mean/p99", lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('mean'), 1)} / "
-                                                              f"{_f(v.get(k, {}).get('p99'), 0)}")
-            if m.name == "output_tokens":   # the run's output tokens a second, beside the per-answer count
-                row("  output tokens/s", lambda v: _f(v["throughput"].get("output_tokens_per_s"), 1), style="bold")
-        else:
-            row(f"{m.label} p50/p99 ({m.shown_unit})",
-                lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('p50'))} / {_f(v.get(k, {}).get('p99'))}",
-                style="bold" if m.name == "ttft" else None)
+    _target_rows(row, t, variants, names)
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",
@@ -163,6 +148,23 @@ def summary_renderable(summary: dict):
     return Group(*parts)
 
 
+def _target_rows(row, t: Table, variants: dict, names: list[str]) -> None:
+    """A row for every metric a target read from its responses that some variant has, as the catalogue
+    describes it (its two figures, its unit, bold when it is the headline), then its derived rate."""
+    shown = [m for m in METRICS if m.source == "target" and any(m.summary_key in variants[n] for n in names)]
+    if shown:
+        t.add_section()
+    for m in shown:
+        a, b = m.figures
+        # a count (tokens) shows its mean to a tenth and its p99 whole; a time both to the hundredth
+        da, db = (1, 0) if a == "mean" else (2, 2)
+        unit = "" if a == "mean" else f" ({m.shown_unit})"
+        row(f"{m.label} {a}/{b}{unit}", lambda v, k=m.summary_key, a=a, b=b, da=da, db=db:
+            f"{_f(v.get(k, {}).get(a), da)} / {_f(v.get(k, {}).get(b), db)}", style="bold" if m.headline else None)
+        if m.rate_key:   # the run's rate of it (output tokens a second), beside the per-request figures
+            row(f"  {m.rate_label}", lambda v, k=m.rate_key: _f(v["throughput"].get(k), 1), style="bold")
+
+
 def generator_note(summary: dict) -> str | None:
     """What the report's headline box says of the load generator (outputs/report.py `_headline`: the same
     condition, the same words): a client-bound run or a busy machine, whatever the SLOs said."""
@@ -175,10 +177,8 @@ def generator_note(summary: dict) -> str | None:
 def attribution_text(att: dict) -> Text:
     """split: sagemaker - the endpoint's split: each variant's achieved share beside its weight's."""
 
-    def pct(x) -> str:
-        return "?" if x is None else f"{100 * x:.1f}%"
-
-    rows = [f"{name} {pct(r['share'])} of {att['attributed']:,} (weight {pct(r['weight_share'])})"
+    rows = [f"{name} {pct(r['share'], 1, none='?')} of {att['attributed']:,} "
+            f"(weight {pct(r['weight_share'], 1, none='?')})"
             for name, r in att["variants"].items()]
     un = att["unattributed"]["scheduled"]
     return Text(f"SageMaker split (by {att['header']}): " + ", ".join(rows)
@@ -419,9 +419,7 @@ def print_capacity(out: dict, console: Console) -> None:
 
 
 def _f1(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:,.1f}"
+    return fixed(x if x is None else float(x), 1, none="-")
 
 
 # ------------------------------------------------------------------ verdicts

@@ -113,6 +113,8 @@ class OpenAIApi:
     """Chat or completions requests (see the module docstring)."""
 
     name: ClassVar[str] = "openai"
+    # the catalogue metrics its `interpret` reads from the answers (core/catalogue.py, source "target")
+    metrics: ClassVar[tuple[str, ...]] = ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps")
     method = "POST"
 
     def __init__(self, config: OpenAIFields) -> None:
