@@ -26,8 +26,9 @@ GOLDEN = Path(__file__).parent / "golden" / "summary_keys.json"
 NAMED = {"variants", "targets", "status_codes", "series", "resources", "source", "server_metrics_ms", "failures",
          "errors_by_variant", "spike"}
 # keys the run's circumstances decide, not the schema: requests that waited for a connection, failed ones,
-# a busy machine's figures
-BY_CHANCE = {"queue_wait_ms", "failures", "sample_responses", "error_messages", "machine"}
+# a busy machine's figures, requests sent while another variant's was in flight
+BY_CHANCE = {"queue_wait_ms", "failures", "sample_responses", "error_messages", "machine", "latency_overlapped_ms",
+             "server_time_overlapped_ms"}
 
 
 def schema_paths(paths) -> list[str]:
@@ -99,6 +100,21 @@ def test_the_public_result_carries_the_typed_summary_beside_the_dict(runs):
     assert r.run_summary.to_json() == r.summary
     assert r.run_summary.hists_of("server_time_ms").keys() == {"A", "B"}
     assert r.run_summary.server_time.source["A"].startswith("response header")
+
+
+def test_the_report_shows_the_catalogue_s_rate_and_units_from_a_real_llm_run(runs):
+    """The report renders what the catalogue holds: the derived rate (output tokens/s) beside the card's
+    latency, and each metric's own unit in the table (tokens are not ms)."""
+    import re
+
+    from stinger.outputs.report import render_report
+
+    d = runs["llm"]
+    html = render_report(d["run_dir"])
+    rate = d["variants"]["default"]["throughput"]["output_tokens_per_s"]
+    assert re.search(r'output tokens/s <span class="num" data-key="output_tokens_per_s" data-value="([^"]+)"',
+                     html).group(1) == json.dumps(rate)
+    assert "<td>output tokens</td><td>tokens</td>" in html and "<td>time to first token</td><td>ms</td>" in html
 
 
 if __name__ == "__main__":   # write the golden key sets from the tree on PYTHONPATH
