@@ -84,3 +84,26 @@ def test_the_process_monitor_declares_its_cpu_and_memory():
     res = _resources(summarize_series(runner.points), runner.roles)
     assert set(res["self"]) == {"cpu_pct", "cpu_machine_pct", "rss_mib"}
     assert res["self"]["rss_mib"]["peak"] > 1.0   # this Python process holds more than a MiB
+
+
+def test_the_terminal_shows_a_row_for_each_role_a_monitor_measured():
+    import io
+
+    from rich.console import Console
+
+    from stinger.outputs.terminal import print_summary
+
+    hist = {"count": 3, "mean": 1.0, "stddev": 0.0, "min": 1.0, "max": 1.0, "p50": 1.0, "p90": 1.0, "p95": 1.0,
+            "p99": 1.0, "p99.9": 1.0}
+    v = {"requests": {"scheduled": 3, "ok": 3, "failed": 0, "dropped": 0, "in_flight": 0}, "errors": {},
+         "error_rate": 0.0, "throughput": {"offered_rps": 3.0, "achieved_rps": 3.0},
+         "latency_ms": hist, "service_time_ms": hist, "schedule_lag_ms": hist}
+    res = _resources({"box.card{gpu=0}": {"mean": 40.0, "peak": 90.0}, "endpoint.cpu_pct": {"mean": 5.0, "peak": 9.0}},
+                     {"box.card": SeriesInfo(Role.GPU, "%"), "endpoint.cpu_pct": SeriesInfo(Role.CPU, "%")})
+    buf = io.StringIO()
+    print_summary({"variants": {"default": v}, "resources": res},
+                  Console(file=buf, width=160, color_system=None, force_terminal=False))
+    text = " ".join(buf.getvalue().split())
+    assert "GPU utilisation mean/peak (%) 40.0 / 90.0" in text
+    assert "endpoint CPU mean/peak (% core) 5.0 / 9.0" in text
+    assert "RSS" not in text   # no monitor measured memory: no row

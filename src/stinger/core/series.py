@@ -38,12 +38,13 @@ class ResourceKey:
     key: str
     factor: float
     live: str
+    row: str = ""   # the summary table's row for it ("" : not a row of its own)
 
 
 RESOURCES: dict[Role, ResourceKey] = {
-    Role.CPU: ResourceKey("cpu_pct", 1.0, "% of a core"),
+    Role.CPU: ResourceKey("cpu_pct", 1.0, "% of a core", "endpoint CPU mean/peak (% core)"),
     Role.CPU_MACHINE: ResourceKey("cpu_machine_pct", 1.0, ""),
-    Role.MEMORY: ResourceKey("rss_mib", 2.0 ** -20, "MiB"),
-    Role.GPU: ResourceKey("gpu_pct", 1.0, "% GPU"),
-    Role.GPU_MEMORY: ResourceKey("gpu_mem_mib", 2.0 ** -20, "MiB GPU"),
+    Role.MEMORY: ResourceKey("rss_mib", 2.0 ** -20, "MiB", "endpoint RSS mean/peak (MiB)"),
+    Role.GPU: ResourceKey("gpu_pct", 1.0, "% GPU", "GPU utilisation mean/peak (%)"),
+    Role.GPU_MEMORY: ResourceKey("gpu_mem_mib", 2.0 ** -20, "MiB GPU", "GPU memory mean/peak (MiB)"),
 }

@@ -17,6 +17,7 @@ from rich.text import Text
 from stinger.core.catalogue import METRICS
 from stinger.core.format import fixed, pct
 from stinger.core.records import Kind
+from stinger.core.series import RESOURCES
 from stinger.core.secrets import scrub_data
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
@@ -88,8 +89,9 @@ def summary_renderable(summary: dict):
     res = summary.get("resources") or {}
     if res:
         t.add_section()
-        for label, key in (("endpoint CPU mean/peak (% core)", "cpu_pct"), ("endpoint RSS mean/peak (MiB)", "rss_mib")):
-            t.add_row(label, *[_resource(res, n, key) for n in names])
+        for rk in RESOURCES.values():   # the roles monitors declare (core/series.py), each where some monitor has it
+            if rk.row and any(rk.key in r for r in res.values()):
+                t.add_row(rk.row, *[_resource(res, n, rk.key) for n in names])
     errs = {k.label for k in Kind if k is not Kind.OK}
     if any(variants[n]["errors"].get(e) for n in names for e in errs):
         t.add_section()
@@ -235,9 +237,12 @@ def _rest(v: dict):
 
 
 def _resource(res: dict, variant: str, key: str) -> str:
-    """A variant's own endpoint process if it has one, else the shared endpoint's."""
-    r = res.get(variant) or res.get("endpoint")
-    if not r or key not in r:
+    """A variant's own endpoint process if it has one, else the shared endpoint's, else the one monitor
+    that measured it (a GPU)."""
+    having = [r for r in res.values() if key in r]
+    r = next((r for r in (res.get(variant), res.get("endpoint")) if r and key in r),
+             having[0] if len(having) == 1 else None)
+    if r is None:
         return "-"
     return f"{_f(r[key].get('mean'), 1)} / {_f(r[key].get('peak'), 1)}"
 
