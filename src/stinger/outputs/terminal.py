@@ -17,8 +17,8 @@ from rich.text import Text
 from stinger.core.catalogue import METRICS
 from stinger.core.format import fixed, pct
 from stinger.core.records import Kind
-from stinger.core.series import RESOURCES
 from stinger.core.secrets import scrub_data
+from stinger.core.series import RESOURCES
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
 
