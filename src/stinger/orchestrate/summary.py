@@ -9,6 +9,8 @@ quality and an endpoint split's attribution block.
 
 from __future__ import annotations
 
+from typing import Any
+
 from stinger.core.blocks import Block
 from stinger.core.metrics import RunMetrics
 from stinger.core.secrets import redact_url
@@ -79,7 +81,7 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         warnings=tuple(outcome.warnings)))
 
 
-def model_quality(predictions: list) -> dict[str, dict]:
+def model_quality(predictions: Any) -> dict[str, dict]:   # core.metrics.Predictions, or a list
     """Per variant, from labelled predictions: accuracy (classes) or mean absolute error (numbers)."""
     if not predictions:
         return {}  # and no statistics import (scipy costs the coordinator ~0.5 CPU-s per run)

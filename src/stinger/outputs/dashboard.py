@@ -123,7 +123,8 @@ class DashboardOutput:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:   # the http.server API names it
-                port = self.server.server_address[1]
+                address: Any = self.server.server_address   # an AF_INET listener: (host, port)
+                port = int(address[1])
                 if not host_allowed(self.headers.get("Host"), port):
                     self.send_error(403, "this page answers only to http://127.0.0.1:PORT/ on this machine")
                     return

@@ -8,6 +8,8 @@ Everything renders from plain data (a `summary.json` dict, a `Snapshot`, a
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -37,7 +39,7 @@ def _pct(x) -> str:
 def summary_renderable(summary: dict):
     variants: dict = summary["variants"]
     names = list(variants)
-    parts = []
+    parts: list[Any] = []
     title = f"stinger run {summary.get('name') or ''}".strip()
     head = Text()
     head.append(title, style="bold")
@@ -296,7 +298,7 @@ class LiveView:
         self.total = total
         self.mode = mode
         self.console = console or Console()
-        self._live = None
+        self._live: Any = None   # a rich Live while on a terminal
         self._plain_last = -1e9
 
     def __enter__(self):
@@ -348,7 +350,7 @@ class LiveView:
                       _f(v.last_achieved_rps, 0) if v.last_achieved_rps is not None else "-",
                       *[_f(p[q] / 1e3) if q in p else "-" for q in (50, 90, 99, 99.9)],
                       _f(v.ok), _f(v.failed), _f(v.dropped), style="red" if v.failed > v.ok else None)
-        parts = [head, t]
+        parts: list[Any] = [head, t]
         for k, val in snap.extra.items():
             parts.append(Text(f"{k}: {val}", style="dim"))
         return Panel(Group(*parts), title="stinger", subtitle="Ctrl-C stops and keeps what was measured")
