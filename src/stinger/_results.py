@@ -94,6 +94,13 @@ class AbResult(_Verdict):
     exit_code: int
     capacity: dict | None = None
 
+    @property
+    def run_summary(self) -> RunSummary | None:
+        """The run's summary typed (None in capacity mode)."""
+        from stinger.core.summary import RunSummary
+
+        return None if self.summary is None else RunSummary.from_json(self.summary)
+
 
 @dataclass(frozen=True)
 class CompareResult(_Verdict):
