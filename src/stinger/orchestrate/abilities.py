@@ -27,6 +27,8 @@ from stinger.targets.abilities import (
     Preflight,
     RunTargets,
     RunVariant,
+    ServerTimeLabels,
+    coordinator_side,
     sides_of,
 )
 
@@ -50,6 +52,17 @@ def extra_monitors(spec: Spec) -> list[Any]:
     """The monitors the run's sides add (a cloud endpoint's instance poller)."""
     run = run_targets(spec)
     return [m for side in sides_of(run) if isinstance(side, ExtraMonitors) for m in side.extra_monitors(run)]
+
+
+def server_time_labels(spec: Spec) -> dict[str, tuple[str, ...]]:
+    """Per variant, the model names its endpoint's own metrics carry (`ServerTimeLabels` of the sides of
+    its api and carrier); a variant none of whose sides says has none."""
+    out: dict[str, tuple[str, ...]] = {}
+    for v in run_targets(spec).variants:
+        sides = [coordinator_side(k) for k in (v.target.type, v.target.via)]
+        out[v.name] = tuple(dict.fromkeys(label for s in sides if isinstance(s, ServerTimeLabels)
+                                          for label in s.server_time_labels(v.target)))
+    return out
 
 
 def after_run(spec: Spec, summary: dict[str, Any], points: Callable[[], list[Any]], outcome: RunOutcome,

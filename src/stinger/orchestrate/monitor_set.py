@@ -195,17 +195,22 @@ class MonitorSet:
         from stinger.core.server_time import Origin, ServerTimeReading
         from stinger.core.summary import Hist
         from stinger.monitors.base import ServerTimeSource
+        from stinger.orchestrate.abilities import server_time_labels
 
         prom = [m for m in self.monitors if isinstance(m, ServerTimeSource)]
         names = {v.name for v in spec.all_variants()}
+        labels_of = server_time_labels(spec) if prom else {}
         out: dict[str, list[ServerTimeReading]] = {}
         for v in spec.all_variants():
             # a monitor named after another variant is not ours
             mine = [m for m in prom if m.name == v.name] + [m for m in prom if m.name not in names]
-            # the model's name is a segment of the URL: /v2/models/NAME/infer, /v1/models/NAME:predict
-            segments = [seg for url in v.all_urls() for seg in re.split(r"[/:]", urlsplit(url).path) if seg]
+            # the model names the target's side gives (`ServerTimeLabels`: kserve's and openai's model);
+            # a target with none (plain HTTP) is matched by the segments of its URL's path, where a model
+            # server names its model (/v2/models/NAME/infer)
+            match = list(labels_of.get(v.name) or ()) or [
+                seg for url in v.all_urls() for seg in re.split(r"[/:]", urlsplit(url).path) if seg]
             for m in mine:
-                got = m.server_time(window[0], window[1], match=segments)
+                got = m.server_time(window[0], window[1], match=match)
                 if got is None:
                     continue
                 labels = f"{{{got['labels']}}}" if got.get("labels") else ""

@@ -238,6 +238,11 @@ class OpenAISide:
     def from_flag(self, arg: str) -> dict[str, Any]:
         return {"type": "openai", "url": arg}
 
+    def server_time_labels(self, config: Any) -> tuple[str, ...]:
+        """`ServerTimeLabels`: an LLM server's metrics carry the served model's name (vLLM's model_name)."""
+        model = getattr(config, "model", None)
+        return (model,) if isinstance(model, str) and model else ()
+
 
 def _error_message(body: bytes | None) -> str | None:
     if not body:
