@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stinger.errors import ExitCode
+
+if TYPE_CHECKING:
+    from stinger.core.summary import RunSummary
 
 __all__ = ["AbResult", "CapacityResult", "CompareResult", "ExitCode", "RunResult"]
 
@@ -25,6 +29,14 @@ class RunResult:
     run_dir: Path | None
     exit_code: int
     verdict: dict | None = None         # verdict.json, when the run was an A/B test
+
+    @property
+    def run_summary(self) -> RunSummary:
+        """The same summary typed (`core.summary.RunSummary`: frozen dataclasses), read from `summary`, so a
+        run read back from an older run directory has one too."""
+        from stinger.core.summary import RunSummary
+
+        return RunSummary.from_json(self.summary)
 
     @property
     def slo_passed(self) -> bool:
@@ -81,6 +93,13 @@ class AbResult(_Verdict):
     run_dir: Path | None
     exit_code: int
     capacity: dict | None = None
+
+    @property
+    def run_summary(self) -> RunSummary | None:
+        """The run's summary typed (None in capacity mode)."""
+        from stinger.core.summary import RunSummary
+
+        return None if self.summary is None else RunSummary.from_json(self.summary)
 
 
 @dataclass(frozen=True)

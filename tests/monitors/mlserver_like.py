@@ -9,6 +9,7 @@ of a millisecond.
 
     POST /v2/models/{name}/infer   answers after DELAYS_MS[name] ms; sends no Server-Timing
     POST /v1/models/{name}:predict KServe-like: a sub-millisecond predict timed into request_predict_seconds
+    GET  /v2/models/{name}/ready   200 for a model it serves (the kserve target's preflight)
     GET  /metrics                  the exposition
     GET  /truth                    per model: count and mean of the times it observed (ms)
 
@@ -72,6 +73,11 @@ async def predict(request: Request) -> Response:
     return JSONResponse(out)
 
 
+async def ready(request: Request) -> Response:
+    """V2 readiness: what stinger's kserve preflight asks before any load."""
+    return JSONResponse({}, status_code=200 if request.path_params["name"] in DELAYS_MS else 404)
+
+
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
@@ -80,7 +86,7 @@ async def show_truth(request: Request) -> Response:
     return JSONResponse({k: {"count": len(v), "mean_ms": sum(v) / len(v)} for k, v in truth.items()})
 
 
-app = Starlette(routes=[Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+app = Starlette(routes=[Route("/v2/models/{name}/infer", infer, methods=["POST"]), Route("/v2/models/{name}/ready", ready),
                         Route("/v1/models/{name}:predict", predict, methods=["POST"]), Route("/metrics", metrics),
                         Route("/truth", show_truth)])
 

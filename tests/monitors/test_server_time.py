@@ -244,6 +244,37 @@ def test_run_takes_server_time_from_mlserver_metrics(mlserver_like, tmp_path) ->
 
 
 @pytest.mark.slow
+def test_a_kserve_target_s_server_time_is_its_own_model_s_named_by_its_side(mlserver_like, tmp_path) -> None:
+    """A kserve target's URL is the server's (the api adds /v2/models/NAME/infer), so no URL segment names
+    the model: its side names it (`ServerTimeLabels`). Another model served meanwhile is not added in."""
+    import threading
+
+    stop = threading.Event()
+
+    def other_model() -> None:   # load on "fast" (4 ms) while the run measures "slow" (24 ms)
+        while not stop.is_set():
+            req = urllib.request.Request(mlserver_like + "/v2/models/fast/infer", data=b"{}", method="POST")
+            with urllib.request.urlopen(req, timeout=5) as r:
+                r.read()
+
+    thread = threading.Thread(target=other_model)
+    thread.start()
+    try:
+        proc = stinger("run", "--kserve", mlserver_like, "--model", "slow", "--body", "[[1.0]]", "--rate", "20",
+                       "--duration", "3s", "--monitor", f"prometheus={mlserver_like}/metrics:mlserver", "-q",
+                       "--out", str(tmp_path), cwd=tmp_path)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert proc.returncode == 0, proc.stderr
+    summary = _summary(tmp_path)
+    [vs] = summary["variants"].values()
+    [source] = summary["server_time"]["source"].values()
+    assert 'model="slow"' in source and "all series" not in source, source
+    assert vs["server_time_ms"]["mean"] == pytest.approx(24.0, abs=3.0), vs["server_time_ms"]
+
+
+@pytest.mark.slow
 def test_ab_verdict_carries_each_models_server_time(mlserver_like, tmp_path) -> None:
     proc = stinger("ab", "--a", mlserver_like + "/v2/models/fast/infer", "--b", mlserver_like + "/v2/models/slow/infer",
                    "--body", "{}", "--rate", "60", "--duration", "3s",

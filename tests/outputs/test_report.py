@@ -392,7 +392,7 @@ def test_the_page_in_chromium(browser, kind, run_dir, ab_dir, capacity_dir, ab_c
             card = page.locator(f'.card[data-variant="{name}"]')
             assert card.locator('[data-key="achieved_rps"]').inner_text() == _shown(v["throughput"]["achieved_rps"])
             assert card.locator('[data-key="offered_rps"]').inner_text() == _shown(v["throughput"]["offered_rps"])
-            assert card.locator('[data-key="error_rate"]').inner_text() == f"{100 * v['error_rate']:.2f} %"
+            assert card.locator('[data-key="error_rate"]').inner_text() == f"{100 * v['error_rate']:.2f}%"
             assert card.locator('[data-key="p99"]').inner_text() == _shown(v["latency_ms"]["p99"])
         assert page.locator('[data-key="exit_status"]').inner_text().startswith("0 ")
         if kind == "ab":
@@ -404,7 +404,7 @@ def test_the_page_in_chromium(browser, kind, run_dir, ab_dir, capacity_dir, ab_c
 
 
 def _shown(v: float) -> str:
-    """The headline's number format (outputs.report._num), written out independently."""
+    """The headline's number format (core.format.sig, the report's _num), written out independently."""
     a = abs(v)
     if v == 0:
         return "0"

@@ -7,7 +7,8 @@ import io
 from rich.console import Console
 
 from stinger.core.histogram import Histogram
-from stinger.orchestrate.summary import _absent_as_null, failure_report
+from stinger.core.summary import VariantSummary, variant_from_raw
+from stinger.core.summary import failure_report as _failure_report
 from stinger.outputs.base import Snapshot, VariantSnapshot
 from stinger.outputs.terminal import LiveView, TerminalOutput, print_summary
 
@@ -30,7 +31,11 @@ def _variant(ok: int, failed: int, status: dict, errors: dict) -> dict:
         "latency_ms": dict(empty), "service_time_ms": dict(empty), "ttfb_ms": dict(empty),
         "schedule_lag_ms": dict(empty),
     }
-    return _absent_as_null(vs)
+    return variant_from_raw(vs).to_json()
+
+
+def failure_report(vs: dict) -> dict | None:
+    return _failure_report(VariantSummary.from_json(vs))
 
 
 def test_total_failure_prints_na_and_says_so_loudly():

@@ -19,6 +19,8 @@ import pytest
 
 from stinger.core.blocks import Block
 from stinger.core.records import Kind
+from stinger.core.server_time import Origin, ServerTimeReading
+from stinger.core.summary import Hist
 from stinger.errors import TargetError
 from stinger.monitors.base import Point
 from stinger.spec import parse_spec
@@ -72,7 +74,11 @@ class TestSide:
         beats = sum(1 for p in ctx.points if p.series == "beat.count")
         ctx.notice("test vendor: reading after the run")
         self.asked.append(("after_run", ok))
-        return Block("testvendor", {"ok_seen": ok, "beats": beats, "window_s": ctx.t1_wall - ctx.t0_wall})
+        ctx.summary["warnings"].append("test vendor: said into its copy of the summary")   # the older way
+        # its own meter's server time of variant a (a mean and a count, as a cloud's per-minute metrics)
+        meter = {"a": ServerTimeReading(Origin.AFTER_RUN, "test vendor's meter", Hist(count=7, mean=2.5))}
+        return Block("testvendor", {"ok_seen": ok, "beats": beats, "window_s": ctx.t1_wall - ctx.t0_wall},
+                     server_time=meter, warnings=("test vendor: a warning of its block",))
 
 
 @pytest.fixture
@@ -109,6 +115,12 @@ def test_a_run_asks_a_vendors_side_by_ability_preflight_monitors_and_an_after_ru
     assert ok == 60 and vendor.asked[2] == ("after_run", ok)
     assert s["testvendor"]["ok_seen"] == ok and s["testvendor"]["beats"] >= 1
     assert s["testvendor"]["window_s"] == pytest.approx(s["elapsed_s"], abs=0.01)
+    # the block's server-time reading fills the variant that had none, by the one rule, and is said so
+    assert s["variants"]["a"]["server_time_ms"] == Hist(count=7, mean=2.5).to_json()
+    assert s["server_time"]["source"] == {"a": "test vendor's meter"}
+    assert "server_time_ms" not in s["variants"]["b"] and s["server_time"]["missing"] == ["b"]
+    assert s["warnings"][-2:] == ["test vendor: a warning of its block", "test vendor: said into its copy of the summary"]
+    assert report.run_summary is not None and report.run_summary.to_json() == s
 
 
 def test_a_sides_preflight_refusal_is_one_line_before_any_load(vendor, tmp_path):

@@ -26,8 +26,10 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pytest
 
-from stinger.core.blocks import Block, ServerTimeReading
+from stinger.core.blocks import Block
 from stinger.core.records import UNATTRIBUTED
+from stinger.core.server_time import Origin, ServerTimeReading
+from stinger.core.summary import Hist
 from stinger.errors import SpecError, TargetError
 from stinger.monitors.base import Point
 from stinger.spec import parse_spec
@@ -172,7 +174,7 @@ class AcmeSide:
         ok = {name: v["requests"]["ok"] for name, v in ctx.summary["variants"].items() if name != UNATTRIBUTED}
         beats = sum(1 for p in ctx.points if p.series == "acme.beat")
         self.asked.append(("after_run", ok))
-        readings = tuple(ServerTimeReading(name, n, 1.5, SOURCE) for name, n in ok.items() if n)
+        readings = {name: ServerTimeReading(Origin.AFTER_RUN, SOURCE, Hist(count=n, mean=1.5)) for name, n in ok.items() if n}
         return Block("acme", {"ok_seen": ok, "beats": beats}, server_time=readings)
 
     def with_price(self, config: Any, usd_per_hour: float) -> Any:

@@ -1,28 +1,20 @@
 """A block of a run's summary that a coordinator half adds after the load (pure data).
 
 `AfterRun.after_run` (targets/abilities.py) returns one: summary.json holds `data` under
-`key` (a cloud endpoint's block: its own metrics beside client latency, its instances, the cost),
-and the server time it read for variants that measured none per request (`ServerTimeReading`).
-What else a block carries for the outputs (tables and lines to render, notes for the verdict)
-comes with the typed summary (issue 17, package E).
+`key` (a cloud endpoint's block: its own metrics beside client latency, its instances, the cost).
+A block may also carry server-time readings (`core.server_time`: the summary chooses again with
+them, by the one rule) and warnings for the run's list. Tables and lines to render and notes for
+the verdict are still the vendor's own (issue 17 leaves them for later).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-
-@dataclass(frozen=True, slots=True)
-class ServerTimeReading:
-    """A variant's server time as an endpoint's own metrics gave it after the run: a mean over
-    `count` requests (period means weighted by invocations: no quantiles), and where it came from."""
-
-    variant: str
-    count: int
-    mean_ms: float
-    source: str
+if TYPE_CHECKING:
+    from stinger.core.server_time import ServerTimeReading
 
 
 @dataclass(frozen=True)
@@ -31,4 +23,6 @@ class Block:
 
     key: str
     data: Mapping[str, Any]
-    server_time: tuple[ServerTimeReading, ...] = ()
+    # what the summary takes from a block when it is added (not written under its key: compared by `data`)
+    server_time: Mapping[str, ServerTimeReading] = field(default_factory=dict, compare=False)   # by variant
+    warnings: tuple[str, ...] = field(default=(), compare=False)

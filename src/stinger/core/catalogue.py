@@ -44,6 +44,12 @@ class Metric:
     compare: tuple[float, ...] = ()   # quantiles the A/B verdict and `compare` test (empty: not compared)
     rank: bool = False        # also a Mann-Whitney row (P(B better)) over the whole distribution
     lower_is_better: bool = True
+    rate_key: str | None = None   # a rate derived from it, under throughput: its mean x achieved_rps
+    rate_label: str = ""          # how a person reads that rate
+    source: str = "engine"        # "engine": the engine's clock; "target": read from responses by a target
+    #                               (`Interpretation.columns`), declared by that target's `metrics`
+    figures: tuple[str, str] = ("p50", "p99")   # the two figures a one-line view shows (a count: mean, p99)
+    headline: bool = False        # a view shows its row in bold (what a reader of that target looks at first)
 
     @property
     def compared(self) -> bool:
@@ -66,23 +72,24 @@ METRICS: tuple[Metric, ...] = (
            description="the server's own time (Server-Timing, a header, or a monitor)"),
     # read by a target's `interpret` (targets/base.py: Interpretation.columns and .many), recorded
     # by the flush thread like any other metric; shown only when a target produced them
-    Metric("ttft", "ttft_ms", "time to first token", always=False, compare=_STREAM,
-           description="first streamed token of any kind (text or reasoning) - sent"),
+    Metric("ttft", "ttft_ms", "time to first token", always=False, compare=_STREAM, headline=True,
+           source="target", description="first streamed token of any kind (text or reasoning) - sent"),
     Metric("itl", "itl_ms", "inter-token latency", always=False, per="gap", compare=_STREAM,
-           description="every gap between consecutive streamed token events (many values per request)"),
+           source="target", description="every gap between consecutive streamed token events (many values per request)"),
     Metric("tpot", "tpot_ms", "time per output token", always=False, compare=_STREAM,
-           description="(done - first token) / (output tokens - 1), one value per request of 2 tokens or more"),
+           source="target", description="(done - first token) / (output tokens - 1), one value per request of 2 tokens or more"),
     Metric("input_tokens", "input_tokens", "input tokens", stored_unit="tokens", shown_unit="tokens",
-           scale=1.0, always=False, description="prompt tokens of a request (the server's usage)"),
+           scale=1.0, always=False, figures=("mean", "p99"), source="target", description="prompt tokens of a request (the server's usage)"),
     Metric("output_tokens", "output_tokens", "output tokens", stored_unit="tokens", shown_unit="tokens",
-           scale=1.0, always=False, description="tokens a streamed or whole LLM answer carried (the server's usage)"),
+           scale=1.0, always=False, rate_key="output_tokens_per_s", rate_label="output tokens/s",
+           figures=("mean", "p99"), source="target", description="tokens a streamed or whole LLM answer carried (the server's usage)"),
     Metric("output_tps", "output_tps", "output tokens/s per request", stored_unit="mtok/s", shown_unit="tokens/s",
            always=False, compare=(0.5,), lower_is_better=False,
-           description="output tokens / (done - sent): what one caller receives a second"),
+           source="target", description="output tokens / (done - sent): what one caller receives a second"),
     Metric("ttfc", "ttfc_ms", "time to first chunk", always=False, compare=_STREAM,
-           description="first message of a streamed response's framing - intended (a carrier's response stream)"),
+           source="target", description="first message of a streamed response's framing - intended (a carrier's response stream)"),
     Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False, compare=_STREAM,
-           description="mean gap between the messages of a streamed response's framing (a carrier's response stream)"),
+           source="target", description="mean gap between the messages of a streamed response's framing (a carrier's response stream)"),
     # A/B interference (engine/core.py): the same values again for the requests sent while another
     # variant's request was in flight; the rest of `latency` / `server` were sent alone
     Metric("latency_ov", "latency_overlapped_ms", "latency, another variant in flight", always=False,
@@ -94,9 +101,9 @@ METRICS: tuple[Metric, ...] = (
 # The order of METRICS is the order of summary.json's sections, of the terminal's rows and of the verdict's.
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
-# the metrics a target reads from its responses (`Interpretation.columns`), not the engine's clock
-TARGET_METRICS: tuple[str, ...] = ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps",
-                                   "ttfc", "chunk_gap")
+# the metrics a target reads from its responses (`Interpretation.columns`), not the engine's clock; each
+# target declares the ones it produces (`metrics` on its api or carrier class)
+TARGET_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.source == "target")
 # the metrics the A/B verdict and `stinger compare` test, in the verdict's order; the run directory
 # keeps their interval histograms so `compare` reads what the live verdict read
 COMPARED: tuple[str, ...] = tuple(m.name for m in METRICS if m.compared)

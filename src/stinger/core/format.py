@@ -9,6 +9,8 @@ that line up in a terminal.
     fixed(1234.5)        '1,234.50'   a table cell: thousands separators, fixed digits (ints as '1,234')
     num(0.01234)         '0.012'      a worded value: digits by size (>= 100 whole, >= 1 one decimal,
                                       below 1 two significant), '∞', '−3.2'
+    sig(12.345)          '12.35'      a headline figure: about `digits` significant (>= 1000 whole with
+                                      separators, >= 100 one decimal, >= 10 two, below 1 trailing 0s cut)
     signed(2.5)          '+2.5'       a difference
     pct(0.0123)          '1.23%'      a share as a percentage
     count(12345)         '12,345'     a whole count
@@ -50,6 +52,24 @@ def num(x: float | int | None, *, none: str = NONE, signed: bool = False) -> str
     if text.startswith("-"):
         return "−" + text[1:]
     return "+" + text if signed and x > 0 else text
+
+
+def sig(x: float | int | None, digits: int = 3, *, none: str = NONE) -> str:
+    """A headline figure (the report's cards and tables): `1,235`, `123.5`, `12.35`, `1.23`, `0.123`, `0`."""
+    if missing(x) or (isinstance(x, float) and math.isinf(x)):
+        return none
+    assert x is not None
+    v = float(x)
+    a = abs(v)
+    if v == 0:
+        return "0"
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.1f}"
+    if a >= 10:
+        return f"{v:.2f}"
+    return f"{v:.{digits}f}".rstrip("0").rstrip(".") if a < 1 else f"{v:.{digits - 1}f}"
 
 
 def signed(x: float | int | None, *, none: str = NONE) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 from stinger.core.catalogue import METRICS, NAMES
 from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
+from stinger.core.format import ms
 from stinger.core.histogram import Histogram
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 from stinger.core.secrets import redact_text
@@ -404,9 +405,9 @@ class RunMetrics:
                     "dropped": c.dropped,
                     "achieved_rps": round(ok / self.interval, 3),
                     "offered_rps": round(c.scheduled / self.interval, 3),
-                    "p50_ms": _ms(p.get(50)), "p90_ms": _ms(p.get(90)), "p95_ms": _ms(p.get(95)),
-                    "p99_ms": _ms(p.get(99)), "p999_ms": _ms(p.get(99.9)),
-                    "max_ms": _ms(lat.max) if lat.total_count else None,
+                    "p50_ms": ms(p.get(50)), "p90_ms": ms(p.get(90)), "p95_ms": ms(p.get(95)),
+                    "p99_ms": ms(p.get(99)), "p999_ms": ms(p.get(99.9)),
+                    "max_ms": ms(lat.max) if lat.total_count else None,
                     "mean_ms": round(lat.mean / 1e3, 3) if lat.total_count else None,
                     "server_mean_ms": round(srv.mean / 1e3, 3) if srv is not None and srv.total_count else None,
                     "warmup": c.warmup,
@@ -423,8 +424,6 @@ def _stats(h: Histogram, metric) -> dict:
     return out
 
 
-def _ms(v) -> float | None:
-    return None if v is None else round(v / 1e3, 3)
 
 
 def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
@@ -466,10 +465,11 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
         if not metric.always and not h.total_count:
             continue
         out[metric.summary_key] = _stats(h, metric)
-    tokens = vm.totals["output_tokens"]
-    if tokens.total_count:   # an LLM target: output tokens a second, over the measured window
-        throughput: dict = out["throughput"]   # type: ignore[assignment]
-        throughput["output_tokens_per_s"] = round(tokens.mean * achieved, 3)
+    throughput: dict = out["throughput"]   # type: ignore[assignment]
+    for metric in METRICS:   # the catalogue's derived rates (output tokens a second), over the measured window
+        h = vm.totals[metric.name]
+        if metric.rate_key and h.total_count:
+            throughput[metric.rate_key] = round(h.mean / metric.scale * achieved, 3)
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
     return out

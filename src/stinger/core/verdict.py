@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass, field
 
 from stinger.core.catalogue import BY_NAME
+from stinger.core.format import num
 from stinger.core.stats import Comparison, holm
 
 __all__ = ["Verdict", "disagrees", "sentence", "verdict"]
@@ -325,18 +326,8 @@ def _or(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def _num(x: float, signed: bool = False) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    ax = abs(x)
-    text = f"{x:,.0f}" if ax >= 100 else f"{x:.1f}" if ax >= 1 else "0" if ax == 0 else f"{x:.2g}"
-    if text.startswith("-"):
-        text = "−" + text[1:]
-    elif signed and x > 0:
-        text = "+" + text
-    return text
+def _num(x: float | None, signed: bool = False) -> str:
+    return num(x, signed=signed)   # core/format.py: a worded value, a typographic minus, ∞
 
 
 def _p(p: float | None) -> str:

@@ -41,9 +41,11 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from stinger.core.series import SeriesInfo
 from stinger.errors import StingerError, UsageError
 
 __all__ = [
+    "DeclaresSeries",
     "Labels",
     "Monitor",
     "MonitorConfig",
@@ -52,6 +54,7 @@ __all__ = [
     "MonitorRunner",
     "Point",
     "PointLog",
+    "ServerTimeSource",
     "read_series",
     "series_key",
     "summarize_series",
@@ -130,6 +133,37 @@ class Monitor(Protocol):
 
     def stop(self) -> None:
         """Release resources; must not raise."""
+
+
+@runtime_checkable
+class DeclaresSeries(Protocol):
+    """A monitor that says what each of its series measures (`core.series.Role`: the endpoint's CPU,
+    memory, a GPU, ...). The runner records the role the first time a series appears; the summary's
+    `resources` and the live view read roles, never series names."""
+
+    def series_info(self, series: str) -> SeriesInfo | None:
+        """The role of `series` (a `Point.series` this monitor emits); None: nothing to say."""
+        ...
+
+
+@runtime_checkable
+class ServerTimeSource(Protocol):
+    """A monitor that reads the server's own time from the model server's metrics (a Prometheus preset).
+
+    `server_time` is the time per request between the samples that bracket [start, end] on the run
+    clock, of the series whose labels name one of `match` (a URL's path segments: the model), as
+    ``{"count", "mean", "p50".., "bounds", "family", "kind", "labels"}`` in ms; None when it saw none.
+    Orchestration asks it by this protocol (`isinstance`), never by name."""
+
+    name: str
+
+    @property
+    def server_time_families(self) -> tuple[str, ...]:
+        """The metric families it would read server time from (for the note when none saw requests)."""
+        ...
+
+    def server_time(self, start: float, end: float | None, *, match: Sequence[str] = ()) -> dict | None:
+        ...
 
 
 class PointLog:
@@ -241,6 +275,7 @@ class MonitorRunner:
         self._on_warning = on_warning
         self._lock = threading.Lock()
         self._latest: dict[str, Point] = {}
+        self.roles: dict[str, SeriesInfo] = {}   # Point.series -> what it measures (`DeclaresSeries`)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -294,10 +329,15 @@ class MonitorRunner:
                 continue
             self._failures[id(monitor)] = 0
             if points:
+                declares = isinstance(monitor, DeclaresSeries)
                 with self._lock:
                     self.points.extend(points)
                     for point in points:
                         self._latest[series_key(point.series, point.labels)] = point
+                        if declares and point.series not in self.roles:
+                            info = monitor.series_info(point.series)  # type: ignore[attr-defined]  # declares
+                            if info is not None:
+                                self.roles[point.series] = info
 
     def _failed(self, monitor: Monitor, exc: Exception) -> None:
         key = id(monitor)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from stinger.core.series import Role, SeriesInfo
 from stinger.monitors.base import MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = ["GpuMonitor"]
@@ -36,6 +37,13 @@ class GpuMonitor:
     """Samples one GPU (`index`) or all of them (`index=None`)."""
 
     Config = GpuConfig
+    # what its series measure (`monitors.base.DeclaresSeries`), by the part after "<name>."
+    ROLES: ClassVar[dict[str, SeriesInfo]] = {"util_pct": SeriesInfo(Role.GPU, "%", "GPU utilisation"),
+             "mem_used_bytes": SeriesInfo(Role.GPU_MEMORY, "bytes", "GPU memory used")}
+
+    def series_info(self, series: str) -> SeriesInfo | None:
+        name, _, metric = series.partition(".")
+        return self.ROLES.get(metric) if name == self.name else None
 
     def __init__(self, index: int | None = None, *, name: str = "gpu") -> None:
         if index is not None and index < 0:

@@ -29,11 +29,12 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Literal
+from typing import ClassVar, Literal
 
 import psutil
 from pydantic import Field, field_validator, model_validator
 
+from stinger.core.series import Role, SeriesInfo
 from stinger.monitors.base import MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = ["ProcessMonitor", "find_by_cmdline", "find_by_port", "parent_most"]
@@ -179,6 +180,14 @@ class ProcessMonitor:
     """CPU, memory, threads and file descriptors of a local endpoint process tree."""
 
     Config = ProcessConfig
+    # what its series measure (`monitors.base.DeclaresSeries`), by the part after "<name>."
+    ROLES: ClassVar[dict[str, SeriesInfo]] = {"cpu_pct": SeriesInfo(Role.CPU, "%", "CPU (% of a core)"),
+             "cpu_machine_pct": SeriesInfo(Role.CPU_MACHINE, "%", "CPU (% of the machine)"),
+             "rss_bytes": SeriesInfo(Role.MEMORY, "bytes", "resident memory")}
+
+    def series_info(self, series: str) -> SeriesInfo | None:
+        name, _, metric = series.partition(".")
+        return self.ROLES.get(metric) if name == self.name else None
 
     def __init__(
         self,

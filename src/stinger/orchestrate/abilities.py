@@ -6,7 +6,7 @@ takes its own variants from them:
 
     preflight(spec)             every `Preflight` side, before any load (one line, exit 2)
     extra_monitors(spec)        every `ExtraMonitors` side's monitors, started with the run's
-    after_run(spec, ...)        every `AfterRun` side's block, put in the summary under its key
+    after_run(spec, ...)        every `AfterRun` side's block, for the summary (`core.summary.with_blocks`)
 
 This module is the only caller of those abilities in a run.
 """
@@ -14,8 +14,10 @@ This module is the only caller of those abilities in a run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from stinger.core.blocks import Block
 from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
 from stinger.targets.abilities import (
@@ -25,6 +27,8 @@ from stinger.targets.abilities import (
     Preflight,
     RunTargets,
     RunVariant,
+    ServerTimeLabels,
+    coordinator_side,
     sides_of,
 )
 
@@ -50,14 +54,26 @@ def extra_monitors(spec: Spec) -> list[Any]:
     return [m for side in sides_of(run) if isinstance(side, ExtraMonitors) for m in side.extra_monitors(run)]
 
 
+def server_time_labels(spec: Spec) -> dict[str, tuple[str, ...]]:
+    """Per variant, the model names its endpoint's own metrics carry (`ServerTimeLabels` of the sides of
+    its api and carrier); a variant none of whose sides says has none."""
+    out: dict[str, tuple[str, ...]] = {}
+    for v in run_targets(spec).variants:
+        sides = [coordinator_side(k) for k in (v.target.type, v.target.via)]
+        out[v.name] = tuple(dict.fromkeys(label for s in sides if isinstance(s, ServerTimeLabels)
+                                          for label in s.server_time_labels(v.target)))
+    return out
+
+
 def after_run(spec: Spec, summary: dict[str, Any], points: Callable[[], list[Any]], outcome: RunOutcome,
-              outputs: list[Any]) -> None:
+              outputs: list[Any]) -> list[Block]:
     """After the load: each `AfterRun` side's block (a cloud endpoint's metrics read back, with a visible
-    countdown while it waits, beside client latency) goes into the summary under its key."""
+    countdown while it waits, beside client latency), for `core.summary.with_blocks`. `summary` is the
+    side's copy to read; a warning a side still appends to it becomes its block's warning."""
     run = run_targets(spec)
     sides = [s for s in sides_of(run) if isinstance(s, AfterRun)]
     if not sides:
-        return
+        return []
     console = next((c for o in outputs if (c := getattr(o, "console", None)) is not None), None)
 
     def notice(text: str) -> None:
@@ -66,11 +82,11 @@ def after_run(spec: Spec, summary: dict[str, Any], points: Callable[[], list[Any
 
     ctx = AfterRunContext(run=run, summary=summary, points=points(), t0_wall=outcome.started_at,
                           t1_wall=outcome.started_at + outcome.elapsed, notice=notice, console=console)
+    blocks = []
     for side in sides:
-        block = side.after_run(ctx)
+        before = len(summary.get("warnings") or ())
+        block: Block | None = side.after_run(ctx)
         if block is not None:
-            summary[block.key] = block.data
-            if block.server_time:
-                from stinger.orchestrate.monitor_set import reading_server_time
-
-                reading_server_time(summary, block.server_time)
+            said = tuple((summary.get("warnings") or [])[before:])
+            blocks.append(replace(block, warnings=(*block.warnings, *said)) if said else block)
+    return blocks

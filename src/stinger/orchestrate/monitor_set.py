@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from stinger.core.blocks import ServerTimeReading
 from stinger.errors import SpecError
 
 if TYPE_CHECKING:
+    from stinger.core.series import SeriesInfo
+    from stinger.core.server_time import ServerTimeReading
     from stinger.monitors.base import MonitorRunner
 
 
@@ -56,6 +57,7 @@ class MonitorSet:
         self.runner: MonitorRunner | None = None
         self.warnings: list[str] = []
         self._points: list = []
+        self.roles: dict[str, SeriesInfo] = {}   # what each series measures, as its monitor declared
         self.generator_pids: list[int] = []
 
     @classmethod
@@ -106,6 +108,7 @@ class MonitorSet:
         if self.runner is not None:
             self.runner.stop()
             self._points = list(self.runner.points)
+            self.roles = dict(self.runner.roles)
             for w in self.runner.warnings:
                 if w not in self.warnings:
                     self.warnings.append(w)
@@ -116,14 +119,22 @@ class MonitorSet:
     def live_extra(self) -> dict:
         if self.runner is None:
             return {}
+        from stinger.core.format import count
+        from stinger.core.series import RESOURCES
+
         latest = self.runner.latest()
+        roles = self.runner.roles
         out = {}
         for key, p in sorted(latest.items()):
-            if key.endswith((".cpu_pct", ".rss_bytes")):
-                out[key] = f"{p.value / 2**20:,.0f} MiB" if key.endswith("rss_bytes") else f"{p.value:,.0f} % of a core"
+            info = roles.get(p.series)
+            rk = RESOURCES.get(info.role) if info is not None else None
+            if rk is not None and rk.live:   # the endpoint's CPU and memory, a GPU's: by their declared role
+                out[key] = f"{count(p.value * rk.factor)} {rk.live}"
         return out
 
-    def summary(self, metrics, variants: dict) -> dict:
+    def summary(self, metrics, variants: dict, server_p50: float | None = None) -> dict:
+        """`series`, `resources` and `generator`; `server_p50`: the highest variant's server-time p50 (or
+        the upper bound of one known only as a bound), for the generator's judgment."""
         from stinger.monitors.base import summarize_series
         from stinger.monitors.generator import judge_generator, machine_load, worker_p90
 
@@ -131,16 +142,7 @@ class MonitorSet:
         if self._points:
             series = summarize_series(self._points)
             out["series"] = series
-            resources: dict[str, dict[str, dict[str, Any]]] = {}
-            for key, s in series.items():
-                name, _, metric = key.partition(".")
-                if metric == "cpu_pct":
-                    resources.setdefault(name, {})["cpu_pct"] = {"mean": s["mean"], "peak": s["peak"]}
-                elif metric == "cpu_machine_pct":
-                    resources.setdefault(name, {})["cpu_machine_pct"] = {"mean": s["mean"], "peak": s["peak"]}
-                elif metric == "rss_bytes":
-                    mib = {k: float(s[k]) / 2**20 for k in ("mean", "peak")}  # type: ignore[arg-type]  # numbers
-                    resources.setdefault(name, {})["rss_mib"] = mib
+            resources = _resources(series, self.roles)
             if resources:
                 out["resources"] = resources
         cpu_p90 = metrics.worker_cpu_p90()   # start-up samples left out
@@ -149,11 +151,6 @@ class MonitorSet:
         sched_p99 = max((v["schedule_lag_ms"]["p99"] for v in variants.values()), default=None)
         offered = sum(v["throughput"]["offered_rps"] for v in variants.values())
         achieved = sum(v["throughput"]["achieved_rps"] for v in variants.values())
-        server_p50 = None
-        # a p50 known only as a bound counts at its upper bound: "the server's p50 was below the lag" must be sure
-        st = [p for v in variants.values() if (p := _p50_at_most(v.get("server_time_ms") or {})) is not None]
-        if st:
-            server_p50 = max(st)
         # What the workers' main threads wanted of a core and waited for it (schedstat), when measured.
         demand_p90 = worker_p90(self._points, "generator.worker_demand_pct")
         wait_p90 = worker_p90(self._points, "generator.worker_wait_pct")
@@ -186,86 +183,66 @@ class MonitorSet:
         return out
 
 
-    def server_time(self, spec, window: tuple[float, float], variants: dict) -> dict:
-        """Fill in each variant's `server_time_ms` from Prometheus where no header gave one; say where
-        each came from (`source`), and when some variant has none, a `note` on where it could come from."""
-        prom = [m for m in self.monitors if callable(getattr(m, "server_time", None))]
+    def server_time_readings(self, spec, window: tuple[float, float]
+                             ) -> tuple[dict[str, list[ServerTimeReading]], str | None]:
+        """Each variant's server time as the metrics monitors (`ServerTimeSource`, a Prometheus preset)
+        read it over the scrapes that bracket the window: this variant's own monitors first, then the
+        run's; and why a variant with no reading at all has none (None when no server time was asked
+        for). `core.server_time.choose` decides between these and the header's."""
+        from stinger.core.server_time import Origin, ServerTimeReading
+        from stinger.core.summary import Hist
+        from stinger.monitors.base import ServerTimeSource
+        from stinger.orchestrate.abilities import server_time_labels
+
+        prom = [m for m in self.monitors if isinstance(m, ServerTimeSource)]
         names = {v.name for v in spec.all_variants()}
-        source: dict[str, str] = {}
-        missing: list[str] = []
+        labels_of = server_time_labels(spec) if prom else {}
+        out: dict[str, list[ServerTimeReading]] = {}
         for v in spec.all_variants():
-            vs = variants.get(v.name)
-            if vs is None:
-                continue
-            have = vs.get("server_time_ms")
-            if have and have.get("count"):
-                st = spec.server_time
-                source[v.name] = f"response header {st.header}" + (f" ({st.metric})" if st and st.metric else "")
-                continue
-            # this variant's own monitors first, then the run's (a monitor named after another variant is not ours)
+            # a monitor named after another variant is not ours
             mine = [m for m in prom if m.name == v.name] + [m for m in prom if m.name not in names]
-            # the model's name is a segment of the URL: /v2/models/NAME/infer, /v1/models/NAME:predict
-            segments = [seg for url in v.all_urls() for seg in re.split(r"[/:]", urlsplit(url).path) if seg]
+            # the model names the target's side gives (`ServerTimeLabels`: kserve's and openai's model);
+            # a target with none (plain HTTP) is matched by the segments of its URL's path, where a model
+            # server names its model (/v2/models/NAME/infer)
+            match = list(labels_of.get(v.name) or ()) or [
+                seg for url in v.all_urls() for seg in re.split(r"[/:]", urlsplit(url).path) if seg]
             for m in mine:
-                got = m.server_time(window[0], window[1], match=segments)
+                got = m.server_time(window[0], window[1], match=match)
                 if got is None:
                     continue
-                vs["server_time_ms"] = _as_server_time(got)
                 labels = f"{{{got['labels']}}}" if got.get("labels") else ""
                 what = {"histogram": "histogram: quantiles as the bounds its buckets and mean allow",
                         "summary": "summary: count and mean only",
                         "counter": "cumulative counters: mean only"}[got["kind"]]
-                source[v.name] = f"Prometheus {m.name} {m.url}: {got['family']}{labels} ({what})"
-                break
-            else:
-                missing.append(v.name)
-        out: dict[str, Any] = {"source": source}
-        if missing and spec.server_time is not None:
-            looked = sorted({f for m in prom for f in m.server_time_families})
-            why = (f"the Prometheus monitor{'s' if len(prom) > 1 else ''} saw no requests in "
-                   f"{', '.join(looked)}" if looked else
-                   "the Prometheus monitor has no preset naming a server-time metric" if prom else
-                   f"the endpoint sent no {spec.server_time.header} header")
-            out["missing"], out["why"] = missing, why
-            out["note"] = server_time_note(missing, why)
-        return out
+                source = f"Prometheus {m.name} {getattr(m, 'url', '')}: {got['family']}{labels} ({what})"
+                out.setdefault(v.name, []).append(
+                    ServerTimeReading(Origin.METRICS, source, Hist.from_json(_as_server_time(got))))
+        if spec.server_time is None:
+            return out, None
+        looked = sorted({f for m in prom for f in m.server_time_families})
+        why = (f"the Prometheus monitor{'s' if len(prom) > 1 else ''} saw no requests in "
+               f"{', '.join(looked)}" if looked else
+               "the Prometheus monitor has no preset naming a server-time metric" if prom else
+               f"the endpoint sent no {spec.server_time.header} header")
+        return out, why
 
 
-def _p50_at_most(section: dict) -> float | None:
-    if section.get("p50") is not None:
-        return section["p50"]
-    b = (section.get("bounds") or {}).get("p50")
-    return None if b is None else b["le"]   # None when unbounded above: nothing sure to compare
+def _resources(series: dict[str, dict[str, Any]], roles: dict[str, SeriesInfo]) -> dict[str, dict[str, Any]]:
+    """`resources`: per monitor (and label set), the mean and peak of each series whose declared role has
+    a resource key (`core.series.RESOURCES`: cpu_pct, cpu_machine_pct, rss_mib, gpu_pct, gpu_mem_mib)."""
+    from stinger.core.series import RESOURCES
 
-
-def server_time_note(missing: list[str], why: str) -> str:
-    """The note for variants with no server time: why, and where it could come from."""
-    return (f"no server time for {', '.join(missing)}: {why}. It could come from a response header "
-            f"(Server-Timing, or --server-time HEADER[:unit]) or from the model server's metrics: "
-            f"--monitor prometheus=URL:PRESET (mlserver, kserve, triton, torchserve, vllm, demo)")
-
-
-def reading_server_time(summary: dict, readings: Sequence[ServerTimeReading]) -> None:
-    """An after-run block's server time (`Block.server_time`: an endpoint's own metrics read back, a mean
-    and a count, no quantiles) for each variant with no per-request server time; it leaves the
-    no-server-time note."""
-    st = summary.setdefault("server_time", {})
-    source = st.setdefault("source", {})
-    covered = []
-    for r in readings:
-        vs = (summary.get("variants") or {}).get(r.variant)
-        if vs is None or not r.count or (vs.get("server_time_ms") or {}).get("count"):
+    out: dict[str, dict[str, Any]] = {}
+    for key, st in series.items():
+        name, labels = key.partition("{")[0], key[len(key.partition("{")[0]):]
+        info = roles.get(name)
+        rk = RESOURCES.get(info.role) if info is not None else None
+        if rk is None:
             continue
-        vs["server_time_ms"] = _as_server_time({"count": int(r.count), "mean": r.mean_ms})
-        source[r.variant] = r.source
-        covered.append(r.variant)
-    missing = [m for m in st.get("missing") or [] if m not in covered]
-    if covered and "missing" in st:
-        st["missing"] = missing
-        if missing:
-            st["note"] = server_time_note(missing, st.get("why", ""))
-        else:
-            st.pop("note", None)
+        monitor = name.partition(".")[0] + labels
+        out.setdefault(monitor, {})[rk.key] = {k: float(st[k]) * rk.factor if rk.factor != 1.0 else st[k]
+                                               for k in ("mean", "peak")}
+    return out
 
 
 def _as_server_time(got: dict) -> dict:
@@ -323,6 +300,9 @@ class _Started:
     def __init__(self, m) -> None:
         self._m = m
         self.name = m.name
+
+    def series_info(self, series: str):
+        return self._m.series_info(series)
 
     def start(self) -> None:
         pass

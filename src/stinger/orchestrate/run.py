@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from stinger.core.exit_codes import exit_code_of
+from stinger.core.summary import RunSummary, with_blocks, with_run_end
 from stinger.orchestrate.abilities import after_run, extra_monitors
 from stinger.orchestrate.abort_watch import abort_watch
 from stinger.orchestrate.planning import RunPlan, plan_run
@@ -27,9 +28,10 @@ from stinger.spec import Spec
 
 @dataclass
 class RunReport:
-    summary: dict
+    summary: dict                       # summary.json (`run_summary.to_json()`)
     run_dir: Path | None
     outcome: RunOutcome
+    run_summary: RunSummary | None = None   # the same, typed
 
     @property
     def exit_code(self) -> int:
@@ -142,23 +144,20 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
                 close()
         raise
 
-    summary = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
-    if plan.hooks:   # the user's hooks and what the request hook cost before the run
-        summary["hooks"] = dict(plan.hooks)
+    typed = build_summary(spec, outcome, slos, mon, workers=len(plans), duration=duration)
+    rows: dict = {"warnings": []}   # what the row sinks add: their files (requests_file for csv), or a warning
     if plans[0].rows:
-        merge_request_logs(plans, run_dir, summary, outcome)
-    if abort.reason is not None:
-        summary["aborted"] = abort.reason
-        summary["warnings"].insert(0, abort.reason)
-        summary["stopped_early"] = bool(user_stop is not None and not abort.reason)
-    summary["warnings"].extend(thread.errors)
-    after_run(spec, summary, mon.points, outcome, outputs)   # the targets' sides' blocks
-    if run_dir is not None:
-        summary["run_dir"] = str(run_dir)
+        merge_request_logs(plans, run_dir, rows, outcome)
+    typed = with_run_end(typed, aborted=abort.reason, requests_file=rows.get("requests_file"), rows=rows.get("rows"),
+                         hooks=dict(plan.hooks) if plan.hooks else None,   # the user's hooks, the request hook's cost
+                         stopped_early=False if abort.reason is not None else None,
+                         warnings=[*rows["warnings"], *thread.errors], run_dir=None if run_dir is None else str(run_dir))
+    typed = with_blocks(typed, after_run(spec, typed.to_json(), mon.points, outcome, outputs))   # the sides' blocks
+    summary = typed.to_json()
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
                          series=mon.points())
     _finish_all(outputs, result)
-    return RunReport(summary=summary, run_dir=run_dir, outcome=outcome)
+    return RunReport(summary=summary, run_dir=run_dir, outcome=outcome, run_summary=typed)
 
 
 def _finish_all(outputs: list, result) -> None:

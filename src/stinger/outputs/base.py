@@ -228,6 +228,7 @@ class OutputThread:
                 if self._closing:
                     return
                 snap, self._latest = self._latest, None
+            assert snap is not None   # woken with a snapshot (a close returned above)
             for k, o in enumerate(self.outputs):
                 if k in self._broken:
                     continue

@@ -40,6 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
 
+from stinger.core.format import ms
 from stinger.core.secrets import scrub_data
 
 _MAX_POINTS = 3600          # a point per snapshot (~2 a second): the last half hour is drawn
@@ -53,10 +54,6 @@ _ROUTES = ("/", "/index.html", "/state.json")
 # what a browser may do with the page: its own inline script and style, fetches to its own origin only
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
         "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-
-
-def _ms(us: float | None) -> float | None:
-    return None if us is None else round(us / 1e3, 3)
 
 
 def host_allowed(host: str | None, port: int) -> bool:
@@ -126,7 +123,8 @@ class DashboardOutput:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:   # the http.server API names it
-                port = self.server.server_address[1]
+                address: Any = self.server.server_address   # an AF_INET listener: (host, port)
+                port = int(address[1])
                 if not host_allowed(self.headers.get("Host"), port):
                     self.send_error(403, "this page answers only to http://127.0.0.1:PORT/ on this machine")
                     return
@@ -199,7 +197,7 @@ class DashboardOutput:
             ended = v.ok + v.failed + v.dropped
             totals[v.name] = {"ok": v.ok, "failed": v.failed, "dropped": v.dropped,
                               "error_rate": round((v.failed + v.dropped) / ended, 6) if ended else 0.0,
-                              **{f"p{q}": _ms(p.get(q)) for q in _PCTS}}
+                              **{f"p{q}": ms(p.get(q)) for q in _PCTS}}
         with self._lock:
             pts = self._state["points"]
             pts.append(point)

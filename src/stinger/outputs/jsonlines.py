@@ -16,6 +16,8 @@ import os
 import sys
 from typing import IO
 
+from stinger.core.format import ms
+
 
 class JsonLinesOutput:
     name = "jsonl"
@@ -44,8 +46,7 @@ class JsonLinesOutput:
         for v in snapshot.variants:
             p = v.latency.percentiles((50, 99)) if v.latency.total_count else {}
             variants[v.name] = {"ok": v.ok, "failed": v.failed, "dropped": v.dropped,
-                                "p50_ms": round(p[50] / 1e3, 3) if 50 in p else None,
-                                "p99_ms": round(p[99] / 1e3, 3) if 99 in p else None,
+                                "p50_ms": ms(p.get(50)), "p99_ms": ms(p.get(99)),
                                 "last_offered_rps": v.last_offered_rps, "last_achieved_rps": v.last_achieved_rps}
         self._write({"event": "interval", "t": round(snapshot.elapsed, 3), "variants": variants})
 

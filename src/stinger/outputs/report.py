@@ -35,6 +35,7 @@ from typing import Any
 from stinger.core.atomic import WriteFailed, is_disk_full, write_text
 from stinger.core.catalogue import METRICS
 from stinger.core.exit_codes import exit_code_of
+from stinger.core.format import pct, sig
 from stinger.core.secrets import scrub
 from stinger.errors import UsageError
 from stinger.outputs.svgchart import bar_chart, line_chart
@@ -102,24 +103,15 @@ def _series(p: Path) -> list:
 
 
 # ------------------------------------------------------------------ formatting
+NA = "n/a"   # the report's mark for a figure that does not exist (summary.json's null)
+
+
 def _num(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    v = float(v)
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.1f}"
-    if a >= 10:
-        return f"{v:.2f}"
-    return f"{v:.{digits}f}".rstrip("0").rstrip(".") if a < 1 else f"{v:.{digits - 1}f}"
+    return sig(v, digits, none=NA)
 
 
 def _pct(v: Any) -> str:
-    return "n/a" if v is None else f"{100 * float(v):.2f} %"
+    return pct(None if v is None else float(v), none=NA)
 
 
 def _val(key: str, raw: Any, text: str) -> str:
@@ -191,7 +183,7 @@ def _headline(summary: dict, verdict: dict | None) -> str:
     for name, f in (summary.get("failures") or {}).items():
         causes = [f"HTTP {x['status']} ×{x['count']}" for x in f.get("top_status", [])]
         causes += [f"{x['kind']} ×{x['count']}" for x in f.get("top_errors", []) if not x["kind"].startswith("http")]
-        notes.append(f"{name}: {100 * f['error_rate']:.1f} % of {f['ended']:,} requests failed"
+        notes.append(f"{name}: {pct(f['error_rate'], 1)} of {f['ended']:,} requests failed"
                      + (f" ({', '.join(causes)})" if causes else ""))
         for status, body in (f.get("samples") or {}).items():
             notes.append(f"{name}: a response with status {status}: {body}")
@@ -227,6 +219,7 @@ def _headline(summary: dict, verdict: dict | None) -> str:
             f'of {req.get("scheduled", 0):,} scheduled</p>'
             f'<p>latency p50 {_val("p50", lat.get("p50"), _num(lat.get("p50")))} ms · '
             f'p99 {_val("p99", lat.get("p99"), _num(lat.get("p99")))} ms</p>'
+            + _rates(tp)
             + (f"<ul class='slo'>{slo_html}</ul>" if slos else "<p class='muted'>no SLOs set</p>")
             + "</div>")
     if summary.get("slo"):
@@ -240,6 +233,12 @@ def _headline(summary: dict, verdict: dict | None) -> str:
     return "".join(parts)
 
 
+def _rates(tp: dict) -> str:
+    """The catalogue's derived rates a variant has (`Metric.rate_key`: output tokens a second)."""
+    shown = [(m.rate_key, m.rate_label) for m in METRICS if m.rate_key and tp.get(m.rate_key) is not None]
+    return "".join(f"<p>{escape(label)} {_val(key, tp[key], _num(tp[key]))}</p>" for key, label in shown)
+
+
 def _latency_table(summary: dict) -> str:
     rows = []
     for name, v in (summary.get("variants") or {}).items():
@@ -249,15 +248,15 @@ def _latency_table(summary: dict) -> str:
             h = v.get(m.summary_key)
             if not isinstance(h, dict) or not h.get("count"):
                 continue
-            rows.append([escape(name), escape(m.label), f"{h['count']:,}", _num(h.get("mean"))]
+            rows.append([escape(name), escape(m.label), escape(m.shown_unit), f"{h['count']:,}", _num(h.get("mean"))]
                         + [_num(h.get(p)) for p in PERCENTILES])
         for sname, h in (v.get("server_metrics_ms") or {}).items():
             if isinstance(h, dict) and h.get("count") and len(v.get("server_metrics_ms") or {}) > 1:
-                rows.append([escape(name), f"server: {escape(sname)}", f"{h['count']:,}", _num(h.get("mean"))]
+                rows.append([escape(name), f"server: {escape(sname)}", "ms", f"{h['count']:,}", _num(h.get("mean"))]
                             + [_num(h.get(p)) for p in PERCENTILES])
     if not rows:
         return "<p class='muted'>no latency recorded</p>"
-    return _table(["variant", "metric (ms)", "count", "mean", *PERCENTILES], rows, "lat")
+    return _table(["variant", "metric", "unit", "count", "mean", *PERCENTILES], rows, "lat")
 
 
 def _over_time(intervals: list[dict], summary: dict) -> str:

@@ -221,7 +221,7 @@ def read_run(path: str | os.PathLike) -> SavedRun:
     sp = p / SUMMARY
     if not sp.exists():
         raise UsageError(f"{p} is not a stinger run directory: no {SUMMARY}")
-    summary = read_json(sp)
+    summary = read_json(sp) or {}   # (it exists: checked above)
     intervals = []
     ip = p / INTERVALS
     if ip.exists():
@@ -268,8 +268,14 @@ class RunDirOutput:
     def interval(self, snapshot) -> None:
         pass
 
+    def _here(self) -> Path:
+        """The run directory, opened by `start`/`capacity_start` before anything is written to it."""
+        if self.run_dir is None:
+            raise RuntimeError("the run directory is not open: start() comes before finish()")
+        return self.run_dir
+
     def finish(self, result) -> None:
-        write_run(self.run_dir, summary=result.summary, spec_data=self._spec_data, metrics=result.metrics,
+        write_run(self._here(), summary=result.summary, spec_data=self._spec_data, metrics=result.metrics,
                   started_at=result.started_at, series_points=result.series)
         self._report()
 
@@ -280,11 +286,11 @@ class RunDirOutput:
         pass
 
     def capacity_finish(self, report: dict) -> None:
-        write_capacity(self.run_dir, report)
+        write_capacity(self._here(), report)
         self._report()
 
     def verdict(self, verdict, extra: dict, run_dir=None) -> None:
-        write_verdict(self.run_dir, verdict_dict(verdict, extra), verdict.to_markdown())
+        write_verdict(self._here(), verdict_dict(verdict, extra), verdict.to_markdown())
         self._report()
 
     def _report(self) -> None:
@@ -293,7 +299,7 @@ class RunDirOutput:
         from stinger.outputs.report import write_report
 
         try:
-            write_report(self.run_dir)
+            write_report(self._here())
             self.report_error = None
         except WriteFailed:
             raise   # a full disk is the run's failure (exit 3), not a report's

@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
+from stinger.core.format import compact
+
 __all__ = ["PALETTE", "bar_chart", "line_chart", "nice_ticks"]
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -49,17 +51,6 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:g}M"
-    if a >= 1e4:
-        return f"{v / 1e3:g}k"
-    return f"{v:.6g}"
-
-
 def _thin(xs: Sequence[float], ys: Sequence[float | None]) -> tuple[list[float], list[float | None]]:
     n = len(xs)
     if n <= MAX_POINTS:
@@ -83,7 +74,7 @@ def _frame(width: int, height: int, title: str, chart_id: str) -> list[str]:
 
 def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: str = "", y_label: str = "",
                width: int = 900, height: int = 280, x_ticks: Sequence[tuple[float, str]] | None = None,
-               y_min: float | None = 0.0, unit: str = "", x_fmt: Callable[[float], str] = _fmt,
+               y_min: float | None = 0.0, unit: str = "", x_fmt: Callable[[float], str] = compact,
                dashed: Callable[[str], bool] = lambda name: False) -> str:
     """One SVG line chart. `series`: (name, xs, ys); a None y breaks the line there.
 
@@ -122,7 +113,7 @@ def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: 
     out.append('<g class="grid">')
     for t in yt:
         out.append(f'<line x1="{left}" x2="{left + pw}" y1="{py(t):.1f}" y2="{py(t):.1f}"/>'
-                   f'<text class="tick" x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
+                   f'<text class="tick" x="{left - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{compact(t)}</text>')
     for t, label in (x_ticks or [(t, x_fmt(t)) for t in xt]):
         out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top}" y2="{top + ph}"/>'
                    f'<text class="tick" x="{px(t):.1f}" y="{top + ph + 15}" text-anchor="middle">'
@@ -157,7 +148,7 @@ def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: 
             for x, y in zip(xs, ys):
                 if y is not None and math.isfinite(y):
                     out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.4" fill="{color}">'
-                               f'<title>{escape(name)}: {_fmt(y)}{escape(unit)} at {escape(x_fmt(x))}</title>'
+                               f'<title>{escape(name)}: {compact(y)}{escape(unit)} at {escape(x_fmt(x))}</title>'
                                f'</circle>')
         out.append("</g>")
         ly = top + 6 + 16 * k
@@ -187,8 +178,8 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, title: str, chart_id: str, u
         out.append(f'<text class="tick" x="{left - 8}" y="{y + bar_height * 0.65:.1f}" text-anchor="end">'
                    f'{escape(label)}</text>'
                    f'<rect class="bar" x="{left}" y="{y + 2}" width="{w:.1f}" height="{bar_height - 5}" '
-                   f'fill="{PALETTE[1]}"><title>{escape(label)}: {_fmt(v)}{escape(unit)}</title></rect>'
+                   f'fill="{PALETTE[1]}"><title>{escape(label)}: {compact(v)}{escape(unit)}</title></rect>'
                    f'<text class="tick" x="{left + w + 6:.1f}" y="{y + bar_height * 0.65:.1f}">'
-                   f'{_fmt(v)}{escape(unit)}</text>')
+                   f'{compact(v)}{escape(unit)}</text>')
     out.append("</svg>")
     return "\n".join(out)

@@ -8,7 +8,7 @@ Everything renders from plain data (a `summary.json` dict, a `Snapshot`, a
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 from rich import box
 from rich.console import Console, Group
@@ -16,30 +16,30 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from stinger.core.catalogue import METRICS, TARGET_METRICS
+from stinger.core.catalogue import METRICS
+from stinger.core.format import fixed, pct
 from stinger.core.records import Kind
 from stinger.core.secrets import scrub_data
+from stinger.core.series import RESOURCES
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
 
 
+NA = "n/a"   # the terminal's mark for a figure that does not exist (summary.json's null: no successful response)
+
+
 def _f(x, digits: int = 2) -> str:
-    # None is what summary.json holds for a figure that does not exist (no successful response)
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:,.{digits}f}"
-    return f"{x:,}"
+    return fixed(x, digits, none=NA)
 
 
 def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
+    return pct(x, none="-")
 
 
 def summary_renderable(summary: dict):
     variants: dict = summary["variants"]
     names = list(variants)
-    parts = []
+    parts: list[Any] = []
     title = f"stinger run {summary.get('name') or ''}".strip()
     head = Text()
     head.append(title, style="bold")
@@ -76,19 +76,7 @@ def summary_renderable(summary: dict):
     t.add_section()
     row("service time p50/p99 (ms)", lambda v: f"{_f(v['service_time_ms']['p50'])} / {_f(v['service_time_ms']['p99'])}")
     row("schedule lag p99 (ms)", lambda v: _f(v["schedule_lag_ms"]["p99"]))
-    target_metrics = [m for m in METRICS if m.name in TARGET_METRICS and any(m.summary_key in variants[n] for n in names)]
-    if target_metrics:
-        t.add_section()
-    for m in target_metrics:
-        if m.stored_unit == "tokens":
-            row(f"{m.label} mean/p99", lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('mean'), 1)} / "
-                                                              f"{_f(v.get(k, {}).get('p99'), 0)}")
-            if m.name == "output_tokens":   # the run's output tokens a second, beside the per-answer count
-                row("  output tokens/s", lambda v: _f(v["throughput"].get("output_tokens_per_s"), 1), style="bold")
-        else:
-            row(f"{m.label} p50/p99 ({m.shown_unit})",
-                lambda v, k=m.summary_key: f"{_f(v.get(k, {}).get('p50'))} / {_f(v.get(k, {}).get('p99'))}",
-                style="bold" if m.name == "ttft" else None)
+    _target_rows(row, t, variants, names)
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",
@@ -103,8 +91,9 @@ def summary_renderable(summary: dict):
     res = summary.get("resources") or {}
     if res:
         t.add_section()
-        for label, key in (("endpoint CPU mean/peak (% core)", "cpu_pct"), ("endpoint RSS mean/peak (MiB)", "rss_mib")):
-            t.add_row(label, *[_resource(res, n, key) for n in names])
+        for rk in RESOURCES.values():   # the roles monitors declare (core/series.py), each where some monitor has it
+            if rk.row and any(rk.key in r for r in res.values()):
+                t.add_row(rk.row, *[_resource(res, n, rk.key) for n in names])
     errs = {k.label for k in Kind if k is not Kind.OK}
     if any(variants[n]["errors"].get(e) for n in names for e in errs):
         t.add_section()
@@ -163,6 +152,23 @@ def summary_renderable(summary: dict):
     return Group(*parts)
 
 
+def _target_rows(row, t: Table, variants: dict, names: list[str]) -> None:
+    """A row for every metric a target read from its responses that some variant has, as the catalogue
+    describes it (its two figures, its unit, bold when it is the headline), then its derived rate."""
+    shown = [m for m in METRICS if m.source == "target" and any(m.summary_key in variants[n] for n in names)]
+    if shown:
+        t.add_section()
+    for m in shown:
+        a, b = m.figures
+        # a count (tokens) shows its mean to a tenth and its p99 whole; a time both to the hundredth
+        da, db = (1, 0) if a == "mean" else (2, 2)
+        unit = "" if a == "mean" else f" ({m.shown_unit})"
+        row(f"{m.label} {a}/{b}{unit}", lambda v, k=m.summary_key, a=a, b=b, da=da, db=db:
+            f"{_f(v.get(k, {}).get(a), da)} / {_f(v.get(k, {}).get(b), db)}", style="bold" if m.headline else None)
+        if m.rate_key:   # the run's rate of it (output tokens a second), beside the per-request figures
+            row(f"  {m.rate_label}", lambda v, k=m.rate_key: _f(v["throughput"].get(k), 1), style="bold")
+
+
 def generator_note(summary: dict) -> str | None:
     """What the report's headline box says of the load generator (outputs/report.py `_headline`: the same
     condition, the same words): a client-bound run or a busy machine, whatever the SLOs said."""
@@ -175,10 +181,8 @@ def generator_note(summary: dict) -> str | None:
 def attribution_text(att: dict) -> Text:
     """A split the endpoint made (`summary["attribution"]`): each variant's achieved share beside its weight's."""
 
-    def pct(x) -> str:
-        return "?" if x is None else f"{100 * x:.1f}%"
-
-    rows = [f"{name} {pct(r['share'])} of {att['attributed']:,} (weight {pct(r['weight_share'])})"
+    rows = [f"{name} {pct(r['share'], 1, none='?')} of {att['attributed']:,} "
+            f"(weight {pct(r['weight_share'], 1, none='?')})"
             for name, r in att["variants"].items()]
     un = att["unattributed"]["scheduled"]
     return Text(f"endpoint split (by {att['header']}): " + ", ".join(rows)
@@ -235,9 +239,12 @@ def _rest(v: dict):
 
 
 def _resource(res: dict, variant: str, key: str) -> str:
-    """A variant's own endpoint process if it has one, else the shared endpoint's."""
-    r = res.get(variant) or res.get("endpoint")
-    if not r or key not in r:
+    """A variant's own endpoint process if it has one, else the shared endpoint's, else the one monitor
+    that measured it (a GPU)."""
+    having = [r for r in res.values() if key in r]
+    r = next((r for r in (res.get(variant), res.get("endpoint")) if r and key in r),
+             having[0] if len(having) == 1 else None)
+    if r is None:
         return "-"
     return f"{_f(r[key].get('mean'), 1)} / {_f(r[key].get('peak'), 1)}"
 
@@ -291,7 +298,7 @@ class LiveView:
         self.total = total
         self.mode = mode
         self.console = console or Console()
-        self._live = None
+        self._live: Any = None   # a rich Live while on a terminal
         self._plain_last = -1e9
 
     def __enter__(self):
@@ -343,7 +350,7 @@ class LiveView:
                       _f(v.last_achieved_rps, 0) if v.last_achieved_rps is not None else "-",
                       *[_f(p[q] / 1e3) if q in p else "-" for q in (50, 90, 99, 99.9)],
                       _f(v.ok), _f(v.failed), _f(v.dropped), style="red" if v.failed > v.ok else None)
-        parts = [head, t]
+        parts: list[Any] = [head, t]
         for k, val in snap.extra.items():
             parts.append(Text(f"{k}: {val}", style="dim"))
         return Panel(Group(*parts), title="stinger", subtitle="Ctrl-C stops and keeps what was measured")
@@ -419,9 +426,7 @@ def print_capacity(out: dict, console: Console) -> None:
 
 
 def _f1(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:,.1f}"
+    return fixed(x if x is None else float(x), 1, none="-")
 
 
 # ------------------------------------------------------------------ verdicts

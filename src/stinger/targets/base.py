@@ -511,6 +511,13 @@ def carrier_class(name: str) -> Any:
     return _load(registry("carriers")[name])
 
 
+def declared_metrics() -> dict[str, tuple[str, ...]]:
+    """`"apis:NAME"` / `"carriers:NAME"` -> the catalogue metrics that api or carrier declares it reads from
+    responses (its `metrics`; none when it declares none). Imports every registered api and carrier."""
+    return {f"{seam}:{name}": tuple(getattr(_load(ref), "metrics", ()))
+            for seam in ("apis", "carriers") for name, ref in registry(seam).items()}
+
+
 def build_target(config: TargetConfig) -> ComposedTarget:
     """The live target for a validated config (in the worker process): its api over its carrier."""
     api = api_class(config.type)(config)

@@ -144,6 +144,11 @@ class KServeSide:
     def from_flag(self, arg: str) -> dict[str, Any]:
         return {"type": "kserve", "url": arg}
 
+    def server_time_labels(self, config: Any) -> tuple[str, ...]:
+        """`ServerTimeLabels`: a model server's per-model metrics carry the model's name."""
+        model = getattr(config, "model", None)
+        return (model,) if isinstance(model, str) and model else ()
+
 
 class KServeApi:
     """V2 or V1 inference requests to one model (see the module docstring)."""

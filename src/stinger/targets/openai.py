@@ -113,6 +113,8 @@ class OpenAIApi:
     """Chat or completions requests (see the module docstring)."""
 
     name: ClassVar[str] = "openai"
+    # the catalogue metrics its `interpret` reads from the answers (core/catalogue.py, source "target")
+    metrics: ClassVar[tuple[str, ...]] = ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps")
     method = "POST"
 
     def __init__(self, config: OpenAIFields) -> None:
@@ -235,6 +237,11 @@ class OpenAISide:
 
     def from_flag(self, arg: str) -> dict[str, Any]:
         return {"type": "openai", "url": arg}
+
+    def server_time_labels(self, config: Any) -> tuple[str, ...]:
+        """`ServerTimeLabels`: an LLM server's metrics carry the served model's name (vLLM's model_name)."""
+        model = getattr(config, "model", None)
+        return (model,) if isinstance(model, str) and model else ()
 
 
 def _error_message(body: bytes | None) -> str | None:

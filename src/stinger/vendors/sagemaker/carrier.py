@@ -241,6 +241,8 @@ class SageMakerTarget:
     and the api it carries (plain when built alone)."""
 
     name: ClassVar[str] = "sagemaker"
+    # the catalogue metrics it reads from a response stream (core/catalogue.py, source "target")
+    metrics: ClassVar[tuple[str, ...]] = ("ttfc", "chunk_gap")
 
     def __init__(self, config: SageMakerFields, api: Any = None, credentials: Any = None) -> None:
         from stinger.targets.plain import PlainApi

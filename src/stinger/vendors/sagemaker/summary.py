@@ -42,7 +42,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from stinger.core.blocks import ServerTimeReading
 from stinger.vendors.sagemaker.side import (
     POLL_ENV,
     WAIT_ENV,
@@ -341,20 +340,23 @@ def _other(named: Any, t0_wall: float, t1_wall: float, on_wait: Callable[[float]
     return rows
 
 
-def server_time_readings(block: dict) -> tuple[ServerTimeReading, ...]:
-    """CloudWatch's ModelLatency + OverheadLatency per variant (the time inside SageMaker; period means
-    weighted by invocations, so a mean and a count, no quantiles): the server time of the variants that
-    measured none per request."""
-    out = []
+def server_time_readings(block: dict) -> dict:
+    """Each variant's CloudWatch ModelLatency + OverheadLatency (the time inside SageMaker; period means
+    weighted by invocations, so a mean and a count, no quantiles) as an after-run server-time reading:
+    the summary takes it where no header or metrics monitor gave one (`core.server_time.choose`)."""
+    from stinger.core.server_time import Origin, ServerTimeReading
+    from stinger.core.summary import Hist
+
+    out = {}
     for name, row in (block.get("variants") or {}).items():
         model, overhead, n = row.get("model_latency_ms"), row.get("overhead_latency_ms"), row.get("invocations")
         if model is None or not n:
             continue
-        out.append(ServerTimeReading(name, int(n), model + (overhead or 0.0),
-                                     f"CloudWatch ModelLatency + OverheadLatency of production variant "
-                                     f"{row.get('production_variant')} (means over its periods; no per-request "
-                                     f"figures)"))
-    return tuple(out)
+        source = (f"CloudWatch ModelLatency + OverheadLatency of production variant "
+                  f"{row.get('production_variant')} (means over its periods; no per-request figures)")
+        out[name] = ServerTimeReading(Origin.AFTER_RUN, source,
+                                      Hist(count=int(n), mean=round(model + (overhead or 0.0), 3)))
+    return out
 
 
 def render(block: dict, console: Any) -> None:
