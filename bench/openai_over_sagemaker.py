@@ -24,7 +24,7 @@ from stinger.testing.procs import stop_process
 def _run(target: dict) -> dict:
     data = {"target": {**target, "model": "m", "max_tokens": 12, "prompt": "hello"},
             "load": {"rate": 8, "duration": "2s", "workers": 1}, "output": {"dir": "unused"}}
-    return run_spec(parse_spec(data), data, quiet=True, write=False).summary["variants"]["default"]
+    return run_spec(parse_spec(data), quiet=True, write=False).summary["variants"]["default"]
 
 
 def main() -> None:

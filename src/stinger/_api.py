@@ -190,7 +190,7 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
 
 def _with_split(s: Spec, mode: str) -> Spec:
     """The spec in another split mode: a copy (nothing parsed again) held to the spec's own rules on a
-    split (paired needs the open model; sagemaker its own shape of variants), which a model_copy skips."""
+    split (paired needs the open model; an endpoint split its own shape of variants), which a model_copy skips."""
     from collections.abc import Callable
     from typing import cast
 

@@ -232,7 +232,7 @@ def test_a_run_asks_preflight_samples_the_extra_monitor_and_keeps_the_after_run_
 
     target = {"type": "plain", "via": "acme", "delay": "1ms"}
     data = acme_run({"a": target, "b": {**target, "pin": "green"}})
-    report = run_spec(parse_spec(data), data, quiet=True, write=False)
+    report = run_spec(parse_spec(data), quiet=True, write=False)
     s = report.summary
     assert _asked(acme, "preflight") == [["a", "b"]]          # once, with the run's variants, before the load
     assert _asked(acme, "extra_monitors") == [2]
@@ -252,7 +252,7 @@ def test_a_preflight_refusal_is_one_line_before_any_load(acme, tmp_path):
     target = {"type": "plain", "via": "acme"}
     data = acme_run({"ok": target, "refused": target}, output={"dir": str(tmp_path / "runs")})
     with pytest.raises(UsageError, match="variant 'refused' is not served here"):
-        run_spec(parse_spec(data), data, quiet=True, write=True)
+        run_spec(parse_spec(data), quiet=True, write=True)
     assert not (tmp_path / "runs").exists() and [a for a, _ in acme.asked] == ["preflight"]
 
 

@@ -62,7 +62,7 @@ def _run(target: dict) -> dict:
 
     data = {"target": {**target, "model": "m", "max_tokens": TOKENS, "prompt": "hello"},
             "load": {"rate": 8, "duration": "2s", "workers": 1}, "output": {"dir": "unused"}}
-    summary: dict = run_spec(parse_spec(data), data, quiet=True, write=False).summary["variants"]["default"]
+    summary: dict = run_spec(parse_spec(data), quiet=True, write=False).summary["variants"]["default"]
     return summary
 
 
