@@ -324,7 +324,7 @@ def test_named_monitors_watch_a_sagemaker_endpoint_behind_a_plain_http_run(stack
     spec.write_text(f"""\
 target: {{url: "{stack.demo.url}/variants/fast/invocations", method: POST}}
 payload: {{body: '{BODY}', content_type: application/json}}
-load: {{rate: 5, duration: 3s}}
+load: {{rate: 5, duration: 8s}}
 monitors:
   - {{type: sagemaker-endpoint, endpoint: {stack.endpoint}, region: us-east-1, endpoint_url: "{stack.control_url}",
      poll_s: 1}}
@@ -343,7 +343,12 @@ monitors:
         nonlocal sent
         import socket
 
-        time.sleep(1.0)
+        # inside the run's window, whatever the machine's load: its directory exists once it starts (a fixed
+        # 1 s after the process started was before the run's first second beside other test suites: 0-5 of 6)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any((tmp_path / "runs").glob("*")):
+            time.sleep(0.05)
+        time.sleep(2.0)   # the workers start after the directory (the run's t0 is the scheduler's)
         for _ in range(6):
             data = target.request(target.endpoints()[0], BODY.encode(), 0.0)[0]
             with socket.create_connection(("127.0.0.1", target.endpoints()[0].port), timeout=10) as conn:
