@@ -164,7 +164,7 @@ def ab_options(fn: Any) -> Any:
     return fn
 
 
-@click.command(cls=GroupedCommand, examples=EXAMPLES)
+@click.command(cls=GroupedCommand, examples=EXAMPLES, lead=("A/B",))
 @click.argument("spec_file", required=False, metavar="[SPEC]")
 @target_options
 @load_options

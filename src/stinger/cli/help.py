@@ -39,20 +39,24 @@ def group_of(param: click.Parameter) -> str:
 
 
 def sections(command: click.Command, ctx: click.Context) -> list[tuple[str, list[click.Parameter]]]:
-    """The command's options by section, in `SECTIONS` order, each ordered by rank (then as declared)."""
+    """The command's options by section, in the command's order (`SECTIONS`, its own sections moved up
+    after the target's), each ordered by rank (then as declared)."""
     params = [p for p in command.get_params(ctx) if isinstance(p, click.Option) and not p.hidden]
     by: dict[str, list[tuple[int, int, click.Parameter]]] = {}
     for k, p in enumerate(params):
         by.setdefault(group_of(p), []).append((getattr(p, "rank", 50), k, p))
-    return [(name, [p for _, _, p in sorted(by[name], key=lambda t: t[:2])]) for name in SECTIONS if name in by]
+    order = getattr(command, "order", SECTIONS)
+    return [(name, [p for _, _, p in sorted(by[name], key=lambda t: t[:2])]) for name in order if name in by]
 
 
 class GroupedCommand(click.Command):
     """A command whose help lists its options by section and ends with its examples."""
 
-    def __init__(self, *args: Any, examples: Sequence[str] = (), **kw: Any) -> None:
+    def __init__(self, *args: Any, examples: Sequence[str] = (), lead: Sequence[str] = (), **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.examples = tuple(examples)
+        # the command's own sections (ab's A/B) right after the target's, then the others in SECTIONS order
+        self.order = (SECTIONS[0], *lead, *(s for s in SECTIONS[1:] if s not in lead))
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         for name, params in sections(self, ctx):
