@@ -268,4 +268,4 @@ def test_python_runs(block, workdir, demo_server):
     for name in re.findall(r'"(runs/[\w-]+)"', source):   # the saved runs it reads: a real one each
         shutil.copytree(made, name)
     scope = {"URL_A": demo_server.invocations_url("fast"), "URL_B": demo_server.invocations_url("accurate")}
-    exec(compile(source, block.where, "exec"), scope)   # noqa: S102 - the documentation's own code
+    exec(compile(source, block.where, "exec"), scope)
