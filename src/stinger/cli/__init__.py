@@ -27,26 +27,73 @@ SIGTERM (results kept).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from importlib import import_module
+from typing import Any
 
 import click
 
 from stinger import __version__
-from stinger.cli.ab import ab
-from stinger.cli.capacity import capacity
-from stinger.cli.compare import compare
-from stinger.cli.help import grouped
 from stinger.cli.outputs import fail
-from stinger.cli.plan import plan
-from stinger.cli.report import report
-from stinger.cli.resolve import resolve_spec
-from stinger.cli.run import run
-from stinger.demo.cli import EXAMPLES, SECTIONS, demo, serve_demo
 from stinger.errors import ExitCode, StingerError
 
 __all__ = ["cli", "main", "resolve_spec"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _demo_command(name: str) -> click.Command:
+    """A demo command (a layer below), in the sections and with the examples the demo gives it."""
+    from stinger.cli.help import grouped
+    from stinger.demo import cli as demo_cli
+
+    command = {"demo": demo_cli.demo, "serve-demo": demo_cli.serve_demo}[name]
+    return grouped(command, demo_cli.SECTIONS[name], demo_cli.EXAMPLES[name])
+
+
+# each command is imported when it is asked for: `stinger --version`, `report` and `compare` do not
+# build the target flags (which imports every target kind's config)
+COMMANDS: dict[str, str | Callable[[], click.Command]] = {
+    "run": "stinger.cli.run:run", "capacity": "stinger.cli.capacity:capacity", "ab": "stinger.cli.ab:ab",
+    "compare": "stinger.cli.compare:compare", "plan": "stinger.cli.plan:plan", "report": "stinger.cli.report:report",
+    "demo": lambda: _demo_command("demo"), "serve-demo": lambda: _demo_command("serve-demo"),
+}
+
+
+class _Commands(dict[str, click.Command]):
+    """`cli.commands`: every command by name, each made on first use."""
+
+    def __missing__(self, name: str) -> click.Command:
+        ref = COMMANDS[name]
+        if callable(ref):
+            command = ref()
+        else:
+            module, _, attr = ref.partition(":")
+            command = getattr(import_module(module), attr)
+        self[name] = command
+        return command
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in COMMANDS else default
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class _Group(click.Group):
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.commands = _Commands()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="stinger")
 def cli() -> None:
     """Load-test and A/B-test machine-learning model endpoints.
@@ -63,10 +110,12 @@ def cli() -> None:
     """
 
 
-for _command in (run, capacity, ab, compare, plan, report):
-    cli.add_command(_command)
-for _name, _demo_command in (("demo", demo), ("serve-demo", serve_demo)):   # the demo's own (a layer below):
-    cli.add_command(grouped(_demo_command, SECTIONS[_name], EXAMPLES[_name]), name=_name)  # its sections, examples
+def __getattr__(name: str) -> Any:
+    if name == "resolve_spec":   # (tests and scripts use it; it imports the target kinds)
+        from stinger.cli.resolve import resolve_spec
+
+        return resolve_spec
+    raise AttributeError(name)
 
 
 def main(argv: list[str] | None = None) -> None:
