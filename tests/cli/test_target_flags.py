@@ -136,6 +136,13 @@ def test_ab_a_b_take_fields_and_a_url_for_the_same_model_on_two_servers():
     assert variant_target(base, None, "model=x,version=2", "--a") == {**base, "model": "x", "version": "2"}
 
 
+@pytest.mark.parametrize("args", [["--url", "http://127.0.0.1:9/"], ["--url", "http://127.0.0.1:9/", "--a", "x", "--b", "y"],
+                                  ["--target", "http=http://127.0.0.1:9/"]])
+def test_ab_refuses_a_target_whose_value_is_the_variants(capsys, args):
+    code, _, err = stinger(capsys, "ab", *args, "--rate", "1", "--duration", "1s")
+    assert code == 2 and "use --a and --b for the two variants, not --" in err, err
+
+
 def test_ab_with_a_named_endpoint_and_no_discovery_asks_for_a_and_b(capsys):
     code, _, err = stinger(capsys, "ab", "--kserve", "http://127.0.0.1:9", "--model", "m", "--rate", "1",
                            "--duration", "1s")

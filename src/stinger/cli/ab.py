@@ -180,7 +180,8 @@ def ab(spec_file: str | None, quiet: bool, dashboard: int | None, a: str | None,
     if (a is None) != (b is None):
         raise click.UsageError("give both --a and --b (or neither, with variants in the spec)")
     named = named_target(params)
-    if a is not None and named.kind is not None and named.kind.side.variant_key in named.target:
+    if named.kind is not None and named.kind.side.variant_key in named.kind.side.from_flag("-"):
+        # the alias's value is what tells two variants apart (a URL for plain HTTP): --a/--b give it
         raise click.UsageError(f"use --a and --b for the two variants, not {named.kind.usage.split()[0]}")
     mode = split_mode
     if mode == "capacity":
