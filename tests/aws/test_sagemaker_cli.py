@@ -177,7 +177,7 @@ def test_run_price_per_hour_needs_a_sagemaker_target(tmp_path):
     r = _stinger(["run", "--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s",
                   "--price-per-hour", "1", "--out", str(tmp_path)])
     assert r.returncode == 2
-    assert r.stderr.count("\n") == 1 and "--price-per-hour prices SageMaker instances" in r.stderr
+    assert r.stderr.count("\n") == 1 and "--price-per-hour prices the instances of --sagemaker ENDPOINT" in r.stderr
 
 
 @pytest.mark.slow

@@ -126,7 +126,7 @@ def test_build_checks_an_entry_made_in_code():
 
 
 def test_each_kind_names_its_default_once_and_a_second_monitor_is_numbered_after_it():
-    from stinger.cli import _monitor_entries
+    from stinger.cli.resolve import monitor_entries as _monitor_entries
     from stinger.monitors.registry import REGISTRY, default_name, monitor_class
 
     for kind in REGISTRY:

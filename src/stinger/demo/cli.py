@@ -1,11 +1,14 @@
-"""The ``stinger serve-demo`` command: the demo model server in the foreground.
+"""The demo's commands: ``stinger demo`` (the embedded demo, end to end) and ``stinger serve-demo``
+(the demo model server in the foreground).
 
-This module owns the command's options and their validation only; the server
-itself lives in ``stinger.demo.server``. The lead registers the command on the
-``stinger`` group with ``from stinger.demo.cli import serve_demo``.
+This module owns the commands' options and their validation only; the server lives in
+``stinger.demo.server`` and the stories in ``stinger.demo.run``. ``stinger.cli`` registers both
+commands on the ``stinger`` group (and puts their options in help sections).
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -137,3 +140,47 @@ def _serve_sagemaker() -> None:
                 time.sleep(1.0)
         except KeyboardInterrupt:
             pass
+
+
+@click.command("demo")
+@click.option("--duration", default="12s", show_default=True, help="How long the demo load runs.")
+@click.option("--rate", default=None, help="Requests per second to each variant (each payload goes to both; "
+                                          "default 20).")
+@click.option("--out", default="runs", show_default=True, help="Where the run directory goes.")
+@click.option("--quiet", "-q", is_flag=True, help="No live view.")
+@click.option("--capacity", "capacity_search", is_flag=True,
+              help="Instead: a capacity search on the demo's 'accurate' variant (about a minute).")
+@click.option("--sagemaker", "sagemaker_demo", is_flag=True,
+              help="Instead: the SageMaker A/B story offline (moto, a SigV4 front, CloudWatch read back; "
+                   "needs pip install 'stinger[aws]' and moto).")
+@click.option("--split", "demo_split", type=click.Choice(["paired", "sagemaker"]), default=None,
+              help="With --sagemaker: paired (each request pinned with TargetVariant, the default) or sagemaker "
+                   "(the endpoint splits one stream by its weights; responses attributed from its header).")
+def demo(duration: str, rate: str | None, out: str, quiet: bool, capacity_search: bool, sagemaker_demo: bool,
+         demo_split: str | None) -> None:
+    """Start the demo model endpoint, A/B-test its two variants (fast vs accurate), print the verdict, stop it."""
+    from stinger.demo.run import run_capacity_demo, run_demo, run_sagemaker_demo
+
+    if demo_split is not None and not sagemaker_demo:
+        raise click.UsageError("--split needs --sagemaker (the plain demo always pairs)")
+    if sagemaker_demo:
+        sys.exit(run_sagemaker_demo(duration=duration, rate=rate or "20", out=out, quiet=quiet,
+                                    split=demo_split or "paired"))
+    rate = rate or "20"   # the two models share one worker: at 40 req/s each it ran at ~80 % (accurate ~19 ms)
+    if capacity_search:
+        sys.exit(run_capacity_demo(out=out, quiet=quiet))
+    sys.exit(run_demo(duration=duration, rate=rate, out=out, quiet=quiet))
+
+
+# `stinger --help`'s sections of these commands' options (option -> section; `stinger.cli.help`) and their examples
+SECTIONS = {
+    "demo": {"--duration": "Load", "--rate": "Load", "--out": "Outputs", "--quiet": "Outputs", "--capacity": "Demo",
+             "--sagemaker": "Demo", "--split": "Demo"},
+    "serve-demo": {"--host": "Server", "--port": "Server", "--workers": "Server", "--log-level": "Server",
+                   "--sagemaker": "Server", "--variants": "Demo", "--delay-ms": "Demo", "--jitter-ms": "Demo",
+                   "--error-rate": "Demo", "--seed": "Demo"},
+}
+EXAMPLES = {
+    "demo": ("stinger demo", "stinger demo --capacity --out runs"),
+    "serve-demo": ("stinger serve-demo --port 8080", "stinger serve-demo --workers 2 --delay-ms 5"),
+}

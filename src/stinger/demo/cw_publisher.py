@@ -108,7 +108,7 @@ def _reader(lines: queue.Queue) -> None:
 
 
 def run(endpoint: str, region: str, cloudwatch_url: str, pids: dict[str, int], every_s: float) -> int:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     client = boto3.client("cloudwatch", endpoint_url=cloudwatch_url, region_name=region)
     instances = Instances(endpoint, pids)

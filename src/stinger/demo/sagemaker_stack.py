@@ -145,7 +145,7 @@ class SageMakerDemo:
 
     def _register(self) -> None:
         """The endpoint, its config and variants in moto's control plane (what DescribeEndpoint returns)."""
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         sm = boto3.client("sagemaker", **self.moto.client_kwargs())
         for v in self.variants:

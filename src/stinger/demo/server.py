@@ -559,7 +559,8 @@ def _run_supervisor(uv_config: Any, sock: socket.socket) -> None:
 
     # uvicorn < 0.30 wants the worker target; later versions build it themselves.
     if "target" in inspect.signature(Multiprocess).parameters:
-        supervisor = Multiprocess(uv_config, target=uvicorn.Server(uv_config).run, sockets=[sock])
+        supervisor = Multiprocess(uv_config, target=uvicorn.Server(uv_config).run,  # type: ignore[call-arg]
+                                  sockets=[sock])
     else:
         supervisor = Multiprocess(uv_config, sockets=[sock])
     supervisor.run()

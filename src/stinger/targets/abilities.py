@@ -99,6 +99,9 @@ class TargetFlag:
     is_flag: bool = False
     metavar: str | None = None
     multiple: bool = False
+    # what a flag with no target field does (declared, so the CLI applies it without knowing the kind):
+    env: tuple[str, ...] = ()    # environment variables its value is put in (a client's endpoint override)
+    monitor: str | None = None   # a `--monitor KIND=WHAT` entry it adds when given (`cloudwatch=off`)
 
 
 # ------------------------------------------------------------------ the abilities
@@ -188,6 +191,7 @@ class TargetFlags(Protocol):
 
     alias: ClassVar[str | None]
     alias_metavar: ClassVar[str]
+    alias_help: ClassVar[str]          # what the target is, for --help ("An OpenAI-compatible LLM endpoint ...")
     flags: ClassVar[tuple[TargetFlag, ...]]
     variant_key: ClassVar[str]
 

@@ -142,6 +142,7 @@ class FakeSide:
 
     alias: ClassVar[str | None] = None
     alias_metavar: ClassVar[str] = "DELAY"
+    alias_help: ClassVar[str] = "An in-memory endpoint answering after DELAY (no network: the generator's own cost)"
     flags: ClassVar[tuple[TargetFlag, ...]] = ()
     variant_key: ClassVar[str] = "delay"
 

@@ -269,6 +269,7 @@ class HttpSide:
 
     alias: ClassVar[str | None] = "--url"
     alias_metavar: ClassVar[str] = "URL"
+    alias_help: ClassVar[str] = "An HTTP endpoint's URL, each payload row sent as the request body"
     flags: ClassVar[tuple[TargetFlag, ...]] = (
         TargetFlag("--method", "method", "HTTP method (default GET, or POST with --data/--body)."),
         TargetFlag("--header", "headers", "Request header 'Name: value'; repeatable.", multiple=True),

@@ -127,6 +127,8 @@ class KServeSide:
 
     alias: ClassVar[str | None] = "--kserve"
     alias_metavar: ClassVar[str] = "URL"
+    alias_help: ClassVar[str] = ("A KServe V2 model server (MLServer, KServe, Triton), e.g. http://127.0.0.1:8080: "
+                                 "POST /v2/models/MODEL/infer with each payload row as a tensor; needs --model")
     flags: ClassVar[tuple[TargetFlag, ...]] = (TargetFlag("--model", "model", "The served model's name."),)
     variant_key: ClassVar[str] = "model"
 

@@ -229,6 +229,9 @@ class OpenAISide:
 
     alias: ClassVar[str | None] = "--openai"
     alias_metavar: ClassVar[str] = "URL"
+    alias_help: ClassVar[str] = ("An OpenAI-compatible LLM endpoint (vLLM, TGI, Ollama, ...), its base URL such as "
+                                 "http://127.0.0.1:8000/v1: streamed chat completions (time to first token, "
+                                 "inter-token latency, tokens/s); needs --model")
     flags: ClassVar[tuple[TargetFlag, ...]] = (
         TargetFlag("--model", "model", "The served model's name."),
         TargetFlag("--max-tokens", "max_tokens", "max_tokens of each answer.", type=int),

@@ -177,16 +177,18 @@ class SageMakerSide:
 
     alias = "--sagemaker"
     alias_metavar = "ENDPOINT"
+    alias_help = "A SageMaker endpoint to call (signed InvokeEndpoint; needs pip install 'stinger[aws]')"
     flags = (
         _Flag("--region", "region", "AWS region (default: AWS_REGION or the profile's)."),
         _Flag("--endpoint-url", "endpoint_url", "Runtime URL instead of AWS's (a VPC endpoint or a local emulator)."),
         _Flag("--control-url", None, "Control-plane and CloudWatch URL (a local emulator; default AWS's): sets "
-                                     "AWS_ENDPOINT_URL_SAGEMAKER and AWS_ENDPOINT_URL_CLOUDWATCH."),
+                                     "AWS_ENDPOINT_URL_SAGEMAKER and AWS_ENDPOINT_URL_CLOUDWATCH.",
+              env=CONTROL_URL_ENVS),
         _Flag("--target-variant", "target_variant", "Pin every request to this production variant."),
         _Flag("--stream", "stream", "InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks).",
               type=bool, is_flag=True),
         _Flag("--no-cloudwatch", None, "Do not read CloudWatch after the run (spec: monitors: [{type: cloudwatch, "
-                                       "enabled: false}]).", type=bool, is_flag=True),
+                                       "enabled: false}]).", type=bool, is_flag=True, monitor="cloudwatch=off"),
     )
     variant_key = "target_variant"
     del _Flag

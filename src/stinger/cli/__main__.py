@@ -1,0 +1,5 @@
+"""`python -m stinger.cli ...`, as the `stinger` script."""
+
+from stinger.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""The one flag table of `run`, `capacity` and `ab` (all but the target's flags, `cli/targets.py`):
+each flag's help section, rank, spec key and click settings, and `overrides_from_flags`, which turns
+the flags given into dotted spec keys.
+
+Ranks put the common flags first in their section (`--rate`, `--duration`); a flag with no spec key
+is read by a function of its own below (SLOs, checks, server time, the load shape).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from stinger.cli.help import option
+from stinger.cli.shapes import shape_overrides
+
+
+@dataclass(frozen=True)
+class Flag:
+    group: str
+    rank: int
+    option: str                   # "--rate"
+    key: str | None               # the spec key it sets ("load.rate"); None: read below
+    kw: dict[str, Any] = field(default_factory=dict)
+    decls: tuple[str, ...] = ()   # click's declarations when more than the option ("-q", a dest)
+
+    @property
+    def dest(self) -> str:
+        named = [d for d in self.decls if not d.startswith("-")]
+        return named[0] if named else self.option.lstrip("-").replace("-", "_")
+
+
+FLAGS: tuple[Flag, ...] = (
+    # -- payload
+    Flag("Payload", 0, "--data", "payload.data", {"help": "Dataset of request bodies: .jsonl, .csv, .json array, or a folder of files."}),
+    Flag("Payload", 1, "--body", "payload.body", {"help": "A literal request body (instead of --data)."}),
+    Flag("Payload", 2, "--content-type", "payload.content_type", {"help": "Content-Type of the bodies (default: from the dataset)."}),
+    Flag("Payload", 3, "--format", "payload.format", {"type": click.Choice(["jsonl", "csv", "json", "files", "capture"]), "help": "Dataset format (default: from the file name; capture: a Data Capture JSONL, a file or folder)."}),
+    Flag("Payload", 4, "--label-field", "payload.label_field", {"help": "Field (JSONL) or column (CSV) holding the expected label; removed from what is sent."}),
+    Flag("Payload", 5, "--body-field", "payload.body_field", {"help": "Send this field of each JSONL record instead of the whole record."}),
+    Flag("Payload", 6, "--order", "payload.order", {"type": click.Choice(["sequential", "random", "weighted"]), "help": "Order of dataset records."}),
+    # (room for package F: `--hook [request=|response=]module:function`, spec `hooks:`, goes here, rank 7)
+    # -- load
+    Flag("Load", 0, "--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m)."}),
+    Flag("Load", 1, "--duration", "load.duration", {"help": "How long to send (e.g. 30s, 2m)."}),
+    Flag("Load", 2, "--users", "load.users", {"type": int, "help": "Closed model: concurrent users (Locust-style)."}),
+    Flag("Load", 3, "--requests", "load.requests", {"type": int, "help": "Stop after this many scheduled requests."}),
+    Flag("Load", 4, "--warmup", "load.warmup", {"help": "Leading time excluded from the statistics (e.g. 5s)."}),
+    Flag("Load", 10, "--arrival", "load.arrival", {"type": click.Choice(["constant", "poisson"]), "help": "Open model arrivals: evenly spaced (default) or Poisson (seeded)."}),
+    Flag("Load", 11, "--think-time", "load.think_time", {"help": "Closed model: pause between a response and the user's next request (e.g. 100ms)."}),
+    Flag("Load", 12, "--ramp", None, {"help": "Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users)."}),
+    Flag("Load", 13, "--steps", None, {"help": "Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s."}),
+    Flag("Load", 14, "--spike", None, {"help": "Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration)."}),
+    Flag("Load", 15, "--replay-arrivals", None, {"is_flag": True, "help": "Send each request of a Data Capture payload (--data DIR --format capture) at its captured arrival time (a trace; spec: load.shape.trace: capture)."}),
+    Flag("Load", 16, "--speed", None, {"type": float, "help": "Replay a trace this many times as fast (2: twice as fast; spec: load.shape.speed)."}),
+    Flag("Load", 20, "--timeout", "load.timeout", {"help": "Per-request timeout (default 30s)."}),
+    Flag("Load", 21, "--connect-timeout", "load.connect_timeout", {"help": "Connect timeout (default 10s)."}),
+    Flag("Load", 22, "--max-in-flight", "load.max_in_flight", {"type": int, "help": "Bound on requests in flight (default 10000)."}),
+    Flag("Load", 23, "--on-limit", "load.on_limit", {"type": click.Choice(["queue", "drop"]), "help": "At the bound: queue (latency keeps counting) or drop and count."}),
+    Flag("Load", 24, "--drain", "load.drain", {"help": "After the schedule ends, wait this long for requests in flight (default 5s)."}),
+    Flag("Load", 25, "--max-body", "load.max_body", {"help": "Cap on a response body kept for a check or prediction (default 16MB); past it: body_too_large."}),
+    Flag("Load", 26, "--max-header", "load.max_header", {"help": "Cap on a response's head, status line and headers (default 64KiB); past it: header_too_large."}),
+    Flag("Load", 27, "--seed", "load.seed", {"type": int, "help": "Seed for Poisson arrivals, random orders and the variant split (default: a fresh one per run, printed and recorded in spec.yaml and summary.json)."}),
+    Flag("Load", 28, "--yes", None, {"is_flag": True, "help": "Confirm a load past the safety ceilings (rate, users, workers per machine)."}, ("-y", "confirm")),
+    # -- checks and SLOs
+    Flag("Checks and SLOs", 0, "--slo", None, {"multiple": True, "help": "Objective such as 'p95<300ms' or 'error_rate<1%'; repeatable. A violation exits 1."}, ("slos",)),
+    Flag("Checks and SLOs", 1, "--check-status", "check.status", {"help": "Expected status codes (e.g. 200 or 2xx or 200,201)."}),
+    Flag("Checks and SLOs", 2, "--check-json-path", "check.json_path", {"help": "A JSON path that must exist in the response (e.g. $.predictions[0])."}),
+    Flag("Checks and SLOs", 3, "--check-regex", "check.regex", {"help": "A regex the response body must match."}),
+    Flag("Checks and SLOs", 4, "--prediction", "prediction", {"help": "JSON path of the prediction in a response (model quality)."}),
+    Flag("Checks and SLOs", 5, "--abort-on", None, {"multiple": True, "help": "Stop the run when this holds, e.g. 'error_rate>50%' or 'connect_rate>=90%:30s'; repeatable. Without it a run still stops when every request of 5 s fails to connect."}, ("abort_on",)),
+    # -- monitors
+    Flag("Monitors", 0, "--monitor", None, {"multiple": True, "metavar": "KIND=WHAT", "help": "Watch the endpoint beside the load; repeatable: {forms}. A prometheus preset (mlserver, kserve, triton, torchserve, vllm, demo) makes its inference time the server time when the endpoint sends no Server-Timing. Adds to the spec's."}, ("monitor_flags",)),
+    Flag("Monitors", 1, "--server-time", None, {"help": "Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms."}),
+    Flag("Monitors", 2, "--no-server-time", None, {"is_flag": True, "default": False, "help": "Do not read a server-time header."}),
+    # -- outputs
+    Flag("Outputs", 0, "--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),
+    Flag("Outputs", 1, "--name", "name", {"help": "A name for this run (used in the run directory's name)."}),
+    Flag("Outputs", 2, "--quiet", None, {"is_flag": True, "default": False, "help": "No live view and no summary table."}, ("-q",)),
+    Flag("Outputs", 4, "--save-requests", "output.rows", {"is_flag": False, "flag_value": "csv", "metavar": "[csv|parquet]", "help": "Also write the per-request rows in the run directory, requests.csv (the default) and/or requests.parquet (csv,parquet): one row per request sent (intended, sent, first byte and done times, latency, status, kind, variant)."}),
+    Flag("Outputs", 5, "--redact-header", None, {"multiple": True, "help": "A header (or URL query parameter) whose value never reaches an output; repeatable. Secret-looking ones are redacted without it."}, ("redact_headers",)),
+    # -- scale
+    Flag("Scale", 0, "--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
+    Flag("Scale", 1, "--backend", "load.backend", {"help": "Where workers run: local (forked processes, the default) or ray (Ray actors on the cluster RAY_ADDRESS names, else a private local one; pip install 'stinger[ray]')."}),
+)
+
+# what every capacity step sets for itself: these flags would be ignored, so `capacity` does not offer them
+STEP_SETS = frozenset({"--rate", "--users", "--duration", "--requests", "--warmup", "--ramp", "--steps", "--spike",
+                       "--replay-arrivals", "--speed"})
+
+
+def load_options(fn: Any = None, *, exclude: frozenset[str] = frozenset()) -> Any:
+    """Every flag of the table (but `exclude`) on a command."""
+    if fn is None:
+        return lambda f: load_options(f, exclude=exclude)
+    for f in reversed(FLAGS):
+        if f.option in exclude:
+            continue
+        kw = {"default": None, **f.kw}
+        if f.option == "--monitor":   # the forms every registered monitor kind takes (a vendor's too)
+            from stinger.monitors.registry import MONITOR_FLAG_FORMS
+
+            kw["help"] = kw["help"].format(forms=", ".join(MONITOR_FLAG_FORMS))
+        fn = option(f.option, *f.decls, group=f.group, rank=f.rank, **kw)(fn)
+    return fn
+
+
+def dashboard_option(fn: Any) -> Any:
+    return option("--dashboard", group="Outputs", rank=3, type=click.IntRange(0, 65535), is_flag=False,
+                  flag_value=0, default=None, metavar="[PORT]",
+                  help="Follow the run live in a browser: a page on http://127.0.0.1:PORT/ "
+                       "(no PORT: any free one, printed at the start).")(fn)
+
+
+def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
+    """The table's flags as dotted spec keys (only those given); the target's are `cli/targets.py`'s."""
+    ov: dict[str, Any] = {}
+    for f in FLAGS:
+        if f.key is not None and params.get(f.dest) is not None:
+            ov[f.key] = params[f.dest]
+    if ov.get("load.workers") is not None and ov["load.workers"] != "auto":
+        try:
+            ov["load.workers"] = int(ov["load.workers"])
+        except ValueError:
+            raise click.BadParameter(f"{ov['load.workers']!r} is not a number or 'auto'", param_hint="--workers") from None
+    for dest, key in (("slos", "slo"), ("abort_on", "load.abort_on"), ("redact_headers", "output.redact")):
+        if params.get(dest):
+            ov[key] = list(params[dest])
+    if params.get("confirm"):
+        ov["load.confirm"] = True
+    ov.update(_server_time(params))
+    ov.update(shape_overrides(params))
+    return ov
+
+
+def _server_time(params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("no_server_time"):
+        return {"server_time": None}
+    if not params.get("server_time"):
+        return {}
+    from stinger.core.servertiming import parse_server_time_option
+
+    src = parse_server_time_option(params["server_time"])
+    return {"server_time": {"header": src.header, "metric": src.metric, "unit": src.unit}}
