@@ -96,8 +96,8 @@ def verify_sigv4(method: str, raw_path: str, headers: dict[str, str], body: byte
     `headers` with lower-case names. The signature is recomputed by botocore's
     SigV4Auth over exactly the headers the client listed as signed.
     """
-    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-    from botocore.credentials import Credentials  # type: ignore[import-untyped]
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
 
     from stinger.vendors.sagemaker.sigv4 import _PinnedSigV4Auth
 
