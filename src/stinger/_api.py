@@ -207,3 +207,19 @@ def read_run(path: str | os.PathLike) -> RunResult:
     saved = _read(path)
     return RunResult(summary=saved.summary, run_dir=saved.path, exit_code=exit_code_of(saved.summary),
                      verdict=saved.verdict())
+
+
+def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = ".", **options: Any):
+    """Write a Ray cluster-launcher YAML (AWS) and a KubeRay RayCluster manifest for `workers` load
+    workers over `zones` (node types labelled origin=ZONE), checked by Ray's own parsers; nothing is
+    launched (docs/ray.md). Returns the files (`.launcher`, `.kuberay`) and the plan."""
+    from stinger.scale import cluster_init as ci
+
+    return ci.write(ci.plan(region, zones, workers, **options), out)
+
+
+def cluster_command(argv: list[str]) -> int:
+    """`stinger cluster init ...` (argv after those two words): the CLI's one call; the exit code."""
+    from stinger.scale import cluster_init as ci
+
+    return ci.command(argv)
