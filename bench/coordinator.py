@@ -6,8 +6,9 @@ Two measurements, in one process run:
   W workers send what real ones do (one realistic interval record a second, from
   `stinger.testing.records`: two variants, the four metrics of a plain HTTP run, a wide latency
   spread; and a pulse every 0.5 s), each worker at its own phase in the second. The records are
-  encoded before the clock starts, so what is timed is what the coordinator does with them
-  (decode, merge, watch). With `--per-node K` (the after case) the workers are grouped K to a
+  encoded before the run starts, so what is timed is what the coordinator does with them
+  (decode, merge, watch); the wall time runs from `begin` (a coordinator that cannot keep up
+  takes longer than the run's seconds). With `--per-node K` (the after case) the workers are grouped K to a
   node and each node's records arrive merged by the node's aggregator (`scale.aggregate`), once
   a second, as the Ray backend delivers them; the aggregators' own CPU (spent on the nodes, not
   the coordinator) is measured apart, per worker-second.
@@ -35,14 +36,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+# BENCH_SRC: the tree measured (the "before" rows run this file again with an older tree's src)
+sys.path.insert(0, os.environ.get("BENCH_SRC") or str(Path(__file__).resolve().parent.parent / "src"))
 
-from stinger.core.records import IntervalRecord  # noqa: E402
-from stinger.orchestrate.planning import build_plans  # noqa: E402
-from stinger.scale.base import Alive, BackendTraits  # noqa: E402
-from stinger.scale.coordinator import execute  # noqa: E402
-from stinger.spec import parse_spec  # noqa: E402
-from stinger.testing.records import final_records, synthetic_records  # noqa: E402
+from stinger.core.records import IntervalRecord
+from stinger.orchestrate.planning import build_plans
+from stinger.scale.base import Alive, BackendTraits
+from stinger.scale.coordinator import execute
+from stinger.spec import parse_spec
+from stinger.testing.records import final_records, synthetic_records
 
 
 def cpu_now() -> float:
@@ -75,52 +77,52 @@ class SyntheticBackend:
     traits = BackendTraits(start_delay=0.05, shared_filesystem=True, local_cpu_ceiling=False, local_pids=False)
 
     def __init__(self, records: list[list[IntervalRecord]], per_node: int = 0) -> None:
-        self.records = records
         self.per_node = per_node
-        self.due: list[float] = []
-        self.events: list[tuple[float, str, int, object]] = []
         self.i = 0
-        self.t0 = 0.0
         self.done: set[int] = set()
-        self.aggregator_cpu = 0.0   # s spent merging on the "nodes" (before the clock, not the coordinator's)
+        self.aggregator_cpu = 0.0   # s spent merging on the "nodes" (here, before the clock: not the coordinator's)
+        self.begun = 0.0
+        # (offset from the run clock's zero, kind, worker or node, wire bytes), made before the run
+        self.plan: list[tuple[float, str, int, object]] = []
+        w_n = len(records)
+        seconds = len(records[0]) - 1
+        if per_node:
+            from stinger.scale.aggregate import NodeMerge
+
+            wire = [[r.to_bytes() for r in recs] for recs in records]
+            nodes = range(0, w_n, per_node)
+            for n, first in enumerate(nodes):
+                members = range(first, min(first + per_node, w_n))
+                phase = (n + 0.5) / len(nodes)
+                for i in range(seconds + 1):
+                    c0 = time.process_time()
+                    merge = NodeMerge()
+                    for w in members:
+                        merge.record(w, wire[w][i])
+                    batch = merge.take()
+                    self.aggregator_cpu += time.process_time() - c0
+                    self.plan.append((i + phase, "batch", n, batch))
+                    if i < seconds:   # the aggregator's pulse batch, between records
+                        self.plan.append((i + phase + 0.5, "batch", n, NodeMerge.pulse(members)))
+        else:
+            for w, recs in enumerate(records):
+                phase = (w + 0.5) / w_n
+                for i, rec in enumerate(recs):
+                    self.plan.append((i + phase, "record", w, rec.to_bytes()))
+                    if i < seconds:
+                        self.plan.append((i + phase + 0.25, "alive", w, None))
+                        self.plan.append((i + phase + 0.75, "alive", w, None))
+        self.plan.sort(key=lambda e: e[0])
+        self.events = self.plan
+        self.due: list[float] = []
 
     def start(self, plans: Sequence) -> list[int]:
         return [0] * len(plans)
 
     def begin(self, start_wall: float) -> None:
-        w_n = len(self.records)
-        seconds = len(self.records[0]) - 1
         t0 = time.perf_counter() + (start_wall - time.time())
-        ev: list[tuple[float, str, int, object]] = []
-        if self.per_node:
-            from stinger.scale.aggregate import NodeMerge
-
-            for n, first in enumerate(range(0, w_n, self.per_node)):
-                members = range(first, min(first + self.per_node, w_n))
-                phase = (n + 0.5) / max(1, w_n // self.per_node + 1)
-                for i in range(seconds + 1):
-                    c0 = time.process_time()
-                    merge = NodeMerge()
-                    for w in members:
-                        merge.record(w, self.records[w][i].to_bytes())
-                        if i < seconds:
-                            merge.alive(w)
-                    batch = merge.take()
-                    self.aggregator_cpu += time.process_time() - c0
-                    ev.append((t0 + i + phase, "batch", n, batch))
-                    if i < seconds:   # the aggregator's pulse batch, between records
-                        ev.append((t0 + i + phase + 0.5, "batch", n, NodeMerge.pulse(members)))
-        else:
-            for w, recs in enumerate(self.records):
-                phase = (w + 0.5) / w_n
-                for i, rec in enumerate(recs):
-                    ev.append((t0 + i + phase, "record", w, rec.to_bytes()))
-                    if i < seconds:
-                        ev.append((t0 + i + phase + 0.25, "alive", w, None))
-                        ev.append((t0 + i + phase + 0.75, "alive", w, None))
-        ev.sort(key=lambda e: e[0])
-        self.events = ev
-        self.due = [e[0] for e in ev]
+        self.begun = time.perf_counter()
+        self.due = [t0 + e[0] for e in self.plan]
 
     def poll(self, timeout: float) -> list:
         now = time.perf_counter()
@@ -154,10 +156,11 @@ class SyntheticBackend:
 
 def run_fake(workers: int, seconds: int, per_worker_rate: float, per_node: int) -> dict:
     records = worker_records(workers, seconds, per_worker_rate)
-    backend = SyntheticBackend(records, per_node)
-    c0, w0 = cpu_now(), time.perf_counter()
-    outcome = execute(plans(workers, seconds), backend=backend, on_progress=lambda m, t: None)
-    cpu, wall = cpu_now() - c0 - backend.aggregator_cpu, time.perf_counter() - w0
+    backend = SyntheticBackend(records, per_node)   # every record encoded (and node-merged) before the clock
+    run_plans = plans(workers, seconds)
+    c0 = cpu_now()
+    outcome = execute(run_plans, backend=backend, on_progress=lambda m, t: None)
+    cpu, wall = cpu_now() - c0, time.perf_counter() - backend.begun
     m = outcome.metrics
     s = m.summary(m.window(0.0, None, outcome.elapsed))
     got = sum(v["requests"]["ok"] for k, v in s.items() if k in ("a", "b"))
@@ -170,6 +173,143 @@ def run_fake(workers: int, seconds: int, per_worker_rate: float, per_node: int) 
             "lost": len(outcome.lost_workers), "ok_merged": got, "ok_sent": int(sent)}
 
 
+# ------------------------------------------------------------------ Ray
+class SyntheticThread:
+    """Stands in for `scale.thread.WorkerThread` inside a Ray actor: the same events (records in their
+    wire form, a pulse every 0.5 s) on the same queue protocol, without an engine or a network."""
+
+    def __init__(self, plan) -> None:
+        import queue
+        import threading
+
+        self.plan = plan
+        self.events: queue.Queue = queue.Queue()
+        self.ready = threading.Event()
+        self.error = None
+        self.stopped = threading.Event()
+        seconds = int(plan.duration)
+        w = plan.worker
+        recs = [replace(r, worker=w) for r in synthetic_records(seconds, rate=PER_WORKER_RATE, workers=1)]
+        recs += [replace(r, worker=w) for r in final_records(seconds, workers=1)]
+        self.wire = [r.to_bytes() for r in recs]
+        self.phase = (w + 0.5) / plan.workers
+        self.thread = threading.Thread(target=self._pulse, daemon=True)
+        self.thread.start()
+        self.ready.set()
+
+    def _pulse(self) -> None:
+        while not self.stopped.wait(0.5):
+            self.events.put((self.plan.worker, "alive", None))
+
+    def begin(self, start_wall: float) -> None:
+        import threading
+
+        threading.Thread(target=self._emit, args=(start_wall,), daemon=True).start()
+
+    def _emit(self, start_wall: float) -> None:
+        for i, body in enumerate(self.wire):
+            last = i == len(self.wire) - 1
+            if not last and self.stopped.wait(max(0.0, start_wall + i + self.phase - time.time())):
+                break
+            self.events.put((self.plan.worker, "record", body))
+        else:
+            self.stopped.set()
+            return
+        self.events.put((self.plan.worker, "record", self.wire[-1]))   # stopped: the final record now
+        self.stopped.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def take(self, wait: float) -> list:
+        import queue
+
+        out = []
+        try:
+            out.append(self.events.get(timeout=wait))
+            while True:
+                out.append(self.events.get_nowait())
+        except queue.Empty:
+            pass
+        return out
+
+
+PER_WORKER_RATE = 400.0
+
+
+def run_ray(workers: int, seconds: int) -> dict:
+    """The Ray backend, as the tree on the path has it, with `workers` synthetic actors on a private
+    cluster bound to 127.0.0.1; counts the Ray calls this process makes from `begin` on."""
+    import ray
+    import ray.actor
+
+    import stinger.scale.ray as sray
+
+    class SyntheticActor(sray._ActorWorker):
+        def __init__(self, plan, dataset=None) -> None:
+            self.data_dir = None
+            self.thread = SyntheticThread(plan)
+
+    counts = {"calls": 0, "empty": 0}
+    real_remote = ray.actor.ActorMethod._remote
+    real_get = ray.get
+
+    def counted_remote(self, *a, **k):
+        counts["calls"] += 1
+        return real_remote(self, *a, **k)
+
+    def counted_get(refs, *a, **k):
+        got = real_get(refs, *a, **k)
+        if isinstance(got, list) and not got:
+            counts["empty"] += 1   # an actor's `take` that brought nothing (before)
+        elif isinstance(got, bytes) and hasattr(sray, "decode_batch") and not sray.decode_batch(got):
+            counts["empty"] += 1   # a node batch with nothing in it (after)
+        return got
+
+    with sray.loopback_only():
+        ray.init(address="local", num_cpus=workers + 1, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR", configure_logging=False)
+    sray._ActorWorker = SyntheticActor   # what RayBackend starts in each actor (both trees read it here)
+    backend = sray.RayBackend()
+    begin = backend.begin
+    mark: dict[str, float] = {}
+
+    def begin_counted(start_wall: float) -> None:
+        begin(start_wall)
+        counts["calls"] = counts["empty"] = 0
+        mark["cpu"], mark["wall"] = cpu_now(), time.perf_counter()
+
+    backend.begin = begin_counted
+    ray.actor.ActorMethod._remote = counted_remote
+    ray.get = counted_get
+    try:
+        outcome = execute(plans(workers, seconds), backend=backend)
+        cpu, wall = cpu_now() - mark["cpu"], time.perf_counter() - mark["wall"]
+    finally:
+        ray.actor.ActorMethod._remote = real_remote
+        ray.get = real_get
+        ray.shutdown()
+    m = outcome.metrics
+    s = m.summary(m.window(0.0, None, outcome.elapsed))
+    ok = sum(v["requests"]["ok"] for k, v in s.items() if k in ("a", "b"))
+    m.close()
+    ws = workers * wall
+    return {"mode": "ray", "workers": workers, "seconds": seconds, "wall_s": round(wall, 2), "cpu_s": round(cpu, 3),
+            "ms_per_worker_s": round(cpu / ws * 1e3, 4), "cores": round(cpu / wall, 3),
+            "ray_calls_per_worker_s": round(counts["calls"] / ws, 3),
+            "empty_per_worker_s": round(counts["empty"] / ws, 3), "lost": len(outcome.lost_workers), "ok_merged": ok}
+
+
+def child(args: list[str], src: str) -> list[dict]:
+    """This bench again, in a fresh process, measuring the tree at `src`."""
+    import subprocess
+
+    env = {**os.environ, "BENCH_SRC": src, "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, __file__, *args], env=env, check=True, capture_output=True, text=True,
+                         timeout=1800)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", default="50,200,800")
@@ -177,23 +317,55 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-worker-rate", type=float, default=400.0, help="req/s each synthetic worker reports")
     ap.add_argument("--per-node", default="0", help="comma list: 0 = no node merge (records per worker)")
     ap.add_argument("--ray-workers", type=int, default=0, help="also run on a private local Ray cluster")
+    ap.add_argument("--before", help="src folder of the tree to compare with (e.g. a worktree of main): its rows "
+                                     "come first, from a child process, then this tree's")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
-    rows = []
-    for per_node in [int(x) for x in a.per_node.split(",")]:
-        for w in [int(x) for x in a.workers.split(",")]:
-            row = run_fake(w, a.seconds, a.per_worker_rate, per_node)
+    global PER_WORKER_RATE
+    PER_WORKER_RATE = a.per_worker_rate
+    if a.before:
+        common = ["--workers", a.workers, "--seconds", str(a.seconds), "--per-worker-rate", str(a.per_worker_rate),
+                  "--ray-workers", str(a.ray_workers)]
+        here = str(Path(__file__).resolve().parent.parent / "src")
+        before = child([*common, "--per-node", "0"], a.before)
+        after = child([*common, "--per-node", a.per_node], here)
+        rows = [{"tree": "before", **r} for r in before] + [{"tree": "after", **r} for r in after]
+        for r in rows:
+            print(json.dumps(r))
+        print(ratios(before, after))
+    else:
+        rows = []
+        for per_node in [int(x) for x in a.per_node.split(",")]:
+            for w in [int(x) for x in a.workers.split(",")]:
+                row = {"mode": "fake", **run_fake(w, a.seconds, a.per_worker_rate, per_node)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        if a.ray_workers:
+            row = run_ray(a.ray_workers, a.seconds)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    if a.ray_workers:
-        from ray_coordinator import run_ray   # bench/ray_coordinator.py
-
-        row = run_ray(a.ray_workers, a.seconds, a.per_worker_rate)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def ratios(before: list[dict], after: list[dict]) -> str:
+    """before -> after, side by side: coordinator ms a worker-second, cores, Ray calls a worker-second."""
+    lines = ["mode  workers  per_node  ms/worker-s before -> after (ratio)   cores before -> after   "
+             "ray calls/worker-s (empty) before -> after"]
+    old = {(r["mode"], r["workers"]): r for r in before}
+    for r in after:
+        b = old.get((r["mode"], r["workers"]))
+        if b is None:
+            continue
+        line = (f"{r['mode']:5} {r['workers']:7}  {r.get('per_node', '-')!s:8}  {b['ms_per_worker_s']:.3f} -> "
+                f"{r['ms_per_worker_s']:.3f} ({b['ms_per_worker_s'] / r['ms_per_worker_s']:.1f}x)   "
+                f"{b['cores']:.3f} -> {r['cores']:.3f}")
+        if r["mode"] == "ray":
+            line += (f"   {b['ray_calls_per_worker_s']:.2f} ({b['empty_per_worker_s']:.2f}) -> "
+                     f"{r['ray_calls_per_worker_s']:.2f} ({r['empty_per_worker_s']:.2f})")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

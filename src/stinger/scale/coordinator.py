@@ -285,8 +285,8 @@ def execute(plans: Sequence[WorkerPlan], *,
                         backend.kill(w)
                         lose(w, "no final record after the stop")
                     break
-        elapsed = perf_counter() - t0
-        merger.close()   # everything received is merged
+            elapsed = perf_counter() - t0
+            merger.close()   # everything received is merged (a signal meanwhile only sets its flag)
     finally:
         merger.stop()
         backend.close()

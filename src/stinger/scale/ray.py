@@ -453,7 +453,12 @@ class RayBackend:
             self.pending[k] = agg.take.remote(_NODE_WAIT)
 
     def begin(self, start_wall: float) -> None:
-        self._ray.get([a.begin.remote(start_wall) for a in self.actors])
+        ray = self._ray
+        for ref in [a.begin.remote(start_wall) for a in self.actors]:
+            # an actor that died since it was ready (its process killed) is not a failed run: its
+            # aggregator's call fails too and reports it lost, with its share, as any loss mid-run
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                ray.get(ref)
         self.calls = self.empty = 0
 
     def stop(self) -> None:
