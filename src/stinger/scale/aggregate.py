@@ -20,8 +20,7 @@ Two places do it here:
   a fold instead of once per record. The watching thread hands records over in arrival order; a
   worker's loss waits for what it sent before (`sync`), so its in-flight count is exact.
 
-Histograms are summed as dense int64 counts (never averaged); a sum is emitted in the sparse form
-records carry (`core.records.sparse_of`).
+Histograms are summed bucket by bucket (never averaged), in the sparse form records carry.
 """
 
 from __future__ import annotations
@@ -29,13 +28,14 @@ from __future__ import annotations
 import pickle
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from stinger.core.records import CellRecord, IntervalRecord, Kind, sparse_of
+from stinger.core.records import CellRecord, IntervalRecord, Kind
 from stinger.scale.base import Alive, WorkerFailed, WorkerLost
 
 HOLD = 0.5          # s the coordinator's merger sums histograms before folding them into the metrics
@@ -52,25 +52,31 @@ class NodeHists:
     worker: int = -1     # of no one worker
 
 
-def _accumulate(into: dict[str, np.ndarray], sparses: dict) -> None:
+def _accumulate(into: dict[str, list], sparses: dict) -> None:
     for name, (idx, counts) in sparses.items():
-        if not len(idx):
-            continue
-        top = int(idx[-1]) + 1          # sparse indices ascend
-        dense = into.get(name)
-        if dense is None or len(dense) < top:
-            grown = np.zeros(max(top, 2 * len(dense)) if dense is not None else top, dtype=np.int64)
-            if dense is not None:
-                grown[:len(dense)] = dense
-            dense = into[name] = grown
-        dense[np.asarray(idx, dtype=np.intp)] += np.asarray(counts, dtype=np.int64)   # unique indices
+        if len(idx):
+            into.setdefault(name, []).append((idx, counts))
+
+
+def _sum(parts: list) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse histograms added bucket by bucket. `bincount` sums in float64, exact for integers below
+    2**53 (no fold comes near); the dense array lives for this call only, so what a sum holds between
+    folds is its parts, the size of the records themselves."""
+    if len(parts) == 1:
+        idx, counts = parts[0]
+        return np.asarray(idx, dtype=np.int32), np.asarray(counts, dtype=np.int64)
+    idx = np.concatenate([np.asarray(p[0], dtype=np.intp) for p in parts])
+    counts = np.concatenate([np.asarray(p[1], dtype=np.float64) for p in parts])
+    dense = np.bincount(idx, weights=counts)
+    nz = np.flatnonzero(dense)
+    return nz.astype(np.int32), dense[nz].astype(np.int64)
 
 
 class HistSum:
-    """Histograms of (interval, variant) cells summed exactly as parts arrive; `take` empties it."""
+    """Histograms of (interval, variant) cells summed exactly; `take` adds up and empties it."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[int, str], tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+        self.cells: dict[tuple[int, str], tuple[dict[str, list], dict[str, list]]] = {}
 
     def add(self, cell: CellRecord) -> None:
         if not cell.hists and not cell.server_metrics:
@@ -84,8 +90,8 @@ class HistSum:
 
     def take(self) -> tuple[CellRecord, ...]:
         out = tuple(CellRecord(interval=i, variant=v, kinds=_NO_KINDS,
-                               hists={k: sparse_of(d) for k, d in hists.items()},
-                               server_metrics={k: sparse_of(d) for k, d in server.items()})
+                               hists={k: _sum(parts) for k, parts in hists.items()},
+                               server_metrics={k: _sum(parts) for k, parts in server.items()})
                     for (i, v), (hists, server) in sorted(self.cells.items()))
         self.cells = {}
         return out
@@ -208,8 +214,6 @@ class Merger:
                 self.metrics.add_hists(cells)
 
     def _run(self) -> None:
-        import time
-
         folded = time.perf_counter()
         try:
             while True:
