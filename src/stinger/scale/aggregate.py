@@ -21,6 +21,12 @@ Two places do it here:
   worker's loss waits for what it sent before (`sync`), so its in-flight count is exact.
 
 Histograms are summed bucket by bucket (never averaged), in the sparse form records carry.
+
+One inexactness is left, and bounded: a worker the coordinator declares lost (silent past its
+deadline) in the instant a batch holding its next record is on the way has that record's
+counts dropped (nothing a lost worker sends counts) while its histograms are already in the
+node's sum: the latency histograms may then hold one interval of that worker's answers more
+than the OK count. The counts and the accounting identity stay exact.
 """
 
 from __future__ import annotations
