@@ -219,7 +219,9 @@ def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = "
 
 
 def cluster_command(argv: list[str]) -> int:
-    """`stinger cluster init ...` (argv after those two words): the CLI's one call; the exit code."""
+    """`stinger cluster init ...` (argv after those two words): the CLI's one call; the exit code.
+    The command passes its arguments here unparsed, e.g. with click: a `cluster` group whose `init`
+    takes `nargs=-1, type=click.UNPROCESSED` and does `raise SystemExit(_api.cluster_command(list(args)))`."""
     from stinger.scale import cluster_init as ci
 
     return ci.command(argv)

@@ -114,7 +114,7 @@ def test_the_command_writes_both_files_or_exits_2_in_one_line(tmp_path, capsys):
                                  "--instance-type", "c5.xlarge", "--cpus-per-node", "4", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "4 worker nodes of c5.xlarge in 2 zones, 12 load workers" in out
-    assert "--origin eu-west-1a:6 --origin eu-west-1b:6" in out
+    assert "stinger run SPEC --backend ray --workers 12" in out and "load workers: eu-west-1a:6 eu-west-1b:6" in out
     launcher = yaml.safe_load((tmp_path / "stinger-ray.yaml").read_text())
     assert launcher["provider"] == {"type": "aws", "region": "eu-west-1", "availability_zone": "eu-west-1a,eu-west-1b",
                                     "cache_stopped_nodes": False}

@@ -229,9 +229,9 @@ def check_kuberay(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return derived
 
 
-def origins_flag(p: ClusterPlan) -> str:
-    """The `--origin` flags that place the workers as this cluster has room for them."""
-    return " ".join(f"--origin {z}:{n}" for z, n in p.per_zone().items())
+def origins(p: ClusterPlan) -> str:
+    """The load workers each origin (zone) has room for, as `ZONE:N` (the form `--origin` takes)."""
+    return " ".join(f"{z}:{n}" for z, n in p.per_zone().items())
 
 
 @dataclass(frozen=True)
@@ -253,12 +253,20 @@ def write(p: ClusterPlan, out: str | Path = ".", *, check: bool = True) -> Clust
         except ImportError:
             pass
         else:
-            check_launcher(launcher)
-            check_kuberay(manifest)
+            import logging
+
+            ray_log = logging.getLogger("ray")
+            level = ray_log.level
+            ray_log.setLevel(logging.WARNING)   # Ray's INFO notes while it fills defaults are not ours to print
+            try:
+                check_launcher(launcher)
+                check_kuberay(manifest)
+            finally:
+                ray_log.setLevel(level)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     head = (f"# written by `stinger cluster init` for {p.workers} load workers in {', '.join(p.zones)};\n"
-            f"# run stinger with: {origins_flag(p)}\n")
+            f"# origins (Ray node label origin=ZONE) and their load workers: {origins(p)}\n")
     paths = folder / f"{p.name}-ray.yaml", folder / f"{p.name}-kuberay.yaml"
     for path, doc in zip(paths, (launcher, manifest), strict=True):
         path.write_text(head + yaml.safe_dump(doc, sort_keys=False))
@@ -310,5 +318,6 @@ def command(argv: Sequence[str]) -> int:
     nodes = sum(p.nodes(z) for z in p.zones)
     print(f"wrote {files.launcher} (ray up) and {files.kuberay} (kubectl apply -f): {nodes} worker nodes of "
           f"{p.instance_type} in {len(p.zones)} zones, {p.workers} load workers")
-    print(f"then, on the head: stinger run SPEC --backend ray {origins_flag(p)}   (docs/ray.md)")
+    print(f"then, on the head: stinger run SPEC --backend ray --workers {p.workers}   (docs/ray.md)")
+    print(f"origins (Ray node label origin=ZONE) and their load workers: {origins(p)}")
     return 0
