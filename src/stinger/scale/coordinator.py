@@ -2,7 +2,10 @@
 
 One run = one `execute(plans)`: W workers share the schedule; the coordinator
 names a common start, merges their interval records (`core.records`) into
-`RunMetrics`, drives the optional progress callback and stop condition, and
+`RunMetrics` on a thread of its own (`scale.aggregate.Merger`: this one watches
+signals and deadlines and never waits on a merge; progress and stop conditions
+read the metrics under the merger's lock), drives the optional progress callback
+and stop condition, and
 turns SIGINT or SIGTERM into a clean stop of every worker so that what was
 measured is kept. It never knows where workers run (`scale/base.py`).
 
