@@ -17,8 +17,8 @@ from stinger.testing.servers import RefServer
 
 PUBLIC = [
     "AbResult", "CapacityResult", "CompareResult", "DatasetError", "ExitCode", "Output", "RunError", "RunResult",
-    "Spec", "SpecError", "StingerError", "TargetError", "UsageError", "__version__", "ab", "capacity", "compare",
-    "load_spec", "read_run", "run", "Request", "Response", "Reading", "request_hook", "response_hook",
+    "Spec", "SpecError", "StingerError", "TargetError", "UsageError", "__version__", "ab", "capacity", "cluster_init",
+    "compare", "load_spec", "read_run", "run", "Request", "Response", "Reading", "request_hook", "response_hook",
 ]
 # the spec model's docstring belongs to spec/ (another module's owner); README documents it
 UNDOCSTRINGED = {"Spec"}

@@ -61,6 +61,7 @@ __all__ = [
     "__version__",
     "ab",
     "capacity",
+    "cluster_init",
     "compare",
     "load_spec",
     "read_run",
@@ -76,6 +77,7 @@ _LAZY = {
     "capacity": "stinger._api",
     "ab": "stinger._api",
     "compare": "stinger._api",
+    "cluster_init": "stinger._api",
     "read_run": "stinger._api",
     "load_spec": "stinger._api",
     "RunResult": "stinger._results",
@@ -99,7 +101,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time these come from __getattr__
-    from stinger._api import ab, capacity, compare, load_spec, read_run, run
+    from stinger._api import ab, capacity, cluster_init, compare, load_spec, read_run, run
     from stinger._results import (
         AbResult,
         CapacityResult,

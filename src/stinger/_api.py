@@ -280,3 +280,21 @@ def plan(*, min_effect: str, baseline: str | None = None, sd_ms: float | None = 
 
     return plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate, power=power,
                    alpha=alpha, rate=rate, rows=rows, at=at)
+
+
+def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = ".", **options: Any):
+    """Write a Ray cluster-launcher YAML (AWS) and a KubeRay RayCluster manifest for `workers` load
+    workers over `zones` (node types labelled origin=ZONE), checked by Ray's own parsers; nothing is
+    launched (docs/ray.md). Returns the files (`.launcher`, `.kuberay`) and the plan."""
+    from stinger.scale import cluster_init as ci
+
+    return ci.write(ci.plan(region, zones, workers, **options), out)
+
+
+def cluster_command(argv: list[str]) -> int:
+    """`stinger cluster init ...` (argv after those two words): the CLI's one call; the exit code.
+    The command passes its arguments here unparsed, e.g. with click: a `cluster` group whose `init`
+    takes `nargs=-1, type=click.UNPROCESSED` and does `raise SystemExit(_api.cluster_command(list(args)))`."""
+    from stinger.scale import cluster_init as ci
+
+    return ci.command(argv)

@@ -102,6 +102,75 @@ def assert_identity(outcome) -> None:
     assert s["errors"]["lost"] == sum(lw.lost_requests for lw in outcome.lost_workers)
 
 
+def test_the_coordinator_makes_well_under_one_ray_call_a_worker_second(cluster, server, monkeypatch):
+    """Issue 19 item 3: one outstanding `take` per actor made ~5 calls a worker-second (4 of them empty);
+    a node's aggregator now gathers its workers' events, and the coordinator asks it once a second."""
+    counted = {"on": False, "calls": 0}
+    real_remote = ray.actor.ActorMethod._remote
+
+    def remote(self, *a, **k):
+        counted["calls"] += counted["on"]
+        return real_remote(self, *a, **k)
+
+    monkeypatch.setattr(ray.actor.ActorMethod, "_remote", remote)
+    backend = RayBackend()
+    begin = backend.begin
+
+    def begin_counting(start_wall: float) -> None:
+        begin(start_wall)
+        counted["on"] = True
+
+    backend.begin = begin_counting
+    outcome = execute(plans_for(server.url, requests=None, duration="4s", rate=40, workers=CPUS), backend=backend)
+    counted["on"] = False
+    assert not outcome.lost_workers
+    worker_seconds = CPUS * outcome.elapsed
+    assert counted["calls"] / worker_seconds < 1.0, (counted["calls"], worker_seconds)
+    assert counted["calls"] == backend.calls   # the backend's own count, which bench/coordinator.py reads
+    assert_identity(outcome)
+    vm = outcome.metrics.variants["default"]
+    assert vm.ok == vm.counters["scheduled"] == 160 and vm.totals["latency"].total_count == 160
+
+
+def test_a_lost_node_is_every_worker_of_it_lost_with_its_share(cluster, server):
+    """The aggregator lives on its node: when it dies (its node lost), each of that node's workers not
+    ended is reported lost with its share, and what they had in flight is booked (`lost`)."""
+    backend = RayBackend()
+    gone = threading.Event()
+
+    def on_progress(metrics, t):
+        if t > 1.5 and not gone.is_set():
+            gone.set()
+            ray.kill(backend.aggregators[0], no_restart=True)
+
+    outcome = execute(plans_for(server.url, requests=None, duration="4s", rate=40), backend=backend,
+                      on_progress=on_progress, progress_every=0.2)
+    assert gone.is_set() and sorted(lw.worker for lw in outcome.lost_workers) == [0, 1]
+    assert all(lw.reason.startswith("Ray node lost") and lw.share == 0.5 for lw in outcome.lost_workers)
+    assert outcome.elapsed < 4.0   # nothing waits for the deadline: the loss is known at once
+    assert_identity(outcome)
+
+
+def test_an_actor_dead_before_the_start_is_a_lost_worker_not_a_crash(cluster, server):
+    """An actor killed between `ready` and `begin` (the SIGTERM test's kill landed there on a busy machine)
+    made `begin` raise ActorDiedError out of the run; it is a lost worker like any other."""
+    backend = RayBackend()
+    begin = backend.begin
+
+    def begin_after_a_loss(start_wall: float) -> None:
+        ray.kill(backend.actors[1], no_restart=True)
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(backend.actors[1].ready.remote(), timeout=30)
+        begin(start_wall)
+
+    backend.begin = begin_after_a_loss
+    outcome = execute(plans_for(server.url, requests=None, duration="2s", rate=40), backend=backend)
+    [lw] = outcome.lost_workers
+    assert lw.worker == 1 and "Ray actor died" in lw.reason and lw.share == 0.5
+    assert outcome.metrics.variants["default"].ok > 0 and 0 in outcome.metrics.finals
+    assert_identity(outcome)
+
+
 def test_a_stopped_actor_is_lost_past_its_deadline_and_the_run_ends(cluster, server):
     """Issue 16 item 2 on Ray: an actor stopped (SIGSTOP, our own cluster's process, by the PID the run
     reports) for the rest of a 10 s run hung it with no bound; it is lost past the deadline and killed."""

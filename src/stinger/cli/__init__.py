@@ -55,6 +55,7 @@ COMMANDS: dict[str, str | Callable[[], click.Command]] = {
     "run": "stinger.cli.run:run", "capacity": "stinger.cli.capacity:capacity", "ab": "stinger.cli.ab:ab",
     "compare": "stinger.cli.compare:compare", "plan": "stinger.cli.plan:plan", "report": "stinger.cli.report:report",
     "demo": lambda: _demo_command("demo"), "serve-demo": lambda: _demo_command("serve-demo"),
+    "cluster": "stinger.cli.cluster:cluster",
 }
 
 

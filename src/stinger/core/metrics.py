@@ -273,8 +273,9 @@ class RunMetrics:
             self._spilled_upto = horizon
 
     # ----------------------------------------------------------------- feed
-    def add(self, rec: IntervalRecord) -> None:
-        """Merge one worker's interval record (see `stinger.core.records`)."""
+    def add(self, rec: IntervalRecord, *, hists: bool = True) -> None:
+        """Merge one worker's interval record (see `stinger.core.records`). `hists=False`: its
+        histograms are merged apart, summed with others' (`add_hists`, from `scale.aggregate`)."""
         w = rec.worker
         t = rec.t
         prev_t = self._last_t.get(w, 0.0)
@@ -322,15 +323,8 @@ class RunMetrics:
             vm.warmup_done += cr.warmup
             for code, n in cr.status.items():
                 vm.status[code] = vm.status.get(code, 0) + n
-            for name, sparse in cr.hists.items():
-                if len(sparse[0]):
-                    cell.add_hist(name, sparse)
-                    _add(vm.totals[name], sparse)
-            for name, sparse in cr.server_metrics.items():
-                h = vm.server_metrics.get(name)
-                if h is None:
-                    h = vm.server_metrics[name] = Histogram()
-                _add(h, sparse)
+            if hists:
+                _merge_hists(vm, cell, cr)
         if rec.first_intended is not None:
             fi = rec.first_intended
             self.first_intended = fi if self.first_intended is None else min(self.first_intended, fi)
@@ -348,6 +342,13 @@ class RunMetrics:
         elif w not in self.finals:
             self._last_i[w] = max(i_now, self._last_i.get(w, i_now))
             self._spill()
+
+    def add_hists(self, cells) -> None:
+        """Merge histograms summed elsewhere (`CellRecord`s whose counts their workers' records carry,
+        merged with `add(rec, hists=False)`): exact, a histogram is its bucket counts."""
+        for cr in cells:
+            vm = self.variants[cr.variant]
+            _merge_hists(vm, vm.cell(cr.interval), cr)
 
     # -------------------------------------------------------------- results
     def window(self, warmup: float, duration: float | None, elapsed: float | None = None) -> tuple[float, float]:
@@ -414,6 +415,18 @@ class RunMetrics:
                 })
         rows.sort(key=lambda r: (r["t"], r["variant"]))
         return rows
+
+
+def _merge_hists(vm: VariantMetrics, cell: Cell, cr) -> None:
+    for name, sparse in cr.hists.items():
+        if len(sparse[0]):
+            cell.add_hist(name, sparse)
+            _add(vm.totals[name], sparse)
+    for name, sparse in cr.server_metrics.items():
+        h = vm.server_metrics.get(name)
+        if h is None:
+            h = vm.server_metrics[name] = Histogram()
+        _add(h, sparse)
 
 
 def _stats(h: Histogram, metric) -> dict:

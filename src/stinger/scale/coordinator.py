@@ -2,7 +2,10 @@
 
 One run = one `execute(plans)`: W workers share the schedule; the coordinator
 names a common start, merges their interval records (`core.records`) into
-`RunMetrics`, drives the optional progress callback and stop condition, and
+`RunMetrics` on a thread of its own (`scale.aggregate.Merger`: this one watches
+signals and deadlines and never waits on a merge; progress and stop conditions
+read the metrics under the merger's lock), drives the optional progress callback
+and stop condition, and
 turns SIGINT or SIGTERM into a clean stop of every worker so that what was
 measured is kept. It never knows where workers run (`scale/base.py`).
 
@@ -50,6 +53,7 @@ from stinger.core.metrics import RunMetrics
 from stinger.core.records import IntervalRecord
 from stinger.engine.plan import WorkerPlan
 from stinger.errors import RunError
+from stinger.scale.aggregate import Merger, NodeHists
 from stinger.scale.base import DEFAULT_BACKEND, Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
 
 _STOP_GRACE = 15.0        # s to wait for final records after a stop
@@ -189,6 +193,7 @@ def execute(plans: Sequence[WorkerPlan], *,
     lost: list[LostWorker] = []
     interrupted_by: str | None = None
     stopped_early = False
+    merger = Merger(metrics)   # merges off this thread, which watches the run (`scale.aggregate`)
     try:
         pids = backend.start(plans)
         start_delay = backend.traits.start_delay   # every worker is waiting when the clock starts
@@ -210,7 +215,10 @@ def execute(plans: Sequence[WorkerPlan], *,
 
         def lose(w: int, reason: str) -> None:
             live.discard(w)
-            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], metrics.worker_gone(w))
+            merger.sync()   # what it sent before is merged: its in-flight count is exact
+            with merger.lock:
+                gone = metrics.worker_gone(w)
+            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], gone)
             lost.append(lw)
             warnings.append(lw.describe())
 
@@ -218,11 +226,14 @@ def execute(plans: Sequence[WorkerPlan], *,
             _StopSignals.reclaim()   # a backend may have put its own handlers over ours (ray.init does)
             while live:
                 for ev in backend.poll(_POLL):
+                    if isinstance(ev, NodeHists):   # a node's histograms, summed: its records carry the counts
+                        merger.hists(ev)
+                        continue
                     w = ev.worker
                     if w not in live:   # declared lost already: nothing it sends now counts
                         continue
                     if isinstance(ev, IntervalRecord):
-                        metrics.add(ev)
+                        merger.record(ev)
                         last_t[w] = ev.t
                         seen[w] = recorded[w] = perf_counter()
                         if ev.final:
@@ -233,6 +244,8 @@ def execute(plans: Sequence[WorkerPlan], *,
                         lose(w, ev.reason)
                     elif isinstance(ev, WorkerFailed):
                         raise RunError(f"worker {w} failed: {ev.message}")
+                if merger.error is not None:
+                    merger.sync()   # raises it here
                 now = perf_counter()
                 away = now - looked
                 looked = now
@@ -260,10 +273,13 @@ def execute(plans: Sequence[WorkerPlan], *,
                     wait_until = now
                 if on_progress is not None and now - last_progress >= progress_every:
                     last_progress = now
-                    on_progress(metrics, now - t0)
+                    with merger.lock:
+                        on_progress(metrics, now - t0)
                 if stop_when is not None and wait_until is None and now - last_check >= 1.0:
                     last_check = now
-                    if stop_when(metrics, now - t0):
+                    with merger.lock:
+                        stop = stop_when(metrics, now - t0)
+                    if stop:
                         stopped_early = True
                         wait_until = now + _STOP_GRACE
                         backend.stop()
@@ -272,8 +288,10 @@ def execute(plans: Sequence[WorkerPlan], *,
                         backend.kill(w)
                         lose(w, "no final record after the stop")
                     break
-        elapsed = perf_counter() - t0
+            elapsed = perf_counter() - t0
+            merger.close()   # everything received is merged (a signal meanwhile only sets its flag)
     finally:
+        merger.stop()
         backend.close()
     return RunOutcome(metrics=metrics, t0=t0, started_at=started_at, elapsed=elapsed,
                       interrupted=interrupted_by is not None, worker_pids=pids, warnings=warnings,

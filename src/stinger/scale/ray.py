@@ -9,14 +9,21 @@ CPU, spread over the cluster's nodes) running the same `Worker` as the local
 backend, on its own event loop in a thread of the actor process, so a worker's
 engine, flush thread and records are exactly the local ones.
 
-Records travel in their wire form (`IntervalRecord.to_bytes`): the
-coordinator keeps one outstanding `take` call per live actor, which returns
-what the worker emitted within a short wait (its records and its pulses,
-`scale.pulse`), and calls again. An actor that dies (its process or node lost)
-surfaces as `RayActorError` on that call and is reported as a lost worker with
-its share of the schedule (`WorkerLost`); one that stops answering (SIGSTOP, a
-wedged process) is declared lost by the coordinator's deadline and killed here
-(`kill`).
+Records travel in their wire form (`IntervalRecord.to_bytes`) to an aggregator
+on their own node (`_NodeAggregator`: one actor per node that has workers, no
+CPU of its own, pinned there), which keeps one outstanding `take_batch` call per
+worker of that node (returning at a record, or after `_PUMP_WAIT` s with the
+pulses that came, `scale.pulse`) and merges what they send (`scale.aggregate.NodeMerge`:
+each worker's counts kept apart, their histograms summed exactly). The
+coordinator keeps one outstanding `take` per node, which returns the node's
+batch once a `_NODE_WAIT` s, or at once on a final record, a loss or a failure:
+one Ray call a node a second where there were five a worker (issue 19 item 3;
+`bench/coordinator.py` measures it). An actor that dies (its process lost)
+surfaces as `RayActorError` on its aggregator's call and is reported as a lost
+worker with its share of the schedule (`WorkerLost`); a node lost takes its
+aggregator with it, and every worker of that node not ended is lost, its share
+reported. One that stops answering (SIGSTOP, a wedged process) is declared
+lost by the coordinator's deadline and killed here (`kill`).
 
 The user's mistakes surface at once, as one line (`connect`, called before any
 run directory exists): a `RAY_ADDRESS` where nothing answers (a TCP probe of
@@ -61,8 +68,8 @@ from typing import Any
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError, UsageError
-from stinger.scale.base import Alive, BackendTraits, WorkerLost
-from stinger.scale.thread import decode
+from stinger.scale.aggregate import decode_batch
+from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost
 
 
 class TerminatedError(RunError):
@@ -72,7 +79,8 @@ class TerminatedError(RunError):
 
 
 _READY_TIMEOUT = 120.0
-_TAKE_WAIT = 0.2          # s an actor's `take` waits for a record before returning empty
+_PUMP_WAIT = 1.0          # s a worker's `take_batch` waits for a record before returning its pulses (on its node)
+_NODE_WAIT = 1.0          # s an aggregator's `take` gathers its node's records before returning them
 _FREE_WAIT = 10.0         # s to wait for CPUs a run that just ended still holds
 _PROBE_TIMEOUT = 5.0      # s for RAY_ADDRESS to accept a TCP connection before it is called unreachable
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"   # "0": Ray's single-node mode, node IP 127.0.0.1
@@ -207,11 +215,14 @@ class _ActorWorker:
         self.thread.thread.join()
         shutil.rmtree(self.data_dir or "", ignore_errors=True)
 
-    def ready(self) -> tuple[int, str]:
+    def ready(self) -> tuple[int, str, str]:
+        """(its PID, its host name, its Ray node): where it runs, once it can run."""
+        import ray
+
         self.thread.ready.wait(_READY_TIMEOUT)
         if self.thread.error is not None:
             raise RuntimeError(self.thread.error)
-        return os.getpid(), socket.gethostname()
+        return os.getpid(), socket.gethostname(), ray.get_runtime_context().get_node_id()
 
     def begin(self, start_wall: float) -> None:
         self.thread.begin(start_wall)
@@ -222,6 +233,83 @@ class _ActorWorker:
     def take(self, wait: float) -> list[tuple[int, str, Any]]:
         return self.thread.take(wait)
 
+    def take_batch(self, wait: float) -> list[tuple[int, str, Any]]:
+        """What the worker emitted until a record (or its end) came, or `wait` s passed: pulses alone
+        never end the wait, so an idle worker costs one call per `wait`, not one per pulse."""
+        out: list[tuple[int, str, Any]] = []
+        end = time.monotonic() + wait
+        while True:
+            got = self.thread.take(max(0.0, end - time.monotonic()))
+            out.extend(got)
+            if any(kind != "alive" for _, kind, _ in got) or time.monotonic() >= end:
+                return out
+
+
+class _NodeAggregator:
+    """Runs as an async Ray actor on one node: pulls that node's workers' events (`take_batch`, node-
+    local calls) and merges them (`NodeMerge`) until the coordinator's next `take`."""
+
+    def __init__(self) -> None:
+        from stinger.scale.aggregate import NodeMerge
+
+        self.merge = NodeMerge()
+        self.tasks: dict[int, Any] = {}
+        self.wake: Any = None   # an asyncio.Event of the actor's loop, made on first use
+
+    def _event(self) -> Any:
+        import asyncio
+
+        if self.wake is None:
+            self.wake = asyncio.Event()
+        return self.wake
+
+    async def watch(self, workers: list[tuple[int, Any]]) -> None:
+        import asyncio
+
+        self._event()
+        for w, actor in workers:
+            self.tasks[w] = asyncio.get_running_loop().create_task(self._pump(w, actor))
+
+    async def _pump(self, w: int, actor: Any) -> None:
+        merge = self.merge
+        while True:
+            try:
+                events = await actor.take_batch.remote(_PUMP_WAIT)
+            except Exception as exc:   # RayActorError and kin: its process or node is gone
+                merge.ended(w, "lost", f"Ray actor died ({type(exc).__name__})")
+                self._event().set()
+                return
+            ended = False
+            for _, kind, body in events:
+                if kind == "record":
+                    ended = merge.record(w, body) or ended
+                elif kind == "alive":
+                    merge.alive(w)
+                else:   # failed, or lost (ended without a final record)
+                    merge.ended(w, kind, body)
+                    ended = True
+            if merge.urgent:
+                self._event().set()
+            if ended:
+                return
+
+    def forget(self, w: int) -> None:
+        """The coordinator gave up on worker `w` (killed): stop pulling from it."""
+        task = self.tasks.pop(w, None)
+        if task is not None:
+            task.cancel()
+
+    async def take(self, wait: float) -> bytes:
+        """The node's batch (`NodeMerge.take`) after `wait` s, or as soon as something urgent came."""
+        import asyncio
+
+        wake = self._event()
+        if not self.merge.urgent:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+        wake.clear()
+        return self.merge.take()
+
 
 class RayBackend:
     """Workers as Ray actors (see the module docstring)."""
@@ -231,11 +319,18 @@ class RayBackend:
     # this machine's cores, bound the workers
     traits = BackendTraits(start_delay=1.0, shared_filesystem=False, local_cpu_ceiling=False, local_pids=False)
 
-    def __init__(self) -> None:
+    def __init__(self, worker_class: Any = None, worker_cpus: float = 1.0) -> None:
+        # what runs in each worker actor, and the CPUs it takes (the bench's synthetic workers take less)
+        self.worker_class = worker_class or _ActorWorker
+        self.worker_cpus = worker_cpus
         self.actors: list[Any] = []
-        self.pending: dict[int, Any] = {}      # worker -> its outstanding `take` ref
+        self.aggregators: list[Any] = []       # one per node with workers
+        self.members: list[list[int]] = []     # aggregator -> its workers
+        self.pending: dict[int, Any] = {}      # aggregator -> its outstanding `take` ref
         self.done: set[int] = set()
         self.nodes: list[str] = []
+        self.calls = 0        # remote calls made by the coordinator since `begin` (bench/coordinator.py)
+        self.empty = 0        # of which came back with nothing (no record, pulse or event)
         self._started_ray = False
         self._ray: Any = None
         self._quiet: tuple[Any, bool] | None = None
@@ -299,12 +394,12 @@ class RayBackend:
         workers than the cluster's CPUs, or than those free after `_FREE_WAIT` s (the actors of a run
         that just ended free theirs a moment after they are killed)."""
         ray = self._ray
-        total = int(ray.cluster_resources().get("CPU", 0))
+        total = int(ray.cluster_resources().get("CPU", 0) / self.worker_cpus)
         if n > total:
             raise UsageError(f"{n} workers on Ray, but the cluster has {total} CPUs and each worker takes one; "
                              f"expected --workers {max(total, 1)} or fewer, or more nodes")
         deadline = time.monotonic() + _FREE_WAIT
-        while (free := int(ray.available_resources().get("CPU", 0))) < n:
+        while (free := int(ray.available_resources().get("CPU", 0) / self.worker_cpus)) < n:
             if time.monotonic() > deadline:
                 raise RunError(f"{n} workers on Ray, but only {free} of the cluster's {total} CPUs are free "
                                f"(other work holds the rest); expected --workers {max(free, 1)} or fewer, or "
@@ -319,7 +414,7 @@ class RayBackend:
         if plans and plans[0].payload.path and Path(plans[0].payload.path).exists():
             # shipped through the object store: no node needs the file (a missing one fails in the actor)
             dataset = ray.put(pack_dataset(plans[0].payload.path))
-        actor_cls = ray.remote(num_cpus=1, max_concurrency=4)(_ActorWorker)
+        actor_cls = ray.remote(num_cpus=self.worker_cpus, max_concurrency=4)(self.worker_class)
         self.actors = [actor_cls.options(scheduling_strategy="SPREAD", name=None).remote(plan, dataset)
                        for plan in plans]
         try:
@@ -330,19 +425,46 @@ class RayBackend:
                            f"{len(plans)} workers)") from None
         except ray.exceptions.RayError as exc:
             raise RunError(f"a Ray load worker could not start: {str(exc).splitlines()[-1]}") from None
-        self.nodes = [host for _, host in got]
-        for i, a in enumerate(self.actors):
-            self.pending[i] = a.take.remote(_TAKE_WAIT)
+        self.nodes = [host for _, host, _ in got]
+        self._start_aggregators([node for _, _, node in got])
         here = socket.gethostname()
         # a PID means something only on its own machine: 0 for an actor on another node
-        return [pid if host == here else 0 for pid, host in got]
+        return [pid if host == here else 0 for pid, host, _ in got]
+
+    def _start_aggregators(self, node_of: list[str]) -> None:
+        """One aggregator on each node that has workers, pinned there, no CPU of its own; each
+        starts pulling from its workers, and the coordinator's first `take` goes out."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        ray = self._ray
+        by_node: dict[str, list[int]] = {}
+        for w, node in enumerate(node_of):
+            by_node.setdefault(node, []).append(w)
+        agg_cls = ray.remote(num_cpus=0, max_concurrency=64)(_NodeAggregator)
+        self.members = list(by_node.values())
+        self.aggregators = [agg_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                            .remote() for node in by_node]
+        try:
+            ray.get([agg.watch.remote([(w, self.actors[w]) for w in ws])
+                     for agg, ws in zip(self.aggregators, self.members, strict=True)], timeout=_READY_TIMEOUT)
+        except (ray.exceptions.RayError, ray.exceptions.GetTimeoutError) as exc:
+            raise RunError(f"a Ray node aggregator could not start: {str(exc).splitlines()[-1]}") from None
+        for k, agg in enumerate(self.aggregators):
+            self.pending[k] = agg.take.remote(_NODE_WAIT)
 
     def begin(self, start_wall: float) -> None:
-        self._ray.get([a.begin.remote(start_wall) for a in self.actors])
+        ray = self._ray
+        for ref in [a.begin.remote(start_wall) for a in self.actors]:
+            # an actor that died since it was ready (its process killed) is not a failed run: its
+            # aggregator's call fails too and reports it lost, with its share, as any loss mid-run
+            with contextlib.suppress(ray.exceptions.RayActorError):
+                ray.get(ref)
+        self.calls = self.empty = 0
 
     def stop(self) -> None:
         for i, a in enumerate(self.actors):
             if i not in self.done:
+                self.calls += 1
                 a.stop.remote()
 
     def poll(self, timeout: float) -> list:
@@ -350,54 +472,58 @@ class RayBackend:
         if not self.pending:
             time.sleep(timeout)
             return []
-        by_ref = {ref: i for i, ref in self.pending.items()}
+        by_ref = {ref: k for k, ref in self.pending.items()}
         ready, _ = ray.wait(list(by_ref), num_returns=1, timeout=timeout)
         if ready:   # whatever else is ready too, without waiting
             more, _ = ray.wait([r for r in by_ref if r not in ready], num_returns=len(by_ref) - len(ready), timeout=0)
             ready = list(ready) + list(more)
         out: list = []
         for ref in ready:
-            i = by_ref[ref]
-            if i in self.done:   # given up on (`kill`) while this call was out
-                continue
-            del self.pending[i]
+            k = by_ref[ref]
+            del self.pending[k]
             try:
-                events = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                self.done.add(i)
-                out.append(WorkerLost(i, f"Ray actor died ({type(exc).__name__})"))
+                batch = decode_batch(ray.get(ref))
+            except ray.exceptions.RayError as exc:   # the aggregator, so its node (or its process), is gone
+                for w in self.members[k]:
+                    if w not in self.done:
+                        self.done.add(w)
+                        out.append(WorkerLost(w, f"Ray node lost (its aggregator: {type(exc).__name__})"))
                 continue
-            ended = False
-            for _, kind, body in events:
-                ev = decode(i, kind, body)
+            if not batch:
+                self.empty += 1
+            for ev in batch:
+                w = ev.worker
+                if w in self.done:   # given up on (`kill`), or ended already
+                    continue
                 out.append(ev)
-                if isinstance(ev, IntervalRecord):
-                    ended = ended or ev.final
-                elif not isinstance(ev, Alive):   # failed, or lost
-                    ended = True
-            if ended:
-                self.done.add(i)
-            else:
-                self.pending[i] = self.actors[i].take.remote(_TAKE_WAIT)
+                if (isinstance(ev, IntervalRecord) and ev.final) or isinstance(ev, (WorkerLost, WorkerFailed)):
+                    self.done.add(w)
+            if any(w not in self.done for w in self.members[k]):
+                self.calls += 1
+                self.pending[k] = self.aggregators[k].take.remote(_NODE_WAIT)
         return out
 
     def kill(self, worker: int) -> None:
         """Kill one worker's actor now (declared lost by the coordinator, or a test's lost worker);
         nothing more is read from it."""
         self.done.add(worker)
-        self.pending.pop(worker, None)
         with contextlib.suppress(Exception):   # already gone
             self._ray.kill(self.actors[worker], no_restart=True)
+        for agg, ws in zip(self.aggregators, self.members, strict=True):
+            if worker in ws:
+                self.calls += 1
+                agg.forget.remote(worker)
 
     def close(self) -> None:
         ray = self._ray
         try:
             if ray is None:
                 return
-            for a in self.actors:
+            for a in [*self.actors, *self.aggregators]:
                 with contextlib.suppress(Exception):   # already gone
                     ray.kill(a, no_restart=True)
             self.actors = []
+            self.aggregators = []
             self.pending.clear()
             if self._started_ray:
                 ray.shutdown()
