@@ -288,7 +288,7 @@ def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = "
     launched (docs/ray.md). Returns the files (`.launcher`, `.kuberay`) and the plan."""
     from stinger.scale import cluster_init as ci
 
-    return ci.write(ci.plan(region, zones, workers, **options), out)
+    return ci.write(ci.plan(region, zones, workers, **options), Path(out))
 
 
 def cluster_command(argv: list[str]) -> int:
