@@ -46,6 +46,9 @@ HOOKS = textwrap.dedent('''
     @stinger.response_hook
     def raises(resp):
         raise ValueError("cannot read this answer")
+
+    def undeclared(thing):
+        return thing
 ''')
 
 
@@ -166,3 +169,23 @@ def test_a_request_hook_is_refused_where_workers_cannot_read_this_machines_files
         "stinger: error: hooks.request works with the local backend: ray workers may run on other machines, "
         "which cannot read the requests it built here"]
     assert not (hooks_dir / "runs").exists()
+
+
+def test_hooks_from_the_command_line(echo, hooks_dir):
+    """`--hook`: the kind from a prefix (`request=`), or from the function's decorator (`read` is marked a
+    response hook); a function that declares no kind and has no prefix is one line, exit 2."""
+    url, seen = echo
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks_dir), os.environ.get("PYTHONPATH", "")])}
+    base = [sys.executable, "-m", "stinger.cli", "run", "--url", url, "--method", "POST", "--data",
+            str(hooks_dir / "rows.jsonl"), "--label-field", "y", "--rate", "60", "--requests", "12",
+            "--no-server-time", "--out", str(hooks_dir / "runs"), "-q"]
+    ok = subprocess.run([*base, "--hook", "request=my_hooks:build", "--hook", "my_hooks:read"], env=env,
+                        capture_output=True, text=True, cwd=hooks_dir)
+    assert ok.returncode == 0, ok.stderr   # ok=False on payload 5 fails its two answers' check (counted below)
+    summary = json.loads(next((hooks_dir / "runs").glob("*/summary.json")).read_text())
+    assert summary["hooks"]["request"] == "my_hooks:build" and summary["hooks"]["response"] == "my_hooks:read"
+    assert summary["variants"]["default"]["errors"]["check_failed"] == 2 and len(seen) == 12
+    assert sorted(json.loads(b)["inputs"][0] for b in seen) == sorted(list(range(6)) * 2)
+    bad = subprocess.run([*base, "--hook", "my_hooks:undeclared"], env=env, capture_output=True, text=True, cwd=hooks_dir)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "declares no kind" in bad.stderr and "request=my_hooks:undeclared" in bad.stderr

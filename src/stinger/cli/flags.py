@@ -41,7 +41,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Payload", 4, "--label-field", "payload.label_field", {"help": "Field (JSONL) or column (CSV) holding the expected label; removed from what is sent."}),
     Flag("Payload", 5, "--body-field", "payload.body_field", {"help": "Send this field of each JSONL record instead of the whole record."}),
     Flag("Payload", 6, "--order", "payload.order", {"type": click.Choice(["sequential", "random", "weighted"]), "help": "Order of dataset records."}),
-    # (room for package F: `--hook [request=|response=]module:function`, spec `hooks:`, goes here, rank 7)
+    Flag("Payload", 7, "--hook", None, {"multiple": True, "metavar": "[request=|response=]MODULE:FUNCTION", "help": "Your Python: a request hook builds each payload's request once before the run, a response hook reads every answer (prediction, label, tokens, ok); the kind from the prefix, else from the function's decorator or first parameter (spec: hooks:)."}),
     # -- load
     Flag("Load", 0, "--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m)."}),
     Flag("Load", 1, "--duration", "load.duration", {"help": "How long to send (e.g. 30s, 2m)."}),
@@ -132,7 +132,39 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
         ov["load.confirm"] = True
     ov.update(_server_time(params))
     ov.update(shape_overrides(params))
+    ov.update(_hooks(params.get("hook") or ()))
     return ov
+
+
+def _hooks(values: tuple[str, ...]) -> dict[str, str]:
+    """`--hook [request=|response=]module:function` as `hooks.request` / `hooks.response`."""
+    out: dict[str, str] = {}
+    for value in values:
+        kind, sep, ref = value.partition("=")
+        if not sep or kind not in ("request", "response"):
+            kind, ref = _declared_kind(value), value
+        if f"hooks.{kind}" in out:
+            raise click.BadParameter(f"two {kind} hooks ({out[f'hooks.{kind}']} and {ref}); expected one of each "
+                                     "kind", param_hint="--hook")
+        out[f"hooks.{kind}"] = ref
+    return out
+
+
+def _declared_kind(ref: str) -> str:
+    """The kind a hook given without a prefix declares (its decorator or its first parameter's annotation)."""
+    from stinger.core.hooks import hook_kind, load_hook
+
+    try:
+        fn = load_hook(ref, "request")   # imports it; a declared response hook is said below, not as a mismatch
+    except ValueError as exc:
+        if " is a response hook;" in str(exc):
+            return "response"
+        raise click.BadParameter(str(exc).replace("hooks.request: ", ""), param_hint="--hook") from None
+    kind = hook_kind(fn)
+    if kind is None:
+        raise click.BadParameter(f"{ref} declares no kind; expected request={ref} or response={ref}, or a function "
+                                 "marked @stinger.request_hook / @stinger.response_hook", param_hint="--hook")
+    return kind
 
 
 def _server_time(params: dict[str, Any]) -> dict[str, Any]:

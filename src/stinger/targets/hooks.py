@@ -37,9 +37,7 @@ class HookedTarget:
         self.config = target.config
         self.request = target.request           # the same bound method: nothing on the per-request path
         self.endpoints = target.endpoints
-        connect = getattr(target, "connect", None)
-        if connect is not None:
-            self.connect = connect
+        self.transport = target.transport      # the engine's transport the carrier names (engine.transport)
 
     def needs(self) -> Needs:
         return merge_needs(self.target.needs(), Needs(body=True))
