@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +39,10 @@ from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
 from stinger.core.records import MAX_VARIANTS, CellRecord, IntervalRecord, Kind
 from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, to_batch
+
+if TYPE_CHECKING:
+    from stinger.core.servertiming import ServerTimeSource
+    from stinger.rows.base import RowWriter
 from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 
 N_KINDS = len(Kind)
@@ -92,9 +97,9 @@ class Flusher:
         self.check = slots.check
         self.prediction = slots.prediction
         self.targets = list(targets) if targets is not None else None
-        self.server_time = None
+        self.server_time: ServerTimeSource | None = None
         self.st_header = plan.server_time_header.lower() if plan.server_time_header else None
-        if plan.server_time_header:
+        if self.st_header is not None:
             from stinger.core.servertiming import ServerTimeSource
 
             self.server_time = ServerTimeSource(header=self.st_header,
@@ -103,7 +108,7 @@ class Flusher:
         self.noted: set[str] = set()        # error-message notes this worker has sent (each once)
         self.new_notes: list[str] = []      # ... and those to send with the next record
         self._check_problem: str | None = None   # the response check's last problem sent as a note
-        self._rows = None                        # --save-requests: this worker's row writers, made on first use
+        self._rows: list[RowWriter] | None = None   # --save-requests: this worker's row writers, made on first use
         self.attribution = None   # an attributed split: counters settled to the variants rows ended in
         if plan.split == ATTRIBUTED:
             from stinger.engine.attribution import Attribution
@@ -183,6 +188,7 @@ class Flusher:
         if values is None:
             return
         src = self.server_time
+        assert src is not None   # a header is named (the caller's check)
         for i in rows.tolist():
             value = values[i]
             if value is None:
@@ -200,12 +206,12 @@ class Flusher:
         n = len(batch)
         kind, variant = batch.kind, batch.variant
         server_ms = np.full(n, np.nan)
-        columns: dict[str, np.ndarray] = {}
+        columns: dict[str, Any] = {}   # a value per row (ndarray), or (row of each value, values) for many per row
         many: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         hook_predictions: list | None = None   # a response hook's (prediction, label) per row (targets/hooks.py)
         if not self.targets:
             return kind, server_ms, variant, columns, hook_predictions
-        groups: dict[int, tuple[object, list[int]]] = {}
+        groups: dict[int, tuple[Any, list[int]]] = {}
         for v, target in enumerate(self.targets):
             if target is not None:
                 groups.setdefault(id(target), (target, []))[1].append(v)
@@ -434,7 +440,7 @@ class Flusher:
         server_named: dict[int, dict] = {}
         if self.server_time is not None:
             self._server_header(batch, np.flatnonzero(ok), server_ms, server_named)
-        values = {
+        values: dict[str, Any] = {
             "latency": np.where(ok, (done - intended) * 1e6, nan),
             "service": np.where(ok, (done - sent) * 1e6, nan),
             "ttfb": np.where(ok & (first > 0), (first - sent) * 1e6, nan),

@@ -268,7 +268,7 @@ def execute(plans: Sequence[WorkerPlan], *,
                     wait_until = now + _STOP_GRACE if wait_until is None else wait_until
                     backend.stop()
                 if n_signals == 2:
-                    wait_until = min(wait_until, now + _SECOND_SIGNAL_WAIT)
+                    wait_until = now + _SECOND_SIGNAL_WAIT if wait_until is None else min(wait_until, now + _SECOND_SIGNAL_WAIT)
                 elif n_signals >= 3:
                     wait_until = now
                 if on_progress is not None and now - last_progress >= progress_every:

@@ -149,6 +149,7 @@ class LocalBackend:
         pids = [0] * len(self.procs)
         pending = set(range(len(self.procs)))
         deadline = perf_counter() + _READY_TIMEOUT
+        assert self._sel is not None   # start() made it
         while pending:
             if perf_counter() > deadline:
                 raise RunError(f"load workers did not start within {_READY_TIMEOUT:.0f} s")

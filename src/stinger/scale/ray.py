@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from stinger.core.records import IntervalRecord
-from stinger.errors import RunError, UsageError
+from stinger.errors import ExitCode, RunError, UsageError
 from stinger.scale.aggregate import decode_batch
 from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost
 
@@ -75,7 +75,7 @@ from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost
 class TerminatedError(RunError):
     """SIGTERM arrived while Ray started (its handler, not ours, was in place): exit 143, as any run."""
 
-    exit_code = 143
+    exit_code = ExitCode.TERMINATED
 
 
 _READY_TIMEOUT = 120.0

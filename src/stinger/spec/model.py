@@ -16,7 +16,7 @@ redaction of secrets in `core.secrets`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -146,7 +146,10 @@ def _target_union() -> Any:
     return Annotated[Union[(*choices, late)], Discriminator(tag)]
 
 
-AnyTarget = _target_union()
+if TYPE_CHECKING:   # built at import time from the registry: to a type checker, any pair's config
+    AnyTarget = TargetConfig
+else:
+    AnyTarget = _target_union()
 
 # the fields a variant has besides its target; everything else on a flat variant is the target's
 _VARIANT_OWN = ("name", "weight", "monitors", "target")
@@ -483,6 +486,7 @@ class Spec(_Model):
         no field of any target type is dropped)."""
         if self.variants:
             return list(self.variants)
+        assert self.target is not None   # the spec's rule (`_targets`): a target or variants
         return [VariantSpec(name="default", target=self.target)]
 
 
