@@ -26,7 +26,6 @@ import argparse
 import json
 import time
 
-from stinger.core.hooks import Reading, Request
 from stinger.engine.loop import Engine
 from stinger.orchestrate.planning import build_plans
 from stinger.spec import parse_spec
@@ -96,12 +95,16 @@ def hook_nothing(resp):
 
 def hook_json(resp):
     """A typical response hook: parse the body, return the prediction and a token count."""
+    from stinger.core.hooks import Reading  # here: the script also runs under trees that predate hooks
+
     data = resp.json()
     return Reading(prediction=data["prediction"], output_tokens=data["usage"]["output_tokens"])
 
 
 def request_hook(req):
     """A typical request hook: wrap a row into the model's request shape."""
+    from stinger.core.hooks import Request
+
     return Request(body={"inputs": [json.loads(req.body)]}, label=req.label)
 
 
