@@ -122,6 +122,7 @@ class AcmeSide:
     # TargetFlags (the CLI generates flags from these: issue 17 package D)
     alias: ClassVar[str | None] = None
     alias_metavar: ClassVar[str] = "ENDPOINT"
+    alias_help: ClassVar[str] = "An acme endpoint (a test vendor)"
     flags: ClassVar[tuple[Any, ...]] = ()
     variant_key: ClassVar[str] = "pin"
     # EndpointSplit

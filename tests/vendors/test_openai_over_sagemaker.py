@@ -92,7 +92,14 @@ def test_openai_over_sagemaker_gives_ttft_and_tokens_as_over_http(aws_env):
         assert v["ttft_ms"]["min"] * HIST_SLACK >= server_ttft[0], (name, v["ttft_ms"], server_ttft[:3])
         # (the k-th smallest of 16 client values >= the k-th smallest of their 16 records >= of all 32)
         assert v["ttft_ms"]["p50"] * HIST_SLACK >= server_ttft[16 // 2 - 1], name
-        assert v["ttft_ms"]["p50"] < server_total[len(server_total) // 2], (name, v["ttft_ms"], server_total)
+        # streamed, not buffered: the first token came well before the end of the answer (a buffered relay
+        # gives ttft = latency); half the server's own streaming time apart at the median at least
+        assert v["latency_ms"]["p50"] - v["ttft_ms"]["p50"] >= 0.5 * (TOKENS - 1) * ITL_MS, (name, v["ttft_ms"],
+                                                                                          v["latency_ms"])
+    # over plain HTTP nothing stands between: the median first token arrives before the server's median
+    # last one (through the SageMaker front, a busy machine queues requests in the front before the
+    # server sees them, which the server's own record cannot show: 2 s at load 16 once)
+    assert http["ttft_ms"]["p50"] < server_total[len(server_total) // 2], (http["ttft_ms"], server_total)
     # the carrier's own stream timing is there too (time to first PayloadPart), only over sagemaker
     assert sm["ttfc_ms"]["count"] == 16
     assert not (http.get("ttfc_ms") or {}).get("count")
