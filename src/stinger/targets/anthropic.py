@@ -282,5 +282,7 @@ def _whole(body: bytes) -> tuple[int | None, list[float] | None, int | None, int
         return int(Kind.INVALID), None, None, None, "the response is not a JSON object"
     if obj.get("type") == "error" or obj.get("error"):
         return int(Kind.MODEL_ERROR), None, None, None, _error_message(body)
-    usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+    usage = obj.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     return None, [], _int(usage.get("output_tokens")), _int(usage.get("input_tokens")), None
