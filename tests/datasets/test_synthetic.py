@@ -64,3 +64,37 @@ def test_the_openai_api_sends_a_synthetic_body_as_one_user_message_with_its_max_
     sent = json.loads(wire.partition(b"\r\n\r\n")[2])
     assert sent["messages"] == [{"role": "user", "content": rec["prompt"]}]
     assert sent["max_tokens"] == rec["max_tokens"]   # the record's, not the config's
+
+
+# ------------------------------------------------------------ end to end
+def cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "stinger.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_a_run_with_isl_and_osl_sends_the_seeded_prompts_and_their_max_tokens(tmp_path):
+    from stinger.testing.llm_server import LlmServer
+
+    with LlmServer(ttft_ms=2, itl_ms=1, tokens=200) as s:   # answers max_tokens tokens (up to 200)
+        p = cli("run", "--openai", s.url, "--model", "m", "--isl", "30:8", "--osl", "12:4", "--prompts", "20",
+                "--seed", "11", "--rate", "20", "--requests", "20", "-q", "--out", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    v = json.loads(next(tmp_path.glob("*/summary.json")).read_text())["variants"]["default"]
+    assert v["requests"]["ok"] == 20
+    want = SyntheticPrompts("30:8", "12:4", count=20, seed=11)   # what every worker built from the seed
+    # the server counts a prompt's words as its tokens and answers max_tokens tokens: each prompt sent once
+    assert v["input_tokens"]["mean"] == pytest.approx(want.input_lengths.mean(), abs=0.01)
+    assert v["output_tokens"]["mean"] == pytest.approx(want.output_lengths.mean(), abs=0.01)
+    assert sorted(r["tokens"] for r in s.records()) == sorted(want.output_lengths.tolist())
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--osl", "12:4"], "expected isl (--isl MEAN:STDDEV) too"),
+    (["--isl", "30:8", "--body", '"hi"'], "without payload.data (--data) or body (--body)"),
+    (["--isl", "thirty"], "expected MEAN:STDDEV"),
+])
+def test_synthetic_flags_misused_are_one_line_errors(args, says):
+    p = cli("run", "--openai", "http://127.0.0.1:9/v1", "--model", "m", *args, "--rate", "1", "--duration", "1s", "-q")
+    assert p.returncode == 2 and says in p.stderr and "Traceback" not in p.stderr, p.stderr
