@@ -212,7 +212,7 @@ def test_malformed_text_is_a_monitor_error(text: str) -> None:
 
 
 def test_presets_and_config_errors() -> None:
-    assert set(PRESETS) == {"demo", "mlserver", "kserve", "triton", "torchserve", "vllm"}  # issue 9: + mlserver, kserve
+    assert set(PRESETS) == {"demo", "mlserver", "kserve", "triton", "torchserve", "vllm", "tgi", "sglang", "dcgm"}
     with pytest.raises(UsageError, match="unknown Prometheus preset 'nope'"):
         PrometheusMonitor("http://127.0.0.1:9/metrics", preset="nope")
     for url in ("ftp://127.0.0.1/metrics", "127.0.0.1:9090", "http://127.0.0.1:99999/"):

@@ -42,6 +42,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Payload", 5, "--body-field", "payload.body_field", {"help": "Send this field of each JSONL record instead of the whole record."}),
     Flag("Payload", 6, "--order", "payload.order", {"type": click.Choice(["sequential", "random", "weighted"]), "help": "Order of dataset records."}),
     Flag("Payload", 7, "--hook", None, {"multiple": True, "metavar": "[request=|response=]MODULE:FUNCTION", "help": "Your Python: a request hook builds each payload's request once before the run, a response hook reads every answer (prediction, label, tokens, ok); the kind from the prefix, else from the function's decorator or first parameter (spec: hooks:)."}),
+    Flag("Payload", 8, "--isl", "payload.isl", {"metavar": "MEAN:STDDEV", "help": "Synthetic LLM prompts instead of a dataset: input lengths in tokens drawn from a normal distribution, e.g. 512:128 (pure in --seed)."}),
+    Flag("Payload", 9, "--osl", "payload.osl", {"metavar": "MEAN:STDDEV", "help": "With --isl: each synthetic prompt's max_tokens, drawn likewise, e.g. 256:64."}),
+    Flag("Payload", 10, "--prompts", "payload.prompts", {"type": int, "help": "With --isl: how many distinct synthetic prompts (default 1000)."}),
     # -- load
     Flag("Load", 0, "--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m)."}),
     Flag("Load", 1, "--duration", "load.duration", {"help": "How long to send (e.g. 30s, 2m)."}),

@@ -36,6 +36,7 @@ class PayloadPlan:
     order: str = "sequential"
     weights: tuple[float, ...] | None = None
     inline: bytes | None = None
+    synthetic: tuple[str, str | None, int, bool] | None = None   # (isl, osl, prompts, ignore_eos)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,14 @@ Paired mode sends every payload to every variant, in one of two ways:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stinger.engine.plan import ATTRIBUTED, WorkerPlan
+
+if TYPE_CHECKING:
+    from stinger.datasets import Dataset
 
 _CHUNK = 8192
 _CACHE_LIMIT = 100_000  # datasets up to this many records keep their request bytes built
@@ -94,14 +97,23 @@ class Slots:
 
         self.plan = plan
         pp = plan.payload
-        self.dataset = None
+        self.dataset: Dataset | None = None
         self._inline = b""
-        if pp.path:
+        self.content_type: str | None
+        if pp.synthetic is not None:   # built from the seed: every worker holds the same prompts
+            from stinger.datasets.synthetic import SyntheticPrompts
+
+            isl, osl, count, ignore_eos = pp.synthetic
+            self.dataset = SyntheticPrompts(isl, osl, count=count, seed=plan.seed, ignore_eos=ignore_eos)
+            n = len(self.dataset)
+            self.content_type = self.dataset.content_type
+            self._types = None
+        elif pp.path:
             self.dataset = open_dataset(pp.path, format=pp.format, label_field=pp.label_field,
                                         body_field=pp.body_field, csv_header=pp.csv_header,
                                         content_type=pp.content_type)
             n = len(self.dataset)
-            self.content_type: str | None = pp.content_type or self.dataset.content_type
+            self.content_type = pp.content_type or self.dataset.content_type
             # a dataset whose records carry their own content type (a Data Capture), unless one is given for all
             self._types = None if pp.content_type else getattr(self.dataset, "content_types", None)
         else:

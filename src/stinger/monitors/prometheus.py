@@ -21,7 +21,11 @@ Durations are converted to ms when the family name ends in `_seconds`,
 as a gauge; both are kept whatever the selection, when present.
 
 Presets name the metric families worth keeping for common model servers (see
-`PRESETS`). Triton and TorchServe export durations as cumulative counters in
+`PRESETS`); the LLM servers' (vllm, tgi, sglang) keep the server's own TTFT, queue
+time and KV-cache use (a fraction, shown in %), and `dcgm` DCGM-exporter's GPU
+utilisation and memory (MiB, reported in bytes). A preset may give its families
+roles (`core.series`: GPU, GPU memory, server time, ...), which the monitor
+declares (`series_info`), so a GPU scraped from DCGM lands under `resources`. Triton and TorchServe export durations as cumulative counters in
 microseconds; a preset pairs each with a request counter, and the monitor
 reports `delta(duration) / delta(requests)` as `<name>.<duration family>.mean`
 in ms (matched by identical labels) instead of a meaningless rate.
@@ -65,6 +69,7 @@ from prometheus_client.parser import text_string_to_metric_families as _parse_te
 from pydantic import Field, field_validator
 
 from stinger.core.secrets import redact_url
+from stinger.core.series import Role, SeriesInfo
 from stinger.monitors.base import Labels, MonitorConfig, MonitorConfigError, MonitorError, Point
 
 __all__ = [
@@ -99,6 +104,29 @@ class Preset:
     server_time: tuple[str, ...] = ()
     # duration families in seconds whose names do not end in _seconds
     seconds: tuple[str, ...] = ()
+    # what a family's series measure (`core.series`: a GPU's utilisation, its memory, the server's
+    # time, ...), for `PrometheusMonitor.series_info`; a histogram's role is that of its time series
+    # (.mean, .p50, ...), never of its .rate
+    roles: tuple[tuple[str, SeriesInfo], ...] = ()
+    # gauges whose unit is not the role's: (family, factor, unit), e.g. DCGM's MiB -> bytes
+    scales: tuple[tuple[str, float, str], ...] = ()
+
+
+MIB = float(2**20)
+
+
+def _llm_roles(e2e: str, ttft: str | None, queue: str | None, kv_cache: tuple[str, ...],
+               requests: tuple[str, ...]) -> tuple[tuple[str, SeriesInfo], ...]:
+    """An LLM server's series roles: its own request time is server time, TTFT, queue time and
+    KV-cache use are named for what they are, its running and waiting requests are requests."""
+    out = [(e2e, SeriesInfo(Role.SERVER_TIME, "ms", "server request time"))]
+    if ttft:
+        out.append((ttft, SeriesInfo(Role.OTHER, "ms", "server time to first token")))
+    if queue:
+        out.append((queue, SeriesInfo(Role.OTHER, "ms", "server queue time")))
+    out += [(f, SeriesInfo(Role.OTHER, "%", "KV-cache use")) for f in kv_cache]
+    out += [(f, SeriesInfo(Role.REQUESTS, "", "requests running or waiting")) for f in requests]
+    return tuple(out)
 
 
 PRESETS: dict[str, Preset] = {
@@ -187,17 +215,95 @@ PRESETS: dict[str, Preset] = {
             server_time=("ts_inference_latency_microseconds",),
         ),
         Preset(
+            # docs.vllm.ai, Production Metrics: histograms in seconds, label model_name; the KV-cache gauge
+            # is a fraction (1 = full), named gpu_cache_usage_perc before the V1 engine, kv_cache_usage_perc since
             "vllm",
             (
                 "vllm:e2e_request_latency_seconds",
                 "vllm:time_to_first_token_seconds",
                 "vllm:time_per_output_token_seconds",
+                "vllm:inter_token_latency_seconds",
+                "vllm:request_queue_time_seconds",
                 "vllm:num_requests_running",
                 "vllm:num_requests_waiting",
                 "vllm:gpu_cache_usage_perc",
+                "vllm:kv_cache_usage_perc",
+                "vllm:prompt_tokens",
+                "vllm:generation_tokens",
             ),
-            doc="vLLM's OpenAI-compatible server",
+            doc="vLLM's OpenAI-compatible server: the server's own TTFT, time per token, queue time, KV-cache use",
             server_time=("vllm:e2e_request_latency_seconds",),
+            roles=_llm_roles("vllm:e2e_request_latency_seconds", "vllm:time_to_first_token_seconds",
+                             "vllm:request_queue_time_seconds", ("vllm:gpu_cache_usage_perc", "vllm:kv_cache_usage_perc"),
+                             ("vllm:num_requests_running", "vllm:num_requests_waiting")),
+            scales=(("vllm:gpu_cache_usage_perc", 100.0, "%"), ("vllm:kv_cache_usage_perc", 100.0, "%")),
+        ),
+        Preset(
+            # huggingface.co/docs/text-generation-inference, reference/metrics: histograms in seconds whose
+            # names do not say so; TGI exports no time to first token (its queue and inference times instead)
+            "tgi",
+            (
+                "tgi_request_duration",
+                "tgi_request_queue_duration",
+                "tgi_request_inference_duration",
+                "tgi_request_validation_duration",
+                "tgi_request_mean_time_per_token_duration",
+                "tgi_request_generated_tokens",
+                "tgi_request_input_length",
+                "tgi_request_success",
+                "tgi_request_failure",
+                "tgi_queue_size",
+                "tgi_batch_current_size",
+            ),
+            doc="Hugging Face Text Generation Inference: the server's own e2e, queue and per-token time",
+            server_time=("tgi_request_duration",),
+            seconds=("tgi_request_duration", "tgi_request_queue_duration", "tgi_request_inference_duration",
+                     "tgi_request_validation_duration", "tgi_request_mean_time_per_token_duration"),
+            roles=_llm_roles("tgi_request_duration", None, "tgi_request_queue_duration", (),
+                             ("tgi_queue_size", "tgi_batch_current_size")),
+        ),
+        Preset(
+            # docs.sglang.io, Production Metrics (server started with --enable-metrics): histograms in seconds,
+            # label model_name; token_usage is the KV-cache (token pool) fraction in use
+            "sglang",
+            (
+                "sglang:e2e_request_latency_seconds",
+                "sglang:time_to_first_token_seconds",
+                "sglang:inter_token_latency_seconds",
+                "sglang:time_per_output_token_seconds",
+                "sglang:queue_time_seconds",
+                "sglang:num_running_reqs",
+                "sglang:num_queue_reqs",
+                "sglang:token_usage",
+                "sglang:cache_hit_rate",
+                "sglang:prompt_tokens",
+                "sglang:generation_tokens",
+            ),
+            doc="SGLang (--enable-metrics): the server's own TTFT, inter-token and queue time, KV-cache use",
+            server_time=("sglang:e2e_request_latency_seconds",),
+            roles=_llm_roles("sglang:e2e_request_latency_seconds", "sglang:time_to_first_token_seconds",
+                             "sglang:queue_time_seconds", ("sglang:token_usage",),
+                             ("sglang:num_running_reqs", "sglang:num_queue_reqs")),
+            scales=(("sglang:token_usage", 100.0, "%"),),
+        ),
+        Preset(
+            # NVIDIA dcgm-exporter's default counters (etc/default-counters.csv), labels gpu, UUID, device,
+            # modelName, Hostname: utilisation in %, frame-buffer memory in MiB (here in bytes, the role's unit)
+            "dcgm",
+            (
+                "DCGM_FI_DEV_GPU_UTIL",
+                "DCGM_FI_DEV_MEM_COPY_UTIL",
+                "DCGM_FI_DEV_FB_USED",
+                "DCGM_FI_DEV_FB_FREE",
+                "DCGM_FI_DEV_POWER_USAGE",
+                "DCGM_FI_DEV_GPU_TEMP",
+            ),
+            doc="NVIDIA DCGM-exporter (port 9400): GPU utilisation and memory of each GPU",
+            roles=(("DCGM_FI_DEV_GPU_UTIL", SeriesInfo(Role.GPU, "%", "GPU utilisation")),
+                   ("DCGM_FI_DEV_FB_USED", SeriesInfo(Role.GPU_MEMORY, "bytes", "GPU memory used"))),
+            scales=(("DCGM_FI_DEV_FB_USED", MIB, "bytes"), ("DCGM_FI_DEV_FB_FREE", MIB, "bytes"),
+                    ("DCGM_FI_DEV_GPU_UTIL", 1.0, "%"), ("DCGM_FI_DEV_MEM_COPY_UTIL", 1.0, "%"),
+                    ("DCGM_FI_DEV_POWER_USAGE", 1.0, "W")),
         ),
     )
 }
@@ -216,6 +322,8 @@ class Selection:
     means: tuple[tuple[str, str], ...] = ()
     seconds: tuple[str, ...] = ()
     server_time: tuple[str, ...] = ()
+    roles: tuple[tuple[str, SeriesInfo], ...] = ()
+    scales: tuple[tuple[str, float, str], ...] = ()
 
     @classmethod
     def of(cls, preset: str | None = None, include: Sequence[str] = ()) -> Selection:
@@ -227,13 +335,21 @@ class Selection:
         names = (chosen.families if chosen else ()) + tuple(include) + ALWAYS
         if chosen is None:
             return cls(tuple(dict.fromkeys(names)))
-        return cls(tuple(dict.fromkeys(names)), chosen.means, chosen.seconds, chosen.server_time)
+        return cls(tuple(dict.fromkeys(names)), chosen.means, chosen.seconds, chosen.server_time, chosen.roles,
+                   chosen.scales)
 
     def scale(self, family: str) -> tuple[float, str]:
         """(factor to ms, unit) for a family: from its name, or seconds when the preset says so."""
         if family in self.seconds:
             return 1e3, "ms"
         return _duration_scale(family)
+
+    def gauge_scale(self, family: str) -> tuple[float, str]:
+        """(factor, unit) of a gauge's points: the preset's where it names one, else 1 and the name's unit."""
+        for name, factor, unit in self.scales:
+            if name == family:
+                return factor, unit
+        return 1.0, _gauge_unit(family)
 
     def wants(self, family: str, kind: str) -> bool:
         if self.patterns is None:
@@ -520,7 +636,8 @@ def diff_scrapes(
                 old = _zero(value)
             if fam.kind == "gauge":
                 assert isinstance(value, float)
-                points.append(Point(t, prefix, value, _gauge_unit(fam_name), labels))
+                factor, unit = selection.gauge_scale(fam_name)
+                points.append(Point(t, prefix, value * factor, unit, labels))
             elif fam.kind == "counter":
                 if fam_name in mean_sums or not rates or not isinstance(old, float):
                     continue
@@ -810,6 +927,19 @@ class PrometheusMonitor:
         self.history.append((t, {k: v for k, v in scrape.items() if k in self._server_families}))
         if len(self.history) > self.MAX_HISTORY:
             self.history = self.history[::2] + ([self.history[-1]] if len(self.history) % 2 == 0 else [])
+
+    def series_info(self, series: str) -> SeriesInfo | None:
+        """`DeclaresSeries`: the role the preset gives the family of `series` (`<name>.<family>` for a gauge,
+        `<name>.<family>.mean|pNN` for a histogram's or summary's time); None for anything else."""
+        prefix = self.name + "."
+        if not series.startswith(prefix):
+            return None
+        rest = series[len(prefix):]
+        roles = dict(self.selection.roles)
+        if rest in roles:
+            return roles[rest]
+        family, _, stat = rest.rpartition(".")
+        return roles.get(family) if stat == "mean" or stat.startswith("p") else None
 
     @property
     def server_time_families(self) -> tuple[str, ...]:

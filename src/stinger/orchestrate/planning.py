@@ -185,7 +185,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     payload = payload or PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type, order=p.order,
                           weights=tuple(p.weights) if p.weights else None,
-                          inline=p.body.encode() if p.body is not None else None)
+                          inline=p.body.encode() if p.body is not None else None, synthetic=p.synthetic())
     check = None
     if spec.check is not None:
         c = spec.check

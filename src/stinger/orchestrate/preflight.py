@@ -48,6 +48,8 @@ def preflight_opened(spec: Spec) -> tuple[list, Any]:
         ds = open_dataset(p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type)
         records = len(ds)
+    elif p.isl is not None:
+        records = p.prompts
     # the order a worker builds, built here first: its mistakes are the user's (exit 2), not a worker's
     PayloadOrder(records, p.order, seed=spec.load.seed, weights=p.weights)
     if spec.check is not None:

@@ -330,6 +330,34 @@ class PayloadSpec(_Model):
     weights: list[float] | None = None
     content_type: str | None = None
     body: str | None = None
+    # synthetic LLM prompts (datasets/synthetic.py): input and output lengths in tokens, MEAN:STDDEV
+    isl: str | None = None
+    osl: str | None = None
+    prompts: int = Field(default=1000, ge=1, le=10_000_000)
+    ignore_eos: bool = False
+
+    @model_validator(mode="after")
+    def _synthetic(self) -> PayloadSpec:
+        if self.isl is None:
+            if self.osl is not None or self.ignore_eos:
+                raise ValueError("osl and ignore_eos shape synthetic prompts; expected isl (--isl MEAN:STDDEV) too")
+            return self
+        if self.data or self.body is not None:
+            raise ValueError("isl makes synthetic prompts; expected it without payload.data (--data) or body (--body)")
+        from stinger.datasets.synthetic import parse_length
+        from stinger.errors import DatasetError
+
+        for what, text in (("isl", self.isl), ("osl", self.osl)):
+            if text is not None:
+                try:
+                    parse_length(text, what)
+                except DatasetError as exc:
+                    raise ValueError(str(exc)) from None
+        return self
+
+    def synthetic(self) -> tuple[str, str | None, int, bool] | None:
+        """(isl, osl, prompts, ignore_eos) of synthetic prompts, None for any other payload."""
+        return None if self.isl is None else (self.isl, self.osl, self.prompts, self.ignore_eos)
 
     @field_validator("content_type")
     @classmethod
@@ -474,7 +502,7 @@ class Spec(_Model):
             problem = split_side.split_problem(_run_targets(self))
             if problem:
                 raise ValueError(f"split: {self.split} {problem}")
-        has_body = bool(self.payload.data or self.payload.body)
+        has_body = bool(self.payload.data or self.payload.body or self.payload.isl)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
         for v in self.variants or ():

@@ -217,6 +217,7 @@ SIDES: dict[str, str] = {
     "openai": "stinger.targets.openai:OpenAISide",
     "kserve": "stinger.targets.kserve:KServeSide",
     "grpc": "stinger.targets.grpc:GrpcSide",
+    "anthropic": "stinger.targets.anthropic:AnthropicSide",
 }
 _made: dict[str, Any] = {}
 

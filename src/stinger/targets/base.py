@@ -431,6 +431,7 @@ APIS: dict[str, str] = {
     "plain": "stinger.targets.plain:PlainApi",
     "openai": "stinger.targets.openai:OpenAIApi",
     "kserve": "stinger.targets.kserve:KServeApi",
+    "anthropic": "stinger.targets.anthropic:AnthropicApi",
 }
 CARRIERS: dict[str, str] = {
     "http": "stinger.targets.http:HttpCarrier",
@@ -442,6 +443,7 @@ PAIRS: dict[str, str] = {
     "plain@http": "stinger.targets.http:Config",
     "openai@http": "stinger.targets.openai:Config",
     "kserve@http": "stinger.targets.kserve:Config",
+    "anthropic@http": "stinger.targets.anthropic:Config",
     "plain@fake": "stinger.targets.fake:Config",
     "kserve@grpc": "stinger.targets.grpc:Config",
 }

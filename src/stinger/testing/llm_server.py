@@ -130,7 +130,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
-          long_every: int = 0, long_ms: float = 0.0) -> None:
+          long_every: int = 0, long_ms: float = 0.0, make_app: Any = None) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -144,12 +144,13 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3),
+    config = uvicorn.Config((make_app or _app)(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3),
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, make_app: Any = None) -> None:
+    """The command line; `make_app` is another api's app factory with `_app`'s arguments."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--ttft-ms", type=float, default=40.0)
@@ -159,13 +160,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--long-ms", type=float, default=0.0)
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms)
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, make_app)
 
 
 class LlmServer:
     """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block).
 
-    `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms."""
+    `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms. A server of another api
+    beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
+
+    module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
                  long_ms: float = 0.0) -> None:
@@ -181,7 +185,7 @@ class LlmServer:
         return f"http://{HOST}:{self.port}/v1"
 
     def start(self) -> LlmServer:
-        self.proc = subprocess.Popen([sys.executable, "-m", "stinger.testing.llm_server", "--port", "0",
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, "--port", "0",
                                       "--record", str(self.record_path), *self.args],
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
