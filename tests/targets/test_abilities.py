@@ -157,7 +157,8 @@ def test_every_side_declares_flags_that_name_its_pair_and_the_cli_has_them():
     run_options = {o for p in cli.commands["run"].params if isinstance(p, click.Option) for o in p.opts}
     from stinger.core.plugins import vendor_lines
 
-    required = {"openai": {"model": "m", "prompt": "p"}, "kserve": {"model": "m"}}
+    required = {"openai": {"model": "m", "prompt": "p"}, "anthropic": {"model": "m", "prompt": "p"},
+                "kserve": {"model": "m"}}
     for kind in {**SIDES, **vendor_lines("sides")}:   # ours and the vendors' (sagemaker)
         side = coordinator_side(kind)
         if not isinstance(side, TargetFlags):

@@ -52,6 +52,9 @@ CASES: dict[str, tuple[dict, bytes, str | None]] = {
     # added with the grpc carrier (no bytes before the split): ModelInferRequest protobuf, as latin-1
     "kserve-grpc-rows": ({"type": "kserve", "url": "grpc://127.0.0.1:8081", "model": "iris", "datatype": "FP32"},
                          b"[[5.1, 3.5], [1.4, 0.2]]", None),
+    # added with the anthropic api (no bytes before the split): a Messages request, streamed
+    "anthropic-messages-stream": ({"type": "anthropic", "url": URL + "/v1", "model": "m", "max_tokens": 8,
+                                   "api_key_env": "STINGER_NO_SUCH_KEY"}, b"hello there", None),
 }
 
 

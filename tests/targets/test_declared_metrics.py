@@ -10,7 +10,7 @@ from stinger.targets.base import declared_metrics
 def test_every_target_metric_is_declared_by_a_target_and_only_those():
     declared = declared_metrics()
     named = [m for names in declared.values() for m in names]
-    assert len(named) == len(set(named)), "a metric declared by two targets"
+    # the LLM apis share the token metrics (defined once, in the catalogue); each api declares what it reads
     assert set(named) == {m.name for m in METRICS if m.source == "target"}
     assert all(BY_NAME[n].source == "target" for n in named)
     assert declared["apis:openai"] == ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps")
