@@ -48,7 +48,10 @@ BUCKET_MS = 0.004   # HDR at 3 significant digits, integer microseconds: 4 us wi
 # 98 % point at 3 degrees of freedom; the differences are heavy-tailed, which makes t conservative:
 # resampled from the 64 runs above, 2 in 10,000 sets of 4 A/A runs exceed it), never below
 # FLOOR_MS: each p50 is read as its HDR bucket, so stinger's difference is off by up to a bucket,
-# and the server's own p50 B-A varied by 2.4 us (sd) from run to run.
+# and the server's own p50 B-A varied by 2.4 us (sd) from run to run. The bound follows the
+# machine: 20 runs of this test beside the hogs at load 4-12 had per-run offsets from -645 to
+# +354 us and bounds from 8 us (quiet) to 782 us; where it is that wide, the A-first share (exact,
+# whatever the load) is what catches an order bias.
 T_K = 4.54
 FLOOR_MS = 2 * BUCKET_MS
 
@@ -59,14 +62,17 @@ def _bias_bound_ms(offsets: list[float]) -> float:
     return max(T_K * se, FLOOR_MS)
 
 
-def _a_first_share(rec_a, rec_b, window: float = 0.002) -> tuple[float, int]:
-    """Share of pairs whose A request arrived first (each A arrival matched to the nearest B arrival)."""
+def _a_first_share(rec_a, rec_b) -> tuple[float, int]:
+    """Share of pairs whose A request arrived first: the i-th A arrival against the i-th B arrival.
+
+    Pairs leave in schedule order, so ranks pair them exactly. Matching each A arrival to the
+    nearest B arrival (as this test did) read high under load: beside two CPU hogs at load ~12,
+    when the client caught up on late pairs in bursts tens of us apart, it read 0.55-0.58 at seed
+    21 while stinger's own sent times (requests.csv) and the ranks both gave the seed's coin, 0.521.
+    """
+    assert len(rec_a) == len(rec_b), (len(rec_a), len(rec_b))   # every pair reached the server whole
     ta, tb = np.sort(rec_a["recv"]), np.sort(rec_b["recv"])
-    idx = np.clip(np.searchsorted(tb, ta), 1, len(tb) - 1)
-    left, right = tb[idx - 1], tb[idx]
-    gap = np.where(np.abs(ta - left) <= np.abs(ta - right), left, right) - ta
-    ok = np.abs(gap) <= window
-    return float(np.mean(gap[ok] > 0)), int(ok.sum())
+    return float(np.mean(ta < tb)), len(ta)
 
 
 def _paired_aa(tmp_path, seed: int):
@@ -93,7 +99,7 @@ def test_paired_aa_order_balanced_and_p50_unbiased(tmp_path):
         p50 = next(r for r in v.rows if r.metric.startswith("latency p50"))
         diffs.append(p50.diff)
         server_diffs.append(server_p50)
-        assert matched >= 300, matched                 # ~420 pairs a run, nearly all matched
+        assert matched >= 300, matched                 # ~480 pairs a run (warm-up included)
         shares.append(share)
     # ~1,700 pairs, each order a fair coin: A first in 0.5 +- 0.012 (sd); always-A gives ~1.0
     assert 0.43 <= float(np.mean(shares)) <= 0.57, shares
