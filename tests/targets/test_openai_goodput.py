@@ -27,7 +27,7 @@ def test_goodput_on_ttft_around_the_server_s_40_ms(tmp_path):
             p = cli("run", "--openai", s.url, "--model", "m", "--body", '"hi"', "--rate", "10", "--duration", "4s",
                     "--workers", "2", "--goodput", objective, "--slo", "goodput>=50%", "-q", "--out", str(out))
             runs[name] = (p, summary_of(out))
-    for name, (p, summary) in runs.items():
+    for name, (_p, summary) in runs.items():
         v = summary["variants"]["default"]
         g, ttft = v["goodput"], v["ttft_ms"]
         assert g["of"] == v["requests"]["ok"] + v["requests"]["failed"] == 40, (name, g)
