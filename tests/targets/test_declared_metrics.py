@@ -13,6 +13,7 @@ def test_every_target_metric_is_declared_by_a_target_and_only_those():
     # the LLM apis share the token metrics (defined once, in the catalogue); each api declares what it reads
     assert set(named) == {m.name for m in METRICS if m.source == "target"}
     assert all(BY_NAME[n].source == "target" for n in named)
-    assert declared["apis:openai"] == ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps")
+    assert declared["apis:openai"] == ("ttft", "ttfo", "itl", "tpot", "input_tokens", "output_tokens",
+                                      "reasoning_tokens", "output_tps")
     assert declared["carriers:sagemaker"] == ("ttfc", "chunk_gap")
     assert declared["apis:plain"] == () and declared["carriers:http"] == ()

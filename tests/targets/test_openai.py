@@ -137,6 +137,28 @@ def test_ttft_every_gap_tpot_and_tokens_from_a_stream_with_a_usage_chunk():
     assert got.kind[0] == Kind.OK
 
 
+def think(text: str) -> dict:
+    return {"choices": [{"index": 0, "delta": {"reasoning_content": text}}]}
+
+
+def test_a_reasoning_stream_times_its_first_output_token_apart_from_its_first_token():
+    parts = [sse_body(think("hm")), sse_body({"choices": [{"delta": {"reasoning": "so"}}]}), sse_body(tok("a")),
+             sse_body(tok("b")), sse_body({"choices": [], "usage": {"completion_tokens": 4, "prompt_tokens": 2,
+                                                                   "completion_tokens_details": {"reasoning_tokens": 2}}})]
+    got = target().interpret(batch([b"".join(parts)], [stamps(parts, [10.01, 10.02, 10.05, 10.06, 10.06])]))
+    assert got.columns["ttft"][0] == pytest.approx(10_000)    # reasoning is a token of any kind
+    assert got.columns["ttfo"][0] == pytest.approx(50_000)    # the first content token
+    assert got.columns["reasoning_tokens"][0] == 2 and got.columns["output_tokens"][0] == 4
+    assert got.many["itl"][0] == pytest.approx([10_000, 30_000, 10_000])   # every gap, reasoning's too
+    # without usage details the reasoning events are counted; a stream that never reasons has ttfo = ttft
+    no_usage = [sse_body(think("x")), sse_body(think("y")), sse_body(think("z")), sse_body(tok("a"))]
+    plain = [sse_body(tok("a")), sse_body(tok("b"))]
+    got = target().interpret(batch([b"".join(no_usage), b"".join(plain)],
+                                   [stamps(no_usage, [10.01, 10.02, 10.03, 10.04]), stamps(plain, [10.02, 10.03])]))
+    assert got.columns["reasoning_tokens"].tolist()[0] == 3 and np.isnan(got.columns["reasoning_tokens"][1])
+    assert got.columns["ttfo"] == pytest.approx([40_000, 20_000]) and got.columns["ttft"][1] == pytest.approx(20_000)
+
+
 def test_without_usage_tokens_are_the_events_carrying_text():
     parts = [sse_body({"choices": [{"delta": {"role": "assistant"}}]}), sse_body(tok("a")), sse_body(tok("b")),
              sse_body("[DONE]")]
@@ -194,6 +216,26 @@ def test_a_streamed_run_reports_ttft_and_itl_as_the_server_timed_them(tmp_path):
     assert v["input_tokens"]["mean"] == 1   # "hello": one word
     assert v["output_tokens"]["mean"] == 12
     assert v["throughput"]["output_tokens_per_s"] == pytest.approx(12 * v["throughput"]["achieved_rps"], rel=0.01)
+
+
+def test_ttfo_of_a_reasoning_model_is_the_server_s_first_output_token(tmp_path):
+    """16 reasoning tokens first: ttfo is the server's first *output* token (recorded by the server as it
+    handed it to the socket), ttft its first token of any kind. Each is compared with the server's own
+    record; the tolerance is the client's read overhead measured in this run (ttft's), not a guess."""
+    with LlmServer(ttft_ms=40, itl_ms=8, tokens=8, reasoning=16) as s:
+        p, summary = run(tmp_path, {"target": {"type": "openai", "url": s.url, "model": "m"},
+                                    "payload": {"body": "hello"}, "load": {"rate": 5, "duration": "4s"}})
+    assert p.returncode == 0, p.stderr
+    v = summary["variants"]["default"]
+    recs = s.records()
+    assert v["requests"]["ok"] == len(recs) == 20
+    server_ttft = float(np.median([(r["first"] - r["recv"]) * 1e3 for r in recs]))
+    server_ttfo = float(np.median([(r["first_output"] - r["recv"]) * 1e3 for r in recs]))
+    assert server_ttfo - server_ttft == pytest.approx(16 * 8, abs=8)   # the server did reason first
+    overhead = v["ttft_ms"]["p50"] - server_ttft   # the client's read path, this run, this machine
+    assert overhead >= 0
+    assert v["ttfo_ms"]["p50"] - server_ttfo == pytest.approx(overhead, abs=max(1.0, overhead))
+    assert v["reasoning_tokens"]["mean"] == 16 and v["output_tokens"]["mean"] == 24
 
 
 def test_model_errors_and_throttling_are_counted_and_the_api_key_never_reaches_the_run_dir(tmp_path):

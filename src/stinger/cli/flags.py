@@ -69,6 +69,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Load", 28, "--yes", None, {"is_flag": True, "help": "Confirm a load past the safety ceilings (rate, users, workers per machine)."}, ("-y", "confirm")),
     # -- checks and SLOs
     Flag("Checks and SLOs", 0, "--slo", None, {"multiple": True, "help": "Objective such as 'p95<300ms' or 'error_rate<1%'; repeatable. A violation exits 1."}, ("slos",)),
+    Flag("Checks and SLOs", 0, "--goodput", None, {"multiple": True, "help": "Per-request objective such as 'ttft<200ms' or 'tpot<30ms'; repeatable. Goodput = the share and rate of requests meeting all of them (an SLO can bound it: 'goodput>=95%')."}, ("goodput",)),
     Flag("Checks and SLOs", 1, "--check-status", "check.status", {"help": "Expected status codes (e.g. 200 or 2xx or 200,201)."}),
     Flag("Checks and SLOs", 2, "--check-json-path", "check.json_path", {"help": "A JSON path that must exist in the response (e.g. $.predictions[0])."}),
     Flag("Checks and SLOs", 3, "--check-regex", "check.regex", {"help": "A regex the response body must match."}),
@@ -128,7 +129,7 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
             ov["load.workers"] = int(ov["load.workers"])
         except ValueError:
             raise click.BadParameter(f"{ov['load.workers']!r} is not a number or 'auto'", param_hint="--workers") from None
-    for dest, key in (("slos", "slo"), ("abort_on", "load.abort_on"), ("redact_headers", "output.redact")):
+    for dest, key in (("slos", "slo"), ("goodput", "goodput"), ("abort_on", "load.abort_on"), ("redact_headers", "output.redact")):
         if params.get(dest):
             ov[key] = list(params[dest])
     if params.get("confirm"):

@@ -74,6 +74,9 @@ METRICS: tuple[Metric, ...] = (
     # by the flush thread like any other metric; shown only when a target produced them
     Metric("ttft", "ttft_ms", "time to first token", always=False, compare=_STREAM, headline=True,
            source="target", description="first streamed token of any kind (text or reasoning) - sent"),
+    Metric("ttfo", "ttfo_ms", "time to first output token", always=False,
+           source="target", description="first streamed token of output content (not reasoning) - sent; "
+                                        "equals ttft for a model that does not reason"),
     Metric("itl", "itl_ms", "inter-token latency", always=False, per="gap", compare=_STREAM,
            source="target", description="every gap between consecutive streamed token events (many values per request)"),
     Metric("tpot", "tpot_ms", "time per output token", always=False, compare=_STREAM,
@@ -83,6 +86,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("output_tokens", "output_tokens", "output tokens", stored_unit="tokens", shown_unit="tokens",
            scale=1.0, always=False, rate_key="output_tokens_per_s", rate_label="output tokens/s",
            figures=("mean", "p99"), source="target", description="tokens a streamed or whole LLM answer carried (the server's usage)"),
+    Metric("reasoning_tokens", "reasoning_tokens", "reasoning tokens", stored_unit="tokens", shown_unit="tokens",
+           scale=1.0, always=False, figures=("mean", "p99"), source="target",
+           description="reasoning tokens of an answer (usage's completion_tokens_details.reasoning_tokens, "
+                       "else the events carrying reasoning text); part of output tokens"),
     Metric("output_tps", "output_tps", "output tokens/s per request", stored_unit="mtok/s", shown_unit="tokens/s",
            always=False, compare=(0.5,), lower_is_better=False,
            source="target", description="output tokens / (done - sent): what one caller receives a second"),

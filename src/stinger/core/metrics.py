@@ -171,6 +171,8 @@ class VariantMetrics:
         self.bytes_in = 0
         self.ok_window = 0
         self.warmup_done = 0
+        self.good = 0          # requests that met every goodput objective, and their output tokens
+        self.good_tokens = 0   # (core/goodput.py): counts, added across workers
         self.in_flight_at_stop = 0
         # interval -> Cell; cells past the run's horizon live in the spill file (`core.cellstore`)
         self.cells = CellStore(spill)
@@ -228,6 +230,7 @@ class RunMetrics:
         self._spilled_upto = 0
         self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
         self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
+        self.goodput: tuple = ()   # the run's goodput objectives (core/goodput.Objective): the summary says them
 
     def close(self) -> None:
         """Remove the spill file (the metrics' cells before the horizon are gone with it)."""
@@ -321,6 +324,8 @@ class RunMetrics:
             vm.ok_window += cr.ok_window
             cell.warmup += cr.warmup
             vm.warmup_done += cr.warmup
+            vm.good += cr.good
+            vm.good_tokens += cr.good_tokens
             for code, n in cr.status.items():
                 vm.status[code] = vm.status.get(code, 0) + n
             if hists:
@@ -365,7 +370,7 @@ class RunMetrics:
         return start, max(end, start)
 
     def summary(self, window: tuple[float, float]) -> dict:
-        out = {name: summarize(vm, window) for name, vm in self.variants.items()}
+        out = {name: summarize(vm, window, self.goodput) for name, vm in self.variants.items()}
         return out
 
     def overall(self, window: tuple[float, float]) -> dict:
@@ -384,8 +389,10 @@ class RunMetrics:
             merged.bytes_in += vm.bytes_in
             merged.ok_window += vm.ok_window
             merged.warmup_done += vm.warmup_done
+            merged.good += vm.good
+            merged.good_tokens += vm.good_tokens
             merged.in_flight_at_stop += vm.in_flight_at_stop
-        return summarize(merged, window)
+        return summarize(merged, window, self.goodput)
 
     def interval_rows(self) -> list[dict]:
         """One row per (interval, variant): the per-second series."""
@@ -439,7 +446,7 @@ def _stats(h: Histogram, metric) -> dict:
 
 
 
-def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
+def summarize(vm: VariantMetrics, window: tuple[float, float], goodput: tuple = ()) -> dict:
     start, end = window
     length = max(end - start, 1e-9)
     scheduled = vm.counters["scheduled"]
@@ -485,4 +492,8 @@ def summarize(vm: VariantMetrics, window: tuple[float, float]) -> dict:
             throughput[metric.rate_key] = round(h.mean / metric.scale * achieved, 3)
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
+    if goodput:
+        from stinger.core import goodput as gp
+
+        out["goodput"] = gp.summarize(goodput, vm.good, vm.good_tokens, ok, failed, achieved)
     return out

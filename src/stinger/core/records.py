@@ -128,6 +128,8 @@ class CellRecord:
     warmup: int = 0                            # ended, but intended during the warm-up
     hists: dict[str, Sparse] = field(default_factory=dict)           # catalogue metric -> sparse
     server_metrics: dict[str, Sparse] = field(default_factory=dict)  # named Server-Timing entries
+    good: int = 0                              # measured OK requests that met every goodput objective
+    good_tokens: int = 0                       # ... and their output tokens (core/goodput.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +298,7 @@ def _cell_header(c: CellRecord, arrays: list[bytes]) -> dict:
         # lists of [name, shape], not objects: the order is the order of the arrays
         "hists": [[name, _pack_sparse(sp, arrays)] for name, sp in c.hists.items()],
         "server_metrics": [[name, _pack_sparse(sp, arrays)] for name, sp in c.server_metrics.items()],
+        "good": c.good, "good_tokens": c.good_tokens,
     }
 
 
@@ -335,6 +338,7 @@ def _cell_from(h: dict, reader: _Reader) -> CellRecord:
         bytes_in=h["bytes_in"], ok_window=h["ok_window"], warmup=h["warmup"],
         hists={name: reader.sparse(shape) for name, shape in h["hists"]},
         server_metrics={name: reader.sparse(shape) for name, shape in h["server_metrics"]},
+        good=h.get("good", 0), good_tokens=h.get("good_tokens", 0),   # absent from a build before goodput
     )
 
 

@@ -13,6 +13,7 @@ normalised when parsed, so judging is a plain comparison:
                                                             metric in `core.catalogue` (ttfb.,
                                                             lag., queue., ttft., ...)
     error_rate (alias errors)         fraction 0..1         error_rate
+    goodput                           fraction 0..1         goodput.share (core/goodput.py)
     achieved_ratio                    fraction 0..1         throughput.ratio
     throughput (alias rps)            req/s                 throughput.achieved_rps
 
@@ -71,7 +72,8 @@ _LATENCY_STATS = PERCENTILES + ("mean", "min", "max", "stddev")
 # "<metric>.<stat>" judges any histogram metric of the catalogue; a bare stat judges latency
 _SECTIONS = {"": BY_NAME["latency"].summary_key,
              **{f"{m.name}.": m.summary_key for m in METRICS if m.name != "latency"}}
-_FRACTIONS = {"error_rate": "error_rate", "errors": "error_rate", "achieved_ratio": "achieved_ratio"}
+_FRACTIONS = {"error_rate": "error_rate", "errors": "error_rate", "achieved_ratio": "achieved_ratio",
+              "goodput": "goodput"}
 _RATES = {"throughput": "throughput", "rps": "throughput"}
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -148,7 +150,7 @@ class SloResult:
 
 def slo_unit(metric: str) -> str:
     """The unit of a normalised metric name: 'ms', 'fraction' or 'req/s'."""
-    if metric in ("error_rate", "achieved_ratio"):
+    if metric in ("error_rate", "achieved_ratio", "goodput"):
         return "fraction"
     if metric == "throughput":
         return "req/s"
@@ -272,6 +274,11 @@ def _observe(slo: Slo, summary: Mapping[str, Any]) -> tuple[float | None, str]:
         if v is None:
             return None, "no error rate in the summary"
         return _with_in_flight(slo, v, summary.get("requests"))
+    if metric == "goodput":   # the share of requests meeting every per-request objective (core/goodput.py)
+        g = summary.get("goodput")
+        v = _number(g.get("share")) if isinstance(g, Mapping) else None
+        return v, "" if v is not None else ("no goodput objectives were given (--goodput 'ttft<200ms')"
+                                            if not isinstance(g, Mapping) else "no request ended, so no goodput")
     if metric in ("achieved_ratio", "throughput"):
         tp = summary.get("throughput")
         key = "ratio" if metric == "achieved_ratio" else "achieved_rps"

@@ -312,12 +312,13 @@ class Flusher:
                 _overlapped(values, overlapped)
             if self.plan.rows:
                 self._log(batch, server_ms, status, kind, variant, queued_col)
+            good = self._good(values, kind)
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
                 i_idx, v = divmod(k, _MAX_VARIANTS)
                 rows = np.flatnonzero(key == k)
                 cells.append(self._cell(int(i_idx), names[v], rows, values, kind, status, nbytes,
-                                        measured, in_window))
+                                        measured, in_window, good))
             if self.prediction is not None and batch.bodies is not None:
                 from stinger.core.checks import MISSING, extract
 
@@ -458,7 +459,24 @@ class Flusher:
         values["_server_named"] = server_named
         return values
 
-    def _cell(self, i_idx, vname, rows, values, kind, status, nbytes, measured, in_window) -> CellRecord:
+    def _good(self, values: dict, kind: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Goodput (core/goodput.py): (whether each row ended OK and met every objective on its own values,
+        its output tokens, 0 where unknown); None when the run has no objectives."""
+        if not self.plan.goodput:
+            return None
+        good = kind == Kind.OK
+        with np.errstate(invalid="ignore"):
+            for objective in self.plan.goodput:
+                col = values.get(objective.metric)
+                if col is None or isinstance(col, tuple):   # not measured: not met
+                    return np.zeros(len(kind), dtype=bool), np.zeros(len(kind))
+                good &= objective.holds(col)   # NaN (no value) never holds
+        tokens = values.get("output_tokens")
+        tokens = np.zeros(len(kind)) if tokens is None or isinstance(tokens, tuple) else np.nan_to_num(tokens)
+        return good, tokens
+
+    def _cell(self, i_idx, vname, rows, values, kind, status, nbytes, measured, in_window,
+              good=None) -> CellRecord:
         mrows = rows[measured[rows]]
         k = kind[mrows]
         hists = {}
@@ -493,4 +511,6 @@ class Flusher:
             warmup=int(len(rows) - len(mrows)),
             hists=hists,
             server_metrics={name: sparse_counts(np.asarray(v) * 1e3) for name, v in server_extra.items()},
+            good=0 if good is None else int(np.count_nonzero(good[0][mrows])),
+            good_tokens=0 if good is None else int(good[1][mrows][good[0][mrows]].sum()),
         )

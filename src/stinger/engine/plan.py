@@ -104,3 +104,4 @@ class WorkerPlan:
     requests_path: str | None = None   # --save-requests: this worker's part of the rows (rows/spill.py)
     rows: tuple[str, ...] = ()         # the row sinks (rows/base.py) whose worker halves this worker runs
     response_hook: str | None = None   # "module:function" reading every OK answer at flush time (targets/hooks.py)
+    goodput: tuple = ()                # core/goodput.Objective: each request judged on them at flush time

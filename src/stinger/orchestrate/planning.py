@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from stinger.core.goodput import parse_objectives as goodput_objectives
 from stinger.core.records import UNATTRIBUTED
 from stinger.engine.plan import ATTRIBUTED, ArrivalPlan, CheckPlan, PayloadPlan, UsersPlan, VariantPlan, WorkerPlan
 from stinger.errors import SpecError
@@ -215,6 +216,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
         server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
         response_hook=spec.hooks.response if spec.hooks is not None else None,
         verify_tls=not any(getattr(v.target, "insecure", False) for v in spec.all_variants()), seed=load.seed,
+        goodput=goodput_objectives(spec.goodput),
     )
     plans = []
     for w in range(n):

@@ -219,7 +219,7 @@ def _headline(summary: dict, verdict: dict | None) -> str:
             f'of {req.get("scheduled", 0):,} scheduled</p>'
             f'<p>latency p50 {_val("p50", lat.get("p50"), _num(lat.get("p50")))} ms · '
             f'p99 {_val("p99", lat.get("p99"), _num(lat.get("p99")))} ms</p>'
-            + _rates(tp)
+            + _rates(tp) + _goodput(v.get("goodput"))
             + (f"<ul class='slo'>{slo_html}</ul>" if slos else "<p class='muted'>no SLOs set</p>")
             + "</div>")
     if summary.get("slo"):
@@ -237,6 +237,17 @@ def _rates(tp: dict) -> str:
     """The catalogue's derived rates a variant has (`Metric.rate_key`: output tokens a second)."""
     shown = [(m.rate_key, m.rate_label) for m in METRICS if m.rate_key and tp.get(m.rate_key) is not None]
     return "".join(f"<p>{escape(label)} {_val(key, tp[key], _num(tp[key]))}</p>" for key, label in shown)
+
+
+def _goodput(g: Any) -> str:
+    """Goodput (core/goodput.py), when objectives were given: the share meeting all of them, its rates."""
+    if not isinstance(g, dict):
+        return ""
+    tokens = (f" · {_val('goodput_tokens_per_s', g.get('tokens_per_s'), _num(g.get('tokens_per_s')))} good output "
+              f"tokens/s" if g.get("output_tokens") else "")
+    return (f"<p>goodput {_val('goodput', g.get('share'), _pct(g.get('share')))} "
+            f"({g.get('good', 0):,} of {g.get('of', 0):,} met {escape(', '.join(g.get('objectives') or ()))}) · "
+            f"{_val('goodput_rps', g.get('rate_rps'), _num(g.get('rate_rps')))} good requests/s{tokens}</p>")
 
 
 def _latency_table(summary: dict) -> str:

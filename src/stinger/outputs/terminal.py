@@ -77,6 +77,7 @@ def summary_renderable(summary: dict):
     row("service time p50/p99 (ms)", lambda v: f"{_f(v['service_time_ms']['p50'])} / {_f(v['service_time_ms']['p99'])}")
     row("schedule lag p99 (ms)", lambda v: _f(v["schedule_lag_ms"]["p99"]))
     _target_rows(row, t, variants, names)
+    _goodput_rows(row, variants, names)
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",
@@ -167,6 +168,18 @@ def _target_rows(row, t: Table, variants: dict, names: list[str]) -> None:
             f"{_f(v.get(k, {}).get(a), da)} / {_f(v.get(k, {}).get(b), db)}", style="bold" if m.headline else None)
         if m.rate_key:   # the run's rate of it (output tokens a second), beside the per-request figures
             row(f"  {m.rate_label}", lambda v, k=m.rate_key: _f(v["throughput"].get(k), 1), style="bold")
+
+
+def _goodput_rows(row, variants: dict, names: list[str]) -> None:
+    """Goodput (core/goodput.py), when objectives were given: the share of requests meeting all, its rate."""
+    g0 = next((variants[n]["goodput"] for n in names if variants[n].get("goodput")), None)
+    if g0 is None:
+        return
+    row(f"goodput ({', '.join(g0['objectives'])})", lambda v: _pct((v.get("goodput") or {}).get("share")),
+        style="bold")
+    row("  good requests/s", lambda v: _f((v.get("goodput") or {}).get("rate_rps")))
+    if any((variants[n].get("goodput") or {}).get("output_tokens") for n in names):
+        row("  good output tokens/s", lambda v: _f((v.get("goodput") or {}).get("tokens_per_s"), 1))
 
 
 def generator_note(summary: dict) -> str | None:

@@ -189,6 +189,7 @@ def execute(plans: Sequence[WorkerPlan], *,
         backend = backend_named(backend or DEFAULT_BACKEND)
     names = [v.name for v in plans[0].variants]
     metrics = RunMetrics(names, interval=plans[0].interval, late_s=plans[0].timeout, spill_path=spill_path)
+    metrics.goodput = plans[0].goodput
     warnings: list[str] = []
     lost: list[LostWorker] = []
     interrupted_by: str | None = None

@@ -447,9 +447,23 @@ class Spec(_Model):
     server_time: ServerTimeSpec | None = Field(default_factory=ServerTimeSpec)
     prediction: str | None = None          # JSON path of the prediction in a response
     slo: list[str] = Field(default_factory=list)
+    # per-request objectives ('ttft<200ms'): goodput is the share of requests meeting all (core/goodput.py)
+    goodput: list[str] = Field(default_factory=list)
     output: OutputSpec = Field(default_factory=OutputSpec)
     monitors: list[dict[str, Any]] = Field(default_factory=list)
     hooks: HooksSpec | None = None
+
+    @field_validator("goodput")
+    @classmethod
+    def _goodput(cls, value: list[str]) -> list[str]:
+        from stinger.core.goodput import parse_objective
+
+        for text in value:
+            try:
+                parse_objective(text)   # a malformed objective: one line naming it and what was expected
+            except UsageError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @field_validator("split")
     @classmethod

@@ -24,12 +24,17 @@ holds each definition once):
 
 - `ttft`: the first event carrying output text of any kind (content or
   reasoning) - sent;
+- `ttfo`: the first event carrying output *content* (not `reasoning_content`
+  / `reasoning`: a reasoning model thinks aloud first) - sent; equal to `ttft`
+  for a model that does not reason, none for a stream that only reasoned;
 - `itl`: every gap between consecutive events carrying text (many values
   per request: the p99 of gaps, not of per-request means);
 - `tpot`: (done - first token) / (output tokens - 1), the time per output
   token after the first (a request with one token has none);
 - `output_tokens`: the usage chunk's `completion_tokens`, else the count of
   events carrying text; `input_tokens`: the usage's `prompt_tokens`;
+- `reasoning_tokens`: the usage's `completion_tokens_details.reasoning_tokens`,
+  else the count of events carrying reasoning text (none when neither says);
 - `output_tps`: output tokens / (done - sent), what this caller received a second.
 
 A non-streamed 200 gives `output_tokens`, `input_tokens` and `output_tps` from its
@@ -114,7 +119,8 @@ class OpenAIApi:
 
     name: ClassVar[str] = "openai"
     # the catalogue metrics its `interpret` reads from the answers (core/catalogue.py, source "target")
-    metrics: ClassVar[tuple[str, ...]] = ("ttft", "itl", "tpot", "input_tokens", "output_tokens", "output_tps")
+    metrics: ClassVar[tuple[str, ...]] = ("ttft", "ttfo", "itl", "tpot", "input_tokens", "output_tokens",
+                                          "reasoning_tokens", "output_tps")
     method = "POST"
 
     def __init__(self, config: OpenAIFields) -> None:
@@ -170,7 +176,7 @@ class OpenAIApi:
     def interpret(self, batch: ResponseBatch) -> Interpretation:
         n = len(batch)
         out = Interpretation()
-        ttft, tpot, tokens, prompt, tps = (np.full(n, np.nan) for _ in range(5))
+        ttft, ttfo, tpot, tokens, prompt, tps, thought = (np.full(n, np.nan) for _ in range(7))
         gaps: list[np.ndarray] = []
         gap_counts = np.zeros(n, dtype=np.int64)
         kind = batch.kind.copy()
@@ -191,7 +197,7 @@ class OpenAIApi:
                     got = _stream(sse.events(reads))
                 else:
                     got = _whole(bodies[i])
-                k, times, count, inputs, message = got
+                k, times, count, inputs, message = got[:5]
                 if k is not None:
                     kind[i] = k
                     if message:
@@ -211,11 +217,17 @@ class OpenAIApi:
                         tps[i] = count / (done - sent) * 1e3   # milli-tokens a second (the catalogue's unit)
                 if inputs is not None:
                     prompt[i] = inputs
+                first_output, reasoning = got[5:]
+                if first_output is not None:
+                    ttfo[i] = (first_output - sent) * 1e6
+                if reasoning is not None:
+                    thought[i] = reasoning
         out.kind = kind
         out.messages = said or None
-        out.columns = {"output_tokens": tokens, "input_tokens": prompt, "output_tps": tps}
+        out.columns = {"output_tokens": tokens, "input_tokens": prompt, "output_tps": tps,
+                       "reasoning_tokens": thought}
         if self.config.stream:
-            out.columns.update(ttft=ttft, tpot=tpot)
+            out.columns.update(ttft=ttft, ttfo=ttfo, tpot=tpot)
             out.many = {"itl": (np.concatenate(gaps) if gaps else np.empty(0), gap_counts)}
         return out
 
@@ -262,60 +274,81 @@ def _error_message(body: bytes | None) -> str | None:
     return None
 
 
-def _text_of(choice: dict) -> str:
+def _text_of(choice: dict) -> tuple[str, str]:
+    """(output content, reasoning text) of a streamed choice (vLLM and DeepSeek name the reasoning
+    `reasoning_content`, others `reasoning`); a completions choice's `text` is output."""
     delta = choice.get("delta")
     if isinstance(delta, dict):
-        return (delta.get("content") or "") + (delta.get("reasoning_content") or delta.get("reasoning") or "")
-    return choice.get("text") or ""
+        return delta.get("content") or "", delta.get("reasoning_content") or delta.get("reasoning") or ""
+    return choice.get("text") or "", ""
 
 
-def _usage(obj: dict) -> tuple[int | None, int | None]:
-    """(completion_tokens, prompt_tokens) of a chunk's or body's `usage`, None where absent."""
+def _int(x: object) -> int | None:
+    return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _usage(obj: dict) -> tuple[int | None, int | None, int | None]:
+    """(completion_tokens, prompt_tokens, reasoning_tokens) of a chunk's or body's `usage`, None where absent."""
     usage = obj.get("usage")
     if not isinstance(usage, dict):
-        return None, None
-    out = usage.get("completion_tokens"), usage.get("prompt_tokens")
-    return tuple(int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None for x in out)  # type: ignore[return-value]
+        return None, None, None
+    details = usage.get("completion_tokens_details")
+    reasoning = _int(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+    return _int(usage.get("completion_tokens")), _int(usage.get("prompt_tokens")), reasoning
 
 
 def _stream(evs: list[tuple[float, bytes]]):
-    """(kind or None, times of the events carrying text, output tokens, input tokens, error message) of one stream."""
+    """(kind or None, times of the events carrying text, output tokens, input tokens, error message,
+    time of the first event carrying output content, reasoning tokens) of one stream."""
     times: list[float] = []
-    usage_tokens = prompt_tokens = None
+    first_output: float | None = None
+    reasoning_events = 0
+    usage_tokens = prompt_tokens = usage_reasoning = None
     for t, data in evs:
         if data.strip() == _DONE:
             break
         try:
             obj = json.loads(data)
         except ValueError:
-            return int(Kind.INVALID), None, None, None, f"a stream event is not JSON: {data[:80]!r}"
+            return int(Kind.INVALID), None, None, None, f"a stream event is not JSON: {data[:80]!r}", None, None
         if not isinstance(obj, dict):
-            return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object"
+            return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object", None, None
         if obj.get("error"):
-            return int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}"
-        completion, inputs = _usage(obj)
+            return int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}", None, None
+        completion, inputs, reasoning = _usage(obj)
         if completion is not None:
             usage_tokens = completion
         if inputs is not None:
             prompt_tokens = inputs
+        if reasoning is not None:
+            usage_reasoning = reasoning
         for choice in obj.get("choices") or ():
-            if isinstance(choice, dict) and _text_of(choice):
+            if not isinstance(choice, dict):
+                continue
+            content, thought = _text_of(choice)
+            if content or thought:
                 times.append(t)
+                if content and first_output is None:
+                    first_output = t
+                if thought:
+                    reasoning_events += 1
                 break
     if not evs:
-        return int(Kind.INVALID), None, None, None, "an empty event stream"
+        return int(Kind.INVALID), None, None, None, "an empty event stream", None, None
     count = usage_tokens if usage_tokens is not None else len(times)
-    return None, times, count, prompt_tokens, None
+    if usage_reasoning is None and reasoning_events:
+        usage_reasoning = reasoning_events
+    return None, times, count, prompt_tokens, None, first_output, usage_reasoning
 
 
 def _whole(body: bytes):
     try:
         obj = json.loads(body)
     except ValueError:
-        return int(Kind.INVALID), None, None, None, f"the response is not JSON: {body[:80]!r}"
+        return int(Kind.INVALID), None, None, None, f"the response is not JSON: {body[:80]!r}", None, None
     if not isinstance(obj, dict):
-        return int(Kind.INVALID), None, None, None, "the response is not a JSON object"
+        return int(Kind.INVALID), None, None, None, "the response is not a JSON object", None, None
     if obj.get("error"):
-        return int(Kind.MODEL_ERROR), None, None, None, _error_message(body)
-    count, inputs = _usage(obj)
-    return None, [], count, inputs, None
+        return int(Kind.MODEL_ERROR), None, None, None, _error_message(body), None, None
+    count, inputs, reasoning = _usage(obj)
+    return None, [], count, inputs, None, None, reasoning

@@ -1,7 +1,7 @@
 """An OpenAI-compatible LLM server that times itself, for tests, benches and parity runs.
 
     python -m stinger.testing.llm_server --port 0 --ttft-ms 40 --itl-ms 8 --tokens 16 \
-        [--long-every 10 --long-ms 40] [--record FILE]
+        [--long-every 10 --long-ms 40] [--reasoning 16] [--record FILE]
 
 Serves `POST /v1/chat/completions` and `POST /v1/completions` (streamed as
 server-sent events when the request says `"stream": true`, else one JSON
@@ -9,7 +9,11 @@ answer) and `GET /v1/models`. No model runs: each answer is `--tokens`
 tokens (`max_tokens` caps it), the first sent `--ttft-ms` after the request was
 read and the others `--itl-ms` apart (with `--long-every N`, every N-th gap
 lasts `--long-ms` instead: a stream whose gap tail differs from its mean), so
-the true time to first token and inter-token gaps are known. Each token is
+the true time to first token and inter-token gaps are known. With
+`--reasoning N` (chat only) the first N tokens are reasoning, streamed as
+`delta.reasoning_content` as reasoning models served by vLLM do, and the
+usage says `completion_tokens_details.reasoning_tokens`; the answer's
+`--tokens` then follow them (N + tokens in all). Each token is
 timed from the request's read (recv + TTFT + the gaps before it), so a late
 timer delays one token, never the ones after it. A streamed answer ends with a
 usage chunk (when the request asks for it with `stream_options.include_usage`;
@@ -19,7 +23,8 @@ usage chunk (when the request asks for it with `stream_options.include_usage`;
 
 With `--record FILE` it appends one JSON line per answered request (the
 error answers are not recorded): `recv` (the request read), `first` and `last` (the first and
-last token handed to the socket), `tokens`, and `gaps` (streamed answers: the time between
+last token handed to the socket), `first_output` (the first output token, not reasoning, handed
+to the socket), `tokens`, `reasoning`, and `gaps` (streamed answers: the time between
 each token handed to the socket and the next) — `time.perf_counter()` seconds,
 comparable with a client's on the same machine.
 
@@ -63,7 +68,8 @@ def _words(req: dict, chat: bool) -> int:
     return len(str(req.get("prompt", "")).split())
 
 
-def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0):
+def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
+         reasoning: int = 0):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -77,18 +83,23 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
         req = await request.json()
         chat = request.url.path.endswith("/chat/completions")
         prompt = json.dumps(req.get("messages")) if chat else str(req.get("prompt"))
-        n = min(tokens, int(req.get("max_tokens") or tokens))
-        rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "tokens": n}
+        think = reasoning if chat else 0
+        n = min(tokens + think, int(req.get("max_tokens") or tokens + think))
+        rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "first_output": None, "tokens": n,
+                               "reasoning": min(think, n)}
         offsets = _gap_offsets(n, itl, long_every, long_gap)
-        usage = {"prompt_tokens": _words(req, chat), "completion_tokens": n}
+        usage: dict[str, Any] = {"prompt_tokens": _words(req, chat), "completion_tokens": n}
+        if think:
+            usage["completion_tokens_details"] = {"reasoning_tokens": min(think, n)}
         usage["total_tokens"] = usage["prompt_tokens"] + n
         model = req.get("model", "stinger-test-llm")
         if "please throttle" in prompt:
             return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit"}}, status_code=429)
 
-        def chunk(text: str) -> bytes:
+        def chunk(text: str, thought: bool = False) -> bytes:
             if chat:
-                choice = {"index": 0, "delta": {"content": text}, "finish_reason": None}
+                choice = {"index": 0, "delta": {"reasoning_content" if thought else "content": text},
+                          "finish_reason": None}
             else:
                 choice = {"index": 0, "text": text, "finish_reason": None}
             obj = {"id": "x", "object": "chat.completion.chunk" if chat else "text_completion",
@@ -99,7 +110,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             await asyncio.sleep(max(0.0, recv + ttft + offsets[-1] - perf_counter()))
             if "please fail" in prompt:
                 return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
-            rec["first"] = rec["last"] = perf_counter()
+            rec["first"] = rec["last"] = rec["first_output"] = perf_counter()
             save(rec)
             text = " ".join(f"t{k}" for k in range(n))
             choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else \
@@ -113,9 +124,10 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
                 if k == n // 2 and "please fail" in prompt:
                     yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
                     return
-                yield chunk(f"t{k} ")
+                yield chunk(f"t{k} ", thought=k < think)
                 handed.append(perf_counter())
             rec["first"], rec["last"] = (handed[0], handed[-1]) if handed else (None, None)
+            rec["first_output"] = handed[think] if len(handed) > think else None
             rec["gaps"] = [b - a for a, b in itertools.pairwise(handed)]
             save(rec)
             if (req.get("stream_options") or {}).get("include_usage"):
@@ -130,7 +142,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
-          long_every: int = 0, long_ms: float = 0.0, make_app: Any = None) -> None:
+          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -144,7 +156,9 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config((make_app or _app)(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3),
+    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning) if make_app is None
+           else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
+    config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -158,23 +172,25 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--long-every", type=int, default=0, help="every N-th gap between tokens is --long-ms")
     ap.add_argument("--long-ms", type=float, default=0.0)
+    ap.add_argument("--reasoning", type=int, default=0, help="the first N tokens are reasoning (chat only)")
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, make_app)
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app)
 
 
 class LlmServer:
     """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block).
 
-    `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms. A server of another api
+    `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms; `reasoning=N`: N reasoning
+    tokens before the answer's `tokens` (this server's chat answers only). A server of another api
     beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
 
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
-                 long_ms: float = 0.0) -> None:
+                 long_ms: float = 0.0, reasoning: int = 0) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
-                     "--long-every", str(long_every), "--long-ms", repr(long_ms)]
+                     "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None
