@@ -84,6 +84,6 @@ def test_weight_notes_allow_binomial_noise_and_flag_real_deviations() -> None:
 
 @pytest.mark.parametrize("text", ["a=1,b", "a=x", "=1", "a=-1", "a=0,b=0", ""])
 def test_weights_text_is_name_equals_number(text: str) -> None:
-    with pytest.raises(ValueError, match="NAME=WEIGHT|no positive weight"):
+    with pytest.raises(ValueError, match=r"NAME=WEIGHT|no positive weight"):
         parse_weights(text)
     assert parse_weights(" a=1, b=1 ,c=2.5") == {"a": 1.0, "b": 1.0, "c": 2.5}

@@ -113,7 +113,7 @@ def weight_notes(rows: list[dict[str, Any]], weights: Mapping[str, float], *, z:
     """One line per backend whose share of responses differs from its stated weight by more than chance
     (`z` binomial standard deviations of its count) and by more than `floor` (a fraction); a named
     backend that answered nothing and a backend that answered without a weight are said too."""
-    notes = []
+    notes: list[str] = []
     total_w = sum(weights.values())
     if total_w <= 0:
         return notes
