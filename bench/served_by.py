@@ -28,12 +28,58 @@ DELAYS = {"a": 2.0, "b": 8.0, "c": 16.0}
 WEIGHTS = {"a": 1, "b": 1, "c": 2}
 
 
+def flush_cost(rows: int = 2000, rounds: int = 200) -> dict:
+    """What grouping costs the flush thread: one interval of `rows` requests (three backends, every
+    response with its header) flushed with and without `served_by_header`, interleaved, median of
+    `rounds` (process CPU time, the same in both arms but for the grouping)."""
+    from dataclasses import dataclass, replace
+    from statistics import median
+
+    from stinger.engine.batch import Flusher
+    from stinger.engine.columns import Columns
+    from stinger.engine.plan import VariantPlan, WorkerPlan
+    from stinger.targets.http import Config
+
+    @dataclass
+    class Slots:
+        check: object = None
+        prediction: object = None
+
+    t0 = 100.0
+    base = WorkerPlan(worker=0, workers=1, variants=(VariantPlan("A", Config(url="http://127.0.0.1:9/")),),
+                      duration=1e9, server_time_header="server-timing")
+    arms = {"plain": base, "served_by": replace(base, served_by_header="x-served-by")}
+    names = [b"a", b"b", b"c", b"c"]
+    table = [(t0 + i * 5e-4, t0 + i * 5e-4, t0 + i * 5e-4 + 0.002, t0 + i * 5e-4 + 0.003 + (i % 7) * 1e-3,
+              0, 200, 0, 11, 0, 0) for i in range(rows)]
+    times: dict[str, list[float]] = {k: [] for k in arms}
+    flushers = {k: Flusher(p, t0, Slots()) for k, p in arms.items()}
+    for _ in range(rounds):
+        for k, f in flushers.items():
+            header = ("server-timing", "x-served-by") if k == "served_by" else ("server-timing",)
+            cols = Columns(header_names=header)
+            cols.rows = list(table)
+            cols.hvals = ([(b"app;dur=2.0", names[i % 4]) for i in range(rows)] if k == "served_by"
+                          else [b"app;dur=2.0"] * rows)
+            start = time.process_time()
+            f.flush(cols, {"scheduled": [rows], "dropped": [0]}, loop_lags=[], in_flight=0,
+                    in_flight_by_variant=None, final=False, cpu=0.0)
+            times[k].append(time.process_time() - start)
+    out = {k: round(median(v) * 1e3, 3) for k, v in times.items()}
+    out["ratio"] = round(out["served_by"] / out["plain"], 3)
+    out["rows"] = rows
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rate", type=float, default=2000.0)
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
+    cost = flush_cost()
+    print(f"flush of {cost['rows']:,} rows: {cost['plain']} ms plain, {cost['served_by']} ms with served-by rows "
+          f"(x{cost['ratio']}; median CPU ms, interleaved)")
     servers = {n: RefServer("delay", delay_ms=d, name=n, record=True) for n, d in DELAYS.items()}
     out = Path(tempfile.mkdtemp(prefix="stinger-servedby-"))
     load_before = os.getloadavg()[0]
@@ -80,7 +126,8 @@ def main() -> None:
     result = {"rate": a.rate, "duration_s": a.duration, "workers": a.workers, "exit": proc.returncode,
               "wall_s": round(wall, 1), "offered_rps": tp["offered_rps"], "achieved_rps": tp["achieved_rps"],
               "requests": v["requests"], "rows": rows, "notes": sb["notes"], "warnings": summary["warnings"],
-              "load_avg": [round(load_before, 2), round(load_after, 2)], "cores": os.cpu_count()}
+              "load_avg": [round(load_before, 2), round(load_after, 2)], "cores": os.cpu_count(),
+              "flush_cost": cost}
     print(c.table(["backend", "stinger count", "server count", "share", "weight share", "±2 pts", "delay ms",
                    "p50 ms", "p90 ms", "p99 ms"], table))
     print(f"offered {tp['offered_rps']:.1f} req/s, achieved {tp['achieved_rps']:.1f} req/s, "

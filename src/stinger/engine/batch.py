@@ -134,7 +134,6 @@ class Flusher:
         self.served_by = plan.served_by_header.lower() if plan.served_by_header else None
         self.multi_url = np.array([len(_urls(v.target)) > 1 for v in plan.variants] or [False])
         self._seen: dict[tuple[str, int], set[str]] = {}   # (by, variant) -> labels kept (at most MAX_LABELS)
-        self._decoded: dict[bytes, str] = {}                # header value -> label, for the values seen most
         self._warm()
 
     @staticmethod
@@ -387,7 +386,7 @@ class Flusher:
     def _groups(self, batch, kind, status, variant, measured, latency, bits) -> list[GroupRecord]:
         """This flush's measured rows grouped by the backend that answered (the served-by header's
         value) and, in a variant of several URLs, by the URL's index; at most MAX_LABELS labels per
-        (by, variant) over the run, the rest counted as `other`."""
+        (by, variant) over the run, the rest counted as `other`. One dict lookup a row, the rest numpy."""
         from stinger.core.breakdown import SERVED_BY, URL
 
         rows = np.flatnonzero(measured)
@@ -396,12 +395,16 @@ class Flusher:
             return out
         if self.served_by is not None:
             values = batch.headers.get(self.served_by)
-            labels = [self._label(None if values is None else values[i]) for i in rows.tolist()]
-            out += self._grouped(SERVED_BY, rows, labels, kind, status, variant, latency)
+            got = [None] * len(rows) if values is None else [values[i] for i in rows.tolist()]
+            index: dict = {}
+            codes = np.fromiter((index.setdefault(x, len(index)) for x in got), dtype=np.int64, count=len(got))
+            labels = [self._label(x) for x in index]
+            out += self._grouped(SERVED_BY, rows, codes, labels, kind, status, variant, latency)
         multi = rows[self.multi_url[variant[rows]]] if self.multi_url.any() else rows[:0]
         if len(multi):
-            index = (bits[multi] >> ENDPOINT_SHIFT).tolist()
-            out += self._grouped(URL, multi, [str(i) for i in index], kind, status, variant, latency)
+            at = bits[multi].astype(np.int64) >> ENDPOINT_SHIFT
+            out += self._grouped(URL, multi, at, [str(i) for i in range(int(at.max()) + 1)],
+                                 kind, status, variant, latency)
         return out
 
     def _label(self, value) -> str:
@@ -410,25 +413,25 @@ class Flusher:
 
         if value is None:
             return NONE
-        got = self._decoded.get(value)
-        if got is None:
-            got = bytes(value).decode("latin-1").strip()[:100] or NONE
-            if len(self._decoded) < 4 * 64:
-                self._decoded[value] = got
-        return got
+        return bytes(value).decode("latin-1").strip()[:100] or NONE
 
-    def _grouped(self, by, rows, labels, kind, status, variant, latency) -> list[GroupRecord]:
+    def _grouped(self, by, rows, codes, labels, kind, status, variant, latency) -> list[GroupRecord]:
+        """GroupRecords of `rows`, row j under `labels[codes[j]]` in its variant."""
         from stinger.core.breakdown import bounded
 
-        members: dict[tuple[int, str], list[int]] = {}
-        for i, label, v in zip(rows.tolist(), labels, variant[rows].tolist(), strict=True):
-            seen = self._seen.setdefault((by, v), set())
-            members.setdefault((v, bounded(label, seen)), []).append(i)
+        v = variant[rows]
+        key = v * len(labels) + codes
+        keys, inverse = np.unique(key, return_inverse=True)
+        merged: dict[tuple[int, str], list[int]] = {}   # two codes may share a label (b" a" and b"a"; `other`)
+        for g, k in enumerate(keys.tolist()):
+            vi, code = divmod(k, len(labels))
+            label = bounded(labels[code], self._seen.setdefault((by, vi), set()))
+            merged.setdefault((vi, label), []).append(g)
         out = []
-        for (v, label), idx in members.items():
-            at = np.asarray(idx, dtype=np.int64)
+        for (vi, label), gs in merged.items():
+            at = rows[np.isin(inverse, gs)] if len(gs) > 1 else rows[inverse == gs[0]]
             lat = latency[at]
-            out.append(GroupRecord(by=by, variant=self.names[v], label=label,
+            out.append(GroupRecord(by=by, variant=self.names[vi], label=label,
                                    kinds=tuple(np.bincount(kind[at], minlength=N_KINDS).tolist()),
                                    responses=int(np.count_nonzero(status[at] > 0)),
                                    latency=sparse_counts(lat[~np.isnan(lat)])))
