@@ -100,3 +100,27 @@ def test_bad_weights_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and summary is None
     err = proc.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1 and "'b' is not NAME=WEIGHT" in err, err
+
+
+def test_rows_arrive_through_ray_node_aggregators(tmp_path: Path) -> None:
+    """On Ray a node's aggregator forwards light records (histograms summed apart): the rows ride in them."""
+    pytest.importorskip("ray")
+    servers = {n: RefServer("delay", delay_ms=d, name=n, record=True) for n, d in DELAYS.items()}
+    try:
+        for s in servers.values():
+            s.start()
+        with Balancer([(servers[n].url, WEIGHTS[n]) for n in WEIGHTS]) as lb:
+            proc, summary = _stinger(["--backend", "ray", "--workers", "2", "--url", lb.url + "/", "--rate", "200",
+                                      "--duration", "3s", "--served-by-header", "X-Served-By"], tmp_path)
+        own = {}
+        for n, s in servers.items():
+            s.stop()
+            own[n] = len(s.records())
+    finally:
+        for s in servers.values():
+            s.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert summary is not None
+    rows = {r["label"]: r for r in summary["breakdown"]["served_by"]["rows"]}
+    assert {n: r["responses"] for n, r in rows.items()} == own and sum(own.values()) == 600
+    assert all(r["latency_ms"]["p50"] >= DELAYS[n] for n, r in rows.items())
