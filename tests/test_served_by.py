@@ -124,3 +124,27 @@ def test_rows_arrive_through_ray_node_aggregators(tmp_path: Path) -> None:
     rows = {r["label"]: r for r in summary["breakdown"]["served_by"]["rows"]}
     assert {n: r["responses"] for n, r in rows.items()} == own and sum(own.values()) == 600
     assert all(r["latency_ms"]["p50"] >= DELAYS[n] for n, r in rows.items())
+
+
+def test_a_label_carrying_a_credential_is_masked_in_the_summary() -> None:
+    """A header value is what an endpoint wrote: shown like any endpoint text (core.secrets.redact_text)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from stinger.core.breakdown import Breakdown
+    from stinger.core.histogram import sparse_counts
+    from stinger.core.records import GroupRecord, Kind
+    from stinger.orchestrate.summary import breakdown_block
+    from stinger.spec import Spec
+
+    spec = Spec.model_validate({"target": {"url": "http://127.0.0.1:9/"}, "load": {"rate": 1, "duration": "1s"},
+                               "served_by": {"header": "X-Served-By"}})
+    b = Breakdown()
+    kinds = [0] * len(Kind)
+    kinds[Kind.OK] = 3
+    token = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    b.add([GroupRecord("served_by", "default", f"node-1 {token}", tuple(kinds), 3, sparse_counts(np.full(3, 1e3)))])
+    block = breakdown_block(spec, SimpleNamespace(breakdown=b))
+    (row,) = block.data["served_by"]["rows"]
+    assert row["label"].startswith("node-1") and "eyJ" not in row["label"] and row["responses"] == 3

@@ -14,7 +14,7 @@ from typing import Any
 from stinger.core.blocks import Block
 from stinger.core.metrics import RunMetrics
 from stinger.core.records import UNATTRIBUTED
-from stinger.core.secrets import redact_url
+from stinger.core.secrets import redact_text, redact_url
 from stinger.core.server_time import choose, p50_at_most
 from stinger.core.summary import (
     MonitorFigures,
@@ -94,7 +94,8 @@ def breakdown_block(spec: Spec, m: RunMetrics) -> Block:
     warnings: list[str] = []
     sb = spec.served_by
     if sb is not None:
-        rows = m.breakdown.table(SERVED_BY)
+        # a label is what an endpoint wrote: shown as any endpoint text is (no credential, one line)
+        rows = [{**r, "label": redact_text(r["label"])} for r in m.breakdown.table(SERVED_BY)]
         notes = weight_notes(rows, sb.weights) if sb.weights else []
         data[SERVED_BY] = {"header": sb.header, "weights": dict(sb.weights) if sb.weights else None,
                            "rows": rows, "notes": notes}
