@@ -78,6 +78,8 @@ FLAGS: tuple[Flag, ...] = (
     # -- monitors
     Flag("Monitors", 0, "--monitor", None, {"multiple": True, "metavar": "KIND=WHAT", "help": "Watch the endpoint beside the load; repeatable: {forms}. A prometheus preset (mlserver, kserve, triton, torchserve, vllm, demo) makes its inference time the server time when the endpoint sends no Server-Timing. Adds to the spec's."}, ("monitor_flags",)),
     Flag("Monitors", 1, "--server-time", None, {"help": "Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms."}),
+    Flag("Monitors", 3, "--served-by-header", "served_by.header", {"metavar": "HEADER", "help": "Behind a load balancer: a row per backend, named by this response header (e.g. X-Served-By), with its share of responses and latency (spec: served_by.header)."}),
+    Flag("Monitors", 4, "--served-by-weights", "served_by.weights", {"metavar": "NAME=W,...", "help": "The balancer's weights, e.g. a=1,b=1,c=2: a note when a backend's share deviates (with --served-by-header)."}),
     Flag("Monitors", 2, "--no-server-time", None, {"is_flag": True, "default": False, "help": "Do not read a server-time header."}),
     # -- outputs
     Flag("Outputs", 0, "--out", "output.dir", {"help": "Directory under which the run directory is created (default runs/)."}),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stinger.core.breakdown import Breakdown
 from stinger.core.catalogue import METRICS, NAMES
 from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
@@ -231,6 +232,7 @@ class RunMetrics:
         self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
         self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
         self.goodput: tuple = ()   # the run's goodput objectives (core/goodput.Objective): the summary says them
+        self.breakdown = Breakdown()   # per-backend and per-URL rows inside each variant (core/breakdown.py)
 
     def close(self) -> None:
         """Remove the spill file (the metrics' cells before the horizon are gone with it)."""
@@ -311,6 +313,8 @@ class RunMetrics:
         for note in rec.notes:
             if note not in self.notes:
                 self.notes.append(note)
+        if rec.groups:
+            self.breakdown.add(rec.groups)
         for cr in rec.cells:
             vm = self.variants[cr.variant]
             cell = vm.cell(cr.interval)

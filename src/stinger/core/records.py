@@ -133,6 +133,20 @@ class CellRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """One row of a breakdown inside a variant, in one worker's flush (`core.breakdown`): the measured
+    requests that ended since the last flush and carried `label` under `by` (`served_by`: the value of
+    the header the user named; `url`: which of the variant's URLs was sent to)."""
+
+    by: str
+    variant: str
+    label: str
+    kinds: tuple[int, ...]                     # count per `Kind`, indexed by its value
+    responses: int = 0                         # of them, those the endpoint answered (a status came back)
+    latency: Sparse = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64))   # OK requests, microseconds
+
+
+@dataclass(frozen=True, slots=True)
 class IntervalRecord:
     """One worker's flush: what ended since the last one, and the worker's health.
 
@@ -166,6 +180,8 @@ class IntervalRecord:
     # ended requests whose big bodies are still being checked (engine/judge.py): neither OK,
     # failed nor in flight yet; always 0 in a final record (absent from the wire when 0)
     checking: int = 0
+    # per-backend / per-URL rows (absent from the wire header when empty, no version bump)
+    groups: tuple[GroupRecord, ...] = ()
 
     # ------------------------------------------------------------ wire form
     def to_bytes(self, compress: bool | None = None) -> bytes:
@@ -187,6 +203,9 @@ class IntervalRecord:
             header["notes"] = list(self.notes)
         if self.checking:
             header["checking"] = self.checking
+        if self.groups:   # after the cells: their arrays follow the cells' in the body
+            header["groups"] = [[g.by, g.variant, g.label, list(g.kinds), g.responses,
+                                 _pack_sparse(g.latency, arrays)] for g in self.groups]
         head = json.dumps(header, separators=(",", ":"), default=_jsonable).encode()
         body = b"".join([_LEN.pack(len(head)), head, *arrays])
         if compress is None:
@@ -210,6 +229,8 @@ class IntervalRecord:
             h = json.loads(bytes(body[_LEN.size:_LEN.size + n]))
             reader = _Reader(body, _LEN.size + n)
             cells = tuple(_cell_from(c, reader) for c in h["cells"])
+            groups = tuple(GroupRecord(by, v, label, _kinds(kinds), responses, reader.sparse(shape))
+                           for by, v, label, kinds, responses, shape in h.get("groups") or ())
         except (struct.error, ValueError, KeyError, IndexError) as exc:
             raise RecordError(f"damaged interval record: {exc}") from None
         if reader.pos != len(body):
@@ -222,7 +243,7 @@ class IntervalRecord:
             predictions=tuple(tuple(p) for p in h["predictions"]),
             in_flight_by_variant=h["in_flight_by_variant"],
             samples=h.get("samples") or {}, notes=tuple(h.get("notes") or ()),
-            checking=h.get("checking", 0),
+            checking=h.get("checking", 0), groups=groups,
         )
 
 
@@ -326,14 +347,18 @@ class _Reader:
         return idx, self.take(n, ci)
 
 
-def _cell_from(h: dict, reader: _Reader) -> CellRecord:
-    kinds = list(h["kinds"])
+def _kinds(given: list) -> tuple[int, ...]:
+    kinds = list(given)
     if len(kinds) < len(Kind):   # a record from a build with fewer kinds: the newer ones are 0
         kinds += [0] * (len(Kind) - len(kinds))
     elif len(kinds) > len(Kind):
         raise ValueError(f"cell has {len(kinds)} kinds; this build knows {len(Kind)}")
+    return tuple(kinds)
+
+
+def _cell_from(h: dict, reader: _Reader) -> CellRecord:
     return CellRecord(
-        interval=h["i"], variant=h["v"], kinds=tuple(kinds),
+        interval=h["i"], variant=h["v"], kinds=_kinds(h["kinds"]),
         status={int(k): int(n) for k, n in h["status"]},
         bytes_in=h["bytes_in"], ok_window=h["ok_window"], warmup=h["warmup"],
         hists={name: reader.sparse(shape) for name, shape in h["hists"]},
@@ -344,7 +369,7 @@ def _cell_from(h: dict, reader: _Reader) -> CellRecord:
 
 def plain(value: Any) -> Any:
     """A record as plain Python values (arrays as lists): for comparing records in tests and logs."""
-    if isinstance(value, (IntervalRecord, CellRecord)):
+    if isinstance(value, (IntervalRecord, CellRecord, GroupRecord)):
         return {f: plain(getattr(value, f)) for f in value.__dataclass_fields__}
     if isinstance(value, np.ndarray):
         return value.tolist()

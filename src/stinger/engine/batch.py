@@ -37,8 +37,8 @@ import numpy as np
 
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
-from stinger.core.records import MAX_VARIANTS, CellRecord, IntervalRecord, Kind
-from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, to_batch
+from stinger.core.records import MAX_VARIANTS, CellRecord, GroupRecord, IntervalRecord, Kind
+from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, to_batch
 
 if TYPE_CHECKING:
     from stinger.core.servertiming import ServerTimeSource
@@ -48,6 +48,12 @@ from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 N_KINDS = len(Kind)
 _MAX_VARIANTS = MAX_VARIANTS   # cells are keyed interval * 64 + variant; the spec refuses more (exit 2)
 NOTES_PER_KIND = 5   # distinct error messages of one kind a worker passes on
+
+
+def _urls(target) -> list[str]:
+    """A variant's URLs, from its target's config (none for a target without sockets)."""
+    urls = getattr(target, "all_urls", None)   # a test's stand-in config may have none
+    return list(urls()) if urls is not None else []
 
 
 def _take(batch, rows: np.ndarray):
@@ -124,6 +130,10 @@ class Flusher:
             self.carry = Carry(self.check, self.prediction, plan.check, plan.prediction_path)
         self.first_intended = math.inf
         self.last_done = -math.inf
+        # per-backend rows (a header's value) and per-URL rows (variants of several URLs): core/breakdown.py
+        self.served_by = plan.served_by_header.lower() if plan.served_by_header else None
+        self.multi_url = np.array([len(_urls(v.target)) > 1 for v in plan.variants] or [False])
+        self._seen: dict[tuple[str, int], set[str]] = {}   # (by, variant) -> labels kept (at most MAX_LABELS)
         self._warm()
 
     @staticmethod
@@ -289,6 +299,7 @@ class Flusher:
         cells: list[CellRecord] = []
         predictions = []
         ended = (np.empty(0), np.empty(0, dtype=np.int64))   # (intended, attributed variant) per row
+        groups: list[GroupRecord] = []
         if n:
             batch, queued_col = to_batch(cols)
             intended, done = batch.intended, batch.done
@@ -313,6 +324,8 @@ class Flusher:
             if self.plan.rows:
                 self._log(batch, server_ms, status, kind, variant, queued_col)
             good = self._good(values, kind)
+            if self.served_by is not None or self.multi_url.any():
+                groups = self._groups(batch, kind, status, variant, measured, values["latency"], bits)
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
                 i_idx, v = divmod(k, _MAX_VARIANTS)
@@ -368,7 +381,62 @@ class Flusher:
             samples={names[v]: {str(c): t for c, t in s.items()} for v, s in enumerate(samples or ()) if s},
             notes=self._notes(notes),
             checking=0 if carry is None else len(carry),
+            groups=tuple(groups),
         )
+
+    def _groups(self, batch, kind, status, variant, measured, latency, bits) -> list[GroupRecord]:
+        """This flush's measured rows grouped by the backend that answered (the served-by header's
+        value) and, in a variant of several URLs, by the URL's index; at most MAX_LABELS labels per
+        (by, variant) over the run, the rest counted as `other`. One dict lookup a row, the rest numpy."""
+        from stinger.core.breakdown import SERVED_BY, URL
+
+        rows = np.flatnonzero(measured)
+        out: list[GroupRecord] = []
+        if not len(rows):
+            return out
+        if self.served_by is not None:
+            values = batch.headers.get(self.served_by)
+            got = [None] * len(rows) if values is None else [values[i] for i in rows.tolist()]
+            index: dict = {}
+            codes = np.fromiter((index.setdefault(x, len(index)) for x in got), dtype=np.int64, count=len(got))
+            labels = [self._label(x) for x in index]
+            out += self._grouped(SERVED_BY, rows, codes, labels, kind, status, variant, latency)
+        multi = rows[self.multi_url[variant[rows]]] if self.multi_url.any() else rows[:0]
+        if len(multi):
+            at = bits[multi].astype(np.int64) >> ENDPOINT_SHIFT
+            out += self._grouped(URL, multi, at, [str(i) for i in range(int(at.max()) + 1)],
+                                 kind, status, variant, latency)
+        return out
+
+    def _label(self, value) -> str:
+        """A header's value as a row label: text, stripped, at most 100 characters; `(none)` when absent."""
+        from stinger.core.breakdown import NONE
+
+        if value is None:
+            return NONE
+        return bytes(value).decode("latin-1").strip()[:100] or NONE
+
+    def _grouped(self, by, rows, codes, labels, kind, status, variant, latency) -> list[GroupRecord]:
+        """GroupRecords of `rows`, row j under `labels[codes[j]]` in its variant."""
+        from stinger.core.breakdown import bounded
+
+        v = variant[rows]
+        key = v * len(labels) + codes
+        keys, inverse = np.unique(key, return_inverse=True)
+        merged: dict[tuple[int, str], list[int]] = {}   # two codes may share a label (b" a" and b"a"; `other`)
+        for g, k in enumerate(keys.tolist()):
+            vi, code = divmod(k, len(labels))
+            label = bounded(labels[code], self._seen.setdefault((by, vi), set()))
+            merged.setdefault((vi, label), []).append(g)
+        out = []
+        for (vi, label), gs in merged.items():
+            at = rows[np.isin(inverse, gs)] if len(gs) > 1 else rows[inverse == gs[0]]
+            lat = latency[at]
+            out.append(GroupRecord(by=by, variant=self.names[vi], label=label,
+                                   kinds=tuple(np.bincount(kind[at], minlength=N_KINDS).tolist()),
+                                   responses=int(np.count_nonzero(status[at] > 0)),
+                                   latency=sparse_counts(lat[~np.isnan(lat)])))
+        return out
 
     def _log(self, batch, server_ms, status, kind, variant, queued) -> None:
         """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py)."""

@@ -19,8 +19,9 @@ from stinger.targets.base import ResponseBatch
 ROW_FIELDS = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued")
 INTENDED, SENT, FIRST, DONE, KIND, STATUS, VARIANT, NBYTES, PAYLOAD, QUEUED = range(len(ROW_FIELDS))
 # `queued`: 0 sent at once, 1 waited in the in-flight queue, 2 waited for a new connection (bits 0-1),
-# + 4 when sent while another variant's request was in flight (interference, engine/core.py)
-QUEUE_STATE, OVERLAPPED_BIT = 3, 4
+# + 4 when sent while another variant's request was in flight (interference, engine/core.py),
+# + the index of the variant's URL it went to << ENDPOINT_SHIFT (a variant of several URLs only)
+QUEUE_STATE, OVERLAPPED_BIT, ENDPOINT_SHIFT = 3, 4, 3
 
 _CONVERT_ROWS = 2048  # rows per numpy conversion: each holds the GIL, so keep it short for the event loop
 

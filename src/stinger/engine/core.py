@@ -43,7 +43,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from stinger.core.records import Kind
-from stinger.engine.columns import OVERLAPPED_BIT, QUEUE_STATE, Columns
+from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, Columns
 from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 from stinger.engine.transport import Connection as Conn
 from stinger.engine.transport import Pool, Transport, Wire, transport_class
@@ -107,7 +107,8 @@ class EngineCore:
             self.targets = hooked(self.targets, plan.response_hook, [v.name for v in plan.variants])
         needs = [t.needs() for t in self.targets]
         st = plan.server_time_header
-        header_names = _unique(([st] if st else []) + [h for n in needs for h in n.headers])
+        sb = plan.served_by_header.lower() if plan.served_by_header else None
+        header_names = _unique(([st] if st else []) + ([sb] if sb else []) + [h for n in needs for h in n.headers])
         # a target asking for error bodies (a container's error message) gets every body kept:
         # only runs with such a target pay for it, plain HTTP's connections stay as they were
         keep_bodies = self.slots.keep_bodies or any(n.body or getattr(n, "error_bodies", False) for n in needs)
@@ -232,7 +233,9 @@ class EngineCore:
             pools = self.pools[v]
             k = self.rr[v]
             self.rr[v] = k + 1
-            pool = pools[k % len(pools)]
+            k %= len(pools)
+            pool = pools[k]
+            queued |= k << ENDPOINT_SHIFT   # which URL of the variant: its per-URL row (engine/batch.py)
         self.in_flight += 1
         of = self.in_flight_of
         of[v] += 1

@@ -97,6 +97,7 @@ class WorkerPlan:
     server_time_header: str | None = "server-timing"
     server_time_metric: str | None = None
     server_time_unit: str = "ms"
+    served_by_header: str | None = None   # per-backend rows by this response header (core/breakdown.py)
     prediction_path: str | None = None
     verify_tls: bool = True
     interval: float = 1.0

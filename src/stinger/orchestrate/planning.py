@@ -214,6 +214,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
         on_limit=load.on_limit, drain=load.drain, max_body=load.max_body, max_header=load.max_header, payload=payload, check=check,
         server_time_header=st.header if st else None, server_time_metric=st.metric if st else None,
         server_time_unit=st.unit if st else "ms", prediction_path=spec.prediction,
+        served_by_header=spec.served_by.header if spec.served_by is not None else None,
         response_hook=spec.hooks.response if spec.hooks is not None else None,
         verify_tls=not any(getattr(v.target, "insecure", False) for v in spec.all_variants()), seed=load.seed,
         goodput=goodput_objectives(spec.goodput),

@@ -14,7 +14,7 @@ from typing import Any
 from stinger.core.blocks import Block
 from stinger.core.metrics import RunMetrics
 from stinger.core.records import UNATTRIBUTED
-from stinger.core.secrets import redact_url
+from stinger.core.secrets import redact_text, redact_url
 from stinger.core.server_time import choose, p50_at_most
 from stinger.core.summary import (
     MonitorFigures,
@@ -61,6 +61,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
 
         blocks.append(Block("attribution", split_side.attribution(run_targets(spec), raw, mon.points())))
         unattributed = UNATTRIBUTED
+    if m.breakdown:
+        blocks.append(breakdown_block(spec, m))
     shape = load.shape
     facts = RunFacts(
         name=spec.name, seed=load.seed, started_at=outcome.started_at, elapsed=outcome.elapsed,
@@ -80,7 +82,29 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         monitors=MonitorFigures(series=figures.get("series"), resources=figures.get("resources"),
                                 generator=figures.get("generator"), warnings=tuple(mon.warnings)),
         server_time=readings, server_time_why=why, quality=model_quality(m.predictions), blocks=blocks,
-        warnings=tuple(outcome.warnings)))
+        warnings=(*outcome.warnings, *(w for b in blocks for w in b.warnings))))
+
+
+def breakdown_block(spec: Spec, m: RunMetrics) -> Block:
+    """summary.json's `breakdown`: per-backend rows (the served-by header's values, a note per share
+    that strays from the stated weights) and per-URL rows of the variants given several URLs."""
+    from stinger.core.breakdown import SERVED_BY, URL, weight_notes
+
+    data: dict[str, Any] = {}
+    warnings: list[str] = []
+    sb = spec.served_by
+    if sb is not None:
+        # a label is what an endpoint wrote: shown as any endpoint text is (no credential, one line)
+        rows = [{**r, "label": redact_text(r["label"])} for r in m.breakdown.table(SERVED_BY)]
+        notes = weight_notes(rows, sb.weights) if sb.weights else []
+        data[SERVED_BY] = {"header": sb.header, "weights": dict(sb.weights) if sb.weights else None,
+                           "rows": rows, "notes": notes}
+        warnings += notes
+    urls = {v.name: {str(i): redact_url(u) for i, u in enumerate(v.all_urls())} for v in spec.all_variants()}
+    url_rows = m.breakdown.table(URL, urls)
+    if url_rows:
+        data[URL] = {"rows": url_rows}
+    return Block("breakdown", data, warnings=tuple(warnings))
 
 
 def model_quality(predictions: Any) -> dict[str, dict]:   # core.metrics.Predictions, or a list

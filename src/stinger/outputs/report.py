@@ -38,6 +38,7 @@ from stinger.core.exit_codes import exit_code_of
 from stinger.core.format import pct, sig
 from stinger.core.secrets import scrub
 from stinger.errors import UsageError
+from stinger.outputs import breakdown
 from stinger.outputs.svgchart import bar_chart, line_chart
 
 __all__ = ["REPORT", "render_report", "write_report"]
@@ -565,6 +566,8 @@ def render_report(run_dir: str | os.PathLike, title: str | None = None) -> str:
     if summary is not None:
         sections.append(("headline", "Headline", _headline(summary, verdict)))
         sections.append(("latency", "Latency percentiles", _latency_table(summary)))
+        if summary.get("breakdown"):
+            sections.append(("breakdown", "Per backend and per URL", breakdown.html(summary)))
         sections.append(("over-time", "Over time", _over_time(_intervals(d / INTERVALS), summary)))
         sections.append(("distribution", "Latency distribution",
                          _distribution(_latency_histograms(d / HLOG), summary)))

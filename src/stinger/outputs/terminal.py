@@ -21,6 +21,7 @@ from stinger.core.format import fixed, pct
 from stinger.core.records import Kind
 from stinger.core.secrets import scrub_data
 from stinger.core.series import RESOURCES
+from stinger.outputs import breakdown
 
 PCTS = ("p50", "p90", "p95", "p99", "p99.9")
 
@@ -138,6 +139,7 @@ def summary_renderable(summary: dict):
                 parts.append(Text(f"errors: {kind} ({name}) x{count:,}: {message}", style="red"))
     if summary.get("attribution"):
         parts.append(attribution_text(summary["attribution"]))
+    parts.extend(breakdown.renderables(summary))   # per-backend and per-URL rows
     for name, f in failures.items():
         parts.append(failure_text(name, f))
     for name in names:

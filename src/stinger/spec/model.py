@@ -381,6 +381,34 @@ class ServerTimeSpec(_Model):
     unit: str = "ms"
 
 
+class ServedBySpec(_Model):
+    """Per-backend rows behind a load balancer: the response header naming the server that answered,
+    and optionally the weights the balancer is configured with (`a=1,b=1,c=2` or a mapping)."""
+
+    header: str = Field(min_length=1, max_length=200)
+    weights: dict[str, float] | None = None
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, v: str) -> str:
+        if not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", v):
+            raise ValueError(f"{v!r} is not a header name (an HTTP token such as X-Served-By)")
+        return v
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights(cls, v: Any) -> Any:
+        from stinger.core.breakdown import parse_weights
+
+        if isinstance(v, str):
+            return parse_weights(v)
+        if isinstance(v, dict):
+            bad = [k for k, w in v.items() if not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0]
+            if bad or not sum(v.values()) > 0:
+                raise ValueError(f"weights {v!r}: expected backend names with numbers >= 0, e.g. {{a: 1, b: 1, c: 2}}")
+        return v
+
+
 class OutputSpec(_Model):
     dir: str = Field(default="runs", min_length=1, max_length=4096)
     name: str | None = Field(default=None, max_length=200)
@@ -445,6 +473,7 @@ class Spec(_Model):
     payload: PayloadSpec = Field(default_factory=PayloadSpec)
     check: CheckSpec | None = None
     server_time: ServerTimeSpec | None = Field(default_factory=ServerTimeSpec)
+    served_by: ServedBySpec | None = None    # per-backend rows by a response header (core/breakdown.py)
     prediction: str | None = None          # JSON path of the prediction in a response
     slo: list[str] = Field(default_factory=list)
     # per-request objectives ('ttft<200ms'): goodput is the share of requests meeting all (core/goodput.py)

@@ -144,8 +144,10 @@ class _Server:
                  recorder: _Recorder, max_requests: int | None, on_done: Any,
                  big_every: int | None = None, big_bytes: int = 0, precise: bool = False,
                  slow_every: int | None = None, slow_ms: float = 0.0,
-                 routes: dict[str, float] | None = None) -> None:
+                 routes: dict[str, float] | None = None, name: str | None = None) -> None:
         self.loop = loop
+        # `--name`: every answer says which server gave it (X-Served-By), as a backend behind a balancer does
+        self.served_by = f"X-Served-By: {name}\r\n" if name else ""
         self.slow_every = slow_every
         self.slow = slow_ms / 1000.0
         self.received = 0
@@ -322,7 +324,7 @@ class _Conn:
             body = server.big if server.big_every and server.answered % server.big_every == 0 else BODY
             head = (
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nServer-Timing: app;dur={dur_ms:.3f}\r\n"
+                f"Content-Length: {len(body)}\r\nServer-Timing: app;dur={dur_ms:.3f}\r\n{server.served_by}"
             )
             if not r.keep_alive:
                 head += "Connection: close\r\n"
@@ -349,7 +351,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
           precise: bool = False,
           record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
           big_every: int | None = None, big_bytes: int = 0, slow_every: int | None = None,
-          slow_ms: float = 0.0, routes: dict[str, float] | None = None) -> None:
+          slow_ms: float = 0.0, routes: dict[str, float] | None = None, name: str | None = None) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
     import asyncio
 
@@ -364,7 +366,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
 
     server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done,
                            big_every=big_every, big_bytes=big_bytes, precise=precise,
-                           slow_every=slow_every, slow_ms=slow_ms, routes=routes)
+                           slow_every=slow_every, slow_ms=slow_ms, routes=routes, name=name)
 
     async def main_coro() -> None:
         server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
@@ -432,11 +434,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--slow-ms", type=_positive_float, default=0.0)
     ap.add_argument("--route", type=_route, action="append", default=[], metavar="PATH=MS",
                     help="requests to PATH take MS (the delay, or the service time in slots mode); repeatable")
+    ap.add_argument("--name", default=None, help="answer with the header X-Served-By: NAME (a backend's name)")
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
           record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
           big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise,
-          slow_every=a.slow_every, slow_ms=a.slow_ms, routes=dict(a.route) or None)
+          slow_every=a.slow_every, slow_ms=a.slow_ms, routes=dict(a.route) or None, name=a.name)
 
 
 # ==================================================================== client side
@@ -467,7 +470,7 @@ class RefServer:
                  record: bool | str | Path = False, max_requests: int | None = None,
                  startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000,
                  precise: bool = False, slow_every: int | None = None, slow_ms: float = 0.0,
-                 routes: dict[str, float] | None = None) -> None:
+                 routes: dict[str, float] | None = None, name: str | None = None) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -480,6 +483,7 @@ class RefServer:
         self.precise = precise
         self.slow_every, self.slow_ms = slow_every, slow_ms
         self.routes = dict(routes or {})
+        self.name = name
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -527,6 +531,8 @@ class RefServer:
             cmd += ["--slow-every", str(self.slow_every), "--slow-ms", repr(float(self.slow_ms))]
         for path, ms in self.routes.items():
             cmd += ["--route", f"{path}={float(ms)!r}"]
+        if self.name:
+            cmd += ["--name", self.name]
         return cmd
 
     def start(self) -> RefServer:

@@ -1,0 +1,158 @@
+"""Rows inside a variant: which backend answered (a response header the user names) and which URL.
+
+Behind a load balancer one variant is several servers; a variant given several URLs is several
+places. A worker's flush thread groups its measured requests by the value they carried
+(`engine/batch.py`: the header's value, the URL's index) into `GroupRecord`s; `Breakdown` merges
+them over workers and flushes: counts by kind added, latency HDR histograms added bucket by bucket
+(never an average of percentiles). Cardinality is bounded twice, on the worker and here: at most
+`MAX_LABELS` distinct labels per (by, variant); the rest are counted under `OTHER`.
+
+`rows` gives each row's share of the variant's responses and its latency percentiles; `weight_notes`
+compares the shares with weights the user states (`served_by.weights`) and says where a share lies
+outside what chance allows: more than `z` binomial standard deviations and more than `floor` points
+from the weight's share (so a big run does not flag a 0.3-point difference nobody would act on).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from stinger.core.histogram import Histogram
+from stinger.core.records import GroupRecord, Kind
+
+MAX_LABELS = 64
+OTHER = "other"
+NONE = "(none)"          # the response carried no such header, or no response came back
+SERVED_BY, URL = "served_by", "url"
+
+
+def bounded(label: str, seen: set[str]) -> str:
+    """`label`, or OTHER once `MAX_LABELS` others were seen (`seen` grows with the labels kept)."""
+    if label in seen:
+        return label
+    if len(seen) < MAX_LABELS:
+        seen.add(label)
+        return label
+    return OTHER
+
+
+class _Row:
+    __slots__ = ("hist", "kinds", "responses")
+
+    def __init__(self) -> None:
+        self.kinds = np.zeros(len(Kind), dtype=np.int64)
+        self.responses = 0
+        self.hist = Histogram()
+
+
+class Breakdown:
+    """Every worker's group rows merged: (by, variant) -> label -> counts and a latency histogram."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict[str, _Row]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def add(self, groups: Iterable[GroupRecord]) -> None:
+        for g in groups:
+            labels = self.rows.setdefault((g.by, g.variant), {})
+            label = g.label if g.label in labels or len(labels) < MAX_LABELS else OTHER
+            row = labels.get(label)
+            if row is None:
+                row = labels[label] = _Row()
+            row.kinds += np.asarray(g.kinds, dtype=np.int64)
+            row.responses += g.responses
+            idx, counts = g.latency
+            if len(idx):
+                np.add.at(row.hist.counts, np.asarray(idx), np.asarray(counts, dtype=np.int64))
+
+    def table(self, by: str, labels: Mapping[str, Mapping[str, str]] | None = None) -> list[dict[str, Any]]:
+        """The rows under `by`, per variant in order of appearance, labels sorted; `labels[variant]`
+        renames a label (a URL's index -> the URL)."""
+        out = []
+        for (b, variant), rows in self.rows.items():
+            if b != by:
+                continue
+            total = sum(r.responses for r in rows.values())
+            names = (labels or {}).get(variant, {})
+            for label in sorted(rows, key=_order):
+                r = rows[label]
+                out.append(_row(variant, names.get(label, label), r, total))
+        return out
+
+
+def _order(label: str) -> tuple:
+    """Labels in order: a URL's index as a number, names as text, `(none)` and `other` last."""
+    return (label == OTHER, label == NONE, not label.isdigit(), int(label) if label.isdigit() else 0, label)
+
+
+def _row(variant: str, label: str, r: _Row, total: int) -> dict[str, Any]:
+    h = r.hist
+    h_count = int(h.counts.sum())
+    ok = int(r.kinds[Kind.OK])
+    failed = {k.label: int(r.kinds[k]) for k in Kind if k is not Kind.OK and r.kinds[k]}
+
+    def pct(q: float) -> float | None:
+        return round(h.value_at_percentile(q) / 1e3, 3) if h_count else None
+
+    return {"variant": variant, "label": label, "responses": r.responses,
+            "share": round(r.responses / total, 6) if total else None,
+            "ok": ok, "failed": sum(failed.values()), "errors": failed,
+            "latency_ms": {"count": h_count, "mean": round(h.mean / 1e3, 3) if h_count else None,
+                           "p50": pct(50), "p90": pct(90), "p99": pct(99), "p99.9": pct(99.9),
+                           "max": round(h.max / 1e3, 3) if h_count else None}}
+
+
+def weight_notes(rows: list[dict[str, Any]], weights: Mapping[str, float], *, z: float = 4.0,
+                 floor: float = 0.02) -> list[str]:
+    """One line per backend whose share of responses differs from its stated weight by more than chance
+    (`z` binomial standard deviations of its count) and by more than `floor` (a fraction); a named
+    backend that answered nothing and a backend that answered without a weight are said too."""
+    notes: list[str] = []
+    total_w = sum(weights.values())
+    if total_w <= 0:
+        return notes
+    by_variant: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], {})[r["label"]] = r
+    for variant, got in by_variant.items():
+        n = sum(r["responses"] for r in got.values())
+        if not n:
+            continue
+        for label, w in weights.items():
+            expected = w / total_w
+            seen = got.get(label, {}).get("responses", 0)
+            share = seen / n
+            sd = math.sqrt(expected * (1 - expected) / n)
+            if abs(share - expected) > max(z * sd, floor):
+                notes.append(f"{variant}: backend {label} answered {share:.1%} of {n:,} responses; its weight "
+                             f"{w:g} of {total_w:g} says {expected:.1%}")
+        stray = [lb for lb, r in got.items() if lb not in weights and r["responses"]]
+        if stray:
+            notes.append(f"{variant}: responses came from backends with no stated weight: "
+                         + ", ".join(f"{lb} ({got[lb]['responses']:,})" for lb in stray))
+    return notes
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`a=1,b=1,c=2` -> {"a": 1.0, ...}; ValueError naming the part that is not NAME=NUMBER."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.rpartition("=")
+        try:
+            w = float(value)
+        except ValueError:
+            w = -1.0
+        if not sep or not name.strip() or not (w >= 0 and math.isfinite(w)):
+            raise ValueError(f"{part!r} is not NAME=WEIGHT (a number >= 0), e.g. a=1,b=1,c=2")
+        out[name.strip()] = w
+    if not out or sum(out.values()) <= 0:
+        raise ValueError(f"{text!r} states no positive weight; expected e.g. a=1,b=1,c=2")
+    return out
