@@ -295,6 +295,12 @@ def test_sigterm_during_a_ray_run_exits_143_and_keeps_a_complete_run_directory(t
             actors = [k.pid for k in kids if _cmdline(k).startswith("ray::_ActorWorker")]
             time.sleep(0.1)
         assert len(actors) == 2, proc.communicate(timeout=30)
+        # the run has begun once its requests reach the server (an actor killed before it was ready is a
+        # worker that could not start, exit 3: beside two CPU hogs that took longer than the 3 s below)
+        srv = psutil.Process(server.pid)
+        while proc.poll() is None and time.monotonic() < deadline and not any(
+                c.status == psutil.CONN_ESTABLISHED for c in srv.net_connections(kind="tcp")):
+            time.sleep(0.1)
         up = time.monotonic()
         while time.monotonic() < up + 8:
             addrs |= listening(k.pid for k in me.children(recursive=True))
