@@ -124,13 +124,7 @@ class AnthropicApi:
     def body(self, payload: bytes) -> bytes:
         """The request JSON for one payload (see the module docstring)."""
         c = self.config
-        if not payload and c.prompt is not None:
-            obj: object = c.prompt
-        else:
-            try:
-                obj = json.loads(payload)
-            except ValueError:
-                obj = payload.decode("utf-8", "replace")
+        obj = sse.payload_object(payload, c.prompt)
         if isinstance(obj, dict):
             req = dict(obj)
             if "messages" not in req and "prompt" in req:

@@ -17,6 +17,7 @@ kept, at the time of the last read.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 
@@ -73,3 +74,14 @@ def events(reads: Iterable[tuple[float, bytes]]) -> list[tuple[float, bytes]]:
         if d is not None:
             out.append((t, d))
     return out
+
+
+def payload_object(payload: bytes, prompt: str | None) -> object:
+    """What an LLM api builds its request from: the target's `prompt` when the run has no payload, else
+    the payload as JSON, else as text (a prompt)."""
+    if not payload and prompt is not None:
+        return prompt
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")
