@@ -135,49 +135,12 @@ def ref_server():
 
 @pytest.fixture(scope="module")
 def mlserver(tmp_path_factory):
-    """MLServer serving a digits model on loopback (as tests/targets/test_kserve.py), stopped by its PID."""
+    """MLServer serving a digits model on loopback (stinger.testing.mlserver), stopped by its PID."""
     pytest.importorskip("mlserver_sklearn")
-    import json
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    from stinger.testing.mlserver import digits_mlserver
 
-    import joblib
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
-
-    from stinger.testing.procs import free_port, stop_process
-
-    root = tmp_path_factory.mktemp("mlserver")
-    X, y = load_digits(return_X_y=True)
-    (root / "digits").mkdir()
-    joblib.dump(LogisticRegression(max_iter=300).fit(X[:1000], y[:1000]), root / "digits" / "model.joblib")
-    (root / "digits" / "model-settings.json").write_text(json.dumps({
-        "name": "digits", "implementation": "mlserver_sklearn.SKLearnModel", "parameters": {"uri": "./model.joblib"}}))
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    (root / "settings.json").write_text(json.dumps({"host": "127.0.0.1", "http_port": http, "grpc_port": grpc,
-                                                    "metrics_port": metrics, "parallel_workers": 0}))
-    rows = "\n".join(json.dumps({"x": X[i].tolist(), "label": int(y[i])}) for i in range(1000, 1100))
-    exe = Path(sys.executable).with_name("mlserver")
-    proc = subprocess.Popen([str(exe) if exe.exists() else "mlserver", "start", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{http}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/v2/models/digits/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("MLServer did not become ready")
-            time.sleep(0.3)
-        yield {"url": url, "ports": {8080: http, 8082: metrics}, "rows": rows}
-    finally:
-        stop_process(proc)
+    with digits_mlserver(tmp_path_factory.mktemp("mlserver")) as s:
+        yield {"url": s.url, "ports": {8080: s.http_port, 8082: s.metrics_port}, "rows": s.data.read_text()}
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -83,40 +82,10 @@ def _metric(text: str, family: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def mlserver(tmp_path_factory):
     pytest.importorskip("mlserver_sklearn")
-    import joblib
-    from sklearn.datasets import load_digits
-    from sklearn.linear_model import LogisticRegression
+    from stinger.testing.mlserver import digits_mlserver
 
-    root = tmp_path_factory.mktemp("mlserver-grpc")
-    X, y = load_digits(return_X_y=True)
-    (root / "digits").mkdir()
-    joblib.dump(LogisticRegression(max_iter=300).fit(X[:1000], y[:1000]), root / "digits" / "model.joblib")
-    (root / "digits" / "model-settings.json").write_text(json.dumps({
-        "name": "digits", "implementation": "mlserver_sklearn.SKLearnModel", "parameters": {"uri": "./model.joblib"}}))
-    http, grpc_port, metrics = free_port(), free_port(), free_port()
-    (root / "settings.json").write_text(json.dumps({"host": "127.0.0.1", "http_port": http, "grpc_port": grpc_port,
-                                                    "metrics_port": metrics, "parallel_workers": 0}))
-    data = root / "digits.jsonl"
-    data.write_text("\n".join(json.dumps({"x": X[i].tolist(), "label": int(y[i])}) for i in range(1000, 1100)))
-    exe = Path(sys.executable).with_name("mlserver")
-    proc = subprocess.Popen([str(exe) if exe.exists() else "mlserver", "start", str(root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http}/v2/models/digits/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("MLServer did not become ready")
-            time.sleep(0.3)
-        yield {"grpc": f"grpc://127.0.0.1:{grpc_port}", "http": f"http://127.0.0.1:{http}",
-               "metrics": f"http://127.0.0.1:{metrics}/metrics", "data": data, "features": X[1000].tolist()}
-    finally:
-        stop_process(proc)
+    with digits_mlserver(tmp_path_factory.mktemp("mlserver-grpc")) as s:
+        yield {"grpc": s.grpc, "http": s.url, "metrics": s.metrics, "data": s.data, "features": s.features}
 
 
 @pytest.fixture(scope="module")
