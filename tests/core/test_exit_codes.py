@@ -32,6 +32,8 @@ def test_exit_code_of_a_capacity_search(report, code):
     ({"A": {"max_sustainable": 20.0}, "B": {"max_sustainable": 10.0}}, 0),
     ({"A": {"max_sustainable": 20.0}, "B": {"max_sustainable": None}}, 1),    # B met its SLOs at no load
     ({"A": {"max_sustainable": None, "interrupted": True}, "B": {}}, 130),
+    ({"A": {"max_sustainable": 5.0, "interrupted": True, "terminated": True}, "B": {}}, 143),   # it exited 130
+    ({"A": {"max_sustainable": 5.0, "stop_reason": "worker lost"}, "B": {"max_sustainable": None}}, 3),  # it exited 1
     ({}, 0),
 ])
 def test_exit_code_of_an_ab_test_in_capacity_mode(capacities, code):

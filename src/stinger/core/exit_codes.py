@@ -42,13 +42,17 @@ def capacity_exit_code(report: Mapping[str, Any]) -> ExitCode:
 
 
 def ab_capacity_exit_code(capacities: Mapping[str, Mapping[str, Any]]) -> ExitCode:
-    """An A/B test in capacity mode (one capacity.json per variant): 130 when a search was stopped
-    by a signal; 1 when a variant met its SLOs at no load; else 0. (A split or paired A/B test
-    has its run's code: `exit_code_of`.)"""
-    if any(c.get("interrupted") for c in capacities.values()):
-        return ExitCode.INTERRUPTED
-    if any(c.get("max_sustainable") is None for c in capacities.values()):
-        return ExitCode.FAILED
+    """An A/B test in capacity mode (one capacity.json per variant): each search's own code
+    (`capacity_exit_code`), the first signal's (130/143) before a lost worker's (3) before a
+    variant that met its SLOs at no load (1); else 0. (A split or paired A/B test has its run's
+    code: `exit_code_of`.)"""
+    for c in capacities.values():
+        if c.get("interrupted"):
+            return _signal(c)
+    codes = [capacity_exit_code(c) for c in capacities.values()]
+    for code in (ExitCode.RUN_ERROR, ExitCode.FAILED):
+        if code in codes:
+            return code
     return ExitCode.OK
 
 
