@@ -146,15 +146,6 @@ def discover_variants(target: dict[str, Any], *, pin: bool = True) -> list[dict[
             for d in side.discover_variants(config, pin=pin)]
 
 
-def apply_target_flag(kind: str, option: str, value: Any) -> None:
-    """A flag of `kind` that sets no target field (its side's `FlagEffect`: where a control plane is)."""
-    from stinger.targets.abilities import FlagEffect, coordinator_side
-
-    side = coordinator_side(kind)
-    if isinstance(side, FlagEffect):
-        side.apply_flag(option, value)
-
-
 def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequential: bool = False,
        min_effect_ms: float | None = None, capacity: dict | None = None, prices: tuple[float, float] | None = None,
        instances: tuple[int, int] | None = None, outputs: Iterable | None = None) -> AbResult:

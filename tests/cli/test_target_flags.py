@@ -98,16 +98,18 @@ def test_a_vendors_kind_brings_its_alias_and_flags_to_run_capacity_and_ab(monkey
 
 
 def test_a_flag_with_no_field_does_what_it_declares(monkeypatch):
-    """--no-cloudwatch adds its declared monitor entry; --control-url sets its declared variables."""
+    """--no-cloudwatch adds its declared monitor entry; --control-url is the target's control_url and leaves
+    this process's environment alone (it used to set AWS_ENDPOINT_URL_*: a later in-process run inherited it)."""
+    import os
+
     for name in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH"):
         monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
     spec, _ = resolve_spec(None, {"sagemaker": ("ep1",), "region": "us-east-1", "no_cloudwatch": True,
                                   "control_url": "http://127.0.0.1:9", **LOAD})
     assert {"type": "cloudwatch", "enabled": False}.items() <= spec.monitors[0].items()
-    import os
-
-    assert os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] == "http://127.0.0.1:9"
-    assert os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] == "http://127.0.0.1:9"
+    assert spec.all_variants()[0].target.control_url == "http://127.0.0.1:9"
+    assert dict(os.environ) == before
 
 
 def test_ab_kserve_with_two_models_on_one_server(capsys, tmp_path):

@@ -36,8 +36,7 @@ def aws_env(monkeypatch, tmp_path):
     for name, value in client_env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    # a `--control-url` an earlier in-process CLI test gave points this process's control-plane clients
-    # elsewhere (it sets these, as the command does for its own process): this test has no control plane
+    # this test has no control plane: none from the environment either
     for name in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -17,7 +17,6 @@ is its declaration (a target field, environment variables, a monitor entry).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -144,8 +143,6 @@ def named_target(params: dict[str, Any]) -> Named:
         f = owned[opt][0]
         if f.field is not None:
             target[f.field] = _header_pairs(value) if f.field == "headers" else (list(value) if f.multiple else value)
-        for name in f.env:   # read by the clients the run makes (and a vendor's preflight)
-            os.environ[name] = str(value)
         if f.monitor is not None:
             monitors.append(f.monitor)
     return Named(kind, target, monitors, given)

@@ -100,7 +100,6 @@ class TargetFlag:
     metavar: str | None = None
     multiple: bool = False
     # what a flag with no target field does (declared, so the CLI applies it without knowing the kind):
-    env: tuple[str, ...] = ()    # environment variables its value is put in (a client's endpoint override)
     monitor: str | None = None   # a `--monitor KIND=WHAT` entry it adds when given (`cloudwatch=off`)
 
 
@@ -197,15 +196,6 @@ class TargetFlags(Protocol):
 
     def from_flag(self, arg: str) -> dict[str, Any]:
         """The `target:` mapping the alias (or `--target KIND=ARG`) gives for ARG."""
-        ...
-
-
-@runtime_checkable
-class FlagEffect(Protocol):
-    """What a kind's flag that sets no target field does (`TargetFlag.field is None`): e.g. point the
-    coordinator's control-plane clients at a local emulator."""
-
-    def apply_flag(self, option: str, value: Any) -> None:
         ...
 
 

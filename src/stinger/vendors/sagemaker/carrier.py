@@ -41,6 +41,7 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 from pydantic import (
     ConfigDict,
+    Field,
     ValidationError,
     field_validator,
     model_validator,
@@ -76,6 +77,9 @@ class SageMakerFields(TargetConfig):
     endpoint: str
     region: str | None = None              # None: the standard chain's region (AWS_REGION, profile)
     endpoint_url: str | None = None        # a VPC endpoint or a local emulator
+    # the control plane's and CloudWatch's URL (a local emulator); None: AWS's, or botocore's own
+    # AWS_ENDPOINT_URL_SAGEMAKER / _CLOUDWATCH. The coordinator's alone: never sent
+    control_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+")
     target_variant: str | None = None
     target_model: str | None = None
     inference_component: str | None = None

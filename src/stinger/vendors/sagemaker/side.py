@@ -10,8 +10,9 @@ client latency, the cost: `summary.py`), `Priced` and `TargetFlags`.
 
 The control plane and CloudWatch are reached at AWS's addresses unless
 `AWS_ENDPOINT_URL_SAGEMAKER` / `AWS_ENDPOINT_URL_CLOUDWATCH` say otherwise (botocore's own
-service-specific endpoint variables; `--control-url` and `stinger demo --sagemaker` set them
-to the local moto server). botocore is imported only when a method runs.
+service-specific endpoint variables; `stinger demo --sagemaker` sets them to the local moto server
+for its own run), or the target's `control_url` (`--control-url`) does. botocore is imported only
+when a method runs.
 """
 
 from __future__ import annotations
@@ -25,13 +26,6 @@ from stinger.vendors.sagemaker.split import HEADER, SPLIT
 WAIT_ENV = "STINGER_CLOUDWATCH_WAIT_S"
 POLL_ENV = "STINGER_CLOUDWATCH_POLL_S"
 CONTROL_URL_ENVS = ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_CLOUDWATCH")
-
-
-def set_control_url(url: str | None) -> None:
-    """Point boto3's SageMaker control-plane and CloudWatch clients at `url` (a local emulator)."""
-    if url:
-        for name in CONTROL_URL_ENVS:
-            os.environ[name] = url
 
 
 def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list[dict[str, Any]], str]:
@@ -53,7 +47,7 @@ def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list
                          "control plane to list its production variants: give --control-url URL (its DescribeEndpoint "
                          "and CloudWatch), or a spec whose variants each pin one (target_variant)")
     region = resolve_region(base)
-    infos = describe_variants(make_client("sagemaker", region, None), base.endpoint)
+    infos = describe_variants(make_client("sagemaker", region, base.control_url), base.endpoint)
     configs = variant_configs(base.model_copy(update={"region": region}), [v.name for v in infos], pin=pin)
     if not pin:
         if base.target_variant:
@@ -72,7 +66,7 @@ def discover_variants(target: dict[str, Any], *, pin: bool = True) -> tuple[list
 def _has_control_plane(config: Any) -> bool:
     """False for a runtime on loopback (a local emulator) with no control-plane URL set: then there is
     no DescribeEndpoint or CloudWatch to ask, and asking AWS's would reach the real cloud."""
-    if config.endpoint_url is None:
+    if config.endpoint_url is None or config.control_url:
         return True
     if any(os.environ.get(name) for name in (*CONTROL_URL_ENVS, "AWS_ENDPOINT_URL")):
         return True
@@ -118,7 +112,7 @@ def preflight(spec: Any) -> None:
         if key in checked or not _has_control_plane(config):
             continue
         checked.add(key)
-        infos = describe_variants(make_client("sagemaker", target.region, None), config.endpoint)
+        infos = describe_variants(make_client("sagemaker", target.region, config.control_url), config.endpoint)
         names = {i.name for i in infos}
         if config.target_variant and config.target_variant not in names:
             raise UsageError(f"SageMaker endpoint {config.endpoint!r} has no production variant "
@@ -164,7 +158,7 @@ def endpoint_monitors(spec: Any) -> list:
     for _, config in sagemaker_variants(spec):
         key = (config.endpoint, _region(config))
         if key not in seen:
-            seen[key] = EndpointMonitor(config.endpoint, region=key[1])
+            seen[key] = EndpointMonitor(config.endpoint, region=key[1], endpoint_url=config.control_url)
     return [m for m in seen.values() if m is not None]
 
 
@@ -181,9 +175,8 @@ class SageMakerSide:
     flags = (
         _Flag("--region", "region", "AWS region (default: AWS_REGION or the profile's)."),
         _Flag("--endpoint-url", "endpoint_url", "Runtime URL instead of AWS's (a VPC endpoint or a local emulator)."),
-        _Flag("--control-url", None, "Control-plane and CloudWatch URL (a local emulator; default AWS's): sets "
-                                     "AWS_ENDPOINT_URL_SAGEMAKER and AWS_ENDPOINT_URL_CLOUDWATCH.",
-              env=CONTROL_URL_ENVS),
+        _Flag("--control-url", "control_url", "Control-plane and CloudWatch URL (a local emulator; default AWS's, "
+                                              "or AWS_ENDPOINT_URL_SAGEMAKER / _CLOUDWATCH)."),
         _Flag("--target-variant", "target_variant", "Pin every request to this production variant."),
         _Flag("--stream", "stream", "InvokeEndpointWithResponseStream (time to first chunk, gaps between chunks).",
               type=bool, is_flag=True),
@@ -219,11 +212,6 @@ class SageMakerSide:
 
     def from_flag(self, arg: str) -> dict[str, Any]:
         return {"type": "plain", "via": "sagemaker", "endpoint": arg}
-
-    def apply_flag(self, option: str, value: Any) -> None:
-        """`--control-url URL`: this process's control-plane and CloudWatch clients go there."""
-        if option == "--control-url":
-            set_control_url(value)
 
     def preflight(self, run: Any) -> None:
         preflight(run)

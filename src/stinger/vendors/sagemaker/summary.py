@@ -189,7 +189,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
             cw = []
         else:
             monitor = _reader(named, endpoint, production, region=_region(configs[0][1]), vcpus=vcpus,
-                              on_wait=on_wait, client=client)
+                              on_wait=on_wait, client=client, control_url=configs[0][1].control_url)
             cw = _read(monitor, endpoint, sent, t0_wall, t1_wall, on_wait, block, warnings) or []
         for name, config in configs:
             pv = pv_of.get(name) or (production[0] if len(production) == 1 else None)
@@ -255,7 +255,7 @@ def collect(spec: Any, summary: dict, points: list, t0_wall: float, t1_wall: flo
 
 
 def _reader(named: Any, endpoint: str, variants: list[str], *, region: str | None, vcpus: dict[str, int],
-            on_wait: Callable[[float], None] | None, client: Any) -> Any:
+            on_wait: Callable[[float], None] | None, client: Any, control_url: str | None = None) -> Any:
     """The CloudWatch reader for `endpoint`: the spec's settings (`named`, a cloudwatch entry) where it gave
     them, else the environment's wait and poll (STINGER_CLOUDWATCH_WAIT_S, ..._POLL_S) and no extended stats."""
     from stinger.vendors.sagemaker.cloudwatch import CloudWatchMonitor, CloudWatchReading
@@ -264,7 +264,7 @@ def _reader(named: Any, endpoint: str, variants: list[str], *, region: str | Non
     poll_s = float(os.environ.get(POLL_ENV, "15"))
     if named is None:
         return CloudWatchMonitor(endpoint, variants, region=region, vcpus=vcpus, wait_s=wait_s, poll_s=poll_s,
-                                 on_wait=on_wait, client=client, extended=())
+                                 on_wait=on_wait, client=client, extended=(), endpoint_url=control_url)
     given = named.model_fields_set
     reading = CloudWatchReading(**named.model_dump(exclude={"wait_s", "poll_s", "extended"}),
                                 wait_s=named.wait_s if "wait_s" in given else wait_s,
