@@ -41,7 +41,7 @@ import grpc
 from grpc.aio import AioRpcError
 
 from stinger.core.records import Kind
-from stinger.engine.transport import Pool, Wire
+from stinger.engine.transport import Pool, RequestState, Wire
 
 if TYPE_CHECKING:  # pragma: no cover
     from stinger.engine.core import EngineCore as Engine
@@ -91,38 +91,15 @@ class _Channels:
         return k
 
 
-class GrpcCall:
+class GrpcCall(RequestState):
     """One call slot (the `Connection` of this transport): see the module docstring."""
 
-    __slots__ = (
-        "engine", "pool", "busy", "connected", "intended", "sent", "first_byte", "deadline", "variant",
-        "payload", "user", "queued", "nbytes", "status", "keep", "body", "hv", "chunks", "head", "tail",
-        "transport", "method", "metadata", "call", "task",
-    )
+    __slots__ = ("transport", "method", "metadata", "call", "task")
     headers: ClassVar[tuple[str, ...]] = ()   # the run's captured names (`connection_class`)
     max_body: ClassVar[int] = Wire().max_body
 
     def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
-        self.engine = engine
-        self.pool = pool
-        self.busy = False
-        self.connected = False
-        self.intended = 0.0
-        self.sent = float("nan")
-        self.first_byte = 0.0
-        self.deadline = 0.0
-        self.variant = 0
-        self.payload = 0
-        self.user = -1
-        self.queued = 0
-        self.nbytes = 0
-        self.status = 0
-        self.keep = True
-        self.body: list[bytes] | None = [] if want_body else None
-        self.hv: Any = None
-        self.chunks: list[tuple[float, int]] = []
-        self.head = b""
-        self.tail = b""
+        super().__init__(engine, pool, want_body)
         self.method: Any = None
         self.metadata: Any = None
         self.call: Any = None

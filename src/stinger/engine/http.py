@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httptools
 
 from stinger.core.records import Kind
-from stinger.engine.transport import Pool, Wire
+from stinger.engine.transport import Pool, RequestState, Wire
 from stinger.targets.base import Endpoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +76,7 @@ def resolve(endpoint: Endpoint) -> tuple[int, str | None]:
     return family, str(sockaddr[0])
 
 
-class Conn(asyncio.Protocol):
+class Conn(RequestState, asyncio.Protocol):
     """One keep-alive connection carrying at most one request at a time.
 
     The fields are the state of the request in flight; the engine reads them in
@@ -85,37 +85,14 @@ class Conn(asyncio.Protocol):
     when none of the run's headers came), `chunks`: (arrival time, body end offset) per body segment.
     """
 
-    __slots__ = (
-        "engine", "pool", "transport", "parser", "busy", "connected",
-        "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
-        "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail",
-    )
+    __slots__ = ("transport", "parser", "want_body")
     max_header = DEFAULT_MAX_HEADER   # a run's own cap is set on its class (`conn_class`)
 
     def __init__(self, engine: Engine, pool: Pool, want_body: bool) -> None:
-        self.engine = engine
-        self.pool = pool
+        super().__init__(engine, pool, want_body)
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.busy = False
-        self.connected = False
-        self.intended = 0.0
-        self.sent = float("nan")
-        self.first_byte = 0.0
-        self.deadline = 0.0
-        self.variant = 0
-        self.payload = 0
-        self.user = -1
-        self.queued = 0
-        self.nbytes = 0
-        self.status = 0
-        self.keep = True
-        self.body: list[bytes] | None = [] if want_body else None
-        self.hv: Any = None
-        self.chunks: list[tuple[float, int]] = []
         self.want_body = want_body
-        self.head = b""
-        self.tail = b""
 
     def close(self) -> None:
         if self.transport is not None:

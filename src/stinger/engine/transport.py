@@ -93,6 +93,36 @@ class Connection(Protocol):
         ...
 
 
+class RequestState:
+    """The request state every transport's connection carries (`Connection`'s fields), at its idle
+    values: a transport's connection class derives from it, so the engine's `finish` reads one list."""
+
+    __slots__ = ("engine", "pool", "busy", "connected", "intended", "sent", "first_byte", "deadline", "variant",
+                 "payload", "user", "queued", "nbytes", "status", "keep", "body", "hv", "chunks", "head", "tail")
+
+    def __init__(self, engine: Any, pool: Pool, want_body: bool) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.busy = False
+        self.connected = False
+        self.intended = 0.0
+        self.sent = float("nan")
+        self.first_byte = 0.0
+        self.deadline = 0.0
+        self.variant = 0
+        self.payload = 0
+        self.user = -1
+        self.queued = 0
+        self.nbytes = 0
+        self.status = 0
+        self.keep = True
+        self.body: list[bytes] | None = [] if want_body else None
+        self.hv: Any = None
+        self.chunks: list[tuple[float, int]] = []
+        self.head = b""
+        self.tail = b""
+
+
 class Events(Protocol):
     """The only calls a connection makes into the engine (implemented by `EngineCore`)."""
 
