@@ -104,8 +104,7 @@ def _given_variants(named: Named, a: str, b: str, names: tuple[str, str], weight
 def _discovered(spec_file: str | None, params: dict[str, Any], named: Named, kind: Kind, pin: bool) -> list[dict]:
     """The named endpoint's own variants (`VariantDiscovery`), each pinned or sharing one target."""
     base, _ = resolve_spec(spec_file, dict(params), named=named)
-    return [{"name": d.name, "weight": d.weight, "target": d.config.model_dump(mode="json", exclude_none=True)}
-            for d in discover(kind, base.target, pin=pin)]
+    return discover(kind, base.target, pin=pin)
 
 
 def _min_effect_ms(text: str | None) -> float | None:

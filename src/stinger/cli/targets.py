@@ -226,10 +226,13 @@ def _default_kind() -> Kind:
     return next(k for k in kinds() if k.side.variant_key == "url")
 
 
-def discover(kind: Kind, config: Any, *, pin: bool) -> tuple[Any, ...]:
-    """The variants the named endpoint has (`ab --ALIAS ENDPOINT` without --a/--b), by its kind's
-    `VariantDiscovery`. (Issue 17 package B moves this behind `_api.discover_variants`.)"""
+def discover(kind: Kind, config: Any, *, pin: bool) -> list[dict[str, Any]]:
+    """The variants the named endpoint has (`ab --ALIAS ENDPOINT` without --a/--b) as spec variants,
+    through `_api.discover_variants` (its kind's `VariantDiscovery`); a kind that cannot list them is
+    told in the flags' words."""
+    from stinger._api import discover_variants
+
     if not isinstance(kind.side, VariantDiscovery):
         raise click.UsageError(f"{kind.usage} names one endpoint: give --a and --b "
                                f"(each a {kind.side.variant_key}) for the two variants")
-    return kind.side.discover_variants(config, pin=pin)
+    return discover_variants(config.model_dump(mode="json", exclude_none=True), pin=pin)
