@@ -291,3 +291,45 @@ def test_groups_events_legends_escaped_and_the_keyboard(tmp_path: Path):
     finally:
         d.close()
     assert watch.errors == [] and watch.foreign == []
+
+
+# ------------------------------------------------------------------ a run stopped by SIGTERM
+def test_a_terminated_run_says_so_and_the_page_keeps_it_without_errors(tmp_path: Path):
+    import signal
+
+    sync_api = _sync_api()
+    port = free_port()
+    with RefServer("delay", delay_ms=3) as srv:
+        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", srv.url + "/", "--rate", "30",
+                                 "--duration", "30s", "--dashboard", str(port), "-q", "--out", str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with sync_api.sync_playwright() as p:
+                browser = _browser(p)
+                page = browser.new_page()
+                watch = Watch(page, port)
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except sync_api.Error:
+                        assert time.monotonic() < deadline and proc.poll() is None, "the dashboard never answered"
+                        time.sleep(0.2)
+                watch.errors.clear()
+                until = time.monotonic() + 30
+                while not (page.query_selector("#rate polyline") and page.query_selector("#status.running")):
+                    assert time.monotonic() < until, "the run never showed"
+                    page.wait_for_timeout(100)
+                proc.send_signal(signal.SIGTERM)                 # our own child, by its PID
+                proc.wait(timeout=60)
+                page.wait_for_timeout(1500)
+                end = page.query_selector("#end")
+                shown = (end.get_attribute("class"), end.text_content()) if end is not None else None
+                browser.close()
+        finally:
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert shown == ("terminated", "run terminated: stopped by SIGTERM before its end (what was measured is kept) "
+                                   "(exit code 143)")
+    assert watch.errors == []

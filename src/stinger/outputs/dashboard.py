@@ -193,13 +193,18 @@ class DashboardOutput:
             self._served = self._state_version
             return json.dumps(self._state, separators=(",", ":"), default=str).encode()
 
+    def done(self) -> None:
+        """Nothing more will come for this run (a caller that outlives its runs, `stinger ui`, says so):
+        a page that sees `final` stops polling. The process's exit says it by itself."""
+        with self._lock:
+            self._state["final"] = True
+            self._state_version += 1
+
     def _at_exit(self) -> None:
         """Nothing more will come: say so, and let a watching page see it before the server goes."""
         if os.getpid() != self._owner or self._server is None:
             return
-        with self._lock:
-            self._state["final"] = True
-            self._state_version += 1
+        self.done()
         self._wait_seen(max(_LINGER, self.linger))
         if self.linger > 0:   # asked to keep serving the final state a while, watched or not
             time.sleep(max(0.0, self.linger - _LINGER))
