@@ -276,12 +276,15 @@ def test_groups_events_legends_escaped_and_the_keyboard(tmp_path: Path):
                        "slo_passed": False, "events": [change, {"t": 4.0, "kind": "load_change", "rate": "5/s",
                                                                 "source": EVIL}],
                        "breakdown": {"served_by": {"header": "X-Served-By", "rows": [_row("A", "a-1"), _row("B", EVIL)]},
+                                     "url": {"rows": [_row("A", "http://127.0.0.1:9/v1")]},
                                      "origin": {"rows": [_row("A", "eu-west-1a"), _row("B", "us-east-1b")]}}}
             d.finish(RunFinished(summary=summary, metrics=None, started_at=0.0))
             page.wait_for_selector("section[data-group=origin]")
             assert [r.get_attribute("data-label") for r in
                     page.query_selector_all("section[data-group=origin] tbody tr")] == ["eu-west-1a", "us-east-1b"]
             assert page.text_content("section[data-group=origin] h3") == "per origin"
+            assert [s.get_attribute("data-group") for s in page.query_selector_all("#breakdown section")] == [
+                "served_by", "url", "origin"]
             assert page.text_content("#end") == ("run finished: SLO not met: B p95<300ms (exit code 1)")
             assert len(page.query_selector_all("#rate g.event")) == 2
             # markup from the run (a header value, an event's field) is text, never markup
@@ -333,3 +336,82 @@ def test_a_terminated_run_says_so_and_the_page_keeps_it_without_errors(tmp_path:
     assert shown == ("terminated", "run terminated: stopped by SIGTERM before its end (what was measured is kept) "
                                    "(exit code 143)")
     assert watch.errors == []
+
+
+# ------------------------------------------------------------------ how a run ended, in words
+@pytest.mark.parametrize("summary, state, code", [
+    ({}, "finished", 0),
+    ({"interrupted": True}, "stopped", 130),
+    ({"interrupted": True, "terminated": True}, "terminated", 143),
+    ({"aborted": "error rate 60% > 50% (--abort-on)"}, "aborted", 3),
+    ({"incomplete": True, "lost_workers": [{"worker": 1}]}, "incomplete", 3),
+    ({"stopped_early": True}, "stopped", 0),
+    ({"slo": [{"variant": "A", "slo": "p95<1ms", "passed": False}], "slo_passed": False}, "finished", 1),
+])
+def test_the_end_state_names_how_the_run_ended_and_its_exit_code(summary, state, code):
+    from stinger.outputs.dashboard import end_state
+
+    end = end_state(summary)
+    assert (end["state"], end["exit_code"]) == (state, code) and end["reason"]
+    if summary.get("aborted"):
+        assert end["reason"] == summary["aborted"]
+    if summary.get("slo"):
+        assert end["reason"] == "SLO not met: A p95<1ms"
+
+
+# ------------------------------------------------------------------ a process killed outright
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
+def test_a_killed_run_is_shown_as_ended_and_the_page_stops_asking(tmp_path: Path):
+    import signal
+
+    sync_api = _sync_api()
+    port = free_port()
+    with RefServer("delay", delay_ms=3) as srv:
+        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--url", srv.url + "/", "--rate", "30",
+                                 "--duration", "30s", "--dashboard", str(port), "-q", "--out", str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            with sync_api.sync_playwright() as p:
+                browser = _browser(p)
+                page = browser.new_page()
+                watch = Watch(page, port)
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        page.goto(f"http://127.0.0.1:{port}/")
+                        break
+                    except sync_api.Error:
+                        assert time.monotonic() < deadline and proc.poll() is None, "the dashboard never answered"
+                        time.sleep(0.2)
+                watch.errors.clear()
+                until = time.monotonic() + 30
+                while not (page.query_selector("#rate polyline") and page.query_selector("#status.running")):
+                    assert time.monotonic() < until, "the run never showed"
+                    page.wait_for_timeout(100)
+                workers = _children(proc.pid)
+                proc.kill()                                      # our own child, by its PID: no exit handler runs
+                proc.wait(timeout=30)
+                for w in workers:                                # and its load workers, by theirs
+                    try:
+                        os.kill(w, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                page.wait_for_selector("#status.lost", timeout=10_000)
+                polls = len(watch.requests)
+                page.wait_for_timeout(2500)
+                seen = {"status": page.text_content("#status"), "polls after": len(watch.requests) - polls,
+                        "follow disabled": page.is_disabled("#follow")}
+                browser.close()
+        finally:
+            proc.communicate(timeout=60)
+    assert seen == {"status": "the run ended (its process is gone)", "polls after": 0, "follow disabled": True}
+    # the one fetch that found the server gone is the browser's own network line; no script error, no retries
+    assert len(watch.errors) <= 2 and all("ERR_CONNECTION" in e or "request failed" in e for e in watch.errors), \
+        watch.errors

@@ -86,7 +86,7 @@ class Snapshot:
     variants: tuple[VariantSnapshot, ...]
     extra: dict = field(default_factory=dict)     # monitor readings for the live view ("endpoint.cpu_pct": "...")
     lost_workers: tuple[int, ...] = ()            # load workers lost so far: the run is incomplete
-    events: tuple = ()                            # the run's events so far ({"t", "kind", ...}: load changes)
+    events: tuple[dict, ...] = ()                 # live load changes so far (scale/control.py)
 
 
 @dataclass(frozen=True)

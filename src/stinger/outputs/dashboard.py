@@ -62,6 +62,7 @@ _PCTS = (50, 95, 99)
 _WATCHED = 2.0              # s: a page that polled this recently is watching
 _LINGER = 1.5               # s the end of a process waits for a watching page's next poll (it polls every 0.5 s)
 _MODEL_FIELDS = ("model", "model_name", "endpoint_name")   # a target's fields that name its model, for legends
+_STOPPED_EARLY = "ended before its planned end by a stop rule or a stop asked for (its exit code is a normal end's)"
 _EVENT_KEYS = ("t", "kind", "rate", "users", "source")     # what an event shows (steer's load changes, ...)
 
 
@@ -308,6 +309,9 @@ class DashboardOutput:
         shown = verdict_state(verdict, extra)
         with self._lock:
             self._state["verdict"] = shown
+            end = self._state.get("end")
+            if end and end.get("reason") == _STOPPED_EARLY and (shown.get("sequential") or {}).get("stopped_early"):
+                self._state["end"] = {**end, "reason": "the sequential test decided before the planned end"}
             self._state_version += 1
 
 
@@ -328,13 +332,8 @@ def end_state(summary: dict) -> dict:
     if summary.get("incomplete") or summary.get("lost_workers"):
         return {"state": "incomplete", "reason": "a load worker was lost: part of the schedule was not sent",
                 "exit_code": code}
-    stopped = summary.get("stopped")    # a stop asked through --control (issue 20.2): a clean, early end
-    if stopped:
-        why = stopped if isinstance(stopped, str) else "stopped on request before its planned end"
-        return {"state": "stopped", "reason": why, "exit_code": code}
-    if summary.get("stopped_early"):
-        return {"state": "finished", "reason": "the sequential test decided before the planned end",
-                "exit_code": code}
+    if summary.get("stopped_early"):   # a clean early end: a decided sequential test, or {"stop": true} (--control)
+        return {"state": "stopped", "reason": _STOPPED_EARLY, "exit_code": code}
     failed = [f"{r.get('variant', '')} {r.get('slo', '')}".strip() for r in summary.get("slo") or []
               if isinstance(r, dict) and not r.get("passed")]
     if failed:
