@@ -136,6 +136,8 @@ def ab_run(tmp_path_factory):
                     backend_rows=[(r.get_attribute("data-variant"), r.get_attribute("data-label"))
                                   for r in page.query_selector_all("section[data-group=served_by] tbody tr")],
                     achieved_ts=_ts(page, "#rate polyline[data-series='A achieved']"),
+                    offered_ts=_ts(page, "#rate polyline[data-series='A offered']"),
+                    rate_label=attr("#rate", "aria-label"),
                     achieved_ys=_ys(page, "#rate polyline[data-series='A achieved']"),
                     warm_ys=_ys(page, "#rate polyline[data-series='A warm-up']"),
                     band=attr("#rate rect.warmup", "data-until"), ok_a=text("tr[data-variant=A] td.ok"),
@@ -177,8 +179,11 @@ def test_the_warm_up_is_drawn_as_warm_up_not_as_zero(ab_run):
     # its seconds carry the requests they sent (dotted), never a 0 req/s achieved line
     assert ab_run["live_warm"] and all(y > 0 for ys in ab_run["live_warm"] for y in ys)
     assert ab_run["warm_ys"] and all(y > 0 for ys in ab_run["warm_ys"] for y in ys)
-    measured = [t for t in ab_run["achieved_ts"] if t > warmup + 1.0]   # the first measured second ends at 3 s
-    assert measured and min(y for ys in ab_run["achieved_ys"] for y in ys) > 0
+    # a point shows the last complete second: the first measured one ([2, 3) s) is shown from t = 3 s on
+    assert ab_run["achieved_ts"] and min(ab_run["achieved_ts"]) >= warmup + 1.0
+    assert ab_run["offered_ts"] and min(ab_run["offered_ts"]) >= warmup + 1.0
+    assert min(y for ys in ab_run["achieved_ys"] for y in ys) > 0
+    assert "A achieved" in (ab_run["rate_label"] or "")    # the chart's label says its latest values
     assert ab_run["summary"]["window"]["start_s"] == warmup
 
 

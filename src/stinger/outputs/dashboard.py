@@ -40,6 +40,17 @@ Only this machine's browser reads it:
 
 A lost load worker is shown as soon as the coordinator knows of it, and a run
 that lost one ends "incomplete" (with the lost workers' table), never "finished".
+
+/state.json (fields are only ever added, never renamed: `stinger ui` and scripts read it):
+    run, status (waiting|running|finished|interrupted|aborted|incomplete), name, mode, duration,
+    total, elapsed, variants, points [{t, v: {variant: {offered, achieved, p50, p99, failed,
+    warmup}}}], totals {variant: {ok, failed, dropped, error_rate, p50, p95, p99}}, extra,
+    steps, lost, lost_workers, run_dir;
+    warmup_s, labels {variant: "A: model"}, slos [{variant, slo, metric, unit, observed,
+    status (pass|fail|cannot tell yet|cannot tell), passed}], goodput {variant: {good, of,
+    share, ...}}, goodput_objectives, events [{t, kind, rate|users, source, text}],
+    breakdown {group: {title, rows, notes}}, end {state, reason, exit_code} (null while
+    running), verdict {sentence, significant, table, a, b, rows, notes, sequential}, final.
 """
 
 from __future__ import annotations
@@ -50,9 +61,10 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from stinger.core.format import ms
 from stinger.core.secrets import scrub, scrub_data
@@ -391,9 +403,7 @@ def live_slos(slos: list, v: Any, measured_s: float, goodput: dict | None) -> li
     summary: dict[str, Any] = {"error_rate": (v.failed + v.dropped) / ended if ended else None,
                                "requests": {"ok": v.ok, "failed": v.failed, "dropped": v.dropped}}
     if h.total_count:
-        p = h.percentiles((50, 90, 95, 99, 99.9))
-        summary["latency_ms"] = {"count": h.total_count, **{f"p{q:g}": ms(p[q]) for q in p},
-                                 "mean": ms(h.mean), "min": ms(h.min), "max": ms(h.max), "stddev": ms(h.stddev)}
+        summary["latency_ms"] = _LatencySoFar(h)
     if goodput is not None:
         summary["goodput"] = goodput
     scheduled = getattr(v, "scheduled", None)
@@ -409,6 +419,32 @@ def live_slos(slos: list, v: Any, measured_s: float, goodput: dict | None) -> li
         out.append({"variant": v.name, "slo": r.slo.text, "metric": r.slo.metric, "unit": r.slo.unit,
                     "observed": r.observed, "status": status, "passed": r.passed})
     return out
+
+
+class _LatencySoFar(Mapping):
+    """A variant's latency so far as the summary's `latency_ms` section, each figure computed when an SLO
+    asks for it (a mean or a stddev walks the whole histogram: ~0.5 ms each, twice a second per variant)."""
+
+    _MOMENTS = ("mean", "min", "max", "stddev")     # the histogram's properties of those names
+    _PERCENTILES: ClassVar[dict[str, float]] = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+
+    def __init__(self, h: Any) -> None:
+        self._h = h
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "count":
+            return self._h.total_count
+        if key in self._MOMENTS:
+            return ms(getattr(self._h, key))
+        if key in self._PERCENTILES:
+            return ms(self._h.value_at_percentile(self._PERCENTILES[key]))
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("count", *self._MOMENTS, *self._PERCENTILES))
+
+    def __len__(self) -> int:
+        return 1 + len(self._MOMENTS) + len(self._PERCENTILES)
 
 
 def _final_slo(r: dict) -> dict:
