@@ -420,3 +420,42 @@ def test_a_killed_run_is_shown_as_ended_and_the_page_stops_asking(tmp_path: Path
     # the one fetch that found the server gone is the browser's own network line; no script error, no retries
     assert len(watch.errors) <= 2 and all("ERR_CONNECTION" in e or "request failed" in e for e in watch.errors), \
         watch.errors
+
+
+# ------------------------------------------------------------------ goodput and the model's name, from a real LLM run
+def test_goodput_and_the_model_name_are_in_the_live_state_of_a_real_llm_run(tmp_path: Path):
+    import urllib.request
+
+    from stinger.testing.llm_server import LlmServer
+
+    port = free_port()
+    states = []
+    with LlmServer(ttft_ms=20, itl_ms=4, tokens=8) as s:
+        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--openai", s.url, "--model", "tiny-m",
+                                 "--body", '"hi"', "--rate", "10", "--duration", "4s", "--goodput", "ttft<2s",
+                                 "--slo", "goodput>=50%", "--slo", "ttft.p95<2s", "--dashboard", str(port), "-q",
+                                 "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/state.json", timeout=5) as r:
+                        states.append(json.loads(r.read()))
+                except OSError:
+                    pass
+                time.sleep(0.25)
+        finally:
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
+    live = [st for st in states if st["status"] == "running" and st["goodput"].get("default", {}).get("of")]
+    assert live, "goodput never showed while the run went"
+    g = live[-1]["goodput"]["default"]
+    assert g["good"] == g["of"] and g["share"] == 1.0          # every first token well under 2 s
+    slos = {r["slo"]: r["status"] for r in live[-1]["slos"]}
+    # goodput is judged live; a token metric's percentile is only in the summary: cannot tell yet
+    assert slos == {"goodput>=50%": "pass", "ttft.p95<2s": "cannot tell yet"}
+    final = states[-1]
+    assert final["labels"] == {"default": "default: tiny-m"}
+    assert final["goodput"]["default"]["share"] == summary["variants"]["default"]["goodput"]["share"] == 1.0
+    assert {r["slo"]: r["status"] for r in final["slos"]} == {"goodput>=50%": "pass", "ttft.p95<2s": "pass"}
