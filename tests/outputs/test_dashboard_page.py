@@ -82,12 +82,15 @@ def ab_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ab")
     port = free_port()
     seen: dict = {"live_slos": None, "live_warm": None, "live_band": None}
-    with RefServer("delay", delay_ms=4, name="a-1") as a, RefServer("delay", delay_ms=9, name="b-1") as b:
-        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "ab", "--a", a.url + "/", "--b", b.url + "/",
-                                 "--rate", "40", "--duration", "5s", "--warmup", "2s", "--slo", "p95<300ms",
-                                 "--slo", "error_rate<1%", "--served-by-header", "X-Served-By",
-                                 "--dashboard", str(port), "-q", "--out", str(out)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with RefServer("delay", delay_ms=4, name="a-1") as a, RefServer("delay", delay_ms=9, name="b-1") as b, \
+            RefServer("delay", delay_ms=4, name="c-1") as c:
+        spec = out / "ab.yaml"     # three variants: B and C each against the baseline A
+        spec.write_text(json.dumps({"variants": [{"name": n, "url": srv.url + "/"} for n, srv in
+                                                 (("A", a), ("B", b), ("C", c))],
+                                    "load": {"rate": 60, "duration": "5s", "warmup": "2s"},
+                                    "slo": ["p95<300ms", "error_rate<1%"], "served_by": {"header": "X-Served-By"}}))
+        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "ab", str(spec), "--dashboard", str(port), "-q",
+                                 "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             with sync_api.sync_playwright() as p:
                 browser = _browser(p)
@@ -131,6 +134,8 @@ def ab_run(tmp_path_factory):
                     sentence=text("#sentence"),
                     verdict_rows=[[c.inner_text() for c in r.query_selector_all("td")]
                                   for r in page.query_selector_all("#verdict-rows tbody tr")],
+                    other=text("#verdict section[data-other=C] p"),
+                    other_rows=len(page.query_selector_all("#verdict section[data-other=C] tbody tr")),
                     final_slos=[(r.get_attribute("data-variant"), r.get_attribute("data-slo"),
                                  r.get_attribute("data-status")) for r in page.query_selector_all("#slo-table tbody tr")],
                     backend_rows=[(r.get_attribute("data-variant"), r.get_attribute("data-label"))
@@ -163,6 +168,8 @@ def test_the_ab_verdict_is_shown_at_the_end_with_its_rows_and_intervals(ab_run):
         assert lo == pytest.approx(row["ci_low"], rel=1e-3, abs=1e-3) and hi == pytest.approx(row["ci_high"], rel=1e-3,
                                                                                                 abs=1e-3)
         assert shown[6].startswith("yes") == bool(row["significant"])
+    other = v["others"]["C"]     # the third variant against the baseline
+    assert ab_run["other"] == other["sentence"] and ab_run["other_rows"] == len(other["rows"])
 
 
 def test_the_end_state_stays_on_the_page_after_the_process_exits_without_any_console_error(ab_run):
@@ -190,7 +197,7 @@ def test_the_warm_up_is_drawn_as_warm_up_not_as_zero(ab_run):
 def test_slos_are_judged_live_and_the_runs_result_shown_at_the_end(ab_run):
     live = ab_run["live_slos"]
     assert live is not None, "no SLO was judged while the run went"
-    assert {(v, s) for v, s, _st, _t in live} == {(v, s) for v in ("A", "B") for s in ("p95<300ms", "error_rate<1%")}
+    assert {(v, s) for v, s, _st, _t in live} == {(v, s) for v in "ABC" for s in ("p95<300ms", "error_rate<1%")}
     assert all("(so far)" in text for _v, _s, st, text in live if st == "pass")
     final = {(r["variant"], r["slo"]): "pass" if r["passed"] else "fail" for r in ab_run["summary"]["slo"]}
     assert {(v, s): st for v, s, st in ab_run["final_slos"]} == final
@@ -199,7 +206,7 @@ def test_slos_are_judged_live_and_the_runs_result_shown_at_the_end(ab_run):
 def test_per_backend_rows_come_from_the_summarys_breakdown(ab_run):
     rows = ab_run["summary"]["breakdown"]["served_by"]["rows"]
     assert ab_run["backend_rows"] == [(r["variant"], r["label"]) for r in rows]
-    assert ("A", "a-1") in ab_run["backend_rows"] and ("B", "b-1") in ab_run["backend_rows"]
+    assert {("A", "a-1"), ("B", "b-1"), ("C", "c-1")} <= set(ab_run["backend_rows"])
 
 
 # ------------------------------------------------------------------ the page fed in this process

@@ -50,7 +50,7 @@ that lost one ends "incomplete" (with the lost workers' table), never "finished"
     status (pass|fail|cannot tell yet|cannot tell), passed}], goodput {variant: {good, of,
     share, ...}}, goodput_objectives, events [{t, kind, rate|users, source, text}],
     breakdown {group: {title, rows, notes}}, end {state, reason, exit_code} (null while
-    running), verdict {sentence, significant, table, a, b, rows, notes, sequential}, final.
+    running), verdict {sentence, significant, table, a, b, rows, notes, sequential, others}, final.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ from stinger.core.secrets import scrub, scrub_data
 
 _MAX_POINTS = 3600          # a point per snapshot (~2 a second): the last half hour is drawn
 _PCTS = (50, 95, 99)
-_WATCHED = 2.0              # s: a page that polled this recently is watching
-_LINGER = 1.5               # s the end of a process waits for a watching page's next poll (it polls every 0.5 s)
+_WATCHED = 3.0              # s: a page that polled this recently is watching (a busy machine delays polls)
+_LINGER = 3.0               # s at most the end of a process waits for a watching page's next poll (every 0.5 s)
 _MODEL_FIELDS = ("model", "model_name", "endpoint_name")   # a target's fields that name its model, for legends
 _STOPPED_EARLY = "ended before its planned end by a stop rule or a stop asked for (its exit code is a normal end's)"
 _EVENT_KEYS = ("t", "kind", "rate", "users", "source")     # what an event shows (steer's load changes, ...)
@@ -489,20 +489,30 @@ def _event(e: Any) -> dict:
 def verdict_state(verdict: Any, extra: dict) -> dict:
     """The verdict as the page shows it: the sentence, its rows with their intervals (as the terminal's
     table), notes; `table` (markdown) kept for readers of the first /state.json."""
-    rows = []
-    for r in getattr(verdict, "rows", None) or []:
-        d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
-        rows.append({k: d.get(k) for k in ("metric", "a", "b", "diff", "ci_low", "ci_high", "level", "p_adjusted",
-                                            "significant", "better", "unit", "kind", "within_margin")})
+    rows = _verdict_rows(getattr(verdict, "rows", None) or [])
     seq = (extra or {}).get("sequential") or None
+    # a third variant and more: each against the baseline (verdict.json's `others`)
+    others = {str(name): {"a": o.get("a"), "b": o.get("b"), "sentence": o.get("sentence"),
+                          "rows": _verdict_rows(o.get("rows") or [])}
+              for name, o in ((extra or {}).get("others") or {}).items() if isinstance(o, dict)}
     shown = {"sentence": getattr(verdict, "sentence", str(verdict)),
              "significant": bool(getattr(verdict, "significant", False)),
              "table": verdict.to_markdown() if hasattr(verdict, "to_markdown") else "",
              "a": getattr(verdict, "a_name", "A"), "b": getattr(verdict, "b_name", "B"), "rows": rows,
              "notes": [str(n) for n in getattr(verdict, "notes", None) or []],
              "sequential": {k: seq.get(k) for k in ("decision", "stopped_early", "p_value", "estimate_ms",
-                                                      "ci_low_ms", "ci_high_ms", "seconds")} if seq else None}
+                                                      "ci_low_ms", "ci_high_ms", "seconds")} if seq else None,
+             "others": others}
     return scrub_data(shown)
+
+
+def _verdict_rows(rows: list) -> list[dict]:
+    out = []
+    for r in rows:
+        d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
+        out.append({k: d.get(k) for k in ("metric", "a", "b", "diff", "ci_low", "ci_high", "level", "p_adjusted",
+                                           "significant", "better", "unit", "kind", "within_margin")})
+    return out
 
 
 def _page() -> bytes:
