@@ -466,3 +466,28 @@ def test_goodput_and_the_model_name_are_in_the_live_state_of_a_real_llm_run(tmp_
     assert final["labels"] == {"default": "default: tiny-m"}
     assert final["goodput"]["default"]["share"] == summary["variants"]["default"]["goodput"]["share"] == 1.0
     assert {r["slo"]: r["status"] for r in final["slos"]} == {"goodput>=50%": "pass", "ttft.p95<2s": "pass"}
+
+
+def test_state_json_keeps_every_field_it_had_and_only_adds():
+    """`stinger ui` and scripts read /state.json: the first version's fields stay, with their types."""
+    from stinger.core.verdict import Verdict
+
+    d = DashboardOutput()
+    try:
+        d.start(RunInfo(spec=_spec(), variants=("A", "B"), duration=6.0, total=None, mode="open"))
+        d.interval(_snap(2.0, 20))
+        running = json.loads(d.state_json())
+        d.finish(RunFinished(summary={"variants": {}, "run_dir": "runs/x"}, metrics=None, started_at=0.0))
+        d.verdict(Verdict(rows=[], sentence="no significant difference", significant=False), {}, None)
+        ended = json.loads(d.state_json())
+    finally:
+        d.close()
+    first = {"run": int, "status": str, "variants": list, "points": list, "totals": dict, "extra": dict,
+             "steps": list, "verdict": type(None), "duration": float, "total": type(None), "mode": str, "name": str,
+             "lost": list, "lost_workers": list, "elapsed": float}
+    assert {k: type(running[k]) for k in first} == first
+    assert set(running["points"][0]["v"]["A"]) >= {"offered", "achieved", "p50", "p99", "failed"}
+    assert set(running["totals"]["A"]) >= {"ok", "failed", "dropped", "error_rate", "p50", "p95", "p99"}
+    assert ended["status"] == "finished" and ended["run_dir"] == "runs/x"
+    assert {k: type(ended["verdict"][k]) for k in ("sentence", "significant", "table")} == {
+        "sentence": str, "significant": bool, "table": str}

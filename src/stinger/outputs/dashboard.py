@@ -119,6 +119,16 @@ def _close_listeners_in_child() -> None:
 os.register_at_fork(after_in_child=_close_listeners_in_child)
 
 
+def _final_at_exit() -> None:
+    """At the interpreter's exit every listening dashboard says `final` (one handler for all: an object
+    a caller dropped is not kept alive by the exit's registry)."""
+    for dashboard in list(_LISTENING):
+        dashboard._at_exit()
+
+
+atexit.register(_final_at_exit)
+
+
 class DashboardOutput:
     """A live page on http://127.0.0.1:PORT/ (PORT 0: a free one, see `url`)."""
 
@@ -194,7 +204,6 @@ class DashboardOutput:
                              f"expected a free port, or 0 for any") from None
         self._server.daemon_threads = True
         _LISTENING.add(self)
-        atexit.register(self._at_exit)
         self._thread = threading.Thread(target=self._server.serve_forever, name="stinger-dashboard", daemon=True)
         self._thread.start()
         if self._announce is not None:
