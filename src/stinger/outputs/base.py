@@ -75,6 +75,9 @@ class VariantSnapshot:
     last_p50_ms: float | None = None
     last_p99_ms: float | None = None
     last_failed: int | None = None
+    last_warmup_rps: float | None = None       # requests of the warm-up ended in that interval, per second
+    good: int | None = None                    # requests meeting every goodput objective so far (None: none set)
+    scheduled: int | None = None               # requests scheduled so far (warm-up included)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Snapshot:
     variants: tuple[VariantSnapshot, ...]
     extra: dict = field(default_factory=dict)     # monitor readings for the live view ("endpoint.cpu_pct": "...")
     lost_workers: tuple[int, ...] = ()            # load workers lost so far: the run is incomplete
+    events: tuple[dict, ...] = ()                 # live load changes so far (scale/control.py)
 
 
 @dataclass(frozen=True)
@@ -261,8 +265,10 @@ def snapshot_of(metrics, elapsed: float, extra: dict | None = None) -> Snapshot:
             p = lat.percentiles((50, 99)) if lat.total_count else {}
             kw = {"last_offered_rps": c.scheduled / metrics.interval, "last_achieved_rps": ok / metrics.interval,
                   "last_p50_ms": p[50] / 1e3 if 50 in p else None, "last_p99_ms": p[99] / 1e3 if 99 in p else None,
-                  "last_failed": int(c.kinds.sum()) - ok}
+                  "last_failed": int(c.kinds.sum()) - ok, "last_warmup_rps": c.warmup / metrics.interval}
         out.append(VariantSnapshot(name=name, ok=vm.ok, failed=vm.failed, dropped=int(vm.counters["dropped"]),
-                                   latency=vm.totals["latency"].copy(), **kw))
+                                   latency=vm.totals["latency"].copy(),
+                                   good=vm.good if getattr(metrics, "goodput", None) else None,
+                                   scheduled=int(vm.counters["scheduled"]), **kw))
     return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}),
                     lost_workers=tuple(getattr(metrics, "gone_workers", ())))
