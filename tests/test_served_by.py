@@ -6,6 +6,7 @@ own latency; several --url of one variant a row each."""
 from __future__ import annotations
 
 import json
+import os
 import math
 import subprocess
 import sys
@@ -17,8 +18,9 @@ from stinger.testing import balancer
 from stinger.testing.balancer import Balancer
 from stinger.testing.servers import RefServer
 
+# .ci/run installs nginx: absent there is a broken install step (a failure), elsewhere a skip
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not balancer.available(), reason="nginx is not installed")]
+              pytest.mark.skipif(not balancer.available() and not os.environ.get("CI"), reason="nginx is not installed")]
 
 DELAYS = {"a": 2.0, "b": 8.0, "c": 16.0}
 WEIGHTS = {"a": 1, "b": 1, "c": 2}
