@@ -6,8 +6,8 @@ own latency; several --url of one variant a row each."""
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
