@@ -122,7 +122,8 @@ class Slots:
             self.content_type = pp.content_type if pp.inline else None
             self._types = None
         self.n = n
-        self.cache_size = n if n <= _CACHE_LIMIT else 0
+        # a dataset that builds each body when sent (a trace's long prompts, each sent once) is never cached
+        self.cache_size = n if n <= _CACHE_LIMIT and not getattr(self.dataset, "uncached", False) else 0
         self.order = PayloadOrder(n, pp.order, seed=plan.seed, weights=pp.weights)
         nvar = len(plan.variants)
         self.variant_order = None

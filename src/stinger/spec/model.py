@@ -322,7 +322,7 @@ class LoadSpec(_Model):
 
 class PayloadSpec(_Model):
     data: str | None = None
-    format: Literal["jsonl", "csv", "json", "files", "capture"] | None = None
+    format: Literal["jsonl", "csv", "json", "files", "capture", "mooncake"] | None = None
     label_field: str | int | None = None
     body_field: str | None = None
     csv_header: bool | None = None
@@ -562,16 +562,17 @@ class Spec(_Model):
 
 
 CAPTURE_TRACE = "capture"   # load.shape.trace: the payload's Data Capture arrival times
+TIMED_FORMATS = ("capture", "mooncake")   # payload formats whose records carry arrival times
 
 
 def _check_capture_replay(spec: Spec) -> None:
     """A capture replay sends captured request i at its captured instant: the payload must be the
     capture, read in its own order, in the open model."""
     p = spec.payload
-    if p.format != "capture":
-        raise ValueError("load.shape.trace: capture replays the arrival times of a Data Capture payload, "
-                         f"but payload.format is {p.format or 'not set'}; expected payload.format: capture "
-                         "(--data DIR --format capture)")
+    if p.format not in TIMED_FORMATS:
+        raise ValueError("load.shape.trace: capture replays the arrival times of a Data Capture payload or a "
+                         f"Mooncake trace, but payload.format is {p.format or 'not set'}; expected payload.format: "
+                         "capture or mooncake (--data DIR --format capture, --data T.jsonl --format mooncake)")
     if p.order != "sequential":
         raise ValueError(f"load.shape.trace: capture sends captured request i at its own instant, so payload.order "
                          f"must be sequential; got {p.order!r}")
