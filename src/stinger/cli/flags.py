@@ -44,6 +44,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Payload", 7, "--hook", None, {"multiple": True, "metavar": "[request=|response=]MODULE:FUNCTION", "help": "Your Python: a request hook builds each payload's request once before the run, a response hook reads every answer (prediction, label, tokens, ok); the kind from the prefix, else from the function's decorator or first parameter (spec: hooks:)."}),
     Flag("Payload", 8, "--isl", "payload.isl", {"metavar": "MEAN:STDDEV", "help": "Synthetic LLM prompts instead of a dataset: input lengths in tokens drawn from a normal distribution, e.g. 512:128 (pure in --seed)."}),
     Flag("Payload", 9, "--osl", "payload.osl", {"metavar": "MEAN:STDDEV", "help": "With --isl: each synthetic prompt's max_tokens, drawn likewise, e.g. 256:64."}),
+    Flag("Payload", 11, "--sessions", "payload.sessions", {"metavar": "FILE", "help": "Multi-turn sessions from a conversations file (JSONL or a JSON array; ShareGPT conversations, messages or turns): each turn carries the history and the answers streamed; --rate is then sessions per second, --think-time the pause before each next turn (a turn's think_time wins), --requests a number of sessions."}),
     Flag("Payload", 10, "--prompts", "payload.prompts", {"type": int, "help": "With --isl: how many distinct synthetic prompts (default 1000)."}),
     # -- load
     Flag("Load", 0, "--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m)."}),
@@ -52,7 +53,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Load", 3, "--requests", "load.requests", {"type": int, "help": "Stop after this many scheduled requests."}),
     Flag("Load", 4, "--warmup", "load.warmup", {"help": "Leading time excluded from the statistics (e.g. 5s)."}),
     Flag("Load", 10, "--arrival", "load.arrival", {"type": click.Choice(["constant", "poisson"]), "help": "Open model arrivals: evenly spaced (default) or Poisson (seeded)."}),
-    Flag("Load", 11, "--think-time", "load.think_time", {"help": "Closed model: pause between a response and the user's next request (e.g. 100ms)."}),
+    Flag("Load", 11, "--think-time", "load.think_time", {"help": "Closed model: pause between a response and the user's next request; with --sessions: between an answer and the session's next turn (e.g. 100ms)."}),
     Flag("Load", 12, "--ramp", None, {"help": "Load shape: FROM:TO:OVER, e.g. 10:500:60s (open: rates; closed: users)."}),
     Flag("Load", 13, "--steps", None, {"help": "Load shape: START:STEP:COUNT:EACH, e.g. 100:100:5:20s."}),
     Flag("Load", 14, "--spike", None, {"help": "Spike: BASELINE:HEIGHT:AT:LENGTH, e.g. 50:500:20s:5s (with --duration)."}),

@@ -30,6 +30,7 @@ from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.format import ms
 from stinger.core.histogram import Histogram
+from stinger.core.sessions import session_block
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 from stinger.core.secrets import redact_text
 
@@ -481,6 +482,9 @@ def summarize(vm: VariantMetrics, window: tuple[float, float], goodput: tuple = 
         },
         "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
     }
+    sessions = session_block(vm.counters, scheduled + vm.counters["scheduled_warm"])
+    if sessions is not None:   # multi-turn sessions: how they ended, planned turns = scheduled + unsent
+        out["sessions"] = sessions
     if vm.samples:
         # what an endpoint wrote: its secret-looking values masked before any surface shows it
         out["sample_responses"] = {code: redact_text(body) for code, body in sorted(vm.samples.items())}
