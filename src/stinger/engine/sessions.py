@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from stinger.core.records import Kind
 from stinger.core.sessions import request_id
 from stinger.engine.columns import KIND, STATUS
+from stinger.engine.pacing import Pace, pace, spin_over
 
 if TYPE_CHECKING:  # pragma: no cover - for mypy: the state this mixin reads is the core's
     from stinger.engine.core import EngineCore as _Core
@@ -124,6 +125,23 @@ class SessionModel(_Core):
             return
         self._dispatch(intended, v, p, sid)
 
+    def _turn_due(self, sid: int, intended: float) -> None:
+        """Send the turn when it is due, never before (a uvloop timer may fire up to a tick early):
+        the open model's pacing policy, per session (engine/pacing.py)."""
+        action, delay = pace(perf_counter(), intended)
+        if action is Pace.FIRE:
+            self._send_turn(sid, intended)
+        elif action is Pace.SPIN:
+            self.loop.call_later(delay, self._turn_spin, sid, intended)
+        else:
+            self.loop.call_later(delay, self._turn_due, sid, intended)
+
+    def _turn_spin(self, sid: int, intended: float) -> None:
+        if spin_over(perf_counter(), intended) or self.stopping:
+            self._send_turn(sid, intended)
+        else:
+            self.loop.call_soon(self._turn_spin, sid, intended)
+
     def _turn_ended(self, sid: int, done: float, failed_connect: bool = False) -> None:
         """The engine's call when a session's turn ended (its row is the last one appended)."""
         s = self._sessions.get(sid)
@@ -147,10 +165,8 @@ class SessionModel(_Core):
                 nxt = done + (self._think if think is None else think)
                 if nxt >= self.end or self.stopping:
                     self._close(sid, "sessions_cut")
-                elif nxt <= done:
-                    self._send_turn(sid, nxt)
                 else:
-                    self.loop.call_later(nxt - perf_counter(), self._send_turn, sid, nxt)
+                    self._turn_due(sid, nxt)
         if self.pending:
             self._drain_pending()
         elif self.schedule_done:
