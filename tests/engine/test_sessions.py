@@ -13,6 +13,7 @@ What is proven, from the server's record and the run's requests.csv and summary.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import subprocess
@@ -125,7 +126,7 @@ def test_turn_k_carries_the_answers_streamed_for_turns_before_it_and_sessions_st
     for turns in sessions.values():
         conv_turns = len(turns)
         assert conv_turns in TURNS and [t["turn"] for t in turns] == list(range(conv_turns))
-        for a, b in zip(turns, turns[1:], strict=False):
+        for a, b in itertools.pairwise(turns):
             # turn k+1 is intended at turn k's done + its think time (c1's second turn sets its own)
             gap = float(b["intended_s"]) - float(a["done_s"])
             assert gap == pytest.approx(0.05 if conv_turns == 4 and b["turn"] == 1 else think, abs=2e-6)
@@ -195,3 +196,34 @@ def test_a_users_mistake_is_one_line_and_exit_2(tmp_path, content, extra, expect
                   "--duration", "1s", "--out", str(tmp_path / "o"), "-q", *extra])
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert r.returncode == 2 and len(lines) == 1 and expected in lines[0], r.stderr
+
+
+@pytest.mark.slow
+def test_sessions_over_the_anthropic_api_carry_its_streamed_text(tmp_path):
+    from stinger.targets.base import build_target
+    from stinger.testing.anthropic_server import AnthropicServer
+
+    conv = _write(tmp_path)
+    with AnthropicServer(ttft_ms=5, itl_ms=2, tokens=TOKENS) as s:
+        spec = {"target": {"type": "anthropic", "url": s.url, "model": "m", "max_tokens": TOKENS},
+                "payload": {"sessions": str(conv)}, "load": {"rate": 5, "requests": 3, "workers": 1, "seed": 1},
+                "output": {"dir": str(tmp_path / "out")}}
+        r = stinger.run(spec, outputs=["rundir"])
+    v = json.loads((Path(r.run_dir) / "summary.json").read_text())["variants"]["default"]
+    _accounting(v)
+    assert v["sessions"]["done"] == 3 and v["requests"]["ok"] == sum(TURNS)
+    # the history's answers are the streamed text deltas; the system prompt travels as `system`
+    from stinger.spec.model import parse_spec
+
+    api = build_target(parse_spec(spec).target).api
+    stream = (b'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":3}}}\n\n'
+              b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"thinking_delta",'
+              b'"thinking":"hm"}}\n\n'
+              b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta",'
+              b'"text":"Hello "}}\n\n'
+              b'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta",'
+              b'"text":"there"}}\n\n')
+    assert api.answer_text(stream) == "Hello there"
+    assert api.answer_text(b'event: error\ndata: {"type":"error","error":{"message":"overloaded"}}\n\n') is None
+    body = json.loads(api.body(b'{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"q"}]}'))
+    assert body["system"] == "be brief" and body["messages"] == [{"role": "user", "content": "q"}]

@@ -30,9 +30,9 @@ from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.format import ms
 from stinger.core.histogram import Histogram
-from stinger.core.sessions import session_block
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 from stinger.core.secrets import redact_text
+from stinger.core.sessions import session_block
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
 HISTS = NAMES

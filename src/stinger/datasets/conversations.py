@@ -60,13 +60,14 @@ def _think(v: Any, where: str) -> float | None:
 def _turn(entry: Any, where: str) -> Turn:
     if isinstance(entry, str):
         return Turn(entry)
-    if not isinstance(entry, dict) or not isinstance(entry.get("content", entry.get("prompt")), str):
+    text = entry.get("content", entry.get("prompt")) if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(text, str):
         raise DatasetError(f"{where}: a turn is {str(entry)[:60]!r}; expected a string or "
                            '{"content": TEXT, "think_time": S, "max_tokens": N}')
     mt = entry.get("max_tokens")
     if mt is not None and (isinstance(mt, bool) or not isinstance(mt, int) or mt < 1):
         raise DatasetError(f"{where}: max_tokens is {mt!r}; expected a whole number of 1 or more")
-    return Turn(entry.get("content", entry.get("prompt")), _think(entry.get("think_time"), where), mt)
+    return Turn(text, _think(entry.get("think_time"), where), mt)
 
 
 def parse_conversation(obj: Any, where: str) -> Conversation:

@@ -76,7 +76,6 @@ class EngineCore:
         def _start_closed(self) -> None: ...
         def _user_next(self, user: int, done: float, failed_connect: bool = False) -> None: ...
         def _session_counters(self, final: bool) -> dict[str, list[int]]: ...
-        sessions_open: int
 
     def _init_core(self, plan: WorkerPlan, emit: Callable) -> None:
         from stinger.engine.batch import Flusher  # late: keeps numpy-heavy code out of import of http
@@ -176,6 +175,7 @@ class EngineCore:
         self.flush_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stinger-flush")
         self.schedule_done = False
         self.sched_end = math.inf  # when the schedule ran out (count-limited runs)
+        self.sessions_open = 0     # multi-turn sessions not yet ended (engine/sessions.py)
         self._handles: list[asyncio.TimerHandle] = []
 
     # ------------------------------------------------------------------ run

@@ -61,7 +61,6 @@ class _Session:
 
 class SessionModel(_Core):
     def _init_sessions(self) -> None:
-        self.sessions_open = 0
         pp = self.plan.payload
         if pp.sessions is None:
             return
@@ -77,10 +76,10 @@ class SessionModel(_Core):
                                                           "sessions_cut", "turns_unsent")}
         self._answer_text = [_answer_reader(t) for t in self.targets]
         # the open model's pump starts sessions; the engine calls back when a turn ends (a session is a user)
-        self._fire = self._start_session   # type: ignore[method-assign]
+        self._fire = self._start_session
         self._user_next = self._turn_ended   # type: ignore[method-assign]
-        self._arrivals_done = self._session_arrivals_done   # type: ignore[method-assign]
-        self.slots.body = self._bodies.pop   # type: ignore[method-assign]  # each turn's body, built when due
+        self._arrivals_done = self._session_arrivals_done
+        self.slots.body = self._turn_body   # type: ignore[method-assign]
 
     # -- a session's life ---------------------------------------------------------------
     def _start_session(self, intended: float, v: int, conv: int) -> None:
@@ -142,8 +141,13 @@ class SessionModel(_Core):
         else:
             self.loop.call_soon(self._turn_spin, sid, intended)
 
-    def _turn_ended(self, sid: int, done: float, failed_connect: bool = False) -> None:
-        """The engine's call when a session's turn ended (its row is the last one appended)."""
+    def _turn_body(self, p: int) -> bytes:
+        """The body `_send_turn` built for request `p` (read once, when its bytes are built)."""
+        return self._bodies.pop(p)
+
+    def _turn_ended(self, user: int, done: float, failed_connect: bool = False) -> None:
+        """The engine's call when a session's turn ended (its row is the last one appended); `user`: the session."""
+        sid = user
         s = self._sessions.get(sid)
         if s is not None:
             cols = self.cols

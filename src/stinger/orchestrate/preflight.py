@@ -84,9 +84,14 @@ def _check_sessions(spec: Spec) -> int:
     from stinger.spec.loading import check_regular_file
     from stinger.targets.base import api_class
 
+    from stinger.scale.base import backend_traits
+
     path = spec.payload.sessions
     assert path is not None
     check_regular_file(path, "sessions", DatasetError)
+    if not backend_traits(spec.load.backend).shared_filesystem:   # each worker opens the file itself
+        raise SpecError(f"payload.sessions (--sessions): the {spec.load.backend} backend's workers do not share "
+                        f"this machine's files; expected --backend local (load.backend: local) with sessions")
     for v in spec.all_variants():
         t = v.target
         chat = getattr(t, "is_chat", lambda: True)()
