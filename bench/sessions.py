@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import random
@@ -80,7 +81,7 @@ def sessions_run(tmp: Path, n: int, rate: float, think: float) -> dict:
         turns.sort()
         starts.append(turns[0][1])
         start_lag.append(turns[0][2] - turns[0][1])
-        for a, b in zip(turns, turns[1:], strict=False):
+        for a, b in itertools.pairwise(turns):
             later_lag.append(b[2] - b[1])
             think_err.append(b[1] - (a[3] + think))
     starts = np.sort(np.array(starts))
@@ -133,7 +134,7 @@ def mooncake_run(tmp: Path, n: int) -> dict:
     prompt_of = {r["messages"][-1]["content"]: r for r in recs}
     same = 0
     recv = []
-    for k, (_ts, n_in, ids) in enumerate(truth):
+    for _ts, n_in, ids in truth:
         # the k-th arrival: find its record by its prompt's own (unshared) blocks
         match = next(r for p, r in prompt_of.items() if p.split(" ")[(len(ids) - 2) * BLOCK:(len(ids) - 1) * BLOCK]
                      == block_text(ids[-2]).split(" "))

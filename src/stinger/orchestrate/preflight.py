@@ -81,10 +81,9 @@ def _check_sessions(spec: Spec) -> int:
     every variant's api able to read an answer's text for the next turn's history; their count."""
     from stinger.datasets.conversations import Conversations
     from stinger.errors import DatasetError, SpecError
+    from stinger.scale.base import backend_traits
     from stinger.spec.loading import check_regular_file
     from stinger.targets.base import api_class
-
-    from stinger.scale.base import backend_traits
 
     path = spec.payload.sessions
     assert path is not None
