@@ -47,10 +47,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Payload", 11, "--sessions", "payload.sessions", {"metavar": "FILE", "help": "Multi-turn sessions from a conversations file (JSONL or a JSON array; ShareGPT conversations, messages or turns): each turn carries the history and the answers streamed; --rate is then sessions per second, --think-time the pause before each next turn (a turn's think_time wins), --requests a number of sessions."}),
     Flag("Payload", 10, "--prompts", "payload.prompts", {"type": int, "help": "With --isl: how many distinct synthetic prompts (default 1000)."}),
     # -- load
-    Flag("Load", 0, "--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m)."}),
+    Flag("Load", 0, "--rate", "load.rate", {"help": "Open model: requests per second (e.g. 500 or 30000/m); with --sessions: sessions started per second."}),
     Flag("Load", 1, "--duration", "load.duration", {"help": "How long to send (e.g. 30s, 2m)."}),
     Flag("Load", 2, "--users", "load.users", {"type": int, "help": "Closed model: concurrent users (Locust-style)."}),
-    Flag("Load", 3, "--requests", "load.requests", {"type": int, "help": "Stop after this many scheduled requests."}),
+    Flag("Load", 3, "--requests", "load.requests", {"type": int, "help": "Stop after this many scheduled requests (with --sessions: sessions)."}),
     Flag("Load", 4, "--warmup", "load.warmup", {"help": "Leading time excluded from the statistics (e.g. 5s)."}),
     Flag("Load", 10, "--arrival", "load.arrival", {"type": click.Choice(["constant", "poisson"]), "help": "Open model arrivals: evenly spaced (default) or Poisson (seeded)."}),
     Flag("Load", 11, "--think-time", "load.think_time", {"help": "Closed model: pause between a response and the user's next request; with --sessions: between an answer and the session's next turn (e.g. 100ms)."}),
