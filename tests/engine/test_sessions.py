@@ -227,3 +227,38 @@ def test_sessions_over_the_anthropic_api_carry_its_streamed_text(tmp_path):
     assert api.answer_text(b'event: error\ndata: {"type":"error","error":{"message":"overloaded"}}\n\n') is None
     body = json.loads(api.body(b'{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"q"}]}'))
     assert body["system"] == "be brief" and body["messages"] == [{"role": "user", "content": "q"}]
+
+
+@pytest.mark.slow
+def test_a_stopped_run_counts_its_open_sessions_cut_and_their_unsent_turns(tmp_path):
+    import signal
+    import time
+
+    conv = _write(tmp_path, [{"turns": ["q1", "q2", "q3", "q4", "q5"]}])
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with LlmServer(ttft_ms=5, itl_ms=2, tokens=TOKENS, record_prompts=True) as s:
+        proc = subprocess.Popen([sys.executable, "-m", "stinger.cli", "run", "--openai", s.url, "--model", "m",
+                                 "--sessions", str(conv), "--rate", "4", "--duration", "60s", "--think-time", "2s",
+                                 "--workers", "1", "--out", str(out), "-q", "--save-requests"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while len(s.records()) < 6 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 143, err
+    summary = json.loads(next(out.rglob("summary.json")).read_text())
+    v = summary["variants"]["default"]
+    _accounting(v)
+    sess = v["sessions"]
+    # every session was still waiting for a later turn (2 s apart) when the stop came: all cut, none done
+    assert sess["cut"] == sess["started"] >= 6 and sess["done"] == 0
+    assert sess["turns_planned"] == 5 * sess["started"]
+    rows = list(csv.DictReader(next(out.rglob("requests.csv")).open()))
+    sent = len({(r["payload"]) for r in rows})
+    assert sess["turns_scheduled"] == sent and sess["turns_unsent"] == 5 * sess["started"] - sent
