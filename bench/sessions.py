@@ -75,15 +75,18 @@ def sessions_run(tmp: Path, n: int, rate: float, think: float) -> dict:
     by: dict[int, list] = {}
     for r in rows:
         g, k, _ = unpack(int(r["payload"]))
-        by.setdefault(g, []).append((k, float(r["intended_s"]), float(r["sent_s"]), float(r["done_s"])))
-    starts, start_lag, later_lag, think_err = [], [], [], []
+        by.setdefault(g, []).append((k, float(r["intended_s"]), float(r["sent_s"]), float(r["done_s"]),
+                                     int(r["queued"])))
+    # a first turn sent at once: schedule lag; one that waited for a new connection: queue wait (the summary's split)
+    starts, start_lag, start_wait, later_lag, think_err = [], [], [], [], []
     for turns in by.values():
         turns.sort()
         starts.append(turns[0][1])
-        start_lag.append(turns[0][2] - turns[0][1])
+        (start_lag if turns[0][4] == 0 else start_wait).append(turns[0][2] - turns[0][1])
         for a, b in itertools.pairwise(turns):
             later_lag.append(b[2] - b[1])
             think_err.append(b[1] - (a[3] + think))
+    v = summary["variants"]["default"]
     starts = np.sort(np.array(starts))
     offsets = starts - starts[0]
     recs = s.records()
@@ -97,10 +100,12 @@ def sessions_run(tmp: Path, n: int, rate: float, think: float) -> dict:
             continue
         prev = by_answer.get(answers[-1])
         exact += prev is not None and msgs[:-2] == prev["messages"] and msgs[-2]["content"] == prev["answer"]
-    v = summary["variants"]["default"]
     planned = sum(sum(1 for e in c["conversations"] if e["from"] == "human") for c in convs)
     return {"sessions": n, "rate": rate, "think_s": think,
             "session_start_lag_ms": _pcts(start_lag),
+            "session_start_new_connection_wait_ms": _pcts(start_wait) if start_wait else None,
+            "summary_schedule_lag_ms": {k: v["schedule_lag_ms"][k] for k in ("p50", "p99", "max")},
+            "generator": summary.get("generator", {}).get("message"),
             "session_start_offset_error_ms": round(float(np.abs(offsets - np.arange(len(offsets)) / rate).max() * 1e3), 6),
             "later_turn_lag_ms": _pcts(later_lag),
             "later_turn_intended_error_ms": round(float(np.abs(think_err).max() * 1e3), 6),
