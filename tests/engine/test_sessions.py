@@ -262,3 +262,30 @@ def test_a_stopped_run_counts_its_open_sessions_cut_and_their_unsent_turns(tmp_p
     rows = list(csv.DictReader(next(out.rglob("requests.csv")).open()))
     sent = len({(r["payload"]) for r in rows})
     assert sess["turns_scheduled"] == sent and sess["turns_unsent"] == 5 * sess["started"] - sent
+
+
+@pytest.mark.slow
+def test_in_a_split_every_turn_of_a_session_goes_to_its_variant(tmp_path):
+    conv = _write(tmp_path)
+    with LlmServer(ttft_ms=5, itl_ms=2, tokens=TOKENS, record_prompts=True) as a, \
+            LlmServer(ttft_ms=5, itl_ms=2, tokens=TOKENS, record_prompts=True) as b:
+        spec = {"split": "split",
+                "variants": [{"name": "A", "target": {"type": "openai", "url": a.url, "model": "m", "max_tokens": TOKENS}},
+                             {"name": "B", "target": {"type": "openai", "url": b.url, "model": "m", "max_tokens": TOKENS}}],
+                "payload": {"sessions": str(conv)}, "load": {"rate": 8, "requests": 12, "workers": 2, "seed": 5},
+                "output": {"dir": str(tmp_path / "out")}}
+        r = stinger.run(spec, outputs=["rundir"])
+    summary = json.loads((Path(r.run_dir) / "summary.json").read_text())
+    for name, server in (("A", a), ("B", b)):
+        v = summary["variants"][name]
+        _accounting(v)
+        recs = server.records()
+        answers = {x["answer"] for x in recs}
+        # each later turn's history holds answers this variant's server gave, never the other's
+        for x in recs:
+            assert all(m["content"] in answers for m in x["messages"] if m["role"] == "assistant")
+        assert v["requests"]["ok"] == len(recs) and v["sessions"]["done"] == v["sessions"]["started"]
+        first_turns = sum(1 for x in recs if sum(m["role"] == "user" for m in x["messages"]) == 1)
+        assert first_turns == v["sessions"]["started"]
+    assert summary["variants"]["A"]["sessions"]["started"] + summary["variants"]["B"]["sessions"]["started"] == 12
+    assert min(summary["variants"][n]["sessions"]["started"] for n in "AB") > 0
