@@ -97,6 +97,15 @@ METRICS: tuple[Metric, ...] = (
            source="target", description="first message of a streamed response's framing - intended (a carrier's response stream)"),
     Metric("chunk_gap", "chunk_gap_ms", "gap between chunks", always=False, compare=_STREAM,
            source="target", description="mean gap between the messages of a streamed response's framing (a carrier's response stream)"),
+    # multi-turn sessions (engine/sessions.py): one value per session that answered every turn, on the
+    # row of its last turn (engine/batch.py `_session_values`)
+    Metric("session", "session_ms", "session duration", always=False,
+           description="last turn's done - first turn's intended, per session whose every turn was answered OK"),
+    Metric("session_turns", "session_turns", "turns per session", stored_unit="turns", shown_unit="turns",
+           scale=1.0, always=False, figures=("mean", "p99"), description="turns of a session answered OK"),
+    Metric("session_tokens", "session_output_tokens", "output tokens per session", stored_unit="tokens",
+           shown_unit="tokens", scale=1.0, always=False, figures=("mean", "p99"),
+           description="output tokens of a session's answers (the server's usage), summed over its turns"),
     # A/B interference (engine/core.py): the same values again for the requests sent while another
     # variant's request was in flight; the rest of `latency` / `server` were sent alone
     Metric("latency_ov", "latency_overlapped_ms", "latency, another variant in flight", always=False,

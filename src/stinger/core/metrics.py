@@ -32,6 +32,7 @@ from stinger.core.format import ms
 from stinger.core.histogram import Histogram
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 from stinger.core.secrets import redact_text
+from stinger.core.sessions import session_block
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
 HISTS = NAMES
@@ -481,6 +482,9 @@ def summarize(vm: VariantMetrics, window: tuple[float, float], goodput: tuple = 
         },
         "bytes": {"received": vm.bytes_in, "sent": vm.counters["bytes_out"]},
     }
+    sessions = session_block(vm.counters, scheduled + vm.counters["scheduled_warm"])
+    if sessions is not None:   # multi-turn sessions: how they ended, planned turns = scheduled + unsent
+        out["sessions"] = sessions
     if vm.samples:
         # what an endpoint wrote: its secret-looking values masked before any surface shows it
         out["sample_responses"] = {code: redact_text(body) for code, body in sorted(vm.samples.items())}

@@ -42,6 +42,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from stinger.core.sessions import COUNTERS as SESSION_COUNTERS
+
 
 class Kind(enum.IntEnum):
     """How one scheduled request ended. OK is the only success."""
@@ -95,7 +97,7 @@ ERROR_LABELS: tuple[str, ...] = tuple(k.label for k in ERROR_KINDS)
 # the per-variant counters the engine keeps between flushes (scheduled, dropped, ...)
 # (`unsolicited`: responses that arrived with no request waiting, an endpoint's protocol error)
 COUNTERS: tuple[str, ...] = ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow",
-                             "unsolicited")
+                             "unsolicited", *SESSION_COUNTERS)   # how multi-turn sessions ended (core/sessions.py)
 
 WIRE_VERSION = 1
 MAX_VARIANTS = 64           # a worker keys its cells by interval * MAX_VARIANTS + variant (engine/batch.py)

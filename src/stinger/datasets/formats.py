@@ -17,7 +17,7 @@ from stinger.datasets.files import FilesDataset
 from stinger.datasets.json_array import JsonDataset
 from stinger.datasets.jsonl import JsonlDataset
 
-__all__ = ["format_class", "formats", "open_dataset"]
+__all__ = ["format_class", "formats", "open_dataset", "timed_formats"]
 
 
 def formats() -> dict[str, str]:
@@ -27,11 +27,15 @@ def formats() -> dict[str, str]:
     return vendor_lines("formats")
 
 
+# our formats built by a class of the vendors' signature (a `TimedFormat`: its records carry arrival times)
+_CLASSES = {"mooncake": "stinger.datasets.mooncake:MooncakeTrace"}
+
+
 def format_class(name: str) -> type | None:
-    """A vendor format's class (None for ours or an unknown name)."""
+    """The class of a format built by one (a vendor's, or ours in `_CLASSES`); None for the others."""
     from importlib import import_module
 
-    ref = formats().get(name)
+    ref = _CLASSES.get(name) or formats().get(name)
     if ref is None:
         return None
     module, _, attr = ref.partition(":")
@@ -39,6 +43,13 @@ def format_class(name: str) -> type | None:
     return cls
 
 _FORMATS = ("jsonl", "csv", "json", "files")
+
+
+def timed_formats() -> list[str]:
+    """The formats whose records carry their arrival times (`TimedFormat`: ours and the vendors')."""
+    from stinger.datasets.base import TimedFormat
+
+    return [name for name in (*_CLASSES, *formats()) if isinstance(format_class(name), TimedFormat)]
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".json": "json"}
 
 
@@ -92,7 +103,7 @@ def _resolve_format(p: Path, shown: str, format: str | None) -> str:
         fmt = format.lower()
         if fmt == "ndjson":
             fmt = "jsonl"
-        known = (*_FORMATS, *formats())
+        known = (*_FORMATS, *_CLASSES, *formats())
         if fmt not in known:
             raise dataset_error(shown, f"unknown dataset format {format!r}; expected one of {', '.join(known)}")
         if fmt == "files" and not p.is_dir():

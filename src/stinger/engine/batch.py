@@ -133,6 +133,10 @@ class Flusher:
         # per-backend rows (a header's value) and per-URL rows (variants of several URLs): core/breakdown.py
         self.served_by = plan.served_by_header.lower() if plan.served_by_header else None
         self.multi_url = np.array([len(_urls(v.target)) > 1 for v in plan.variants] or [False])
+        # multi-turn sessions (engine/sessions.py): per session, [first turn's intended, output tokens,
+        # turns answered], kept from its first turn's row to its last's (`_session_values`)
+        self.sessions = plan.payload.sessions is not None
+        self._open_sessions: dict[int, list[float]] = {}
         self._seen: dict[tuple[str, int], set[str]] = {}   # (by, variant) -> labels kept (at most MAX_LABELS)
         self._warm()
 
@@ -319,12 +323,14 @@ class Flusher:
             interval = np.floor((done - t0) / self.interval).astype(np.int64)
             in_window = (done >= self.warm_end) & (done < self.window_end)
             values = self._values(batch, kind, server_ms, extra_cols, queued)   # reads the server-time header
+            if self.sessions:
+                values.update(self._session_values(batch, kind, values))
             if overlapped.any():
                 _overlapped(values, overlapped)
             if self.plan.rows:
                 self._log(batch, server_ms, status, kind, variant, queued_col)
             good = self._good(values, kind)
-            if self.served_by is not None or self.multi_url.any():
+            if self.served_by is not None or self.multi_url.any() or self.sessions:
                 groups = self._groups(batch, kind, status, variant, measured, values["latency"], bits)
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
@@ -401,12 +407,54 @@ class Flusher:
             codes = np.fromiter((index.setdefault(x, len(index)) for x in got), dtype=np.int64, count=len(got))
             labels = [self._label(x) for x in index]
             out += self._grouped(SERVED_BY, rows, codes, labels, kind, status, variant, latency)
+        if self.sessions:   # a row per turn (1-based), every session's k-th turn together
+            from stinger.core.breakdown import TURN
+            from stinger.core.sessions import turn_of
+
+            turns = turn_of(batch.payload[rows])
+            out += self._grouped(TURN, rows, turns, [str(i + 1) for i in range(int(turns.max()) + 1)],
+                                 kind, status, variant, latency)
         multi = rows[self.multi_url[variant[rows]]] if self.multi_url.any() else rows[:0]
         if len(multi):
             at = bits[multi].astype(np.int64) >> ENDPOINT_SHIFT
             out += self._grouped(URL, multi, at, [str(i) for i in range(int(at.max()) + 1)],
                                  kind, status, variant, latency)
         return out
+
+    def _session_values(self, batch, kind, values) -> dict[str, np.ndarray]:
+        """The sessions' totals (catalogue `session`, `session_turns`, `session_tokens`) on the row of each
+        session's last turn when every turn was answered OK, NaN elsewhere. Rows come in the order they
+        ended and a session's turns one after the other, so its first turn's row is always seen first."""
+        from stinger.core.sessions import unpack
+
+        n = len(kind)
+        dur, turns, tokens = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        out_tokens = values.get("output_tokens")
+        if isinstance(out_tokens, tuple):
+            out_tokens = None
+        sess, turn, last = unpack(batch.payload)
+        state = self._open_sessions
+        for i, (g, k, is_last, ok) in enumerate(zip(sess.tolist(), turn.tolist(), last.tolist(),
+                                                   (kind == Kind.OK).tolist(), strict=True)):
+            if k == 0:
+                state[g] = [float(batch.intended[i]), 0.0, 0.0, 0.0]
+            st = state.get(g)
+            if st is None:
+                continue
+            if not ok:   # the session ends here (engine/sessions.py): no totals for it
+                del state[g]
+                continue
+            st[2] += 1
+            got = np.nan if out_tokens is None else out_tokens[i]
+            if got == got:
+                st[1] += got
+                st[3] += 1
+            if is_last:
+                del state[g]
+                dur[i] = (batch.done[i] - st[0]) * 1e6
+                turns[i] = st[2]
+                tokens[i] = st[1] if st[3] else np.nan
+        return {"session": dur, "session_turns": turns, "session_tokens": tokens}
 
     def _label(self, value) -> str:
         """A header's value as a row label: text, stripped, at most 100 characters; `(none)` when absent."""

@@ -75,6 +75,7 @@ class EngineCore:
         def _start_open(self) -> None: ...
         def _start_closed(self) -> None: ...
         def _user_next(self, user: int, done: float, failed_connect: bool = False) -> None: ...
+        def _session_counters(self, final: bool) -> dict[str, list[int]]: ...
 
     def _init_core(self, plan: WorkerPlan, emit: Callable) -> None:
         from stinger.engine.batch import Flusher  # late: keeps numpy-heavy code out of import of http
@@ -174,6 +175,7 @@ class EngineCore:
         self.flush_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stinger-flush")
         self.schedule_done = False
         self.sched_end = math.inf  # when the schedule ran out (count-limited runs)
+        self.sessions_open = 0     # multi-turn sessions not yet ended (engine/sessions.py)
         self._handles: list[asyncio.TimerHandle] = []
 
     # ------------------------------------------------------------------ run
@@ -599,7 +601,8 @@ class EngineCore:
             self._call_at(self.t0 + self._interval_k * self.plan.interval, self._on_interval)
 
     def _maybe_finish(self) -> None:
-        if self.schedule_done and self.in_flight == 0 and not self.pending:
+        # a session waiting out a think time has nothing in flight, but its next turn is still due
+        if self.schedule_done and self.in_flight == 0 and not self.pending and not self.sessions_open:
             self.finished.set()
             self.stopping = True
 
@@ -623,6 +626,8 @@ class EngineCore:
             "dropped": self.dropped, "dropped_warm": self.dropped_warm, "bytes_out": self.bytes_out,
             "overflow": self.overflow, "unsolicited": self.unsolicited,
         }
+        if self.plan.payload.sessions is not None:   # how sessions ended (engine/sessions.py)
+            counters.update(self._session_counters(final))
         self.overflow = [0] * self.nvar
         self.unsolicited = [0] * self.nvar
         self.scheduled = [0] * self.nvar

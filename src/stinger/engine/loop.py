@@ -5,6 +5,7 @@
 * `engine.open_model.OpenModel`: every request fires at its intended time from
   the schedule, paced by the pure policy in `engine.pacing`;
 * `engine.closed_model.ClosedModel`: N users send, wait, think, send again;
+* `engine.sessions.SessionModel`: multi-turn sessions started by the open model's arrivals;
 * `engine.core.EngineCore`: targets and pools, dispatch, connections,
   completion, timeouts, and the hand-off of each interval to the flush thread.
 
@@ -20,12 +21,14 @@ from stinger.engine.closed_model import ClosedModel
 from stinger.engine.core import EngineCore
 from stinger.engine.open_model import OpenModel
 from stinger.engine.plan import WorkerPlan
+from stinger.engine.sessions import SessionModel
 
 
-class Engine(OpenModel, ClosedModel, EngineCore):
+class Engine(SessionModel, OpenModel, ClosedModel, EngineCore):
     """Runs one worker's share of a plan on the running event loop (`await engine.run(t0)`)."""
 
     def __init__(self, plan: WorkerPlan, emit: Callable[[dict], None]) -> None:
         self._init_core(plan, emit)
         self._init_open()
         self._init_closed()
+        self._init_sessions()

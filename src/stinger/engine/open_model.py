@@ -72,9 +72,7 @@ class OpenModel(_Core):
             if i >= len(times):
                 self._ci = i
                 if not self._load_chunk():
-                    self.schedule_done = True
-                    self.sched_end = now
-                    self._maybe_finish()
+                    self._arrivals_done(now)
                     return
                 times = self._times
                 i = 0
@@ -92,6 +90,12 @@ class OpenModel(_Core):
             self.loop.call_later(delay, self._spin)
         else:
             self.loop.call_later(delay, self._pump)
+
+    def _arrivals_done(self, now: float) -> None:
+        """The schedule's last arrival fired (sessions wait for their later turns: engine/sessions.py)."""
+        self.schedule_done = True
+        self.sched_end = now
+        self._maybe_finish()
 
     def _spin(self) -> None:
         if spin_over(perf_counter(), self._due) or self.stopping:

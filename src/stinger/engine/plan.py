@@ -37,6 +37,8 @@ class PayloadPlan:
     weights: tuple[float, ...] | None = None
     inline: bytes | None = None
     synthetic: tuple[str, str | None, int, bool] | None = None   # (isl, osl, prompts, ignore_eos)
+    sessions: str | None = None     # a conversations file: multi-turn sessions (engine/sessions.py)
+    think_time: float = 0.0         # sessions: between an answer and the next turn, unless a turn sets its own
 
 
 @dataclass(frozen=True, slots=True)

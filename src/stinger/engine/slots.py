@@ -108,6 +108,13 @@ class Slots:
             n = len(self.dataset)
             self.content_type = self.dataset.content_type
             self._types = None
+        elif pp.sessions is not None:   # conversations: each turn's body is built when due (engine/sessions.py)
+            from stinger.datasets.conversations import Conversations
+
+            self.dataset = Conversations(pp.sessions)
+            n = len(self.dataset)
+            self.content_type = self.dataset.content_type
+            self._types = None
         elif pp.path:
             self.dataset = open_dataset(pp.path, format=pp.format, label_field=pp.label_field,
                                         body_field=pp.body_field, csv_header=pp.csv_header,
@@ -122,7 +129,9 @@ class Slots:
             self.content_type = pp.content_type if pp.inline else None
             self._types = None
         self.n = n
-        self.cache_size = n if n <= _CACHE_LIMIT else 0
+        # a dataset that builds each body when sent (a trace's long prompts, each sent once) is never cached
+        self.cache_size = (n if n <= _CACHE_LIMIT and not getattr(self.dataset, "uncached", False)
+                           and pp.sessions is None else 0)
         self.order = PayloadOrder(n, pp.order, seed=plan.seed, weights=pp.weights)
         nvar = len(plan.variants)
         self.variant_order = None
@@ -151,7 +160,9 @@ class Slots:
         if plan.check is not None:
             c = plan.check
             self.check = ResponseCheck(status=c.status, json_path=c.json_path, equals=c.equals, regex=c.regex)
-        self.keep_bodies = bool((self.check is not None and self.check.needs_body) or self.prediction)
+        # sessions: each answer's text goes into the next turn's history
+        self.keep_bodies = bool((self.check is not None and self.check.needs_body) or self.prediction
+                                or pp.sessions is not None)
 
     def body(self, p: int) -> bytes:
         if self.dataset is None:

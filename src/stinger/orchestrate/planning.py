@@ -186,7 +186,8 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     payload = payload or PayloadPlan(path=p.data, format=p.format, label_field=p.label_field, body_field=p.body_field,
                           csv_header=p.csv_header, content_type=p.content_type, order=p.order,
                           weights=tuple(p.weights) if p.weights else None,
-                          inline=p.body.encode() if p.body is not None else None, synthetic=p.synthetic())
+                          inline=p.body.encode() if p.body is not None else None, synthetic=p.synthetic(),
+                          sessions=p.sessions, think_time=load.think_time)
     check = None
     if spec.check is not None:
         c = spec.check

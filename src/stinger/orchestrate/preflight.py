@@ -50,6 +50,8 @@ def preflight_opened(spec: Spec) -> tuple[list, Any]:
         records = len(ds)
     elif p.isl is not None:
         records = p.prompts
+    elif p.sessions is not None:
+        records = _check_sessions(spec)
     # the order a worker builds, built here first: its mistakes are the user's (exit 2), not a worker's
     PayloadOrder(records, p.order, seed=spec.load.seed, weights=p.weights)
     if spec.check is not None:
@@ -72,6 +74,31 @@ def preflight_opened(spec: Spec) -> tuple[list, Any]:
             check_regular_file(spec.load.shape.trace, "trace", SpecError)
         trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
     return [parse_slo(s) for s in spec.slo], ds
+
+
+def _check_sessions(spec: Spec) -> int:
+    """Multi-turn sessions: the conversations read (a mistake in them is the user's: one line, exit 2) and
+    every variant's api able to read an answer's text for the next turn's history; their count."""
+    from stinger.datasets.conversations import Conversations
+    from stinger.errors import DatasetError, SpecError
+    from stinger.scale.base import backend_traits
+    from stinger.spec.loading import check_regular_file
+    from stinger.targets.base import api_class
+
+    path = spec.payload.sessions
+    assert path is not None
+    check_regular_file(path, "sessions", DatasetError)
+    if not backend_traits(spec.load.backend).shared_filesystem:   # each worker opens the file itself
+        raise SpecError(f"payload.sessions (--sessions): the {spec.load.backend} backend's workers do not share "
+                        f"this machine's files; expected --backend local (load.backend: local) with sessions")
+    for v in spec.all_variants():
+        t = v.target
+        chat = getattr(t, "is_chat", lambda: True)()
+        if not hasattr(api_class(t.type), "answer_text") or not chat:
+            raise SpecError(f"payload.sessions (--sessions): variant {v.name!r} is target type {t.type!r}"
+                            f"{'' if chat else ' (completions)'}, whose answers this run cannot add to a history; "
+                            f"expected a chat api that streams text (openai chat, anthropic)")
+    return len(Conversations(path))
 
 
 def check_ceilings(spec: Spec) -> None:

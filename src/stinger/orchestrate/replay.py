@@ -6,8 +6,9 @@ schedule fires at (`core.schedule.Schedule(trace=...)`):
 * a file of timestamps or gaps (`core.schedule.trace_schedule`);
 * `capture` (`--replay-arrivals`): the arrival times of the run's own payload, when
   its format records them (the `TimedFormat` ability of a dataset format's class,
-  datasets/base.py: a capture of production traffic) - "send last Tuesday's
-  production traffic to variant B". The format gives the offsets in the order its
+  datasets/base.py: a capture of production traffic - "send last Tuesday's
+  production traffic to variant B" - or a Mooncake-style LLM trace, datasets/mooncake.py,
+  whose requests sharing block ids share prompt prefixes). The format gives the offsets in the order its
   dataset sends the bodies, and the run's payload order is sequential (the spec
   checks it), so the k-th scheduled request, at offset k, sends captured request
   k: request i leaves at its own captured instant, whichever worker sends it (a
@@ -32,11 +33,11 @@ def payload_offsets(path: str, format: str | None, speed: float = 1.0) -> np.nda
     """Arrival offsets (seconds from the first record) of the payload at `path` in `format`, divided by
     `speed`; a one-line SpecError when that format records no arrival times."""
     from stinger.datasets.base import TimedFormat
-    from stinger.datasets.formats import format_class, formats
+    from stinger.datasets.formats import format_class, timed_formats
 
     cls = format_class(format) if format else None
     if not isinstance(cls, TimedFormat):
-        timed = [name for name in formats() if isinstance(format_class(name), TimedFormat)]
+        timed = timed_formats()
         raise SpecError(f"load.shape.trace: capture replays the arrival times the payload's records carry, but "
                         f"payload.format {format or 'is not set'}{' records none' if format else ''}; expected "
                         f"payload.data with payload.format: {' or '.join(timed) or 'a timed format'}")

@@ -87,8 +87,9 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
 
 def breakdown_block(spec: Spec, m: RunMetrics) -> Block:
     """summary.json's `breakdown`: per-backend rows (the served-by header's values, a note per share
-    that strays from the stated weights) and per-URL rows of the variants given several URLs."""
-    from stinger.core.breakdown import SERVED_BY, URL, weight_notes
+    that strays from the stated weights), per-URL rows of the variants given several URLs, and per-turn rows
+    of multi-turn sessions."""
+    from stinger.core.breakdown import SERVED_BY, TURN, URL, weight_notes
 
     data: dict[str, Any] = {}
     warnings: list[str] = []
@@ -104,6 +105,9 @@ def breakdown_block(spec: Spec, m: RunMetrics) -> Block:
     url_rows = m.breakdown.table(URL, urls)
     if url_rows:
         data[URL] = {"rows": url_rows}
+    turn_rows = m.breakdown.table(TURN)   # multi-turn sessions: a row per turn (1-based)
+    if turn_rows:
+        data[TURN] = {"rows": turn_rows}
     return Block("breakdown", data, warnings=tuple(warnings))
 
 

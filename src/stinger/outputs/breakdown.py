@@ -26,6 +26,9 @@ def tables(summary: dict) -> list[tuple[str, list[str], list[list[str]], list[st
     url = b.get("url")
     if url:
         out.append(("per URL", _head("url"), [_row(r, None, 0) for r in url["rows"]], []))
+    turn = b.get("turn")
+    if turn:   # multi-turn sessions: turn k of every session (its latency from its own intended send)
+        out.append(("per turn (sessions)", _head("turn"), [_row(r, None, 0) for r in turn["rows"]], []))
     return out
 
 

@@ -79,6 +79,7 @@ def summary_renderable(summary: dict):
     row("schedule lag p99 (ms)", lambda v: _f(v["schedule_lag_ms"]["p99"]))
     _target_rows(row, t, variants, names)
     _goodput_rows(row, variants, names)
+    _session_rows(row, t, variants, names)
     if any("server_time_ms" in variants[n] for n in names):
         row("server time mean (ms)", lambda v: _f(v.get("server_time_ms", {}).get("mean")))
         row("server time p50/p99 (ms)",
@@ -170,6 +171,27 @@ def _target_rows(row, t: Table, variants: dict, names: list[str]) -> None:
             f"{_f(v.get(k, {}).get(a), da)} / {_f(v.get(k, {}).get(b), db)}", style="bold" if m.headline else None)
         if m.rate_key:   # the run's rate of it (output tokens a second), beside the per-request figures
             row(f"  {m.rate_label}", lambda v, k=m.rate_key: _f(v["throughput"].get(k), 1), style="bold")
+
+
+def _session_rows(row, t: Table, variants: dict, names: list[str]) -> None:
+    """Multi-turn sessions (core/sessions.py): how they ended, the turns never sent, and the totals of the
+    sessions answered whole (duration from the first turn's intended send, turns, output tokens)."""
+    if not any(variants[n].get("sessions") for n in names):
+        return
+    t.add_section()
+    row("sessions started / done", lambda v: "{started:,} / {done:,}".format(**v.get("sessions") or
+                                                                           {"started": 0, "done": 0}), style="bold")
+    row("  failed / cut by the run's end", lambda v: "{failed:,} / {cut:,}".format(**v.get("sessions") or
+                                                                                 {"failed": 0, "cut": 0}))
+    row("  turns sent / never sent", lambda v: "{turns_scheduled:,} / {turns_unsent:,}".format(
+        **v.get("sessions") or {"turns_scheduled": 0, "turns_unsent": 0}))
+    for key, label, digits in (("session_ms", "session duration p50/p99 (ms)", 2),
+                               ("session_turns", "turns per session mean/max", 1),
+                               ("session_output_tokens", "output tokens per session mean/p99", 1)):
+        if any(key in variants[n] for n in names):
+            a, b = ("p50", "p99") if key == "session_ms" else ("mean", "max" if key == "session_turns" else "p99")
+            row(f"  {label}", lambda v, k=key, a=a, b=b, d=digits:
+                f"{_f(v.get(k, {}).get(a), d)} / {_f(v.get(k, {}).get(b), d if a == 'p50' else 0)}")
 
 
 def _goodput_rows(row, variants: dict, names: list[str]) -> None:

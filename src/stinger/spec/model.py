@@ -322,7 +322,7 @@ class LoadSpec(_Model):
 
 class PayloadSpec(_Model):
     data: str | None = None
-    format: Literal["jsonl", "csv", "json", "files", "capture"] | None = None
+    format: Literal["jsonl", "csv", "json", "files", "capture", "mooncake"] | None = None
     label_field: str | int | None = None
     body_field: str | None = None
     csv_header: bool | None = None
@@ -335,9 +335,15 @@ class PayloadSpec(_Model):
     osl: str | None = None
     prompts: int = Field(default=1000, ge=1, le=10_000_000)
     ignore_eos: bool = False
+    # multi-turn sessions (datasets/conversations.py, engine/sessions.py): a conversations file; the
+    # open model's arrivals start sessions, each turn carries the history and the answers streamed
+    sessions: str | None = Field(default=None, max_length=4096)
 
     @model_validator(mode="after")
     def _synthetic(self) -> PayloadSpec:
+        if self.sessions is not None and (self.data or self.body is not None or self.isl is not None):
+            raise ValueError("sessions are the payload (each turn built from its conversation); expected "
+                             "payload.sessions (--sessions) without data (--data), body (--body) or isl (--isl)")
         if self.isl is None:
             if self.osl is not None or self.ignore_eos:
                 raise ValueError("osl and ignore_eos shape synthetic prompts; expected isl (--isl MEAN:STDDEV) too")
@@ -541,11 +547,13 @@ class Spec(_Model):
             raise ValueError("paired split needs the open model (a rate): every payload goes to every variant on a schedule")
         if load.shape is not None and load.shape.trace == CAPTURE_TRACE:
             _check_capture_replay(self)
+        if self.payload.sessions is not None:
+            _check_sessions(self, mode)
         if split_side is not None:
             problem = split_side.split_problem(_run_targets(self))
             if problem:
                 raise ValueError(f"split: {self.split} {problem}")
-        has_body = bool(self.payload.data or self.payload.body or self.payload.isl)
+        has_body = bool(self.payload.data or self.payload.body or self.payload.isl or self.payload.sessions)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
         for v in self.variants or ():
@@ -562,21 +570,35 @@ class Spec(_Model):
 
 
 CAPTURE_TRACE = "capture"   # load.shape.trace: the payload's Data Capture arrival times
+TIMED_FORMATS = ("capture", "mooncake")   # payload formats whose records carry arrival times
 
 
 def _check_capture_replay(spec: Spec) -> None:
     """A capture replay sends captured request i at its captured instant: the payload must be the
     capture, read in its own order, in the open model."""
     p = spec.payload
-    if p.format != "capture":
-        raise ValueError("load.shape.trace: capture replays the arrival times of a Data Capture payload, "
-                         f"but payload.format is {p.format or 'not set'}; expected payload.format: capture "
-                         "(--data DIR --format capture)")
+    if p.format not in TIMED_FORMATS:
+        raise ValueError("load.shape.trace: capture replays the arrival times of a Data Capture payload or a "
+                         f"Mooncake trace, but payload.format is {p.format or 'not set'}; expected payload.format: "
+                         "capture or mooncake (--data DIR --format capture, --data T.jsonl --format mooncake)")
     if p.order != "sequential":
         raise ValueError(f"load.shape.trace: capture sends captured request i at its own instant, so payload.order "
                          f"must be sequential; got {p.order!r}")
     if spec.load.mode == "closed":
         raise ValueError("load.shape.trace: capture is an arrival schedule: it needs the open model, not load.mode closed")
+
+
+def _check_sessions(spec: Spec, mode: str) -> None:
+    """Sessions are the open model's unit (each starts at an arrival) and keep to one variant each."""
+    if mode != "open":
+        raise ValueError("payload.sessions (--sessions): sessions start at the open model's arrivals; "
+                         "expected a rate (--rate, sessions per second) or a shape, not users")
+    if spec.split not in ("split",) and len(spec.all_variants()) > 1:
+        raise ValueError(f"payload.sessions (--sessions): every turn of a session goes to one variant; "
+                         f"expected split: split, got {spec.split!r}")
+    if spec.load.shape is not None and spec.load.shape.trace == CAPTURE_TRACE:
+        raise ValueError("payload.sessions (--sessions): a capture replay's payload is the capture; "
+                         "expected a rate, a shape or a trace file of session starts")
 
 
 def _run_targets(spec: Spec) -> RunTargets:

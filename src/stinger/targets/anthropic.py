@@ -133,12 +133,40 @@ class AnthropicApi:
             req = {"messages": obj}
         else:
             req = {"messages": [{"role": "user", "content": obj if isinstance(obj, str) else json.dumps(obj)}]}
+        msgs = req.get("messages")
+        if isinstance(msgs, list) and msgs and isinstance(msgs[0], dict) and msgs[0].get("role") == "system":
+            # the Messages API takes the system prompt apart (a multi-turn session's history starts with it)
+            req.setdefault("system", msgs[0].get("content"))
+            req["messages"] = msgs[1:]
         req.setdefault("model", c.model)
         req.setdefault("max_tokens", c.max_tokens)
         for k, v in c.params.items():
             req.setdefault(k, v)
         req["stream"] = c.stream
         return json.dumps(req, separators=(",", ":")).encode()
+
+    # -- turn end (multi-turn sessions, engine/sessions.py) -------------------
+    def answer_text(self, body: bytes) -> str | None:
+        """The answer's text (thinking left out), what a session's next turn carries as the assistant's
+        message; None when the answer is an error or not what this api sends."""
+        if self.config.stream:
+            objs = sse.json_events(body)
+            if objs is None:
+                return None
+            parts = []
+            for obj in objs:
+                if obj.get("type") == "error" or "error" in obj:
+                    return None
+                delta = obj.get("delta")
+                if obj.get("type") == "content_block_delta" and isinstance(delta, dict) \
+                        and delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                    parts.append(delta["text"])
+            return "".join(parts)
+        try:
+            obj = json.loads(body)
+            return "".join(b["text"] for b in obj["content"] if isinstance(b, dict) and b.get("type") == "text")
+        except (ValueError, KeyError, TypeError):
+            return None
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:

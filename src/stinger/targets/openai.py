@@ -166,6 +166,31 @@ class OpenAIApi:
             req.setdefault("stream_options", {"include_usage": True})
         return json.dumps(req, separators=(",", ":")).encode()
 
+    # -- turn end (multi-turn sessions, engine/sessions.py) -------------------
+    def answer_text(self, body: bytes) -> str | None:
+        """The answer's output text (reasoning left out), what a session's next turn carries as the
+        assistant's message; None when the answer is an error or not what this api sends."""
+        if self.config.stream:
+            objs = sse.json_events(body)
+            if objs is None:
+                return None
+            parts = []
+            for obj in objs:
+                if obj.get("error"):
+                    return None
+                for choice in obj.get("choices") or ():
+                    if isinstance(choice, dict):
+                        parts.append(_text_of(choice)[0])
+                        break
+            return "".join(parts)
+        try:
+            obj = json.loads(body)
+            choice = obj["choices"][0]
+            text = choice["message"]["content"] if "message" in choice else choice["text"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return None
+        return text if isinstance(text, str) else None
+
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
         n = len(batch)

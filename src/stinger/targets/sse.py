@@ -85,3 +85,24 @@ def payload_object(payload: bytes, prompt: str | None) -> object:
         return json.loads(payload)
     except ValueError:
         return payload.decode("utf-8", "replace")
+
+
+def event_data(body: bytes) -> list[bytes]:
+    """Each event's `data` of a whole body (no times): what a reader of the answer's text needs."""
+    return [d for _, d in events([(0.0, body)])]
+
+
+def json_events(body: bytes) -> list[dict] | None:
+    """The JSON objects of a body's events up to `[DONE]`; None when one is not a JSON object."""
+    out: list[dict] = []
+    for d in event_data(body):
+        if d.strip() == b"[DONE]":
+            break
+        try:
+            obj = json.loads(d)
+        except ValueError:
+            return None
+        if not isinstance(obj, dict):
+            return None
+        out.append(obj)
+    return out

@@ -26,7 +26,10 @@ error answers are not recorded): `recv` (the request read), `first` and `last` (
 last token handed to the socket), `first_output` (the first output token, not reasoning, handed
 to the socket), `tokens`, `reasoning`, and `gaps` (streamed answers: the time between
 each token handed to the socket and the next) — `time.perf_counter()` seconds,
-comparable with a client's on the same machine.
+comparable with a client's on the same machine. With `--record-prompts` a record also
+holds what was asked (`messages` for chat, `prompt` for completions) and its `serial`, and
+each answer's tokens are its own (`r<serial>t<k>`, the text kept as `answer`), so a test sees
+which answers a multi-turn history carried and which prompts shared a prefix.
 
 It prints `port N` on stdout once it listens (`--port 0` picks a free port).
 `LlmServer` runs it as a child process and stops it by its PID.
@@ -69,11 +72,13 @@ def _words(req: dict, chat: bool) -> int:
 
 
 def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
-         reasoning: int = 0):
+         reasoning: int = 0, record_prompts: bool = False):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
+
+    serials = itertools.count()
 
     async def models(request: Request):
         return JSONResponse({"object": "list", "data": [{"id": "stinger-test-llm", "object": "model"}]})
@@ -87,6 +92,13 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
         n = min(tokens + think, int(req.get("max_tokens") or tokens + think))
         rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "first_output": None, "tokens": n,
                                "reasoning": min(think, n)}
+        tag = ""
+        if record_prompts:   # what was asked, and an answer of its own (tokens `r<serial>t<k>`)
+            serial = next(serials)
+            tag = f"r{serial}"
+            rec.update(serial=serial, messages=req.get("messages") if chat else None,
+                       prompt=None if chat else req.get("prompt"),
+                       answer="".join(f"{tag}t{k} " for k in range(think, n)))
         offsets = _gap_offsets(n, itl, long_every, long_gap)
         usage: dict[str, Any] = {"prompt_tokens": _words(req, chat), "completion_tokens": n}
         if think:
@@ -112,7 +124,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
                 return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
             rec["first"] = rec["last"] = rec["first_output"] = perf_counter()
             save(rec)
-            text = " ".join(f"t{k}" for k in range(n))
+            text = "".join(f"{tag}t{k} " for k in range(n)) if tag else " ".join(f"t{k}" for k in range(n))
             choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else \
                 {"index": 0, "text": text}
             return JSONResponse({"id": "x", "model": model, "choices": [choice], "usage": usage})
@@ -124,7 +136,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
                 if k == n // 2 and "please fail" in prompt:
                     yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
                     return
-                yield chunk(f"t{k} ", thought=k < think)
+                yield chunk(f"{tag}t{k} ", thought=k < think)
                 handed.append(perf_counter())
             rec["first"], rec["last"] = (handed[0], handed[-1]) if handed else (None, None)
             rec["first_output"] = handed[think] if len(handed) > think else None
@@ -142,7 +154,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
-          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None) -> None:
+          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None,
+          record_prompts: bool = False) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -156,7 +169,8 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning) if make_app is None
+    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning, record_prompts)
+           if make_app is None
            else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
     config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
@@ -174,8 +188,12 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--long-ms", type=float, default=0.0)
     ap.add_argument("--reasoning", type=int, default=0, help="the first N tokens are reasoning (chat only)")
     ap.add_argument("--record", default=None)
+    ap.add_argument("--record-prompts", action="store_true",
+                    help="also record each request's messages (chat) or prompt, and give each answer tokens of "
+                         "its own (r<serial>t<k>), recorded as `answer`")
     a = ap.parse_args(argv)
-    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app)
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app,
+          a.record_prompts)
 
 
 class LlmServer:
@@ -188,9 +206,11 @@ class LlmServer:
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
-                 long_ms: float = 0.0, reasoning: int = 0) -> None:
+                 long_ms: float = 0.0, reasoning: int = 0, record_prompts: bool = False) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
                      "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
+        if record_prompts:
+            self.args.append("--record-prompts")
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None
