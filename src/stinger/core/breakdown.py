@@ -27,7 +27,7 @@ from stinger.core.records import GroupRecord, Kind
 MAX_LABELS = 64
 OTHER = "other"
 NONE = "(none)"          # the response carried no such header, or no response came back
-SERVED_BY, URL = "served_by", "url"
+SERVED_BY, URL, ORIGIN = "served_by", "url", "origin"   # ORIGIN: the worker's origin (core/origins.py)
 
 
 def bounded(label: str, seen: set[str]) -> str:

@@ -179,6 +179,9 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     load = spec.load
     mode = load.resolved_mode()
     n = workers or (default_workers(spec, cores) if load.workers == "auto" else int(load.workers))
+    origins = spec.scale.worker_origins() if spec.scale is not None else []
+    if origins:   # the origins' workers are the run's (spec/origins.py)
+        n = len(origins)
     n = max(1, min(n, load.max_in_flight))  # every worker needs at least one request in flight
     n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (preflight.check_ceilings: --yes)
     variants = variant_plans(spec)
@@ -226,7 +229,9 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
             mr = len(range(w, mr, n))  # this worker's share of a closed-model request count
         # the in-flight bound is split exactly: the shares add up to the user's bound
         share = load.max_in_flight // n + (1 if w < load.max_in_flight % n else 0)
-        plans.append(replace(base, worker=w, max_requests=mr, max_in_flight=share))
+        o = origins[w] if w < len(origins) else None
+        plans.append(replace(base, worker=w, max_requests=mr, max_in_flight=share,
+                             origin=o.name if o else None, source_address=o.source_address if o else None))
     return plans
 
 
