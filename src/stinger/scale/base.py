@@ -141,7 +141,7 @@ def check_origins(backend: Any, plans: Sequence[Any]) -> None:
     """Before any load: the run's origins can be placed on this backend (a no-op for a run without)."""
     from stinger.errors import UsageError
 
-    origins: dict[str, list] = {}
+    origins: dict[str, list[Any]] = {}
     for p in plans:
         if p.origin is not None:
             origins.setdefault(p.origin, [p.origin, 0, p.source_address])[1] += 1
