@@ -61,9 +61,11 @@ def test_two_origins_by_source_address_each_show_their_own_latency_and_exact_acc
     (["--origin", "east"], "expected NAME:WORKERS[@ADDRESS]"),
     (["--origin", "east:1", "--origin", "east:2"], "origin 'east' is given twice"),
     (["--origin", "east:1", "--origin", "west:1", "--workers", "3"], "the origins' workers add up to 2"),
+    (["--origin", "east:1", "--origin", "west:1", "--users", "1"], "the closed model runs at most 1 users"),
 ])
 def test_an_origin_that_cannot_be_placed_is_one_line_before_any_load(tmp_path: Path, args, says) -> None:
-    proc, summary = _stinger(["--url", "http://127.0.0.1:9/", "--rate", "10", "--duration", "1s", *args], tmp_path)
+    load = [] if "--users" in args else ["--rate", "10"]
+    proc, summary = _stinger(["--url", "http://127.0.0.1:9/", *load, "--duration", "1s", *args], tmp_path)
     assert proc.returncode == 2, (proc.stdout + proc.stderr)[-2000:]
     assert says in proc.stderr and "Traceback" not in proc.stderr
     assert summary is None and not any(tmp_path.iterdir())

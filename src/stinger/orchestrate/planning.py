@@ -203,6 +203,9 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     else:
         users = users_profile(load)
         closed_plan = UsersPlan(profile=users, think_time=load.think_time)
+        if origins and users.peak < n:   # each origin's workers are placed: none may be left without a user
+            raise SpecError(f"the origins' workers add up to {n}, but the closed model runs at most {users.peak} "
+                            f"users; expected at least one user a worker (--users {n} or more), or fewer workers")
         n = max(1, min(n, users.peak))  # a worker with no user would never finish
     duration = run_duration(spec, profile, users)
     if duration is not None and load.warmup >= duration:   # a shape's length (load.duration is checked in the spec)
