@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+MAX_ORIGINS = 64   # core.breakdown.MAX_LABELS: an origin's latency is a breakdown row
 FORM = "NAME:WORKERS[@ADDRESS], e.g. east:2 or east:2@127.0.0.2"
 
 
@@ -81,6 +82,8 @@ class ScaleSpec(BaseModel):
     @model_validator(mode="after")
     def _unique(self) -> ScaleSpec:
         names = [o.name for o in self.origins]
+        if len(names) > MAX_ORIGINS:   # each is a row a variant, and a label of the breakdown (at most 64)
+            raise ValueError(f"{len(names)} origins; expected at most {MAX_ORIGINS}")
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"origin {twice[0]!r} is given twice; expected each origin once")
