@@ -90,6 +90,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Outputs", 5, "--redact-header", None, {"multiple": True, "help": "A header (or URL query parameter) whose value never reaches an output; repeatable. Secret-looking ones are redacted without it."}, ("redact_headers",)),
     # -- scale
     Flag("Scale", 0, "--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
+    Flag("Scale", 2, "--origin", None, {"multiple": True, "metavar": "NAME:WORKERS[@ADDRESS]", "help": "Where load comes from (repeatable): NAME's workers on the Ray nodes labelled origin=NAME, or locally bound to source ADDRESS (e.g. east:2@127.0.0.2); a breakdown per origin (spec: scale.origins)."}),
     Flag("Scale", 1, "--backend", "load.backend", {"help": "Where workers run: local (forked processes, the default) or ray (Ray actors on the cluster RAY_ADDRESS names, else a private local one; pip install 'stinger[ray]')."}),
 )
 
@@ -135,6 +136,8 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
     for dest, key in (("slos", "slo"), ("goodput", "goodput"), ("abort_on", "load.abort_on"), ("redact_headers", "output.redact")):
         if params.get(dest):
             ov[key] = list(params[dest])
+    if params.get("origin"):   # NAME:WORKERS[@ADDRESS], parsed by the spec (spec/origins.py)
+        ov["scale.origins"] = list(params["origin"])
     if params.get("confirm"):
         ov["load.confirm"] = True
     ov.update(_server_time(params))

@@ -27,7 +27,8 @@ from stinger.core.records import GroupRecord, Kind
 MAX_LABELS = 64
 OTHER = "other"
 NONE = "(none)"          # the response carried no such header, or no response came back
-SERVED_BY, URL, TURN = "served_by", "url", "turn"   # TURN: a multi-turn session's turn, 1-based
+SERVED_BY, URL, TURN, ORIGIN = "served_by", "url", "turn", "origin"   # TURN: a multi-turn session's turn,
+#   1-based; ORIGIN: the worker's origin (core/origins.py)
 
 
 def bounded(label: str, seen: set[str]) -> str:

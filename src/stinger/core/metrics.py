@@ -30,6 +30,7 @@ from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.format import ms
 from stinger.core.histogram import Histogram
+from stinger.core.origins import OriginBook
 from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 from stinger.core.secrets import redact_text
 from stinger.core.sessions import session_block
@@ -234,6 +235,7 @@ class RunMetrics:
         self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
         self.goodput: tuple = ()   # the run's goodput objectives (core/goodput.Objective): the summary says them
         self.breakdown = Breakdown()   # per-backend and per-URL rows inside each variant (core/breakdown.py)
+        self.origins = OriginBook()    # per-origin counts, set up with the workers' origins (core/origins.py)
 
     def close(self) -> None:
         """Remove the spill file (the metrics' cells before the horizon are gone with it)."""
@@ -257,6 +259,7 @@ class RunMetrics:
                 vm = self.variants[name]
                 vm.kinds[Kind.LOST] += n
                 vm.cell(i).kinds[Kind.LOST] += n
+                self.origins.lost(worker, name, n)
                 booked += n
         return booked
 
@@ -316,6 +319,8 @@ class RunMetrics:
                 self.notes.append(note)
         if rec.groups:
             self.breakdown.add(rec.groups)
+        if self.origins:
+            self.origins.add(rec)
         for cr in rec.cells:
             vm = self.variants[cr.variant]
             cell = vm.cell(cr.interval)

@@ -332,6 +332,8 @@ class Flusher:
             good = self._good(values, kind)
             if self.served_by is not None or self.multi_url.any() or self.sessions:
                 groups = self._groups(batch, kind, status, variant, measured, values["latency"], bits)
+            if self.plan.origin is not None:   # every measured row is this worker's origin's (core/breakdown.py)
+                groups += self._origin_rows(kind, status, variant, measured, values["latency"])
             key = interval * _MAX_VARIANTS + variant
             for k in np.unique(key).tolist():
                 i_idx, v = divmod(k, _MAX_VARIANTS)
@@ -455,6 +457,17 @@ class Flusher:
                 turns[i] = st[2]
                 tokens[i] = st[1] if st[3] else np.nan
         return {"session": dur, "session_turns": turns, "session_tokens": tokens}
+
+    def _origin_rows(self, kind, status, variant, measured, latency) -> list[GroupRecord]:
+        """This flush's measured rows under the worker's origin, one row a variant: the origin's latency
+        histogram (its counts come exact from the records themselves, `core.breakdown.OriginBook`)."""
+        from stinger.core.breakdown import ORIGIN
+
+        rows = np.flatnonzero(measured)
+        if not len(rows):
+            return []
+        return self._grouped(ORIGIN, rows, np.zeros(len(rows), dtype=np.int64), [str(self.plan.origin)],
+                             kind, status, variant, latency)
 
     def _label(self, value) -> str:
         """A header's value as a row label: text, stripped, at most 100 characters; `(none)` when absent."""

@@ -139,7 +139,7 @@ class EngineCore:
             for ep in target.endpoints():
                 pool = Pool(index=index, endpoint=ep, target=target, address=None, ssl=None, is_head=need.head,
                             cache=[None] * self.slots.cache_size, transport=transport,
-                            conn_class=classes[name, need.head])
+                            conn_class=classes[name, need.head], source=plan.source_address)
                 transport.prepare(pool, plan.verify_tls)
                 row.append(pool)
                 index += 1

@@ -213,6 +213,9 @@ class Grpc:
         from stinger.engine.http import resolve
 
         ep = pool.endpoint
+        if pool.source is not None:   # grpcio has no way to bind a channel's local address
+            raise ValueError(f"an origin's source address ({pool.source}) works over HTTP; gRPC channels cannot "
+                             "bind one: expected --origin NAME:WORKERS without @ADDRESS for a gRPC target")
         tls = ep.scheme == "grpcs"
         address = resolve(ep)[1]   # once, before the run: an unknown name is `dns` for every request
         if address is None:

@@ -340,8 +340,10 @@ class Http1:
 
     def open(self, loop: asyncio.AbstractEventLoop, conn: Any, pool: Pool) -> Any:
         ep = pool.endpoint
+        # an origin's source address (spec/origins.py): port 0, the system picks one on that address
         return loop.create_connection(lambda: conn, pool.address, ep.port, ssl=pool.ssl,
-                                      server_hostname=ep.host if pool.ssl else None)
+                                      server_hostname=ep.host if pool.ssl else None,
+                                      local_addr=(pool.source, 0) if pool.source else None)
 
     def connect_kind(self, exc: BaseException) -> int:
         # an untrusted certificate is not a refused connection

@@ -108,3 +108,5 @@ class WorkerPlan:
     rows: tuple[str, ...] = ()         # the row sinks (rows/base.py) whose worker halves this worker runs
     response_hook: str | None = None   # "module:function" reading every OK answer at flush time (targets/hooks.py)
     goodput: tuple = ()                # core/goodput.Objective: each request judged on them at flush time
+    origin: str | None = None          # the origin this worker belongs to (spec/origins.py): its records' rows
+    source_address: str | None = None  # the local address its connections leave from (None: the system's pick)

@@ -190,6 +190,7 @@ class Pool:
     expiring: dict[int, tuple[bytes, float]] = field(default_factory=dict)
     idle: list[Any] = field(default_factory=list)
     state: Any = None                 # the transport's own per-pool state (gRPC: its channels)
+    source: str | None = None         # the local address connections leave from (an origin's; None: any)
 
 
 class Transport(Protocol):

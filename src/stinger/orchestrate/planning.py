@@ -179,6 +179,9 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     load = spec.load
     mode = load.resolved_mode()
     n = workers or (default_workers(spec, cores) if load.workers == "auto" else int(load.workers))
+    origins = spec.scale.worker_origins() if spec.scale is not None else []
+    if origins:   # the origins' workers are the run's (spec/origins.py)
+        n = len(origins)
     n = max(1, min(n, load.max_in_flight))  # every worker needs at least one request in flight
     n = min(n, MAX_WORKERS)  # past the spec's hard limit whatever the caller asks (preflight.check_ceilings: --yes)
     variants = variant_plans(spec)
@@ -201,6 +204,9 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
     else:
         users = users_profile(load)
         closed_plan = UsersPlan(profile=users, think_time=load.think_time)
+        if origins and users.peak < n:   # each origin's workers are placed: none may be left without a user
+            raise SpecError(f"the origins' workers add up to {n}, but the closed model runs at most {users.peak} "
+                            f"users; expected at least one user a worker (--users {n} or more), or fewer workers")
         n = max(1, min(n, users.peak))  # a worker with no user would never finish
     duration = run_duration(spec, profile, users)
     if duration is not None and load.warmup >= duration:   # a shape's length (load.duration is checked in the spec)
@@ -227,7 +233,9 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
             mr = len(range(w, mr, n))  # this worker's share of a closed-model request count
         # the in-flight bound is split exactly: the shares add up to the user's bound
         share = load.max_in_flight // n + (1 if w < load.max_in_flight % n else 0)
-        plans.append(replace(base, worker=w, max_requests=mr, max_in_flight=share))
+        o = origins[w] if w < len(origins) else None
+        plans.append(replace(base, worker=w, max_requests=mr, max_in_flight=share,
+                             origin=o.name if o else None, source_address=o.source_address if o else None))
     return plans
 
 

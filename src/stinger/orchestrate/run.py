@@ -21,7 +21,7 @@ from stinger.orchestrate.planning import RunPlan, plan_run
 from stinger.orchestrate.preflight import ensure_fd_limit
 from stinger.orchestrate.row_files import check_row_sinks, drop_request_logs, merge_request_logs, request_logs
 from stinger.orchestrate.summary import build_summary
-from stinger.scale.base import WorkerBackend, backend_named
+from stinger.scale.base import WorkerBackend, backend_named, check_origins
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec
 
@@ -92,6 +92,7 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
     check_row_sinks(spec, backend)   # before the run directory exists
     plan.check_backend(backend.traits)
     plans = plan.workers(workers, cores=connect_backend(backend, spec, workers))
+    check_origins(backend, plans)   # an origin that cannot be placed: one line before any load (scale/base.py)
     ensure_fd_limit(plans)
     load = spec.load
     abort = abort_watch(spec, plans[0].interval)

@@ -61,8 +61,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
 
         blocks.append(Block("attribution", split_side.attribution(run_targets(spec), raw, mon.points())))
         unattributed = UNATTRIBUTED
-    if m.breakdown:
-        blocks.append(breakdown_block(spec, m))
+    if m.breakdown or m.origins:
+        blocks.append(breakdown_block(spec, m, window))
     shape = load.shape
     facts = RunFacts(
         name=spec.name, seed=load.seed, started_at=outcome.started_at, elapsed=outcome.elapsed,
@@ -85,11 +85,11 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         warnings=(*outcome.warnings, *(w for b in blocks for w in b.warnings))))
 
 
-def breakdown_block(spec: Spec, m: RunMetrics) -> Block:
+def breakdown_block(spec: Spec, m: RunMetrics, window: tuple[float, float] = (0.0, 0.0)) -> Block:
     """summary.json's `breakdown`: per-backend rows (the served-by header's values, a note per share
-    that strays from the stated weights), per-URL rows of the variants given several URLs, and per-turn rows
-    of multi-turn sessions."""
-    from stinger.core.breakdown import SERVED_BY, TURN, URL, weight_notes
+    that strays from the stated weights), per-URL rows of the variants given several URLs, per-turn rows
+    of multi-turn sessions, and per-origin rows with where each origin's workers ran."""
+    from stinger.core.breakdown import ORIGIN, SERVED_BY, TURN, URL, weight_notes
 
     data: dict[str, Any] = {}
     warnings: list[str] = []
@@ -108,6 +108,8 @@ def breakdown_block(spec: Spec, m: RunMetrics) -> Block:
     turn_rows = m.breakdown.table(TURN)   # multi-turn sessions: a row per turn (1-based)
     if turn_rows:
         data[TURN] = {"rows": turn_rows}
+    if m.origins:   # per origin (core/origins.py): where each origin's workers ran, and its rows
+        data[ORIGIN] = {"origins": m.origins.placement(), "rows": m.origins.rows(m.breakdown, window[1] - window[0])}
     return Block("breakdown", data, warnings=tuple(warnings))
 
 

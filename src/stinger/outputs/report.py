@@ -567,7 +567,7 @@ def render_report(run_dir: str | os.PathLike, title: str | None = None) -> str:
         sections.append(("headline", "Headline", _headline(summary, verdict)))
         sections.append(("latency", "Latency percentiles", _latency_table(summary)))
         if summary.get("breakdown"):
-            sections.append(("breakdown", "Per backend and per URL", breakdown.html(summary)))
+            sections.append(("breakdown", "Per backend, URL and origin", breakdown.html(summary)))
         sections.append(("over-time", "Over time", _over_time(_intervals(d / INTERVALS), summary)))
         sections.append(("distribution", "Latency distribution",
                          _distribution(_latency_histograms(d / HLOG), summary)))

@@ -127,6 +127,50 @@ class ClusterConnect(Protocol):
         ...
 
 
+@runtime_checkable
+class OriginPlacement(Protocol):
+    """Optional ability: the backend places workers by origin (spec/origins.py) and checks, before any
+    run directory, that it can (a Ray label no node carries, a source address not of this machine)."""
+
+    def check_origins(self, origins: Sequence[tuple[str, int, str | None]]) -> None:
+        """(name, workers, source address) per origin; a `UsageError` (one line) when they cannot be placed."""
+        ...
+
+
+def check_origins(backend: Any, plans: Sequence[Any]) -> None:
+    """Before any load: the run's origins can be placed on this backend (a no-op for a run without)."""
+    from stinger.errors import UsageError
+
+    origins: dict[str, list[Any]] = {}
+    for p in plans:
+        if p.origin is not None:
+            origins.setdefault(p.origin, [p.origin, 0, p.source_address])[1] += 1
+    if not origins:
+        return
+    if not isinstance(backend, OriginPlacement):
+        raise UsageError(f"--origin: the {type(backend).__name__} backend cannot place workers by origin; "
+                         "expected --backend local or ray")
+    backend.check_origins([tuple(o) for o in origins.values()])
+
+
+def check_source_addresses(origins: Sequence[tuple[str, int, str | None]]) -> None:
+    """Each origin's source address can be bound on this machine (else every connection would fail)."""
+    import socket
+
+    from stinger.errors import UsageError
+
+    for name, _, address in origins:
+        if address is None:
+            continue
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.bind((address, 0))
+        except OSError as exc:
+            raise UsageError(f"origin {name}: source address {address} cannot be bound here ({exc.strerror}); "
+                             "expected an address of this machine, e.g. 127.0.0.2") from None
+
+
 REGISTRY: dict[str, str] = {
     "local": "stinger.scale.local:LocalBackend",
     "inprocess": "stinger.scale.inprocess:InProcessBackend",

@@ -50,6 +50,7 @@ from time import perf_counter
 from typing import ClassVar
 
 from stinger.core.metrics import RunMetrics
+from stinger.core.origins import origin_book
 from stinger.core.records import IntervalRecord
 from stinger.engine.plan import WorkerPlan
 from stinger.errors import RunError
@@ -190,6 +191,7 @@ def execute(plans: Sequence[WorkerPlan], *,
     names = [v.name for v in plans[0].variants]
     metrics = RunMetrics(names, interval=plans[0].interval, late_s=plans[0].timeout, spill_path=spill_path)
     metrics.goodput = plans[0].goodput
+    metrics.origins = origin_book(plans)   # per-origin rows (core/origins.py); empty without origins
     warnings: list[str] = []
     lost: list[LostWorker] = []
     interrupted_by: str | None = None
@@ -197,6 +199,7 @@ def execute(plans: Sequence[WorkerPlan], *,
     merger = Merger(metrics)   # merges off this thread, which watches the run (`scale.aggregate`)
     try:
         pids = backend.start(plans)
+        metrics.origins.nodes = dict(getattr(backend, "worker_nodes", None) or {})   # where each ran (Ray)
         start_delay = backend.traits.start_delay   # every worker is waiting when the clock starts
         started_at = time.time() + start_delay
         t0 = perf_counter() + (started_at - time.time())

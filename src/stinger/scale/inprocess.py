@@ -15,7 +15,7 @@ from time import perf_counter
 
 from stinger.core.records import IntervalRecord
 from stinger.errors import RunError
-from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost
+from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost, check_source_addresses
 from stinger.scale.thread import WorkerThread, decode
 
 _READY_TIMEOUT = 60.0
@@ -32,6 +32,10 @@ class InProcessBackend:
         self.events: queue.Queue = queue.Queue()
         self.threads: list[WorkerThread] = []
         self.done: set[int] = set()
+
+    def check_origins(self, origins) -> None:
+        """Origins are groups of these threads told apart by their source address (as `scale.local`'s)."""
+        check_source_addresses(origins)
 
     def start(self, plans: Sequence) -> list[int]:
         self.threads = [WorkerThread(plan, self.events).start() for plan in plans]

@@ -41,7 +41,7 @@ from stinger.core.records import IntervalRecord, RecordError
 from stinger.core.secrets import scrub
 from stinger.errors import RunError
 from stinger.scale import frames
-from stinger.scale.base import Alive, BackendTraits, WorkerFailed, WorkerLost
+from stinger.scale.base import Alive, BackendTraits, WorkerFailed, WorkerLost, check_source_addresses
 
 _READY_TIMEOUT = 60.0
 _REAP_TIMEOUT = 5.0
@@ -116,6 +116,11 @@ class LocalBackend:
         self._sel: selectors.BaseSelector | None = None
         self._closed = False
         self._pump: StderrPump | None = None
+
+    def check_origins(self, origins) -> None:
+        """Origins here are groups of this machine's workers told apart by their source address
+        (`scale.base.OriginPlacement`): each must be an address of this machine."""
+        check_source_addresses(origins)
 
     # ------------------------------------------------------------ start
     def start(self, plans: Sequence) -> list[int]:

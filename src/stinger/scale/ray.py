@@ -70,6 +70,8 @@ from stinger.core.records import IntervalRecord
 from stinger.errors import ExitCode, RunError, UsageError
 from stinger.scale.aggregate import decode_batch
 from stinger.scale.base import BackendTraits, WorkerFailed, WorkerLost
+from stinger.scale.ray_origins import actor_options
+from stinger.scale.ray_origins import check as check_origins
 
 
 class TerminatedError(RunError):
@@ -329,6 +331,7 @@ class RayBackend:
         self.pending: dict[int, Any] = {}      # aggregator -> its outstanding `take` ref
         self.done: set[int] = set()
         self.nodes: list[str] = []
+        self.worker_nodes: dict[int, str] = {}   # worker -> the Ray node id it ran on
         self.calls = 0        # remote calls made by the coordinator since `begin` (bench/coordinator.py)
         self.empty = 0        # of which came back with nothing (no record, pulse or event)
         self._started_ray = False
@@ -389,6 +392,12 @@ class RayBackend:
             self._ray = self._init_ray()
         return int(self._ray.cluster_resources().get("CPU", 0))
 
+    def check_origins(self, origins: Sequence[tuple[str, int, str | None]]) -> None:
+        """Each origin has live nodes labelled with it, room for its workers and its source address
+        (`scale.base.OriginPlacement`; scale/ray_origins.py)."""
+        self.connect()
+        check_origins(self._ray, origins, self.worker_cpus)
+
     def _check_room(self, n: int) -> None:
         """One line at once, instead of Ray waiting `_READY_TIMEOUT` s to place actors it cannot: more
         workers than the cluster's CPUs, or than those free after `_FREE_WAIT` s (the actors of a run
@@ -415,8 +424,9 @@ class RayBackend:
             # shipped through the object store: no node needs the file (a missing one fails in the actor)
             dataset = ray.put(pack_dataset(plans[0].payload.path))
         actor_cls = ray.remote(num_cpus=self.worker_cpus, max_concurrency=4)(self.worker_class)
-        self.actors = [actor_cls.options(scheduling_strategy="SPREAD", name=None).remote(plan, dataset)
-                       for plan in plans]
+        # an origin's workers on the nodes labelled with it (scale/ray_origins.py), spread over them
+        self.actors = [actor_cls.options(scheduling_strategy="SPREAD", name=None, **actor_options(plan))
+                       .remote(plan, dataset) for plan in plans]
         try:
             got = ray.get([a.ready.remote() for a in self.actors], timeout=_READY_TIMEOUT)
         except ray.exceptions.GetTimeoutError:
@@ -426,6 +436,7 @@ class RayBackend:
         except ray.exceptions.RayError as exc:
             raise RunError(f"a Ray load worker could not start: {str(exc).splitlines()[-1]}") from None
         self.nodes = [host for _, host, _ in got]
+        self.worker_nodes = {w: node for w, (_, _, node) in enumerate(got)}   # the run directory records them
         self._start_aggregators([node for _, _, node in got])
         here = socket.gethostname()
         # a PID means something only on its own machine: 0 for an actor on another node

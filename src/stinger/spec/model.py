@@ -32,6 +32,7 @@ from pydantic import (
 
 from stinger.core.records import MAX_VARIANTS, UNATTRIBUTED
 from stinger.errors import UsageError
+from stinger.spec.origins import ScaleSpec
 from stinger.targets.abilities import BASIC_SPLITS, RunTargets, RunVariant, endpoint_split, split_modes
 from stinger.targets.base import TargetConfig, config_class, pair_tag, registry
 
@@ -487,6 +488,7 @@ class Spec(_Model):
     output: OutputSpec = Field(default_factory=OutputSpec)
     monitors: list[dict[str, Any]] = Field(default_factory=list)
     hooks: HooksSpec | None = None
+    scale: ScaleSpec | None = None   # where load comes from: origins (spec/origins.py)
 
     @field_validator("goodput")
     @classmethod
@@ -553,6 +555,8 @@ class Spec(_Model):
             problem = split_side.split_problem(_run_targets(self))
             if problem:
                 raise ValueError(f"split: {self.split} {problem}")
+        if self.scale is not None and self.scale.origins:
+            _check_origins(self.scale, load.workers)
         has_body = bool(self.payload.data or self.payload.body or self.payload.isl or self.payload.sessions)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
@@ -599,6 +603,16 @@ def _check_sessions(spec: Spec, mode: str) -> None:
     if spec.load.shape is not None and spec.load.shape.trace == CAPTURE_TRACE:
         raise ValueError("payload.sessions (--sessions): a capture replay's payload is the capture; "
                          "expected a rate, a shape or a trace file of session starts")
+
+
+def _check_origins(scale: ScaleSpec, workers: int | str) -> None:
+    """The origins' workers are the run's workers: `load.workers` is `auto` or their sum."""
+    total = scale.total_workers()
+    if workers != "auto" and int(workers) != total:
+        raise ValueError(f"load.workers (--workers) is {workers}, but the origins' workers add up to {total}; "
+                         "expected --workers auto or the same number")
+    if total > MAX_WORKERS:
+        raise ValueError(f"the origins' workers add up to {total}; expected at most {MAX_WORKERS}")
 
 
 def _run_targets(spec: Spec) -> RunTargets:

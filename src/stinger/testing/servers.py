@@ -12,6 +12,10 @@ as 1) `--slow-ms` later than the others: a tail-only difference (every 10th
 +28 ms moves p95 and p99 by 28 ms and leaves the median), ground truth for the
 verdict's tail rows.
 
+Either mode can delay by the client's address (`--delay-by-source 127.0.0.3=20`: every answer on a
+connection from 127.0.0.3 leaves 20 ms later): ground truth for per-origin rows, each origin's workers
+bound to a source address of their own (spec/origins.py).
+
 Either mode can give each URL path its own time (`--route /a=2 --route /b=20`:
 D or S in ms for requests to that path, the others keep `--delay-ms` /
 `--service-ms`). With one slot that is two models in one single-threaded
@@ -144,8 +148,11 @@ class _Server:
                  recorder: _Recorder, max_requests: int | None, on_done: Any,
                  big_every: int | None = None, big_bytes: int = 0, precise: bool = False,
                  slow_every: int | None = None, slow_ms: float = 0.0,
-                 routes: dict[str, float] | None = None, name: str | None = None) -> None:
+                 routes: dict[str, float] | None = None, name: str | None = None,
+                 by_source: dict[str, float] | None = None) -> None:
         self.loop = loop
+        # `--delay-by-source`: client address -> extra s on every answer to a connection from it
+        self.by_source = {addr: ms / 1000.0 for addr, ms in (by_source or {}).items()}
         # `--name`: every answer says which server gave it (X-Served-By), as a backend behind a balancer does
         self.served_by = f"X-Served-By: {name}\r\n" if name else ""
         self.slow_every = slow_every
@@ -176,6 +183,7 @@ class _Server:
             req.route, req.time = route
         else:
             req.time = self.delay if self.mode == "delay" else self.service
+        req.time += req.conn.extra
         if self.mode == "delay":
             req.start = req.recv
             self.received += 1
@@ -262,10 +270,14 @@ class _Conn:
         self.queue: deque[_Request] = deque()  # responses owed, in request order
         self.closing = False
         self.url = b""
+        self.extra = 0.0   # s added to every answer on this connection (its source address's delay)
 
     # asyncio.Protocol
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        if self.server.by_source:
+            peer = transport.get_extra_info("peername")
+            self.extra = self.server.by_source.get(peer[0], 0.0) if peer else 0.0
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -351,7 +363,8 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
           precise: bool = False,
           record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
           big_every: int | None = None, big_bytes: int = 0, slow_every: int | None = None,
-          slow_ms: float = 0.0, routes: dict[str, float] | None = None, name: str | None = None) -> None:
+          slow_ms: float = 0.0, routes: dict[str, float] | None = None, name: str | None = None,
+          by_source: dict[str, float] | None = None) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
     import asyncio
 
@@ -366,7 +379,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
 
     server_state = _Server(loop, mode, delay_ms, slots, service_ms, recorder, max_requests, on_done,
                            big_every=big_every, big_bytes=big_bytes, precise=precise,
-                           slow_every=slow_every, slow_ms=slow_ms, routes=routes, name=name)
+                           slow_every=slow_every, slow_ms=slow_ms, routes=routes, name=name, by_source=by_source)
 
     async def main_coro() -> None:
         server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
@@ -414,6 +427,13 @@ def _route(text: str) -> tuple[str, float]:
     return path, _positive_float(ms)
 
 
+def _source_delay(text: str) -> tuple[str, float]:
+    addr, sep, ms = text.partition("=")
+    if not sep or not addr.strip():
+        raise argparse.ArgumentTypeError(f"expected ADDRESS=MS such as 127.0.0.3=20, got {text!r}")
+    return addr.strip(), _positive_float(ms)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m stinger.testing.servers", description=__doc__.split("\n\n")[0])
     ap.add_argument("mode", choices=("delay", "slots"))
@@ -435,11 +455,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--route", type=_route, action="append", default=[], metavar="PATH=MS",
                     help="requests to PATH take MS (the delay, or the service time in slots mode); repeatable")
     ap.add_argument("--name", default=None, help="answer with the header X-Served-By: NAME (a backend's name)")
+    ap.add_argument("--delay-by-source", type=_source_delay, action="append", default=[], metavar="ADDRESS=MS",
+                    help="answers to connections from ADDRESS (e.g. 127.0.0.3) take MS longer; repeatable")
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
           record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
           big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise,
-          slow_every=a.slow_every, slow_ms=a.slow_ms, routes=dict(a.route) or None, name=a.name)
+          slow_every=a.slow_every, slow_ms=a.slow_ms, routes=dict(a.route) or None, name=a.name,
+          by_source=dict(a.delay_by_source) or None)
 
 
 # ==================================================================== client side
@@ -470,7 +493,8 @@ class RefServer:
                  record: bool | str | Path = False, max_requests: int | None = None,
                  startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000,
                  precise: bool = False, slow_every: int | None = None, slow_ms: float = 0.0,
-                 routes: dict[str, float] | None = None, name: str | None = None) -> None:
+                 routes: dict[str, float] | None = None, name: str | None = None,
+                 delay_by_source: dict[str, float] | None = None) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -484,6 +508,7 @@ class RefServer:
         self.slow_every, self.slow_ms = slow_every, slow_ms
         self.routes = dict(routes or {})
         self.name = name
+        self.delay_by_source = dict(delay_by_source or {})
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -533,6 +558,8 @@ class RefServer:
             cmd += ["--route", f"{path}={float(ms)!r}"]
         if self.name:
             cmd += ["--name", self.name]
+        for addr, ms in self.delay_by_source.items():
+            cmd += ["--delay-by-source", f"{addr}={float(ms)!r}"]
         return cmd
 
     def start(self) -> RefServer:
