@@ -29,9 +29,9 @@ def has_control() -> bool:
     return any(p.name == "control" for p in run.params)
 
 
-def check_run(argv: list[str]) -> dict[str, Any]:
-    """`stinger run ARGV` parsed and resolved as the command does, without running: the spec's data with
-    its secrets redacted, or `Invalid` with the CLI's one line."""
+def check_run(argv: list[str]) -> tuple[Any, dict[str, Any]]:
+    """`stinger run ARGV` parsed and resolved as the command does, without running: the spec and its data
+    with secrets redacted (a seed no one gave left out: the run draws its own), or `Invalid` with the CLI's one line."""
     from stinger.cli.resolve import resolve_spec
     from stinger.cli.run import run
     from stinger.core.secrets import redacted
@@ -49,7 +49,10 @@ def check_run(argv: list[str]) -> dict[str, Any]:
         if line is None:
             raise
         raise Invalid(one_line(line[0])) from None
-    return redacted(data)
+    shown = redacted(data)
+    if spec_file is None and "--seed" not in argv and isinstance(shown.get("load"), dict):
+        shown["load"].pop("seed", None)
+    return spec, shown
 
 
 def explain(exc: BaseException) -> str | None:
@@ -92,13 +95,13 @@ def ui(host: str, port: int, runs_dir: str) -> None:
                    token=token, port=port, public=public)
     shown = "127.0.0.1" if public and family == socket.AF_INET else host
     shown = f"[{shown.strip('[]')}]" if ":" in shown else shown
-    click.echo(f"stinger ui: http://{shown}:{port}/?token={token}", err=True)
     if public:
         click.echo(f"stinger ui: listening on {host}:{port}: every page needs the token "
                    "(from elsewhere, use this machine's address with the same ?token=)", err=True)
     if not has_control():
         click.echo("stinger ui: this stinger's `run` has no --control: runs can be started and stopped, "
                    "not steered", err=True)
+    click.echo(f"stinger ui: http://{shown}:{port}/?token={token}", err=True)   # last: the line to open
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     server.run(sockets=[sock])

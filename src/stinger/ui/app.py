@@ -43,8 +43,8 @@ _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "R
             "X-Frame-Options": "DENY"}
 MAX_BODY = 2 << 20
 
-# (argv) -> redacted spec data, or raises Invalid(the CLI's one line); given by cli/ui.py
-Check = Callable[[list[str]], dict[str, Any]]
+# (argv) -> (the Spec, its data with secrets redacted), or raises Invalid(the CLI's one line); given by cli/ui.py
+Check = Callable[[list[str]], "tuple[Any, dict[str, Any]]"]
 # an exception -> the CLI's one line for it, None when it is not a user's mistake; given by cli/ui.py
 Explain = Callable[[BaseException], "str | None"]
 
@@ -109,7 +109,19 @@ class UiApp:
         return argv, model, files
 
     def _checked(self, argv: list[str]) -> dict[str, Any]:
-        return self.check([*argv, *self.runner.own_flags()])
+        """The CLI's check of the run's arguments, then what the run checks before any load (`preflight_opened`:
+        the SLOs' grammar, the dataset opened, the target's own check): the same one line either way."""
+        from stinger.orchestrate.preflight import preflight_opened
+
+        spec, shown = self.check([*argv, *self.runner.own_flags()])
+        try:
+            preflight_opened(spec)
+        except Exception as exc:
+            line = self.explain(exc)
+            if line is None:
+                raise
+            raise Invalid(line) from None
+        return shown
 
     # -- routes
     async def page(self, request: Request) -> Response:

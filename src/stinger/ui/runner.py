@@ -175,11 +175,16 @@ class Runner:
                     self._send({"stop": True})
                 except NotRunning:
                     pass
-            else:
-                _signal(proc, signal.SIGTERM)
         threading.Thread(target=self._terminate_late, args=(proc,), name="stinger-ui-stop", daemon=True).start()
 
     def _terminate_late(self, proc: subprocess.Popen[bytes]) -> None:
+        if not self.control:
+            # SIGTERM at once, but not before the run measures (its first interval): a SIGTERM while the
+            # CLI still starts ends it before it has a run directory to keep
+            deadline = time.monotonic() + self.grace
+            while proc.poll() is None and not (self._live or {}).get("points") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _signal(proc, signal.SIGTERM)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 proc.wait(self.grace)
