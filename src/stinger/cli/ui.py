@@ -41,7 +41,7 @@ def check_run(argv: list[str]) -> tuple[Any, dict[str, Any]]:
         with run.make_context("run", list(argv)) as ctx:
             params = dict(ctx.params)
         spec_file = params.pop("spec_file", None)
-        for own in ("quiet", "dashboard", "price", "control"):
+        for own in ("quiet", "dashboard", "price", "control", "jsonl"):
             params.pop(own, None)
         spec, data = resolve_spec(spec_file, params)
     except Exception as exc:
@@ -91,8 +91,9 @@ def ui(host: str, port: int, runs_dir: str) -> None:
     port = sock.getsockname()[1]
     public = not is_loopback(host.strip("[]"))
     token = new_token()
-    app = make_app(UiApp(Path(runs_dir), check_run, explain, control=has_control()),
-                   token=token, port=port, public=public)
+    ui_app = UiApp(Path(runs_dir), check_run, explain, control=has_control())
+    ui_app.warm_up()
+    app = make_app(ui_app, token=token, port=port, public=public)
     shown = "127.0.0.1" if public and family == socket.AF_INET else host
     shown = f"[{shown.strip('[]')}]" if ":" in shown else shown
     if public:

@@ -73,6 +73,21 @@ class UiApp:
         self.runner = runner or Runner(self.runs_dir, control=control)
         self._specs = Path(tempfile.mkdtemp(prefix="stinger-ui-"))   # pasted specs, private (0700), one per start
 
+    def warm_up(self) -> None:
+        """Import what a check imports (the target kinds, the spec's models, the preflight: ~2 s cold on a
+        busy machine) on a thread now, not on the first click. Nothing is contacted: a check connects nowhere."""
+        def warm() -> None:
+            from stinger.orchestrate import preflight  # noqa: F401
+
+            try:
+                self.check(["--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s"])
+            except Exception:   # a warm-up: the first real check reports what it finds
+                pass
+
+        import threading
+
+        threading.Thread(target=warm, name="stinger-ui-warm", daemon=True).start()
+
     # -- reading the request
     async def _body(self, request: Request) -> dict[str, Any]:
         raw = await request.body()

@@ -75,7 +75,8 @@ class Runner:
             self._changes = []
             self._cleanup = list(cleanup)
             self._state = {"status": "starting", "seq": self._seq, "pid": self._proc.pid, "model": model,
-                           "control": self.control, "started": time.time(), "spec": spec, "exit_code": None,
+                           "control": self.control, "started": time.time(),
+                           "spawned_perf": time.perf_counter(),   # (CLOCK_MONOTONIC: a bench times the spawn) "spec": spec, "exit_code": None,
                            "run_dir": None, "stopping": False}
             proc, seq = self._proc, self._seq
         threading.Thread(target=self._read_stderr, args=(proc, seq), name="stinger-ui-stderr", daemon=True).start()
