@@ -75,7 +75,7 @@ def one_round(chromium: str, tmp: Path, hold: float, steer: bool) -> dict:
         "spawn_to_first_request_s": float(recv[0] - spawned),    # the CLI's own start-up
         "stop_click_to_last_request_s": float(recv[-1] - flow.stop_click),
         "stop_click_to_page_ended_s": flow.ended_shown - flow.stop_click,
-        "status": flow.status, "console_errors": flow.console_errors, "requests": int(len(recv)),
+        "status": flow.status, "console_errors": flow.console_errors, "requests": len(recv),
         "run_files": sorted(p.name for p in (runs / flow.run_dir).iterdir()) if flow.run_dir else [],
     }
     if steer and flow.change_click is not None:

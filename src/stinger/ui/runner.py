@@ -54,6 +54,7 @@ class Runner:
         self._lines: deque[str] = deque(maxlen=20)
         self._changes: list[dict[str, Any]] = []
         self._dashboard: str | None = None
+        self._run_t0: float | None = None     # wall time of the run's start, from its live state's elapsed
         self._before: set[str] = set()
         self._cleanup: list[Path] = []
         self._seq = 0
@@ -70,7 +71,7 @@ class Runner:
                                           stderr=subprocess.PIPE, start_new_session=True)
             self._seq += 1
             self._stdin = self._proc.stdin
-            self._live, self._dashboard = None, None
+            self._live, self._dashboard, self._run_t0 = None, None, None
             self._lines.clear()
             self._changes = []
             self._cleanup = list(cleanup)
@@ -114,6 +115,9 @@ class Runner:
                         if seq != self._seq:
                             return
                         self._live = scrub_data(live)
+                        if isinstance(live.get("elapsed"), (int, float)):   # the run's start on this clock
+                            t0 = time.time() - live["elapsed"]
+                            self._run_t0 = t0 if self._run_t0 is None else min(self._run_t0, t0)
                         if self._state["status"] == "starting" and live.get("status") == "running":
                             self._state["status"] = "running"
                 except (OSError, ValueError):
@@ -159,7 +163,8 @@ class Runner:
                 raise NotRunning("this stinger's `run` has no --control: the load cannot change while it runs")
             line: dict[str, Any] = {"rate": f"{value:g}/s"} if model == "rate" else {"users": int(value)}
             self._send(line)
-            change = {"at": time.time(), **line}
+            now = time.time()
+            change = {"at": now, "t": None if self._run_t0 is None else round(now - self._run_t0, 3), **line}
             self._changes.append(change)
             return change
 

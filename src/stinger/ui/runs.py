@@ -46,7 +46,7 @@ def list_runs(runs_dir: Path, limit: int = 200) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         variants = summary.get("variants") or {}
-        first = next(iter(variants.values()), {}) if isinstance(variants, dict) else {}
+        first: dict[str, Any] = next(iter(variants.values()), {}) if isinstance(variants, dict) else {}
         req = first.get("requests") or {}
         rows.append({"name": path.name, "variants": list(variants) if isinstance(variants, dict) else [],
                      "ok": req.get("ok"), "failed": req.get("failed"),
