@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,52 @@ def test_the_rate_changes_from_50_to_200_while_the_run_goes(tmp_path, chromium):
     (run,) = runs.iterdir()
     events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines() if x.strip()]
     assert [e.get("rate") for e in events if e.get("kind") == "load_change"][-1] in (200, 200.0, "200/s")
+
+
+def test_runs_are_browsed_compared_and_downloaded_through_the_token_beyond_loopback(tmp_path, chromium):
+    """Bound to 0.0.0.0 (reached through 127.0.0.1): the page with ?token= lists two CLI runs, compares them
+    (compare's own verdict), opens a report and downloads summary.json, every fetch carrying the token."""
+    from playwright.sync_api import sync_playwright
+
+    from stinger import _api
+
+    runs = tmp_path / "runs"
+    with RefServer("delay", delay_ms=5) as srv:
+        for _ in range(2):
+            subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--url", srv.url + "/", "--rate", "50",
+                            "--duration", "2s", "--quiet", "--out", str(runs)], check=True, capture_output=True,
+                           timeout=120)
+    names = sorted(p.name for p in runs.iterdir())
+    expected = _api.compare(runs / names[0], runs / names[1], outputs=()).verdict["sentence"]
+    errors: list[str] = []
+    with UiProcess(runs, host="0.0.0.0") as ui, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            assert page.goto(ui.base + "/").status == 401              # no token, no page
+            errors.clear()                                             # (the browser logs that 401)
+            page.goto(ui.url)
+            page.wait_for_selector("#runs tbody tr >> nth=1")
+            page.get_by_label("Baseline").select_option(names[0])
+            page.get_by_label("Candidate").select_option(names[1])
+            page.get_by_role("button", name="Compare").click()
+            deadline = time.monotonic() + 60
+            while (page.text_content("#verdict-sentence") or "") in ("", "comparing..."):
+                assert time.monotonic() < deadline
+                page.wait_for_timeout(100)
+            sentence = page.text_content("#verdict-sentence") or ""
+            with page.expect_popup() as popup:
+                page.locator(f"#runs tr:has-text('{names[1]}') a", has_text="report").click()
+            report = popup.value
+            report.wait_for_load_state()
+            report_text = report.text_content("body") or ""
+            with page.expect_download() as download:
+                page.locator(f"#runs tr:has-text('{names[1]}') a", has_text="summary.json").click()
+            saved = json.loads(Path(download.value.path()).read_text())
+        finally:
+            browser.close()
+    assert sentence.startswith(expected)
+    assert "stinger" in report_text and saved == json.loads((runs / names[1] / "summary.json").read_text())
+    assert errors == []
