@@ -84,6 +84,7 @@ def ui(host: str, port: int, runs_dir: str) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
+        sock.listen(128)   # connections wait in the backlog from now: the URL printed below answers at once
     except (OSError, UnicodeError) as exc:
         sock.close()
         raise UsageError(f"--host/--port: cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "

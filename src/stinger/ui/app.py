@@ -74,19 +74,16 @@ class UiApp:
         self._specs = Path(tempfile.mkdtemp(prefix="stinger-ui-"))   # pasted specs, private (0700), one per start
 
     def warm_up(self) -> None:
-        """Import what a check imports (the target kinds, the spec's models, the preflight: ~2 s cold on a
-        busy machine) on a thread now, not on the first click. Nothing is contacted: a check connects nowhere."""
-        def warm() -> None:
-            from stinger.orchestrate import preflight  # noqa: F401
+        """Import what a check imports (the target kinds, the spec's models, the preflight: ~2 s cold on a busy
+        machine) now, before the URL is printed, not on the first click. Nothing is contacted: a check
+        connects nowhere."""
+        from stinger.orchestrate.preflight import preflight_opened
 
-            try:
-                self.check(["--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s"])
-            except Exception:   # a warm-up: the first real check reports what it finds
-                pass
-
-        import threading
-
-        threading.Thread(target=warm, name="stinger-ui-warm", daemon=True).start()
+        try:   # (plain HTTP has no preflight of its own: nothing is contacted)
+            spec, _ = self.check(["--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s"])
+            preflight_opened(spec)
+        except Exception:   # a warm-up: the first real check reports what it finds
+            pass
 
     # -- reading the request
     async def _body(self, request: Request) -> dict[str, Any]:
