@@ -67,8 +67,9 @@ def test_start_and_stop_from_the_keyboard_leave_a_cli_run_directory(tmp_path, ch
     ui_files = {p.name for p in run.iterdir()}
     assert ui_files - {"events.jsonl"} == cli - {"events.jsonl"} and "requests.csv" in ui_files
     summary = json.loads((run / "summary.json").read_text())
-    ok = summary["variants"]["default"]["requests"]["ok"]
-    assert ok == len(recv)        # every request the server answered is counted once
+    req = summary["variants"]["default"]["requests"]
+    # every request the server saw is counted once: answered (ok), or in flight when SIGTERM stopped the run
+    assert req["ok"] <= len(recv) <= req["ok"] + req["failed"] + req["in_flight"] and req["unaccounted"] == 0
 
 
 def test_the_rate_changes_from_50_to_200_while_the_run_goes(tmp_path, chromium):
@@ -112,11 +113,12 @@ def test_runs_are_browsed_compared_and_downloaded_through_the_token_beyond_loopb
     with UiProcess(runs, host="0.0.0.0") as ui, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"])
         try:
+            bare = browser.new_page()
+            assert bare.goto(ui.base + "/").status == 401              # no token, no page
+            bare.close()                                               # (its console logs that 401)
             page = browser.new_page(accept_downloads=True)
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            assert page.goto(ui.base + "/").status == 401              # no token, no page
-            errors.clear()                                             # (the browser logs that 401)
             page.goto(ui.url)
             page.wait_for_selector("#runs tbody tr >> nth=1")
             page.get_by_label("Baseline").select_option(names[0])

@@ -102,7 +102,8 @@ def test_the_page_is_self_contained_under_a_strict_csp(loopback):
     with urllib.request.urlopen(req, timeout=10) as r:
         csp, page = r.headers["Content-Security-Policy"], r.read().decode()
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert "<script src" not in page and "<link" not in page and "@import" not in page
+    assert "<script src" not in page and "@import" not in page
+    assert page.count("<link") == 1 and '<link rel="icon" href="data:,">' in page   # no favicon fetched either
     script = page.split("<script>")[1]
     assert "http://" not in script.replace("http://www.w3.org/2000/svg", "") and "https://" not in script
     assert "innerHTML" not in script and "eval(" not in script
