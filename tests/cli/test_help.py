@@ -24,7 +24,7 @@ def help_text(capsys, name: str) -> str:
 
 
 def test_every_command_has_grouped_help():
-    assert set(COMMANDS) == {"run", "capacity", "ab", "compare", "plan", "report", "demo", "serve-demo"}
+    assert set(COMMANDS) == {"run", "capacity", "ab", "compare", "plan", "report", "demo", "serve-demo", "ui"}
     assert all(isinstance(cli.commands[n], GroupedCommand) for n in COMMANDS)
 
 

@@ -12,6 +12,7 @@ engine, worker backend or vendor package (import-linter: "the CLI is thin").
     stinger compare RUN_A RUN_B    compare two saved runs (a regression gate)
     stinger plan                   how long an A/B test must run
     stinger report RUN_DIR         re-render a saved run, and its HTML report (report.html)
+    stinger ui                     a web page to start, steer and stop runs and browse them  (ui/)
     stinger demo                   the embedded demo, end to end         (demo/cli.py)
     stinger serve-demo             the demo model endpoint alone         (demo/cli.py)
 
@@ -34,7 +35,7 @@ from typing import Any
 import click
 
 from stinger import __version__
-from stinger.cli.outputs import fail
+from stinger.cli.outputs import error_line, fail
 from stinger.errors import ExitCode, StingerError
 
 __all__ = ["cli", "main", "resolve_spec"]
@@ -55,7 +56,7 @@ COMMANDS: dict[str, str | Callable[[], click.Command]] = {
     "run": "stinger.cli.run:run", "capacity": "stinger.cli.capacity:capacity", "ab": "stinger.cli.ab:ab",
     "compare": "stinger.cli.compare:compare", "plan": "stinger.cli.plan:plan", "report": "stinger.cli.report:report",
     "demo": lambda: _demo_command("demo"), "serve-demo": lambda: _demo_command("serve-demo"),
-    "cluster": "stinger.cli.cluster:cluster",
+    "cluster": "stinger.cli.cluster:cluster", "ui": "stinger.cli.ui:ui",
 }
 
 
@@ -124,12 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="stinger", standalone_mode=False)
     except click.exceptions.Abort:
         fail("aborted", ExitCode.INTERRUPTED)
-    except click.exceptions.NoSuchOption as exc:
-        fail(exc.format_message() + " (see --help)", ExitCode.USAGE)
-    except click.ClickException as exc:
-        fail(" ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else ExitCode.USAGE)
-    except StingerError as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+    except (click.ClickException, StingerError) as exc:
+        fail(*(error_line(exc) or (str(exc), ExitCode.USAGE)))
     except KeyboardInterrupt:
         fail("interrupted", ExitCode.INTERRUPTED)
     except SystemExit:

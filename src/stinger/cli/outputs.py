@@ -44,12 +44,29 @@ def warn_failures(summary: dict | None, quiet: bool) -> None:
                    + (f": {', '.join(causes)}" if causes else "") + ")", err=True)
 
 
-def fail(message: str, code: int) -> NoReturn:
-    """One line on stderr (secrets scrubbed, at most about 500 characters), then exit `code`."""
+def error_line(exc: BaseException) -> tuple[str, int] | None:
+    """A user's mistake as the one line and exit code the CLI ends in (`main`, and `stinger ui`'s
+    checks, which show the same line); None for anything that is not one."""
+    from stinger.errors import ExitCode, StingerError
+
+    if isinstance(exc, click.exceptions.NoSuchOption):
+        return exc.format_message() + " (see --help)", ExitCode.USAGE
+    if isinstance(exc, click.ClickException):
+        return " ".join(exc.format_message().split()), exc.exit_code if exc.exit_code else ExitCode.USAGE
+    if isinstance(exc, StingerError):
+        return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__), exc.exit_code
+    return None
+
+
+def one_line(message: str) -> str:
+    """A message as the CLI writes it: secrets scrubbed, one line, at most about 500 characters."""
     from stinger.core.secrets import scrub
 
     message = " ".join(scrub(message).split())
-    if len(message) > 500:
-        message = message[:480] + "..."
-    click.echo(f"stinger: error: {message}", err=True)
+    return message[:480] + "..." if len(message) > 500 else message
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """One line on stderr (secrets scrubbed, at most about 500 characters), then exit `code`."""
+    click.echo(f"stinger: error: {one_line(message)}", err=True)
     sys.exit(code)
