@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stinger._results import AbResult, CapacityResult, CompareResult, RunResult
 from stinger.errors import UsageError
+from stinger.scale.control import RunControl   # light: no numpy, no event loop (the CLI's --control makes one)
 
 if TYPE_CHECKING:
     from stinger.spec import Spec
@@ -55,11 +56,13 @@ def _outputs(outputs: Iterable | None) -> list:
     return resolve(DEFAULT_OUTPUTS if outputs is None else outputs)
 
 
-def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None = None) -> RunResult:
-    """One load test. Returns its summary (summary.json), run directory and exit code."""
+def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None = None,
+        control: RunControl | None = None) -> RunResult:
+    """One load test. Returns its summary (summary.json), run directory and exit code. `control`: a
+    `stinger.RunControl` to change the rate or users while it runs, or stop it early."""
     from stinger.orchestrate.run import run_spec
 
-    report = run_spec(_resolve(spec), workers=workers, outputs=_outputs(outputs))
+    report = run_spec(_resolve(spec), workers=workers, outputs=_outputs(outputs), control=control)
     return RunResult(summary=report.summary, run_dir=report.run_dir, exit_code=report.exit_code)
 
 

@@ -11,10 +11,14 @@ import click
 SAVE_REQUESTS_LOST = "--save-requests:"   # the prefix of the warnings of rows a full disk cost
 
 
-def outputs(quiet: bool, dashboard: int | None = None) -> list:
-    """The terminal (unless --quiet), the run directory, and the live dashboard when asked
-    (`--dashboard [PORT]`)."""
+def outputs(quiet: bool, dashboard: int | None = None, jsonl: str | None = None) -> list:
+    """The terminal (unless --quiet), the run directory, the live dashboard when asked
+    (`--dashboard [PORT]`), and JSON lines when asked (`--jsonl PATH`, - for standard output)."""
     outs: list[Any] = ["rundir"]
+    if jsonl is not None:
+        from stinger.outputs.jsonlines import JsonLinesOutput
+
+        outs.append(JsonLinesOutput(None if jsonl == "-" else jsonl))
     if not quiet:
         from stinger.outputs.terminal import TerminalOutput, make_console
 

@@ -20,6 +20,7 @@ from stinger.engine.closed_model import ClosedModel
 from stinger.engine.core import EngineCore
 from stinger.engine.open_model import OpenModel
 from stinger.engine.plan import WorkerPlan
+from stinger.engine.steer import LoadChange
 
 
 class Engine(OpenModel, ClosedModel, EngineCore):
@@ -29,3 +30,10 @@ class Engine(OpenModel, ClosedModel, EngineCore):
         self._init_core(plan, emit)
         self._init_open()
         self._init_closed()
+
+    def apply_change(self, at: float, change: LoadChange) -> None:
+        """A live load change (`engine/steer.py`) taking effect at run-clock offset `at`."""
+        if self.plan.open is not None:
+            self._open_change(at, change.rate, change.lost, change.survivors)
+        else:
+            self._closed_change(at, change.users, change.lost, change.survivors)

@@ -83,6 +83,7 @@ class Snapshot:
     variants: tuple[VariantSnapshot, ...]
     extra: dict = field(default_factory=dict)     # monitor readings for the live view ("endpoint.cpu_pct": "...")
     lost_workers: tuple[int, ...] = ()            # load workers lost so far: the run is incomplete
+    events: tuple[dict, ...] = ()                 # live load changes so far (scale/control.py)
 
 
 @dataclass(frozen=True)
@@ -265,4 +266,5 @@ def snapshot_of(metrics, elapsed: float, extra: dict | None = None) -> Snapshot:
         out.append(VariantSnapshot(name=name, ok=vm.ok, failed=vm.failed, dropped=int(vm.counters["dropped"]),
                                    latency=vm.totals["latency"].copy(), **kw))
     return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}),
-                    lost_workers=tuple(getattr(metrics, "gone_workers", ())))
+                    lost_workers=tuple(getattr(metrics, "gone_workers", ())),
+                    events=tuple(dict(e) for e in getattr(metrics, "events", ())))
