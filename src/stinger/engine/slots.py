@@ -333,9 +333,11 @@ class OpenStream:
             k = int(np.searchsorted(last[1], t, side="left"))
             id_t = int(last[0][0]) + k
             self._redo = [(last[0][k:], last[1][k:], last[2]), *self._redo]
+            self._last = (last[0][:k], last[1][:k], None) if k else None   # what stays handed out
         else:   # later than the chunk it falls in: walk the segment again (rare; exact in every worker)
             id_t = self._count_before(t)
             self._redo = []
+            self._last = None
             self._regen_from(id_t)
         self._skip = (fired_through, len(self.own.losses))
         self._switch(cut, id_t)
