@@ -278,6 +278,7 @@ class OpenStream:
     def next(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(global ids, offsets, variants, payloads) of this worker's next non-empty chunk; None at the end."""
         while True:
+            got: tuple[np.ndarray, np.ndarray, int | None] | None
             if self._redo:
                 got = self._redo.pop(0)
             else:

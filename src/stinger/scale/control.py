@@ -214,10 +214,10 @@ class Steering:
         self.last_at = t
         return t
 
-    def look(self, now: float) -> None:
-        """Apply the asks queued since the last look (`now`: run-clock s)."""
+    def look(self, now: float) -> bool:
+        """Apply the asks queued since the last look (`now`: run-clock s); True when a stop was asked."""
         if self.control is None:
-            return
+            return False
         for ask in self.control.take():
             why = self._refusal(ask, now)
             if why is not None:
@@ -232,6 +232,7 @@ class Steering:
             self.set.append((t, float(value)))
             key = "rate" if ask.rate is not None else "users"
             self._event({"t": round(t, 3), "kind": "load_change", key: value, "source": "control"})
+        return self.control.stop_requested
 
     def _refusal(self, ask: _Ask, now: float) -> str | None:
         if not self.steerable:

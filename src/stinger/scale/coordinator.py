@@ -21,7 +21,10 @@ worker's record, so no signal can lose or tear what has arrived.
 
 A worker lost mid-run (killed, crashed) is reported in `lost_workers` with the
 share of the schedule it carried and the run-clock time from which that share
-went unsent; the run goes on with the others and is marked incomplete. The
+went unsent; what the run does then is `on_worker_loss`: stop (the others are
+asked to stop at once), continue (they go on at their own share) or rebalance
+(its share goes to them from a little after the loss: `scale.control.Steering`);
+stop and continue mark the run incomplete. The
 requests it had in flight at its last record are counted as failed, kind
 `lost` (`RunMetrics.worker_gone`), so scheduled = ok + failed + dropped + in
 flight still holds.
@@ -54,8 +57,8 @@ from stinger.core.records import IntervalRecord
 from stinger.engine.plan import WorkerPlan
 from stinger.errors import RunError
 from stinger.scale.aggregate import Merger, NodeHists
-from stinger.scale.control import RunControl, Steering
 from stinger.scale.base import DEFAULT_BACKEND, Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
+from stinger.scale.control import RunControl, Steering
 
 _STOP_GRACE = 15.0        # s to wait for final records after a stop
 _SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
@@ -179,6 +182,19 @@ def silent_deadline(interval: float, start_delay: float) -> float:
     return max(_SILENT_INTERVALS * interval, _SILENT_MIN) + start_delay
 
 
+def _after_loss(mode: str, w: int, survivors: list[int], steer: Steering, t: float, *,
+                running: bool) -> tuple[bool, float | None]:
+    """What `--on-worker-loss` does about worker `w` lost at run-clock `t`: (stop the run now, the instant
+    its share went to the survivors). Nothing once the run is stopping or when no worker is left."""
+    if not running or not survivors:
+        return False, None
+    if mode == "stop":
+        return True, None
+    if mode == "rebalance":
+        return False, steer.rebalance(w, survivors, t)
+    return False, None
+
+
 def hold_stop_signals() -> _StopSignals:
     """A context in which SIGINT/SIGTERM only set flags (see `_StopSignals`); `execute` inside it
     reacts to them as usual, and `.received` says which arrived."""
@@ -236,16 +252,13 @@ def execute(plans: Sequence[WorkerPlan], *,
             with merger.lock:
                 gone = metrics.worker_gone(w)
             nonlocal wait_until
-            t = perf_counter() - t0
-            then = on_worker_loss
-            at = None
-            if wait_until is None and live:
-                if then == "stop":
-                    wait_until = perf_counter() + _STOP_GRACE
-                    backend.stop()
-                elif then == "rebalance":
-                    at = steer.rebalance(w, sorted(live), t)
-            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], gone, then=then, rebalanced_at=at)
+            stop, at = _after_loss(on_worker_loss, w, sorted(live), steer, perf_counter() - t0,
+                                   running=wait_until is None)
+            if stop:
+                wait_until = perf_counter() + _STOP_GRACE
+                backend.stop()
+            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], gone, then=on_worker_loss,
+                            rebalanced_at=at)
             lost.append(lw)
             warnings.append(lw.describe())
 
@@ -298,8 +311,7 @@ def execute(plans: Sequence[WorkerPlan], *,
                     wait_until = now + _SECOND_SIGNAL_WAIT if wait_until is None else min(wait_until, now + _SECOND_SIGNAL_WAIT)
                 elif n_signals >= 3:
                     wait_until = now
-                steer.look(now - t0)
-                if control is not None and control.stop_requested and wait_until is None:
+                if steer.look(now - t0) and wait_until is None:
                     stopped_early = True   # asked to end early: a clean stop, the exit code of a normal end
                     wait_until = now + _STOP_GRACE
                     backend.stop()
