@@ -26,8 +26,8 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1          # an SLO was violated, a variant never succeeded, or `compare` found a regression
     USAGE = 2           # the user's mistake: one line on stderr, no traceback
-    # the run could not proceed, or is incomplete: a load worker was lost (--on-worker-loss stop, the default,
-    # or continue: its share was not sent); a loss rebalanced onto the others (the load met) is not this code
+    # the run could not proceed, or is incomplete: a load worker was lost (--on-worker-loss continue, the
+    # default, or stop: its share was not sent); a loss rebalanced onto the others (the load met) is not this code
     RUN_ERROR = 3
     INTERRUPTED = 130   # Ctrl-C (SIGINT): what was measured is kept
     TERMINATED = 143    # SIGTERM: what was measured is kept

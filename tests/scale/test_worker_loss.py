@@ -41,7 +41,8 @@ def test_rebalance_keeps_the_offered_rate_after_a_worker_is_killed(server, tmp_p
     [ev] = r["events"]
     assert ev["kind"] == "load_change" and ev["source"] == "rebalance" and ev["rate"] == RATE
     assert r["exit_code"] == 0 and not r["incomplete"], r   # the load was met: not a failure ...
-    assert any("was lost" in w and "rebalance" in w for w in r["warnings"])   # ... but said loudly
+    assert any("was lost" in w and "rebalance" in w for w in r["warnings"])   # ... but said loudly,
+    assert any("was lost" in line for line in r["stderr"]), r["stderr"]      # also by a quiet run
     assert r["after_rps"], r
     assert abs(r["after_mean"] - RATE) <= tolerance(r), r
     identity(r)

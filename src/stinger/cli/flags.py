@@ -89,7 +89,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Outputs", 5, "--redact-header", None, {"multiple": True, "help": "A header (or URL query parameter) whose value never reaches an output; repeatable. Secret-looking ones are redacted without it."}, ("redact_headers",)),
     # -- scale
     Flag("Scale", 0, "--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
-    Flag("Scale", 2, "--on-worker-loss", "load.on_worker_loss", {"type": click.Choice(["stop", "continue", "rebalance"]), "help": "A worker lost mid-run: stop the run (the default; exit 3), continue without its share (exit 3), or rebalance its share onto the others from then on (the offered rate kept)."}),
+    Flag("Scale", 2, "--on-worker-loss", "load.on_worker_loss", {"type": click.Choice(["stop", "continue", "rebalance"]), "help": "A worker lost mid-run: continue without its share (the default; exit 3), stop the run at once (exit 3), or rebalance its share onto the others from then on (the offered rate kept; exit code as a normal end)."}),
     Flag("Scale", 1, "--backend", "load.backend", {"help": "Where workers run: local (forked processes, the default) or ray (Ray actors on the cluster RAY_ADDRESS names, else a private local one; pip install 'stinger[ray]')."}),
 )
 

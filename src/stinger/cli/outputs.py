@@ -37,7 +37,9 @@ def warn_failures(summary: dict | None, quiet: bool) -> None:
     if not quiet or not summary:
         return
     for w in summary.get("warnings", []):
-        if w.startswith(SAVE_REQUESTS_LOST):   # the run is kept, its rows are not: said even when quiet
+        # the run is kept, its rows are not; a worker was lost (even when its share was rebalanced and the
+        # run exits 0): said even when quiet
+        if w.startswith(SAVE_REQUESTS_LOST) or (w.startswith("worker ") and " was lost (" in w):
             click.echo(f"stinger: warning: {w}", err=True)
     for name, f in (summary.get("failures") or {}).items():
         what = "no request succeeded" if not f["ok"] else "most requests failed"

@@ -21,8 +21,8 @@ worker's record, so no signal can lose or tear what has arrived.
 
 A worker lost mid-run (killed, crashed) is reported in `lost_workers` with the
 share of the schedule it carried and the run-clock time from which that share
-went unsent; what the run does then is `on_worker_loss`: stop (the others are
-asked to stop at once), continue (they go on at their own share) or rebalance
+went unsent; what the run does then is `on_worker_loss`: continue (the default:
+they go on at their own share), stop (the others are asked to stop at once) or rebalance
 (its share goes to them from a little after the loss: `scale.control.Steering`);
 stop and continue mark the run incomplete. The
 requests it had in flight at its last record are counted as failed, kind
@@ -79,7 +79,7 @@ class LostWorker:
     share: float          # the fraction of the schedule it carried (1 / workers)
     since: float          # run-clock s of its last record: its share went unsent from about then
     lost_requests: int = 0   # measured requests in flight on it at its last record: counted as `lost`
-    then: str = "stop"       # --on-worker-loss: stop | continue | rebalance (what the run did about it)
+    then: str = "continue"   # --on-worker-loss: stop | continue | rebalance (what the run did about it)
     rebalanced_at: float | None = None   # run-clock s from which the survivors carried its share
 
     def describe(self) -> str:
@@ -207,14 +207,14 @@ def execute(plans: Sequence[WorkerPlan], *,
             stop_when: Callable[[RunMetrics, float], bool] | None = None,
             progress_every: float = 0.5,
             backend: WorkerBackend | str | None = None, spill_path=None,
-            control: RunControl | None = None, on_worker_loss: str = "stop") -> RunOutcome:
+            control: RunControl | None = None, on_worker_loss: str = "continue") -> RunOutcome:
     """Run the worker plans to completion (or a stop signal) and return what was measured.
 
     `backend`: a `WorkerBackend`, a registered name (`scale.base.REGISTRY`), or
     None for forked local processes. `spill_path`: where `RunMetrics` spills cells past its
     horizon (a run directory's scratch file); None for a temporary file. `control`: live load
-    changes and an early stop (`scale.control`). `on_worker_loss`: stop (the run, at once: exit 3),
-    continue (the others at their own share: exit 3) or rebalance (the others take the lost share)."""
+    changes and an early stop (`scale.control`). `on_worker_loss`: continue (the others at their own
+    share: exit 3; the default), stop (the run, at once: exit 3) or rebalance (the others take the lost share)."""
     if backend is None or isinstance(backend, str):
         backend = backend_named(backend or DEFAULT_BACKEND)
     names = [v.name for v in plans[0].variants]
