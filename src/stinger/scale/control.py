@@ -201,8 +201,10 @@ class Steering:
         self.last_at = 0.0
         self.set: list[tuple[float, float]] = []   # (t, rate or users) of the changes so far
 
-    def level(self, t: float) -> float:
-        """The offered rate (open) or users (closed) at run-clock `t`, changes included."""
+    def level(self, t: float) -> float | None:
+        """The offered rate (open) or users (closed) at run-clock `t`, changes included (None: a trace's)."""
+        if self.profile is None:
+            return None
         value = float(self.profile.rate_at(t) if self.open else self.profile.users_at(t))
         for at, v in self.set:
             if t >= at:
@@ -259,7 +261,8 @@ class Steering:
                                        source="rebalance"))
         key = "rate" if self.open else "users"
         level = self.level(t)
-        self._event({"t": round(t, 3), "kind": "load_change", key: level if self.open else int(level),
+        self._event({"t": round(t, 3), "kind": "load_change",
+                     key: level if self.open or level is None else int(level),
                      "source": "rebalance", "worker": lost, "survivors": len(survivors)})
         return t
 
