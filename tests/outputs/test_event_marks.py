@@ -39,3 +39,16 @@ def test_the_verdict_says_its_tests_pooled_the_loads():
     [note] = load_change_notes(SUMMARY)
     assert "2 changes, at 3 s, 6.5 s" in note and "one constant load" in note
     assert load_change_notes({"variants": {}}) == []
+
+
+def test_compare_warns_when_a_run_s_load_changed():
+    from types import SimpleNamespace
+
+    from stinger.orchestrate.compare import CompareArg, load_warnings
+
+    def arg(name: str, run: dict) -> CompareArg:
+        return CompareArg(data=SimpleNamespace(name=name, source=None), variant={}, run=run)   # type: ignore[arg-type]
+
+    warned = load_warnings(arg("baseline", {}), arg("candidate", {"events": SUMMARY["events"]}))
+    assert len(warned) == 1 and "candidate run's load changed" in warned[0] and "2 load change" in warned[0]
+    assert load_warnings(arg("baseline", {}), arg("candidate", {})) == []
