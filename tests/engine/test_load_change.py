@@ -135,3 +135,35 @@ def test_a_worker_applying_a_change_late_sends_no_request_twice_and_skips_none()
     assert len(every) == len(np.unique(every))        # no id sent twice
     assert np.array_equal(every, np.arange(len(every)))   # none skipped
     assert len(every) == 5000 + 2100 + 8 * 300
+
+
+def test_a_change_heard_chunks_late_walks_the_schedule_again_and_stays_exact():
+    """A worker that heard of a change more than a chunk after its instant (its chunk of 8,192 arrivals
+    at 10,000/s lasts 0.8 s; it sent through 2.4 s before hearing of a change at 1 s) finds the change's
+    first id by walking its segment again: the same id every other worker found in its chunk."""
+    spec = parse_spec({"target": {"url": "http://127.0.0.1:9/"}, "load": {"rate": 10000, "duration": "4s",
+                                                                         "workers": 3}})
+    sent: list[np.ndarray] = []
+    for plan in build_plans(spec):
+        stream = OpenStream(Slots(plan))
+        mine: list[np.ndarray] = []
+        if plan.worker == 2:
+            for _ in range(3):   # read (and send) three chunks, well past 1 s
+                ids, times, _, _ = stream.next()
+                mine.append(ids)
+            assert times[0] > 1.0
+            stream.change(1.0, rate=2000.0, fired_through=int(ids[-1]))
+        else:
+            ids, times, _, _ = stream.next()
+            stream.change(1.0, rate=2000.0, fired_through=int(ids[times < 1.0][-1]))
+            mine.append(ids[times < 1.0])
+        while (got := stream.next()) is not None:
+            mine.append(got[0])
+        sent.append(np.concatenate(mine))
+    every = np.sort(np.concatenate(sent))
+    assert len(every) == len(np.unique(every))                        # no id sent twice
+    end = 10000 + 3 * 2000   # the cut at 1 s is id 10,000; the new segment is 2,000/s for 3 s
+    assert np.array_equal(every[every < end], np.arange(end))         # none of the schedule skipped
+    # beyond it only what the late worker had already sent of the old schedule, its own ids
+    beyond = every[every >= end]
+    assert len(beyond) and np.all(beyond % 3 == 2) and np.isin(beyond, sent[2]).all()
