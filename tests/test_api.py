@@ -16,7 +16,7 @@ import stinger
 from stinger.testing.servers import RefServer
 
 PUBLIC = [
-    "AbResult", "CapacityResult", "CompareResult", "DatasetError", "ExitCode", "Output", "RunError", "RunResult",
+    "AbResult", "CapacityResult", "CompareResult", "DatasetError", "ExitCode", "Output", "RunControl", "RunError", "RunResult",
     "Spec", "SpecError", "StingerError", "TargetError", "UsageError", "__version__", "ab", "capacity", "cluster_init",
     "compare", "load_spec", "read_run", "run", "Request", "Response", "Reading", "request_hook", "response_hook",
 ]

@@ -12,6 +12,9 @@
     stinger.compare("runs/base", "runs/candidate")      # -> CompareResult (exit_code 1 = regression)
     stinger.read_run("runs/20260101-120000-demo")       # -> RunResult from the files alone
 
+    control = stinger.RunControl()     # from any thread while the run runs: change its load, or end it
+    stinger.run(spec, control=control) # control.set_rate("200/s"), .set_users(20), .stop()
+
 User hooks (spec `hooks: {request: "mod:fn", response: "mod:fn"}`): `stinger.Request` ->
 `stinger.Request` builds each payload's request once before the run; `stinger.Response` ->
 `stinger.Reading` reads each OK answer (prediction, label, token counts, ok) off the event loop.
@@ -51,6 +54,7 @@ __all__ = [
     "Reading",
     "Request",
     "Response",
+    "RunControl",
     "RunError",
     "RunResult",
     "Spec",
@@ -81,6 +85,7 @@ _LAZY = {
     "read_run": "stinger._api",
     "load_spec": "stinger._api",
     "RunResult": "stinger._results",
+    "RunControl": "stinger.scale.control",
     "CapacityResult": "stinger._results",
     "AbResult": "stinger._results",
     "CompareResult": "stinger._results",
@@ -119,6 +124,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these come from __g
         UsageError,
     )
     from stinger.outputs.base import Output
+    from stinger.scale.control import RunControl
     from stinger.spec import Spec
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stinger._results import AbResult, CapacityResult, CompareResult, RunResult
 from stinger.errors import UsageError
+from stinger.scale.control import RunControl  # light: no numpy, no event loop (the CLI's --control makes one)
 
 if TYPE_CHECKING:
     from stinger.spec import Spec
@@ -55,11 +56,13 @@ def _outputs(outputs: Iterable | None) -> list:
     return resolve(DEFAULT_OUTPUTS if outputs is None else outputs)
 
 
-def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None = None) -> RunResult:
-    """One load test. Returns its summary (summary.json), run directory and exit code."""
+def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None = None,
+        control: RunControl | None = None) -> RunResult:
+    """One load test. Returns its summary (summary.json), run directory and exit code. `control`: a
+    `stinger.RunControl` to change the rate or users while it runs, or stop it early."""
     from stinger.orchestrate.run import run_spec
 
-    report = run_spec(_resolve(spec), workers=workers, outputs=_outputs(outputs))
+    report = run_spec(_resolve(spec), workers=workers, outputs=_outputs(outputs), control=control)
     return RunResult(summary=report.summary, run_dir=report.run_dir, exit_code=report.exit_code)
 
 
@@ -148,7 +151,8 @@ def discover_variants(target: dict[str, Any], *, pin: bool = True) -> list[dict[
 
 def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequential: bool = False,
        min_effect_ms: float | None = None, capacity: dict | None = None, prices: tuple[float, float] | None = None,
-       instances: tuple[int, int] | None = None, outputs: Iterable | None = None) -> AbResult:
+       instances: tuple[int, int] | None = None, outputs: Iterable | None = None,
+       control: RunControl | None = None) -> AbResult:
     """An A/B test of the spec's variants (the first is the baseline): split, paired, a split the endpoint
     makes (`split_modes()`: by its own weights, each response attributed from a header it sets) or capacity.
 
@@ -170,9 +174,12 @@ def ab(spec: SpecLike, *, mode: str | None = None, alpha: float = 0.05, sequenti
         s = _with_split(s, mode)
     if min_effect_ms is not None and not min_effect_ms > 0:
         raise UsageError(f"min_effect_ms must be > 0, got {min_effect_ms:g}")
+    if control is not None and mode == "capacity":
+        raise UsageError("a capacity search sets each step's load itself; a live control applies to one run "
+                         "(stinger run or ab without mode capacity)")
     opts = AbOptions(mode=mode, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=_capacity_options(capacity or {}) if mode == "capacity" else None,
-                     prices=prices, instances=instances)
+                     prices=prices, instances=instances, control=control)
     out = run_ab(s, opts, outputs=_outputs(outputs))
     return AbResult(summary=out.report.summary if out.report is not None else None,
                     verdict=verdict_dict(out.verdict, out.extra), run_dir=out.run_dir, exit_code=out.exit_code,

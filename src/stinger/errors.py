@@ -26,7 +26,9 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILED = 1          # an SLO was violated, a variant never succeeded, or `compare` found a regression
     USAGE = 2           # the user's mistake: one line on stderr, no traceback
-    RUN_ERROR = 3       # the run could not proceed, or is incomplete (a load worker was lost)
+    # the run could not proceed, or is incomplete: a load worker was lost (--on-worker-loss continue, the
+    # default, or stop: its share was not sent); a loss rebalanced onto the others (the load met) is not this code
+    RUN_ERROR = 3
     INTERRUPTED = 130   # Ctrl-C (SIGINT): what was measured is kept
     TERMINATED = 143    # SIGTERM: what was measured is kept
 
@@ -39,7 +41,8 @@ _MEANING = {
     ExitCode.OK: "success",
     ExitCode.FAILED: "an SLO was violated, or a variant had no successful response",
     ExitCode.USAGE: "the user's mistake: a bad flag, spec, URL or dataset",
-    ExitCode.RUN_ERROR: "incomplete: a load worker was lost or an abort rule stopped the run",
+    ExitCode.RUN_ERROR: "incomplete: a load worker was lost (and its share not rebalanced) or an abort rule "
+                        "stopped the run",
     ExitCode.INTERRUPTED: "stopped by Ctrl-C; partial results",
     ExitCode.TERMINATED: "stopped by SIGTERM; partial results",
 }

@@ -107,7 +107,7 @@ def cli() -> None:
            no load met the SLOs (capacity), or a regression (compare)
       2    your mistake: a bad flag, spec, URL or dataset (one line on stderr)
       3    the run could not proceed, or is incomplete (a load worker was lost,
-           or an abort rule stopped it)
+           unless --on-worker-loss rebalance kept its load; or an abort rule stopped it)
       130  stopped by Ctrl-C, 143 by SIGTERM (what was measured is kept)
     """
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from stinger.cli.capacity import search_kw, search_options
-from stinger.cli.flags import dashboard_option, load_options
+from stinger.cli.flags import control_from, control_option, dashboard_option, load_options
 from stinger.cli.help import GroupedCommand, option
 from stinger.cli.outputs import outputs, warn_failures
 from stinger.cli.resolve import has_priced, pair, resolve_spec, with_prices
@@ -170,9 +170,11 @@ def ab_options(fn: Any) -> Any:
 @ab_options
 @search_options
 @dashboard_option
+@control_option
 def ab(spec_file: str | None, quiet: bool, dashboard: int | None, a: str | None, b: str | None, a_name: str,
        b_name: str, split_mode: str | None, weights: str | None, pairing: str | None, alpha: float,
-       sequential: bool, min_effect: str | None, prices: str | None, instance_counts: str, **params: Any) -> None:
+       sequential: bool, min_effect: str | None, prices: str | None, instance_counts: str, control: str | None,
+       **params: Any) -> None:
     """A/B test two model variants and state the verdict, with confidence intervals."""
     from stinger import _api
 
@@ -211,7 +213,7 @@ def ab(spec_file: str | None, quiet: bool, dashboard: int | None, a: str | None,
     capacity = search_kw("rate", params, params.get("slos"))
     result = _api.ab(spec, mode=mode or spec.split, alpha=alpha, sequential=sequential, min_effect_ms=min_effect_ms,
                      capacity=capacity, prices=price_pair, instances=pair(instance_counts, int, "--instances"),
-                     outputs=outputs(quiet, dashboard))
+                     outputs=outputs(quiet, dashboard), control=control_from(control))
     if quiet:
         click.echo(result.sentence)
     warn_failures(result.summary, quiet)

@@ -91,6 +91,7 @@ FLAGS: tuple[Flag, ...] = (
     # -- scale
     Flag("Scale", 0, "--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
     Flag("Scale", 2, "--origin", None, {"multiple": True, "metavar": "NAME:WORKERS[@ADDRESS]", "help": "Where load comes from (repeatable): NAME's workers on the Ray nodes labelled origin=NAME, or locally bound to source ADDRESS (e.g. east:2@127.0.0.2); a breakdown per origin (spec: scale.origins)."}),
+    Flag("Scale", 3, "--on-worker-loss", "load.on_worker_loss", {"type": click.Choice(["stop", "continue", "rebalance"]), "help": "A worker lost mid-run: continue without its share (the default; exit 3), stop the run at once (exit 3), or rebalance its share onto the others from then on (the offered rate kept; exit code as a normal end)."}),
     Flag("Scale", 1, "--backend", "load.backend", {"help": "Where workers run: local (forked processes, the default) or ray (Ray actors on the cluster RAY_ADDRESS names, else a private local one; pip install 'stinger[ray]')."}),
 )
 
@@ -186,3 +187,31 @@ def _server_time(params: dict[str, Any]) -> dict[str, Any]:
 
     src = parse_server_time_option(params["server_time"])
     return {"server_time": {"header": src.header, "metric": src.metric, "unit": src.unit}}
+
+
+def control_option(fn: Any) -> Any:
+    return option("--control", group="Outputs", rank=6, default=None, metavar="-",
+                  help='Steer the run from standard input, one JSON line each: {"rate": "200/s"} (open model), '
+                       '{"users": 20} (closed model), optional "at": s since the start; {"stop": true} ends it '
+                       "early and cleanly. Each change is an event in events.jsonl and summary.json.")(fn)
+
+
+def jsonl_option(fn: Any) -> Any:
+    return option("--jsonl", group="Outputs", rank=7, default=None, metavar="PATH",
+                  help="Also write one JSON line per live snapshot (with the load changes so far) and one at the "
+                       "end to PATH (- for standard output; appended).")(fn)
+
+
+def control_from(value: str | None) -> Any:
+    """`--control -`: a `RunControl` fed by standard input's lines (on a thread of their own)."""
+    if value is None:
+        return None
+    if value != "-":
+        raise click.UsageError(f"--control {value}: expected - (JSON lines on standard input)")
+    import sys
+
+    from stinger._api import RunControl
+
+    control = RunControl()
+    control.follow(sys.stdin)
+    return control

@@ -11,10 +11,14 @@ import click
 SAVE_REQUESTS_LOST = "--save-requests:"   # the prefix of the warnings of rows a full disk cost
 
 
-def outputs(quiet: bool, dashboard: int | None = None) -> list:
-    """The terminal (unless --quiet), the run directory, and the live dashboard when asked
-    (`--dashboard [PORT]`)."""
+def outputs(quiet: bool, dashboard: int | None = None, jsonl: str | None = None) -> list:
+    """The terminal (unless --quiet), the run directory, the live dashboard when asked
+    (`--dashboard [PORT]`), and JSON lines when asked (`--jsonl PATH`, - for standard output)."""
     outs: list[Any] = ["rundir"]
+    if jsonl is not None:
+        from stinger.outputs.jsonlines import JsonLinesOutput
+
+        outs.append(JsonLinesOutput(None if jsonl == "-" else jsonl))
     if not quiet:
         from stinger.outputs.terminal import TerminalOutput, make_console
 
@@ -33,7 +37,9 @@ def warn_failures(summary: dict | None, quiet: bool) -> None:
     if not quiet or not summary:
         return
     for w in summary.get("warnings", []):
-        if w.startswith(SAVE_REQUESTS_LOST):   # the run is kept, its rows are not: said even when quiet
+        # the run is kept, its rows are not; a worker was lost (even when its share was rebalanced and the
+        # run exits 0): said even when quiet
+        if w.startswith(SAVE_REQUESTS_LOST) or (w.startswith("worker ") and " was lost (" in w):
             click.echo(f"stinger: warning: {w}", err=True)
     for name, f in (summary.get("failures") or {}).items():
         what = "no request succeeded" if not f["ok"] else "most requests failed"

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from stinger.cli.flags import dashboard_option, load_options
+from stinger.cli.flags import control_from, control_option, dashboard_option, jsonl_option, load_options
 from stinger.cli.help import GroupedCommand, option
 from stinger.cli.outputs import outputs, warn_failures
 from stinger.cli.resolve import has_priced, priced_usage, resolve_spec, with_prices
@@ -27,7 +27,10 @@ EXAMPLES = (
              "know their instances; default: the bundled, dated indicative table).")
 @load_options
 @dashboard_option
-def run(spec_file: str | None, quiet: bool, dashboard: int | None, price: float | None, **params: Any) -> None:
+@control_option
+@jsonl_option
+def run(spec_file: str | None, quiet: bool, dashboard: int | None, price: float | None, control: str | None,
+        jsonl: str | None, **params: Any) -> None:
     """Run one load test: from a YAML SPEC, flags, or both (flags win)."""
     from stinger import _api
 
@@ -37,6 +40,6 @@ def run(spec_file: str | None, quiet: bool, dashboard: int | None, price: float 
             raise click.UsageError(f"--price-per-hour prices the instances of {priced_usage()}, but this run's "
                                    "target has none (a capacity search takes it: stinger capacity --price-per-hour)")
         spec = with_prices(spec, (price, price))
-    result = _api.run(spec, outputs=outputs(quiet, dashboard))
+    result = _api.run(spec, outputs=outputs(quiet, dashboard, jsonl), control=control_from(control))
     warn_failures(result.summary, quiet)
     sys.exit(result.exit_code)

@@ -234,6 +234,7 @@ class RunMetrics:
         self.notes: list[str] = []   # one-off worker messages (a TLS error), each once
         self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
         self.goodput: tuple = ()   # the run's goodput objectives (core/goodput.Objective): the summary says them
+        self.events: list = []     # live load changes (scale/control.py): the live outputs' snapshots show them
         self.breakdown = Breakdown()   # per-backend and per-URL rows inside each variant (core/breakdown.py)
         self.origins = OriginBook()    # per-origin counts, set up with the workers' origins (core/origins.py)
 

@@ -232,9 +232,9 @@ _HEAD = ("schema", "name", "seed", "started_at", "elapsed_s", "interrupted", "te
          "lost_workers", "stopped_early", "mode", "split", "pairing", "workers", "targets", "window", "variants",
          "overall")
 _TAIL = ("slo", "slo_passed", "spike", "series", "resources", "generator", "server_time", "warnings", "failures",
-         "no_success", "requests_file", "rows", "hooks", "aborted")
+         "no_success", "requests_file", "rows", "hooks", "aborted", "events")
 _OPTIONAL = ("pairing", "overall", "spike", "series", "resources", "generator", "failures", "requests_file",
-             "rows", "hooks", "aborted", "run_dir")
+             "rows", "hooks", "aborted", "run_dir", "events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +274,8 @@ class RunSummary:
     rows: Sequence[Mapping[str, Any]] | None = None
     hooks: Mapping[str, Any] | None = None
     aborted: str | None = None
+    # live load changes, in order ({"t", "kind": "load_change", "rate"|"users", "source"}: scale/control.py)
+    events: Sequence[Mapping[str, Any]] | None = None
     blocks: Mapping[str, Block] = field(default_factory=dict)
     run_dir: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -319,6 +321,7 @@ class RunSummary:
             server_time=ServerTime.from_json(d.get("server_time") or {}), warnings=tuple(d.get("warnings") or ()),
             failures=d.get("failures"), no_success=tuple(d.get("no_success") or ()),
             requests_file=d.get("requests_file"), rows=d.get("rows"), hooks=d.get("hooks"), aborted=d.get("aborted"),
+            events=d.get("events"),
             blocks=blocks, run_dir=d.get("run_dir"),
             extra={k: v for k, v in d.items() if k not in known and k not in blocks})
 
@@ -501,6 +504,17 @@ def with_run_end(s: RunSummary, *, aborted: str | None = None, stopped_early: bo
                    requests_file=requests_file if requests_file is not None else s.requests_file,
                    warnings=(*((aborted,) if aborted else ()), *s.warnings, *warnings),
                    run_dir=run_dir if run_dir is not None else s.run_dir)
+
+
+def with_events(s: RunSummary, events: Sequence[Mapping[str, Any]]) -> RunSummary:
+    """The run's live load changes (none: no `events` key), and a warning when a change met a
+    statistic that assumes one constant rate (the plan's drift, an A/B verdict's: they say so)."""
+    if not events:
+        return s
+    n = len(events)
+    note = (f"the load changed {n} time{'s' if n > 1 else ''} during the run (events); figures over the "
+            "whole run mix the loads, and a statistic assuming one constant rate does not hold across a change")
+    return replace(s, events=tuple(dict(e) for e in events), warnings=(*s.warnings, note))
 
 
 def with_blocks(s: RunSummary, blocks: Sequence[Block]) -> RunSummary:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - for mypy: the state this mixin reads is the core's
     from stinger.engine.core import EngineCore as _Core
+    from stinger.engine.steer import Ownership
 else:
     _Core = object
 
@@ -31,6 +32,8 @@ class ClosedModel(_Core):
         self.user_sent = 0
         self._closed_slots: list[tuple[int, int]] = []
         self._closed_seq = 0
+        self._users_set: list[tuple[float, int]] = []   # (run-clock offset, users): load changes, in order
+        self._owners: Ownership | None = None           # set once a worker is lost and its users rebalanced
 
     def _start_closed(self) -> None:
         self._call_at(self.t0, self._users_tick)
@@ -53,16 +56,49 @@ class ClosedModel(_Core):
             self.sched_end = min(now, self.sched_end)
             self._maybe_finish()
             return
+        self._follow_users(now)
+        self._call_at(now + _USERS_EVERY, self._users_tick)
+
+    def _users_now(self, t: float) -> int:
+        """The users wanted at run-clock `t`: the profile's, or the last load change's since its instant."""
         profile = self.plan.closed.profile   # type: ignore[union-attr]  # a closed-model plan has `closed`
-        total = profile.users_at(now - self.t0)
-        # this worker's share of the users: user u (global) belongs to worker u % W
+        total = profile.users_at(t)
+        for at, users in self._users_set:
+            if t >= at and (profile.duration is None or t < profile.duration):
+                total = users
+        return total
+
+    def _closed_change(self, at: float, users: int | None = None, lost: int | None = None,
+                       survivors: tuple[int, ...] = ()) -> None:
+        """A load change at run-clock offset `at` (`engine/steer.py`): the user count from then on (users
+        past it retire once their request in flight is answered), or a lost worker's users handed to
+        the survivors; the count is followed at that instant."""
+        if users is not None:
+            self._users_set.append((at, users))
+        if lost is not None:
+            if self._owners is None:
+                from stinger.engine.steer import Ownership
+
+                self._owners = Ownership(self.plan.workers)
+            self._owners.lose(0, lost, survivors)
+        if not self.stopping and not self.schedule_done:
+            self._call_at(self.t0 + at, self._users_tick_once)
+
+    def _users_tick_once(self) -> None:
+        """Bring the user count to the change's now, without starting another periodic tick."""
+        if self.stopping or self.schedule_done:
+            return
+        self._follow_users(perf_counter())
+
+    def _follow_users(self, now: float) -> None:
+        total = self._users_now(now - self.t0)
+        # this worker's share of the users: user u (global) belongs to worker u % W (a lost one's to the others)
         w, nw = self.plan.worker, self.plan.workers
-        mine = len(range(w, total, nw))
+        mine = len(range(w, total, nw)) if self._owners is None else self._owners.users(w, total)
         self.users_target = mine
         while self.users_active < mine:
             self.users_active += 1
             self._user_send(self.users_active - 1, now)
-        self._call_at(now + _USERS_EVERY, self._users_tick)
 
     def _user_send(self, user: int, intended: float) -> None:
         if self.stopping or self.schedule_done or intended >= self.end:

@@ -22,6 +22,7 @@ from stinger.engine.core import EngineCore
 from stinger.engine.open_model import OpenModel
 from stinger.engine.plan import WorkerPlan
 from stinger.engine.sessions import SessionModel
+from stinger.engine.steer import LoadChange
 
 
 class Engine(SessionModel, OpenModel, ClosedModel, EngineCore):
@@ -32,3 +33,10 @@ class Engine(SessionModel, OpenModel, ClosedModel, EngineCore):
         self._init_open()
         self._init_closed()
         self._init_sessions()
+
+    def apply_change(self, at: float, change: LoadChange) -> None:
+        """A live load change (`engine/steer.py`) taking effect at run-clock offset `at`."""
+        if self.plan.open is not None:
+            self._open_change(at, change.rate, change.lost, change.survivors)
+        else:
+            self._closed_change(at, change.users, change.lost, change.survivors)

@@ -17,17 +17,19 @@ indirection.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 from stinger.engine.pacing import Pace, pace, spin_over
 
 if TYPE_CHECKING:  # pragma: no cover - for mypy: the state this mixin reads is the core's
-    from collections.abc import Iterator
+    import asyncio
 
     import numpy as np
 
     from stinger.engine.core import EngineCore as _Core
+    from stinger.engine.slots import OpenStream
 else:
     _Core = object
 
@@ -41,20 +43,25 @@ class OpenModel(_Core):
         self._pays: list[int] = []
         self._ci = 0
         self._due = 0.0
-        self._chunks: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._ids: np.ndarray | None = None   # the loaded chunk's global request ids (a load change reads them)
+        self._stream: OpenStream | None = None
+        self._timer: asyncio.Handle | None = None   # the pump's next wake-up (a load change moves it)
 
     def _start_open(self) -> None:
-        self._chunks = self.slots.open_chunks()
-        self._call_at(self.t0, self._pump)
+        from stinger.engine.slots import OpenStream
+
+        self._stream = OpenStream(self.slots)
+        self._timer = self.loop.call_later(max(0.0, self.t0 - perf_counter()), self._pump)
 
     def _load_chunk(self) -> bool:
-        if self._chunks is None:
+        if self._stream is None:
             return False
-        nxt = next(self._chunks, None)
+        nxt = self._stream.next()
         if nxt is None:
-            self._chunks = None
+            self._stream = None
             return False
-        times, variants, payloads = nxt
+        ids, times, variants, payloads = nxt
+        self._ids = ids
         self._times = (times + self.t0).tolist()
         self._vars = variants.tolist()
         self._pays = payloads.tolist()
@@ -87,9 +94,9 @@ class OpenModel(_Core):
         action, delay = pace(now, t)
         if action is Pace.SPIN:
             self._due = t
-            self.loop.call_later(delay, self._spin)
+            self._timer = self.loop.call_later(delay, self._spin)
         else:
-            self.loop.call_later(delay, self._pump)
+            self._timer = self.loop.call_later(delay, self._pump)
 
     def _arrivals_done(self, now: float) -> None:
         """The schedule's last arrival fired (sessions wait for their later turns: engine/sessions.py)."""
@@ -101,7 +108,23 @@ class OpenModel(_Core):
         if spin_over(perf_counter(), self._due) or self.stopping:
             self._pump()
         else:
-            self.loop.call_soon(self._spin)
+            self._timer = self.loop.call_soon(self._spin)
+
+    def _open_change(self, at: float, rate: float | None = None, lost: int | None = None,
+                     survivors: tuple[int, ...] = ()) -> None:
+        """A load change at run-clock offset `at` (`engine/steer.py`): the schedule from there is cut
+        (`OpenStream.change`); what this worker loaded past it and has not sent is dropped, and the
+        pump looks again now (its next wake-up was for the old schedule)."""
+        if self._stream is None or self.stopping:
+            return   # the schedule is over: nothing left to change
+        i = self._ci
+        fired = int(self._ids[i - 1]) if self._ids is not None and i > 0 else -1
+        if self._stream.change(at, rate, lost, survivors, fired_through=fired):
+            keep = max(i, bisect_left(self._times, self.t0 + at))
+            del self._times[keep:], self._vars[keep:], self._pays[keep:]
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_soon(self._pump)
 
     def _fire(self, intended: float, v: int, p: int) -> None:
         if v < 0:  # paired: every variant gets the same payload at the same instant, variant -1 - v first

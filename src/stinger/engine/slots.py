@@ -189,8 +189,16 @@ class Slots:
 
     def open_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(intended offsets, variant per slot (< 0: every variant, see `_variants`), payload per slot)
-        for this worker."""
-        from stinger.core.schedule import Schedule
+        for this worker, with no load change (`OpenStream` is the changeable form the engine uses)."""
+        stream = OpenStream(self)
+        while (got := stream.next()) is not None:
+            yield got[1], got[2], got[3]
+
+    def _global(self, t: float, id0: int, rate: float | None, segment: int
+                ) -> Iterator[tuple[np.ndarray, np.ndarray, int | None]]:
+        """The global schedule's chunks (ids, run-clock offsets, the slot count when it matters) from
+        `t` and id `id0`: the plan's own (`rate` None, from 0), else `rate` constant from `t` on."""
+        from stinger.core.schedule import Schedule, constant
 
         plan = self.plan
         op = plan.open
@@ -198,6 +206,13 @@ class Slots:
         profile, trace, max_requests = op.profile, op.trace, plan.max_requests
         nvar = len(plan.variants)
         block = PAIR_BLOCK
+        duration = plan.duration
+        if rate is not None:
+            left = None if duration is None else duration - t
+            if left is not None and left <= 0:
+                return
+            profile, trace = constant(rate, left), None
+            duration = left
         if self.pair_keys is not None:
             # every variant's requests on one schedule of nvar x the rate (a count: of pairs, as before)
             if trace is not None:
@@ -207,24 +222,28 @@ class Slots:
             else:
                 profile = profile.scaled(nvar)
             max_requests = None if max_requests is None else max_requests * nvar
-        schedule = Schedule(profile, arrival=op.arrival, seed=plan.seed,
-                            max_requests=max_requests, trace=trace, duration=plan.duration)
+        if max_requests is not None:
+            max_requests -= id0
+            if max_requests <= 0:
+                return
+        self._block = block
+        # a segment's own Poisson stream, the same in every worker (the plan's seed for the plan's own)
+        schedule = Schedule(profile, arrival=op.arrival, seed=plan.seed + 7919 * segment,
+                            max_requests=max_requests, trace=trace, duration=duration)
         chunks: Iterator[tuple[Any, ...]] = schedule.chunks(_CHUNK)
         if self.pair_keys is not None:
             chunks = _with_total(chunks)
-        w, nw = plan.worker, plan.workers
         for ids, times, *total in chunks:
-            if nw > 1:
-                mine = ids % nw == w
-                ids = ids[mine]
-                times = times[mine]
-            if len(ids) == 0:
-                continue
-            if self.pair_keys is not None:
-                variants, pairs = independent_pairs(ids, nvar, self.pair_keys, block, total[0])
-                yield times, variants, self.order.indices(pairs)
-                continue
-            yield times, self._variants(ids), self.order.indices(ids)
+            whole = total[0] if total else None
+            yield ids + id0, times + t, (None if whole is None else whole + id0)
+
+    def _open_slots(self, ids: np.ndarray, times: np.ndarray, total: int | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ids, times, variants, payloads) of this worker's slots of a global chunk already filtered."""
+        if self.pair_keys is not None:
+            variants, pairs = independent_pairs(ids, len(self.plan.variants), self.pair_keys, self._block, total)
+            return ids, times, variants, self.order.indices(pairs)
+        return ids, times, self._variants(ids), self.order.indices(ids)
 
     def closed_slots(self, start: int, n: int) -> list[tuple[int, int]]:
         """(variant, payload) for this worker's closed-model requests start..start+n."""
@@ -236,3 +255,126 @@ class Slots:
 
 def build_slots(plan: WorkerPlan) -> Slots:
     return Slots(plan)
+
+
+class OpenStream:
+    """This worker's share of the open schedule, chunk by chunk, changeable mid-run (`engine/steer.py`).
+
+    The global schedule is walked in segments: the plan's own, then one per rate change (a constant
+    rate from its instant, ids continuing). A change is known before its instant (the coordinator
+    names one ahead); `change` says whether arrivals already handed out at or past it must be taken
+    back (the engine's pump then keeps only those before it, or already sent), and the rest of the
+    schedule from the change's first id is handed out again under the new rate or owners."""
+
+    def __init__(self, slots: Slots) -> None:
+        from stinger.engine.steer import Ownership
+
+        self.slots = slots
+        self.worker = slots.plan.worker
+        self.own = Ownership(slots.plan.workers)
+        self._seg = (0.0, 0, None, 0)   # (start offset, first id, rate or None: the plan's, segment number)
+        self._gen: Iterator | None = slots._global(0.0, 0, None, 0)
+        self._last: tuple[np.ndarray, np.ndarray, int | None] | None = None   # the last global chunk read
+        self._redo: list[tuple[np.ndarray, np.ndarray, int | None]] = []   # global chunks to hand out (again)
+        self._cuts: list[tuple[float, float | None, int | None, tuple[int, ...]]] = []
+        self._skip: tuple[int, int] | None = None   # (fired through id, losses then): own ids already sent
+
+    def _mine(self, ids: np.ndarray) -> np.ndarray:
+        keep = self.own.owner(ids) == self.worker
+        if self._skip is not None:
+            through, upto = self._skip
+            keep &= ~((ids <= through) & (self.own.owner(ids, upto) == self.worker))
+        return keep
+
+    def next(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(global ids, offsets, variants, payloads) of this worker's next non-empty chunk; None at the end."""
+        while True:
+            got: tuple[np.ndarray, np.ndarray, int | None] | None
+            if self._redo:
+                got = self._redo.pop(0)
+            else:
+                got = None if self._gen is None else next(self._gen, None)
+            if got is None:
+                if not self._cuts or not self._end_cut():
+                    self._gen = None
+                    return None
+                continue
+            ids, times, total = got
+            if self._cuts and len(times) and times[-1] >= self._cuts[0][0]:
+                k = int(np.searchsorted(times, self._cuts[0][0], side="left"))
+                cut = self._cuts.pop(0)
+                id_t = int(ids[0]) + k
+                if k < len(ids):
+                    self._redo.insert(0, (ids[k:], times[k:], total))
+                ids, times, total = ids[:k], times[:k], None
+                self._switch(cut, id_t)
+            self._last = (ids, times, total) if len(ids) else self._last
+            keep = self._mine(ids)
+            if keep.any():
+                return self.slots._open_slots(ids[keep], times[keep], total)
+
+    def _end_cut(self) -> bool:
+        """The segment ran out (its count) before a pending cut: the cut starts after its last id."""
+        cut = self._cuts.pop(0)
+        last = self._last
+        id_t = self._seg[1] if last is None else int(last[0][-1]) + 1
+        self._switch(cut, id_t)
+        return self._gen is not None
+
+    def _switch(self, cut, id_t: int) -> None:
+        t, rate, lost, survivors = cut
+        if lost is not None:
+            self.own.lose(id_t, lost, survivors)
+        if rate is not None:   # a new segment from t
+            n = self._seg[3] + 1
+            self._seg = (t, id_t, rate, n)
+            self._gen = self.slots._global(t, id_t, rate, n)
+            self._redo = []   # what was left of the old segment is not sent
+
+    def change(self, t: float, rate: float | None = None, lost: int | None = None,
+               survivors: tuple[int, ...] = (), fired_through: int = -1) -> bool:
+        """Apply a change at run-clock offset `t`. True when arrivals handed out at or past `t` are
+        void: the caller keeps those before `t` and the ones it sent (`fired_through`: the last global
+        id it sent), and reads on with `next`."""
+        cut = (t, rate, lost, tuple(survivors))
+        last = self._last
+        if last is None or t > float(last[1][-1]):
+            self._cuts.append(cut)   # nothing handed out at or past t yet: cut when the walk gets there
+            return False
+        if t >= float(last[1][0]):
+            k = int(np.searchsorted(last[1], t, side="left"))
+            id_t = int(last[0][0]) + k
+            self._redo = [(last[0][k:], last[1][k:], last[2]), *self._redo]
+            self._last = (last[0][:k], last[1][:k], None) if k else None   # what stays handed out
+        else:   # later than the chunk it falls in: walk the segment again (rare; exact in every worker)
+            id_t = self._count_before(t)
+            self._redo = []
+            self._last = None
+            self._regen_from(id_t)
+        self._skip = (fired_through, len(self.own.losses))
+        self._switch(cut, id_t)
+        return True
+
+    def _count_before(self, t: float) -> int:
+        """The first id at or past `t` in the current segment, walking it again from its start (a
+        change that came later than the chunk it falls in: rare, and exact in every worker)."""
+        start, id0, rate, n = self._seg
+        last_id = id0
+        for ids, times, _ in self.slots._global(start, id0, rate, n):
+            if len(times) and times[-1] >= t:
+                return int(ids[0]) + int(np.searchsorted(times, t, side="left"))
+            last_id = int(ids[-1]) + 1 if len(ids) else last_id
+        return last_id
+
+    def _regen_from(self, id_t: int) -> None:
+        """The current segment's walk again, from id `id_t` on."""
+        start, id0, rate, n = self._seg
+        gen = self.slots._global(start, id0, rate, n)
+
+        def skip() -> Iterator:
+            for ids, times, total in gen:
+                if len(ids) and ids[-1] < id_t:
+                    continue
+                k = int(np.searchsorted(ids, id_t))
+                yield ids[k:], times[k:], total
+        self._gen = skip()

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from stinger.engine.plan import WorkerPlan
+from stinger.engine.steer import LoadChange
 
 
 def use_uvloop() -> bool:
@@ -56,10 +57,20 @@ class Worker:
         self.t0: float | None = None
         self._running = False
         self._stopping = False
+        self._start_wall: float | None = None
+        self._changes: list = []   # load changes that came before the engine ran
 
     def begin(self, start_wall: float) -> None:
         if not self._start.done():
             self._start.set_result(start_wall)
+
+    def change(self, change: LoadChange) -> None:
+        """A live load change (`engine/steer.py`): its wall-clock instant, as an offset from the run's
+        start (both the coordinator's wall-clock numbers, so every worker gets the same offset)."""
+        if self._running and self._start_wall is not None:
+            self.engine.apply_change(change.at - self._start_wall, change)
+        else:
+            self._changes.append(change)
 
     def stop(self) -> None:
         """Stop now: before the start, the worker ends without running; after it, the engine
@@ -77,9 +88,13 @@ class Worker:
         if start_wall is None:
             return False
         self.t0 = wall_to_perf(start_wall)
+        self._start_wall = start_wall
         task = asyncio.ensure_future(self.engine.run(self.t0))
         await asyncio.sleep(0)  # the engine's run is now waiting on its own stop event
         self._running = True
+        for change in self._changes:
+            self.engine.apply_change(change.at - start_wall, change)
+        self._changes.clear()
         if self._stopping:      # a stop that came between the start and now
             self.engine.stop()
         await task

@@ -48,6 +48,7 @@ class AbOptions:
     capacity: Any = None           # CapacityOptions for mode "capacity"
     prices: tuple[float, float] | None = None    # capacity mode: USD/h per instance of A and of B
     instances: tuple[int, int] | None = None     # capacity mode: instances behind A and behind B
+    control: Any = None            # live load changes (scale/control.py RunControl); not in capacity mode
 
 
 #: Complete seconds per variant before the sequential test may decide, and the seconds
@@ -161,6 +162,18 @@ class AbOutcome:
         return ab_capacity_exit_code(self.capacity or {})
 
 
+def load_change_notes(summary: dict) -> list[str]:
+    """What a live load change (or a lost worker's rebalance) does to the verdict: its tests pool the
+    whole run as if at one constant load."""
+    events = summary.get("events") or []
+    if not events:
+        return []
+    at = ", ".join(f"{e['t']:g} s" for e in events if isinstance(e.get("t"), (int, float)))
+    return [f"The load changed during the test ({len(events)} change{'s' if len(events) > 1 else ''}, at {at}): both "
+            "variants met the same loads (one schedule), but the verdict's tests pool the whole run as if at one "
+            "constant load; a difference that depends on the load is averaged over the loads and their durations."]
+
+
 def run_ab(spec, opts: AbOptions, *, console=None, quiet: bool = False,
            outputs: list | None = None) -> AbOutcome:
     """Run an A/B test (split, paired or capacity); the outputs show and keep the run and the verdict."""
@@ -178,7 +191,7 @@ def run_ab(spec, opts: AbOptions, *, console=None, quiet: bool = False,
     if opts.mode == "capacity":
         return _run_ab_capacity(spec, opts, outputs=outputs)
     watcher = SequentialWatcher(a_name, b_name, opts.alpha, opts.min_effect_ms) if opts.sequential else None
-    report = run_spec(spec, stop_when=watcher, outputs=outputs)
+    report = run_spec(spec, stop_when=watcher, outputs=outputs, control=opts.control)
     data = variant_data_from_metrics(report.outcome.metrics, report.summary["variants"])
     v, extra = compare_variants(data[a_name], data[b_name], paired=spec.split == "paired", alpha=opts.alpha,
                                 seed=spec.load.seed)
@@ -197,6 +210,7 @@ def run_ab(spec, opts: AbOptions, *, console=None, quiet: bool = False,
             # when the data decided: its p-values ignore the stopping rule.
             v = dataclasses.replace(v, sentence=sequential_sentence(seq, a_name, b_name), significant=True,
                                     notes=[*v.notes, _EARLY_NOTE])
+    v.notes.extend(load_change_notes(report.summary))
     v = _confounds(v, extra, spec, report, [x.name for x in variants], opts.alpha)
     _mark_interrupted(v, extra, report.summary)
     if len(variants) > 2:

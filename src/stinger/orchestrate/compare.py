@@ -362,4 +362,8 @@ def load_warnings(a: CompareArg, b: CompareArg) -> list[str]:
             what = "client-bound" if gen.get("client_bound") else "on a busy machine"
             out.append(f"the {name} run was {what}: {gen.get('message') or 'see its generator check'}; "
                        f"its latencies include the machine's waits, so a difference may be the machine's")
+        if run.get("events"):   # live load changes: its halves (the drift band) and its totals mix loads
+            out.append(f"the {name} run's load changed while it ran ({len(run['events'])} load change(s) in its "
+                       "events): its figures and the drift between its halves mix loads, so a difference may "
+                       "come from the load, not the model")
     return out

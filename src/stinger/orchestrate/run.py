@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from stinger.core.exit_codes import exit_code_of
-from stinger.core.summary import RunSummary, with_blocks, with_run_end
+from stinger.core.summary import RunSummary, with_blocks, with_events, with_run_end
 from stinger.orchestrate.abilities import after_run, extra_monitors
 from stinger.orchestrate.abort_watch import abort_watch
 from stinger.orchestrate.planning import RunPlan, plan_run
@@ -55,7 +55,7 @@ def default_outputs(*, console: Console | None = None, live: bool = True, write:
 
 def run_spec(plan: Spec | RunPlan, *, console: Console | None = None, live: bool = True,
              write: bool = True, workers: int | None = None, monitors=None, quiet: bool = False,
-             stop_when=None, outputs: list | None = None) -> RunReport:
+             stop_when=None, outputs: list | None = None, control=None) -> RunReport:
     """One run of a spec (checked now: `planning.plan_run`) or of a plan already checked (a capacity
     step). `outputs` (objects, see `outputs/base.py`) replaces the defaults that
     `console`/`live`/`write`/`quiet` describe.
@@ -68,14 +68,15 @@ def run_spec(plan: Spec | RunPlan, *, console: Console | None = None, live: bool
         backend = backend_named(spec.load.backend)
         try:
             return _run_spec(plan, console=console, live=live, write=write, workers=workers,
-                             monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs, backend=backend)
+                             monitors=monitors, quiet=quiet, stop_when=stop_when, outputs=outputs, backend=backend,
+                             control=control)
         finally:
             backend.close()   # also when the run never started (a cluster joined by `connect`)
 
 
 def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, write: bool,
               workers: int | None, monitors, quiet: bool, stop_when, outputs: list | None,
-              backend: WorkerBackend) -> RunReport:
+              backend: WorkerBackend, control=None) -> RunReport:
     from stinger.outputs.base import (
         OutputThread,
         RunFinished,
@@ -134,7 +135,8 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
 
                 plans = request_logs(spec, plans, run_dir)
                 outcome = execute(plans, on_start=on_start, stop_when=stop, on_progress=progress,
-                                  backend=backend, spill_path=spill_path(run_dir))
+                                  backend=backend, spill_path=spill_path(run_dir), control=control,
+                                  on_worker_loss=load.on_worker_loss)
         finally:
             mon.stop()
     except BaseException:
@@ -154,6 +156,7 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
                          stopped_early=False if abort.reason is not None else None,
                          warnings=[*rows["warnings"], *thread.errors], run_dir=None if run_dir is None else str(run_dir))
     typed = with_blocks(typed, after_run(spec, typed.to_json(), mon.points, outcome, outputs))   # the sides' blocks
+    typed = with_events(typed, outcome.events)   # live load changes (--control, a rebalance)
     summary = typed.to_json()
     result = RunFinished(summary=summary, metrics=outcome.metrics, started_at=outcome.started_at,
                          series=mon.points())

@@ -72,7 +72,8 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
         terminated=outcome.interrupted_by == "SIGTERM",   # SIGTERM (not Ctrl-C) stopped the run: exit code 143
         incomplete=outcome.incomplete,   # a load worker was lost: part of the schedule was never sent (exit code 3)
         lost_workers=[{"worker": lw.worker, "pid": lw.pid, "reason": lw.reason, "share": round(lw.share, 4),
-                       "since_s": round(lw.since, 3), "lost_requests": lw.lost_requests}
+                       "since_s": round(lw.since, 3), "lost_requests": lw.lost_requests, "then": lw.then,
+                       **({} if lw.rebalanced_at is None else {"rebalanced_at_s": round(lw.rebalanced_at, 3)})}
                       for lw in outcome.lost_workers],
         stopped_early=outcome.stopped_early, pairing=spec.pairing, drain=load.drain, timeout=load.timeout,
         spike=(shape.spike.at, shape.spike.length) if shape is not None and shape.spike is not None else None,

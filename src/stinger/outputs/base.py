@@ -271,4 +271,5 @@ def snapshot_of(metrics, elapsed: float, extra: dict | None = None) -> Snapshot:
                                    good=vm.good if getattr(metrics, "goodput", None) else None,
                                    scheduled=int(vm.counters["scheduled"]), **kw))
     return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}),
-                    lost_workers=tuple(getattr(metrics, "gone_workers", ())))
+                    lost_workers=tuple(getattr(metrics, "gone_workers", ())),
+                    events=tuple(dict(e) for e in getattr(metrics, "events", ())))

@@ -48,7 +48,10 @@ class JsonLinesOutput:
             variants[v.name] = {"ok": v.ok, "failed": v.failed, "dropped": v.dropped,
                                 "p50_ms": ms(p.get(50)), "p99_ms": ms(p.get(99)),
                                 "last_offered_rps": v.last_offered_rps, "last_achieved_rps": v.last_achieved_rps}
-        self._write({"event": "interval", "t": round(snapshot.elapsed, 3), "variants": variants})
+        line = {"event": "interval", "t": round(snapshot.elapsed, 3), "variants": variants}
+        if snapshot.events:   # the live load changes so far (scale/control.py)
+            line["events"] = list(snapshot.events)
+        self._write(line)
 
     def finish(self, result) -> None:
         self._write({"event": "finish", "summary": result.summary})

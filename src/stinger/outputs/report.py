@@ -271,6 +271,20 @@ def _latency_table(summary: dict) -> str:
     return _table(["variant", "metric", "unit", "count", "mean", *PERCENTILES], rows, "lat")
 
 
+def event_marks(summary: dict) -> list[tuple[float, str]]:
+    """The charts' vertical markers: each live load change (summary.json `events`) and each lost worker."""
+    marks: list[tuple[float, str]] = []
+    for e in summary.get("events") or []:
+        if not isinstance(e, dict) or not isinstance(e.get("t"), (int, float)):
+            continue
+        what = f"{e['rate']:g}/s" if isinstance(e.get("rate"), (int, float)) else f"{e.get('users')} users"
+        marks.append((float(e["t"]), f"rebalanced: {what}" if e.get("source") == "rebalance" else what))
+    for lw in summary.get("lost_workers") or []:
+        if isinstance(lw, dict) and isinstance(lw.get("since_s"), (int, float)):
+            marks.append((float(lw["since_s"]), f"worker {lw.get('worker')} lost"))
+    return sorted(marks)
+
+
 def _over_time(intervals: list[dict], summary: dict) -> str:
     if not intervals:
         return "<p class='muted'>no intervals.csv</p>"
@@ -289,13 +303,14 @@ def _over_time(intervals: list[dict], summary: dict) -> str:
     warm = [float(r["t"]) for r in intervals if (_f(r.get("warmup")) or 0) > 0]  # requests of the warm-up
     note = (f"<p class='muted'>the first {max(warm) + 1:g} s were warm-up (not in the summary's figures)</p>"
             if warm else "")
+    marks = event_marks(summary)
     parts = [note,
              line_chart(rate, title="offered vs achieved rate", chart_id="chart-rate", x_label="run time (s)",
-                        y_label="requests/s", unit="/s", dashed=lambda n: n.endswith(" offered")),
+                        y_label="requests/s", unit="/s", dashed=lambda n: n.endswith(" offered"), marks=marks),
              line_chart(lat, title="latency per second", chart_id="chart-latency", x_label="run time (s)",
-                        y_label="ms", unit=" ms"),
+                        y_label="ms", unit=" ms", marks=marks),
              line_chart(err, title="failed and dropped requests per second", chart_id="chart-errors",
-                        x_label="run time (s)", y_label="requests")]
+                        x_label="run time (s)", y_label="requests", marks=marks)]
     kinds = []
     for name, v in (summary.get("variants") or {}).items():
         for kind, n in (v.get("errors") or {}).items():

@@ -51,6 +51,7 @@ SUMMARY = "summary.json"
 INTERVALS = "intervals.csv"
 HLOG = "histograms.hlog"
 SPEC = "spec.yaml"
+EVENTS = "events.jsonl"   # the run's load changes, one JSON object a line (also summary.json `events`)
 SERIES = "series.csv"
 PREDICTIONS = "predictions.jsonl"
 CAPACITY = "capacity.json"
@@ -122,6 +123,8 @@ def write_run(path: Path, *, summary: dict, spec_data: dict, metrics: RunMetrics
                                     default=_json_default) + "\n")
     if series_points:
         write_series(series_points, path / SERIES)
+    if summary.get("events"):   # live load changes (scale/control.py): one JSON object a line
+        write_text(path / EVENTS, "".join(json.dumps(e, default=_json_default) + "\n" for e in summary["events"]))
 
 
 def write_series(points, path: Path) -> None:

@@ -75,8 +75,11 @@ def _frame(width: int, height: int, title: str, chart_id: str) -> list[str]:
 def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: str = "", y_label: str = "",
                width: int = 900, height: int = 280, x_ticks: Sequence[tuple[float, str]] | None = None,
                y_min: float | None = 0.0, unit: str = "", x_fmt: Callable[[float], str] = compact,
-               dashed: Callable[[str], bool] = lambda name: False) -> str:
+               dashed: Callable[[str], bool] = lambda name: False,
+               marks: Sequence[tuple[float, str]] = ()) -> str:
     """One SVG line chart. `series`: (name, xs, ys); a None y breaks the line there.
+
+    `marks`: (x, label) vertical markers (a live load change, a lost worker), labelled at the top.
 
     `x_ticks`: fixed (value, label) pairs (a percentile axis), else round numbers.
     `unit` goes into each point's hover text; a series for which `dashed(name)` is true is drawn dashed
@@ -120,6 +123,12 @@ def line_chart(series: Sequence[Series], *, title: str, chart_id: str, x_label: 
                    f'{escape(label)}</text>')
     out.append("</g>")
     out.append(f'<rect class="plot" x="{left}" y="{top}" width="{pw}" height="{ph}"/>')
+    for x, label in marks:
+        if x0 <= x <= x1:
+            out.append(f'<g class="mark"><line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{top}" y2="{top + ph}" '
+                       f'stroke="#b03030" stroke-width="1.2" stroke-dasharray="3 3"/><text class="tick" '
+                       f'x="{px(x) + 3:.1f}" y="{top + 10}" fill="#b03030">{escape(label)}</text>'
+                       f'<title>{escape(label)} at {escape(x_fmt(x))}</title></g>')
     if x_label:
         out.append(f'<text class="axis" x="{left + pw / 2:.0f}" y="{height - 6}" text-anchor="middle">'
                    f'{escape(x_label)}</text>')

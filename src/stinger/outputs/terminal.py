@@ -150,7 +150,8 @@ def summary_renderable(summary: dict):
     parts.extend(server_time_lines(summary))
     for w in summary.get("warnings", []):
         if w != gen_note:   # said above
-            parts.append(Text(f"warning: {w}", style="yellow"))
+            lost = w.startswith("worker ") and " was lost (" in w   # loud, also when rebalanced (exit 0)
+            parts.append(Text(f"warning: {w}", style="bold red" if lost else "yellow"))
     if summary.get("run_dir"):
         parts.append(Text(f"results: {summary['run_dir']}", style="dim"))
     return Group(*parts)

@@ -118,6 +118,15 @@ class WorkerBackend(Protocol):
 
 
 @runtime_checkable
+class Steerable(Protocol):
+    """Optional ability: a live load change (`engine.steer.LoadChange`) reaches every live worker."""
+
+    def change(self, change: Any) -> None:
+        """Send `change` to every worker still running (a lost or finished one is skipped)."""
+        ...
+
+
+@runtime_checkable
 class ClusterConnect(Protocol):
     """Optional ability: the backend joins a cluster before the run (Ray)."""
 

@@ -21,7 +21,10 @@ worker's record, so no signal can lose or tear what has arrived.
 
 A worker lost mid-run (killed, crashed) is reported in `lost_workers` with the
 share of the schedule it carried and the run-clock time from which that share
-went unsent; the run goes on with the others and is marked incomplete. The
+went unsent; what the run does then is `on_worker_loss`: continue (the default:
+they go on at their own share), stop (the others are asked to stop at once) or rebalance
+(its share goes to them from a little after the loss: `scale.control.Steering`);
+stop and continue mark the run incomplete. The
 requests it had in flight at its last record are counted as failed, kind
 `lost` (`RunMetrics.worker_gone`), so scheduled = ok + failed + dropped + in
 flight still holds.
@@ -56,6 +59,7 @@ from stinger.engine.plan import WorkerPlan
 from stinger.errors import RunError
 from stinger.scale.aggregate import Merger, NodeHists
 from stinger.scale.base import DEFAULT_BACKEND, Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
+from stinger.scale.control import RunControl, Steering
 
 _STOP_GRACE = 15.0        # s to wait for final records after a stop
 _SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
@@ -76,12 +80,21 @@ class LostWorker:
     share: float          # the fraction of the schedule it carried (1 / workers)
     since: float          # run-clock s of its last record: its share went unsent from about then
     lost_requests: int = 0   # measured requests in flight on it at its last record: counted as `lost`
+    then: str = "continue"   # --on-worker-loss: stop | continue | rebalance (what the run did about it)
+    rebalanced_at: float | None = None   # run-clock s from which the survivors carried its share
 
     def describe(self) -> str:
         in_flight = (f"; {self.lost_requests:,} request{'s' if self.lost_requests != 1 else ''} in flight on it "
                      "counted as failed (lost)" if self.lost_requests else "")
-        return (f"worker {self.worker} (pid {self.pid}) was lost ({self.reason}) at about {self.since:.1f} s: "
-                f"its {self.share:.0%} of the schedule was not sent from then on{in_flight}; the run is incomplete")
+        head = f"worker {self.worker} (pid {self.pid}) was lost ({self.reason}) at about {self.since:.1f} s"
+        if self.rebalanced_at is not None:
+            return (f"{head}: its {self.share:.0%} of the schedule went to the other workers from "
+                    f"{self.rebalanced_at:.1f} s (--on-worker-loss rebalance){in_flight}")
+        if self.then == "continue":
+            return (f"{head}: its {self.share:.0%} of the schedule was not sent from then on and the run went on "
+                    f"without it (--on-worker-loss continue): the offered load fell{in_flight}; the run is incomplete")
+        return (f"{head}: its {self.share:.0%} of the schedule was not sent from then on{in_flight}; "
+                "the run is incomplete")
 
 
 @dataclass
@@ -96,11 +109,12 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     interrupted_by: str | None = None     # "SIGINT" | "SIGTERM" when interrupted by a signal
     lost_workers: list[LostWorker] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)   # load changes applied (`scale.control`), in order
 
     @property
     def incomplete(self) -> bool:
-        """Some of the schedule was never sent because a worker was lost."""
-        return bool(self.lost_workers)
+        """Some of the schedule was never sent because a worker was lost (and not rebalanced)."""
+        return any(lw.rebalanced_at is None for lw in self.lost_workers)
 
 
 class _StopSignals:
@@ -169,6 +183,19 @@ def silent_deadline(interval: float, start_delay: float) -> float:
     return max(_SILENT_INTERVALS * interval, _SILENT_MIN) + start_delay
 
 
+def _after_loss(mode: str, w: int, survivors: list[int], steer: Steering, t: float, *,
+                running: bool) -> tuple[bool, float | None]:
+    """What `--on-worker-loss` does about worker `w` lost at run-clock `t`: (stop the run now, the instant
+    its share went to the survivors). Nothing once the run is stopping or when no worker is left."""
+    if not running or not survivors:
+        return False, None
+    if mode == "stop":
+        return True, None
+    if mode == "rebalance":
+        return False, steer.rebalance(w, survivors, t)
+    return False, None
+
+
 def hold_stop_signals() -> _StopSignals:
     """A context in which SIGINT/SIGTERM only set flags (see `_StopSignals`); `execute` inside it
     reacts to them as usual, and `.received` says which arrived."""
@@ -180,12 +207,15 @@ def execute(plans: Sequence[WorkerPlan], *,
             on_start: Callable[[float, list[int]], None] | None = None,
             stop_when: Callable[[RunMetrics, float], bool] | None = None,
             progress_every: float = 0.5,
-            backend: WorkerBackend | str | None = None, spill_path=None) -> RunOutcome:
+            backend: WorkerBackend | str | None = None, spill_path=None,
+            control: RunControl | None = None, on_worker_loss: str = "continue") -> RunOutcome:
     """Run the worker plans to completion (or a stop signal) and return what was measured.
 
     `backend`: a `WorkerBackend`, a registered name (`scale.base.REGISTRY`), or
     None for forked local processes. `spill_path`: where `RunMetrics` spills cells past its
-    horizon (a run directory's scratch file); None for a temporary file."""
+    horizon (a run directory's scratch file); None for a temporary file. `control`: live load
+    changes and an early stop (`scale.control`). `on_worker_loss`: continue (the others at their own
+    share: exit 3; the default), stop (the run, at once: exit 3) or rebalance (the others take the lost share)."""
     if backend is None or isinstance(backend, str):
         backend = backend_named(backend or DEFAULT_BACKEND)
     names = [v.name for v in plans[0].variants]
@@ -204,6 +234,8 @@ def execute(plans: Sequence[WorkerPlan], *,
         started_at = time.time() + start_delay
         t0 = perf_counter() + (started_at - time.time())
         backend.begin(started_at)
+        steer = Steering(backend, plans, started_at, control, lead=start_delay)
+        metrics.events = steer.events   # the live outputs' snapshots read them (`outputs.base.snapshot_of`)
         if on_start is not None:
             on_start(t0, pids)
         last_t = dict.fromkeys(range(len(plans)), 0.0)
@@ -222,7 +254,14 @@ def execute(plans: Sequence[WorkerPlan], *,
             merger.sync()   # what it sent before is merged: its in-flight count is exact
             with merger.lock:
                 gone = metrics.worker_gone(w)
-            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], gone)
+            nonlocal wait_until
+            stop, at = _after_loss(on_worker_loss, w, sorted(live), steer, perf_counter() - t0,
+                                   running=wait_until is None)
+            if stop:
+                wait_until = perf_counter() + _STOP_GRACE
+                backend.stop()
+            lw = LostWorker(w, pids[w], reason, 1.0 / len(plans), last_t[w], gone, then=on_worker_loss,
+                            rebalanced_at=at)
             lost.append(lw)
             warnings.append(lw.describe())
 
@@ -275,6 +314,10 @@ def execute(plans: Sequence[WorkerPlan], *,
                     wait_until = now + _SECOND_SIGNAL_WAIT if wait_until is None else min(wait_until, now + _SECOND_SIGNAL_WAIT)
                 elif n_signals >= 3:
                     wait_until = now
+                if steer.look(now - t0) and wait_until is None:
+                    stopped_early = True   # asked to end early: a clean stop, the exit code of a normal end
+                    wait_until = now + _STOP_GRACE
+                    backend.stop()
                 if on_progress is not None and now - last_progress >= progress_every:
                     last_progress = now
                     with merger.lock:
@@ -299,4 +342,5 @@ def execute(plans: Sequence[WorkerPlan], *,
         backend.close()
     return RunOutcome(metrics=metrics, t0=t0, started_at=started_at, elapsed=elapsed,
                       interrupted=interrupted_by is not None, worker_pids=pids, warnings=warnings,
-                      stopped_early=stopped_early, interrupted_by=interrupted_by, lost_workers=lost)
+                      stopped_early=stopped_early, interrupted_by=interrupted_by, lost_workers=lost,
+                      events=list(steer.events))

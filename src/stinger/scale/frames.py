@@ -33,6 +33,7 @@ ERROR = b"E"      # worker -> coordinator: a one-line UTF-8 reason it could not 
 ALIVE = b"A"      # worker -> coordinator: its event loop is turning (`scale.pulse`; an empty body)
 BEGIN = b"S"      # coordinator -> worker: the start, a big-endian double of wall-clock seconds
 STOP = b"X"       # coordinator -> worker: stop now (an empty body)
+CHANGE = b"C"     # coordinator -> worker: a live load change (`engine.steer.LoadChange.to_bytes`)
 
 
 class FrameWriter:

@@ -55,6 +55,12 @@ class InProcessBackend:
         for t in self.threads:
             t.stop()
 
+    def change(self, change) -> None:
+        """A live load change to every worker still running (`engine/steer.py`)."""
+        for i, t in enumerate(self.threads):
+            if i not in self.done:
+                t.change(change)
+
     def poll(self, timeout: float) -> list:
         got = []
         try:

@@ -182,6 +182,13 @@ class LocalBackend:
             if i not in self.done:
                 self._send(i, frames.STOP)
 
+    def change(self, change) -> None:
+        """A live load change to every worker still running (`engine/steer.py`)."""
+        body = change.to_bytes()
+        for i in range(len(self.ctrl)):
+            if i not in self.done:
+                self._send(i, frames.CHANGE, body)
+
     def _send(self, i: int, tag: bytes, body: bytes = b"") -> None:
         w = self.ctrl[i]
         if w is None:
@@ -340,6 +347,10 @@ async def _serve(plan, ctrl_fd: int, out: frames.FrameWriter) -> None:
                 worker.begin(_START.unpack(body)[0])
             elif tag == frames.STOP:
                 worker.stop()
+            elif tag == frames.CHANGE:
+                from stinger.engine.steer import LoadChange
+
+                worker.change(LoadChange.from_bytes(body))
         if control.eof:  # the coordinator is gone: stop (PDEATHSIG may already be on its way)
             loop.remove_reader(ctrl_fd)
             worker.stop()

@@ -232,6 +232,9 @@ class _ActorWorker:
     def stop(self) -> None:
         self.thread.stop()
 
+    def change(self, change: Any) -> None:
+        self.thread.change(change)
+
     def take(self, wait: float) -> list[tuple[int, str, Any]]:
         return self.thread.take(wait)
 
@@ -477,6 +480,13 @@ class RayBackend:
             if i not in self.done:
                 self.calls += 1
                 a.stop.remote()
+
+    def change(self, change: Any) -> None:
+        """A live load change to every worker still running (`engine/steer.py`): one call each."""
+        for i, a in enumerate(self.actors):
+            if i not in self.done:
+                self.calls += 1
+                a.change.remote(change)
 
     def poll(self, timeout: float) -> list:
         ray = self._ray

@@ -88,6 +88,11 @@ class WorkerThread:
         if self.worker is not None:
             self._call(self.worker.stop)
 
+    def change(self, change: Any) -> None:
+        """A live load change (`engine.steer.LoadChange`), applied on the worker's loop."""
+        if self.worker is not None:
+            self._call(self.worker.change, change)
+
     def take(self, wait: float) -> list[tuple[int, str, Any]]:
         """The events that arrived within `wait` s (all that are queued once one has)."""
         out = []

@@ -277,6 +277,10 @@ class LoadSpec(_Model):
     # where workers run: a name in `scale.base.REGISTRY` (local forked processes, ray actors, ...),
     # checked before the run (the spec layer does not import the scale layer)
     backend: str = "local"
+    # a worker lost mid-run: continue without its share (the behaviour before the option: exit 3), stop the
+    # run at once (exit 3), or rebalance its share onto the survivors from the moment of loss
+    # (scale/control.py; exit code as a normal end)
+    on_worker_loss: Literal["stop", "continue", "rebalance"] = "continue"
     # a fresh seed per run unless one is given (`--seed`); it is recorded in spec.yaml and
     # summary.json and printed, so any run can be reproduced
     seed: int = Field(default_factory=lambda: fresh_seed(), ge=0, lt=2**63)
