@@ -23,12 +23,6 @@ from stinger.testing.ui_flow import UiProcess, drive
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def _has_control() -> bool:
-    from stinger.cli.ui import has_control
-
-    return has_control()
-
-
 @pytest.fixture
 def chromium() -> str:
     if CHROMIUM is None:
@@ -73,9 +67,6 @@ def test_start_and_stop_from_the_keyboard_leave_a_cli_run_directory(tmp_path, ch
 
 
 def test_the_rate_changes_from_50_to_200_while_the_run_goes(tmp_path, chromium):
-    if not _has_control():
-        pytest.skip("this stinger's `run` has no --control yet: the engine's side of live load changes is helper "
-                    "steer's (issue 20 item 2); the UI sends {\"rate\": \"200/s\"} on the run's stdin once it exists")
     runs = tmp_path / "runs"
     with RefServer("delay", delay_ms=5, record=True) as srv:
         with UiProcess(runs) as ui:

@@ -53,10 +53,6 @@ def test_a_run_that_does_not_stop_gets_sigterm_then_sigkill_after_the_grace(tmp_
 
 
 def test_the_closed_models_users_change_while_it_runs(tmp_path: Path):
-    from stinger.cli.ui import has_control
-
-    if not has_control():
-        pytest.skip("this stinger's `run` has no --control yet (helper steer's engine side, issue 20 item 2)")
     runner = Runner(tmp_path / "runs")
     with RefServer("delay", delay_ms=20) as srv:
         runner.start(["--url", srv.url + "/", "--users", "2", "--duration", "30s"], model="users", spec={})

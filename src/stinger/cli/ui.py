@@ -22,13 +22,6 @@ EXAMPLES = (
 )
 
 
-def has_control() -> bool:
-    """Whether this stinger's `run` reads load changes (`--control`)."""
-    from stinger.cli.run import run
-
-    return any(p.name == "control" for p in run.params)
-
-
 def check_run(argv: list[str]) -> tuple[Any, dict[str, Any]]:
     """`stinger run ARGV` parsed and resolved as the command does, without running: the spec and its data
     with secrets redacted (a seed no one gave left out: the run draws its own), or `Invalid` with the CLI's one line."""
@@ -92,7 +85,7 @@ def ui(host: str, port: int, runs_dir: str) -> None:
     port = sock.getsockname()[1]
     public = not is_loopback(host.strip("[]"))
     token = new_token()
-    ui_app = UiApp(Path(runs_dir), check_run, explain, control=has_control())
+    ui_app = UiApp(Path(runs_dir), check_run, explain)
     ui_app.warm_up()
     app = make_app(ui_app, token=token, port=port, public=public)
     shown = "127.0.0.1" if public and family == socket.AF_INET else host
@@ -100,9 +93,6 @@ def ui(host: str, port: int, runs_dir: str) -> None:
     if public:
         click.echo(f"stinger ui: listening on {host}:{port}: every page needs the token "
                    "(from elsewhere, use this machine's address with the same ?token=)", err=True)
-    if not has_control():
-        click.echo("stinger ui: this stinger's `run` has no --control: runs can be started and stopped, "
-                   "not steered", err=True)
     click.echo(f"stinger ui: http://{shown}:{port}/?token={token}", err=True)   # last: the line to open
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
