@@ -18,13 +18,13 @@ IN_FLIGHT = -1   # a row's kind: counted as in flight at a stop (no Kind: it did
 
 # what each row file holds, in this order (requests.csv's header; requests.parquet's schema)
 ROW_COLUMNS = ("intended_s", "sent_s", "first_byte_s", "done_s", "latency_ms", "service_ms", "server_ms", "variant",
-               "status", "kind", "bytes", "payload", "queued", "worker")
+               "status", "kind", "bytes", "payload", "queued", "worker", "request_id")
 
 
 @dataclass(slots=True)
 class RowBatch:
     """One flush's rows of one worker. `first` is 0 where no byte came; `sent` and `done` NaN where
-    never sent or never done; `server_ms` NaN where the response named no server time; `variant` an
+    never sent or never done; `rid` -1 where the request carried no ID (`request_id` empty); `server_ms` NaN where the response named no server time; `variant` an
     index into the run's variants; `queued` the queue-state bits (engine/columns.py QUEUE_STATE)."""
 
     t0: float
@@ -40,6 +40,8 @@ class RowBatch:
     nbytes: np.ndarray
     payload: np.ndarray
     queued: np.ndarray
+    rid: np.ndarray | None = None   # the request's number (core/correlation.py), -1 where no ID was sent
+    trace_hi: int = 0               # the run's upper 64 bits of a trace id (core/correlation.trace_hi)
 
     def __len__(self) -> int:
         return len(self.done)

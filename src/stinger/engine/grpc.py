@@ -96,7 +96,7 @@ class GrpcCall:
 
     __slots__ = (
         "engine", "pool", "busy", "connected", "intended", "sent", "first_byte", "deadline", "variant",
-        "payload", "user", "queued", "nbytes", "status", "keep", "body", "hv", "chunks", "head", "tail",
+        "payload", "user", "queued", "rid", "nbytes", "status", "keep", "body", "hv", "chunks", "head", "tail",
         "transport", "method", "metadata", "call", "task",
     )
     headers: ClassVar[tuple[str, ...]] = ()   # the run's captured names (`connection_class`)
@@ -115,6 +115,7 @@ class GrpcCall:
         self.payload = 0
         self.user = -1
         self.queued = 0
+        self.rid = -1
         self.nbytes = 0
         self.status = 0
         self.keep = True

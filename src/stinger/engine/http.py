@@ -87,7 +87,7 @@ class Conn(asyncio.Protocol):
 
     __slots__ = (
         "engine", "pool", "transport", "parser", "busy", "connected",
-        "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued",
+        "intended", "sent", "first_byte", "deadline", "variant", "payload", "user", "queued", "rid",
         "nbytes", "status", "keep", "body", "hv", "chunks", "want_body", "head", "tail",
     )
     max_header = DEFAULT_MAX_HEADER   # a run's own cap is set on its class (`conn_class`)
@@ -107,6 +107,7 @@ class Conn(asyncio.Protocol):
         self.payload = 0
         self.user = -1
         self.queued = 0
+        self.rid = -1
         self.nbytes = 0
         self.status = 0
         self.keep = True

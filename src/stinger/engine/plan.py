@@ -106,3 +106,8 @@ class WorkerPlan:
     rows: tuple[str, ...] = ()         # the row sinks (rows/base.py) whose worker halves this worker runs
     response_hook: str | None = None   # "module:function" reading every OK answer at flush time (targets/hooks.py)
     goodput: tuple = ()                # core/goodput.Objective: each request judged on them at flush time
+    # request IDs (core/correlation.py): per variant, whether its requests carry them; the header's
+    # name (None: no X-Request-Id) and whether a W3C traceparent goes with it
+    request_ids: tuple[bool, ...] = ()
+    request_id_header: str | None = "X-Request-Id"
+    traceparent: bool = True

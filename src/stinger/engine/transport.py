@@ -70,6 +70,7 @@ class Connection(Protocol):
     payload: int
     user: int              # a closed-model user, or -1
     queued: int            # queue-state bits (`engine.columns`)
+    rid: int               # the request's number in the run (core/correlation.py), -1 before one is given
     nbytes: int            # answer bytes so far
     status: int            # HTTP status, or the HTTP equivalent of the transport's own (gRPC)
     keep: bool             # the connection may carry the next request

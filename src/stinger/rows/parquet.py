@@ -19,7 +19,7 @@ import numpy as np
 
 from stinger.core.atomic import replacing
 from stinger.rows.base import RowsFile
-from stinger.rows.spill import SpillWriter, kind_labels, read
+from stinger.rows.spill import SpillWriter, kind_labels, read, request_ids
 
 __all__ = ["ParquetRows"]
 
@@ -75,6 +75,7 @@ class ParquetRows:
             "payload": pa.array(rows["payload"], type=pa.int64()),
             "queued": pa.array(rows["queued"], type=pa.int8()),
             "worker": pa.array(rows["worker"], type=pa.int16()),
+            "request_id": pa.array([i or None for i in request_ids(rows)], type=pa.string()),   # null: none sent
         }
         import json
 

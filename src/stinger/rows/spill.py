@@ -18,11 +18,11 @@ import numpy as np
 from stinger.core.records import Kind
 from stinger.core.rows import IN_FLIGHT, RowBatch
 
-__all__ = ["DTYPE", "SpillWriter", "append", "kind_labels", "read"]
+__all__ = ["DTYPE", "SpillWriter", "append", "kind_labels", "read", "request_ids"]
 
 DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
                   ("status", "<i2"), ("kind", "<i1"), ("variant", "<i1"), ("worker", "<i2"), ("queued", "<i1"),
-                  ("bytes", "<i8"), ("payload", "<i8")])
+                  ("bytes", "<i8"), ("payload", "<i8"), ("trace_hi", "<u8"), ("rid", "<i8")])
 
 
 def append(fd: int, rows: RowBatch) -> None:
@@ -41,6 +41,8 @@ def append(fd: int, rows: RowBatch) -> None:
     out["queued"] = rows.queued
     out["bytes"] = rows.nbytes
     out["payload"] = rows.payload
+    out["trace_hi"] = rows.trace_hi
+    out["rid"] = -1 if rows.rid is None else rows.rid
     view = memoryview(out.tobytes())
     while view:
         view = view[os.write(fd, view):]
@@ -86,6 +88,14 @@ def read(parts: Sequence[Path]) -> np.ndarray:
             arrays.append(np.frombuffer(data[:len(data) - len(data) % DTYPE.itemsize], dtype=DTYPE))
     rows = np.concatenate(arrays) if arrays else np.empty(0, dtype=DTYPE)
     return rows[np.argsort(rows["intended"], kind="stable")]
+
+
+def request_ids(rows: np.ndarray) -> list[str]:
+    """Each row's request ID (its X-Request-Id and trace id, core/correlation.py), "" where none was sent."""
+    from stinger.core.correlation import trace_id
+
+    return ["" if rid < 0 else trace_id(hi, rid) for hi, rid in zip(rows["trace_hi"].tolist(), rows["rid"].tolist(),
+                                                                         strict=True)]
 
 
 def kind_labels() -> dict[int, str]:
