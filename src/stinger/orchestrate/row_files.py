@@ -16,11 +16,19 @@ from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
 
 
+def row_sinks(spec: Spec) -> tuple[str, ...]:
+    """The spec's row sinks, and csv when `--otlp` exports spans (outputs/otlp.py reads them from requests.csv)."""
+    names = spec.output.row_sinks()
+    if getattr(spec, "otlp", None) is not None and "csv" not in names:
+        names = (*names, "csv")
+    return names
+
+
 def check_row_sinks(spec: Spec, backend) -> tuple[str, ...]:
     """The spec's row sinks, each checked, before any run directory exists (one-line errors, exit 2)."""
     from stinger.rows.base import sink
 
-    names = spec.output.row_sinks()
+    names = row_sinks(spec)
     for name in names:
         s = sink(name)
         s.check()
@@ -32,7 +40,7 @@ def check_row_sinks(spec: Spec, backend) -> tuple[str, ...]:
 
 def request_logs(spec: Spec, plans: list, run_dir) -> list:
     """Each worker writes its own part in the run directory (collected after the run)."""
-    names = spec.output.row_sinks()
+    names = row_sinks(spec)
     if not names:
         return plans
     if run_dir is None:

@@ -1,0 +1,91 @@
+"""--otlp (outputs/otlp.py) against a real OTLP/HTTP receiver on loopback (testing/otlp_receiver.py, decoding
+with opentelemetry-proto): the metrics' counts are summary.json's, one span per request, and each span's
+trace id and span id are the traceparent the LLM server received; a receiver that is not there is one warning
+line, never a failure; the span cap is said."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+from pathlib import Path
+
+import stinger
+from stinger.testing.llm_server import LlmServer
+from stinger.testing.otlp_receiver import OtlpReceiver
+
+
+def _hex(b64: str) -> str:
+    return base64.b64decode(b64).hex()
+
+
+def _spans(exports: list[dict]) -> list[dict]:
+    return [s for e in exports for r in e["resourceSpans"] for sc in r["scopeSpans"] for s in sc["spans"]]
+
+
+def _attrs(span: dict) -> dict:
+    out = {}
+    for kv in span.get("attributes", []):
+        v = kv["value"]
+        out[kv["key"]] = next(iter(v.values()))
+    return out
+
+
+def _metrics(exports: list[dict]) -> dict[str, dict]:
+    return {m["name"]: m for e in exports for r in e["resourceMetrics"] for sc in r["scopeMetrics"] for m in sc["metrics"]}
+
+
+def test_metrics_and_spans_reach_a_real_receiver_and_join_the_server_s_traceparent(tmp_path):
+    with OtlpReceiver() as rx, LlmServer(ttft_ms=5, itl_ms=1, tokens=4) as s:
+        spec = {"target": {"type": "openai", "url": s.url, "model": "m-test", "max_tokens": 4,
+                           "api_key": "sk-SECRET-never-exported-123456"},
+                "payload": {"body": "hi"}, "load": {"rate": 30, "duration": "1.5s", "workers": 2, "seed": 5},
+                "output": {"dir": str(tmp_path)}, "otlp": {"url": rx.url}}
+        result = stinger.run(spec, outputs=["rundir"])
+        traces, metrics = rx.exports("traces"), rx.exports("metrics")
+    summary = json.loads((Path(result.run_dir) / "summary.json").read_text())
+    [(name, v)] = summary["variants"].items()
+    got = _metrics(metrics)
+    counts = {p["attributes"][1]["value"]["stringValue"]: int(p["asInt"])
+              for p in got["stinger.requests"]["sum"]["dataPoints"]}
+    assert counts == {"ok": v["requests"]["ok"], "failed": v["requests"]["failed"],
+                      "dropped": v["requests"]["dropped"]}
+    [lat] = got["stinger.latency"]["histogram"]["dataPoints"]
+    assert int(lat["count"]) == v["latency_ms"]["count"]
+    assert sum(int(c) for c in lat["bucketCounts"]) == int(lat["count"])
+    assert "gen_ai.server.time_to_first_token" in got and "stinger.itl" in got
+
+    spans = _spans(traces)
+    server = s.records()
+    with open(Path(result.run_dir) / "requests.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(spans) == len(rows) == len(server) == v["requests"]["ok"] + v["requests"]["failed"]
+    sent = {rec["traceparent"] for rec in server}
+    assert {f"00-{_hex(sp['traceId'])}-{_hex(sp['spanId'])}-01" for sp in spans} == sent   # 100 % joined
+    a = _attrs(spans[0])
+    assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "m-test"
+    assert a["http.response.status_code"] in ("200", 200)
+    blob = json.dumps(traces) + json.dumps(metrics)
+    assert "SECRET" not in blob
+
+
+def test_no_receiver_is_one_warning_and_the_run_stands(tmp_path, capsys):
+    with LlmServer(ttft_ms=2, itl_ms=1, tokens=2) as s:
+        spec = {"target": {"type": "openai", "url": s.url, "model": "m", "max_tokens": 2},
+                "payload": {"body": "hi"}, "load": {"rate": 20, "requests": 5, "workers": 1},
+                "output": {"dir": str(tmp_path)}, "otlp": {"url": "http://127.0.0.1:9", "timeout": 2}}
+        result = stinger.run(spec, outputs=["rundir"])
+    assert result.exit_code == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "--otlp" in ln]
+    assert len(lines) == 1 and "failed" in lines[0] and "unaffected" in lines[0]
+
+
+def test_the_span_cap_is_said(tmp_path, capsys):
+    with OtlpReceiver() as rx, LlmServer(ttft_ms=2, itl_ms=1, tokens=2) as s:
+        spec = {"target": {"type": "openai", "url": s.url, "model": "m", "max_tokens": 2},
+                "payload": {"body": "hi"}, "load": {"rate": 40, "requests": 12, "workers": 1},
+                "output": {"dir": str(tmp_path)}, "otlp": {"url": rx.url, "max_spans": 5}}
+        stinger.run(spec, outputs=["rundir"])
+        spans = _spans(rx.exports("traces"))
+    assert len(spans) == 5
+    assert "exported the first 5 spans of 12" in capsys.readouterr().err
