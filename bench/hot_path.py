@@ -135,7 +135,7 @@ def flush_ns_per_row(hook: str | None, rows: int, rounds: int, clock=time.perf_c
 
         targets = hooked(targets, hook, [v.name for v in plan.variants])
     flusher = Flusher(plan, 100.0, _Slots(), targets)
-    from stinger.engine.columns import ROW_FIELDS   # a tree before request ids has 10 fields a row
+    from stinger.engine.columns import ROW_FIELDS  # a tree before request ids has 10 fields a row
 
     width = len(ROW_FIELDS)
     counters = {k: [0] for k in ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow")}

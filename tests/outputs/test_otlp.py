@@ -44,7 +44,7 @@ def test_metrics_and_spans_reach_a_real_receiver_and_join_the_server_s_tracepare
         result = stinger.run(spec, outputs=["rundir"])
         traces, metrics = rx.exports("traces"), rx.exports("metrics")
     summary = json.loads((Path(result.run_dir) / "summary.json").read_text())
-    [(name, v)] = summary["variants"].items()
+    [(_name, v)] = summary["variants"].items()
     got = _metrics(metrics)
     counts = {p["attributes"][1]["value"]["stringValue"]: int(p["asInt"])
               for p in got["stinger.requests"]["sum"]["dataPoints"]}

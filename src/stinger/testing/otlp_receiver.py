@@ -30,8 +30,8 @@ __all__ = ["OtlpReceiver", "main"]
 
 
 def _app(save: Any) -> Any:
-    from google.protobuf.json_format import MessageToDict
-    from google.protobuf.message import DecodeError
+    from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
         ExportMetricsServiceRequest,
         ExportMetricsServiceResponse,
@@ -74,7 +74,7 @@ def _app(save: Any) -> Any:
 def serve(port: int, save_path: str | None) -> None:
     import uvicorn
 
-    out = open(save_path, "a", encoding="utf-8") if save_path else None   # noqa: SIM115 - the process's life
+    out = open(save_path, "a", encoding="utf-8") if save_path else None
 
     def save(rec: dict) -> None:
         if out is not None:

@@ -403,7 +403,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
         conn: type[_Conn] = _Conn
         if log_ids:
             conn = _IdConn
-            _IdConn.log = open(log_ids, "a", encoding="utf-8")   # noqa: SIM115 - open for the process's life
+            _IdConn.log = open(log_ids, "a", encoding="utf-8")
         server = await loop.create_server(lambda: conn(server_state), HOST, port, backlog=4096, reuse_address=True)
         bound = server.sockets[0].getsockname()[1]
         for sig in (signal.SIGTERM, signal.SIGINT):
