@@ -65,6 +65,9 @@ def test_metrics_and_spans_reach_a_real_receiver_and_join_the_server_s_tracepare
     a = _attrs(spans[0])
     assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "m-test"
     assert a["http.response.status_code"] in ("200", 200)
+    assert int(a["gen_ai.usage.output_tokens"]) == 4 and int(a["gen_ai.usage.input_tokens"]) >= 1
+    assert 0.004 < float(a["gen_ai.server.time_to_first_token"]) < 1.0   # the server waits 5 ms before the first
+    assert all(r["ttft_ms"] and r["output_tokens"] == "4" for r in rows)   # requests.csv carries them too
     blob = json.dumps(traces) + json.dumps(metrics)
     assert "SECRET" not in blob
 

@@ -12,13 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["IN_FLIGHT", "ROW_COLUMNS", "RowBatch"]
+__all__ = ["IN_FLIGHT", "LLM_COLUMNS", "ROW_COLUMNS", "RowBatch"]
 
 IN_FLIGHT = -1   # a row's kind: counted as in flight at a stop (no Kind: it did not end)
 
 # what each row file holds, in this order (requests.csv's header; requests.parquet's schema)
 ROW_COLUMNS = ("intended_s", "sent_s", "first_byte_s", "done_s", "latency_ms", "service_ms", "server_ms", "variant",
-               "status", "kind", "bytes", "payload", "queued", "worker", "request_id")
+               "status", "kind", "bytes", "payload", "queued", "worker", "request_id", "ttft_ms", "input_tokens",
+               "output_tokens")
+# the per-request figures an LLM api read (empty elsewhere): from the catalogue's columns of the same names
+LLM_COLUMNS = ("ttft", "input_tokens", "output_tokens")
 
 
 @dataclass(slots=True)
@@ -42,6 +45,7 @@ class RowBatch:
     queued: np.ndarray
     rid: np.ndarray | None = None   # the request's number (core/correlation.py), -1 where no ID was sent
     trace_hi: int = 0               # the run's upper 64 bits of a trace id (core/correlation.trace_hi)
+    llm: dict[str, np.ndarray] | None = None   # LLM_COLUMNS' values in their stored units (ttft: us), NaN where none
 
     def __len__(self) -> int:
         return len(self.done)

@@ -325,7 +325,7 @@ class Flusher:
             if overlapped.any():
                 _overlapped(values, overlapped)
             if self.plan.rows:
-                self._log(batch, server_ms, status, kind, variant, queued_col, rid)
+                self._log(batch, server_ms, status, kind, variant, queued_col, rid, values)
             good = self._good(values, kind)
             if self.served_by is not None or self.multi_url.any():
                 groups = self._groups(batch, kind, status, variant, measured, values["latency"], bits)
@@ -441,11 +441,11 @@ class Flusher:
                                    latency=sparse_counts(lat[~np.isnan(lat)])))
         return out
 
-    def _log(self, batch, server_ms, status, kind, variant, queued, rid) -> None:
+    def _log(self, batch, server_ms, status, kind, variant, queued, rid, values=None) -> None:
         """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py). A row's
         request number is kept where its variant sent request IDs (else -1: requests.csv leaves it empty)."""
         from stinger.core.correlation import trace_hi
-        from stinger.core.rows import RowBatch
+        from stinger.core.rows import LLM_COLUMNS, RowBatch
 
         if self._rows is None:
             from stinger.rows.base import writers
@@ -455,7 +455,8 @@ class Flusher:
                         done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
                         nbytes=batch.nbytes, payload=batch.payload, queued=queued,
                         rid=np.where(self._ids_on[batch.variant], rid, -1).astype(np.int64),
-                        trace_hi=trace_hi(self.plan.seed))
+                        trace_hi=trace_hi(self.plan.seed),
+                        llm={k: values[k] for k in LLM_COLUMNS if isinstance(values.get(k), np.ndarray)} if values else None)
         for w in self._rows:
             failed = w.write(rows)
             if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once

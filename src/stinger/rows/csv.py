@@ -4,7 +4,8 @@ Columns (`core.rows.ROW_COLUMNS`): `intended_s`, `sent_s`, `first_byte_s`, `done
 t = 0; `latency_ms` = done - intended and `service_ms` = done - sent, exactly as the summary's histograms
 count them; `server_ms` (empty when none); the variant's name; the HTTP status; the kind; bytes; the
 payload index; the queue state; the worker; the `request_id` the request carried (its X-Request-Id and its
-traceparent's trace id, core/correlation.py; empty where the variant sent none: plain HTTP by default). A request that never got a byte has an empty `first_byte_s`;
+traceparent's trace id, core/correlation.py; empty where the variant sent none: plain HTTP by default); for
+an LLM api, the request's `ttft_ms`, `input_tokens` and `output_tokens` as it read them (empty elsewhere). A request that never got a byte has an empty `first_byte_s`;
 one never sent (its host did not resolve, it could not be built, it was still queued) an empty `sent_s`.
 Requests dropped at the in-flight bound were never sent and have no row (the summary counts them);
 warm-up requests have rows. A stopped run's requests counted as in flight have kind `in_flight`, no
@@ -60,8 +61,10 @@ class CsvRows:
                 lines = []
                 for r, la, sv, rid in zip(chunk.tolist(), lat.tolist(), svc.tolist(), ids, strict=True):
                     intended, sent, first, done, server, status, kind, variant, worker, queued, nbytes, payload = r[:12]
+                    ttft, tin, tout = r[14:17]
                     lines.append(f"{intended:.6f},{_num(sent, 6)},{_num(first, 6)},{_num(done, 6)},"
                                  f"{_num(la, 3)},{_num(sv, 3)},{_num(server, 3)},{names[variant]},"
-                                 f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker},{rid}\n")
+                                 f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker},{rid},"
+                                 f"{_num(ttft / 1e3, 3)},{_num(tin, 0)},{_num(tout, 0)}\n")
                 f.write("".join(lines))
         return RowsFile(self.name, self.file, len(rows), t0_unix)

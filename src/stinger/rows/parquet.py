@@ -76,6 +76,9 @@ class ParquetRows:
             "queued": pa.array(rows["queued"], type=pa.int8()),
             "worker": pa.array(rows["worker"], type=pa.int16()),
             "request_id": pa.array([i or None for i in request_ids(rows)], type=pa.string()),   # null: none sent
+            "ttft_ms": seconds(rows["ttft"] / 1e3),   # null where the api read none
+            "input_tokens": seconds(rows["input_tokens"]),
+            "output_tokens": seconds(rows["output_tokens"]),
         }
         import json
 

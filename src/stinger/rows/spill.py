@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from stinger.core.records import Kind
-from stinger.core.rows import IN_FLIGHT, RowBatch
+from stinger.core.rows import IN_FLIGHT, LLM_COLUMNS, RowBatch
 
 __all__ = ["DTYPE", "SpillWriter", "append", "kind_labels", "read", "request_ids"]
 
 DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
                   ("status", "<i2"), ("kind", "<i1"), ("variant", "<i1"), ("worker", "<i2"), ("queued", "<i1"),
-                  ("bytes", "<i8"), ("payload", "<i8"), ("trace_hi", "<u8"), ("rid", "<i8")])
+                  ("bytes", "<i8"), ("payload", "<i8"), ("trace_hi", "<u8"), ("rid", "<i8"),
+                  ("ttft", "<f8"), ("input_tokens", "<f8"), ("output_tokens", "<f8")])
 
 
 def append(fd: int, rows: RowBatch) -> None:
@@ -43,6 +44,8 @@ def append(fd: int, rows: RowBatch) -> None:
     out["payload"] = rows.payload
     out["trace_hi"] = rows.trace_hi
     out["rid"] = -1 if rows.rid is None else rows.rid
+    for name in LLM_COLUMNS:
+        out[name] = np.nan if rows.llm is None or name not in rows.llm else rows.llm[name]
     view = memoryview(out.tobytes())
     while view:
         view = view[os.write(fd, view):]
