@@ -43,6 +43,8 @@ def request_logs(spec: Spec, plans: list, run_dir) -> list:
     names = row_sinks(spec)
     if not names:
         return plans
+    if run_dir is None and not spec.output.row_sinks():   # only --otlp's csv: a run without a directory has no spans
+        return plans
     if run_dir is None:
         raise UsageError("save_requests needs a run directory (this run writes none); drop it or write the run")
     return [replace(p, rows=names, requests_path=str(Path(run_dir) / f".requests-w{p.worker}.bin")) for p in plans]

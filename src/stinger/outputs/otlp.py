@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import csv
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +245,8 @@ def _where(target: Any) -> dict[str, Any]:
 
 
 def post(url: str, message: Any, timeout: float) -> None:
+    import urllib.request
+
     req = urllib.request.Request(url, data=message.SerializeToString(), method="POST",
                                  headers={"Content-Type": "application/x-protobuf", "User-Agent": "stinger"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -254,8 +254,13 @@ def post(url: str, message: Any, timeout: float) -> None:
 
 
 def with_otlp(spec: Any, outputs: list) -> list:
-    """The run's outputs, and the OTLP export last when the spec asks for it (once)."""
+    """The run's outputs, and the OTLP export last when the spec asks for it (once), for a run that writes a
+    run directory (a capacity search's steps write none: they are not exported one by one)."""
+    from stinger.outputs.rundir import RunDirOutput
+
     if getattr(spec, "otlp", None) is None or any(isinstance(o, OtlpOutput) for o in outputs):
+        return outputs
+    if not any(isinstance(o, RunDirOutput) for o in outputs):
         return outputs
     return [*outputs, OtlpOutput()]
 
@@ -311,6 +316,8 @@ class OtlpOutput:
 
 
 def _reason(exc: BaseException) -> str:
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code}"
     if isinstance(exc, urllib.error.URLError):
