@@ -92,3 +92,35 @@ def test_the_span_cap_is_said(tmp_path, capsys):
         spans = _spans(rx.exports("traces"))
     assert len(spans) == 5
     assert "exported the first 5 spans of 12" in capsys.readouterr().err
+
+
+def test_rows_without_ids_get_distinct_ids_of_the_same_form_and_unended_rows_no_span(tmp_path):
+    from stinger.outputs.otlp import spans_requests
+
+    path = tmp_path / "requests.csv"
+    path.write_text("intended_s,sent_s,first_byte_s,done_s,latency_ms,service_ms,server_ms,variant,status,kind,bytes,"
+                    "payload,queued,worker,request_id,ttft_ms,input_tokens,output_tokens\n"
+                    "0.0,0.001,0.002,0.003,3.0,2.0,,default,200,ok,2,0,0,0,,,,\n"
+                    "0.1,0.101,0.102,0.103,3.0,2.0,,default,500,http_5xx,2,1,0,0,,,,\n"
+                    "0.2,0.201,,,,,,default,0,in_flight,0,2,0,0,,,,\n")
+    [message], made, capped = spans_requests(path, {"name": "x", "seed": 1}, {}, 1000.0, 10, seed=1)
+    spans = message.resource_spans[0].scope_spans[0].spans
+    assert made == len(spans) == 2 and capped == 0
+    assert len({s.trace_id for s in spans}) == 2 and all(len(s.trace_id) == 16 and len(s.span_id) == 8 for s in spans)
+    assert spans[0].start_time_unix_nano == 1000 * 10**9 and spans[0].end_time_unix_nano == int(1000.003 * 1e9)
+    assert [s.status.code for s in spans] == [1, 2]   # OK, ERROR
+
+
+def test_the_receiver_refuses_what_does_not_decode():
+    import urllib.error
+    import urllib.request
+
+    import pytest
+
+    with OtlpReceiver() as rx:
+        req = urllib.request.Request(rx.url + "/v1/traces", data=b"\xff\xff\xff not protobuf", method="POST",
+                                     headers={"Content-Type": "application/x-protobuf"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=5)
+        assert err.value.code == 400
+        assert rx.exports("traces") == []
