@@ -83,15 +83,19 @@ def test_no_receiver_is_one_warning_and_the_run_stands(tmp_path, capsys):
     assert len(lines) == 1 and "failed" in lines[0] and "unaffected" in lines[0]
 
 
-def test_the_span_cap_is_said(tmp_path, capsys):
+def test_the_span_cap_is_said_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
     with OtlpReceiver() as rx, LlmServer(ttft_ms=2, itl_ms=1, tokens=2) as s:
-        spec = {"target": {"type": "openai", "url": s.url, "model": "m", "max_tokens": 2},
-                "payload": {"body": "hi"}, "load": {"rate": 40, "requests": 12, "workers": 1},
-                "output": {"dir": str(tmp_path)}, "otlp": {"url": rx.url, "max_spans": 5}}
-        stinger.run(spec, outputs=["rundir"])
+        res = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--openai", s.url, "--model", "m",
+                              "--body", "hi", "--rate", "40", "--requests", "12", "--workers", "1", "-q",
+                              "--out", str(tmp_path), "--otlp", rx.url, "--otlp-max-spans", "5"],
+                             capture_output=True, text=True, timeout=120)
         spans = _spans(rx.exports("traces"))
+    assert res.returncode == 0, res.stderr
     assert len(spans) == 5
-    assert "exported the first 5 spans of 12" in capsys.readouterr().err
+    assert "exported the first 5 spans of 12" in res.stderr
 
 
 def test_rows_without_ids_get_distinct_ids_of_the_same_form_and_unended_rows_no_span(tmp_path):
