@@ -44,7 +44,6 @@ class RowBatch:
     payload: np.ndarray
     queued: np.ndarray
     rid: np.ndarray | None = None   # the request's number (core/correlation.py), -1 where no ID was sent
-    trace_hi: int = 0               # the run's upper 64 bits of a trace id (core/correlation.trace_hi)
     llm: dict[str, np.ndarray] | None = None   # LLM_COLUMNS' values in their stored units (ttft: us), NaN where none
 
     def __len__(self) -> int:

@@ -444,7 +444,6 @@ class Flusher:
     def _log(self, batch, server_ms, status, kind, variant, queued, rid, values=None) -> None:
         """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py). A row's
         request number is kept where its variant sent request IDs (else -1: requests.csv leaves it empty)."""
-        from stinger.core.correlation import trace_hi
         from stinger.core.rows import LLM_COLUMNS, RowBatch
 
         if self._rows is None:
@@ -455,7 +454,6 @@ class Flusher:
                         done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
                         nbytes=batch.nbytes, payload=batch.payload, queued=queued,
                         rid=np.where(self._ids_on[batch.variant], rid, -1).astype(np.int64),
-                        trace_hi=trace_hi(self.plan.seed),
                         llm={k: values[k] for k in LLM_COLUMNS if isinstance(values.get(k), np.ndarray)} if values else None)
         for w in self._rows:
             failed = w.write(rows)

@@ -53,6 +53,7 @@ def request_logs(spec: Spec, plans: list, run_dir) -> list:
 def merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome) -> None:
     """The workers' parts -> each sink's file; a full disk costs that file (a warning), never the run."""
     from stinger.core.atomic import WriteFailed
+    from stinger.core.correlation import trace_hi
     from stinger.rows.base import sink
 
     parts = [Path(p.requests_path) for p in plans if p.requests_path]
@@ -64,7 +65,7 @@ def merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome)
         for name in plans[0].rows:
             s = sink(name)
             try:
-                written.append(s.collect(parts, Path(run_dir), variants, t0_unix))
+                written.append(s.collect(parts, Path(run_dir), variants, t0_unix, trace_hi=trace_hi(plans[0].seed)))
             except WriteFailed as exc:
                 summary["warnings"].append(f"--save-requests: {s.file} was not written ({exc}); its per-request "
                                            "rows are lost, the run's results are kept")

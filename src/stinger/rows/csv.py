@@ -47,7 +47,8 @@ class CsvRows:
     def writer(self, path: str, worker: int) -> SpillWriter:
         return SpillWriter(path, worker)
 
-    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float) -> RowsFile:
+    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float,
+                trace_hi: int = 0) -> RowsFile:
         rows = read(parts)
         labels = kind_labels()
         names = [_quoted(v) for v in variants]
@@ -57,11 +58,11 @@ class CsvRows:
                 chunk = rows[start:start + _CHUNK]
                 lat = (chunk["done"] - chunk["intended"]) * 1e3
                 svc = (chunk["done"] - chunk["sent"]) * 1e3
-                ids = request_ids(chunk)
+                ids = request_ids(chunk, trace_hi)
                 lines = []
                 for r, la, sv, rid in zip(chunk.tolist(), lat.tolist(), svc.tolist(), ids, strict=True):
                     intended, sent, first, done, server, status, kind, variant, worker, queued, nbytes, payload = r[:12]
-                    ttft, tin, tout = r[14:17]
+                    ttft, tin, tout = r[13:16]
                     lines.append(f"{intended:.6f},{_num(sent, 6)},{_num(first, 6)},{_num(done, 6)},"
                                  f"{_num(la, 3)},{_num(sv, 3)},{_num(server, 3)},{names[variant]},"
                                  f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker},{rid},"

@@ -22,7 +22,7 @@ __all__ = ["DTYPE", "SpillWriter", "append", "kind_labels", "read", "request_ids
 
 DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
                   ("status", "<i2"), ("kind", "<i1"), ("variant", "<i1"), ("worker", "<i2"), ("queued", "<i1"),
-                  ("bytes", "<i8"), ("payload", "<i8"), ("trace_hi", "<u8"), ("rid", "<i8"),
+                  ("bytes", "<i8"), ("payload", "<i8"), ("rid", "<i8"),
                   ("ttft", "<f8"), ("input_tokens", "<f8"), ("output_tokens", "<f8")])
 
 
@@ -42,7 +42,6 @@ def append(fd: int, rows: RowBatch) -> None:
     out["queued"] = rows.queued
     out["bytes"] = rows.nbytes
     out["payload"] = rows.payload
-    out["trace_hi"] = rows.trace_hi
     out["rid"] = -1 if rows.rid is None else rows.rid
     for name in LLM_COLUMNS:
         out[name] = np.nan if rows.llm is None or name not in rows.llm else rows.llm[name]
@@ -93,12 +92,11 @@ def read(parts: Sequence[Path]) -> np.ndarray:
     return rows[np.argsort(rows["intended"], kind="stable")]
 
 
-def request_ids(rows: np.ndarray) -> list[str]:
-    """Each row's request ID (its X-Request-Id and trace id, core/correlation.py), "" where none was sent."""
-    from stinger.core.correlation import trace_id
-
-    return ["" if rid < 0 else trace_id(hi, rid) for hi, rid in zip(rows["trace_hi"].tolist(), rows["rid"].tolist(),
-                                                                         strict=True)]
+def request_ids(rows: np.ndarray, trace_hi: int) -> list[str]:
+    """Each row's request ID (its X-Request-Id and trace id, core/correlation.py: the run's `trace_hi` and the
+    row's request number), "" where none was sent."""
+    prefix = f"{trace_hi:016x}"
+    return ["" if rid < 0 else f"{prefix}{rid:016x}" for rid in rows["rid"].tolist()]
 
 
 def kind_labels() -> dict[int, str]:
