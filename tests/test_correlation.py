@@ -105,3 +105,16 @@ def test_a_bad_header_name_is_a_one_line_error(bad):
 
     with pytest.raises(SpecError, match="not a header name"):
         stinger.load_spec({"target": {"url": "http://127.0.0.1:9/"}, "correlation": {"header": bad}})
+
+
+def test_a_user_s_own_id_header_is_sent_alone_never_twice():
+    from stinger.orchestrate.planning import build_plans
+    from stinger.spec import parse_spec
+
+    base = {"target": {"type": "openai", "url": "http://127.0.0.1:9/v1", "model": "m"}, "payload": {"body": "hi"},
+            "load": {"rate": 1, "duration": 1}}
+    [plan] = build_plans(parse_spec(base), workers=1)
+    assert plan.request_ids == (True,)
+    own = {**base, "target": {**base["target"], "headers": {"x-request-id": "mine"}}}
+    [plan] = build_plans(parse_spec(own), workers=1)
+    assert plan.request_ids == (False,)

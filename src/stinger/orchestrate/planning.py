@@ -170,7 +170,10 @@ def _correlation(spec: Spec, variants: tuple[VariantPlan, ...]) -> dict[str, Any
     """The worker plan's request-ID fields (core/correlation.py): per variant, the spec's `correlation.ids`
     when given, else its target's default (`TargetConfig.request_ids`: on for LLM apis, off for plain HTTP)."""
     c = spec.correlation
-    on = tuple(bool(c.ids) if c.ids is not None else bool(getattr(v.target, "request_ids", False))
+    ours = {c.header.lower(), "traceparent"} - {""}
+    # a variant whose own headers already name the ID header or a traceparent sends the user's, never two
+    on = tuple((bool(c.ids) if c.ids is not None else bool(getattr(v.target, "request_ids", False)))
+               and not ours & {k.lower() for k in (getattr(v.target, "headers", None) or {})}
                for v in variants)
     return {"request_ids": on, "request_id_header": c.header or None, "traceparent": c.traceparent}
 
