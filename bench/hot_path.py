@@ -13,6 +13,8 @@ PYTHONPATH, alternately. On a machine that other processes keep busy (load above
 its cores) a round is also preempted: `--clock cpu` times the rounds with this
 process's own CPU time (`time.process_time`), which a preemption does not move.
 
+`--ids` measures request IDs (core/correlation.py) on plain HTTP, off against on, alternating in one run.
+
 `--hooks` measures what a user hook costs (core/hooks.py), side by side in one run: the event-loop
 path with and without a response hook (the hook itself runs at flush time; what it asks of the loop is
 the kept body), the flush thread's ns per row of `Flusher.flush` with no hook, a hook that reads
@@ -45,7 +47,7 @@ class _Drop:
 
 
 def ns_per_request(server_time: bool, n: int, rounds: int, variants: int = 1, clock=time.perf_counter,
-                   build: bool = False, response_hook: str | None = None) -> float:
+                   build: bool = False, response_hook: str | None = None, ids: bool | None = None) -> float:
     """`variants` > 1: an A/B run's engine (split), the requests going to each variant in turn.
     `clock`: time.thread_time counts this thread's CPU only (a machine shared with other loads).
     `build`: no byte cache, so the target builds every request's bytes (`Target.request`), as for a
@@ -54,7 +56,8 @@ def ns_per_request(server_time: bool, n: int, rounds: int, variants: int = 1, cl
     where = ({"target": target} if variants == 1 else
              {"variants": [{"name": f"v{k}", **target} for k in range(variants)], "split": "split"})
     spec = parse_spec({**where, "load": {"rate": 1, "duration": 1}, **({} if server_time else {"server_time": None}),
-                       **({"hooks": {"response": response_hook}} if response_hook else {})})
+                       **({"hooks": {"response": response_hook}} if response_hook else {}),
+                       **({} if ids is None else {"correlation": {"ids": ids}})})
     [plan] = build_plans(spec, workers=1)
     engine = Engine(plan, emit=lambda msg: None)
     conns = []
@@ -132,13 +135,16 @@ def flush_ns_per_row(hook: str | None, rows: int, rounds: int, clock=time.perf_c
 
         targets = hooked(targets, hook, [v.name for v in plan.variants])
     flusher = Flusher(plan, 100.0, _Slots(), targets)
+    from stinger.engine.columns import ROW_FIELDS  # a tree before request ids has 10 fields a row
+
+    width = len(ROW_FIELDS)
     counters = {k: [0] for k in ("scheduled", "scheduled_warm", "dropped", "dropped_warm", "bytes_out", "overflow")}
     best = float("inf")
     for _ in range(rounds):
         cols = Columns(keep_bodies=True)
         for i in range(rows):
             t = 101.0 + i * 1e-5
-            cols.rows.append((t, t + 1e-5, t + 4e-3, t + 5e-3, 0, 200, 0, len(BODY), i % 100, 0))
+            cols.rows.append((t, t + 1e-5, t + 4e-3, t + 5e-3, 0, 200, 0, len(BODY), i % 100, 0, i)[:width])
             cols.bodies.append(BODY)
         c = clock()
         flusher.flush(cols, counters, loop_lags=[], in_flight=0, in_flight_by_variant=None, final=False, cpu=0.0)
@@ -184,6 +190,25 @@ def hooks(args, clock) -> None:
           f"0 per request")
 
 
+def ids(args, clock) -> None:
+    """Request IDs (core/correlation.py) on plain HTTP, off (its default) and on, alternating in one run."""
+    off, on = [], []
+    for _ in range(3):
+        off.append(ns_per_request(False, args.n, args.rounds, clock=clock, ids=False))
+        on.append(ns_per_request(False, args.n, args.rounds, clock=clock, ids=True))
+    a, b = min(off), min(on)
+    print(f"{a:7.0f} ns/request  plain HTTP, no request IDs (the default)")
+    print(f"{b:7.0f} ns/request  plain HTTP, X-Request-Id + traceparent  x{b / a:.2f} (+{b - a:.0f} ns; "
+          f"{_id_bytes()} bytes more a request)")
+
+
+def _id_bytes() -> int:
+    from stinger.core.correlation import header_args, header_template, trace_hi
+
+    hi = trace_hi(0)
+    return len(header_template(hi, "X-Request-Id", True) % header_args(hi, 1, True, True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=200_000, help="requests per round")
@@ -191,12 +216,16 @@ def main() -> None:
     ap.add_argument("--cpu", "--clock-cpu", dest="cpu", action="store_true",
                     help="time this thread's CPU (time.thread_time) instead of the wall clock: steadier on a busy machine")
     ap.add_argument("--hooks", action="store_true", help="what user hooks cost (see the module docstring)")
+    ap.add_argument("--ids", action="store_true", help="request IDs off vs on, plain HTTP (docs/correlation.md)")
     ap.add_argument("--rows", type=int, default=20_000, help="--hooks: rows per flush")
     ap.add_argument("--payloads", type=int, default=20_000, help="--hooks: payloads a request hook builds")
     args = ap.parse_args()
     clock = time.thread_time if args.cpu else time.perf_counter
     if args.hooks:
         hooks(args, clock)
+        return
+    if args.ids:
+        ids(args, clock)
         return
     for st in (False, True):
         label = "with a Server-Timing header captured" if st else "no header captured (bench/run.py's case)"

@@ -39,7 +39,7 @@ def plan(variants=("A", "B"), warmup=0.0, header="server-timing") -> WorkerPlan:
 
 def row(intended, sent, first, done, kind=OK, status=200, variant=0, nbytes=100, payload=0, queued=0):
     return (T0 + intended, T0 + sent, T0 + first if first else 0.0, T0 + done, kind, status, variant, nbytes,
-            payload, queued)
+            payload, queued, -1)
 
 
 def columns(rows, header_values=None, header="server-timing") -> Columns:

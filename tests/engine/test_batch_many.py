@@ -47,7 +47,7 @@ def plan() -> WorkerPlan:
 
 
 def row(intended, done, kind=int(Kind.OK), status=200, variant=0):
-    return (T0 + intended, T0 + intended, T0 + intended + 0.01, T0 + done, kind, status, variant, 100, 0, 0)
+    return (T0 + intended, T0 + intended, T0 + intended + 0.01, T0 + done, kind, status, variant, 100, 0, 0, -1)
 
 
 def cells_of(rows, targets) -> dict:

@@ -74,7 +74,7 @@ def run(wire: Wire, target: dict, stop_after: float | None = None, **load: Any) 
             pass
 
         def flush(self, cols, counters, *, final=False, in_flight=0, unfinished=None, **_) -> dict:
-            batch, _queued = to_batch(cols)
+            batch, _tail = to_batch(cols)
             parts.append(batch)
             out.scheduled += sum(counters["scheduled"]) + sum(counters["scheduled_warm"])
             out.dropped += sum(counters["dropped"]) + sum(counters["dropped_warm"])

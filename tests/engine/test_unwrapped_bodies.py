@@ -37,7 +37,7 @@ def flush(targets, nvar: int):
     cols = Columns(header_names=(), keep_bodies=True)
     for k in range(4):
         v = k % nvar
-        cols.rows.append((T0, T0, T0 + 0.01, T0 + 0.02, 0, 200, v, 10, k, 0))
+        cols.rows.append((T0, T0, T0 + 0.01, T0 + 0.02, 0, 200, v, 10, k, 0, -1))
         cols.bodies.append(b"raw:%d" % k)
     return Flusher(plan, T0, Slots(prediction=compile_json_path("p")), targets=targets).flush(
         cols, {"scheduled": [4 // nvar] * nvar, "dropped": [0] * nvar}, loop_lags=[], in_flight=0,

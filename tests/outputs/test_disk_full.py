@@ -78,8 +78,10 @@ def test_a_full_disk_exits_3_naming_the_file_and_never_truncates_the_summary(ser
 def test_save_requests_on_a_full_disk_loses_its_rows_not_the_run(server, tmp_path):
     out = tmp_path / "runs"
     # 64 KiB: the summary, spec, report fit; ~1,000 rows of the 1,600 do not, and neither does requests.csv
+    # (--request-id: a spill record is 95 bytes since rows carry request numbers and LLM columns, so the csv
+    # lines of the rows that fit are made longer than that by their 32-digit request_id)
     res = _stinger(["run", "--url", server.url + "/", "--rate", "800", "--duration", "2s", "--save-requests",
-                    "--out", str(out), "-q"], preexec=_limit_file_size(64 * 1024))
+                    "--request-id", "--out", str(out), "-q"], preexec=_limit_file_size(64 * 1024))
     assert res.returncode == 0, res.stderr
     run_dir = _run_dir(out)
     summary = json.loads((run_dir / "summary.json").read_text())

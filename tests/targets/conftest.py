@@ -49,7 +49,7 @@ def run_engine(data: dict) -> Recorded:
             self.targets = targets
 
         def flush(self, cols, counters, **_) -> dict:
-            batch, _queued = to_batch(cols)
+            batch, _tail = to_batch(cols)
             out.batches.append(batch)
             out.counters.append(counters)
             return {}

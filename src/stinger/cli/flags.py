@@ -88,6 +88,11 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Outputs", 2, "--quiet", None, {"is_flag": True, "default": False, "help": "No live view and no summary table."}, ("-q",)),
     Flag("Outputs", 4, "--save-requests", "output.rows", {"is_flag": False, "flag_value": "csv", "metavar": "[csv|parquet]", "help": "Also write the per-request rows in the run directory, requests.csv (the default) and/or requests.parquet (csv,parquet): one row per request sent (intended, sent, first byte and done times, latency, status, kind, variant)."}),
     Flag("Outputs", 5, "--redact-header", None, {"multiple": True, "help": "A header (or URL query parameter) whose value never reaches an output; repeatable. Secret-looking ones are redacted without it."}, ("redact_headers",)),
+    Flag("Outputs", 6, "--request-id-header", "correlation.header", {"metavar": "NAME", "help": "The header carrying each request's ID (default X-Request-Id; '' for none, the traceparent alone); its value is requests.csv's request_id (docs/correlation.md)."}),
+    Flag("Outputs", 7, "--request-id", None, {"is_flag": True, "default": None, "help": "Send a request ID and a W3C traceparent with every request, also to plain HTTP (on by default for LLM apis only; spec: correlation.ids)."}, ("request_id_on",)),
+    Flag("Outputs", 8, "--no-request-id", None, {"is_flag": True, "default": None, "help": "Send no request ID and no traceparent (spec: correlation.ids: false)."}, ("request_id_off",)),
+    Flag("Outputs", 9, "--otlp", "otlp.url", {"metavar": "URL", "help": "At the end, export the run's metrics and one span per request over OTLP/HTTP protobuf to this receiver, e.g. http://127.0.0.1:4318 (docs/correlation.md)."}),
+    Flag("Outputs", 10, "--otlp-max-spans", "otlp.max_spans", {"type": int, "metavar": "N", "help": "With --otlp: at most this many spans (default 100000; the export says when it capped)."}),
     # -- scale
     Flag("Scale", 0, "--workers", "load.workers", {"help": "Worker processes (default auto: enough for the load, up to the cores)."}),
     Flag("Scale", 2, "--origin", None, {"multiple": True, "metavar": "NAME:WORKERS[@ADDRESS]", "help": "Where load comes from (repeatable): NAME's workers on the Ray nodes labelled origin=NAME, or locally bound to source ADDRESS (e.g. east:2@127.0.0.2); a breakdown per origin (spec: scale.origins)."}),
@@ -141,6 +146,11 @@ def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:
         ov["scale.origins"] = list(params["origin"])
     if params.get("confirm"):
         ov["load.confirm"] = True
+    if params.get("request_id_on") and params.get("request_id_off"):
+        raise click.BadParameter("--request-id and --no-request-id contradict; expected one of them",
+                                 param_hint="--request-id")
+    if params.get("request_id_on") or params.get("request_id_off"):
+        ov["correlation.ids"] = bool(params.get("request_id_on"))
     ov.update(_server_time(params))
     ov.update(shape_overrides(params))
     ov.update(_hooks(params.get("hook") or ()))

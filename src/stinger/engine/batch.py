@@ -38,7 +38,7 @@ import numpy as np
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
 from stinger.core.records import MAX_VARIANTS, CellRecord, GroupRecord, IntervalRecord, Kind
-from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, to_batch
+from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, id_variants, to_batch
 
 if TYPE_CHECKING:
     from stinger.core.servertiming import ServerTimeSource
@@ -94,6 +94,8 @@ class Flusher:
         self.plan = plan
         self.t0 = t0
         self.names = [v.name for v in plan.variants]
+        self._ids_on = np.array(id_variants(plan, targets) if targets is not None else [False] * len(self.names),
+                                dtype=bool)
         if len(self.names) > _MAX_VARIANTS:
             raise ValueError(f"at most {_MAX_VARIANTS} variants, got {len(self.names)}")
         self.interval = plan.interval
@@ -305,7 +307,8 @@ class Flusher:
         ended = (np.empty(0), np.empty(0, dtype=np.int64))   # (intended, attributed variant) per row
         groups: list[GroupRecord] = []
         if n:
-            batch, queued_col = to_batch(cols)
+            batch, tail = to_batch(cols)
+            queued_col, rid = tail[:, 0], tail[:, 1]
             intended, done = batch.intended, batch.done
             status = batch.status
             kind, server_ms, variant, extra_cols, hook_predictions = self._interpret(batch)
@@ -328,7 +331,7 @@ class Flusher:
             if overlapped.any():
                 _overlapped(values, overlapped)
             if self.plan.rows:
-                self._log(batch, server_ms, status, kind, variant, queued_col)
+                self._log(batch, server_ms, status, kind, variant, queued_col, rid, values)
             good = self._good(values, kind)
             if self.served_by is not None or self.multi_url.any() or self.sessions:
                 groups = self._groups(batch, kind, status, variant, measured, values["latency"], bits)
@@ -499,9 +502,10 @@ class Flusher:
                                    latency=sparse_counts(lat[~np.isnan(lat)])))
         return out
 
-    def _log(self, batch, server_ms, status, kind, variant, queued) -> None:
-        """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py)."""
-        from stinger.core.rows import RowBatch
+    def _log(self, batch, server_ms, status, kind, variant, queued, rid, values=None) -> None:
+        """--save-requests: this flush's rows to the row sinks' worker halves (rows/base.py). A row's
+        request number is kept where its variant sent request IDs (else -1: requests.csv leaves it empty)."""
+        from stinger.core.rows import LLM_COLUMNS, RowBatch
 
         if self._rows is None:
             from stinger.rows.base import writers
@@ -509,7 +513,9 @@ class Flusher:
             self._rows = writers(self.plan.rows, self.plan.requests_path, self.plan.worker)
         rows = RowBatch(self.t0, self.plan.worker, intended=batch.intended, sent=batch.sent, first=batch.first,
                         done=batch.done, server_ms=server_ms, status=status, kind=kind, variant=variant,
-                        nbytes=batch.nbytes, payload=batch.payload, queued=queued)
+                        nbytes=batch.nbytes, payload=batch.payload, queued=queued,
+                        rid=np.where(self._ids_on[batch.variant], rid, -1).astype(np.int64),
+                        llm={k: values[k] for k in LLM_COLUMNS if isinstance(values.get(k), np.ndarray)} if values else None)
         for w in self._rows:
             failed = w.write(rows)
             if failed is not None:   # a full disk: the rows stop, the run goes on, and says so once
@@ -551,9 +557,9 @@ class Flusher:
             return
         cols = Columns()
         cols.rows = rows
-        batch, queued = to_batch(cols)
+        batch, tail = to_batch(cols)
         self._log(batch, np.full(len(batch), np.nan), batch.status, batch.kind, batch.variant,
-                  queued.astype(np.int64) & QUEUE_STATE)
+                  tail[:, 0].astype(np.int64) & QUEUE_STATE, tail[:, 1])
 
     def _notes(self, notes: tuple[str, ...]) -> tuple[str, ...]:
         if not self.new_notes:

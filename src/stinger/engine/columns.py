@@ -16,8 +16,9 @@ import numpy as np
 
 from stinger.targets.base import ResponseBatch
 
-ROW_FIELDS = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued")
-INTENDED, SENT, FIRST, DONE, KIND, STATUS, VARIANT, NBYTES, PAYLOAD, QUEUED = range(len(ROW_FIELDS))
+ROW_FIELDS = ("intended", "sent", "first", "done", "kind", "status", "variant", "nbytes", "payload", "queued", "rid")
+INTENDED, SENT, FIRST, DONE, KIND, STATUS, VARIANT, NBYTES, PAYLOAD, QUEUED, RID = range(len(ROW_FIELDS))
+# `rid`: the request's number in the run (core/correlation.py: its X-Request-Id / trace id), -1 for none
 # `queued`: 0 sent at once, 1 waited in the in-flight queue, 2 waited for a new connection (bits 0-1),
 # + 4 when sent while another variant's request was in flight (interference, engine/core.py),
 # + the index of the variant's URL it went to << ENDPOINT_SHIFT (a variant of several URLs only)
@@ -50,6 +51,16 @@ class Columns:
         return len(self.rows)
 
 
+def id_variants(plan, targets) -> list[bool]:
+    """Per variant, whether its requests carry request IDs (core/correlation.py): asked for, something to
+    send, and a transport writing HTTP/1.1 bytes (http1, fake; gRPC metadata not yet). The engine adds the
+    lines to exactly these variants' requests and the row files keep exactly these variants' IDs."""
+    on = plan.request_ids
+    something = bool(plan.request_id_header) or plan.traceparent
+    return [something and v < len(on) and bool(on[v]) and t.transport in ("http1", "fake")
+            for v, t in enumerate(targets)]
+
+
 def as_table(rows: list[tuple]) -> np.ndarray:
     out = np.empty((len(rows), len(ROW_FIELDS)), dtype=np.float64)
     for i in range(0, len(rows), _CONVERT_ROWS):
@@ -58,7 +69,8 @@ def as_table(rows: list[tuple]) -> np.ndarray:
 
 
 def to_batch(cols: Columns) -> tuple[ResponseBatch, np.ndarray]:
-    """(the batch a target interprets, the `queued` column the recorder needs: state and bits)."""
+    """(the batch a target interprets, the table's last columns the recorder needs: `queued` (state and
+    bits), then `rid`; `table[:, 0]` is `queued`, `[:, 1]` the request numbers)."""
     table = as_table(cols.rows)
     headers: dict[str, list] = {}
     if cols.hvals is not None:
@@ -73,4 +85,4 @@ def to_batch(cols: Columns) -> tuple[ResponseBatch, np.ndarray]:
         variant=table[:, VARIANT].astype(np.int64), nbytes=table[:, NBYTES].astype(np.int64),
         payload=table[:, PAYLOAD].astype(np.int64), headers=headers, bodies=cols.bodies,
         chunk_times=cols.chunks)
-    return batch, table[:, QUEUED]
+    return batch, table[:, QUEUED:]

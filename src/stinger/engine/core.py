@@ -34,6 +34,7 @@ request) live in `Pool.expiring` and are re-built by the target once
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections import deque
@@ -43,13 +44,14 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 from stinger.core.records import Kind
-from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, Columns
+from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, Columns, id_variants
 from stinger.engine.plan import ATTRIBUTED, WorkerPlan
 from stinger.engine.transport import Connection as Conn
 from stinger.engine.transport import Pool, Transport, Wire, transport_class
 from stinger.targets.base import NEVER_EXPIRES, build_target
 
 NAN = float("nan")
+_TOP = 1 << 63                # a span id's top bit: never zero (core/correlation.py)
 _SWEEP_EVERY = 0.05          # how often timeouts are checked (s)
 _PROBE_EVERY = 0.1           # event-loop lag probe period (s)
 SAMPLE_BYTES = 200           # bytes of the first body per error status kept for the failure report
@@ -145,6 +147,12 @@ class EngineCore:
                 index += 1
             self.pools.append(row)
         self.single = [row[0] if len(row) == 1 else None for row in self.pools]
+        # request IDs (core/correlation.py): worker w numbers its requests w, w + W, w + 2W, ...; a
+        # variant that sends them has its header lines' template here (None: nothing added, no cost)
+        self.rids = itertools.count(plan.worker, max(1, plan.workers))
+        self.id_lines = self._id_templates(plan)
+        if any(line is not None for line in self.id_lines):   # else `_send` stays the one without IDs
+            self._send = self._send_ids   # type: ignore[method-assign]
         self.conns: set[Conn] = set()
         self.connecting: set[asyncio.Future] = set()
         self.in_flight = 0
@@ -230,6 +238,7 @@ class EngineCore:
     def _dispatch(self, intended: float, v: int, p: int, user: int, queued: int = 0) -> None:
         if self.stopping:
             return
+        rid = next(self.rids)
         pool = self.single[v]
         if pool is None:  # several endpoints: round robin
             pools = self.pools[v]
@@ -247,10 +256,11 @@ class EngineCore:
             conn = pool.idle.pop()
             conn.user = user
             conn.queued = queued
+            conn.rid = rid
             self._send(conn, intended, v, p)
             return
         if pool.address is None:  # the name did not resolve before the run: no lookup per request
-            self._fail_unsent(intended, v, p, user, queued, Kind.DNS)
+            self._fail_unsent(intended, v, p, user, queued, Kind.DNS, rid)
             return
         conn = pool.conn_class(self, pool, self.want_body)
         # waiting for a new connection is the server's time (accept), not the generator's
@@ -260,6 +270,7 @@ class EngineCore:
         conn.variant = v
         conn.payload = p
         conn.user = user
+        conn.rid = rid
         conn.deadline = perf_counter() + self.connect_timeout
         self.conns.add(conn)
         fut = asyncio.ensure_future(pool.transport.open(self.loop, conn, pool))
@@ -309,6 +320,51 @@ class EngineCore:
         conn.deadline = s + self.timeout
         conn.transport.write(req)   # type: ignore[union-attr]  # an open connection has its transport
 
+    def _send_ids(self, conn: Conn, intended: float, v: int, p: int) -> None:
+        """`_send` for a run where some variant sends request IDs (core/correlation.py): the same, plus the
+        ID lines after the request line. Two copies, so a run without IDs pays not even the test."""
+        conn.intended = intended
+        conn.variant = v
+        conn.payload = p
+        conn.busy = True
+        pool = conn.pool
+        cache = pool.cache
+        req = cache[p] if p < len(cache) else None
+        if req is None:
+            req = self._build(pool, p)
+            if req is None:
+                self._unbuilt(conn, intended, v, p)
+                return
+        lines = self.id_lines[v]
+        if lines is not None:
+            req = self._with_ids(req, lines, conn.rid)
+        self.bytes_out[v] += len(req)
+        s = perf_counter()
+        conn.sent = s
+        conn.deadline = s + self.timeout
+        conn.transport.write(req)   # type: ignore[union-attr]  # an open connection has its transport
+
+    def _id_templates(self, plan: WorkerPlan) -> list[bytes | None]:
+        """Per variant, the request-ID header lines' template (core/correlation.py), or None: a variant
+        that does not send them, or whose transport does not speak HTTP/1.1 bytes (gRPC: not yet)."""
+        from stinger.core.correlation import header_template, trace_hi
+
+        self.id_hi = hi = trace_hi(plan.seed)
+        self.id_mode = (bool(plan.request_id_header), plan.traceparent)
+        lines = header_template(hi, plan.request_id_header, plan.traceparent)
+        return [lines if on else None for on in id_variants(plan, self.targets)]
+
+    def _with_ids(self, req: bytes, lines: bytes, rid: int) -> bytes:
+        header, traceparent = self.id_mode
+        if header and traceparent:
+            ids = lines % (rid, rid, (self.id_hi ^ rid) | _TOP)
+        elif traceparent:
+            ids = lines % (rid, (self.id_hi ^ rid) | _TOP)
+        else:
+            ids = lines % rid
+        k = req.find(b"\r\n") + 2   # after the request line (slices + join measured cheaper than a memoryview's)
+        return b"".join((req[:k], ids, req[k:]))
+
     def _build(self, pool: Pool, p: int) -> bytes | None:
         """The request bytes for payload p on `pool` when the never-expiring cache has none;
         None when the target cannot build them (a payload it cannot read, a header it cannot
@@ -338,7 +394,7 @@ class EngineCore:
         conn.busy = False
         conn.pool.idle.append(conn)
         self.build_failed_variants.add(v)
-        self._fail_unsent(intended, v, p, conn.user, conn.queued, Kind.BUILD)
+        self._fail_unsent(intended, v, p, conn.user, conn.queued, Kind.BUILD, conn.rid)
 
     # ----------------------------------------------------------- completion
     def finish(self, conn: Conn) -> None:
@@ -354,7 +410,7 @@ class EngineCore:
         cols = self.cols
         v = conn.variant
         cols.rows.append((conn.intended, conn.sent, conn.first_byte, done, kind, status, v,
-                          conn.nbytes, conn.payload, conn.queued))
+                          conn.nbytes, conn.payload, conn.queued, conn.rid))
         if cols.hvals is not None:
             cols.hvals.append(conn.hv)
             conn.hv = None
@@ -428,7 +484,7 @@ class EngineCore:
         cols = self.cols
         cols.rows.append((conn.intended, conn.sent if sent is None else sent, conn.first_byte, done, int(kind),
                           conn.status if kind == Kind.INVALID else 0, conn.variant, conn.nbytes, conn.payload,
-                          conn.queued))
+                          conn.queued, conn.rid))
         if cols.hvals is not None:
             cols.hvals.append(None)
         if cols.bodies is not None:
@@ -451,11 +507,12 @@ class EngineCore:
         elif self.schedule_done:
             self._maybe_finish()
 
-    def _fail_unsent(self, intended: float, v: int, p: int, user: int, queued: int, kind: int) -> None:
+    def _fail_unsent(self, intended: float, v: int, p: int, user: int, queued: int, kind: int,
+                     rid: int = -1) -> None:
         """Record a request that could not be sent at all (its host did not resolve)."""
         done = perf_counter()
         cols = self.cols
-        cols.rows.append((intended, NAN, 0.0, done, int(kind), 0, v, 0, p, queued))
+        cols.rows.append((intended, NAN, 0.0, done, int(kind), 0, v, 0, p, queued, rid))
         if cols.hvals is not None:
             cols.hvals.append(None)
         if cols.bodies is not None:
@@ -560,7 +617,7 @@ class EngineCore:
         done = perf_counter()
         if self.plan.requests_path is not None or self.plan.split == ATTRIBUTED:
             kind, cols, n = int(Kind.UNFINISHED), self.cols, len(pending)
-            cols.rows.extend([(intended, NAN, 0.0, done, kind, 0, v, 0, p, 1) for intended, v, p, _ in pending])
+            cols.rows.extend([(intended, NAN, 0.0, done, kind, 0, v, 0, p, 1, -1) for intended, v, p, _ in pending])
             if cols.hvals is not None:
                 cols.hvals.extend([None] * n)
             if cols.bodies is not None:
@@ -672,8 +729,8 @@ class EngineCore:
         from stinger.core.rows import IN_FLIGHT
 
         rows = [(c.intended, c.sent if c.connected else NAN, c.first_byte, NAN, IN_FLIGHT, 0, c.variant, c.nbytes,
-                 c.payload, c.queued) for c in self.conns if c.busy]
-        rows += [(intended, NAN, 0.0, NAN, IN_FLIGHT, 0, v, 0, p, 1) for intended, v, p, _ in self.pending]
+                 c.payload, c.queued, c.rid) for c in self.conns if c.busy]
+        rows += [(intended, NAN, 0.0, NAN, IN_FLIGHT, 0, v, 0, p, 1, -1) for intended, v, p, _ in self.pending]
         return rows
 
     def _in_flight_by_variant(self) -> list[int]:

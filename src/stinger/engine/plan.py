@@ -110,3 +110,8 @@ class WorkerPlan:
     goodput: tuple = ()                # core/goodput.Objective: each request judged on them at flush time
     origin: str | None = None          # the origin this worker belongs to (spec/origins.py): its records' rows
     source_address: str | None = None  # the local address its connections leave from (None: the system's pick)
+    # request IDs (core/correlation.py): per variant, whether its requests carry them; the header's
+    # name (None: no X-Request-Id) and whether a W3C traceparent goes with it
+    request_ids: tuple[bool, ...] = ()
+    request_id_header: str | None = "X-Request-Id"
+    traceparent: bool = True

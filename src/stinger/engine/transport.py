@@ -70,6 +70,7 @@ class Connection(Protocol):
     payload: int
     user: int              # a closed-model user, or -1
     queued: int            # queue-state bits (`engine.columns`)
+    rid: int               # the request's number in the run (core/correlation.py), -1 before one is given
     nbytes: int            # answer bytes so far
     status: int            # HTTP status, or the HTTP equivalent of the transport's own (gRPC)
     keep: bool             # the connection may carry the next request
@@ -98,7 +99,7 @@ class RequestState:
     values: a transport's connection class derives from it, so the engine's `finish` reads one list."""
 
     __slots__ = ("engine", "pool", "busy", "connected", "intended", "sent", "first_byte", "deadline", "variant",
-                 "payload", "user", "queued", "nbytes", "status", "keep", "body", "hv", "chunks", "head", "tail")
+                 "payload", "user", "queued", "rid", "nbytes", "status", "keep", "body", "hv", "chunks", "head", "tail")
 
     def __init__(self, engine: Any, pool: Pool, want_body: bool) -> None:
         self.engine = engine
@@ -113,6 +114,7 @@ class RequestState:
         self.payload = 0
         self.user = -1
         self.queued = 0
+        self.rid = -1          # the request's number (core/correlation.py), -1 when none is sent
         self.nbytes = 0
         self.status = 0
         self.keep = True

@@ -166,6 +166,18 @@ def plan_split(spec: Spec, variants: int) -> str:
     return ATTRIBUTED if endpoint_split(spec.split) is not None else spec.split
 
 
+def _correlation(spec: Spec, variants: tuple[VariantPlan, ...]) -> dict[str, Any]:
+    """The worker plan's request-ID fields (core/correlation.py): per variant, the spec's `correlation.ids`
+    when given, else its target's default (`TargetConfig.request_ids`: on for LLM apis, off for plain HTTP)."""
+    c = spec.correlation
+    ours = {c.header.lower(), "traceparent"} - {""}
+    # a variant whose own headers already name the ID header or a traceparent sends the user's, never two
+    on = tuple((bool(c.ids) if c.ids is not None else bool(getattr(v.target, "request_ids", False)))
+               and not ours & {k.lower() for k in (getattr(v.target, "headers", None) or {})}
+               for v in variants)
+    return {"request_ids": on, "request_id_header": c.header or None, "traceparent": c.traceparent}
+
+
 def _target(variant: Any) -> TargetConfig:
     """A variant's target config (the spec's `AnyTarget` union, built at import time, is opaque to mypy)."""
     target: TargetConfig = variant.target
@@ -225,6 +237,7 @@ def build_plans(spec: Spec, workers: int | None = None, cores: int | None = None
         response_hook=spec.hooks.response if spec.hooks is not None else None,
         verify_tls=not any(getattr(v.target, "insecure", False) for v in spec.all_variants()), seed=load.seed,
         goodput=goodput_objectives(spec.goodput),
+        **_correlation(spec, variants),
     )
     plans = []
     for w in range(n):

@@ -16,11 +16,19 @@ from stinger.scale.coordinator import RunOutcome
 from stinger.spec import Spec
 
 
+def row_sinks(spec: Spec) -> tuple[str, ...]:
+    """The spec's row sinks, and csv when `--otlp` exports spans (outputs/otlp.py reads them from requests.csv)."""
+    names = spec.output.row_sinks()
+    if getattr(spec, "otlp", None) is not None and "csv" not in names:
+        names = (*names, "csv")
+    return names
+
+
 def check_row_sinks(spec: Spec, backend) -> tuple[str, ...]:
     """The spec's row sinks, each checked, before any run directory exists (one-line errors, exit 2)."""
     from stinger.rows.base import sink
 
-    names = spec.output.row_sinks()
+    names = row_sinks(spec)
     for name in names:
         s = sink(name)
         s.check()
@@ -32,8 +40,10 @@ def check_row_sinks(spec: Spec, backend) -> tuple[str, ...]:
 
 def request_logs(spec: Spec, plans: list, run_dir) -> list:
     """Each worker writes its own part in the run directory (collected after the run)."""
-    names = spec.output.row_sinks()
+    names = row_sinks(spec)
     if not names:
+        return plans
+    if run_dir is None and not spec.output.row_sinks():   # only --otlp's csv: a run without a directory has no spans
         return plans
     if run_dir is None:
         raise UsageError("save_requests needs a run directory (this run writes none); drop it or write the run")
@@ -43,6 +53,7 @@ def request_logs(spec: Spec, plans: list, run_dir) -> list:
 def merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome) -> None:
     """The workers' parts -> each sink's file; a full disk costs that file (a warning), never the run."""
     from stinger.core.atomic import WriteFailed
+    from stinger.core.correlation import trace_hi
     from stinger.rows.base import sink
 
     parts = [Path(p.requests_path) for p in plans if p.requests_path]
@@ -54,7 +65,7 @@ def merge_request_logs(plans: list, run_dir, summary: dict, outcome: RunOutcome)
         for name in plans[0].rows:
             s = sink(name)
             try:
-                written.append(s.collect(parts, Path(run_dir), variants, t0_unix))
+                written.append(s.collect(parts, Path(run_dir), variants, t0_unix, trace_hi=trace_hi(plans[0].seed)))
             except WriteFailed as exc:
                 summary["warnings"].append(f"--save-requests: {s.file} was not written ({exc}); its per-request "
                                            "rows are lost, the run's results are kept")

@@ -21,6 +21,7 @@ from stinger.orchestrate.planning import RunPlan, plan_run
 from stinger.orchestrate.preflight import ensure_fd_limit
 from stinger.orchestrate.row_files import check_row_sinks, drop_request_logs, merge_request_logs, request_logs
 from stinger.orchestrate.summary import build_summary
+from stinger.outputs.otlp import with_otlp
 from stinger.scale.base import WorkerBackend, backend_named, check_origins
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
 from stinger.spec import Spec
@@ -90,6 +91,7 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
     if not isinstance(plan, RunPlan):
         plan = plan_run(plan)   # what the user named, opened and checked: one-line errors before any load
     spec, slos = plan.spec, list(plan.slos)
+    outputs = with_otlp(spec, outputs)   # --otlp: exported last, after the run directory is written
     check_row_sinks(spec, backend)   # before the run directory exists
     plan.check_backend(backend.traits)
     plans = plan.workers(workers, cores=connect_backend(backend, spec, workers))

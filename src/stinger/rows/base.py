@@ -65,9 +65,11 @@ class RowSink(Protocol):
         """The worker half, writing to `path` (this worker's part)."""
         ...
 
-    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float) -> RowsFile:
+    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float,
+                trace_hi: int = 0) -> RowsFile:
         """The coordinator half: the workers' parts -> this sink's file in `out_dir` (written whole or not
-        at all: `core.atomic.WriteFailed`). Leaves the parts (the caller removes them once every sink read them)."""
+        at all: `core.atomic.WriteFailed`). Leaves the parts (the caller removes them once every sink read them).
+        `trace_hi`: the run's upper 64 bits of every request ID (core/correlation.py), with each row's number."""
         ...
 
 

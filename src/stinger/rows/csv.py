@@ -3,7 +3,9 @@
 Columns (`core.rows.ROW_COLUMNS`): `intended_s`, `sent_s`, `first_byte_s`, `done_s` in seconds from
 t = 0; `latency_ms` = done - intended and `service_ms` = done - sent, exactly as the summary's histograms
 count them; `server_ms` (empty when none); the variant's name; the HTTP status; the kind; bytes; the
-payload index; the queue state; the worker. A request that never got a byte has an empty `first_byte_s`;
+payload index; the queue state; the worker; the `request_id` the request carried (its X-Request-Id and its
+traceparent's trace id, core/correlation.py; empty where the variant sent none: plain HTTP by default); for
+an LLM api, the request's `ttft_ms`, `input_tokens` and `output_tokens` as it read them (empty elsewhere). A request that never got a byte has an empty `first_byte_s`;
 one never sent (its host did not resolve, it could not be built, it was still queued) an empty `sent_s`.
 Requests dropped at the in-flight bound were never sent and have no row (the summary counts them);
 warm-up requests have rows. A stopped run's requests counted as in flight have kind `in_flight`, no
@@ -19,7 +21,7 @@ from typing import ClassVar
 from stinger.core.atomic import replacing
 from stinger.core.rows import ROW_COLUMNS
 from stinger.rows.base import RowsFile
-from stinger.rows.spill import SpillWriter, kind_labels, read
+from stinger.rows.spill import SpillWriter, kind_labels, read, request_ids
 
 __all__ = ["CsvRows"]
 
@@ -45,7 +47,8 @@ class CsvRows:
     def writer(self, path: str, worker: int) -> SpillWriter:
         return SpillWriter(path, worker)
 
-    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float) -> RowsFile:
+    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float,
+                trace_hi: int = 0) -> RowsFile:
         rows = read(parts)
         labels = kind_labels()
         names = [_quoted(v) for v in variants]
@@ -55,11 +58,14 @@ class CsvRows:
                 chunk = rows[start:start + _CHUNK]
                 lat = (chunk["done"] - chunk["intended"]) * 1e3
                 svc = (chunk["done"] - chunk["sent"]) * 1e3
+                ids = request_ids(chunk, trace_hi)
                 lines = []
-                for r, la, sv in zip(chunk.tolist(), lat.tolist(), svc.tolist(), strict=True):
-                    intended, sent, first, done, server, status, kind, variant, worker, queued, nbytes, payload = r
+                for r, la, sv, rid in zip(chunk.tolist(), lat.tolist(), svc.tolist(), ids, strict=True):
+                    intended, sent, first, done, server, status, kind, variant, worker, queued, nbytes, payload = r[:12]
+                    ttft, tin, tout = r[13:16]
                     lines.append(f"{intended:.6f},{_num(sent, 6)},{_num(first, 6)},{_num(done, 6)},"
                                  f"{_num(la, 3)},{_num(sv, 3)},{_num(server, 3)},{names[variant]},"
-                                 f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker}\n")
+                                 f"{status},{labels.get(kind, kind)},{nbytes},{payload},{queued},{worker},{rid},"
+                                 f"{_num(ttft / 1e3, 3)},{_num(tin, 0)},{_num(tout, 0)}\n")
                 f.write("".join(lines))
         return RowsFile(self.name, self.file, len(rows), t0_unix)

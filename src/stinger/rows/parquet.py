@@ -19,7 +19,7 @@ import numpy as np
 
 from stinger.core.atomic import replacing
 from stinger.rows.base import RowsFile
-from stinger.rows.spill import SpillWriter, kind_labels, read
+from stinger.rows.spill import SpillWriter, kind_labels, read, request_ids
 
 __all__ = ["ParquetRows"]
 
@@ -47,7 +47,8 @@ class ParquetRows:
     def writer(self, path: str, worker: int) -> SpillWriter:
         return SpillWriter(path, worker)
 
-    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float) -> RowsFile:
+    def collect(self, parts: Sequence[Path], out_dir: Path, variants: Sequence[str], t0_unix: float,
+                trace_hi: int = 0) -> RowsFile:
         pa = _pyarrow()
         rows = read(parts)
 
@@ -75,6 +76,10 @@ class ParquetRows:
             "payload": pa.array(rows["payload"], type=pa.int64()),
             "queued": pa.array(rows["queued"], type=pa.int8()),
             "worker": pa.array(rows["worker"], type=pa.int16()),
+            "request_id": pa.array([i or None for i in request_ids(rows, trace_hi)], type=pa.string()),   # null: none sent
+            "ttft_ms": seconds(rows["ttft"] / 1e3),   # null where the api read none
+            "input_tokens": seconds(rows["input_tokens"]),
+            "output_tokens": seconds(rows["output_tokens"]),
         }
         import json
 

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from stinger.core.records import Kind
-from stinger.core.rows import IN_FLIGHT, RowBatch
+from stinger.core.rows import IN_FLIGHT, LLM_COLUMNS, RowBatch
 
-__all__ = ["DTYPE", "SpillWriter", "append", "kind_labels", "read"]
+__all__ = ["DTYPE", "SpillWriter", "append", "kind_labels", "read", "request_ids"]
 
 DTYPE = np.dtype([("intended", "<f8"), ("sent", "<f8"), ("first", "<f8"), ("done", "<f8"), ("server_ms", "<f8"),
                   ("status", "<i2"), ("kind", "<i1"), ("variant", "<i1"), ("worker", "<i2"), ("queued", "<i1"),
-                  ("bytes", "<i8"), ("payload", "<i8")])
+                  ("bytes", "<i8"), ("payload", "<i8"), ("rid", "<i8"),
+                  ("ttft", "<f8"), ("input_tokens", "<f8"), ("output_tokens", "<f8")])
 
 
 def append(fd: int, rows: RowBatch) -> None:
@@ -41,6 +42,9 @@ def append(fd: int, rows: RowBatch) -> None:
     out["queued"] = rows.queued
     out["bytes"] = rows.nbytes
     out["payload"] = rows.payload
+    out["rid"] = -1 if rows.rid is None else rows.rid
+    for name in LLM_COLUMNS:
+        out[name] = np.nan if rows.llm is None or name not in rows.llm else rows.llm[name]
     view = memoryview(out.tobytes())
     while view:
         view = view[os.write(fd, view):]
@@ -86,6 +90,13 @@ def read(parts: Sequence[Path]) -> np.ndarray:
             arrays.append(np.frombuffer(data[:len(data) - len(data) % DTYPE.itemsize], dtype=DTYPE))
     rows = np.concatenate(arrays) if arrays else np.empty(0, dtype=DTYPE)
     return rows[np.argsort(rows["intended"], kind="stable")]
+
+
+def request_ids(rows: np.ndarray, trace_hi: int) -> list[str]:
+    """Each row's request ID (its X-Request-Id and trace id, core/correlation.py: the run's `trace_hi` and the
+    row's request number), "" where none was sent."""
+    prefix = f"{trace_hi:016x}"
+    return ["" if rid < 0 else f"{prefix}{rid:016x}" for rid in rows["rid"].tolist()]
 
 
 def kind_labels() -> dict[int, str]:

@@ -450,6 +450,39 @@ class OutputSpec(_Model):
         return tuple(dict.fromkeys((["csv"] if self.save_requests else []) + list(self.rows)))
 
 
+class CorrelationSpec(_Model):
+    """Request IDs (core/correlation.py, docs/correlation.md): `ids` on or off for every variant (None: each
+    target's default, on for LLM apis, off for plain HTTP), the ID header's name (empty: none), and whether a
+    W3C `traceparent` goes with it."""
+
+    ids: bool | None = None
+    header: str = Field(default="X-Request-Id", max_length=200)
+    traceparent: bool = True
+
+    @field_validator("header")
+    @classmethod
+    def _header(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", v):
+            raise ValueError(f"{v!r} is not a header name (an HTTP token such as X-Request-Id)")
+        return v
+
+
+class OtlpSpec(_Model):
+    """`--otlp URL`: at the end of a run, its metrics and one span per request over OTLP/HTTP protobuf
+    (outputs/otlp.py). `url` is the receiver's base (…:4318; /v1/metrics and /v1/traces are appended)."""
+
+    url: str = Field(min_length=1, max_length=4096)
+    max_spans: int = Field(default=100_000, ge=0, le=10_000_000)
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an http(s) URL; expected e.g. http://127.0.0.1:4318")
+        return v.rstrip("/")
+
+
 class HooksSpec(_Model):
     """The user's Python (core/hooks.py): `request` builds each payload's request once before the run,
     `response` reads every OK answer at flush time; each "module:function", imported at plan time."""
@@ -493,6 +526,8 @@ class Spec(_Model):
     monitors: list[dict[str, Any]] = Field(default_factory=list)
     hooks: HooksSpec | None = None
     scale: ScaleSpec | None = None   # where load comes from: origins (spec/origins.py)
+    correlation: CorrelationSpec = Field(default_factory=CorrelationSpec)   # request IDs (core/correlation.py)
+    otlp: OtlpSpec | None = None            # export metrics and spans at the end (outputs/otlp.py)
 
     @field_validator("goodput")
     @classmethod

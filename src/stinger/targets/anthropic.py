@@ -56,6 +56,8 @@ THROTTLED = (429, 529)           # rate_limit_error, overloaded_error
 class AnthropicFields(TargetConfig):
     """The anthropic api's fields (see the module docstring), over any carrier."""
 
+    request_ids: ClassVar[bool] = True   # X-Request-Id + traceparent by default (core/correlation.py)
+
     type: Literal["anthropic"] = "anthropic"
     model: str
     stream: bool = True

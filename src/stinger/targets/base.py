@@ -250,6 +250,9 @@ class TargetConfig(BaseModel):
 
     type: str = DEFAULT_API
     via: str = DEFAULT_CARRIER
+    # does a request carry an X-Request-Id and a traceparent by default (core/correlation.py)? An LLM api's
+    # fields say yes (a few dozen bytes beside a prompt); plain HTTP's no (bytes on the hot path, docs/correlation.md)
+    request_ids: ClassVar[bool] = False
 
     @model_validator(mode="before")
     @classmethod

@@ -65,6 +65,8 @@ _DONE = b"[DONE]"
 class OpenAIFields(TargetConfig):
     """The openai api's fields (see the module docstring), over any carrier."""
 
+    request_ids: ClassVar[bool] = True   # X-Request-Id + traceparent by default (core/correlation.py)
+
     type: Literal["openai"] = "openai"
     model: str
     api: Literal["chat", "completions"] = "chat"

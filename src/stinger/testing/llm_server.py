@@ -26,7 +26,9 @@ error answers are not recorded): `recv` (the request read), `first` and `last` (
 last token handed to the socket), `first_output` (the first output token, not reasoning, handed
 to the socket), `tokens`, `reasoning`, and `gaps` (streamed answers: the time between
 each token handed to the socket and the next) — `time.perf_counter()` seconds,
-comparable with a client's on the same machine. With `--record-prompts` a record also
+comparable with a client's on the same machine — and the `request_id` (X-Request-Id) and `traceparent`
+headers the request carried (None when absent), as a server's access log would: a client's
+requests.csv joins them on `request_id` (docs/correlation.md). With `--record-prompts` a record also
 holds what was asked (`messages` for chat, `prompt` for completions) and its `serial`, and
 each answer's tokens are its own (`r<serial>t<k>`, the text kept as `answer`), so a test sees
 which answers a multi-turn history carried and which prompts shared a prefix.
@@ -91,7 +93,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
         think = reasoning if chat else 0
         n = min(tokens + think, int(req.get("max_tokens") or tokens + think))
         rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "first_output": None, "tokens": n,
-                               "reasoning": min(think, n)}
+                               "reasoning": min(think, n), "request_id": request.headers.get("x-request-id"),
+                               "traceparent": request.headers.get("traceparent")}
         tag = ""
         if record_prompts:   # what was asked, and an answer of its own (tokens `r<serial>t<k>`)
             serial = next(serials)

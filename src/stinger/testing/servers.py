@@ -56,6 +56,10 @@ The server is a plain asyncio Protocol with the httptools parser (uvloop when
 available): HTTP/1.1 keep-alive, request bodies (Content-Length or chunked),
 and responses kept in request order even if a client pipelines.
 
+`--log-ids FILE` appends each request's X-Request-Id (or X-Correlation-Id) and traceparent to FILE, one
+JSON line per request as it is read: a server's access log, to join with a client's requests.csv
+(`RefServer(log_ids=True).logged_ids()`; tests/test_correlation.py).
+
 Run: ``python -m stinger.testing.servers {delay,slots} --port 0 [--delay-ms 20]
 [--slots 4 --service-ms 10] [--record FILE] [--max-requests N]``; it prints
 ``listening on http://127.0.0.1:PORT`` once ready. From Python use
@@ -348,6 +352,32 @@ class _Conn:
                 self.transport.close()
 
 
+class _IdConn(_Conn):
+    """`--log-ids FILE`: a connection that also logs each request's X-Request-Id and traceparent, one JSON
+    line per request as it is read (`null` when absent), as a server's access log would (docs/correlation.md).
+    Only this mode parses headers: the other servers' cost per request is unchanged."""
+
+    log: Any = None   # the open log file (set by `serve`)
+
+    def __init__(self, server: _Server) -> None:
+        super().__init__(server)
+        self.ids: dict[str, str] = {}
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        low = name.lower()
+        if low in (b"x-request-id", b"x-correlation-id", b"traceparent"):
+            self.ids["traceparent" if low == b"traceparent" else "request_id"] = value.decode("latin-1")
+
+    def on_message_complete(self) -> None:
+        import json
+
+        self.log.write(json.dumps({"request_id": self.ids.get("request_id"),
+                                   "traceparent": self.ids.get("traceparent")}) + "\n")
+        self.log.flush()
+        self.ids = {}
+        super().on_message_complete()
+
+
 def _new_loop() -> Any:
     import asyncio
 
@@ -364,7 +394,7 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
           record: str | None = None, max_requests: int | None = None, parent_pid: int | None = None,
           big_every: int | None = None, big_bytes: int = 0, slow_every: int | None = None,
           slow_ms: float = 0.0, routes: dict[str, float] | None = None, name: str | None = None,
-          by_source: dict[str, float] | None = None) -> None:
+          by_source: dict[str, float] | None = None, log_ids: str | None = None) -> None:
     """Run a reference server in this process until SIGTERM/SIGINT or `max_requests` answers."""
     import asyncio
 
@@ -382,7 +412,11 @@ def serve(mode: str, *, port: int = 0, delay_ms: float = 20.0, slots: int = 4, s
                            slow_every=slow_every, slow_ms=slow_ms, routes=routes, name=name, by_source=by_source)
 
     async def main_coro() -> None:
-        server = await loop.create_server(lambda: _Conn(server_state), HOST, port, backlog=4096, reuse_address=True)
+        conn: type[_Conn] = _Conn
+        if log_ids:
+            conn = _IdConn
+            _IdConn.log = open(log_ids, "a", encoding="utf-8")
+        server = await loop.create_server(lambda: conn(server_state), HOST, port, backlog=4096, reuse_address=True)
         bound = server.sockets[0].getsockname()[1]
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -457,12 +491,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--name", default=None, help="answer with the header X-Served-By: NAME (a backend's name)")
     ap.add_argument("--delay-by-source", type=_source_delay, action="append", default=[], metavar="ADDRESS=MS",
                     help="answers to connections from ADDRESS (e.g. 127.0.0.3) take MS longer; repeatable")
+    ap.add_argument("--log-ids", default=None, metavar="FILE",
+                    help="append each request's X-Request-Id and traceparent to FILE, one JSON line per request")
     a = ap.parse_args(argv)
     serve(a.mode, port=a.port, delay_ms=a.delay_ms, slots=a.slots, service_ms=a.service_ms,
           record=a.record, max_requests=a.max_requests, parent_pid=a.parent_pid,
           big_every=a.big_every, big_bytes=a.big_bytes, precise=a.precise,
           slow_every=a.slow_every, slow_ms=a.slow_ms, routes=dict(a.route) or None, name=a.name,
-          by_source=dict(a.delay_by_source) or None)
+          by_source=dict(a.delay_by_source) or None, log_ids=a.log_ids)
 
 
 # ==================================================================== client side
@@ -494,7 +530,7 @@ class RefServer:
                  startup_timeout: float = 15.0, big_every: int | None = None, big_bytes: int = 1_000_000,
                  precise: bool = False, slow_every: int | None = None, slow_ms: float = 0.0,
                  routes: dict[str, float] | None = None, name: str | None = None,
-                 delay_by_source: dict[str, float] | None = None) -> None:
+                 delay_by_source: dict[str, float] | None = None, log_ids: bool = False) -> None:
         if mode not in ("delay", "slots"):
             raise ValueError(f"mode must be 'delay' or 'slots', got {mode!r}")
         self.mode = mode
@@ -509,6 +545,9 @@ class RefServer:
         self.routes = dict(routes or {})
         self.name = name
         self.delay_by_source = dict(delay_by_source or {})
+        self.ids_path: Path | None = None
+        if log_ids:   # each request's X-Request-Id and traceparent (`logged_ids()`)
+            self.ids_path = Path(tempfile.mkdtemp(prefix="stinger-ids-")) / "ids.jsonl"
         self.startup_timeout = startup_timeout
         self._tmpdir: str | None = None
         if record is True:
@@ -560,7 +599,18 @@ class RefServer:
             cmd += ["--name", self.name]
         for addr, ms in self.delay_by_source.items():
             cmd += ["--delay-by-source", f"{addr}={float(ms)!r}"]
+        if self.ids_path is not None:
+            cmd += ["--log-ids", str(self.ids_path)]
         return cmd
+
+    def logged_ids(self) -> list[tuple[str | None, str | None]]:
+        """With `log_ids=True`: (X-Request-Id, traceparent) of every request read, in order (None: absent)."""
+        import json
+
+        if self.ids_path is None or not self.ids_path.exists():
+            return []
+        recs = [json.loads(line) for line in self.ids_path.read_text().splitlines() if line.strip()]
+        return [(r["request_id"], r["traceparent"]) for r in recs]
 
     def start(self) -> RefServer:
         if self.proc is not None:
