@@ -273,13 +273,14 @@ def read_run(path: str | os.PathLike) -> RunResult:
 
 def plan(*, min_effect: str, baseline: str | None = None, sd_ms: float | None = None, error_rate: str | None = None,
          power: float = 0.8, alpha: float = 0.05, rate: float | None = None, rows: int | None = None,
-         at: str | None = None) -> str:
+         at: str | None = None, metric: str = "latency") -> str:
     """How long an A/B test must run to detect `min_effect` (a latency such as "5ms" or a rate such as
-    "1%"), planned for the verdict's own tests; the plan as text (`stinger plan`)."""
+    "1%") in `metric`'s verdict rows (latency, a token time such as "ttft", or "goodput"), planned for the
+    verdict's own tests; the plan as text (`stinger plan`)."""
     from stinger.orchestrate.ab_plan import plan_ab
 
     return plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate, power=power,
-                   alpha=alpha, rate=rate, rows=rows, at=at)
+                   alpha=alpha, rate=rate, rows=rows, at=at, metric=metric)
 
 
 def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = ".", **options: Any):

@@ -426,12 +426,13 @@ def find_knee(curve: Sequence[tuple[float, float]]) -> float | None:
 
 # which SLO metric, when failed, points at which limit (most telling first)
 def limiting_factor(result: StepResult) -> str:
-    """What limited a step: 'generator', 'errors', 'saturation' or 'latency'; 'none' for a clean pass.
+    """What limited a step: 'generator', 'errors', 'saturation', 'goodput' or 'latency'; 'none' for a clean pass.
 
     Reading order: a generator-bound step says nothing about the endpoint;
     errors are the most severe sign; a failed achieved ratio or throughput
-    means the endpoint could not keep up (saturation); otherwise latency (or
-    another objective) was too high. A failed SLO text that cannot be parsed
+    means the endpoint could not keep up (saturation); a failed goodput share
+    means too few requests met their per-request objectives (`core.goodput`);
+    otherwise latency (or another objective) was too high. A failed SLO text that cannot be parsed
     counts as latency.
     """
     if result.client_bound:
@@ -450,6 +451,8 @@ def limiting_factor(result: StepResult) -> str:
         return "errors"
     if metrics & {"achieved_ratio", "throughput"}:
         return "saturation"
+    if "goodput" in metrics:
+        return "goodput"
     return "latency"
 
 

@@ -69,6 +69,15 @@ class CapacityOptions:
     instances: int = 1
 
 
+def _check_goodput(slos: list, spec: Spec) -> None:
+    """A goodput SLO judges the share of requests meeting the run's per-request objectives: without any,
+    every step would fail it and the search would find nothing, so say so before any load."""
+    if any(s.metric == "goodput" for s in slos) and not spec.goodput:
+        text = next(s.text for s in slos if s.metric == "goodput")
+        raise UsageError(f"the SLO {text!r} bounds goodput, but no goodput objective was given; expected "
+                         f"--goodput 'ttft<200ms' (or spec goodput: [...]) beside it")
+
+
 def _step_load(spec: Spec, opts: CapacityOptions, target: float) -> LoadSpec:
     """The load of one step: the spec's own, at `target` (a rate, open model; users, closed model) for
     warm-up + window, with no shape or request count. A `model_copy` of the validated load: the values
@@ -105,6 +114,7 @@ def run_capacity(spec: Spec, opts: CapacityOptions, *, console: Console | None =
         # a closed model offers what it achieves: the ratio says nothing there
         slo_texts = [s for s in slo_texts if not s.replace(" ", "").startswith("achieved_ratio")]
     slos = [parse_slo(s) for s in slo_texts]
+    _check_goodput(slos, spec)
     search = CapacitySearch(start=opts.start, growth=opts.growth, precision=opts.precision,
                             max_target=opts.max_target, min_target=opts.min_target,
                             max_steps=opts.max_steps, integer=opts.mode == "concurrency", confirm=opts.confirm)
@@ -257,6 +267,8 @@ def _row(result: StepResult, summary: dict, vs: dict) -> dict:
         "rss_mib_mean": endpoint.get("rss_mib", {}).get("mean"),
         "generator": summary.get("generator", {}).get("message"),
         "machine_busy": bool(summary.get("generator", {}).get("machine_busy")),
+        # the share of the step's requests meeting every goodput objective (None without objectives)
+        "goodput": (vs.get("goodput") or {}).get("share"),
     }
 
 
@@ -285,7 +297,7 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
         "first_limit": first_fail["limiting"] if first_fail else None,
         "knee": knee,
         "at_max": {k: best[k] for k in ("p50_ms", "p95_ms", "p99_ms", "error_rate", "server_time_p50_ms",
-                                         "cpu_pct_mean", "rss_mib_mean")} if best else None,
+                                         "cpu_pct_mean", "rss_mib_mean", "goodput")} if best else None,
         "steps": rows,
         "precision": opts.precision,
         "confirm": opts.confirm,

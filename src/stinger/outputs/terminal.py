@@ -389,7 +389,12 @@ def capacity_step_line(row: dict, unit: str) -> str:
         verdict = "[yellow]interrupted: not counted[/]"
     return (f"  step {row['step']:2d}: {row['target']:10,.1f} {unit:5s} -> {row['achieved_rps']:10,.1f} req/s, "
             f"p50 {_f1(row['p50_ms'])} p95 {_f1(row['p95_ms'])} p99 {_f1(row['p99_ms'])} ms, "
-            f"errors {100 * row['error_rate']:.2f}%  {verdict}")
+            f"errors {100 * row['error_rate']:.2f}%{_goodput_part(row)}  {verdict}")
+
+
+def _goodput_part(row: dict) -> str:
+    """A capacity step's goodput share, when the search had goodput objectives."""
+    return f", goodput {100 * row['goodput']:.1f}%" if row.get("goodput") is not None else ""
 
 
 def print_capacity(out: dict, console: Console) -> None:

@@ -1,7 +1,7 @@
 """An OpenAI-compatible LLM server that times itself, for tests, benches and parity runs.
 
     python -m stinger.testing.llm_server --port 0 --ttft-ms 40 --itl-ms 8 --tokens 16 \
-        [--long-every 10 --long-ms 40] [--reasoning 16] [--record FILE]
+        [--long-every 10 --long-ms 40] [--reasoning 16] [--ttft-per-inflight-ms 10] [--record FILE]
 
 Serves `POST /v1/chat/completions` and `POST /v1/completions` (streamed as
 server-sent events when the request says `"stream": true`, else one JSON
@@ -21,8 +21,17 @@ usage chunk (when the request asks for it with `stream_options.include_usage`;
 `"please fail"` gets an `error` event mid-stream (or an error object),
 `"please throttle"` an HTTP 429.
 
+With `--ttft-per-inflight-ms K` the time to first token grows with the load:
+a request read while N requests are in flight here (itself included: counted
+from its read to its last token) gets TTFT = `--ttft-ms` + K x N, fixed at its
+read. So the load at which a goodput objective on TTFT stops holding is known
+by construction (closed model, U users: N = U; open model at rate r, about
+1 + a Poisson count of mean r x the mean duration).
+
 With `--record FILE` it appends one JSON line per answered request (the
-error answers are not recorded): `recv` (the request read), `first` and `last` (the first and
+error answers are not recorded): `recv` (the request read), `prompt` (a hash of the request's
+prompt or messages: paired traffic sends one prompt to every variant), `in_flight` (N above) and
+`ttft_due` (the TTFT it was given, s), `first` and `last` (the first and
 last token handed to the socket), `first_output` (the first output token, not reasoning, handed
 to the socket), `tokens`, `reasoning`, and `gaps` (streamed answers: the time between
 each token handed to the socket and the next) — `time.perf_counter()` seconds,
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import socket
@@ -69,7 +79,7 @@ def _words(req: dict, chat: bool) -> int:
 
 
 def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
-         reasoning: int = 0):
+         reasoning: int = 0, per_inflight: float = 0.0):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -78,15 +88,37 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
     async def models(request: Request):
         return JSONResponse({"object": "list", "data": [{"id": "stinger-test-llm", "object": "model"}]})
 
+    in_flight = [0]   # requests read and not yet done (one event loop: no lock)
+
     async def complete(request: Request):
         recv = perf_counter()
+        in_flight[0] += 1   # counted until its last token is handed (a streamed answer: in its generator)
+        return await _complete(request, recv, in_flight[0])
+
+    async def _complete(request: Request, recv: float, load: int):
+        counted = [True]
+
+        def done() -> None:
+            if counted[0]:
+                counted[0] = False
+                in_flight[0] -= 1
+
+        try:
+            return await _answer(request, recv, load, done)
+        except BaseException:
+            done()
+            raise
+
+    async def _answer(request: Request, recv: float, load: int, done):
         req = await request.json()
         chat = request.url.path.endswith("/chat/completions")
         prompt = json.dumps(req.get("messages")) if chat else str(req.get("prompt"))
         think = reasoning if chat else 0
         n = min(tokens + think, int(req.get("max_tokens") or tokens + think))
+        due = ttft + per_inflight * load
         rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "first_output": None, "tokens": n,
-                               "reasoning": min(think, n)}
+                               "reasoning": min(think, n), "in_flight": load, "ttft_due": due,
+                               "prompt": hashlib.sha1(prompt.encode()).hexdigest()[:16]}
         offsets = _gap_offsets(n, itl, long_every, long_gap)
         usage: dict[str, Any] = {"prompt_tokens": _words(req, chat), "completion_tokens": n}
         if think:
@@ -94,6 +126,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
         usage["total_tokens"] = usage["prompt_tokens"] + n
         model = req.get("model", "stinger-test-llm")
         if "please throttle" in prompt:
+            done()
             return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit"}}, status_code=429)
 
         def chunk(text: str, thought: bool = False) -> bytes:
@@ -107,7 +140,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
         if not req.get("stream"):
-            await asyncio.sleep(max(0.0, recv + ttft + offsets[-1] - perf_counter()))
+            await asyncio.sleep(max(0.0, recv + due + offsets[-1] - perf_counter()))
+            done()
             if "please fail" in prompt:
                 return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
             rec["first"] = rec["last"] = rec["first_output"] = perf_counter()
@@ -118,14 +152,22 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             return JSONResponse({"id": "x", "model": model, "choices": [choice], "usage": usage})
 
         async def stream():
+            try:
+                async for part in _tokens():
+                    yield part
+            finally:
+                done()
+
+        async def _tokens():
             handed: list[float] = []
             for k in range(n):
-                await asyncio.sleep(max(0.0, recv + ttft + offsets[k] - perf_counter()))
+                await asyncio.sleep(max(0.0, recv + due + offsets[k] - perf_counter()))
                 if k == n // 2 and "please fail" in prompt:
                     yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
                     return
                 yield chunk(f"t{k} ", thought=k < think)
                 handed.append(perf_counter())
+            done()   # the last token is handed: no longer in flight (the usage chunk and [DONE] follow at once)
             rec["first"], rec["last"] = (handed[0], handed[-1]) if handed else (None, None)
             rec["first_output"] = handed[think] if len(handed) > think else None
             rec["gaps"] = [b - a for a, b in itertools.pairwise(handed)]
@@ -142,7 +184,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
-          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None) -> None:
+          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None,
+          per_inflight_ms: float = 0.0) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -156,7 +199,8 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning) if make_app is None
+    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning,
+                per_inflight_ms / 1e3) if make_app is None
            else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
     config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
@@ -173,24 +217,32 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--long-every", type=int, default=0, help="every N-th gap between tokens is --long-ms")
     ap.add_argument("--long-ms", type=float, default=0.0)
     ap.add_argument("--reasoning", type=int, default=0, help="the first N tokens are reasoning (chat only)")
+    ap.add_argument("--ttft-per-inflight-ms", type=float, default=0.0,
+                    help="TTFT grows by this much per request in flight at the read (itself included)")
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app)
+    if a.ttft_per_inflight_ms and make_app is not None:
+        ap.error("--ttft-per-inflight-ms is this server's own (the OpenAI-style one)")
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app,
+          a.ttft_per_inflight_ms)
 
 
 class LlmServer:
     """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block).
 
     `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms; `reasoning=N`: N reasoning
-    tokens before the answer's `tokens` (this server's chat answers only). A server of another api
+    tokens before the answer's `tokens` (this server's chat answers only); `ttft_per_inflight_ms=K`: TTFT
+    = ttft_ms + K x the requests in flight at the read, itself included. A server of another api
     beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
 
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
-                 long_ms: float = 0.0, reasoning: int = 0) -> None:
+                 long_ms: float = 0.0, reasoning: int = 0, ttft_per_inflight_ms: float = 0.0) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
                      "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
+        if ttft_per_inflight_ms:
+            self.args += ["--ttft-per-inflight-ms", repr(ttft_per_inflight_ms)]
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None

@@ -1,0 +1,61 @@
+"""Capacity on goodput (issue 18 item 2): the highest load whose goodput SLO holds, against an LLM server
+whose time to first token grows with the requests in flight (`llm_server --ttft-per-inflight-ms`), so the
+boundary is known by construction: TTFT = 20 ms + 10 ms x N, with N the requests in flight at a request's
+read (itself included). In the closed model at U users N = U, so 'ttft<95ms' holds up to U = 7 (90 ms)
+and never at 8 (100 ms).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stinger.core.capacity import StepResult, limiting_factor
+from stinger.orchestrate.capacity import CapacityOptions, run_capacity
+from stinger.spec import parse_spec
+from stinger.testing.llm_server import LlmServer
+
+BASE_MS, PER_MS, TOKENS, OBJECTIVE_MS = 20.0, 10.0, 4, 95.0
+
+
+def test_a_step_that_failed_goodput_is_limited_by_goodput() -> None:
+    r = StepResult(target=8, passed=False, failed=("goodput>=95%",), summary={})
+    assert limiting_factor(r) == "goodput"
+    both = StepResult(target=8, passed=False, failed=("goodput>=95%", "error_rate<1%"), summary={})
+    assert limiting_factor(both) == "errors"
+
+
+def test_a_goodput_slo_without_objectives_is_one_line_before_any_load(tmp_path) -> None:
+    p = subprocess.run([sys.executable, "-m", "stinger.cli", "capacity", "--openai", "http://127.0.0.1:9/v1",
+                        "--model", "m", "--body", '"hi"', "--slo", "goodput>=95%", "-q", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert len(p.stderr.strip().splitlines()) == 1 and "--goodput" in p.stderr, p.stderr
+    assert not list(tmp_path.iterdir())   # refused before a run directory
+
+
+@pytest.mark.slow
+def test_capacity_on_goodput_finds_the_users_the_server_s_rule_allows() -> None:
+    predicted = int((OBJECTIVE_MS - BASE_MS) // PER_MS)   # the most users whose TTFT stays under 95 ms: 7
+    with LlmServer(ttft_ms=BASE_MS, itl_ms=5, tokens=TOKENS, ttft_per_inflight_ms=PER_MS) as s:
+        spec = parse_spec({"target": {"type": "openai", "url": s.url, "model": "m", "max_tokens": TOKENS},
+                           "payload": {"body": "hi"}, "load": {"users": 1, "duration": 1},
+                           "goodput": [f"ttft<{OBJECTIVE_MS:g}ms"], "server_time": None})
+        opts = CapacityOptions(mode="concurrency", start=2, step_duration=3, step_warmup=1,
+                               slos=["goodput>=95%"], max_steps=12)
+        out = run_capacity(spec, opts, quiet=True, write=False)
+        recs = s.records()
+    assert out["stop_reason"] == "converged", out
+    steps = {r["target"]: r for r in out["steps"] if not r["retest"]}
+    # at predicted + 1 users the rule gives every request 100 ms: the step fails, and on goodput
+    fail = steps[predicted + 1]
+    assert not fail["passed"] and fail["limiting"] == "goodput" and fail["goodput"] < 0.5, fail
+    # the server's own record: the requests it read with N <= 7 in flight were due under 95 ms
+    assert all(r["ttft_due"] * 1e3 < OBJECTIVE_MS for r in recs if r["in_flight"] <= predicted)
+    # found: the prediction, or one user below it when the machine's noise cost the 7-user step its 95 %
+    assert out["max_sustainable"] in (predicted - 1, predicted), out
+    assert out["bracket"][1] in (predicted, predicted + 1)
+    assert out["at_max"]["goodput"] >= 0.95
