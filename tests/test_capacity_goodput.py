@@ -2,7 +2,7 @@
 whose time to first token grows with the requests in flight (`llm_server --ttft-per-inflight-ms`), so the
 boundary is known by construction: TTFT = 20 ms + 10 ms x N, with N the requests in flight at a request's
 read (itself included). In the closed model at U users N = U, so 'ttft<95ms' holds up to U = 7 (90 ms)
-and never at 8 (100 ms).
+and never at 8 (100 ms); `hold` runs the load found again and judges it on the same SLO.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from stinger.core.capacity import StepResult, limiting_factor
+from stinger.core.exit_codes import capacity_exit_code
 from stinger.orchestrate.capacity import CapacityOptions, run_capacity
 from stinger.spec import parse_spec
 from stinger.testing.llm_server import LlmServer
@@ -45,7 +46,7 @@ def test_capacity_on_goodput_finds_the_users_the_server_s_rule_allows() -> None:
                            "payload": {"body": "hi"}, "load": {"users": 1, "duration": 1},
                            "goodput": [f"ttft<{OBJECTIVE_MS:g}ms"], "server_time": None})
         opts = CapacityOptions(mode="concurrency", start=2, step_duration=3, step_warmup=1,
-                               slos=["goodput>=95%"], max_steps=12)
+                               slos=["goodput>=95%"], max_steps=12, hold=4)
         out = run_capacity(spec, opts, quiet=True, write=False)
         recs = s.records()
     assert out["stop_reason"] == "converged", out
@@ -55,7 +56,20 @@ def test_capacity_on_goodput_finds_the_users_the_server_s_rule_allows() -> None:
     assert not fail["passed"] and fail["limiting"] == "goodput" and fail["goodput"] < 0.5, fail
     # the server's own record: the requests it read with N <= 7 in flight were due under 95 ms
     assert all(r["ttft_due"] * 1e3 < OBJECTIVE_MS for r in recs if r["in_flight"] <= predicted)
-    # found: the prediction, or one user below it when the machine's noise cost the 7-user step its 95 %
-    assert out["max_sustainable"] in (predicted - 1, predicted), out
-    assert out["bracket"][1] in (predicted, predicted + 1)
+    # found: the prediction; lower only where the server's own record shows the machine made it late: of
+    # the requests it read at the first failing load, more than 5 % handed their first token past 95 ms
+    found = out["max_sustainable"]
+    assert found is not None and found <= predicted and out["bracket"][1] == found + 1, out
+    # (or the step says the machine was busy: then the client's own reading may be what was late)
+    if found < predicted:
+        at = [r for r in recs if r["in_flight"] == found + 1]
+        late = sum((r["first"] - r["recv"]) * 1e3 >= OBJECTIVE_MS for r in at) / max(1, len(at))
+        busy = all(r["machine_busy"] for r in out["steps"] if r["target"] == found + 1)
+        assert late > 0.05 or busy, (out["steps"], late)
     assert out["at_max"]["goodput"] >= 0.95
+    # held: the load found run again (4 s) on the same SLO, a row of its own beside the steps
+    hold = out["hold"]
+    assert hold["target"] == out["max_sustainable"] and hold["duration_s"] == 4 and hold["hold"], hold
+    assert hold["passed"] and hold["goodput"] >= 0.95, hold
+    assert capacity_exit_code(out) == 0
+    assert capacity_exit_code({**out, "hold": {**hold, "passed": False}}) == 1   # found, but did not hold

@@ -64,7 +64,7 @@ def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None 
 
 
 _CAPACITY_OPTIONS = ("mode", "start", "growth", "precision", "max_target", "min_target", "max_steps", "confirm",
-                     "step_duration", "step_warmup", "slos", "price_per_hour", "instances")
+                     "step_duration", "step_warmup", "hold", "slos", "price_per_hour", "instances")
 
 
 def _capacity_options(options: dict):
@@ -75,7 +75,7 @@ def _capacity_options(options: dict):
     if unknown:
         raise UsageError(f"unknown capacity option(s) {', '.join(unknown)}; expected {', '.join(_CAPACITY_OPTIONS)}")
     kw = dict(options)
-    for k in ("step_duration", "step_warmup"):
+    for k in ("step_duration", "step_warmup", "hold"):
         if isinstance(kw.get(k), str):
             kw[k] = parse_duration(kw[k])
     if isinstance(kw.get("precision"), str):
@@ -95,8 +95,8 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
 
     Options (all optional): mode ("rate" or "concurrency"), start, growth, precision (0.05 or "5%"),
     max_target, max_steps, confirm (re-tests of a failing step, default 1), step_duration, step_warmup
-    ("8s" or seconds), slos (list of texts),
-    price_per_hour, instances.
+    ("8s" or seconds), hold (after the search, run the load found this long and judge it: "30s"),
+    slos (list of texts), price_per_hour, instances.
     """
     from stinger.core.exit_codes import capacity_exit_code
     from stinger.orchestrate.capacity import run_capacity

@@ -8,9 +8,7 @@ from stinger.cli.help import GroupedCommand, option
 
 EXAMPLES = (
     "stinger plan --min-effect 5ms --baseline runs/20260101-120000-baseline --rate 50",
-    "stinger plan --min-effect 1% --error-rate 2% --rate 20",
     "stinger plan --metric ttft --min-effect 10ms --baseline runs/20260101-120000-llm",
-    "stinger plan --metric goodput --min-effect 5% --baseline runs/20260101-120000-llm",
 )
 
 

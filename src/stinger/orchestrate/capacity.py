@@ -65,6 +65,7 @@ class CapacityOptions:
     step_duration: float = 8.0         # measured window of each step (s)
     step_warmup: float = 2.0           # warm-up of each step (s), excluded from the verdict
     slos: list[str] = field(default_factory=list)
+    hold: float = 0.0                  # after the search, run the best pass this long (s) and judge it (0: no)
     price_per_hour: float | None = None
     instances: int = 1
 
@@ -134,8 +135,13 @@ def run_capacity(spec: Spec, opts: CapacityOptions, *, console: Console | None =
     with hold_stop_signals() as signals:
         while (target := search.next_target()) is not None and not signals.received:
             _step(search, target, plan, opts, slos, rows, outputs, signals)
+        best = search.bracket[0]
+        held = (_hold(plan, opts, slos, best, rows, outputs)
+                if opts.hold > 0 and best is not None and not signals.received else None)
     interrupted_by = signals.received[0] if signals.received else None
     out = capacity_report(search, rows, slo_texts, opts, unit)
+    if held is not None:
+        out["hold"] = held
     out["interrupted"] = interrupted_by is not None
     out["terminated"] = interrupted_by == "SIGTERM"   # exit 143, as a run stopped by SIGTERM
     out["target"] = spec.all_variants()[0].all_urls()
@@ -193,6 +199,28 @@ def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOp
     end = time.monotonic() + wait
     while not signals.received and time.monotonic() < end:
         time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+def _hold(plan: RunPlan, opts: CapacityOptions, slos: list, target: float, rows: list[dict[str, Any]],
+          outputs: list) -> dict[str, Any]:
+    """Hold the load found: one run at the best pass for `opts.hold` seconds (after the same warm-up),
+    judged on the same SLOs. A boundary that passed one short step by luck fails here; the search's
+    result stands as measured, and `hold.passed` (and the exit code) says whether it held."""
+    from dataclasses import replace
+
+    from stinger.orchestrate.run import run_spec
+    from stinger.outputs.base import tell
+
+    report = run_spec(plan.for_step(_step_load(plan.spec, replace(opts, step_duration=opts.hold), target)),
+                      outputs=[])
+    vs = next(iter(report.summary["variants"].values()))
+    failed = tuple(r.slo.text for r in judge(slos, vs) if not r.passed)
+    interrupted = bool(report.outcome.interrupted)
+    row = _row(StepResult(target=target, passed=not failed and not interrupted, failed=failed, summary=vs),
+               report.summary, vs)
+    row.update(duration_s=opts.hold, interrupted=interrupted, hold=True, retest=False, client_bound=False)
+    tell(outputs, "capacity_step", {**row, "step": len(rows) + 1, "cool_down_s": 0.0})
+    return row
 
 
 _MAX_COOL_DOWN = 15.0

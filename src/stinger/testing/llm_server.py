@@ -21,6 +21,12 @@ usage chunk (when the request asks for it with `stream_options.include_usage`;
 `"please fail"` gets an `error` event mid-stream (or an error object),
 `"please throttle"` an HTTP 429.
 
+With `--precise` each token waits for its instant as `servers --precise` answers do: a timer armed
+one tick (1 ms) early, then the loop yields until the exact instant (I/O still served), so a token
+leaves within microseconds of it rather than up to a tick late (asyncio timers fire on whole
+milliseconds: two servers 40 and 50 ms apart then differ by 9.8-10 ms, not 10). It costs up to a
+tick of CPU per token: for benches at moderate rates.
+
 With `--ttft-per-inflight-ms K` the time to first token grows with the load:
 a request read while N requests are in flight here (itself included: counted
 from its read to its last token) gets TTFT = `--ttft-ms` + K x N, fixed at its
@@ -72,6 +78,18 @@ def _gap_offsets(n: int, itl: float, long_every: int, long_gap: float) -> list[f
     return out
 
 
+_TICK = 0.001   # asyncio's timers fire on whole milliseconds
+
+
+async def _until(when: float, precise: bool) -> None:
+    """Wait until `when` (perf_counter seconds): a timer, and when precise the last tick spent yielding."""
+    delay = when - perf_counter() - (_TICK if precise else 0.0)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    while precise and perf_counter() < when:
+        await asyncio.sleep(0)
+
+
 def _words(req: dict, chat: bool) -> int:
     if chat:
         return sum(len(str(m.get("content", "")).split()) for m in req.get("messages") or () if isinstance(m, dict))
@@ -79,7 +97,7 @@ def _words(req: dict, chat: bool) -> int:
 
 
 def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
-         reasoning: int = 0, per_inflight: float = 0.0):
+         reasoning: int = 0, per_inflight: float = 0.0, precise: bool = False):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -140,7 +158,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
         if not req.get("stream"):
-            await asyncio.sleep(max(0.0, recv + due + offsets[-1] - perf_counter()))
+            await _until(recv + due + offsets[-1], precise)
             done()
             if "please fail" in prompt:
                 return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
@@ -161,7 +179,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
         async def _tokens():
             handed: list[float] = []
             for k in range(n):
-                await asyncio.sleep(max(0.0, recv + due + offsets[k] - perf_counter()))
+                await _until(recv + due + offsets[k], precise)
                 if k == n // 2 and "please fail" in prompt:
                     yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
                     return
@@ -185,7 +203,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
           long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None,
-          per_inflight_ms: float = 0.0) -> None:
+          per_inflight_ms: float = 0.0, precise: bool = False) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -200,7 +218,7 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
     app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning,
-                per_inflight_ms / 1e3) if make_app is None
+                per_inflight_ms / 1e3, precise) if make_app is None
            else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
     config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
@@ -219,12 +237,13 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--reasoning", type=int, default=0, help="the first N tokens are reasoning (chat only)")
     ap.add_argument("--ttft-per-inflight-ms", type=float, default=0.0,
                     help="TTFT grows by this much per request in flight at the read (itself included)")
+    ap.add_argument("--precise", action="store_true", help="each token within microseconds of its instant")
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    if a.ttft_per_inflight_ms and make_app is not None:
-        ap.error("--ttft-per-inflight-ms is this server's own (the OpenAI-style one)")
+    if (a.ttft_per_inflight_ms or a.precise) and make_app is not None:
+        ap.error("--ttft-per-inflight-ms and --precise are this server's own (the OpenAI-style one)")
     serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app,
-          a.ttft_per_inflight_ms)
+          a.ttft_per_inflight_ms, a.precise)
 
 
 class LlmServer:
@@ -232,17 +251,21 @@ class LlmServer:
 
     `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms; `reasoning=N`: N reasoning
     tokens before the answer's `tokens` (this server's chat answers only); `ttft_per_inflight_ms=K`: TTFT
-    = ttft_ms + K x the requests in flight at the read, itself included. A server of another api
+    = ttft_ms + K x the requests in flight at the read, itself included; `precise`: each token within
+    microseconds of its instant (see the module docstring). A server of another api
     beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
 
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
-                 long_ms: float = 0.0, reasoning: int = 0, ttft_per_inflight_ms: float = 0.0) -> None:
+                 long_ms: float = 0.0, reasoning: int = 0, ttft_per_inflight_ms: float = 0.0,
+                 precise: bool = False) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
                      "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
         if ttft_per_inflight_ms:
             self.args += ["--ttft-per-inflight-ms", repr(ttft_per_inflight_ms)]
+        if precise:
+            self.args.append("--precise")
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None
