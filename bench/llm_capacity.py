@@ -37,7 +37,10 @@ import numpy as np
 from stinger.testing.llm_server import LlmServer
 
 RESULTS = Path(__file__).parent / "results"
-B_MS, K_MS, TOKENS, GAP_MS, OBJ_MS = 50.0, 10.0, 4, 10.0, 145.0
+# The objective sits 1 ms under the rule's TTFT at N* + 1 (50 + 30 x 10 = 350 ms): at N* + 1 it fails
+# whatever the machine does, and at N* a token may leave up to 29 ms late (a busy machine only ever makes
+# it later) before the boundary moves.
+B_MS, K_MS, TOKENS, GAP_MS, OBJ_MS = 50.0, 30.0, 4, 10.0, 349.0
 
 
 def n_star() -> int:
@@ -126,8 +129,9 @@ def main() -> None:
                "server_share_due_under_objective": due_ok,
                "busy_steps": cap["stability"].get("busy_steps")}
         report["cases"][case] = row
-        print(f"{case:8s}: predicted {want:7.2f} {unit}, found {found} {unit} (bracket {cap['bracket']}), "
-              f"found/predicted {row['ratio']:.3f}; held 20 s: goodput "
+        print(f"{case:8s}: predicted {want:7.2f} {unit}, found {found} {unit} (bracket {cap['bracket']}, "
+              f"stopped: {cap['stop_reason']}, {cap['stability'].get('note')}), "
+              f"found/predicted {row['ratio'] or 0:.3f}; held 20 s: goodput "
               f"{100 * (hold.get('goodput') or 0):.1f}% -> {'held' if hold.get('passed') else 'NOT held'}; "
               f"{len(steps)} steps, {wall:.0f} s", flush=True)
         print("          steps: " + ", ".join(f"{t:g}{'r' if rt else ''}:{100 * (g or 0):.0f}%{'' if ok else ' x'}"

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from stinger.core.capacity import StepResult, limiting_factor
+from stinger.core.capacity import CapacitySearch, StepResult, limiting_factor
 from stinger.core.exit_codes import capacity_exit_code
 from stinger.orchestrate.capacity import CapacityOptions, run_capacity
 from stinger.spec import parse_spec
@@ -27,6 +27,36 @@ def test_a_step_that_failed_goodput_is_limited_by_goodput() -> None:
     assert limiting_factor(r) == "goodput"
     both = StepResult(target=8, passed=False, failed=("goodput>=95%", "error_rate<1%"), summary={})
     assert limiting_factor(both) == "errors"
+
+
+def _feed(search: CapacitySearch, outcomes: dict[float, list[tuple[bool, bool]]]) -> list[float]:
+    """Run the pure search against scripted steps: target -> [(passed, marginal), ...] in the order run."""
+    ran = []
+    while (t := search.next_target()) is not None:
+        ran.append(t)
+        passed, marginal = outcomes[t].pop(0)
+        search.record(StepResult(target=t, passed=passed, marginal=marginal,
+                                 failed=() if passed else ("goodput>=95%",)))
+    return ran
+
+
+def test_a_marginal_pass_counts_only_when_its_re_test_passes_too() -> None:
+    # 40 passes within the share's noise, and its re-test fails: 40 is the first fail (before: the best pass)
+    s = CapacitySearch(start=10, growth=2, precision=0.34, confirm=1, max_steps=20)
+    ran = _feed(s, {10: [(True, False)], 20: [(True, False)], 40: [(True, True), (False, False)],
+                    30: [(True, True), (True, False)]})
+    assert ran == [10, 20, 40, 40, 30, 30], ran
+    assert s.bracket == (30, 40) and s.stop_reason == "converged"
+    assert s.disagreements == [40] and len(s.retests) == 2
+    # a failing step that passes its re-test marginally is a pass, as any passing re-test (no third run)
+    s2 = CapacitySearch(start=10, growth=2, precision=0.34, confirm=1, max_steps=20)
+    ran2 = _feed(s2, {10: [(True, False)], 20: [(False, False), (True, True)], 40: [(False, False)] * 2,
+                      30: [(True, False)]})
+    assert ran2 == [10, 20, 20, 40, 40, 30] and s2.bracket == (30, 40), ran2
+    # confirm 0 believes every step, a marginal pass too
+    s3 = CapacitySearch(start=10, growth=2, precision=0.34, confirm=0, max_steps=20)
+    _feed(s3, {10: [(True, True)], 20: [(False, False)], 15: [(True, False)]})
+    assert s3.bracket == (15, 20) and not s3.retests
 
 
 def test_a_goodput_slo_without_objectives_is_one_line_before_any_load(tmp_path) -> None:

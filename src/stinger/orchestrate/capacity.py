@@ -173,10 +173,12 @@ def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOp
     inconclusive = (bool(failed) and not client_bound and not clear and bool(gen.get("machine_busy"))
                     and bool(gen.get("lagged")))
     lost = report.outcome.incomplete   # a worker was lost: part of the schedule never sent
+    marginal = not failed and _marginal_share(slos, vs)
     result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
-                        clear=clear, inconclusive=inconclusive, lost=lost)
+                        clear=clear, inconclusive=inconclusive, lost=lost, marginal=marginal)
     row = _row(result, summary, vs)
     row["retest"] = retest
+    row["marginal"] = marginal
     row["intervals_ok_share"] = share
     row["clear"] = result.clear
     row["inconclusive"] = inconclusive
@@ -221,6 +223,30 @@ def _hold(plan: RunPlan, opts: CapacityOptions, slos: list, target: float, rows:
     row.update(duration_s=opts.hold, interrupted=interrupted, hold=True, retest=False, client_bound=False)
     tell(outputs, "capacity_step", {**row, "step": len(rows) + 1, "cool_down_s": 0.0})
     return row
+
+
+#: a goodput share this many standard errors or fewer above its bound passed within sampling noise
+_MARGIN_SE = 2.0
+
+
+def _marginal_share(slos: list, vs: dict) -> bool:
+    """A passing goodput SLO whose share lies within `_MARGIN_SE` binomial standard errors of its bound
+    (the bound's own: sqrt(b (1 - b) / n) over the step's n ended requests): sampling alone could have
+    passed it, so the search re-tests it (`core.capacity`: marginal). Requests close in time are
+    correlated, so the true noise is wider: the rule errs towards re-testing, never towards believing."""
+    import math
+
+    g = vs.get("goodput") or {}
+    share, n = g.get("share"), g.get("of") or 0
+    if share is None or not n:
+        return False
+    for s in slos:
+        if s.metric == "goodput" and s.op in (">", ">="):
+            bound = float(s.threshold)
+            se = math.sqrt(max(bound * (1.0 - bound), 1e-12) / n)
+            if share - bound < _MARGIN_SE * se:
+                return True
+    return False
 
 
 _MAX_COOL_DOWN = 15.0

@@ -380,6 +380,8 @@ def capacity_step_line(row: dict, unit: str) -> str:
         verdict += " [dim](re-test)[/]"
     if row.get("hold"):
         verdict += f" [dim](held {row['duration_s']:g} s at the load found)[/]"
+    if row.get("marginal") and not row.get("retest"):
+        verdict += " [dim](within sampling noise of the goodput bound: re-tested)[/]"
     if row.get("inconclusive"):
         verdict += " [yellow](the machine was busy and requests left late: not counted, run again)[/]"
     share = row.get("intervals_ok_share")
