@@ -10,9 +10,16 @@ from that rule beside the one found, as a ratio:
 * ``closed`` (`--mode concurrency`): at U users N = U, so the most users meeting the objective is
   N* = the largest N with B + K N < OBJ;
 * ``constant`` (open model, evenly spaced arrivals at r/s): a request sees the ones read in the last
-  D seconds, N = ceil(r D); N stays at N* while r x D(N*) <= N*, so r* = N* / D(N*);
+  D seconds, N = ceil(r D); N stays at N* while r x D(N*) <= N*, so the good state exists up to
+  N* / D(N*). But the rule feeds back (a later token keeps a request in flight longer, which raises N):
+  above N* / D(N* + 1) the bad state (N* + 1 in flight, every request failing) sustains itself too, so
+  between the two rates either state holds and a moment of lateness flips the server into the bad one.
+  The boundary that holds is N* / D(N* + 1); the prediction is that interval;
 * ``poisson`` (open model, Poisson arrivals): N varies, so the share of good requests at a rate is
-  predicted by simulating the same rule over 200,000 Poisson arrivals, and r* is the rate where it is 95 %.
+  predicted by simulating the same rule: the rate at which half of 400 simulated steps (as long as
+  the search's, each from an idle server) meet 95 % (the search's own question), and the rate at which
+  the long run's share is 95 % (200,000 arrivals: the feedback's bad state, once entered, drags it
+  lower, as a long hold would see).
 
 The search steps at its own rates (start, growth 2, bisection to 5 %, each failure re-tested once); `--hold`
 then runs the load found for 20 s more on the same SLO: the boundary held when that run meets it. Prints
@@ -52,43 +59,67 @@ def duration_ms(n: int | np.ndarray):
     return B_MS + K_MS * n + (TOKENS - 1) * GAP_MS
 
 
-def simulate_share(rate: float, arrivals: int = 200_000, seed: int = 1) -> float:
-    """The share of requests meeting the objective under Poisson arrivals at `rate`/s, by the server's rule."""
-    rng = np.random.default_rng(seed)
-    t = np.cumsum(rng.exponential(1.0 / rate, arrivals))
+STEP_S, WARMUP_S = 5.0, 1.0   # each step's measured window and warm-up (the search's flags below)
+
+
+def _good(t: np.ndarray, counted_from: float) -> tuple[int, int]:
+    """(good, counted) of arrivals `t` (s) at an idle server by its rule, counting those from `counted_from`."""
     import heapq
 
     ends: list[float] = []
-    good = 0
+    good = counted = 0
     for ti in t:
         while ends and ends[0] <= ti:
             heapq.heappop(ends)
         n = len(ends) + 1
-        good += B_MS + K_MS * n < OBJ_MS
+        if ti >= counted_from:
+            counted += 1
+            good += B_MS + K_MS * n < OBJ_MS
         heapq.heappush(ends, ti + duration_ms(n) / 1e3)
-    return good / arrivals
+    return good, counted
 
 
-def poisson_boundary(share: float = 0.95) -> float:
+def simulate_share(rate: float, *, step: bool, seed: int = 1, share: float = 0.95) -> float:
+    """Under Poisson arrivals at `rate`/s by the server's rule: the long run's share of requests meeting the
+    objective (200,000 arrivals), or (`step`) the share of 400 simulated steps (warm-up + window, each
+    from an idle server) whose own share met `share`: a short step mostly stays in the good state or
+    falls into the bad one, so the search's question is how often a step passes, not the pooled share."""
+    rng = np.random.default_rng(seed)
+    if not step:
+        good, counted = _good(np.cumsum(rng.exponential(1.0 / rate, 200_000)), 0.0)
+        return good / counted
+    passed = 0
+    for _ in range(400):
+        t = np.cumsum(rng.exponential(1.0 / rate, int(rate * (STEP_S + WARMUP_S) * 2) + 20))
+        g, c = _good(t[t < STEP_S + WARMUP_S], WARMUP_S)
+        passed += c > 0 and g / c >= share
+    return passed / 400
+
+
+def poisson_boundary(*, step: bool, share: float = 0.95) -> float:
+    """The rate where the long run's share is `share`, or (`step`) where half the simulated steps pass."""
     lo, hi = 1.0, n_star() / (duration_ms(n_star()) / 1e3) * 1.5
-    for _ in range(22):
+    want = 0.5 if step else share
+    for _ in range(16):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if simulate_share(mid) >= share else (lo, mid)
+        lo, hi = (mid, hi) if simulate_share(mid, step=step, share=share) >= want else (lo, mid)
     return lo
 
 
-def predicted(case: str) -> float:
+def predicted(case: str) -> tuple[float, float]:
+    """(the highest load that holds in the long run, the highest at which a step meets the SLO): equal for
+    `closed`; for `constant` the bistable interval; for `poisson` the long run's and a step's boundary."""
     if case == "closed":
-        return float(n_star())
+        return float(n_star()), float(n_star())
     if case == "constant":
-        return n_star() / (duration_ms(n_star()) / 1e3)
-    return poisson_boundary()
+        return n_star() / (duration_ms(n_star() + 1) / 1e3), n_star() / (duration_ms(n_star()) / 1e3)
+    return poisson_boundary(step=False), poisson_boundary(step=True)
 
 
 def search(case: str, url: str, out: Path) -> dict:
     args = [sys.executable, "-m", "stinger.cli", "capacity", "--openai", url, "--model", "m", "--max-tokens",
             str(TOKENS), "--body", '"hello"', "--goodput", f"ttft<{OBJ_MS:g}ms", "--slo", "goodput>=95%",
-            "--step-duration", "5s", "--step-warmup", "1s", "--hold", "20s", "--max-steps", "16", "--timeout", "5s",
+            "--step-duration", f"{STEP_S:g}s", "--step-warmup", f"{WARMUP_S:g}s", "--hold", "20s", "--max-steps", "16", "--timeout", "5s",
             "-q", "--out", str(out)]
     if case == "closed":
         args += ["--mode", "concurrency", "--start", "2"]
@@ -111,7 +142,7 @@ def main() -> None:
     report: dict = {"rule": {"base_ms": B_MS, "per_in_flight_ms": K_MS, "tokens": TOKENS, "gap_ms": GAP_MS,
                              "objective": f"ttft<{OBJ_MS:g}ms", "slo": "goodput>=95%"}, "cases": {}}
     for case in a.cases.split(","):
-        want = predicted(case)
+        want_lo, want = predicted(case)
         with tempfile.TemporaryDirectory(prefix="stinger-llm-cap-") as tmp, \
                 LlmServer(ttft_ms=B_MS, itl_ms=GAP_MS, tokens=TOKENS, ttft_per_inflight_ms=K_MS) as s:
             t0 = time.monotonic()
@@ -122,14 +153,16 @@ def main() -> None:
         unit = cap["unit"]
         steps = [(r["target"], r.get("goodput"), r["passed"], bool(r.get("retest"))) for r in cap["steps"]]
         due_ok = float(np.mean([r["ttft_due"] * 1e3 < OBJ_MS for r in recs])) if recs else None
-        row = {"predicted": want, "found": found, "ratio": found / want if found else None,
+        row = {"predicted": want, "predicted_holds": want_lo, "found": found,
+               "ratio": found / want if found else None, "ratio_to_holding": found / want_lo if found else None,
                "bracket": cap["bracket"], "unit": unit, "stop_reason": cap["stop_reason"],
                "hold_passed": hold.get("passed"), "hold_goodput": hold.get("goodput"), "exit_code": cap["exit_code"],
                "steps": steps, "wall_s": round(wall, 1), "server_requests": len(recs),
                "server_share_due_under_objective": due_ok,
                "busy_steps": cap["stability"].get("busy_steps")}
         report["cases"][case] = row
-        print(f"{case:8s}: predicted {want:7.2f} {unit}, found {found} {unit} (bracket {cap['bracket']}, "
+        pred = f"{want:7.2f}" if want_lo == want else f"{want_lo:.2f}-{want:.2f} (holds up to {want_lo:.2f})"
+        print(f"{case:8s}: predicted {pred} {unit}, found {found} {unit} (bracket {cap['bracket']}, "
               f"stopped: {cap['stop_reason']}, {cap['stability'].get('note')}), "
               f"found/predicted {row['ratio'] or 0:.3f}; held 20 s: goodput "
               f"{100 * (hold.get('goodput') or 0):.1f}% -> {'held' if hold.get('passed') else 'NOT held'}; "
