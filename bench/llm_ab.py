@@ -92,7 +92,7 @@ def judge(case: str, res: dict) -> dict:
     elif case == "tpot":
         ttft_quiet = not any(r["significant"] for r in rows if r["kind"] == "ttft")
         out.update(ci=[tpot["ci_low"], tpot["ci_high"]], diff=tpot["diff"], significant=tpot["significant"],
-                   ttft_quiet=ttft_quiet,
+                   ttft_quiet=ttft_quiet, ttft_diff=ttft["diff"], ttft_ci=[ttft["ci_low"], ttft["ci_high"]],
                    ok=bool(tpot["significant"] and holds(tpot, 2.0) and ttft_quiet))
     else:
         out.update(ci=[ttft["ci_low"], ttft["ci_high"]], diff=ttft["diff"], significant=ttft["significant"],
@@ -123,6 +123,7 @@ def main() -> None:
                 res = one_ab(srv_a, srv_b, Path(tmp), rate=a.rate, seconds=a.seconds, seed=100 + k)
                 got = judge(case, res)
                 got["server_diff_ms"] = server_diff(srv_a, srv_b, "tpot" if case == "tpot" else "ttft")
+                got["server_ttft_diff_ms"] = server_diff(srv_a, srv_b, "ttft")
                 got["wall_s"] = round(time.monotonic() - t0, 1)
             runs.append(got)
             lo, hi = got["ci"]

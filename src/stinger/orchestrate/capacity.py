@@ -79,12 +79,18 @@ def _check_goodput(slos: list, spec: Spec) -> None:
                          f"--goodput 'ttft<200ms' (or spec goodput: [...]) beside it")
 
 
-def _step_load(spec: Spec, opts: CapacityOptions, target: float) -> LoadSpec:
+def _step_load(spec: Spec, opts: CapacityOptions, target: float, step: int = 0) -> LoadSpec:
     """The load of one step: the spec's own, at `target` (a rate, open model; users, closed model) for
     warm-up + window, with no shape or request count. A `model_copy` of the validated load: the values
-    set here are in range by construction (the search's targets are, and so are the options' times)."""
+    set here are in range by construction (the search's targets are, and so are the options' times).
+
+    Each step (`step`: its index) draws its arrivals and orders from a seed of its own, derived from the
+    run's (so `--seed` still reproduces the search): a re-test is a new sample, not the same Poisson
+    schedule replayed, which matters for a goodput share, whose noise is the sample's."""
     update: dict[str, Any] = {"shape": None, "requests": None, "duration": opts.step_warmup + opts.step_duration,
                               "warmup": opts.step_warmup}
+    if spec.load.seed is not None and step:
+        update["seed"] = (int(spec.load.seed) + 1_000_003 * step) % 2**31
     if opts.mode == "rate":
         update.update(rate=float(target), users=None, mode="open")
     else:
@@ -159,7 +165,7 @@ def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOp
     from stinger.outputs.base import tell
 
     retest = search.phase == "confirm"
-    report = run_spec(plan.for_step(_step_load(plan.spec, opts, target)), outputs=[])
+    report = run_spec(plan.for_step(_step_load(plan.spec, opts, target, len(rows))), outputs=[])
     summary = report.summary
     vs = next(iter(summary["variants"].values()))
     results = judge(slos, vs)
@@ -213,8 +219,8 @@ def _hold(plan: RunPlan, opts: CapacityOptions, slos: list, target: float, rows:
     from stinger.orchestrate.run import run_spec
     from stinger.outputs.base import tell
 
-    report = run_spec(plan.for_step(_step_load(plan.spec, replace(opts, step_duration=opts.hold), target)),
-                      outputs=[])
+    report = run_spec(plan.for_step(_step_load(plan.spec, replace(opts, step_duration=opts.hold), target,
+                                               len(rows))), outputs=[])
     vs = next(iter(report.summary["variants"].values()))
     failed = tuple(r.slo.text for r in judge(slos, vs) if not r.passed)
     interrupted = bool(report.outcome.interrupted)
