@@ -116,3 +116,16 @@ def test_each_step_draws_a_schedule_of_its_own_from_the_run_s_seed() -> None:
     seeds = [_step_load(spec, opts, 20.0, k).seed for k in range(4)]
     assert seeds[0] == 42 and len(set(seeds)) == 4, seeds
     assert seeds == [_step_load(spec, opts, 20.0, k).seed for k in range(4)]   # --seed still reproduces
+
+
+def test_the_terminal_says_whether_the_load_found_held() -> None:
+    from rich.console import Console
+
+    from stinger.outputs.terminal import _print_hold
+
+    console = Console(record=True, width=200)
+    _print_hold({"unit": "req/s", "hold": {"target": 25.0, "duration_s": 20.0, "passed": False,
+                                           "failed": ["goodput>=95%"], "goodput": 0.774, "p95_ms": 410.2}}, console)
+    _print_hold({"unit": "users"}, console)   # no --hold: nothing
+    text = console.export_text()
+    assert text.strip() == "hold: 25 req/s for 20 s: did not hold (goodput>=95%) (p95 410.2 ms, goodput 77.4%)"

@@ -431,6 +431,7 @@ def print_capacity(out: dict, console: Console) -> None:
         console.print(f"[bold]max sustainable: {lo:,.1f} {out['unit']}[/] "
                       f"(throughput {out['throughput_at_max_rps']:,.1f} req/s; bracket {lo:,.1f} .. {hi_s}; "
                       f"stop: {out['stop_reason']})")
+    _print_hold(out, console)
     stab = out.get("stability")
     if stab:
         style = "yellow" if stab.get("level") != "stable" else "dim"
@@ -447,6 +448,17 @@ def print_capacity(out: dict, console: Console) -> None:
         console.print(f"[yellow]{out['note']}[/]")
     if out.get("run_dir"):
         console.print(f"[dim]results: {out['run_dir']}[/]")
+
+
+def _print_hold(out: dict, console: Console) -> None:
+    """--hold: whether the load found met the SLOs again when held."""
+    h = out.get("hold")
+    if not h:
+        return
+    what = "[green]held[/]" if h.get("passed") else "[bold red]did not hold[/] (" + ", ".join(h.get("failed") or ()) + ")"
+    good = f", goodput {100 * h['goodput']:.1f}%" if h.get("goodput") is not None else ""
+    console.print(f"hold: {h['target']:g} {out['unit']} for {h['duration_s']:g} s: {what} "
+                  f"(p95 {_f1(h.get('p95_ms'))} ms{good})")
 
 
 def _f1(x) -> str:
