@@ -67,7 +67,7 @@ def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None 
 
 
 _CAPACITY_OPTIONS = ("mode", "start", "growth", "precision", "max_target", "min_target", "max_steps", "confirm",
-                     "step_duration", "step_warmup", "slos", "price_per_hour", "instances")
+                     "step_duration", "step_warmup", "hold", "slos", "price_per_hour", "instances")
 
 
 def _capacity_options(options: dict):
@@ -78,7 +78,7 @@ def _capacity_options(options: dict):
     if unknown:
         raise UsageError(f"unknown capacity option(s) {', '.join(unknown)}; expected {', '.join(_CAPACITY_OPTIONS)}")
     kw = dict(options)
-    for k in ("step_duration", "step_warmup"):
+    for k in ("step_duration", "step_warmup", "hold"):
         if isinstance(kw.get(k), str):
             kw[k] = parse_duration(kw[k])
     if isinstance(kw.get("precision"), str):
@@ -98,8 +98,8 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
 
     Options (all optional): mode ("rate" or "concurrency"), start, growth, precision (0.05 or "5%"),
     max_target, max_steps, confirm (re-tests of a failing step, default 1), step_duration, step_warmup
-    ("8s" or seconds), slos (list of texts),
-    price_per_hour, instances.
+    ("8s" or seconds), hold (after the search, run the load found this long and judge it: "30s"),
+    slos (list of texts), price_per_hour, instances.
     """
     from stinger.core.exit_codes import capacity_exit_code
     from stinger.orchestrate.capacity import run_capacity
@@ -271,13 +271,14 @@ def read_run(path: str | os.PathLike) -> RunResult:
 
 def plan(*, min_effect: str, baseline: str | None = None, sd_ms: float | None = None, error_rate: str | None = None,
          power: float = 0.8, alpha: float = 0.05, rate: float | None = None, rows: int | None = None,
-         at: str | None = None) -> str:
+         at: str | None = None, metric: str = "latency") -> str:
     """How long an A/B test must run to detect `min_effect` (a latency such as "5ms" or a rate such as
-    "1%"), planned for the verdict's own tests; the plan as text (`stinger plan`)."""
+    "1%") in `metric`'s verdict rows (latency, a token time such as "ttft", or "goodput"), planned for the
+    verdict's own tests; the plan as text (`stinger plan`)."""
     from stinger.orchestrate.ab_plan import plan_ab
 
     return plan_ab(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate, power=power,
-                   alpha=alpha, rate=rate, rows=rows, at=at)
+                   alpha=alpha, rate=rate, rows=rows, at=at, metric=metric)
 
 
 def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = ".", **options: Any):

@@ -19,7 +19,7 @@ EXAMPLES = (
     "stinger capacity spec.yaml --mode concurrency --start 4 --price-per-hour 0.23 --instances 2",
 )
 SEARCH = ("search_start", "growth", "precision", "search_max", "max_steps", "confirm", "step_duration",
-          "step_warmup")
+          "step_warmup", "hold")
 
 
 def search_options(fn: Any) -> Any:
@@ -34,6 +34,9 @@ def search_options(fn: Any) -> Any:
                help="Re-test a failing step this many times before it counts (a pass is believed at once)."),
         option("--step-duration", group="Capacity", rank=7, default="8s", show_default=True, help="Measured window of each step."),
         option("--step-warmup", group="Capacity", rank=8, default="2s", show_default=True, help="Warm-up of each step (not judged)."),
+        option("--hold", group="Capacity", rank=9, default=None, metavar="DURATION",
+               help="After the search, run the load found this long and judge it on the same SLOs "
+                    "(capacity.json 'hold'; exit 1 when it does not hold), e.g. 30s."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -51,7 +54,7 @@ def search_kw(mode: str, params: dict[str, Any], slos: Any, price_per_hour: floa
             "precision": parse_fraction(s["precision"], what="--precision", allow_over_one=True),
             "max_target": s["search_max"], "max_steps": s["max_steps"], "confirm": s["confirm"],
             "step_duration": parse_duration(s["step_duration"]), "step_warmup": parse_duration(s["step_warmup"]),
-            "slos": list(slos or ()), "price_per_hour": price_per_hour, "instances": instances}
+            "hold": parse_duration(s["hold"]) if s["hold"] else 0.0, "slos": list(slos or ()), "price_per_hour": price_per_hour, "instances": instances}
 
 
 @click.command(cls=GroupedCommand, examples=EXAMPLES)

@@ -8,7 +8,7 @@ from stinger.cli.help import GroupedCommand, option
 
 EXAMPLES = (
     "stinger plan --min-effect 5ms --baseline runs/20260101-120000-baseline --rate 50",
-    "stinger plan --min-effect 1% --error-rate 2% --rate 20",
+    "stinger plan --metric ttft --min-effect 10ms --baseline runs/20260101-120000-llm",
 )
 
 
@@ -33,8 +33,11 @@ EXAMPLES = (
 @option("--at", "at", group="Plan", rank=5, default=None, metavar="pQ",
         help="A tail-only effect: the latencies from the baseline's pQ up move by --min-effect, the "
              "median does not (e.g. --min-effect 28ms --at p95).")
+@option("--metric", group="Plan", rank=6, default="latency", show_default=True, metavar="NAME",
+        help="The verdict row planned for: latency, a token time from a --baseline LLM run (ttft, ttfo, itl, "
+             "tpot), or goodput (its share, from the baseline run's goodput or --error-rate).")
 def plan(min_effect: str, baseline: str | None, sd_ms: float | None, error_rate: str | None, power: float,
-         alpha: float, rate: float | None, rows: int | None, at: str | None) -> None:
+         alpha: float, rate: float | None, rows: int | None, at: str | None, metric: str) -> None:
     """How long an A/B test must run to detect a given difference, planned for the verdict's own tests.
 
     Latency: simulated from a baseline run's one-second intervals (--baseline): quantiles by block
@@ -45,4 +48,4 @@ def plan(min_effect: str, baseline: str | None, sd_ms: float | None, error_rate:
     from stinger import _api
 
     click.echo(_api.plan(min_effect=min_effect, baseline=baseline, sd_ms=sd_ms, error_rate=error_rate,
-                         power=power, alpha=alpha, rate=rate, rows=rows, at=at))
+                         power=power, alpha=alpha, rate=rate, rows=rows, at=at, metric=metric))

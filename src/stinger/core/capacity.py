@@ -31,6 +31,14 @@ marked `clear` (the caller's judgment that no stall explains it: saturated in
 every second of its window) counts at once, so growing far past the capacity
 costs no re-test.
 
+A share SLO (`goodput>=95%`) is the exception to "noise only makes a step look
+worse": its share is a count of requests, and near its bound sampling alone moves
+it either way. A pass within that noise of the bound (`marginal`, the caller's
+judgment) is re-tested like a failure (it uses the `confirm` budget), and it
+counts as a pass only when the re-test passes too; a failing re-test counts as
+the step's failure at once (both kept as a disagreement). Without it a search on
+goodput stopped on a lucky 95 % step that then held 73 %.
+
 A failed step during which the machine was busy and the generator's own
 requests left late (`inconclusive`) measured the machine, not the endpoint:
 it is neither a pass nor a fail and is run again, up to `busy_retries` times
@@ -95,6 +103,8 @@ class StepResult:
     inconclusive: bool = False
     # a load worker was lost during the step: part of its schedule was never sent, so it judged nothing
     lost: bool = False
+    # a pass within the sampling noise of a share SLO's bound (goodput): believed only if a re-test passes too
+    marginal: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,6 +179,7 @@ class CapacitySearch:
         self.retests: list[int] = []          # indices in `steps` of the re-tests of a failing step
         self.disagreements: list[float] = []  # targets that failed and then passed a re-test
         self._failures_here = 0               # failures at the pending target while confirming
+        self._marginal_here = False           # the pending target passed marginally: its re-test decides
         self._busy_here = 0                   # inconclusive (machine busy) steps at the pending target in a row
         self.inconclusive: list[int] = []     # indices in `steps` of inconclusive steps
         self._lost_here = 0                   # steps with a lost worker at the pending target in a row
@@ -190,7 +201,7 @@ class CapacitySearch:
     def phase(self) -> str:
         if self.done:
             return "done"
-        if self._failures_here or self._busy_here or self._lost_here:
+        if self._failures_here or self._busy_here or self._lost_here or self._marginal_here:
             return "confirm"
         if self.first_fail is None:
             return "grow"
@@ -209,7 +220,7 @@ class CapacitySearch:
         assert self._pending is not None
         if not math.isclose(result.target, self._pending, rel_tol=1e-9, abs_tol=1e-9):
             raise ValueError(f"expected the result of the step at {self._pending:g}, got one at {result.target:g}")
-        if self._failures_here or self._busy_here or self._lost_here:
+        if self._failures_here or self._busy_here or self._lost_here or self._marginal_here:
             self.retests.append(len(self.steps))
         self.steps.append(result)
         target = self._pending
@@ -224,6 +235,7 @@ class CapacitySearch:
         self._lost_here = 0
         if result.client_bound:
             self._failures_here = self._busy_here = 0
+            self._marginal_here = False
             self.ceiling = target if self.ceiling is None else min(self.ceiling, target)
             if self.best_pass is None:
                 return self._finish("generator-bound")
@@ -237,6 +249,16 @@ class CapacitySearch:
                 return self._finish("max_steps")
             return  # run it again
         self._busy_here = 0
+        if self._marginal_here:   # the re-test of a marginal pass decides the step, either way
+            self._marginal_here = False
+            if not result.passed:
+                self.disagreements.append(target)
+            return self._count(target, result.passed)
+        if result.passed and result.marginal and not self._failures_here and self.confirm > 0:
+            self._marginal_here = True   # not counted yet: run it again
+            if len(self.steps) >= self.max_steps:
+                return self._finish("max_steps")
+            return
         if not result.passed and not result.clear and self._failures_here < self.confirm:
             self._failures_here += 1  # not counted yet: run it again
             if len(self.steps) >= self.max_steps:
@@ -246,11 +268,14 @@ class CapacitySearch:
         if result.passed and self._failures_here:
             self.disagreements.append(target)  # failed, then passed: noise, and the pass stands
         self._failures_here = 0
-        if result.passed:
+        self._count(target, result.passed)
+
+    def _count(self, target: float, passed: bool) -> None:
+        if passed:
             self.best_pass = target if self.best_pass is None else max(self.best_pass, target)
         else:
             self.first_fail = target if self.first_fail is None else min(self.first_fail, target)
-        self._advance(target, result.passed)
+        self._advance(target, passed)
 
     def _advance(self, target: float, passed: bool) -> None:
         nxt = self._plan_next(target, passed)
@@ -426,12 +451,13 @@ def find_knee(curve: Sequence[tuple[float, float]]) -> float | None:
 
 # which SLO metric, when failed, points at which limit (most telling first)
 def limiting_factor(result: StepResult) -> str:
-    """What limited a step: 'generator', 'errors', 'saturation' or 'latency'; 'none' for a clean pass.
+    """What limited a step: 'generator', 'errors', 'saturation', 'goodput' or 'latency'; 'none' for a clean pass.
 
     Reading order: a generator-bound step says nothing about the endpoint;
     errors are the most severe sign; a failed achieved ratio or throughput
-    means the endpoint could not keep up (saturation); otherwise latency (or
-    another objective) was too high. A failed SLO text that cannot be parsed
+    means the endpoint could not keep up (saturation); a failed goodput share
+    means too few requests met their per-request objectives (`core.goodput`);
+    otherwise latency (or another objective) was too high. A failed SLO text that cannot be parsed
     counts as latency.
     """
     if result.client_bound:
@@ -450,6 +476,8 @@ def limiting_factor(result: StepResult) -> str:
         return "errors"
     if metrics & {"achieved_ratio", "throughput"}:
         return "saturation"
+    if "goodput" in metrics:
+        return "goodput"
     return "latency"
 
 

@@ -16,7 +16,9 @@ Mann-Whitney row, `lower_is_better` says which way is better. Every row costs
 Holm's correction a step (the first step needs p < alpha / rows), so the family
 is kept small: latency p50/p95/p99 + Mann-Whitney; the streaming metrics p50 and
 p95 (the tail of a token stream is what a reader notices); tokens/s per request
-its median only (its low tail is latency's high tail, already a row).
+its median only (its low tail is latency's high tail, already a row). A metric
+with a `twin` (time to first output token: time to first token unless the model
+reasons) gets rows only where its values differ from the twin's.
 
 `per` is how many values a request gives: "request" (one, or none) or "gap"
 (one per gap between consecutive streamed tokens: a target returns those as a
@@ -50,6 +52,8 @@ class Metric:
     #                               (`Interpretation.columns`), declared by that target's `metrics`
     figures: tuple[str, str] = ("p50", "p99")   # the two figures a one-line view shows (a count: mean, p99)
     headline: bool = False        # a view shows its row in bold (what a reader of that target looks at first)
+    twin: str | None = None       # compared only where its values differ from this metric's (ttfo is ttft
+    #                               for a model that does not reason: the same rows twice would cost Holm)
 
     @property
     def compared(self) -> bool:
@@ -74,7 +78,7 @@ METRICS: tuple[Metric, ...] = (
     # by the flush thread like any other metric; shown only when a target produced them
     Metric("ttft", "ttft_ms", "time to first token", always=False, compare=_STREAM, headline=True,
            source="target", description="first streamed token of any kind (text or reasoning) - sent"),
-    Metric("ttfo", "ttfo_ms", "time to first output token", always=False,
+    Metric("ttfo", "ttfo_ms", "time to first output token", always=False, compare=_STREAM, twin="ttft",
            source="target", description="first streamed token of output content (not reasoning) - sent; "
                                         "equals ttft for a model that does not reason"),
     Metric("itl", "itl_ms", "inter-token latency", always=False, per="gap", compare=_STREAM,
@@ -134,7 +138,8 @@ def metric(name: str) -> Metric:
         raise KeyError(f"unknown metric {name!r}; the catalogue has {', '.join(NAMES)}") from None
 
 
-def verdict_rows(present) -> int:
-    """Rows the verdict holds when these compared metrics have data in both variants (+1: the error rate):
-    the size of Holm's family, which `stinger plan` must plan for."""
-    return 1 + sum(len(BY_NAME[n].compare) + BY_NAME[n].rank for n in present if BY_NAME[n].compared)
+def verdict_rows(present, goodput: bool = False) -> int:
+    """Rows the verdict holds when these compared metrics have data in both variants (+1: the error rate;
+    +1 with goodput objectives: the goodput share): the size of Holm's family, which `stinger plan` must
+    plan for."""
+    return 1 + goodput + sum(len(BY_NAME[n].compare) + BY_NAME[n].rank for n in present if BY_NAME[n].compared)

@@ -33,11 +33,14 @@ def exit_code_of(summary: Mapping[str, Any]) -> ExitCode:
 
 def capacity_exit_code(report: Mapping[str, Any]) -> ExitCode:
     """A capacity search (capacity.json): 130/143 stopped by a signal; 3 stopped because a load
-    worker was lost in a step and again in its re-run; 1 no step met the SLOs; else 0."""
+    worker was lost in a step and again in its re-run; 1 no step met the SLOs, or the load found did
+    not hold its SLOs when held (`--hold`); else 0."""
     if report.get("interrupted"):
         return _signal(report)
     if report.get("stop_reason") == "worker lost":
         return ExitCode.RUN_ERROR
+    if report.get("hold") is not None and not report["hold"].get("passed"):
+        return ExitCode.FAILED
     return ExitCode.OK if report.get("max_sustainable") is not None else ExitCode.FAILED
 
 

@@ -44,6 +44,7 @@ _KIND_NAMES = {
     **{m.name: m.label for m in BY_NAME.values()},
     **{f"{m.name}_rank": m.label for m in BY_NAME.values()},
     "error_rate": "error rate",
+    "goodput": "goodput",
     "accuracy": "accuracy",
     "throughput": "throughput",
     "regression_error": "prediction error",
@@ -261,6 +262,8 @@ def _clause(r: Comparison, a: str, b: str) -> str:
                 f"(P({b} faster) = {d}, {_lvl(r)} CI {lo}–{hi})")
     if r.kind == "error_rate":
         return f"{b}'s error rate is {'lower' if good else 'higher'} than {a}'s by {_mag(r)}"
+    if r.kind == "goodput":
+        return f"{b}'s goodput (requests meeting every objective) is {'higher' if good else 'lower'} than {a}'s by {_mag(r)}"
     if r.kind == "accuracy":
         return f"{b} is {'more' if good else 'less'} accurate than {a} by {_mag(r)}"
     if r.kind == "throughput":

@@ -15,7 +15,15 @@ whole-distribution plan (which Mann-Whitney decides early) promised 10 s for a
 p95/p99 +28 ms regression that 10 s runs caught once in three. Holm's family is
 the verdict's: the rows of every compared metric the baseline run has (an LLM
 run adds time to first token, inter-token latency, time per output token and
-tokens/s rows, `core.catalogue.verdict_rows`), unless `--rows` says otherwise.
+tokens/s rows, and goodput when it had objectives, `core.catalogue.verdict_rows`),
+unless `--rows` says otherwise.
+
+`--metric` plans for another row than latency's: a compared token time (`ttft`,
+`ttfo`, `itl`, `tpot`) is simulated from the baseline run's one-second
+histograms of that metric with that metric's own rows (its quantiles from the
+catalogue, no Mann-Whitney unless it has one); `goodput` is a proportion (the
+goodput share's Fisher row), its baseline share from the run's goodput or
+`--error-rate`.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stinger.orchestrate.compare import variant_data_from_run
+from stinger.orchestrate.compare import compared_metrics, variant_data_from_run
 
 #: Requests per second assumed when neither --rate nor a baseline run gives one.
 DEFAULT_RATE = 100.0
@@ -34,17 +42,19 @@ DEFAULT_RATE = 100.0
 def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None = None,
             error_rate: str | None = None, power: float = 0.8, alpha: float = 0.05,
             rate: float | None = None, rows: int | None = None, seed: int | None = 0,
-            at: str | None = None) -> str:
+            at: str | None = None, metric: str = "latency") -> str:
     """Requests and seconds per variant to detect `min_effect` in the verdict; one paragraph of text.
 
     ``at``: "p95" plans for a tail-only increase (the values from the baseline's p95 up move by
-    `min_effect`, the median does not); None: the whole distribution moves."""
+    `min_effect`, the median does not); None: the whole distribution moves. ``metric``: the row
+    planned for (latency; a compared token time such as ttft; goodput, a proportion)."""
     from stinger.core.stats import VERDICT_ROWS
     from stinger.errors import UsageError
 
     _check_args(power, alpha, rate)
+    metric = _metric_arg(metric)
     tail = _quantile_arg(at) if at is not None else None
-    base = _baseline(baseline) if baseline is not None else None
+    base = _baseline(baseline, metric) if baseline is not None else None
     m = (base.rows if base is not None else VERDICT_ROWS) if rows is None else int(rows)
     if m < 1:
         raise UsageError(f"--rows must be >= 1, got {m}")
@@ -54,13 +64,44 @@ def plan_ab(*, min_effect: str, baseline: str | None = None, sd_ms: float | None
         holm_clause = (f"Holm over the verdict's {m} rows: p50, p95, p99, Mann-Whitney, error rate"
                        f"{' (--rows 6 with labelled predictions)' if m == VERDICT_ROWS else ''}")
     text = str(min_effect).strip()
+    if metric == "goodput":
+        if tail is not None:
+            raise UsageError("--at is for a time's tail (e.g. --min-effect 28ms --at p95), not goodput")
+        share = error_rate if error_rate is not None else (
+            f"{100 * base.goodput:g}%" if base is not None and base.goodput is not None else None)
+        if share is None:
+            raise UsageError("--metric goodput needs the baseline's goodput share: a --baseline run with "
+                             "--goodput objectives, or --error-rate 95% (the share)")
+        return _plan_proportion(share, text, power=power, alpha=alpha, rate=rate, m=m, holm_clause=holm_clause,
+                                what="goodput share")
+    if metric != "latency" and (error_rate is not None or text.endswith("%")):
+        raise UsageError(f"--metric {metric} plans a time such as --min-effect 5ms, not a rate")
+    if metric != "latency" and base is None:
+        raise UsageError(f"--metric {metric} plans from a --baseline RUN_DIR that measured it (an LLM run)")
     if error_rate is not None or text.endswith("%"):
         if tail is not None:
             _fraction_effect(error_rate, text)   # its own mistakes first, as before
             raise UsageError("--at is for a latency effect (e.g. --min-effect 28ms --at p95), not a rate")
         return _plan_proportion(error_rate, text, power=power, alpha=alpha, rate=rate, m=m, holm_clause=holm_clause)
     return _plan_latency(text, base, sd_ms=sd_ms, power=power, alpha=alpha, rate=rate, m=m, seed=seed, tail=tail,
-                         holm_clause=holm_clause)
+                         holm_clause=holm_clause, metric=metric)
+
+
+#: the metrics `--metric` plans for: latency, the compared times in ms (token timing), and goodput
+def _plannable() -> tuple[str, ...]:
+    from stinger.core.catalogue import BY_NAME, COMPARED
+
+    times = tuple(n for n in COMPARED if BY_NAME[n].shown_unit == "ms" and BY_NAME[n].lower_is_better)
+    return (*times, "goodput")
+
+
+def _metric_arg(metric: str | None) -> str:
+    from stinger.errors import UsageError
+
+    name = str(metric or "latency").strip().lower().removesuffix("_ms")
+    if name not in _plannable():
+        raise UsageError(f"--metric {metric!r} cannot be planned; expected one of {', '.join(_plannable())}")
+    return name
 
 
 def _check_args(power: float, alpha: float, rate: float | None) -> None:
@@ -88,7 +129,7 @@ def _fraction_effect(error_rate: str | None, text: str) -> tuple[float, float]:
 
 
 def _plan_proportion(error_rate: str | None, text: str, *, power: float, alpha: float, rate: float | None, m: int,
-                     holm_clause: str) -> str:
+                     holm_clause: str, what: str = "rate") -> str:
     from stinger.core.stats import MIN_INTERVALS, plan_sample_size
 
     base_rate, effect = _fraction_effect(error_rate, text)
@@ -96,7 +137,7 @@ def _plan_proportion(error_rate: str | None, text: str, *, power: float, alpha: 
     # real difference among the m rows (the usual case for an error rate).
     n = plan_sample_size(baseline_rate=base_rate, min_effect=effect, alpha=alpha / m, power=power,
                          metric="proportion")
-    what = f"a change of {_points(100 * effect)} from a baseline rate of {100 * base_rate:g}%"
+    what = f"a change of {_points(100 * effect)} from a baseline {what} of {100 * base_rate:g}%"
     out = (f"To detect {what} with power {power:g} at family-wise alpha {alpha:g} ({holm_clause}: "
            f"Fisher's test at alpha/{m} = {alpha / m:.3g}): ")
     if rate:
@@ -113,7 +154,8 @@ def _plan_proportion(error_rate: str | None, text: str, *, power: float, alpha: 
 
 
 def _plan_latency(text: str, base, *, sd_ms: float | None, power: float, alpha: float, rate: float | None, m: int,
-                  seed: int | None, tail: float | None, holm_clause: str) -> str:
+                  seed: int | None, tail: float | None, holm_clause: str, metric: str = "latency") -> str:
+    from stinger.core.catalogue import BY_NAME
     from stinger.core.slo import parse_slo
     from stinger.core.stats import MIN_INTERVALS, plan_latency_seconds
     from stinger.errors import UsageError
@@ -141,15 +183,21 @@ def _plan_latency(text: str, base, *, sd_ms: float | None, power: float, alpha: 
     elif rate is not None and rate > base_rate * 1.05:
         notes.append(f"the baseline ran at {base_rate:,.0f} req/s, so this plans at that rate; at {rate:g} req/s "
                      f"there are more requests per second (but latency may change with load)")
+    m_def = BY_NAME[metric]
+    noun = base.noun if base is not None else "requests"
+    noun_rate = "req/s" if noun == "requests" else f"{noun}/s"
     plan = plan_latency_seconds(intervals, effect, alpha=alpha, power=power, share=share, error_rate=base_errors,
-                                m=m, min_seconds=MIN_INTERVALS, seed=seed, at=tail)
+                                m=m, min_seconds=MIN_INTERVALS, seed=seed, at=tail, qs=m_def.compare,
+                                rank=m_def.rank, scale=m_def.scale)
     per_second = base_rate * share
-    shape = ("in latency" if tail is None else
-             f"in latency from p{100 * tail:g} up (a tail-only increase: the median unchanged)")
+    shape = (f"in {m_def.label}" if tail is None else
+             f"in {m_def.label} from p{100 * tail:g} up (a tail-only increase: the median unchanged)")
+    tests = "/".join(f"p{100 * q:g}" for q in m_def.compare) + " by block bootstrap" + \
+        (" and Mann-Whitney" if m_def.rank else "")
     out = (f"To detect a {effect:g} ms increase {shape} with power {power:g} at family-wise alpha {alpha:g} "
-           f"(the verdict's tests: p50/p95/p99 by block bootstrap and Mann-Whitney over one-second intervals, "
-           f"{holm_clause}), simulated from {source}: {plan.requests:,} requests per variant, about "
-           f"{plan.seconds:,} s at {per_second:,.0f} req/s per variant (plus warm-up: --duration "
+           f"(the verdict's tests: {tests} over one-second intervals, "
+           f"{holm_clause}), simulated from {source}: {plan.requests:,} {noun} per variant, about "
+           f"{plan.seconds:,} s at {per_second:,.0f} {noun_rate} per variant (plus warm-up: --duration "
            f"{plan.seconds}s + the --warmup, which counts inside the duration); "
            f"simulated power there {plan.power:.2f} ({plan.sims} simulated runs)")
     if not plan.reached:
@@ -172,12 +220,14 @@ class Baseline:
     source: str           # how the plan names it
     rows: int             # the verdict's rows for the metrics it has (Holm's family)
     row_names: str
+    goodput: float | None = None   # its goodput share, when it had objectives
+    noun: str = "requests"         # what its intervals count: requests, or gaps between tokens (itl)
 
 
-def _baseline(arg: str) -> Baseline:
-    """A saved run's variant: its whole seconds (a partial first or last second would be drawn as a whole
-    one, at a fraction of the rate), their rate and spread, and the rows its verdict would hold."""
-    from stinger.core.catalogue import BY_NAME, COMPARED, verdict_rows
+def _baseline(arg: str, metric: str = "latency") -> Baseline:
+    """A saved run's variant: its whole seconds of `metric` (a partial first or last second would be drawn
+    as a whole one, at a fraction of the rate), their rate and spread, and the rows its verdict would hold."""
+    from stinger.core.catalogue import BY_NAME, verdict_rows
     from stinger.core.histogram import Histogram
     from stinger.core.stats import design_effect
     from stinger.errors import UsageError
@@ -189,11 +239,13 @@ def _baseline(arg: str) -> Baseline:
     window = saved.summary.get("window") or {}
     step = float(saved.summary.get("interval_s") or 1.0)
     start, end = window.get("start_s"), window.get("end_s")
-    whole = [iv for iv, s in zip(data.intervals, data.seconds or [], strict=False)
+    series = data.series("latency" if metric == "goodput" else metric) or ([], [])
+    whole = [iv for iv, s in zip(series[0], series[1], strict=False)
              if start is None or end is None or (s * step >= start - 1e-6 and (s + 1) * step <= end + 1e-6)]
-    intervals = whole if len(whole) >= 2 else data.intervals
+    intervals = whole if len(whole) >= 2 else series[0]
     if len(intervals) < 2:
-        raise UsageError(f"{path} has too few latency histograms to plan from (need 2 one-second intervals)")
+        what = "latency" if metric in ("latency", "goodput") else BY_NAME[metric].label
+        raise UsageError(f"{path} has too few {what} histograms to plan from (need 2 one-second intervals)")
     h = Histogram()
     for values, counts in intervals:
         h.record_many(np.repeat(values, counts))
@@ -201,13 +253,18 @@ def _baseline(arg: str) -> Baseline:
     rate = h.total_count / seconds
     errors = (data.failed + data.dropped) / data.total if data.total else 0.0
     deff = design_effect(intervals)
-    source = (f"{path} ({h.total_count:,} requests in {seconds:g} whole seconds, baseline sd "
+    noun = "gaps" if metric in BY_NAME and BY_NAME[metric].per == "gap" else "requests"
+    source = (f"{path} ({h.total_count:,} {noun} in {seconds:g} whole seconds, baseline sd "
               f"{h.stddev / 1e3:.2f} ms, design effect {deff:.2f} for correlation in time, "
               f"error rate {100 * errors:.2g}%)")
-    present = [n for n in COMPARED if data.series(n) and data.series(n)[0]]   # type: ignore[index]
+    present = compared_metrics(data, data)
     names = [f"{BY_NAME[n].label} {'/'.join(f'p{100 * q:g}' for q in BY_NAME[n].compare)}"
              + (" + Mann-Whitney" if BY_NAME[n].rank else "") for n in present]
-    return Baseline(intervals, rate, errors, source, verdict_rows(present), ", ".join([*names, "error rate"]))
+    g = data.goodput or {}
+    share = g.get("share") if g.get("of") else None
+    return Baseline(intervals, rate, errors, source, verdict_rows(present, goodput=share is not None),
+                    ", ".join([*names, "error rate", *(["goodput"] if share is not None else [])]),
+                    goodput=share, noun=noun)
 
 
 def _quantile_arg(text: str) -> float:

@@ -65,16 +65,32 @@ class CapacityOptions:
     step_duration: float = 8.0         # measured window of each step (s)
     step_warmup: float = 2.0           # warm-up of each step (s), excluded from the verdict
     slos: list[str] = field(default_factory=list)
+    hold: float = 0.0                  # after the search, run the best pass this long (s) and judge it (0: no)
     price_per_hour: float | None = None
     instances: int = 1
 
 
-def _step_load(spec: Spec, opts: CapacityOptions, target: float) -> LoadSpec:
+def _check_goodput(slos: list, spec: Spec) -> None:
+    """A goodput SLO judges the share of requests meeting the run's per-request objectives: without any,
+    every step would fail it and the search would find nothing, so say so before any load."""
+    if any(s.metric == "goodput" for s in slos) and not spec.goodput:
+        text = next(s.text for s in slos if s.metric == "goodput")
+        raise UsageError(f"the SLO {text!r} bounds goodput, but no goodput objective was given; expected "
+                         f"--goodput 'ttft<200ms' (or spec goodput: [...]) beside it")
+
+
+def _step_load(spec: Spec, opts: CapacityOptions, target: float, step: int = 0) -> LoadSpec:
     """The load of one step: the spec's own, at `target` (a rate, open model; users, closed model) for
     warm-up + window, with no shape or request count. A `model_copy` of the validated load: the values
-    set here are in range by construction (the search's targets are, and so are the options' times)."""
+    set here are in range by construction (the search's targets are, and so are the options' times).
+
+    Each step (`step`: its index) draws its arrivals and orders from a seed of its own, derived from the
+    run's (so `--seed` still reproduces the search): a re-test is a new sample, not the same Poisson
+    schedule replayed, which matters for a goodput share, whose noise is the sample's."""
     update: dict[str, Any] = {"shape": None, "requests": None, "duration": opts.step_warmup + opts.step_duration,
                               "warmup": opts.step_warmup}
+    if spec.load.seed is not None and step:
+        update["seed"] = (int(spec.load.seed) + 1_000_003 * step) % 2**31
     if opts.mode == "rate":
         update.update(rate=float(target), users=None, mode="open")
     else:
@@ -105,6 +121,7 @@ def run_capacity(spec: Spec, opts: CapacityOptions, *, console: Console | None =
         # a closed model offers what it achieves: the ratio says nothing there
         slo_texts = [s for s in slo_texts if not s.replace(" ", "").startswith("achieved_ratio")]
     slos = [parse_slo(s) for s in slo_texts]
+    _check_goodput(slos, spec)
     search = CapacitySearch(start=opts.start, growth=opts.growth, precision=opts.precision,
                             max_target=opts.max_target, min_target=opts.min_target,
                             max_steps=opts.max_steps, integer=opts.mode == "concurrency", confirm=opts.confirm)
@@ -124,8 +141,13 @@ def run_capacity(spec: Spec, opts: CapacityOptions, *, console: Console | None =
     with hold_stop_signals() as signals:
         while (target := search.next_target()) is not None and not signals.received:
             _step(search, target, plan, opts, slos, rows, outputs, signals)
+        best = search.bracket[0]
+        held = (_hold(plan, opts, slos, best, rows, outputs)
+                if opts.hold > 0 and best is not None and not signals.received else None)
     interrupted_by = signals.received[0] if signals.received else None
     out = capacity_report(search, rows, slo_texts, opts, unit)
+    if held is not None:
+        out["hold"] = held
     out["interrupted"] = interrupted_by is not None
     out["terminated"] = interrupted_by == "SIGTERM"   # exit 143, as a run stopped by SIGTERM
     out["target"] = spec.all_variants()[0].all_urls()
@@ -143,7 +165,7 @@ def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOp
     from stinger.outputs.base import tell
 
     retest = search.phase == "confirm"
-    report = run_spec(plan.for_step(_step_load(plan.spec, opts, target)), outputs=[])
+    report = run_spec(plan.for_step(_step_load(plan.spec, opts, target, len(rows))), outputs=[])
     summary = report.summary
     vs = next(iter(summary["variants"].values()))
     results = judge(slos, vs)
@@ -157,10 +179,12 @@ def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOp
     inconclusive = (bool(failed) and not client_bound and not clear and bool(gen.get("machine_busy"))
                     and bool(gen.get("lagged")))
     lost = report.outcome.incomplete   # a worker was lost: part of the schedule never sent
+    marginal = not failed and _marginal_share(slos, vs)
     result = StepResult(target=target, passed=not failed, failed=failed, summary=vs, client_bound=client_bound,
-                        clear=clear, inconclusive=inconclusive, lost=lost)
+                        clear=clear, inconclusive=inconclusive, lost=lost, marginal=marginal)
     row = _row(result, summary, vs)
     row["retest"] = retest
+    row["marginal"] = marginal
     row["intervals_ok_share"] = share
     row["clear"] = result.clear
     row["inconclusive"] = inconclusive
@@ -183,6 +207,52 @@ def _step(search: CapacitySearch, target: float, plan: RunPlan, opts: CapacityOp
     end = time.monotonic() + wait
     while not signals.received and time.monotonic() < end:
         time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+def _hold(plan: RunPlan, opts: CapacityOptions, slos: list, target: float, rows: list[dict[str, Any]],
+          outputs: list) -> dict[str, Any]:
+    """Hold the load found: one run at the best pass for `opts.hold` seconds (after the same warm-up),
+    judged on the same SLOs. A boundary that passed one short step by luck fails here; the search's
+    result stands as measured, and `hold.passed` (and the exit code) says whether it held."""
+    from dataclasses import replace
+
+    from stinger.orchestrate.run import run_spec
+    from stinger.outputs.base import tell
+
+    report = run_spec(plan.for_step(_step_load(plan.spec, replace(opts, step_duration=opts.hold), target,
+                                               len(rows))), outputs=[])
+    vs = next(iter(report.summary["variants"].values()))
+    failed = tuple(r.slo.text for r in judge(slos, vs) if not r.passed)
+    interrupted = bool(report.outcome.interrupted)
+    row = _row(StepResult(target=target, passed=not failed and not interrupted, failed=failed, summary=vs),
+               report.summary, vs)
+    row.update(duration_s=opts.hold, interrupted=interrupted, hold=True, retest=False, client_bound=False)
+    tell(outputs, "capacity_step", {**row, "step": len(rows) + 1, "cool_down_s": 0.0})
+    return row
+
+
+#: a goodput share this many standard errors or fewer above its bound passed within sampling noise
+_MARGIN_SE = 2.0
+
+
+def _marginal_share(slos: list, vs: dict) -> bool:
+    """A passing goodput SLO whose share lies within `_MARGIN_SE` binomial standard errors of its bound
+    (the bound's own: sqrt(b (1 - b) / n) over the step's n ended requests): sampling alone could have
+    passed it, so the search re-tests it (`core.capacity`: marginal). Requests close in time are
+    correlated, so the true noise is wider: the rule errs towards re-testing, never towards believing."""
+    import math
+
+    g = vs.get("goodput") or {}
+    share, n = g.get("share"), g.get("of") or 0
+    if share is None or not n:
+        return False
+    for s in slos:
+        if s.metric == "goodput" and s.op in (">", ">="):
+            bound = float(s.threshold)
+            se = math.sqrt(max(bound * (1.0 - bound), 1e-12) / n)
+            if share - bound < _MARGIN_SE * se:
+                return True
+    return False
 
 
 _MAX_COOL_DOWN = 15.0
@@ -257,6 +327,8 @@ def _row(result: StepResult, summary: dict, vs: dict) -> dict:
         "rss_mib_mean": endpoint.get("rss_mib", {}).get("mean"),
         "generator": summary.get("generator", {}).get("message"),
         "machine_busy": bool(summary.get("generator", {}).get("machine_busy")),
+        # the share of the step's requests meeting every goodput objective (None without objectives)
+        "goodput": (vs.get("goodput") or {}).get("share"),
     }
 
 
@@ -285,7 +357,7 @@ def capacity_report(search: CapacitySearch, rows: list[dict], slo_texts: list[st
         "first_limit": first_fail["limiting"] if first_fail else None,
         "knee": knee,
         "at_max": {k: best[k] for k in ("p50_ms", "p95_ms", "p99_ms", "error_rate", "server_time_p50_ms",
-                                         "cpu_pct_mean", "rss_mib_mean")} if best else None,
+                                         "cpu_pct_mean", "rss_mib_mean", "goodput")} if best else None,
         "steps": rows,
         "precision": opts.precision,
         "confirm": opts.confirm,

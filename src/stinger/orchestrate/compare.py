@@ -7,9 +7,12 @@ drawn between two variants that both failed every request: there is nothing
 to compare, and "no significant difference" would read as a pass.
 
 Every metric the catalogue marks compared (`core.catalogue.COMPARED`: latency, and
-what a target adds: time to first token, inter-token latency, time per output
-token, tokens/s) gets its rows, from its one-second interval histograms, live or
-from the run directory's HDR log; none is named here. Two separate runs (not two
+what a target adds: time to first token, time to first output token where it is
+not time to first token, inter-token latency, time per output token, tokens/s)
+gets its rows, from its one-second interval histograms, live or from the run
+directory's HDR log; none is named here. With goodput objectives (`--goodput`),
+the goodput share is a row too (two proportions, as the error rate), when both
+variants were judged on the same objectives. Two separate runs (not two
 variants of one run) are held to a band (`core.stats.drift`): a difference counts
 only beyond the practical margin (`--margin`, default 5 % of the baseline's value)
 and the drift each run shows between its own halves.
@@ -33,6 +36,7 @@ from stinger.core.stats import (
     agreement,
     band_rows,
     error_rate_diff,
+    goodput_diff,
     mann_whitney,
     quantile_diffs,
     regression_error_diff,
@@ -60,6 +64,7 @@ class VariantData:
     seconds: list[int] | None = None                 # the run's interval index of each of `intervals`
     source: str | None = None                        # the run it came from: same source = shared seconds
     metrics: dict[str, Series] = field(default_factory=dict)   # every other compared catalogue metric
+    goodput: dict | None = None      # summary.json's `goodput` of the variant (objectives, good, of), if any
 
     @property
     def total(self) -> int:
@@ -99,7 +104,8 @@ def variant_data_from_metrics(metrics: RunMetrics, summary_variants: dict) -> di
         req = summary_variants[name]["requests"]
         out[name] = VariantData(name=name, intervals=intervals, ok=req["ok"], failed=req["failed"],
                                 dropped=req["dropped"], predictions=preds.get(name, []), seconds=seconds,
-                                source=f"live:{id(metrics)}", metrics=series)
+                                source=f"live:{id(metrics)}", metrics=series,
+                                goodput=summary_variants[name].get("goodput"))
     return out
 
 
@@ -127,7 +133,8 @@ def variant_data_from_run(saved, variant: str | None = None, rename: str | None 
     preds = [p for p in saved.predictions() if p.get("variant") == variant]
     return VariantData(name=rename or variant, intervals=intervals, ok=req["ok"], failed=req["failed"],
                        dropped=req["dropped"], predictions=preds, seconds=seconds,
-                       source=str(Path(saved.path).resolve()), metrics=series)
+                       source=str(Path(saved.path).resolve()), metrics=series,
+                       goodput=variants[variant].get("goodput"))
 
 
 def _is_number(x: Any) -> bool:
@@ -230,6 +237,40 @@ def metric_rows(a: VariantData, b: VariantData, metric: str = "latency", *, same
     return rows
 
 
+def _same_values(x: Series | None, y: Series | None) -> bool:
+    """Two metrics' interval histograms hold the same values (ttfo of a model that does not reason is ttft)."""
+    if not x or not y or len(x[0]) != len(y[0]) or x[1] != y[1]:
+        return False
+    return all(np.array_equal(va, vb) and np.array_equal(ca, cb) for (va, ca), (vb, cb) in zip(x[0], y[0], strict=True))
+
+
+def compared_metrics(a: VariantData, b: VariantData) -> list[str]:
+    """The compared catalogue metrics that get rows for A and B: both have values, and a metric with a
+    `twin` only where either variant's values differ from the twin's (the same rows twice cost Holm)."""
+    out = []
+    for name in COMPARED:
+        sa, sb = a.series(name), b.series(name)
+        if not sa or not sb or not sa[0] or not sb[0]:
+            continue
+        twin = BY_NAME[name].twin
+        if twin and _same_values(sa, a.series(twin)) and _same_values(sb, b.series(twin)):
+            continue
+        out.append(name)
+    return out
+
+
+def goodput_row(a: VariantData, b: VariantData) -> tuple[Comparison | None, str | None]:
+    """The goodput share's row (Fisher, Newcombe) when both variants were judged on the same objectives;
+    else None and, when only the objectives differ, a note saying why there is no row."""
+    ga, gb = a.goodput, b.goodput
+    if not ga or not gb or not ga.get("of") or not gb.get("of"):
+        return None, None
+    if list(ga.get("objectives") or ()) != list(gb.get("objectives") or ()):
+        return None, (f"goodput not compared: {a.name} was judged on {ga.get('objectives')} and {b.name} on "
+                      f"{gb.get('objectives')}; give both runs the same --goodput objectives")
+    return goodput_diff(int(ga["good"]), int(ga["of"]), int(gb["good"]), int(gb["of"])), None
+
+
 def latency_rows(a: VariantData, b: VariantData, *, same_run: bool, seed: int | None = 0,
                  n_boot: int = 2000) -> list[Comparison]:
     """The verdict's latency rows: p50/p95/p99 (block bootstrap) and Mann-Whitney."""
@@ -253,7 +294,7 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
     rows: list[Comparison] = []
-    for metric in COMPARED:
+    for metric in compared_metrics(a, b):
         got = metric_rows(a, b, metric, same_run=same_run, seed=seed)
         sa, sb = a.series(metric), b.series(metric)
         if got and sa and sb and margin is not None and not same_run:
@@ -262,11 +303,16 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
         rows.extend(got)
     if a.total and b.total:
         rows.append(error_rate_diff(a.failed + a.dropped, a.total, b.failed + b.dropped, b.total))
+    good, good_note = goodput_row(a, b)
+    if good is not None:
+        rows.append(good)
     q_rows, extra = quality_rows(a, b, paired=paired)
     rows.extend(q_rows)
     if a.capacity_bracket and b.capacity_bracket:
         rows.append(throughput_diff(a.capacity_bracket, b.capacity_bracket))
     v = verdict(rows, a_name=a.name, b_name=b.name, alpha=alpha)
+    if good_note:
+        v.notes.append(good_note)
     return v, extra
 
 

@@ -401,6 +401,10 @@ def capacity_step_line(row: dict, unit: str) -> str:
         verdict = "[yellow]generator-bound[/]"
     if row.get("retest"):
         verdict += " [dim](re-test)[/]"
+    if row.get("hold"):
+        verdict += f" [dim](held {row['duration_s']:g} s at the load found)[/]"
+    if row.get("marginal") and not row.get("retest"):
+        verdict += " [dim](within sampling noise of the goodput bound: re-tested)[/]"
     if row.get("inconclusive"):
         verdict += " [yellow](the machine was busy and requests left late: not counted, run again)[/]"
     share = row.get("intervals_ok_share")
@@ -412,7 +416,12 @@ def capacity_step_line(row: dict, unit: str) -> str:
         verdict = "[yellow]interrupted: not counted[/]"
     return (f"  step {row['step']:2d}: {row['target']:10,.1f} {unit:5s} -> {row['achieved_rps']:10,.1f} req/s, "
             f"p50 {_f1(row['p50_ms'])} p95 {_f1(row['p95_ms'])} p99 {_f1(row['p99_ms'])} ms, "
-            f"errors {100 * row['error_rate']:.2f}%  {verdict}")
+            f"errors {100 * row['error_rate']:.2f}%{_goodput_part(row)}  {verdict}")
+
+
+def _goodput_part(row: dict) -> str:
+    """A capacity step's goodput share, when the search had goodput objectives."""
+    return f", goodput {100 * row['goodput']:.1f}%" if row.get("goodput") is not None else ""
 
 
 def print_capacity(out: dict, console: Console) -> None:
@@ -445,6 +454,7 @@ def print_capacity(out: dict, console: Console) -> None:
         console.print(f"[bold]max sustainable: {lo:,.1f} {out['unit']}[/] "
                       f"(throughput {out['throughput_at_max_rps']:,.1f} req/s; bracket {lo:,.1f} .. {hi_s}; "
                       f"stop: {out['stop_reason']})")
+    _print_hold(out, console)
     stab = out.get("stability")
     if stab:
         style = "yellow" if stab.get("level") != "stable" else "dim"
@@ -461,6 +471,17 @@ def print_capacity(out: dict, console: Console) -> None:
         console.print(f"[yellow]{out['note']}[/]")
     if out.get("run_dir"):
         console.print(f"[dim]results: {out['run_dir']}[/]")
+
+
+def _print_hold(out: dict, console: Console) -> None:
+    """--hold: whether the load found met the SLOs again when held."""
+    h = out.get("hold")
+    if not h:
+        return
+    what = "[green]held[/]" if h.get("passed") else "[bold red]did not hold[/] (" + ", ".join(h.get("failed") or ()) + ")"
+    good = f", goodput {100 * h['goodput']:.1f}%" if h.get("goodput") is not None else ""
+    console.print(f"hold: {h['target']:g} {out['unit']} for {h['duration_s']:g} s: {what} "
+                  f"(p95 {_f1(h.get('p95_ms'))} ms{good})")
 
 
 def _f1(x) -> str:

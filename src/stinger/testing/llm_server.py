@@ -1,7 +1,7 @@
 """An OpenAI-compatible LLM server that times itself, for tests, benches and parity runs.
 
     python -m stinger.testing.llm_server --port 0 --ttft-ms 40 --itl-ms 8 --tokens 16 \
-        [--long-every 10 --long-ms 40] [--reasoning 16] [--record FILE]
+        [--long-every 10 --long-ms 40] [--reasoning 16] [--ttft-per-inflight-ms 10] [--record FILE]
 
 Serves `POST /v1/chat/completions` and `POST /v1/completions` (streamed as
 server-sent events when the request says `"stream": true`, else one JSON
@@ -21,8 +21,23 @@ usage chunk (when the request asks for it with `stream_options.include_usage`;
 `"please fail"` gets an `error` event mid-stream (or an error object),
 `"please throttle"` an HTTP 429.
 
+With `--precise` each token waits for its instant as `servers --precise` answers do: a timer armed
+one tick (1 ms) early, then the loop yields until the exact instant (I/O still served), so a token
+leaves within microseconds of it rather than up to a tick late (asyncio timers fire on whole
+milliseconds: two servers 40 and 50 ms apart then differ by 9.8-10 ms, not 10). It costs up to a
+tick of CPU per token: for benches at moderate rates.
+
+With `--ttft-per-inflight-ms K` the time to first token grows with the load:
+a request read while N requests are in flight here (itself included: counted
+from its read to its last token) gets TTFT = `--ttft-ms` + K x N, fixed at its
+read. So the load at which a goodput objective on TTFT stops holding is known
+by construction (closed model, U users: N = U; open model at rate r, about
+1 + a Poisson count of mean r x the mean duration).
+
 With `--record FILE` it appends one JSON line per answered request (the
-error answers are not recorded): `recv` (the request read), `first` and `last` (the first and
+error answers are not recorded): `recv` (the request read), `prompt` (a hash of the request's
+prompt or messages: paired traffic sends one prompt to every variant), `in_flight` (N above) and
+`ttft_due` (the TTFT it was given, s), `first` and `last` (the first and
 last token handed to the socket), `first_output` (the first output token, not reasoning, handed
 to the socket), `tokens`, `reasoning`, and `gaps` (streamed answers: the time between
 each token handed to the socket and the next) — `time.perf_counter()` seconds,
@@ -41,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import socket
@@ -67,6 +83,18 @@ def _gap_offsets(n: int, itl: float, long_every: int, long_gap: float) -> list[f
     return out
 
 
+_TICK = 0.001   # asyncio's timers fire on whole milliseconds
+
+
+async def _until(when: float, precise: bool) -> None:
+    """Wait until `when` (perf_counter seconds): a timer, and when precise the last tick spent yielding."""
+    delay = when - perf_counter() - (_TICK if precise else 0.0)
+    if delay > 0:
+        await asyncio.sleep(delay)
+    while precise and perf_counter() < when:
+        await asyncio.sleep(0)
+
+
 def _words(req: dict, chat: bool) -> int:
     if chat:
         return sum(len(str(m.get("content", "")).split()) for m in req.get("messages") or () if isinstance(m, dict))
@@ -74,7 +102,7 @@ def _words(req: dict, chat: bool) -> int:
 
 
 def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
-         reasoning: int = 0, record_prompts: bool = False):
+         reasoning: int = 0, record_prompts: bool = False, per_inflight: float = 0.0, precise: bool = False):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -85,16 +113,38 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
     async def models(request: Request):
         return JSONResponse({"object": "list", "data": [{"id": "stinger-test-llm", "object": "model"}]})
 
+    in_flight = [0]   # requests read and not yet done (one event loop: no lock)
+
     async def complete(request: Request):
         recv = perf_counter()
+        in_flight[0] += 1   # counted until its last token is handed (a streamed answer: in its generator)
+        return await _complete(request, recv, in_flight[0])
+
+    async def _complete(request: Request, recv: float, load: int):
+        counted = [True]
+
+        def done() -> None:
+            if counted[0]:
+                counted[0] = False
+                in_flight[0] -= 1
+
+        try:
+            return await _answer(request, recv, load, done)
+        except BaseException:
+            done()
+            raise
+
+    async def _answer(request: Request, recv: float, load: int, done):
         req = await request.json()
         chat = request.url.path.endswith("/chat/completions")
         prompt = json.dumps(req.get("messages")) if chat else str(req.get("prompt"))
         think = reasoning if chat else 0
         n = min(tokens + think, int(req.get("max_tokens") or tokens + think))
+        due = ttft + per_inflight * load
         rec: dict[str, Any] = {"recv": recv, "first": None, "last": None, "first_output": None, "tokens": n,
                                "reasoning": min(think, n), "request_id": request.headers.get("x-request-id"),
-                               "traceparent": request.headers.get("traceparent")}
+                               "traceparent": request.headers.get("traceparent"), "in_flight": load, "ttft_due": due,
+                               "prompt_hash": hashlib.sha1(prompt.encode()).hexdigest()[:16]}
         tag = ""
         if record_prompts:   # what was asked, and an answer of its own (tokens `r<serial>t<k>`)
             serial = next(serials)
@@ -109,6 +159,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
         usage["total_tokens"] = usage["prompt_tokens"] + n
         model = req.get("model", "stinger-test-llm")
         if "please throttle" in prompt:
+            done()
             return JSONResponse({"error": {"message": "rate limited", "type": "rate_limit"}}, status_code=429)
 
         def chunk(text: str, thought: bool = False) -> bytes:
@@ -122,7 +173,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             return b"data: " + json.dumps(obj).encode() + b"\n\n"
 
         if not req.get("stream"):
-            await asyncio.sleep(max(0.0, recv + ttft + offsets[-1] - perf_counter()))
+            await _until(recv + due + offsets[-1], precise)
+            done()
             if "please fail" in prompt:
                 return JSONResponse({"error": {"message": "the model failed", "type": "server_error"}})
             rec["first"] = rec["last"] = rec["first_output"] = perf_counter()
@@ -133,14 +185,22 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             return JSONResponse({"id": "x", "model": model, "choices": [choice], "usage": usage})
 
         async def stream():
+            try:
+                async for part in _tokens():
+                    yield part
+            finally:
+                done()
+
+        async def _tokens():
             handed: list[float] = []
             for k in range(n):
-                await asyncio.sleep(max(0.0, recv + ttft + offsets[k] - perf_counter()))
+                await _until(recv + due + offsets[k], precise)
                 if k == n // 2 and "please fail" in prompt:
                     yield b'data: {"error": {"message": "the model failed mid-stream", "type": "server_error"}}\n\n'
                     return
                 yield chunk(f"{tag}t{k} ", thought=k < think)
                 handed.append(perf_counter())
+            done()   # the last token is handed: no longer in flight (the usage chunk and [DONE] follow at once)
             rec["first"], rec["last"] = (handed[0], handed[-1]) if handed else (None, None)
             rec["first_output"] = handed[think] if len(handed) > think else None
             rec["gaps"] = [b - a for a, b in itertools.pairwise(handed)]
@@ -158,7 +218,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
           long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None,
-          record_prompts: bool = False) -> None:
+          record_prompts: bool = False, per_inflight_ms: float = 0.0, precise: bool = False) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -172,8 +232,8 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning, record_prompts)
-           if make_app is None
+    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning, record_prompts,
+                per_inflight_ms / 1e3, precise) if make_app is None
            else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
     config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
@@ -190,30 +250,42 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--long-every", type=int, default=0, help="every N-th gap between tokens is --long-ms")
     ap.add_argument("--long-ms", type=float, default=0.0)
     ap.add_argument("--reasoning", type=int, default=0, help="the first N tokens are reasoning (chat only)")
+    ap.add_argument("--ttft-per-inflight-ms", type=float, default=0.0,
+                    help="TTFT grows by this much per request in flight at the read (itself included)")
+    ap.add_argument("--precise", action="store_true", help="each token within microseconds of its instant")
     ap.add_argument("--record", default=None)
     ap.add_argument("--record-prompts", action="store_true",
                     help="also record each request's messages (chat) or prompt, and give each answer tokens of "
                          "its own (r<serial>t<k>), recorded as `answer`")
     a = ap.parse_args(argv)
+    if (a.ttft_per_inflight_ms or a.precise) and make_app is not None:
+        ap.error("--ttft-per-inflight-ms and --precise are this server's own (the OpenAI-style one)")
     serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app,
-          a.record_prompts)
+          a.record_prompts, a.ttft_per_inflight_ms, a.precise)
 
 
 class LlmServer:
     """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block).
 
     `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms; `reasoning=N`: N reasoning
-    tokens before the answer's `tokens` (this server's chat answers only). A server of another api
+    tokens before the answer's `tokens` (this server's chat answers only); `ttft_per_inflight_ms=K`: TTFT
+    = ttft_ms + K x the requests in flight at the read, itself included; `precise`: each token within
+    microseconds of its instant (see the module docstring). A server of another api
     beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
 
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
-                 long_ms: float = 0.0, reasoning: int = 0, record_prompts: bool = False) -> None:
+                 long_ms: float = 0.0, reasoning: int = 0, record_prompts: bool = False,
+                 ttft_per_inflight_ms: float = 0.0, precise: bool = False) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
                      "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
         if record_prompts:
             self.args.append("--record-prompts")
+        if ttft_per_inflight_ms:
+            self.args += ["--ttft-per-inflight-ms", repr(ttft_per_inflight_ms)]
+        if precise:
+            self.args.append("--precise")
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None

@@ -13,7 +13,7 @@ Every public name is importable from here; the modules are:
     quantiles     quantile differences: block bootstrap over intervals
     means         mean difference (Welch t, clustered variance), design effect
     ranks         Mann-Whitney on weighted histograms
-    proportions   error rate and accuracy (Fisher/Newcombe, McNemar)
+    proportions   error rate, goodput and accuracy (Fisher/Newcombe, McNemar)
     predictions   agreement of two models' predictions, regression error
     throughput    capacity brackets compared
     multiplicity  Holm's adjustment
@@ -43,7 +43,7 @@ from stinger.core.stats.planning import (
     simulate_power,
 )
 from stinger.core.stats.predictions import agreement, regression_error_diff
-from stinger.core.stats.proportions import accuracy_paired, accuracy_unpaired, error_rate_diff
+from stinger.core.stats.proportions import accuracy_paired, accuracy_unpaired, error_rate_diff, goodput_diff
 from stinger.core.stats.quantiles import quantile_diff, quantile_diffs
 from stinger.core.stats.ranks import mann_whitney, superiority
 from stinger.core.stats.sequential import SequentialTest
@@ -63,6 +63,7 @@ __all__ = [
     "band_rows",
     "design_effect",
     "error_rate_diff",
+    "goodput_diff",
     "holm",
     "mann_whitney",
     "mean_diff",

@@ -1,4 +1,4 @@
-"""Two proportions: error rate and accuracy, unpaired (Fisher, Newcombe) or paired (McNemar)."""
+"""Two proportions: error rate, goodput and accuracy, unpaired (Fisher, Newcombe) or paired (McNemar)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,12 @@ def error_rate_diff(a_errors: int, a_total: int, b_errors: int, b_total: int, *,
                     level: float = 0.95) -> Comparison:
     """Error rate (%) of A and B, difference in percentage points, Fisher exact p-value."""
     return _two_proportions(a_errors, a_total, b_errors, b_total, level, "error rate (%)", "error_rate", True)
+
+
+def goodput_diff(a_good: int, a_total: int, b_good: int, b_total: int, *, level: float = 0.95) -> Comparison:
+    """Goodput (%): the share of the ended requests that met every per-request objective (`core.goodput`),
+    of A and B; higher is better; Fisher exact, Newcombe CI, as the error rate."""
+    return _two_proportions(a_good, a_total, b_good, b_total, level, "goodput (%)", "goodput", False)
 
 
 def accuracy_unpaired(a_correct: int, a_total: int, b_correct: int, b_total: int, *,
