@@ -17,7 +17,8 @@ usage says `completion_tokens_details.reasoning_tokens`; the answer's
 timed from the request's read (recv + TTFT + the gaps before it), so a late
 timer delays one token, never the ones after it. A streamed answer ends with a
 usage chunk (when the request asks for it with `stream_options.include_usage`;
-`prompt_tokens` is the prompt's count of words) and `data: [DONE]`. The prompt
+`prompt_tokens` is the prompt's count of words; `--no-usage`: never, as some servers do not) and
+`data: [DONE]`. The prompt
 `"please fail"` gets an `error` event mid-stream (or an error object),
 `"please throttle"` an HTTP 429.
 
@@ -69,7 +70,7 @@ def _words(req: dict, chat: bool) -> int:
 
 
 def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
-         reasoning: int = 0):
+         reasoning: int = 0, usage_sent: bool = True):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -115,7 +116,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             text = " ".join(f"t{k}" for k in range(n))
             choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else \
                 {"index": 0, "text": text}
-            return JSONResponse({"id": "x", "model": model, "choices": [choice], "usage": usage})
+            whole = {"id": "x", "model": model, "choices": [choice]}
+            return JSONResponse({**whole, "usage": usage} if usage_sent else whole)
 
         async def stream():
             handed: list[float] = []
@@ -130,7 +132,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             rec["first_output"] = handed[think] if len(handed) > think else None
             rec["gaps"] = [b - a for a, b in itertools.pairwise(handed)]
             save(rec)
-            if (req.get("stream_options") or {}).get("include_usage"):
+            if usage_sent and (req.get("stream_options") or {}).get("include_usage"):
                 yield b"data: " + json.dumps({"id": "x", "model": model, "choices": [],
                                               "usage": usage}).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
@@ -142,7 +144,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
-          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None) -> None:
+          long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None,
+          usage_sent: bool = True) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -156,7 +159,8 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
-    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning) if make_app is None
+    app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning, usage_sent)
+           if make_app is None
            else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
     config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
@@ -173,24 +177,27 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--long-every", type=int, default=0, help="every N-th gap between tokens is --long-ms")
     ap.add_argument("--long-ms", type=float, default=0.0)
     ap.add_argument("--reasoning", type=int, default=0, help="the first N tokens are reasoning (chat only)")
+    ap.add_argument("--no-usage", action="store_true", help="never send `usage` (as some servers do not)")
     ap.add_argument("--record", default=None)
     a = ap.parse_args(argv)
-    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app)
+    serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app,
+          usage_sent=not a.no_usage)
 
 
 class LlmServer:
     """`with LlmServer(ttft_ms=40, itl_ms=8, tokens=16) as s: ... s.url ... s.records()` (after the block).
 
     `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms; `reasoning=N`: N reasoning
-    tokens before the answer's `tokens` (this server's chat answers only). A server of another api
+    tokens before the answer's `tokens` (this server's chat answers only); `usage=False`: no usage sent. A server of another api
     beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
 
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
-                 long_ms: float = 0.0, reasoning: int = 0) -> None:
+                 long_ms: float = 0.0, reasoning: int = 0, usage: bool = True) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
-                     "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
+                     "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning),
+                     *(() if usage else ("--no-usage",))]
         self._dir = tempfile.mkdtemp(prefix="stinger-llm-")
         self.record_path = Path(self._dir) / "records.jsonl"
         self.proc: subprocess.Popen | None = None
