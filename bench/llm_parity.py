@@ -1,25 +1,45 @@
 #!/usr/bin/env python3
-"""LLM parity: stinger's time to first token and inter-token latency beside NVIDIA AIPerf's.
+"""LLM parity: stinger beside NVIDIA AIPerf in one run, against a server that times every token it sends.
 
-    python3 bench/llm_parity.py [--rate 5] [--requests 60] [--ttft-ms 40] [--itl-ms 8] [--tokens 32]
-                                [--aiperf PATH]
+    python3 bench/llm_parity.py [--rate 5] [--requests 60] [--tokens 32] [--ttft-ms 40] [--itl-ms 8]
+                                [--long-every 10] [--long-ms 40] [--reasoning 16]
+                                [--search-seconds 6] [--search-start 25] [--search-cap 1600] [--no-search]
+                                [--aiperf PATH] [--no-save]
 
-Both generators drive the same kind of OpenAI-compatible server
-(`stinger.testing.llm_server`: chat completions streamed as server-sent
-events, the first token `--ttft-ms` after the request was read and the others
-`--itl-ms` apart), at the same fixed request rate for the same number of
-requests, each against a fresh server that records its own per-request
-times. The table puts each generator's TTFT and ITL (p50, p99) beside the
-server's own, and the CPU seconds each generator's process tree spent per
-request. AIPerf counts tokens with a tokenizer; here it gets a small local
-word-level one (built with AIPerf's own `tokenizers`, no network) and
-`--use-server-token-count`, as stinger uses the server's usage chunk.
+Both generators drive `stinger.testing.llm_server` (OpenAI chat completions streamed as server-sent
+events; the first token `--ttft-ms` after the request was read, the others `--itl-ms` apart, every
+`--long-every`-th gap `--long-ms`), a fresh server per run, at the same constant request rate for the
+same number of requests, the same short prompt (8 words; AIPerf `--isl 8`), the server's usage for
+token counts (AIPerf `--use-server-token-count` and a small local word-level tokenizer it is made to
+load, built here with its own `tokenizers`: nothing is downloaded). The generator is pinned to one
+core (`taskset -c`-like affinity, inherited by every process it starts) and the server to another.
+The server records, per request, when it read it and when it handed each token to the socket: the
+truth every figure is held to.
 
-AIPerf is not a stinger dependency (its pins clash with the dev tools):
-install it in its own environment, e.g.
-`python3 -m venv /opt/aiperf && /opt/aiperf/bin/pip install aiperf`; the bench
-looks for `aiperf` next to that interpreter, on PATH, or at `--aiperf`.
-Results go to the terminal and bench/results/llm-parity-<timestamp>.json.
+1. **Accuracy** (`--requests` at `--rate`): TTFT (first token of any kind), ITL (every gap between
+   tokens; AIPerf's `inter_chunk_latency`, and its per-request-mean `inter_token_latency` beside it),
+   each tool's p50 and p95 minus the server's own p50 and p95 (the tool's client-side time beyond the
+   server's: the error). Goodput on `ttft<45ms` (AIPerf `--goodput time_to_first_token:45`): the share
+   of requests meeting it, each tool's own count, which must agree.
+2. **Reasoning** (`--reasoning` tokens streamed as `reasoning_content` first): TTFO (first output
+   token) error the same way, and goodput on `ttft<35ms` (the server's TTFT is 40 ms: ~0 %).
+3. **Client CPU per request**: the CPU time of the generator's whole process tree / its requests,
+   the larger of two lower bounds: `getrusage(RUSAGE_CHILDREN)` (every descendant the tool waited for)
+   and a psutil walk of the tree every 0.1 s (every descendant alive then, its last reading).
+4. **Highest rate on one core** (the search; `--no-search` skips it): each tool at offered rate R for
+   R x `--search-seconds` requests, the rate doubled from `--search-start` until it fails, then
+   bisected twice. R is *sustained* when, read from the server's own record (the same rule for both,
+   neither tool's word for it): every request was answered; the achieved arrival rate,
+   (n - 1) / (last read - first read), is within 5 % of R; and the p99 schedule lag of the arrivals
+   (each request's read minus its place on the constant schedule anchored at the earliest one) is at
+   most `--max-lag-ms` (default 25 ms). The server's own CPU share is shown beside each step: near
+   100 % the server, not the tool, is the limit, and the figure is a lower bound.
+
+AIPerf is not a stinger dependency: install it in its own environment,
+`python3 -m venv /opt/aiperf && /opt/aiperf/bin/pip install aiperf`; the bench looks at `--aiperf`,
+`$AIPERF`, /opt/aiperf/bin/aiperf, then PATH, and says so when it finds none (stinger's rows still
+run). Results go to the terminal (a markdown table) and bench/results/llm-parity-<timestamp>.json.
+Every load is bounded (request counts, timeouts) and sent to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -27,19 +47,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
+import psutil
 
-from _common import BENCH_DIR, fmt, measure, pick_cores, stinger_cmd, table
+from _common import BENCH_DIR, pick_cores, pinned, stinger_cmd
 from stinger.testing.llm_server import LlmServer
+
+PROMPT = "please write a short note about load testing"   # 8 words (AIPerf: --isl 8)
 
 _TOKENIZER = """
 import sys
@@ -55,57 +82,260 @@ PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD
 
 
 def find_aiperf(given: str | None) -> str | None:
-    for cand in (given, shutil.which("aiperf"), "/opt/aiperf/bin/aiperf"):
+    for cand in (given, os.environ.get("AIPERF"), "/opt/aiperf/bin/aiperf", shutil.which("aiperf")):
         if cand and Path(cand).exists():
             return cand
     return None
 
 
-def server_figures(recs: list[dict]) -> dict:
-    ttft = np.array([(r["first"] - r["recv"]) * 1e3 for r in recs if r["first"] is not None])
-    itl = np.array([(r["last"] - r["first"]) / (r["tokens"] - 1) * 1e3 for r in recs
-                    if r["first"] is not None and r["tokens"] > 1])
-    return {"requests": len(recs), "ttft_p50": float(np.percentile(ttft, 50)), "ttft_p99": float(np.percentile(ttft, 99)),
-            "itl_p50": float(np.percentile(itl, 50)), "itl_p99": float(np.percentile(itl, 99))}
+# ------------------------------------------------------------------ a measured, pinned run
+@dataclass
+class Ran:
+    rc: int | None
+    wall_s: float
+    cpu_s: float          # the larger of the two lower bounds below
+    rusage_s: float
+    tree_s: float
+    server_cpu_s: float   # the server process's CPU over the run
+    out: str
+    err: str
 
 
-def run_aiperf(exe: str, a, core, work: Path) -> dict:
-    tok = work / "tokenizer"
-    py = Path(exe).with_name("python")
-    subprocess.run([str(py), "-c", _TOKENIZER, str(tok)], check=True, capture_output=True, timeout=300)
-    out = work / "aiperf"
-    with LlmServer(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens) as s:
-        m = measure([exe, "profile", "-m", "test-model", "--tokenizer", str(tok), "--url", s.url.removesuffix("/v1"),
-                     "--endpoint-type", "chat", "--streaming", "--request-rate", f"{a.rate:g}",
-                     "--request-count", str(a.requests), "--use-server-token-count", "--output-tokens-mean",
-                     str(a.tokens), "--ui-type", "none", "--output-artifact-dir", str(out), "--random-seed", "1"],
-                    core=core, timeout=a.requests / a.rate + 300)
-    doc = out / "profile_export_aiperf.json"
-    if m.returncode != 0 or not doc.exists():
-        return {"error": f"aiperf exit {m.returncode}: {(m.stderr or m.stdout)[-400:]}"}
-    d = json.loads(doc.read_text())
-    return {"server": server_figures(s.records()), "cpu_s": m.user_s + m.sys_s, "wall_s": m.wall_s,
-            "requests": int(d["request_count"]["avg"]),
-            "ttft_p50": d["time_to_first_token"]["p50"], "ttft_p99": d["time_to_first_token"]["p99"],
-            "itl_p50": d["inter_token_latency"]["p50"], "itl_p99": d["inter_token_latency"]["p99"],
-            "tokens_per_s": d["output_token_throughput"]["avg"]}
+def run_pinned(cmd: list[str], core: int | None, timeout: float, server_pid: int) -> Ran:
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server = psutil.Process(server_pid)
+    s0 = sum(server.cpu_times()[:2])
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            preexec_fn=pinned(core))
+    seen: dict[tuple[int, float], float] = {}   # (pid, create time) -> its last user + system CPU
+    done = threading.Event()
+
+    def walk() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    with p.oneshot():
+                        seen[(p.pid, p.create_time())] = sum(p.cpu_times()[:2])
+                except psutil.Error:
+                    pass
+            done.wait(0.1)
+
+    walker = threading.Thread(target=walk, daemon=True)
+    walker.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)   # our own child, by its PID
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    done.set()
+    walker.join()
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rus = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    tree = sum(seen.values())
+    return Ran(proc.returncode, wall, max(rus, tree), rus, tree, sum(server.cpu_times()[:2]) - s0, out, err)
 
 
-def run_stinger(a, core, work: Path) -> dict:
-    out = work / "stinger"
-    with LlmServer(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens) as s:
-        m = measure(stinger_cmd() + ["run", "--openai", s.url, "--model", "test-model", "--max-tokens", str(a.tokens),
-                                     "--body", '"hello"', "--rate", f"{a.rate:g}", "--requests", str(a.requests),
-                                     "--drain", "30s", "-q", "--out", str(out)],
-                    core=core, timeout=a.requests / a.rate + 300)
+def serve(a, cores, reasoning: int = 0) -> LlmServer:
+    s = LlmServer(ttft_ms=a.ttft_ms, itl_ms=a.itl_ms, tokens=a.tokens, long_every=a.long_every, long_ms=a.long_ms,
+                  reasoning=reasoning).start()
+    if cores.server is not None and s.proc is not None:
+        os.sched_setaffinity(s.proc.pid, {cores.server})
+    return s
+
+
+# ------------------------------------------------------------------ the two tools
+def stinger_run(url: str, rate: float, n: int, goodput: str | None, work: Path, core, server_pid: int) -> dict:
+    out = work / f"stinger-{time.monotonic_ns()}"
+    cmd = stinger_cmd() + ["run", "--openai", url, "--model", "test-model", "--body", json.dumps(PROMPT),
+                           "--rate", f"{rate:g}", "--requests", str(n), "--drain", "30s", "-q", "--out", str(out)]
+    if goodput:
+        cmd += ["--goodput", goodput]
+    m = run_pinned(cmd, core, n / rate + 120, server_pid)
     runs = sorted(out.glob("*/summary.json"))
     if not runs:
-        return {"error": f"stinger exit {m.returncode}: {m.stderr[-400:]}"}
+        return {"error": f"stinger exit {m.rc}: {m.err.strip()[-300:]}", "ran": m}
     v = json.loads(runs[-1].read_text())["variants"]["default"]
-    return {"server": server_figures(s.records()), "cpu_s": m.user_s + m.sys_s, "wall_s": m.wall_s,
-            "requests": v["requests"]["ok"], "ttft_p50": v["ttft_ms"]["p50"], "ttft_p99": v["ttft_ms"]["p99"],
-            "itl_p50": v["itl_ms"]["p50"], "itl_p99": v["itl_ms"]["p99"],
-            "tokens_per_s": v["throughput"].get("output_tokens_per_s")}
+
+    def q(key: str, p: str) -> float | None:
+        return (v.get(key) or {}).get(p)
+
+    return {"ran": m, "requests": v["requests"]["ok"],
+            "ttft": (q("ttft_ms", "p50"), q("ttft_ms", "p95")), "ttfo": (q("ttfo_ms", "p50"), q("ttfo_ms", "p95")),
+            "gaps": (q("itl_ms", "p50"), q("itl_ms", "p95")), "mean_itl": (q("tpot_ms", "p50"), q("tpot_ms", "p95")),
+            "good": (v.get("goodput") or {}).get("share")}
+
+
+def aiperf_run(exe: str, tok: Path, url: str, rate: float, n: int, goodput: str | None, work: Path, core,
+               server_pid: int) -> dict:
+    out = work / f"aiperf-{time.monotonic_ns()}"
+    cmd = [exe, "profile", "-m", "test-model", "--tokenizer", str(tok), "--url", url.removesuffix("/v1"),
+           "--endpoint-type", "chat", "--streaming", "--request-rate", f"{rate:g}", "--arrival-pattern", "constant",
+           "--request-count", str(n), "--use-server-token-count", "--isl", "8", "--isl-stddev", "0",
+           "--ui-type", "none", "--output-artifact-dir", str(out), "--random-seed", "1",
+           "--no-server-metrics", "--no-gpu-telemetry", "--no-auto-plot"]
+    if goodput:
+        cmd += ["--goodput", goodput]
+    m = run_pinned(cmd, core, n / rate + 180, server_pid)
+    doc = out / "profile_export_aiperf.json"
+    if m.rc != 0 or not doc.exists():
+        return {"error": f"aiperf exit {m.rc}: {(m.err or m.out).strip()[-300:]}", "ran": m}
+    d = json.loads(doc.read_text())
+
+    def q(key: str, p: str) -> float | None:
+        return (d.get(key) or {}).get(p)
+
+    good = q("good_request_fraction", "avg")
+    return {"ran": m, "requests": int(q("request_count", "avg") or 0),
+            "ttft": (q("time_to_first_token", "p50"), q("time_to_first_token", "p95")),
+            "ttfo": (q("time_to_first_output_token", "p50"), q("time_to_first_output_token", "p95")),
+            "gaps": (q("inter_chunk_latency", "p50"), q("inter_chunk_latency", "p95")),
+            "mean_itl": (q("inter_token_latency", "p50"), q("inter_token_latency", "p95")),
+            "good": good}
+
+
+# ------------------------------------------------------------------ the server's truth
+def truth(recs: list[dict]) -> dict:
+    def p(xs) -> tuple[float, float] | None:
+        xs = np.asarray([x for x in xs if x is not None], dtype=float)
+        return (float(np.percentile(xs, 50)), float(np.percentile(xs, 95))) if len(xs) else None
+
+    ttft = [(r["first"] - r["recv"]) * 1e3 for r in recs if r["first"] is not None]
+    ttfo = [(r["first_output"] - r["recv"]) * 1e3 for r in recs if r.get("first_output") is not None]
+    gaps = [g * 1e3 for r in recs for g in r.get("gaps") or ()]
+    mean_itl = [(r["last"] - r["first"]) / (r["tokens"] - 1) * 1e3 for r in recs
+                if r["first"] is not None and r["tokens"] > 1]
+    return {"requests": len(recs), "ttft": p(ttft), "ttfo": p(ttfo), "gaps": p(gaps), "mean_itl": p(mean_itl),
+            "ttft_all": ttft}
+
+
+def arrivals(recs: list[dict], rate: float) -> dict:
+    """The sustain rule's figures from the server's reads (see the module docstring)."""
+    recv = np.sort(np.asarray([r["recv"] for r in recs], dtype=float))
+    if len(recv) < 2:
+        return {"achieved": 0.0, "lag_p99_ms": float("inf")}
+    achieved = (len(recv) - 1) / (recv[-1] - recv[0])
+    lag = recv - (recv[0] + np.arange(len(recv)) / rate)
+    lag -= lag.min()
+    return {"achieved": float(achieved), "lag_p99_ms": float(np.percentile(lag, 99) * 1e3)}
+
+
+# ------------------------------------------------------------------ the phases
+def accuracy(a, cores, exe, tok, work, reasoning: int, goodput: tuple[str, str]) -> dict:
+    out: dict = {}
+    for name in ("stinger", "AIPerf"):
+        if name == "AIPerf" and exe is None:
+            out[name] = {"error": "AIPerf not found (install: see the module docstring)"}
+            continue
+        s = serve(a, cores, reasoning)
+        try:
+            if name == "stinger":
+                r = stinger_run(s.url, a.rate, a.requests, goodput[0], work, cores.generator, s.proc.pid)
+            else:
+                r = aiperf_run(exe, tok, s.url, a.rate, a.requests, goodput[1], work, cores.generator, s.proc.pid)
+        finally:
+            s.stop()
+        recs = s.records()
+        r["truth"] = truth(recs)
+        # goodput by the truth: the share of the server's requests whose own TTFT meets the bound, as a check
+        bound = float(goodput[0].split("<")[1].removesuffix("ms"))
+        all_ttft = r["truth"].pop("ttft_all")
+        r["truth_good"] = float(np.mean(np.asarray(all_ttft) < bound)) if recs else None
+        out[name] = r
+    return out
+
+
+def sustains(tool: str, exe, tok, a, cores, rate: float, work: Path) -> dict:
+    n = max(20, int(round(rate * a.search_seconds)))
+    s = serve(a, cores)
+    try:
+        if tool == "stinger":
+            r = stinger_run(s.url, rate, n, None, work, cores.generator, s.proc.pid)
+        else:
+            r = aiperf_run(exe, tok, s.url, rate, n, None, work, cores.generator, s.proc.pid)
+    finally:
+        s.stop()
+    recs = s.records()
+    arr = arrivals(recs, rate)
+    m: Ran = r["ran"]
+    ok = ("error" not in r and len(recs) == n and r["requests"] == n and arr["achieved"] >= 0.95 * rate
+          and arr["lag_p99_ms"] <= a.max_lag_ms)
+    step = {"rate": rate, "n": n, "answered": len(recs), "ok": r.get("requests"), **arr, "sustained": ok,
+            "cpu_ms_per_request": 1e3 * m.cpu_s / max(len(recs), 1), "server_cpu_share": m.server_cpu_s / m.wall_s,
+            "error": r.get("error")}
+    print(f"  {tool:8} {rate:7.1f}/s x {n:5}: answered {len(recs):5}, achieved {arr['achieved']:7.1f}/s, "
+          f"lag p99 {arr['lag_p99_ms']:8.1f} ms, CPU {step['cpu_ms_per_request']:.2f} ms/req, server "
+          f"{100 * step['server_cpu_share']:.0f} % -> {'sustained' if ok else 'NOT sustained'}"
+          + (f" ({r['error'][:80]})" if r.get("error") else ""), flush=True)
+    return step
+
+
+def search(tool: str, exe, tok, a, cores, work: Path) -> dict:
+    steps: list[dict] = []
+    rate, best, worst = a.search_start, None, None
+    while rate <= a.search_cap:
+        st = sustains(tool, exe, tok, a, cores, rate, work)
+        steps.append(st)
+        if not st["sustained"]:
+            worst = rate
+            break
+        best = rate
+        rate *= 2
+    if best is not None and worst is not None:
+        for _ in range(a.bisect):
+            mid = round((best * worst) ** 0.5, 1)
+            st = sustains(tool, exe, tok, a, cores, mid, work)
+            steps.append(st)
+            if st["sustained"]:
+                best = mid
+            else:
+                worst = mid
+    return {"max_rate": best, "first_failed": worst, "capped": worst is None, "steps": steps}
+
+
+# ------------------------------------------------------------------ the table
+def err(r: dict, key: str, k: int) -> str:
+    t = r.get("truth", {}).get(key)
+    got = r.get(key)
+    if not t or not got or got[k] is None:
+        return "n/a"
+    return f"{got[k] - t[k]:+.2f}"
+
+
+def table(acc: dict, rsn: dict, searched: dict | None, a) -> str:
+    rows = []
+    for name in ("stinger", "AIPerf"):
+        r, q = acc.get(name, {}), rsn.get(name, {})
+        if "error" in r:
+            rows.append(f"| {name} | {r['error'][:90]} |" + " |" * 10)
+            continue
+        cpu = 1e3 * r["ran"].cpu_s / max(r["requests"], 1)
+        mx = "" if searched is None else searched.get(name, {})
+        mx_s = ("n/a" if not mx else (f">= {mx['max_rate']:g}" if mx.get("capped") else
+                                      f"{mx['max_rate']:g}" if mx.get("max_rate") else f"< {a.search_start:g}"))
+        rows.append(f"| {name} | {err(r, 'ttft', 0)} | {err(r, 'ttft', 1)} | {err(q, 'ttfo', 0)} | {err(q, 'ttfo', 1)} "
+                    f"| {err(r, 'gaps', 0)} | {err(r, 'gaps', 1)} | {err(r, 'mean_itl', 1)} "
+                    f"| {_pct(r.get('good'))} ({_pct(r.get('truth_good'))}) / {_pct(q.get('good'))} "
+                    f"({_pct(q.get('truth_good'))}) | {cpu:.2f} | {mx_s} |")
+    head = ("| tool | TTFT p50 err ms | TTFT p95 err | TTFO p50 err | TTFO p95 err | ITL (every gap) p50 err "
+            "| ITL p95 err | per-request mean ITL p95 err | goodput ttft<45ms / ttft<35ms (server's truth) "
+            "| client CPU ms/request | max rate/s on one core |")
+    sep = "|" + "---|" * 11
+    return "\n".join([head, sep, *rows])
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,41 +344,82 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=60)
     ap.add_argument("--ttft-ms", type=float, default=40.0)
     ap.add_argument("--itl-ms", type=float, default=8.0)
+    ap.add_argument("--long-every", type=int, default=10)
+    ap.add_argument("--long-ms", type=float, default=40.0)
     ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--reasoning", type=int, default=16)
+    ap.add_argument("--search-seconds", type=float, default=6.0)
+    ap.add_argument("--search-start", type=float, default=25.0)
+    ap.add_argument("--search-cap", type=float, default=1600.0)
+    ap.add_argument("--bisect", type=int, default=2)
+    ap.add_argument("--max-lag-ms", type=float, default=25.0)
+    ap.add_argument("--no-search", action="store_true")
     ap.add_argument("--aiperf", default=None, help="path of the aiperf executable")
     ap.add_argument("--no-save", action="store_true")
     a = ap.parse_args(argv)
     exe = find_aiperf(a.aiperf)
     cores = pick_cores()
     work = Path(tempfile.mkdtemp(prefix="stinger-bench-llm-"))
-    print(f"LLM server: TTFT {a.ttft_ms:g} ms, ITL {a.itl_ms:g} ms, {a.tokens} tokens; {a.rate:g} req/s x "
-          f"{a.requests} ({cores.note}); load average {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"LLM server: TTFT {a.ttft_ms:g} ms, ITL {a.itl_ms:g} ms (every {a.long_every}th gap {a.long_ms:g} ms), "
+          f"{a.tokens} tokens; {a.rate:g} req/s x {a.requests}; {cores.note}; load average {os.getloadavg()[0]:.2f}",
+          flush=True)
+    if exe is None:
+        print("AIPerf: not found (--aiperf, $AIPERF, /opt/aiperf/bin/aiperf, PATH); its rows say so", flush=True)
     try:
-        st = run_stinger(a, cores.generator, work)
-        ai = run_aiperf(exe, a, cores.generator, work) if exe else {"error": "aiperf not found (see the docstring)"}
+        tok = work / "tokenizer"
+        if exe is not None:
+            subprocess.run([str(Path(exe).with_name("python")), "-c", _TOKENIZER, str(tok)], check=True,
+                           capture_output=True, timeout=300)
+        print("accuracy ...", flush=True)
+        acc = accuracy(a, cores, exe, tok, work, 0, ("ttft<45ms", "time_to_first_token:45"))
+        print("reasoning ...", flush=True)
+        rsn = accuracy(a, cores, exe, tok, work, a.reasoning, ("ttft<35ms", "time_to_first_token:35"))
+        searched = None
+        if not a.no_search:
+            searched = {}
+            for name in ("stinger", "AIPerf"):
+                if name == "AIPerf" and exe is None:
+                    continue
+                print(f"highest sustained rate, {name} ...", flush=True)
+                searched[name] = search("stinger" if name == "stinger" else "aiperf", exe, tok, a, cores, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    rows = []
-    for name, r in (("stinger", st), ("AIPerf", ai)):
-        if "error" in r:
-            rows.append([name, r["error"][:70], "", "", "", "", "", ""])
-            continue
-        s = r["server"]
-        rows.append([name, fmt(r["requests"]), f"{r['ttft_p50']:.2f} ({r['ttft_p50'] - s['ttft_p50']:+.2f})",
-                     f"{r['ttft_p99']:.2f} ({r['ttft_p99'] - s['ttft_p99']:+.2f})",
-                     f"{r['itl_p50']:.3f} ({r['itl_p50'] - s['itl_p50']:+.3f})",
-                     f"{r['itl_p99']:.3f} ({r['itl_p99'] - s['itl_p99']:+.3f})",
-                     fmt(r["tokens_per_s"], 1), f"{1e3 * r['cpu_s'] / max(r['requests'], 1):.2f}"])
-    print(table(["generator", "ok", "TTFT p50 ms (vs server)", "TTFT p99", "ITL p50 ms", "ITL p99",
-                 "tokens/s", "CPU ms/request"], rows))
-    if "error" not in st and "error" not in ai:
-        print(f"  CPU per request, stinger / AIPerf: {(st['cpu_s'] / st['requests']) / (ai['cpu_s'] / ai['requests']):.3f}")
+    print()
+    print(table(acc, rsn, searched, a))
+    print(f"\nerr = the tool's quantile minus the server's own (ms). goodput: each tool's own share; in brackets the "
+          f"share of the same run's requests whose TTFT by the server's record meets the bound. "
+          f"CPU: process tree CPU / requests at {a.rate:g}/s x {a.requests}.")
+    for name in ("stinger", "AIPerf"):
+        for label, r in (("accuracy", acc.get(name, {})), ("reasoning", rsn.get(name, {}))):
+            if "ran" in r:
+                m = r["ran"]
+                print(f"  {name} {label}: wall {m.wall_s:.1f} s, CPU {m.cpu_s:.2f} s (rusage {m.rusage_s:.2f}, "
+                      f"tree {m.tree_s:.2f}), ok {r.get('requests')}")
+    if "error" not in acc["stinger"] and "error" not in acc.get("AIPerf", {"error": 1}):
+        s_cpu = acc["stinger"]["ran"].cpu_s / acc["stinger"]["requests"]
+        a_cpu = acc["AIPerf"]["ran"].cpu_s / acc["AIPerf"]["requests"]
+        print(f"  client CPU per request, AIPerf / stinger: {a_cpu / s_cpu:.1f}x")
+    if searched and len(searched) == 2:
+        both = [st["rate"] for st in searched["stinger"]["steps"] if st["sustained"]]
+        common = max((st["rate"] for st in searched["AIPerf"]["steps"] if st["sustained"] and st["rate"] in both),
+                     default=None)
+        if common is not None:
+            cs = {n: next(st for st in searched[n]["steps"] if st["rate"] == common)["cpu_ms_per_request"]
+                  for n in ("stinger", "AIPerf")}
+            print(f"  at {common:g}/s (the highest rate both sustained): CPU ms/request stinger {cs['stinger']:.2f}, "
+                  f"AIPerf {cs['AIPerf']:.2f} ({cs['AIPerf'] / cs['stinger']:.1f}x)")
     if not a.no_save:
         res = BENCH_DIR / "results"
         res.mkdir(exist_ok=True)
         path = res / f"llm-parity-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps({"bench": "llm-parity", "args": vars(a), "stinger": st, "aiperf": ai,
-                                    "cores": cores.note}, indent=2, default=str))
+
+        def plain(d: dict) -> dict:
+            return {k: (vars(v) if isinstance(v, Ran) else v) for k, v in d.items()}
+
+        path.write_text(json.dumps({"bench": "llm-parity", "args": vars(a), "cores": cores.note,
+                                    "accuracy": {k: plain(v) for k, v in acc.items()},
+                                    "reasoning": {k: plain(v) for k, v in rsn.items()},
+                                    "search": searched}, indent=2, default=str))
         print(f"\nwritten: {path}")
     return 0
 
