@@ -256,7 +256,7 @@ def accuracy(a, cores, exe, tok, work, reasoning: int, goodput: tuple[str, str])
 
 
 def sustains(tool: str, exe, tok, a, cores, rate: float, work: Path) -> dict:
-    n = max(20, int(round(rate * a.search_seconds)))
+    n = max(20, round(rate * a.search_seconds))
     s = serve(a, cores)
     try:
         if tool == "stinger":
@@ -278,6 +278,30 @@ def sustains(tool: str, exe, tok, a, cores, rate: float, work: Path) -> dict:
           f"{100 * step['server_cpu_share']:.0f} % -> {'sustained' if ok else 'NOT sustained'}"
           + (f" ({r['error'][:80]})" if r.get("error") else ""), flush=True)
     return step
+
+
+def marginal(tool: str, exe, tok, a, cores, work: Path) -> dict:
+    """CPU per request at steady state: two runs at `--cpu-rate`, `--cpu-requests` apart in size; the
+    difference of their tree CPU over the difference of their requests (start-up and shutdown cancel)."""
+    got = []
+    for n in (a.cpu_requests[0], a.cpu_requests[1]):
+        s = serve(a, cores)
+        try:
+            if tool == "stinger":
+                r = stinger_run(s.url, a.cpu_rate, n, None, work, cores.generator, s.proc.pid)
+            else:
+                r = aiperf_run(exe, tok, s.url, a.cpu_rate, n, None, work, cores.generator, s.proc.pid)
+        finally:
+            s.stop()
+        if "error" in r:
+            return {"error": r["error"]}
+        got.append((r["requests"], r["ran"].cpu_s, r["ran"].wall_s))
+    (n1, c1, _), (n2, c2, _) = got
+    per = (c2 - c1) / (n2 - n1) if n2 > n1 else float("nan")
+    print(f"  {tool:8} {a.cpu_rate:g}/s: {n1} requests {c1:.2f} CPU s, {n2} requests {c2:.2f} CPU s -> "
+          f"{1e3 * per:.3f} ms/request at steady state, start-up and end {c1 - n1 * per:.2f} CPU s", flush=True)
+    return {"runs": got, "cpu_ms_per_request": 1e3 * per, "fixed_cpu_s": c1 - n1 * per,
+            "ceiling_rps": 1.0 / per if per > 0 else None}
 
 
 def search(tool: str, exe, tok, a, cores, work: Path) -> dict:
@@ -312,12 +336,12 @@ def err(r: dict, key: str, k: int) -> str:
     return f"{got[k] - t[k]:+.2f}"
 
 
-def table(acc: dict, rsn: dict, searched: dict | None, a) -> str:
+def table(acc: dict, rsn: dict, searched: dict | None, steady: dict, a) -> str:
     rows = []
     for name in ("stinger", "AIPerf"):
         r, q = acc.get(name, {}), rsn.get(name, {})
         if "error" in r:
-            rows.append(f"| {name} | {r['error'][:90]} |" + " |" * 10)
+            rows.append(f"| {name} | {r['error'][:90]} |" + " |" * 11)
             continue
         cpu = 1e3 * r["ran"].cpu_s / max(r["requests"], 1)
         mx = "" if searched is None else searched.get(name, {})
@@ -326,12 +350,21 @@ def table(acc: dict, rsn: dict, searched: dict | None, a) -> str:
         rows.append(f"| {name} | {err(r, 'ttft', 0)} | {err(r, 'ttft', 1)} | {err(q, 'ttfo', 0)} | {err(q, 'ttfo', 1)} "
                     f"| {err(r, 'gaps', 0)} | {err(r, 'gaps', 1)} | {err(r, 'mean_itl', 1)} "
                     f"| {_pct(r.get('good'))} ({_pct(r.get('truth_good'))}) / {_pct(q.get('good'))} "
-                    f"({_pct(q.get('truth_good'))}) | {cpu:.2f} | {mx_s} |")
+                    f"({_pct(q.get('truth_good'))}) | {cpu:.2f} | {_steady(steady.get(name))} | {mx_s} |")
     head = ("| tool | TTFT p50 err ms | TTFT p95 err | TTFO p50 err | TTFO p95 err | ITL (every gap) p50 err "
             "| ITL p95 err | per-request mean ITL p95 err | goodput ttft<45ms / ttft<35ms (server's truth) "
-            "| client CPU ms/request | max rate/s on one core |")
-    sep = "|" + "---|" * 11
+            "| client CPU ms/request (whole run) | steady-state CPU ms/request (CPU-bound ceiling/s) "
+            "| max rate/s sustained on one core (search) |")
+    sep = "|" + "---|" * 12
     return "\n".join([head, sep, *rows])
+
+
+def _steady(m: dict | None) -> str:
+    if not m:
+        return "n/a"
+    if "error" in m:
+        return m["error"][:60]
+    return f"{m['cpu_ms_per_request']:.3f} ({m['ceiling_rps']:.0f})" if m.get("ceiling_rps") else "n/a"
 
 
 def _pct(x) -> str:
@@ -354,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bisect", type=int, default=2)
     ap.add_argument("--max-lag-ms", type=float, default=25.0)
     ap.add_argument("--no-search", action="store_true")
+    ap.add_argument("--cpu-rate", type=float, default=40.0, help="the steady-state CPU runs' rate")
+    ap.add_argument("--cpu-requests", type=lambda x: [int(v) for v in x.split(",")], default=[100, 500],
+                    help="the two steady-state CPU runs' sizes, N1,N2")
     ap.add_argument("--aiperf", default=None, help="path of the aiperf executable")
     ap.add_argument("--no-save", action="store_true")
     a = ap.parse_args(argv)
@@ -374,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
         acc = accuracy(a, cores, exe, tok, work, 0, ("ttft<45ms", "time_to_first_token:45"))
         print("reasoning ...", flush=True)
         rsn = accuracy(a, cores, exe, tok, work, a.reasoning, ("ttft<35ms", "time_to_first_token:35"))
+        steady = {}
+        for name in ("stinger", "AIPerf"):
+            if name == "AIPerf" and exe is None:
+                continue
+            print(f"steady-state CPU, {name} ...", flush=True)
+            steady[name] = marginal("stinger" if name == "stinger" else "aiperf", exe, tok, a, cores, work)
         searched = None
         if not a.no_search:
             searched = {}
@@ -385,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print(table(acc, rsn, searched, a))
+    print(table(acc, rsn, searched, steady, a))
     print(f"\nerr = the tool's quantile minus the server's own (ms). goodput: each tool's own share; in brackets the "
           f"share of the same run's requests whose TTFT by the server's record meets the bound. "
           f"CPU: process tree CPU / requests at {a.rate:g}/s x {a.requests}.")
@@ -419,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(json.dumps({"bench": "llm-parity", "args": vars(a), "cores": cores.note,
                                     "accuracy": {k: plain(v) for k, v in acc.items()},
                                     "reasoning": {k: plain(v) for k, v in rsn.items()},
-                                    "search": searched}, indent=2, default=str))
+                                    "steady_cpu": steady, "search": searched,
+                                    "load_average_end": os.getloadavg()}, indent=2, default=str))
         print(f"\nwritten: {path}")
     return 0
 

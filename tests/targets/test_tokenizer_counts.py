@@ -101,10 +101,10 @@ def test_a_chat_prompt_is_the_text_of_its_messages_and_a_whole_answer_is_counted
     (lambda tmp: (tmp / "tokenizer.json").write_text("{not json") and str(tmp), "is not a tokenizer"),
 ])
 def test_a_missing_or_invalid_tokenizer_folder_is_a_one_line_error(tmp_path, make, says):
+    from stinger.targets.tokens import load
+
     folder = make(tmp_path)
     with pytest.raises(TargetError, match=says):
-        from stinger.targets.tokens import load
-
         load(folder)
     p = subprocess.run([sys.executable, "-m", "stinger.cli", "run", "--openai", "http://127.0.0.1:9/v1", "--model",
                         "m", "--tokenizer", folder, "--rate", "1", "--duration", "1s", "-q"],

@@ -30,8 +30,7 @@ from stinger.core.catalogue import SUMMARY_KEYS as CATALOGUE_SUMMARY_KEYS
 from stinger.core.cellstore import CellStore, SpillFile
 from stinger.core.format import ms
 from stinger.core.histogram import Histogram
-from stinger.core.records import (COUNTERS, ERROR_KINDS, TOKEN_SOURCES, IntervalRecord, Kind, add_sparse, pack_sparse,
-                                   unpack_sparse)
+from stinger.core.records import COUNTERS, ERROR_KINDS, IntervalRecord, Kind, add_sparse, pack_sparse, unpack_sparse
 from stinger.core.secrets import redact_text
 
 # every histogram metric, from the one catalogue (kept under these names for callers)
@@ -175,7 +174,7 @@ class VariantMetrics:
         self.warmup_done = 0
         self.good = 0          # requests that met every goodput objective, and their output tokens
         self.good_tokens = 0   # (core/goodput.py): counts, added across workers
-        self.token_sources = [0] * len(TOKEN_SOURCES)   # OK requests per token source, added across workers
+        self.token_sources = [0, 0, 0]   # OK requests per records.TOKEN_SOURCES, added across workers
         self.in_flight_at_stop = 0
         # interval -> Cell; cells past the run's horizon live in the spill file (`core.cellstore`)
         self.cells = CellStore(spill)
@@ -513,5 +512,7 @@ def summarize(vm: VariantMetrics, window: tuple[float, float], goodput: tuple = 
 def token_source_summary(counts: list[int]) -> dict:
     """`token_source`: where the variant's token counts came from (usage / tokenizer / chunks; "mixed" when
     from more than one, e.g. a server that sent usage on some answers only), and the count of each."""
+    from stinger.core.records import TOKEN_SOURCES
+
     named = {name: n for name, n in zip(TOKEN_SOURCES, counts, strict=True) if n}
     return {"token_source": next(iter(named)) if len(named) == 1 else "mixed", "token_sources": named}
