@@ -331,8 +331,8 @@ class RunMetrics:
             vm.warmup_done += cr.warmup
             vm.good += cr.good
             vm.good_tokens += cr.good_tokens
-            for k, c in enumerate(cr.token_sources):
-                vm.token_sources[k] += c
+            for at, count in enumerate(cr.token_sources):
+                vm.token_sources[at] += count
             for code, n in cr.status.items():
                 vm.status[code] = vm.status.get(code, 0) + n
             if hists:
