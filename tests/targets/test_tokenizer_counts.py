@@ -136,3 +136,30 @@ def test_a_real_run_says_where_its_token_counts_came_from(tmp_path, tok_dir):
     assert tok["output_tokens"]["mean"] == 6 and tok["input_tokens"]["mean"] == 5
     assert chunks["token_source"] == "chunks" and chunks["output_tokens"]["mean"] == 6
     assert "input_tokens" not in chunks   # no usage, no tokenizer: unknown, not guessed
+
+
+def test_the_anthropic_api_counts_the_same_way_through_the_shared_reading(tok_dir):
+    """anthropic reads its events into the same `sse.Answer` as openai (`sse.interpret_llm`): without usage,
+    the tokenizer counts its thinking and text; with usage, the usage; without a tokenizer, the chunks."""
+    from stinger.targets.anthropic import AnthropicApi, Config
+
+    def ev(obj: dict) -> bytes:
+        return json.dumps(obj).encode()
+
+    def delta(kind: str, field: str, text: str) -> dict:
+        return {"type": "content_block_delta", "index": 0, "delta": {"type": kind, field: text}}
+
+    no_usage = sse(ev(delta("thinking_delta", "thinking", "hm, ")), ev(delta("thinking_delta", "thinking", "fox")),
+                   ev(delta("text_delta", "text", "hello world, how")), ev(delta("text_delta", "text", " are you?")),
+                   ev({"type": "message_stop"}))
+    with_usage = sse(ev({"type": "message_start", "message": {"usage": {"input_tokens": 11, "output_tokens": 1}}}),
+                     ev(delta("text_delta", "text", "a b c")),
+                     ev({"type": "message_delta", "delta": {}, "usage": {"output_tokens": 7}}))
+    payloads = [json.dumps({"system": "be brief", "messages": [{"role": "user", "content": "hi there!"}]}).encode(),
+                b'"x"']
+    api = AnthropicApi(Config(url="http://127.0.0.1:9/v1", model="m", tokenizer=tok_dir))
+    got = api.interpret(batch([no_usage, with_usage], payloads))
+    assert got.columns["output_tokens"].tolist() == [10, 7] and got.columns["input_tokens"].tolist() == [5, 11]
+    assert got.token_source.tolist() == [2, 1]
+    plain = AnthropicApi(Config(url="http://127.0.0.1:9/v1", model="m")).interpret(batch([no_usage], payloads[:1]))
+    assert plain.columns["output_tokens"].tolist() == [4] and plain.token_source.tolist() == [3]

@@ -52,7 +52,6 @@ import json
 import os
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from stinger.core.records import Kind
@@ -60,7 +59,7 @@ from stinger.targets import sse
 from stinger.targets.abilities import TargetFlag
 from stinger.targets.base import Interpretation, Needs, ResponseBatch, TargetConfig
 from stinger.targets.http import HttpFields
-from stinger.targets.tokens import CHUNKS, TOKENIZER, USAGE, TokenCounter, check_dir, prompt_text
+from stinger.targets.tokens import TokenCounter, check_dir, prompt_text
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 _DONE = b"[DONE]"
@@ -179,95 +178,13 @@ class OpenAIApi:
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
-        n = len(batch)
-        out = Interpretation()
-        ttft, ttfo, first, tokens, prompt, thought = (np.full(n, np.nan) for _ in range(6))
-        source = np.zeros(n)   # each row's token source (targets/tokens.py)
-        gaps: list[np.ndarray] = []
-        gap_counts = np.zeros(n, dtype=np.int64)
-        kind = batch.kind.copy()
-        bodies = batch.bodies
-        counter = self._counter
-        to_count: list[tuple[int, list[str]]] = []   # (row, [its reasoning, its content]) to count: no usage
-        said: dict[int, str] = {}   # this batch's: the worker passes each on once (a record note)
-        for i in np.flatnonzero(batch.status == 429).tolist():
-            kind[i] = Kind.THROTTLED
-            self._keep(said, int(Kind.THROTTLED), _error_message(bodies[i] if bodies is not None else b"") or "HTTP 429")
-        if bodies is not None:
-            for i in np.flatnonzero((batch.status >= 400) & (batch.status != 429)).tolist():
-                message = _error_message(bodies[i])
-                if message:
-                    self._keep(said, int(kind[i]), f"HTTP {int(batch.status[i])}: {message}")
-            chunks = batch.chunk_times
-            for i in np.flatnonzero((batch.status == 200) & (batch.kind == Kind.OK)).tolist():
-                text: tuple[list[str], list[str]] | None = ([], []) if counter is not None else None
-                if self.config.stream:
-                    reads = sse.timed_reads(bodies[i], chunks[i] if chunks is not None else (), float(batch.done[i]))
-                    got = _stream(sse.events(reads), text)
-                else:
-                    got = _whole(bodies[i], text)
-                k, times, count, inputs, message = got[:5]
-                if k is not None:
-                    kind[i] = k
-                    if message:
-                        self._keep(said, k, message)
-                    continue
-                sent = float(batch.sent[i])
-                if times:
-                    first[i] = times[0]
-                    ttft[i] = (times[0] - sent) * 1e6
-                    if len(times) >= 2:
-                        gaps.append(np.diff(np.asarray(times)) * 1e6)
-                        gap_counts[i] = len(times) - 1
-                first_output, reasoning, from_usage = got[5:]
-                if text is not None and not from_usage:
-                    to_count.append((i, ["".join(text[0]), "".join(text[1])]))
-                elif count is not None:
-                    tokens[i] = count
-                    source[i] = USAGE if from_usage else CHUNKS
-                if inputs is not None:
-                    prompt[i] = inputs
-                if first_output is not None:
-                    ttfo[i] = (first_output - sent) * 1e6
-                if reasoning is not None:
-                    thought[i] = reasoning
-        if counter is not None:
-            self._count(counter, batch, kind, to_count, tokens, source, prompt)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            span = batch.done - batch.sent
-            # milli-tokens a second (the catalogue's unit); tpot: after the first token
-            tps = np.where(span > 0, tokens / span * 1e3, np.nan)
-            tpot = np.where(tokens >= 2, (batch.done - first) / (tokens - 1) * 1e6, np.nan)
-        out.kind = kind
-        out.messages = said or None
-        out.columns = {"output_tokens": tokens, "input_tokens": prompt, "output_tps": tps,
-                       "reasoning_tokens": thought}
-        out.token_source = source
-        if self.config.stream:
-            out.columns.update(ttft=ttft, ttfo=ttfo, tpot=tpot)
-            out.many = {"itl": (np.concatenate(gaps) if gaps else np.empty(0), gap_counts)}
-        return out
+        return sse.interpret_llm(batch, stream=self.config.stream, read_stream=_stream, read_whole=_whole,
+                                 error_message=_error_message, keep=self._keep, counter=self._counter,
+                                 prompt_of=self._prompt_text, reasoning=True)
 
-    def _count(self, counter: TokenCounter, batch: ResponseBatch, kind: np.ndarray,
-               to_count: list[tuple[int, list[str]]],
-               tokens: np.ndarray, source: np.ndarray, prompt: np.ndarray) -> None:
-        """The tokenizer's counts (targets/tokens.py): the output of the rows the server gave no usage for,
-        and the input of the OK rows whose usage had no prompt_tokens, from their prompts."""
-        if to_count:   # the reasoning and the content are two texts (their pieces joined as streamed)
-            rows = [i for i, _ in to_count]
-            counts = counter.count([t for _, texts in to_count for t in texts])
-            tokens[rows] = np.add.reduceat(counts, np.arange(0, len(counts), 2))
-            source[rows] = TOKENIZER
-        payload_bytes = batch.payload_bytes
-        need = np.flatnonzero((kind == Kind.OK) & np.isnan(prompt) & (batch.status == 200))
-        if payload_bytes is None or not len(need):
-            return
-        prompt_of = self.config.prompt
-
-        def text_of(p: int) -> str:
-            return prompt_text(sse.payload_object(payload_bytes(p), prompt_of))
-
-        prompt[need] = counter.prompt_counts(batch.payload[need].tolist(), text_of)
+    def _prompt_text(self, payload: bytes) -> str:
+        """The text of the prompt a payload becomes (a tokenizer's input count)."""
+        return prompt_text(sse.payload_object(payload, self.config.prompt))
 
     def _keep(self, said: dict[int, str], kind: int, message: str) -> None:
         self.messages.setdefault(kind, message[:300])
@@ -338,10 +255,8 @@ def _usage(obj: dict) -> tuple[int | None, int | None, int | None]:
     return _int(usage.get("completion_tokens")), _int(usage.get("prompt_tokens")), reasoning
 
 
-def _stream(evs: list[tuple[float, bytes]], text: tuple[list[str], list[str]] | None = None):
-    """(kind or None, times of the events carrying text, output tokens, input tokens, error message,
-    time of the first event carrying output content, reasoning tokens, whether the output tokens are the
-    usage's) of one stream; `text`, when given, gets each piece of reasoning and of content, in order."""
+def _stream(evs: list[tuple[float, bytes]], text: sse.Text | None = None) -> sse.Answer:
+    """One stream read (`sse.Answer`); `text`, when given, gets each piece of reasoning and of content, in order."""
     times: list[float] = []
     first_output: float | None = None
     reasoning_events = 0
@@ -352,12 +267,11 @@ def _stream(evs: list[tuple[float, bytes]], text: tuple[list[str], list[str]] | 
         try:
             obj = json.loads(data)
         except ValueError:
-            return int(Kind.INVALID), None, None, None, f"a stream event is not JSON: {data[:80]!r}", None, None, False
+            return sse.failed(int(Kind.INVALID), f"a stream event is not JSON: {data[:80]!r}")
         if not isinstance(obj, dict):
-            return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object", None, None, False
+            return sse.failed(int(Kind.INVALID), "a stream event is not a JSON object")
         if obj.get("error"):
-            return (int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}", None, None,
-                    False)
+            return sse.failed(int(Kind.MODEL_ERROR), f"error in stream: {_error_message(data)}")
         completion, inputs, reasoning = _usage(obj)
         if completion is not None:
             usage_tokens = completion
@@ -380,23 +294,24 @@ def _stream(evs: list[tuple[float, bytes]], text: tuple[list[str], list[str]] | 
                     text[1].append(content)
                 break
     if not evs:
-        return int(Kind.INVALID), None, None, None, "an empty event stream", None, None, False
+        return sse.failed(int(Kind.INVALID), "an empty event stream")
     count = usage_tokens if usage_tokens is not None else len(times)
     if usage_reasoning is None and reasoning_events:
         usage_reasoning = reasoning_events
-    return None, times, count, prompt_tokens, None, first_output, usage_reasoning, usage_tokens is not None
+    return sse.Answer(times=times, count=count, inputs=prompt_tokens, first_output=first_output,
+                      reasoning=usage_reasoning, from_usage=usage_tokens is not None)
 
 
-def _whole(body: bytes, text: tuple[list[str], list[str]] | None = None):
-    """`_stream`'s tuple for a whole (non-streamed) answer; `text`, when given, gets its choices' text."""
+def _whole(body: bytes, text: sse.Text | None = None) -> sse.Answer:
+    """A whole (non-streamed) answer read; `text`, when given, gets its choices' text."""
     try:
         obj = json.loads(body)
     except ValueError:
-        return int(Kind.INVALID), None, None, None, f"the response is not JSON: {body[:80]!r}", None, None, False
+        return sse.failed(int(Kind.INVALID), f"the response is not JSON: {body[:80]!r}")
     if not isinstance(obj, dict):
-        return int(Kind.INVALID), None, None, None, "the response is not a JSON object", None, None, False
+        return sse.failed(int(Kind.INVALID), "the response is not a JSON object")
     if obj.get("error"):
-        return int(Kind.MODEL_ERROR), None, None, None, _error_message(body), None, None, False
+        return sse.failed(int(Kind.MODEL_ERROR), _error_message(body))
     count, inputs, reasoning = _usage(obj)
     if text is not None:
         for choice in obj.get("choices") or ():
@@ -407,4 +322,4 @@ def _whole(body: bytes, text: tuple[list[str], list[str]] | None = None):
                     text[1].append(message.get("content") or "")
                 else:
                     text[1].append(choice.get("text") or "")
-    return None, [], count, inputs, None, None, reasoning, count is not None
+    return sse.Answer(count=count, inputs=inputs, reasoning=reasoning, from_usage=count is not None)

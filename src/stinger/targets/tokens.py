@@ -84,14 +84,9 @@ def prompt_text(obj: object) -> str:
     if isinstance(obj, str):
         return obj
     if isinstance(obj, dict):
-        if "messages" in obj:
-            return prompt_text(obj["messages"])
-        if "prompt" in obj:
-            return prompt_text(obj["prompt"])
-        if "text" in obj:
-            return prompt_text(obj["text"])
-        parts = [prompt_text(obj["system"])] if "system" in obj else []
-        return "\n".join(parts)
+        # an Anthropic request's `system` beside its messages; a message part's `text`
+        parts = [prompt_text(obj[k]) for k in ("system", "messages", "prompt", "text") if k in obj]
+        return "\n".join(t for t in parts if t)
     if isinstance(obj, list):
         out = []
         for m in obj:
