@@ -18,6 +18,7 @@ payload (a run sends few distinct prompts many times). `bench/hot_path.py --toke
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,21 @@ def load(folder: str) -> Any:
         raise TargetError(f"--tokenizer {folder}: no tokenizer.json in it; expected a local Hugging Face "
                           "tokenizer folder (a model's, with tokenizer.json)")
     try:
-        from tokenizers import Tokenizer
+        return _from_file(str(file.resolve()), file.stat().st_mtime_ns)
     except ImportError:
         raise TargetError("--tokenizer needs the tokenizers package: pip install 'stinger[llm]'") from None
-    try:
-        return Tokenizer.from_file(str(file))
     except Exception as e:   # the library raises a bare Exception for a malformed file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TargetError(f"--tokenizer {folder}: tokenizer.json is not a tokenizer ({first[:160]})") from None
+
+
+@lru_cache(maxsize=4)
+def _from_file(path: str, mtime_ns: int) -> Any:
+    """One load per file and version in a process: a spec is validated more than once (a model's
+    tokenizer.json is megabytes)."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_file(path)
 
 
 class TokenCounter:
