@@ -12,7 +12,8 @@ chat template: what the model generated and what the user wrote, not the server'
 
 Cost: counting runs where `interpret` runs, on the flush thread once an interval, one `encode_batch`
 for the interval's rows (the Rust encoder), never on the event loop; a prompt's count is kept per
-payload (a run sends few distinct prompts many times). `bench/hot_path.py --tokenizer` measures it.
+payload (a run sends few distinct prompts many times). `bench/tokenizer_cost.py` measures it: +146 us
+per 128-token answer without usage (x1.23 of `interpret`), nothing when the server sends usage.
 """
 
 from __future__ import annotations
