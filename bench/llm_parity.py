@@ -165,7 +165,8 @@ def stinger_run(url: str, rate: float, n: int, goodput: str | None, work: Path, 
     runs = sorted(out.glob("*/summary.json"))
     if not runs:
         return {"error": f"stinger exit {m.rc}: {m.err.strip()[-300:]}", "ran": m}
-    v = json.loads(runs[-1].read_text())["variants"]["default"]
+    summary = json.loads(runs[-1].read_text())
+    v = summary["variants"]["default"]
 
     def q(key: str, p: str) -> float | None:
         return (v.get(key) or {}).get(p)
@@ -173,7 +174,7 @@ def stinger_run(url: str, rate: float, n: int, goodput: str | None, work: Path, 
     return {"ran": m, "requests": v["requests"]["ok"],
             "ttft": (q("ttft_ms", "p50"), q("ttft_ms", "p95")), "ttfo": (q("ttfo_ms", "p50"), q("ttfo_ms", "p95")),
             "gaps": (q("itl_ms", "p50"), q("itl_ms", "p95")), "mean_itl": (q("tpot_ms", "p50"), q("tpot_ms", "p95")),
-            "good": (v.get("goodput") or {}).get("share")}
+            "good": (v.get("goodput") or {}).get("share"), "busy": (summary.get("generator") or {}).get("machine_busy")}
 
 
 def aiperf_run(exe: str, tok: Path, url: str, rate: float, n: int, goodput: str | None, work: Path, core,
@@ -232,27 +233,63 @@ def arrivals(recs: list[dict], rate: float) -> dict:
 
 # ------------------------------------------------------------------ the phases
 def accuracy(a, cores, exe, tok, work, reasoning: int, goodput: tuple[str, str]) -> dict:
+    """`--repeat` rounds, the tools' order alternating (stinger first, then AIPerf first, ...): a busy
+    machine's load drifts, and neither tool may always run in the quieter half. Per tool, each figure is
+    the median over its rounds; every round is kept in `rounds`."""
+    rounds: dict[str, list[dict]] = {"stinger": [], "AIPerf": []}
+    for k in range(a.repeat):
+        order = ("stinger", "AIPerf") if k % 2 == 0 else ("AIPerf", "stinger")
+        for name in order:
+            if name == "AIPerf" and exe is None:
+                continue
+            s = serve(a, cores, reasoning)
+            load = os.getloadavg()[0]
+            try:
+                if name == "stinger":
+                    r = stinger_run(s.url, a.rate, a.requests, goodput[0], work, cores.generator, s.proc.pid)
+                else:
+                    r = aiperf_run(exe, tok, s.url, a.rate, a.requests, goodput[1], work, cores.generator,
+                                   s.proc.pid)
+            finally:
+                s.stop()
+            recs = s.records()
+            r["load"] = load
+            r["truth"] = truth(recs)
+            # goodput by the truth: the share of the server's requests whose own TTFT meets the bound
+            bound = float(goodput[0].split("<")[1].removesuffix("ms"))
+            all_ttft = r["truth"].pop("ttft_all")
+            r["truth_good"] = float(np.mean(np.asarray(all_ttft) < bound)) if recs else None
+            r["errors"] = {key: _errors(r, key) for key in ("ttft", "ttfo", "gaps", "mean_itl")}
+            rounds[name].append(r)
     out: dict = {}
-    for name in ("stinger", "AIPerf"):
-        if name == "AIPerf" and exe is None:
-            out[name] = {"error": "AIPerf not found (install: see the module docstring)"}
+    for name, rs in rounds.items():
+        good = [r for r in rs if "error" not in r]
+        if not good:
+            out[name] = rs[0] if rs else {"error": "AIPerf not found (install: see the module docstring)"}
             continue
-        s = serve(a, cores, reasoning)
-        try:
-            if name == "stinger":
-                r = stinger_run(s.url, a.rate, a.requests, goodput[0], work, cores.generator, s.proc.pid)
-            else:
-                r = aiperf_run(exe, tok, s.url, a.rate, a.requests, goodput[1], work, cores.generator, s.proc.pid)
-        finally:
-            s.stop()
-        recs = s.records()
-        r["truth"] = truth(recs)
-        # goodput by the truth: the share of the server's requests whose own TTFT meets the bound, as a check
-        bound = float(goodput[0].split("<")[1].removesuffix("ms"))
-        all_ttft = r["truth"].pop("ttft_all")
-        r["truth_good"] = float(np.mean(np.asarray(all_ttft) < bound)) if recs else None
-        out[name] = r
+        med = dict(good[0])
+        med["errors"] = {key: [_median([r["errors"][key][q] for r in good]) for q in (0, 1)]
+                         for key in ("ttft", "ttfo", "gaps", "mean_itl")}
+        for key in ("good", "truth_good"):
+            med[key] = _median([r.get(key) for r in good])
+        med["cpu_per_request_s"] = _median([r["ran"].cpu_s / max(r["requests"], 1) for r in good])
+        med["rounds"] = [{k: (vars(v) if isinstance(v, Ran) else v) for k, v in r.items() if k != "ran"} | {
+            "cpu_s": r["ran"].cpu_s, "wall_s": r["ran"].wall_s} for r in rs]
+        out[name] = med
     return out
+
+
+def _errors(r: dict, key: str) -> list[float | None]:
+    t = (r.get("truth") or {}).get(key)
+    got = r.get(key)
+    if "error" in r or not t or not got:
+        return [None, None]
+    return [None if got[q] is None else got[q] - t[q] for q in (0, 1)]
+
+
+def _median(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return float(np.median(xs)) if xs else None
 
 
 def sustains(tool: str, exe, tok, a, cores, rate: float, work: Path) -> dict:
@@ -329,11 +366,8 @@ def search(tool: str, exe, tok, a, cores, work: Path) -> dict:
 
 # ------------------------------------------------------------------ the table
 def err(r: dict, key: str, k: int) -> str:
-    t = r.get("truth", {}).get(key)
-    got = r.get(key)
-    if not t or not got or got[k] is None:
-        return "n/a"
-    return f"{got[k] - t[k]:+.2f}"
+    e = (r.get("errors") or {}).get(key)
+    return "n/a" if not e or e[k] is None else f"{e[k]:+.2f}"
 
 
 def table(acc: dict, rsn: dict, searched: dict | None, steady: dict, a) -> str:
@@ -343,7 +377,7 @@ def table(acc: dict, rsn: dict, searched: dict | None, steady: dict, a) -> str:
         if "error" in r:
             rows.append(f"| {name} | {r['error'][:90]} |" + " |" * 11)
             continue
-        cpu = 1e3 * r["ran"].cpu_s / max(r["requests"], 1)
+        cpu = 1e3 * r["cpu_per_request_s"]
         mx = "" if searched is None else searched.get(name, {})
         mx_s = ("n/a" if not mx else (f">= {mx['max_rate']:g}" if mx.get("capped") else
                                       f"{mx['max_rate']:g}" if mx.get("max_rate") else f"< {a.search_start:g}"))
@@ -357,6 +391,10 @@ def table(acc: dict, rsn: dict, searched: dict | None, steady: dict, a) -> str:
             "| max rate/s sustained on one core (search) |")
     sep = "|" + "---|" * 12
     return "\n".join([head, sep, *rows])
+
+
+def _fmt(e) -> str:
+    return "n/a" if not e or e[0] is None else f"{e[0]:+.2f}/{e[1]:+.2f}"
 
 
 def _steady(m: dict | None) -> str:
@@ -387,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bisect", type=int, default=2)
     ap.add_argument("--max-lag-ms", type=float, default=25.0)
     ap.add_argument("--no-search", action="store_true")
+    ap.add_argument("--repeat", type=int, default=2, help="accuracy rounds per tool, the order alternating")
     ap.add_argument("--cpu-rate", type=float, default=40.0, help="the steady-state CPU runs' rate")
     ap.add_argument("--cpu-requests", type=lambda x: [int(v) for v in x.split(",")], default=[100, 500],
                     help="the two steady-state CPU runs' sizes, N1,N2")
@@ -433,14 +472,15 @@ def main(argv: list[str] | None = None) -> int:
           f"CPU: process tree CPU / requests at {a.rate:g}/s x {a.requests}.")
     for name in ("stinger", "AIPerf"):
         for label, r in (("accuracy", acc.get(name, {})), ("reasoning", rsn.get(name, {}))):
-            if "ran" in r:
-                m = r["ran"]
-                print(f"  {name} {label}: wall {m.wall_s:.1f} s, CPU {m.cpu_s:.2f} s (rusage {m.rusage_s:.2f}, "
-                      f"tree {m.tree_s:.2f}), ok {r.get('requests')}")
+            for k, rd in enumerate(r.get("rounds") or ()):
+                e = rd.get("errors", {})
+                busy = f", stinger said machine busy: {rd.get('busy')}" if name == "stinger" else ""
+                print(f"  {name} {label} round {k + 1}: load {rd.get('load', 0):.1f}, wall {rd.get('wall_s', 0):.1f} s, "
+                      f"CPU {rd.get('cpu_s', 0):.2f} s, ok {rd.get('requests')}, TTFT err p50/p95 "
+                      f"{_fmt(e.get('ttft'))}, ITL err {_fmt(e.get('gaps'))}{busy}")
     if "error" not in acc["stinger"] and "error" not in acc.get("AIPerf", {"error": 1}):
-        s_cpu = acc["stinger"]["ran"].cpu_s / acc["stinger"]["requests"]
-        a_cpu = acc["AIPerf"]["ran"].cpu_s / acc["AIPerf"]["requests"]
-        print(f"  client CPU per request, AIPerf / stinger: {a_cpu / s_cpu:.1f}x")
+        ratio = acc["AIPerf"]["cpu_per_request_s"] / acc["stinger"]["cpu_per_request_s"]
+        print(f"  client CPU per request (whole run, median of rounds), AIPerf / stinger: {ratio:.1f}x")
     if searched and len(searched) == 2:
         both = [st["rate"] for st in searched["stinger"]["steps"] if st["sustained"]]
         common = max((st["rate"] for st in searched["AIPerf"]["steps"] if st["sustained"] and st["rate"] in both),
