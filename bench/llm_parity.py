@@ -293,6 +293,15 @@ def _median(xs: list) -> float | None:
 
 
 def sustains(tool: str, exe, tok, a, cores, rate: float, work: Path) -> dict:
+    """One step of the search: up to `--tries` runs at `rate`, sustained when one of them is."""
+    for _ in range(max(1, a.tries)):
+        step = _try_rate(tool, exe, tok, a, cores, rate, work)
+        if step["sustained"]:
+            break
+    return step
+
+
+def _try_rate(tool: str, exe, tok, a, cores, rate: float, work: Path) -> dict:
     n = max(20, round(rate * a.search_seconds))
     s = serve(a, cores)
     try:
@@ -425,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bisect", type=int, default=2)
     ap.add_argument("--max-lag-ms", type=float, default=25.0)
     ap.add_argument("--no-search", action="store_true")
+    ap.add_argument("--search-only", action="store_true", help="only the rate search (no accuracy, no steady CPU)")
+    ap.add_argument("--tries", type=int, default=2,
+                    help="a rate not sustained is tried again, up to this many times (a stall of another process "
+                         "on a shared machine is not the tool's limit; one that cannot keep up fails every try)")
     ap.add_argument("--repeat", type=int, default=2, help="accuracy rounds per tool, the order alternating")
     ap.add_argument("--cpu-rate", type=float, default=40.0, help="the steady-state CPU runs' rate")
     ap.add_argument("--cpu-requests", type=lambda x: [int(v) for v in x.split(",")], default=[100, 500],
@@ -445,12 +458,15 @@ def main(argv: list[str] | None = None) -> int:
         if exe is not None:
             subprocess.run([str(Path(exe).with_name("python")), "-c", _TOKENIZER, str(tok)], check=True,
                            capture_output=True, timeout=300)
-        print("accuracy ...", flush=True)
-        acc = accuracy(a, cores, exe, tok, work, 0, ("ttft<45ms", "time_to_first_token:45"))
-        print("reasoning ...", flush=True)
-        rsn = accuracy(a, cores, exe, tok, work, a.reasoning, ("ttft<35ms", "time_to_first_token:35"))
-        steady = {}
-        for name in ("stinger", "AIPerf"):
+        acc: dict = {"stinger": {"error": "skipped (--search-only)"}, "AIPerf": {"error": "skipped (--search-only)"}}
+        rsn: dict = dict(acc)
+        steady: dict = {}
+        if not a.search_only:
+            print("accuracy ...", flush=True)
+            acc = accuracy(a, cores, exe, tok, work, 0, ("ttft<45ms", "time_to_first_token:45"))
+            print("reasoning ...", flush=True)
+            rsn = accuracy(a, cores, exe, tok, work, a.reasoning, ("ttft<35ms", "time_to_first_token:35"))
+        for name in ("stinger", "AIPerf") if not a.search_only else ():
             if name == "AIPerf" and exe is None:
                 continue
             print(f"steady-state CPU, {name} ...", flush=True)
@@ -466,10 +482,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print(table(acc, rsn, searched, steady, a))
-    print(f"\nerr = the tool's quantile minus the server's own (ms). goodput: each tool's own share; in brackets the "
-          f"share of the same run's requests whose TTFT by the server's record meets the bound. "
-          f"CPU: process tree CPU / requests at {a.rate:g}/s x {a.requests}.")
+    if not a.search_only:
+        print(table(acc, rsn, searched, steady, a))
+    if searched:
+        print(f"\nThe rate search (sustained: all answered, arrivals within 5 % of offered, p99 schedule lag <= "
+              f"{a.max_lag_ms:g} ms by the server's record; up to {a.tries} tries a rate):\n")
+        print("| tool | highest sustained rate/s | first rate not sustained | its achieved rate/s, lag p99 ms "
+              "| CPU ms/request at the highest sustained |")
+        print("|---|---|---|---|---|")
+        for name, sr in searched.items():
+            top = next((st for st in sr["steps"] if st["rate"] == sr["max_rate"] and st["sustained"]), None)
+            bad = next((st for st in sr["steps"] if st["rate"] == sr["first_failed"]), None)
+            best = f"< {a.search_start:g}" if sr["max_rate"] is None else f"{sr['max_rate']:g}"
+            fail = f"none up to {a.search_cap:g}" if sr["first_failed"] is None else f"{sr['first_failed']:g}"
+            why = "" if bad is None else f"{bad['achieved']:.1f}, {bad['lag_p99_ms']:.1f}"
+            cpu = "" if top is None else f"{top['cpu_ms_per_request']:.2f}"
+            print(f"| {name} | {best} | {fail} | {why} | {cpu} |")
     for name in ("stinger", "AIPerf"):
         for label, r in (("accuracy", acc.get(name, {})), ("reasoning", rsn.get(name, {}))):
             for k, rd in enumerate(r.get("rounds") or ()):
