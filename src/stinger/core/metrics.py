@@ -176,6 +176,7 @@ class VariantMetrics:
         self.warmup_done = 0
         self.good = 0          # requests that met every goodput objective, and their output tokens
         self.good_tokens = 0   # (core/goodput.py): counts, added across workers
+        self.token_sources = [0, 0, 0]   # OK requests per records.TOKEN_SOURCES, added across workers
         self.in_flight_at_stop = 0
         # interval -> Cell; cells past the run's horizon live in the spill file (`core.cellstore`)
         self.cells = CellStore(spill)
@@ -337,6 +338,8 @@ class RunMetrics:
             vm.warmup_done += cr.warmup
             vm.good += cr.good
             vm.good_tokens += cr.good_tokens
+            for at, count in enumerate(cr.token_sources):
+                vm.token_sources[at] += count
             for code, n in cr.status.items():
                 vm.status[code] = vm.status.get(code, 0) + n
             if hists:
@@ -402,6 +405,7 @@ class RunMetrics:
             merged.warmup_done += vm.warmup_done
             merged.good += vm.good
             merged.good_tokens += vm.good_tokens
+            merged.token_sources = [a + b for a, b in zip(merged.token_sources, vm.token_sources, strict=True)]
             merged.in_flight_at_stop += vm.in_flight_at_stop
         return summarize(merged, window, self.goodput)
 
@@ -506,8 +510,19 @@ def summarize(vm: VariantMetrics, window: tuple[float, float], goodput: tuple = 
             throughput[metric.rate_key] = round(h.mean / metric.scale * achieved, 3)
     if vm.server_metrics:
         out["server_metrics_ms"] = {k: h.summary() for k, h in sorted(vm.server_metrics.items())}
+    if any(vm.token_sources):
+        out.update(token_source_summary(vm.token_sources))
     if goodput:
         from stinger.core import goodput as gp
 
         out["goodput"] = gp.summarize(goodput, vm.good, vm.good_tokens, ok, failed, achieved)
     return out
+
+
+def token_source_summary(counts: list[int]) -> dict:
+    """`token_source`: where the variant's token counts came from (usage / tokenizer / chunks; "mixed" when
+    from more than one, e.g. a server that sent usage on some answers only), and the count of each."""
+    from stinger.core.records import TOKEN_SOURCES
+
+    named = {name: n for name, n in zip(TOKEN_SOURCES, counts, strict=True) if n}
+    return {"token_source": next(iter(named)) if len(named) == 1 else "mixed", "token_sources": named}

@@ -117,6 +117,11 @@ class RecordError(ValueError):
 Sparse = tuple  # (indices: int array, counts: int array), aligned, indices ascending
 
 
+# where a request's token counts came from (targets/tokens.py): the server's usage, the user's tokenizer, or
+# one token per streamed event carrying text; a summary's `token_source` per variant names them
+TOKEN_SOURCES = ("usage", "tokenizer", "chunks")
+
+
 @dataclass(frozen=True, slots=True)
 class CellRecord:
     """One variant in one interval of one worker (what ended in that interval)."""
@@ -132,6 +137,7 @@ class CellRecord:
     server_metrics: dict[str, Sparse] = field(default_factory=dict)  # named Server-Timing entries
     good: int = 0                              # measured OK requests that met every goodput objective
     good_tokens: int = 0                       # ... and their output tokens (core/goodput.py)
+    token_sources: tuple[int, ...] = ()        # OK requests whose token counts came from each TOKEN_SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +328,7 @@ def _cell_header(c: CellRecord, arrays: list[bytes]) -> dict:
         "hists": [[name, _pack_sparse(sp, arrays)] for name, sp in c.hists.items()],
         "server_metrics": [[name, _pack_sparse(sp, arrays)] for name, sp in c.server_metrics.items()],
         "good": c.good, "good_tokens": c.good_tokens,
+        **({"token_sources": list(c.token_sources)} if any(c.token_sources) else {}),
     }
 
 
@@ -366,6 +373,7 @@ def _cell_from(h: dict, reader: _Reader) -> CellRecord:
         hists={name: reader.sparse(shape) for name, shape in h["hists"]},
         server_metrics={name: reader.sparse(shape) for name, shape in h["server_metrics"]},
         good=h.get("good", 0), good_tokens=h.get("good_tokens", 0),   # absent from a build before goodput
+        token_sources=tuple(h.get("token_sources", ())),
     )
 
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from stinger.core.catalogue import BY_NAME, NAMES, metric
 from stinger.core.histogram import sparse_counts
-from stinger.core.records import MAX_VARIANTS, CellRecord, GroupRecord, IntervalRecord, Kind
+from stinger.core.records import MAX_VARIANTS, TOKEN_SOURCES, CellRecord, GroupRecord, IntervalRecord, Kind
 from stinger.engine.columns import ENDPOINT_SHIFT, OVERLAPPED_BIT, QUEUE_STATE, id_variants, to_batch
 
 if TYPE_CHECKING:
@@ -67,7 +67,19 @@ def _take(batch, rows: np.ndarray):
         nbytes=batch.nbytes[rows], payload=batch.payload[rows],
         headers={k: [v[i] for i in sel] for k, v in batch.headers.items()},
         bodies=None if batch.bodies is None else [batch.bodies[i] for i in sel],
-        chunk_times=None if batch.chunk_times is None else [batch.chunk_times[i] for i in sel])
+        chunk_times=None if batch.chunk_times is None else [batch.chunk_times[i] for i in sel],
+        payload_bytes=batch.payload_bytes)
+
+
+TOKEN_SOURCE = "_token_source"   # the interpreted column of each row's token source (Interpretation.token_source)
+
+
+def _token_sources(col: np.ndarray | None, rows: np.ndarray) -> tuple[int, ...]:
+    """How many of `rows` had their token counts from each of TOKEN_SOURCES (NaN/0: none, or not OK)."""
+    if col is None:
+        return ()
+    got = col[rows]
+    return tuple(int(np.count_nonzero(got == k + 1)) for k in range(len(TOKEN_SOURCES)))
 
 
 def _rewrite_bodies(batch, rows: np.ndarray | None, bodies: list[bytes]) -> None:
@@ -232,6 +244,8 @@ class Flusher:
             if target is not None:
                 groups.setdefault(id(target), (target, []))[1].append(v)
         kind, variant = kind.copy(), variant.copy()
+        # an api may read its prompt again (a tokenizer's input count); a test's stand-in slots may have no body
+        batch.payload_bytes = getattr(self.slots, "body", None)
         for target, vs in groups.values():
             if len(vs) == len(self.names):
                 rows = None  # the common case: one target serves every variant
@@ -261,6 +275,9 @@ class Flusher:
                 metric(name)  # a column must be a catalogue metric: KeyError naming the known ones
                 col = columns.setdefault(name, np.full(n, np.nan))
                 col[at] = values
+            if got.token_source is not None:   # not a metric: counted per cell (`_cell`'s token_sources)
+                col = columns.setdefault(TOKEN_SOURCE, np.full(n, np.nan))
+                col[at] = got.token_source
             for name, (values, counts) in got.many.items():
                 metric(name)
                 owner = np.repeat(np.arange(len(sub)) if rows is None else rows, np.asarray(counts, dtype=np.int64))
@@ -646,6 +663,7 @@ class Flusher:
             warmup=int(len(rows) - len(mrows)),
             hists=hists,
             server_metrics={name: sparse_counts(np.asarray(v) * 1e3) for name, v in server_extra.items()},
+            token_sources=_token_sources(values.get(TOKEN_SOURCE), mrows),
             good=0 if good is None else int(np.count_nonzero(good[0][mrows])),
             good_tokens=0 if good is None else int(good[1][mrows][good[0][mrows]].sum()),
         )

@@ -21,12 +21,15 @@ beside `anthropic-version`; it is never written anywhere.
   model's reasoning) carries tokens: the first is `ttft` (- sent), every gap between
   consecutive ones is an `itl` value;
 - `message_delta`: its `usage.output_tokens` (cumulative, the last one wins) is
-  `output_tokens`, else the count of events carrying text; `tpot` is
+  `output_tokens`, else the user's tokenizer over the text and thinking (`tokenizer: DIR`,
+  `--tokenizer DIR`, targets/tokens.py; the prompt's too when usage has no input_tokens), else
+  the count of events carrying text (`token_source`); `tpot` is
   (done - first token) / (output tokens - 1); `output_tps` output tokens / (done - sent);
 - `error` (e.g. `overloaded_error` mid-stream) is `model_error`; `ping`, the block
   start/stop events and `message_stop` say nothing timed.
 
-The metrics are the catalogue's (`core/catalogue.py`), defined as the openai api's. A
+The metrics are the catalogue's (`core/catalogue.py`), defined as the openai api's and computed by
+the same function (`sse.interpret_llm`; this module reads one answer into an `sse.Answer`). A
 whole (non-streamed) 200 gives `usage.input_tokens` / `output_tokens`. HTTP 429 (rate
 limit) and 529 (overloaded) are `throttled`; a 200 that is not the API's JSON is `invalid`.
 """
@@ -37,7 +40,6 @@ import json
 import os
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from stinger.core.records import Kind
@@ -45,6 +47,7 @@ from stinger.targets import sse
 from stinger.targets.abilities import TargetFlag
 from stinger.targets.base import Interpretation, Needs, ResponseBatch, TargetConfig
 from stinger.targets.http import HttpFields
+from stinger.targets.tokens import TokenCounter, check_dir, prompt_text
 
 _PATH = "/messages"
 VERSION = "2023-06-01"           # the anthropic-version header the Messages API documents
@@ -67,6 +70,12 @@ class AnthropicFields(TargetConfig):
     api_key: str | None = None
     api_key_env: str = "ANTHROPIC_API_KEY"
     version: str = VERSION
+    tokenizer: str | None = None         # a local tokenizer folder: counts when the server sends no usage
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer(cls, v: str | None) -> str | None:
+        return None if v is None else check_dir(v)
 
     @field_validator("model")
     @classmethod
@@ -112,6 +121,7 @@ class AnthropicApi:
             headers.append(("x-api-key", key))
         self._headers = tuple(headers)
         self.messages: dict[int, str] = {}   # error kind -> the first message seen
+        self._counter = TokenCounter(config.tokenizer) if config.tokenizer else None
 
     def request_headers(self) -> tuple[tuple[str, str], ...]:
         return self._headers
@@ -172,55 +182,13 @@ class AnthropicApi:
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
-        n = len(batch)
-        ttft, tpot, tokens, prompt, tps = (np.full(n, np.nan) for _ in range(5))
-        gaps: list[np.ndarray] = []
-        gap_counts = np.zeros(n, dtype=np.int64)
-        kind = batch.kind.copy()
-        bodies = batch.bodies
-        said: dict[int, str] = {}
-        for i in np.flatnonzero(np.isin(batch.status, THROTTLED)).tolist():
-            kind[i] = Kind.THROTTLED
-            status = int(batch.status[i])
-            self._keep(said, int(Kind.THROTTLED),
-                       f"HTTP {status}: {_error_message(bodies[i] if bodies is not None else b'') or 'throttled'}")
-        if bodies is not None:
-            for i in np.flatnonzero((batch.status >= 400) & ~np.isin(batch.status, THROTTLED)).tolist():
-                message = _error_message(bodies[i])
-                if message:
-                    self._keep(said, int(kind[i]), f"HTTP {int(batch.status[i])}: {message}")
-            chunks = batch.chunk_times
-            for i in np.flatnonzero((batch.status == 200) & (batch.kind == Kind.OK)).tolist():
-                if self.config.stream:
-                    reads = sse.timed_reads(bodies[i], chunks[i] if chunks is not None else (), float(batch.done[i]))
-                    k, times, count, inputs, message = _stream(sse.events(reads))
-                else:
-                    k, times, count, inputs, message = _whole(bodies[i])
-                if k is not None:
-                    kind[i] = k
-                    if message:
-                        self._keep(said, k, message)
-                    continue
-                sent, done = float(batch.sent[i]), float(batch.done[i])
-                if times:
-                    ttft[i] = (times[0] - sent) * 1e6
-                    if len(times) >= 2:
-                        gaps.append(np.diff(np.asarray(times)) * 1e6)
-                        gap_counts[i] = len(times) - 1
-                    if count is not None and count >= 2:
-                        tpot[i] = (done - times[0]) / (count - 1) * 1e6
-                if count is not None:
-                    tokens[i] = count
-                    if done > sent:
-                        tps[i] = count / (done - sent) * 1e3   # milli-tokens a second (the catalogue's unit)
-                if inputs is not None:
-                    prompt[i] = inputs
-        out = Interpretation(kind=kind, messages=said or None)
-        out.columns = {"output_tokens": tokens, "input_tokens": prompt, "output_tps": tps}
-        if self.config.stream:
-            out.columns.update(ttft=ttft, tpot=tpot)
-            out.many = {"itl": (np.concatenate(gaps) if gaps else np.empty(0), gap_counts)}
-        return out
+        return sse.interpret_llm(batch, stream=self.config.stream, read_stream=_stream, read_whole=_whole,
+                                 error_message=_error_message, keep=self._keep, throttled=THROTTLED,
+                                 counter=self._counter, prompt_of=self._prompt_text)
+
+    def _prompt_text(self, payload: bytes) -> str:
+        """The text of the prompt a payload becomes (a tokenizer's input count)."""
+        return prompt_text(sse.payload_object(payload, self.config.prompt))
 
     def _keep(self, said: dict[int, str], kind: int, message: str) -> None:
         self.messages.setdefault(kind, message[:300])
@@ -238,6 +206,9 @@ class AnthropicSide:
     flags: ClassVar[tuple[TargetFlag, ...]] = (
         TargetFlag("--model", "model", "The served model's name."),
         TargetFlag("--max-tokens", "max_tokens", "max_tokens of each answer.", type=int),
+        TargetFlag("--tokenizer", "tokenizer", "A local Hugging Face tokenizer folder (with tokenizer.json): "
+                   "counts input and output tokens when the server sends no usage (never downloaded).",
+                   metavar="DIR"),
     )
     variant_key: ClassVar[str] = "model"
 
@@ -263,25 +234,29 @@ def _int(x: object) -> int | None:
     return int(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def _stream(evs: list[tuple[float, bytes]]) -> tuple[int | None, list[float] | None, int | None, int | None,
-                                                     str | None]:
-    """(kind or None, times of the events carrying tokens, output tokens, input tokens, error message)."""
+def _stream(evs: list[tuple[float, bytes]], text: sse.Text | None = None) -> sse.Answer:
+    """One stream read (`sse.Answer`); `text`, when given, gets each piece of thinking and of text, in order."""
     if not evs:
-        return int(Kind.INVALID), None, None, None, "an empty event stream"
+        return sse.failed(int(Kind.INVALID), "an empty event stream")
     times: list[float] = []
     output_tokens = input_tokens = None
     for t, data in evs:
         try:
             obj = json.loads(data)
         except ValueError:
-            return int(Kind.INVALID), None, None, None, f"a stream event is not JSON: {data[:80]!r}"
+            return sse.failed(int(Kind.INVALID), f"a stream event is not JSON: {data[:80]!r}")
         if not isinstance(obj, dict):
-            return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object"
+            return sse.failed(int(Kind.INVALID), "a stream event is not a JSON object")
         typ = obj.get("type")
         if typ == "content_block_delta":
             delta = obj.get("delta")
-            if isinstance(delta, dict) and delta.get(_TEXT.get(str(delta.get("type")), "")):
-                times.append(t)
+            if isinstance(delta, dict):
+                kind = str(delta.get("type"))
+                piece = delta.get(_TEXT.get(kind, ""))
+                if piece:
+                    times.append(t)
+                    if text is not None and isinstance(piece, str):
+                        text[0 if kind == "thinking_delta" else 1].append(piece)
         elif typ == "message_start":
             message = obj.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
@@ -292,21 +267,30 @@ def _stream(evs: list[tuple[float, bytes]]) -> tuple[int | None, list[float] | N
             if isinstance(usage, dict) and _int(usage.get("output_tokens")) is not None:
                 output_tokens = _int(usage.get("output_tokens"))   # cumulative: the last one wins
         elif typ == "error" or "error" in obj:
-            return int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}"
+            return sse.failed(int(Kind.MODEL_ERROR), f"error in stream: {_error_message(data)}")
     count = output_tokens if output_tokens is not None else len(times)
-    return None, times, count, input_tokens, None
+    return sse.Answer(times=times, count=count, inputs=input_tokens, from_usage=output_tokens is not None)
 
 
-def _whole(body: bytes) -> tuple[int | None, list[float] | None, int | None, int | None, str | None]:
+def _whole(body: bytes, text: sse.Text | None = None) -> sse.Answer:
+    """A whole (non-streamed) answer read; `text`, when given, gets its content blocks' text."""
     try:
         obj = json.loads(body)
     except ValueError:
-        return int(Kind.INVALID), None, None, None, f"the response is not JSON: {body[:80]!r}"
+        return sse.failed(int(Kind.INVALID), f"the response is not JSON: {body[:80]!r}")
     if not isinstance(obj, dict):
-        return int(Kind.INVALID), None, None, None, "the response is not a JSON object"
+        return sse.failed(int(Kind.INVALID), "the response is not a JSON object")
     if obj.get("type") == "error" or obj.get("error"):
-        return int(Kind.MODEL_ERROR), None, None, None, _error_message(body)
+        return sse.failed(int(Kind.MODEL_ERROR), _error_message(body))
     usage = obj.get("usage")
     if not isinstance(usage, dict):
         usage = {}
-    return None, [], _int(usage.get("output_tokens")), _int(usage.get("input_tokens")), None
+    if text is not None:
+        for block in obj.get("content") or ():
+            if isinstance(block, dict):
+                thinking = block.get("type") == "thinking"
+                piece = block.get("thinking" if thinking else "text")
+                if isinstance(piece, str):
+                    text[0 if thinking else 1].append(piece)
+    count = _int(usage.get("output_tokens"))
+    return sse.Answer(count=count, inputs=_int(usage.get("input_tokens")), from_usage=count is not None)

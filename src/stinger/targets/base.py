@@ -149,6 +149,9 @@ class ResponseBatch:
     headers: dict[str, list[bytes | None]] = field(default_factory=dict)   # name -> value per row
     bodies: list[bytes] | None = None
     chunk_times: list[list[tuple[float, int]]] | None = None   # per row: (arrival, body end offset) per read
+    # the run's payload bytes by `payload` index (the flush thread's dataset), for an api that reads its
+    # request again after the answer (a tokenizer's input count); None where not given
+    payload_bytes: Callable[[int], bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.done)
@@ -173,6 +176,8 @@ class Interpretation:
     rewrote them (gRPC: a protobuf message as its V2 JSON); None: the bodies as they came.
     `predictions`: per row, None or `(prediction, label or None)` a response hook read
     (targets/hooks.py); they go where the `prediction:` JSON path's go.
+    `token_source`: per row, where its token counts came from (0: none, else the index + 1 in
+    `core.records.TOKEN_SOURCES`: usage, tokenizer, chunks; `targets.tokens`), counted per variant.
     """
 
     kind: np.ndarray | None = None
@@ -183,6 +188,7 @@ class Interpretation:
     many: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     bodies: list[bytes] | None = None
     predictions: list[tuple[Any, Any] | None] | None = None
+    token_source: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------ configs: type (api) x via (carrier)

@@ -31,8 +31,11 @@ holds each definition once):
   per request: the p99 of gaps, not of per-request means);
 - `tpot`: (done - first token) / (output tokens - 1), the time per output
   token after the first (a request with one token has none);
-- `output_tokens`: the usage chunk's `completion_tokens`, else the count of
-  events carrying text; `input_tokens`: the usage's `prompt_tokens`;
+- `output_tokens`: the usage chunk's `completion_tokens`, else the user's
+  tokenizer (`tokenizer: DIR`, `--tokenizer DIR`; targets/tokens.py) over the
+  streamed text, else the count of events carrying text; `input_tokens`: the
+  usage's `prompt_tokens`, else the tokenizer over the prompt; which one is each
+  row's `token_source` (the summary's per variant: usage / tokenizer / chunks);
 - `reasoning_tokens`: the usage's `completion_tokens_details.reasoning_tokens`,
   else the count of events carrying reasoning text (none when neither says);
 - `output_tps`: output tokens / (done - sent), what this caller received a second.
@@ -49,7 +52,6 @@ import json
 import os
 from typing import Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import Field, field_validator
 
 from stinger.core.records import Kind
@@ -57,6 +59,7 @@ from stinger.targets import sse
 from stinger.targets.abilities import TargetFlag
 from stinger.targets.base import Interpretation, Needs, ResponseBatch, TargetConfig
 from stinger.targets.http import HttpFields
+from stinger.targets.tokens import TokenCounter, check_dir, prompt_text
 
 _PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 _DONE = b"[DONE]"
@@ -76,6 +79,12 @@ class OpenAIFields(TargetConfig):
     prompt: str | None = None            # sent when the run has no payload
     api_key: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    tokenizer: str | None = None         # a local tokenizer folder: counts when the server sends no usage
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer(cls, v: str | None) -> str | None:
+        return None if v is None else check_dir(v)
 
     @field_validator("model")
     @classmethod
@@ -134,6 +143,7 @@ class OpenAIApi:
             headers.append(("Authorization", f"Bearer {key}"))
         self._headers = tuple(headers)
         self.messages: dict[int, str] = {}   # error kind -> the first message seen
+        self._counter = TokenCounter(config.tokenizer) if config.tokenizer else None
 
     def request_headers(self) -> tuple[tuple[str, str], ...]:
         return self._headers
@@ -195,62 +205,13 @@ class OpenAIApi:
 
     # -- flush time ---------------------------------------------------------
     def interpret(self, batch: ResponseBatch) -> Interpretation:
-        n = len(batch)
-        out = Interpretation()
-        ttft, ttfo, tpot, tokens, prompt, tps, thought = (np.full(n, np.nan) for _ in range(7))
-        gaps: list[np.ndarray] = []
-        gap_counts = np.zeros(n, dtype=np.int64)
-        kind = batch.kind.copy()
-        bodies = batch.bodies
-        said: dict[int, str] = {}   # this batch's: the worker passes each on once (a record note)
-        for i in np.flatnonzero(batch.status == 429).tolist():
-            kind[i] = Kind.THROTTLED
-            self._keep(said, int(Kind.THROTTLED), _error_message(bodies[i] if bodies is not None else b"") or "HTTP 429")
-        if bodies is not None:
-            for i in np.flatnonzero((batch.status >= 400) & (batch.status != 429)).tolist():
-                message = _error_message(bodies[i])
-                if message:
-                    self._keep(said, int(kind[i]), f"HTTP {int(batch.status[i])}: {message}")
-            chunks = batch.chunk_times
-            for i in np.flatnonzero((batch.status == 200) & (batch.kind == Kind.OK)).tolist():
-                if self.config.stream:
-                    reads = sse.timed_reads(bodies[i], chunks[i] if chunks is not None else (), float(batch.done[i]))
-                    got = _stream(sse.events(reads))
-                else:
-                    got = _whole(bodies[i])
-                k, times, count, inputs, message = got[:5]
-                if k is not None:
-                    kind[i] = k
-                    if message:
-                        self._keep(said, k, message)
-                    continue
-                sent, done = float(batch.sent[i]), float(batch.done[i])
-                if times:
-                    ttft[i] = (times[0] - sent) * 1e6
-                    if len(times) >= 2:
-                        gaps.append(np.diff(np.asarray(times)) * 1e6)
-                        gap_counts[i] = len(times) - 1
-                    if count is not None and count >= 2:
-                        tpot[i] = (done - times[0]) / (count - 1) * 1e6
-                if count is not None:
-                    tokens[i] = count
-                    if done > sent:
-                        tps[i] = count / (done - sent) * 1e3   # milli-tokens a second (the catalogue's unit)
-                if inputs is not None:
-                    prompt[i] = inputs
-                first_output, reasoning = got[5:]
-                if first_output is not None:
-                    ttfo[i] = (first_output - sent) * 1e6
-                if reasoning is not None:
-                    thought[i] = reasoning
-        out.kind = kind
-        out.messages = said or None
-        out.columns = {"output_tokens": tokens, "input_tokens": prompt, "output_tps": tps,
-                       "reasoning_tokens": thought}
-        if self.config.stream:
-            out.columns.update(ttft=ttft, ttfo=ttfo, tpot=tpot)
-            out.many = {"itl": (np.concatenate(gaps) if gaps else np.empty(0), gap_counts)}
-        return out
+        return sse.interpret_llm(batch, stream=self.config.stream, read_stream=_stream, read_whole=_whole,
+                                 error_message=_error_message, keep=self._keep, counter=self._counter,
+                                 prompt_of=self._prompt_text, reasoning=True)
+
+    def _prompt_text(self, payload: bytes) -> str:
+        """The text of the prompt a payload becomes (a tokenizer's input count)."""
+        return prompt_text(sse.payload_object(payload, self.config.prompt))
 
     def _keep(self, said: dict[int, str], kind: int, message: str) -> None:
         self.messages.setdefault(kind, message[:300])
@@ -268,6 +229,9 @@ class OpenAISide:
     flags: ClassVar[tuple[TargetFlag, ...]] = (
         TargetFlag("--model", "model", "The served model's name."),
         TargetFlag("--max-tokens", "max_tokens", "max_tokens of each answer.", type=int),
+        TargetFlag("--tokenizer", "tokenizer", "A local Hugging Face tokenizer folder (with tokenizer.json): "
+                   "counts input and output tokens when the server sends no usage (never downloaded).",
+                   metavar="DIR"),
     )
     variant_key: ClassVar[str] = "model"
 
@@ -318,9 +282,8 @@ def _usage(obj: dict) -> tuple[int | None, int | None, int | None]:
     return _int(usage.get("completion_tokens")), _int(usage.get("prompt_tokens")), reasoning
 
 
-def _stream(evs: list[tuple[float, bytes]]):
-    """(kind or None, times of the events carrying text, output tokens, input tokens, error message,
-    time of the first event carrying output content, reasoning tokens) of one stream."""
+def _stream(evs: list[tuple[float, bytes]], text: sse.Text | None = None) -> sse.Answer:
+    """One stream read (`sse.Answer`); `text`, when given, gets each piece of reasoning and of content, in order."""
     times: list[float] = []
     first_output: float | None = None
     reasoning_events = 0
@@ -331,11 +294,11 @@ def _stream(evs: list[tuple[float, bytes]]):
         try:
             obj = json.loads(data)
         except ValueError:
-            return int(Kind.INVALID), None, None, None, f"a stream event is not JSON: {data[:80]!r}", None, None
+            return sse.failed(int(Kind.INVALID), f"a stream event is not JSON: {data[:80]!r}")
         if not isinstance(obj, dict):
-            return int(Kind.INVALID), None, None, None, "a stream event is not a JSON object", None, None
+            return sse.failed(int(Kind.INVALID), "a stream event is not a JSON object")
         if obj.get("error"):
-            return int(Kind.MODEL_ERROR), None, None, None, f"error in stream: {_error_message(data)}", None, None
+            return sse.failed(int(Kind.MODEL_ERROR), f"error in stream: {_error_message(data)}")
         completion, inputs, reasoning = _usage(obj)
         if completion is not None:
             usage_tokens = completion
@@ -353,23 +316,37 @@ def _stream(evs: list[tuple[float, bytes]]):
                     first_output = t
                 if thought:
                     reasoning_events += 1
+                if text is not None:
+                    text[0].append(thought)
+                    text[1].append(content)
                 break
     if not evs:
-        return int(Kind.INVALID), None, None, None, "an empty event stream", None, None
+        return sse.failed(int(Kind.INVALID), "an empty event stream")
     count = usage_tokens if usage_tokens is not None else len(times)
     if usage_reasoning is None and reasoning_events:
         usage_reasoning = reasoning_events
-    return None, times, count, prompt_tokens, None, first_output, usage_reasoning
+    return sse.Answer(times=times, count=count, inputs=prompt_tokens, first_output=first_output,
+                      reasoning=usage_reasoning, from_usage=usage_tokens is not None)
 
 
-def _whole(body: bytes):
+def _whole(body: bytes, text: sse.Text | None = None) -> sse.Answer:
+    """A whole (non-streamed) answer read; `text`, when given, gets its choices' text."""
     try:
         obj = json.loads(body)
     except ValueError:
-        return int(Kind.INVALID), None, None, None, f"the response is not JSON: {body[:80]!r}", None, None
+        return sse.failed(int(Kind.INVALID), f"the response is not JSON: {body[:80]!r}")
     if not isinstance(obj, dict):
-        return int(Kind.INVALID), None, None, None, "the response is not a JSON object", None, None
+        return sse.failed(int(Kind.INVALID), "the response is not a JSON object")
     if obj.get("error"):
-        return int(Kind.MODEL_ERROR), None, None, None, _error_message(body), None, None
+        return sse.failed(int(Kind.MODEL_ERROR), _error_message(body))
     count, inputs, reasoning = _usage(obj)
-    return None, [], count, inputs, None, None, reasoning
+    if text is not None:
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict):
+                message = choice.get("message")
+                if isinstance(message, dict):
+                    text[0].append(message.get("reasoning_content") or message.get("reasoning") or "")
+                    text[1].append(message.get("content") or "")
+                else:
+                    text[1].append(choice.get("text") or "")
+    return sse.Answer(count=count, inputs=inputs, reasoning=reasoning, from_usage=count is not None)

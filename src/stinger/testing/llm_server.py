@@ -17,7 +17,8 @@ usage says `completion_tokens_details.reasoning_tokens`; the answer's
 timed from the request's read (recv + TTFT + the gaps before it), so a late
 timer delays one token, never the ones after it. A streamed answer ends with a
 usage chunk (when the request asks for it with `stream_options.include_usage`;
-`prompt_tokens` is the prompt's count of words) and `data: [DONE]`. The prompt
+`prompt_tokens` is the prompt's count of words; `--no-usage`: never, as some servers do not) and
+`data: [DONE]`. The prompt
 `"please fail"` gets an `error` event mid-stream (or an error object),
 `"please throttle"` an HTTP 429.
 
@@ -102,7 +103,8 @@ def _words(req: dict, chat: bool) -> int:
 
 
 def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_gap: float = 0.0,
-         reasoning: int = 0, record_prompts: bool = False, per_inflight: float = 0.0, precise: bool = False):
+         reasoning: int = 0, record_prompts: bool = False, per_inflight: float = 0.0, precise: bool = False,
+         usage_sent: bool = True):
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, StreamingResponse
@@ -182,7 +184,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             text = "".join(f"{tag}t{k} " for k in range(n)) if tag else " ".join(f"t{k}" for k in range(n))
             choice = {"index": 0, "message": {"role": "assistant", "content": text}} if chat else \
                 {"index": 0, "text": text}
-            return JSONResponse({"id": "x", "model": model, "choices": [choice], "usage": usage})
+            whole = {"id": "x", "model": model, "choices": [choice]}
+            return JSONResponse({**whole, "usage": usage} if usage_sent else whole)
 
         async def stream():
             try:
@@ -205,7 +208,7 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
             rec["first_output"] = handed[think] if len(handed) > think else None
             rec["gaps"] = [b - a for a, b in itertools.pairwise(handed)]
             save(rec)
-            if (req.get("stream_options") or {}).get("include_usage"):
+            if usage_sent and (req.get("stream_options") or {}).get("include_usage"):
                 yield b"data: " + json.dumps({"id": "x", "model": model, "choices": [],
                                               "usage": usage}).encode() + b"\n\n"
             yield b"data: [DONE]\n\n"
@@ -218,7 +221,8 @@ def _app(ttft: float, itl: float, tokens: int, save, long_every: int = 0, long_g
 
 def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | None,
           long_every: int = 0, long_ms: float = 0.0, reasoning: int = 0, make_app: Any = None,
-          record_prompts: bool = False, per_inflight_ms: float = 0.0, precise: bool = False) -> None:
+          record_prompts: bool = False, per_inflight_ms: float = 0.0, precise: bool = False,
+          usage_sent: bool = True) -> None:
     import uvicorn
 
     out = open(record, "a") if record else None
@@ -233,7 +237,7 @@ def serve(port: int, ttft_ms: float, itl_ms: float, tokens: int, record: str | N
     sock.bind((HOST, port))
     print(f"port {sock.getsockname()[1]}", flush=True)
     app = (_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3, reasoning, record_prompts,
-                per_inflight_ms / 1e3, precise) if make_app is None
+                per_inflight_ms / 1e3, precise, usage_sent) if make_app is None
            else make_app(ttft_ms / 1e3, itl_ms / 1e3, tokens, save, long_every, long_ms / 1e3))
     config = uvicorn.Config(app,
                             log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
@@ -253,6 +257,7 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     ap.add_argument("--ttft-per-inflight-ms", type=float, default=0.0,
                     help="TTFT grows by this much per request in flight at the read (itself included)")
     ap.add_argument("--precise", action="store_true", help="each token within microseconds of its instant")
+    ap.add_argument("--no-usage", action="store_true", help="never send `usage` (as some servers do not)")
     ap.add_argument("--record", default=None)
     ap.add_argument("--record-prompts", action="store_true",
                     help="also record each request's messages (chat) or prompt, and give each answer tokens of "
@@ -261,7 +266,7 @@ def main(argv: list[str] | None = None, make_app: Any = None) -> None:
     if (a.ttft_per_inflight_ms or a.precise) and make_app is not None:
         ap.error("--ttft-per-inflight-ms and --precise are this server's own (the OpenAI-style one)")
     serve(a.port, a.ttft_ms, a.itl_ms, a.tokens, a.record, a.long_every, a.long_ms, a.reasoning, make_app,
-          a.record_prompts, a.ttft_per_inflight_ms, a.precise)
+          a.record_prompts, a.ttft_per_inflight_ms, a.precise, usage_sent=not a.no_usage)
 
 
 class LlmServer:
@@ -270,16 +275,17 @@ class LlmServer:
     `long_every=N, long_ms=X`: every N-th gap between tokens lasts X ms; `reasoning=N`: N reasoning
     tokens before the answer's `tokens` (this server's chat answers only); `ttft_per_inflight_ms=K`: TTFT
     = ttft_ms + K x the requests in flight at the read, itself included; `precise`: each token within
-    microseconds of its instant (see the module docstring). A server of another api
+    microseconds of its instant (see the module docstring); `usage=False`: no usage sent. A server of another api
     beside this one (`anthropic_server`) runs its own `module` with the same arguments."""
 
     module = "stinger.testing.llm_server"
 
     def __init__(self, *, ttft_ms: float = 40.0, itl_ms: float = 8.0, tokens: int = 16, long_every: int = 0,
                  long_ms: float = 0.0, reasoning: int = 0, record_prompts: bool = False,
-                 ttft_per_inflight_ms: float = 0.0, precise: bool = False) -> None:
+                 ttft_per_inflight_ms: float = 0.0, precise: bool = False, usage: bool = True) -> None:
         self.args = ["--ttft-ms", repr(ttft_ms), "--itl-ms", repr(itl_ms), "--tokens", str(tokens),
-                     "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning)]
+                     "--long-every", str(long_every), "--long-ms", repr(long_ms), "--reasoning", str(reasoning),
+                     *(() if usage else ("--no-usage",))]
         if record_prompts:
             self.args.append("--record-prompts")
         if ttft_per_inflight_ms:
