@@ -13,7 +13,8 @@ vertical markers, and the legends name each variant's model where the target
 has one. A capacity search adds a row per judged step. At the end: how the run
 ended (finished, stopped, terminated, aborted, incomplete: `end`, with the
 reason and the exit code), the summary's SLO results, its breakdown rows (every
-group it carries, by name: per backend, per URL, per origin, ...) and, for an
+group it carries, by name: per backend, per URL, per origin, ...; the same rows are
+shown so far while the run goes on, `outputs/live_breakdown.py`) and, for an
 A/B test, the verdict (its sentence and its rows with their intervals).
 
 The end of the process is part of the page's state: `final` turns true when
@@ -49,7 +50,7 @@ that lost one ends "incomplete" (with the lost workers' table), never "finished"
     warmup_s, labels {variant: "A: model"}, slos [{variant, slo, metric, unit, observed,
     status (pass|fail|cannot tell yet|cannot tell), passed}], goodput {variant: {good, of,
     share, ...}}, goodput_objectives, events [{t, kind, rate|users, source, text}],
-    breakdown {group: {title, rows, notes}}, end {state, reason, exit_code} (null while
+    breakdown {group: {title, rows, notes}} (so far while running, the summary's at the end), end {state, reason, exit_code} (null while
     running), verdict {sentence, significant, table, a, b, rows, notes, sequential, others}, final.
 """
 
@@ -134,6 +135,7 @@ class DashboardOutput:
 
     name = "dashboard"
     wants_intervals = True
+    wants_breakdown = True               # the breakdown rows live (outputs/live_breakdown.py)
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *, announce: Any = None,
                  linger: float = 0.0) -> None:
@@ -283,6 +285,7 @@ class DashboardOutput:
             if self._slos:
                 slos += live_slos(self._slos, v, snapshot.elapsed - warmup, goodput.get(v.name))
         events = [_event(e) for e in getattr(snapshot, "events", None) or ()]
+        live_rows = self._live_rows(getattr(snapshot, "breakdown", None))
         with self._lock:
             pts = self._state["points"]
             pts.append(point)
@@ -293,6 +296,18 @@ class DashboardOutput:
                                slos=slos, goodput=goodput)
             if events:
                 self._state["events"] = events
+            if live_rows:
+                self._state["breakdown"] = live_rows
+
+    def _live_rows(self, view: Any) -> dict:
+        """The breakdown rows so far, as the end shows them (`breakdown_groups`), built only while a page
+        watches (the rows of 128 labels cost milliseconds: `bench/live_rows.py`); {} when none."""
+        if view is None:
+            return {}
+        if time.monotonic() - self._last_poll >= _WATCHED:
+            view.keep_up()
+            return {}
+        return scrub_data(breakdown_groups({"breakdown": view.groups()}))
 
     def finish(self, result) -> None:
         summary = result.summary
