@@ -229,9 +229,10 @@ class DashboardOutput:
         if os.getpid() != self._owner or self._server is None:
             return
         self.done()
+        ended = time.monotonic()
         self._wait_seen(max(_LINGER, self.linger))
-        if self.linger > 0:   # asked to keep serving the final state a while, watched or not
-            time.sleep(max(0.0, self.linger - _LINGER))
+        if self.linger > 0:   # asked to keep serving the final state a while, watched or not: `linger` s from now
+            time.sleep(max(0.0, ended + self.linger - time.monotonic()))
 
     def _wait_seen(self, limit: float) -> None:
         """Until a page watching has polled the latest state (at most `limit` s; not at all if none watches)."""
