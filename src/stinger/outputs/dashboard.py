@@ -179,8 +179,9 @@ class DashboardOutput:
                 if path not in _ROUTES:
                     self.send_error(404)
                     return
+                version = None
                 if path == "/state.json":
-                    body = dashboard.state_json()
+                    body, version = dashboard._body()
                     kind = "application/json"
                 else:
                     body = _page()
@@ -193,6 +194,9 @@ class DashboardOutput:
                 self.send_header("Content-Security-Policy", _CSP)
                 self.end_headers()
                 self.wfile.write(body)
+                if version is not None:   # seen once written whole: the process may end only after that
+                    self.wfile.flush()
+                    dashboard._seen(version)
 
             def log_message(self, *args: Any) -> None:   # no access log on the terminal
                 return
@@ -212,10 +216,20 @@ class DashboardOutput:
             self._announce(self.url)
 
     def state_json(self) -> bytes:
+        body, version = self._body()
+        self._seen(version)
+        return body
+
+    def _body(self) -> tuple[bytes, int]:
+        """/state.json's body and the state's version in it (a poll counts as watching from here)."""
         with self._lock:
             self._last_poll = time.monotonic()
-            self._served = self._state_version
-            return json.dumps(self._state, separators=(",", ":"), default=str).encode()
+            return json.dumps(self._state, separators=(",", ":"), default=str).encode(), self._state_version
+
+    def _seen(self, version: int) -> None:
+        """A page received the state up to `version` (the end waits for it, `_wait_seen`)."""
+        with self._lock:
+            self._served = max(self._served, version)
 
     def done(self) -> None:
         """Nothing more will come for this run (a caller that outlives its runs, `stinger ui`, says so):
