@@ -19,7 +19,7 @@ A/B test, the verdict (its sentence and its rows with their intervals).
 
 The end of the process is part of the page's state: `final` turns true when
 nothing more will come (at the interpreter's exit), and a page watching then
-gets one more poll to see it before the process exits (`_LINGER`, or `linger`
+gets one more poll to see it before the process exits (`_LINGER`, or `linger` (`--dashboard-linger`)
 seconds given to the output); a page that saw `final` stops polling, so the
 server going away is no error in the browser. A page that loses its server
 before (the process was killed) says the run ended and stops polling.
