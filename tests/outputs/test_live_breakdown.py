@@ -86,3 +86,17 @@ def test_the_dashboard_shows_the_rows_so_far_while_a_page_watches_and_only_adds_
     assert [(r["variant"], r["label"], r["responses"]) for r in rows] == [("A", "<b>", 2), ("A", "a", 4)]
     assert state["breakdown"][SERVED_BY]["title"] == "per served by (response header X-Served-By)"
     assert state["status"] == "running" and {"points", "totals", "events", "slos"} <= set(state)
+
+
+def test_rows_nobody_folds_are_let_go_and_the_merge_path_untapped(monkeypatch):
+    import stinger.outputs.live_breakdown as lb
+
+    monkeypatch.setattr(lb, "_MAX_PENDING", 5)
+    m = _metrics()
+    live = LiveBreakdown(served_by=SB)
+    m.breakdown.add([_flush(SERVED_BY, "A", "a", [5.0])])
+    assert live.take(m, 1.0) is not None and m.breakdown.tap is not None
+    for _ in range(6):   # an output that no longer folds: the rows pile up past the bound
+        m.breakdown.add([_flush(SERVED_BY, "A", "a", [5.0])])
+    assert m.breakdown.tap is None and live.take(m, 2.0) is None
+    assert m.breakdown.table(SERVED_BY)[0]["responses"] == 7   # the run's own books are whole

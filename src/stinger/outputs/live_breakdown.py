@@ -11,7 +11,8 @@ the very builder of summary.json's `breakdown` (same rows, same shapes): once pe
 output asks for it, and only once a group exists (a run without one never taps the merge path).
 Only an output with `wants_breakdown` (the dashboard) makes the run keep one (`for_outputs`); such an
 output calls `groups()` or, when it has no use for the rows now, `keep_up()` on each view it is given,
-so what was handed over never piles up.
+so what was handed over never piles up; should it pile up all the same (that output failed and is no longer
+called), past `_MAX_PENDING` group rows the live side lets go: no more views, the merge path untapped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 
 from stinger.core.breakdown import Breakdown, groups
 from stinger.core.records import GroupRecord
+
+_MAX_PENDING = 200_000      # group rows handed over and not folded yet (~1,500 flushes of 128 labels)
 
 
 def for_outputs(outputs: list, **params: Any) -> LiveBreakdown | None:
@@ -45,6 +48,8 @@ class LiveBreakdown:
         self._folded = 0                      # of them, folded into `mirror` (the output thread)
         self.mirror: Breakdown | None = None
         self._tapped: Breakdown | None = None
+        self._rows_pending = 0                # group rows in `_pending`
+        self._gave_up = False
 
     def take(self, metrics: Any, elapsed: float) -> BreakdownView | None:
         """On the merge path (under the merger's lock): this snapshot's view, or None while the run has
@@ -52,6 +57,8 @@ class LiveBreakdown:
         copy of the origins' counts."""
         b: Breakdown = metrics.breakdown
         origins = getattr(metrics, "origins", None)
+        if self._gave_up:
+            return None
         if self.mirror is None:
             if not b and not origins:
                 return None
@@ -73,6 +80,14 @@ class LiveBreakdown:
         with self._lock:
             self._pending.append(flush)
             self._handed += 1
+            self._rows_pending += len(flush)
+            if self._rows_pending <= _MAX_PENDING:
+                return
+            self._pending.clear()   # nobody folds them: let go rather than hold the run's rows twice
+            self._rows_pending = 0
+            self._gave_up = True
+        if self._tapped is not None:
+            self._tapped.tap = None
 
     def fold(self, upto: int) -> Breakdown:
         """The live copy with every flush handed over before `upto` added (off the merge path)."""
@@ -81,6 +96,7 @@ class LiveBreakdown:
             n = max(0, min(upto - self._folded, len(self._pending)))
             todo, self._pending[:n] = self._pending[:n], []
             self._folded += n
+            self._rows_pending -= sum(len(f) for f in todo)
         for flush in todo:
             self.mirror.add(flush)
         return self.mirror
