@@ -25,9 +25,12 @@ server going away is no error in the browser. A page that loses its server
 before (the process was killed) says the run ended and stops polling.
 
 It reads snapshots, never the engine (`outputs/base.py`): `interval` runs on
-the output thread and only appends a small point under a lock; the HTTP
+the output thread and appends a small point under a lock (and, while a page
+polls, builds the breakdown rows so far from the snapshot's view); the HTTP
 server runs on its own daemon thread. What it serves holds no secret: names,
-counts and times, and the spec's name, never its URLs or headers.
+counts and times, and the spec's name, never its headers; a URL only as the
+label of a per-URL row, as summary.json shows it (no userinfo, secret-looking
+query values masked, `core.secrets.redact_url`, then scrubbed).
 
 Only this machine's browser reads it:
 - the `Host` header must name the loopback address it listens on (127.0.0.1,
