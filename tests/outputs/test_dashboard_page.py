@@ -81,7 +81,7 @@ def ab_run(tmp_path_factory):
     sync_api = _sync_api()
     out = tmp_path_factory.mktemp("ab")
     port = free_port()
-    seen: dict = {"live_slos": None, "live_warm": None, "live_band": None}
+    seen: dict = {"live_slos": None, "live_warm": None, "live_band": None, "live_backend": None}
     with RefServer("delay", delay_ms=4, name="a-1") as a, RefServer("delay", delay_ms=9, name="b-1") as b, \
             RefServer("delay", delay_ms=4, name="c-1") as c:
         spec = out / "ab.yaml"     # three variants: B and C each against the baseline A
@@ -112,6 +112,14 @@ def ab_run(tmp_path_factory):
                         if any(r.get_attribute("data-status") == "pass" for r in rows):
                             seen["live_slos"] = [(r.get_attribute("data-variant"), r.get_attribute("data-slo"),
                                                   r.get_attribute("data-status"), r.inner_text()) for r in rows]
+                    if seen["live_backend"] is None and page.query_selector("#status.running"):
+                        rows = page.query_selector_all("section[data-group=served_by] tbody tr")
+                        if rows:   # per-backend rows while the run goes on, and the clock when seen
+                            seen["live_backend"] = {
+                                "rows": [(r.get_attribute("data-variant"), r.get_attribute("data-label"),
+                                          r.query_selector_all("td")[2].inner_text()) for r in rows],
+                                "title": page.query_selector("section[data-group=served_by] h3").inner_text(),
+                                "clock": page.query_selector("#clock").inner_text()}
                     if seen["live_warm"] is None and page.query_selector("#status.running"):
                         warm = _ys(page, "#rate polyline[data-series='A warm-up']")
                         if warm:
@@ -201,6 +209,16 @@ def test_slos_are_judged_live_and_the_runs_result_shown_at_the_end(ab_run):
     assert all("(so far)" in text for _v, _s, st, text in live if st == "pass")
     final = {(r["variant"], r["slo"]): "pass" if r["passed"] else "fail" for r in ab_run["summary"]["slo"]}
     assert {(v, s): st for v, s, st in ab_run["final_slos"]} == final
+
+
+def test_per_backend_rows_are_shown_while_the_run_goes_on(ab_run):
+    live = ab_run["live_backend"]
+    assert live is not None, "no per-backend row was shown while the run was running"
+    assert {("A", "a-1"), ("B", "b-1"), ("C", "c-1")} <= {(v, label) for v, label, _n in live["rows"]}
+    assert all(int(n.replace(",", "")) > 0 for _v, _label, n in live["rows"])   # responses so far
+    assert live["title"] == "per served by (response header X-Served-By) (so far)"
+    assert float(live["clock"].split(" s")[0]) < 5.0   # seen before the planned end (5 s)
+    assert not ab_run["errors"]
 
 
 def test_per_backend_rows_come_from_the_summarys_breakdown(ab_run):

@@ -122,10 +122,27 @@ def load_options(fn: Any = None, *, exclude: frozenset[str] = frozenset()) -> An
 
 
 def dashboard_option(fn: Any) -> Any:
+    fn = option("--dashboard-linger", group="Outputs", rank=4, metavar="DURATION", expose_value=False,
+                callback=_linger, help="With --dashboard: keep serving the page's final state this long after "
+                                       "the run (e.g. 30s; default: until a watching page has seen it, at most 3 s).")(fn)
     return option("--dashboard", group="Outputs", rank=3, type=click.IntRange(0, 65535), is_flag=False,
                   flag_value=0, default=None, metavar="[PORT]",
                   help="Follow the run live in a browser: a page on http://127.0.0.1:PORT/ "
                        "(no PORT: any free one, printed at the start).")(fn)
+
+
+def _linger(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """--dashboard-linger in seconds, kept in the context for `cli.outputs.outputs` (no command's signature
+    changes for it)."""
+    if value is None:
+        return
+    from stinger.core.units import parse_duration
+    from stinger.errors import UsageError
+
+    try:
+        ctx.meta["dashboard_linger"] = parse_duration(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def overrides_from_flags(params: dict[str, Any]) -> dict[str, Any]:

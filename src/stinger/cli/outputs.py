@@ -23,10 +23,16 @@ def outputs(quiet: bool, dashboard: int | None = None, jsonl: str | None = None)
         from stinger.outputs.terminal import TerminalOutput, make_console
 
         outs.insert(0, TerminalOutput(make_console()))
+    ctx = click.get_current_context(silent=True)
+    linger = ctx.meta.get("dashboard_linger") if ctx is not None else None   # --dashboard-linger (cli/flags.py)
+    if linger is not None and dashboard is None:
+        raise click.BadParameter("needs --dashboard (it keeps the dashboard's page serving after the run)",
+                                 param_hint="--dashboard-linger")
     if dashboard is not None:
         from stinger.outputs.dashboard import DashboardOutput
 
-        outs.append(DashboardOutput(port=dashboard, announce=lambda url: click.echo(f"dashboard: {url}", err=True)))
+        outs.append(DashboardOutput(port=dashboard, announce=lambda url: click.echo(f"dashboard: {url}", err=True),
+                                    linger=linger or 0.0))
     return outs
 
 

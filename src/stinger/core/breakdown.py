@@ -16,7 +16,7 @@ from the weight's share (so a big run does not flag a 0.3-point difference nobod
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -51,15 +51,34 @@ class _Row:
 
 
 class Breakdown:
-    """Every worker's group rows merged: (by, variant) -> label -> counts and a latency histogram."""
+    """Every worker's group rows merged: (by, variant) -> label -> counts and a latency histogram.
+
+    `tap`, when set, is handed each flush's group rows as they are added (the live view keeps its own
+    copy from them, `outputs/live_breakdown.py`, instead of copying every histogram per snapshot)."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], dict[str, _Row]] = {}
+        self.tap: Callable[[tuple[GroupRecord, ...]], None] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.rows)
 
+    def copy(self) -> Breakdown:
+        """An independent copy of the rows (no tap)."""
+        out = Breakdown()
+        for key, labels in self.rows.items():
+            mine = out.rows[key] = {}
+            for label, r in labels.items():
+                c = mine[label] = _Row()
+                c.kinds = r.kinds.copy()
+                c.responses = r.responses
+                c.hist = r.hist.copy()
+        return out
+
     def add(self, groups: Iterable[GroupRecord]) -> None:
+        if self.tap is not None:
+            groups = tuple(groups)
+            self.tap(groups)
         for g in groups:
             labels = self.rows.setdefault((g.by, g.variant), {})
             label = g.label if g.label in labels or len(labels) < MAX_LABELS else OTHER
@@ -98,8 +117,10 @@ def _row(variant: str, label: str, r: _Row, total: int) -> dict[str, Any]:
     ok = int(r.kinds[Kind.OK])
     failed = {k.label: int(r.kinds[k]) for k in Kind if k is not Kind.OK and r.kinds[k]}
 
+    at = h.percentiles((50, 90, 99, 99.9)) if h_count else {}   # one pass over the counts for all four
+
     def pct(q: float) -> float | None:
-        return round(h.value_at_percentile(q) / 1e3, 3) if h_count else None
+        return round(at[q] / 1e3, 3) if h_count else None
 
     return {"variant": variant, "label": label, "responses": r.responses,
             "share": round(r.responses / total, 6) if total else None,
@@ -157,3 +178,35 @@ def parse_weights(text: str) -> dict[str, float]:
     if not out or sum(out.values()) <= 0:
         raise ValueError(f"{text!r} states no positive weight; expected e.g. a=1,b=1,c=2")
     return out
+
+
+def groups(breakdown: Breakdown, origins: Any = None, *, served_by: Any = None,
+           urls: Mapping[str, Mapping[str, str]] | None = None, window_s: float = 0.0,
+           ) -> tuple[dict[str, Any], list[str]]:
+    """summary.json's `breakdown` groups and their warnings, the one builder for the summary's block
+    (`orchestrate/summary.py`) and the live view's rows (`outputs/live_breakdown.py`): per-backend rows
+    (the served-by header's values, a note per share that strays from the stated weights), per-URL rows
+    (`urls[variant]`: index -> the URL as shown), per-turn rows of multi-turn sessions, and per-origin rows
+    (`origins`: a `core.origins.OriginBook`) with where each origin's workers ran. `served_by`: the
+    spec's (`header`, `weights`), or None; `window_s`: the measured window's length (an origin's rate)."""
+    from stinger.core.secrets import redact_text
+
+    data: dict[str, Any] = {}
+    warnings: list[str] = []
+    if served_by is not None:
+        # a label is what an endpoint wrote: shown as any endpoint text is (no credential, one line)
+        rows = [{**r, "label": redact_text(r["label"])} for r in breakdown.table(SERVED_BY)]
+        notes = weight_notes(rows, served_by.weights) if served_by.weights else []
+        data[SERVED_BY] = {"header": served_by.header,
+                           "weights": dict(served_by.weights) if served_by.weights else None,
+                           "rows": rows, "notes": notes}
+        warnings += notes
+    url_rows = breakdown.table(URL, urls)
+    if url_rows:
+        data[URL] = {"rows": url_rows}
+    turn_rows = breakdown.table(TURN)   # multi-turn sessions: a row per turn (1-based)
+    if turn_rows:
+        data[TURN] = {"rows": turn_rows}
+    if origins:   # per origin (core/origins.py): where each origin's workers ran, and its rows
+        data[ORIGIN] = {"origins": origins.placement(), "rows": origins.rows(breakdown, window_s)}
+    return data, warnings

@@ -73,6 +73,16 @@ class OriginBook:
             for name, n in (rec.in_flight_by_variant or {}).items():
                 self._at(origin, name).in_flight += n
 
+    def copy(self) -> OriginBook:
+        """An independent copy (small: a few counts per origin and variant), for a live snapshot."""
+        out = OriginBook(self.origin_of, self.sources)
+        out.nodes = dict(self.nodes)
+        for key, c in self.counts.items():
+            k = out.counts[key] = _Counts()
+            k.scheduled, k.dropped, k.in_flight, k.ok_window = c.scheduled, c.dropped, c.in_flight, c.ok_window
+            k.kinds = c.kinds.copy()
+        return out
+
     def lost(self, worker: int, variant: str, n: int) -> None:
         """A lost worker's in-flight requests, booked as failed (`lost`) as the variant books them."""
         origin = self.origin_of.get(worker)

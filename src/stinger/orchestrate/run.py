@@ -20,7 +20,7 @@ from stinger.orchestrate.abort_watch import abort_watch
 from stinger.orchestrate.planning import RunPlan, plan_run
 from stinger.orchestrate.preflight import ensure_fd_limit
 from stinger.orchestrate.row_files import check_row_sinks, drop_request_logs, merge_request_logs, request_logs
-from stinger.orchestrate.summary import build_summary
+from stinger.orchestrate.summary import breakdown_params, build_summary
 from stinger.outputs.otlp import with_otlp
 from stinger.scale.base import WorkerBackend, backend_named, check_origins
 from stinger.scale.coordinator import RunOutcome, execute, hold_stop_signals
@@ -85,6 +85,7 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
         run_dir_of,
         snapshot_of,
     )
+    from stinger.outputs.live_breakdown import for_outputs
 
     if outputs is None:
         outputs = default_outputs(console=console, live=live, write=write, quiet=quiet)
@@ -132,13 +133,19 @@ def _run_spec(plan: Spec | RunPlan, *, console: Console | None, live: bool, writ
             with OutputThread(live_outputs) as thread:
                 # on the merge path: copy what the live view needs, hand it over, return (and with
                 # no live output, not even that: a quiet run's coordinator does no extra work)
-                progress = (lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra()))) if live_outputs else None
+                # (the breakdown rows: a view handed over, built off this path, outputs/live_breakdown.py)
+                rows_live = for_outputs(live_outputs, **breakdown_params(spec), warmup=load.warmup)
+                progress = ((lambda m, t: thread.post(snapshot_of(m, t, mon.live_extra(),
+                                                                  rows_live and rows_live.take(m, t))))
+                            if live_outputs else None)
                 from stinger.outputs.rundir import spill_path
 
                 plans = request_logs(spec, plans, run_dir)
                 outcome = execute(plans, on_start=on_start, stop_when=stop, on_progress=progress,
                                   backend=backend, spill_path=spill_path(run_dir), control=control,
                                   on_worker_loss=load.on_worker_loss)
+                if rows_live is not None:
+                    rows_live.detach()
         finally:
             mon.stop()
     except BaseException:

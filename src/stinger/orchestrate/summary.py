@@ -14,7 +14,7 @@ from typing import Any
 from stinger.core.blocks import Block
 from stinger.core.metrics import RunMetrics
 from stinger.core.records import UNATTRIBUTED
-from stinger.core.secrets import redact_text, redact_url
+from stinger.core.secrets import redact_url
 from stinger.core.server_time import choose, p50_at_most
 from stinger.core.summary import (
     MonitorFigures,
@@ -87,31 +87,18 @@ def build_summary(spec: Spec, outcome: RunOutcome, slos: list, mon, *, workers: 
 
 
 def breakdown_block(spec: Spec, m: RunMetrics, window: tuple[float, float] = (0.0, 0.0)) -> Block:
-    """summary.json's `breakdown`: per-backend rows (the served-by header's values, a note per share
-    that strays from the stated weights), per-URL rows of the variants given several URLs, per-turn rows
-    of multi-turn sessions, and per-origin rows with where each origin's workers ran."""
-    from stinger.core.breakdown import ORIGIN, SERVED_BY, TURN, URL, weight_notes
+    """summary.json's `breakdown` (`core.breakdown.groups`, the same rows the live view shows)."""
+    from stinger.core.breakdown import groups
 
-    data: dict[str, Any] = {}
-    warnings: list[str] = []
-    sb = spec.served_by
-    if sb is not None:
-        # a label is what an endpoint wrote: shown as any endpoint text is (no credential, one line)
-        rows = [{**r, "label": redact_text(r["label"])} for r in m.breakdown.table(SERVED_BY)]
-        notes = weight_notes(rows, sb.weights) if sb.weights else []
-        data[SERVED_BY] = {"header": sb.header, "weights": dict(sb.weights) if sb.weights else None,
-                           "rows": rows, "notes": notes}
-        warnings += notes
-    urls = {v.name: {str(i): redact_url(u) for i, u in enumerate(v.all_urls())} for v in spec.all_variants()}
-    url_rows = m.breakdown.table(URL, urls)
-    if url_rows:
-        data[URL] = {"rows": url_rows}
-    turn_rows = m.breakdown.table(TURN)   # multi-turn sessions: a row per turn (1-based)
-    if turn_rows:
-        data[TURN] = {"rows": turn_rows}
-    if m.origins:   # per origin (core/origins.py): where each origin's workers ran, and its rows
-        data[ORIGIN] = {"origins": m.origins.placement(), "rows": m.origins.rows(m.breakdown, window[1] - window[0])}
+    data, warnings = groups(m.breakdown, m.origins, **breakdown_params(spec), window_s=window[1] - window[0])
     return Block("breakdown", data, warnings=tuple(warnings))
+
+
+def breakdown_params(spec: Spec) -> dict[str, Any]:
+    """What `core.breakdown.groups` needs from the spec: the served-by header and weights, and each
+    variant's URLs by index (redacted), for the summary's block and the live snapshots alike."""
+    return {"served_by": spec.served_by,
+            "urls": {v.name: {str(i): redact_url(u) for i, u in enumerate(v.all_urls())} for v in spec.all_variants()}}
 
 
 def model_quality(predictions: Any) -> dict[str, dict]:   # core.metrics.Predictions, or a list

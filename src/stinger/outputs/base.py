@@ -87,6 +87,8 @@ class Snapshot:
     extra: dict = field(default_factory=dict)     # monitor readings for the live view ("endpoint.cpu_pct": "...")
     lost_workers: tuple[int, ...] = ()            # load workers lost so far: the run is incomplete
     events: tuple[dict, ...] = ()                 # live load changes so far (scale/control.py)
+    breakdown: Any = None                         # the breakdown rows so far: `.groups()` -> summary.json's
+    #   `breakdown` groups, built on first ask (outputs/live_breakdown.py); None while the run has no group
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,7 @@ class OutputThread:
             self.delivered += 1
 
 
-def snapshot_of(metrics, elapsed: float, extra: dict | None = None) -> Snapshot:
+def snapshot_of(metrics, elapsed: float, extra: dict | None = None, breakdown: Any = None) -> Snapshot:
     """An immutable copy of what live outputs need, taken on the merge path (cheap: one histogram copy).
 
     The last complete interval is the one before the interval `elapsed` falls in.
@@ -272,4 +274,4 @@ def snapshot_of(metrics, elapsed: float, extra: dict | None = None) -> Snapshot:
                                    scheduled=int(vm.counters["scheduled"]), **kw))
     return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}),
                     lost_workers=tuple(getattr(metrics, "gone_workers", ())),
-                    events=tuple(dict(e) for e in getattr(metrics, "events", ())))
+                    events=tuple(dict(e) for e in getattr(metrics, "events", ())), breakdown=breakdown)

@@ -13,20 +13,24 @@ vertical markers, and the legends name each variant's model where the target
 has one. A capacity search adds a row per judged step. At the end: how the run
 ended (finished, stopped, terminated, aborted, incomplete: `end`, with the
 reason and the exit code), the summary's SLO results, its breakdown rows (every
-group it carries, by name: per backend, per URL, per origin, ...) and, for an
+group it carries, by name: per backend, per URL, per origin, ...; the same rows are
+shown so far while the run goes on, `outputs/live_breakdown.py`) and, for an
 A/B test, the verdict (its sentence and its rows with their intervals).
 
 The end of the process is part of the page's state: `final` turns true when
 nothing more will come (at the interpreter's exit), and a page watching then
-gets one more poll to see it before the process exits (`_LINGER`, or `linger`
+gets one more poll to see it before the process exits (`_LINGER`, or `linger` (`--dashboard-linger`)
 seconds given to the output); a page that saw `final` stops polling, so the
 server going away is no error in the browser. A page that loses its server
 before (the process was killed) says the run ended and stops polling.
 
 It reads snapshots, never the engine (`outputs/base.py`): `interval` runs on
-the output thread and only appends a small point under a lock; the HTTP
+the output thread and appends a small point under a lock (and, while a page
+polls, builds the breakdown rows so far from the snapshot's view); the HTTP
 server runs on its own daemon thread. What it serves holds no secret: names,
-counts and times, and the spec's name, never its URLs or headers.
+counts and times, and the spec's name, never its headers; a URL only as the
+label of a per-URL row, as summary.json shows it (no userinfo, secret-looking
+query values masked, `core.secrets.redact_url`, then scrubbed).
 
 Only this machine's browser reads it:
 - the `Host` header must name the loopback address it listens on (127.0.0.1,
@@ -49,7 +53,7 @@ that lost one ends "incomplete" (with the lost workers' table), never "finished"
     warmup_s, labels {variant: "A: model"}, slos [{variant, slo, metric, unit, observed,
     status (pass|fail|cannot tell yet|cannot tell), passed}], goodput {variant: {good, of,
     share, ...}}, goodput_objectives, events [{t, kind, rate|users, source, text}],
-    breakdown {group: {title, rows, notes}}, end {state, reason, exit_code} (null while
+    breakdown {group: {title, rows, notes}} (so far while running, the summary's at the end), end {state, reason, exit_code} (null while
     running), verdict {sentence, significant, table, a, b, rows, notes, sequential, others}, final.
 """
 
@@ -134,6 +138,7 @@ class DashboardOutput:
 
     name = "dashboard"
     wants_intervals = True
+    wants_breakdown = True               # the breakdown rows live (outputs/live_breakdown.py)
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", *, announce: Any = None,
                  linger: float = 0.0) -> None:
@@ -177,8 +182,9 @@ class DashboardOutput:
                 if path not in _ROUTES:
                     self.send_error(404)
                     return
+                version = None
                 if path == "/state.json":
-                    body = dashboard.state_json()
+                    body, version = dashboard._body()
                     kind = "application/json"
                 else:
                     body = _page()
@@ -191,6 +197,9 @@ class DashboardOutput:
                 self.send_header("Content-Security-Policy", _CSP)
                 self.end_headers()
                 self.wfile.write(body)
+                if version is not None:   # seen once written whole: the process may end only after that
+                    self.wfile.flush()
+                    dashboard._seen(version)
 
             def log_message(self, *args: Any) -> None:   # no access log on the terminal
                 return
@@ -210,10 +219,20 @@ class DashboardOutput:
             self._announce(self.url)
 
     def state_json(self) -> bytes:
+        body, version = self._body()
+        self._seen(version)
+        return body
+
+    def _body(self) -> tuple[bytes, int]:
+        """/state.json's body and the state's version in it (a poll counts as watching from here)."""
         with self._lock:
             self._last_poll = time.monotonic()
-            self._served = self._state_version
-            return json.dumps(self._state, separators=(",", ":"), default=str).encode()
+            return json.dumps(self._state, separators=(",", ":"), default=str).encode(), self._state_version
+
+    def _seen(self, version: int) -> None:
+        """A page received the state up to `version` (the end waits for it, `_wait_seen`)."""
+        with self._lock:
+            self._served = max(self._served, version)
 
     def done(self) -> None:
         """Nothing more will come for this run (a caller that outlives its runs, `stinger ui`, says so):
@@ -227,9 +246,10 @@ class DashboardOutput:
         if os.getpid() != self._owner or self._server is None:
             return
         self.done()
+        ended = time.monotonic()
         self._wait_seen(max(_LINGER, self.linger))
-        if self.linger > 0:   # asked to keep serving the final state a while, watched or not
-            time.sleep(max(0.0, self.linger - _LINGER))
+        if self.linger > 0:   # asked to keep serving the final state a while, watched or not: `linger` s from now
+            time.sleep(max(0.0, ended + self.linger - time.monotonic()))
 
     def _wait_seen(self, limit: float) -> None:
         """Until a page watching has polled the latest state (at most `limit` s; not at all if none watches)."""
@@ -283,6 +303,7 @@ class DashboardOutput:
             if self._slos:
                 slos += live_slos(self._slos, v, snapshot.elapsed - warmup, goodput.get(v.name))
         events = [_event(e) for e in getattr(snapshot, "events", None) or ()]
+        live_rows = self._live_rows(getattr(snapshot, "breakdown", None))
         with self._lock:
             pts = self._state["points"]
             pts.append(point)
@@ -293,6 +314,18 @@ class DashboardOutput:
                                slos=slos, goodput=goodput)
             if events:
                 self._state["events"] = events
+            if live_rows:
+                self._state["breakdown"] = live_rows
+
+    def _live_rows(self, view: Any) -> dict:
+        """The breakdown rows so far, as the end shows them (`breakdown_groups`), built only while a page
+        watches (the rows of 128 labels cost milliseconds: `bench/live_rows.py`); {} when none."""
+        if view is None:
+            return {}
+        if time.monotonic() - self._last_poll >= _WATCHED:
+            view.keep_up()
+            return {}
+        return scrub_data(breakdown_groups({"breakdown": view.groups()}))
 
     def finish(self, result) -> None:
         summary = result.summary
