@@ -43,6 +43,9 @@ sys.path.insert(0, os.environ.get("BENCH_SRC") or str(Path(__file__).resolve().p
 from stinger.core.records import IntervalRecord
 from stinger.orchestrate.planning import build_plans
 from stinger.scale.base import Alive, BackendTraits
+from stinger.scale.coordinator import execute
+from stinger.spec import parse_spec
+from stinger.testing.records import final_records, synthetic_records
 
 _MARKS = "done" in getattr(Alive, "__dataclass_fields__", {})   # this tree's pulses carry ended counts
 
@@ -51,9 +54,6 @@ def _pulse_every() -> float:
     from stinger.scale import pulse
 
     return float(pulse.EVERY)
-from stinger.scale.coordinator import execute
-from stinger.spec import parse_spec
-from stinger.testing.records import final_records, synthetic_records
 
 
 def cpu_now() -> float:

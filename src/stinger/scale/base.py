@@ -61,7 +61,7 @@ class WorkerLost:
 
 @dataclass(frozen=True, slots=True)
 class Alive:
-    """A worker's proof of life: its event loop turned within the last `scale.pulse.EVERY` s or so.
+    """A worker's proof of life: its event loop turned within the last `scale.pulse.LIVE` s or so.
 
     Sent beside records (which come once an interval from the flush thread, and may legitimately
     pause: a final flush waiting for big bodies to be judged), so that silence means the worker is

@@ -66,7 +66,7 @@ _STOP_GRACE = 15.0        # s to wait for final records after a stop
 _SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
 _POLL = 0.1               # s: how often signals, progress and stop conditions are looked at
 _SILENT_INTERVALS = 5     # intervals without a pulse or record before a worker is lost ...
-_SILENT_MIN = 5.0         # ... and at least this many s (pulses come every 0.5 s: `scale.pulse`)
+_SILENT_MIN = 5.0         # ... and at least this many s (pulses come every 0.1 s: `scale.pulse`)
 _RECORDLESS = 90.0        # s pulsing without a record: wedged (a final flush waits 60 s at most for judging)
 _AWAY = 1.0               # s between two looks of the loop past which the coordinator itself was held up
 
