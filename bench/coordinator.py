@@ -5,7 +5,8 @@ Two measurements, in one process run:
 * `fake`: the real coordinator (`scale.coordinator.execute`) fed by an in-process backend whose
   W workers send what real ones do (one realistic interval record a second, from
   `stinger.testing.records`: two variants, the four metrics of a plain HTTP run, a wide latency
-  spread; and a pulse every 0.5 s), each worker at its own phase in the second. The records are
+  spread; and a pulse every `scale.pulse.EVERY` s of the tree measured, with its ended count when that
+  tree's pulses carry one), each worker at its own phase in the second. The records are
   encoded before the run starts, so what is timed is what the coordinator does with them
   (decode, merge, watch); the wall time runs from `begin` (a coordinator that cannot keep up
   takes longer than the run's seconds). With `--per-node K` (the after case) the workers are grouped K to a
@@ -45,6 +46,14 @@ from stinger.scale.base import Alive, BackendTraits
 from stinger.scale.coordinator import execute
 from stinger.spec import parse_spec
 from stinger.testing.records import final_records, synthetic_records
+
+_MARKS = "done" in getattr(Alive, "__dataclass_fields__", {})   # this tree's pulses carry ended counts
+
+
+def _pulse_every() -> float:
+    from stinger.scale import pulse
+
+    return float(pulse.EVERY)
 
 
 def cpu_now() -> float:
@@ -105,13 +114,16 @@ class SyntheticBackend:
                     if i < seconds:   # the aggregator's pulse batch, between records
                         self.plan.append((i + phase + 0.5, "batch", n, NodeMerge.pulse(members)))
         else:
+            every = _pulse_every()   # this tree's pulse period (0.5 s before the achieved-now rate, 0.1 s after)
+            per_s = round(1 / every)
             for w, recs in enumerate(records):
                 phase = (w + 0.5) / w_n
                 for i, rec in enumerate(recs):
                     self.plan.append((i + phase, "record", w, rec.to_bytes()))
                     if i < seconds:
-                        self.plan.append((i + phase + 0.25, "alive", w, None))
-                        self.plan.append((i + phase + 0.75, "alive", w, None))
+                        for k in range(per_s):   # (a mark: the worker's stamp and its ended count, when carried)
+                            t = i + phase + (k + 0.5) * every
+                            self.plan.append((t, "alive", w, (t, int(t * PER_WORKER_RATE))))
         self.plan.sort(key=lambda e: e[0])
         self.events = self.plan
         self.due: list[float] = []
@@ -136,7 +148,7 @@ class SyntheticBackend:
             if kind == "record":
                 out.append(IntervalRecord.from_bytes(body))
             elif kind == "alive":
-                out.append(Alive(w))
+                out.append(Alive(w, *body) if _MARKS else Alive(w))
             else:
                 from stinger.scale.aggregate import decode_batch
 

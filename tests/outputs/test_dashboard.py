@@ -125,6 +125,10 @@ def test_the_page_follows_a_real_run_in_headless_chromium(tmp_path: Path):
                 first = ok_count()
                 page.wait_for_timeout(1500)
                 assert ok_count() > first                       # live: the counts rise while the run goes
+                # the achieved rate over the last fraction of a second (the workers' pulses), beside the chart
+                now = page.text_content("#now") or ""
+                assert now.startswith("achieved (last ") and now.endswith(" req/s, every variant"), now
+                assert 20 <= float(now.split(": ")[1].split()[0]) <= 60, now   # about the 40 req/s asked
                 points = page.get_attribute("#rate polyline[data-series='default achieved']", "points") or ""
                 assert len(points.split()) >= 2                  # the throughput chart is drawn
                 page.wait_for_selector("#status.finished", timeout=30_000)

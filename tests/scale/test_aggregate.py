@@ -99,14 +99,16 @@ def test_a_worker_lost_after_node_batches_is_booked_exactly():
 def test_a_node_batch_says_who_pulsed_and_who_ended_and_is_versioned():
     merge = NodeMerge()
     merge.alive(3)
+    merge.alive(4, (10.0, 7))
+    merge.alive(4, (10.1, 9))   # the latest mark of a worker goes (the achieved-now rate, scale/now_rate.py)
     merge.ended(5, "lost", "Ray actor died (ActorDiedError)")
     assert merge.urgent
     got = decode_batch(merge.take())
-    assert got == [Alive(3), WorkerLost(5, "Ray actor died (ActorDiedError)")]
+    assert got == [Alive(3), Alive(4, 10.1, 9), WorkerLost(5, "Ray actor died (ActorDiedError)")]
     assert not merge and decode_batch(merge.take()) == []
     import pickle
 
-    with pytest.raises(ValueError, match="node batch version 99; this build reads 1"):
+    with pytest.raises(ValueError, match="node batch version 99; this build reads 2"):
         decode_batch(pickle.dumps((99, [], b"", [], [])))
 
 

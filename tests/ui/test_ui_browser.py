@@ -74,7 +74,10 @@ def test_the_rate_changes_from_50_to_200_while_the_run_goes(tmp_path, chromium):
         srv.stop()
         recv = np.sort(srv.records()["recv"])
     assert flow.console_errors == []
+    # the page's achieved rate over the last fraction of a second (#live-now, from the workers' pulses)
+    # reached the new rate, and before the last full second's figure did (which waits for a whole second)
     assert flow.rate_shown is not None, flow.achieved_seen
+    assert flow.second_shown is None or flow.rate_shown < flow.second_shown, (flow.rate_shown, flow.second_shown)
     assert flow.status.startswith("ended (exit code 0")          # {"stop": true}: a normal end
     # the server's own log: about 50 req/s before the change, about 200 after it (one-second windows)
     before = recv[(recv > flow.change_click - 1.0) & (recv <= flow.change_click)]

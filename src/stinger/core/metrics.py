@@ -21,6 +21,7 @@ import zlib
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -236,6 +237,7 @@ class RunMetrics:
         self.gone_workers: list[int] = []   # workers lost mid-run, in the order the coordinator learnt it
         self.goodput: tuple = ()   # the run's goodput objectives (core/goodput.Objective): the summary says them
         self.events: list = []     # live load changes (scale/control.py): the live outputs' snapshots show them
+        self.now_rate: Any = None  # the live "achieved now" rate (scale/now_rate.py: `.read()`), set by the coordinator
         self.breakdown = Breakdown()   # per-backend and per-URL rows inside each variant (core/breakdown.py)
         self.origins = OriginBook()    # per-origin counts, set up with the workers' origins (core/origins.py)
 

@@ -119,6 +119,9 @@ class EngineCore:
         self.want_body = keep_bodies
         self.keep_extra = keep_bodies or keep_chunks
         self.cols = Columns(header_names, keep_bodies=keep_bodies, keep_chunks=keep_chunks)
+        # (this interval's columns, requests ended before them): one tuple, swapped whole at a flush, so
+        # `completed()` reads a consistent pair from another thread (the pulse's) without a lock
+        self.done_base: tuple[Columns, int] = (self.cols, 0)
         self._flusher_cls = Flusher
         self.emit = emit
 
@@ -677,7 +680,9 @@ class EngineCore:
     def flush(self, final: bool, in_flight_by_variant: list[int] | None = None, open_rows: list | None = None):
         """Hand this interval's columns to the flush thread; O(1) on the loop."""
         cols = self.cols
-        self.cols = cols.fresh()
+        fresh = cols.fresh()
+        self.done_base = (fresh, self.done_base[1] + len(cols.rows))
+        self.cols = fresh
         counters = {
             "scheduled": self.scheduled, "scheduled_warm": self.scheduled_warm,
             "dropped": self.dropped, "dropped_warm": self.dropped_warm, "bytes_out": self.bytes_out,
@@ -713,6 +718,14 @@ class EngineCore:
             unfinished = (self.unfinished_at, self.unfinished_queued)
         return self.flush_thread.submit(self._emit_flush, cols, counters, lags, in_flight, in_flight_by_variant,
                                         final, samples, notes, open_rows, unfinished)
+
+    def completed(self) -> int:
+        """Requests ended so far (answered or failed, warm-up included): safe to call from any thread.
+
+        What the pulse carries for the live "achieved now" rate (`scale.now_rate`): the rows already
+        appended count themselves, so the hot path pays nothing for it."""
+        cols, before = self.done_base
+        return before + len(cols.rows)
 
     def _emit_flush(self, cols, counters, lags, in_flight, in_flight_by_variant, final, samples=None,
                     notes=(), open_rows=None, unfinished=None) -> None:

@@ -89,6 +89,13 @@ class Snapshot:
     events: tuple[dict, ...] = ()                 # live load changes so far (scale/control.py)
     breakdown: Any = None                         # the breakdown rows so far: `.groups()` -> summary.json's
     #   `breakdown` groups, built on first ask (outputs/live_breakdown.py); None while the run has no group
+    # requests ended per second (every variant, answered or failed) over the last `achieved_now_window_s` s,
+    # from the workers' pulses (scale/now_rate.py): follows a rate change within a fraction of a second,
+    # where `last_achieved_rps` waits for a whole interval to end. None when the backend does not carry it.
+    achieved_now_rps: float | None = None
+    achieved_now_window_s: float | None = None
+    now_rate: Any = None                          # its live source (`.read()` -> (rps, window) | None), for
+    #   an output that serves state on request (the dashboard) and reads it fresher than the snapshot
 
 
 @dataclass(frozen=True)
@@ -272,6 +279,10 @@ def snapshot_of(metrics, elapsed: float, extra: dict | None = None, breakdown: A
                                    latency=vm.totals["latency"].copy(),
                                    good=vm.good if getattr(metrics, "goodput", None) else None,
                                    scheduled=int(vm.counters["scheduled"]), **kw))
+    now_rate = getattr(metrics, "now_rate", None)
+    now = now_rate.read() if now_rate is not None else None
     return Snapshot(elapsed=elapsed, variants=tuple(out), extra=dict(extra or {}),
                     lost_workers=tuple(getattr(metrics, "gone_workers", ())),
-                    events=tuple(dict(e) for e in getattr(metrics, "events", ())), breakdown=breakdown)
+                    events=tuple(dict(e) for e in getattr(metrics, "events", ())), breakdown=breakdown,
+                    achieved_now_rps=None if now is None else round(now[0], 3),
+                    achieved_now_window_s=None if now is None else round(now[1], 3), now_rate=now_rate)

@@ -50,6 +50,9 @@ that lost one ends "incomplete" (with the lost workers' table), never "finished"
     total, elapsed, variants, points [{t, v: {variant: {offered, achieved, p50, p99, failed,
     warmup}}}], totals {variant: {ok, failed, dropped, error_rate, p50, p95, p99}}, extra,
     steps, lost, lost_workers, run_dir;
+    achieved_now {rps, window_s}: requests ended per second over the last ~0.3 s, from the workers'
+    pulses, read when the state is asked for (null before the first pulses and after the end; the
+    points' `achieved` is the last complete interval's, a whole interval behind a change);
     warmup_s, labels {variant: "A: model"}, slos [{variant, slo, metric, unit, observed,
     status (pass|fail|cannot tell yet|cannot tell), passed}], goodput {variant: {good, of,
     share, ...}}, goodput_objectives, events [{t, kind, rate|users, source, text}],
@@ -150,7 +153,8 @@ class DashboardOutput:
         self._state: dict = {"run": 0, "status": "waiting", "variants": [], "points": [], "totals": {},
                              "extra": {}, "steps": [], "verdict": None, "final": False, "end": None,
                              "slos": [], "goodput": {}, "events": [], "breakdown": {}, "labels": {},
-                             "warmup_s": 0.0}
+                             "warmup_s": 0.0, "achieved_now": None}
+        self._now_source: Any = None         # the run's live achieved-now rate (`Snapshot.now_rate`)
         self._slos: list = []                # parsed SLOs, judged live on each snapshot
         self._owner = os.getpid()            # a forked child does not run this process's exit
         self._server: ThreadingHTTPServer | None = None
@@ -227,7 +231,16 @@ class DashboardOutput:
         """/state.json's body and the state's version in it (a poll counts as watching from here)."""
         with self._lock:
             self._last_poll = time.monotonic()
+            self._fresh_now()
             return json.dumps(self._state, separators=(",", ":"), default=str).encode(), self._state_version
+
+    def _fresh_now(self) -> None:
+        """The achieved-now rate read as the page asks (from the pulses, scale/now_rate.py), not as of the
+        last snapshot: snapshots come every 0.5 s, the rate moves every 0.1 s. Under the lock."""
+        source = self._now_source
+        now = source.read() if source is not None and self._state.get("status") == "running" else None
+        if now is not None:
+            self._state["achieved_now"] = {"rps": round(now[0], 3), "window_s": round(now[1], 3)}
 
     def _seen(self, version: int) -> None:
         """A page received the state up to `version` (the end waits for it, `_wait_seen`)."""
@@ -278,7 +291,9 @@ class DashboardOutput:
                      name=getattr(spec, "name", None) or "", lost=[], lost_workers=[], final=False, end=None,
                      warmup_s=float(getattr(load, "warmup", 0.0) or 0.0), labels=variant_labels(spec),
                      slos=[], goodput={}, events=[], breakdown={},
-                     goodput_objectives=[str(x) for x in getattr(spec, "goodput", None) or []])
+                     goodput_objectives=[str(x) for x in getattr(spec, "goodput", None) or []],
+                     achieved_now=None)
+            self._now_source = None
 
     def interval(self, snapshot) -> None:
         point: dict[str, Any] = {"t": round(snapshot.elapsed, 3), "v": {}}
@@ -304,7 +319,11 @@ class DashboardOutput:
                 slos += live_slos(self._slos, v, snapshot.elapsed - warmup, goodput.get(v.name))
         events = [_event(e) for e in getattr(snapshot, "events", None) or ()]
         live_rows = self._live_rows(getattr(snapshot, "breakdown", None))
+        now_rps = getattr(snapshot, "achieved_now_rps", None)
         with self._lock:
+            self._now_source = getattr(snapshot, "now_rate", None)
+            if now_rps is not None:
+                self._state["achieved_now"] = {"rps": now_rps, "window_s": snapshot.achieved_now_window_s}
             pts = self._state["points"]
             pts.append(point)
             if len(pts) > _MAX_POINTS:
@@ -343,6 +362,8 @@ class DashboardOutput:
                  "breakdown": breakdown_groups(summary)}
         events = [_event(e) for e in summary.get("events") or () if isinstance(e, dict)]
         with self._lock:
+            self._now_source = None
+            self._state["achieved_now"] = None   # the run is over: the summary's figures stand
             self._state.update(totals=final or self._state["totals"], run_dir=summary.get("run_dir"),
                                lost_workers=lost,
                                lost=[w.get("worker") for w in lost if isinstance(w, dict)] or self._state["lost"],

@@ -49,6 +49,9 @@ class JsonLinesOutput:
                                 "p50_ms": ms(p.get(50)), "p99_ms": ms(p.get(99)),
                                 "last_offered_rps": v.last_offered_rps, "last_achieved_rps": v.last_achieved_rps}
         line = {"event": "interval", "t": round(snapshot.elapsed, 3), "variants": variants}
+        if snapshot.achieved_now_rps is not None:   # requests ended per second over the last fraction of a second
+            line["achieved_now_rps"] = snapshot.achieved_now_rps
+            line["achieved_now_window_s"] = snapshot.achieved_now_window_s
         if snapshot.events:   # the live load changes so far (scale/control.py)
             line["events"] = list(snapshot.events)
         self._write(line)

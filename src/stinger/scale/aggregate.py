@@ -45,7 +45,7 @@ from stinger.core.records import CellRecord, IntervalRecord, Kind
 from stinger.scale.base import Alive, WorkerFailed, WorkerLost
 
 HOLD = 0.5          # s the coordinator's merger sums histograms before folding them into the metrics
-BATCH_VERSION = 1   # a node batch's layout (`NodeMerge.take`), checked by `decode_batch`
+BATCH_VERSION = 2   # a node batch's layout (2: the workers' latest pulse marks, for the achieved-now rate) (`NodeMerge.take`), checked by `decode_batch`
 _NO_KINDS = (0,) * len(Kind)
 
 
@@ -117,6 +117,7 @@ class NodeMerge:
         self.parts: list[bytes] = []               # light records' wire forms, in arrival order
         self.sums = HistSum()
         self.pulsed: set[int] = set()
+        self.marks: dict[int, tuple[float, int]] = {}   # worker -> its latest pulse mark (`scale.pulse.Mark`)
         self.events: list[tuple[int, str, str]] = []   # (worker, "failed" | "lost", one line)
         self.urgent = False                        # a final record, a loss or a failure: take it now
 
@@ -130,8 +131,10 @@ class NodeMerge:
         self.urgent = self.urgent or rec.final
         return rec.final
 
-    def alive(self, worker: int) -> None:
+    def alive(self, worker: int, mark: tuple[float, int] | None = None) -> None:
         self.pulsed.add(worker)
+        if mark is not None:   # the latest (stamp, ended so far): `scale.now_rate` rates between batches
+            self.marks[worker] = mark
 
     def ended(self, worker: int, kind: str, text: str) -> None:
         self.events.append((worker, kind, text))
@@ -143,27 +146,28 @@ class NodeMerge:
     def take(self) -> bytes:
         """The batch since the last take (pickled plain values: lists, ints, the records' wire bytes)."""
         hists = IntervalRecord(worker=-1, t=0.0, interval=0, cells=self.sums.take()).to_bytes() if self.sums else b""
-        batch = (BATCH_VERSION, self.parts, hists, sorted(self.pulsed), self.events)
-        self.parts, self.pulsed, self.events, self.urgent = [], set(), [], False
+        batch = (BATCH_VERSION, self.parts, hists, sorted(self.pulsed), self.events, self.marks)
+        self.parts, self.pulsed, self.events, self.urgent, self.marks = [], set(), [], False, {}
         return pickle.dumps(batch, protocol=4)
 
     @staticmethod
     def pulse(workers: Iterable[int]) -> bytes:
         """A batch saying only that `workers` pulsed."""
-        return pickle.dumps((BATCH_VERSION, [], b"", sorted(workers), []), protocol=4)
+        return pickle.dumps((BATCH_VERSION, [], b"", sorted(workers), [], {}), protocol=4)
 
 
 def decode_batch(data: bytes) -> list[Any]:
     """A node batch as coordinator events: light records (in arrival order), `NodeHists` before them
     (so a final record never precedes its own histograms), `Alive`s, then losses and failures."""
-    version, parts, hists, pulsed, events = pickle.loads(data)   # our own aggregator's bytes (Ray pickles every value anyway)
+    version, *rest = pickle.loads(data)   # our own aggregator's bytes (Ray pickles every value anyway)
     if version != BATCH_VERSION:
         raise ValueError(f"node batch version {version}; this build reads {BATCH_VERSION}")
+    parts, hists, pulsed, events, marks = rest
     out: list[Any] = []
     if hists:
         out.append(NodeHists(IntervalRecord.from_bytes(hists).cells))
     out.extend(IntervalRecord.from_bytes(p) for p in parts)
-    out.extend(Alive(w) for w in pulsed)
+    out.extend(Alive(w, *marks[w]) if w in marks else Alive(w) for w in pulsed)
     for w, kind, text in events:
         out.append(WorkerFailed(w, text) if kind == "failed" else WorkerLost(w, text))
     return out

@@ -61,13 +61,18 @@ class WorkerLost:
 
 @dataclass(frozen=True, slots=True)
 class Alive:
-    """A worker's proof of life: its event loop turned within the last `scale.pulse.EVERY` s or so.
+    """A worker's proof of life: its event loop turned within the last `scale.pulse.LIVE` s or so.
 
     Sent beside records (which come once an interval from the flush thread, and may legitimately
     pause: a final flush waiting for big bodies to be judged), so that silence means the worker is
-    stopped or wedged (SIGSTOP, a held GIL, a stuck loop), never merely busy."""
+    stopped or wedged (SIGSTOP, a held GIL, a stuck loop), never merely busy.
+
+    `stamp`/`done`: the worker's requests ended so far, read at `stamp` (its `time.monotonic()`), for
+    the live "achieved now" rate (`scale.now_rate`); None from a backend that does not carry them."""
 
     worker: int
+    stamp: float | None = None
+    done: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,12 +60,13 @@ from stinger.errors import RunError
 from stinger.scale.aggregate import Merger, NodeHists
 from stinger.scale.base import DEFAULT_BACKEND, Alive, WorkerBackend, WorkerFailed, WorkerLost, backend_named
 from stinger.scale.control import RunControl, Steering
+from stinger.scale.now_rate import NowRate
 
 _STOP_GRACE = 15.0        # s to wait for final records after a stop
 _SECOND_SIGNAL_WAIT = 2.0  # s still granted to final records after a second SIGINT/SIGTERM
 _POLL = 0.1               # s: how often signals, progress and stop conditions are looked at
 _SILENT_INTERVALS = 5     # intervals without a pulse or record before a worker is lost ...
-_SILENT_MIN = 5.0         # ... and at least this many s (pulses come every 0.5 s: `scale.pulse`)
+_SILENT_MIN = 5.0         # ... and at least this many s (pulses come every 0.1 s: `scale.pulse`)
 _RECORDLESS = 90.0        # s pulsing without a record: wedged (a final flush waits 60 s at most for judging)
 _AWAY = 1.0               # s between two looks of the loop past which the coordinator itself was held up
 
@@ -236,6 +237,7 @@ def execute(plans: Sequence[WorkerPlan], *,
         backend.begin(started_at)
         steer = Steering(backend, plans, started_at, control, lead=start_delay)
         metrics.events = steer.events   # the live outputs' snapshots read them (`outputs.base.snapshot_of`)
+        now_rate = metrics.now_rate = NowRate()   # the pulses' ended counts: the live "achieved now" rate
         if on_start is not None:
             on_start(t0, pids)
         last_t = dict.fromkeys(range(len(plans)), 0.0)
@@ -251,6 +253,7 @@ def execute(plans: Sequence[WorkerPlan], *,
 
         def lose(w: int, reason: str) -> None:
             live.discard(w)
+            now_rate.forget(w)
             merger.sync()   # what it sent before is merged: its in-flight count is exact
             with merger.lock:
                 gone = metrics.worker_gone(w)
@@ -281,8 +284,11 @@ def execute(plans: Sequence[WorkerPlan], *,
                         seen[w] = recorded[w] = perf_counter()
                         if ev.final:
                             live.discard(w)
+                            now_rate.forget(w)
                     elif isinstance(ev, Alive):
                         seen[w] = perf_counter()
+                        if ev.done is not None and ev.stamp is not None:
+                            now_rate.add(w, ev.stamp, ev.done)
                     elif isinstance(ev, WorkerLost):
                         lose(w, ev.reason)
                     elif isinstance(ev, WorkerFailed):

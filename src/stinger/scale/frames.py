@@ -30,10 +30,23 @@ _READ = 1 << 20      # bytes per os.read on the coordinator side
 READY = b"R"      # worker -> coordinator: JSON {"pid": ...}
 RECORD = b"I"     # worker -> coordinator: an IntervalRecord's wire form
 ERROR = b"E"      # worker -> coordinator: a one-line UTF-8 reason it could not run
-ALIVE = b"A"      # worker -> coordinator: its event loop is turning (`scale.pulse`; an empty body)
+ALIVE = b"A"      # worker -> coordinator: its event loop is turning (`scale.pulse`; empty, or `alive_body`)
 BEGIN = b"S"      # coordinator -> worker: the start, a big-endian double of wall-clock seconds
 STOP = b"X"       # coordinator -> worker: stop now (an empty body)
 CHANGE = b"C"     # coordinator -> worker: a live load change (`engine.steer.LoadChange.to_bytes`)
+
+
+_MARK = struct.Struct("!dQ")   # an ALIVE body: the worker's monotonic stamp, its requests ended so far
+
+
+def alive_body(mark: tuple[float, int] | None) -> bytes:
+    """An ALIVE frame's body: empty (liveness only, as before) or the pulse's mark."""
+    return b"" if mark is None else _MARK.pack(*mark)
+
+
+def alive_mark(body: bytes) -> tuple[float, int] | None:
+    """The mark in an ALIVE body; None for an empty (or unknown, longer) one."""
+    return _MARK.unpack(body) if len(body) == _MARK.size else None
 
 
 class FrameWriter:

@@ -219,7 +219,8 @@ class LocalBackend:
                     if rec.final:
                         self.done.add(i)
                 elif tag == frames.ALIVE:
-                    events.append(Alive(i))
+                    mark = frames.alive_mark(body)
+                    events.append(Alive(i) if mark is None else Alive(i, *mark))
                 elif tag == frames.ERROR:
                     self.done.add(i)
                     events.append(WorkerFailed(i, body.decode(errors="replace")))
@@ -356,7 +357,8 @@ async def _serve(plan, ctrl_fd: int, out: frames.FrameWriter) -> None:
             worker.stop()
 
     loop.add_reader(ctrl_fd, on_control)
-    pulse = Pulse(loop, lambda: out.send(frames.ALIVE)).start()
+    pulse = Pulse(loop, lambda mark: out.send(frames.ALIVE, frames.alive_body(mark)),
+                  count=worker.engine.completed).start()
     try:
         await worker.run()
     finally:

@@ -289,7 +289,7 @@ class _NodeAggregator:
                 if kind == "record":
                     ended = merge.record(w, body) or ended
                 elif kind == "alive":
-                    merge.alive(w)
+                    merge.alive(w, body)   # body: the pulse's mark (stamp, ended so far) or None
                 else:   # failed, or lost (ended without a final record)
                     merge.ended(w, kind, body)
                     ended = True

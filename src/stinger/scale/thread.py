@@ -53,7 +53,8 @@ class WorkerThread:
         async def serve() -> None:
             self.worker = Worker(self.plan, emit=self._emit)
             w = self.plan.worker
-            pulse = Pulse(loop, lambda: self.events.put((w, "alive", None))).start()
+            engine = self.worker.engine
+            pulse = Pulse(loop, lambda mark: self.events.put((w, "alive", mark)), count=engine.completed).start()
             self.ready.set()
             try:
                 await self.worker.run()
@@ -109,8 +110,8 @@ def decode(worker: int, kind: str, payload) -> IntervalRecord | Alive | WorkerFa
     """A `WorkerThread` event tuple as the coordinator's event."""
     if kind == "record":
         return IntervalRecord.from_bytes(payload)
-    if kind == "alive":
-        return Alive(worker)
+    if kind == "alive":   # payload: (stamp, ended so far) or None (`scale.pulse.Mark`)
+        return Alive(worker) if payload is None else Alive(worker, *payload)
     if kind == "failed":
         return WorkerFailed(worker, payload)
     return WorkerLost(worker, payload)
