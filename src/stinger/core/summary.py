@@ -450,6 +450,7 @@ def build_summary(inputs: SummaryInputs) -> RunSummary:
     warnings = [*inputs.warnings, *inputs.monitors.warnings, *rest_notes]
     warnings += _unsolicited_warnings(variants)
     warnings += unfinished_warnings(variants, f.drain, f.timeout)
+    warnings += session_warnings(variants)
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         warnings.append(f"{overflow:,} requests were dropped because the in-flight queue was full (a million waiting "
@@ -550,6 +551,19 @@ def unfinished_warnings(variants: Mapping[str, VariantSummary], drain: float, ti
         if n:
             out.append(f"{name}: {n:,} requests had no answer when the run ended ({drain:g} s of drain after "
                        f"the schedule; request timeout {timeout:g} s): counted as failed, 'unfinished'")
+    return out
+
+
+def session_warnings(variants: Mapping[str, VariantSummary]) -> list[str]:
+    """Multi-turn sessions of which none completed: the session figures are empty, and the run must say why."""
+    out = []
+    for name, vs in variants.items():
+        s = vs.extra.get("sessions")
+        if isinstance(s, Mapping) and s.get("started") and not s.get("done"):
+            out.append(f"{name}: no session completed ({s['started']:,} started: {s.get('failed', 0):,} failed, "
+                       f"{s.get('cut', 0):,} cut by the run's end; {s.get('turns_unsent', 0):,} of "
+                       f"{s.get('turns_planned', 0):,} planned turns never sent): lengthen --duration or shorten "
+                       "the sessions")
     return out
 
 
