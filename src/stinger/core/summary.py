@@ -414,7 +414,10 @@ def build_summary(inputs: SummaryInputs) -> RunSummary:
 
     chosen = {n: choose(inputs.server_time.get(n, ())) for n in variants}
     variants = {n: _with_server_time(v, chosen[n]) for n, v in variants.items()}
-    server_time = _server_time(chosen, inputs.server_time_why)
+    # a variant with no successful request has nothing a server could time: no note about a missing
+    # Server-Timing header there (the run already says loudly that nothing succeeded)
+    server_time = _server_time({n: r for n, r in chosen.items() if r is not None or variants[n].requests.ok},
+                               inputs.server_time_why)
 
     for name, q in inputs.quality.items():
         if name in variants:
