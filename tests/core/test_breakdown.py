@@ -95,6 +95,7 @@ def test_a_weighted_backend_that_answered_nothing_is_a_row_of_0_and_a_note_once_
         "A: backend a answered no request of 33 responses; expected 25.0% (weight 1 of 4)"]
     rows = with_absent(_rows({"b": 33}), w)
     assert [(r["label"], r["responses"], r["share"]) for r in rows] == [("a", 0, 0.0), ("b", 33, 1.0)]
+    assert [r["label"] for r in with_absent(_rows({"b": 32}), w)] == ["b"]   # a live view's first responses
 
 
 def test_a_header_no_response_carried_is_warned_not_shown_as_none_100() -> None:

@@ -180,12 +180,15 @@ def absence_is_significant(n: int, share: float, *, alpha: float = ABSENT_ALPHA)
 
 def with_absent(rows: list[dict[str, Any]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
     """`rows` with a row of 0 responses for each backend of a positive weight that answered nothing in a
-    variant that has rows: a stopped backend is a row that says 0, not a row missing."""
+    variant, once that is no longer chance (the note's rule, `absence_is_significant`): a stopped backend
+    is a row that says 0, not a row missing; early in a live view, a backend not yet reached is no row."""
     out = list(rows)
+    total_w = sum(weights.values())
     for variant in dict.fromkeys(r["variant"] for r in rows):
         have = {r["label"] for r in rows if r["variant"] == variant}
+        n = sum(r["responses"] for r in rows if r["variant"] == variant)
         for label, w in weights.items():
-            if w > 0 and label not in have:
+            if w > 0 and label not in have and absence_is_significant(n, w / total_w):
                 out.append(_row(variant, label, _Row(), 0) | {"share": 0.0})
     order = {v: i for i, v in enumerate(dict.fromkeys(r["variant"] for r in rows))}
     return sorted(out, key=lambda r: (order[r["variant"]], _order(r["label"])))
