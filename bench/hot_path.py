@@ -88,6 +88,34 @@ def ns_per_request(server_time: bool, n: int, rounds: int, variants: int = 1, cl
     return best
 
 
+def pump_ns_per_request(n: int, rounds: int, clock=time.perf_counter) -> float:
+    """The open model's pump alone (`engine/open_model._pump`), ns per request: a loaded chunk of `n`
+    arrivals all due, `_fire` a no-op, so what is timed is the loop that walks the schedule (where the
+    interval-edge check sits). Runs under either tree (`_edge` is set here; an older tree ignores it)."""
+    import asyncio
+    import math
+
+    spec = parse_spec({"target": {"url": "http://127.0.0.1:9/"}, "load": {"rate": 1, "duration": 1},
+                       "server_time": None})
+    [plan] = build_plans(spec, workers=1)
+    engine = Engine(plan, emit=lambda msg: None)
+    engine._fire = lambda t, v, p: None
+    engine.finished = asyncio.Event()
+    engine._edge = math.inf          # no tick inside a round: the check's cost, not a flush's
+    best = float("inf")
+    for _ in range(rounds):
+        engine.t0 = time.perf_counter() - 10.0
+        engine._times = [engine.t0 + k * 1e-6 for k in range(n)]
+        engine._vars, engine._pays, engine._ci = [0] * n, [0] * n, 0
+        engine._stream, engine.stopping = None, False
+        c = clock()
+        engine._pump()
+        best = min(best, (clock() - c) / n * 1e9)
+        assert engine.schedule_done
+        engine.schedule_done = False
+    return best
+
+
 BODY = b'{"prediction":"cat","score":0.93,"usage":{"output_tokens":7}}'
 
 
@@ -217,6 +245,8 @@ def main() -> None:
                     help="time this thread's CPU (time.thread_time) instead of the wall clock: steadier on a busy machine")
     ap.add_argument("--hooks", action="store_true", help="what user hooks cost (see the module docstring)")
     ap.add_argument("--ids", action="store_true", help="request IDs off vs on, plain HTTP (docs/correlation.md)")
+    ap.add_argument("--pump", action="store_true", help="the open model's pump alone, ns per request (compare two "
+                    "trees by running this under each one's PYTHONPATH, alternately)")
     ap.add_argument("--rows", type=int, default=20_000, help="--hooks: rows per flush")
     ap.add_argument("--payloads", type=int, default=20_000, help="--hooks: payloads a request hook builds")
     args = ap.parse_args()
@@ -226,6 +256,9 @@ def main() -> None:
         return
     if args.ids:
         ids(args, clock)
+        return
+    if args.pump:
+        print(f"{pump_ns_per_request(args.n, args.rounds, clock=clock):7.1f} ns/request  the open pump's loop")
         return
     for st in (False, True):
         label = "with a Server-Timing header captured" if st else "no header captured (bench/run.py's case)"

@@ -273,3 +273,29 @@ def test_a_remembered_short_secret_that_is_a_number_never_breaks_a_json_file(tmp
     write_json(tmp_path / "s.json", {"requests": 1200, "note": "key 1200 used"})
     data = json.loads((tmp_path / "s.json").read_text())
     assert data == {"requests": 1200, "note": "key <redacted> used"}
+
+
+def test_prose_after_token_is_kept_and_credentials_after_it_are_masked():
+    """"an HTTP token such as X-Served-By" (a one-line error of the CLI) came out as "an HTTP token
+    <redacted> as X-Served-By": the word after "token" was taken for a credential. A plain lowercase
+    word after token/basic/digest is prose; a credential-looking value there, any value after Bearer, and
+    every named pair are still masked."""
+    from stinger.core.secrets import redact_text
+
+    for prose in ("'X Served' is not a header name (an HTTP token such as X-Served-By)",
+                  "a bearer token such as this one", "basic load, digest sizes", "token 42 of 100"):
+        assert scrub(prose) == prose and redact_text(prose) == prose, (scrub(prose), redact_text(prose))
+    assert redact_text("token=abc") == "token=<redacted>"
+    assert redact_text("token: abc") == "token: <redacted>"
+    assert redact_text('"token": "abc"') == '"token": "<redacted>"'
+    for secret, text in (("abc", "Bearer abc"), ("abc.def", "Bearer abc.def"), ("t0k3nVal", "token t0k3nVal"),
+                         ("QWxhZGRpbjpv", "Basic QWxhZGRpbjpv"), ("Abcdefgh", "token Abcdefgh"),
+                         ("dXNlcjpwYXNz", "Authorization: Digest dXNlcjpwYXNz")):
+        assert secret not in scrub(text) and secret not in redact_text(text), (text, scrub(text))
+
+
+def test_the_served_by_header_error_reads_as_written():
+    p = _cli("run", "--target", "fake=2ms", "--rate", "4", "--duration", "1s", "--served-by-header", "X Served")
+    assert p.returncode == 2
+    assert "(an HTTP token such as X-Served-By)" in p.stderr, p.stderr
+    assert "<redacted>" not in p.stderr

@@ -96,6 +96,35 @@ def test_several_urls_of_one_variant_get_a_row_each_and_a_stray_share_is_noted(t
     assert all(n in summary["warnings"] for n in notes)
 
 
+def test_a_stopped_backend_is_a_row_of_0_with_a_note_and_a_wrong_header_name_is_warned(tmp_path: Path) -> None:
+    """nginx over a (weight 1) and b (weight 3), a stopped: nginx sends a's share to b. The rows showed
+    b 100 % and nothing about a; a header no response carried showed `(none)` 100 % in silence."""
+    servers = {n: RefServer("delay", delay_ms=2.0, name=n) for n in ("a", "b")}
+    try:
+        for s in servers.values():
+            s.start()
+        with Balancer([(servers["a"].url, 1), (servers["b"].url, 3)]) as lb:
+            servers["a"].stop()
+            proc, summary = _stinger(["--url", lb.url + "/", "--rate", "50", "--duration", "2s",
+                                      "--served-by-header", "X-Served-By", "--served-by-weights", "a=1,b=3"],
+                                     tmp_path / "down")
+            typo, typo_summary = _stinger(["--url", lb.url + "/", "--rate", "50", "--duration", "1s",
+                                           "--served-by-header", "X-Served-Bye"], tmp_path / "typo")
+    finally:
+        for s in servers.values():
+            s.stop()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert summary is not None
+    sb = summary["breakdown"]["served_by"]
+    rows = {r["label"]: r for r in sb["rows"]}
+    assert rows["a"]["responses"] == 0 and rows["a"]["share"] == 0.0 and rows["b"]["responses"] == 100
+    note = "default: backend a answered no request of 100 responses; expected 25.0% (weight 1 of 4)"
+    assert note in sb["notes"] and note in summary["warnings"]
+    assert typo.returncode == 0 and typo_summary is not None
+    warn = "no response carried X-Served-Bye: every response is under (none); is the header's name right?"
+    assert warn in typo_summary["warnings"], typo_summary["warnings"]
+
+
 def test_bad_weights_are_one_line_and_exit_2(tmp_path: Path) -> None:
     proc, summary = _stinger(["--url", "http://127.0.0.1:9/", "--rate", "1", "--duration", "1s",
                               "--served-by-header", "X-Served-By", "--served-by-weights", "a=1,b"], tmp_path)

@@ -287,7 +287,8 @@ def cluster_init(region: str, zones, workers: int, *, out: str | os.PathLike = "
     launched (docs/ray.md). Returns the files (`.launcher`, `.kuberay`) and the plan."""
     from stinger.scale import cluster_init as ci
 
-    return ci.write(ci.plan(region, zones, workers, **options), Path(out))
+    force = bool(options.pop("force", False))   # files already there are kept unless force
+    return ci.write(ci.plan(region, zones, workers, **options), Path(out), force=force)
 
 
 def cluster_command(argv: list[str]) -> int:

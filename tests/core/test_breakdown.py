@@ -79,7 +79,42 @@ def test_weight_notes_allow_binomial_noise_and_flag_real_deviations() -> None:
     # a backend that answered without a weight, and a named one that answered nothing
     notes = weight_notes(_rows({"a": 500, "b": 500, "c": 1000, "d": 5}), w)
     assert notes == ["A: responses came from backends with no stated weight: d (5)"]
-    assert any("backend c answered 0.0%" in n for n in weight_notes(_rows({"a": 500, "b": 500}), w))
+    assert "A: backend c answered no request of 1,000 responses; expected 50.0% (weight 2 of 4)" \
+        in weight_notes(_rows({"a": 500, "b": 500}), w)
+
+
+def test_a_weighted_backend_that_answered_nothing_is_a_row_of_0_and_a_note_once_significant() -> None:
+    """Backend a (weight 1 of 4) stopped, b answered all: the z rule needed ~48 responses to see it, and
+    the rows had no line for a. P(0 of n | 25 %) < 1e-4 from n = 33: the note comes there, not before."""
+    from stinger.core.breakdown import absence_is_significant, with_absent
+
+    w = {"a": 1, "b": 3}
+    assert next(n for n in range(1, 60) if absence_is_significant(n, 0.25)) == 33 and 0.75 ** 33 < 1e-4 < 0.75 ** 32
+    assert weight_notes(_rows({"b": 32}), w) == []           # 0 of 32 happens 1 time in 10,000: not yet said
+    assert weight_notes(_rows({"b": 33}), w) == [
+        "A: backend a answered no request of 33 responses; expected 25.0% (weight 1 of 4)"]
+    rows = with_absent(_rows({"b": 33}), w)
+    assert [(r["label"], r["responses"], r["share"]) for r in rows] == [("a", 0, 0.0), ("b", 33, 1.0)]
+    assert [r["label"] for r in with_absent(_rows({"b": 32}), w)] == ["b"]   # a live view's first responses
+
+
+def test_a_header_no_response_carried_is_warned_not_shown_as_none_100() -> None:
+    from types import SimpleNamespace
+
+    from stinger.core.breakdown import NONE, groups
+
+    b = Breakdown()
+    b.add([_group(NONE, np.full(40, 2e3))])
+    data, warnings = groups(b, served_by=SimpleNamespace(header="X-Served-Bye", weights={"a": 1, "b": 3}))
+    assert warnings == ["no response carried X-Served-Bye: every response is under (none); is the header's name right?"]
+    assert data["served_by"]["notes"] == warnings and [r["label"] for r in data["served_by"]["rows"]] == [NONE]
+    # the header seen: no such warning
+    b = Breakdown()
+    b.add([_group("b", np.full(40, 2e3)), _group(NONE, np.full(2, 2e3))])
+    data, warnings = groups(b, served_by=SimpleNamespace(header="X-Served-By", weights={"a": 1, "b": 3}))
+    assert warnings == ["A: backend a answered no request of 42 responses; expected 25.0% (weight 1 of 4)",
+                        "A: responses came from backends with no stated weight: (none) (2)"]
+    assert [r["label"] for r in data["served_by"]["rows"]] == ["a", "b", NONE]
 
 
 @pytest.mark.parametrize("text", ["a=1,b", "a=x", "=1", "a=-1", "a=0,b=0", ""])

@@ -289,3 +289,25 @@ def test_in_a_split_every_turn_of_a_session_goes_to_its_variant(tmp_path):
         assert first_turns == v["sessions"]["started"]
     assert summary["variants"]["A"]["sessions"]["started"] + summary["variants"]["B"]["sessions"]["started"] == 12
     assert min(summary["variants"][n]["sessions"]["started"] for n in "AB") > 0
+
+
+@pytest.mark.slow
+def test_a_run_whose_sessions_were_all_cut_says_so_in_the_warnings_and_the_report(tmp_path):
+    """3 of 3 sessions cut by the run's end: the terminal showed the sessions block, report.html did not,
+    and neither warned that no session completed."""
+    from stinger.outputs.report import render_report
+
+    conv = _write(tmp_path, [{"turns": ["q1", "q2", "q3", "q4"]}])
+    with LlmServer(ttft_ms=5, itl_ms=2, tokens=TOKENS) as s:
+        summary, _rows = _run(tmp_path, s, conv, {"rate": 1.0, "duration": "2.5s", "think_time": "1s"}, workers=1)
+    v = summary["variants"]["default"]["sessions"]
+    assert v["started"] == v["cut"] == 3 and v["done"] == 0
+    warn = [w for w in summary["warnings"] if "no session completed" in w]
+    assert warn == [f"default: no session completed (3 started: 0 failed, 3 cut by the run's end; "
+                    f"{v['turns_unsent']} of 12 planned turns never sent): lengthen --duration or shorten the sessions"]
+    html = render_report(next((tmp_path / "out").iterdir()))
+    assert '<section id="sessions"><h2>Sessions</h2>' in html
+    row = html.split('<table class="sessions">', 1)[1].split("</table>", 1)[0]
+    cells = [c.split("</td>")[0] for c in row.split("<td>")[1:]]
+    assert cells[:8] == ["default", "3", "0", "0", "3", str(v["turns_scheduled"]), "12", str(v["turns_unsent"])], cells
+    assert "no session completed" in html   # the headline's warnings

@@ -136,3 +136,44 @@ def test_stinger_cluster_init_from_the_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "stinger.cli", "cluster", "init", "--region", "us-east-1",
                           "--zones", "a,b", "--workers", "8", "--out", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "--aws" in bad.stderr, bad.stderr
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "stinger.cli", "cluster", "init", *args], capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_an_unknown_instance_type_needs_its_vcpus_stated_and_a_known_one_gives_them():
+    """`--instance-type bogus` was taken for 8 vCPUs in silence (nodes sized for a machine nobody named)."""
+    assert [cluster_init.vcpus(t) for t in ("m5.2xlarge", "c5.large", "c6i.xlarge", "r7g.16xlarge", "p4d.24xlarge")] \
+        == [8, 2, 4, 64, 96]
+    assert [cluster_init.vcpus(t) for t in ("bogus", "t3.medium", "m5.metal", "m5.2xlargex", "")] == [None] * 5
+    with pytest.raises(UsageError, match="--instance-type 'bogus': its vCPUs are not known from its name; "
+                                         "expected --cpus-per-node N"):
+        cluster_init.plan("us-east-1", "a", 4, instance_type="bogus", cpus_per_node=None)
+    assert cluster_init.plan("us-east-1", "a", 4, instance_type="bogus", cpus_per_node=3).nodes("us-east-1a") == 2
+    assert cluster_init.plan("us-east-1", "a", 40, instance_type="c5.4xlarge", cpus_per_node=None).cpus_per_node == 16
+
+
+def test_the_command_line_keeps_existing_files_says_the_origin_flags_and_errors_like_every_command(tmp_path):
+    base = ["--aws", "--region", "us-east-1", "--zones", "a,b", "--workers", "8", "--out", str(tmp_path)]
+    bogus = _cli(*base, "--instance-type", "bogus")
+    assert bogus.returncode == 2 and bogus.stderr.startswith("stinger: error: --instance-type 'bogus'"), bogus.stderr
+    assert len(bogus.stderr.strip().splitlines()) == 1 and not list(tmp_path.iterdir())
+    ok = _cli(*base)
+    assert ok.returncode == 0, ok.stderr
+    # the follow-up command carries the origins it printed
+    assert "stinger run SPEC --backend ray --workers 8 --origin us-east-1a:4 --origin us-east-1b:4" in ok.stdout, ok.stdout
+    launcher = tmp_path / "stinger-ray.yaml"
+    launcher.write_text(launcher.read_text() + "# edited by hand\n")
+    again = _cli(*base)
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1, again.stderr
+    assert again.stderr.startswith("stinger: error: ") and "already exist" in again.stderr and "--force" in again.stderr
+    assert launcher.read_text().endswith("# edited by hand\n")
+    forced = _cli(*base, "--force")
+    assert forced.returncode == 0 and not launcher.read_text().endswith("# edited by hand\n")
+    missing = _cli("--region", "us-east-1", "--zones", "a", "--workers", "2", "--out", str(tmp_path))
+    assert missing.returncode == 2 and missing.stderr.startswith("stinger: error: "), missing.stderr

@@ -77,7 +77,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("Checks and SLOs", 4, "--prediction", "prediction", {"help": "JSON path of the prediction in a response (model quality)."}),
     Flag("Checks and SLOs", 5, "--abort-on", None, {"multiple": True, "help": "Stop the run when this holds, e.g. 'error_rate>50%' or 'connect_rate>=90%:30s'; repeatable. Without it a run still stops when every request of 5 s fails to connect."}, ("abort_on",)),
     # -- monitors
-    Flag("Monitors", 0, "--monitor", None, {"multiple": True, "metavar": "KIND=WHAT", "help": "Watch the endpoint beside the load; repeatable: {forms}. A prometheus preset (mlserver, kserve, triton, torchserve, vllm, demo) makes its inference time the server time when the endpoint sends no Server-Timing. Adds to the spec's."}, ("monitor_flags",)),
+    Flag("Monitors", 0, "--monitor", None, {"multiple": True, "metavar": "KIND=WHAT", "help": "Watch the endpoint beside the load; repeatable: {forms}. Prometheus presets: {all_presets}; one naming a server-time metric ({presets}) makes its inference time the server time when the endpoint sends no Server-Timing. Adds to the spec's."}, ("monitor_flags",)),
     Flag("Monitors", 1, "--server-time", None, {"help": "Header with the server's own time: server-timing[:metric] (default), or e.g. x-response-time:ms."}),
     Flag("Monitors", 3, "--served-by-header", "served_by.header", {"metavar": "HEADER", "help": "Behind a load balancer: a row per backend, named by this response header (e.g. X-Served-By), with its share of responses and latency (spec: served_by.header)."}),
     Flag("Monitors", 4, "--served-by-weights", "served_by.weights", {"metavar": "NAME=W,...", "help": "The balancer's weights, e.g. a=1,b=1,c=2: a note when a backend's share deviates (with --served-by-header)."}),
@@ -114,9 +114,11 @@ def load_options(fn: Any = None, *, exclude: frozenset[str] = frozenset()) -> An
             continue
         kw = {"default": None, **f.kw}
         if f.option == "--monitor":   # the forms every registered monitor kind takes (a vendor's too)
+            from stinger.monitors.presets import PRESETS, server_time_presets
             from stinger.monitors.registry import MONITOR_FLAG_FORMS
 
-            kw["help"] = kw["help"].format(forms=", ".join(MONITOR_FLAG_FORMS))
+            kw["help"] = kw["help"].format(forms=", ".join(MONITOR_FLAG_FORMS), all_presets=", ".join(PRESETS),
+                                           presets=", ".join(server_time_presets()))
         fn = option(f.option, *f.decls, group=f.group, rank=f.rank, **kw)(fn)
     return fn
 

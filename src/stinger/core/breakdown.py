@@ -10,7 +10,10 @@ them over workers and flushes: counts by kind added, latency HDR histograms adde
 `rows` gives each row's share of the variant's responses and its latency percentiles; `weight_notes`
 compares the shares with weights the user states (`served_by.weights`) and says where a share lies
 outside what chance allows: more than `z` binomial standard deviations and more than `floor` points
-from the weight's share (so a big run does not flag a 0.3-point difference nobody would act on).
+from the weight's share (so a big run does not flag a 0.3-point difference nobody would act on). A
+weighted backend that answered nothing (stopped: the balancer sent its share elsewhere) gets a row of
+0 (`with_absent`) and a note once its absence is no longer chance (`absence_is_significant`); a header
+no response carried (a typo in its name) is said instead of a silent `(none)` 100 %.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from stinger.core.histogram import Histogram
 from stinger.core.records import GroupRecord, Kind
 
 MAX_LABELS = 64
+ABSENT_ALPHA = 1e-4      # a weighted backend with no response is noted once P(0 of n) falls below this
 OTHER = "other"
 NONE = "(none)"          # the response carried no such header, or no response came back
 SERVED_BY, URL, TURN, ORIGIN = "served_by", "url", "turn", "origin"   # TURN: a multi-turn session's turn,
@@ -149,6 +153,11 @@ def weight_notes(rows: list[dict[str, Any]], weights: Mapping[str, float], *, z:
         for label, w in weights.items():
             expected = w / total_w
             seen = got.get(label, {}).get("responses", 0)
+            if not seen:   # a backend down (nginx sent its share elsewhere): said once chance rules it out
+                if expected > 0 and absence_is_significant(n, expected):
+                    notes.append(f"{variant}: backend {label} answered no request of {n:,} responses; expected "
+                                 f"{expected:.1%} (weight {w:g} of {total_w:g})")
+                continue
             share = seen / n
             sd = math.sqrt(expected * (1 - expected) / n)
             if abs(share - expected) > max(z * sd, floor):
@@ -159,6 +168,40 @@ def weight_notes(rows: list[dict[str, Any]], weights: Mapping[str, float], *, z:
             notes.append(f"{variant}: responses came from backends with no stated weight: "
                          + ", ".join(f"{lb} ({got[lb]['responses']:,})" for lb in stray))
     return notes
+
+
+def absence_is_significant(n: int, share: float, *, alpha: float = ABSENT_ALPHA) -> bool:
+    """Whether `n` responses with none from a backend whose expected share is `share` rule chance out:
+    P(0 of n) = (1 - share)^n < alpha (a 25 % backend: n >= 33). The z rule above needs ~48 for it."""
+    if share >= 1:
+        return n > 0
+    return n * math.log1p(-share) < math.log(alpha)
+
+
+def with_absent(rows: list[dict[str, Any]], weights: Mapping[str, float]) -> list[dict[str, Any]]:
+    """`rows` with a row of 0 responses for each backend of a positive weight that answered nothing in a
+    variant, once that is no longer chance (the note's rule, `absence_is_significant`): a stopped backend
+    is a row that says 0, not a row missing; early in a live view, a backend not yet reached is no row."""
+    out = list(rows)
+    total_w = sum(weights.values())
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        have = {r["label"] for r in rows if r["variant"] == variant}
+        n = sum(r["responses"] for r in rows if r["variant"] == variant)
+        for label, w in weights.items():
+            if w > 0 and label not in have and absence_is_significant(n, w / total_w):
+                out.append(_row(variant, label, _Row(), 0) | {"share": 0.0})
+    order = {v: i for i, v in enumerate(dict.fromkeys(r["variant"] for r in rows))}
+    return sorted(out, key=lambda r: (order[r["variant"]], _order(r["label"])))
+
+
+def header_missing(rows: list[dict[str, Any]]) -> list[str]:
+    """The variants whose responses all came without the served-by header (every row `(none)`, some
+    response back): the header's name is likely wrong (`X-Served-Bye`)."""
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], []).append(r)
+    return [v for v, rs in by_variant.items()
+            if all(r["label"] == NONE for r in rs) and sum(r["responses"] for r in rs) > 0]
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -196,7 +239,14 @@ def groups(breakdown: Breakdown, origins: Any = None, *, served_by: Any = None,
     if served_by is not None:
         # a label is what an endpoint wrote: shown as any endpoint text is (no credential, one line)
         rows = [{**r, "label": redact_text(r["label"])} for r in breakdown.table(SERVED_BY)]
-        notes = weight_notes(rows, served_by.weights) if served_by.weights else []
+        missing = header_missing(rows)
+        notes = [f"no response carried {served_by.header}"
+                 + (f" in variant {v}" if len({r['variant'] for r in rows}) > 1 else "")
+                 + ": every response is under (none); is the header's name right?" for v in missing]
+        if served_by.weights:
+            rows = with_absent([r for r in rows if r["variant"] not in missing], served_by.weights) \
+                + [r for r in rows if r["variant"] in missing]
+            notes += weight_notes([r for r in rows if r["variant"] not in missing], served_by.weights)
         data[SERVED_BY] = {"header": served_by.header,
                            "weights": dict(served_by.weights) if served_by.weights else None,
                            "rows": rows, "notes": notes}

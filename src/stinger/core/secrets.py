@@ -12,7 +12,8 @@ Three layers, each a safety net for the one before:
   `X-Amz-Signature`, ...), wherever a URL sits.
 - `redact_url(url)`: one URL (the `targets` of a summary, a capacity report).
 - `scrub(text)`: any text about to be shown or written (summary.json,
-  capacity.json, an error message): URLs, `Bearer ...` values, AWS access key ids
+  capacity.json, an error message): URLs, `Bearer ...` values (after token/basic/digest only a
+  credential-looking one: "an HTTP token such as" is prose), AWS access key ids
   and JSON Web Tokens are redacted by pattern, and every secret value seen in a
   parsed spec (`remember_secrets`) is replaced wherever it appears, even outside
   a URL or a header. `scrub_data` does it to every string of a JSON document (so a
@@ -171,7 +172,22 @@ _USERINFO = re.compile(r"://[^/?#\s@\"'<>]{1,512}+@")
 _MASK_USERINFO = "://" + MASK + "@"
 # a scheme word standing alone: "inter-token latency" (a metric's name) is no credential
 _BEARER = re.compile(r"(?i)(?<![A-Za-z0-9_-])(bearer|basic|token|digest|aws4-hmac-sha256)\s++"
-                     r"[A-Za-z0-9._~+/=:,-]{4,}+")
+                     r"([A-Za-z0-9._~+/=:,-]{3,}+)")
+# "token", "basic" and "digest" are English words too: after them a plain lowercase word ("an HTTP
+# token such as X-Served-By", "basic load") is prose, not a credential; after "Bearer" any value is one
+_WORDY_SCHEMES = frozenset(("token", "basic", "digest"))
+_PROSE_AFTER_BEARER = frozenset(("token", "tokens", "auth", "authentication", "scheme"))
+
+
+def _scrub_bearer(m: re.Match) -> str:
+    scheme, value = m.group(1), m.group(2)
+    word = value.rstrip(".,:;")
+    low = scheme.lower()
+    if word.isalpha() and word.islower() and (low in _WORDY_SCHEMES or word in _PROSE_AFTER_BEARER):
+        return m.group(0)
+    if low in _WORDY_SCHEMES and len(value) < 4:   # "token 42" in prose; a credential is longer
+        return m.group(0)
+    return scheme + " " + MASK
 # AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes)
 _AWS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)"
                          r"[A-Z0-9]{16}(?![A-Za-z0-9])")
@@ -202,7 +218,7 @@ def scrub(text: Any) -> str:
     if "://" in out:
         out = _URL.sub(_scrub_url_match, out)
         out = _USERINFO.sub(_MASK_USERINFO, out)
-    out = _BEARER.sub(lambda m: m.group(1) + " " + MASK, out)
+    out = _BEARER.sub(_scrub_bearer, out)
     if "eyJ" in out:
         out = _JWT.sub(MASK, out)
     out = _AWS_KEY_ID.sub(MASK, out)

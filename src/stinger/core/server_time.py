@@ -55,11 +55,21 @@ def choose(readings: Iterable[ServerTimeReading | None]) -> ServerTimeReading | 
     return best
 
 
+# the Prometheus presets that name a server-time metric, told by their registry (monitors/presets.py)
+# when it is imported: the note lists them from the table itself, never from a copy that goes stale
+_PRESETS: list[str] = []
+
+
+def register_presets(names: Iterable[str]) -> None:
+    _PRESETS[:] = list(dict.fromkeys([*_PRESETS, *names]))
+
+
 def server_time_note(missing: Sequence[str], why: str) -> str:
     """The note for variants with no server time: why, and where it could come from."""
+    presets = f" ({', '.join(_PRESETS)})" if _PRESETS else ""
     return (f"no server time for {', '.join(missing)}: {why}. It could come from a response header "
             f"(Server-Timing, or --server-time HEADER[:unit]) or from the model server's metrics: "
-            f"--monitor prometheus=URL:PRESET (mlserver, kserve, triton, torchserve, vllm, demo)")
+            f"--monitor prometheus=URL:PRESET{presets}")
 
 
 def p50_at_most(hist: Hist | None) -> float | None:

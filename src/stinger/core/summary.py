@@ -414,7 +414,10 @@ def build_summary(inputs: SummaryInputs) -> RunSummary:
 
     chosen = {n: choose(inputs.server_time.get(n, ())) for n in variants}
     variants = {n: _with_server_time(v, chosen[n]) for n, v in variants.items()}
-    server_time = _server_time(chosen, inputs.server_time_why)
+    # a variant with no successful request has nothing a server could time: no note about a missing
+    # Server-Timing header there (the run already says loudly that nothing succeeded)
+    server_time = _server_time({n: r for n, r in chosen.items() if r is not None or variants[n].requests.ok},
+                               inputs.server_time_why)
 
     for name, q in inputs.quality.items():
         if name in variants:
@@ -450,6 +453,7 @@ def build_summary(inputs: SummaryInputs) -> RunSummary:
     warnings = [*inputs.warnings, *inputs.monitors.warnings, *rest_notes]
     warnings += _unsolicited_warnings(variants)
     warnings += unfinished_warnings(variants, f.drain, f.timeout)
+    warnings += session_warnings(variants)
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())
     if overflow:
         warnings.append(f"{overflow:,} requests were dropped because the in-flight queue was full (a million waiting "
@@ -550,6 +554,19 @@ def unfinished_warnings(variants: Mapping[str, VariantSummary], drain: float, ti
         if n:
             out.append(f"{name}: {n:,} requests had no answer when the run ended ({drain:g} s of drain after "
                        f"the schedule; request timeout {timeout:g} s): counted as failed, 'unfinished'")
+    return out
+
+
+def session_warnings(variants: Mapping[str, VariantSummary]) -> list[str]:
+    """Multi-turn sessions of which none completed: the session figures are empty, and the run must say why."""
+    out = []
+    for name, vs in variants.items():
+        s = vs.extra.get("sessions")
+        if isinstance(s, Mapping) and s.get("started") and not s.get("done"):
+            out.append(f"{name}: no session completed ({s['started']:,} started: {s.get('failed', 0):,} failed, "
+                       f"{s.get('cut', 0):,} cut by the run's end; {s.get('turns_unsent', 0):,} of "
+                       f"{s.get('turns_planned', 0):,} planned turns never sent): lengthen --duration or shorten "
+                       "the sessions")
     return out
 
 

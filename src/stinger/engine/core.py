@@ -200,7 +200,8 @@ class EngineCore:
         self.end = t0 + plan.duration if plan.duration else math.inf
         self.flusher = self._flusher_cls(plan, t0, self.slots, self.targets)
         self._interval_k = 1
-        self._call_at(self.t0 + plan.interval, self._on_interval)
+        self._edge = self.t0 + plan.interval   # the next interval tick (the open pump reads it: tick_now)
+        self._tick_h = self._call_at(self._edge, self._on_interval)
         self._call_at(self.t0 + _SWEEP_EVERY, self._sweep)
         self._probe_due = self.t0 + _PROBE_EVERY
         self._call_at(self._probe_due, self._probe)
@@ -228,7 +229,7 @@ class EngineCore:
             self.schedule_done = True
             self.finished.set()
 
-    def _call_at(self, when: float, fn) -> None:
+    def _call_at(self, when: float, fn) -> asyncio.TimerHandle:
         delay = when - perf_counter()
         h = self.loop.call_later(delay if delay > 0 else 0, fn)
         self._handles.append(h)
@@ -236,6 +237,7 @@ class EngineCore:
             now = self.loop.time()
             self._handles = [x for x in self._handles
                              if not x.cancelled() and getattr(x, "when", lambda: now)() >= now]
+        return h
 
     # ------------------------------------------------------------- dispatch
     def _dispatch(self, intended: float, v: int, p: int, user: int, queued: int = 0) -> None:
@@ -647,18 +649,28 @@ class EngineCore:
 
     def _on_interval(self) -> None:
         now = perf_counter()
-        due = self.t0 + self._interval_k * self.plan.interval
+        due = self._edge
         if now < due:
             # uvloop's timers tick in whole milliseconds and may fire a little early:
             # wait out the rest rather than flush a sliver of an interval (it used to
             # flush again and again until the boundary passed, waking the flush thread
             # ~10 times a second)
-            self._call_at(due, self._on_interval)
+            self._tick_h = self._call_at(due, self._on_interval)
             return
         self.flush(final=False)
-        if not self.stopping:
+        if self.stopping:
+            self._edge = math.inf
+        else:
             self._interval_k = math.floor((now - self.t0) / self.plan.interval) + 1
-            self._call_at(self.t0 + self._interval_k * self.plan.interval, self._on_interval)
+            self._edge = self.t0 + self._interval_k * self.plan.interval
+            self._tick_h = self._call_at(self._edge, self._on_interval)
+
+    def tick_now(self) -> None:
+        """The interval's tick run now, ahead of its timer: the open pump is about to fire a request
+        intended at or after it (`_edge`), which belongs to the next interval. A request intended on a
+        second's boundary was fired before the tick's timer ran and counted in the second before."""
+        self._tick_h.cancel()
+        self._on_interval()
 
     def _maybe_finish(self) -> None:
         # a session waiting out a think time has nothing in flight, but its next turn is still due

@@ -75,6 +75,7 @@ class OpenModel(_Core):
         times = self._times
         i = self._ci
         fire = self._fire
+        edge = self._edge
         while True:
             if i >= len(times):
                 self._ci = i
@@ -88,6 +89,9 @@ class OpenModel(_Core):
                 now = perf_counter()
                 if t > now:
                     break
+            if t >= edge:   # intended at or after the interval's tick, whose timer has not run yet: tick first,
+                self.tick_now()   # so an interval holds the requests intended in it (a boundary's too)
+                edge = self._edge
             fire(t, self._vars[i], self._pays[i])
             i += 1
         self._ci = i

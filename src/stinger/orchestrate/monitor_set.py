@@ -219,6 +219,8 @@ class MonitorSet:
                     ServerTimeReading(Origin.METRICS, source, Hist.from_json(_as_server_time(got))))
         if spec.server_time is None:
             return out, None
+        import stinger.monitors.presets  # noqa: F401  (tells core.server_time the presets its note lists)
+
         looked = sorted({f for m in prom for f in m.server_time_families})
         why = (f"the Prometheus monitor{'s' if len(prom) > 1 else ''} saw no requests in "
                f"{', '.join(looked)}" if looked else

@@ -271,6 +271,26 @@ def _latency_table(summary: dict) -> str:
     return _table(["variant", "metric", "unit", "count", "mean", *PERCENTILES], rows, "lat")
 
 
+_SESSION_COLUMNS = (("started", "started"), ("done", "done"), ("failed", "failed"), ("cut", "cut by the run's end"),
+                    ("turns_scheduled", "turns sent"), ("turns_planned", "turns planned"),
+                    ("turns_unsent", "turns never sent"))
+
+
+def _sessions(summary: dict) -> str:
+    """Multi-turn sessions' outcomes per variant (summary.json `sessions`, core/sessions.py), as the
+    terminal shows them, with the duration of the sessions answered whole."""
+    rows = []
+    for name, v in (summary.get("variants") or {}).items():
+        s = (v or {}).get("sessions")
+        if not isinstance(s, dict):
+            continue
+        dur = (v.get("session_ms") or {}) if isinstance(v.get("session_ms"), dict) else {}
+        rows.append([escape(name)] + [f"{int(s.get(k) or 0):,}" for k, _ in _SESSION_COLUMNS]
+                    + [_num(dur.get("p50")), _num(dur.get("p99"))])
+    return _table(["variant", *(escape(h) for _, h in _SESSION_COLUMNS), "duration p50 (ms)", "duration p99 (ms)"],
+                  rows, "sessions")
+
+
 def event_marks(summary: dict) -> list[tuple[float, str]]:
     """The charts' vertical markers: each live load change (summary.json `events`) and each lost worker."""
     marks: list[tuple[float, str]] = []
@@ -583,6 +603,8 @@ def render_report(run_dir: str | os.PathLike, title: str | None = None) -> str:
         sections.append(("latency", "Latency percentiles", _latency_table(summary)))
         if summary.get("breakdown"):
             sections.append(("breakdown", "Per backend, URL and origin", breakdown.html(summary)))
+        if any((v or {}).get("sessions") for v in (summary.get("variants") or {}).values()):
+            sections.append(("sessions", "Sessions", _sessions(summary)))
         sections.append(("over-time", "Over time", _over_time(_intervals(d / INTERVALS), summary)))
         sections.append(("distribution", "Latency distribution",
                          _distribution(_latency_histograms(d / HLOG), summary)))

@@ -40,6 +40,9 @@ ORIGIN_LABEL = "origin"          # the Ray node label `--origin NAME:WORKERS` pl
 ZONE_LABEL = "topology.kubernetes.io/zone"
 _ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")     # us-east-1a
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")         # us-east-1
+# AWS sizes whose vCPUs follow from the name in every current family: large 2, xlarge 4, Nxlarge 4N
+# (nano..medium and metal differ by family: stated with --cpus-per-node, never guessed)
+_SIZED = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(?:(large)|(\d*)xlarge)$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")   # Kubernetes/Ray label syntax
 
 
@@ -51,7 +54,7 @@ class ClusterPlan:
     zones: tuple[str, ...]
     workers: int
     instance_type: str = "m5.2xlarge"
-    cpus_per_node: int = 8                  # the instance type's vCPUs (m5.2xlarge: 8)
+    cpus_per_node: int = 8                  # the instance type's vCPUs (m5.2xlarge: 8; `plan` derives or requires it)
     head_instance_type: str = "m5.xlarge"
     name: str = "stinger"
     image: str = ""                         # container image for KubeRay (default: rayproject/ray:<this Ray>)
@@ -66,6 +69,15 @@ class ClusterPlan:
 
     def nodes(self, zone: str) -> int:
         return math.ceil(self.per_zone()[zone] / self.cpus_per_node)
+
+
+def vcpus(instance_type: str) -> int | None:
+    """The vCPUs an AWS instance type's name states (m5.2xlarge: 8, c5.large: 2), or None when its
+    size does not say (t3.medium, m5.metal, a name that is no instance type)."""
+    m = _SIZED.match(instance_type or "")
+    if m is None:
+        return None
+    return 2 if m.group(1) else 4 * int(m.group(2) or 1)
 
 
 def plan(region: str, zones: Sequence[str] | str, workers: int, **options: Any) -> ClusterPlan:
@@ -84,7 +96,14 @@ def plan(region: str, zones: Sequence[str] | str, workers: int, **options: Any) 
         raise UsageError(f"--zones: {','.join(names)} names a zone twice; expected each zone once")
     if not isinstance(workers, int) or workers < len(names):
         raise UsageError(f"--workers {workers}: expected at least one load worker per zone ({len(names)})")
-    cpus = options.get("cpus_per_node", 8)
+    cpus = options.get("cpus_per_node")
+    if cpus is None:   # from the instance type's name; an unknown one is never taken for 8 vCPUs
+        itype = options.get("instance_type", ClusterPlan.instance_type)
+        cpus = vcpus(itype)
+        if cpus is None:
+            raise UsageError(f"--instance-type {itype!r}: its vCPUs are not known from its name; "
+                             "expected --cpus-per-node N (the instance type's vCPUs) with it")
+        options["cpus_per_node"] = cpus
     if not isinstance(cpus, int) or cpus < 1:
         raise UsageError(f"--cpus-per-node {cpus}: expected the instance type's vCPUs, a whole number >= 1")
     subnets = dict(options.pop("subnets", None) or {})
@@ -241,10 +260,18 @@ class ClusterFiles:
     plan: ClusterPlan
 
 
-def write(p: ClusterPlan, out: str | Path = ".", *, check: bool = True) -> ClusterFiles:
+def write(p: ClusterPlan, out: str | Path = ".", *, check: bool = True, force: bool = False) -> ClusterFiles:
     """Write `NAME-ray.yaml` (launcher) and `NAME-kuberay.yaml` into `out`; checked by Ray's own
-    parsers first when Ray is installed and `check`."""
+    parsers first when Ray is installed and `check`. A file already there is kept (UsageError) unless
+    `force`: a cluster file edited by hand is not overwritten without notice."""
     import yaml
+
+    folder = Path(out)
+    paths = folder / f"{p.name}-ray.yaml", folder / f"{p.name}-kuberay.yaml"
+    there = [str(q) for q in paths if q.exists()]
+    if there and not force:
+        raise UsageError(f"{' and '.join(there)} already exist{'s' if len(there) == 1 else ''}; "
+                         "expected --force to overwrite, or another --out or --name")
 
     launcher, manifest = launcher_config(p), kuberay_manifest(p)
     if check:
@@ -263,11 +290,9 @@ def write(p: ClusterPlan, out: str | Path = ".", *, check: bool = True) -> Clust
                 check_kuberay(manifest)
             finally:
                 ray_log.setLevel(level)
-    folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     head = (f"# written by `stinger cluster init` for {p.workers} load workers in {', '.join(p.zones)};\n"
             f"# origins (Ray node label origin=ZONE) and their load workers: {origins(p)}\n")
-    paths = folder / f"{p.name}-ray.yaml", folder / f"{p.name}-kuberay.yaml"
     for path, doc in zip(paths, (launcher, manifest), strict=True):
         path.write_text(head + yaml.safe_dump(doc, sort_keys=False))
     return ClusterFiles(launcher=paths[0], kuberay=paths[1], plan=p)
@@ -281,10 +306,11 @@ def _subnet(text: str) -> tuple[str, str]:
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """A user's mistake is one line (what is wrong, what was expected) and exit 2, as in every command."""
+    """A user's mistake is one line (what is wrong, what was expected) and exit 2, as in every command:
+    `stinger: error: ...`."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"stinger: error: {message} (see {self.prog} --help)\n")
 
 
 def parser(prog: str = "stinger cluster init") -> argparse.ArgumentParser:
@@ -296,12 +322,14 @@ def parser(prog: str = "stinger cluster init") -> argparse.ArgumentParser:
     ap.add_argument("--zones", required=True, help="comma list: us-east-1a,us-east-1b or a,b")
     ap.add_argument("--workers", type=int, required=True, help="load workers in all (one CPU each), split over zones")
     ap.add_argument("--instance-type", default="m5.2xlarge")
-    ap.add_argument("--cpus-per-node", type=int, default=8, help="the instance type's vCPUs (m5.2xlarge: 8)")
+    ap.add_argument("--cpus-per-node", type=int, default=None,
+                    help="the instance type's vCPUs (default: from its name, m5.2xlarge: 8; needed for others)")
     ap.add_argument("--head-instance-type", default="m5.xlarge")
     ap.add_argument("--subnet", action="append", type=_subnet, default=[], metavar="ZONE=subnet-ID")
     ap.add_argument("--name", default="stinger")
     ap.add_argument("--image", default="", help="KubeRay container image (default rayproject/ray:RAY_VERSION)")
     ap.add_argument("--out", default=".", help="folder to write into")
+    ap.add_argument("--force", action="store_true", help="overwrite the files if they exist")
     return ap
 
 
@@ -318,13 +346,14 @@ def command(argv: Sequence[str]) -> int:
         p = plan(args.region, args.zones, args.workers, instance_type=args.instance_type,
                  cpus_per_node=args.cpus_per_node, head_instance_type=args.head_instance_type,
                  name=args.name, image=args.image, subnets=dict(args.subnet))
-        files = write(p, args.out)
+        files = write(p, args.out, force=args.force)
     except UsageError as exc:
-        print(f"stinger cluster init: {exc}", file=sys.stderr)
+        print(f"stinger: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     nodes = sum(p.nodes(z) for z in p.zones)
     print(f"wrote {files.launcher} (ray up) and {files.kuberay} (kubectl apply -f): {nodes} worker nodes of "
           f"{p.instance_type} in {len(p.zones)} zones, {p.workers} load workers")
-    print(f"then, on the head: stinger run SPEC --backend ray --workers {p.workers}   (docs/ray.md)")
+    flags = " ".join(f"--origin {o}" for o in origins(p).split())
+    print(f"then, on the head: stinger run SPEC --backend ray --workers {p.workers} {flags}   (docs/ray.md)")
     print(f"origins (Ray node label origin=ZONE) and their load workers: {origins(p)}")
     return 0
