@@ -127,10 +127,13 @@ def check_ceilings(spec: Spec) -> None:
     if users is not None and users > SAFE_USERS:
         raise UsageError(f"{users:,} users is past the safety ceiling of {SAFE_USERS:,} users per machine; "
                          f"confirm with --yes (load.confirm: true)")
-    # the per-core ceiling is this machine's: a cluster backend has the cluster's CPUs
-    if backend_traits(load.backend).local_cpu_ceiling and load.workers != "auto" \
-            and int(load.workers) > cores * WORKERS_PER_CORE:
-        raise UsageError(f"{load.workers} workers is past the safety ceiling of {cores * WORKERS_PER_CORE} "
+    # the per-core ceiling is this machine's: a cluster backend has the cluster's CPUs. With origins,
+    # load.workers is `auto` and the origins' workers are the run's (spec/origins.py): their sum counts
+    origins = spec.scale.origins if spec.scale is not None else []
+    workers = int(load.workers) if load.workers != "auto" else (sum(o.workers for o in origins) or None)
+    if backend_traits(load.backend).local_cpu_ceiling and workers is not None and workers > cores * WORKERS_PER_CORE:
+        given = "--workers" if load.workers != "auto" else "the origins (--origin)"
+        raise UsageError(f"{workers} workers ({given}) is past the safety ceiling of {cores * WORKERS_PER_CORE} "
                          f"({WORKERS_PER_CORE} per core, {cores} cores); confirm with --yes (load.confirm: true)")
 
 

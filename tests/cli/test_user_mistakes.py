@@ -1,0 +1,33 @@
+"""User mistakes a new-user review found accepted, or failing late: each is one line naming what is wrong
+and what was expected, exit 2, before any load and before a run directory exists."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stinger.cli import main
+from stinger.orchestrate.preflight import WORKERS_PER_CORE
+
+
+def refused(capsys, tmp_path: Path, *args: str) -> str:
+    """`stinger ARGS --out TMP/runs`: asserts exit 2, one error line, no run directory; the line."""
+    out = tmp_path / "runs"
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stinger: error: "), err
+    assert "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir()), "a run directory was created"
+    return lines[0]
+
+
+def test_origins_past_the_worker_ceiling_need_yes(capsys, tmp_path, closed_port):
+    n = (os.cpu_count() or 1) * WORKERS_PER_CORE + 1
+    line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", "--rate", "5",
+                   "--duration", "1s", "--origin", f"east:{n}@127.0.0.2")
+    assert f"{n} workers" in line and "--yes" in line and "origin" in line
