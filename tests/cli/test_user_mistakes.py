@@ -31,3 +31,26 @@ def test_origins_past_the_worker_ceiling_need_yes(capsys, tmp_path, closed_port)
     line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", "--rate", "5",
                    "--duration", "1s", "--origin", f"east:{n}@127.0.0.2")
     assert f"{n} workers" in line and "--yes" in line and "origin" in line
+
+
+def test_goodput_on_a_metric_the_target_does_not_produce(capsys, tmp_path, closed_port):
+    # plain HTTP has no first token: 'ttft<50ms' held for no request, 0 % goodput and exit 0 before
+    line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", "--rate", "5",
+                   "--duration", "1s", "--goodput", "ttft<50ms")
+    assert "'ttft<50ms'" in line and "does not produce ttft" in line and "--url" in line and "openai" in line
+
+
+@pytest.mark.parametrize("objective, says", [("session<700ms", "per request"), ("itl<5ms", "one per gap")])
+def test_goodput_objective_errors_are_whole(capsys, tmp_path, closed_port, objective, says):
+    line = refused(capsys, tmp_path, "run", "--openai", f"http://127.0.0.1:{closed_port}/v1", "--model", "m",
+                   "--isl", "10", "--rate", "5", "--duration", "1s", "--goodput", objective)
+    assert says in line and not line.endswith("...")
+    assert line.endswith("ttfc, chunk_gap") and "ttft, ttfo, tpot" in line
+
+
+@pytest.mark.parametrize("command", ["run", "ab"])
+def test_goodput_slo_needs_objectives(capsys, tmp_path, closed_port, command):
+    url = f"http://127.0.0.1:{closed_port}/"
+    target = ["--url", url] if command == "run" else ["--a", url, "--b", url]
+    line = refused(capsys, tmp_path, command, *target, "--rate", "5", "--duration", "1s", "--slo", "goodput>=95%")
+    assert "'goodput>=95%'" in line and "--goodput" in line

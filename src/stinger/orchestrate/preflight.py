@@ -73,7 +73,60 @@ def preflight_opened(spec: Spec) -> tuple[list, Any]:
 
             check_regular_file(spec.load.shape.trace, "trace", SpecError)
         trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
-    return [parse_slo(s) for s in spec.slo], ds
+    slos = [parse_slo(s) for s in spec.slo]
+    check_goodput_slos(slos, spec)
+    check_goodput_metrics(spec)
+    return slos, ds
+
+
+def _kind_named(api: str, carrier: str) -> str:
+    """A target as the command line names it: `--url (plain over http)`, `--openai (openai over http)`."""
+    from stinger.targets.abilities import coordinator_side
+
+    alias = getattr(coordinator_side(api), "alias", None) or getattr(coordinator_side(carrier), "alias", None)
+    return f"{alias} ({api} over {carrier})" if alias else f"{api} over {carrier}"
+
+
+def check_goodput_metrics(spec: Spec) -> None:
+    """An objective on a metric read from answers (`ttft`) that a variant's target never reads would hold
+    for none of its requests: 0 % goodput that says nothing about the endpoint. Refused before any load,
+    naming the metric and the target kind (the targets declare their metrics: `metrics` on an api or carrier)."""
+    if not spec.goodput:
+        return
+    from stinger.core.catalogue import BY_NAME
+    from stinger.core.goodput import parse_objective
+    from stinger.errors import UsageError
+    from stinger.targets.base import api_class, carrier_class, registry
+
+    def declared(seam: str, name: str) -> tuple[str, ...]:
+        load = api_class if seam == "apis" else carrier_class
+        return tuple(getattr(load(name), "metrics", ())) if name in registry(seam) else ()
+
+    for text in spec.goodput:
+        obj = parse_objective(text)
+        if BY_NAME[obj.metric].source != "target":
+            continue
+        for v in spec.all_variants():
+            t = v.target
+            if obj.metric in declared("apis", t.type) + declared("carriers", t.via):
+                continue
+            makers = [n for seam in ("apis", "carriers") for n in registry(seam) if obj.metric in declared(seam, n)]
+            who = f"variant {v.name!r}'s target" if spec.variants else "the target"
+            raise UsageError(f"goodput objective {obj.text!r}: {who}, {_kind_named(t.type, t.via)}, does not "
+                             f"produce {obj.metric}; expected a target that does ({', '.join(makers) or 'none'}) "
+                             f"or an objective on latency, service or ttfb")
+
+
+def check_goodput_slos(slos: list, spec: Spec) -> None:
+    """A goodput SLO judges the share of requests meeting the run's per-request objectives: without any
+    it can only fail ("n/a"), and a capacity search would find nothing, so say so before any load
+    (run, ab and capacity: one rule)."""
+    from stinger.errors import UsageError
+
+    if any(s.metric == "goodput" for s in slos) and not spec.goodput:
+        text = next(s.text for s in slos if s.metric == "goodput")
+        raise UsageError(f"the SLO {text!r} bounds goodput, but no goodput objective was given; expected "
+                         f"--goodput 'ttft<200ms' (or spec goodput: [...]) beside it")
 
 
 def _check_sessions(spec: Spec) -> int:
