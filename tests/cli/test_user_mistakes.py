@@ -54,3 +54,20 @@ def test_goodput_slo_needs_objectives(capsys, tmp_path, closed_port, command):
     target = ["--url", url] if command == "run" else ["--a", url, "--b", url]
     line = refused(capsys, tmp_path, command, *target, "--rate", "5", "--duration", "1s", "--slo", "goodput>=95%")
     assert "'goodput>=95%'" in line and "--goodput" in line
+
+
+@pytest.mark.parametrize("load, says", [
+    (["--rate", "5", "--users", "3"], "--users"),               # ran open, the users ignored
+    (["--rate", "5", "--think-time", "100ms"], "--think-time"),  # the open model has no think time
+])
+def test_a_setting_of_the_other_load_model_is_refused(capsys, tmp_path, closed_port, load, says):
+    line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", *load, "--duration", "1s")
+    assert says in line and "expected" in line
+
+
+@pytest.mark.parametrize("api", ["--openai", "--anthropic"])
+def test_max_tokens_zero_is_refused(capsys, tmp_path, closed_port, api):
+    # 0 compared equal to False and the flag was dropped unseen
+    line = refused(capsys, tmp_path, "run", api, f"http://127.0.0.1:{closed_port}/v1", "--model", "m", "--isl", "10",
+                   "--rate", "5", "--duration", "1s", "--max-tokens", "0")
+    assert "max_tokens" in line and "got 0" in line

@@ -580,6 +580,7 @@ class Spec(_Model):
             raise ValueError("open model needs a rate (load.rate / --rate) or a shape; closed model needs users (--users)")
         if mode == "closed" and load.users is None and (load.shape is None or load.shape.steps is None):
             raise ValueError("closed model needs users (load.users / --users)")
+        _check_one_model(self, mode)
         if load.duration is None and load.requests is None and not _shape_has_duration(load.shape):
             raise ValueError("a run needs a bound: load.duration (--duration) or load.requests (--requests)")
         if load.duration is not None and load.warmup >= load.duration:
@@ -642,6 +643,19 @@ def _check_sessions(spec: Spec, mode: str) -> None:
     if spec.load.shape is not None and spec.load.shape.trace == CAPTURE_TRACE:
         raise ValueError("payload.sessions (--sessions): a capture replay's payload is the capture; "
                          "expected a rate, a shape or a trace file of session starts")
+
+
+def _check_one_model(spec: Spec, mode: str) -> None:
+    """A setting of the other load model would be ignored without a word: refused instead."""
+    load = spec.load
+    if mode == "open" and load.users is not None:
+        given = "a rate (load.rate / --rate)" if load.rate is not None else "a shape"
+        raise ValueError(f"load.users (--users) sets the closed model's users, but {given} makes this run open, "
+                         f"where users are ignored; expected --rate (open) or --users (closed), not both")
+    if mode == "open" and load.think_time > 0 and spec.payload.sessions is None:
+        raise ValueError("load.think_time (--think-time) is the closed model's pause between a user's requests; "
+                         "this run is open (a rate), where it would be ignored; expected --users with it, "
+                         "or --sessions (a pause between turns)")
 
 
 def _check_origins(scale: ScaleSpec, workers: int | str) -> None:
