@@ -71,3 +71,14 @@ def test_max_tokens_zero_is_refused(capsys, tmp_path, closed_port, api):
     line = refused(capsys, tmp_path, "run", api, f"http://127.0.0.1:{closed_port}/v1", "--model", "m", "--isl", "10",
                    "--rate", "5", "--duration", "1s", "--max-tokens", "0")
     assert "max_tokens" in line and "got 0" in line
+
+
+@pytest.mark.parametrize("lengths, says", [
+    (["--isl", "100000000:1"], "at most 2,000,000 tokens"),   # workers took over a minute to start, or ran out of memory
+    (["--isl", "512", "--osl", "5000000"], "at most 2,000,000 tokens"),
+    (["--isl", "100000"], "--prompts 500"),                    # 1,000 prompts of 100k tokens in every worker
+])
+def test_synthetic_lengths_are_bounded(capsys, tmp_path, closed_port, lengths, says):
+    line = refused(capsys, tmp_path, "run", "--openai", f"http://127.0.0.1:{closed_port}/v1", "--model", "m",
+                   *lengths, "--rate", "5", "--duration", "1s")
+    assert says in line

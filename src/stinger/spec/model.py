@@ -355,15 +355,16 @@ class PayloadSpec(_Model):
             return self
         if self.data or self.body is not None:
             raise ValueError("isl makes synthetic prompts; expected it without payload.data (--data) or body (--body)")
-        from stinger.datasets.synthetic import parse_length
+        from stinger.datasets.synthetic import check_budget, parse_length
         from stinger.errors import DatasetError
 
-        for what, text in (("isl", self.isl), ("osl", self.osl)):
-            if text is not None:
-                try:
+        try:
+            for what, text in (("isl", self.isl), ("osl", self.osl)):
+                if text is not None:
                     parse_length(text, what)
-                except DatasetError as exc:
-                    raise ValueError(str(exc)) from None
+            check_budget(self.isl, self.prompts)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def synthetic(self) -> tuple[str, str | None, int, bool] | None:
