@@ -82,3 +82,11 @@ def test_synthetic_lengths_are_bounded(capsys, tmp_path, closed_port, lengths, s
     line = refused(capsys, tmp_path, "run", "--openai", f"http://127.0.0.1:{closed_port}/v1", "--model", "m",
                    *lengths, "--rate", "5", "--duration", "1s")
     assert says in line
+
+
+@pytest.mark.parametrize("source, url", [("::1", "http://127.0.0.1:{port}/"), ("127.0.0.2", "http://[::1]:{port}/")])
+def test_an_origin_of_the_other_address_family_is_refused(capsys, tmp_path, closed_port, source, url):
+    # measured before as every request a connect failure, exit 1
+    line = refused(capsys, tmp_path, "run", "--url", url.format(port=closed_port), "--origin", f"east:1@{source}",
+                   "--rate", "5", "--duration", "1s")
+    assert f"from {source}" in line and "IPv4" in line and "IPv6" in line

@@ -598,6 +598,7 @@ class Spec(_Model):
                 raise ValueError(f"split: {self.split} {problem}")
         if self.scale is not None and self.scale.origins:
             _check_origins(self.scale, load.workers)
+            _check_families(self)
         has_body = bool(self.payload.data or self.payload.body or self.payload.isl or self.payload.sessions)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
@@ -667,6 +668,31 @@ def _check_origins(scale: ScaleSpec, workers: int | str) -> None:
                          "expected --workers auto or the same number")
     if total > MAX_WORKERS:
         raise ValueError(f"the origins' workers add up to {total}; expected at most {MAX_WORKERS}")
+
+
+def _check_families(spec: Spec) -> None:
+    """A connection bound to an IPv6 source cannot reach an IPv4 address (nor the reverse): every request
+    would be measured as a connect failure. Checked against the targets' literal addresses (a name may
+    resolve to either family, and resolving it is not the spec's to do)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    assert spec.scale is not None
+    for o in spec.scale.origins:
+        if o.source_address is None:
+            continue
+        family = ipaddress.ip_address(o.source_address).version
+        for v in spec.all_variants():
+            for url in v.all_urls():
+                try:
+                    host = urlsplit(url).hostname or ""
+                    to = ipaddress.ip_address(host).version
+                except ValueError:
+                    continue
+                if to != family:
+                    raise ValueError(f"origin {o.name!r} sends from {o.source_address} (IPv{family}), but the target "
+                                     f"{host} is IPv{to}: no connection can be made; expected a source address "
+                                     f"of the target's family (e.g. {'127.0.0.2' if to == 4 else '::1'})")
 
 
 def _run_targets(spec: Spec) -> RunTargets:
