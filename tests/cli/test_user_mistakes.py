@@ -90,3 +90,34 @@ def test_an_origin_of_the_other_address_family_is_refused(capsys, tmp_path, clos
     line = refused(capsys, tmp_path, "run", "--url", url.format(port=closed_port), "--origin", f"east:1@{source}",
                    "--rate", "5", "--duration", "1s")
     assert f"from {source}" in line and "IPv4" in line and "IPv6" in line
+
+
+def test_a_missing_file_is_named_as_given(capsys, tmp_path, closed_port):
+    given = str(tmp_path / "nowhere" / "rows.jsonl")   # shown as "rows.jsonl" before: which file was meant?
+    line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", "--data", given,
+                   "--rate", "5", "--duration", "1s")
+    assert given in line
+
+
+def test_sessions_with_url_name_the_flags(capsys, tmp_path, closed_port):
+    conv = tmp_path / "conv.jsonl"
+    conv.write_text('{"turns": ["hello", "and then?"]}\n')
+    line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", "--sessions", str(conv),
+                   "--rate", "1", "--duration", "1s")
+    assert "--sessions" in line and "--openai or --anthropic" in line and "not --url" in line
+    assert "target type" not in line
+
+
+def test_served_by_weights_without_the_header_name_the_flag(capsys, tmp_path, closed_port):
+    line = refused(capsys, tmp_path, "run", "--url", f"http://127.0.0.1:{closed_port}/", "--served-by-weights", "a=1",
+                   "--rate", "5", "--duration", "1s")
+    assert "--served-by-header" in line and "required field is missing" not in line
+
+
+def test_a_mooncake_trace_without_its_format_is_not_sent_as_bodies(capsys, tmp_path, closed_port):
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text('{"timestamp": 0, "input_length": 20, "output_length": 5, "hash_ids": [1]}\n'
+                     '{"timestamp": 9, "input_length": 30, "output_length": 5, "hash_ids": [1, 2]}\n')
+    line = refused(capsys, tmp_path, "run", "--openai", f"http://127.0.0.1:{closed_port}/v1", "--model", "m",
+                   "--data", str(trace), "--rate", "5", "--duration", "1s")
+    assert "Mooncake" in line and "--format mooncake" in line

@@ -144,13 +144,17 @@ def _check_sessions(spec: Spec) -> int:
     if not backend_traits(spec.load.backend).shared_filesystem:   # each worker opens the file itself
         raise SpecError(f"payload.sessions (--sessions): the {spec.load.backend} backend's workers do not share "
                         f"this machine's files; expected --backend local (load.backend: local) with sessions")
+    from stinger.targets.base import registry
+
+    chats = [_kind_named(n, "http").split(" (")[0] for n in registry("apis") if hasattr(api_class(n), "answer_text")]
     for v in spec.all_variants():
         t = v.target
         chat = getattr(t, "is_chat", lambda: True)()
         if not hasattr(api_class(t.type), "answer_text") or not chat:
-            raise SpecError(f"payload.sessions (--sessions): variant {v.name!r} is target type {t.type!r}"
-                            f"{'' if chat else ' (completions)'}, whose answers this run cannot add to a history; "
-                            f"expected a chat api that streams text (openai chat, anthropic)")
+            who = f"variant {v.name!r} is " if spec.variants else ""
+            raise SpecError(f"--sessions (payload.sessions) needs an LLM chat api whose answers join the history "
+                            f"({' or '.join(chats)}); {who}not {_kind_named(t.type, t.via)}"
+                            f"{'' if chat else ', completions'}")
     return len(Conversations(path))
 
 

@@ -400,6 +400,15 @@ class ServedBySpec(_Model):
     header: str = Field(min_length=1, max_length=200)
     weights: dict[str, float] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_header(cls, data: Any) -> Any:
+        # "served_by.header: required field is missing" named no flag the user could have typed
+        if isinstance(data, dict) and "header" not in data and "weights" in data:
+            raise ValueError("the weights (--served-by-weights) are of the backends a response header names; "
+                             "expected --served-by-header HEADER (served_by.header) with them")
+        return data
+
     @field_validator("header")
     @classmethod
     def _header(cls, v: str) -> str:
