@@ -121,3 +121,15 @@ def test_a_mooncake_trace_without_its_format_is_not_sent_as_bodies(capsys, tmp_p
     line = refused(capsys, tmp_path, "run", "--openai", f"http://127.0.0.1:{closed_port}/v1", "--model", "m",
                    "--data", str(trace), "--rate", "5", "--duration", "1s")
     assert "Mooncake" in line and "--format mooncake" in line
+
+
+def test_a_load_flag_over_a_spec_of_the_other_model_wins(capsys, tmp_path, closed_port):
+    # flags win: --rate over a spec of users (and their think time) runs open, refused only when both are flags
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f'target: {{url: "http://127.0.0.1:{closed_port}/"}}\nload: {{users: 3, think_time: 100ms}}\n')
+    from stinger.cli.resolve import resolve_spec
+
+    resolved, _ = resolve_spec(str(spec), {"rate": "5", "duration": "1s"})
+    assert resolved.load.resolved_mode() == "open" and resolved.load.users is None and resolved.load.think_time == 0
+    line = refused(capsys, tmp_path, "run", str(spec), "--rate", "5", "--users", "2", "--duration", "1s")
+    assert "--users" in line
