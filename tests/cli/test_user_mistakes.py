@@ -133,3 +133,11 @@ def test_a_load_flag_over_a_spec_of_the_other_model_wins(capsys, tmp_path, close
     assert resolved.load.resolved_mode() == "open" and resolved.load.users is None and resolved.load.think_time == 0
     line = refused(capsys, tmp_path, "run", str(spec), "--rate", "5", "--users", "2", "--duration", "1s")
     assert "--users" in line
+
+
+def test_goodput_on_a_streamed_metric_of_an_unstreamed_target(capsys, tmp_path, closed_port):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f'target: {{type: openai, url: "http://127.0.0.1:{closed_port}/v1", model: m, stream: false}}\n'
+                    'payload: {isl: "10"}\nload: {rate: 5, duration: 1s}\ngoodput: ["ttft<50ms"]\n')
+    line = refused(capsys, tmp_path, "run", str(spec))
+    assert "'ttft<50ms'" in line and "stream: false" in line

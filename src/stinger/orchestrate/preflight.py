@@ -79,6 +79,9 @@ def preflight_opened(spec: Spec) -> tuple[list, Any]:
     return slos, ds
 
 
+_STREAMED = ("ttft", "ttfo", "tpot")   # an LLM api reads these only from a streamed answer (targets/sse.py)
+
+
 def _kind_named(api: str, carrier: str) -> str:
     """A target as the command line names it: `--url (plain over http)`, `--openai (openai over http)`."""
     from stinger.targets.abilities import coordinator_side
@@ -108,10 +111,13 @@ def check_goodput_metrics(spec: Spec) -> None:
             continue
         for v in spec.all_variants():
             t = v.target
+            who = f"variant {v.name!r}'s target" if spec.variants else "the target"
             if obj.metric in declared("apis", t.type) + declared("carriers", t.via):
+                if getattr(t, "stream", True) is False and obj.metric in _STREAMED:
+                    raise UsageError(f"goodput objective {obj.text!r}: {obj.metric} is timed from a streamed answer, "
+                                     f"but {who} has stream: false; expected stream: true with it")
                 continue
             makers = [n for seam in ("apis", "carriers") for n in registry(seam) if obj.metric in declared(seam, n)]
-            who = f"variant {v.name!r}'s target" if spec.variants else "the target"
             raise UsageError(f"goodput objective {obj.text!r}: {who}, {_kind_named(t.type, t.via)}, does not "
                              f"produce {obj.metric}; expected a target that does ({', '.join(makers) or 'none'}) "
                              f"or an objective on latency, service or ttfb")
