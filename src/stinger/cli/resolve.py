@@ -31,6 +31,7 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
         data = {k: v for k, v in data.items() if k not in ("target", "variants")}
         ov = {k: v for k, v in ov.items() if not k.startswith("target.")}
     merged = merge_overrides(data, ov)
+    _flag_picks_the_model(merged, ov)
     if "variants" not in ov:
         target = merged.get("target")
         check_flags(named, target if isinstance(target, dict) else None)
@@ -40,6 +41,19 @@ def resolve_spec(spec_file: str | None, params: dict[str, Any], extra: dict[str,
     # (a body implies POST for plain HTTP: the spec's own rule, `targets.http.Config.with_payload`)
     spec = parse_spec(merged, source=source, text=text)
     return spec, spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _flag_picks_the_model(merged: dict, ov: dict[str, Any]) -> None:
+    """Flags win: `--rate` over a spec of `users:` runs open, `--users` over a spec's rate runs closed (the
+    spec's setting of the other model is dropped); `--rate` and `--users` together stay a mistake (spec/model.py)."""
+    load = merged.get("load")
+    if not isinstance(load, dict) or ("load.rate" in ov) == ("load.users" in ov):
+        return
+    drop = {"users"} if "load.rate" in ov else {"rate"}
+    payload = merged.get("payload")
+    if "load.rate" in ov and "load.think_time" not in ov and not (isinstance(payload, dict) and payload.get("sessions")):
+        drop.add("think_time")   # the closed model's, with its users
+    merged["load"] = {k: v for k, v in load.items() if k not in drop}
 
 
 def monitor_entries(texts: tuple[str, ...]) -> list[dict]:

@@ -137,7 +137,8 @@ def named_target(params: dict[str, Any]) -> Named:
         if len(args) > 1:
             target["urls"] = args[1:]     # more than one address: the pair's `urls` (the spec says if it has none)
     owned = _owned()
-    given = {opt: values[dest(opt)] for opt in owned if values[dest(opt)] not in (None, (), False)}
+    # (by identity: `0 in (None, (), False)` holds, so `--max-tokens 0` was dropped unseen, not refused)
+    given = {opt: v for opt in owned if (v := values[dest(opt)]) is not None and v is not False and v != ()}
     monitors: list[str] = []
     for opt, value in given.items():
         f = owned[opt][0]

@@ -38,8 +38,11 @@ _TIME_UNITS = {"": 1.0, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60
 _TEXT = re.compile(r"\s*(?P<metric>[a-z_]+)\s*(?P<op><=|>=|<|>)\s*"
                    r"(?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(?P<unit>[a-zµ/]*)\s*", re.IGNORECASE)
 # the metrics an objective may bound: one value per request, from the engine or a target
+# (a session's metrics have one value per session, on its last turn's row: judged per request they would
+# count a session's earlier turns as not meeting them)
+SESSION_METRICS: tuple[str, ...] = tuple(m.name for m in METRICS if m.name.startswith("session"))
 ALLOWED: tuple[str, ...] = tuple(m.name for m in METRICS if m.per == "request" and m.of_ok
-                                 and not m.name.endswith("_ov"))
+                                 and not m.name.endswith("_ov") and m.name not in SESSION_METRICS)
 _EXAMPLE = "expected e.g. 'ttft<200ms', 'tpot<30ms', 'latency<=2s' or 'output_tps>20'"
 
 
@@ -57,8 +60,11 @@ class Objective:
         return _OPS[self.op](values, self.threshold)
 
 
-def _bad(text: object, why: str) -> UsageError:
-    return UsageError(f"invalid goodput objective {text!r}: {why}; {_EXAMPLE}")
+def _bad(text: object, why: str, expected: str = _EXAMPLE) -> UsageError:
+    # the whole line fits a spec error (spec/loading.py caps a message): the user's text is shown briefly
+    shown = repr(text)
+    shown = shown if len(shown) <= 40 else shown[:30] + "...'"
+    return UsageError(f"invalid goodput objective {shown}: {why}; {expected}")
 
 
 def parse_objective(text: str) -> Objective:
@@ -72,9 +78,10 @@ def parse_objective(text: str) -> Objective:
     if name not in BY_NAME and name.endswith("_ms"):   # summary.json's key (ttft_ms) names the metric too
         name = name[:-3]
     if name not in ALLOWED:
-        why = ("it has many values a request (one per gap), an objective needs one"
+        why = ("it has one value a session, goodput objectives are per request" if name in SESSION_METRICS
+               else "it has many values a request (one per gap), an objective needs one"
                if name in BY_NAME else "unknown metric")
-        raise _bad(text, f"{name!r}: {why} (per-request metrics: {', '.join(ALLOWED)})")
+        raise _bad(text, f"{name[:30]!r}: {why}", f"expected one of {', '.join(ALLOWED)}")
     metric = BY_NAME[name]
     if metric.stored_unit == "us":
         if unit not in _TIME_UNITS:

@@ -92,8 +92,29 @@ def open_dataset(
         return CsvDataset(p, shown, label_field=label_field, header=csv_header, content_type=content_type)
     key = None if label_field is None else str(label_field)
     if fmt == "jsonl":
+        if format is None and body_field is None and _looks_like_mooncake(p):
+            raise dataset_error(shown, "its records look like a Mooncake trace (timestamp, input_length, "
+                                "output_length, hash_ids), which would be sent as request bodies as they are; "
+                                "expected --format mooncake (prompts built from them), or --format jsonl to send them")
         return JsonlDataset(p, shown, label_field=key, body_field=body_field, content_type=content_type)
     return JsonDataset(p, shown, label_field=key, body_field=body_field, content_type=content_type)
+
+
+_MOONCAKE_KEYS = frozenset(("input_length", "output_length", "hash_ids"))
+
+
+def _looks_like_mooncake(p: Path) -> bool:
+    """The first record of a JSONL file has a Mooncake trace's fields (datasets/mooncake.py) and no others
+    but `timestamp`: a trace given without its format would send its records as bodies."""
+    import json
+
+    try:
+        with open(p, "rb") as fh:
+            line = fh.readline(1 << 16)
+        record = json.loads(line)
+    except (OSError, ValueError):
+        return False   # the reader says what is wrong with the file
+    return isinstance(record, dict) and _MOONCAKE_KEYS <= record.keys() <= _MOONCAKE_KEYS | {"timestamp"}
 
 
 def _resolve_format(p: Path, shown: str, format: str | None) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from stinger.datasets.base import ListBacked
 from stinger.errors import DatasetError
 
-__all__ = ["WORDS", "SyntheticPrompts", "parse_length"]
+__all__ = ["MAX_LENGTH", "MAX_PROMPT_TOKENS", "WORDS", "SyntheticPrompts", "check_budget", "parse_length"]
 
 WORDS = tuple("""the of and to in is was that for on with as by at from his her they this have are
 one all were when which their said there each about how up out them then she many some so these
@@ -42,6 +42,14 @@ eat face watch far really almost let above girl sometimes mountain cut young tal
 being leave family""".split())
 
 
+# A length past the largest context windows (about 2M tokens) is a mistake: `--isl 100000000` took
+# workers past a minute to start, or out of memory. Every worker builds every prompt (about 7 bytes a
+# token in memory, about 0.15 s a million tokens here), so the prompts' tokens together are bounded too:
+# 50M tokens is about 350 MB and a few seconds a worker.
+MAX_LENGTH = 2_000_000
+MAX_PROMPT_TOKENS = 50_000_000
+
+
 def parse_length(text: str, what: str) -> tuple[float, float]:
     """`"512:128"` -> (512.0, 128.0); `"512"` -> (512.0, 0.0). A one-line DatasetError for anything else."""
     mean_s, _, sd_s = str(text).strip().partition(":")
@@ -51,12 +59,24 @@ def parse_length(text: str, what: str) -> tuple[float, float]:
         raise DatasetError(f"{what} {text!r}: expected MEAN:STDDEV in tokens, e.g. 512:128") from None
     if not (mean >= 1 and sd >= 0) or not np.isfinite(mean + sd):
         raise DatasetError(f"{what} {text!r}: expected a mean of at least 1 token and a stddev of 0 or more")
+    if mean > MAX_LENGTH or sd > MAX_LENGTH:
+        raise DatasetError(f"{what} {text!r}: expected a mean and stddev of at most {MAX_LENGTH:,} tokens "
+                           f"(about the largest context window)")
     return mean, sd
+
+
+def check_budget(isl: str, count: int) -> None:
+    """Every worker holds every prompt: their tokens together at most `MAX_PROMPT_TOKENS`; one line otherwise."""
+    mean, _ = parse_length(isl, "--isl")
+    if mean * count > MAX_PROMPT_TOKENS:
+        raise DatasetError(f"--isl {isl} x --prompts {count:,} is {mean * count:,.0f} prompt tokens, which every "
+                           f"worker builds and holds; expected at most {MAX_PROMPT_TOKENS:,} "
+                           f"(fewer prompts: --prompts {max(1, int(MAX_PROMPT_TOKENS // mean)):,})")
 
 
 def _lengths(rng: np.random.Generator, mean: float, sd: float, count: int) -> np.ndarray:
     drawn = rng.normal(mean, sd, count) if sd > 0 else np.full(count, mean)
-    return np.maximum(np.rint(drawn), 1).astype(np.int64)
+    return np.clip(np.rint(drawn), 1, MAX_LENGTH).astype(np.int64)   # a normal's tail held within the cap
 
 
 class SyntheticPrompts(ListBacked):
@@ -70,6 +90,7 @@ class SyntheticPrompts(ListBacked):
         if not 1 <= count <= 10_000_000:
             raise DatasetError(f"synthetic prompts: count {count}; expected 1 to 10,000,000")
         isl_mean, isl_sd = parse_length(isl, "--isl")
+        check_budget(isl, count)
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x15C])   # its own stream: not the schedule's
         self.input_lengths = _lengths(rng, isl_mean, isl_sd, count)
         self.output_lengths = None

@@ -71,12 +71,10 @@ class CapacityOptions:
 
 
 def _check_goodput(slos: list, spec: Spec) -> None:
-    """A goodput SLO judges the share of requests meeting the run's per-request objectives: without any,
-    every step would fail it and the search would find nothing, so say so before any load."""
-    if any(s.metric == "goodput" for s in slos) and not spec.goodput:
-        text = next(s.text for s in slos if s.metric == "goodput")
-        raise UsageError(f"the SLO {text!r} bounds goodput, but no goodput objective was given; expected "
-                         f"--goodput 'ttft<200ms' (or spec goodput: [...]) beside it")
+    """A goodput SLO without objectives: the run's rule (`preflight.check_goodput_slos`), before any step."""
+    from stinger.orchestrate.preflight import check_goodput_slos
+
+    check_goodput_slos(slos, spec)
 
 
 def _step_load(spec: Spec, opts: CapacityOptions, target: float, step: int = 0) -> LoadSpec:

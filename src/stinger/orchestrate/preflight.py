@@ -73,7 +73,66 @@ def preflight_opened(spec: Spec) -> tuple[list, Any]:
 
             check_regular_file(spec.load.shape.trace, "trace", SpecError)
         trace_offsets(spec.load, spec.payload)   # a bad trace or capture: one line, before any load
-    return [parse_slo(s) for s in spec.slo], ds
+    slos = [parse_slo(s) for s in spec.slo]
+    check_goodput_slos(slos, spec)
+    check_goodput_metrics(spec)
+    return slos, ds
+
+
+_STREAMED = ("ttft", "ttfo", "tpot")   # an LLM api reads these only from a streamed answer (targets/sse.py)
+
+
+def _kind_named(api: str, carrier: str) -> str:
+    """A target as the command line names it: `--url (plain over http)`, `--openai (openai over http)`."""
+    from stinger.targets.abilities import coordinator_side
+
+    alias = getattr(coordinator_side(api), "alias", None) or getattr(coordinator_side(carrier), "alias", None)
+    return f"{alias} ({api} over {carrier})" if alias else f"{api} over {carrier}"
+
+
+def check_goodput_metrics(spec: Spec) -> None:
+    """An objective on a metric read from answers (`ttft`) that a variant's target never reads would hold
+    for none of its requests: 0 % goodput that says nothing about the endpoint. Refused before any load,
+    naming the metric and the target kind (the targets declare their metrics: `metrics` on an api or carrier)."""
+    if not spec.goodput:
+        return
+    from stinger.core.catalogue import BY_NAME
+    from stinger.core.goodput import parse_objective
+    from stinger.errors import UsageError
+    from stinger.targets.base import api_class, carrier_class, registry
+
+    def declared(seam: str, name: str) -> tuple[str, ...]:
+        load = api_class if seam == "apis" else carrier_class
+        return tuple(getattr(load(name), "metrics", ())) if name in registry(seam) else ()
+
+    for text in spec.goodput:
+        obj = parse_objective(text)
+        if BY_NAME[obj.metric].source != "target":
+            continue
+        for v in spec.all_variants():
+            t = v.target
+            who = f"variant {v.name!r}'s target" if spec.variants else "the target"
+            if obj.metric in declared("apis", t.type) + declared("carriers", t.via):
+                if getattr(t, "stream", True) is False and obj.metric in _STREAMED:
+                    raise UsageError(f"goodput objective {obj.text!r}: {obj.metric} is timed from a streamed answer, "
+                                     f"but {who} has stream: false; expected stream: true with it")
+                continue
+            makers = [n for seam in ("apis", "carriers") for n in registry(seam) if obj.metric in declared(seam, n)]
+            raise UsageError(f"goodput objective {obj.text!r}: {who}, {_kind_named(t.type, t.via)}, does not "
+                             f"produce {obj.metric}; expected a target that does ({', '.join(makers) or 'none'}) "
+                             f"or an objective on latency, service or ttfb")
+
+
+def check_goodput_slos(slos: list, spec: Spec) -> None:
+    """A goodput SLO judges the share of requests meeting the run's per-request objectives: without any
+    it can only fail ("n/a"), and a capacity search would find nothing, so say so before any load
+    (run, ab and capacity: one rule)."""
+    from stinger.errors import UsageError
+
+    if any(s.metric == "goodput" for s in slos) and not spec.goodput:
+        text = next(s.text for s in slos if s.metric == "goodput")
+        raise UsageError(f"the SLO {text!r} bounds goodput, but no goodput objective was given; expected "
+                         f"--goodput 'ttft<200ms' (or spec goodput: [...]) beside it")
 
 
 def _check_sessions(spec: Spec) -> int:
@@ -91,13 +150,17 @@ def _check_sessions(spec: Spec) -> int:
     if not backend_traits(spec.load.backend).shared_filesystem:   # each worker opens the file itself
         raise SpecError(f"payload.sessions (--sessions): the {spec.load.backend} backend's workers do not share "
                         f"this machine's files; expected --backend local (load.backend: local) with sessions")
+    from stinger.targets.base import registry
+
+    chats = [_kind_named(n, "http").split(" (")[0] for n in registry("apis") if hasattr(api_class(n), "answer_text")]
     for v in spec.all_variants():
         t = v.target
         chat = getattr(t, "is_chat", lambda: True)()
         if not hasattr(api_class(t.type), "answer_text") or not chat:
-            raise SpecError(f"payload.sessions (--sessions): variant {v.name!r} is target type {t.type!r}"
-                            f"{'' if chat else ' (completions)'}, whose answers this run cannot add to a history; "
-                            f"expected a chat api that streams text (openai chat, anthropic)")
+            who = f"variant {v.name!r} is " if spec.variants else ""
+            raise SpecError(f"--sessions (payload.sessions) needs an LLM chat api whose answers join the history "
+                            f"({' or '.join(chats)}); {who}not {_kind_named(t.type, t.via)}"
+                            f"{'' if chat else ', completions'}")
     return len(Conversations(path))
 
 
@@ -127,10 +190,13 @@ def check_ceilings(spec: Spec) -> None:
     if users is not None and users > SAFE_USERS:
         raise UsageError(f"{users:,} users is past the safety ceiling of {SAFE_USERS:,} users per machine; "
                          f"confirm with --yes (load.confirm: true)")
-    # the per-core ceiling is this machine's: a cluster backend has the cluster's CPUs
-    if backend_traits(load.backend).local_cpu_ceiling and load.workers != "auto" \
-            and int(load.workers) > cores * WORKERS_PER_CORE:
-        raise UsageError(f"{load.workers} workers is past the safety ceiling of {cores * WORKERS_PER_CORE} "
+    # the per-core ceiling is this machine's: a cluster backend has the cluster's CPUs. With origins,
+    # load.workers is `auto` and the origins' workers are the run's (spec/origins.py): their sum counts
+    origins = spec.scale.origins if spec.scale is not None else []
+    workers = int(load.workers) if load.workers != "auto" else (sum(o.workers for o in origins) or None)
+    if backend_traits(load.backend).local_cpu_ceiling and workers is not None and workers > cores * WORKERS_PER_CORE:
+        given = "--workers" if load.workers != "auto" else "the origins (--origin)"
+        raise UsageError(f"{workers} workers ({given}) is past the safety ceiling of {cores * WORKERS_PER_CORE} "
                          f"({WORKERS_PER_CORE} per core, {cores} cores); confirm with --yes (load.confirm: true)")
 
 

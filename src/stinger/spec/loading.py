@@ -141,6 +141,16 @@ def _short(p: Path) -> str:
     return name if len(name) <= 80 else name[:60] + "..." + name[-12:]
 
 
+def _given(path: str | os.PathLike) -> str:
+    """A path as the user gave it (`/data/x.jsonl`, not `x.jsonl`: which file was meant is the point), on
+    one line (a control character shown escaped) and at most ~160 characters."""
+    text = os.fspath(path)
+    text = text if isinstance(text, str) else os.fsdecode(text)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= 160 else text[:100] + "..." + text[-50:]
+
+
 def check_regular_file(path: str | os.PathLike, what: str, error=SpecError, *, allow_dir: bool = False) -> None:
     """Refuse a path that is not a regular file (a FIFO would block, /dev/zero never ends)."""
     import stat
@@ -149,14 +159,14 @@ def check_regular_file(path: str | os.PathLike, what: str, error=SpecError, *, a
     try:
         st = p.stat()
     except OSError as exc:
-        raise error(f"cannot read {what} {_short(p)}: {exc.strerror or type(exc).__name__}") from None
+        raise error(f"cannot read {what} {_given(path)}: {exc.strerror or type(exc).__name__}") from None
     except ValueError:  # an embedded NUL byte
         raise error(f"cannot read {what}: the path is not a valid file name") from None
     if stat.S_ISREG(st.st_mode) or (allow_dir and stat.S_ISDIR(st.st_mode)):
         return
     kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
         "a device" if (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "not a regular file"
-    raise error(f"{what} {_short(p)} is {kind}; expected a regular file")
+    raise error(f"{what} {_given(path)} is {kind}; expected a regular file")
 
 
 def _read_spec_text(p: Path) -> str:

@@ -355,15 +355,16 @@ class PayloadSpec(_Model):
             return self
         if self.data or self.body is not None:
             raise ValueError("isl makes synthetic prompts; expected it without payload.data (--data) or body (--body)")
-        from stinger.datasets.synthetic import parse_length
+        from stinger.datasets.synthetic import check_budget, parse_length
         from stinger.errors import DatasetError
 
-        for what, text in (("isl", self.isl), ("osl", self.osl)):
-            if text is not None:
-                try:
+        try:
+            for what, text in (("isl", self.isl), ("osl", self.osl)):
+                if text is not None:
                     parse_length(text, what)
-                except DatasetError as exc:
-                    raise ValueError(str(exc)) from None
+            check_budget(self.isl, self.prompts)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
     def synthetic(self) -> tuple[str, str | None, int, bool] | None:
@@ -398,6 +399,15 @@ class ServedBySpec(_Model):
 
     header: str = Field(min_length=1, max_length=200)
     weights: dict[str, float] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_header(cls, data: Any) -> Any:
+        # "served_by.header: required field is missing" named no flag the user could have typed
+        if isinstance(data, dict) and "header" not in data and "weights" in data:
+            raise ValueError("the weights (--served-by-weights) are of the backends a response header names; "
+                             "expected --served-by-header HEADER (served_by.header) with them")
+        return data
 
     @field_validator("header")
     @classmethod
@@ -580,6 +590,7 @@ class Spec(_Model):
             raise ValueError("open model needs a rate (load.rate / --rate) or a shape; closed model needs users (--users)")
         if mode == "closed" and load.users is None and (load.shape is None or load.shape.steps is None):
             raise ValueError("closed model needs users (load.users / --users)")
+        _check_one_model(self, mode)
         if load.duration is None and load.requests is None and not _shape_has_duration(load.shape):
             raise ValueError("a run needs a bound: load.duration (--duration) or load.requests (--requests)")
         if load.duration is not None and load.warmup >= load.duration:
@@ -596,6 +607,7 @@ class Spec(_Model):
                 raise ValueError(f"split: {self.split} {problem}")
         if self.scale is not None and self.scale.origins:
             _check_origins(self.scale, load.workers)
+            _check_families(self)
         has_body = bool(self.payload.data or self.payload.body or self.payload.isl or self.payload.sessions)
         if self.target is not None:
             self.target = self.target.with_payload(has_body)
@@ -644,6 +656,19 @@ def _check_sessions(spec: Spec, mode: str) -> None:
                          "expected a rate, a shape or a trace file of session starts")
 
 
+def _check_one_model(spec: Spec, mode: str) -> None:
+    """A setting of the other load model would be ignored without a word: refused instead."""
+    load = spec.load
+    if mode == "open" and load.users is not None:
+        given = "a rate (load.rate / --rate)" if load.rate is not None else "a shape"
+        raise ValueError(f"load.users (--users) sets the closed model's users, but {given} makes this run open, "
+                         f"where users are ignored; expected --rate (open) or --users (closed), not both")
+    if mode == "open" and load.think_time > 0 and spec.payload.sessions is None:
+        raise ValueError("load.think_time (--think-time) is the closed model's pause between a user's requests; "
+                         "this run is open (a rate), where it would be ignored; expected --users with it, "
+                         "or --sessions (a pause between turns)")
+
+
 def _check_origins(scale: ScaleSpec, workers: int | str) -> None:
     """The origins' workers are the run's workers: `load.workers` is `auto` or their sum."""
     total = scale.total_workers()
@@ -652,6 +677,31 @@ def _check_origins(scale: ScaleSpec, workers: int | str) -> None:
                          "expected --workers auto or the same number")
     if total > MAX_WORKERS:
         raise ValueError(f"the origins' workers add up to {total}; expected at most {MAX_WORKERS}")
+
+
+def _check_families(spec: Spec) -> None:
+    """A connection bound to an IPv6 source cannot reach an IPv4 address (nor the reverse): every request
+    would be measured as a connect failure. Checked against the targets' literal addresses (a name may
+    resolve to either family, and resolving it is not the spec's to do)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    assert spec.scale is not None
+    for o in spec.scale.origins:
+        if o.source_address is None:
+            continue
+        family = ipaddress.ip_address(o.source_address).version
+        for v in spec.all_variants():
+            for url in v.all_urls():
+                try:
+                    host = urlsplit(url).hostname or ""
+                    to = ipaddress.ip_address(host).version
+                except ValueError:
+                    continue
+                if to != family:
+                    raise ValueError(f"origin {o.name!r} sends from {o.source_address} (IPv{family}), but the target "
+                                     f"{host} is IPv{to}: no connection can be made; expected a source address "
+                                     f"of the target's family (e.g. {'127.0.0.2' if to == 4 else '::1'})")
 
 
 def _run_targets(spec: Spec) -> RunTargets:
