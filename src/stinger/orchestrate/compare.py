@@ -293,6 +293,8 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
         same_run = a.source is not None and a.source == b.source
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
+    if not a.total or not b.total:
+        return no_requests(a, b), {}
     rows: list[Comparison] = []
     for metric in compared_metrics(a, b):
         got = metric_rows(a, b, metric, same_run=same_run, seed=seed)
@@ -332,6 +334,16 @@ def no_verdict(a: VariantData, b: VariantData) -> Verdict:
     return Verdict(rows=[], sentence=sentence, significant=False, a_name=a.name, b_name=b.name,
                    notes=[("no comparison was made: with no successful response there is no latency to compare, "
                            "and equal error rates of 100 % say nothing about which variant is better")])
+
+
+def no_requests(a: VariantData, b: VariantData) -> Verdict:
+    """The verdict when a variant got no request at all (a zero weight, every session on the other): none."""
+    empty = " and ".join(v.name for v in (a, b) if not v.total)
+    sentence = (f"No verdict: {empty} got no requests ({a.name} {a.total:,}, {b.name} {b.total:,}), so there is "
+                f"nothing to compare; give each variant traffic (positive --weights) and run again.")
+    return Verdict(rows=[], sentence=sentence, significant=False, a_name=a.name, b_name=b.name,
+                   notes=["no comparison was made: a variant with no requests has no latency, no error rate and "
+                          "no other figure to compare, and the run fails (exit code 1)"])
 
 
 @dataclass
