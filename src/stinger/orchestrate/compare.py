@@ -269,7 +269,7 @@ def one_sided(a: VariantData, b: VariantData) -> list[tuple[str, str]]:
     for name in COMPARED:
         sa, sb = a.series(name), b.series(name)
         has_a, has_b = bool(sa and sa[0]), bool(sb and sb[0])
-        if has_a != has_b and not (BY_NAME[name].twin in names):
+        if has_a != has_b and BY_NAME[name].twin not in names:
             names.append(name)
             out.append((BY_NAME[name].label, a.name if has_a else b.name))
     ga, gb = bool(a.goodput and a.goodput.get("of")), bool(b.goodput and b.goodput.get("of"))
