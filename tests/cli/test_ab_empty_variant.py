@@ -52,3 +52,19 @@ def test_zero_weight_is_a_usage_error(weights, tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "expected two positive weights" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_every_session_on_one_variant_fails_the_run(tmp_path):
+    """--sessions with one session: its turns stay on one variant, the other gets nothing (before: exit 0)."""
+    from stinger.testing.llm_server import LlmServer
+
+    conv = tmp_path / "conv.jsonl"
+    conv.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"},
+                                             {"role": "user", "content": "again"}]}) + "\n")
+    with LlmServer(ttft_ms=10, itl_ms=2, tokens=3) as a, LlmServer(ttft_ms=10, itl_ms=2, tokens=3) as b:
+        proc = stinger("ab", "--openai", a.url, "--model", "m", "--a", f"url={a.url}", "--b", f"url={b.url}",
+                       "--sessions", str(conv), "--requests", "1", "--rate", "1", "--out", str(tmp_path / "out"),
+                       "-q", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "a variant had no successful response" in proc.stderr, proc.stderr
+    assert "got no requests" in proc.stdout, proc.stdout

@@ -369,7 +369,7 @@ def no_requests(a: VariantData, b: VariantData) -> Verdict:
     """The verdict when a variant got no request at all (a zero weight, every session on the other): none."""
     empty = " and ".join(v.name for v in (a, b) if not v.total)
     sentence = (f"No verdict: {empty} got no requests ({a.name} {a.total:,}, {b.name} {b.total:,}), so there is "
-                f"nothing to compare; give each variant traffic (positive --weights) and run again.")
+                f"nothing to compare; give each variant traffic (positive --weights; with --sessions, more sessions) and run again.")
     return Verdict(rows=[], sentence=sentence, significant=False, a_name=a.name, b_name=b.name,
                    notes=["no comparison was made: a variant with no requests has no latency, no error rate and "
                           "no other figure to compare, and the run fails (exit code 1)"])
