@@ -44,6 +44,7 @@ def test_one_request_against_five_is_no_verdict():
         assert r.undecided and r.p_value is None and np.isnan(r.ci_low), r
     assert "could not decide" in v.sentence and "stinger plan" in v.sentence, v.sentence
     assert "n=1 and 5" in v.sentence and f"at least {MIN_PER_VARIANT}" in v.sentence, v.sentence
+    assert v.sentence.count("too few") == 1, v.sentence   # p95's and p99's larger minimums: in the table
     assert "undecided: too few requests (n=1 and 5" in v.to_markdown()
 
 

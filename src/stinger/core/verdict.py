@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from stinger.core.catalogue import BY_NAME
 from stinger.core.format import num
-from stinger.core.stats import Comparison, holm, too_few
+from stinger.core.stats import Comparison, holm, min_count, too_few
 
 __all__ = ["Verdict", "disagrees", "sentence", "verdict"]
 
@@ -217,7 +217,11 @@ def _sentence(rows: list[Comparison], a: str, b: str) -> str:
     undecided = [r for r in rows if r.undecided]
     if undecided:
         decided = [r for r in rows if not r.undecided]
-        why = _and(list(dict.fromkeys(r.undecided for r in undecided if r.undecided)))
+        # one reason per sample size, the smallest minimum (p95's and p99's larger ones are in the table)
+        least: dict[tuple[int | None, int | None], Comparison] = {}
+        for r in sorted(undecided, key=lambda r: min_count(r.quantile), reverse=True):
+            least[(r.n_a, r.n_b)] = r
+        why = _and([r.undecided for r in least.values() if r.undecided])
         plan = "; `stinger plan` says how many requests a test needs"
         if not decided:
             return f"The test could not decide between {a} and {b}: {why}{plan}."
