@@ -7,6 +7,7 @@ itself (a target with `VariantDiscovery`, named without --a/--b). The target fla
 
 from __future__ import annotations
 
+import math
 import sys
 import typing
 from typing import Any
@@ -84,9 +85,9 @@ def _weights(text: str | None) -> list[float]:
         w = [float(x) for x in text.split(",")]
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a list of numbers such as 90,10", param_hint="--weights") from None
-    if len(w) != 2 or min(w) < 0 or sum(w) <= 0:
-        raise click.BadParameter(f"{text!r}: give two non-negative weights with a positive sum, e.g. 90,10",
-                                 param_hint="--weights")
+    if len(w) != 2 or not all(x > 0 and math.isfinite(x) for x in w):
+        # a zero weight sends that variant nothing: there would be nothing to compare it on
+        raise click.BadParameter(f"{text!r}: expected two positive weights, e.g. 90,10", param_hint="--weights")
     return w
 
 
@@ -217,4 +218,9 @@ def ab(spec_file: str | None, quiet: bool, dashboard: int | None, a: str | None,
     if quiet:
         click.echo(result.sentence)
     warn_failures(result.summary, quiet)
+    summary = result.summary or {}
+    for name in summary.get("no_success") or ():
+        if name not in (summary.get("failures") or {}):   # a failure report says it already
+            click.echo(f"stinger: a variant had no successful response: {name} got no requests; the A/B test "
+                       f"compared nothing (exit code 1)", err=True)
     sys.exit(result.exit_code)

@@ -447,11 +447,19 @@ def build_summary(inputs: SummaryInputs) -> RunSummary:
             del failures[f.unattributed or ""]
     # a variant that never got a successful answer measured nothing: the run must not look like a pass
     no_success = sorted(n for n, r in failures.items() if r["ok"] == 0 and n in judged)
-    if attributed and overall is not None and not overall.requests.ok and run_ended:
-        no_success.append("overall")   # nothing succeeded, whichever variant it was meant for
+    # nothing succeeded, whichever variant it was meant for (no response named its variant)
+    none_at_all = attributed and overall is not None and not overall.requests.ok and bool(run_ended)
+    # ... and a variant that got no request at all (a zero weight, every session on the other) has no
+    # failure report (nothing failed) but measured nothing just the same ("overall" tells that story
+    # when no response named a variant)
+    empty = [] if none_at_all else sorted(n for n, v in variants.items()
+                                          if n in judged and n not in no_success and not v.requests.ended)
+    no_success = sorted([*no_success, *empty]) + (["overall"] if none_at_all else [])
 
     warnings = [*inputs.warnings, *inputs.monitors.warnings, *rest_notes]
     warnings += _unsolicited_warnings(variants)
+    warnings += [f"variant {n} got no requests, so it had no successful response and measured nothing: "
+                 "no verdict can be drawn on it (exit code 1)" for n in empty]
     warnings += unfinished_warnings(variants, f.drain, f.timeout)
     warnings += session_warnings(variants)
     overflow = sum(vm.counters["overflow"] for vm in m.variants.values())

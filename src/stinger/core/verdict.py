@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from stinger.core.catalogue import BY_NAME
 from stinger.core.format import num
-from stinger.core.stats import Comparison, holm
+from stinger.core.stats import Comparison, holm, min_count, too_few
 
 __all__ = ["Verdict", "disagrees", "sentence", "verdict"]
 
@@ -62,6 +62,9 @@ class Verdict:
 
     def to_markdown(self) -> str:
         """A table (metric | A | B | B - A | CI | p (adj.) | significant), the sentence, methods, notes."""
+        if not self.rows:   # nothing was compared: no empty table, the sentence says why
+            return "\n".join([f"**Verdict:** {self.sentence}", *(["", "Notes:"] if self.notes else []),
+                              *(f"- {n}" for n in self.notes)]) + "\n"
         levels = {r.level for r in self.rows}
         ci_head = f"{100 * levels.pop():g} % CI" if len(levels) == 1 else "CI"
         a, b = self.a_name, self.b_name
@@ -77,7 +80,9 @@ class Verdict:
             if not r.is_rank and r.diff > 0:
                 d = "+" + d
             diff = f"P = {d}" if r.is_rank else d
-            if r.significant:
+            if r.undecided:
+                sig = f"undecided: {r.undecided}"
+            elif r.significant:
                 sig = f"yes ({self.a_name if r.better == 'a' else self.b_name} better)"
             else:
                 sig = "no (within margin)" if r.within_margin else "no"
@@ -118,6 +123,7 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    rows = [_undecided(r) for r in rows]
     adjusted = holm([r.p_value for r in rows])
     decided = []
     for r, p_adj in zip(rows, adjusted, strict=True):
@@ -130,7 +136,7 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
                                            significant=sig, within_margin=within,
                                            better=r.favours if sig else None))
     notes = []
-    if any(_PER_REQUEST in r.method for r in decided):
+    if any(_PER_REQUEST in r.method and not r.undecided for r in decided):
         notes.append("Some latency rows had fewer than 10 one-second intervals per variant and fell back to "
                      "per-request methods; requests close in time are correlated, so those CIs may be too narrow.")
     if any(r.kind == "throughput" for r in decided):
@@ -138,6 +144,16 @@ def verdict(rows: list[Comparison], *, a_name: str = "A", b_name: str = "B", alp
                      "rule, not a statistical test.")
     return Verdict(rows=decided, sentence=_sentence(decided, a_name, b_name),
                    significant=any(r.significant for r in decided), a_name=a_name, b_name=b_name, notes=notes)
+
+
+def _undecided(r: Comparison) -> Comparison:
+    """A row with too few values in a variant (`core.stats.too_few`): no CI, no p-value (so no Holm
+    step is spent on it), never significant; its reason kept for the table and the sentence."""
+    why = too_few(r)
+    if why is None:
+        return r
+    return dataclasses.replace(r, ci_low=math.nan, ci_high=math.nan, p_value=None, p_adjusted=None,
+                               significant=False, better=None, undecided=why)
 
 
 # --------------------------------------------------------------------------- wording
@@ -197,7 +213,20 @@ def _metric_name(r: Comparison, a: str, b: str) -> str:
 
 def _sentence(rows: list[Comparison], a: str, b: str) -> str:
     if not rows:
-        return f"No comparisons between {a} and {b} were made."
+        return f"No comparisons between {a} and {b} were made: the test could not decide anything."
+    undecided = [r for r in rows if r.undecided]
+    if undecided:
+        decided = [r for r in rows if not r.undecided]
+        # one reason per sample size, the smallest minimum (p95's and p99's larger ones are in the table)
+        least: dict[tuple[int | None, int | None], Comparison] = {}
+        for r in sorted(undecided, key=lambda r: min_count(r.quantile), reverse=True):
+            least[(r.n_a, r.n_b)] = r
+        why = _and([r.undecided for r in least.values() if r.undecided])
+        plan = "; `stinger plan` says how many requests a test needs"
+        if not decided:
+            return f"The test could not decide between {a} and {b}: {why}{plan}."
+        names = _and([r.metric for r in undecided])
+        return _sentence(decided, a, b)[:-1] + f"; not decided, {why}: {names}{plan}."
     kinds = list(dict.fromkeys(_KIND_NAMES.get(r.kind, r.metric) for r in rows))
     won = [r for r in rows if r.significant and r.favours is not None]
     held = [r for r in rows if r.within_margin]

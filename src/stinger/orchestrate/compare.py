@@ -259,6 +259,31 @@ def compared_metrics(a: VariantData, b: VariantData) -> list[str]:
     return out
 
 
+def one_sided(a: VariantData, b: VariantData) -> list[tuple[str, str]]:
+    """What only one variant has (label, whose name): compared catalogue metrics with values on one side
+    (a twin only when its twin is not listed: ttfo of a model that does not reason is ttft), and goodput.
+    Runs of different kinds of target (an openai run against a plain HTTP run): their rows cannot be
+    compared, and leaving them out silently would read as a comparison of everything."""
+    out: list[tuple[str, str]] = []
+    names: list[str] = []
+    for name in COMPARED:
+        sa, sb = a.series(name), b.series(name)
+        has_a, has_b = bool(sa and sa[0]), bool(sb and sb[0])
+        if has_a != has_b and BY_NAME[name].twin not in names:
+            names.append(name)
+            out.append((BY_NAME[name].label, a.name if has_a else b.name))
+    ga, gb = bool(a.goodput and a.goodput.get("of")), bool(b.goodput and b.goodput.get("of"))
+    if ga != gb:
+        out.append(("goodput", a.name if ga else b.name))
+    return out
+
+
+def not_compared(a: VariantData, b: VariantData) -> str | None:
+    """'not compared: time to first token (only in baseline), ...', or None when both have the same rows."""
+    parts = [f"{label} (only in {who})" for label, who in one_sided(a, b)]
+    return "not compared: " + ", ".join(parts) if parts else None
+
+
 def goodput_row(a: VariantData, b: VariantData) -> tuple[Comparison | None, str | None]:
     """The goodput share's row (Fisher, Newcombe) when both variants were judged on the same objectives;
     else None and, when only the objectives differ, a note saying why there is no row."""
@@ -293,6 +318,8 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
         same_run = a.source is not None and a.source == b.source
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
+    if not a.total or not b.total:
+        return no_requests(a, b), {}
     rows: list[Comparison] = []
     for metric in compared_metrics(a, b):
         got = metric_rows(a, b, metric, same_run=same_run, seed=seed)
@@ -313,6 +340,10 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
     v = verdict(rows, a_name=a.name, b_name=b.name, alpha=alpha)
     if good_note:
         v.notes.append(good_note)
+    missing = not_compared(a, b)
+    if missing:   # in the sentence too: the verdict covers only what both have
+        v.sentence = v.sentence.rstrip(".") + f"; {missing}."
+        v.notes.append(f"{missing}: a metric one side did not measure has no difference to test")
     return v, extra
 
 
@@ -334,6 +365,16 @@ def no_verdict(a: VariantData, b: VariantData) -> Verdict:
                            "and equal error rates of 100 % say nothing about which variant is better")])
 
 
+def no_requests(a: VariantData, b: VariantData) -> Verdict:
+    """The verdict when a variant got no request at all (a zero weight, every session on the other): none."""
+    empty = " and ".join(v.name for v in (a, b) if not v.total)
+    sentence = (f"No verdict: {empty} got no requests ({a.name} {a.total:,}, {b.name} {b.total:,}), so there is "
+                f"nothing to compare; give each variant traffic (positive --weights; with --sessions, more sessions) and run again.")
+    return Verdict(rows=[], sentence=sentence, significant=False, a_name=a.name, b_name=b.name,
+                   notes=["no comparison was made: a variant with no requests has no latency, no error rate and "
+                          "no other figure to compare, and the run fails (exit code 1)"])
+
+
 @dataclass
 class CompareArg:
     """One side of `stinger compare`: the variant's data, its summary section and its run's summary."""
@@ -342,6 +383,7 @@ class CompareArg:
     variant: dict
     run: dict
     variant_name: str = ""
+    target: str | None = None   # its target's kind from spec.yaml ("openai over http"), if it says
 
 
 def parse_margin(text: str | None) -> Margin:
@@ -389,12 +431,35 @@ def load_compare_arg(arg: str, default_name: str) -> CompareArg:
     data = variant_data_from_run(saved, variant or None)
     summary = saved.summary.get("variants", {}).get(data.name, {})
     variant_name, data.name = data.name, default_name
-    return CompareArg(data, summary, saved.summary, variant_name)
+    return CompareArg(data, summary, saved.summary, variant_name, target_kind(saved.path, variant_name))
+
+
+def target_kind(run_dir, variant: str) -> str | None:
+    """The kind of target a saved run's variant measured ("openai over http"), from its spec.yaml."""
+    import yaml
+
+    from stinger.outputs.rundir import SPEC
+
+    try:
+        spec = yaml.safe_load((run_dir / SPEC).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    targets = [v.get("target") for v in spec.get("variants") or () if v.get("name") == variant]
+    target = targets[0] if targets else spec.get("target")
+    if not isinstance(target, dict) or not target.get("type"):
+        return None
+    return f"{target['type']} over {target['via']}" if target.get("via") else str(target["type"])
 
 
 def load_warnings(a: CompareArg, b: CompareArg) -> list[str]:
-    """Two runs under different loads, or on a busy machine, are not comparable as they stand: say how."""
+    """Two runs under different loads, of different targets, or on a busy machine, are not comparable as
+    they stand: say how."""
     out = []
+    kinds = (a.target, b.target)
+    if all(kinds) and kinds[0] != kinds[1]:
+        missing = not_compared(a.data, b.data)
+        out.append(f"the runs measured different kinds of target: {a.data.name} {kinds[0]}, {b.data.name} "
+                   f"{kinds[1]}" + (f"; {missing}" if missing else ""))
     a_summary, b_summary = a.variant, b.variant
     ra, rb = a_summary.get("throughput", {}).get("offered_rps"), b_summary.get("throughput", {}).get("offered_rps")
     if ra and rb and abs(ra - rb) / max(ra, rb) > 0.10:

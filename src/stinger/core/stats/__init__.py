@@ -29,7 +29,7 @@ Pure numpy/scipy: no asyncio, no I/O.
 
 from __future__ import annotations
 
-from stinger.core.stats.comparison import Comparison
+from stinger.core.stats.comparison import MIN_PER_VARIANT, Comparison, min_count, too_few
 from stinger.core.stats.drift import Margin, band_rows, quantile_drift, rank_drift
 from stinger.core.stats.intervals import MIN_INTERVALS, Hist
 from stinger.core.stats.means import design_effect, mean_diff
@@ -51,6 +51,7 @@ from stinger.core.stats.throughput import throughput_diff
 
 __all__ = [
     "MIN_INTERVALS",
+    "MIN_PER_VARIANT",
     "VERDICT_ROWS",
     "Comparison",
     "Hist",
@@ -67,6 +68,7 @@ __all__ = [
     "holm",
     "mann_whitney",
     "mean_diff",
+    "min_count",
     "plan_duration",
     "plan_latency_seconds",
     "plan_sample_size",
@@ -78,4 +80,5 @@ __all__ = [
     "simulate_power",
     "superiority",
     "throughput_diff",
+    "too_few",
 ]

@@ -16,6 +16,7 @@ takes, so the p-value is a continuous function of the effect, at any resample co
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -190,9 +191,10 @@ def quantile_diffs(a_intervals, b_intervals, qs: Sequence[float], *, n_boot: int
         # Beyond what the resamples resolve, the tail is extrapolated (`_z_of`).
         p = min(1.0, 2.0 * float(t_dist.sf(_z_of(d, n_boot, tail) / stretch)))
         diff = point_b[j] - point_a[j]
-        rows.append(_row(f"{metric} {_q_label(q)} ({unit})", point_a[j], point_b[j], diff, lo, hi, p, method,
-                         kind=kind, unit=unit, favours=_favour(diff, lower_is_better),
-                         n_a=int(ca.sum()), n_b=int(cb.sum()), level=level))
+        row = _row(f"{metric} {_q_label(q)} ({unit})", point_a[j], point_b[j], diff, lo, hi, p, method,
+                   kind=kind, unit=unit, favours=_favour(diff, lower_is_better),
+                   n_a=int(ca.sum()), n_b=int(cb.sum()), level=level)
+        rows.append(dataclasses.replace(row, quantile=float(q)))
     return rows
 
 
