@@ -80,6 +80,7 @@ def test_ab_and_compare_of_six_requests_cannot_decide(servers, tmp_path):
     assert "could not decide" in v["sentence"] and "stinger plan" in v["sentence"], v["sentence"]
     assert all(r["undecided"] and r["p_value"] is None for r in v["rows"]), v["rows"]
     assert "could not decide" in " ".join(proc.stdout.split())
+    assert "undecided: too few requests" in (run / "report.html").read_text()   # the report's table says why too
     cmp = stinger("compare", f"{run}:A", f"{run}:B", cwd=tmp_path)
     assert "could not decide" in " ".join(cmp.stdout.split()), cmp.stdout + cmp.stderr
 

@@ -380,14 +380,15 @@ def _verdict(verdict: dict, d: Path) -> str:
     rows = []
     banded = any(r.get("margin") is not None or r.get("drift") is not None for r in verdict.get("rows") or [])
     for r in verdict.get("rows") or []:
-        sig = "yes" if r.get("significant") else "no (within margin)" if r.get("within_margin") else "no"
+        sig = ("yes" if r.get("significant") else f"undecided: {r['undecided']}" if r.get("undecided")
+               else "no (within margin)" if r.get("within_margin") else "no")
         better = r.get("better")
         band = [_num(max(r.get("margin") or 0.0, r.get("drift") or 0.0))] if banded else []
         mark = " ‡" if r.get("caveat") else ""   # measured under saturation, or confounded (ab_confounds)
         rows.append([escape(str(r.get("metric"))) + mark, _num(r.get("a")), _num(r.get("b")), _num(r.get("diff")),
                      f"[{_num(r.get('ci_low'))}, {_num(r.get('ci_high'))}]",
                      _num(r.get("p_value"), 4), _num(r.get("p_adjusted"), 4), *band,
-                     f'<span class="{"sig" if r.get("significant") else ""}">{sig}</span>',
+                     f'<span class="{"sig" if r.get("significant") else ""}">{escape(sig)}</span>',
                      escape(str(verdict.get(better, better))) if better else "",
                      f'<span class="method">{escape(str(r.get("method") or ""))}</span>'])
     a, b = escape(str(verdict.get("a", "A"))), escape(str(verdict.get("b", "B")))
