@@ -76,7 +76,9 @@ import numpy as np
 from stinger.errors import UsageError
 
 __all__ = [
+    "AdaptiveRamp",
     "CapacitySearch",
+    "Level",
     "StepResult",
     "cost_per_million",
     "find_knee",
@@ -492,3 +494,78 @@ def cost_per_million(price_per_hour: float, instances: int, throughput_rps: floa
     per_hour = price_per_hour * instances
     inferences_per_hour = throughput_rps * 3600.0
     return per_hour / inferences_per_hour * 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level of an adaptive ramp: run `target` from the instant it is set, let it settle `settle_s`
+    (not judged), then judge the next `window_s` seconds; `hold` marks the final hold at the load found."""
+
+    target: float
+    settle_s: float
+    window_s: float
+    hold: bool = False
+
+
+class AdaptiveRamp:
+    """The policy of `stinger capacity --adaptive`: ONE run whose load is raised level by level through
+    live load changes, then held at the highest level that passed. Pure, like `CapacitySearch`, which it
+    drives: which level comes next is the search's rule (grow geometrically while the windows pass; after
+    a counted failure halve the step between the best pass and the first fail; a failing window is
+    re-tested at the same level `confirm` times before it counts, a marginal goodput pass once, a `clear`
+    failure counts at once), so both modes find the same boundary by the same rules and differ only in
+    how a level is run: here as a window of the running load, not as a run of its own.
+
+    What a live ramp adds: a level starts where the last one left the endpoint, so a window after a
+    failed one waits for the overload's backlog to drain (`drain_s`, the caller's estimate, added to the
+    settle) while a level above a pass needs only `warmup_s`; and when the search is over, one more level
+    holds the best pass for `hold_s` seconds (none when nothing passed or `hold_s` is 0). When the load is
+    already there (the last window passed at it) the hold starts at once."""
+
+    def __init__(self, search: CapacitySearch, *, warmup_s: float, window_s: float, hold_s: float = 0.0) -> None:
+        for name, v in (("warmup", warmup_s), ("window", window_s), ("hold", hold_s)):
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise UsageError(f"adaptive capacity {name} must be a duration >= 0 s, got {v!r}")
+        if window_s <= 0:
+            raise UsageError(f"adaptive capacity window must be > 0 s, got {window_s!r}")
+        self.search = search
+        self.warmup_s = float(warmup_s)
+        self.window_s = float(window_s)
+        self.hold_s = float(hold_s)
+        self.held: StepResult | None = None
+        self._last: StepResult | None = None
+        self._drain = 0.0
+        self._hold_done = False
+
+    def next_level(self) -> Level | None:
+        """The next level to run, or None when the ramp (and its hold) is over. Idempotent until `record`."""
+        target = self.search.next_target()
+        last = self._last
+        if target is not None:
+            settle = self.warmup_s + (self._drain if last is not None and not last.passed else 0.0)
+            return Level(target=target, settle_s=settle, window_s=self.window_s)
+        best = self.search.best_pass
+        if self._hold_done or best is None or self.hold_s <= 0:
+            return None
+        here = last is not None and last.passed and math.isclose(last.target, best, rel_tol=1e-9)
+        settle = 0.0 if here else self.warmup_s + (self._drain if last is not None and not last.passed else 0.0)
+        return Level(target=best, settle_s=settle, window_s=self.hold_s, hold=True)
+
+    def record(self, result: StepResult, *, drain_s: float = 0.0) -> None:
+        """Feed the verdict of the window of `next_level()`; `drain_s`: how long its backlog takes to drain."""
+        level = self.next_level()
+        if level is None:
+            raise RuntimeError("the adaptive ramp is over; no more windows to record")
+        if level.hold:
+            if not math.isclose(result.target, level.target, rel_tol=1e-9, abs_tol=1e-9):
+                raise ValueError(f"expected the hold at {level.target:g}, got a result at {result.target:g}")
+            self.held = result
+            self._hold_done = True
+        else:
+            self.search.record(result)
+        self._last = result
+        self._drain = max(0.0, float(drain_s))
+
+    @property
+    def done(self) -> bool:
+        return self.next_level() is None
