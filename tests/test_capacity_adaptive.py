@@ -26,17 +26,18 @@ def _ramp(**kw) -> AdaptiveRamp:
 
 # (verdicts fed in order: (passed, marginal, clear, drain_s)) -> the levels asked for, in order, ending with the hold
 CASES = [
-    pytest.param(   # grows while windows pass; a failure re-tested, confirmed; halves to 6 (pass), 7 (fail x2)
+    pytest.param(   # grows while windows pass; a failure re-tested (the next window of the same load: no
+        # settle), confirmed; halves to 6 after the drain (pass), 7 (fail x2), holds 6 after the last drain
         [(True, False, False, 0), (True, False, False, 0), (False, False, False, 2.0), (False, False, False, 2.0),
          (True, False, False, 0), (False, False, False, 1.0), (False, False, False, 1.0), (True, False, False, 0)],
-        [Level(2, S, W), Level(4, S, W), Level(8, S, W), Level(8, S + 2.0, W), Level(6, S + 2.0, W),
-         Level(7, S, W), Level(7, S + 1.0, W), Level(6, S + 1.0, H, hold=True)],
+        [Level(2, S, W), Level(4, S, W), Level(8, S, W), Level(8, 0.0, W), Level(6, S + 2.0, W),
+         Level(7, S, W), Level(7, 0.0, W), Level(6, S + 1.0, H, hold=True)],
         6, True, id="grow-confirm-halve-hold-after-a-drain"),
     pytest.param(   # a failure that passes its re-test was noise: the pass stands and the ramp grows on
         [(True, False, False, 0), (False, False, False, 0.5), (True, False, False, 0), (True, False, False, 0),
          (False, False, True, 3.0), (True, False, False, 0), (True, False, False, 0), (True, False, False, 0),
          (True, False, False, 0)],
-        [Level(2, S, W), Level(4, S, W), Level(4, S + 0.5, W), Level(8, S, W), Level(16, S, W), Level(12, S + 3.0, W),
+        [Level(2, S, W), Level(4, S, W), Level(4, 0.0, W), Level(8, S, W), Level(16, S, W), Level(12, S + 3.0, W),
          Level(14, S, W), Level(15, S, W), Level(15, 0.0, H, hold=True)],
         15, True, id="noise-then-clear-failure-counted-at-once"),
     pytest.param(   # the last window passed at the load found: the hold starts at once, no settle
@@ -46,7 +47,7 @@ CASES = [
     pytest.param(   # a marginal goodput pass is re-tested; failing then, it counts as the failure at once
         [(True, False, False, 0), (True, True, False, 0), (False, False, False, 0.0), (False, False, True, 0),
          (True, False, False, 0)],
-        [Level(2, S, W), Level(4, S, W), Level(4, S, W), Level(3, S, W), Level(2, S, H, hold=True)],
+        [Level(2, S, W), Level(4, S, W), Level(4, 0.0, W), Level(3, S, W), Level(2, S, H, hold=True)],
         2, False, id="marginal-retest-fails"),
     pytest.param(   # nothing passes: shrink to the floor, no hold
         [(False, False, True, 0), (False, False, True, 0)],

@@ -516,11 +516,13 @@ class AdaptiveRamp:
     failure counts at once), so both modes find the same boundary by the same rules and differ only in
     how a level is run: here as a window of the running load, not as a run of its own.
 
-    What a live ramp adds: a level starts where the last one left the endpoint, so a window after a
-    failed one waits for the overload's backlog to drain (`drain_s`, the caller's estimate, added to the
-    settle) while a level above a pass needs only `warmup_s`; and when the search is over, one more level
-    holds the best pass for `hold_s` seconds (none when nothing passed or `hold_s` is 0). When the load is
-    already there (the last window passed at it) the hold starts at once."""
+    What a live ramp adds: a level starts where the last one left the endpoint, so a window at a new
+    level after a failed one waits for the overload's backlog to drain (`drain_s`, the caller's estimate,
+    added to the settle) while a new level after a pass needs only `warmup_s`; a re-test at the same level
+    is the next window of the load already running (settle 0: it judges whether the level holds on, not
+    whether it passes from idle); and when the search is over, one more level holds the best pass for
+    `hold_s` seconds (none when nothing passed or `hold_s` is 0). When the load is already there (the
+    last window passed at it) the hold starts at once."""
 
     def __init__(self, search: CapacitySearch, *, warmup_s: float, window_s: float, hold_s: float = 0.0) -> None:
         for name, v in (("warmup", warmup_s), ("window", window_s), ("hold", hold_s)):
@@ -542,6 +544,9 @@ class AdaptiveRamp:
         target = self.search.next_target()
         last = self._last
         if target is not None:
+            if last is not None and math.isclose(last.target, target, rel_tol=1e-9):
+                # a re-test: the load goes on unchanged, so its next window follows at once
+                return Level(target=target, settle_s=0.0, window_s=self.window_s)
             settle = self.warmup_s + (self._drain if last is not None and not last.passed else 0.0)
             return Level(target=target, settle_s=settle, window_s=self.window_s)
         best = self.search.best_pass

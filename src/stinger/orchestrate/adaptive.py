@@ -12,7 +12,7 @@ histograms, kinds, counts) and the goodput counters' change over the window, jud
 step's summary is judged, and feeds the verdict to the policy, which names the next level. When the
 policy is done (the hold judged too) it asks the run to stop cleanly.
 
-A level's instants are whole intervals of the run clock, so its window is a whole number of cells.
+A level's window starts and ends on whole intervals of the run clock, so it is a whole number of cells.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from stinger.orchestrate.planning import RunPlan
 
 _LEAD = 0.5    # s between a verdict and the next level's instant: every worker hears of it first
-_GRACE = 1.0   # s after a window's end before it is judged: the last records of its requests arrive
+_GRACE = 0.5   # s after a window's end before it is judged: the last records of its requests arrive
 
 
 def window_summary(m: RunMetrics, variant: str, start: float, end: float, good: tuple[int, int, int, int]) -> dict:
@@ -79,6 +79,7 @@ class _Judge:
         self.level: Level | None = ramp.next_level()
         self.at = 0.0   # the run-clock instant the current level was set (the run starts at the first)
         self._snap: list[tuple[float, tuple[int, int, int, int]]] = []
+        self._changes = 0   # load changes asked for so far (each applied one is an event of the control's)
 
     def _bounds(self, iv: float) -> tuple[float, float]:
         assert self.level is not None
@@ -88,6 +89,9 @@ class _Judge:
     def __call__(self, m: RunMetrics, t: float) -> bool:
         if self.level is None:
             return False
+        if self._changes and len(self.control.events) >= self._changes:
+            # the instant the run named for the change: later than asked when its lead is longer
+            self.at = max(self.at, float(self.control.events[self._changes - 1]["t"]))
         start, end = self._bounds(m.interval)
         if len(self._snap) == 0 and t >= start:
             self._snap.append((t, _counts(m, self.variant)))
@@ -104,7 +108,7 @@ class _Judge:
         level = self.level
         assert level is not None
         (_, a), (_, b) = self._snap
-        vs = window_summary(m, self.variant, start, end, tuple(y - x for x, y in zip(a, b, strict=True)))
+        vs = window_summary(m, self.variant, start, end, (b[0] - a[0], b[1] - a[1], b[2] - a[2], b[3] - a[3]))
         failed = tuple(r.slo.text for r in judge(self.slos, vs) if not r.passed)
         marginal = not failed and not level.hold and _marginal_share(self.slos, vs)
         result = StepResult(target=level.target, passed=not failed, failed=failed, summary=vs, marginal=marginal)
@@ -117,13 +121,19 @@ class _Judge:
         self.ramp.record(result, drain_s=_cool_down_time(vs) - 0.5 if failed else 0.0)
         self.on_row(row)
         nxt = self.ramp.next_level()
-        self._snap = []
         if nxt is None:
             self.level = None
             self.control.stop()
             return
-        self.at = math.ceil((t + _LEAD) / m.interval) * m.interval
+        if nxt.target == level.target and nxt.settle_s == 0:
+            # the same load goes on: its next window follows this one, its counts from this one's end
+            self.at, self._snap = end, self._snap[1:]
+            self.level = nxt
+            return
+        self._snap = []
+        self.at = round(t + _LEAD, 3)   # its window starts at the next whole interval after the settle
         if nxt.target != level.target:
+            self._changes += 1
             if self.opts.mode == "rate":
                 self.control.set_rate(float(nxt.target), at=self.at)
             else:
