@@ -505,6 +505,7 @@ class Level:
     settle_s: float
     window_s: float
     hold: bool = False
+    pause_s: float = 0.0   # before the level, the load off this long: the overload's backlog drains first
 
 
 class AdaptiveRamp:
@@ -516,9 +517,11 @@ class AdaptiveRamp:
     failure counts at once), so both modes find the same boundary by the same rules and differ only in
     how a level is run: here as a window of the running load, not as a run of its own.
 
-    What a live ramp adds: a level starts where the last one left the endpoint, so a window at a new
-    level after a failed one waits for the overload's backlog to drain (`drain_s`, the caller's estimate,
-    added to the settle) while a new level after a pass needs only `warmup_s`; a re-test at the same level
+    What a live ramp adds: a level starts where the last one left the endpoint, so a new level after a
+    failed window first turns the load off for `pause_s` (`drain_s`, the caller's estimate of the
+    overload's backlog, as the step search's cool-down: at a lower but still busy level a queue drains at
+    the spare capacity only, which can take minutes, and its late requests would fail the next window),
+    then settles `warmup_s`, as every new level does; a re-test at the same level
     is the next window of the load already running (settle 0: it judges whether the level holds on, not
     whether it passes from idle); and when the search is over, one more level holds the best pass for
     `hold_s` seconds (none when nothing passed or `hold_s` is 0). When the load is already there (the
@@ -547,14 +550,17 @@ class AdaptiveRamp:
             if last is not None and math.isclose(last.target, target, rel_tol=1e-9):
                 # a re-test: the load goes on unchanged, so its next window follows at once
                 return Level(target=target, settle_s=0.0, window_s=self.window_s)
-            settle = self.warmup_s + (self._drain if last is not None and not last.passed else 0.0)
-            return Level(target=target, settle_s=settle, window_s=self.window_s)
+            return Level(target=target, settle_s=self.warmup_s, window_s=self.window_s, pause_s=self._pause())
         best = self.search.best_pass
         if self._hold_done or best is None or self.hold_s <= 0:
             return None
-        here = last is not None and last.passed and math.isclose(last.target, best, rel_tol=1e-9)
-        settle = 0.0 if here else self.warmup_s + (self._drain if last is not None and not last.passed else 0.0)
-        return Level(target=best, settle_s=settle, window_s=self.hold_s, hold=True)
+        if last is not None and last.passed and math.isclose(last.target, best, rel_tol=1e-9):
+            return Level(target=best, settle_s=0.0, window_s=self.hold_s, hold=True)
+        return Level(target=best, settle_s=self.warmup_s, window_s=self.hold_s, hold=True, pause_s=self._pause())
+
+    def _pause(self) -> float:
+        last = self._last
+        return self._drain if last is not None and not last.passed else 0.0
 
     def record(self, result: StepResult, *, drain_s: float = 0.0) -> None:
         """Feed the verdict of the window of `next_level()`; `drain_s`: how long its backlog takes to drain."""

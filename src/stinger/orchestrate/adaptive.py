@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from stinger.orchestrate.planning import RunPlan
 
 _LEAD = 0.5    # s between a verdict and the next level's instant: every worker hears of it first
+_PAUSE_RATE = 0.01   # req/s while an open-model run pauses (a rate must be > 0): a request or none
 _GRACE = 0.5   # s after a window's end before it is judged: the last records of its requests arrive
 
 
@@ -132,13 +133,19 @@ class _Judge:
             return
         self._snap = []
         self.at = round(t + _LEAD, 3)   # its window starts at the next whole interval after the settle
-        if nxt.target != level.target:
-            self._changes += 1
-            if self.opts.mode == "rate":
-                self.control.set_rate(float(nxt.target), at=self.at)
-            else:
-                self.control.set_users(int(nxt.target), at=self.at)
+        if nxt.pause_s > 0:   # the load off while the backlog drains (the step search's cool-down)
+            self._set(_PAUSE_RATE if self.opts.mode == "rate" else 0)
+            self.at = round(self.at + nxt.pause_s, 3)
+        if nxt.target != level.target or nxt.pause_s > 0:
+            self._set(nxt.target)
         self.level = nxt
+
+    def _set(self, target: float) -> None:
+        self._changes += 1
+        if self.opts.mode == "rate":
+            self.control.set_rate(float(target), at=self.at)
+        else:
+            self.control.set_users(int(target), at=self.at)
 
 
 def ramp_run(search: CapacitySearch, plan: RunPlan, opts: CapacityOptions, slos: list, rows: list[dict[str, Any]],
