@@ -21,9 +21,13 @@ from that rule beside the one found, as a ratio:
   the long run's share is 95 % (200,000 arrivals: the feedback's bad state, once entered, drags it
   lower, as a long hold would see).
 
+With `--adaptive` each case also runs as `stinger capacity --adaptive` (the same policy, its steps as
+windows of ONE run whose load is changed live, then the hold in the same run), beside the step search:
+found/predicted, held, and the wall time of each, as a ratio.
+
 The search steps at its own rates (start, growth 2, bisection to 5 %, each failure re-tested once); `--hold`
 then runs the load found for 20 s more on the same SLO: the boundary held when that run meets it. Prints
-a table and saves JSON to bench/results/llm_capacity.json.
+a table and saves JSON to bench/results/llm_capacity.json (with --adaptive: llm_capacity_adaptive.json).
 """
 
 from __future__ import annotations
@@ -116,11 +120,13 @@ def predicted(case: str) -> tuple[float, float]:
     return poisson_boundary(step=False), poisson_boundary(step=True)
 
 
-def search(case: str, url: str, out: Path) -> dict:
+def search(case: str, url: str, out: Path, adaptive: bool = False) -> dict:
     args = [sys.executable, "-m", "stinger.cli", "capacity", "--openai", url, "--model", "m", "--max-tokens",
             str(TOKENS), "--body", '"hello"', "--goodput", f"ttft<{OBJ_MS:g}ms", "--slo", "goodput>=95%",
             "--step-duration", f"{STEP_S:g}s", "--step-warmup", f"{WARMUP_S:g}s", "--hold", "20s", "--max-steps", "16", "--timeout", "5s",
             "-q", "--out", str(out)]
+    if adaptive:
+        args.append("--adaptive")
     if case == "closed":
         args += ["--mode", "concurrency", "--start", "2"]
     else:
@@ -134,43 +140,58 @@ def search(case: str, url: str, out: Path) -> dict:
     return cap
 
 
+def _one(case: str, how: str, want_lo: float, want: float) -> dict:
+    """One capacity search (`how`: the step search, or --adaptive: one run) against a fresh server."""
+    with tempfile.TemporaryDirectory(prefix="stinger-llm-cap-") as tmp, \
+            LlmServer(ttft_ms=B_MS, itl_ms=GAP_MS, tokens=TOKENS, ttft_per_inflight_ms=K_MS) as s:
+        t0 = time.monotonic()
+        cap = search(case, s.url, Path(tmp), adaptive=how == "adaptive")
+        wall = time.monotonic() - t0
+        recs = s.records()
+    found, hold = cap["max_sustainable"], cap.get("hold") or {}
+    unit = cap["unit"]
+    steps = [(r["target"], r.get("goodput"), r["passed"], bool(r.get("retest"))) for r in cap["steps"]]
+    due_ok = float(np.mean([r["ttft_due"] * 1e3 < OBJ_MS for r in recs])) if recs else None
+    row = {"how": how, "predicted": want, "predicted_holds": want_lo, "found": found,
+           "ratio": found / want if found else None, "ratio_to_holding": found / want_lo if found else None,
+           "bracket": cap["bracket"], "unit": unit, "stop_reason": cap["stop_reason"],
+           "hold_passed": hold.get("passed"), "hold_goodput": hold.get("goodput"), "exit_code": cap["exit_code"],
+           "steps": steps, "wall_s": round(wall, 1), "server_requests": len(recs),
+           "server_share_due_under_objective": due_ok,
+           "busy_steps": cap["stability"].get("busy_steps"), "events": len(cap.get("events") or [])}
+    pred = f"{want:7.2f}" if want_lo == want else f"{want_lo:.2f}-{want:.2f} (holds up to {want_lo:.2f})"
+    print(f"{case:8s} {how:8s}: predicted {pred} {unit}, found {found} {unit} (bracket {cap['bracket']}, "
+          f"stopped: {cap['stop_reason']}, {cap['stability'].get('note')}), "
+          f"found/predicted {row['ratio'] or 0:.3f}; held 20 s: goodput "
+          f"{100 * (hold.get('goodput') or 0):.1f}% -> {'held' if hold.get('passed') else 'NOT held'}; "
+          f"{len(steps)} steps, {wall:.0f} s", flush=True)
+    print("          steps: " + ", ".join(f"{t:g}{'r' if rt else ''}:{100 * (g or 0):.0f}%{'' if ok else ' x'}"
+                                     for t, g, ok, rt in steps), flush=True)
+    return row
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # the server's block stops it by its PID
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="closed,constant,poisson")
+    ap.add_argument("--adaptive", action="store_true",
+                    help="also run each case as `capacity --adaptive` (one run ramping, then holding), side by side")
     a = ap.parse_args()
     report: dict = {"rule": {"base_ms": B_MS, "per_in_flight_ms": K_MS, "tokens": TOKENS, "gap_ms": GAP_MS,
                              "objective": f"ttft<{OBJ_MS:g}ms", "slo": "goodput>=95%"}, "cases": {}}
     for case in a.cases.split(","):
         want_lo, want = predicted(case)
-        with tempfile.TemporaryDirectory(prefix="stinger-llm-cap-") as tmp, \
-                LlmServer(ttft_ms=B_MS, itl_ms=GAP_MS, tokens=TOKENS, ttft_per_inflight_ms=K_MS) as s:
-            t0 = time.monotonic()
-            cap = search(case, s.url, Path(tmp))
-            wall = time.monotonic() - t0
-            recs = s.records()
-        found, hold = cap["max_sustainable"], cap.get("hold") or {}
-        unit = cap["unit"]
-        steps = [(r["target"], r.get("goodput"), r["passed"], bool(r.get("retest"))) for r in cap["steps"]]
-        due_ok = float(np.mean([r["ttft_due"] * 1e3 < OBJ_MS for r in recs])) if recs else None
-        row = {"predicted": want, "predicted_holds": want_lo, "found": found,
-               "ratio": found / want if found else None, "ratio_to_holding": found / want_lo if found else None,
-               "bracket": cap["bracket"], "unit": unit, "stop_reason": cap["stop_reason"],
-               "hold_passed": hold.get("passed"), "hold_goodput": hold.get("goodput"), "exit_code": cap["exit_code"],
-               "steps": steps, "wall_s": round(wall, 1), "server_requests": len(recs),
-               "server_share_due_under_objective": due_ok,
-               "busy_steps": cap["stability"].get("busy_steps")}
-        report["cases"][case] = row
-        pred = f"{want:7.2f}" if want_lo == want else f"{want_lo:.2f}-{want:.2f} (holds up to {want_lo:.2f})"
-        print(f"{case:8s}: predicted {pred} {unit}, found {found} {unit} (bracket {cap['bracket']}, "
-              f"stopped: {cap['stop_reason']}, {cap['stability'].get('note')}), "
-              f"found/predicted {row['ratio'] or 0:.3f}; held 20 s: goodput "
-              f"{100 * (hold.get('goodput') or 0):.1f}% -> {'held' if hold.get('passed') else 'NOT held'}; "
-              f"{len(steps)} steps, {wall:.0f} s", flush=True)
-        print("          steps: " + ", ".join(f"{t:g}{'r' if rt else ''}:{100 * (g or 0):.0f}%{'' if ok else ' x'}"
-                                         for t, g, ok, rt in steps), flush=True)
+        for how in ("steps", "adaptive") if a.adaptive else ("steps",):
+            row = _one(case, how, want_lo, want)
+            report["cases"][case if how == "steps" else f"{case}/adaptive"] = row
+        if a.adaptive:
+            st, ad = report["cases"][case], report["cases"][f"{case}/adaptive"]
+            print(f"{case:8s}: adaptive vs steps: found {ad['found']} vs {st['found']}, wall "
+                  f"{ad['wall_s']:.0f} s vs {st['wall_s']:.0f} s (ratio {ad['wall_s'] / st['wall_s']:.2f}), held "
+                  f"{ad['hold_passed']} vs {st['hold_passed']}", flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "llm_capacity.json").write_text(json.dumps(report, indent=2))
+    name = "llm_capacity_adaptive.json" if a.adaptive else "llm_capacity.json"
+    (RESULTS / name).write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

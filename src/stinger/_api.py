@@ -67,7 +67,8 @@ def run(spec: SpecLike, *, outputs: Iterable | None = None, workers: int | None 
 
 
 _CAPACITY_OPTIONS = ("mode", "start", "growth", "precision", "max_target", "min_target", "max_steps", "confirm",
-                     "step_duration", "step_warmup", "hold", "slos", "price_per_hour", "instances")
+                     "step_duration", "step_warmup", "hold", "slos", "price_per_hour", "instances",
+                     "adaptive")
 
 
 def _capacity_options(options: dict):
@@ -99,7 +100,7 @@ def capacity(spec: SpecLike, *, outputs: Iterable | None = None, **options) -> C
     Options (all optional): mode ("rate" or "concurrency"), start, growth, precision (0.05 or "5%"),
     max_target, max_steps, confirm (re-tests of a failing step, default 1), step_duration, step_warmup
     ("8s" or seconds), hold (after the search, run the load found this long and judge it: "30s"),
-    slos (list of texts), price_per_hour, instances.
+    adaptive (True: the whole search in one run, its steps as windows of a live ramp, then the hold), slos (list of texts), price_per_hour, instances.
     """
     from stinger.core.exit_codes import capacity_exit_code
     from stinger.orchestrate.capacity import run_capacity

@@ -19,7 +19,7 @@ EXAMPLES = (
     "stinger capacity spec.yaml --mode concurrency --start 4 --price-per-hour 0.23 --instances 2",
 )
 SEARCH = ("search_start", "growth", "precision", "search_max", "max_steps", "confirm", "step_duration",
-          "step_warmup", "hold")
+          "step_warmup", "hold", "adaptive")
 
 
 def search_options(fn: Any) -> Any:
@@ -37,6 +37,10 @@ def search_options(fn: Any) -> Any:
         option("--hold", group="Capacity", rank=9, default=None, metavar="DURATION",
                help="After the search, run the load found this long and judge it on the same SLOs "
                     "(capacity.json 'hold'; exit 1 when it does not hold), e.g. 30s."),
+        option("--adaptive", group="Capacity", rank=10, is_flag=True, default=False,
+               help="Search in ONE run: raise the load live, judge each step as a window of the run "
+                    "(--step-warmup settles, --step-duration judges), back off and re-test by the same rules, "
+                    "then hold the load found (--hold). Load changes go to events.jsonl."),
     ]
     for o in reversed(opts):
         fn = o(fn)
@@ -54,7 +58,7 @@ def search_kw(mode: str, params: dict[str, Any], slos: Any, price_per_hour: floa
             "precision": parse_fraction(s["precision"], what="--precision", allow_over_one=True),
             "max_target": s["search_max"], "max_steps": s["max_steps"], "confirm": s["confirm"],
             "step_duration": parse_duration(s["step_duration"]), "step_warmup": parse_duration(s["step_warmup"]),
-            "hold": parse_duration(s["hold"]) if s["hold"] else 0.0, "slos": list(slos or ()), "price_per_hour": price_per_hour, "instances": instances}
+            "hold": parse_duration(s["hold"]) if s["hold"] else 0.0, "adaptive": bool(s["adaptive"]), "slos": list(slos or ()), "price_per_hour": price_per_hour, "instances": instances}
 
 
 @click.command(cls=GroupedCommand, examples=EXAMPLES)

@@ -76,7 +76,9 @@ import numpy as np
 from stinger.errors import UsageError
 
 __all__ = [
+    "AdaptiveRamp",
     "CapacitySearch",
+    "Level",
     "StepResult",
     "cost_per_million",
     "find_knee",
@@ -492,3 +494,89 @@ def cost_per_million(price_per_hour: float, instances: int, throughput_rps: floa
     per_hour = price_per_hour * instances
     inferences_per_hour = throughput_rps * 3600.0
     return per_hour / inferences_per_hour * 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """One level of an adaptive ramp: run `target` from the instant it is set, let it settle `settle_s`
+    (not judged), then judge the next `window_s` seconds; `hold` marks the final hold at the load found."""
+
+    target: float
+    settle_s: float
+    window_s: float
+    hold: bool = False
+    pause_s: float = 0.0   # before the level, the load off this long: the overload's backlog drains first
+
+
+class AdaptiveRamp:
+    """The policy of `stinger capacity --adaptive`: ONE run whose load is raised level by level through
+    live load changes, then held at the highest level that passed. Pure, like `CapacitySearch`, which it
+    drives: which level comes next is the search's rule (grow geometrically while the windows pass; after
+    a counted failure halve the step between the best pass and the first fail; a failing window is
+    re-tested at the same level `confirm` times before it counts, a marginal goodput pass once, a `clear`
+    failure counts at once), so both modes find the same boundary by the same rules and differ only in
+    how a level is run: here as a window of the running load, not as a run of its own.
+
+    What a live ramp adds: a level starts where the last one left the endpoint, so a new level after a
+    failed window first turns the load off for `pause_s` (`drain_s`, the caller's estimate of the
+    overload's backlog, as the step search's cool-down: at a lower but still busy level a queue drains at
+    the spare capacity only, which can take minutes, and its late requests would fail the next window),
+    then settles `warmup_s`, as every new level does; a re-test at the same level
+    is the next window of the load already running (settle 0: it judges whether the level holds on, not
+    whether it passes from idle); and when the search is over, one more level holds the best pass for
+    `hold_s` seconds (none when nothing passed or `hold_s` is 0). When the load is already there (the
+    last window passed at it) the hold starts at once."""
+
+    def __init__(self, search: CapacitySearch, *, warmup_s: float, window_s: float, hold_s: float = 0.0) -> None:
+        for name, v in (("warmup", warmup_s), ("window", window_s), ("hold", hold_s)):
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise UsageError(f"adaptive capacity {name} must be a duration >= 0 s, got {v!r}")
+        if window_s <= 0:
+            raise UsageError(f"adaptive capacity window must be > 0 s, got {window_s!r}")
+        self.search = search
+        self.warmup_s = float(warmup_s)
+        self.window_s = float(window_s)
+        self.hold_s = float(hold_s)
+        self.held: StepResult | None = None
+        self._last: StepResult | None = None
+        self._drain = 0.0
+        self._hold_done = False
+
+    def next_level(self) -> Level | None:
+        """The next level to run, or None when the ramp (and its hold) is over. Idempotent until `record`."""
+        target = self.search.next_target()
+        last = self._last
+        if target is not None:
+            if last is not None and math.isclose(last.target, target, rel_tol=1e-9):
+                # a re-test: the load goes on unchanged, so its next window follows at once
+                return Level(target=target, settle_s=0.0, window_s=self.window_s)
+            return Level(target=target, settle_s=self.warmup_s, window_s=self.window_s, pause_s=self._pause())
+        best = self.search.best_pass
+        if self._hold_done or best is None or self.hold_s <= 0:
+            return None
+        if last is not None and last.passed and math.isclose(last.target, best, rel_tol=1e-9):
+            return Level(target=best, settle_s=0.0, window_s=self.hold_s, hold=True)
+        return Level(target=best, settle_s=self.warmup_s, window_s=self.hold_s, hold=True, pause_s=self._pause())
+
+    def _pause(self) -> float:
+        last = self._last
+        return self._drain if last is not None and not last.passed else 0.0
+
+    def record(self, result: StepResult, *, drain_s: float = 0.0) -> None:
+        """Feed the verdict of the window of `next_level()`; `drain_s`: how long its backlog takes to drain."""
+        level = self.next_level()
+        if level is None:
+            raise RuntimeError("the adaptive ramp is over; no more windows to record")
+        if level.hold:
+            if not math.isclose(result.target, level.target, rel_tol=1e-9, abs_tol=1e-9):
+                raise ValueError(f"expected the hold at {level.target:g}, got a result at {result.target:g}")
+            self.held = result
+            self._hold_done = True
+        else:
+            self.search.record(result)
+        self._last = result
+        self._drain = max(0.0, float(drain_s))
+
+    @property
+    def done(self) -> bool:
+        return self.next_level() is None

@@ -66,6 +66,7 @@ class CapacityOptions:
     step_warmup: float = 2.0           # warm-up of each step (s), excluded from the verdict
     slos: list[str] = field(default_factory=list)
     hold: float = 0.0                  # after the search, run the best pass this long (s) and judge it (0: no)
+    adaptive: bool = False             # one run ramping through live load changes, then holding (orchestrate/adaptive.py)
     price_per_hour: float | None = None
     instances: int = 1
 
@@ -136,16 +137,26 @@ def run_capacity(spec: Spec, opts: CapacityOptions, *, console: Console | None =
     plan = plan_run(spec.model_copy(update={"slo": []}))
     rows: list[dict[str, Any]] = []
     # held for the whole search: a signal in a cool-down, between two steps, stops it as one in a step does
+    adaptive: dict[str, Any] | None = None
     with hold_stop_signals() as signals:
-        while (target := search.next_target()) is not None and not signals.received:
-            _step(search, target, plan, opts, slos, rows, outputs, signals)
-        best = search.bracket[0]
-        held = (_hold(plan, opts, slos, best, rows, outputs)
-                if opts.hold > 0 and best is not None and not signals.received else None)
+        if opts.adaptive:   # the same policy, its steps as windows of one run (orchestrate/adaptive.py)
+            from stinger.orchestrate.adaptive import ramp_run
+
+            held, events, adaptive = ramp_run(search, plan, opts, slos, rows, outputs, signals)
+            adaptive["events"] = events
+        else:
+            while (target := search.next_target()) is not None and not signals.received:
+                _step(search, target, plan, opts, slos, rows, outputs, signals)
+            best = search.bracket[0]
+            held = (_hold(plan, opts, slos, best, rows, outputs)
+                    if opts.hold > 0 and best is not None and not signals.received else None)
     interrupted_by = signals.received[0] if signals.received else None
     out = capacity_report(search, rows, slo_texts, opts, unit)
     if held is not None:
         out["hold"] = held
+    if adaptive is not None:
+        out["adaptive"] = adaptive
+        out["events"] = adaptive.pop("events")   # the run directory's events.jsonl (outputs/rundir.py)
     out["interrupted"] = interrupted_by is not None
     out["terminated"] = interrupted_by == "SIGTERM"   # exit 143, as a run stopped by SIGTERM
     out["target"] = spec.all_variants()[0].all_urls()

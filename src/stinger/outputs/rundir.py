@@ -151,6 +151,8 @@ def write_json(path: Path, data: dict) -> None:
 
 def write_capacity(path: Path, report: dict) -> None:
     write_json(path / CAPACITY, report)
+    if report.get("events"):   # an adaptive search's load changes (orchestrate/adaptive.py), as a run's
+        write_text(path / EVENTS, "".join(json.dumps(e, default=_json_default) + "\n" for e in report["events"]))
 
 
 def write_verdict(path: Path, verdict_data: dict, markdown: str) -> None:
