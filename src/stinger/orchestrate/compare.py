@@ -318,8 +318,8 @@ def compare_variants(a: VariantData, b: VariantData, *, paired: bool = False, al
         same_run = a.source is not None and a.source == b.source
     if a.total and b.total and not a.ok and not b.ok:
         return no_verdict(a, b), {}
-    if not a.total or not b.total:
-        return no_requests(a, b), {}
+    if (not a.total or not b.total) and not (a.capacity_bracket and b.capacity_bracket):
+        return no_requests(a, b), {}   # (a capacity A/B compares its searches' brackets: no requests of its own)
     rows: list[Comparison] = []
     for metric in compared_metrics(a, b):
         got = metric_rows(a, b, metric, same_run=same_run, seed=seed)
