@@ -23,7 +23,7 @@ def cli(*argv: str, stub: bool = True) -> tuple[int, str]:
     from stinger import _api
     from stinger.cli import main
 
-    def no_load(spec, *, outputs=None, workers=None):
+    def no_load(spec, *, outputs=None, workers=None, **_):   # control, ...: what a run takes besides
         from stinger.orchestrate.planning import build_plans
         from stinger.orchestrate.preflight import ensure_fd_limit, preflight
 

@@ -37,7 +37,7 @@ def _columns(rows) -> Columns:
     """rows: (intended, done, kind, status, invoked variant or None); every row planned on `unattributed`."""
     cols = Columns(header_names=(INVOKED_VARIANT, ERROR_TYPE))
     for intended, done, kind, status, invoked in rows:
-        cols.rows.append((T0 + intended, T0 + intended + 0.001, 0.0, T0 + done, kind, status, U, 100, 0, 0))
+        cols.rows.append((T0 + intended, T0 + intended + 0.001, 0.0, T0 + done, kind, status, U, 100, 0, 0, -1))
         cols.hvals.append(None if invoked is None else (invoked.encode(), None))
     return cols
 
