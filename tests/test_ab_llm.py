@@ -105,7 +105,10 @@ def test_a_ttft_regression_with_equal_end_to_end_time_fails_compare(tmp_path):
     # the other way round the candidate's TTFT is 10 ms better, but its gaps are 0.67 ms (9 %) longer:
     # that is the regression now, and TTFT is not named
     back = cli("compare", str(dirs[1]), str(dirs[0]))
-    assert back.returncode == 1 and "inter-token latency p50" in back.stderr, back.stderr
+    # which of the gap-based rows (itl p50/p95, tpot) clears its margin first is the run's noise (CI once named
+    # itl p95 and tpot but not itl p50); that the regression is in the gaps, and not in TTFT, is the claim
+    assert back.returncode == 1 and ("inter-token latency" in back.stderr or "time per output token" in back.stderr), \
+        back.stderr
     assert "time to first token" not in back.stderr
 
 

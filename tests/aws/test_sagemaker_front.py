@@ -172,14 +172,27 @@ def test_instances_are_sampled_and_variants_routed_to_their_own_servers(aws_env,
     # B's hundred went to its own server
     assert 'stinger_demo_requests_total{status="200",variant="accurate"} 100.0' in served
     cw = boto3.client("cloudwatch", **moto.client_kwargs())
-    points = CloudWatchMonitor("ep-inst", ["A", "B"], period=60, extended=(), wait_s=0, client=cw,
-                               vcpus={"A": 2, "B": 4}).collect(t0 - 1, time.time())
-    for v in "AB":
-        mine: dict[str, list] = {}
+
+    def by_variant() -> dict[str, dict[str, list]]:
+        points = CloudWatchMonitor("ep-inst", ["A", "B"], period=60, extended=(), wait_s=0, client=cw,
+                                   vcpus={"A": 2, "B": 4}).collect(t0 - 1, time.time())
+        out: dict[str, dict[str, list]] = {"A": {}, "B": {}}
         for p in points:     # one point per 60 s period: the test may straddle a minute
-            if dict(p.labels)["variant"] == v:
-                mine.setdefault(p.series, []).append(p)
-        assert sum(p.value for p in mine["cloudwatch.Invocations"]) == 100
+            out[dict(p.labels)["variant"]].setdefault(p.series, []).append(p)
+        return out
+
+    # the publisher's last puts land when they land (a busy machine once read none yet): read until both
+    # variants' hundred invocations are there, or 30 s
+    deadline = time.monotonic() + 30
+    while True:
+        seen = by_variant()
+        counts = [sum(p.value for p in seen[v].get("cloudwatch.Invocations", [])) for v in "AB"]
+        if counts == [100, 100] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for v in "AB":
+        mine = seen[v]
+        assert sum(p.value for p in mine.get("cloudwatch.Invocations", [])) == 100, (v, counts)
         assert max(p.value for p in mine["cloudwatch.CPUUtilization"]) > 0
         assert all(p.unit.startswith("%") for p in mine["cloudwatch.CPUUtilization"])
         assert all(0 < p.value < 100 for p in mine["cloudwatch.MemoryUtilization"])
