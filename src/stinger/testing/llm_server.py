@@ -68,7 +68,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from stinger.testing.procs import stop_process, wait_http
+from stinger.testing.procs import start_announced, stop_process, wait_http
 
 HOST = "127.0.0.1"
 __all__ = ["LlmServer", "main"]
@@ -302,15 +302,8 @@ class LlmServer:
         return f"http://{HOST}:{self.port}/v1"
 
     def start(self) -> LlmServer:
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, "--port", "0",
-                                      "--record", str(self.record_path), *self.args],
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "port":
-            stop_process(self.proc)
-            raise RuntimeError(f"the LLM test server did not start (said {line!r})")
-        self.port = int(line[1])
+        self.proc, self.port = start_announced([sys.executable, "-m", self.module, "--port", "0",
+                                                "--record", str(self.record_path), *self.args], "the LLM test server")
         wait_http(self.url + "/models")
         return self
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stinger.testing.procs import stop_process
+from stinger.testing.procs import start_announced, stop_process
 
 HOST = "127.0.0.1"
 __all__ = ["OtlpReceiver", "main"]
@@ -112,14 +112,8 @@ class OtlpReceiver:
         return f"http://{HOST}:{self.port}"
 
     def start(self) -> OtlpReceiver:
-        self.proc = subprocess.Popen([sys.executable, "-m", "stinger.testing.otlp_receiver", "--port", "0",
-                                      "--save", str(self.path)], stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "port":
-            stop_process(self.proc)
-            raise RuntimeError(f"the OTLP receiver did not start (said {line!r})")
-        self.port = int(line[1])
+        self.proc, self.port = start_announced([sys.executable, "-m", "stinger.testing.otlp_receiver", "--port", "0",
+                                                "--save", str(self.path)], "the OTLP receiver")
         deadline = time.monotonic() + 15
         while True:   # listening once a connection is accepted (uvicorn listens after the port is printed)
             try:

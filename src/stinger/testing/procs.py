@@ -45,3 +45,15 @@ def free_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_announced(cmd: list[str], what: str) -> tuple[subprocess.Popen, int]:
+    """Start a server that prints `port N` first (it bound port 0): the process and N; RuntimeError naming
+    `what` (and what it said) when its first line is anything else, the process stopped."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if len(line) != 2 or line[0] != "port":
+        stop_process(proc)
+        raise RuntimeError(f"{what} did not start (said {line!r})")
+    return proc, int(line[1])
