@@ -172,6 +172,9 @@ def test_the_ab_verdict_is_shown_at_the_end_with_its_rows_and_intervals(ab_run):
     assert ab_run["sentence"] == v["sentence"]
     assert [r[0] for r in ab_run["verdict_rows"]] == [r["metric"] for r in v["rows"]]
     for shown, row in zip(ab_run["verdict_rows"], v["rows"], strict=True):
+        if row.get("undecided"):   # too few requests for this row (p99 below 100 a variant): no interval, says why
+            assert shown[4] == "[n/a, n/a]" and shown[6] == f"undecided: {row['undecided']}", (shown, row)
+            continue
         lo, hi = (float(x.replace(",", "")) for x in shown[4].strip("[]").split(", "))
         assert lo == pytest.approx(row["ci_low"], rel=1e-3, abs=1e-3) and hi == pytest.approx(row["ci_high"], rel=1e-3,
                                                                                                 abs=1e-3)

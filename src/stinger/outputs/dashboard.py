@@ -574,7 +574,7 @@ def _verdict_rows(rows: list) -> list[dict]:
     for r in rows:
         d = r.to_dict() if hasattr(r, "to_dict") else dict(r)
         out.append({k: d.get(k) for k in ("metric", "a", "b", "diff", "ci_low", "ci_high", "level", "p_adjusted",
-                                           "significant", "better", "unit", "kind", "within_margin")})
+                                           "significant", "better", "unit", "kind", "within_margin", "undecided")})
     return out
 
 
