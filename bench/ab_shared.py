@@ -139,8 +139,7 @@ def _mlserver(root: Path):
 
 
 def mlserver_runs(runs: int, seconds: float, out: Path) -> list[dict]:
-    import urllib.request
-
+    from stinger.testing.mlserver import wait_model_ready
     from stinger.testing.procs import stop_process
 
     root = out / "mlserver"
@@ -148,17 +147,7 @@ def mlserver_runs(runs: int, seconds: float, out: Path) -> list[dict]:
     url, data, proc = _mlserver(root)
     rows = []
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/v2/models/forest/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("MLServer did not become ready")
-            time.sleep(0.3)
+        wait_model_ready(url, "forest", proc, 120)
         for i in range(runs):
             for schedule, (split, pairing) in SCHEDULES.items():
                 spec = {"variants": [{"name": "tree", "type": "kserve", "url": url, "model": "tree"},

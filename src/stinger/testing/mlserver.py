@@ -64,17 +64,22 @@ def digits_mlserver(root: Path, *, ready_timeout: float = 90.0) -> Iterator[MLSe
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = MLServerDigits(http, grpc, metrics, data, X[1000].tolist())
     try:
-        deadline = time.monotonic() + ready_timeout
-        while True:
-            try:
-                with urllib.request.urlopen(server.url + "/v2/models/digits/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("MLServer did not become ready")
-            time.sleep(0.3)
+        wait_model_ready(server.url, "digits", proc, ready_timeout)
         yield server
     finally:
         stop_process(proc)
+
+
+def wait_model_ready(url: str, model: str, proc: subprocess.Popen, timeout: float) -> None:
+    """Return once MLServer at `url` says `model` is ready; RuntimeError if its process ends or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/v2/models/{model}/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("MLServer did not become ready")
+        time.sleep(0.3)
